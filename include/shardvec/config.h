@@ -1,0 +1,81 @@
+// Write-side configuration, mirroring the reference's VectorIndexConfig / VectorShardingConfig /
+// VectorShardedWriteConfig (spec §1.3-1.5, §1.8). Validate() reports the first rule broken, naming the
+// field and the value.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+struct IndexConfig {
+  int64_t dim = 0;
+  Metric metric = Metric::kCosine;
+  std::string index_type = "hnsw";          // recorded in the manifest only
+  std::optional<std::string> quantization;  // recorded in the manifest only
+};
+
+struct ShardingConfig {
+  // Shard count; inferred from the centroid count for CLUSTER with given centroids.
+  std::optional<int64_t> num_dbs;
+  Strategy strategy = Strategy::kCluster;
+  // Default read-time probe count; must be 1 for EXPLICIT and CEL.
+  int64_t num_probes = 1;
+
+  // CLUSTER: given centroids (num_dbs x dim), or k-means trained on a sample of the input.
+  std::optional<Matrix> centroids;
+  bool train_centroids = false;
+  int64_t centroids_training_sample_size = 100000;
+
+  // LSH: bit count (default 8, or the given hyperplanes' row count) and optional hyperplanes.
+  std::optional<int64_t> num_hash_bits;
+  std::optional<Matrix> hyperplanes;
+
+  // CEL (a later issue): expression over routing_context. Kept so configs can name it today.
+  std::optional<std::string> cel_expr;
+  std::map<std::string, std::string> cel_columns;
+};
+
+// What publish does when _CURRENT moved to a newer manifest while this run was building.
+enum class PublishPolicy {
+  kRejectIfNewer,    // fail with a Conflict (PublishConflictError); the manifest stays in history
+  kLastWriterWins,   // the reference's behaviour: overwrite the pointer anyway
+};
+
+struct WriteProgress {
+  std::string phase;  // "sample", "route", "build", "publish"
+  int64_t done = 0;
+  int64_t total = 0;  // 0 when unknown
+};
+
+struct WriteConfig {
+  // Store prefix: a local folder path, file:///abs/path (s3://bucket/prefix in a later issue).
+  std::string store;
+  IndexConfig index;
+  ShardingConfig sharding;
+  // Generated (uuid4 hex) when absent. Letters, digits, '.', '_' and '-' only.
+  std::optional<std::string> run_id;
+  // Parent of the run-scoped build directories; defaults to <tmp>/shardvec.
+  std::string local_root;
+  // Rows inserted per prepared-statement batch when building a shard.
+  int64_t batch_size = 10000;
+  // Shards built at once; 0 means one per hardware thread.
+  int64_t max_parallel_shards = 0;
+  PublishPolicy publish_policy = PublishPolicy::kRejectIfNewer;
+  // Extra JSON values merged into the manifest's custom block ("vector" and "shardvec" are ours).
+  std::map<std::string, std::string> custom_manifest_fields_json;
+  // Called from the writing thread as work advances.
+  std::function<void(const WriteProgress&)> on_progress;
+};
+
+// Checks every field rule that does not need the data. num_dbs may still be unknown afterwards only
+// for CLUSTER with given centroids (then it is the centroid count).
+Status Validate(const WriteConfig& config);
+
+}  // namespace shardvec

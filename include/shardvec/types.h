@@ -1,0 +1,49 @@
+// Value types shared by the writer, the reader and the CLI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shardvec/status.h"
+
+namespace shardvec {
+
+// Distance metrics sqlite-vec supports. dot_product is rejected at config time.
+enum class Metric { kCosine, kL2 };
+std::string_view MetricName(Metric metric);
+// Parses "cosine" / "l2"; anything else (including "dot_product") is an InvalidArgument naming `field`.
+Result<Metric> ParseMetric(std::string_view text, std::string_view field = "metric");
+
+enum class Strategy { kCluster, kLsh, kExplicit, kCel };
+std::string_view StrategyName(Strategy strategy);
+Result<Strategy> ParseStrategy(std::string_view text, std::string_view field = "strategy");
+
+// An original record id keeps its type: int64 or string.
+using RecordId = std::variant<int64_t, std::string>;
+std::string RecordIdToString(const RecordId& id);
+
+// A dense row-major float32 matrix (centroids, hyperplanes, query batches).
+struct Matrix {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  std::vector<float> data;  // rows * cols values
+
+  const float* row(int64_t i) const { return data.data() + i * cols; }
+  float* row(int64_t i) { return data.data() + i * cols; }
+};
+
+// One vector to write.
+struct Record {
+  RecordId id;
+  std::vector<float> vector;
+  // A JSON object as text, or none. Stored in vec_payloads; returned with hits.
+  std::optional<std::string> payload_json;
+  // The target shard under EXPLICIT sharding.
+  std::optional<int64_t> shard_id;
+};
+
+}  // namespace shardvec

@@ -1,0 +1,67 @@
+// The snapshot writer: route records to shards, build each shard as one SQLite/vec0 file in parallel,
+// upload, then publish atomically (manifest put-if-absent, then _CURRENT compare-and-swap).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shardvec/config.h"
+#include "shardvec/object_store.h"
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+// A rewindable stream of records: CLUSTER training reads a sample in a first pass.
+class RecordSource {
+ public:
+  virtual ~RecordSource() = default;
+  // Fills `out` and returns true, or returns false at the end.
+  virtual Result<bool> Next(Record* out) = 0;
+  virtual Status Rewind() = 0;
+  // The record count when known up front (for progress).
+  virtual std::optional<int64_t> SizeHint() const { return std::nullopt; }
+};
+
+// Records held in memory.
+class VectorRecordSource : public RecordSource {
+ public:
+  explicit VectorRecordSource(std::vector<Record> records) : records_(std::move(records)) {}
+  Result<bool> Next(Record* out) override;
+  Status Rewind() override {
+    next_ = 0;
+    return Status::OK();
+  }
+  std::optional<int64_t> SizeHint() const override { return static_cast<int64_t>(records_.size()); }
+
+ private:
+  std::vector<Record> records_;
+  size_t next_ = 0;
+};
+
+struct ShardInfo {
+  int64_t db_id = 0;
+  std::string db_url;  // .../attempt=00 (without /shard.db), as in the manifest
+  int64_t row_count = 0;
+  int64_t db_bytes = 0;
+  std::string checkpoint_id;
+  std::string digest;  // "xxh3:<16 hex>"
+};
+
+struct BuildResult {
+  std::string run_id;
+  std::string manifest_ref;
+  int64_t num_dbs = 0;
+  int64_t total_vectors = 0;
+  double elapsed_ms = 0;
+  std::vector<ShardInfo> shards;  // non-empty shards, ascending db_id
+};
+
+// Writes and publishes one snapshot. `store` overrides the store opened from config.store (tests
+// inject fault-injecting stores this way).
+Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& records,
+                                 std::shared_ptr<ObjectStore> store = nullptr);
+
+}  // namespace shardvec

@@ -1,0 +1,195 @@
+// shardvec build: read vectors (+ ids, payloads, shard ids) from files and publish a snapshot.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "cli/input_files.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "format/npy.h"
+#include "shardvec/writer.h"
+
+namespace shardvec::cli {
+namespace {
+
+struct BuildArgs {
+  std::string store;
+  std::string input;
+  std::string metric;
+  std::string strategy;
+  std::optional<int64_t> num_dbs;
+  bool train_centroids = false;
+  std::string centroids_file;
+  std::optional<int64_t> sample_size;
+  int64_t num_probes = 1;
+  std::optional<int64_t> num_hash_bits;
+  std::string hyperplanes_file;
+  std::string ids_file;
+  std::string payloads_file;
+  std::string shard_ids_file;
+  std::string run_id;
+  std::string local_root;
+  int64_t parallelism = 0;
+  bool last_writer_wins = false;
+  bool json = false;
+  bool quiet = false;
+};
+
+// Rows of a loaded input file as records.
+class InputRecordSource : public RecordSource {
+ public:
+  explicit InputRecordSource(InputData data) : data_(std::move(data)) {}
+  Result<bool> Next(Record* out) override {
+    if (next_ >= data_.vectors.rows) return false;
+    const int64_t i = next_++;
+    const size_t u = static_cast<size_t>(i);
+    out->id = data_.ids ? (*data_.ids)[u] : RecordId(i);
+    out->vector.assign(data_.vectors.row(i), data_.vectors.row(i) + data_.vectors.cols);
+    out->payload_json = data_.payloads ? (*data_.payloads)[u] : std::nullopt;
+    out->shard_id = data_.shard_ids ? std::optional<int64_t>((*data_.shard_ids)[u]) : std::nullopt;
+    return true;
+  }
+  Status Rewind() override {
+    next_ = 0;
+    return Status::OK();
+  }
+  std::optional<int64_t> SizeHint() const override { return data_.vectors.rows; }
+
+ private:
+  InputData data_;
+  int64_t next_ = 0;
+};
+
+template <typename T>
+Status CheckRowCount(const std::vector<T>& values, int64_t rows, std::string_view flag,
+                     const std::string& path) {
+  if (static_cast<int64_t>(values.size()) != rows) {
+    return Status::InvalidArgument(fmt::format("{} '{}' has {} rows but --input has {} vectors", flag,
+                                               path, values.size(), rows));
+  }
+  return Status::OK();
+}
+
+Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag) {
+  const std::string what = fmt::format("{} '{}'", flag, path);
+  auto bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return bytes.status().WithContext(flag);
+  return ParseNpyMatrix(*bytes, what);
+}
+
+Result<InputData> LoadInputs(const BuildArgs& a) {
+  ASSIGN_OR_RETURN(InputData data, LoadVectorInput(a.input));
+  const int64_t rows = data.vectors.rows;
+  if (!a.ids_file.empty()) {
+    ASSIGN_OR_RETURN(data.ids, LoadIdsFile(a.ids_file));
+    RETURN_IF_ERROR(CheckRowCount(*data.ids, rows, "--ids", a.ids_file));
+  }
+  if (!a.payloads_file.empty()) {
+    ASSIGN_OR_RETURN(data.payloads, LoadPayloadsFile(a.payloads_file));
+    RETURN_IF_ERROR(CheckRowCount(*data.payloads, rows, "--payloads", a.payloads_file));
+  }
+  if (!a.shard_ids_file.empty()) {
+    ASSIGN_OR_RETURN(data.shard_ids, LoadShardIdsFile(a.shard_ids_file));
+    RETURN_IF_ERROR(CheckRowCount(*data.shard_ids, rows, "--shard-ids", a.shard_ids_file));
+  }
+  return data;
+}
+
+Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
+  WriteConfig c;
+  c.store = a.store;
+  ASSIGN_OR_RETURN(c.index.metric, ParseMetric(a.metric, "--metric"));
+  ASSIGN_OR_RETURN(c.sharding.strategy, ParseStrategy(a.strategy, "--strategy"));
+  c.index.dim = data.vectors.cols;
+  if (data.vectors.rows == 0 && c.index.dim == 0) {
+    return Status::InvalidArgument(fmt::format("--input '{}' holds no vectors, so the dimension is unknown", a.input));
+  }
+  c.sharding.num_dbs = a.num_dbs;
+  c.sharding.num_probes = a.num_probes;
+  c.sharding.train_centroids = a.train_centroids;
+  if (a.sample_size) c.sharding.centroids_training_sample_size = *a.sample_size;
+  c.sharding.num_hash_bits = a.num_hash_bits;
+  if (!a.centroids_file.empty()) {
+    ASSIGN_OR_RETURN(c.sharding.centroids, LoadMatrixFile(a.centroids_file, "--centroids"));
+  }
+  if (!a.hyperplanes_file.empty()) {
+    ASSIGN_OR_RETURN(c.sharding.hyperplanes, LoadMatrixFile(a.hyperplanes_file, "--hyperplanes"));
+  }
+  if (c.sharding.strategy == Strategy::kExplicit && !data.shard_ids) {
+    return Status::InvalidArgument("--strategy explicit needs shard ids: pass --shard-ids F.npy or 'shard_id' in a .jsonl input");
+  }
+  if (!a.run_id.empty()) c.run_id = a.run_id;
+  c.local_root = a.local_root;
+  c.max_parallel_shards = a.parallelism;
+  c.publish_policy = a.last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
+  return c;
+}
+
+void PrintResult(const BuildResult& r, bool json) {
+  if (json) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (const ShardInfo& s : r.shards) {
+      shards.push_back({{"db_id", s.db_id}, {"row_count", s.row_count}, {"db_bytes", s.db_bytes}});
+    }
+    nlohmann::json out = {{"run_id", r.run_id},           {"manifest_ref", r.manifest_ref},
+                          {"num_dbs", r.num_dbs},         {"total_vectors", r.total_vectors},
+                          {"elapsed_ms", r.elapsed_ms},   {"shards", std::move(shards)}};
+    std::printf("%s\n", out.dump().c_str());
+    return;
+  }
+  int64_t bytes = 0;
+  for (const ShardInfo& s : r.shards) bytes += s.db_bytes;
+  std::printf("published run %s: %lld vectors in %zu of %lld shards (%.1f MiB) in %.2f s\n",
+              r.run_id.c_str(), static_cast<long long>(r.total_vectors), r.shards.size(),
+              static_cast<long long>(r.num_dbs), bytes / 1048576.0, r.elapsed_ms / 1000.0);
+  std::printf("manifest: %s\n", r.manifest_ref.c_str());
+}
+
+int RunBuild(const BuildArgs& a) {
+  auto data = LoadInputs(a);
+  if (!data.ok()) return ReportError("build", data.status());
+  auto config = MakeConfig(a, *data);
+  if (!config.ok()) return ReportError("build", config.status());
+  ProgressLine progress(!a.quiet && StderrIsTty());
+  config->on_progress = [&progress](const WriteProgress& p) { progress.Update(p.phase, p.done, p.total); };
+  InputRecordSource source(std::move(data).value());
+  auto result = WriteSharded(*config, source);
+  progress.Finish();
+  if (!result.ok()) return ReportError("build", result.status());
+  PrintResult(*result, a.json);
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterBuildCommand(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<BuildArgs>();
+  CLI::App* cmd = app.add_subcommand("build", "Build and publish a snapshot from a vector file");
+  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  cmd->add_option("--input", args->input, "Vectors: .npy, .fvecs, IDX (.gz) or .jsonl records")->required();
+  cmd->add_option("--metric", args->metric, "Distance metric: l2 or cosine")->required();
+  cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh or explicit")->required();
+  cmd->add_option("--num-dbs", args->num_dbs, "Number of shards");
+  cmd->add_flag("--train-centroids", args->train_centroids, "CLUSTER: train k-means centroids on a sample");
+  cmd->add_option("--centroids", args->centroids_file, "CLUSTER: centroids .npy (num_dbs x dim)");
+  cmd->add_option("--sample-size", args->sample_size, "CLUSTER training sample size (default 100000)");
+  cmd->add_option("--num-probes", args->num_probes, "Default shards probed per query (default 1)");
+  cmd->add_option("--num-hash-bits", args->num_hash_bits, "LSH hash bits (default 8)");
+  cmd->add_option("--hyperplanes", args->hyperplanes_file, "LSH: hyperplanes .npy (bits x dim)");
+  cmd->add_option("--ids", args->ids_file, "Ids: .npy integers, or one id per line");
+  cmd->add_option("--payloads", args->payloads_file, "Payloads: .jsonl, one JSON object (or null) per line");
+  cmd->add_option("--shard-ids", args->shard_ids_file, "EXPLICIT: shard id per row (.npy or text)");
+  cmd->add_option("--run-id", args->run_id, "Run id (default: a random uuid hex)");
+  cmd->add_option("--local-root", args->local_root, "Local build folder (default: $TMPDIR/shardvec)");
+  cmd->add_option("--parallelism", args->parallelism, "Shards built at once (default: all cores)");
+  cmd->add_flag("--last-writer-wins", args->last_writer_wins,
+                "Publish even if _CURRENT moved to a newer snapshot meanwhile");
+  cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  cmd->add_flag("--quiet", args->quiet, "No progress line");
+  cmd->callback([args, &exit_code] { exit_code = RunBuild(*args); });
+}
+
+}  // namespace shardvec::cli

@@ -1,0 +1,48 @@
+#include "cli/cli_common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace shardvec::cli {
+
+int ReportError(std::string_view command, const Status& status) {
+  std::fprintf(stderr, "shardvec %.*s: error: %s\n", static_cast<int>(command.size()), command.data(),
+               status.message().c_str());
+  return kExitError;
+}
+
+bool StderrIsTty() { return ::isatty(STDERR_FILENO) == 1; }
+
+ProgressLine::ProgressLine(bool enabled) : enabled_(enabled) {}
+
+ProgressLine::~ProgressLine() { Finish(); }
+
+void ProgressLine::Update(std::string_view phase, int64_t done, int64_t total) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  // Redraw at most ten times a second, but always show the end of a phase.
+  if (now - last_ < std::chrono::milliseconds(100) && done != total) return;
+  last_ = now;
+  if (total > 0) {
+    std::fprintf(stderr, "\r\033[K%.*s: %lld/%lld (%.0f%%)", static_cast<int>(phase.size()), phase.data(),
+                 static_cast<long long>(done), static_cast<long long>(total), 100.0 * done / total);
+  } else if (done > 0) {
+    std::fprintf(stderr, "\r\033[K%.*s: %lld", static_cast<int>(phase.size()), phase.data(),
+                 static_cast<long long>(done));
+  } else {
+    std::fprintf(stderr, "\r\033[K%.*s…", static_cast<int>(phase.size()), phase.data());
+  }
+  std::fflush(stderr);
+  dirty_ = true;
+}
+
+void ProgressLine::Finish() {
+  if (enabled_ && dirty_) {
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  }
+  dirty_ = false;
+}
+
+}  // namespace shardvec::cli

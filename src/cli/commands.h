@@ -1,0 +1,10 @@
+// Each subcommand registers itself on the app and sets `exit_code` when it runs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace shardvec::cli {
+
+void RegisterBuildCommand(CLI::App& app, int& exit_code);
+
+}  // namespace shardvec::cli

@@ -1,0 +1,630 @@
+#include "cli/input_files.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "common/status_macros.h"
+#include "format/npy.h"
+
+namespace shardvec {
+namespace {
+
+using Json = nlohmann::ordered_json;  // ordered: payloads keep the user's key order
+
+constexpr std::string_view kNpyMagic = "\x93NUMPY";
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+std::string FileLabel(std::string_view flag, const std::string& path) {
+  return fmt::format("{} '{}'", flag, path);
+}
+
+Status Invalid(std::string_view label, std::string_view detail) {
+  return Status::InvalidArgument(fmt::format("{}: {}", label, detail));
+}
+
+Status InvalidAtLine(std::string_view label, int64_t line, std::string_view detail) {
+  return Status::InvalidArgument(fmt::format("{} line {}: {}", label, line, detail));
+}
+
+// A JSON value as it appears in a message, cut short so a huge vector does not flood the terminal.
+std::string Describe(const Json& value) {
+  constexpr size_t kMaxChars = 60;
+  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars) + "...";
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading files
+
+Status ErrnoStatus(std::string_view label, int error_number) {
+  if (error_number == ENOENT) return Status::NotFound(fmt::format("{}: file not found", label));
+  return Status::IOError(fmt::format("{}: cannot read: {}", label, std::strerror(error_number)));
+}
+
+// Reads the whole file with as few read() calls as the kernel allows: inputs can be gigabytes.
+Result<std::string> ReadWholeFile(const std::string& path, std::string_view label) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(label, errno);
+  struct stat info;
+  if (::fstat(fd, &info) != 0 || S_ISDIR(info.st_mode)) {
+    int error_number = S_ISDIR(info.st_mode) ? EISDIR : errno;
+    ::close(fd);
+    return ErrnoStatus(label, error_number);
+  }
+  std::string bytes(static_cast<size_t>(info.st_size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int error_number = errno;
+      ::close(fd);
+      return ErrnoStatus(label, error_number);
+    }
+    if (n == 0) break;  // the file shrank while we read it
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  bytes.resize(done);
+  return bytes;
+}
+
+bool IsGzip(std::string_view bytes) {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+         static_cast<unsigned char>(bytes[1]) == 0x8b;
+}
+
+// The uncompressed size gzip records in its last 4 bytes (mod 2^32): a good first allocation.
+size_t GzipSizeHint(std::string_view compressed) {
+  if (compressed.size() < 18) return 0;
+  uint32_t size = 0;
+  for (int i = 0; i < 4; ++i) {
+    size |= static_cast<uint32_t>(static_cast<unsigned char>(compressed[compressed.size() - 4 + i]))
+            << (8 * i);
+  }
+  return size;
+}
+
+Result<std::string> GunzipFile(const std::string& path, std::string_view label, size_t size_hint) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (file == nullptr) return ErrnoStatus(label, errno == 0 ? ENOMEM : errno);
+  gzbuffer(file, 1 << 18);
+  // One spare byte so reading exactly the hinted size does not force a doubling before EOF.
+  std::string out(std::max<size_t>(size_hint + 1, 1 << 16), '\0');
+  size_t used = 0;
+  while (true) {
+    if (used == out.size()) out.resize(out.size() * 2);
+    unsigned want = static_cast<unsigned>(std::min<size_t>(out.size() - used, 1u << 30));
+    int n = gzread(file, out.data() + used, want);
+    if (n <= 0) break;
+    used += static_cast<size_t>(n);
+  }
+  int error_code = Z_OK;
+  std::string error_text = gzerror(file, &error_code);
+  gzclose(file);
+  if (error_code == Z_ERRNO) return ErrnoStatus(label, errno);
+  if (error_code != Z_OK) {
+    return Invalid(label, fmt::format("gzip data is corrupt or truncated ({})", error_text));
+  }
+  out.resize(used);
+  return out;
+}
+
+// The file's bytes, decompressed when they are gzip.
+Result<std::string> ReadInputBytes(const std::string& path, std::string_view label) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path, label));
+  if (!IsGzip(bytes)) return bytes;
+  return GunzipFile(path, label, GzipSizeHint(bytes));
+}
+
+// The lowercased extension, looking through a trailing ".gz": "v.JSONL.gz" -> ".jsonl".
+std::string InputExtension(const std::string& path) {
+  std::string name = path.substr(path.find_last_of('/') + 1);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name.size() > 3 && name.ends_with(".gz")) name.resize(name.size() - 3);
+  size_t dot = name.find_last_of('.');
+  return dot == std::string::npos ? "" : name.substr(dot);
+}
+
+bool HasNpyMagic(std::string_view bytes) { return bytes.starts_with(kNpyMagic); }
+
+// ---------------------------------------------------------------------------------------------
+// Text lines
+
+bool IsBlank(std::string_view line) {
+  return std::all_of(line.begin(), line.end(),
+                     [](unsigned char c) { return std::isspace(c) != 0; });
+}
+
+std::string_view StripUtf8Bom(std::string_view text) {
+  return text.starts_with("\xEF\xBB\xBF") ? text.substr(3) : text;
+}
+
+char FirstNonSpace(std::string_view text) {
+  for (char c : StripUtf8Bom(text)) {
+    if (!std::isspace(static_cast<unsigned char>(c))) return c;
+  }
+  return '\0';
+}
+
+using LineVisitor = std::function<Status(int64_t line_number, std::string_view line)>;
+
+// Calls `visit` for every non-blank line (1-based numbers count blank lines too), without the
+// trailing '\r' of Windows line ends.
+Status ForEachLine(std::string_view text, const LineVisitor& visit) {
+  text = StripUtf8Bom(text);
+  int64_t line_number = 0;
+  while (!text.empty()) {
+    ++line_number;
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (IsBlank(line)) continue;
+    RETURN_IF_ERROR(visit(line_number, line));
+  }
+  return Status::OK();
+}
+
+// "-12" and "007" are int64; "+3", "1e3", " 7" and values past int64 are not.
+std::optional<int64_t> ParseInt64(std::string_view text) {
+  std::string_view digits = text.starts_with('-') ? text.substr(1) : text;
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](unsigned char c) {
+        return std::isdigit(c) != 0;
+      })) {
+    return std::nullopt;
+  }
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::string_view TrimSpaces(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON values
+
+// nlohmann's messages start with "[json.exception.parse_error.101] parse error at line 1, column
+// 5: "; keep the column and the reason, and leave out the class tag and the always-1 line.
+std::string DescribeParseError(const Json::parse_error& error) {
+  std::string_view text = error.what();
+  size_t reason = text.find(": ", text.find("column"));
+  if (reason == std::string_view::npos) return std::string(text);
+  return fmt::format("invalid JSON at column {}: {}", error.byte, text.substr(reason + 2));
+}
+
+Result<Json> ParseJsonLine(std::string_view line, std::string_view label, int64_t line_number) {
+  try {
+    return Json::parse(line);
+  } catch (const Json::parse_error& error) {
+    return InvalidAtLine(label, line_number, DescribeParseError(error));
+  }
+}
+
+Result<Json> ParseJsonDocument(std::string_view text, std::string_view label) {
+  try {
+    return Json::parse(StripUtf8Bom(text));
+  } catch (const Json::parse_error& error) {
+    return Invalid(label, DescribeParseError(error));
+  }
+}
+
+std::optional<int64_t> JsonToInt64(const Json& value) {
+  if (value.is_number_unsigned()) {
+    uint64_t v = value.get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    return static_cast<int64_t>(v);
+  }
+  if (value.is_number_integer()) return value.get<int64_t>();
+  return std::nullopt;
+}
+
+std::optional<RecordId> JsonToRecordId(const Json& value) {
+  if (value.is_string()) return RecordId(value.get<std::string>());
+  if (std::optional<int64_t> id = JsonToInt64(value)) return RecordId(*id);
+  return std::nullopt;
+}
+
+// A payload is a JSON object (kept as compact text) or null.
+std::optional<std::optional<std::string>> JsonToPayload(const Json& value) {
+  if (value.is_null()) return std::optional<std::string>();
+  if (value.is_object()) return std::optional<std::string>(value.dump());
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// .fvecs
+
+uint32_t LoadLittleEndian32(const char* p) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) {
+    value |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return value;
+}
+
+Result<InputData> ParseFvecs(std::string_view bytes, std::string_view label) {
+  InputData input;
+  Matrix& m = input.vectors;
+  size_t offset = 0;
+  while (offset < bytes.size()) {
+    int64_t row = m.rows;
+    if (bytes.size() - offset < 4) {
+      return Invalid(label, fmt::format("row {} is truncated: {} bytes left, expected a 4-byte dim",
+                                        row, bytes.size() - offset));
+    }
+    int32_t dim = static_cast<int32_t>(LoadLittleEndian32(bytes.data() + offset));
+    if (dim <= 0) return Invalid(label, fmt::format("row {} has dim {}; expected > 0", row, dim));
+    if (row > 0 && dim != m.cols) {
+      return Invalid(label, fmt::format("row {} has dim {}, expected {} (ragged rows)", row, dim,
+                                        m.cols));
+    }
+    size_t row_bytes = static_cast<size_t>(dim) * sizeof(float);
+    offset += 4;
+    if (bytes.size() - offset < row_bytes) {
+      return Invalid(label, fmt::format("row {} is truncated: {} bytes left, expected {}", row,
+                                        bytes.size() - offset, row_bytes));
+    }
+    if (row == 0) {
+      m.cols = dim;
+      m.data.reserve(bytes.size() / (row_bytes + 4) * static_cast<size_t>(dim));
+    }
+    size_t start = m.data.size();
+    m.data.resize(start + static_cast<size_t>(dim));
+    std::memcpy(m.data.data() + start, bytes.data() + offset, row_bytes);  // little-endian host
+    offset += row_bytes;
+    ++m.rows;
+  }
+  return input;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IDX (the MNIST / Fashion-MNIST container): big-endian magic 00 00 <type> <ndims>, then ndims
+// big-endian uint32 sizes, then the data in C order.
+
+constexpr uint8_t kIdxUint8 = 0x08;
+constexpr uint8_t kIdxFloat32 = 0x0D;
+
+uint32_t LoadBigEndian32(const char* p) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value = (value << 8) | static_cast<unsigned char>(p[i]);
+  return value;
+}
+
+bool LooksLikeIdx(std::string_view bytes) {
+  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0) return false;
+  uint8_t type = static_cast<uint8_t>(bytes[2]);
+  uint8_t ndims = static_cast<uint8_t>(bytes[3]);
+  bool known_type = type == 0x08 || type == 0x09 || (type >= 0x0B && type <= 0x0E);
+  return known_type && ndims >= 1 && ndims <= 4;
+}
+
+Result<InputData> ParseIdx(std::string_view bytes, std::string_view label) {
+  uint32_t magic = LoadBigEndian32(bytes.data());
+  uint8_t type = static_cast<uint8_t>(bytes[2]);
+  if (bytes[3] != 3 || (type != kIdxUint8 && type != kIdxFloat32)) {
+    return Invalid(label, fmt::format("IDX magic 0x{:08X} is not supported; expected 0x00000803 "
+                                      "(uint8 images) or 0x00000D03 (float32 images)",
+                                      magic));
+  }
+  constexpr size_t kHeaderSize = 4 + 3 * 4;
+  if (bytes.size() < kHeaderSize) return Invalid(label, "IDX header is truncated");
+  uint64_t n = LoadBigEndian32(bytes.data() + 4);
+  uint64_t image_rows = LoadBigEndian32(bytes.data() + 8);
+  uint64_t image_cols = LoadBigEndian32(bytes.data() + 12);
+  size_t item_size = type == kIdxUint8 ? 1 : 4;
+  uint64_t cols = image_rows * image_cols;  // < 2^64: both factors < 2^32
+  std::string_view data = bytes.substr(kHeaderSize);
+  std::string shape = fmt::format("{}×{}×{} {}", n, image_rows, image_cols,
+                                  type == kIdxUint8 ? "uint8" : "float32");
+  // n * cols * item_size > data.size(), written so it cannot overflow.
+  if (n != 0 && cols > data.size() / item_size / n) {
+    return Invalid(label, fmt::format("IDX data is truncated: {} needs more than the {} bytes "
+                                      "present",
+                                      shape, data.size()));
+  }
+  uint64_t needed = n * cols * item_size;
+  if (data.size() != needed) {
+    return Invalid(label, fmt::format("IDX data has {} unexpected bytes after the {} bytes of {}",
+                                      data.size() - needed, needed, shape));
+  }
+  InputData input;
+  Matrix& m = input.vectors;
+  m.rows = static_cast<int64_t>(n);
+  m.cols = static_cast<int64_t>(cols);
+  m.data.resize(n * cols);
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    m.data[i] = type == kIdxUint8
+                    ? static_cast<float>(static_cast<unsigned char>(data[i]))
+                    : std::bit_cast<float>(LoadBigEndian32(data.data() + i * 4));
+  }
+  return input;
+}
+
+// ---------------------------------------------------------------------------------------------
+// .jsonl vectors
+
+// Accumulates rows of a .jsonl input, remembering which optional fields were seen where.
+class JsonlVectorBuilder {
+ public:
+  explicit JsonlVectorBuilder(std::string_view label) : label_(label) {}
+
+  Status AddLine(int64_t line_number, std::string_view line) {
+    ASSIGN_OR_RETURN(Json record, ParseJsonLine(line, label_, line_number));
+    if (!record.is_object()) {
+      return InvalidAtLine(label_, line_number,
+                           fmt::format("expected a JSON object, found {}", Describe(record)));
+    }
+    RETURN_IF_ERROR(AddVector(record, line_number));
+    RETURN_IF_ERROR(AddId(record, line_number));
+    RETURN_IF_ERROR(AddPayload(record, line_number));
+    RETURN_IF_ERROR(AddShardId(record, line_number));
+    ++input_.vectors.rows;
+    return Status::OK();
+  }
+
+  Result<InputData> Finish() && {
+    if (first_line_with_shard_id_ != 0 && first_line_without_shard_id_ != 0) {
+      return InvalidAtLine(label_, first_line_without_shard_id_,
+                           fmt::format("field 'shard_id' is missing (line {} has one; give every "
+                                       "line a shard_id or none)",
+                                       first_line_with_shard_id_));
+    }
+    if (!any_id_) input_.ids.reset();
+    if (!any_payload_) input_.payloads.reset();
+    if (first_line_with_shard_id_ == 0) input_.shard_ids.reset();
+    return std::move(input_);
+  }
+
+ private:
+  static const Json* FindField(const Json& record, const char* name) {
+    auto it = record.find(name);
+    return it == record.end() || it->is_null() ? nullptr : &*it;
+  }
+
+  Status AddVector(const Json& record, int64_t line_number) {
+    auto it = record.find("vector");
+    if (it == record.end()) return InvalidAtLine(label_, line_number, "field 'vector' is missing");
+    const Json& vector = *it;
+    if (!vector.is_array()) {
+      return InvalidAtLine(label_, line_number,
+                           fmt::format("field 'vector' is {}, expected an array of numbers",
+                                       Describe(vector)));
+    }
+    if (vector.empty()) return InvalidAtLine(label_, line_number, "field 'vector' is empty");
+    Matrix& m = input_.vectors;
+    int64_t size = static_cast<int64_t>(vector.size());
+    if (m.rows == 0) {
+      m.cols = size;
+    } else if (size != m.cols) {
+      return InvalidAtLine(label_, line_number,
+                           fmt::format("vector has {} values, expected {} (ragged rows)", size,
+                                       m.cols));
+    }
+    for (size_t i = 0; i < vector.size(); ++i) {
+      if (!vector[i].is_number()) {
+        return InvalidAtLine(label_, line_number,
+                             fmt::format("field 'vector' value at index {} is {}, expected a "
+                                         "number",
+                                         i, Describe(vector[i])));
+      }
+      m.data.push_back(static_cast<float>(vector[i].get<double>()));
+    }
+    return Status::OK();
+  }
+
+  Status AddId(const Json& record, int64_t line_number) {
+    const Json* field = FindField(record, "id");
+    std::optional<RecordId> id;
+    if (field != nullptr) {
+      id = JsonToRecordId(*field);
+      if (!id) {
+        return InvalidAtLine(label_, line_number,
+                             fmt::format("field 'id' is {}, expected an int64 or a string",
+                                         Describe(*field)));
+      }
+      any_id_ = true;
+    }
+    input_.ids->push_back(id ? std::move(*id) : RecordId(input_.vectors.rows));
+    return Status::OK();
+  }
+
+  Status AddPayload(const Json& record, int64_t line_number) {
+    auto it = record.find("payload");
+    if (it == record.end()) {
+      input_.payloads->emplace_back();
+      return Status::OK();
+    }
+    std::optional<std::optional<std::string>> payload = JsonToPayload(*it);
+    if (!payload) {
+      return InvalidAtLine(label_, line_number,
+                           fmt::format("field 'payload' is {}, expected a JSON object or null",
+                                       Describe(*it)));
+    }
+    any_payload_ = any_payload_ || payload->has_value();
+    input_.payloads->push_back(std::move(*payload));
+    return Status::OK();
+  }
+
+  Status AddShardId(const Json& record, int64_t line_number) {
+    const Json* field = FindField(record, "shard_id");
+    if (field == nullptr) {
+      if (first_line_without_shard_id_ == 0) first_line_without_shard_id_ = line_number;
+      return Status::OK();
+    }
+    std::optional<int64_t> shard_id = JsonToInt64(*field);
+    if (!shard_id) {
+      return InvalidAtLine(label_, line_number,
+                           fmt::format("field 'shard_id' is {}, expected an integer",
+                                       Describe(*field)));
+    }
+    if (first_line_with_shard_id_ == 0) first_line_with_shard_id_ = line_number;
+    input_.shard_ids->push_back(*shard_id);
+    return Status::OK();
+  }
+
+  std::string_view label_;
+  // Every optional column is filled per row and dropped in Finish() if no row used it.
+  InputData input_ = [] {
+    InputData input;
+    input.ids.emplace();
+    input.payloads.emplace();
+    input.shard_ids.emplace();
+    return input;
+  }();
+  bool any_id_ = false;
+  bool any_payload_ = false;
+  int64_t first_line_with_shard_id_ = 0;     // 0: none yet
+  int64_t first_line_without_shard_id_ = 0;  // 0: none yet
+};
+
+Result<InputData> ParseVectorJsonl(std::string_view text, std::string_view label) {
+  JsonlVectorBuilder builder(label);
+  RETURN_IF_ERROR(ForEachLine(text, [&](int64_t line_number, std::string_view line) {
+    return builder.AddLine(line_number, line);
+  }));
+  return std::move(builder).Finish();
+}
+
+Result<InputData> ParseVectorNpy(std::string_view bytes, std::string_view label) {
+  InputData input;
+  ASSIGN_OR_RETURN(input.vectors, ParseNpyMatrix(bytes, label));
+  return input;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Side files: JSON values one per line, or one .json array of them.
+
+bool IsJsonExtension(const std::string& ext) {
+  return ext == ".jsonl" || ext == ".json" || ext == ".ndjson";
+}
+
+// Converts each JSON value with `convert`; `expected` names what a value must be in messages.
+template <typename T, typename Convert>
+Result<std::vector<T>> ParseJsonValues(std::string_view text, const std::string& ext,
+                                       std::string_view label, std::string_view expected,
+                                       Convert convert) {
+  std::vector<T> out;
+  if (ext == ".json" && FirstNonSpace(text) == '[') {
+    ASSIGN_OR_RETURN(Json array, ParseJsonDocument(text, label));
+    for (size_t i = 0; i < array.size(); ++i) {
+      std::optional<T> value = convert(array[i]);
+      if (!value) {
+        return Invalid(label, fmt::format("item {} is {}, expected {}", i, Describe(array[i]),
+                                          expected));
+      }
+      out.push_back(std::move(*value));
+    }
+    return out;
+  }
+  RETURN_IF_ERROR(ForEachLine(text, [&](int64_t line_number, std::string_view line) -> Status {
+    ASSIGN_OR_RETURN(Json json, ParseJsonLine(line, label, line_number));
+    std::optional<T> value = convert(json);
+    if (!value) {
+      return InvalidAtLine(label, line_number,
+                           fmt::format("{} is not {}", Describe(json), expected));
+    }
+    out.push_back(std::move(*value));
+    return Status::OK();
+  }));
+  return out;
+}
+
+std::vector<RecordId> ToIntIds(const std::vector<int64_t>& values) {
+  return std::vector<RecordId>(values.begin(), values.end());
+}
+
+}  // namespace
+
+Result<InputData> LoadVectorInput(const std::string& path, std::string_view flag) {
+  std::string label = FileLabel(flag, path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadInputBytes(path, label));
+  std::string ext = InputExtension(path);
+  if (ext == ".npy" || HasNpyMagic(bytes)) return ParseVectorNpy(bytes, label);
+  if (ext == ".fvecs") return ParseFvecs(bytes, label);
+  if (ext == ".jsonl" || ext == ".ndjson") return ParseVectorJsonl(bytes, label);
+  if (LooksLikeIdx(bytes)) return ParseIdx(bytes, label);
+  if (FirstNonSpace(bytes) == '{') return ParseVectorJsonl(bytes, label);
+  return Invalid(label, "unrecognised input format (expected .npy, .fvecs, IDX (.gz) or .jsonl)");
+}
+
+Result<std::vector<RecordId>> LoadIdsFile(const std::string& path, std::string_view flag) {
+  std::string label = FileLabel(flag, path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadInputBytes(path, label));
+  std::string ext = InputExtension(path);
+  if (ext == ".npy" || HasNpyMagic(bytes)) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> values, ParseNpyIntegers(bytes, label));
+    return ToIntIds(values);
+  }
+  if (IsJsonExtension(ext)) {
+    return ParseJsonValues<RecordId>(bytes, ext, label, "an int64 or a string id",
+                                     JsonToRecordId);
+  }
+  std::vector<RecordId> ids;
+  RETURN_IF_ERROR(ForEachLine(bytes, [&](int64_t, std::string_view line) {
+    if (std::optional<int64_t> id = ParseInt64(line)) {
+      ids.emplace_back(*id);
+    } else {
+      ids.emplace_back(std::string(line));
+    }
+    return Status::OK();
+  }));
+  return ids;
+}
+
+Result<std::vector<std::optional<std::string>>> LoadPayloadsFile(const std::string& path,
+                                                                 std::string_view flag) {
+  std::string label = FileLabel(flag, path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadInputBytes(path, label));
+  return ParseJsonValues<std::optional<std::string>>(bytes, InputExtension(path), label,
+                                                     "a JSON object or null", JsonToPayload);
+}
+
+Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path, std::string_view flag) {
+  std::string label = FileLabel(flag, path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadInputBytes(path, label));
+  if (InputExtension(path) == ".npy" || HasNpyMagic(bytes)) {
+    return ParseNpyIntegers(bytes, label);
+  }
+  std::vector<int64_t> shard_ids;
+  RETURN_IF_ERROR(ForEachLine(bytes, [&](int64_t line_number, std::string_view line) {
+    std::string_view text = TrimSpaces(line);
+    std::optional<int64_t> shard_id = ParseInt64(text);
+    if (!shard_id) {
+      return InvalidAtLine(label, line_number,
+                           fmt::format("'{}' is not an integer shard id", text));
+    }
+    shard_ids.push_back(*shard_id);
+    return Status::OK();
+  }));
+  return shard_ids;
+}
+
+}  // namespace shardvec

@@ -1,0 +1,52 @@
+// Readers for the files `shardvec build` takes: vectors, and optional ids, payloads and shard ids.
+//
+// Each reader loads the whole file. Errors name the flag and the file, and where it helps the line,
+// the field and the value: "--input 'v.jsonl' line 7: vector has 3 values, expected 4 (ragged
+// rows)". Bad content is InvalidArgument; a missing file is NotFound; other read failures IOError.
+// `flag` only labels messages. Non-finite vector values are not checked here (the writer does).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+struct InputData {
+  Matrix vectors;
+  // Present when the input carries ids (only .jsonl can); rows without one get their row number.
+  std::optional<std::vector<RecordId>> ids;
+  // Present when any .jsonl line has a payload object; JSON text in the user's key order.
+  std::optional<std::vector<std::optional<std::string>>> payloads;
+  // Present when the .jsonl lines carry shard_id (then every line does).
+  std::optional<std::vector<int64_t>> shard_ids;
+};
+
+// Vectors from, by content or extension (any of them may be gzip-compressed):
+//  - .npy: a C-order float32/float64 2-D array;
+//  - .fvecs: rows of (little-endian int32 dim, dim float32), all with the same dim;
+//  - IDX (e.g. Fashion-MNIST *-idx3-ubyte[.gz]): magic 0x00000803, n×rows×cols uint8 becoming
+//    n vectors of rows*cols pixel values 0..255 (not normalised), or 0x00000D03 for float32;
+//  - .jsonl: one object per line {"id": 7 | "doc-7", "vector": [...], "payload": {...} | null,
+//    "shard_id": 3}; only "vector" is required; blank lines are skipped.
+Result<InputData> LoadVectorInput(const std::string& path, std::string_view flag = "--input");
+
+// Ids from an .npy integer array, from .jsonl/.json (a JSON integer or string per line, or a .json
+// array of them), or from text with one id per line: a line that is an int64 (optional '-', then
+// digits) is an int id, anything else a string id. Trailing '\r' is stripped; blank lines skipped.
+Result<std::vector<RecordId>> LoadIdsFile(const std::string& path, std::string_view flag = "--ids");
+
+// Payloads from .jsonl, one JSON object or null per line (blank lines skipped), or a .json array.
+Result<std::vector<std::optional<std::string>>> LoadPayloadsFile(
+    const std::string& path, std::string_view flag = "--payloads");
+
+// Shard ids from an .npy integer array or a text file of integers, one per line.
+Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path,
+                                              std::string_view flag = "--shard-ids");
+
+}  // namespace shardvec

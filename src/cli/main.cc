@@ -1,0 +1,26 @@
+// shardvec: build and serve sharded vector snapshots.
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"shardvec: build and serve sharded sqlite-vec vector snapshots"};
+  app.set_version_flag("--version", std::string("shardvec ") + SHARDVEC_VERSION);
+  app.require_subcommand(1);
+  int exit_code = shardvec::cli::kExitOk;
+  shardvec::cli::RegisterBuildCommand(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the usage message
+    return shardvec::cli::kExitUsage;
+  }
+  return exit_code;
+}

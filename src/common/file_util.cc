@@ -1,0 +1,130 @@
+#include "common/file_util.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "common/random_id.h"
+
+namespace shardvec {
+namespace {
+
+Status ErrnoStatus(std::string_view what, const std::filesystem::path& path, int err) {
+  std::string msg = fmt::format("cannot {} '{}': {}", what, path.string(), std::strerror(err));
+  if (err == ENOENT) return Status::NotFound(std::move(msg));
+  return Status::IOError(std::move(msg));
+}
+
+Status WriteAll(int fd, const char* data, size_t size, const std::filesystem::path& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write", path, errno);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus("stat", path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument(fmt::format("'{}' is a directory, not a file", path.string()));
+  }
+  std::string data;
+  data.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return ErrnoStatus("read", path, err);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.resize(got);
+  ::close(fd);
+  return data;
+}
+
+Status WriteFileSynced(const std::filesystem::path& path, std::string_view data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("create", path, errno);
+  Status st = WriteAll(fd, data.data(), data.size(), path);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("fsync", path, errno);
+  ::close(fd);
+  return st;
+}
+
+Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoStatus("open", from, errno);
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    return ErrnoStatus("create", to, err);
+  }
+  Status st;
+  std::vector<char> buf(4 << 20);
+  for (;;) {
+    const ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st = ErrnoStatus("read", from, errno);
+      break;
+    }
+    if (n == 0) break;
+    st = WriteAll(out, buf.data(), static_cast<size_t>(n), to);
+    if (!st.ok()) break;
+  }
+  if (st.ok() && ::fsync(out) != 0) st = ErrnoStatus("fsync", to, errno);
+  ::close(in);
+  ::close(out);
+  return st;
+}
+
+Status FsyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open directory", dir, errno);
+  Status st;
+  if (::fsync(fd) != 0) st = ErrnoStatus("fsync directory", dir, errno);
+  ::close(fd);
+  return st;
+}
+
+Status CreateDirectories(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status::IOError(fmt::format("cannot create directory '{}': {}", dir.string(), ec.message()));
+  }
+  return Status::OK();
+}
+
+std::filesystem::path TempSiblingPath(const std::filesystem::path& path) {
+  return path.parent_path() /
+         fmt::format(".{}.tmp.{}", path.filename().string(), NewUuidHex().substr(0, 12));
+}
+
+}  // namespace shardvec

@@ -1,0 +1,23 @@
+// Small POSIX file helpers with errors that name the path.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "shardvec/status.h"
+
+namespace shardvec {
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& path);
+// Writes `data` to `path` (created/truncated) and fsyncs it.
+Status WriteFileSynced(const std::filesystem::path& path, std::string_view data);
+// Copies `from` to `to` (created/truncated) and fsyncs it.
+Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to);
+// fsync of a directory makes a rename or link inside it durable.
+Status FsyncDirectory(const std::filesystem::path& dir);
+Status CreateDirectories(const std::filesystem::path& dir);
+// A unique hidden sibling name for staging writes: "<dir>/.<name>.tmp.<random>".
+std::filesystem::path TempSiblingPath(const std::filesystem::path& path);
+
+}  // namespace shardvec

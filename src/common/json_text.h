@@ -1,0 +1,17 @@
+// JSON text in the two byte-exact styles the snapshot format uses.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace shardvec {
+
+// Python's json.dumps(value, sort_keys=True): ", " and ": " separators, ASCII-escaped.
+// (Keys of nlohmann::json objects are already sorted.)
+std::string PythonJsonDumps(const nlohmann::json& value);
+// Same separators but keeps the object's own key order (payloads keep the user's order).
+std::string PythonJsonDumps(const nlohmann::ordered_json& value);
+// Compact ("," and ":"), sorted keys: the _CURRENT pointer style.
+std::string CompactJsonDumps(const nlohmann::json& value);
+
+}  // namespace shardvec

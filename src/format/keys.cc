@@ -1,0 +1,51 @@
+#include "format/keys.h"
+
+#include <fmt/format.h>
+
+#include <regex>
+
+namespace shardvec {
+
+std::string ShardDirKey(std::string_view run_id, int64_t db_id, int attempt) {
+  return fmt::format("{}/run_id={}/db={:05d}/attempt={:02d}", kShardPrefix, run_id, db_id, attempt);
+}
+
+std::string ShardKey(std::string_view run_id, int64_t db_id, int attempt) {
+  return ShardDirKey(run_id, db_id, attempt) + "/" + std::string(kShardFileName);
+}
+
+std::string RunShardsPrefix(std::string_view run_id) {
+  return fmt::format("{}/run_id={}/", kShardPrefix, run_id);
+}
+
+std::string VectorMetaKey(std::string_view run_id, std::string_view file_name) {
+  return fmt::format("vector_meta/run_id={}/{}", run_id, file_name);
+}
+
+std::string ManifestKey(std::string_view timestamp, std::string_view run_id) {
+  return fmt::format("{}{}_run_id={}/manifest", kManifestsPrefix, timestamp, run_id);
+}
+
+std::string RunRecordKey(std::string_view timestamp, std::string_view run_id,
+                         std::string_view uuid_hex) {
+  return fmt::format("runs/{}_run_id={}_{}/run.yaml", timestamp, run_id, uuid_hex);
+}
+
+std::optional<ManifestDirName> ParseManifestDirName(std::string_view name) {
+  static const std::regex kPattern(
+      R"(^(?:manifests/)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)_run_id=([^/]+)/?$)");
+  std::cmatch m;
+  if (!std::regex_match(name.begin(), name.end(), m, kPattern)) return std::nullopt;
+  return ManifestDirName{m[1].str(), m[2].str()};
+}
+
+std::optional<ManifestDirName> ParseManifestRef(std::string_view ref) {
+  const size_t at = ref.rfind("manifests/");
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = ref.substr(at + 10);
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  return ParseManifestDirName(rest.substr(0, slash));
+}
+
+}  // namespace shardvec

@@ -1,0 +1,40 @@
+// Object keys of the snapshot layout (DESIGN.md §2), relative to the store prefix.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace shardvec {
+
+inline constexpr std::string_view kCurrentKey = "_CURRENT";
+inline constexpr std::string_view kManifestsPrefix = "manifests/";
+inline constexpr std::string_view kShardPrefix = "shards";
+inline constexpr std::string_view kDbPathTemplate = "db={db_id:05d}";
+inline constexpr std::string_view kShardFileName = "shard.db";
+
+// shards/run_id=R/db=00003/attempt=00
+std::string ShardDirKey(std::string_view run_id, int64_t db_id, int attempt);
+// shards/run_id=R/db=00003/attempt=00/shard.db
+std::string ShardKey(std::string_view run_id, int64_t db_id, int attempt);
+// shards/run_id=R/
+std::string RunShardsPrefix(std::string_view run_id);
+// vector_meta/run_id=R/centroids.npy
+std::string VectorMetaKey(std::string_view run_id, std::string_view file_name);
+// manifests/2026-11-24T21:36:00.123456Z_run_id=R/manifest
+std::string ManifestKey(std::string_view timestamp, std::string_view run_id);
+// runs/2026-…Z_run_id=R_<uuidhex>/run.yaml
+std::string RunRecordKey(std::string_view timestamp, std::string_view run_id, std::string_view uuid_hex);
+
+struct ManifestDirName {
+  std::string timestamp;
+  std::string run_id;
+};
+// Parses "2026-11-24T21:36:00.123456Z_run_id=R" (an optional trailing '/' and a leading
+// "manifests/" are accepted); nullopt when it does not match the layout.
+std::optional<ManifestDirName> ParseManifestDirName(std::string_view name);
+// Finds the manifest directory inside a manifest URL or key (…/manifests/<dir>/manifest).
+std::optional<ManifestDirName> ParseManifestRef(std::string_view ref);
+
+}  // namespace shardvec

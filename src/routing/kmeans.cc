@@ -1,0 +1,259 @@
+#include "routing/kmeans.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace shardvec {
+namespace {
+
+// Below this many float operations per thread, starting a thread costs more than it saves.
+constexpr int64_t kMinWorkPerThread = int64_t{1} << 22;
+
+// ---- Platform-independent random draws -------------------------------------------------------
+
+// A uniform double in [0, 1) from the 53 high bits (std::uniform_*_distribution is
+// implementation-defined, so it would make centroids differ between standard libraries).
+double UniformUnit(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
+
+// A uniform integer in [0, n), n > 0, without modulo bias: draws below 2^64 mod n are rejected so
+// the accepted range is a whole number of copies of [0, n).
+int64_t UniformIndex(std::mt19937_64& rng, int64_t n) {
+  const uint64_t range = static_cast<uint64_t>(n);
+  const uint64_t reject_below = (0 - range) % range;
+  while (true) {
+    const uint64_t draw = rng();
+    if (draw >= reject_below) return static_cast<int64_t>(draw % range);
+  }
+}
+
+// ---- Fixed-partition parallelism -------------------------------------------------------------
+
+int ThreadsFor(int64_t work, int requested) {
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int available = requested > 0 ? requested : hardware;
+  const int64_t useful = std::max<int64_t>(1, work / kMinWorkPerThread);
+  return static_cast<int>(std::min<int64_t>(available, useful));
+}
+
+// Runs fn(begin, end) over contiguous slices of [0, n). Callers only write per-item results, so
+// the slicing never changes what is computed.
+template <typename Fn>
+void ParallelFor(int64_t n, int threads, Fn&& fn) {
+  threads = static_cast<int>(std::clamp<int64_t>(threads, 1, std::max<int64_t>(n, 1)));
+  if (threads == 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(threads - 1));
+  for (int t = 1; t < threads; ++t) {
+    workers.emplace_back([&fn, n, threads, t] { fn(n * t / threads, n * (t + 1) / threads); });
+  }
+  fn(int64_t{0}, n / threads);
+  for (std::thread& worker : workers) worker.join();
+}
+
+// ---- Distances -------------------------------------------------------------------------------
+
+// Squared L2 in float with a fixed number of independent lanes, so the compiler vectorises it and
+// the summation order (hence the value) is fixed by this code, not by the instruction set.
+float SquaredL2(const float* a, const float* b, int64_t dim) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= dim; i += kLanes) {
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const float diff = a[i + lane] - b[i + lane];
+      lanes[lane] += diff * diff;
+    }
+  }
+  for (int lane = 0; i < dim; ++i, ++lane) {
+    const float diff = a[i] - b[i];
+    lanes[lane] += diff * diff;
+  }
+  float sum = 0.0f;
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+
+// Nearest centroid by squared L2; a strictly smaller distance is needed to move off a lower index.
+int64_t NearestCentroid(const float* v, const Matrix& centroids) {
+  int64_t best = 0;
+  float best_distance = SquaredL2(v, centroids.row(0), centroids.cols);
+  for (int64_t c = 1; c < centroids.rows; ++c) {
+    const float distance = SquaredL2(v, centroids.row(c), centroids.cols);
+    if (distance < best_distance) {
+      best = c;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+// ---- Validation ------------------------------------------------------------------------------
+
+Status FirstNonFinite(const Matrix& sample) {
+  for (int64_t r = 0; r < sample.rows; ++r) {
+    const float* row = sample.row(r);
+    for (int64_t c = 0; c < sample.cols; ++c) {
+      if (!std::isfinite(row[c])) {
+        return Status::InvalidArgument(fmt::format(
+            "sample row {} has a non-finite value ({}) at index {}", r, row[c], c));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status ValidateInputs(const Matrix& sample, int64_t k, const KMeansOptions& options) {
+  if (k <= 0) return Status::InvalidArgument(fmt::format("num_dbs must be > 0, got {}", k));
+  if (sample.rows <= 0) {
+    return Status::InvalidArgument("cannot train centroids from an empty sample");
+  }
+  if (sample.rows < k) {
+    return Status::InvalidArgument(fmt::format(
+        "Need at least {} vectors to train {} centroids, got {}", k, k, sample.rows));
+  }
+  if (sample.cols <= 0) {
+    return Status::InvalidArgument(fmt::format("sample dim must be > 0, got {}", sample.cols));
+  }
+  if (static_cast<int64_t>(sample.data.size()) != sample.rows * sample.cols) {
+    return Status::InvalidArgument(fmt::format("sample holds {} values, expected {} x {} = {}",
+                                               sample.data.size(), sample.rows, sample.cols,
+                                               sample.rows * sample.cols));
+  }
+  if (options.max_iter < 0) {
+    return Status::InvalidArgument(fmt::format("max_iter must be >= 0, got {}", options.max_iter));
+  }
+  return FirstNonFinite(sample);
+}
+
+// ---- k-means++ seeding -----------------------------------------------------------------------
+
+void AppendRow(Matrix& m, const float* row) {
+  m.data.insert(m.data.end(), row, row + m.cols);
+  ++m.rows;
+}
+
+// Lowers each row's distance-to-nearest-chosen-centroid with the newly chosen one.
+void LowerNearestDistances(const Matrix& sample, const float* chosen, int threads,
+                           std::vector<float>& nearest) {
+  ParallelFor(sample.rows, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      nearest[r] = std::min(nearest[r], SquaredL2(sample.row(r), chosen, sample.cols));
+    }
+  });
+}
+
+// Draws a row with probability nearest[r] / sum, like numpy's choice(p=...): the first row whose
+// running sum exceeds u * sum. Sums run in row order, in double, so they are reproducible.
+int64_t DrawByWeight(const std::vector<float>& nearest, double total, std::mt19937_64& rng) {
+  const double target = UniformUnit(rng) * total;
+  double running = 0.0;
+  int64_t last_positive = 0;
+  for (size_t r = 0; r < nearest.size(); ++r) {
+    if (nearest[r] <= 0.0f) continue;
+    running += nearest[r];
+    last_positive = static_cast<int64_t>(r);
+    if (running > target) return last_positive;
+  }
+  return last_positive;  // only reached if rounding left target at the very top
+}
+
+Matrix SeedCentroids(const Matrix& sample, int64_t k, int threads, std::mt19937_64& rng) {
+  Matrix centroids;
+  centroids.cols = sample.cols;
+  centroids.data.reserve(static_cast<size_t>(k * sample.cols));
+  AppendRow(centroids, sample.row(UniformIndex(rng, sample.rows)));
+
+  std::vector<float> nearest(static_cast<size_t>(sample.rows),
+                             std::numeric_limits<float>::infinity());
+  while (centroids.rows < k) {
+    LowerNearestDistances(sample, centroids.row(centroids.rows - 1), threads, nearest);
+    double total = 0.0;
+    for (float distance : nearest) total += distance;
+    // Every row sits on a chosen centroid: there is no weight to follow, so pick uniformly.
+    const int64_t pick =
+        total > 0.0 ? DrawByWeight(nearest, total, rng) : UniformIndex(rng, sample.rows);
+    AppendRow(centroids, sample.row(pick));
+  }
+  return centroids;
+}
+
+// ---- Lloyd iterations ------------------------------------------------------------------------
+
+void AssignRows(const Matrix& sample, const Matrix& centroids, int threads,
+                std::vector<int64_t>& labels) {
+  ParallelFor(sample.rows, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) labels[r] = NearestCentroid(sample.row(r), centroids);
+  });
+}
+
+// Mean of each centroid's rows; a centroid with no rows keeps its old value. Threads split the
+// dimensions, not the rows, so every sum adds the same rows in the same order whatever the count.
+Matrix MoveCentroids(const Matrix& sample, const std::vector<int64_t>& labels, const Matrix& old,
+                     int threads) {
+  std::vector<int64_t> counts(static_cast<size_t>(old.rows), 0);
+  for (int64_t label : labels) ++counts[label];
+
+  Matrix updated = old;
+  ParallelFor(sample.cols, threads, [&](int64_t dim_begin, int64_t dim_end) {
+    const int64_t width = dim_end - dim_begin;
+    std::vector<double> sums(static_cast<size_t>(old.rows * width), 0.0);
+    for (int64_t r = 0; r < sample.rows; ++r) {
+      const float* row = sample.row(r) + dim_begin;
+      double* sum = sums.data() + labels[r] * width;
+      for (int64_t d = 0; d < width; ++d) sum[d] += row[d];
+    }
+    for (int64_t c = 0; c < old.rows; ++c) {
+      if (counts[c] == 0) continue;
+      const double count = static_cast<double>(counts[c]);
+      for (int64_t d = 0; d < width; ++d) {
+        updated.row(c)[dim_begin + d] = static_cast<float>(sums[c * width + d] / count);
+      }
+    }
+  });
+  return updated;
+}
+
+bool AllClose(const Matrix& old, const Matrix& updated, double rtol, double atol) {
+  for (size_t i = 0; i < old.data.size(); ++i) {
+    const double now = updated.data[i];
+    // Written as !(a <= b) so a NaN counts as not close, as in numpy.
+    if (!(std::abs(static_cast<double>(old.data[i]) - now) <= atol + rtol * std::abs(now))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions& options) {
+  if (Status status = ValidateInputs(sample, k, options); !status.ok()) return status;
+
+  std::mt19937_64 rng(options.seed);
+  const int64_t row_work = sample.rows * sample.cols;
+  Matrix centroids = SeedCentroids(sample, k, ThreadsFor(row_work, options.num_threads), rng);
+
+  const int assign_threads = ThreadsFor(row_work * k, options.num_threads);
+  const int move_threads = ThreadsFor(row_work, options.num_threads);
+  std::vector<int64_t> labels(static_cast<size_t>(sample.rows));
+  for (int iter = 0; iter < options.max_iter; ++iter) {
+    AssignRows(sample, centroids, assign_threads, labels);
+    Matrix updated = MoveCentroids(sample, labels, centroids, move_threads);
+    if (AllClose(centroids, updated, options.rtol, options.atol)) return centroids;
+    centroids = std::move(updated);
+  }
+  return centroids;
+}
+
+}  // namespace shardvec

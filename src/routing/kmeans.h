@@ -1,0 +1,36 @@
+// K-means training for CLUSTER routing (spec §1.10): k-means++ seeding, then Lloyd iterations on
+// squared L2 whatever the snapshot metric. The centroids are persisted, so readers never retrain;
+// what matters here is that a given sample and seed always give bit-identical centroids.
+#pragma once
+
+#include <cstdint>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+struct KMeansOptions {
+  int max_iter = 100;
+  uint64_t seed = 42;
+  // Convergence test, as numpy.allclose(old, new): every |old - new| <= atol + rtol * |new|.
+  double rtol = 1e-5;
+  double atol = 1e-6;
+  // Worker threads; 0 means one per hardware thread. The centroids do not depend on it.
+  int num_threads = 0;
+};
+
+// Trains k centroids (a k x sample.cols matrix) from `sample` (one vector per row).
+// - Seeding: the first centroid is a uniformly random row; each next one is a row drawn with
+//   probability proportional to its squared L2 distance to the nearest chosen centroid (uniformly
+//   when every distance is 0).
+// - Lloyd: each row joins its nearest centroid (ties to the lowest index); each centroid moves to
+//   the mean of its rows, and a centroid with no rows keeps its place. On convergence the centroids
+//   from before the last update are returned, else those after max_iter updates.
+// Randomness comes from std::mt19937_64(options.seed) with our own integer and double draws, so the
+// result is the same on every platform and for every thread count.
+// Errors (InvalidArgument): k <= 0, an empty sample, fewer rows than k, a dimension <= 0, a data
+// size that does not match rows x cols, a non-finite value, max_iter < 0.
+Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions& options = {});
+
+}  // namespace shardvec

@@ -1,0 +1,38 @@
+// Router: the one place a strategy turns a record into a shard (write side) and a query into the
+// ordered shards to probe (read side). Writer and reader share it, so probe[0] == Assign always holds.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+// Everything routing needs, as persisted in (or resolved for) a snapshot.
+struct RoutingState {
+  Strategy strategy = Strategy::kCluster;
+  Metric metric = Metric::kCosine;
+  int64_t num_dbs = 0;
+  int64_t dim = 0;
+  std::optional<Matrix> centroids;    // CLUSTER
+  std::optional<Matrix> hyperplanes;  // LSH
+};
+
+class Router {
+ public:
+  virtual ~Router() = default;
+  // The shard a record belongs to, range-checked.
+  virtual Result<int64_t> Assign(const Record& record) const = 0;
+  // Shards to search for a query, best first, without duplicates. EXPLICIT has no probe order and
+  // asks for shard_ids; CEL (a later issue) needs a routing context.
+  virtual Result<std::vector<int64_t>> Probe(const float* query, int64_t num_probes) const = 0;
+};
+
+// Builds the router for a state; CEL reports that it is not available yet (the seam for that issue).
+Result<std::unique_ptr<Router>> MakeRouter(const RoutingState& state);
+
+}  // namespace shardvec

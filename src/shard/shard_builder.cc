@@ -1,0 +1,135 @@
+#include "shard/shard_builder.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status_macros.h"
+#include "shard/sqlite_vec.h"
+
+namespace shardvec {
+
+std::string EncodeOriginalId(const RecordId& id) {
+  if (const auto* i = std::get_if<int64_t>(&id)) return fmt::format("{{\"v\": {}, \"t\": \"int\"}}", *i);
+  const std::string quoted = nlohmann::json(std::get<std::string>(id)).dump(-1, ' ', true);
+  return fmt::format("{{\"v\": {}, \"t\": \"str\"}}", quoted);
+}
+
+ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options)
+    : path_(std::move(path)), options_(options) {}
+
+ShardBuilder::~ShardBuilder() {
+  sqlite3_finalize(insert_id_);
+  sqlite3_finalize(insert_vector_);
+  sqlite3_finalize(insert_payload_);
+  if (db_ != nullptr) sqlite3_close(db_);
+}
+
+Result<std::unique_ptr<ShardBuilder>> ShardBuilder::Create(const std::filesystem::path& path,
+                                                           const ShardBuildOptions& options) {
+  RETURN_IF_ERROR(EnsureSqliteVecLoaded());
+  if (std::filesystem::exists(path)) {
+    return Status::AlreadyExists(fmt::format("shard build file '{}' already exists", path.string()));
+  }
+  std::unique_ptr<ShardBuilder> builder(new ShardBuilder(path, options));
+  RETURN_IF_ERROR(builder->Open());
+  return builder;
+}
+
+Status ShardBuilder::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    Status st = Status::IOError(fmt::format("shard '{}': {}: {}", path_.string(), sql, err ? err : "?"));
+    sqlite3_free(err);
+    return st;
+  }
+  return Status::OK();
+}
+
+Status ShardBuilder::Open() {
+  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    return Status::IOError(fmt::format("cannot create shard '{}': {}", path_.string(),
+                                       db_ ? sqlite3_errmsg(db_) : "out of memory"));
+  }
+  // page_size must precede the first table; the rest trade durability we do not need (the file is
+  // sealed and uploaded whole, or thrown away) for insert speed.
+  RETURN_IF_ERROR(Exec(fmt::format("PRAGMA page_size={}", options_.page_size).c_str()));
+  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=OFF"));
+  RETURN_IF_ERROR(Exec("PRAGMA synchronous=OFF"));
+  RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
+  RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
+  RETURN_IF_ERROR(Exec("PRAGMA cache_size=-65536"));
+  RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"));
+  RETURN_IF_ERROR(Exec(fmt::format(
+      "CREATE VIRTUAL TABLE IF NOT EXISTS vec_index USING vec0(embedding float[{}] distance_metric={})",
+      options_.dim, MetricName(options_.metric)).c_str()));
+  RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS vec_payloads (rowid INTEGER PRIMARY KEY, payload TEXT NOT NULL)"));
+  RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS vec_id_map (internal_id INTEGER PRIMARY KEY, original_id TEXT NOT NULL)"));
+  RETURN_IF_ERROR(Exec("BEGIN"));
+  auto prepare = [this](const char* sql, sqlite3_stmt** stmt) -> Status {
+    if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK) {
+      return Status::Internal(fmt::format("shard '{}': cannot prepare '{}': {}", path_.string(), sql,
+                                          sqlite3_errmsg(db_)));
+    }
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(prepare("INSERT INTO vec_id_map(internal_id, original_id) VALUES (?, ?)", &insert_id_));
+  RETURN_IF_ERROR(prepare("INSERT INTO vec_index(rowid, embedding) VALUES (?, ?)", &insert_vector_));
+  RETURN_IF_ERROR(prepare("INSERT INTO vec_payloads(rowid, payload) VALUES (?, ?)", &insert_payload_));
+  return Status::OK();
+}
+
+Status ShardBuilder::Add(const RecordId& id, const float* vector,
+                         const std::optional<std::string>& payload_json) {
+  if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
+  const int64_t rowid = next_rowid_;
+  auto step = [this, rowid](sqlite3_stmt* stmt, std::string_view table) -> Status {
+    const int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) {
+      return Status::IOError(fmt::format("shard '{}': insert into {} (rowid {}) failed: {}",
+                                         path_.string(), table, rowid, sqlite3_errmsg(db_)));
+    }
+    return Status::OK();
+  };
+  id_text_ = EncodeOriginalId(id);
+  sqlite3_bind_int64(insert_id_, 1, rowid);
+  sqlite3_bind_text(insert_id_, 2, id_text_.data(), static_cast<int>(id_text_.size()), SQLITE_STATIC);
+  RETURN_IF_ERROR(step(insert_id_, "vec_id_map"));
+
+  sqlite3_bind_int64(insert_vector_, 1, rowid);
+  sqlite3_bind_blob(insert_vector_, 2, vector, static_cast<int>(options_.dim * sizeof(float)), SQLITE_STATIC);
+  RETURN_IF_ERROR(step(insert_vector_, "vec_index"));
+
+  if (payload_json) {
+    sqlite3_bind_int64(insert_payload_, 1, rowid);
+    sqlite3_bind_text(insert_payload_, 2, payload_json->data(), static_cast<int>(payload_json->size()),
+                      SQLITE_STATIC);
+    RETURN_IF_ERROR(step(insert_payload_, "vec_payloads"));
+  }
+  ++next_rowid_;
+  return Status::OK();
+}
+
+Result<int64_t> ShardBuilder::Seal() {
+  if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
+  sealed_ = true;
+  sqlite3_finalize(insert_id_);
+  sqlite3_finalize(insert_vector_);
+  sqlite3_finalize(insert_payload_);
+  insert_id_ = insert_vector_ = insert_payload_ = nullptr;
+  RETURN_IF_ERROR(Exec("COMMIT"));
+  RETURN_IF_ERROR(Exec("PRAGMA optimize"));
+  if (sqlite3_close(db_) != SQLITE_OK) {
+    return Status::IOError(fmt::format("cannot close shard '{}': {}", path_.string(), sqlite3_errmsg(db_)));
+  }
+  db_ = nullptr;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path_, ec);
+  if (ec) return Status::IOError(fmt::format("cannot stat shard '{}': {}", path_.string(), ec.message()));
+  return static_cast<int64_t>(size);
+}
+
+}  // namespace shardvec

@@ -1,0 +1,63 @@
+// ShardBuilder writes one shard: a fresh SQLite file with the exact schema of spec §2.3, 64 KiB pages
+// set before the schema, journal off, and every row inserted in a single transaction.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace shardvec {
+
+inline constexpr int64_t kShardPageSize = 65536;
+
+struct ShardBuildOptions {
+  int64_t dim = 0;
+  Metric metric = Metric::kCosine;
+  int64_t page_size = kShardPageSize;
+};
+
+class ShardBuilder {
+ public:
+  // Fails if `path` already exists: a build directory is never reused.
+  static Result<std::unique_ptr<ShardBuilder>> Create(const std::filesystem::path& path,
+                                                      const ShardBuildOptions& options);
+  ~ShardBuilder();
+  ShardBuilder(const ShardBuilder&) = delete;
+  ShardBuilder& operator=(const ShardBuilder&) = delete;
+
+  // Rows get internal ids 0, 1, 2… in the order they are added. `payload_json` must already be the
+  // canonical text to store.
+  Status Add(const RecordId& id, const float* vector, const std::optional<std::string>& payload_json);
+  // Commits, runs PRAGMA optimize and closes the file. Returns the file size in bytes.
+  Result<int64_t> Seal();
+
+  int64_t row_count() const { return next_rowid_; }
+
+ private:
+  ShardBuilder(std::filesystem::path path, ShardBuildOptions options);
+  Status Open();
+  Status Exec(const char* sql);
+
+  std::filesystem::path path_;
+  ShardBuildOptions options_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_id_ = nullptr;
+  sqlite3_stmt* insert_vector_ = nullptr;
+  sqlite3_stmt* insert_payload_ = nullptr;
+  int64_t next_rowid_ = 0;
+  bool sealed_ = false;
+  std::string id_text_;  // reused buffer for the id map JSON
+};
+
+// The id map's JSON for an original id: {"v": 10, "t": "int"} or {"v": "doc", "t": "str"}.
+std::string EncodeOriginalId(const RecordId& id);
+
+}  // namespace shardvec

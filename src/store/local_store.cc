@@ -1,0 +1,293 @@
+#include "store/local_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/digest.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace shardvec {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Version tokens are content digests, so a compare-and-swap notices any change of bytes.
+std::string VersionOf(std::string_view data) { return Xxh3Digest(data); }
+
+bool IsHiddenStagingName(const std::string& name) { return !name.empty() && name[0] == '.'; }
+
+// An exclusive flock on a folder, held for the lifetime of the object. Locking the folder itself
+// leaves no lock file behind in the snapshot layout.
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      return Status::IOError(
+          fmt::format("cannot open folder to lock '{}': {}", path.string(), std::strerror(errno)));
+    }
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError(
+          fmt::format("cannot lock '{}': {}", path.string(), std::strerror(err)));
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace
+
+Result<fs::path> LocalPathFromPrefix(std::string_view prefix) {
+  std::string text(prefix);
+  if (text.rfind("file://", 0) == 0) {
+    text = text.substr(7);
+    if (text.empty() || text[0] != '/') {
+      return Status::InvalidArgument(fmt::format(
+          "store '{}' is not a valid file:// URL; use file:///absolute/path", prefix));
+    }
+  } else if (text.find("://") != std::string::npos) {
+    return Status::InvalidArgument(fmt::format(
+        "store '{}' has an unsupported scheme; use a folder path or file:///absolute/path", prefix));
+  }
+  if (text.empty()) return Status::InvalidArgument("store must not be empty");
+  std::error_code ec;
+  fs::path path = fs::absolute(fs::path(text), ec);
+  if (ec) return Status::InvalidArgument(fmt::format("store '{}': {}", prefix, ec.message()));
+  path = path.lexically_normal();
+  std::string s = path.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return fs::path(s);
+}
+
+LocalStore::LocalStore(fs::path root) : root_(std::move(root)) {}
+
+std::string LocalStore::Url(std::string_view key) const {
+  return "file://" + (root_ / fs::path(std::string(key))).string();
+}
+
+std::string LocalStore::PrefixUrl() const { return "file://" + root_.string(); }
+
+Result<fs::path> LocalStore::PathOf(std::string_view key) const {
+  if (key.empty() || key.front() == '/' || key.find("..") != std::string_view::npos) {
+    return Status::InvalidArgument(fmt::format("object key '{}' is not a relative key", key));
+  }
+  return root_ / fs::path(std::string(key));
+}
+
+Result<std::string> LocalStore::Get(std::string_view key) {
+  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
+  auto data = ReadWholeFile(path);
+  if (!data.ok() && data.status().code() == StatusCode::kNotFound) {
+    return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+  }
+  return data;
+}
+
+Result<std::string> LocalStore::GetRange(std::string_view key, int64_t offset, int64_t length) {
+  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+    return Status::IOError(fmt::format("cannot open '{}': {}", path.string(), std::strerror(errno)));
+  }
+  std::string out(static_cast<size_t>(std::max<int64_t>(0, length)), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, offset + static_cast<off_t>(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(err)));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  return out;
+}
+
+Result<VersionedObject> LocalStore::GetVersioned(std::string_view key) {
+  ASSIGN_OR_RETURN(std::string data, Get(key));
+  std::string version = VersionOf(data);
+  return VersionedObject{std::move(data), std::move(version)};
+}
+
+Result<ObjectInfo> LocalStore::Head(std::string_view key) {
+  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+    }
+    return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), ec.message()));
+  }
+  return ObjectInfo{std::string(key), static_cast<int64_t>(size), ""};
+}
+
+Status LocalStore::GetToFile(std::string_view key, const fs::path& dest) {
+  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
+  if (!fs::exists(path)) return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  const fs::path staged = TempSiblingPath(dest);
+  Status st = CopyFileSynced(path, staged);
+  if (st.ok() && ::rename(staged.c_str(), dest.c_str()) != 0) {
+    st = Status::IOError(fmt::format("cannot rename into '{}': {}", dest.string(), std::strerror(errno)));
+  }
+  if (!st.ok()) ::unlink(staged.c_str());
+  return st;
+}
+
+Status LocalStore::CommitStaged(const fs::path& staged, const fs::path& dest) {
+  if (::rename(staged.c_str(), dest.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(staged.c_str());
+    return Status::IOError(fmt::format("cannot rename into '{}': {}", dest.string(), std::strerror(err)));
+  }
+  return FsyncDirectory(dest.parent_path());
+}
+
+Status LocalStore::Put(std::string_view key, std::string_view data) {
+  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
+  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  const fs::path staged = TempSiblingPath(dest);
+  Status st = WriteFileSynced(staged, data);
+  if (!st.ok()) {
+    ::unlink(staged.c_str());
+    return st;
+  }
+  return CommitStaged(staged, dest);
+}
+
+Status LocalStore::PutFile(std::string_view key, const fs::path& source) {
+  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
+  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  const fs::path staged = TempSiblingPath(dest);
+  Status st = CopyFileSynced(source, staged);
+  if (!st.ok()) {
+    ::unlink(staged.c_str());
+    return st;
+  }
+  return CommitStaged(staged, dest);
+}
+
+Status LocalStore::PutIfAbsent(std::string_view key, std::string_view data) {
+  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
+  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  const fs::path staged = TempSiblingPath(dest);
+  Status st = WriteFileSynced(staged, data);
+  if (st.ok() && ::link(staged.c_str(), dest.c_str()) != 0) {
+    // link() never replaces an existing name, which is exactly put-if-absent.
+    if (errno == EEXIST) {
+      st = Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)));
+    } else {
+      st = Status::IOError(fmt::format("cannot link '{}': {}", dest.string(), std::strerror(errno)));
+    }
+  }
+  ::unlink(staged.c_str());
+  if (!st.ok()) return st;
+  return FsyncDirectory(dest.parent_path());
+}
+
+Result<std::string> LocalStore::CompareAndSwap(std::string_view key, std::string_view data,
+                                               const std::optional<std::string>& expected_version) {
+  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
+  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dest.parent_path()));
+
+  auto current = ReadWholeFile(dest);
+  std::optional<std::string> current_version;
+  if (current.ok()) {
+    current_version = VersionOf(*current);
+  } else if (current.status().code() != StatusCode::kNotFound) {
+    return current.status();
+  }
+  if (current_version != expected_version) {
+    return Status::Conflict(fmt::format(
+        "compare-and-swap of '{}' lost: expected {}, found {}", Url(key),
+        expected_version ? "version " + *expected_version : std::string("no object"),
+        current_version ? "version " + *current_version : std::string("no object")));
+  }
+  const fs::path staged = TempSiblingPath(dest);
+  Status st = WriteFileSynced(staged, data);
+  if (!st.ok()) {
+    ::unlink(staged.c_str());
+    return st;
+  }
+  RETURN_IF_ERROR(CommitStaged(staged, dest));
+  return VersionOf(data);
+}
+
+Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view delimiter) {
+  ListResult result;
+  // Walk from the deepest folder the prefix names fully.
+  const std::string prefix_str(prefix);
+  const size_t slash = prefix_str.rfind('/');
+  const fs::path start = slash == std::string::npos ? root_ : root_ / prefix_str.substr(0, slash);
+  std::error_code ec;
+  if (!fs::is_directory(start, ec)) return result;
+
+  std::vector<std::string> prefixes;
+  fs::recursive_directory_iterator it(start, ec), end;
+  if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", start.string(), ec.message()));
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", start.string(), ec.message()));
+    const std::string name = it->path().filename().string();
+    if (IsHiddenStagingName(name)) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file()) continue;
+    std::string key = it->path().lexically_relative(root_).generic_string();
+    if (key.rfind(prefix_str, 0) != 0) continue;
+    const std::string rest = key.substr(prefix_str.size());
+    if (!delimiter.empty()) {
+      const size_t d = rest.find(delimiter);
+      if (d != std::string::npos) {
+        prefixes.push_back(prefix_str + rest.substr(0, d + delimiter.size()));
+        continue;
+      }
+    }
+    result.objects.push_back(ObjectInfo{key, static_cast<int64_t>(it->file_size()), ""});
+  }
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  result.common_prefixes = std::move(prefixes);
+  std::sort(result.objects.begin(), result.objects.end(),
+            [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+  return result;
+}
+
+Status LocalStore::Delete(std::string_view key) {
+  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::IOError(fmt::format("cannot delete '{}': {}", path.string(), std::strerror(errno)));
+  }
+  // Prune folders left empty, so deleted runs leave no skeleton behind.
+  for (fs::path dir = path.parent_path(); dir != root_ && dir.string().size() > root_.string().size();
+       dir = dir.parent_path()) {
+    if (::rmdir(dir.c_str()) != 0) break;
+  }
+  return Status::OK();
+}
+
+}  // namespace shardvec

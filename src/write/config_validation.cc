@@ -1,0 +1,121 @@
+// Validate(WriteConfig): the rules of spec §1.3-1.5 and §1.8 that need no data, with our stricter
+// extras (dimension bounds, finite artifacts, safe run ids). Each error names the field and the value.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <regex>
+
+#include "shardvec/config.h"
+
+namespace shardvec {
+namespace {
+
+constexpr int64_t kMaxDim = 8192;  // sqlite-vec's limit for float[] columns
+constexpr int64_t kMaxHashBits = 62;
+
+Status Invalid(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
+
+Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
+  if (m.rows <= 0) return Invalid(fmt::format("{} must have at least one row (got {})", field, m.rows));
+  if (m.cols != dim) {
+    return Invalid(fmt::format("{} has {} columns but index_config.dim is {}", field, m.cols, dim));
+  }
+  if (static_cast<int64_t>(m.data.size()) != m.rows * m.cols) {
+    return Invalid(fmt::format("{} holds {} values, expected {} x {}", field, m.data.size(), m.rows, m.cols));
+  }
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    if (!std::isfinite(m.data[i])) {
+      return Invalid(fmt::format("{}[{}][{}] is {} (values must be finite)", field, i / m.cols,
+                                 i % m.cols, m.data[i]));
+    }
+  }
+  return Status::OK();
+}
+
+Status ValidateCluster(const ShardingConfig& s, int64_t dim) {
+  if (s.train_centroids) {
+    if (!s.num_dbs) return Invalid("num_dbs must be provided for CLUSTER sharding with train_centroids");
+    if (s.centroids_training_sample_size <= 0) {
+      return Invalid(fmt::format("centroids_training_sample_size must be > 0 (got {})",
+                                 s.centroids_training_sample_size));
+    }
+    return Status::OK();
+  }
+  if (!s.centroids) return Invalid("CLUSTER sharding requires either centroids or train_centroids=True");
+  Status st = CheckMatrix(*s.centroids, "centroids", dim);
+  if (!st.ok()) return st;
+  if (s.num_dbs && *s.num_dbs != s.centroids->rows) {
+    return Invalid(fmt::format("centroids count ({}) != num_dbs ({})", s.centroids->rows, *s.num_dbs));
+  }
+  return Status::OK();
+}
+
+Status ValidateLsh(const ShardingConfig& s, int64_t dim) {
+  if (!s.num_dbs) return Invalid("num_dbs must be provided for LSH sharding");
+  if (s.num_hash_bits && (*s.num_hash_bits < 1 || *s.num_hash_bits > kMaxHashBits)) {
+    return Invalid(fmt::format("num_hash_bits must be in 1..{} (got {})", kMaxHashBits, *s.num_hash_bits));
+  }
+  if (s.hyperplanes) {
+    Status st = CheckMatrix(*s.hyperplanes, "hyperplanes", dim);
+    if (!st.ok()) return st;
+    if (s.hyperplanes->rows > kMaxHashBits) {
+      return Invalid(fmt::format("hyperplanes has {} rows; at most {} hash bits are supported",
+                                 s.hyperplanes->rows, kMaxHashBits));
+    }
+    if (s.num_hash_bits && *s.num_hash_bits != s.hyperplanes->rows) {
+      return Invalid(fmt::format("num_hash_bits ({}) != hyperplanes rows ({})", *s.num_hash_bits,
+                                 s.hyperplanes->rows));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Validate(const WriteConfig& c) {
+  if (c.store.empty()) return Invalid("store must not be empty");
+  if (c.index.dim <= 0) {
+    return Invalid(fmt::format("index_config.dim must be > 0 (got {})", c.index.dim));
+  }
+  if (c.index.dim > kMaxDim) {
+    return Invalid(fmt::format("index_config.dim must be <= {} for sqlite-vec (got {})", kMaxDim, c.index.dim));
+  }
+  const ShardingConfig& s = c.sharding;
+  if (s.num_dbs && *s.num_dbs <= 0) return Invalid(fmt::format("num_dbs must be > 0, got {}", *s.num_dbs));
+  if (s.num_probes < 1) return Invalid(fmt::format("num_probes must be >= 1 (got {})", s.num_probes));
+  if ((s.strategy == Strategy::kExplicit || s.strategy == Strategy::kCel) && s.num_probes > 1) {
+    return Invalid(fmt::format("num_probes is only supported for CLUSTER and LSH sharding, got {} for {}",
+                               s.num_probes, StrategyName(s.strategy)));
+  }
+  Status st;
+  switch (s.strategy) {
+    case Strategy::kCluster: st = ValidateCluster(s, c.index.dim); break;
+    case Strategy::kLsh: st = ValidateLsh(s, c.index.dim); break;
+    case Strategy::kExplicit:
+      if (!s.num_dbs) st = Invalid("num_dbs must be provided for EXPLICIT sharding");
+      break;
+    case Strategy::kCel:
+      st = Invalid("strategy 'cel' is not available in this version of shardvec; use cluster, lsh or explicit");
+      break;
+  }
+  if (!st.ok()) return st;
+  if (c.run_id) {
+    static const std::regex kRunId(R"([A-Za-z0-9._-]{1,128})");
+    if (!std::regex_match(*c.run_id, kRunId) || *c.run_id == "." || *c.run_id == "..") {
+      return Invalid(fmt::format(
+          "run_id '{}' must be 1-128 characters of letters, digits, '.', '_' or '-'", *c.run_id));
+    }
+  }
+  if (c.batch_size <= 0) return Invalid(fmt::format("batch_size must be > 0 (got {})", c.batch_size));
+  if (c.max_parallel_shards < 0) {
+    return Invalid(fmt::format("max_parallel_shards must be >= 0 (got {})", c.max_parallel_shards));
+  }
+  for (const auto& [key, value] : c.custom_manifest_fields_json) {
+    if (key == "vector" || key == "shardvec") {
+      return Invalid(fmt::format("custom manifest field '{}' is reserved", key));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace shardvec

@@ -1,0 +1,78 @@
+#include "write/publisher.h"
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "format/keys.h"
+
+namespace shardvec {
+namespace {
+
+constexpr int kMaxSwapAttempts = 8;
+
+}  // namespace
+
+Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
+  auto object = store.GetVersioned(kCurrentKey);
+  if (!object.ok()) {
+    if (object.status().code() == StatusCode::kNotFound) return std::optional<CurrentState>();
+    return object.status();
+  }
+  ASSIGN_OR_RETURN(CurrentPointer pointer, ParseCurrentPointer(object->data));
+  return std::optional<CurrentState>(CurrentState{std::move(pointer), object->version});
+}
+
+Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest) {
+  ASSIGN_OR_RETURN(std::string bytes, SerializeManifest(manifest));
+  const std::string key = ManifestKey(FormatTimestamp(NowUtc()), manifest.run_id);
+  RETURN_IF_ERROR(store.PutIfAbsent(key, bytes));
+  return PublishResult{store.Url(key), key};
+}
+
+Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manifest,
+                                      SystemTime run_started, PublishPolicy policy) {
+  ASSIGN_OR_RETURN(PublishResult published, PutManifest(store, manifest));
+  const std::string started = FormatTimestamp(run_started);
+
+  CurrentPointer next;
+  next.manifest_ref = published.manifest_ref;
+  next.run_id = manifest.run_id;
+
+  for (int attempt = 0; attempt < kMaxSwapAttempts; ++attempt) {
+    std::optional<std::string> expected_version;
+    auto current = ReadCurrent(store);
+    if (current.ok()) {
+      if (*current) {
+        expected_version = (*current)->version;
+        const auto dir = ParseManifestRef((*current)->pointer.manifest_ref);
+        // Timestamps in the layout's format sort as text.
+        if (policy == PublishPolicy::kRejectIfNewer && dir && dir->timestamp > started) {
+          return Status::Conflict(fmt::format(
+              "PublishConflictError: _CURRENT now names manifest '{}' (run_id={}), published after this "
+              "run started at {}; this run's manifest '{}' stays in history (use rollback to make it "
+              "current, or the last-writer-wins publish policy)",
+              (*current)->pointer.manifest_ref, (*current)->pointer.run_id, started,
+              published.manifest_ref));
+        }
+      }
+    } else if (current.status().code() == StatusCode::kCorruption) {
+      // A corrupt pointer names nothing; replacing it is what repairs the store.
+      LogWarning("replacing a corrupt _CURRENT: " + current.status().message());
+      auto raw = store.GetVersioned(kCurrentKey);
+      if (raw.ok()) expected_version = raw->version;
+    } else {
+      return current.status();
+    }
+    next.updated_at = FormatTimestamp(NowUtc());
+    auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), expected_version);
+    if (swapped.ok()) return published;
+    if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
+    // Another writer moved the pointer between our read and our swap: look again.
+  }
+  return Status::Conflict(fmt::format(
+      "PublishConflictError: _CURRENT kept changing during publish ({} attempts); manifest '{}' stays "
+      "in history", kMaxSwapAttempts, published.manifest_ref));
+}
+
+}  // namespace shardvec

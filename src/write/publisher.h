@@ -1,0 +1,36 @@
+// Publish (DESIGN.md §3.1): the manifest put-if-absent, then _CURRENT by compare-and-swap. The pointer
+// never moves backwards by accident: under kRejectIfNewer, a pointer naming a manifest newer than this
+// run's start fails the publish with a Conflict ("PublishConflictError") and the manifest stays in
+// history for an explicit rollback.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/time_util.h"
+#include "format/current_pointer.h"
+#include "format/manifest.h"
+#include "shardvec/config.h"
+#include "shardvec/object_store.h"
+
+namespace shardvec {
+
+struct PublishResult {
+  std::string manifest_ref;  // the manifest's URL
+  std::string manifest_key;
+};
+
+Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manifest,
+                                      SystemTime run_started, PublishPolicy policy);
+
+// Writes only the manifest (put-if-absent) and returns where it went.
+Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest);
+
+// The current pointer and its version token, or nullopt when there is none.
+struct CurrentState {
+  CurrentPointer pointer;
+  std::string version;
+};
+Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store);
+
+}  // namespace shardvec

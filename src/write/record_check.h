@@ -1,0 +1,20 @@
+// Per-record checks done before a record is routed or stored, so no bad row ever reaches a shard.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+// Dimension, finite values, and a non-zero vector under cosine (it has no direction, and sqlite-vec
+// would return NULL distances for it). `row` is the record's position in the input.
+Status CheckRecordVector(const Record& record, int64_t dim, Metric metric, int64_t row);
+
+// The payload as stored: a JSON object re-serialised in Python's json.dumps style, or nullopt.
+Result<std::optional<std::string>> CanonicalPayload(const Record& record, int64_t row);
+
+}  // namespace shardvec

@@ -1,0 +1,81 @@
+#include "write/run_registry.h"
+
+#include "common/log.h"
+#include "common/random_id.h"
+#include "common/time_util.h"
+#include "format/keys.h"
+
+namespace shardvec {
+
+std::unique_ptr<RunRecordLifecycle> RunRecordLifecycle::Start(std::shared_ptr<ObjectStore> store,
+                                                              const std::string& run_id,
+                                                              const std::string& writer_type) {
+  const SystemTime now = NowUtc();
+  RunRecord record;
+  record.run_id = run_id;
+  record.writer_type = writer_type;
+  record.started_at = record.updated_at = FormatTimestamp(now);
+  record.lease_expires_at = FormatTimestamp(now + kRunLease);
+  record.s3_prefix = store->PrefixUrl();
+  std::string key = RunRecordKey(record.started_at, run_id, NewUuidHex());
+  std::unique_ptr<RunRecordLifecycle> life(new RunRecordLifecycle(std::move(store), std::move(key), record));
+  life->Write();
+  life->heartbeat_ = std::thread([raw = life.get()] { raw->HeartbeatLoop(); });
+  return life;
+}
+
+RunRecordLifecycle::RunRecordLifecycle(std::shared_ptr<ObjectStore> store, std::string key, RunRecord record)
+    : store_(std::move(store)), key_(std::move(key)), record_(std::move(record)) {}
+
+RunRecordLifecycle::~RunRecordLifecycle() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+  }
+  cv_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void RunRecordLifecycle::Write() {
+  Status st = store_->Put(key_, EncodeRunRecord(record_));
+  if (!st.ok()) LogWarning("run record '" + key_ + "' not written: " + st.ToString());
+}
+
+void RunRecordLifecycle::HeartbeatLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, kRunHeartbeat, [this] { return finished_; })) {
+    const SystemTime now = NowUtc();
+    record_.updated_at = FormatTimestamp(now);
+    record_.lease_expires_at = FormatTimestamp(now + kRunLease);
+    Write();
+  }
+}
+
+void RunRecordLifecycle::Finish(const std::string& status) {
+  const SystemTime now = NowUtc();
+  record_.status = status;
+  record_.updated_at = record_.lease_expires_at = FormatTimestamp(now);
+  finished_ = true;
+  Write();
+}
+
+void RunRecordLifecycle::MarkSucceeded(const std::string& manifest_ref) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    record_.manifest_ref = manifest_ref;
+    Finish("succeeded");
+  }
+  cv_.notify_all();
+}
+
+void RunRecordLifecycle::MarkFailed(const Status& error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    record_.error_type = std::string(StatusCodeName(error.code()));
+    record_.error_message = error.message();
+    Finish("failed");
+  }
+  cv_.notify_all();
+}
+
+}  // namespace shardvec

@@ -1,0 +1,349 @@
+// WriteSharded: validate → (sample + train) → route into per-shard spools → build shards in parallel
+// (build, digest, upload, drop local files) → upload routing artifacts → publish.
+#include "shardvec/writer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <random>
+
+#include "common/digest.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "common/random_id.h"
+#include "common/status_macros.h"
+#include "common/thread_pool.h"
+#include "common/time_util.h"
+#include "format/keys.h"
+#include "format/manifest.h"
+#include "format/npy.h"
+#include "routing/kmeans.h"
+#include "routing/lsh.h"
+#include "routing/router.h"
+#include "shard/shard_builder.h"
+#include "write/publisher.h"
+#include "write/record_check.h"
+#include "write/run_registry.h"
+#include "write/spool.h"
+
+namespace shardvec {
+namespace fs = std::filesystem;
+
+Result<bool> VectorRecordSource::Next(Record* out) {
+  if (next_ >= records_.size()) return false;
+  *out = records_[next_++];
+  return true;
+}
+
+namespace {
+
+constexpr uint64_t kSampleSeed = 42;
+constexpr size_t kSpoolBudgetBytes = 256u << 20;  // all spool buffers together
+
+struct RunContext {
+  const WriteConfig& config;
+  std::shared_ptr<ObjectStore> store;
+  std::string run_id;
+  SystemTime started;
+  fs::path local_run_dir;
+  RoutingState routing;
+  int64_t num_hash_bits = 0;
+};
+
+void Report(const WriteConfig& config, std::string phase, int64_t done, int64_t total) {
+  if (config.on_progress) config.on_progress(WriteProgress{std::move(phase), done, total});
+}
+
+// Reservoir sample (seeded, so a rerun trains the same centroids), checking every record on the way.
+Result<Matrix> SampleForTraining(RunContext& ctx, RecordSource& source) {
+  const int64_t dim = ctx.config.index.dim;
+  const int64_t cap = ctx.config.sharding.centroids_training_sample_size;
+  const auto total = source.SizeHint().value_or(0);
+  Matrix sample{0, dim, {}};
+  std::mt19937_64 rng(kSampleSeed);
+  RETURN_IF_ERROR(source.Rewind());
+  Record record;
+  int64_t seen = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool more, source.Next(&record));
+    if (!more) break;
+    RETURN_IF_ERROR(CheckRecordVector(record, dim, ctx.config.index.metric, seen));
+    if (seen < cap) {
+      sample.data.insert(sample.data.end(), record.vector.begin(), record.vector.end());
+      ++sample.rows;
+    } else {
+      const uint64_t slot = rng() % static_cast<uint64_t>(seen + 1);
+      if (slot < static_cast<uint64_t>(cap)) std::copy(record.vector.begin(), record.vector.end(), sample.row(slot));
+    }
+    ++seen;
+    if (seen % 65536 == 0) Report(ctx.config, "sample", seen, total);
+  }
+  if (sample.rows == 0) return Status::InvalidArgument("Cannot train centroids from an empty record set");
+  return sample;
+}
+
+Status ResolveRouting(RunContext& ctx, RecordSource& source) {
+  const ShardingConfig& s = ctx.config.sharding;
+  RoutingState& r = ctx.routing;
+  r.strategy = s.strategy;
+  r.metric = ctx.config.index.metric;
+  r.dim = ctx.config.index.dim;
+  switch (s.strategy) {
+    case Strategy::kCluster:
+      if (s.train_centroids) {
+        ASSIGN_OR_RETURN(Matrix sample, SampleForTraining(ctx, source));
+        Report(ctx.config, "train", 0, 0);
+        ASSIGN_OR_RETURN(r.centroids, TrainKMeans(sample, *s.num_dbs));
+      } else {
+        r.centroids = *s.centroids;
+      }
+      r.num_dbs = r.centroids->rows;
+      break;
+    case Strategy::kLsh:
+      r.num_dbs = *s.num_dbs;
+      ctx.num_hash_bits = s.hyperplanes ? s.hyperplanes->rows : s.num_hash_bits.value_or(8);
+      r.hyperplanes = s.hyperplanes ? *s.hyperplanes : GenerateHyperplanes(ctx.num_hash_bits, r.dim);
+      break;
+    case Strategy::kExplicit:
+    case Strategy::kCel:
+      r.num_dbs = *s.num_dbs;
+      break;
+  }
+  return Status::OK();
+}
+
+// Routes every record into its shard's spool; returns the spools (index = db_id).
+Result<std::vector<SpoolWriter>> RouteIntoSpools(RunContext& ctx, RecordSource& source,
+                                                 const Router& router) {
+  const int64_t num_dbs = ctx.routing.num_dbs;
+  const fs::path spool_dir = ctx.local_run_dir / "spool";
+  RETURN_IF_ERROR(CreateDirectories(spool_dir));
+  const size_t flush_bytes =
+      std::clamp<size_t>(kSpoolBudgetBytes / static_cast<size_t>(num_dbs), 64u << 10, 4u << 20);
+  std::vector<SpoolWriter> spools;
+  spools.reserve(static_cast<size_t>(num_dbs));
+  for (int64_t db = 0; db < num_dbs; ++db) {
+    spools.emplace_back(spool_dir / fmt::format("db={:05d}.spool", db), flush_bytes);
+  }
+  const auto total = source.SizeHint().value_or(0);
+  RETURN_IF_ERROR(source.Rewind());
+  Record record;
+  for (int64_t row = 0;; ++row) {
+    ASSIGN_OR_RETURN(bool more, source.Next(&record));
+    if (!more) break;
+    RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
+    ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
+    auto db_or = router.Assign(record);
+    if (!db_or.ok()) {
+      return Status(db_or.status().code(), fmt::format("{} at row {}", db_or.status().message(), row));
+    }
+    const int64_t db = *db_or;
+    RETURN_IF_ERROR(spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
+    if ((row + 1) % 16384 == 0) Report(ctx.config, "route", row + 1, total);
+  }
+  for (auto& spool : spools) RETURN_IF_ERROR(spool.Flush());
+  return spools;
+}
+
+// Builds one shard from its spool, uploads it, and removes the local files.
+Result<ShardInfo> BuildAndUploadShard(const RunContext& ctx, int64_t db_id, const fs::path& spool_path) {
+  const fs::path build_dir = ctx.local_run_dir / fmt::format("db={:05d}", db_id) / "attempt=00";
+  RETURN_IF_ERROR(CreateDirectories(build_dir));
+  const fs::path db_path = build_dir / std::string(kShardFileName);
+  ShardBuildOptions options{ctx.config.index.dim, ctx.config.index.metric, kShardPageSize};
+  ASSIGN_OR_RETURN(std::unique_ptr<ShardBuilder> builder, ShardBuilder::Create(db_path, options));
+  ASSIGN_OR_RETURN(SpoolReader reader, SpoolReader::Open(spool_path, ctx.config.index.dim));
+  RecordId id;
+  std::vector<float> vector;
+  std::optional<std::string> payload;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool more, reader.Next(&id, &vector, &payload));
+    if (!more) break;
+    RETURN_IF_ERROR(builder->Add(id, vector.data(), payload));
+  }
+  const int64_t rows = builder->row_count();
+  ASSIGN_OR_RETURN(int64_t db_bytes, builder->Seal());
+  builder.reset();
+  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(db_path));
+  const std::string key = ShardKey(ctx.run_id, db_id, 0);
+  RETURN_IF_ERROR(ctx.store->PutFile(key, db_path).WithContext(fmt::format("upload of shard {}", db_id)));
+  std::error_code ec;
+  fs::remove_all(build_dir.parent_path(), ec);
+  fs::remove(spool_path, ec);
+  ShardInfo info;
+  info.db_id = db_id;
+  info.db_url = ctx.store->Url(ShardDirKey(ctx.run_id, db_id, 0));
+  info.row_count = rows;
+  info.db_bytes = db_bytes;
+  info.checkpoint_id = NewUuidHex();
+  info.digest = digest.digest;
+  return info;
+}
+
+Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, std::vector<SpoolWriter>& spools) {
+  std::vector<int64_t> todo;
+  int64_t total_rows = 0;
+  for (size_t db = 0; db < spools.size(); ++db) {
+    if (spools[db].rows() > 0) {
+      todo.push_back(static_cast<int64_t>(db));
+      total_rows += spools[db].rows();
+    }
+  }
+  // Largest shards first, so the pool does not end on one long straggler.
+  std::stable_sort(todo.begin(), todo.end(),
+                   [&](int64_t a, int64_t b) { return spools[a].rows() > spools[b].rows(); });
+  const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards),
+                                          std::max<size_t>(1, todo.size()));
+  std::atomic<bool> failed{false};
+  std::vector<std::future<Result<ShardInfo>>> futures;
+  {
+    ThreadPool pool(threads);
+    for (int64_t db : todo) {
+      const fs::path spool_path = spools[static_cast<size_t>(db)].path();
+      futures.push_back(pool.Submit([&ctx, &failed, db, spool_path]() -> Result<ShardInfo> {
+        if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
+        auto result = BuildAndUploadShard(ctx, db, spool_path);
+        if (!result.ok()) failed.store(true);
+        return result;
+      }));
+    }
+    int64_t rows_done = 0;
+    Report(ctx.config, "build", 0, total_rows);
+    for (size_t i = 0; i < futures.size(); ++i) {
+      futures[i].wait();
+      rows_done += spools[static_cast<size_t>(todo[i])].rows();
+      Report(ctx.config, "build", rows_done, total_rows);
+    }
+  }
+  std::vector<ShardInfo> shards;
+  Status first_error;
+  for (auto& f : futures) {
+    Result<ShardInfo> r = f.get();
+    if (r.ok()) {
+      shards.push_back(std::move(r).value());
+    } else if (first_error.ok() || first_error.code() == StatusCode::kUnavailable) {
+      first_error = r.status();
+    }
+  }
+  if (!first_error.ok()) {
+    // Nothing points at these objects yet; remove them so a failed run leaves no orphans.
+    for (const ShardInfo& s : shards) (void)ctx.store->Delete(ShardKey(ctx.run_id, s.db_id, 0));
+    return first_error;
+  }
+  std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.db_id < b.db_id; });
+  return shards;
+}
+
+Result<Manifest> ComposeManifest(RunContext& ctx, const std::vector<ShardInfo>& shards) {
+  const WriteConfig& c = ctx.config;
+  Manifest m;
+  m.run_id = ctx.run_id;
+  m.created_at = FormatTimestamp(NowUtc());
+  m.num_dbs = ctx.routing.num_dbs;
+  m.s3_prefix = ctx.store->PrefixUrl();
+  int64_t total = 0;
+  nlohmann::json digests = nlohmann::json::object();
+  for (const ShardInfo& s : shards) {
+    ManifestShard row;
+    row.db_id = s.db_id;
+    row.db_url = s.db_url;
+    row.row_count = s.row_count;
+    row.db_bytes = s.db_bytes;
+    row.checkpoint_id = s.checkpoint_id;
+    m.shards.push_back(std::move(row));
+    digests[std::to_string(s.db_id)] = s.digest;
+    total += s.row_count;
+  }
+  nlohmann::json vector = {
+      {"dim", c.index.dim},
+      {"metric", MetricName(c.index.metric)},
+      {"index_type", c.index.index_type},
+      {"quantization", c.index.quantization ? nlohmann::json(*c.index.quantization) : nlohmann::json()},
+      {"total_vectors", total},
+      {"sharding_strategy", StrategyName(c.sharding.strategy)},
+      {"num_probes", c.sharding.num_probes},
+  };
+  if (ctx.routing.centroids) {
+    const std::string key = VectorMetaKey(ctx.run_id, "centroids.npy");
+    RETURN_IF_ERROR(ctx.store->Put(key, EncodeNpyMatrix(*ctx.routing.centroids)));
+    vector["centroids_ref"] = ctx.store->Url(key);
+  }
+  if (ctx.routing.hyperplanes) {
+    const std::string key = VectorMetaKey(ctx.run_id, "hyperplanes.npy");
+    RETURN_IF_ERROR(ctx.store->Put(key, EncodeNpyMatrix(*ctx.routing.hyperplanes)));
+    vector["hyperplanes_ref"] = ctx.store->Url(key);
+    vector["num_hash_bits"] = ctx.num_hash_bits;
+  }
+  for (const auto& [key, text] : c.custom_manifest_fields_json) {
+    auto value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded()) {
+      return Status::InvalidArgument(fmt::format("custom manifest field '{}' is not valid JSON: '{}'", key, text));
+    }
+    m.custom[key] = std::move(value);
+  }
+  m.custom["vector"] = std::move(vector);
+  m.custom["shardvec"] = {
+      {"format", 1},
+      {"shard_digests", std::move(digests)},
+      {"page_size", kShardPageSize},
+      {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
+  };
+  return m;
+}
+
+Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& source) {
+  RETURN_IF_ERROR(ResolveRouting(ctx, source));
+  ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.routing));
+  ASSIGN_OR_RETURN(std::vector<SpoolWriter> spools, RouteIntoSpools(ctx, source, *router));
+  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, spools));
+  Report(ctx.config, "publish", 0, 0);
+  ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(ctx, shards));
+  ASSIGN_OR_RETURN(PublishResult published,
+                   PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
+  BuildResult result;
+  result.run_id = ctx.run_id;
+  result.manifest_ref = published.manifest_ref;
+  result.num_dbs = ctx.routing.num_dbs;
+  for (const ShardInfo& s : shards) result.total_vectors += s.row_count;
+  result.shards = std::move(shards);
+  return result;
+}
+
+}  // namespace
+
+Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& records,
+                                 std::shared_ptr<ObjectStore> store) {
+  const auto t0 = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(Validate(config));
+  if (!store) {
+    ASSIGN_OR_RETURN(store, OpenStore(config.store));
+  }
+  RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}, 0};
+  const fs::path local_root =
+      config.local_root.empty() ? fs::temp_directory_path() / "shardvec" : fs::path(config.local_root);
+  // Run-scoped, so a reused local_root never mixes two builds.
+  ctx.local_run_dir = local_root / ("run_id=" + ctx.run_id);
+  if (fs::exists(ctx.local_run_dir)) {
+    return Status::AlreadyExists(fmt::format(
+        "local build directory '{}' already exists: another build with run_id '{}' is running or "
+        "crashed; remove it or pick another run_id", ctx.local_run_dir.string(), ctx.run_id));
+  }
+  std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
+  Result<BuildResult> result = RunWrite(ctx, records);
+  std::error_code ec;
+  fs::remove_all(ctx.local_run_dir, ec);
+  if (!result.ok()) {
+    run_record->MarkFailed(result.status());
+    return result.status();
+  }
+  run_record->MarkSucceeded(result->manifest_ref);
+  result->elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace shardvec

@@ -1,0 +1,180 @@
+#include "routing/cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "routing/distance.h"
+
+namespace shardvec {
+namespace {
+
+Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
+  Matrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.data = std::move(data);
+  return m;
+}
+
+std::vector<float> RandomVector(std::mt19937& rng, int64_t dim) {
+  std::normal_distribution<float> normal;
+  std::vector<float> v(static_cast<size_t>(dim));
+  for (float& value : v) value = normal(rng);
+  return v;
+}
+
+TEST(RoutingDistanceTest, L2IsSquaredEuclidean) {
+  const float a[] = {1, 2, 3};
+  const float b[] = {4, 6, 3};
+  EXPECT_EQ(RoutingDistance(Metric::kL2, a, b, 3), 25.0);
+  EXPECT_EQ(RoutingDistance(Metric::kL2, a, a, 3), 0.0);
+}
+
+TEST(RoutingDistanceTest, CosineIsOneMinusCosineSimilarity) {
+  const float x[] = {1, 0};
+  const float y[] = {0, 1};
+  const float twice_x[] = {2, 0};
+  const float minus_x[] = {-1, 0};
+  const float diagonal[] = {1, 1};
+  const float zero[] = {0, 0};
+  EXPECT_NEAR(RoutingDistance(Metric::kCosine, x, y, 2), 1.0, 1e-12);
+  EXPECT_NEAR(RoutingDistance(Metric::kCosine, x, twice_x, 2), 0.0, 1e-9);
+  EXPECT_NEAR(RoutingDistance(Metric::kCosine, x, minus_x, 2), 2.0, 1e-9);
+  EXPECT_NEAR(RoutingDistance(Metric::kCosine, x, diagonal, 2), 1.0 - 1.0 / std::sqrt(2.0), 1e-9);
+  // The epsilon keeps a zero vector finite: distance exactly 1 to everything.
+  EXPECT_EQ(RoutingDistance(Metric::kCosine, zero, x, 2), 1.0);
+  EXPECT_EQ(RoutingDistance(Metric::kCosine, zero, zero, 2), 1.0);
+}
+
+TEST(RoutingDistanceTest, AccumulatesInDouble) {
+  // 1e8 + 1 is not a float, but the squared difference of these floats is exact in double.
+  const float a[] = {1e4f, 1.0f};
+  const float b[] = {0.0f, 0.0f};
+  EXPECT_EQ(RoutingDistance(Metric::kL2, a, b, 2), 1e8 + 1.0);
+}
+
+TEST(RoutingClusterTest, CosineAndL2CanDisagree) {
+  // (2, 1) is nearer (0, 1) in space but points more along (10, 0).
+  const Matrix centroids = MakeMatrix(2, 2, {10, 0, 0, 1});
+  const float v[] = {2, 1};
+  EXPECT_EQ(ClusterAssign(v, centroids, Metric::kL2), 1);
+  EXPECT_EQ(ClusterAssign(v, centroids, Metric::kCosine), 0);
+  EXPECT_EQ(ClusterProbe(v, centroids, Metric::kL2, 2), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(ClusterProbe(v, centroids, Metric::kCosine, 2), (std::vector<int64_t>{0, 1}));
+}
+
+TEST(RoutingClusterTest, DuplicateCentroidsTieToTheLowestIndex) {
+  // Rows 1 and 2 are the same point; rows 0 and 3 are mirror images, exactly as far from v.
+  const Matrix centroids = MakeMatrix(4, 2, {0, 2, 1, 1, 1, 1, 2, 0});
+  const float v[] = {1, 1};
+  for (Metric m : {Metric::kL2, Metric::kCosine}) {
+    EXPECT_EQ(ClusterAssign(v, centroids, m), 1);
+    EXPECT_EQ(ClusterProbe(v, centroids, m, 4), (std::vector<int64_t>{1, 2, 0, 3}));
+    EXPECT_EQ(ClusterProbe(v, centroids, m, 1), (std::vector<int64_t>{1}));
+  }
+}
+
+// Under cosine the 1e-10 in the denominator breaks "ties" between parallel centroids of
+// different lengths: the longer one is slightly nearer. The reference does the same.
+TEST(RoutingClusterTest, CosineEpsilonFavoursLongerParallelCentroids) {
+  const Matrix centroids = MakeMatrix(3, 2, {1, 1, 3, 3, 5, 5});
+  const float v[] = {1, 1};
+  EXPECT_EQ(ClusterAssign(v, centroids, Metric::kCosine), 2);
+  EXPECT_EQ(ClusterProbe(v, centroids, Metric::kCosine, 3), (std::vector<int64_t>{2, 1, 0}));
+}
+
+TEST(RoutingClusterTest, EquidistantCentroidsKeepIndexOrder) {
+  const Matrix centroids = MakeMatrix(4, 2, {0, 3, 1, 0, 0, 1, -1, 0});
+  const float origin[] = {0, 0};
+  EXPECT_EQ(ClusterAssign(origin, centroids, Metric::kL2), 1);
+  EXPECT_EQ(ClusterProbe(origin, centroids, Metric::kL2, 3), (std::vector<int64_t>{1, 2, 3}));
+  // A zero query is at cosine distance 1 from everything: shard 0, then index order.
+  EXPECT_EQ(ClusterAssign(origin, centroids, Metric::kCosine), 0);
+  EXPECT_EQ(ClusterProbe(origin, centroids, Metric::kCosine, 4),
+            (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
+TEST(RoutingClusterTest, ProbeCountEdges) {
+  const Matrix centroids = MakeMatrix(3, 1, {0, 10, 20});
+  const float v[] = {12};
+  EXPECT_TRUE(ClusterProbe(v, centroids, Metric::kL2, 0).empty());
+  EXPECT_TRUE(ClusterProbe(v, centroids, Metric::kL2, -1).empty());
+  EXPECT_EQ(ClusterProbe(v, centroids, Metric::kL2, 1), (std::vector<int64_t>{1}));
+  EXPECT_EQ(ClusterProbe(v, centroids, Metric::kL2, 3), (std::vector<int64_t>{1, 2, 0}));
+  EXPECT_EQ(ClusterProbe(v, centroids, Metric::kL2, 100), (std::vector<int64_t>{1, 2, 0}));
+}
+
+TEST(RoutingClusterTest, NoCentroids) {
+  const Matrix none = MakeMatrix(0, 2, {});
+  const float v[] = {1, 2};
+  EXPECT_EQ(ClusterAssign(v, none, Metric::kL2), -1);
+  EXPECT_TRUE(ClusterProbe(v, none, Metric::kL2, 3).empty());
+}
+
+TEST(RoutingClusterTest, NanQueryStillProbesItsAssignmentFirst) {
+  const Matrix centroids = MakeMatrix(3, 2, {5, 5, 1, 1, 3, 3});
+  const float v[] = {NAN, 1};
+  for (Metric m : {Metric::kL2, Metric::kCosine}) {
+    const std::vector<int64_t> probe = ClusterProbe(v, centroids, m, 3);
+    ASSERT_EQ(probe.size(), 3u);
+    EXPECT_EQ(probe.front(), ClusterAssign(v, centroids, m));
+  }
+}
+
+// The routing contract (spec §1.14): for every vector the writer's shard is the reader's probe 0,
+// and probe lists are duplicate-free, in range, sorted by distance and min(num_probes, num_dbs)
+// long. Half the centroid sets repeat rows so ties are common.
+TEST(RoutingClusterTest, ContractHoldsForRandomVectors) {
+  std::mt19937 rng(2024);
+  for (int64_t dim : {1, 3, 16, 64}) {
+    for (int64_t num_dbs : {1, 2, 5, 16}) {
+      for (bool with_duplicates : {false, true}) {
+        Matrix centroids = MakeMatrix(num_dbs, dim, {});
+        for (int64_t c = 0; c < num_dbs; ++c) {
+          std::vector<float> row = RandomVector(rng, dim);
+          if (with_duplicates && c > 0 && rng() % 2 == 0) {
+            const float* earlier = centroids.row(static_cast<int64_t>(rng() % c));
+            row.assign(earlier, earlier + dim);
+          }
+          centroids.data.insert(centroids.data.end(), row.begin(), row.end());
+        }
+        for (int trial = 0; trial < 200; ++trial) {
+          const std::vector<float> v = RandomVector(rng, dim);
+          for (Metric m : {Metric::kL2, Metric::kCosine}) {
+            const int64_t assigned = ClusterAssign(v.data(), centroids, m);
+            ASSERT_GE(assigned, 0);
+            ASSERT_LT(assigned, num_dbs);
+            for (int64_t d = 0; d < num_dbs; ++d) {
+              const double other = RoutingDistance(m, v.data(), centroids.row(d), dim);
+              const double mine = RoutingDistance(m, v.data(), centroids.row(assigned), dim);
+              ASSERT_TRUE(mine < other || (mine == other && assigned <= d));
+            }
+            for (int64_t num_probes : {int64_t{1}, int64_t{2}, int64_t{3}, num_dbs, num_dbs + 3}) {
+              const std::vector<int64_t> probe = ClusterProbe(v.data(), centroids, m, num_probes);
+              ASSERT_EQ(static_cast<int64_t>(probe.size()), std::min(num_probes, num_dbs));
+              ASSERT_EQ(probe.front(), assigned);
+              ASSERT_EQ(std::set<int64_t>(probe.begin(), probe.end()).size(), probe.size());
+              for (size_t i = 0; i < probe.size(); ++i) {
+                ASSERT_GE(probe[i], 0);
+                ASSERT_LT(probe[i], num_dbs);
+                if (i == 0) continue;
+                const float* previous = centroids.row(probe[i - 1]);
+                const double before = RoutingDistance(m, v.data(), previous, dim);
+                const double here = RoutingDistance(m, v.data(), centroids.row(probe[i]), dim);
+                ASSERT_TRUE(before < here || (before == here && probe[i - 1] < probe[i]));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shardvec

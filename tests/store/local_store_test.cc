@@ -1,0 +1,133 @@
+#include "store/local_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "support/test_util.h"
+
+namespace shardvec {
+namespace {
+
+using testing::TempDir;
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  TempDir tmp_;
+  LocalStore store_{tmp_.path() / "store"};
+};
+
+TEST_F(LocalStoreTest, PutThenGetReturnsTheBytesAndUrlsAreFileUrls) {
+  ASSERT_TRUE(store_.Put("a/b/c.bin", std::string("x\0y", 3)).ok());
+  auto got = store_.Get("a/b/c.bin");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, std::string("x\0y", 3));
+  EXPECT_EQ(store_.Url("a/b/c.bin"), "file://" + (tmp_.path() / "store/a/b/c.bin").string());
+  EXPECT_EQ(store_.PrefixUrl(), "file://" + (tmp_.path() / "store").string());
+  EXPECT_EQ(testing::ReadText(tmp_.path() / "store/a/b/c.bin"), std::string("x\0y", 3));
+}
+
+TEST_F(LocalStoreTest, MissingObjectIsNotFound) {
+  auto got = store_.Get("nope");
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(got.status().message().find("nope"), std::string::npos);
+  EXPECT_EQ(store_.Head("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(LocalStoreTest, KeysThatEscapeTheRootAreRejected) {
+  EXPECT_EQ(store_.Put("../evil", "x").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.Put("/abs", "x").code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LocalStoreTest, GetRangeReadsASlice) {
+  ASSERT_TRUE(store_.Put("k", "0123456789").ok());
+  EXPECT_EQ(*store_.GetRange("k", 3, 4), "3456");
+  EXPECT_EQ(*store_.GetRange("k", 8, 10), "89");
+  EXPECT_EQ(store_.Head("k")->size, 10);
+}
+
+TEST_F(LocalStoreTest, PutIfAbsentNeverOverwrites) {
+  ASSERT_TRUE(store_.PutIfAbsent("m", "first").ok());
+  Status second = store_.PutIfAbsent("m", "second");
+  EXPECT_EQ(second.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(*store_.Get("m"), "first");
+}
+
+TEST_F(LocalStoreTest, CompareAndSwapChecksTheVersion) {
+  auto v1 = store_.CompareAndSwap("ptr", "one", std::nullopt);
+  ASSERT_TRUE(v1.ok());
+  // Expecting absence when the object exists loses.
+  EXPECT_EQ(store_.CompareAndSwap("ptr", "x", std::nullopt).status().code(), StatusCode::kConflict);
+  // A stale version loses and leaves the bytes alone.
+  EXPECT_EQ(store_.CompareAndSwap("ptr", "x", "xxh3:0000000000000000").status().code(), StatusCode::kConflict);
+  EXPECT_EQ(*store_.Get("ptr"), "one");
+  auto v2 = store_.CompareAndSwap("ptr", "two", *v1);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(*store_.Get("ptr"), "two");
+  EXPECT_EQ(store_.GetVersioned("ptr")->version, *v2);
+}
+
+TEST_F(LocalStoreTest, ConcurrentCompareAndSwapLosesNoUpdate) {
+  ASSERT_TRUE(store_.Put("counter", "0").ok());
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        auto cur = store_.GetVersioned("counter");
+        ASSERT_TRUE(cur.ok());
+        const int next = std::stoi(cur->data) + 1;
+        if (store_.CompareAndSwap("counter", std::to_string(next), cur->version).ok()) ++wins;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GT(wins.load(), 0);
+  EXPECT_EQ(std::stoi(*store_.Get("counter")), wins.load());
+}
+
+TEST_F(LocalStoreTest, ListWithDelimiterGroupsFoldersAndHidesStagingFiles) {
+  ASSERT_TRUE(store_.Put("manifests/2026_a/manifest", "a").ok());
+  ASSERT_TRUE(store_.Put("manifests/2026_b/manifest", "b").ok());
+  ASSERT_TRUE(store_.Put("manifests/top", "t").ok());
+  ASSERT_TRUE(store_.Put("other/x", "x").ok());
+  testing::WriteText(tmp_.path() / "store/manifests/.top.tmp.123", "junk");
+  auto listed = store_.List("manifests/", "/");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->common_prefixes.size(), 2u);
+  EXPECT_EQ(listed->common_prefixes[0], "manifests/2026_a/");
+  EXPECT_EQ(listed->common_prefixes[1], "manifests/2026_b/");
+  ASSERT_EQ(listed->objects.size(), 1u);
+  EXPECT_EQ(listed->objects[0].key, "manifests/top");
+  auto all = store_.List("", "");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->objects.size(), 4u);
+}
+
+TEST_F(LocalStoreTest, DeleteRemovesTheObjectAndEmptyFolders) {
+  ASSERT_TRUE(store_.Put("shards/run_id=r/db=00000/attempt=00/shard.db", "s").ok());
+  ASSERT_TRUE(store_.Delete("shards/run_id=r/db=00000/attempt=00/shard.db").ok());
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() / "store/shards"));
+  EXPECT_TRUE(store_.Delete("never-there").ok());
+}
+
+TEST_F(LocalStoreTest, PutFileAndGetToFileCopyWholeFiles) {
+  const auto src = tmp_ / "src.bin";
+  testing::WriteText(src, std::string(100000, 'z'));
+  ASSERT_TRUE(store_.PutFile("big", src).ok());
+  const auto dst = tmp_ / "dl" / "big.bin";
+  ASSERT_TRUE(store_.GetToFile("big", dst).ok());
+  EXPECT_EQ(testing::ReadText(dst), std::string(100000, 'z'));
+}
+
+TEST(LocalPathFromPrefixTest, AcceptsPathsAndFileUrlsRejectsOtherSchemes) {
+  EXPECT_EQ(LocalPathFromPrefix("file:///tmp/x/")->string(), "/tmp/x");
+  EXPECT_EQ(LocalPathFromPrefix("/tmp/x/../y")->string(), "/tmp/y");
+  EXPECT_TRUE(LocalPathFromPrefix("relative/dir")->is_absolute());
+  EXPECT_EQ(LocalPathFromPrefix("gs://bucket").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(LocalPathFromPrefix("file://relative").status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shardvec

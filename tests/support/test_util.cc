@@ -1,0 +1,142 @@
+#include "support/test_util.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace shardvec::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  path_ = fs::temp_directory_path() / ("shardvec-test-" + std::to_string(rng()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+Matrix RandomMatrix(int64_t rows, int64_t cols, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Matrix m{rows, cols, std::vector<float>(static_cast<size_t>(rows * cols))};
+  for (float& v : m.data) v = normal(rng);
+  return m;
+}
+
+Matrix ClusteredMatrix(int64_t rows, int64_t cols, int64_t clusters, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Matrix centers = RandomMatrix(clusters, cols, seed + 1);
+  for (float& v : centers.data) v *= 20.0f;
+  Matrix m{rows, cols, std::vector<float>(static_cast<size_t>(rows * cols))};
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* c = centers.row(i % clusters);
+    for (int64_t j = 0; j < cols; ++j) m.row(i)[j] = c[j] + normal(rng);
+  }
+  return m;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+CommandResult RunCommand(const std::string& command_line) {
+  TempDir tmp;
+  const fs::path out = tmp / "stdout";
+  const fs::path err = tmp / "stderr";
+  const std::string full = command_line + " >" + ShellQuote(out.string()) + " 2>" + ShellQuote(err.string()) + " </dev/null";
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadText(out);
+  r.err = ReadText(err);
+  return r;
+}
+
+CommandResult RunCli(const std::string& args) {
+  return RunCommand(ShellQuote(SHARDVEC_CLI_PATH) + " " + args);
+}
+
+void WriteNpy(const fs::path& path, const Matrix& m) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(m.rows) +
+                       ", " + std::to_string(m.cols) + "), }";
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  f.write(reinterpret_cast<const char*>(&len), 2);
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(reinterpret_cast<const char*>(m.data.data()), static_cast<std::streamsize>(m.data.size() * 4));
+}
+
+void WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+sqlite3* OpenWithVec0(const fs::path& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    throw std::runtime_error("cannot open " + path.string());
+  }
+  sqlite3_enable_load_extension(db, 1);
+  char* err = nullptr;
+  if (sqlite3_load_extension(db, SHARDVEC_VEC0_PATH, "sqlite3_vec_init", &err) != SQLITE_OK) {
+    std::string msg = err ? err : "?";
+    sqlite3_free(err);
+    throw std::runtime_error("cannot load vec0: " + msg);
+  }
+  return db;
+}
+
+std::vector<std::vector<std::string>> QueryRows(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    throw std::runtime_error("bad SQL '" + sql + "': " + sqlite3_errmsg(db));
+  }
+  std::vector<std::vector<std::string>> rows;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+      const auto* t = sqlite3_column_text(stmt, i);
+      row.push_back(t ? reinterpret_cast<const char*>(t) : "<null>");
+    }
+    rows.push_back(std::move(row));
+  }
+  sqlite3_finalize(stmt);
+  return rows;
+}
+
+sqlite3* OpenBytes(const std::string& bytes) {
+  sqlite3* db = nullptr;
+  sqlite3_open(":memory:", &db);
+  auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(bytes.size()));
+  std::memcpy(copy, bytes.data(), bytes.size());
+  sqlite3_deserialize(db, "main", copy, bytes.size(), bytes.size(),
+                      SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_READONLY);
+  return db;
+}
+
+}  // namespace shardvec::testing

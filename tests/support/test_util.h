@@ -1,0 +1,55 @@
+// Helpers shared by the test suites: temp folders, random data, running the CLI, and opening shards
+// with plain SQLite + the vec0 extension (independent of our own reader).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "shardvec/types.h"
+
+namespace shardvec::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Gaussian N(0,1) values, row-major, seeded.
+Matrix RandomMatrix(int64_t rows, int64_t cols, uint64_t seed);
+// `clusters` well-separated Gaussian blobs.
+Matrix ClusteredMatrix(int64_t rows, int64_t cols, int64_t clusters, uint64_t seed);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs a shell command line, capturing stdout and stderr.
+CommandResult RunCommand(const std::string& command_line);
+// Runs ./shardvec with the given arguments (already shell-quoted where needed).
+CommandResult RunCli(const std::string& args);
+std::string ShellQuote(const std::string& s);
+
+// Writes a float32 .npy file.
+void WriteNpy(const std::filesystem::path& path, const Matrix& m);
+void WriteText(const std::filesystem::path& path, const std::string& text);
+std::string ReadText(const std::filesystem::path& path);
+
+// Opens an SQLite file read-only and loads vec0 explicitly with sqlite3_load_extension.
+sqlite3* OpenWithVec0(const std::filesystem::path& path);
+// Runs a query and returns every row as text (NULL → "<null>").
+std::vector<std::vector<std::string>> QueryRows(sqlite3* db, const std::string& sql);
+// Opens SQLite bytes (a manifest) in memory.
+sqlite3* OpenBytes(const std::string& bytes);
+
+}  // namespace shardvec::testing

@@ -1,0 +1,336 @@
+#include "shardvec/writer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/digest.h"
+#include "format/current_pointer.h"
+#include "format/keys.h"
+#include "format/manifest.h"
+#include "format/npy.h"
+#include "routing/cluster.h"
+#include "routing/lsh.h"
+#include "write/publisher.h"
+#include "support/test_util.h"
+
+namespace shardvec {
+namespace {
+namespace fs = std::filesystem;
+using testing::QueryRows;
+
+std::vector<Record> MakeRecords(const Matrix& m) {
+  std::vector<Record> records;
+  for (int64_t i = 0; i < m.rows; ++i) {
+    Record r;
+    r.id = (i % 2 == 0) ? RecordId(i * 10) : RecordId("doc-" + std::to_string(i));
+    r.vector.assign(m.row(i), m.row(i) + m.cols);
+    if (i % 3 == 0) r.payload_json = "{\"row\": " + std::to_string(i) + ", \"tag\": \"t\"}";
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
+fs::path PathFromUrl(const std::string& url) { return fs::path(url.substr(std::string("file://").size())); }
+
+class WriterTest : public ::testing::Test {
+ protected:
+  WriteConfig BaseConfig(int64_t dim) {
+    WriteConfig c;
+    c.store = (tmp_ / "store").string();
+    c.local_root = (tmp_ / "build").string();
+    c.index.dim = dim;
+    c.index.metric = Metric::kL2;
+    return c;
+  }
+  Manifest CurrentManifest() {
+    auto ptr = ParseCurrentPointer(testing::ReadText(tmp_ / "store" / "_CURRENT"));
+    EXPECT_TRUE(ptr.ok()) << ptr.status().ToString();
+    auto m = ParseManifest(testing::ReadText(PathFromUrl(ptr->manifest_ref)));
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return *m;
+  }
+  // Original ids of every row in a shard, read with plain SQLite.
+  std::vector<std::string> ShardIds(const ManifestShard& s) {
+    sqlite3* db = testing::OpenWithVec0(PathFromUrl(*s.db_url) / "shard.db");
+    auto rows = QueryRows(db, "SELECT original_id FROM vec_id_map ORDER BY internal_id");
+    sqlite3_close(db);
+    std::vector<std::string> out;
+    for (auto& r : rows) out.push_back(r[0]);
+    return out;
+  }
+  testing::TempDir tmp_;
+};
+
+TEST_F(WriterTest, ClusterWithGivenCentroidsPublishesAVerifiableSnapshot) {
+  Matrix data = testing::ClusteredMatrix(300, 8, 4, 7);
+  WriteConfig c = BaseConfig(8);
+  Matrix centroids{4, 8, {}};
+  for (int64_t k = 0; k < 4; ++k) centroids.data.insert(centroids.data.end(), data.row(k), data.row(k) + 8);
+  c.sharding.centroids = centroids;
+  c.sharding.num_probes = 2;
+  VectorRecordSource source(MakeRecords(data));
+  auto result = WriteSharded(c, source);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->total_vectors, 300);
+  EXPECT_EQ(result->num_dbs, 4);
+
+  Manifest m = CurrentManifest();
+  EXPECT_EQ(m.run_id, result->run_id);
+  EXPECT_EQ(m.num_dbs, 4);
+  const auto& vec = m.custom["vector"];
+  EXPECT_EQ(vec["dim"], 8);
+  EXPECT_EQ(vec["metric"], "l2");
+  EXPECT_EQ(vec["sharding_strategy"], "cluster");
+  EXPECT_EQ(vec["num_probes"], 2);
+  EXPECT_EQ(vec["total_vectors"], 300);
+  EXPECT_EQ(vec["index_type"], "hnsw");
+  EXPECT_TRUE(vec["quantization"].is_null());
+  auto stored = ParseNpyMatrix(testing::ReadText(PathFromUrl(vec["centroids_ref"])), "centroids");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->data, centroids.data);
+
+  // Every row sits in the shard the router assigns it, and digests match the bytes.
+  int64_t rows = 0;
+  for (const ManifestShard& s : m.shards) {
+    const auto file = PathFromUrl(*s.db_url) / "shard.db";
+    auto digest = DigestFile(file);
+    EXPECT_EQ(m.custom["shardvec"]["shard_digests"][std::to_string(s.db_id)], digest->digest);
+    EXPECT_EQ(s.db_bytes, digest->size);
+    rows += s.row_count;
+    sqlite3* db = testing::OpenWithVec0(file);
+    auto vectors = QueryRows(db, "SELECT rowid, vec_to_json(embedding) FROM vec_index");
+    EXPECT_EQ(static_cast<int64_t>(vectors.size()), s.row_count);
+    for (auto& row : vectors) {
+      auto values = nlohmann::json::parse(row[1]).get<std::vector<float>>();
+      EXPECT_EQ(ClusterAssign(values.data(), centroids, Metric::kL2), s.db_id);
+    }
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(rows, 300);
+  // The run-scoped build folder is gone.
+  EXPECT_FALSE(fs::exists(tmp_ / "build" / ("run_id=" + result->run_id)));
+}
+
+TEST_F(WriterTest, PayloadsAndTypedIdsAreStoredAsTheReferenceStoresThem) {
+  Matrix data = testing::RandomMatrix(30, 4, 1);
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 1;
+  auto records = MakeRecords(data);
+  for (auto& r : records) r.shard_id = 0;
+  records[0].payload_json = R"({"z": 1, "a": [1, 2], "u": "é"})";
+  VectorRecordSource source(records);
+  ASSERT_TRUE(WriteSharded(c, source).ok());
+  Manifest m = CurrentManifest();
+  ASSERT_EQ(m.shards.size(), 1u);
+  auto ids = ShardIds(m.shards[0]);
+  ASSERT_EQ(ids.size(), 30u);
+  EXPECT_EQ(ids[0], R"({"v": 0, "t": "int"})");
+  EXPECT_EQ(ids[1], R"({"v": "doc-1", "t": "str"})");
+  sqlite3* db = testing::OpenWithVec0(PathFromUrl(*m.shards[0].db_url) / "shard.db");
+  auto payloads = QueryRows(db, "SELECT rowid, payload FROM vec_payloads ORDER BY rowid");
+  sqlite3_close(db);
+  ASSERT_EQ(payloads.size(), 10u);  // rows 0, 3, 6, … have payloads
+  EXPECT_EQ(payloads[0][1], R"({"z": 1, "a": [1, 2], "u": "\u00e9"})");
+  EXPECT_EQ(payloads[1][0], "3");
+}
+
+TEST_F(WriterTest, TrainedCentroidsAreDeterministic) {
+  Matrix data = testing::ClusteredMatrix(500, 6, 5, 3);
+  std::string first;
+  for (int run = 0; run < 2; ++run) {
+    WriteConfig c = BaseConfig(6);
+    c.sharding.num_dbs = 5;
+    c.sharding.train_centroids = true;
+    c.sharding.centroids_training_sample_size = 200;
+    VectorRecordSource source(MakeRecords(data));
+    auto result = WriteSharded(c, source);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    const std::string npy = testing::ReadText(PathFromUrl(CurrentManifest().custom["vector"]["centroids_ref"]));
+    if (run == 0) first = npy;
+    else EXPECT_EQ(npy, first);
+  }
+}
+
+TEST_F(WriterTest, LshStoresHyperplanesAndRoutesByThem) {
+  Matrix data = testing::RandomMatrix(200, 5, 9);
+  WriteConfig c = BaseConfig(5);
+  c.index.metric = Metric::kCosine;
+  c.sharding.strategy = Strategy::kLsh;
+  c.sharding.num_dbs = 6;
+  c.sharding.num_hash_bits = 4;
+  VectorRecordSource source(MakeRecords(data));
+  ASSERT_TRUE(WriteSharded(c, source).ok());
+  Manifest m = CurrentManifest();
+  EXPECT_EQ(m.custom["vector"]["num_hash_bits"], 4);
+  EXPECT_FALSE(m.custom["vector"].contains("centroids_ref"));
+  auto planes = ParseNpyMatrix(testing::ReadText(PathFromUrl(m.custom["vector"]["hyperplanes_ref"])), "hp");
+  ASSERT_TRUE(planes.ok());
+  EXPECT_EQ(planes->rows, 4);
+  EXPECT_EQ(planes->data, GenerateHyperplanes(4, 5).data);
+  std::map<std::string, int64_t> shard_of;
+  for (const auto& s : m.shards) for (auto& id : ShardIds(s)) shard_of[id] = s.db_id;
+  auto records = MakeRecords(data);
+  for (const auto& r : records) {
+    const std::string key = std::holds_alternative<int64_t>(r.id)
+        ? "{\"v\": " + std::to_string(std::get<int64_t>(r.id)) + ", \"t\": \"int\"}"
+        : "{\"v\": \"" + std::get<std::string>(r.id) + "\", \"t\": \"str\"}";
+    EXPECT_EQ(shard_of.at(key), LshAssign(r.vector.data(), *planes, 6));
+  }
+}
+
+TEST_F(WriterTest, EmptyInputPublishesAManifestWithNoShards) {
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 3;
+  VectorRecordSource source({});
+  auto result = WriteSharded(c, source);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  Manifest m = CurrentManifest();
+  EXPECT_EQ(m.num_dbs, 3);
+  EXPECT_TRUE(m.shards.empty());
+  EXPECT_EQ(m.custom["vector"]["total_vectors"], 0);
+}
+
+TEST_F(WriterTest, BadRecordsFailTheRunAndLeaveCurrentAndShardsUntouched) {
+  Matrix data = testing::RandomMatrix(50, 4, 2);
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 2;
+  auto good = MakeRecords(data);
+  for (auto& r : good) r.shard_id = 1;
+  VectorRecordSource ok_source(good);
+  ASSERT_TRUE(WriteSharded(c, ok_source).ok());
+  const std::string before = testing::ReadText(tmp_ / "store" / "_CURRENT");
+
+  struct Case { std::string name; std::function<void(Record&)> spoil; std::string expect; };
+  std::vector<Case> cases = {
+      {"shard out of range", [](Record& r) { r.shard_id = 2; }, "shard_id 2 out of range [0, 2)"},
+      {"missing shard", [](Record& r) { r.shard_id.reset(); }, "EXPLICIT sharding requires shard_id"},
+      {"nan", [](Record& r) { r.vector[2] = std::nanf(""); }, "vector[2] is nan"},
+      {"inf", [](Record& r) { r.vector[0] = INFINITY; }, "vector[0] is inf"},
+      {"wrong dim", [](Record& r) { r.vector.push_back(1); }, "vector has 5 values, expected dim 4"},
+      {"bad payload", [](Record& r) { r.payload_json = "[1]"; }, "payload must be a JSON object"},
+  };
+  for (const auto& tc : cases) {
+    auto records = good;
+    tc.spoil(records[37]);
+    VectorRecordSource source(records);
+    auto result = WriteSharded(c, source);
+    ASSERT_FALSE(result.ok()) << tc.name;
+    EXPECT_NE(result.status().message().find(tc.expect), std::string::npos)
+        << tc.name << ": " << result.status().message();
+    EXPECT_NE(result.status().message().find("row 37"), std::string::npos) << result.status().message();
+    EXPECT_EQ(testing::ReadText(tmp_ / "store" / "_CURRENT"), before) << tc.name;
+  }
+  // Only the one good run's shard directory exists.
+  int runs = 0;
+  for (auto& e : fs::directory_iterator(tmp_ / "store" / "shards")) runs += e.is_directory();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(WriterTest, ZeroVectorIsRejectedUnderCosineOnly) {
+  WriteConfig c = BaseConfig(3);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 1;
+  Record zero{RecordId(int64_t{5}), {0, 0, 0}, std::nullopt, 0};
+  c.index.metric = Metric::kCosine;
+  VectorRecordSource cosine_source({zero});
+  auto r = WriteSharded(c, cosine_source);
+  EXPECT_NE(r.status().message().find("all zeros"), std::string::npos) << r.status().ToString();
+  c.index.metric = Metric::kL2;
+  VectorRecordSource l2_source({zero});
+  EXPECT_TRUE(WriteSharded(c, l2_source).ok());
+}
+
+TEST_F(WriterTest, ConfigErrorsNameTheFieldAndValue) {
+  struct Case { std::function<void(WriteConfig&)> edit; std::string expect; };
+  std::vector<Case> cases = {
+      {[](WriteConfig& c) { c.index.dim = 0; }, "index_config.dim must be > 0 (got 0)"},
+      {[](WriteConfig& c) { c.sharding.num_dbs = -2; c.sharding.train_centroids = true; }, "num_dbs must be > 0, got -2"},
+      {[](WriteConfig& c) { c.sharding.num_probes = 0; c.sharding.train_centroids = true; c.sharding.num_dbs = 2; }, "num_probes must be >= 1 (got 0)"},
+      {[](WriteConfig& c) {}, "CLUSTER sharding requires either centroids or train_centroids=True"},
+      {[](WriteConfig& c) { c.sharding.train_centroids = true; }, "num_dbs must be provided for CLUSTER sharding with train_centroids"},
+      {[](WriteConfig& c) { c.sharding.centroids = Matrix{2, 3, std::vector<float>(6)}; }, "centroids has 3 columns but index_config.dim is 4"},
+      {[](WriteConfig& c) { c.sharding.centroids = Matrix{2, 4, std::vector<float>(8)}; c.sharding.num_dbs = 3; }, "centroids count (2) != num_dbs (3)"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kLsh; }, "num_dbs must be provided for LSH sharding"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kLsh; c.sharding.num_dbs = 2; c.sharding.num_hash_bits = 0; }, "num_hash_bits must be in 1..62 (got 0)"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = 2; c.sharding.num_probes = 3; }, "num_probes is only supported for CLUSTER and LSH sharding, got 3 for explicit"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kCel; }, "strategy 'cel' is not available"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = 1; c.run_id = "a/b"; }, "run_id 'a/b' must be"},
+  };
+  for (const auto& tc : cases) {
+    WriteConfig c = BaseConfig(4);
+    tc.edit(c);
+    Status st = Validate(c);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << tc.expect;
+    EXPECT_NE(st.message().find(tc.expect), std::string::npos) << st.message();
+  }
+  EXPECT_NE(ParseMetric("dot_product").status().message().find("'dot_product' is not supported"), std::string::npos);
+  EXPECT_NE(ParseMetric("hamming").status().message().find("'hamming'"), std::string::npos);
+}
+
+TEST_F(WriterTest, PublishRefusesToMoveCurrentBackwardsUnlessLastWriterWins) {
+  Matrix data = testing::RandomMatrix(20, 4, 4);
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 1;
+  auto records = MakeRecords(data);
+  for (auto& r : records) r.shard_id = 0;
+  VectorRecordSource source(records);
+  const SystemTime before_newer = NowUtc();
+  ASSERT_TRUE(WriteSharded(c, source).ok());
+  const std::string current = testing::ReadText(tmp_ / "store" / "_CURRENT");
+
+  // A run that started before the published one must not replace it.
+  auto store = OpenStore(c.store);
+  Manifest stale = CurrentManifest();
+  stale.run_id = "stale-run";
+  auto conflict = PublishSnapshot(**store, stale, before_newer - std::chrono::seconds(5),
+                                  PublishPolicy::kRejectIfNewer);
+  ASSERT_EQ(conflict.status().code(), StatusCode::kConflict);
+  EXPECT_NE(conflict.status().message().find("PublishConflictError"), std::string::npos);
+  EXPECT_EQ(testing::ReadText(tmp_ / "store" / "_CURRENT"), current);
+  // The losing manifest is still in history.
+  auto listed = (*store)->List("manifests/", "/");
+  ASSERT_EQ(listed->common_prefixes.size(), 2u);
+
+  auto forced = PublishSnapshot(**store, stale, before_newer - std::chrono::seconds(5),
+                                PublishPolicy::kLastWriterWins);
+  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  EXPECT_EQ(CurrentManifest().run_id, "stale-run");
+}
+
+TEST_F(WriterTest, ReusingALocalRootAndRunIdIsSafe) {
+  Matrix data = testing::RandomMatrix(40, 4, 5);
+  for (int i = 0; i < 2; ++i) {
+    WriteConfig c = BaseConfig(4);
+    c.sharding.strategy = Strategy::kLsh;
+    c.sharding.num_dbs = 3;
+    VectorRecordSource source(MakeRecords(data));
+    auto r = WriteSharded(c, source);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  EXPECT_TRUE(fs::is_empty(tmp_ / "build"));
+}
+
+TEST_F(WriterTest, RunRecordEndsSucceededWithTheManifestRef) {
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 1;
+  c.run_id = "my-run";
+  VectorRecordSource source({});
+  auto r = WriteSharded(c, source);
+  ASSERT_TRUE(r.ok());
+  auto store = OpenStore(c.store);
+  auto runs = (*store)->List("runs/", "");
+  ASSERT_EQ(runs->objects.size(), 1u);
+  const std::string yaml = *(*store)->Get(runs->objects[0].key);
+  EXPECT_NE(yaml.find("status: succeeded"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find(r->manifest_ref), std::string::npos);
+  EXPECT_NE(runs->objects[0].key.find("_run_id=my-run_"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardvec
