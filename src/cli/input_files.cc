@@ -92,6 +92,7 @@ bool IsGzip(std::string_view bytes) {
 }
 
 // The uncompressed size gzip records in its last 4 bytes (mod 2^32): a good first allocation.
+// Capped at deflate's best ratio (~1032:1) so a truncated file cannot make us allocate gigabytes.
 size_t GzipSizeHint(std::string_view compressed) {
   if (compressed.size() < 18) return 0;
   uint32_t size = 0;
@@ -99,7 +100,7 @@ size_t GzipSizeHint(std::string_view compressed) {
     size |= static_cast<uint32_t>(static_cast<unsigned char>(compressed[compressed.size() - 4 + i]))
             << (8 * i);
   }
-  return size;
+  return std::min<size_t>(size, compressed.size() * 1032);
 }
 
 Result<std::string> GunzipFile(const std::string& path, std::string_view label, size_t size_hint) {

@@ -13,9 +13,14 @@
 #include <vector>
 
 #include "format/npy.h"
+#include "support/test_util.h"
 
 namespace shardvec {
 namespace {
+
+using testing::MakeMatrix;
+using testing::MakeNpy;
+using testing::RawBytes;
 
 namespace fs = std::filesystem;
 
@@ -69,13 +74,6 @@ void ExpectInvalid(const Status& status, std::string_view message) {
   ExpectError(status, StatusCode::kInvalidArgument, message);
 }
 
-Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
-  Matrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data = std::move(data);
-  return m;
-}
 
 void ExpectMatrix(const Matrix& m, int64_t rows, int64_t cols, const std::vector<float>& data) {
   EXPECT_EQ(m.rows, rows);
@@ -83,22 +81,7 @@ void ExpectMatrix(const Matrix& m, int64_t rows, int64_t cols, const std::vector
   EXPECT_EQ(m.data, data);
 }
 
-// A version 1.0 .npy with a hand-written header dict.
-std::string MakeNpy(std::string_view dict, std::string_view data) {
-  std::string out("\x93NUMPY\x01\x00", 8);
-  size_t length = dict.size() + 1;
-  out.push_back(static_cast<char>(length & 0xff));
-  out.push_back(static_cast<char>(length >> 8));
-  out.append(dict);
-  out.push_back('\n');
-  out.append(data);
-  return out;
-}
 
-template <typename T>
-std::string RawBytes(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
 
 void AppendLittleEndian32(std::string& out, uint32_t value) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));

@@ -8,9 +8,13 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "support/test_util.h"
 
 namespace shardvec {
 namespace {
+
+using testing::MakeMatrix;
+using testing::RawBytes;
 
 // ---------------------------------------------------------------------------------------------
 // Bytes written by numpy 2.2.6 (np.save, or np.lib.format.write_array for versions 2.0 / 3.0),
@@ -101,18 +105,7 @@ std::string MakeNpy(std::string_view dict, std::string_view data) {
   return out;
 }
 
-template <typename T>
-std::string RawBytes(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
 
-Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
-  Matrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data = std::move(data);
-  return m;
-}
 
 void ExpectInvalid(const Status& status, std::string_view expected_message) {
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();

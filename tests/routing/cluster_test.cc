@@ -9,17 +9,13 @@
 #include <vector>
 
 #include "routing/distance.h"
+#include "support/test_util.h"
 
 namespace shardvec {
 namespace {
 
-Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
-  Matrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data = std::move(data);
-  return m;
-}
+using testing::MakeMatrix;
+
 
 std::vector<float> RandomVector(std::mt19937& rng, int64_t dim) {
   std::normal_distribution<float> normal;

@@ -6,17 +6,13 @@
 #include <cmath>
 #include <random>
 #include <vector>
+#include "support/test_util.h"
 
 namespace shardvec {
 namespace {
 
-Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
-  Matrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data = std::move(data);
-  return m;
-}
+using testing::MakeMatrix;
+
 
 Matrix RandomSample(int64_t rows, int64_t cols, uint32_t seed) {
   std::mt19937 rng(seed);

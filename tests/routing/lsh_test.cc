@@ -7,17 +7,13 @@
 #include <random>
 #include <set>
 #include <vector>
+#include "support/test_util.h"
 
 namespace shardvec {
 namespace {
 
-Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
-  Matrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data = std::move(data);
-  return m;
-}
+using testing::MakeMatrix;
+
 
 Matrix Identity(int64_t n) {
   Matrix m = MakeMatrix(n, n, std::vector<float>(static_cast<size_t>(n * n), 0.0f));

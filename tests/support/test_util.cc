@@ -44,6 +44,25 @@ Matrix ClusteredMatrix(int64_t rows, int64_t cols, int64_t clusters, uint64_t se
   return m;
 }
 
+Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data) {
+  Matrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.data = std::move(data);
+  return m;
+}
+
+std::string MakeNpy(std::string_view dict, std::string_view data) {
+  std::string out("\x93NUMPY\x01\x00", 8);
+  size_t length = dict.size() + 1;
+  out.push_back(static_cast<char>(length & 0xff));
+  out.push_back(static_cast<char>(length >> 8));
+  out.append(dict);
+  out.push_back('\n');
+  out.append(data);
+  return out;
+}
+
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shardvec/types.h"
@@ -39,6 +40,14 @@ CommandResult RunCommand(const std::string& command_line);
 // Runs ./shardvec with the given arguments (already shell-quoted where needed).
 CommandResult RunCli(const std::string& args);
 std::string ShellQuote(const std::string& s);
+
+Matrix MakeMatrix(int64_t rows, int64_t cols, std::vector<float> data);
+// A version 1.0 .npy with a hand-written header dict followed by raw data bytes.
+std::string MakeNpy(std::string_view dict, std::string_view data);
+template <typename T>
+std::string RawBytes(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
 
 // Writes a float32 .npy file.
 void WriteNpy(const std::filesystem::path& path, const Matrix& m);
