@@ -1,0 +1,106 @@
+// ShardedVectorReader: pinned to one published snapshot until Refresh(); routes each query to a few
+// shards, scans them in parallel on a shared pool, and merges one stable global top-k.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "shardvec/object_store.h"
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+struct ReaderOptions {
+  std::string store;  // prefix: a folder, file:///abs/path
+  // Where downloaded shards are cached; default <tmp>/shardvec-cache/<hash of the store URL>.
+  std::string cache_dir;
+  int64_t max_workers = 0;            // search threads; 0 = one per hardware thread
+  int64_t max_fallback_attempts = 3;  // older manifests tried when the current one does not parse
+  int64_t max_cached_shards = 0;      // open shards kept; 0 = unbounded
+  bool preload_shards = false;
+};
+
+struct SearchOptions {
+  std::optional<int64_t> num_probes;               // default: the manifest's num_probes
+  std::optional<std::vector<int64_t>> shard_ids;   // bypasses routing for every strategy
+};
+
+struct SearchHit {
+  RecordId id;
+  double score = 0;  // sqlite-vec distance, lower is better
+  std::optional<std::string> payload_json;
+};
+
+struct SearchResponse {
+  std::vector<SearchHit> results;
+  int64_t num_shards_queried = 0;
+  double latency_ms = 0;
+};
+
+struct SnapshotInfo {
+  std::string run_id;
+  int64_t num_dbs = 0;
+  int64_t dim = 0;
+  Metric metric = Metric::kCosine;
+  Strategy strategy = Strategy::kExplicit;
+  int64_t num_probes = 1;
+  std::string manifest_ref;
+  int64_t total_vectors = 0;
+  std::string created_at;
+  std::string published_at;  // _CURRENT's updated_at (or the manifest's timestamp after fallback)
+};
+
+struct ShardDetail {
+  int64_t db_id = 0;
+  std::optional<std::string> db_url;  // none for an empty shard
+  int64_t vector_count = 0;
+  int64_t db_bytes = 0;
+  std::optional<std::string> checkpoint_id;
+  std::optional<std::string> digest;
+};
+
+struct ReaderHealth {
+  std::string status;  // "healthy" | "degraded" | "unhealthy"
+  std::optional<std::string> manifest_ref;
+  std::optional<double> manifest_age_seconds;
+  int64_t num_shards = 0;
+  bool is_closed = false;
+};
+
+class ShardedVectorReader {
+ public:
+  static Result<std::unique_ptr<ShardedVectorReader>> Open(const ReaderOptions& options,
+                                                           std::shared_ptr<ObjectStore> store = nullptr);
+  ~ShardedVectorReader();
+
+  Result<SearchResponse> Search(std::span<const float> query, int64_t top_k,
+                                const SearchOptions& options = {});
+  // Runs every row of `queries` in parallel across the pool; results in row order.
+  Result<std::vector<SearchResponse>> BatchSearch(const Matrix& queries, int64_t top_k,
+                                                  const SearchOptions& options = {});
+  // The shards a query would probe (routing only).
+  Result<std::vector<int64_t>> Route(std::span<const float> query,
+                                     std::optional<int64_t> num_probes = std::nullopt);
+  // Re-reads _CURRENT; swaps to a new snapshot atomically. False when nothing changed or the new
+  // snapshot could not be loaded (the old one keeps serving).
+  Result<bool> Refresh();
+  void Close();  // idempotent
+
+  SnapshotInfo Info() const;
+  std::vector<ShardDetail> ShardDetails() const;
+  ReaderHealth Health(std::optional<std::chrono::seconds> staleness_threshold = std::nullopt) const;
+
+  class Impl;
+
+ private:
+  explicit ShardedVectorReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shardvec

@@ -1,0 +1,8 @@
+// Placeholder until history, rollback and cleanup land.
+#include "cli/commands.h"
+
+namespace shardvec::cli {
+
+void RegisterHistoryCommands(CLI::App&, int&) {}
+
+}  // namespace shardvec::cli
