@@ -8,5 +8,7 @@ namespace shardvec::cli {
 void RegisterBuildCommand(CLI::App& app, int& exit_code);
 // history, rollback, cleanup (src/cli/history_commands.cc)
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);
+// search, info, shards, route, health (src/cli/read_commands.cc)
+void RegisterReadCommands(CLI::App& app, int& exit_code);
 
 }  // namespace shardvec::cli

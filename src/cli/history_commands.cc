@@ -1,8 +1,243 @@
-// Placeholder until history, rollback and cleanup land.
+// shardvec history / rollback / cleanup: list the published snapshots, point _CURRENT back at one
+// of them, and delete shard data that no kept snapshot needs.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "format/keys.h"
+#include "write/publisher.h"
+#include "write/snapshot_history.h"
 
 namespace shardvec::cli {
+namespace {
 
-void RegisterHistoryCommands(CLI::App&, int&) {}
+// 100000 days keeps `now - older_than` far inside the microsecond clock's range.
+constexpr int64_t kMaxAgeSeconds = int64_t{100000} * 86400;
+
+struct HistoryArgs {
+  std::string store;
+  int64_t limit = 10;
+  bool json = false;
+};
+
+struct RollbackArgs {
+  std::string store;
+  std::optional<std::string> run_id;
+  std::optional<std::string> ref;
+  std::optional<int64_t> offset;
+  bool json = false;
+};
+
+struct CleanupArgs {
+  std::string store;
+  bool dry_run = false;
+  std::optional<int64_t> keep_last;
+  std::optional<std::string> older_than;
+  bool json = false;
+};
+
+void PrintJson(const nlohmann::json& value) { std::printf("%s\n", value.dump().c_str()); }
+
+// ---- history ---------------------------------------------------------------------------------
+
+// The manifest _CURRENT names. An unreadable pointer marks nothing current: history is how an
+// operator finds a rollback target when the pointer is broken.
+std::optional<ManifestDirName> CurrentManifestDir(ObjectStore& store) {
+  auto current = ReadCurrent(store);
+  if (!current.ok()) {
+    LogWarning("_CURRENT is unreadable, no manifest is marked current: " + current.status().message());
+    return std::nullopt;
+  }
+  if (!*current) return std::nullopt;
+  return ParseManifestRef((*current)->pointer.manifest_ref);
+}
+
+bool IsCurrent(const ManifestEntry& entry, const std::optional<ManifestDirName>& current) {
+  return current && current->timestamp == entry.published_at && current->run_id == entry.run_id;
+}
+
+void PrintHistory(const std::vector<ManifestEntry>& entries,
+                  const std::optional<ManifestDirName>& current, bool json) {
+  if (json) {
+    nlohmann::json manifests = nlohmann::json::array();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const ManifestEntry& e = entries[i];
+      manifests.push_back({{"offset", i}, {"run_id", e.run_id}, {"published_at", e.published_at},
+                           {"ref", e.ref}, {"current", IsCurrent(e, current)}});
+    }
+    PrintJson({{"manifests", std::move(manifests)}});
+    return;
+  }
+  if (entries.empty()) {
+    std::printf("(no manifests)\n");
+    return;
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ManifestEntry& e = entries[i];
+    std::printf("[%zu] %s  run_id=%s%s\n", i, e.published_at.c_str(), e.run_id.c_str(),
+                IsCurrent(e, current) ? "  (current)" : "");
+  }
+}
+
+int RunHistory(const HistoryArgs& a) {
+  if (a.limit < 1) {
+    return ReportError("history",
+                       Status::InvalidArgument(fmt::format("--limit must be >= 1 (got {})", a.limit)));
+  }
+  auto store = OpenStore(a.store);
+  if (!store.ok()) return ReportError("history", store.status());
+  auto entries = ListManifests(**store, a.limit);
+  if (!entries.ok()) return ReportError("history", entries.status());
+  PrintHistory(*entries, CurrentManifestDir(**store), a.json);
+  return kExitOk;
+}
+
+// ---- rollback --------------------------------------------------------------------------------
+
+int RunRollback(const RollbackArgs& a) {
+  auto store = OpenStore(a.store);
+  if (!store.ok()) return ReportError("rollback", store.status());
+  auto target = FindManifest(**store, ManifestSelector{a.run_id, a.ref, a.offset});
+  if (!target.ok()) return ReportError("rollback", target.status());
+  auto ref = Rollback(**store, *target);
+  if (!ref.ok()) return ReportError("rollback", ref.status());
+  if (a.json) {
+    PrintJson({{"manifest_ref", *ref}, {"run_id", target->run_id}});
+  } else {
+    std::printf("Rolled back _CURRENT to: %s\n", ref->c_str());
+  }
+  return kExitOk;
+}
+
+// ---- cleanup ---------------------------------------------------------------------------------
+
+// "7d" or "24h": a whole, non-negative number of days or hours.
+Result<std::chrono::seconds> ParseAge(const std::string& text) {
+  const Status bad = Status::InvalidArgument(fmt::format(
+      "--older-than '{}' must be a whole number of days or hours, like 7d or 24h", text));
+  if (text.size() < 2) return bad;
+  const char unit = text.back();
+  if (unit != 'd' && unit != 'h') return bad;
+  const char* digits_end = text.data() + text.size() - 1;
+  int64_t count = 0;
+  const auto [end, ec] = std::from_chars(text.data(), digits_end, count);
+  if (ec == std::errc::result_out_of_range) {
+    return Status::InvalidArgument(fmt::format("--older-than '{}' is too large", text));
+  }
+  if (ec != std::errc() || end != digits_end || count < 0) return bad;
+  const int64_t unit_seconds = unit == 'd' ? 86400 : 3600;
+  if (count > kMaxAgeSeconds / unit_seconds) {
+    return Status::InvalidArgument(
+        fmt::format("--older-than '{}' is too large (at most 100000d)", text));
+  }
+  return std::chrono::seconds(count * unit_seconds);
+}
+
+Result<CleanupOptions> MakeCleanupOptions(const CleanupArgs& a) {
+  CleanupOptions options;
+  options.dry_run = a.dry_run;
+  if (a.keep_last) {
+    if (*a.keep_last < 1) {
+      return Status::InvalidArgument(fmt::format("--keep-last must be >= 1 (got {})", *a.keep_last));
+    }
+    options.keep_last = a.keep_last;
+  }
+  if (a.older_than) {
+    ASSIGN_OR_RETURN(options.older_than, ParseAge(*a.older_than));
+  }
+  options.now = NowUtc();
+  return options;
+}
+
+std::string JoinRuns(const std::vector<std::string>& runs) {
+  std::string out;
+  for (const std::string& run : runs) out += (out.empty() ? "" : ", ") + run;
+  return out;
+}
+
+void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
+  if (json) {
+    PrintJson({{"dry_run", dry_run},       {"removed_runs", r.removed_runs},
+               {"kept_runs", r.kept_runs}, {"objects", r.objects},
+               {"bytes", r.bytes},         {"deleted_keys", r.deleted_keys}});
+    return;
+  }
+  std::printf("%s %lld objects (%lld bytes) and %s %zu run(s)%s%s\n",
+              dry_run ? "would delete" : "deleted", static_cast<long long>(r.objects),
+              static_cast<long long>(r.bytes), dry_run ? "remove" : "removed", r.removed_runs.size(),
+              r.removed_runs.empty() ? "" : ": ", JoinRuns(r.removed_runs).c_str());
+  std::printf("kept %zu run(s)%s%s\n", r.kept_runs.size(), r.kept_runs.empty() ? "" : ": ",
+              JoinRuns(r.kept_runs).c_str());
+}
+
+int RunCleanup(const CleanupArgs& a) {
+  auto options = MakeCleanupOptions(a);
+  if (!options.ok()) return ReportError("cleanup", options.status());
+  auto store = OpenStore(a.store);
+  if (!store.ok()) return ReportError("cleanup", store.status());
+  auto report = Cleanup(**store, *options);
+  if (!report.ok()) return ReportError("cleanup", report.status());
+  PrintCleanup(*report, a.dry_run, a.json);
+  return kExitOk;
+}
+
+// ---- registration ----------------------------------------------------------------------------
+
+void RegisterHistory(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<HistoryArgs>();
+  CLI::App* cmd = app.add_subcommand("history", "List published manifests, newest first");
+  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  cmd->add_option("--limit", args->limit, "Manifests shown (default 10)");
+  cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  cmd->callback([args, &exit_code] { exit_code = RunHistory(*args); });
+}
+
+void RegisterRollback(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<RollbackArgs>();
+  CLI::App* cmd = app.add_subcommand("rollback", "Point _CURRENT at an earlier manifest");
+  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  cmd->add_option("--run-id", args->run_id, "The newest manifest of this run");
+  cmd->add_option("--ref", args->ref, "A manifest URL or key (manifests/<dir>/manifest)");
+  cmd->add_option("--offset", args->offset, "Position in history: 0 = newest");
+  cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  cmd->callback([args, &exit_code] {
+    const int given = int{args->run_id.has_value()} + int{args->ref.has_value()} +
+                      int{args->offset.has_value()};
+    // A usage error: main prints it with the help hint and exits 2.
+    if (given != 1) throw CLI::ValidationError("Exactly one of --ref, --run-id, or --offset is required");
+    exit_code = RunRollback(*args);
+  });
+}
+
+void RegisterCleanup(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<CleanupArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "cleanup", "Delete shard data of runs no kept manifest references, and stale attempts");
+  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  cmd->add_flag("--dry-run", args->dry_run, "Report what would be deleted; delete nothing");
+  cmd->add_option("--keep-last", args->keep_last, "Keep the runs of the newest N manifests");
+  cmd->add_option("--older-than", args->older_than,
+                  "Keep the runs of manifests younger than this (7d, 24h)");
+  cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  cmd->callback([args, &exit_code] { exit_code = RunCleanup(*args); });
+}
+
+}  // namespace
+
+void RegisterHistoryCommands(CLI::App& app, int& exit_code) {
+  RegisterHistory(app, exit_code);
+  RegisterRollback(app, exit_code);
+  RegisterCleanup(app, exit_code);
+}
 
 }  // namespace shardvec::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   int exit_code = shardvec::cli::kExitOk;
   shardvec::cli::RegisterBuildCommand(app, exit_code);
   shardvec::cli::RegisterHistoryCommands(app, exit_code);
+  shardvec::cli::RegisterReadCommands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

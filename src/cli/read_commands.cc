@@ -1,0 +1,288 @@
+// shardvec search / info / shards / route / health: the read side of the CLI.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "format/npy.h"
+#include "shardvec/reader.h"
+
+namespace shardvec::cli {
+namespace {
+
+using nlohmann::json;
+
+struct ReadArgs {
+  std::string store;
+  std::string cache_dir;
+  std::string query;
+  std::string query_file;
+  int64_t top_k = 10;
+  std::optional<int64_t> num_probes;
+  std::string shard_ids;
+  std::string staleness;
+  int64_t max_workers = 0;
+  bool json = false;
+};
+
+void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
+  cmd->add_option("--store", a.store, "Store prefix: a folder or file:///abs/path")->required();
+  cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache (default: $TMPDIR/shardvec-cache/…)");
+  cmd->add_flag("--json", a.json, "Print JSON");
+}
+
+Result<std::vector<float>> ParseFloatList(const std::string& text, std::string_view flag) {
+  std::vector<float> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+    float value = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
+      return Status::InvalidArgument(fmt::format("{} must be comma-separated floats; '{}' is not a number", flag, item));
+    }
+    out.push_back(value);
+    start = end + 1;
+  }
+  return out;
+}
+
+Result<std::vector<int64_t>> ParseIntList(const std::string& text, std::string_view flag) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    int64_t value = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
+      return Status::InvalidArgument(fmt::format("{} must be comma-separated integers; '{}' is not one", flag, item));
+    }
+    out.push_back(value);
+    start = end + 1;
+  }
+  return out;
+}
+
+// The queries of --query or --query-file (a 1-D .npy is one query, a 2-D one runs every row).
+Result<Matrix> LoadQueries(const ReadArgs& a) {
+  if (!a.query.empty() && !a.query_file.empty()) {
+    return Status::InvalidArgument("give either --query or --query-file, not both");
+  }
+  if (!a.query_file.empty()) {
+    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(a.query_file));
+    return ParseNpyMatrix(bytes, fmt::format("--query-file '{}'", a.query_file));
+  }
+  if (a.query.empty()) return Status::InvalidArgument("one of --query or --query-file is required");
+  ASSIGN_OR_RETURN(std::vector<float> values, ParseFloatList(a.query, "--query"));
+  Matrix m{1, static_cast<int64_t>(values.size()), std::move(values)};
+  return m;
+}
+
+Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
+  ReaderOptions options;
+  options.store = a.store;
+  options.cache_dir = a.cache_dir;
+  options.max_workers = a.max_workers;
+  return ShardedVectorReader::Open(options);
+}
+
+json IdJson(const RecordId& id) {
+  if (const auto* i = std::get_if<int64_t>(&id)) return *i;
+  return std::get<std::string>(id);
+}
+
+json ResponseJson(const SearchResponse& r) {
+  json results = json::array();
+  for (const SearchHit& h : r.results) {
+    json payload = h.payload_json ? json::parse(*h.payload_json, nullptr, false) : json();
+    results.push_back({{"id", IdJson(h.id)}, {"score", h.score}, {"payload", payload}});
+  }
+  return {{"results", results}, {"num_shards_queried", r.num_shards_queried}, {"latency_ms", r.latency_ms}};
+}
+
+void PrintResponse(const SearchResponse& r, bool as_json) {
+  if (as_json) {
+    std::printf("%s\n", ResponseJson(r).dump().c_str());
+    return;
+  }
+  std::printf("top_k=%zu  shards=%lld  latency_ms=%.2f\n", r.results.size(),
+              static_cast<long long>(r.num_shards_queried), r.latency_ms);
+  for (const SearchHit& h : r.results) {
+    std::printf("id=%s  score=%.6f  %s\n", RecordIdToString(h.id).c_str(), h.score,
+                h.payload_json ? h.payload_json->c_str() : "");
+  }
+}
+
+int RunSearch(const ReadArgs& a) {
+  auto queries = LoadQueries(a);
+  if (!queries.ok()) return ReportError("search", queries.status());
+  SearchOptions options;
+  options.num_probes = a.num_probes;
+  if (!a.shard_ids.empty()) {
+    auto ids = ParseIntList(a.shard_ids, "--shard-ids");
+    if (!ids.ok()) return ReportError("search", ids.status());
+    options.shard_ids = *ids;
+  }
+  auto reader = OpenReader(a);
+  if (!reader.ok()) return ReportError("search", reader.status());
+  if (queries->rows == 1) {
+    auto r = (*reader)->Search(std::span<const float>(queries->row(0), static_cast<size_t>(queries->cols)), a.top_k, options);
+    if (!r.ok()) return ReportError("search", r.status());
+    PrintResponse(*r, a.json);
+    return kExitOk;
+  }
+  auto all = (*reader)->BatchSearch(*queries, a.top_k, options);
+  if (!all.ok()) return ReportError("search", all.status());
+  for (const SearchResponse& r : *all) PrintResponse(r, a.json);
+  return kExitOk;
+}
+
+json InfoJson(const SnapshotInfo& i) {
+  return {{"run_id", i.run_id},
+          {"num_dbs", i.num_dbs},
+          {"dim", i.dim},
+          {"metric", MetricName(i.metric)},
+          {"sharding", StrategyName(i.strategy)},
+          {"num_probes", i.num_probes},
+          {"manifest_ref", i.manifest_ref},
+          {"total_vectors", i.total_vectors},
+          {"created_at", i.created_at},
+          {"published_at", i.published_at}};
+}
+
+int RunInfo(const ReadArgs& a) {
+  auto reader = OpenReader(a);
+  if (!reader.ok()) return ReportError("info", reader.status());
+  const json info = InfoJson((*reader)->Info());
+  if (a.json) {
+    std::printf("%s\n", info.dump().c_str());
+  } else {
+    for (auto& [k, v] : info.items()) std::printf("%-14s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  }
+  return kExitOk;
+}
+
+int RunShards(const ReadArgs& a) {
+  auto reader = OpenReader(a);
+  if (!reader.ok()) return ReportError("shards", reader.status());
+  json rows = json::array();
+  for (const ShardDetail& d : (*reader)->ShardDetails()) {
+    rows.push_back({{"db_id", d.db_id},
+                    {"db_url", d.db_url ? json(*d.db_url) : json()},
+                    {"vector_count", d.vector_count},
+                    {"db_bytes", d.db_bytes},
+                    {"checkpoint_id", d.checkpoint_id ? json(*d.checkpoint_id) : json()},
+                    {"digest", d.digest ? json(*d.digest) : json()}});
+  }
+  if (a.json) {
+    std::printf("%s\n", json({{"shards", rows}}).dump().c_str());
+    return kExitOk;
+  }
+  std::printf("%-6s %12s %12s  %s\n", "DB_ID", "VECTORS", "BYTES", "URL");
+  for (const auto& r : rows) {
+    std::printf("%-6lld %12lld %12lld  %s\n", r["db_id"].get<long long>(), r["vector_count"].get<long long>(),
+                r["db_bytes"].get<long long>(), r["db_url"].is_null() ? "(empty)" : r["db_url"].get<std::string>().c_str());
+  }
+  return kExitOk;
+}
+
+int RunRoute(const ReadArgs& a) {
+  auto queries = LoadQueries(a);
+  if (!queries.ok()) return ReportError("route", queries.status());
+  auto reader = OpenReader(a);
+  if (!reader.ok()) return ReportError("route", reader.status());
+  for (int64_t i = 0; i < queries->rows; ++i) {
+    auto shards = (*reader)->Route(std::span<const float>(queries->row(i), static_cast<size_t>(queries->cols)), a.num_probes);
+    if (!shards.ok()) return ReportError("route", shards.status());
+    if (a.json) {
+      std::printf("%s\n", json({{"shard_ids", *shards}}).dump().c_str());
+    } else {
+      std::string line;
+      for (size_t j = 0; j < shards->size(); ++j) line += (j ? "," : "") + std::to_string((*shards)[j]);
+      std::printf("%s\n", line.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+Result<std::optional<std::chrono::seconds>> ParseStaleness(const std::string& text) {
+  if (text.empty()) return std::optional<std::chrono::seconds>();
+  const char unit = text.back();
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
+  const int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  if (text.size() < 2 || ec != std::errc() || ptr != text.data() + text.size() - 1 || scale == 0 || n < 0) {
+    return Status::InvalidArgument(fmt::format("--staleness '{}' must look like 90s, 30m, 24h or 7d", text));
+  }
+  return std::optional<std::chrono::seconds>(std::chrono::seconds(n * scale));
+}
+
+int RunHealth(const ReadArgs& a) {
+  auto staleness = ParseStaleness(a.staleness);
+  if (!staleness.ok()) return ReportError("health", staleness.status());
+  auto reader = OpenReader(a);
+  if (!reader.ok()) return ReportError("health", reader.status());
+  const ReaderHealth h = (*reader)->Health(*staleness);
+  json out = {{"status", h.status},
+              {"manifest_ref", h.manifest_ref ? json(*h.manifest_ref) : json()},
+              {"manifest_age_seconds", h.manifest_age_seconds ? json(*h.manifest_age_seconds) : json()},
+              {"num_shards", h.num_shards},
+              {"is_closed", h.is_closed}};
+  if (a.json) {
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("%s  age=%.0fs  shards=%lld  %s\n", h.status.c_str(), h.manifest_age_seconds.value_or(0),
+                static_cast<long long>(h.num_shards), h.manifest_ref.value_or("").c_str());
+  }
+  // As the reference CLI: 1 for degraded, 2 for unhealthy.
+  return h.status == "healthy" ? kExitOk : h.status == "degraded" ? kExitError : kExitUsage;
+}
+
+}  // namespace
+
+void RegisterReadCommands(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ReadArgs>();
+
+  CLI::App* search = app.add_subcommand("search", "Search a snapshot");
+  AddStoreOptions(search, *args);
+  search->add_option("--query", args->query, "Query vector as comma-separated floats");
+  search->add_option("--query-file", args->query_file, ".npy query (1-D) or queries (2-D, every row runs)");
+  search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
+  search->add_option("--num-probes", args->num_probes, "Shards probed (default: the snapshot's)");
+  search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3");
+  search->add_option("--max-workers", args->max_workers, "Search threads (default: all cores)");
+  search->callback([args, &exit_code] { exit_code = RunSearch(*args); });
+
+  CLI::App* info = app.add_subcommand("info", "Describe the current snapshot");
+  AddStoreOptions(info, *args);
+  info->callback([args, &exit_code] { exit_code = RunInfo(*args); });
+
+  CLI::App* shards = app.add_subcommand("shards", "List the current snapshot's shards");
+  AddStoreOptions(shards, *args);
+  shards->callback([args, &exit_code] { exit_code = RunShards(*args); });
+
+  CLI::App* route = app.add_subcommand("route", "Show the shards a query would probe");
+  AddStoreOptions(route, *args);
+  route->add_option("--query", args->query, "Query vector as comma-separated floats");
+  route->add_option("--query-file", args->query_file, ".npy query or queries");
+  route->add_option("--num-probes", args->num_probes, "Shards probed (default: the snapshot's)");
+  route->callback([args, &exit_code] { exit_code = RunRoute(*args); });
+
+  CLI::App* health = app.add_subcommand("health", "Reader health; exit 1 when degraded, 2 when unhealthy");
+  AddStoreOptions(health, *args);
+  health->add_option("--staleness", args->staleness, "Degraded when the snapshot is older, e.g. 24h");
+  health->callback([args, &exit_code] { exit_code = RunHealth(*args); });
+}
+
+}  // namespace shardvec::cli

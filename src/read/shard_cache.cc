@@ -1,0 +1,286 @@
+#include "read/shard_cache.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "common/digest.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace shardvec {
+namespace fs = std::filesystem;
+
+struct ShardCacheEntry {
+  std::string name;
+  std::unique_ptr<ShardSearcher> searcher;  // null once closed
+  int64_t borrows = 0;
+  bool retired = false;
+};
+
+namespace {
+
+constexpr size_t kMaxPlainIdentity = 64;
+
+bool IsPlainIdentityChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '=';
+}
+
+// Identities such as checkpoint ids are used as they are; anything else (URLs, long strings) is
+// sanitised and suffixed with its hash so two identities never share a folder.
+std::string SafeIdentity(const std::string& identity) {
+  bool plain = !identity.empty() && identity.size() <= kMaxPlainIdentity;
+  for (char c : identity) plain = plain && IsPlainIdentityChar(c);
+  if (plain) return identity;
+  std::string safe;
+  for (char c : identity.substr(0, 40)) safe += IsPlainIdentityChar(c) ? c : '_';
+  return fmt::format("{}-{:016x}", safe, Xxh3_64(identity));
+}
+
+std::string Lowercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Checks a local file against the manifest's size and (when known) digest.
+Status VerifyFile(const ShardLocation& loc, const fs::path& path) {
+  if (!loc.digest) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (ec) return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), ec.message()));
+    if (static_cast<int64_t>(size) == loc.size) return Status::OK();
+    return Status::Corruption(fmt::format("shard {} failed verification: expected {} bytes, got {} bytes",
+                                          loc.db_id, loc.size, size));
+  }
+  ASSIGN_OR_RETURN(FileDigest actual, DigestFile(path));
+  if (actual.size == loc.size && actual.digest == Lowercase(*loc.digest)) return Status::OK();
+  return Status::Corruption(
+      fmt::format("shard {} failed verification: expected {} ({} bytes), got {} ({} bytes)",
+                  loc.db_id, *loc.digest, loc.size, actual.digest, actual.size));
+}
+
+}  // namespace
+
+// ---- ShardLease ---------------------------------------------------------------------------------
+
+ShardLease::ShardLease(ShardCache* cache, std::shared_ptr<ShardCacheEntry> entry)
+    : cache_(cache), entry_(std::move(entry)) {}
+
+ShardLease::~ShardLease() { Release(); }
+
+ShardLease::ShardLease(ShardLease&& other) noexcept
+    : cache_(other.cache_), entry_(std::move(other.entry_)) {
+  other.cache_ = nullptr;
+}
+
+ShardLease& ShardLease::operator=(ShardLease&& other) noexcept {
+  if (this != &other) {
+    Release();
+    cache_ = other.cache_;
+    entry_ = std::move(other.entry_);
+    other.cache_ = nullptr;
+  }
+  return *this;
+}
+
+ShardSearcher& ShardLease::searcher() const { return *entry_->searcher; }
+
+void ShardLease::Release() {
+  if (entry_ == nullptr) return;
+  cache_->Release(entry_);
+  entry_.reset();
+  cache_ = nullptr;
+}
+
+// ---- ShardCache ---------------------------------------------------------------------------------
+
+ShardCache::ShardCache(std::shared_ptr<ObjectStore> store, fs::path cache_dir, int64_t dim,
+                       Metric metric, int64_t max_open)
+    : store_(std::move(store)),
+      cache_dir_(std::move(cache_dir)),
+      dim_(dim),
+      metric_(metric),
+      max_open_(max_open) {}
+
+ShardCache::~ShardCache() { RetireAll(); }
+
+std::string ShardCache::CacheDirName(const ShardLocation& loc) {
+  return fmt::format("db={:05d}-{}", loc.db_id, SafeIdentity(loc.identity));
+}
+
+int64_t ShardCache::open_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_count_;
+}
+
+int64_t ShardCache::cached_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(lru_.size());
+}
+
+Result<ShardLease> ShardCache::Acquire(const ShardLocation& loc) {
+  const std::string name = CacheDirName(loc);
+  if (std::optional<ShardLease> lease = TryBorrowCached(name)) return std::move(*lease);
+
+  std::shared_ptr<std::mutex> load_lock;
+  int64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::shared_ptr<std::mutex>& slot = load_locks_[name];
+    if (slot == nullptr) slot = std::make_shared<std::mutex>();
+    load_lock = slot;
+    generation = generation_;
+  }
+  std::lock_guard<std::mutex> loading(*load_lock);
+  // Another thread may have finished loading while this one waited for the shard's lock.
+  if (std::optional<ShardLease> lease = TryBorrowCached(name)) return std::move(*lease);
+  ASSIGN_OR_RETURN(fs::path file, EnsureVerifiedFile(loc, name));
+  ASSIGN_OR_RETURN(std::unique_ptr<ShardSearcher> searcher,
+                   ShardSearcher::Open(file, dim_, metric_, std::to_string(loc.db_id)));
+  return Install(name, std::move(searcher), generation);
+}
+
+std::optional<ShardLease> ShardCache::TryBorrowCached(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = index_.find(name);
+  if (it == index_.end()) return std::nullopt;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  std::shared_ptr<ShardCacheEntry> entry = *it->second;
+  ++entry->borrows;
+  return ShardLease(this, std::move(entry));
+}
+
+Result<fs::path> ShardCache::EnsureVerifiedFile(const ShardLocation& loc, const std::string& name) {
+  const fs::path final_path = cache_dir_ / name / "shard.db";
+  bool trusted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    trusted = verified_.count(name) > 0;
+  }
+  std::error_code ec;
+  if (fs::exists(final_path, ec)) {
+    if (trusted) return final_path;
+    // Left by an earlier process (or changed since): trust it only after checking it again.
+    if (VerifyFile(loc, final_path).ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      verified_.insert(name);
+      return final_path;
+    }
+    fs::remove(final_path, ec);
+  }
+  RETURN_IF_ERROR(DownloadVerified(loc, final_path));
+  std::lock_guard<std::mutex> lock(mu_);
+  verified_.insert(name);
+  return final_path;
+}
+
+Status ShardCache::DownloadVerified(const ShardLocation& loc, const fs::path& final_path) {
+  RETURN_IF_ERROR(CreateDirectories(final_path.parent_path()));
+  // The bytes are checked under a temp name, so the final name only ever holds a verified file.
+  const fs::path staged = TempSiblingPath(final_path);
+  Status st = store_->GetToFile(loc.key, staged);
+  if (!st.ok()) {
+    ::unlink(staged.c_str());
+    return st.WithContext(fmt::format("shard {}: download of '{}'", loc.db_id, loc.key));
+  }
+  st = VerifyFile(loc, staged);
+  if (st.ok() && ::rename(staged.c_str(), final_path.c_str()) != 0) {
+    st = Status::IOError(fmt::format("shard {}: cannot rename into '{}': {}", loc.db_id,
+                                     final_path.string(), std::strerror(errno)));
+  }
+  if (!st.ok()) ::unlink(staged.c_str());
+  return st;
+}
+
+ShardLease ShardCache::Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,
+                               int64_t generation) {
+  std::vector<std::unique_ptr<ShardSearcher>> graveyard;  // destroyed after the lock is dropped
+  std::shared_ptr<ShardCacheEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = index_.find(name);
+    if (it != index_.end()) {
+      // A load that started before a RetireAll raced ours; serve the cached one.
+      lru_.splice(lru_.begin(), lru_, it->second);
+      entry = *it->second;
+      ++entry->borrows;
+      graveyard.push_back(std::move(searcher));
+    } else {
+      entry = std::make_shared<ShardCacheEntry>();
+      entry->name = name;
+      entry->searcher = std::move(searcher);
+      entry->borrows = 1;
+      ++open_count_;
+      if (generation != generation_) {
+        // The cache was retired while this shard loaded: serve this one caller, then close.
+        entry->retired = true;
+      } else {
+        lru_.push_front(entry);
+        index_[name] = lru_.begin();
+        EvictOverflowLocked(&graveyard);
+      }
+    }
+  }
+  return ShardLease(this, std::move(entry));
+}
+
+void ShardCache::Release(const std::shared_ptr<ShardCacheEntry>& entry) {
+  std::unique_ptr<ShardSearcher> closing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --entry->borrows;
+    if (entry->retired && entry->borrows == 0 && entry->searcher != nullptr) {
+      closing = std::move(entry->searcher);
+      --open_count_;
+    }
+  }
+}
+
+void ShardCache::RetireAll() {
+  std::vector<std::unique_ptr<ShardSearcher>> graveyard;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++generation_;
+    for (const auto& entry : lru_) RetireLocked(*entry, &graveyard);
+    lru_.clear();
+    index_.clear();
+    PruneLoadLocksLocked();
+  }
+}
+
+void ShardCache::RetireLocked(ShardCacheEntry& entry,
+                              std::vector<std::unique_ptr<ShardSearcher>>* graveyard) {
+  entry.retired = true;
+  if (entry.borrows == 0 && entry.searcher != nullptr) {
+    graveyard->push_back(std::move(entry.searcher));
+    --open_count_;
+  }
+}
+
+void ShardCache::EvictOverflowLocked(std::vector<std::unique_ptr<ShardSearcher>>* graveyard) {
+  if (max_open_ <= 0) return;
+  // The entry just installed sits at the front, so it is never the one evicted.
+  while (static_cast<int64_t>(lru_.size()) > max_open_) {
+    std::shared_ptr<ShardCacheEntry> victim = std::move(lru_.back());
+    lru_.pop_back();
+    index_.erase(victim->name);
+    RetireLocked(*victim, graveyard);
+  }
+  PruneLoadLocksLocked();
+}
+
+void ShardCache::PruneLoadLocksLocked() {
+  // A lock nobody holds or waits for (only the map owns it) can go; it is recreated on demand.
+  for (auto it = load_locks_.begin(); it != load_locks_.end();) {
+    if (it->second.use_count() == 1 && index_.count(it->first) == 0) {
+      it = load_locks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace shardvec

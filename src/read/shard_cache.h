@@ -1,0 +1,120 @@
+// ShardCache: the reader's local copies of shards and the searchers open on them (spec §4.7, with
+// DESIGN §3.3 integrity). A shard is downloaded once into
+// `cache_dir/db=NNNNN-<identity>/shard.db` (temp file + rename, verified by size and xxh3 before it
+// takes the final name), opened read-only, and kept in an LRU of at most `max_open` searchers.
+// Evicted or retired searchers that are still borrowed close when their last lease goes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "shard/shard_searcher.h"
+#include "shardvec/object_store.h"
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+struct ShardLocation {
+  int64_t db_id = 0;
+  std::string key;  // object key of shard.db, relative to the store
+  int64_t size = 0;
+  std::optional<std::string> digest;  // "xxh3:<16hex>" or none
+  std::string identity;  // e.g. checkpoint id or url; part of the cache file name
+};
+
+class ShardCache;
+struct ShardCacheEntry;
+
+// A borrowed searcher. Movable; releases its borrow when destroyed. The cache must outlive it.
+class ShardLease {
+ public:
+  ShardLease() = default;
+  ~ShardLease();
+  ShardLease(ShardLease&& other) noexcept;
+  ShardLease& operator=(ShardLease&& other) noexcept;
+  ShardLease(const ShardLease&) = delete;
+  ShardLease& operator=(const ShardLease&) = delete;
+
+  ShardSearcher& searcher() const;
+  ShardSearcher* operator->() const { return &searcher(); }
+  explicit operator bool() const { return entry_ != nullptr; }
+  // Gives the borrow back early; the lease is empty afterwards.
+  void Release();
+
+ private:
+  friend class ShardCache;
+  ShardLease(ShardCache* cache, std::shared_ptr<ShardCacheEntry> entry);
+
+  ShardCache* cache_ = nullptr;
+  std::shared_ptr<ShardCacheEntry> entry_;
+};
+
+class ShardCache {
+ public:
+  // max_open = 0 keeps every searcher open.
+  ShardCache(std::shared_ptr<ObjectStore> store, std::filesystem::path cache_dir, int64_t dim,
+             Metric metric, int64_t max_open);
+  // Retires everything; leases still out must be released before the cache is destroyed.
+  ~ShardCache();
+  ShardCache(const ShardCache&) = delete;
+  ShardCache& operator=(const ShardCache&) = delete;
+
+  // Borrows the searcher for `loc`, downloading, verifying and opening the shard on first use.
+  // Corruption when the bytes do not match loc.size / loc.digest (the file is then deleted).
+  Result<ShardLease> Acquire(const ShardLocation& loc);
+  // Retires every open searcher (each closes when unborrowed) and empties the LRU, e.g. when the
+  // reader swaps manifests. Loads in flight at the time serve their caller once and then close.
+  void RetireAll();
+
+  // Searchers open now, including retired ones still borrowed.
+  int64_t open_count() const;
+  // Searchers held in the LRU.
+  int64_t cached_count() const;
+  // "db=00003-<identity>": the folder holding a shard's cached file.
+  static std::string CacheDirName(const ShardLocation& loc);
+
+ private:
+  friend class ShardLease;
+  using LruList = std::list<std::shared_ptr<ShardCacheEntry>>;  // front = most recently used
+
+  std::optional<ShardLease> TryBorrowCached(const std::string& name);
+  Result<std::filesystem::path> EnsureVerifiedFile(const ShardLocation& loc, const std::string& name);
+  Status DownloadVerified(const ShardLocation& loc, const std::filesystem::path& final_path);
+  ShardLease Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,
+                     int64_t generation);
+  void Release(const std::shared_ptr<ShardCacheEntry>& entry);
+
+  // The *Locked helpers need mu_ held; closed searchers go to `graveyard` so they are destroyed
+  // after the lock is dropped.
+  void RetireLocked(ShardCacheEntry& entry,
+                    std::vector<std::unique_ptr<ShardSearcher>>* graveyard);
+  void EvictOverflowLocked(std::vector<std::unique_ptr<ShardSearcher>>* graveyard);
+  void PruneLoadLocksLocked();
+
+  const std::shared_ptr<ObjectStore> store_;
+  const std::filesystem::path cache_dir_;
+  const int64_t dim_;
+  const Metric metric_;
+  const int64_t max_open_;
+
+  mutable std::mutex mu_;
+  LruList lru_;
+  std::unordered_map<std::string, LruList::iterator> index_;
+  // One lock per shard so a cold shard is downloaded and opened once, outside mu_.
+  std::unordered_map<std::string, std::shared_ptr<std::mutex>> load_locks_;
+  // Cache folders whose file this process downloaded or re-verified.
+  std::unordered_set<std::string> verified_;
+  int64_t generation_ = 0;
+  int64_t open_count_ = 0;
+};
+
+}  // namespace shardvec

@@ -1,0 +1,187 @@
+#include "read/snapshot_loader.h"
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "format/keys.h"
+#include "format/npy.h"
+#include "write/snapshot_history.h"
+
+namespace shardvec {
+namespace {
+
+Status StateError(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
+
+Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, const char* field,
+                            Strategy needed_by, Strategy strategy) {
+  const std::string url = vector[field].get<std::string>();
+  auto key = KeyFromUrl(store, url);
+  Result<std::string> bytes = key.ok() ? store.Get(*key) : Result<std::string>(key.status());
+  Result<Matrix> matrix = bytes.ok() ? ParseNpyMatrix(*bytes, fmt::format("{} '{}'", field, url))
+                                     : Result<Matrix>(bytes.status());
+  if (!matrix.ok() && strategy == needed_by) {
+    return Status(matrix.status().code(),
+                  fmt::format("Failed to load {} artifact '{}' required by {} sharding: {}", field, url,
+                              StrategyName(strategy), matrix.status().message()));
+  }
+  return matrix;
+}
+
+// Reads custom["vector"] the way the reference does, with clear errors instead of raw exceptions.
+Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s) {
+  const nlohmann::json& custom = s.manifest.custom;
+  if (!custom.contains("vector") || !custom["vector"].is_object() || custom["vector"].empty()) {
+    return StateError(fmt::format(
+        "manifest '{}' does not contain vector metadata (custom[\"vector\"]); it is not a vector snapshot",
+        s.manifest_ref));
+  }
+  const nlohmann::json& v = custom["vector"];
+  auto field_error = [&](const char* field) {
+    return StateError(fmt::format("manifest '{}': custom.vector.{} has an invalid value {}", s.manifest_ref,
+                                  field, v.contains(field) ? v[field].dump() : "(missing)"));
+  };
+  if (!v.contains("dim") || !v["dim"].is_number_integer() || v["dim"].get<int64_t>() <= 0) {
+    return field_error("dim");
+  }
+  s.dim = v["dim"].get<int64_t>();
+  auto metric = ParseMetric(v.value("metric", std::string("cosine")), "custom.vector.metric");
+  if (!metric.ok()) return metric.status();
+  s.metric = *metric;
+  if (v.contains("sharding_strategy") && !v["sharding_strategy"].is_string()) return field_error("sharding_strategy");
+  auto strategy = ParseStrategy(v.value("sharding_strategy", std::string("explicit")), "custom.vector.sharding_strategy");
+  if (!strategy.ok()) return strategy.status();
+  s.strategy = *strategy;
+  if (v.contains("num_probes") && (!v["num_probes"].is_number_integer() || v["num_probes"].get<int64_t>() < 1)) {
+    return field_error("num_probes");
+  }
+  s.num_probes = v.value("num_probes", int64_t{1});
+  s.num_dbs = s.manifest.num_dbs;
+
+  s.routing.strategy = s.strategy;
+  s.routing.metric = s.metric;
+  s.routing.num_dbs = s.num_dbs;
+  s.routing.dim = s.dim;
+  if (v.contains("centroids_ref") && v["centroids_ref"].is_string()) {
+    auto m = LoadArtifact(store, v, "centroids_ref", Strategy::kCluster, s.strategy);
+    if (m.ok()) s.routing.centroids = std::move(m).value();
+    else if (s.strategy == Strategy::kCluster) return m.status();
+    else LogWarning(m.status().message());
+  }
+  if (v.contains("hyperplanes_ref") && v["hyperplanes_ref"].is_string()) {
+    auto m = LoadArtifact(store, v, "hyperplanes_ref", Strategy::kLsh, s.strategy);
+    if (m.ok()) s.routing.hyperplanes = std::move(m).value();
+    else if (s.strategy == Strategy::kLsh) return m.status();
+    else LogWarning(m.status().message());
+  }
+  if (s.strategy == Strategy::kCluster) {
+    if (!s.routing.centroids) return StateError("CLUSTER sharding requires centroids (custom.vector.centroids_ref)");
+    if (s.routing.centroids->cols != s.dim || s.routing.centroids->rows != s.num_dbs) {
+      return Status::Corruption(fmt::format("centroids are {} x {}, expected num_dbs x dim = {} x {}",
+                                            s.routing.centroids->rows, s.routing.centroids->cols, s.num_dbs, s.dim));
+    }
+  }
+  if (s.strategy == Strategy::kLsh) {
+    if (!s.routing.hyperplanes) return StateError("LSH sharding requires hyperplanes (custom.vector.hyperplanes_ref)");
+    if (s.routing.hyperplanes->cols != s.dim) {
+      return Status::Corruption(fmt::format("hyperplanes have {} columns, expected dim {}",
+                                            s.routing.hyperplanes->cols, s.dim));
+    }
+  }
+  if (s.strategy == Strategy::kCluster || s.strategy == Strategy::kLsh || s.strategy == Strategy::kExplicit) {
+    ASSIGN_OR_RETURN(s.router, MakeRouter(s.routing));
+  }
+  return Status::OK();
+}
+
+Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
+  const nlohmann::json* digests = nullptr;
+  if (s.manifest.custom.contains("shardvec") && s.manifest.custom["shardvec"].is_object() &&
+      s.manifest.custom["shardvec"].contains("shard_digests")) {
+    digests = &s.manifest.custom["shardvec"]["shard_digests"];
+  }
+  for (const ManifestShard& shard : s.manifest.shards) {
+    if (!shard.db_url || shard.row_count == 0) continue;
+    ShardLocation loc;
+    loc.db_id = shard.db_id;
+    ASSIGN_OR_RETURN(loc.key, KeyFromUrl(store, *shard.db_url + "/" + std::string(kShardFileName)));
+    loc.size = shard.db_bytes;
+    const std::string id_key = std::to_string(shard.db_id);
+    if (digests && digests->contains(id_key) && (*digests)[id_key].is_string()) {
+      loc.digest = (*digests)[id_key].get<std::string>();
+    }
+    loc.identity = shard.checkpoint_id.value_or(s.run_id);
+    s.shards[shard.db_id] = std::move(loc);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::string> KeyFromUrl(const ObjectStore& store, std::string_view url) {
+  const std::string prefix = store.PrefixUrl() + "/";
+  if (url.substr(0, prefix.size()) == prefix) return std::string(url.substr(prefix.size()));
+  for (std::string_view folder : {"/shards/", "/vector_meta/", "/manifests/"}) {
+    const size_t at = url.rfind(folder);
+    if (at != std::string_view::npos) return std::string(url.substr(at + 1));
+  }
+  return Status::InvalidArgument(
+      fmt::format("URL '{}' is not under the store '{}' and is not a snapshot key", url, store.PrefixUrl()));
+}
+
+Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
+  auto bytes = store.Get(kCurrentKey);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", store.Url(kCurrentKey)));
+    }
+    return bytes.status();
+  }
+  return ParseCurrentPointer(*bytes);
+}
+
+Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const std::string& ref,
+                                                     const std::string& run_id,
+                                                     const std::string& published_at) {
+  auto snapshot = std::make_unique<LoadedSnapshot>();
+  snapshot->manifest_ref = ref;
+  snapshot->run_id = run_id;
+  snapshot->published_at = published_at;
+  ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store, ref));
+  ASSIGN_OR_RETURN(std::string bytes, store.Get(key));
+  auto manifest = ParseManifest(bytes);
+  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("manifest '{}'", ref));
+  snapshot->manifest = std::move(manifest).value();
+  if (snapshot->run_id.empty()) snapshot->run_id = snapshot->manifest.run_id;
+  RETURN_IF_ERROR(ApplyVectorMetadata(store, *snapshot));
+  RETURN_IF_ERROR(ApplyShards(store, *snapshot));
+  return snapshot;
+}
+
+Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
+                                                            int64_t max_fallback_attempts) {
+  ASSIGN_OR_RETURN(CurrentPointer pointer, LoadCurrentPointer(store));
+  auto first = LoadSnapshot(store, pointer.manifest_ref, pointer.run_id, pointer.updated_at);
+  if (first.ok() || first.status().code() != StatusCode::kCorruption || max_fallback_attempts <= 0) {
+    return first;
+  }
+  LogWarning(first.status().message() + "; trying older manifests");
+  auto listed = ListManifests(store, 0);
+  if (!listed.ok()) return first.status();
+  const auto failed_dir = ParseManifestRef(pointer.manifest_ref);
+  int64_t tried = 0;
+  for (const ManifestEntry& entry : *listed) {
+    if (entry.ref == pointer.manifest_ref) continue;
+    if (failed_dir && entry.published_at >= failed_dir->timestamp) continue;  // only older ones
+    if (tried++ >= max_fallback_attempts) break;
+    auto older = LoadSnapshot(store, entry.ref, entry.run_id, entry.published_at);
+    if (older.ok()) {
+      LogWarning(fmt::format("serving older manifest '{}' instead", entry.ref));
+      return older;
+    }
+    if (older.status().code() != StatusCode::kCorruption) return older.status();
+  }
+  return first.status();
+}
+
+}  // namespace shardvec

@@ -1,0 +1,51 @@
+// Loads one published snapshot into an immutable, shareable form: the pointer, the parsed manifest,
+// custom["vector"] (spec §4.3), the routing artifacts, and where each shard lives in the store.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "format/current_pointer.h"
+#include "format/manifest.h"
+#include "read/shard_cache.h"
+#include "routing/router.h"
+#include "shardvec/object_store.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+struct LoadedSnapshot {
+  std::string manifest_ref;
+  std::string run_id;
+  std::string published_at;
+  Manifest manifest;
+  int64_t dim = 0;
+  Metric metric = Metric::kCosine;
+  Strategy strategy = Strategy::kExplicit;
+  int64_t num_probes = 1;
+  int64_t num_dbs = 0;
+  RoutingState routing;
+  std::unique_ptr<Router> router;             // null for EXPLICIT/CEL-less routing states
+  std::map<int64_t, ShardLocation> shards;    // non-empty shards only
+};
+
+// The object key a snapshot URL names. URLs under the store's prefix map directly; URLs written
+// under another prefix (a copied snapshot) map by the layout's top-level folders.
+Result<std::string> KeyFromUrl(const ObjectStore& store, std::string_view url);
+
+// Reads _CURRENT (NotFound when there is none, Corruption when it does not parse).
+Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store);
+
+// Loads the manifest `ref` names plus its artifacts. Corruption when the manifest does not parse.
+Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const std::string& ref,
+                                                     const std::string& run_id,
+                                                     const std::string& published_at);
+
+// LoadSnapshot on the pointer's manifest, falling back to up to `max_fallback_attempts` older
+// manifests (newest first) when it does not parse (spec §4.2).
+Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
+                                                            int64_t max_fallback_attempts);
+
+}  // namespace shardvec

@@ -1,0 +1,427 @@
+#include "shard/shard_searcher.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <regex>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status_macros.h"
+#include "shard/sqlite_vec.h"
+
+namespace shardvec {
+namespace {
+
+constexpr std::string_view kIdLookupSql =
+    "SELECT internal_id, original_id FROM vec_id_map WHERE internal_id IN ";
+constexpr std::string_view kPayloadLookupSql =
+    "SELECT rowid, payload FROM vec_payloads WHERE rowid IN ";
+
+// "file:/abs/path?mode=ro&immutable=1" with every byte that could end or confuse the path escaped.
+std::string ImmutableUri(const std::filesystem::path& file) {
+  std::string out = "file:";
+  for (const unsigned char c : std::filesystem::absolute(file).string()) {
+    if (std::isalnum(c) || std::strchr("/-._~", c) != nullptr) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out + "?mode=ro&immutable=1";
+}
+
+// Resets a statement (and drops its bindings) however the caller leaves the scope.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~ResetOnExit() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+// IN lists are padded to a few fixed lengths so each connection keeps at most ~10 lookup
+// statements prepared instead of one per distinct k.
+int64_t InListBucket(int64_t n) {
+  int64_t bucket = 8;
+  while (bucket < n) bucket *= 2;
+  return bucket;
+}
+
+std::string InListSql(std::string_view prefix, int64_t n) {
+  std::string sql(prefix);
+  sql += '(';
+  for (int64_t i = 0; i < n; ++i) sql += (i == 0) ? "?" : ",?";
+  sql += ')';
+  return sql;
+}
+
+std::string Abbreviate(std::string_view text, size_t limit = 200) {
+  if (text.size() <= limit) return std::string(text);
+  return std::string(text.substr(0, limit)) + "…";
+}
+
+struct DeclaredIndex {
+  int64_t dim = 0;
+  std::string metric;  // as written in the DDL, lower-cased; vec0 defaults to l2
+};
+
+// Reads "vec0(embedding float[D] distance_metric=M)" from vec_index's CREATE statement.
+std::optional<DeclaredIndex> ParseVecIndexSql(const std::string& sql) {
+  static const std::regex kModule(R"(using\s+vec0\s*\()", std::regex::icase);
+  static const std::regex kColumn(R"(\bembedding\s+float\s*\[\s*(\d{1,9})\s*\])", std::regex::icase);
+  static const std::regex kMetric(R"(distance_metric\s*=\s*['"]?([A-Za-z0-9_]+))", std::regex::icase);
+  std::smatch match;
+  if (!std::regex_search(sql, kModule) || !std::regex_search(sql, match, kColumn)) return std::nullopt;
+  DeclaredIndex declared;
+  declared.dim = std::stoll(match[1].str());
+  declared.metric = "l2";
+  if (std::regex_search(sql, match, kMetric)) {
+    declared.metric = match[1].str();
+    for (char& c : declared.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return declared;
+}
+
+}  // namespace
+
+struct ShardSearcher::Connection {
+  sqlite3* db = nullptr;
+  sqlite3_stmt* knn = nullptr;
+  std::map<int64_t, sqlite3_stmt*> id_lookups;       // keyed by padded IN-list length
+  std::map<int64_t, sqlite3_stmt*> payload_lookups;  // keyed by padded IN-list length
+
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
+    sqlite3_finalize(knn);
+    for (auto& [n, stmt] : id_lookups) sqlite3_finalize(stmt);
+    for (auto& [n, stmt] : payload_lookups) sqlite3_finalize(stmt);
+    if (db != nullptr) sqlite3_close(db);
+  }
+};
+
+// Hands a pooled connection back when the search leaves scope, whatever the outcome.
+class ShardSearcher::ConnectionLease {
+ public:
+  ConnectionLease(ShardSearcher* owner, std::unique_ptr<Connection> conn)
+      : owner_(owner), conn_(std::move(conn)) {}
+  ~ConnectionLease() { owner_->ReturnConnection(std::move(conn_)); }
+  ConnectionLease(const ConnectionLease&) = delete;
+  ConnectionLease& operator=(const ConnectionLease&) = delete;
+  Connection& get() { return *conn_; }
+
+ private:
+  ShardSearcher* owner_;
+  std::unique_ptr<Connection> conn_;
+};
+
+Result<RecordId> DecodeOriginalId(std::string_view text) {
+  auto invalid = [&text] {
+    return Status::Corruption(fmt::format("invalid id_map value '{}'", Abbreviate(text)));
+  };
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return invalid();
+  const auto type = doc.find("t");
+  const auto value = doc.find("v");
+  if (type == doc.end() || value == doc.end() || !type->is_string()) return invalid();
+  if (*type == "int" && value->is_number_integer()) {
+    if (value->is_number_unsigned() &&
+        value->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return invalid();
+    }
+    return RecordId(value->get<int64_t>());
+  }
+  if (*type == "str" && value->is_string()) return RecordId(value->get<std::string>());
+  return invalid();
+}
+
+ShardSearcher::ShardSearcher(std::filesystem::path file, int64_t dim, Metric metric,
+                             std::string shard_name, int max_connections, int64_t file_bytes)
+    : file_(std::move(file)),
+      dim_(dim),
+      metric_(metric),
+      shard_name_(std::move(shard_name)),
+      max_connections_(std::max(1, max_connections)),
+      file_bytes_(file_bytes) {}
+
+ShardSearcher::~ShardSearcher() = default;
+
+Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem::path& file,
+                                                           int64_t dim, Metric metric,
+                                                           std::string_view shard_name,
+                                                           int max_connections) {
+  RETURN_IF_ERROR(EnsureSqliteVecLoaded());
+  if (dim <= 0) {
+    return Status::InvalidArgument(fmt::format("shard {}: dim must be > 0 (got {})", shard_name, dim));
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) {
+    std::string msg =
+        fmt::format("shard {}: cannot stat '{}': {}", shard_name, file.string(), ec.message());
+    if (ec == std::errc::no_such_file_or_directory) return Status::NotFound(std::move(msg));
+    return Status::IOError(std::move(msg));
+  }
+  std::unique_ptr<ShardSearcher> searcher(new ShardSearcher(
+      file, dim, metric, std::string(shard_name), max_connections, static_cast<int64_t>(size)));
+  // The first connection validates the file now, so a bad shard never reaches a search.
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, searcher->OpenConnection());
+  searcher->opened_ = 1;
+  searcher->idle_.push_back(std::move(first));
+  return searcher;
+}
+
+int ShardSearcher::open_connections() const {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  return opened_;
+}
+
+Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view what) const {
+  std::string msg = fmt::format("shard {}: {} failed on '{}': {}", shard_name_, what, file_.string(),
+                                conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc));
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT) {
+    return Status::Corruption(std::move(msg));
+  }
+  return Status::IOError(std::move(msg));
+}
+
+Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection() const {
+  auto conn = std::make_unique<Connection>();
+  const std::string uri = ImmutableUri(file_);
+  int rc = sqlite3_open_v2(uri.c_str(), &conn->db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(*conn, rc, "open");
+  // Map the whole file: scans then read pages straight from the OS page cache.
+  const std::string mmap_pragma = fmt::format("PRAGMA mmap_size={}", std::max<int64_t>(file_bytes_, 1));
+  rc = sqlite3_exec(conn->db, mmap_pragma.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(*conn, rc, "PRAGMA mmap_size");
+  RETURN_IF_ERROR(ValidateSchema(*conn));
+  rc = sqlite3_prepare_v3(conn->db,
+                          "SELECT rowid, distance FROM vec_index WHERE embedding MATCH ? AND k = ?",
+                          -1, SQLITE_PREPARE_PERSISTENT, &conn->knn, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(*conn, rc, "preparing the KNN query");
+  return conn;
+}
+
+Status ShardSearcher::ValidateSchema(Connection& conn) const {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(conn.db,
+                              "SELECT name, sql FROM sqlite_master WHERE name IN "
+                              "('vec_index', 'vec_id_map', 'vec_payloads')",
+                              -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading the schema");
+  std::map<std::string, std::string> tables;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    const auto* sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+    tables[name ? name : ""] = sql ? sql : "";
+  }
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) return SqliteError(conn, rc, "reading the schema");
+  for (const char* required : {"vec_index", "vec_id_map", "vec_payloads"}) {
+    if (tables.count(required) == 0) {
+      return Status::Corruption(fmt::format("shard {}: table '{}' is missing from '{}'", shard_name_,
+                                            required, file_.string()));
+    }
+  }
+  const std::string& sql = tables["vec_index"];
+  const std::optional<DeclaredIndex> declared = ParseVecIndexSql(sql);
+  if (!declared) {
+    return Status::Corruption(fmt::format(
+        "shard {}: vec_index is not a vec0 table with an 'embedding float[D]' column: {}",
+        shard_name_, Abbreviate(sql)));
+  }
+  if (declared->dim != dim_) {
+    return Status::Corruption(fmt::format(
+        "shard {}: vec_index declares dimension {} but the snapshot's dim is {}", shard_name_,
+        declared->dim, dim_));
+  }
+  if (declared->metric != MetricName(metric_)) {
+    return Status::Corruption(fmt::format(
+        "shard {}: vec_index declares distance_metric={} but the snapshot's metric is {}",
+        shard_name_, declared->metric, MetricName(metric_)));
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::BorrowConnection() {
+  std::unique_lock<std::mutex> lock(pool_mu_);
+  for (;;) {
+    if (!idle_.empty()) {
+      std::unique_ptr<Connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    if (opened_ < max_connections_) {
+      ++opened_;
+      lock.unlock();  // opening reads the schema; other threads need not wait for it
+      Result<std::unique_ptr<Connection>> conn = OpenConnection();
+      if (!conn.ok()) {
+        lock.lock();
+        --opened_;
+        pool_cv_.notify_one();
+      }
+      return conn;
+    }
+    pool_cv_.wait(lock);
+  }
+}
+
+void ShardSearcher::ReturnConnection(std::unique_ptr<Connection> conn) {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    idle_.push_back(std::move(conn));
+  }
+  pool_cv_.notify_one();
+}
+
+Result<std::vector<ShardHit>> ShardSearcher::Search(const float* query, int64_t k) {
+  if (k < 0 || k > kMaxKnnK) {
+    return Status::InvalidArgument(
+        fmt::format("shard {}: k must be in 0..{} (got {})", shard_name_, kMaxKnnK, k));
+  }
+  if (k == 0) return std::vector<ShardHit>{};
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
+  ConnectionLease lease(this, std::move(borrowed));
+  Connection& conn = lease.get();
+
+  std::vector<std::pair<int64_t, double>> rows;
+  RETURN_IF_ERROR(RunKnn(conn, query, k, &rows));
+  if (rows.empty()) return std::vector<ShardHit>{};
+  std::vector<int64_t> rowids;
+  rowids.reserve(rows.size());
+  for (const auto& row : rows) rowids.push_back(row.first);
+  std::vector<std::optional<RecordId>> ids;
+  RETURN_IF_ERROR(LookupIds(conn, rowids, &ids));
+  std::vector<std::optional<std::string>> payloads;
+  RETURN_IF_ERROR(LookupPayloads(conn, rowids, &payloads));
+
+  std::vector<ShardHit> hits;
+  hits.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    // A row without an id-map entry falls back to its rowid, as the reference does.
+    RecordId id = ids[i] ? std::move(*ids[i]) : RecordId(rows[i].first);
+    hits.push_back(ShardHit{std::move(id), rows[i].second, std::move(payloads[i]), rows[i].first});
+  }
+  return hits;
+}
+
+Status ShardSearcher::RunKnn(Connection& conn, const float* query, int64_t k,
+                             std::vector<std::pair<int64_t, double>>* rows) const {
+  sqlite3_stmt* stmt = conn.knn;
+  ResetOnExit reset(stmt);
+  sqlite3_bind_blob(stmt, 1, query, static_cast<int>(dim_ * sizeof(float)), SQLITE_STATIC);
+  sqlite3_bind_int64(stmt, 2, k);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const int64_t rowid = sqlite3_column_int64(stmt, 0);
+    const bool is_null = sqlite3_column_type(stmt, 1) == SQLITE_NULL;
+    const double distance = is_null ? 0.0 : sqlite3_column_double(stmt, 1);
+    if (is_null || std::isnan(distance)) {
+      return Status::Corruption(fmt::format(
+          "shard {}: rowid {} has no distance (NULL; a NaN vector in the shard, or a zero query "
+          "under cosine)",
+          shard_name_, rowid));
+    }
+    rows->emplace_back(rowid, distance);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(conn, rc, "the KNN query");
+  return Status::OK();
+}
+
+namespace {
+
+// Prepares (once per connection and padded length) "<prefix>(?,?,…)" and binds `rowids`, repeating
+// the last one as padding: duplicates in an IN list match nothing extra.
+Result<sqlite3_stmt*> BindInList(sqlite3* db, std::map<int64_t, sqlite3_stmt*>& cache,
+                                 std::string_view prefix, const std::vector<int64_t>& rowids) {
+  const int64_t bucket = InListBucket(static_cast<int64_t>(rowids.size()));
+  sqlite3_stmt*& stmt = cache[bucket];
+  if (stmt == nullptr) {
+    const std::string sql = InListSql(prefix, bucket);
+    const int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      cache.erase(bucket);
+      return Status(StatusCode::kIOError, sqlite3_errmsg(db));
+    }
+  }
+  for (int64_t i = 0; i < bucket; ++i) {
+    const size_t source = std::min(static_cast<size_t>(i), rowids.size() - 1);
+    sqlite3_bind_int64(stmt, static_cast<int>(i + 1), rowids[source]);
+  }
+  return stmt;
+}
+
+std::unordered_map<int64_t, size_t> PositionsOf(const std::vector<int64_t>& rowids) {
+  std::unordered_map<int64_t, size_t> positions;
+  positions.reserve(rowids.size());
+  for (size_t i = 0; i < rowids.size(); ++i) positions.emplace(rowids[i], i);
+  return positions;
+}
+
+std::string_view ColumnText(sqlite3_stmt* stmt, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+  if (text == nullptr) return {};
+  return {text, static_cast<size_t>(sqlite3_column_bytes(stmt, column))};
+}
+
+}  // namespace
+
+Status ShardSearcher::LookupIds(Connection& conn, const std::vector<int64_t>& rowids,
+                                std::vector<std::optional<RecordId>>* ids) const {
+  ids->assign(rowids.size(), std::nullopt);
+  Result<sqlite3_stmt*> bound = BindInList(conn.db, conn.id_lookups, kIdLookupSql, rowids);
+  if (!bound.ok()) return SqliteError(conn, sqlite3_errcode(conn.db), "preparing the id lookup");
+  sqlite3_stmt* stmt = *bound;
+  ResetOnExit reset(stmt);
+  const auto positions = PositionsOf(rowids);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const int64_t rowid = sqlite3_column_int64(stmt, 0);
+    const auto pos = positions.find(rowid);
+    if (pos == positions.end()) continue;
+    Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
+    if (!id.ok()) return id.status().WithContext(fmt::format("shard {}, rowid {}", shard_name_, rowid));
+    (*ids)[pos->second] = std::move(id).value();
+  }
+  if (rc != SQLITE_DONE) return SqliteError(conn, rc, "the id lookup");
+  return Status::OK();
+}
+
+Status ShardSearcher::LookupPayloads(Connection& conn, const std::vector<int64_t>& rowids,
+                                     std::vector<std::optional<std::string>>* payloads) const {
+  payloads->assign(rowids.size(), std::nullopt);
+  Result<sqlite3_stmt*> bound =
+      BindInList(conn.db, conn.payload_lookups, kPayloadLookupSql, rowids);
+  if (!bound.ok()) return SqliteError(conn, sqlite3_errcode(conn.db), "preparing the payload lookup");
+  sqlite3_stmt* stmt = *bound;
+  ResetOnExit reset(stmt);
+  const auto positions = PositionsOf(rowids);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const auto pos = positions.find(sqlite3_column_int64(stmt, 0));
+    if (pos == positions.end() || sqlite3_column_type(stmt, 1) == SQLITE_NULL) continue;
+    (*payloads)[pos->second] = std::string(ColumnText(stmt, 1));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(conn, rc, "the payload lookup");
+  return Status::OK();
+}
+
+}  // namespace shardvec

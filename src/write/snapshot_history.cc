@@ -1,0 +1,445 @@
+#include "write/snapshot_history.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "format/current_pointer.h"
+#include "format/keys.h"
+#include "format/manifest.h"
+#include "format/run_record.h"
+#include "write/publisher.h"
+
+namespace shardvec {
+namespace {
+
+constexpr std::string_view kManifestSuffix = "/manifest";
+constexpr std::string_view kVectorMetaPrefix = "vector_meta/";
+constexpr std::string_view kRunsPrefix = "runs/";
+constexpr std::string_view kRunRecordSuffix = "/run.yaml";
+
+bool EndsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+ManifestEntry EntryFor(const ObjectStore& store, const ManifestDirName& dir) {
+  std::string key = ManifestKey(dir.timestamp, dir.run_id);
+  std::string ref = store.Url(key);
+  return ManifestEntry{std::move(ref), std::move(key), dir.run_id, dir.timestamp};
+}
+
+// ---- Finding a manifest ----------------------------------------------------------------------
+
+// The key a ref names: a URL under the store's prefix, an absolute local path, or a plain key.
+Result<std::string> KeyOfRef(const ObjectStore& store, std::string_view ref) {
+  std::string url(ref);
+  if (!url.empty() && url.front() == '/') url = "file://" + url;
+  const std::string prefix = store.PrefixUrl() + "/";
+  if (url.rfind(prefix, 0) == 0) return url.substr(prefix.size());
+  if (url.find("://") != std::string::npos) {
+    return Status::InvalidArgument(
+        fmt::format("ref '{}' is not under store '{}'", ref, store.PrefixUrl()));
+  }
+  return url;
+}
+
+Result<ManifestEntry> FindByRef(ObjectStore& store, const std::string& ref) {
+  ASSIGN_OR_RETURN(std::string key, KeyOfRef(store, ref));
+  std::string_view dir_name = key;
+  if (EndsWith(dir_name, kManifestSuffix)) dir_name.remove_suffix(kManifestSuffix.size());
+  const auto dir = ParseManifestDirName(dir_name);
+  if (!dir) {
+    return Status::InvalidArgument(fmt::format(
+        "ref '{}' does not name a manifest (expected manifests/<timestamp>_run_id=<run>/manifest)",
+        ref));
+  }
+  ManifestEntry entry = EntryFor(store, *dir);
+  auto head = store.Head(entry.key);
+  if (head.ok()) return entry;
+  if (head.status().code() == StatusCode::kNotFound) {
+    return Status::NotFound(fmt::format("ref '{}': no manifest exists at '{}'", ref, entry.ref));
+  }
+  return head.status().WithContext(fmt::format("ref '{}'", ref));
+}
+
+Result<ManifestEntry> FindByRunId(ObjectStore& store, const std::string& run_id) {
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, 0));
+  for (ManifestEntry& entry : entries) {
+    if (entry.run_id == run_id) return std::move(entry);  // newest first
+  }
+  return Status::NotFound(fmt::format("No manifest found with run_id={}", run_id));
+}
+
+Result<ManifestEntry> FindByOffset(ObjectStore& store, int64_t offset) {
+  if (offset < 0) {
+    return Status::InvalidArgument(fmt::format("offset must be >= 0 (got {})", offset));
+  }
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, 0));
+  if (offset >= static_cast<int64_t>(entries.size())) {
+    return Status::NotFound(fmt::format("offset {} is out of range: the store has {} manifest(s)",
+                                        offset, entries.size()));
+  }
+  return std::move(entries[static_cast<size_t>(offset)]);
+}
+
+// ---- Rollback --------------------------------------------------------------------------------
+
+Result<Manifest> ReadManifest(ObjectStore& store, const ManifestEntry& entry) {
+  auto bytes = store.Get(entry.key);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("manifest '{}' does not exist", entry.ref));
+    }
+    return bytes.status().WithContext(fmt::format("manifest '{}'", entry.ref));
+  }
+  auto manifest = ParseManifest(*bytes);
+  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("manifest '{}'", entry.ref));
+  return manifest;
+}
+
+// The version a swap of _CURRENT must expect (nullopt: no pointer yet).
+Result<std::optional<std::string>> CurrentVersionForSwap(ObjectStore& store) {
+  auto current = ReadCurrent(store);
+  if (current.ok()) {
+    if (!*current) return std::optional<std::string>();
+    return std::optional<std::string>((*current)->version);
+  }
+  if (current.status().code() != StatusCode::kCorruption) return current.status();
+  // A corrupt pointer names nothing; a rollback is how an operator repairs it.
+  LogWarning("replacing a corrupt _CURRENT: " + current.status().message());
+  ASSIGN_OR_RETURN(VersionedObject raw, store.GetVersioned(kCurrentKey));
+  return std::optional<std::string>(std::move(raw.version));
+}
+
+// ---- Cleanup ---------------------------------------------------------------------------------
+
+// "shards/run_id=R/db=00003/attempt=00" → its run id; nullopt for anything else.
+struct ShardDir {
+  std::string key;
+  std::string run_id;
+};
+std::optional<ShardDir> ParseShardDir(std::string_view key) {
+  static const std::regex kPattern(R"(^(shards/run_id=([^/]+)/db=[^/]+/attempt=[^/]+)(/.*)?$)");
+  std::cmatch m;
+  if (!std::regex_match(key.begin(), key.end(), m, kPattern)) return std::nullopt;
+  return ShardDir{m[1].str(), m[2].str()};
+}
+
+// The shard folder key a manifest's db_url names. Under another prefix (a copied snapshot) the
+// layout's folders decide, as they do for the reader.
+std::optional<ShardDir> ShardDirOfUrl(const ObjectStore& store, std::string_view url) {
+  while (EndsWith(url, "/")) url.remove_suffix(1);
+  const std::string prefix = store.PrefixUrl() + "/";
+  std::string_view key = url;
+  if (url.rfind(prefix, 0) == 0) {
+    key = url.substr(prefix.size());
+  } else {
+    const size_t at = url.rfind("/shards/run_id=");
+    if (at == std::string_view::npos) return std::nullopt;
+    key = url.substr(at + 1);
+  }
+  auto dir = ParseShardDir(key);
+  if (!dir || dir->key != key) return std::nullopt;  // a file, or something deeper: not a folder
+  return dir;
+}
+
+// "<top>run_id=R/…" → R.
+std::optional<std::string> RunIdOfObject(std::string_view key, std::string_view top) {
+  if (key.rfind(top, 0) != 0) return std::nullopt;
+  std::string_view rest = key.substr(top.size());
+  constexpr std::string_view kRunTag = "run_id=";
+  if (rest.rfind(kRunTag, 0) != 0) return std::nullopt;
+  rest.remove_prefix(kRunTag.size());
+  const size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
+  return std::string(rest.substr(0, slash));
+}
+
+using ObjectsByRun = std::map<std::string, std::vector<ObjectInfo>>;
+
+// Every object under shards/run_id=…/ and vector_meta/run_id=…/, grouped by run.
+Result<ObjectsByRun> ListRunObjects(ObjectStore& store) {
+  ObjectsByRun by_run;
+  const std::string shards_top = std::string(kShardPrefix) + "/";
+  for (std::string_view top : {std::string_view(shards_top), kVectorMetaPrefix}) {
+    auto listed = store.List(top);
+    if (!listed.ok()) return listed.status().WithContext(fmt::format("listing '{}'", top));
+    for (ObjectInfo& object : listed->objects) {
+      if (auto run = RunIdOfObject(object.key, top)) by_run[*run].push_back(std::move(object));
+    }
+  }
+  return by_run;
+}
+
+// The run id in runs/<timestamp>_run_id=<run>_<uuidhex>/run.yaml (uuid hex has no '_').
+std::optional<std::string> RunIdOfRecordKey(std::string_view key) {
+  static const std::regex kPattern(R"(^runs/[^/]*?_run_id=([^/]+)_[0-9a-fA-F]+/run\.yaml$)");
+  std::cmatch m;
+  if (!std::regex_match(key.begin(), key.end(), m, kPattern)) return std::nullopt;
+  return m[1].str();
+}
+
+bool HoldsLiveLease(const RunRecord& record, std::string_view key, SystemTime now) {
+  if (record.status != "running") return false;
+  const auto lease = ParseTimestamp(record.lease_expires_at);
+  if (!lease) {
+    LogWarning(fmt::format("run record '{}': lease_expires_at '{}' does not parse; treating run {} "
+                           "as still running", key, record.lease_expires_at, record.run_id));
+    return true;
+  }
+  return *lease > now;
+}
+
+// Runs among `candidates` whose record says a writer still holds its lease.
+Result<std::set<std::string>> LiveRuns(ObjectStore& store, const ObjectsByRun& candidates,
+                                       SystemTime now) {
+  std::set<std::string> live;
+  auto listed = store.List(kRunsPrefix);
+  if (!listed.ok()) return listed.status().WithContext("listing 'runs/'");
+  for (const ObjectInfo& object : listed->objects) {
+    if (!EndsWith(object.key, kRunRecordSuffix)) continue;
+    const auto key_run = RunIdOfRecordKey(object.key);
+    if (key_run && !candidates.count(*key_run)) continue;  // nothing of that run to delete
+    auto bytes = store.Get(object.key);
+    if (!bytes.ok()) {
+      if (bytes.status().code() == StatusCode::kNotFound) continue;
+      return bytes.status().WithContext(fmt::format("run record '{}'", object.key));
+    }
+    auto record = ParseRunRecord(*bytes);
+    if (!record.ok()) {
+      LogWarning(fmt::format("run record '{}' ignored: {}", object.key, record.status().message()));
+      continue;
+    }
+    if (HoldsLiveLease(*record, object.key, now)) live.insert(record->run_id);
+  }
+  return live;
+}
+
+// What the kept snapshots need.
+struct KeptData {
+  std::set<std::string> runs;             // runs whose objects stay (at least partly)
+  std::set<std::string> named_dirs;       // shard folders the kept manifests read
+  std::set<std::string> unresolved_runs;  // runs whose needed folders are unknown: keep them whole
+  std::optional<std::string> current_version;
+};
+
+Status ValidateCleanupOptions(const CleanupOptions& options) {
+  if (options.keep_last && *options.keep_last < 1) {
+    return Status::InvalidArgument(fmt::format("keep_last must be >= 1 (got {})", *options.keep_last));
+  }
+  if (options.older_than && options.older_than->count() < 0) {
+    return Status::InvalidArgument(
+        fmt::format("older_than must be >= 0 seconds (got {})", options.older_than->count()));
+  }
+  return Status::OK();
+}
+
+bool IsCurrent(const ManifestEntry& entry, const std::optional<ManifestDirName>& current_dir) {
+  return current_dir && current_dir->timestamp == entry.published_at &&
+         current_dir->run_id == entry.run_id;
+}
+
+std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest_first,
+                                               const std::optional<ManifestDirName>& current_dir,
+                                               const CleanupOptions& options) {
+  if (!options.keep_last && !options.older_than) return newest_first;
+  std::optional<std::string> cutoff;
+  // Timestamps in the layout's format sort as text.
+  if (options.older_than) cutoff = FormatTimestamp(options.now - *options.older_than);
+  std::vector<ManifestEntry> kept;
+  for (size_t i = 0; i < newest_first.size(); ++i) {
+    ManifestEntry& entry = newest_first[i];
+    const bool recent_enough = options.keep_last && static_cast<int64_t>(i) < *options.keep_last;
+    const bool young_enough = cutoff && entry.published_at >= *cutoff;
+    if (recent_enough || young_enough || IsCurrent(entry, current_dir)) {
+      kept.push_back(std::move(entry));
+    }
+  }
+  return kept;
+}
+
+// Records the shard folders one kept manifest reads. A manifest we cannot read keeps its run whole.
+Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData& kept) {
+  kept.runs.insert(entry.run_id);
+  auto manifest = ReadManifest(store, entry);
+  if (!manifest.ok()) {
+    const StatusCode code = manifest.status().code();
+    if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) return manifest.status();
+    LogWarning(fmt::format("cleanup keeps every object of run {}: {}", entry.run_id,
+                           manifest.status().message()));
+    kept.unresolved_runs.insert(entry.run_id);
+    return Status::OK();
+  }
+  for (const ManifestShard& shard : manifest->shards) {
+    if (!shard.db_url) continue;
+    const auto dir = ShardDirOfUrl(store, *shard.db_url);
+    if (!dir) {
+      LogWarning(fmt::format("cleanup keeps every object of run {}: manifest '{}' names db_url '{}' "
+                             "outside the shard layout", entry.run_id, entry.ref, *shard.db_url));
+      kept.unresolved_runs.insert(entry.run_id);
+      continue;
+    }
+    kept.runs.insert(dir->run_id);
+    kept.named_dirs.insert(dir->key);
+  }
+  return Status::OK();
+}
+
+Result<KeptData> CollectKeptData(ObjectStore& store, const CleanupOptions& options) {
+  KeptData kept;
+  auto current = ReadCurrent(store);
+  if (!current.ok()) {
+    return current.status().WithContext(
+        "cleanup needs a readable _CURRENT to know which snapshot is live (repair it with rollback)");
+  }
+  std::optional<ManifestDirName> current_dir;
+  if (*current) {
+    const CurrentPointer& pointer = (*current)->pointer;
+    kept.current_version = (*current)->version;
+    kept.runs.insert(pointer.run_id);
+    current_dir = ParseManifestRef(pointer.manifest_ref);
+  }
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> all, ListManifests(store, 0));
+  const bool current_listed = std::any_of(all.begin(), all.end(), [&](const ManifestEntry& e) {
+    return IsCurrent(e, current_dir);
+  });
+  if (*current && !current_listed) kept.unresolved_runs.insert((*current)->pointer.run_id);
+  for (const ManifestEntry& entry : SelectKeptManifests(std::move(all), current_dir, options)) {
+    RETURN_IF_ERROR(AddManifestNeeds(store, entry, kept));
+  }
+  return kept;
+}
+
+// An object of a kept run goes only when it sits in a shard folder no kept manifest reads.
+bool IsStaleAttempt(const ObjectInfo& object, const KeptData& kept) {
+  const auto dir = ParseShardDir(object.key);
+  return dir && !kept.named_dirs.count(dir->key);
+}
+
+void PlanRun(const std::string& run_id, const std::vector<ObjectInfo>& objects,
+             const KeptData& kept, const std::set<std::string>& live, CleanupReport& report,
+             std::vector<const ObjectInfo*>& doomed) {
+  if (live.count(run_id) || kept.unresolved_runs.count(run_id)) return;
+  const bool removed = !kept.runs.count(run_id);
+  if (removed) report.removed_runs.push_back(run_id);
+  for (const ObjectInfo& object : objects) {
+    if (removed || IsStaleAttempt(object, kept)) doomed.push_back(&object);
+  }
+}
+
+Status CheckCurrentUnchanged(ObjectStore& store, const KeptData& kept) {
+  auto now = ReadCurrent(store);
+  if (!now.ok()) return now.status().WithContext("cleanup: re-reading _CURRENT");
+  const std::optional<std::string> version =
+      *now ? std::optional<std::string>((*now)->version) : std::nullopt;
+  if (version != kept.current_version) {
+    return Status::Conflict(
+        "cleanup: _CURRENT changed while cleanup was planning (a publish or rollback ran); nothing "
+        "was deleted, run cleanup again");
+  }
+  return Status::OK();
+}
+
+Status DeleteAll(ObjectStore& store, const std::vector<std::string>& keys) {
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Status st = store.Delete(keys[i]);
+    if (!st.ok()) {
+      return st.WithContext(
+          fmt::format("cleanup deleted {} of {} objects, then failed on '{}'", i, keys.size(), keys[i]));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t limit) {
+  auto listed = store.List(kManifestsPrefix, "/");
+  if (!listed.ok()) return listed.status().WithContext("listing manifests");
+  std::vector<ManifestEntry> entries;
+  for (const std::string& prefix : listed->common_prefixes) {
+    if (auto dir = ParseManifestDirName(prefix)) entries.push_back(EntryFor(store, *dir));
+  }
+  std::sort(entries.begin(), entries.end(), [](const ManifestEntry& a, const ManifestEntry& b) {
+    if (a.published_at != b.published_at) return a.published_at > b.published_at;
+    return a.run_id > b.run_id;
+  });
+  if (limit > 0 && static_cast<int64_t>(entries.size()) > limit) {
+    entries.resize(static_cast<size_t>(limit));
+  }
+  return entries;
+}
+
+Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector) {
+  const int given = int{selector.run_id.has_value()} + int{selector.ref.has_value()} +
+                    int{selector.offset.has_value()};
+  if (given != 1) {
+    return Status::InvalidArgument(
+        fmt::format("Exactly one of ref, run_id or offset selects a manifest (got {})", given));
+  }
+  if (selector.run_id) return FindByRunId(store, *selector.run_id);
+  if (selector.ref) return FindByRef(store, *selector.ref);
+  return FindByOffset(store, *selector.offset);
+}
+
+Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
+  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(store, target));
+  if (manifest.run_id != target.run_id) {
+    return Status::Corruption(fmt::format("manifest '{}': build_meta run_id '{}' does not match its "
+                                          "directory's run_id '{}'",
+                                          target.ref, manifest.run_id, target.run_id));
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> expected, CurrentVersionForSwap(store));
+  CurrentPointer next;
+  next.manifest_ref = target.ref;
+  next.run_id = target.run_id;
+  next.updated_at = FormatTimestamp(NowUtc());
+  auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), expected);
+  if (swapped.ok()) return target.ref;
+  if (swapped.status().code() == StatusCode::kConflict) {
+    return Status::Conflict(fmt::format(
+        "rollback to '{}' lost a race: _CURRENT changed while it ran ({}); _CURRENT was left as "
+        "the other writer set it", target.ref, swapped.status().message()));
+  }
+  return swapped.status().WithContext("rollback: writing _CURRENT");
+}
+
+Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options) {
+  RETURN_IF_ERROR(ValidateCleanupOptions(options));
+  // Order matters: a writer writes its run record before its shards and publishes before it marks
+  // the record succeeded, so objects listed first are covered by either the records or the
+  // manifests read after them.
+  ASSIGN_OR_RETURN(ObjectsByRun by_run, ListRunObjects(store));
+  ASSIGN_OR_RETURN(std::set<std::string> live, LiveRuns(store, by_run, options.now));
+  ASSIGN_OR_RETURN(KeptData kept, CollectKeptData(store, options));
+
+  CleanupReport report;
+  std::vector<const ObjectInfo*> doomed;
+  for (const auto& [run_id, objects] : by_run) {
+    PlanRun(run_id, objects, kept, live, report, doomed);
+  }
+  std::sort(doomed.begin(), doomed.end(),
+            [](const ObjectInfo* a, const ObjectInfo* b) { return a->key < b->key; });
+  for (const ObjectInfo* object : doomed) {
+    report.deleted_keys.push_back(object->key);
+    report.bytes += object->size;
+  }
+  report.objects = static_cast<int64_t>(report.deleted_keys.size());
+
+  std::set<std::string> kept_runs = kept.runs;
+  for (const auto& [run_id, objects] : by_run) kept_runs.insert(run_id);
+  for (const std::string& run_id : report.removed_runs) kept_runs.erase(run_id);
+  report.kept_runs.assign(kept_runs.begin(), kept_runs.end());
+
+  if (options.dry_run || report.deleted_keys.empty()) return report;
+  RETURN_IF_ERROR(CheckCurrentUnchanged(store, kept));
+  RETURN_IF_ERROR(DeleteAll(store, report.deleted_keys));
+  return report;
+}
+
+}  // namespace shardvec
