@@ -55,7 +55,8 @@ void PrintJson(const nlohmann::json& value) { std::printf("%s\n", value.dump().c
 std::optional<ManifestDirName> CurrentManifestDir(ObjectStore& store) {
   auto current = ReadCurrent(store);
   if (!current.ok()) {
-    LogWarning("_CURRENT is unreadable, no manifest is marked current: " + current.status().message());
+    LogWarning("_CURRENT is unreadable, no manifest is marked current: " +
+               current.status().message());
     return std::nullopt;
   }
   if (!*current) return std::nullopt;
@@ -91,8 +92,8 @@ void PrintHistory(const std::vector<ManifestEntry>& entries,
 
 int RunHistory(const HistoryArgs& a) {
   if (a.limit < 1) {
-    return ReportError("history",
-                       Status::InvalidArgument(fmt::format("--limit must be >= 1 (got {})", a.limit)));
+    return ReportError(
+        "history", Status::InvalidArgument(fmt::format("--limit must be >= 1 (got {})", a.limit)));
   }
   auto store = OpenStore(a.store);
   if (!store.ok()) return ReportError("history", store.status());
@@ -148,7 +149,8 @@ Result<CleanupOptions> MakeCleanupOptions(const CleanupArgs& a) {
   options.dry_run = a.dry_run;
   if (a.keep_last) {
     if (*a.keep_last < 1) {
-      return Status::InvalidArgument(fmt::format("--keep-last must be >= 1 (got {})", *a.keep_last));
+      return Status::InvalidArgument(
+          fmt::format("--keep-last must be >= 1 (got {})", *a.keep_last));
     }
     options.keep_last = a.keep_last;
   }
@@ -174,8 +176,9 @@ void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
   }
   std::printf("%s %lld objects (%lld bytes) and %s %zu run(s)%s%s\n",
               dry_run ? "would delete" : "deleted", static_cast<long long>(r.objects),
-              static_cast<long long>(r.bytes), dry_run ? "remove" : "removed", r.removed_runs.size(),
-              r.removed_runs.empty() ? "" : ": ", JoinRuns(r.removed_runs).c_str());
+              static_cast<long long>(r.bytes), dry_run ? "remove" : "removed",
+              r.removed_runs.size(), r.removed_runs.empty() ? "" : ": ",
+              JoinRuns(r.removed_runs).c_str());
   std::printf("kept %zu run(s)%s%s\n", r.kept_runs.size(), r.kept_runs.empty() ? "" : ": ",
               JoinRuns(r.kept_runs).c_str());
 }
@@ -214,7 +217,9 @@ void RegisterRollback(CLI::App& app, int& exit_code) {
     const int given = int{args->run_id.has_value()} + int{args->ref.has_value()} +
                       int{args->offset.has_value()};
     // A usage error: main prints it with the help hint and exits 2.
-    if (given != 1) throw CLI::ValidationError("Exactly one of --ref, --run-id, or --offset is required");
+    if (given != 1) {
+      throw CLI::ValidationError("Exactly one of --ref, --run-id, or --offset is required");
+    }
     exit_code = RunRollback(*args);
   });
 }

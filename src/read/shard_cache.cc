@@ -26,7 +26,8 @@ namespace {
 constexpr size_t kMaxPlainIdentity = 64;
 
 bool IsPlainIdentityChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '=';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+         c == '=';
 }
 
 // Identities such as checkpoint ids are used as they are; anything else (URLs, long strings) is
@@ -50,10 +51,13 @@ Status VerifyFile(const ShardLocation& loc, const fs::path& path) {
   if (!loc.digest) {
     std::error_code ec;
     const auto size = fs::file_size(path, ec);
-    if (ec) return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), ec.message()));
+    if (ec) {
+      return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), ec.message()));
+    }
     if (static_cast<int64_t>(size) == loc.size) return Status::OK();
-    return Status::Corruption(fmt::format("shard {} failed verification: expected {} bytes, got {} bytes",
-                                          loc.db_id, loc.size, size));
+    return Status::Corruption(
+        fmt::format("shard {} failed verification: expected {} bytes, got {} bytes", loc.db_id,
+                    loc.size, size));
   }
   ASSIGN_OR_RETURN(FileDigest actual, DigestFile(path));
   if (actual.size == loc.size && actual.digest == Lowercase(*loc.digest)) return Status::OK();

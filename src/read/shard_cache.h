@@ -87,7 +87,8 @@ class ShardCache {
   using LruList = std::list<std::shared_ptr<ShardCacheEntry>>;  // front = most recently used
 
   std::optional<ShardLease> TryBorrowCached(const std::string& name);
-  Result<std::filesystem::path> EnsureVerifiedFile(const ShardLocation& loc, const std::string& name);
+  Result<std::filesystem::path> EnsureVerifiedFile(const ShardLocation& loc,
+                                                   const std::string& name);
   Status DownloadVerified(const ShardLocation& loc, const std::filesystem::path& final_path);
   ShardLease Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,
                      int64_t generation);

@@ -82,16 +82,22 @@ struct DeclaredIndex {
 // Reads "vec0(embedding float[D] distance_metric=M)" from vec_index's CREATE statement.
 std::optional<DeclaredIndex> ParseVecIndexSql(const std::string& sql) {
   static const std::regex kModule(R"(using\s+vec0\s*\()", std::regex::icase);
-  static const std::regex kColumn(R"(\bembedding\s+float\s*\[\s*(\d{1,9})\s*\])", std::regex::icase);
-  static const std::regex kMetric(R"(distance_metric\s*=\s*['"]?([A-Za-z0-9_]+))", std::regex::icase);
+  static const std::regex kColumn(R"(\bembedding\s+float\s*\[\s*(\d{1,9})\s*\])",
+                                  std::regex::icase);
+  static const std::regex kMetric(R"(distance_metric\s*=\s*['"]?([A-Za-z0-9_]+))",
+                                  std::regex::icase);
   std::smatch match;
-  if (!std::regex_search(sql, kModule) || !std::regex_search(sql, match, kColumn)) return std::nullopt;
+  if (!std::regex_search(sql, kModule) || !std::regex_search(sql, match, kColumn)) {
+    return std::nullopt;
+  }
   DeclaredIndex declared;
   declared.dim = std::stoll(match[1].str());
   declared.metric = "l2";
   if (std::regex_search(sql, match, kMetric)) {
     declared.metric = match[1].str();
-    for (char& c : declared.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : declared.metric) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
   }
   return declared;
 }
@@ -167,7 +173,8 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem
                                                            int max_connections) {
   RETURN_IF_ERROR(EnsureSqliteVecLoaded());
   if (dim <= 0) {
-    return Status::InvalidArgument(fmt::format("shard {}: dim must be > 0 (got {})", shard_name, dim));
+    return Status::InvalidArgument(
+        fmt::format("shard {}: dim must be > 0 (got {})", shard_name, dim));
   }
   std::error_code ec;
   const auto size = std::filesystem::file_size(file, ec);
@@ -192,8 +199,9 @@ int ShardSearcher::open_connections() const {
 }
 
 Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view what) const {
-  std::string msg = fmt::format("shard {}: {} failed on '{}': {}", shard_name_, what, file_.string(),
-                                conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc));
+  std::string msg =
+      fmt::format("shard {}: {} failed on '{}': {}", shard_name_, what, file_.string(),
+                  conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc));
   const int primary = rc & 0xff;
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT) {
     return Status::Corruption(std::move(msg));
@@ -208,7 +216,8 @@ Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection
                            SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "open");
   // Map the whole file: scans then read pages straight from the OS page cache.
-  const std::string mmap_pragma = fmt::format("PRAGMA mmap_size={}", std::max<int64_t>(file_bytes_, 1));
+  const std::string mmap_pragma =
+      fmt::format("PRAGMA mmap_size={}", std::max<int64_t>(file_bytes_, 1));
   rc = sqlite3_exec(conn->db, mmap_pragma.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "PRAGMA mmap_size");
   RETURN_IF_ERROR(ValidateSchema(*conn));
@@ -236,8 +245,8 @@ Status ShardSearcher::ValidateSchema(Connection& conn) const {
   if (rc != SQLITE_DONE) return SqliteError(conn, rc, "reading the schema");
   for (const char* required : {"vec_index", "vec_id_map", "vec_payloads"}) {
     if (tables.count(required) == 0) {
-      return Status::Corruption(fmt::format("shard {}: table '{}' is missing from '{}'", shard_name_,
-                                            required, file_.string()));
+      return Status::Corruption(fmt::format("shard {}: table '{}' is missing from '{}'",
+                                            shard_name_, required, file_.string()));
     }
   }
   const std::string& sql = tables["vec_index"];
@@ -398,7 +407,9 @@ Status ShardSearcher::LookupIds(Connection& conn, const std::vector<int64_t>& ro
     const auto pos = positions.find(rowid);
     if (pos == positions.end()) continue;
     Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
-    if (!id.ok()) return id.status().WithContext(fmt::format("shard {}, rowid {}", shard_name_, rowid));
+    if (!id.ok()) {
+      return id.status().WithContext(fmt::format("shard {}, rowid {}", shard_name_, rowid));
+    }
     (*ids)[pos->second] = std::move(id).value();
   }
   if (rc != SQLITE_DONE) return SqliteError(conn, rc, "the id lookup");
@@ -410,7 +421,9 @@ Status ShardSearcher::LookupPayloads(Connection& conn, const std::vector<int64_t
   payloads->assign(rowids.size(), std::nullopt);
   Result<sqlite3_stmt*> bound =
       BindInList(conn.db, conn.payload_lookups, kPayloadLookupSql, rowids);
-  if (!bound.ok()) return SqliteError(conn, sqlite3_errcode(conn.db), "preparing the payload lookup");
+  if (!bound.ok()) {
+    return SqliteError(conn, sqlite3_errcode(conn.db), "preparing the payload lookup");
+  }
   sqlite3_stmt* stmt = *bound;
   ResetOnExit reset(stmt);
   const auto positions = PositionsOf(rowids);

@@ -1,6 +1,6 @@
-// ShardSearcher: read-only KNN over one sealed shard (spec §4.5). The file is opened as an immutable
-// URI with mmap covering the whole file; connections come from a small pool opened on demand, so
-// several threads can scan the same shard at once.
+// ShardSearcher: read-only KNN over one sealed shard (spec §4.5). The file is opened as an
+// immutable URI with mmap covering the whole file; connections come from a small pool opened on
+// demand, so several threads can scan the same shard at once.
 #pragma once
 
 #include <condition_variable>
@@ -34,9 +34,9 @@ class ShardSearcher {
   // Validates that `file` is an SQLite shard whose vec_index declares `dim` and `metric`
   // (Corruption naming `shard_name` otherwise; NotFound when the file is missing).
   // `max_connections` bounds the pool (at least 1).
-  static Result<std::unique_ptr<ShardSearcher>> Open(const std::filesystem::path& file, int64_t dim,
-                                                     Metric metric, std::string_view shard_name,
-                                                     int max_connections = kDefaultShardConnections);
+  static Result<std::unique_ptr<ShardSearcher>> Open(
+      const std::filesystem::path& file, int64_t dim, Metric metric, std::string_view shard_name,
+      int max_connections = kDefaultShardConnections);
   ~ShardSearcher();
   ShardSearcher(const ShardSearcher&) = delete;
   ShardSearcher& operator=(const ShardSearcher&) = delete;
@@ -86,7 +86,8 @@ class ShardSearcher {
   int opened_ = 0;  // connections alive, idle or borrowed
 };
 
-// Decodes a vec_id_map value {"v": 10, "t": "int"} / {"v": "doc", "t": "str"}; Corruption otherwise.
+// Decodes a vec_id_map value {"v": 10, "t": "int"} / {"v": "doc", "t": "str"};
+// Corruption otherwise.
 Result<RecordId> DecodeOriginalId(std::string_view text);
 
 }  // namespace shardvec

@@ -148,6 +148,24 @@ std::optional<ShardDir> ShardDirOfUrl(const ObjectStore& store, std::string_view
   return dir;
 }
 
+// A snapshot whose shards cleanup removed must not become current: readers would fail on it.
+Status CheckShardsPresent(ObjectStore& store, const ManifestEntry& entry,
+                          const Manifest& manifest) {
+  for (const ManifestShard& shard : manifest.shards) {
+    if (!shard.db_url) continue;
+    const auto dir = ShardDirOfUrl(store, *shard.db_url);
+    if (!dir) continue;  // outside the layout: nothing we can check here
+    const std::string key = dir->key + "/" + std::string(kShardFileName);
+    auto head = store.Head(key);
+    if (head.ok()) continue;
+    if (head.status().code() != StatusCode::kNotFound) return head.status();
+    return Status::NotFound(fmt::format(
+        "manifest '{}': shard db_id={} is missing at '{}' (removed by cleanup?); refusing to make "
+        "it current", entry.ref, shard.db_id, store.Url(key)));
+  }
+  return Status::OK();
+}
+
 // "<top>run_id=R/…" → R.
 std::optional<std::string> RunIdOfObject(std::string_view key, std::string_view top) {
   if (key.rfind(top, 0) != 0) return std::nullopt;
@@ -230,7 +248,8 @@ struct KeptData {
 
 Status ValidateCleanupOptions(const CleanupOptions& options) {
   if (options.keep_last && *options.keep_last < 1) {
-    return Status::InvalidArgument(fmt::format("keep_last must be >= 1 (got {})", *options.keep_last));
+    return Status::InvalidArgument(
+        fmt::format("keep_last must be >= 1 (got {})", *options.keep_last));
   }
   if (options.older_than && options.older_than->count() < 0) {
     return Status::InvalidArgument(
@@ -279,8 +298,9 @@ Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData
     if (!shard.db_url) continue;
     const auto dir = ShardDirOfUrl(store, *shard.db_url);
     if (!dir) {
-      LogWarning(fmt::format("cleanup keeps every object of run {}: manifest '{}' names db_url '{}' "
-                             "outside the shard layout", entry.run_id, entry.ref, *shard.db_url));
+      LogWarning(fmt::format(
+          "cleanup keeps every object of run {}: manifest '{}' names db_url '{}' outside the shard "
+          "layout", entry.run_id, entry.ref, *shard.db_url));
       kept.unresolved_runs.insert(entry.run_id);
       continue;
     }
@@ -295,7 +315,8 @@ Result<KeptData> CollectKeptData(ObjectStore& store, const CleanupOptions& optio
   auto current = ReadCurrent(store);
   if (!current.ok()) {
     return current.status().WithContext(
-        "cleanup needs a readable _CURRENT to know which snapshot is live (repair it with rollback)");
+        "cleanup needs a readable _CURRENT to know which snapshot is live (repair it with "
+        "rollback)");
   }
   std::optional<ManifestDirName> current_dir;
   if (*current) {
@@ -349,8 +370,8 @@ Status DeleteAll(ObjectStore& store, const std::vector<std::string>& keys) {
   for (size_t i = 0; i < keys.size(); ++i) {
     Status st = store.Delete(keys[i]);
     if (!st.ok()) {
-      return st.WithContext(
-          fmt::format("cleanup deleted {} of {} objects, then failed on '{}'", i, keys.size(), keys[i]));
+      return st.WithContext(fmt::format("cleanup deleted {} of {} objects, then failed on '{}'", i,
+                                        keys.size(), keys[i]));
     }
   }
   return Status::OK();
@@ -390,10 +411,11 @@ Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& s
 Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
   ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(store, target));
   if (manifest.run_id != target.run_id) {
-    return Status::Corruption(fmt::format("manifest '{}': build_meta run_id '{}' does not match its "
-                                          "directory's run_id '{}'",
-                                          target.ref, manifest.run_id, target.run_id));
+    return Status::Corruption(fmt::format(
+        "manifest '{}': build_meta run_id '{}' does not match its directory's run_id '{}'",
+        target.ref, manifest.run_id, target.run_id));
   }
+  RETURN_IF_ERROR(CheckShardsPresent(store, target, manifest));
   ASSIGN_OR_RETURN(std::optional<std::string> expected, CurrentVersionForSwap(store));
   CurrentPointer next;
   next.manifest_ref = target.ref;

@@ -35,7 +35,8 @@ struct ManifestSelector {
 
 Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector);
 
-// Points _CURRENT at `target` after checking that its manifest exists and parses. The pointer is
+// Points _CURRENT at `target` after checking that its manifest exists and parses and that the shard
+// files it names are still there (NotFound otherwise, e.g. after cleanup). The pointer is
 // swapped against the version read just before, so a concurrent publish or rollback makes this fail
 // with a Conflict instead of being overwritten. Returns the target's ref.
 Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target);

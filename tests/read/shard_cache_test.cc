@@ -44,7 +44,9 @@ class CountingStore : public ObjectStore {
     std::this_thread::sleep_for(delay_);
     return inner_->GetToFile(key, dest);
   }
-  Status Put(std::string_view key, std::string_view data) override { return inner_->Put(key, data); }
+  Status Put(std::string_view key, std::string_view data) override {
+    return inner_->Put(key, data);
+  }
   Status PutFile(std::string_view key, const fs::path& source) override {
     return inner_->PutFile(key, source);
   }
@@ -76,7 +78,9 @@ void FlipByteInTheMiddle(const fs::path& path) {
 std::vector<std::string> FileNamesIn(const fs::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) names.push_back(entry.path().filename());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    names.push_back(entry.path().filename());
+  }
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -96,7 +100,8 @@ class ShardCacheTest : public ::testing::Test {
     auto builder = ShardBuilder::Create(built, {kDim, Metric::kL2});
     EXPECT_TRUE(builder.ok()) << builder.status().ToString();
     for (int64_t row = 0; row < kRows; ++row) {
-      EXPECT_TRUE((*builder)->Add(RecordId(db_id * 1000 + row), vectors.row(row), std::nullopt).ok());
+      const RecordId id(db_id * 1000 + row);
+      EXPECT_TRUE((*builder)->Add(id, vectors.row(row), std::nullopt).ok());
     }
     EXPECT_TRUE((*builder)->Seal().ok());
     ShardLocation loc;

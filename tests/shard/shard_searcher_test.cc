@@ -50,8 +50,8 @@ double TrueDistance(const float* a, const float* b, int64_t dim, Metric metric) 
 }
 
 // Exact top-k rowids by (distance, rowid), computed without SQLite.
-std::vector<std::pair<double, int64_t>> BruteForce(const Matrix& data, const float* query, int64_t k,
-                                                   Metric metric) {
+std::vector<std::pair<double, int64_t>> BruteForce(const Matrix& data, const float* query,
+                                                   int64_t k, Metric metric) {
   std::vector<std::pair<double, int64_t>> all;
   for (int64_t row = 0; row < data.rows; ++row) {
     all.emplace_back(TrueDistance(data.row(row), query, data.cols, metric), row);
@@ -98,10 +98,14 @@ class ShardSearcherTest : public ::testing::Test {
         // Position-wise the scores match the exact top-k, and every hit's score is its true
         // distance: together that is a correct top-k even if float rounding swaps a near-tie.
         EXPECT_NEAR(hit.score, expected[i].first, 1e-4) << "query " << q << " position " << i;
-        EXPECT_NEAR(hit.score, TrueDistance(data_.row(hit.rowid), queries.row(q), kDim, metric), 1e-4);
+        const double true_distance =
+            TrueDistance(data_.row(hit.rowid), queries.row(q), kDim, metric);
+        EXPECT_NEAR(hit.score, true_distance, 1e-4);
         EXPECT_EQ(hit.rowid, expected[i].second) << "query " << q << " position " << i;
         EXPECT_EQ(hit.id, IdFor(hit.rowid));
-        if (i > 0) EXPECT_LE((*hits)[i - 1].score, hit.score);
+        if (i > 0) {
+          EXPECT_LE((*hits)[i - 1].score, hit.score);
+        }
       }
     }
   }
@@ -216,7 +220,8 @@ TEST_F(ShardSearcherTest, NullDistanceIsCorruptionNamingShardAndRowid) {
 
 TEST_F(ShardSearcherTest, UnparsableIdMapValueIsCorruptionNamingTheRowid) {
   BuildShard(tmp_ / "shard.db", testing::RandomMatrix(20, 4, 3), Metric::kL2);
-  ExecOn(tmp_ / "shard.db", "UPDATE vec_id_map SET original_id = 'not json' WHERE internal_id = 13");
+  ExecOn(tmp_ / "shard.db",
+         "UPDATE vec_id_map SET original_id = 'not json' WHERE internal_id = 13");
   auto searcher = ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "4");
   ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
   const Matrix data = testing::RandomMatrix(20, 4, 3);
@@ -245,7 +250,9 @@ TEST_F(ShardSearcherTest, ConcurrentSearchesAgreeWithSerialOnes) {
   const Matrix queries = testing::RandomMatrix(16, kDim, 5);
   std::vector<std::vector<int64_t>> serial(queries.rows);
   for (int64_t q = 0; q < queries.rows; ++q) {
-    for (const ShardHit& hit : *searcher->Search(queries.row(q), 8)) serial[q].push_back(hit.rowid);
+    auto hits = searcher->Search(queries.row(q), 8);
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    for (const ShardHit& hit : *hits) serial[q].push_back(hit.rowid);
   }
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;
@@ -274,9 +281,10 @@ TEST(ShardSearcherDecodeOriginalIdTest, DecodesBothTypesAndRejectsTheRest) {
             RecordId(std::string("caf\xc3\xa9")));
   EXPECT_EQ(*DecodeOriginalId(EncodeOriginalId(RecordId(std::string("x\"y")))),
             RecordId(std::string("x\"y")));
-  for (const char* bad : {"", "[1]", R"({"v": 1})", R"({"v": "1", "t": "int"})",
-                          R"({"v": 1.5, "t": "int"})", R"({"v": 1, "t": "str"})",
-                          R"({"v": 18446744073709551615, "t": "int"})", R"({"v": 1, "t": "uuid"})"}) {
+  for (const char* bad :
+       {"", "[1]", R"({"v": 1})", R"({"v": "1", "t": "int"})", R"({"v": 1.5, "t": "int"})",
+        R"({"v": 1, "t": "str"})", R"({"v": 18446744073709551615, "t": "int"})",
+        R"({"v": 1, "t": "uuid"})"}) {
     auto id = DecodeOriginalId(bad);
     EXPECT_EQ(id.status().code(), StatusCode::kCorruption) << bad;
   }
