@@ -36,8 +36,10 @@ void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
   cmd->add_flag("--json", a.json, "Print JSON");
 }
 
-Result<std::vector<float>> ParseFloatList(const std::string& text, std::string_view flag) {
-  std::vector<float> out;
+// Parses "1,2.5,3" into numbers of type T; `what` names the expected kind in the error.
+template <typename T>
+Result<std::vector<T>> ParseList(const std::string& text, std::string_view flag, std::string_view what) {
+  std::vector<T> out;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(',', start);
@@ -45,28 +47,10 @@ Result<std::vector<float>> ParseFloatList(const std::string& text, std::string_v
     std::string item = text.substr(start, end - start);
     const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
     item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
-    float value = 0;
+    T value{};
     auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
     if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
-      return Status::InvalidArgument(fmt::format("{} must be comma-separated floats; '{}' is not a number", flag, item));
-    }
-    out.push_back(value);
-    start = end + 1;
-  }
-  return out;
-}
-
-Result<std::vector<int64_t>> ParseIntList(const std::string& text, std::string_view flag) {
-  std::vector<int64_t> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(start, end - start);
-    int64_t value = 0;
-    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
-      return Status::InvalidArgument(fmt::format("{} must be comma-separated integers; '{}' is not one", flag, item));
+      return Status::InvalidArgument(fmt::format("{} must be comma-separated {}; '{}' is not one", flag, what, item));
     }
     out.push_back(value);
     start = end + 1;
@@ -84,7 +68,7 @@ Result<Matrix> LoadQueries(const ReadArgs& a) {
     return ParseNpyMatrix(bytes, fmt::format("--query-file '{}'", a.query_file));
   }
   if (a.query.empty()) return Status::InvalidArgument("one of --query or --query-file is required");
-  ASSIGN_OR_RETURN(std::vector<float> values, ParseFloatList(a.query, "--query"));
+  ASSIGN_OR_RETURN(std::vector<float> values, ParseList<float>(a.query, "--query", "floats"));
   Matrix m{1, static_cast<int64_t>(values.size()), std::move(values)};
   return m;
 }
@@ -130,7 +114,7 @@ int RunSearch(const ReadArgs& a) {
   SearchOptions options;
   options.num_probes = a.num_probes;
   if (!a.shard_ids.empty()) {
-    auto ids = ParseIntList(a.shard_ids, "--shard-ids");
+    auto ids = ParseList<int64_t>(a.shard_ids, "--shard-ids", "integers");
     if (!ids.ok()) return ReportError("search", ids.status());
     options.shard_ids = *ids;
   }

@@ -78,7 +78,7 @@ TEST_F(ReadCliTest, BadQueriesExitOneWithAClearMessage) {
   struct Case { std::string args; std::string expect; };
   std::vector<Case> cases = {
       {" --query 1,2,3", "query has 3 values, but the snapshot's dim is 6"},
-      {" --query 1,2,x,4,5,6", "'x' is not a number"},
+      {" --query 1,2,x,4,5,6", "'x' is not one"},
       {" --query " + QueryOfRow(1) + " --top-k 5000", "top_k must be in 1..4096 (got 5000)"},
       {" --query " + QueryOfRow(1) + " --num-probes 0", "num_probes must be >= 1 (got 0)"},
       {" --query " + QueryOfRow(1) + " --shard-ids 9", "shard_ids contains 9, outside [0, 4)"},

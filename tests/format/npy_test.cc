@@ -14,6 +14,7 @@ namespace shardvec {
 namespace {
 
 using testing::MakeMatrix;
+using testing::MakeNpy;
 using testing::RawBytes;
 
 // ---------------------------------------------------------------------------------------------
@@ -93,17 +94,6 @@ std::string FromHex(std::string_view hex) {
   return bytes;
 }
 
-// A hand-made version 1.0 .npy (no alignment padding, which readers must not rely on).
-std::string MakeNpy(std::string_view dict, std::string_view data) {
-  std::string out("\x93NUMPY\x01\x00", 8);
-  size_t length = dict.size() + 1;
-  out.push_back(static_cast<char>(length & 0xff));
-  out.push_back(static_cast<char>(length >> 8));
-  out.append(dict);
-  out.push_back('\n');
-  out.append(data);
-  return out;
-}
 
 
 
