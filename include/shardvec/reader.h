@@ -87,8 +87,8 @@ class ShardedVectorReader {
   // The shards a query would probe (routing only).
   Result<std::vector<int64_t>> Route(std::span<const float> query,
                                      std::optional<int64_t> num_probes = std::nullopt);
-  // Re-reads _CURRENT; swaps to a new snapshot atomically. False when nothing changed or the new
-  // snapshot could not be loaded (the old one keeps serving).
+  // Re-reads _CURRENT and swaps to the snapshot it names, atomically. False when nothing changed;
+  // an error when the new snapshot could not be loaded (the old one keeps serving).
   Result<bool> Refresh();
   void Close();  // idempotent
 
