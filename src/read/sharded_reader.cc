@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -16,17 +15,17 @@
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
+#include "common/vector_check.h"
 #include "common/time_util.h"
 #include "read/merge.h"
 #include "read/shard_cache.h"
 #include "read/snapshot_loader.h"
+#include "shard/shard_searcher.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int64_t kMaxTopK = 4096;
 
 struct Snapshot {
   std::unique_ptr<LoadedSnapshot> loaded;
@@ -38,22 +37,12 @@ Status CheckQuery(const LoadedSnapshot& s, std::span<const float> query) {
     return Status::InvalidArgument(
         fmt::format("query has {} values, but the snapshot's dim is {}", query.size(), s.dim));
   }
-  bool all_zero = true;
-  for (size_t i = 0; i < query.size(); ++i) {
-    if (!std::isfinite(query[i])) {
-      return Status::InvalidArgument(fmt::format("query[{}] is {} (values must be finite)", i, query[i]));
-    }
-    all_zero = all_zero && query[i] == 0.0f;
-  }
-  if (all_zero && s.metric == Metric::kCosine) {
-    return Status::InvalidArgument("query is all zeros, which has no direction under the cosine metric");
-  }
-  return Status::OK();
+  return CheckVectorValues(query, s.metric, "query");
 }
 
 Status CheckTopK(int64_t top_k) {
-  if (top_k < 1 || top_k > kMaxTopK) {
-    return Status::InvalidArgument(fmt::format("top_k must be in 1..{} (got {})", kMaxTopK, top_k));
+  if (top_k < 1 || top_k > kMaxKnnK) {
+    return Status::InvalidArgument(fmt::format("top_k must be in 1..{} (got {})", kMaxKnnK, top_k));
   }
   return Status::OK();
 }

@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "common/json_text.h"
+#include "common/vector_check.h"
 
 namespace shardvec {
 namespace {
@@ -21,20 +21,9 @@ Status CheckRecordVector(const Record& r, int64_t dim, Metric metric, int64_t ro
     return Status::InvalidArgument(fmt::format("{}: vector has {} values, expected dim {}", Where(r, row),
                                                r.vector.size(), dim));
   }
-  bool all_zero = true;
-  for (size_t i = 0; i < r.vector.size(); ++i) {
-    const float v = r.vector[i];
-    if (!std::isfinite(v)) {
-      return Status::InvalidArgument(
-          fmt::format("{}: vector[{}] is {} (values must be finite)", Where(r, row), i, v));
-    }
-    all_zero = all_zero && v == 0.0f;
-  }
-  if (all_zero && metric == Metric::kCosine) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: vector is all zeros, which has no direction under the cosine metric", Where(r, row)));
-  }
-  return Status::OK();
+  Status st = CheckVectorValues(r.vector, metric, "vector");
+  // The record's name is formatted only on failure: this runs once per written row.
+  return st.ok() ? st : st.WithContext(Where(r, row));
 }
 
 Result<std::optional<std::string>> CanonicalPayload(const Record& r, int64_t row) {
