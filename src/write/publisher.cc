@@ -23,6 +23,18 @@ Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
   return std::optional<CurrentState>(CurrentState{std::move(pointer), object->version});
 }
 
+Result<SwapBase> ReadCurrentForSwap(ObjectStore& store) {
+  auto current = ReadCurrent(store);
+  if (current.ok()) {
+    if (!*current) return SwapBase{};
+    return SwapBase{std::move((*current)->pointer), std::move((*current)->version)};
+  }
+  if (current.status().code() != StatusCode::kCorruption) return current.status();
+  LogWarning("replacing a corrupt _CURRENT: " + current.status().message());
+  ASSIGN_OR_RETURN(VersionedObject raw, store.GetVersioned(kCurrentKey));
+  return SwapBase{std::nullopt, std::move(raw.version)};
+}
+
 Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest) {
   ASSIGN_OR_RETURN(std::string bytes, SerializeManifest(manifest));
   const std::string key = ManifestKey(FormatTimestamp(NowUtc()), manifest.run_id);
@@ -40,32 +52,20 @@ Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manife
   next.run_id = manifest.run_id;
 
   for (int attempt = 0; attempt < kMaxSwapAttempts; ++attempt) {
-    std::optional<std::string> expected_version;
-    auto current = ReadCurrent(store);
-    if (current.ok()) {
-      if (*current) {
-        expected_version = (*current)->version;
-        const auto dir = ParseManifestRef((*current)->pointer.manifest_ref);
-        // Timestamps in the layout's format sort as text.
-        if (policy == PublishPolicy::kRejectIfNewer && dir && dir->timestamp > started) {
-          return Status::Conflict(fmt::format(
-              "PublishConflictError: _CURRENT now names manifest '{}' (run_id={}), published after this "
-              "run started at {}; this run's manifest '{}' stays in history (use rollback to make it "
-              "current, or the last-writer-wins publish policy)",
-              (*current)->pointer.manifest_ref, (*current)->pointer.run_id, started,
-              published.manifest_ref));
-        }
+    ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store));
+    if (base.pointer) {
+      const auto dir = ParseManifestRef(base.pointer->manifest_ref);
+      // Timestamps in the layout's format sort as text.
+      if (policy == PublishPolicy::kRejectIfNewer && dir && dir->timestamp > started) {
+        return Status::Conflict(fmt::format(
+            "PublishConflictError: _CURRENT now names manifest '{}' (run_id={}), published after this "
+            "run started at {}; this run's manifest '{}' stays in history (use rollback to make it "
+            "current, or the last-writer-wins publish policy)",
+            base.pointer->manifest_ref, base.pointer->run_id, started, published.manifest_ref));
       }
-    } else if (current.status().code() == StatusCode::kCorruption) {
-      // A corrupt pointer names nothing; replacing it is what repairs the store.
-      LogWarning("replacing a corrupt _CURRENT: " + current.status().message());
-      auto raw = store.GetVersioned(kCurrentKey);
-      if (raw.ok()) expected_version = raw->version;
-    } else {
-      return current.status();
     }
     next.updated_at = FormatTimestamp(NowUtc());
-    auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), expected_version);
+    auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), base.version);
     if (swapped.ok()) return published;
     if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
     // Another writer moved the pointer between our read and our swap: look again.

@@ -33,4 +33,13 @@ struct CurrentState {
 };
 Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store);
 
+// What a compare-and-swap of _CURRENT replaces: the pointer when it parses, and the version to
+// expect (nullopt when there is no pointer). A corrupt pointer names nothing, so it comes back with
+// its version and no contents (and a warning): replacing it is how the store gets repaired.
+struct SwapBase {
+  std::optional<CurrentPointer> pointer;
+  std::optional<std::string> version;
+};
+Result<SwapBase> ReadCurrentForSwap(ObjectStore& store);
+
 }  // namespace shardvec

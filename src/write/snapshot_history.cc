@@ -102,20 +102,6 @@ Result<Manifest> ReadManifest(ObjectStore& store, const ManifestEntry& entry) {
   return manifest;
 }
 
-// The version a swap of _CURRENT must expect (nullopt: no pointer yet).
-Result<std::optional<std::string>> CurrentVersionForSwap(ObjectStore& store) {
-  auto current = ReadCurrent(store);
-  if (current.ok()) {
-    if (!*current) return std::optional<std::string>();
-    return std::optional<std::string>((*current)->version);
-  }
-  if (current.status().code() != StatusCode::kCorruption) return current.status();
-  // A corrupt pointer names nothing; a rollback is how an operator repairs it.
-  LogWarning("replacing a corrupt _CURRENT: " + current.status().message());
-  ASSIGN_OR_RETURN(VersionedObject raw, store.GetVersioned(kCurrentKey));
-  return std::optional<std::string>(std::move(raw.version));
-}
-
 // ---- Cleanup ---------------------------------------------------------------------------------
 
 // "shards/run_id=R/db=00003/attempt=00" → its run id; nullopt for anything else.
@@ -416,12 +402,12 @@ Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
         target.ref, manifest.run_id, target.run_id));
   }
   RETURN_IF_ERROR(CheckShardsPresent(store, target, manifest));
-  ASSIGN_OR_RETURN(std::optional<std::string> expected, CurrentVersionForSwap(store));
+  ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store));
   CurrentPointer next;
   next.manifest_ref = target.ref;
   next.run_id = target.run_id;
   next.updated_at = FormatTimestamp(NowUtc());
-  auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), expected);
+  auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), base.version);
   if (swapped.ok()) return target.ref;
   if (swapped.status().code() == StatusCode::kConflict) {
     return Status::Conflict(fmt::format(
