@@ -31,6 +31,17 @@ std::string RunRecordKey(std::string_view timestamp, std::string_view run_id,
   return fmt::format("runs/{}_run_id={}_{}/run.yaml", timestamp, run_id, uuid_hex);
 }
 
+Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url) {
+  const std::string prefix = std::string(prefix_url) + "/";
+  if (url.substr(0, prefix.size()) == prefix) return std::string(url.substr(prefix.size()));
+  for (std::string_view folder : {"/shards/", "/vector_meta/", "/manifests/"}) {
+    const size_t at = url.rfind(folder);
+    if (at != std::string_view::npos) return std::string(url.substr(at + 1));
+  }
+  return Status::InvalidArgument(
+      fmt::format("URL '{}' is not under the store '{}' and is not a snapshot key", url, prefix_url));
+}
+
 std::optional<ManifestDirName> ParseManifestDirName(std::string_view name) {
   static const std::regex kPattern(
       R"(^(?:manifests/)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)_run_id=([^/]+)/?$)");

@@ -6,6 +6,7 @@
 #include "common/status_macros.h"
 #include "format/keys.h"
 #include "format/npy.h"
+#include "write/publisher.h"
 #include "write/snapshot_history.h"
 
 namespace shardvec {
@@ -16,7 +17,7 @@ Status StateError(std::string msg) { return Status::InvalidArgument(std::move(ms
 Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, const char* field,
                             Strategy needed_by, Strategy strategy) {
   const std::string url = vector[field].get<std::string>();
-  auto key = KeyFromUrl(store, url);
+  auto key = KeyFromUrl(store.PrefixUrl(), url);
   Result<std::string> bytes = key.ok() ? store.Get(*key) : Result<std::string>(key.status());
   Result<Matrix> matrix = bytes.ok() ? ParseNpyMatrix(*bytes, fmt::format("{} '{}'", field, url))
                                      : Result<Matrix>(bytes.status());
@@ -104,7 +105,7 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
     if (!shard.db_url || shard.row_count == 0) continue;
     ShardLocation loc;
     loc.db_id = shard.db_id;
-    ASSIGN_OR_RETURN(loc.key, KeyFromUrl(store, *shard.db_url + "/" + std::string(kShardFileName)));
+    ASSIGN_OR_RETURN(loc.key, KeyFromUrl(store.PrefixUrl(), *shard.db_url + "/" + std::string(kShardFileName)));
     loc.size = shard.db_bytes;
     const std::string id_key = std::to_string(shard.db_id);
     if (digests && digests->contains(id_key) && (*digests)[id_key].is_string()) {
@@ -117,17 +118,6 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
 }
 
 }  // namespace
-
-Result<std::string> KeyFromUrl(const ObjectStore& store, std::string_view url) {
-  const std::string prefix = store.PrefixUrl() + "/";
-  if (url.substr(0, prefix.size()) == prefix) return std::string(url.substr(prefix.size()));
-  for (std::string_view folder : {"/shards/", "/vector_meta/", "/manifests/"}) {
-    const size_t at = url.rfind(folder);
-    if (at != std::string_view::npos) return std::string(url.substr(at + 1));
-  }
-  return Status::InvalidArgument(
-      fmt::format("URL '{}' is not under the store '{}' and is not a snapshot key", url, store.PrefixUrl()));
-}
 
 Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
   auto bytes = store.Get(kCurrentKey);
@@ -147,11 +137,8 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const s
   snapshot->manifest_ref = ref;
   snapshot->run_id = run_id;
   snapshot->published_at = published_at;
-  ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store, ref));
-  ASSIGN_OR_RETURN(std::string bytes, store.Get(key));
-  auto manifest = ParseManifest(bytes);
-  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("manifest '{}'", ref));
-  snapshot->manifest = std::move(manifest).value();
+  ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store.PrefixUrl(), ref));
+  ASSIGN_OR_RETURN(snapshot->manifest, ReadManifest(store, key, ref));
   if (snapshot->run_id.empty()) snapshot->run_id = snapshot->manifest.run_id;
   RETURN_IF_ERROR(ApplyVectorMetadata(store, *snapshot));
   RETURN_IF_ERROR(ApplyShards(store, *snapshot));

@@ -31,10 +31,6 @@ struct LoadedSnapshot {
   std::map<int64_t, ShardLocation> shards;    // non-empty shards only
 };
 
-// The object key a snapshot URL names. URLs under the store's prefix map directly; URLs written
-// under another prefix (a copied snapshot) map by the layout's top-level folders.
-Result<std::string> KeyFromUrl(const ObjectStore& store, std::string_view url);
-
 // Reads _CURRENT (NotFound when there is none, Corruption when it does not parse).
 Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store);
 

@@ -23,6 +23,19 @@ Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
   return std::optional<CurrentState>(CurrentState{std::move(pointer), object->version});
 }
 
+Result<Manifest> ReadManifest(ObjectStore& store, std::string_view key, std::string_view ref) {
+  auto bytes = store.Get(key);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("manifest '{}' does not exist", ref));
+    }
+    return bytes.status().WithContext(fmt::format("manifest '{}'", ref));
+  }
+  auto manifest = ParseManifest(*bytes);
+  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("manifest '{}'", ref));
+  return manifest;
+}
+
 Result<SwapBase> ReadCurrentForSwap(ObjectStore& store) {
   auto current = ReadCurrent(store);
   if (current.ok()) {

@@ -26,6 +26,10 @@ Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manife
 // Writes only the manifest (put-if-absent) and returns where it went.
 Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest);
 
+// Reads and parses the manifest at `key`; errors name `ref` (NotFound when it does not exist,
+// Corruption when it does not parse).
+Result<Manifest> ReadManifest(ObjectStore& store, std::string_view key, std::string_view ref);
+
 // The current pointer and its version token, or nullopt when there is none.
 struct CurrentState {
   CurrentPointer pointer;

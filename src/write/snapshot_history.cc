@@ -89,19 +89,6 @@ Result<ManifestEntry> FindByOffset(ObjectStore& store, int64_t offset) {
 
 // ---- Rollback --------------------------------------------------------------------------------
 
-Result<Manifest> ReadManifest(ObjectStore& store, const ManifestEntry& entry) {
-  auto bytes = store.Get(entry.key);
-  if (!bytes.ok()) {
-    if (bytes.status().code() == StatusCode::kNotFound) {
-      return Status::NotFound(fmt::format("manifest '{}' does not exist", entry.ref));
-    }
-    return bytes.status().WithContext(fmt::format("manifest '{}'", entry.ref));
-  }
-  auto manifest = ParseManifest(*bytes);
-  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("manifest '{}'", entry.ref));
-  return manifest;
-}
-
 // ---- Cleanup ---------------------------------------------------------------------------------
 
 // "shards/run_id=R/db=00003/attempt=00" → its run id; nullopt for anything else.
@@ -120,17 +107,10 @@ std::optional<ShardDir> ParseShardDir(std::string_view key) {
 // layout's folders decide, as they do for the reader.
 std::optional<ShardDir> ShardDirOfUrl(const ObjectStore& store, std::string_view url) {
   while (EndsWith(url, "/")) url.remove_suffix(1);
-  const std::string prefix = store.PrefixUrl() + "/";
-  std::string_view key = url;
-  if (url.rfind(prefix, 0) == 0) {
-    key = url.substr(prefix.size());
-  } else {
-    const size_t at = url.rfind("/shards/run_id=");
-    if (at == std::string_view::npos) return std::nullopt;
-    key = url.substr(at + 1);
-  }
-  auto dir = ParseShardDir(key);
-  if (!dir || dir->key != key) return std::nullopt;  // a file, or something deeper: not a folder
+  auto key = KeyFromUrl(store.PrefixUrl(), url);
+  if (!key.ok()) return std::nullopt;
+  auto dir = ParseShardDir(*key);
+  if (!dir || dir->key != *key) return std::nullopt;  // a file, or something deeper: not a folder
   return dir;
 }
 
@@ -271,7 +251,7 @@ std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest
 // Records the shard folders one kept manifest reads. A manifest we cannot read keeps its run whole.
 Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData& kept) {
   kept.runs.insert(entry.run_id);
-  auto manifest = ReadManifest(store, entry);
+  auto manifest = ReadManifest(store, entry.key, entry.ref);
   if (!manifest.ok()) {
     const StatusCode code = manifest.status().code();
     if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) return manifest.status();
@@ -395,7 +375,7 @@ Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& s
 }
 
 Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
-  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(store, target));
+  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(store, target.key, target.ref));
   if (manifest.run_id != target.run_id) {
     return Status::Corruption(fmt::format(
         "manifest '{}': build_meta run_id '{}' does not match its directory's run_id '{}'",
