@@ -168,7 +168,7 @@ int RunBuild(const BuildArgs& a) {
 void RegisterBuildCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<BuildArgs>();
   CLI::App* cmd = app.add_subcommand("build", "Build and publish a snapshot from a vector file");
-  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  AddStoreOption(cmd, args->store);
   cmd->add_option("--input", args->input, "Vectors: .npy, .fvecs, IDX (.gz) or .jsonl records")->required();
   cmd->add_option("--metric", args->metric, "Distance metric: l2 or cosine")->required();
   cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh or explicit")->required();

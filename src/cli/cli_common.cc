@@ -1,5 +1,7 @@
 #include "cli/cli_common.h"
 
+#include "cli/commands.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +12,10 @@ int ReportError(std::string_view command, const Status& status) {
   std::fprintf(stderr, "shardvec %.*s: error: %s\n", static_cast<int>(command.size()), command.data(),
                status.message().c_str());
   return kExitError;
+}
+
+void AddStoreOption(CLI::App* cmd, std::string& store) {
+  cmd->add_option("--store", store, "Store prefix: a folder or file:///abs/path")->required();
 }
 
 bool StderrIsTty() { return ::isatty(STDERR_FILENO) == 1; }

@@ -5,6 +5,9 @@
 
 namespace shardvec::cli {
 
+// The required --store option every subcommand takes.
+void AddStoreOption(CLI::App* cmd, std::string& store);
+
 void RegisterBuildCommand(CLI::App& app, int& exit_code);
 // history, rollback, cleanup (src/cli/history_commands.cc)
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);

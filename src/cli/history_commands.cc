@@ -199,7 +199,7 @@ int RunCleanup(const CleanupArgs& a) {
 void RegisterHistory(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<HistoryArgs>();
   CLI::App* cmd = app.add_subcommand("history", "List published manifests, newest first");
-  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  AddStoreOption(cmd, args->store);
   cmd->add_option("--limit", args->limit, "Manifests shown (default 10)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->callback([args, &exit_code] { exit_code = RunHistory(*args); });
@@ -208,7 +208,7 @@ void RegisterHistory(CLI::App& app, int& exit_code) {
 void RegisterRollback(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RollbackArgs>();
   CLI::App* cmd = app.add_subcommand("rollback", "Point _CURRENT at an earlier manifest");
-  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  AddStoreOption(cmd, args->store);
   cmd->add_option("--run-id", args->run_id, "The newest manifest of this run");
   cmd->add_option("--ref", args->ref, "A manifest URL or key (manifests/<dir>/manifest)");
   cmd->add_option("--offset", args->offset, "Position in history: 0 = newest");
@@ -228,7 +228,7 @@ void RegisterCleanup(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<CleanupArgs>();
   CLI::App* cmd = app.add_subcommand(
       "cleanup", "Delete shard data of runs no kept manifest references, and stale attempts");
-  cmd->add_option("--store", args->store, "Store prefix: a folder or file:///abs/path")->required();
+  AddStoreOption(cmd, args->store);
   cmd->add_flag("--dry-run", args->dry_run, "Report what would be deleted; delete nothing");
   cmd->add_option("--keep-last", args->keep_last, "Keep the runs of the newest N manifests");
   cmd->add_option("--older-than", args->older_than,

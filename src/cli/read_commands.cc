@@ -30,8 +30,15 @@ struct ReadArgs {
   bool json = false;
 };
 
+// The query inputs search and route share.
+void AddQueryOptions(CLI::App* cmd, ReadArgs& a) {
+  cmd->add_option("--query", a.query, "Query vector as comma-separated floats");
+  cmd->add_option("--query-file", a.query_file, ".npy query (1-D) or queries (2-D, every row runs)");
+  cmd->add_option("--num-probes", a.num_probes, "Shards probed (default: the snapshot's)");
+}
+
 void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
-  cmd->add_option("--store", a.store, "Store prefix: a folder or file:///abs/path")->required();
+  AddStoreOption(cmd, a.store);
   cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache (default: $TMPDIR/shardvec-cache/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
 }
@@ -240,10 +247,8 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
 
   CLI::App* search = app.add_subcommand("search", "Search a snapshot");
   AddStoreOptions(search, *args);
-  search->add_option("--query", args->query, "Query vector as comma-separated floats");
-  search->add_option("--query-file", args->query_file, ".npy query (1-D) or queries (2-D, every row runs)");
+  AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
-  search->add_option("--num-probes", args->num_probes, "Shards probed (default: the snapshot's)");
   search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3");
   search->add_option("--max-workers", args->max_workers, "Search threads (default: all cores)");
   search->callback([args, &exit_code] { exit_code = RunSearch(*args); });
@@ -258,9 +263,7 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
 
   CLI::App* route = app.add_subcommand("route", "Show the shards a query would probe");
   AddStoreOptions(route, *args);
-  route->add_option("--query", args->query, "Query vector as comma-separated floats");
-  route->add_option("--query-file", args->query_file, ".npy query or queries");
-  route->add_option("--num-probes", args->num_probes, "Shards probed (default: the snapshot's)");
+  AddQueryOptions(route, *args);
   route->callback([args, &exit_code] { exit_code = RunRoute(*args); });
 
   CLI::App* health = app.add_subcommand("health", "Reader health; exit 1 when degraded, 2 when unhealthy");
