@@ -21,15 +21,6 @@ using testing::QueryRows;
 using testing::RunCli;
 using testing::ShellQuote;
 
-std::vector<std::string> AllKeys(const fs::path& root) {
-  std::vector<std::string> keys;
-  for (auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file()) keys.push_back(e.path().lexically_relative(root).generic_string());
-  }
-  std::sort(keys.begin(), keys.end());
-  return keys;
-}
-
 std::set<std::string> Columns(sqlite3* db, const std::string& table) {
   std::set<std::string> cols;
   for (auto& row : QueryRows(db, "PRAGMA table_info(" + table + ")")) cols.insert(row[1] + " " + row[2]);
@@ -72,7 +63,7 @@ TEST_F(BuildCliTest, SnapshotHasExactlyTheReferenceLayout) {
 
   // Exactly the layout's keys, and no staging leftovers.
   const fs::path root = tmp_ / "store";
-  auto keys = AllKeys(root);
+  auto keys = testing::ListFiles(root);
   const std::regex ts(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)");
   std::string manifest_key;
   int shard_files = 0, runs = 0;

@@ -54,15 +54,7 @@ class SnapshotCliTest : public ::testing::Test {
     testing::WriteText(file, "not really sqlite");
   }
   bool HasShards(const std::string& run_id) { return fs::exists(root() / RunShardsPrefix(run_id)); }
-  std::vector<std::string> AllFiles() {
-    std::vector<std::string> files;
-    for (auto& e : fs::recursive_directory_iterator(root())) {
-      if (!e.is_regular_file()) continue;
-      files.push_back(e.path().lexically_relative(root()).generic_string());
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-  }
+  std::vector<std::string> AllFiles() { return testing::ListFiles(root()); }
   std::string Store() const { return root().string(); }
   fs::path root() const { return tmp_.path() / "store"; }
 

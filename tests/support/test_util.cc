@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -101,6 +102,15 @@ void WriteNpy(const fs::path& path, const Matrix& m) {
   f.write(reinterpret_cast<const char*>(&len), 2);
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   f.write(reinterpret_cast<const char*>(m.data.data()), static_cast<std::streamsize>(m.data.size() * 4));
+}
+
+std::vector<std::string> ListFiles(const fs::path& root) {
+  std::vector<std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_regular_file()) files.push_back(e.path().lexically_relative(root).generic_string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 void WriteText(const fs::path& path, const std::string& text) {

@@ -51,6 +51,8 @@ std::string RawBytes(const std::vector<T>& values) {
 
 // Writes a float32 .npy file.
 void WriteNpy(const std::filesystem::path& path, const Matrix& m);
+// Every regular file below `root`, as sorted '/'-separated relative paths.
+std::vector<std::string> ListFiles(const std::filesystem::path& root);
 void WriteText(const std::filesystem::path& path, const std::string& text);
 std::string ReadText(const std::filesystem::path& path);
 

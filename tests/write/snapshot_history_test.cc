@@ -128,15 +128,7 @@ class SnapshotStoreTest : public ::testing::Test {
   }
   bool Exists(const std::string& key) const { return fs::exists(root() / key); }
   std::string Current() const { return testing::ReadText(root() / "_CURRENT"); }
-  std::vector<std::string> AllFiles() const {
-    std::vector<std::string> files;
-    for (auto& e : fs::recursive_directory_iterator(root())) {
-      if (!e.is_regular_file()) continue;
-      files.push_back(e.path().lexically_relative(root()).generic_string());
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-  }
+  std::vector<std::string> AllFiles() const { return testing::ListFiles(root()); }
   fs::path root() const { return tmp_.path() / "store"; }
 
   testing::TempDir tmp_;
