@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "shardvec/object_store.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -55,8 +56,10 @@ struct WriteProgress {
 };
 
 struct WriteConfig {
-  // Store prefix: a local folder path, file:///abs/path (s3://bucket/prefix in a later issue).
+  // Store prefix: a local folder path, file:///abs/path or s3://bucket/prefix.
   std::string store;
+  // How to reach an s3:// store (endpoint, region, credentials, retries); unused for folders.
+  StoreOptions store_options;
   IndexConfig index;
   ShardingConfig sharding;
   // Generated (uuid4 hex) when absent. Letters, digits, '.', '_' and '-' only.

@@ -30,6 +30,28 @@ struct ListResult {
   std::vector<std::string> common_prefixes;  // "dir/" entries when a delimiter is given
 };
 
+// How an s3:// store connects. Empty fields fall back to the AWS environment the way the AWS CLI finds
+// it: AWS_* variables, then the profile in ~/.aws/credentials and ~/.aws/config. Local folders ignore it.
+struct StoreOptions {
+  std::string endpoint_url;  // e.g. http://127.0.0.1:9000 for S3-compatible servers
+  std::string region;
+  std::string profile;
+  std::string addressing_style = "auto";  // auto | path | virtual
+  // Explicit credentials win over every other source (all three or none; the token is optional).
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+
+  int max_attempts = 6;               // per request, first try included
+  double max_retry_seconds = 60.0;    // total time a request may spend retrying
+  double connect_timeout_seconds = 10.0;
+  double request_timeout_seconds = 300.0;  // per attempt; large parts stream within it
+  int64_t multipart_threshold_bytes = int64_t{64} << 20;  // uploads above this go multipart
+  int64_t part_size_bytes = int64_t{16} << 20;            // multipart part and ranged-GET chunk size
+  int64_t ranged_get_threshold_bytes = int64_t{32} << 20; // downloads above this use parallel ranges
+  int max_concurrency = 8;            // parallel parts / ranges per object
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -59,9 +81,12 @@ class ObjectStore {
   virtual Result<ListResult> List(std::string_view prefix, std::string_view delimiter = "") = 0;
   // Deleting a missing key is not an error.
   virtual Status Delete(std::string_view key) = 0;
+  // Deletes many keys (S3: batched DeleteObjects). The first failure is returned after trying all.
+  virtual Status DeleteMany(const std::vector<std::string>& keys);
 };
 
-// Opens the store a prefix names: a plain path or file:// URL gives a LocalStore.
-Result<std::shared_ptr<ObjectStore>> OpenStore(std::string_view prefix);
+// Opens the store a prefix names: a plain path or file:// URL gives a LocalStore, s3://bucket/prefix an
+// S3Store configured by `options` and the AWS environment.
+Result<std::shared_ptr<ObjectStore>> OpenStore(std::string_view prefix, const StoreOptions& options = {});
 
 }  // namespace shardvec

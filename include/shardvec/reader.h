@@ -17,7 +17,8 @@
 namespace shardvec {
 
 struct ReaderOptions {
-  std::string store;  // prefix: a folder, file:///abs/path
+  std::string store;  // prefix: a folder, file:///abs/path or s3://bucket/prefix
+  StoreOptions store_options;  // how to reach an s3:// store
   // Where downloaded shards are cached; default <tmp>/shardvec-cache/<hash of the store URL>.
   std::string cache_dir;
   int64_t max_workers = 0;            // search threads; 0 = one per hardware thread

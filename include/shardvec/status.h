@@ -18,6 +18,7 @@ enum class StatusCode {
   kCorruption,       // bytes that do not parse or do not match their digest
   kIOError,          // the filesystem or the network failed
   kUnavailable,      // a transient failure worth retrying
+  kPermissionDenied, // the store refused our credentials or denied access
   kInternal,         // a bug: an invariant of ours did not hold
 };
 
@@ -36,6 +37,9 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
   static Status IOError(std::string msg) { return {StatusCode::kIOError, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) {
+    return {StatusCode::kPermissionDenied, std::move(msg)};
+  }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

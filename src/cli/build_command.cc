@@ -17,6 +17,7 @@ namespace {
 
 struct BuildArgs {
   std::string store;
+  StoreOptions store_options;
   std::string input;
   std::string metric;
   std::string strategy;
@@ -101,6 +102,7 @@ Result<InputData> LoadInputs(const BuildArgs& a) {
 Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
   WriteConfig c;
   c.store = a.store;
+  c.store_options = a.store_options;
   ASSIGN_OR_RETURN(c.index.metric, ParseMetric(a.metric, "--metric"));
   ASSIGN_OR_RETURN(c.sharding.strategy, ParseStrategy(a.strategy, "--strategy"));
   c.index.dim = data.vectors.cols;
@@ -168,7 +170,7 @@ int RunBuild(const BuildArgs& a) {
 void RegisterBuildCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<BuildArgs>();
   CLI::App* cmd = app.add_subcommand("build", "Build and publish a snapshot from a vector file");
-  AddStoreOption(cmd, args->store);
+  AddStoreOption(cmd, args->store, args->store_options);
   cmd->add_option("--input", args->input, "Vectors: .npy, .fvecs, IDX (.gz) or .jsonl records")->required();
   cmd->add_option("--metric", args->metric, "Distance metric: l2 or cosine")->required();
   cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh or explicit")->required();

@@ -14,8 +14,15 @@ int ReportError(std::string_view command, const Status& status) {
   return kExitError;
 }
 
-void AddStoreOption(CLI::App* cmd, std::string& store) {
-  cmd->add_option("--store", store, "Store prefix: a folder or file:///abs/path")->required();
+void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
+  cmd->add_option("--store", store, "Store prefix: a folder, file:///abs/path or s3://bucket/prefix")->required();
+  cmd->add_option("--endpoint-url", options.endpoint_url,
+                  "S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, "
+                  "the profile, then AWS)");
+  cmd->add_option("--region", options.region, "S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile)");
+  cmd->add_option("--profile", options.profile, "AWS profile in ~/.aws/credentials and ~/.aws/config");
+  cmd->add_option("--addressing-style", options.addressing_style, "S3 addressing: auto, path or virtual")
+      ->check(CLI::IsMember({"auto", "path", "virtual"}));
 }
 
 bool StderrIsTty() { return ::isatty(STDERR_FILENO) == 1; }

@@ -3,10 +3,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "shardvec/object_store.h"
+
 namespace shardvec::cli {
 
 // The required --store option every subcommand takes.
-void AddStoreOption(CLI::App* cmd, std::string& store);
+// --store plus the S3 connection flags (--endpoint-url, --region, --profile, --addressing-style).
+void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options);
 
 void RegisterBuildCommand(CLI::App& app, int& exit_code);
 // history, rollback, cleanup (src/cli/history_commands.cc)

@@ -26,12 +26,14 @@ constexpr int64_t kMaxAgeSeconds = int64_t{100000} * 86400;
 
 struct HistoryArgs {
   std::string store;
+  StoreOptions store_options;
   int64_t limit = 10;
   bool json = false;
 };
 
 struct RollbackArgs {
   std::string store;
+  StoreOptions store_options;
   std::optional<std::string> run_id;
   std::optional<std::string> ref;
   std::optional<int64_t> offset;
@@ -40,6 +42,7 @@ struct RollbackArgs {
 
 struct CleanupArgs {
   std::string store;
+  StoreOptions store_options;
   bool dry_run = false;
   std::optional<int64_t> keep_last;
   std::optional<std::string> older_than;
@@ -95,7 +98,7 @@ int RunHistory(const HistoryArgs& a) {
     return ReportError(
         "history", Status::InvalidArgument(fmt::format("--limit must be >= 1 (got {})", a.limit)));
   }
-  auto store = OpenStore(a.store);
+  auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("history", store.status());
   auto entries = ListManifests(**store, a.limit);
   if (!entries.ok()) return ReportError("history", entries.status());
@@ -106,7 +109,7 @@ int RunHistory(const HistoryArgs& a) {
 // ---- rollback --------------------------------------------------------------------------------
 
 int RunRollback(const RollbackArgs& a) {
-  auto store = OpenStore(a.store);
+  auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("rollback", store.status());
   auto target = FindManifest(**store, ManifestSelector{a.run_id, a.ref, a.offset});
   if (!target.ok()) return ReportError("rollback", target.status());
@@ -186,7 +189,7 @@ void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
 int RunCleanup(const CleanupArgs& a) {
   auto options = MakeCleanupOptions(a);
   if (!options.ok()) return ReportError("cleanup", options.status());
-  auto store = OpenStore(a.store);
+  auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("cleanup", store.status());
   auto report = Cleanup(**store, *options);
   if (!report.ok()) return ReportError("cleanup", report.status());
@@ -199,7 +202,7 @@ int RunCleanup(const CleanupArgs& a) {
 void RegisterHistory(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<HistoryArgs>();
   CLI::App* cmd = app.add_subcommand("history", "List published manifests, newest first");
-  AddStoreOption(cmd, args->store);
+  AddStoreOption(cmd, args->store, args->store_options);
   cmd->add_option("--limit", args->limit, "Manifests shown (default 10)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->callback([args, &exit_code] { exit_code = RunHistory(*args); });
@@ -208,7 +211,7 @@ void RegisterHistory(CLI::App& app, int& exit_code) {
 void RegisterRollback(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RollbackArgs>();
   CLI::App* cmd = app.add_subcommand("rollback", "Point _CURRENT at an earlier manifest");
-  AddStoreOption(cmd, args->store);
+  AddStoreOption(cmd, args->store, args->store_options);
   cmd->add_option("--run-id", args->run_id, "The newest manifest of this run");
   cmd->add_option("--ref", args->ref, "A manifest URL or key (manifests/<dir>/manifest)");
   cmd->add_option("--offset", args->offset, "Position in history: 0 = newest");
@@ -228,7 +231,7 @@ void RegisterCleanup(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<CleanupArgs>();
   CLI::App* cmd = app.add_subcommand(
       "cleanup", "Delete shard data of runs no kept manifest references, and stale attempts");
-  AddStoreOption(cmd, args->store);
+  AddStoreOption(cmd, args->store, args->store_options);
   cmd->add_flag("--dry-run", args->dry_run, "Report what would be deleted; delete nothing");
   cmd->add_option("--keep-last", args->keep_last, "Keep the runs of the newest N manifests");
   cmd->add_option("--older-than", args->older_than,

@@ -19,6 +19,7 @@ using nlohmann::json;
 
 struct ReadArgs {
   std::string store;
+  StoreOptions store_options;
   std::string cache_dir;
   std::string query;
   std::string query_file;
@@ -38,7 +39,7 @@ void AddQueryOptions(CLI::App* cmd, ReadArgs& a) {
 }
 
 void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
-  AddStoreOption(cmd, a.store);
+  AddStoreOption(cmd, a.store, a.store_options);
   cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache (default: $TMPDIR/shardvec-cache/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
 }
@@ -83,6 +84,7 @@ Result<Matrix> LoadQueries(const ReadArgs& a) {
 Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   ReaderOptions options;
   options.store = a.store;
+  options.store_options = a.store_options;
   options.cache_dir = a.cache_dir;
   options.max_workers = a.max_workers;
   return ShardedVectorReader::Open(options);

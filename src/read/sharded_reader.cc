@@ -247,7 +247,7 @@ ShardedVectorReader::~ShardedVectorReader() = default;
 Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const ReaderOptions& options,
                                                                      std::shared_ptr<ObjectStore> store) {
   if (!store) {
-    ASSIGN_OR_RETURN(store, OpenStore(options.store));
+    ASSIGN_OR_RETURN(store, OpenStore(options.store, options.store_options));
   }
   if (options.max_fallback_attempts < 0) {
     return Status::InvalidArgument(fmt::format("max_fallback_attempts must be >= 0 (got {})", options.max_fallback_attempts));

@@ -333,13 +333,9 @@ Status CheckCurrentUnchanged(ObjectStore& store, const KeptData& kept) {
 }
 
 Status DeleteAll(ObjectStore& store, const std::vector<std::string>& keys) {
-  for (size_t i = 0; i < keys.size(); ++i) {
-    Status st = store.Delete(keys[i]);
-    if (!st.ok()) {
-      return st.WithContext(fmt::format("cleanup deleted {} of {} objects, then failed on '{}'", i,
-                                        keys.size(), keys[i]));
-    }
-  }
+  // One batched call on S3 (1000 keys a request); a folder deletes key by key.
+  Status st = store.DeleteMany(keys);
+  if (!st.ok()) return st.WithContext(fmt::format("cleanup: deleting {} objects", keys.size()));
   return Status::OK();
 }
 

@@ -320,7 +320,7 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
   const auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(Validate(config));
   if (!store) {
-    ASSIGN_OR_RETURN(store, OpenStore(config.store));
+    ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}, 0};
   const fs::path local_root =

@@ -1,0 +1,98 @@
+"""Runs a command against a real S3-speaking server on 127.0.0.1 (moto, from the project venv).
+
+The server checks SigV4 signatures: it gets an IAM user with an access key and a bucket, then turns
+authentication on, so every later request must be signed with that key. The command sees:
+
+  SHARDVEC_TEST_S3_ENDPOINT   http://127.0.0.1:<port>
+  SHARDVEC_TEST_S3_BUCKET     the bucket
+  SHARDVEC_TEST_S3_KEY_ID / SHARDVEC_TEST_S3_SECRET   the key the server accepts
+
+Usage: .venv/bin/python scripts/s3_test_server.py -- COMMAND [ARGS...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+BUCKET = "shardvec-test"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(endpoint: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"s3 test server exited early:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"s3 test server did not start within 30 s:\n{log.read_text()}")
+
+
+def configure(endpoint: str) -> tuple[str, str]:
+    """Creates the IAM user, its key and the bucket, then switches signature checking on."""
+    bootstrap = {"endpoint_url": endpoint, "region_name": REGION,
+                 "aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
+    iam = boto3.client("iam", **bootstrap)
+    iam.create_user(UserName="shardvec-test")
+    iam.put_user_policy(UserName="shardvec-test", PolicyName="s3-all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}],
+    }))
+    key = iam.create_access_key(UserName="shardvec-test")["AccessKey"]
+    boto3.client("s3", **bootstrap).create_bucket(Bucket=BUCKET)
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    urllib.request.urlopen(request, timeout=5).read()
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        sys.exit(__doc__)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = Path(sys.executable).parent / "moto_server"
+    with tempfile.TemporaryDirectory(prefix="shardvec-moto-") as tmp:
+        log = Path(tmp) / "moto.log"
+        with log.open("wb") as log_file:
+            server = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                                      stdout=log_file, stderr=subprocess.STDOUT)
+            try:
+                wait_ready(endpoint, server, log)
+                key_id, secret = configure(endpoint)
+                env = dict(os.environ, SHARDVEC_TEST_S3_ENDPOINT=endpoint, SHARDVEC_TEST_S3_BUCKET=BUCKET,
+                           SHARDVEC_TEST_S3_KEY_ID=key_id, SHARDVEC_TEST_S3_SECRET=secret)
+                print(f"s3 test server: {endpoint} bucket {BUCKET} (signature checking on)", flush=True)
+                return subprocess.call(args, env=env)
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

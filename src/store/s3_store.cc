@@ -1,0 +1,403 @@
+#include "store/s3_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "store/s3_xml.h"
+
+namespace shardvec {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxDeleteBatch = 1000;  // S3's DeleteObjects limit
+constexpr int64_t kMinPartSize = int64_t{5} << 20;  // S3 rejects smaller parts (except the last)
+
+bool ValidBucketName(std::string_view bucket) {
+  if (bucket.size() < 3 || bucket.size() > 255) return false;
+  return std::all_of(bucket.begin(), bucket.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+// Reads [offset, offset + length) of an open file.
+Result<std::string> ReadAt(int fd, const fs::path& path, int64_t offset, int64_t length) {
+  std::string out(static_cast<size_t>(length), '\0');
+  int64_t done = 0;
+  while (done < length) {
+    ssize_t n = pread(fd, out.data() + done, static_cast<size_t>(length - done), offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::IOError(fmt::format("cannot read '{}' at byte {}: {}", path.string(), offset + done,
+                                         n == 0 ? "unexpected end of file" : std::strerror(errno)));
+    }
+    done += n;
+  }
+  return out;
+}
+
+class FileCloser {
+ public:
+  explicit FileCloser(int fd) : fd_(fd) {}
+  ~FileCloser() {
+    if (fd_ >= 0) close(fd_);
+  }
+  FileCloser(const FileCloser&) = delete;
+  FileCloser& operator=(const FileCloser&) = delete;
+
+ private:
+  int fd_;
+};
+
+// The first error among finished futures, after waiting for all of them (none may outlive the call).
+template <typename T>
+Status WaitAll(std::vector<std::future<T>>& futures, std::vector<T>* values = nullptr) {
+  Status first;
+  for (auto& f : futures) {
+    T value = f.get();
+    Status st;
+    if constexpr (std::is_same_v<T, Status>) {
+      st = value;
+    } else {
+      st = value.status();
+    }
+    if (!st.ok() && first.ok()) first = st;
+    if (values) values->push_back(std::move(value));
+  }
+  return first;
+}
+
+}  // namespace
+
+Result<std::pair<std::string, std::string>> ParseS3Url(std::string_view url) {
+  if (url.rfind("s3://", 0) != 0) {
+    return Status::InvalidArgument(fmt::format("store '{}' is not an s3:// URL", url));
+  }
+  std::string_view rest = url.substr(5);
+  size_t slash = rest.find('/');
+  std::string bucket(rest.substr(0, slash));
+  std::string prefix(slash == std::string_view::npos ? "" : rest.substr(slash + 1));
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  if (!ValidBucketName(bucket)) {
+    return Status::InvalidArgument(fmt::format(
+        "store '{}': bucket name '{}' is not valid (3+ characters of letters, digits, '.', '-')", url, bucket));
+  }
+  for (size_t start = 0; !prefix.empty() && start <= prefix.size();) {
+    size_t end = std::min(prefix.find('/', start), prefix.size());
+    std::string_view segment = std::string_view(prefix).substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return Status::InvalidArgument(
+          fmt::format("store '{}': prefix has an empty, '.' or '..' segment", url));
+    }
+    start = end + 1;
+  }
+  return std::make_pair(bucket, prefix);
+}
+
+Result<std::shared_ptr<S3Store>> S3Store::Open(std::string_view url, const StoreOptions& options,
+                                               std::shared_ptr<HttpTransport> transport, const EnvLookup& env) {
+  ASSIGN_OR_RETURN(auto parts, ParseS3Url(url));
+  if (options.part_size_bytes < kMinPartSize) {
+    return Status::InvalidArgument(fmt::format("part_size_bytes must be at least {} (S3's minimum part), got {}",
+                                               kMinPartSize, options.part_size_bytes));
+  }
+  if (options.max_concurrency < 1 || options.max_attempts < 1) {
+    return Status::InvalidArgument(fmt::format("max_concurrency and max_attempts must be >= 1 (got {} and {})",
+                                               options.max_concurrency, options.max_attempts));
+  }
+  ASSIGN_OR_RETURN(S3Settings settings, ResolveS3Settings(options, parts.first, env));
+  if (!transport) transport = std::make_shared<CurlTransport>();
+  return std::make_shared<S3Store>(S3Client(std::move(settings), parts.first, options, std::move(transport)),
+                                   parts.second, options);
+}
+
+S3Store::S3Store(S3Client client, std::string prefix, const StoreOptions& options)
+    : client_(std::move(client)),
+      prefix_(std::move(prefix)),
+      multipart_threshold_(std::max(options.multipart_threshold_bytes, options.part_size_bytes)),
+      part_size_(options.part_size_bytes),
+      ranged_get_threshold_(std::max(options.ranged_get_threshold_bytes, options.part_size_bytes)),
+      pool_(static_cast<size_t>(std::max(1, options.max_concurrency))) {}
+
+std::string S3Store::ObjectKey(std::string_view key) const {
+  return prefix_.empty() ? std::string(key) : prefix_ + "/" + std::string(key);
+}
+
+std::string S3Store::Url(std::string_view key) const { return client_.Describe(ObjectKey(key)); }
+
+std::string S3Store::PrefixUrl() const { return client_.Describe(prefix_); }
+
+Result<std::string> S3Store::Get(std::string_view key) {
+  ASSIGN_OR_RETURN(HttpResponse response, client_.Execute({.method = "GET", .object_key = ObjectKey(key)}));
+  return std::move(response.body);
+}
+
+Result<std::string> S3Store::GetRange(std::string_view key, int64_t offset, int64_t length) {
+  if (offset < 0 || length < 0) {
+    return Status::InvalidArgument(fmt::format("range of '{}' must be non-negative (offset {}, length {})",
+                                               Url(key), offset, length));
+  }
+  if (length == 0) return std::string();
+  S3Call call{.method = "GET", .object_key = ObjectKey(key)};
+  call.headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
+  ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
+  // A server that ignores Range answers 200 with the whole object.
+  if (response.status == 200) return response.body.substr(std::min<size_t>(offset, response.body.size()), length);
+  return std::move(response.body);
+}
+
+Result<VersionedObject> S3Store::GetVersioned(std::string_view key) {
+  ASSIGN_OR_RETURN(HttpResponse response, client_.Execute({.method = "GET", .object_key = ObjectKey(key)}));
+  return VersionedObject{std::move(response.body), response.Header("etag")};
+}
+
+Result<ObjectInfo> S3Store::Head(std::string_view key) {
+  ASSIGN_OR_RETURN(HttpResponse response, client_.Execute({.method = "HEAD", .object_key = ObjectKey(key)}));
+  ObjectInfo info{std::string(key), -1, response.Header("etag")};
+  try {
+    info.size = std::stoll(response.Header("content-length"));
+  } catch (const std::exception&) {
+    return Status::Corruption(fmt::format("S3 HEAD {}: no valid Content-Length", Url(key)));
+  }
+  return info;
+}
+
+Status S3Store::GetRangesToFd(const std::string& object_key, const std::string& etag, int64_t size, int fd) {
+  std::vector<std::future<Status>> parts;
+  for (int64_t offset = 0; offset < size; offset += part_size_) {
+    int64_t length = std::min(part_size_, size - offset);
+    parts.push_back(pool_.Submit([this, &object_key, &etag, offset, length, fd]() -> Status {
+      S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd, .response_offset = offset};
+      call.headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
+      // Every range must come from the same object, even if it is replaced meanwhile.
+      if (!etag.empty()) call.headers.emplace_back("If-Match", etag);
+      ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
+      if (response.status != 206 || response.body_bytes != length) {
+        return Status::IOError(fmt::format("S3 GET {} bytes {}-{}: got HTTP {} with {} bytes",
+                                           client_.Describe(object_key), offset, offset + length - 1,
+                                           response.status, response.body_bytes));
+      }
+      return Status::OK();
+    }));
+  }
+  return WaitAll(parts);
+}
+
+Status S3Store::GetToFile(std::string_view key, const fs::path& dest) {
+  ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
+  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  const fs::path staged = TempSiblingPath(dest);
+  int fd = open(staged.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError(fmt::format("cannot create '{}': {}", staged.string(), std::strerror(errno)));
+  Status st;
+  {
+    FileCloser closer(fd);
+    const std::string object_key = ObjectKey(key);
+    if (info.size > ranged_get_threshold_) {
+      st = GetRangesToFd(object_key, info.version, info.size, fd);
+    } else {
+      S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd};
+      if (!info.version.empty()) call.headers.emplace_back("If-Match", info.version);
+      Result<HttpResponse> response = client_.Execute(call);
+      st = response.status();
+      if (st.ok() && response->body_bytes != info.size) {
+        st = Status::IOError(fmt::format("S3 GET {}: received {} bytes, expected {}", Url(key),
+                                         response->body_bytes, info.size));
+      }
+    }
+    if (st.ok() && fsync(fd) != 0) {
+      st = Status::IOError(fmt::format("cannot fsync '{}': {}", staged.string(), std::strerror(errno)));
+    }
+  }
+  std::error_code ec;
+  if (st.ok()) {
+    fs::rename(staged, dest, ec);
+    if (ec) st = Status::IOError(fmt::format("cannot rename '{}' to '{}': {}", staged.string(), dest.string(),
+                                             ec.message()));
+  }
+  if (!st.ok()) fs::remove(staged, ec);
+  return st;
+}
+
+Status S3Store::PutSingle(const std::string& object_key, std::string_view data, HeaderList headers) {
+  S3Call call{.method = "PUT", .object_key = object_key, .headers = std::move(headers), .body = data};
+  call.headers.emplace_back("Content-Type", "application/octet-stream");
+  return client_.Execute(call).status();
+}
+
+Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
+                             const std::function<Result<std::string>(int64_t, int64_t)>& read_part) {
+  S3Call initiate{.method = "POST", .object_key = object_key, .query = {{"uploads", ""}}};
+  initiate.headers.emplace_back("Content-Type", "application/octet-stream");
+  ASSIGN_OR_RETURN(HttpResponse created, client_.Execute(initiate));
+  ASSIGN_OR_RETURN(std::string upload_id, ParseInitiateMultipartUpload(created.body));
+
+  std::vector<std::future<Result<std::string>>> parts;
+  int part_number = 1;
+  for (int64_t offset = 0; offset < size; offset += part_size_, ++part_number) {
+    int64_t length = std::min(part_size_, size - offset);
+    parts.push_back(pool_.Submit([&, offset, length, part_number]() -> Result<std::string> {
+      ASSIGN_OR_RETURN(std::string data, read_part(offset, length));
+      S3Call call{.method = "PUT",
+                  .object_key = object_key,
+                  .query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
+                  .body = data};
+      ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
+      std::string etag = response.Header("etag");
+      if (etag.empty()) {
+        return Status::Corruption(fmt::format("S3 UploadPart {} part {}: no ETag in the answer",
+                                              client_.Describe(object_key), part_number));
+      }
+      return etag;
+    }));
+  }
+  std::vector<Result<std::string>> etags;
+  Status st = WaitAll(parts, &etags);
+  if (st.ok()) {
+    std::vector<std::string> etag_values;
+    for (auto& e : etags) etag_values.push_back(*e);
+    std::string body = CompleteMultipartUploadXml(etag_values);
+    S3Call complete{.method = "POST", .object_key = object_key, .query = {{"uploadId", upload_id}}, .body = body};
+    complete.headers.emplace_back("Content-Type", "application/xml");
+    Result<HttpResponse> done = client_.Execute(complete);
+    st = done.status();
+    // S3 may answer 200 and still report an error in the body.
+    if (st.ok() && !ParseS3Error(done->body).code.empty()) {
+      S3ErrorBody error = ParseS3Error(done->body);
+      st = Status::IOError(fmt::format("S3 CompleteMultipartUpload {}: {} ({})", client_.Describe(object_key),
+                                       error.code, error.message));
+    }
+  }
+  if (!st.ok()) {
+    // Abort so the parts stop costing storage; the original error is the one worth reporting.
+    (void)client_.Execute({.method = "DELETE", .object_key = object_key, .query = {{"uploadId", upload_id}}});
+  }
+  return st;
+}
+
+Status S3Store::Put(std::string_view key, std::string_view data) {
+  const std::string object_key = ObjectKey(key);
+  if (static_cast<int64_t>(data.size()) <= multipart_threshold_) return PutSingle(object_key, data, {});
+  return PutMultipart(object_key, static_cast<int64_t>(data.size()),
+                      [data](int64_t offset, int64_t length) -> Result<std::string> {
+                        return std::string(data.substr(offset, length));
+                      });
+}
+
+Status S3Store::PutFile(std::string_view key, const fs::path& source) {
+  int fd = open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(fmt::format("cannot open '{}': {}", source.string(), std::strerror(errno)));
+  FileCloser closer(fd);
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size < 0) return Status::IOError(fmt::format("cannot size '{}': {}", source.string(), std::strerror(errno)));
+  const std::string object_key = ObjectKey(key);
+  if (size <= multipart_threshold_) {
+    ASSIGN_OR_RETURN(std::string data, ReadAt(fd, source, 0, size));
+    return PutSingle(object_key, data, {});
+  }
+  return PutMultipart(object_key, size, [fd, &source](int64_t offset, int64_t length) {
+    return ReadAt(fd, source, offset, length);
+  });
+}
+
+// After a lost answer a retried conditional write fails against our own first write; the object
+// then holds exactly our bytes (manifests and pointers are unique per run), which counts as success.
+bool S3Store::HoldsExactly(const std::string& object_key, std::string_view data, std::string* etag) {
+  Result<HttpResponse> current = client_.Execute({.method = "GET", .object_key = object_key});
+  if (!current.ok() || current->body != data) return false;
+  if (etag) *etag = current->Header("etag");
+  return true;
+}
+
+Status S3Store::PutIfAbsent(std::string_view key, std::string_view data) {
+  const std::string object_key = ObjectKey(key);
+  Status st = PutSingle(object_key, data, {{"If-None-Match", "*"}});
+  if (st.code() == StatusCode::kConflict) {
+    if (HoldsExactly(object_key, data, nullptr)) return Status::OK();
+    return Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)));
+  }
+  return st;
+}
+
+Result<std::string> S3Store::CompareAndSwap(std::string_view key, std::string_view data,
+                                            const std::optional<std::string>& expected_version) {
+  S3Call call{.method = "PUT", .object_key = ObjectKey(key), .body = data};
+  call.headers.emplace_back("Content-Type", "application/octet-stream");
+  if (expected_version) {
+    call.headers.emplace_back("If-Match", *expected_version);
+  } else {
+    call.headers.emplace_back("If-None-Match", "*");
+  }
+  Result<HttpResponse> response = client_.Execute(call);
+  // 412: someone else wrote first; 404 under If-Match: someone deleted it. Both lose the swap.
+  if (response.status().code() == StatusCode::kConflict ||
+      (expected_version && response.status().code() == StatusCode::kNotFound)) {
+    std::string etag;
+    if (HoldsExactly(call.object_key, data, &etag)) return etag;
+    return Status::Conflict(fmt::format("object '{}' changed since it was read ({})", Url(key),
+                                        expected_version ? "If-Match " + *expected_version : "If-None-Match *"));
+  }
+  if (!response.ok()) return response.status();
+  return response->Header("etag");
+}
+
+Result<ListResult> S3Store::List(std::string_view prefix, std::string_view delimiter) {
+  ListResult result;
+  const std::string full_prefix = ObjectKey(prefix);
+  const size_t strip = prefix_.empty() ? 0 : prefix_.size() + 1;
+  std::string token;
+  do {
+    S3Call call{.method = "GET", .query = {{"list-type", "2"}, {"prefix", full_prefix}}};
+    if (!delimiter.empty()) call.query.emplace_back("delimiter", std::string(delimiter));
+    if (!token.empty()) call.query.emplace_back("continuation-token", token);
+    if (list_page_size_ > 0) call.query.emplace_back("max-keys", std::to_string(list_page_size_));
+    ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
+    ASSIGN_OR_RETURN(S3ListPage page, ParseListObjectsV2(response.body));
+    for (auto& entry : page.contents) {
+      result.objects.push_back(ObjectInfo{entry.key.substr(strip), entry.size, entry.etag});
+    }
+    for (auto& common : page.common_prefixes) result.common_prefixes.push_back(common.substr(strip));
+    token = page.truncated ? page.next_continuation_token : "";
+  } while (!token.empty());
+  return result;
+}
+
+Status S3Store::Delete(std::string_view key) {
+  Status st = client_.Execute({.method = "DELETE", .object_key = ObjectKey(key)}).status();
+  return st.code() == StatusCode::kNotFound ? Status::OK() : st;
+}
+
+Status S3Store::DeleteMany(const std::vector<std::string>& keys) {
+  Status first;
+  for (size_t begin = 0; begin < keys.size(); begin += kMaxDeleteBatch) {
+    std::vector<std::string> batch;
+    for (size_t i = begin; i < std::min(keys.size(), begin + kMaxDeleteBatch); ++i) batch.push_back(ObjectKey(keys[i]));
+    std::string body = DeleteObjectsXml(batch);
+    S3Call call{.method = "POST", .query = {{"delete", ""}}, .body = body};
+    call.headers.emplace_back("Content-MD5", Md5Base64(body));  // S3 requires it on DeleteObjects
+    call.headers.emplace_back("Content-Type", "application/xml");
+    Result<HttpResponse> response = client_.Execute(call);
+    Status st = response.status();
+    if (st.ok()) {
+      Result<std::vector<S3DeleteFailure>> failures = ParseDeleteResult(response->body);
+      st = failures.status();
+      if (st.ok() && !failures->empty()) {
+        const S3DeleteFailure& f = failures->front();
+        st = Status::IOError(fmt::format("S3 DeleteObjects: {} of {} keys failed, first {}: {} ({})",
+                                         failures->size(), batch.size(), client_.Describe(f.key), f.code,
+                                         f.message));
+      }
+    }
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
+}  // namespace shardvec
