@@ -16,31 +16,8 @@ namespace shardvec {
 namespace {
 namespace fs = std::filesystem;
 
-std::vector<Record> MakeRecords(const Matrix& m, bool string_ids, int64_t num_dbs = 0) {
-  std::vector<Record> records;
-  for (int64_t i = 0; i < m.rows; ++i) {
-    Record r;
-    r.id = string_ids ? RecordId("doc-" + std::to_string(i)) : RecordId(i * 3);
-    r.vector.assign(m.row(i), m.row(i) + m.cols);
-    r.payload_json = "{\"row\": " + std::to_string(i) + "}";
-    if (num_dbs > 0) r.shard_id = i % num_dbs;
-    records.push_back(std::move(r));
-  }
-  return records;
-}
-
-// Exact top-k by an independent scan, scored as sqlite-vec scores (l2: Euclidean; cosine: 1 - cos).
-std::vector<std::pair<double, int64_t>> BruteForce(const Matrix& data, const float* q, Metric metric, int64_t k) {
-  std::vector<std::pair<double, int64_t>> all;
-  for (int64_t i = 0; i < data.rows; ++i) {
-    double d = RoutingDistance(metric, data.row(i), q, data.cols);
-    if (metric == Metric::kL2) d = std::sqrt(d);
-    all.emplace_back(d, i);
-  }
-  std::partial_sort(all.begin(), all.begin() + k, all.end());
-  all.resize(static_cast<size_t>(k));
-  return all;
-}
+using testing::BruteForce;
+using testing::MakeRecords;
 
 class ReaderTest : public ::testing::Test {
  protected:

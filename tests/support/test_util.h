@@ -49,6 +49,13 @@ std::string RawBytes(const std::vector<T>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
+// Records for every row: ids row*3 (or "doc-<row>"), payload {"row": <row>}, shard_id row % num_dbs
+// when num_dbs > 0 (EXPLICIT).
+std::vector<Record> MakeRecords(const Matrix& m, bool string_ids, int64_t num_dbs = 0);
+// Exact top-k (distance, row) by an independent scan, scored as sqlite-vec scores
+// (l2: Euclidean; cosine: 1 - cos).
+std::vector<std::pair<double, int64_t>> BruteForce(const Matrix& data, const float* q, Metric metric, int64_t k);
+
 // Writes a float32 .npy file.
 void WriteNpy(const std::filesystem::path& path, const Matrix& m);
 // Every regular file below `root`, as sorted '/'-separated relative paths.
