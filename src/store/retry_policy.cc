@@ -14,7 +14,11 @@ double RetryPolicy::DelaySeconds(int retry) const {
 }
 
 bool IsRetryableS3Status(long http_status, std::string_view s3_code) {
-  if (http_status >= 500 || http_status == 429) return true;
+  // Not 501: S3-compatible servers answer it for features they lack (e.g. conditional writes).
+  if (http_status == 500 || http_status == 502 || http_status == 503 || http_status == 504 ||
+      http_status == 429) {
+    return true;
+  }
   static constexpr std::string_view kRetryableCodes[] = {
       "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException",
       "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",

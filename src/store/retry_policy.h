@@ -18,7 +18,7 @@ struct RetryPolicy {
   double DelaySeconds(int retry) const;
 };
 
-// Whether an S3 answer is worth trying again: 5xx, throttling (429, SlowDown, Throttling…), request
+// Whether an S3 answer is worth trying again: 500/502/503/504, throttling (429, SlowDown, Throttling…), request
 // timeouts and conditional-write races; never other 4xx.
 bool IsRetryableS3Status(long http_status, std::string_view s3_code);
 

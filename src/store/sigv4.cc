@@ -36,11 +36,16 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// SigV4 canonical header value: trimmed, inner runs of spaces collapsed to one.
 std::string TrimSpaces(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return std::string(s.substr(b, e - b + 1));
+  std::string out;
+  for (char c : s) {
+    const bool space = c == ' ' || c == '\t';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out.push_back(space ? ' ' : c);
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
 }
 
 }  // namespace
