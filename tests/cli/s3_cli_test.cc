@@ -131,5 +131,34 @@ TEST_F(S3CliTest, FlagsOverrideTheEnvironmentAndErrorsAreClear) {
   EXPECT_THAT(profile.err, HasSubstr("nobody-here"));
 }
 
+TEST_F(S3CliTest, AProfileInTheAwsFilesSuppliesKeysRegionAndEndpoint) {
+  const auto& server = testing::RequireS3Server();
+  testing::WriteText(tmp_ / "credentials", "[other]\naws_access_key_id = AKIAOTHER\n"
+                                             "aws_secret_access_key = other\n\n[bench]\n"
+                                             "aws_access_key_id = " + server.key_id + "\n"
+                                             "aws_secret_access_key = " + server.secret + "\n");
+  testing::WriteText(tmp_ / "config", "[profile bench]\nregion = us-east-1\ns3 =\n  endpoint_url = " +
+                                        server.endpoint + "\n  addressing_style = path\n");
+  const std::string env = "env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL "
+                          "-u AWS_ENDPOINT_URL_S3 -u AWS_REGION AWS_SHARED_CREDENTIALS_FILE=" +
+                          ShellQuote((tmp_ / "credentials").string()) +
+                          " AWS_CONFIG_FILE=" + ShellQuote((tmp_ / "config").string()) + " ";
+  const std::string store = testing::UniqueS3Prefix("cli-profile");
+  auto built = testing::RunCommand(env + "AWS_PROFILE=bench " + ShellQuote(SHARDVEC_CLI_PATH) +
+                                   " build --quiet --store " + ShellQuote(store) + " --input " +
+                                   ShellQuote((tmp_ / "v1.npy").string()) + " --metric l2 --strategy lsh --num-dbs 2");
+  EXPECT_EQ(built.exit_code, 0) << built.err;
+  auto history = testing::RunCommand(env + ShellQuote(SHARDVEC_CLI_PATH) + " history --profile bench --store " +
+                                     ShellQuote(store));
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_THAT(history.out, HasSubstr("(current)"));
+  // The other profile's key is refused by the server, and the error says which profile it came from.
+  auto other = testing::RunCommand(env + ShellQuote(SHARDVEC_CLI_PATH) + " history --profile other --endpoint-url " +
+                                   server.endpoint + " --store " + ShellQuote(store));
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_THAT(other.err, HasSubstr("profile 'other'"));
+  EXPECT_THAT(other.err, ::testing::Not(HasSubstr(server.secret)));
+}
+
 }  // namespace
 }  // namespace shardvec
