@@ -1,0 +1,27 @@
+"""shardvec: sharded vector snapshots on sqlite-vec, built and searched by a C++ engine.
+
+The API mirrors shardyfusion's vector-only snapshots: ``shardvec.vector.write_sharded`` builds and
+publishes, ``shardvec.vector.ShardedVectorReader`` searches. ``s3_prefix`` may be ``s3://bucket/p``
+or a local folder.
+"""
+
+from shardvec.config import VectorSpec
+from shardvec.errors import (
+    ConfigValidationError,
+    ManifestParseError,
+    PublishConflictError,
+    ReaderStateError,
+    ShardvecError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigValidationError",
+    "ManifestParseError",
+    "PublishConflictError",
+    "ReaderStateError",
+    "ShardvecError",
+    "VectorSpec",
+    "__version__",
+]

@@ -1,0 +1,135 @@
+"""``ShardedVectorReader``: routed, parallel search over the snapshot ``_CURRENT`` names (C++ engine)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shardvec._native import _engine
+from shardvec.config import engine_store_options
+from shardvec.errors import ReaderStateError
+from shardvec.vector.types import (
+    DistanceMetric,
+    SearchResult,
+    VectorReaderHealth,
+    VectorSearchResponse,
+    VectorShardDetail,
+    VectorShardingStrategy,
+    VectorSnapshotInfo,
+)
+
+
+def _response(raw: tuple[list[tuple[Any, float, str | None]], int, float]) -> VectorSearchResponse:
+    hits, shards, latency = raw
+    results = [SearchResult(id=i, score=float(s), payload=None if p is None else json.loads(p)) for i, s, p in hits]
+    return VectorSearchResponse(results=results, num_shards_queried=int(shards), latency_ms=float(latency))
+
+
+class ShardedVectorReader:
+    """Searches the snapshot a store's ``_CURRENT`` names; ``refresh()`` moves to a newer one.
+
+    ``s3_prefix`` is ``s3://bucket/prefix`` or a local folder; shards are downloaded lazily into
+    ``local_root`` and checked against the manifest's size and digest.
+    """
+
+    def __init__(
+        self,
+        *,
+        s3_prefix: str,
+        local_root: str | None = None,
+        reader_factory: Any = None,
+        manifest_store: Any = None,
+        max_workers: int | None = None,
+        max_fallback_attempts: int = 3,
+        preload_shards: bool = False,
+        max_cached_shards: int | None = None,
+        metrics_collector: Any = None,
+        rate_limiter: Any = None,
+        credential_provider: Callable[[], Any] | None = None,
+        s3_connection_options: dict[str, Any] | None = None,
+    ) -> None:
+        self._s3_prefix = s3_prefix
+        cache = local_root or str(Path(tempfile.gettempdir()) / "shardvec-cache")
+        self._engine = _engine.Reader(
+            s3_prefix,
+            {k: str(v) for k, v in engine_store_options(credential_provider, s3_connection_options).items()},
+            str(cache),
+            int(max_workers or 0),
+            int(max_fallback_attempts),
+            int(max_cached_shards or 0),
+            bool(preload_shards),
+        )
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ReaderStateError("Reader is closed")
+
+    def search(self, query: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
+               num_probes: int | None = None, routing_context: dict[str, Any] | None = None) -> VectorSearchResponse:
+        """The ``top_k`` nearest vectors to ``query`` (lower score is closer)."""
+        self._check_open()
+        vector = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        ids = None if shard_ids is None else [int(s) for s in shard_ids]
+        return _response(self._engine.search(vector, int(top_k), num_probes, ids))
+
+    def batch_search(self, queries: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
+                     num_probes: int | None = None) -> list[VectorSearchResponse]:
+        """One response per row of a 2-D ``queries`` array, searched in parallel in C++."""
+        self._check_open()
+        matrix = np.ascontiguousarray(queries, dtype=np.float32)
+        if matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        ids = None if shard_ids is None else [int(s) for s in shard_ids]
+        return [_response(raw) for raw in self._engine.batch_search(matrix, int(top_k), num_probes, ids)]
+
+    def route_vector(self, query: Any, *, num_probes: int | None = None,
+                     routing_context: dict[str, Any] | None = None) -> list[int]:
+        """The shards a query would probe (routing only)."""
+        self._check_open()
+        return list(self._engine.route(np.ascontiguousarray(query, dtype=np.float32).reshape(-1), num_probes))
+
+    def snapshot_info(self) -> VectorSnapshotInfo:
+        self._check_open()
+        info = self._engine.info()
+        return VectorSnapshotInfo(run_id=info["run_id"], num_dbs=info["num_dbs"], dim=info["dim"],
+                                  metric=DistanceMetric(info["metric"]),
+                                  sharding=VectorShardingStrategy(info["sharding"]),
+                                  manifest_ref=info["manifest_ref"], total_vectors=info["total_vectors"])
+
+    def shard_details(self) -> list[VectorShardDetail]:
+        self._check_open()
+        return [VectorShardDetail(db_id=d["db_id"], db_url=d["db_url"], vector_count=d["vector_count"],
+                                  checkpoint_id=d["checkpoint_id"]) for d in self._engine.shard_details()]
+
+    def health(self, staleness_threshold: timedelta | None = None) -> VectorReaderHealth:
+        if self._closed:
+            return VectorReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
+                                      num_shards=0, is_closed=True)
+        seconds = None if staleness_threshold is None else staleness_threshold.total_seconds()
+        h = self._engine.health(seconds)
+        return VectorReaderHealth(status=h["status"], manifest_ref=h["manifest_ref"],
+                                  manifest_age_seconds=h["manifest_age_seconds"], num_shards=h["num_shards"],
+                                  is_closed=h["is_closed"])
+
+    def refresh(self) -> bool:
+        """Moves to the snapshot ``_CURRENT`` names now; False when it did not change."""
+        self._check_open()
+        return bool(self._engine.refresh())
+
+    def close(self) -> None:
+        if not self._closed:
+            self._engine.close()
+            self._closed = True
+
+    def __enter__(self) -> ShardedVectorReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,166 @@
+"""Vector enums, records and result types (shardyfusion ``vector/types.py``, spec §1.1–1.2).
+
+Plain data only: nothing here validates its fields (the writer and the reader do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum, unique
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .config import VectorIndexConfig
+
+__all__ = [
+    "DistanceMetric",
+    "VectorShardingStrategy",
+    "VectorRecord",
+    "SearchResult",
+    "VectorSearchResponse",
+    "VectorShardDetail",
+    "VectorSnapshotInfo",
+    "VectorReaderHealth",
+    "VectorIndexWriter",
+    "VectorIndexWriterFactory",
+    "VectorShardReader",
+    "VectorShardReaderFactory",
+]
+
+
+@unique
+class DistanceMetric(str, Enum):
+    """Distance metric of a snapshot. sqlite-vec (and so shardvec) supports cosine and l2 only."""
+
+    COSINE = "cosine"
+    L2 = "l2"
+    DOT_PRODUCT = "dot_product"
+
+
+@unique
+class VectorShardingStrategy(str, Enum):
+    """How vectors are routed to shards."""
+
+    CLUSTER = "cluster"
+    LSH = "lsh"
+    EXPLICIT = "explicit"
+    CEL = "cel"
+
+
+@dataclass
+class VectorRecord:
+    """One vector to write.
+
+    Attributes:
+        id: The record id, an int or a str; returned with search hits.
+        vector: The embedding, shape ``(dim,)`` (any array-like of numbers).
+        payload: A JSON-able dict stored with the vector and returned with hits.
+        shard_id: The target shard under EXPLICIT sharding.
+        routing_context: The variables the CEL expression reads under CEL sharding.
+    """
+
+    id: int | str
+    vector: np.ndarray | Sequence[float]
+    payload: dict[str, Any] | None = None
+    shard_id: int | None = None
+    routing_context: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit: ``score`` is the sqlite-vec distance (lower is better); ``vector`` stays None."""
+
+    id: int | str
+    score: float
+    vector: np.ndarray | None = None
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class VectorSearchResponse:
+    """The merged global top-k of one query."""
+
+    results: list[SearchResult]
+    num_shards_queried: int
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class VectorShardDetail:
+    """One shard of a snapshot; ``db_url`` and ``checkpoint_id`` are None for an empty shard."""
+
+    db_id: int
+    db_url: str | None
+    vector_count: int
+    checkpoint_id: str | None
+
+
+@dataclass(frozen=True)
+class VectorSnapshotInfo:
+    """What a reader's pinned snapshot is. ``total_vectors`` sums the manifest's row counts."""
+
+    run_id: str
+    num_dbs: int
+    dim: int
+    metric: DistanceMetric
+    sharding: VectorShardingStrategy
+    manifest_ref: str
+    total_vectors: int
+
+
+@dataclass(frozen=True)
+class VectorReaderHealth:
+    """A reader's health: "degraded" when its manifest is older than the staleness threshold."""
+
+    status: Literal["healthy", "degraded", "unhealthy"]
+    manifest_ref: str | None
+    manifest_age_seconds: float | None
+    num_shards: int
+    is_closed: bool
+
+
+# --- adapter protocols (documented shape; the shardvec engine builds and reads shards itself) ----
+
+
+class VectorIndexWriter(Protocol):
+    """Writes one shard's vectors (the reference's per-shard adapter protocol)."""
+
+    def add_batch(
+        self, ids: np.ndarray, vectors: np.ndarray, payloads: list[dict[str, Any]] | None
+    ) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def seal(self) -> None: ...
+
+    def db_bytes(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class VectorIndexWriterFactory(Protocol):
+    """Called as ``factory(db_url=, local_dir=, index_config=)`` to open one shard writer."""
+
+    def __call__(
+        self, *, db_url: str, local_dir: Path, index_config: VectorIndexConfig
+    ) -> VectorIndexWriter: ...
+
+
+class VectorShardReader(Protocol):
+    """Searches one shard."""
+
+    def search(self, query: np.ndarray, top_k: int) -> list[SearchResult]: ...
+
+    def close(self) -> None: ...
+
+
+class VectorShardReaderFactory(Protocol):
+    """Called as ``factory(db_url=, local_dir=, index_config=, manifest=)`` to open one shard."""
+
+    def __call__(
+        self, *, db_url: str, local_dir: Path, index_config: VectorIndexConfig, manifest: Any
+    ) -> VectorShardReader: ...

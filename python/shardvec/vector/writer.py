@@ -1,0 +1,195 @@
+"""``write_sharded``: build and publish one snapshot through the C++ engine.
+
+Two paths reach the same engine call:
+
+* ``write_sharded(records, config)`` takes an iterable of :class:`VectorRecord` and batches it into
+  NumPy arrays (``config.batch_size`` rows at a time);
+* ``write_arrays(vectors, config, ids=..., payloads=...)`` takes arrays directly; a C-contiguous
+  float32 matrix and int64 ids are read in place (no copy) while the GIL is released.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shardvec._native import _engine
+from shardvec.errors import ConfigValidationError
+from shardvec.vector.config import VectorShardedWriteConfig
+from shardvec.vector.types import VectorRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ShardResult:
+    """One published (non-empty) shard."""
+
+    db_id: int
+    db_url: str
+    row_count: int
+    db_bytes: int
+    checkpoint_id: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildStats:
+    """Timings and counts of a write (milliseconds)."""
+
+    total_ms: float
+    num_winners: int
+    rows_written: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What ``write_sharded`` returns: the run, its shards and the manifest it published."""
+
+    run_id: str
+    winners: list[ShardResult]
+    manifest_ref: str
+    stats: BuildStats
+    num_dbs: int = 0
+    run_record_ref: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _enum_value(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _matrix_or_none(value: Any, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    matrix = np.ascontiguousarray(value, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ConfigValidationError(f"{name} must be a 2-D array, got shape {matrix.shape}")
+    return matrix
+
+
+def _split_ids(ids: Any, rows: int) -> tuple[np.ndarray | None, list[str]]:
+    """Integer ids stay an int64 array (read in place); anything else becomes strings."""
+    if ids is None:
+        return None, []
+    if isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer):
+        array = np.ascontiguousarray(ids, dtype=np.int64)
+    else:
+        values = list(ids)
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            array = np.asarray(values, dtype=np.int64)
+        elif all(isinstance(v, str) for v in values):
+            if len(values) != rows:
+                raise ConfigValidationError(f"ids has {len(values)} entries for {rows} vectors")
+            return None, values
+        else:
+            kinds = sorted({type(v).__name__ for v in values})
+            raise ConfigValidationError(f"ids must be all int or all str, got {', '.join(kinds)}")
+    if array.ndim != 1 or array.shape[0] != rows:
+        raise ConfigValidationError(f"ids has shape {array.shape} for {rows} vectors")
+    return array, []
+
+
+def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None]:
+    if payloads is None:
+        return []
+    if len(payloads) != rows:
+        raise ConfigValidationError(f"payloads has {len(payloads)} entries for {rows} vectors")
+    return [None if p is None else (p if isinstance(p, str) else json.dumps(p)) for p in payloads]
+
+
+def write_arrays(
+    vectors: np.ndarray,
+    config: VectorShardedWriteConfig,
+    *,
+    ids: np.ndarray | Sequence[int] | Sequence[str] | None = None,
+    payloads: Sequence[dict[str, Any] | str | None] | None = None,
+    shard_ids: np.ndarray | Sequence[int] | None = None,
+    last_writer_wins: bool = False,
+) -> BuildResult:
+    """Builds and publishes a snapshot from arrays: ``vectors`` (n, dim) float32, optional ``ids``
+    (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text) and
+    ``shard_ids`` (EXPLICIT). Raises the :mod:`shardvec.errors` class the engine's error maps to."""
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
+    rows = int(matrix.shape[0])
+    int_ids, str_ids = _split_ids(ids, rows)
+    shard_array = None if shard_ids is None else np.ascontiguousarray(shard_ids, dtype=np.int64)
+    sharding = config.sharding
+    output = config.output
+    local_root = output.local_root or str(Path(tempfile.gettempdir()) / "shardvec")
+    custom = {k: json.dumps(v) for k, v in (config.manifest.custom_manifest_fields or {}).items()}
+    result = _engine.write(
+        store=config.s3_prefix,
+        store_options={k: str(v) for k, v in config.engine_store_options().items()},
+        dim=int(config.index_config.dim),
+        metric=_enum_value(config.index_config.metric),
+        strategy=_enum_value(sharding.strategy),
+        num_dbs=sharding.num_dbs,
+        num_probes=int(sharding.num_probes),
+        train_centroids=bool(sharding.train_centroids),
+        centroids=_matrix_or_none(sharding.centroids, "sharding.centroids"),
+        sample_size=int(sharding.centroids_training_sample_size),
+        num_hash_bits=sharding.num_hash_bits,
+        hyperplanes=_matrix_or_none(sharding.hyperplanes, "sharding.hyperplanes"),
+        run_id=output.run_id,
+        local_root=str(local_root),
+        batch_size=int(config.batch_size),
+        max_parallel_shards=0,
+        last_writer_wins=last_writer_wins,
+        index_type=str(config.index_config.index_type),
+        quantization=config.index_config.quantization,
+        custom_json=custom,
+        vectors=matrix,
+        int_ids=int_ids,
+        str_ids=str_ids,
+        payloads=_payload_texts(payloads, rows),
+        shard_ids=shard_array,
+    )
+    winners = [ShardResult(**shard) for shard in result["shards"]]
+    return BuildResult(
+        run_id=result["run_id"],
+        winners=winners,
+        manifest_ref=result["manifest_ref"],
+        stats=BuildStats(total_ms=result["elapsed_ms"], num_winners=len(winners),
+                         rows_written=result["total_vectors"]),
+        num_dbs=result["num_dbs"],
+    )
+
+
+def write_sharded(
+    records: Iterable[VectorRecord],
+    config: VectorShardedWriteConfig,
+    input: Any = None,  # noqa: A002  (the reference's signature)
+    options: Any = None,
+) -> BuildResult:
+    """Writes an iterable of :class:`VectorRecord` as one snapshot (the reference's iterator writer).
+    Records are gathered into arrays, then built and published by the engine."""
+    dim = int(config.index_config.dim)
+    vectors: list[np.ndarray] = []
+    ids: list[int | str] = []
+    payloads: list[dict[str, Any] | None] = []
+    shard_ids: list[int | None] = []
+    for row, record in enumerate(records):
+        vector = np.asarray(record.vector, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != dim:
+            raise ConfigValidationError(
+                f"record id={record.id!r} (row {row}): vector has {vector.shape[0]} values, expected dim={dim}")
+        vectors.append(vector)
+        ids.append(record.id)
+        payloads.append(record.payload)
+        shard_ids.append(record.shard_id)
+    matrix = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
+    explicit = [s for s in shard_ids if s is not None]
+    return write_arrays(
+        matrix,
+        config,
+        ids=ids if ids else None,
+        payloads=payloads if any(p is not None for p in payloads) else None,
+        shard_ids=np.asarray([-1 if s is None else s for s in shard_ids], dtype=np.int64) if explicit else None,
+    )
