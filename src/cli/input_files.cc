@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "format/npy.h"
 
 namespace shardvec {
@@ -137,9 +138,7 @@ Result<std::string> ReadInputBytes(const std::string& path, std::string_view lab
 
 // The lowercased extension, looking through a trailing ".gz": "v.JSONL.gz" -> ".jsonl".
 std::string InputExtension(const std::string& path) {
-  std::string name = path.substr(path.find_last_of('/') + 1);
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string name = AsciiLower(path.substr(path.find_last_of('/') + 1));
   if (name.size() > 3 && name.ends_with(".gz")) name.resize(name.size() - 3);
   size_t dot = name.find_last_of('.');
   return dot == std::string::npos ? "" : name.substr(dot);

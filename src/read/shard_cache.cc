@@ -10,6 +10,7 @@
 #include "common/digest.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/text_util.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -41,11 +42,6 @@ std::string SafeIdentity(const std::string& identity) {
   return fmt::format("{}-{:016x}", safe, Xxh3_64(identity));
 }
 
-std::string Lowercase(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 // Checks a local file against the manifest's size and (when known) digest.
 Status VerifyFile(const ShardLocation& loc, const fs::path& path) {
   if (!loc.digest) {
@@ -60,7 +56,7 @@ Status VerifyFile(const ShardLocation& loc, const fs::path& path) {
                     loc.size, size));
   }
   ASSIGN_OR_RETURN(FileDigest actual, DigestFile(path));
-  if (actual.size == loc.size && actual.digest == Lowercase(*loc.digest)) return Status::OK();
+  if (actual.size == loc.size && actual.digest == AsciiLower(*loc.digest)) return Status::OK();
   return Status::Corruption(
       fmt::format("shard {} failed verification: expected {} ({} bytes), got {} ({} bytes)",
                   loc.db_id, *loc.digest, loc.size, actual.digest, actual.size));

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "shard/sqlite_vec.h"
 
 namespace shardvec {
@@ -94,10 +95,7 @@ std::optional<DeclaredIndex> ParseVecIndexSql(const std::string& sql) {
   declared.dim = std::stoll(match[1].str());
   declared.metric = "l2";
   if (std::regex_search(sql, match, kMetric)) {
-    declared.metric = match[1].str();
-    for (char& c : declared.metric) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    declared.metric = AsciiLower(match[1].str());
   }
   return declared;
 }

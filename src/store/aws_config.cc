@@ -10,6 +10,7 @@
 
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/text_util.h"
 
 namespace shardvec {
 
@@ -22,13 +23,6 @@ std::string Trim(std::string_view s) {
   if (begin == std::string_view::npos) return "";
   const size_t end = s.find_last_not_of(" \t\r\n");
   return std::string(s.substr(begin, end - begin + 1));
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 // botocore treats an empty variable like an unset one.
@@ -133,7 +127,7 @@ std::optional<Candidate> FirstSet(std::initializer_list<Candidate> candidates) {
 Result<std::string> NormalizeEndpoint(const Candidate& endpoint) {
   const std::string& url = *endpoint.value;
   const size_t scheme_end = url.find("://");
-  const std::string scheme = scheme_end == std::string::npos ? "" : Lower(url.substr(0, scheme_end));
+  const std::string scheme = scheme_end == std::string::npos ? "" : AsciiLower(url.substr(0, scheme_end));
   if (scheme != "http" && scheme != "https") {
     return Status::InvalidArgument(
         fmt::format("{} '{}' must start with http:// or https://", endpoint.source, url));
@@ -202,7 +196,7 @@ Result<IniSections> ParseAwsIni(std::string_view text, std::string_view file_nam
       if (eq == std::string::npos || Trim(trimmed.substr(0, eq)).empty()) {
         return malformed(fmt::format("expected 'name = value' in the block under '{}'", key));
       }
-      (*section)[key + "." + Lower(Trim(trimmed.substr(0, eq)))] = Trim(trimmed.substr(eq + 1));
+      (*section)[key + "." + AsciiLower(Trim(trimmed.substr(0, eq)))] = Trim(trimmed.substr(eq + 1));
       continue;
     }
 
@@ -221,7 +215,7 @@ Result<IniSections> ParseAwsIni(std::string_view text, std::string_view file_nam
     if (section == nullptr) return malformed("expected a [section] header before any setting");
     const size_t eq = trimmed.find('=');
     if (eq == std::string::npos) return malformed("expected 'name = value'");
-    std::string name = Lower(Trim(trimmed.substr(0, eq)));
+    std::string name = AsciiLower(Trim(trimmed.substr(0, eq)));
     if (name.empty()) return malformed("expected 'name = value' but the name is empty");
     if (section->count(name) != 0) {
       return malformed(fmt::format("'{}' appears a second time in [{}]", name, section_name));

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "common/text_util.h"
+
 namespace shardvec {
 namespace {
 
@@ -28,12 +30,6 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
 }
 
 // SigV4 canonical header value: trimmed, inner runs of spaces collapsed to one.
@@ -109,7 +105,7 @@ HeaderList SignV4(const SignableRequest& request, const SigningKey& key, std::st
 
   // Every header we send is signed, so a proxy cannot alter conditions like If-Match unnoticed.
   std::vector<std::pair<std::string, std::string>> canonical = {{"host", request.host}};
-  for (const auto& [name, value] : request.headers) canonical.emplace_back(Lower(name), TrimSpaces(value));
+  for (const auto& [name, value] : request.headers) canonical.emplace_back(AsciiLower(name), TrimSpaces(value));
   for (const auto& [name, value] : added) canonical.emplace_back(name, value);
   std::sort(canonical.begin(), canonical.end());
 
