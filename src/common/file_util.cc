@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -35,36 +36,35 @@ Status WriteAll(int fd, const char* data, size_t size, const std::filesystem::pa
 
 }  // namespace
 
-Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open", path, errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ErrnoStatus("stat", path, err);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return Status::InvalidArgument(fmt::format("'{}' is a directory, not a file", path.string()));
-  }
-  std::string data;
-  data.resize(static_cast<size_t>(st.st_size));
+ScopedFd::~ScopedFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int64_t offset, int64_t length) {
+  std::string data(static_cast<size_t>(std::max<int64_t>(0, length)), '\0');
   size_t got = 0;
   while (got < data.size()) {
-    const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, offset + static_cast<off_t>(got));
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return ErrnoStatus("read", path, err);
+      return ErrnoStatus("read", path, errno);
     }
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
   data.resize(got);
-  ::close(fd);
   return data;
+}
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if (S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument(fmt::format("'{}' is a directory, not a file", path.string()));
+  }
+  return ReadFileRange(fd.get(), path, 0, st.st_size);
 }
 
 Status WriteFileSynced(const std::filesystem::path& path, std::string_view data) {

@@ -1,6 +1,7 @@
 // Small POSIX file helpers with errors that name the path.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -10,6 +11,21 @@
 namespace shardvec {
 
 Result<std::string> ReadWholeFile(const std::filesystem::path& path);
+// Reads up to `length` bytes at `offset` of an open file (fewer only at its end); errors name `path`.
+Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int64_t offset, int64_t length);
+
+// Closes a file descriptor when it goes out of scope.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ~ScopedFd();
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
 // Writes `data` to `path` (created/truncated) and fsyncs it.
 Status WriteFileSynced(const std::filesystem::path& path, std::string_view data);
 // Copies `from` to `to` (created/truncated) and fsyncs it.

@@ -102,27 +102,12 @@ Result<std::string> LocalStore::Get(std::string_view key) {
 
 Result<std::string> LocalStore::GetRange(std::string_view key, int64_t offset, int64_t length) {
   ASSIGN_OR_RETURN(fs::path path, PathOf(key));
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
     if (errno == ENOENT) return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
     return Status::IOError(fmt::format("cannot open '{}': {}", path.string(), std::strerror(errno)));
   }
-  std::string out(static_cast<size_t>(std::max<int64_t>(0, length)), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, offset + static_cast<off_t>(got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Status::IOError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(err)));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(got);
-  return out;
+  return ReadFileRange(fd.get(), path, offset, length);
 }
 
 Result<VersionedObject> LocalStore::GetVersioned(std::string_view key) {

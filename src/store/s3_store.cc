@@ -27,34 +27,15 @@ bool ValidBucketName(std::string_view bucket) {
   });
 }
 
-// Reads [offset, offset + length) of an open file.
-Result<std::string> ReadAt(int fd, const fs::path& path, int64_t offset, int64_t length) {
-  std::string out(static_cast<size_t>(length), '\0');
-  int64_t done = 0;
-  while (done < length) {
-    ssize_t n = pread(fd, out.data() + done, static_cast<size_t>(length - done), offset + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return Status::IOError(fmt::format("cannot read '{}' at byte {}: {}", path.string(), offset + done,
-                                         n == 0 ? "unexpected end of file" : std::strerror(errno)));
-    }
-    done += n;
+// Exactly [offset, offset + length) of a file being uploaded.
+Result<std::string> ReadExactly(int fd, const fs::path& path, int64_t offset, int64_t length) {
+  ASSIGN_OR_RETURN(std::string data, ReadFileRange(fd, path, offset, length));
+  if (static_cast<int64_t>(data.size()) != length) {
+    return Status::IOError(fmt::format("cannot read '{}' at byte {}: unexpected end of file", path.string(),
+                                       offset + static_cast<int64_t>(data.size())));
   }
-  return out;
+  return data;
 }
-
-class FileCloser {
- public:
-  explicit FileCloser(int fd) : fd_(fd) {}
-  ~FileCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileCloser(const FileCloser&) = delete;
-  FileCloser& operator=(const FileCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 // The first error among finished futures, after waiting for all of them (none may outlive the call).
 template <typename T>
@@ -194,11 +175,13 @@ Status S3Store::GetToFile(std::string_view key, const fs::path& dest) {
   ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
   RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  int fd = open(staged.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError(fmt::format("cannot create '{}': {}", staged.string(), std::strerror(errno)));
   Status st;
   {
-    FileCloser closer(fd);
+    ScopedFd file(open(staged.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
+    const int fd = file.get();
+    if (fd < 0) {
+      return Status::IOError(fmt::format("cannot create '{}': {}", staged.string(), std::strerror(errno)));
+    }
     const std::string object_key = ObjectKey(key);
     if (info.size > ranged_get_threshold_) {
       st = GetRangesToFd(object_key, info.version, info.size, fd);
@@ -292,18 +275,18 @@ Status S3Store::Put(std::string_view key, std::string_view data) {
 }
 
 Status S3Store::PutFile(std::string_view key, const fs::path& source) {
-  int fd = open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  ScopedFd file(open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  const int fd = file.get();
   if (fd < 0) return Status::IOError(fmt::format("cannot open '{}': {}", source.string(), std::strerror(errno)));
-  FileCloser closer(fd);
   off_t size = lseek(fd, 0, SEEK_END);
   if (size < 0) return Status::IOError(fmt::format("cannot size '{}': {}", source.string(), std::strerror(errno)));
   const std::string object_key = ObjectKey(key);
   if (size <= multipart_threshold_) {
-    ASSIGN_OR_RETURN(std::string data, ReadAt(fd, source, 0, size));
+    ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, source, 0, size));
     return PutSingle(object_key, data, {});
   }
   return PutMultipart(object_key, size, [fd, &source](int64_t offset, int64_t length) {
-    return ReadAt(fd, source, offset, length);
+    return ReadExactly(fd, source, offset, length);
   });
 }
 
