@@ -209,10 +209,10 @@ Status S3Store::GetToFile(std::string_view key, const fs::path& dest) {
   return st;
 }
 
-Status S3Store::PutSingle(const std::string& object_key, std::string_view data, HeaderList headers) {
+Result<HttpResponse> S3Store::PutObject(const std::string& object_key, std::string_view data, HeaderList headers) {
   S3Call call{.method = "PUT", .object_key = object_key, .headers = std::move(headers), .body = data};
   call.headers.emplace_back("Content-Type", "application/octet-stream");
-  return client_.Execute(call).status();
+  return client_.Execute(call);
 }
 
 Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
@@ -252,8 +252,7 @@ Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
     Result<HttpResponse> done = client_.Execute(complete);
     st = done.status();
     // S3 may answer 200 and still report an error in the body.
-    if (st.ok() && !ParseS3Error(done->body).code.empty()) {
-      S3ErrorBody error = ParseS3Error(done->body);
+    if (S3ErrorBody error = st.ok() ? ParseS3Error(done->body) : S3ErrorBody{}; !error.code.empty()) {
       st = Status::IOError(fmt::format("S3 CompleteMultipartUpload {}: {} ({})", client_.Describe(object_key),
                                        error.code, error.message));
     }
@@ -267,7 +266,7 @@ Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
 
 Status S3Store::Put(std::string_view key, std::string_view data) {
   const std::string object_key = ObjectKey(key);
-  if (static_cast<int64_t>(data.size()) <= multipart_threshold_) return PutSingle(object_key, data, {});
+  if (static_cast<int64_t>(data.size()) <= multipart_threshold_) return PutObject(object_key, data, {}).status();
   return PutMultipart(object_key, static_cast<int64_t>(data.size()),
                       [data](int64_t offset, int64_t length) -> Result<std::string> {
                         return std::string(data.substr(offset, length));
@@ -283,7 +282,7 @@ Status S3Store::PutFile(std::string_view key, const fs::path& source) {
   const std::string object_key = ObjectKey(key);
   if (size <= multipart_threshold_) {
     ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, source, 0, size));
-    return PutSingle(object_key, data, {});
+    return PutObject(object_key, data, {}).status();
   }
   return PutMultipart(object_key, size, [fd, &source](int64_t offset, int64_t length) {
     return ReadExactly(fd, source, offset, length);
@@ -301,7 +300,7 @@ bool S3Store::HoldsExactly(const std::string& object_key, std::string_view data,
 
 Status S3Store::PutIfAbsent(std::string_view key, std::string_view data) {
   const std::string object_key = ObjectKey(key);
-  Status st = PutSingle(object_key, data, {{"If-None-Match", "*"}});
+  Status st = PutObject(object_key, data, {{"If-None-Match", "*"}}).status();
   if (st.code() == StatusCode::kConflict) {
     if (HoldsExactly(object_key, data, nullptr)) return Status::OK();
     return Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)));
@@ -311,19 +310,16 @@ Status S3Store::PutIfAbsent(std::string_view key, std::string_view data) {
 
 Result<std::string> S3Store::CompareAndSwap(std::string_view key, std::string_view data,
                                             const std::optional<std::string>& expected_version) {
-  S3Call call{.method = "PUT", .object_key = ObjectKey(key), .body = data};
-  call.headers.emplace_back("Content-Type", "application/octet-stream");
-  if (expected_version) {
-    call.headers.emplace_back("If-Match", *expected_version);
-  } else {
-    call.headers.emplace_back("If-None-Match", "*");
-  }
-  Result<HttpResponse> response = client_.Execute(call);
+  const std::string object_key = ObjectKey(key);
+  Result<HttpResponse> response =
+      PutObject(object_key, data,
+                {expected_version ? std::pair<std::string, std::string>("If-Match", *expected_version)
+                                  : std::pair<std::string, std::string>("If-None-Match", "*")});
   // 412: someone else wrote first; 404 under If-Match: someone deleted it. Both lose the swap.
   if (response.status().code() == StatusCode::kConflict ||
       (expected_version && response.status().code() == StatusCode::kNotFound)) {
     std::string etag;
-    if (HoldsExactly(call.object_key, data, &etag)) return etag;
+    if (HoldsExactly(object_key, data, &etag)) return etag;
     return Status::Conflict(fmt::format("object '{}' changed since it was read ({})", Url(key),
                                         expected_version ? "If-Match " + *expected_version : "If-None-Match *"));
   }

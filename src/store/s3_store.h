@@ -50,7 +50,8 @@ class S3Store final : public ObjectStore {
   // Uploads `size` bytes in parts read by `read_part(offset, length)`; aborts the upload on failure.
   Status PutMultipart(const std::string& object_key, int64_t size,
                       const std::function<Result<std::string>(int64_t, int64_t)>& read_part);
-  Status PutSingle(const std::string& object_key, std::string_view data, HeaderList headers);
+  // One PUT of a whole object with extra (conditional) headers.
+  Result<HttpResponse> PutObject(const std::string& object_key, std::string_view data, HeaderList headers);
   bool HoldsExactly(const std::string& object_key, std::string_view data, std::string* etag);
   Status GetRangesToFd(const std::string& object_key, const std::string& etag, int64_t size, int fd);
 
