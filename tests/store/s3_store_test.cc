@@ -33,9 +33,7 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 
 std::shared_ptr<S3Store> OpenTestStore(const std::string& name, StoreOptions options = S3TestOptions(),
                                        std::shared_ptr<HttpTransport> transport = nullptr) {
-  auto store = S3Store::Open(UniqueS3Prefix(name), options, std::move(transport));
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? *store : nullptr;
+  return testing::OpenS3TestStore(UniqueS3Prefix(name), std::move(transport), options);
 }
 
 TEST(S3StoreTest, PutGetRangeHeadRoundTripWithAwkwardKeys) {

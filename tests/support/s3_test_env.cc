@@ -50,6 +50,13 @@ std::string UniqueS3Prefix(const std::string& name) {
   return fmt::format("s3://{}/tests/{}-{}", RequireS3Server().bucket, name, NewUuidHex().substr(0, 12));
 }
 
+std::shared_ptr<S3Store> OpenS3TestStore(const std::string& prefix, std::shared_ptr<HttpTransport> transport,
+                                         const StoreOptions& options) {
+  auto store = S3Store::Open(prefix, options, std::move(transport));
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? *store : nullptr;
+}
+
 std::string S3CliEnv() {
   const S3TestServer& s = RequireS3Server();
   return fmt::format("env -u AWS_PROFILE AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_ENDPOINT_URL={} "

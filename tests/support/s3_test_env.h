@@ -11,6 +11,7 @@
 
 #include "shardvec/object_store.h"
 #include "store/http_transport.h"
+#include "store/s3_store.h"
 
 namespace shardvec::testing {
 
@@ -27,6 +28,9 @@ const S3TestServer& RequireS3Server();
 StoreOptions S3TestOptions();
 // A fresh s3://bucket/tests/<name>-<random> prefix, so tests never see each other's objects.
 std::string UniqueS3Prefix(const std::string& name);
+// Opens an S3Store on the test server (a failed open fails the test and gives nullptr).
+std::shared_ptr<S3Store> OpenS3TestStore(const std::string& prefix, std::shared_ptr<HttpTransport> transport = nullptr,
+                                         const StoreOptions& options = S3TestOptions());
 // "env AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_ENDPOINT_URL=…" for CLI command lines.
 std::string S3CliEnv();
 // Runs .venv/bin/python with a script from tests/support and arguments; returns its stdout.

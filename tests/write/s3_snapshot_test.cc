@@ -27,13 +27,6 @@ constexpr int64_t kDim = 16;
 
 class S3SnapshotTest : public ::testing::Test {
  protected:
-  std::shared_ptr<ObjectStore> OpenS3(const std::string& prefix, std::shared_ptr<HttpTransport> transport = nullptr,
-                                      StoreOptions options = testing::S3TestOptions()) {
-    auto store = S3Store::Open(prefix, options, std::move(transport));
-    EXPECT_TRUE(store.ok()) << store.status().ToString();
-    return store.ok() ? std::shared_ptr<ObjectStore>(*store) : nullptr;
-  }
-
   WriteConfig Config(const std::string& run_id, int64_t num_dbs = 4, int64_t dim = kDim) {
     WriteConfig c;
     c.local_root = (tmp_ / "build").string();
@@ -98,7 +91,7 @@ class S3SnapshotTest : public ::testing::Test {
 TEST_F(S3SnapshotTest, ApiCycleOnS3AnswersExactlyAsOnALocalFolder) {
   auto local = OpenStore((tmp_ / "local").string());
   ASSERT_TRUE(local.ok());
-  std::shared_ptr<ObjectStore> s3 = OpenS3(testing::UniqueS3Prefix("api-cycle"));
+  std::shared_ptr<ObjectStore> s3 = testing::OpenS3TestStore(testing::UniqueS3Prefix("api-cycle"));
   ASSERT_TRUE(s3);
   for (auto store : {*local, s3}) {
     SCOPED_TRACE(store->PrefixUrl());
@@ -130,7 +123,7 @@ TEST_F(S3SnapshotTest, ApiCycleOnS3AnswersExactlyAsOnALocalFolder) {
 
 TEST_F(S3SnapshotTest, TwoWritersAtOnceExactlyOneWinsAndThePointerIsAlwaysWhole) {
   const std::string prefix = testing::UniqueS3Prefix("race");
-  std::shared_ptr<ObjectStore> observer = OpenS3(prefix);
+  std::shared_ptr<ObjectStore> observer = testing::OpenS3TestStore(prefix);
   ASSERT_TRUE(observer);
   std::atomic<bool> done{false};
   std::atomic<int> pointer_reads{0};
@@ -161,7 +154,7 @@ TEST_F(S3SnapshotTest, TwoWritersAtOnceExactlyOneWinsAndThePointerIsAlwaysWhole)
       auto transport = std::make_shared<FaultyTransport>();
       transport->AddRule({.method = "PUT", .url_contains = "/manifest", .action = FaultAction::kDelay,
                           .times = -1, .delay_ms = 400});
-      auto store = OpenS3(prefix, transport);
+      auto store = testing::OpenS3TestStore(prefix, transport);
       results[w] = Write(store, w == 0 ? data1_ : data2_, "W" + std::to_string(w));
     });
   }
@@ -200,13 +193,13 @@ TEST_F(S3SnapshotTest, TransientFaultsAreRetriedAndTheSnapshotIsWhole) {
   transport->AddRule({.method = "PUT", .url_contains = "/manifest", .action = FaultAction::kResetAfterSend});
   transport->AddRule({.method = "GET", .url_contains = "_CURRENT", .action = FaultAction::kReset});
   transport->AddRule({.method = "PUT", .url_contains = "_CURRENT", .action = FaultAction::kResetAfterSend});
-  auto store = OpenS3(prefix, transport);
+  auto store = testing::OpenS3TestStore(prefix, transport);
   ASSERT_TRUE(store);
   auto built = Write(store, data1_, "T1");
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   EXPECT_EQ(transport->faults_injected(), 8);
 
-  auto clean = OpenS3(prefix);
+  auto clean = testing::OpenS3TestStore(prefix);
   auto reader = OpenReader(clean);
   ASSERT_TRUE(reader);
   int64_t total = 0;
@@ -217,7 +210,7 @@ TEST_F(S3SnapshotTest, TransientFaultsAreRetriedAndTheSnapshotIsWhole) {
 
 TEST_F(S3SnapshotTest, PermanentFaultsFailTheWriteAndLeaveCurrentUnchanged) {
   const std::string prefix = testing::UniqueS3Prefix("permanent");
-  std::shared_ptr<ObjectStore> clean = OpenS3(prefix);
+  std::shared_ptr<ObjectStore> clean = testing::OpenS3TestStore(prefix);
   ASSERT_TRUE(Write(clean, data1_, "GOOD").ok());
   const std::string before = CurrentBytes(*clean);
 
@@ -232,7 +225,7 @@ TEST_F(S3SnapshotTest, PermanentFaultsFailTheWriteAndLeaveCurrentUnchanged) {
     SCOPED_TRACE(c.url);
     auto transport = std::make_shared<FaultyTransport>();
     transport->AddRule({.method = "PUT", .url_contains = c.url, .action = c.action, .times = -1});
-    auto faulty = OpenS3(prefix, transport);
+    auto faulty = testing::OpenS3TestStore(prefix, transport);
     auto failed = Write(faulty, data2_, std::string("BAD") + (c.url[0] == '/' ? "m" : c.url[0] == '_' ? "c" : "s"));
     ASSERT_FALSE(failed.ok());
     EXPECT_EQ(failed.status().code(), c.code) << failed.status().ToString();
@@ -253,13 +246,13 @@ TEST_F(S3SnapshotTest, LargeShardsGoUpMultipartAndComeDownInVerifiedRanges) {
   // One failed part is retried inside the multipart upload.
   up->AddRule({.method = "PUT", .url_contains = "partNumber=2", .action = FaultAction::kSlowDown503});
   Matrix big = testing::RandomMatrix(7000, 256, 5);  // ~7 MB of vectors in one shard
-  auto store = OpenS3(prefix, up, options);
+  auto store = testing::OpenS3TestStore(prefix, up, options);
   ASSERT_TRUE(store);
   ASSERT_TRUE(Write(store, big, "BIG", 1).ok());
   EXPECT_GE(up->CountRequests("PUT", "partNumber="), 3);
 
   auto down = std::make_shared<FaultyTransport>();
-  auto reader_store = OpenS3(prefix, down, options);
+  auto reader_store = testing::OpenS3TestStore(prefix, down, options);
   auto reader = OpenReader(reader_store);
   ASSERT_TRUE(reader);
   auto details = reader->ShardDetails();
