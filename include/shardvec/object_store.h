@@ -50,6 +50,10 @@ struct StoreOptions {
   int64_t part_size_bytes = int64_t{16} << 20;            // multipart part and ranged-GET chunk size
   int64_t ranged_get_threshold_bytes = int64_t{32} << 20; // downloads above this use parallel ranges
   int max_concurrency = 8;            // parallel parts / ranges per object
+  // TLS for https endpoints: a PEM CA bundle (empty: AWS_CA_BUNDLE, then ca_bundle in the profile,
+  // then the system store); verify_tls = false accepts any certificate (self-signed test servers only).
+  std::string ca_bundle;
+  bool verify_tls = true;
 };
 
 class ObjectStore {

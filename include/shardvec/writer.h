@@ -23,6 +23,10 @@ class RecordSource {
   virtual Status Rewind() = 0;
   // The record count when known up front (for progress).
   virtual std::optional<int64_t> SizeHint() const { return std::nullopt; }
+  // False for a one-shot stream (e.g. a Python iterator): Rewind() then only works before the first
+  // Next(), and the writer keeps its first pass in a local spool file when it needs a second one
+  // (CLUSTER training), so the stream is read exactly once.
+  virtual bool CanRewind() const { return true; }
 };
 
 // Records held in memory.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <initializer_list>
 #include <utility>
 
@@ -339,6 +340,20 @@ Result<S3Settings> ResolveS3Settings(const StoreOptions& options, std::string_vi
   } else {
     // S3-compatible servers rarely have wildcard DNS for buckets, so a custom endpoint means path style.
     settings.path_style = !settings.endpoint_url.empty() || !IsDnsCompatible(bucket);
+  }
+
+  const auto ca_bundle = FirstSet({
+      {options.ca_bundle, "StoreOptions.ca_bundle"},
+      {EnvValue(env, "AWS_CA_BUNDLE"), "AWS_CA_BUNDLE"},
+      {SectionValue(config_section, "ca_bundle"), config_source("ca_bundle")},
+  });
+  if (ca_bundle) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(*ca_bundle->value, ec)) {
+      return Status::InvalidArgument(
+          fmt::format("{} '{}' is not a readable file", ca_bundle->source, *ca_bundle->value));
+    }
+    settings.ca_bundle = *ca_bundle->value;
   }
   return settings;
 }

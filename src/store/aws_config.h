@@ -26,6 +26,7 @@ struct S3Settings {
   std::string endpoint_url;        // "scheme://host[:port]", no trailing slash; empty = AWS's own endpoint
   bool path_style = false;         // resolved addressing style
   std::string credentials_source;  // where the keys came from, for messages; never contains a secret
+  std::string ca_bundle;           // PEM file to verify TLS with; empty = the system store
 };
 
 // Looks up an environment variable; injectable for tests.

@@ -45,10 +45,15 @@ class HttpTransport {
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
 
+struct TlsOptions {
+  bool verify = true;
+  std::string ca_bundle;  // PEM file; empty = the system store
+};
+
 // libcurl easy handles kept in a pool: a handle keeps its connection alive between requests.
 class CurlTransport final : public HttpTransport {
  public:
-  CurlTransport();
+  explicit CurlTransport(TlsOptions tls = {});
   ~CurlTransport() override;
   Result<HttpResponse> Send(const HttpRequest& request) override;
 
@@ -56,6 +61,7 @@ class CurlTransport final : public HttpTransport {
   void* Acquire();
   void Release(void* handle);
 
+  TlsOptions tls_;
   std::mutex mu_;
   std::vector<void*> idle_;
 };

@@ -94,7 +94,7 @@ Result<std::shared_ptr<S3Store>> S3Store::Open(std::string_view url, const Store
                                                options.max_concurrency, options.max_attempts));
   }
   ASSIGN_OR_RETURN(S3Settings settings, ResolveS3Settings(options, parts.first, env));
-  if (!transport) transport = std::make_shared<CurlTransport>();
+  if (!transport) transport = std::make_shared<CurlTransport>(TlsOptions{options.verify_tls, settings.ca_bundle});
   return std::make_shared<S3Store>(S3Client(std::move(settings), parts.first, options, std::move(transport)),
                                    parts.second, options);
 }

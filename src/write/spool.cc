@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+
+#include "common/status_macros.h"
 
 namespace shardvec {
 namespace {
@@ -37,7 +40,7 @@ Status SpoolWriter::Append(const RecordId& id, const std::vector<float>& vector,
     AppendBytes(buffer_, std::get<std::string>(id));
   }
   buffer_.append(reinterpret_cast<const char*>(vector.data()), vector.size() * sizeof(float));
-  AppendPod(buffer_, uint8_t{payload_json ? 1 : 0});
+  AppendPod(buffer_, static_cast<uint8_t>(payload_json ? 1 : 0));
   if (payload_json) AppendBytes(buffer_, *payload_json);
   ++rows_;
   if (buffer_.size() >= flush_bytes_) return Flush();
@@ -136,6 +139,48 @@ Result<bool> SpoolReader::Next(RecordId* id, std::vector<float>* vector,
     payload_json->reset();
   }
   return true;
+}
+
+ReplayableSource::ReplayableSource(RecordSource& stream, std::filesystem::path spool_path, int64_t dim)
+    : stream_(stream), copy_(std::move(spool_path), 4u << 20), dim_(dim) {}
+
+ReplayableSource::~ReplayableSource() {
+  replay_.reset();
+  std::error_code ec;
+  std::filesystem::remove(copy_.path(), ec);
+}
+
+Result<bool> ReplayableSource::Next(Record* out) {
+  if (replay_) {
+    out->shard_id.reset();
+    return replay_->Next(&out->id, &out->vector, &out->payload_json);
+  }
+  started_ = true;
+  ASSIGN_OR_RETURN(bool more, stream_.Next(out));
+  if (!more) {
+    stream_done_ = true;
+    return false;
+  }
+  RETURN_IF_ERROR(copy_.Append(out->id, out->vector, out->payload_json));
+  return true;
+}
+
+Status ReplayableSource::Rewind() {
+  if (!started_) return stream_.Rewind();
+  if (!stream_done_) {
+    return Status::Internal("a one-shot record stream cannot rewind before its first pass has ended");
+  }
+  RETURN_IF_ERROR(copy_.Flush());
+  if (copy_.rows() == 0) std::ofstream(copy_.path(), std::ios::app);  // an empty stream replays as empty
+  replay_.reset();
+  ASSIGN_OR_RETURN(SpoolReader reader, SpoolReader::Open(copy_.path(), dim_));
+  replay_.emplace(std::move(reader));
+  return Status::OK();
+}
+
+std::optional<int64_t> ReplayableSource::SizeHint() const {
+  if (stream_done_) return copy_.rows();
+  return stream_.SizeHint();
 }
 
 }  // namespace shardvec

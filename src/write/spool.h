@@ -12,6 +12,7 @@
 
 #include "shardvec/status.h"
 #include "shardvec/types.h"
+#include "shardvec/writer.h"
 
 namespace shardvec {
 
@@ -47,6 +48,26 @@ class SpoolReader {
   std::FILE* file_;
   std::filesystem::path path_;
   int64_t dim_;
+};
+
+// Makes a one-shot source rewindable: the first pass is copied into a spool file as it is read, and
+// every later pass reads that file. Shard ids are not spooled, so the writer uses it only for CLUSTER
+// training, whose passes ignore them.
+class ReplayableSource final : public RecordSource {
+ public:
+  ReplayableSource(RecordSource& stream, std::filesystem::path spool_path, int64_t dim);
+  ~ReplayableSource() override;
+  Result<bool> Next(Record* out) override;
+  Status Rewind() override;
+  std::optional<int64_t> SizeHint() const override;
+
+ private:
+  RecordSource& stream_;
+  SpoolWriter copy_;
+  int64_t dim_;
+  bool started_ = false;
+  bool stream_done_ = false;
+  std::optional<SpoolReader> replay_;
 };
 
 }  // namespace shardvec

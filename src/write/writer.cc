@@ -295,7 +295,15 @@ Result<Manifest> ComposeManifest(RunContext& ctx, const std::vector<ShardInfo>& 
   return m;
 }
 
-Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& source) {
+Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
+  // Training reads the input twice; a one-shot stream is kept on local disk for the second pass.
+  const bool two_passes = ctx.config.sharding.strategy == Strategy::kCluster && ctx.config.sharding.train_centroids;
+  std::optional<ReplayableSource> replayable;
+  if (two_passes && !records.CanRewind()) {
+    RETURN_IF_ERROR(CreateDirectories(ctx.local_run_dir));
+    replayable.emplace(records, ctx.local_run_dir / "input.spool", ctx.config.index.dim);
+  }
+  RecordSource& source = replayable ? static_cast<RecordSource&>(*replayable) : records;
   RETURN_IF_ERROR(ResolveRouting(ctx, source));
   ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.routing));
   ASSIGN_OR_RETURN(std::vector<SpoolWriter> spools, RouteIntoSpools(ctx, source, *router));

@@ -438,5 +438,27 @@ TEST_F(AwsConfigTest, AutoAddressingUsesPathStyleForCustomEndpointsAndNonDnsBuck
   EXPECT_FALSE(Resolve(options, "my-bucket")->path_style);
 }
 
+TEST_F(AwsConfigTest, CaBundleFromOptionsThenEnvThenProfileAndMustExist) {
+  SetEnvKeys();
+  const std::string bundle = (tmp_.path() / "ca.pem").string();
+  WriteText(bundle, "-----BEGIN CERTIFICATE-----\n");
+  auto s = Resolve();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->ca_bundle, "");
+  WriteConfig("[default]\nca_bundle = " + bundle + "\n");
+  s = Resolve();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->ca_bundle, bundle);
+  env_["AWS_CA_BUNDLE"] = (tmp_.path() / "missing.pem").string();
+  const std::string message = ResolveError();
+  EXPECT_TRUE(Contains(message, "AWS_CA_BUNDLE")) << message;
+  EXPECT_TRUE(Contains(message, "missing.pem")) << message;
+  StoreOptions options;
+  options.ca_bundle = bundle;
+  s = Resolve(options);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->ca_bundle, bundle);
+}
+
 }  // namespace
 }  // namespace shardvec

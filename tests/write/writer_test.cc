@@ -153,6 +153,66 @@ TEST_F(WriterTest, TrainedCentroidsAreDeterministic) {
   }
 }
 
+// A stream that can be read once, as a Python iterator is: Rewind after the first Next fails.
+class OneShotSource final : public RecordSource {
+ public:
+  explicit OneShotSource(std::vector<Record> records) : inner_(std::move(records)) {}
+  Result<bool> Next(Record* out) override {
+    ++reads_;
+    return inner_.Next(out);
+  }
+  Status Rewind() override {
+    if (reads_ > 0) return Status::Internal("OneShotSource rewound after reading");
+    return Status::OK();
+  }
+  bool CanRewind() const override { return false; }
+  int64_t reads() const { return reads_; }
+
+ private:
+  VectorRecordSource inner_;
+  int64_t reads_ = 0;
+};
+
+TEST_F(WriterTest, OneShotStreamTrainsCentroidsReadingTheStreamOnce) {
+  Matrix data = testing::ClusteredMatrix(400, 6, 4, 9);
+  std::vector<std::vector<std::string>> contents[2];
+  std::string centroids[2];
+  for (int run = 0; run < 2; ++run) {
+    WriteConfig c = BaseConfig(6);
+    c.sharding.num_dbs = 4;
+    c.sharding.train_centroids = true;
+    c.sharding.centroids_training_sample_size = 150;
+    Result<BuildResult> result = Status::Internal("not run");
+    if (run == 0) {
+      VectorRecordSource source(MakeRecords(data));
+      result = WriteSharded(c, source);
+    } else {
+      OneShotSource source(MakeRecords(data));
+      result = WriteSharded(c, source);
+      EXPECT_EQ(source.reads(), data.rows + 1);  // every record once, then the end
+    }
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    Manifest m = CurrentManifest();
+    centroids[run] = testing::ReadText(PathFromUrl(m.custom["vector"]["centroids_ref"]));
+    for (const ManifestShard& s : m.shards) contents[run].push_back(ShardIds(s));
+    // The replay spool lives in the run's build folder, which is gone afterwards.
+    EXPECT_TRUE(fs::is_empty(tmp_ / "build"));
+  }
+  EXPECT_EQ(centroids[1], centroids[0]);
+  EXPECT_EQ(contents[1], contents[0]);
+}
+
+TEST_F(WriterTest, OneShotStreamWithoutTrainingIsReadOnce) {
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kLsh;
+  c.sharding.num_dbs = 3;
+  OneShotSource source(MakeRecords(testing::RandomMatrix(50, 4, 2)));
+  auto result = WriteSharded(c, source);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->total_vectors, 50);
+  EXPECT_EQ(source.reads(), 51);
+}
+
 TEST_F(WriterTest, LshStoresHyperplanesAndRoutesByThem) {
   Matrix data = testing::RandomMatrix(200, 5, 9);
   WriteConfig c = BaseConfig(5);
