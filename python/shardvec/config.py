@@ -72,9 +72,9 @@ class S3ConnectionOptions(TypedDict, total=False):
     """How to reach an ``s3://`` store. Every key is optional.
 
     ``region_name``, ``verify_ssl`` are shardyfusion's spellings of ``region`` and ``verify``.
-    ``signature_version``, ``connect_timeout``, ``read_timeout`` and ``verify`` are checked but
-    not forwarded to the engine (it always signs with SigV4, verifies TLS, and uses its own
-    timeouts).
+    ``connect_timeout`` / ``read_timeout`` are seconds (read: per request attempt); ``verify`` is
+    ``False`` (accept any certificate) or a CA bundle path. The engine always signs with SigV4, so
+    ``signature_version`` may only be ``"s3v4"``.
     """
 
     endpoint_url: str
@@ -173,7 +173,7 @@ _OPTION_CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "region_name": (_is_str, "a string"),
     "profile": (_is_str, "a string"),
     "addressing_style": (lambda v: v in ("auto", "path", "virtual"), "'auto', 'path' or 'virtual'"),
-    "signature_version": (_is_str, "a string"),
+    "signature_version": (lambda v: v in ("s3v4", "v4"), "'s3v4' (the engine signs with SigV4 only)"),
     "max_attempts": (_is_positive_int, "an int >= 1"),
     "connect_timeout": (_is_positive_number, "a number > 0"),
     "read_timeout": (_is_positive_number, "a number > 0"),
@@ -203,6 +203,11 @@ def validate_s3_connection_options(
     if region is not None and region_name is not None and region != region_name:
         raise ConfigValidationError(
             f"{field_name} sets region {region!r} and region_name {region_name!r}; give one"
+        )
+    verify, verify_ssl = options.get("verify"), options.get("verify_ssl")
+    if verify is not None and verify_ssl is not None and verify != verify_ssl:
+        raise ConfigValidationError(
+            f"{field_name} sets verify {verify!r} and verify_ssl {verify_ssl!r}; give one"
         )
 
 
@@ -269,8 +274,9 @@ def engine_store_options(
 
     Returns only the keys that are set, among ``endpoint_url``, ``region`` (from ``region`` or
     ``region_name``), ``profile``, ``addressing_style``, ``access_key_id``,
-    ``secret_access_key``, ``session_token`` and ``max_attempts``. The provider is called on each
-    use, so rotated credentials are picked up.
+    ``secret_access_key``, ``session_token``, ``max_attempts``, ``connect_timeout``,
+    ``read_timeout``, ``verify_tls`` and ``ca_bundle`` (from ``verify``/``verify_ssl``). The
+    provider is called on each use, so rotated credentials are picked up.
     """
     validate_s3_connection_options(s3_connection_options)
     _validate_credential_provider(credential_provider, field_name="credential_provider")
@@ -286,8 +292,14 @@ def engine_store_options(
         if value:
             out[key] = value
     out.update(resolve_credentials(credential_provider))
-    if opts.get("max_attempts") is not None:
-        out["max_attempts"] = opts["max_attempts"]
+    for key in ("max_attempts", "connect_timeout", "read_timeout"):
+        if opts.get(key) is not None:
+            out[key] = opts[key]
+    verify = opts.get("verify", opts.get("verify_ssl"))
+    if verify is False:
+        out["verify_tls"] = "false"
+    elif isinstance(verify, str):
+        out["ca_bundle"] = verify
     return out
 
 

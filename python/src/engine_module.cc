@@ -6,9 +6,11 @@
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
+#include <limits>
 #include <span>
 
 #include "shardvec/reader.h"
@@ -42,6 +44,9 @@ Matrix CopyMatrix(const FloatMatrix& m) {
   return out;
 }
 
+// In a shard_ids array: "this record has no shard_id" (shardvec.vector.writer.NO_SHARD_ID).
+constexpr int64_t kNoShardId = std::numeric_limits<int64_t>::min();
+
 // Rows of caller-owned arrays, read in place: only the current row is copied into a Record.
 class ArraySource final : public RecordSource {
  public:
@@ -67,7 +72,7 @@ class ArraySource final : public RecordSource {
     }
     out->vector.assign(vectors_ + i * dim_, vectors_ + (i + 1) * dim_);
     out->payload_json = payloads_.empty() ? std::nullopt : payloads_[static_cast<size_t>(i)];
-    out->shard_id = shard_ids_ ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
+    out->shard_id = shard_ids_ && shard_ids_[i] != kNoShardId ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
     return true;
   }
   Status Rewind() override {
@@ -86,6 +91,77 @@ class ArraySource final : public RecordSource {
   int64_t next_ = 0;
 };
 
+// A one-shot stream of batches from Python: `next_batch()` returns (vectors, int_ids, str_ids, payloads,
+// shard_ids) with the ArraySource shapes, or None at the end. Only the current batch is alive; the GIL is
+// taken just to fetch the next one. An exception raised by `next_batch` is kept and re-raised as itself.
+// Created and destroyed with the GIL held (it owns Python objects).
+class StreamSource final : public RecordSource {
+ public:
+  StreamSource(nb::callable next_batch, std::optional<int64_t> size_hint)
+      : next_batch_(std::move(next_batch)), size_hint_(size_hint) {}
+  Result<bool> Next(Record* out) override {
+    for (;;) {
+      if (batch_) {
+        Result<bool> more = batch_->rows.Next(out);
+        if (!more.ok() || *more) return more;
+      }
+      if (done_) return false;
+      started_ = true;
+      nb::gil_scoped_acquire gil;
+      batch_.reset();
+      try {
+        nb::object next = next_batch_();
+        if (next.is_none()) {
+          done_ = true;
+          return false;
+        }
+        auto [vectors, int_ids, str_ids, payloads, shard_ids] =
+            nb::cast<std::tuple<FloatMatrix, std::optional<Int64Vector>, std::vector<std::string>,
+                                std::vector<std::optional<std::string>>, std::optional<Int64Vector>>>(next);
+        batch_.emplace(vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids);
+      } catch (nb::python_error& e) {
+        error_.emplace(std::move(e));
+        return Status::Internal("the record iterator raised an exception");  // replaced by that exception
+      } catch (const std::exception& e) {
+        return Status::InvalidArgument(std::string("a record batch has the wrong types: ") + e.what());
+      }
+    }
+  }
+  Status Rewind() override {
+    if (started_) return Status::Internal("a Python record iterator cannot be rewound");
+    return Status::OK();
+  }
+  bool CanRewind() const override { return false; }
+  std::optional<int64_t> SizeHint() const override { return size_hint_; }
+  // Re-raises the iterator's own exception, if it raised one.
+  void RethrowIteratorError() {
+    if (error_) {
+      error_->restore();
+      throw nb::python_error();
+    }
+  }
+
+ private:
+  // The arrays stay referenced while ArraySource reads them in place.
+  struct Batch {
+    Batch(FloatMatrix v, std::optional<Int64Vector> i, std::vector<std::string> s,
+          std::vector<std::optional<std::string>> p, std::optional<Int64Vector> sh)
+        : vectors(std::move(v)), int_ids(std::move(i)), shard_ids(std::move(sh)),
+          rows(vectors, int_ids, std::move(s), std::move(p), shard_ids) {}
+    FloatMatrix vectors;
+    std::optional<Int64Vector> int_ids;
+    std::optional<Int64Vector> shard_ids;
+    ArraySource rows;
+  };
+
+  nb::callable next_batch_;
+  std::optional<int64_t> size_hint_;
+  std::optional<Batch> batch_;
+  std::optional<nb::python_error> error_;
+  bool started_ = false;
+  bool done_ = false;
+};
+
 StoreOptions ToStoreOptions(const std::map<std::string, std::string>& o) {
   StoreOptions s;
   auto get = [&](const char* key, std::string& field) {
@@ -98,7 +174,11 @@ StoreOptions ToStoreOptions(const std::map<std::string, std::string>& o) {
   get("access_key_id", s.access_key_id);
   get("secret_access_key", s.secret_access_key);
   get("session_token", s.session_token);
+  get("ca_bundle", s.ca_bundle);
   if (auto it = o.find("max_attempts"); it != o.end()) s.max_attempts = std::stoi(it->second);
+  if (auto it = o.find("connect_timeout"); it != o.end()) s.connect_timeout_seconds = std::stod(it->second);
+  if (auto it = o.find("read_timeout"); it != o.end()) s.request_timeout_seconds = std::stod(it->second);
+  if (auto it = o.find("verify_tls"); it != o.end()) s.verify_tls = it->second != "false";
   return s;
 }
 
@@ -131,8 +211,10 @@ nb::dict Write(const std::string& store, const std::map<std::string, std::string
                std::optional<std::string> run_id, const std::string& local_root, int64_t batch_size,
                int64_t max_parallel_shards, bool last_writer_wins, const std::string& index_type,
                std::optional<std::string> quantization, const std::map<std::string, std::string>& custom_json,
-               const FloatMatrix& vectors, std::optional<Int64Vector> int_ids, std::vector<std::string> str_ids,
-               std::vector<std::optional<std::string>> payloads, std::optional<Int64Vector> shard_ids) {
+               std::optional<FloatMatrix> vectors, std::optional<Int64Vector> int_ids,
+               std::vector<std::string> str_ids, std::vector<std::optional<std::string>> payloads,
+               std::optional<Int64Vector> shard_ids, std::optional<nb::callable> next_batch,
+               std::optional<int64_t> size_hint) {
   WriteConfig c;
   c.store = store;
   c.store_options = ToStoreOptions(store_options);
@@ -154,11 +236,21 @@ nb::dict Write(const std::string& store, const std::map<std::string, std::string
   c.max_parallel_shards = max_parallel_shards;
   c.publish_policy = last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
   c.custom_manifest_fields_json = custom_json;
-  ArraySource source(vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids);
+  if (vectors.has_value() == next_batch.has_value()) {
+    throw nb::value_error("give exactly one of vectors (arrays) and next_batch (a stream)");
+  }
   Result<BuildResult> result = Status::Internal("not run");
-  {
+  if (vectors) {
+    ArraySource source(*vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids);
     nb::gil_scoped_release release;
     result = WriteSharded(c, source);
+  } else {
+    StreamSource source(std::move(*next_batch), size_hint);
+    {
+      nb::gil_scoped_release release;
+      result = WriteSharded(c, source);
+    }
+    source.RethrowIteratorError();
   }
   return BuildResultDict(Unwrap(std::move(result)));
 }
@@ -304,9 +396,12 @@ NB_MODULE(_engine, m) {
         nb::arg("centroids").none(), nb::arg("sample_size"), nb::arg("num_hash_bits").none(),
         nb::arg("hyperplanes").none(), nb::arg("run_id").none(), nb::arg("local_root"), nb::arg("batch_size"),
         nb::arg("max_parallel_shards"), nb::arg("last_writer_wins"), nb::arg("index_type"),
-        nb::arg("quantization").none(), nb::arg("custom_json"), nb::arg("vectors"), nb::arg("int_ids").none(),
-        nb::arg("str_ids"), nb::arg("payloads"), nb::arg("shard_ids").none(),
-        "Builds and publishes one snapshot from arrays (read in place, GIL released).");
+        nb::arg("quantization").none(), nb::arg("custom_json"), nb::arg("vectors").none() = nb::none(),
+        nb::arg("int_ids").none() = nb::none(), nb::arg("str_ids") = std::vector<std::string>(),
+        nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),
+        nb::arg("next_batch").none() = nb::none(), nb::arg("size_hint").none() = nb::none(),
+        "Builds and publishes one snapshot from arrays (read in place) or from a stream of array batches "
+        "(next_batch() -> (vectors, int_ids, str_ids, payloads, shard_ids) | None); the GIL is released.");
   nb::class_<Reader>(m, "Reader")
       .def(nb::init<const std::string&, const std::map<std::string, std::string>&, const std::string&, int64_t,
                     int64_t, int64_t, bool>(),

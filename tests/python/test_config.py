@@ -506,6 +506,8 @@ def test_s3_connection_options_unknown_key():
         ({"connect_timeout": -1}, ("s3_connection_options['connect_timeout']",)),
         ({"endpoint_url": 5}, ("s3_connection_options['endpoint_url']",)),
         ({"region": "a", "region_name": "b"}, ("region 'a'", "region_name 'b'")),
+        ({"verify": False, "verify_ssl": True}, ("verify False", "verify_ssl True")),
+        ({"signature_version": "s3"}, ("s3_connection_options['signature_version']", "SigV4 only", "got 's3'")),
         ("eu-west-1", ("s3_connection_options must be a dict",)),
     ],
 )
@@ -536,7 +538,15 @@ def test_engine_store_options_merges_everything():
         "access_key_id": "AK",
         "secret_access_key": "SK",
         "max_attempts": 3,
+        "connect_timeout": 5,
+        "verify_tls": "false",
     }
+
+
+def test_engine_store_options_read_timeout_and_ca_bundle():
+    config = make(s3_connection_options={"read_timeout": 2.5, "verify_ssl": "/etc/ca.pem",
+                                         "signature_version": "s3v4"})
+    assert config.engine_store_options() == {"read_timeout": 2.5, "ca_bundle": "/etc/ca.pem"}
 
 
 def test_engine_store_options_empty():

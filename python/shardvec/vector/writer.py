@@ -2,17 +2,19 @@
 
 Two paths reach the same engine call:
 
-* ``write_sharded(records, config)`` takes an iterable of :class:`VectorRecord` and batches it into
-  NumPy arrays (``config.batch_size`` rows at a time);
+* ``write_sharded(records, config)`` streams an iterable of :class:`VectorRecord` into the engine as
+  NumPy batches of ``config.batch_size`` rows; only one batch is alive at a time, and the iterable is
+  read exactly once (CLUSTER training keeps its first pass in a local spool file);
 * ``write_arrays(vectors, config, ids=..., payloads=...)`` takes arrays directly; a C-contiguous
   float32 matrix and int64 ids are read in place (no copy) while the GIL is released.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,12 @@ class BuildResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# A shard_ids entry meaning "this record has no shard_id" (the engine's kNoShardId).
+NO_SHARD_ID = np.iinfo(np.int64).min
+
+EngineBatch = tuple[np.ndarray, "np.ndarray | None", list[str], "list[str | None]", "np.ndarray | None"]
+
+
 def _enum_value(value: Any) -> str:
     return str(getattr(value, "value", value))
 
@@ -102,29 +110,13 @@ def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None
     return [None if p is None else (p if isinstance(p, str) else json.dumps(p)) for p in payloads]
 
 
-def write_arrays(
-    vectors: np.ndarray,
-    config: VectorShardedWriteConfig,
-    *,
-    ids: np.ndarray | Sequence[int] | Sequence[str] | None = None,
-    payloads: Sequence[dict[str, Any] | str | None] | None = None,
-    shard_ids: np.ndarray | Sequence[int] | None = None,
-    last_writer_wins: bool = False,
-) -> BuildResult:
-    """Builds and publishes a snapshot from arrays: ``vectors`` (n, dim) float32, optional ``ids``
-    (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text) and
-    ``shard_ids`` (EXPLICIT). Raises the :mod:`shardvec.errors` class the engine's error maps to."""
-    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2:
-        raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
-    rows = int(matrix.shape[0])
-    int_ids, str_ids = _split_ids(ids, rows)
-    shard_array = None if shard_ids is None else np.ascontiguousarray(shard_ids, dtype=np.int64)
+def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -> dict[str, Any]:
+    """The engine's write settings for ``config`` (everything except the records)."""
     sharding = config.sharding
     output = config.output
     local_root = output.local_root or str(Path(tempfile.gettempdir()) / "shardvec")
     custom = {k: json.dumps(v) for k, v in (config.manifest.custom_manifest_fields or {}).items()}
-    result = _engine.write(
+    return dict(
         store=config.s3_prefix,
         store_options={k: str(v) for k, v in config.engine_store_options().items()},
         dim=int(config.index_config.dim),
@@ -145,12 +137,10 @@ def write_arrays(
         index_type=str(config.index_config.index_type),
         quantization=config.index_config.quantization,
         custom_json=custom,
-        vectors=matrix,
-        int_ids=int_ids,
-        str_ids=str_ids,
-        payloads=_payload_texts(payloads, rows),
-        shard_ids=shard_array,
     )
+
+
+def _build_result(result: dict[str, Any]) -> BuildResult:
     winners = [ShardResult(**shard) for shard in result["shards"]]
     return BuildResult(
         run_id=result["run_id"],
@@ -162,34 +152,89 @@ def write_arrays(
     )
 
 
+def _shard_id_array(shard_ids: Sequence[int | None]) -> np.ndarray | None:
+    if all(s is None for s in shard_ids):
+        return None
+    return np.asarray([NO_SHARD_ID if s is None else s for s in shard_ids], dtype=np.int64)
+
+
+def write_arrays(
+    vectors: np.ndarray,
+    config: VectorShardedWriteConfig,
+    *,
+    ids: np.ndarray | Sequence[int] | Sequence[str] | None = None,
+    payloads: Sequence[dict[str, Any] | str | None] | None = None,
+    shard_ids: np.ndarray | Sequence[int] | None = None,
+    last_writer_wins: bool = False,
+) -> BuildResult:
+    """Builds and publishes a snapshot from arrays: ``vectors`` (n, dim) float32, optional ``ids``
+    (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text) and
+    ``shard_ids`` (EXPLICIT). Raises the :mod:`shardvec.errors` class the engine's error maps to."""
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
+    rows = int(matrix.shape[0])
+    int_ids, str_ids = _split_ids(ids, rows)
+    shard_array = None if shard_ids is None else np.ascontiguousarray(shard_ids, dtype=np.int64)
+    result = _engine.write(
+        **_engine_settings(config, last_writer_wins),
+        vectors=matrix,
+        int_ids=int_ids,
+        str_ids=str_ids,
+        payloads=_payload_texts(payloads, rows),
+        shard_ids=shard_array,
+    )
+    return _build_result(result)
+
+
+def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) -> Iterator[EngineBatch]:
+    """Turns records into engine batches of at most ``batch_size`` rows, checking each vector's length."""
+    iterator = iter(records)
+    first_row = 0
+    while chunk := list(itertools.islice(iterator, batch_size)):
+        matrix = np.empty((len(chunk), dim), dtype=np.float32)
+        for offset, record in enumerate(chunk):
+            vector = np.asarray(record.vector, dtype=np.float32).reshape(-1)
+            if vector.shape[0] != dim:
+                raise ConfigValidationError(
+                    f"record id={record.id!r} (row {first_row + offset}): vector has {vector.shape[0]} "
+                    f"values, expected dim={dim}")
+            matrix[offset] = vector
+        int_ids, str_ids = _split_ids([r.id for r in chunk], len(chunk))
+        payloads = [r.payload for r in chunk]
+        yield (
+            matrix,
+            int_ids,
+            str_ids,
+            _payload_texts(payloads, len(chunk)) if any(p is not None for p in payloads) else [],
+            _shard_id_array([r.shard_id for r in chunk]),
+        )
+        first_row += len(chunk)
+
+
+def _next_or_none(batches: Iterator[EngineBatch]) -> Callable[[], EngineBatch | None]:
+    return lambda: next(batches, None)
+
+
 def write_sharded(
     records: Iterable[VectorRecord],
     config: VectorShardedWriteConfig,
     input: Any = None,  # noqa: A002  (the reference's signature)
     options: Any = None,
+    *,
+    last_writer_wins: bool = False,
 ) -> BuildResult:
     """Writes an iterable of :class:`VectorRecord` as one snapshot (the reference's iterator writer).
-    Records are gathered into arrays, then built and published by the engine."""
+
+    Records stream into the engine in batches of ``config.batch_size``: memory holds one batch, not
+    the input. The iterable is consumed once. An exception raised by the iterable propagates as is,
+    and nothing is published."""
     dim = int(config.index_config.dim)
-    vectors: list[np.ndarray] = []
-    ids: list[int | str] = []
-    payloads: list[dict[str, Any] | None] = []
-    shard_ids: list[int | None] = []
-    for row, record in enumerate(records):
-        vector = np.asarray(record.vector, dtype=np.float32).reshape(-1)
-        if vector.shape[0] != dim:
-            raise ConfigValidationError(
-                f"record id={record.id!r} (row {row}): vector has {vector.shape[0]} values, expected dim={dim}")
-        vectors.append(vector)
-        ids.append(record.id)
-        payloads.append(record.payload)
-        shard_ids.append(record.shard_id)
-    matrix = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
-    explicit = [s for s in shard_ids if s is not None]
-    return write_arrays(
-        matrix,
-        config,
-        ids=ids if ids else None,
-        payloads=payloads if any(p is not None for p in payloads) else None,
-        shard_ids=np.asarray([-1 if s is None else s for s in shard_ids], dtype=np.int64) if explicit else None,
+    size_hint = len(records) if isinstance(records, Sized) else None
+    batches = _record_batches(records, dim, int(config.batch_size))
+    result = _engine.write(
+        **_engine_settings(config, last_writer_wins),
+        next_batch=_next_or_none(batches),
+        size_hint=size_hint,
     )
+    return _build_result(result)
