@@ -36,6 +36,19 @@ struct Matrix {
   float* row(int64_t i) { return data.data() + i * cols; }
 };
 
+// How rows map to shards: resolved once by the writer (or a distributed driver, which ships it to
+// every task) and persisted in the snapshot, so the reader routes queries by the same rules.
+struct RoutingPlan {
+  Strategy strategy = Strategy::kCluster;
+  Metric metric = Metric::kCosine;
+  int64_t dim = 0;
+  int64_t num_dbs = 0;
+  int64_t num_probes = 1;
+  int64_t num_hash_bits = 0;          // LSH
+  std::optional<Matrix> centroids;    // CLUSTER
+  std::optional<Matrix> hyperplanes;  // LSH
+};
+
 // One vector to write.
 struct Record {
   RecordId id;

@@ -47,7 +47,8 @@ class VectorRecordSource : public RecordSource {
 
 struct ShardInfo {
   int64_t db_id = 0;
-  std::string db_url;  // .../attempt=00 (without /shard.db), as in the manifest
+  std::string db_url;  // .../attempt=NN (without /shard.db), as in the manifest
+  int64_t attempt = 0;  // NN; WriteSharded's shards are attempt 0
   int64_t row_count = 0;
   int64_t db_bytes = 0;
   std::string checkpoint_id;

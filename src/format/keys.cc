@@ -6,12 +6,16 @@
 
 namespace shardvec {
 
-std::string ShardDirKey(std::string_view run_id, int64_t db_id, int attempt) {
+std::string ShardDirKey(std::string_view run_id, int64_t db_id, int64_t attempt) {
   return fmt::format("{}/run_id={}/db={:05d}/attempt={:02d}", kShardPrefix, run_id, db_id, attempt);
 }
 
-std::string ShardKey(std::string_view run_id, int64_t db_id, int attempt) {
+std::string ShardKey(std::string_view run_id, int64_t db_id, int64_t attempt) {
   return ShardDirKey(run_id, db_id, attempt) + "/" + std::string(kShardFileName);
+}
+
+std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attempt) {
+  return ShardDirKey(run_id, db_id, attempt) + "/" + std::string(kClaimFileName);
 }
 
 std::string RunShardsPrefix(std::string_view run_id) {

@@ -15,11 +15,15 @@ inline constexpr std::string_view kManifestsPrefix = "manifests/";
 inline constexpr std::string_view kShardPrefix = "shards";
 inline constexpr std::string_view kDbPathTemplate = "db={db_id:05d}";
 inline constexpr std::string_view kShardFileName = "shard.db";
+inline constexpr std::string_view kClaimFileName = "_CLAIM";
 
 // shards/run_id=R/db=00003/attempt=00
-std::string ShardDirKey(std::string_view run_id, int64_t db_id, int attempt);
+std::string ShardDirKey(std::string_view run_id, int64_t db_id, int64_t attempt);
 // shards/run_id=R/db=00003/attempt=00/shard.db
-std::string ShardKey(std::string_view run_id, int64_t db_id, int attempt);
+std::string ShardKey(std::string_view run_id, int64_t db_id, int64_t attempt);
+// shards/run_id=R/db=00003/attempt=00/_CLAIM: the put-if-absent marker a distributed task writes to
+// own its attempt folder.
+std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attempt);
 // shards/run_id=R/
 std::string RunShardsPrefix(std::string_view run_id);
 // vector_meta/run_id=R/centroids.npy

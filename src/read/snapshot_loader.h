@@ -26,7 +26,7 @@ struct LoadedSnapshot {
   Strategy strategy = Strategy::kExplicit;
   int64_t num_probes = 1;
   int64_t num_dbs = 0;
-  RoutingState routing;
+  RoutingPlan routing;
   std::unique_ptr<Router> router;             // null for EXPLICIT/CEL-less routing states
   std::map<int64_t, ShardLocation> shards;    // non-empty shards only
 };

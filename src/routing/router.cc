@@ -69,7 +69,7 @@ class ExplicitRouter : public Router {
 
 }  // namespace
 
-Result<std::unique_ptr<Router>> MakeRouter(const RoutingState& state) {
+Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& state) {
   switch (state.strategy) {
     case Strategy::kCluster:
       if (!state.centroids) return Status::InvalidArgument("CLUSTER sharding requires centroids");

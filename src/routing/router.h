@@ -12,16 +12,6 @@
 
 namespace shardvec {
 
-// Everything routing needs, as persisted in (or resolved for) a snapshot.
-struct RoutingState {
-  Strategy strategy = Strategy::kCluster;
-  Metric metric = Metric::kCosine;
-  int64_t num_dbs = 0;
-  int64_t dim = 0;
-  std::optional<Matrix> centroids;    // CLUSTER
-  std::optional<Matrix> hyperplanes;  // LSH
-};
-
 class Router {
  public:
   virtual ~Router() = default;
@@ -32,7 +22,8 @@ class Router {
   virtual Result<std::vector<int64_t>> Probe(const float* query, int64_t num_probes) const = 0;
 };
 
-// Builds the router for a state; CEL reports that it is not available yet (the seam for that issue).
-Result<std::unique_ptr<Router>> MakeRouter(const RoutingState& state);
+// Builds the router for a snapshot's (or a run's) routing plan; CEL reports that it is not available
+// yet (the seam for that issue).
+Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& state);
 
 }  // namespace shardvec

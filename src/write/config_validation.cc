@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "shardvec/config.h"
+#include "write/config_validation.h"
 
 namespace shardvec {
 namespace {
@@ -14,23 +15,6 @@ constexpr int64_t kMaxDim = 8192;  // sqlite-vec's limit for float[] columns
 constexpr int64_t kMaxHashBits = 62;
 
 Status Invalid(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
-
-Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
-  if (m.rows <= 0) return Invalid(fmt::format("{} must have at least one row (got {})", field, m.rows));
-  if (m.cols != dim) {
-    return Invalid(fmt::format("{} has {} columns but index_config.dim is {}", field, m.cols, dim));
-  }
-  if (static_cast<int64_t>(m.data.size()) != m.rows * m.cols) {
-    return Invalid(fmt::format("{} holds {} values, expected {} x {}", field, m.data.size(), m.rows, m.cols));
-  }
-  for (size_t i = 0; i < m.data.size(); ++i) {
-    if (!std::isfinite(m.data[i])) {
-      return Invalid(fmt::format("{}[{}][{}] is {} (values must be finite)", field, i / m.cols,
-                                 i % m.cols, m.data[i]));
-    }
-  }
-  return Status::OK();
-}
 
 Status ValidateCluster(const ShardingConfig& s, int64_t dim) {
   if (s.train_centroids) {
@@ -72,6 +56,31 @@ Status ValidateLsh(const ShardingConfig& s, int64_t dim) {
 
 }  // namespace
 
+Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
+  if (m.rows <= 0) return Invalid(fmt::format("{} must have at least one row (got {})", field, m.rows));
+  if (m.cols != dim) {
+    return Invalid(fmt::format("{} has {} columns but index_config.dim is {}", field, m.cols, dim));
+  }
+  if (static_cast<int64_t>(m.data.size()) != m.rows * m.cols) {
+    return Invalid(fmt::format("{} holds {} values, expected {} x {}", field, m.data.size(), m.rows, m.cols));
+  }
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    if (!std::isfinite(m.data[i])) {
+      return Invalid(fmt::format("{}[{}][{}] is {} (values must be finite)", field, i / m.cols,
+                                 i % m.cols, m.data[i]));
+    }
+  }
+  return Status::OK();
+}
+
+Status ValidateRunId(std::string_view run_id) {
+  static const std::regex kRunId(R"([A-Za-z0-9._-]{1,128})");
+  if (!std::regex_match(run_id.begin(), run_id.end(), kRunId) || run_id == "." || run_id == "..") {
+    return Invalid(fmt::format("run_id '{}' must be 1-128 characters of letters, digits, '.', '_' or '-'", run_id));
+  }
+  return Status::OK();
+}
+
 Status Validate(const WriteConfig& c) {
   if (c.store.empty()) return Invalid("store must not be empty");
   if (c.index.dim <= 0) {
@@ -100,11 +109,8 @@ Status Validate(const WriteConfig& c) {
   }
   if (!st.ok()) return st;
   if (c.run_id) {
-    static const std::regex kRunId(R"([A-Za-z0-9._-]{1,128})");
-    if (!std::regex_match(*c.run_id, kRunId) || *c.run_id == "." || *c.run_id == "..") {
-      return Invalid(fmt::format(
-          "run_id '{}' must be 1-128 characters of letters, digits, '.', '_' or '-'", *c.run_id));
-    }
+    Status run_id = ValidateRunId(*c.run_id);
+    if (!run_id.ok()) return run_id;
   }
   if (c.batch_size <= 0) return Invalid(fmt::format("batch_size must be > 0 (got {})", c.batch_size));
   if (c.max_parallel_shards < 0) {

@@ -58,11 +58,16 @@ Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest) 
 Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manifest,
                                       SystemTime run_started, PublishPolicy policy) {
   ASSIGN_OR_RETURN(PublishResult published, PutManifest(store, manifest));
-  const std::string started = FormatTimestamp(run_started);
+  RETURN_IF_ERROR(SwapCurrent(store, published, manifest.run_id, run_started, policy));
+  return published;
+}
 
+Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std::string& run_id,
+                   SystemTime run_started, PublishPolicy policy) {
+  const std::string started = FormatTimestamp(run_started);
   CurrentPointer next;
   next.manifest_ref = published.manifest_ref;
-  next.run_id = manifest.run_id;
+  next.run_id = run_id;
 
   for (int attempt = 0; attempt < kMaxSwapAttempts; ++attempt) {
     ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store));
@@ -79,7 +84,7 @@ Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manife
     }
     next.updated_at = FormatTimestamp(NowUtc());
     auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), base.version);
-    if (swapped.ok()) return published;
+    if (swapped.ok()) return Status::OK();
     if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
     // Another writer moved the pointer between our read and our swap: look again.
   }

@@ -25,6 +25,10 @@ Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manife
 
 // Writes only the manifest (put-if-absent) and returns where it went.
 Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest);
+// Points _CURRENT at a manifest PutManifest wrote (the second half of PublishSnapshot). A caller that
+// needs to know whether the manifest reached history runs the two halves itself.
+Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std::string& run_id,
+                   SystemTime run_started, PublishPolicy policy);
 
 // Reads and parses the manifest at `key`; errors name `ref` (NotFound when it does not exist,
 // Corruption when it does not parse).

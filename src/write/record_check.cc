@@ -6,6 +6,7 @@
 
 #include "common/json_text.h"
 #include "common/vector_check.h"
+#include "routing/router.h"
 
 namespace shardvec {
 namespace {
@@ -39,6 +40,12 @@ Result<std::optional<std::string>> CanonicalPayload(const Record& r, int64_t row
                                                Where(r, row), r.payload_json->substr(0, 80)));
   }
   return std::optional<std::string>(PythonJsonDumps(parsed));
+}
+
+Result<int64_t> AssignRecord(const Router& router, const Record& r, int64_t row) {
+  Result<int64_t> db = router.Assign(r);
+  if (!db.ok()) return Status(db.status().code(), fmt::format("{} at row {}", db.status().message(), row));
+  return db;
 }
 
 }  // namespace shardvec

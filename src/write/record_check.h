@@ -10,11 +10,16 @@
 
 namespace shardvec {
 
+class Router;
+
 // Dimension, finite values, and a non-zero vector under cosine (it has no direction, and sqlite-vec
 // would return NULL distances for it). `row` is the record's position in the input.
 Status CheckRecordVector(const Record& record, int64_t dim, Metric metric, int64_t row);
 
 // The payload as stored: a JSON object re-serialised in Python's json.dumps style, or nullopt.
 Result<std::optional<std::string>> CanonicalPayload(const Record& record, int64_t row);
+
+// The record's shard, with a routing error naming the row ("… at row 37").
+Result<int64_t> AssignRecord(const Router& router, const Record& record, int64_t row);
 
 }  // namespace shardvec

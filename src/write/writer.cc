@@ -11,23 +11,19 @@
 #include <future>
 #include <random>
 
-#include "common/digest.h"
 #include "common/file_util.h"
-#include "common/log.h"
 #include "common/random_id.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
 #include "common/time_util.h"
 #include "format/keys.h"
-#include "format/manifest.h"
-#include "format/npy.h"
-#include "routing/kmeans.h"
-#include "routing/lsh.h"
 #include "routing/router.h"
-#include "shard/shard_builder.h"
+#include "write/manifest_compose.h"
 #include "write/publisher.h"
 #include "write/record_check.h"
+#include "write/routing_plan.h"
 #include "write/run_registry.h"
+#include "write/shard_task.h"
 #include "write/spool.h"
 
 namespace shardvec {
@@ -50,8 +46,7 @@ struct RunContext {
   std::string run_id;
   SystemTime started;
   fs::path local_run_dir;
-  RoutingState routing;
-  int64_t num_hash_bits = 0;
+  RoutingPlan plan;
 };
 
 void Report(const WriteConfig& config, std::string phase, int64_t done, int64_t total) {
@@ -88,38 +83,19 @@ Result<Matrix> SampleForTraining(RunContext& ctx, RecordSource& source) {
 
 Status ResolveRouting(RunContext& ctx, RecordSource& source) {
   const ShardingConfig& s = ctx.config.sharding;
-  RoutingState& r = ctx.routing;
-  r.strategy = s.strategy;
-  r.metric = ctx.config.index.metric;
-  r.dim = ctx.config.index.dim;
-  switch (s.strategy) {
-    case Strategy::kCluster:
-      if (s.train_centroids) {
-        ASSIGN_OR_RETURN(Matrix sample, SampleForTraining(ctx, source));
-        Report(ctx.config, "train", 0, 0);
-        ASSIGN_OR_RETURN(r.centroids, TrainKMeans(sample, *s.num_dbs));
-      } else {
-        r.centroids = *s.centroids;
-      }
-      r.num_dbs = r.centroids->rows;
-      break;
-    case Strategy::kLsh:
-      r.num_dbs = *s.num_dbs;
-      ctx.num_hash_bits = s.hyperplanes ? s.hyperplanes->rows : s.num_hash_bits.value_or(8);
-      r.hyperplanes = s.hyperplanes ? *s.hyperplanes : GenerateHyperplanes(ctx.num_hash_bits, r.dim);
-      break;
-    case Strategy::kExplicit:
-    case Strategy::kCel:
-      r.num_dbs = *s.num_dbs;
-      break;
+  std::optional<Matrix> sample;
+  if (s.strategy == Strategy::kCluster && s.train_centroids) {
+    ASSIGN_OR_RETURN(sample, SampleForTraining(ctx, source));
+    Report(ctx.config, "train", 0, 0);
   }
+  ASSIGN_OR_RETURN(ctx.plan, ResolveRoutingPlan(ctx.config, sample ? &*sample : nullptr));
   return Status::OK();
 }
 
 // Routes every record into its shard's spool; returns the spools (index = db_id).
 Result<std::vector<SpoolWriter>> RouteIntoSpools(RunContext& ctx, RecordSource& source,
                                                  const Router& router) {
-  const int64_t num_dbs = ctx.routing.num_dbs;
+  const int64_t num_dbs = ctx.plan.num_dbs;
   const fs::path spool_dir = ctx.local_run_dir / "spool";
   RETURN_IF_ERROR(CreateDirectories(spool_dir));
   const size_t flush_bytes =
@@ -137,11 +113,7 @@ Result<std::vector<SpoolWriter>> RouteIntoSpools(RunContext& ctx, RecordSource& 
     if (!more) break;
     RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
     ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
-    auto db_or = router.Assign(record);
-    if (!db_or.ok()) {
-      return Status(db_or.status().code(), fmt::format("{} at row {}", db_or.status().message(), row));
-    }
-    const int64_t db = *db_or;
+    ASSIGN_OR_RETURN(const int64_t db, AssignRecord(router, record, row));
     RETURN_IF_ERROR(spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
     if ((row + 1) % 16384 == 0) Report(ctx.config, "route", row + 1, total);
   }
@@ -150,37 +122,22 @@ Result<std::vector<SpoolWriter>> RouteIntoSpools(RunContext& ctx, RecordSource& 
 }
 
 // Builds one shard from its spool, uploads it, and removes the local files.
-Result<ShardInfo> BuildAndUploadShard(const RunContext& ctx, int64_t db_id, const fs::path& spool_path) {
-  const fs::path build_dir = ctx.local_run_dir / fmt::format("db={:05d}", db_id) / "attempt=00";
-  RETURN_IF_ERROR(CreateDirectories(build_dir));
-  const fs::path db_path = build_dir / std::string(kShardFileName);
-  ShardBuildOptions options{ctx.config.index.dim, ctx.config.index.metric, kShardPageSize};
-  ASSIGN_OR_RETURN(std::unique_ptr<ShardBuilder> builder, ShardBuilder::Create(db_path, options));
-  ASSIGN_OR_RETURN(SpoolReader reader, SpoolReader::Open(spool_path, ctx.config.index.dim));
-  RecordId id;
-  std::vector<float> vector;
-  std::optional<std::string> payload;
-  for (;;) {
-    ASSIGN_OR_RETURN(bool more, reader.Next(&id, &vector, &payload));
-    if (!more) break;
-    RETURN_IF_ERROR(builder->Add(id, vector.data(), payload));
-  }
-  const int64_t rows = builder->row_count();
-  ASSIGN_OR_RETURN(int64_t db_bytes, builder->Seal());
-  builder.reset();
-  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(db_path));
-  const std::string key = ShardKey(ctx.run_id, db_id, 0);
-  RETURN_IF_ERROR(ctx.store->PutFile(key, db_path).WithContext(fmt::format("upload of shard {}", db_id)));
+Result<ShardInfo> BuildShardFromSpool(const RunContext& ctx, int64_t db_id, const fs::path& spool_path) {
+  const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
+                               {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}};
+  Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
+    ASSIGN_OR_RETURN(SpoolReader reader, SpoolReader::Open(spool_path, ctx.config.index.dim));
+    RecordId id;
+    std::vector<float> vector;
+    std::optional<std::string> payload;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool more, reader.Next(&id, &vector, &payload));
+      if (!more) return Status::OK();
+      RETURN_IF_ERROR(builder.Add(id, vector.data(), payload));
+    }
+  });
   std::error_code ec;
-  fs::remove_all(build_dir.parent_path(), ec);
   fs::remove(spool_path, ec);
-  ShardInfo info;
-  info.db_id = db_id;
-  info.db_url = ctx.store->Url(ShardDirKey(ctx.run_id, db_id, 0));
-  info.row_count = rows;
-  info.db_bytes = db_bytes;
-  info.checkpoint_id = NewUuidHex();
-  info.digest = digest.digest;
   return info;
 }
 
@@ -206,7 +163,7 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, std::vector<SpoolWri
       const fs::path spool_path = spools[static_cast<size_t>(db)].path();
       futures.push_back(pool.Submit([&ctx, &failed, db, spool_path]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
-        auto result = BuildAndUploadShard(ctx, db, spool_path);
+        auto result = BuildShardFromSpool(ctx, db, spool_path);
         if (!result.ok()) failed.store(true);
         return result;
       }));
@@ -238,63 +195,6 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, std::vector<SpoolWri
   return shards;
 }
 
-Result<Manifest> ComposeManifest(RunContext& ctx, const std::vector<ShardInfo>& shards) {
-  const WriteConfig& c = ctx.config;
-  Manifest m;
-  m.run_id = ctx.run_id;
-  m.created_at = FormatTimestamp(NowUtc());
-  m.num_dbs = ctx.routing.num_dbs;
-  m.s3_prefix = ctx.store->PrefixUrl();
-  int64_t total = 0;
-  nlohmann::json digests = nlohmann::json::object();
-  for (const ShardInfo& s : shards) {
-    ManifestShard row;
-    row.db_id = s.db_id;
-    row.db_url = s.db_url;
-    row.row_count = s.row_count;
-    row.db_bytes = s.db_bytes;
-    row.checkpoint_id = s.checkpoint_id;
-    m.shards.push_back(std::move(row));
-    digests[std::to_string(s.db_id)] = s.digest;
-    total += s.row_count;
-  }
-  nlohmann::json vector = {
-      {"dim", c.index.dim},
-      {"metric", MetricName(c.index.metric)},
-      {"index_type", c.index.index_type},
-      {"quantization", c.index.quantization ? nlohmann::json(*c.index.quantization) : nlohmann::json()},
-      {"total_vectors", total},
-      {"sharding_strategy", StrategyName(c.sharding.strategy)},
-      {"num_probes", c.sharding.num_probes},
-  };
-  if (ctx.routing.centroids) {
-    const std::string key = VectorMetaKey(ctx.run_id, "centroids.npy");
-    RETURN_IF_ERROR(ctx.store->Put(key, EncodeNpyMatrix(*ctx.routing.centroids)));
-    vector["centroids_ref"] = ctx.store->Url(key);
-  }
-  if (ctx.routing.hyperplanes) {
-    const std::string key = VectorMetaKey(ctx.run_id, "hyperplanes.npy");
-    RETURN_IF_ERROR(ctx.store->Put(key, EncodeNpyMatrix(*ctx.routing.hyperplanes)));
-    vector["hyperplanes_ref"] = ctx.store->Url(key);
-    vector["num_hash_bits"] = ctx.num_hash_bits;
-  }
-  for (const auto& [key, text] : c.custom_manifest_fields_json) {
-    auto value = nlohmann::json::parse(text, nullptr, false);
-    if (value.is_discarded()) {
-      return Status::InvalidArgument(fmt::format("custom manifest field '{}' is not valid JSON: '{}'", key, text));
-    }
-    m.custom[key] = std::move(value);
-  }
-  m.custom["vector"] = std::move(vector);
-  m.custom["shardvec"] = {
-      {"format", 1},
-      {"shard_digests", std::move(digests)},
-      {"page_size", kShardPageSize},
-      {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
-  };
-  return m;
-}
-
 Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   // Training reads the input twice; a one-shot stream is kept on local disk for the second pass.
   const bool two_passes = ctx.config.sharding.strategy == Strategy::kCluster && ctx.config.sharding.train_centroids;
@@ -305,20 +205,14 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   }
   RecordSource& source = replayable ? static_cast<RecordSource&>(*replayable) : records;
   RETURN_IF_ERROR(ResolveRouting(ctx, source));
-  ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.routing));
+  ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.plan));
   ASSIGN_OR_RETURN(std::vector<SpoolWriter> spools, RouteIntoSpools(ctx, source, *router));
   ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, spools));
   Report(ctx.config, "publish", 0, 0);
-  ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(ctx, shards));
+  ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
-  BuildResult result;
-  result.run_id = ctx.run_id;
-  result.manifest_ref = published.manifest_ref;
-  result.num_dbs = ctx.routing.num_dbs;
-  for (const ShardInfo& s : shards) result.total_vectors += s.row_count;
-  result.shards = std::move(shards);
-  return result;
+  return MakeBuildResult(ctx.run_id, published, ctx.plan.num_dbs, std::move(shards));
 }
 
 }  // namespace
@@ -330,11 +224,9 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
-  RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}, 0};
-  const fs::path local_root =
-      config.local_root.empty() ? fs::temp_directory_path() / "shardvec" : fs::path(config.local_root);
+  RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}};
   // Run-scoped, so a reused local_root never mixes two builds.
-  ctx.local_run_dir = local_root / ("run_id=" + ctx.run_id);
+  ctx.local_run_dir = LocalRunDir(config.local_root, ctx.run_id);
   if (fs::exists(ctx.local_run_dir)) {
     return Status::AlreadyExists(fmt::format(
         "local build directory '{}' already exists: another build with run_id '{}' is running or "

@@ -34,6 +34,7 @@ TEST(CurrentPointerTest, CorruptPointersAreCorruptionErrors) {
 TEST(KeysTest, MatchTheLayout) {
   EXPECT_EQ(ShardKey("R", 3, 0), "shards/run_id=R/db=00003/attempt=00/shard.db");
   EXPECT_EQ(ShardDirKey("R", 12345, 1), "shards/run_id=R/db=12345/attempt=01");
+  EXPECT_EQ(ShardClaimKey("R", 3, 2), "shards/run_id=R/db=00003/attempt=02/_CLAIM");
   EXPECT_EQ(VectorMetaKey("R", "centroids.npy"), "vector_meta/run_id=R/centroids.npy");
   EXPECT_EQ(ManifestKey("2026-01-02T03:04:05.000006Z", "R"), "manifests/2026-01-02T03:04:05.000006Z_run_id=R/manifest");
   auto dir = ParseManifestRef("file:///x/manifests/2026-01-02T03:04:05.000006Z_run_id=abc-1/manifest");

@@ -37,6 +37,7 @@ class ShardResult:
     db_bytes: int
     checkpoint_id: str
     digest: str
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,7 @@ def write_arrays(
     int_ids, str_ids = _split_ids(ids, rows)
     shard_array = None if shard_ids is None else np.ascontiguousarray(shard_ids, dtype=np.int64)
     result = _engine.write(
-        **_engine_settings(config, last_writer_wins),
+        _engine_settings(config, last_writer_wins),
         vectors=matrix,
         int_ids=int_ids,
         str_ids=str_ids,
@@ -233,7 +234,7 @@ def write_sharded(
     size_hint = len(records) if isinstance(records, Sized) else None
     batches = _record_batches(records, dim, int(config.batch_size))
     result = _engine.write(
-        **_engine_settings(config, last_writer_wins),
+        _engine_settings(config, last_writer_wins),
         next_batch=_next_or_none(batches),
         size_hint=size_hint,
     )

@@ -1,0 +1,283 @@
+"""The engine-independent half of the Spark, Dask and Ray writers.
+
+The driver (:class:`DistributedRun`) validates, starts the run, trains routing on a sample, checks a
+routed sample, and publishes the winning shard attempts. Workers call :func:`route_table` (the C++
+router over whole Arrow batches) and :func:`build_shard` (one shard from a stream of Arrow batches,
+built and uploaded by the C++ engine). Plans and tasks are plain picklable values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shardvec._native import _engine
+from shardvec.config import VectorColumnInput
+from shardvec.errors import ConfigValidationError, ShardAssignmentError
+from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
+from shardvec.vector.types import VectorShardingStrategy
+from shardvec.vector.writer import NO_SHARD_ID, BuildResult, EngineBatch, _build_result, _engine_settings, _split_ids
+
+# Test seam for retry tests: names a file; while it exists and holds a db id, the first attempt of
+# that db fails after its upload. A file (not a value) so workers started earlier see changes.
+FAULT_FILE_ENV = "SHARDVEC_TEST_FAULT_FILE"
+
+VERIFY_SAMPLE_ROWS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ShardTaskSpec:
+    """What every build task needs: where to write and which columns hold what."""
+
+    store: str
+    store_options: dict[str, str]
+    local_root: str
+    run_id: str
+    dim: int
+    metric: str
+    batch_size: int
+    vector_col: str
+    id_col: str
+    payload_cols: tuple[str, ...]
+    user_shard_col: str | None
+    routing_col: str
+
+
+# --- columns -> engine arrays -------------------------------------------------------------------
+
+
+def _column(data: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
+    column = data.column(name)
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def vectors_from_arrow(column: pa.Array, dim: int, name: str, row_offset: int = 0) -> np.ndarray:
+    """An (n, dim) float32 matrix from a list / fixed-size list of numbers or float32 binary column."""
+    if isinstance(column.type, pa.ExtensionType):  # e.g. Ray's tensor columns
+        column = column.storage
+    rows = len(column)
+    if column.null_count:
+        first = column.is_null().to_numpy(zero_copy_only=False).argmax()
+        raise ConfigValidationError(f"input.vector_col {name!r} is null at row {row_offset + int(first)}")
+    kind = column.type
+    if pa.types.is_fixed_size_binary(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        lengths = np.asarray(pc.binary_length(column))
+        values = b"".join(column.to_pylist()) if not pa.types.is_fixed_size_binary(kind) else None
+        width = 4 * dim
+        bad = np.flatnonzero(lengths != width)
+        if bad.size:
+            raise ConfigValidationError(
+                f"input.vector_col {name!r} row {row_offset + int(bad[0])}: {int(lengths[bad[0]])} bytes, "
+                f"expected {width} (dim={dim} float32)")
+        if values is None:
+            buffer = column.buffers()[1]
+            return np.frombuffer(buffer, dtype="<f4", count=rows * dim, offset=column.offset * width).reshape(rows, dim)
+        return np.frombuffer(values, dtype="<f4").reshape(rows, dim)
+    if pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        lengths = np.asarray(pc.list_value_length(column))
+        bad = np.flatnonzero(lengths != dim)
+        if bad.size:
+            raise ConfigValidationError(
+                f"input.vector_col {name!r} row {row_offset + int(bad[0])}: vector has {int(lengths[bad[0]])} "
+                f"values, expected dim={dim}")
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        return np.ascontiguousarray(flat, dtype=np.float32).reshape(rows, dim)
+    raise ConfigValidationError(
+        f"input.vector_col {name!r} has type {kind}; expected a list of numbers or float32 bytes")
+
+
+def _payload_texts(data: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> list[str | None]:
+    if not columns:
+        return []
+    return [json.dumps(row, default=str) for row in data.select(list(columns)).to_pylist()]
+
+
+def _ids(data: pa.RecordBatch | pa.Table, name: str, row_offset: int) -> tuple[np.ndarray | None, list[str]]:
+    column = _column(data, name)
+    if column.null_count:
+        first = int(column.is_null().to_numpy(zero_copy_only=False).argmax())
+        raise ConfigValidationError(f"input.id_col {name!r} is null at row {row_offset + first}")
+    if pa.types.is_integer(column.type):
+        return np.asarray(column.to_numpy(), dtype=np.int64), []
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return None, column.to_pylist()
+    return _split_ids(column.to_pylist(), len(column))
+
+
+def _shard_ids(data: pa.RecordBatch | pa.Table, name: str | None) -> np.ndarray | None:
+    if name is None:
+        return None
+    column = _column(data, name)
+    filled = pc.fill_null(column.cast(pa.int64()), NO_SHARD_ID)
+    return np.asarray(filled.to_numpy(), dtype=np.int64)
+
+
+def engine_batch(data: pa.RecordBatch | pa.Table, spec: ShardTaskSpec, row_offset: int = 0) -> EngineBatch:
+    """The engine's (vectors, int_ids, str_ids, payloads, shard_ids) for a batch of rows."""
+    vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
+    int_ids, str_ids = _ids(data, spec.id_col, row_offset)
+    return vectors, int_ids, str_ids, _payload_texts(data, spec.payload_cols), None
+
+
+# --- workers --------------------------------------------------------------------------------------
+
+
+def route_table(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
+                row_offset: int = 0) -> pa.RecordBatch | pa.Table:
+    """``data`` with ``spec.routing_col`` (int64) appended: each row's shard, from the C++ router."""
+    vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
+    routed = _engine.route_rows(plan, vectors, _shard_ids(data, spec.user_shard_col), row_offset)
+    return data.append_column(spec.routing_col, pa.array(routed, type=pa.int64()))
+
+
+def _slices(batches: Iterable[pa.RecordBatch | pa.Table], size: int) -> Iterator[pa.RecordBatch | pa.Table]:
+    for batch in batches:
+        for start in range(0, batch.num_rows, size):
+            yield batch.slice(start, size)
+
+
+def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatch | pa.Table],
+                first_attempt: int = 0) -> dict[str, Any]:
+    """Builds and uploads db ``db_id`` from ``batches`` (all rows of that db), streaming them into the
+    engine ``spec.batch_size`` rows at a time. Returns the shard info the driver publishes."""
+    offset = 0
+
+    def batches_for_engine() -> Iterator[EngineBatch]:
+        nonlocal offset
+        for piece in _slices(batches, spec.batch_size):
+            yield engine_batch(piece, spec, offset)
+            offset += piece.num_rows
+
+    stream = batches_for_engine()
+    task = {"store": spec.store, "store_options": spec.store_options, "local_root": spec.local_root,
+            "run_id": spec.run_id, "db_id": int(db_id), "dim": spec.dim, "metric": spec.metric,
+            "first_attempt": int(first_attempt)}
+    info = _engine.build_shard_attempt(task, lambda: next(stream, None))
+    if info["attempt"] == 0 and _fault_injected_for(db_id):
+        raise RuntimeError(f"injected failure after uploading db {db_id} attempt 0 ({FAULT_FILE_ENV})")
+    return info
+
+
+def _fault_injected_for(db_id: int) -> bool:
+    path = os.environ.get(FAULT_FILE_ENV)
+    if not path:
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() == str(db_id)
+    except FileNotFoundError:
+        return False
+
+
+SHARD_INFO_SCHEMA = pa.schema([
+    ("db_id", pa.int64()), ("db_url", pa.string()), ("row_count", pa.int64()), ("db_bytes", pa.int64()),
+    ("checkpoint_id", pa.string()), ("digest", pa.string()), ("attempt", pa.int64()),
+])
+
+
+def shard_info_table(infos: Sequence[dict[str, Any]]) -> pa.Table:
+    """Shard infos as an Arrow table (what tasks return to the engine)."""
+    return pa.Table.from_pylist(list(infos), schema=SHARD_INFO_SCHEMA)
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+
+class DistributedRun:
+    """One distributed write on the driver: validation, run record, routing plan, publish."""
+
+    def __init__(self, config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
+                 options: VectorWriteOptions | None, writer_type: str, engine_name: str,
+                 columns: Sequence[str] | None) -> None:
+        if not isinstance(input, VectorColumnInput):
+            raise ConfigValidationError(f"input must be a VectorColumnInput, got {type(input).__name__}")
+        input.validate()
+        if input.id_col is None:
+            raise ConfigValidationError("input.id_col is required for vector writes")
+        if input.routing_context_cols:
+            raise ConfigValidationError("input.routing_context_cols needs CEL sharding, which is not available yet")
+        strategy = config.sharding.strategy
+        if strategy == VectorShardingStrategy.EXPLICIT and input.shard_id_col is None:
+            raise ConfigValidationError("EXPLICIT sharding needs input.shard_id_col (the column of shard ids)")
+        if columns is not None:
+            if config.shard_id_col in columns:
+                raise ConfigValidationError(
+                    f"shard_id_col {config.shard_id_col!r} conflicts with user data column "
+                    f"{config.shard_id_col!r}; set config.shard_id_col to another name")
+            wanted = [input.vector_col, input.id_col, *(input.payload_cols or [])]
+            if input.shard_id_col:
+                wanted.append(input.shard_id_col)
+            missing = [c for c in wanted if c not in columns]
+            if missing:
+                raise ConfigValidationError(f"input columns {missing} are not in the data (columns: {list(columns)})")
+        self.config = config
+        self.input = input
+        self.options = options or VectorWriteOptions()
+        self.engine_name = engine_name
+        self.settings = _engine_settings(config, last_writer_wins=False)
+        self._run = _engine.DistributedWrite(self.settings, writer_type)
+        self.plan: dict[str, Any] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def needs_sample(self) -> bool:
+        return self.config.sharding.strategy == VectorShardingStrategy.CLUSTER and bool(
+            self.config.sharding.train_centroids)
+
+    @property
+    def sample_size(self) -> int:
+        return int(self.config.sharding.centroids_training_sample_size)
+
+    def plan_routing(self, sample: np.ndarray | None) -> dict[str, Any]:
+        """Resolves routing once (training centroids on ``sample`` for CLUSTER)."""
+        matrix = None if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
+        self.plan = _engine.plan_routing(self.settings, matrix)
+        return self.plan
+
+    def task_spec(self) -> ShardTaskSpec:
+        s = self.settings
+        return ShardTaskSpec(
+            store=s["store"], store_options=s["store_options"], local_root=s["local_root"], run_id=self.run_id,
+            dim=int(s["dim"]), metric=s["metric"], batch_size=int(s["batch_size"]),
+            vector_col=self.input.vector_col, id_col=str(self.input.id_col),
+            payload_cols=tuple(self.input.payload_cols or ()), user_shard_col=self.input.shard_id_col,
+            routing_col=self.config.shard_id_col)
+
+    def verify(self, routed_sample: pa.Table) -> None:
+        """Re-routes up to 20 routed rows on the driver; a disagreement is a ShardAssignmentError."""
+        if not self.options.verify_routing or routed_sample.num_rows == 0:
+            return
+        assert self.plan is not None
+        spec = self.task_spec()
+        expected = route_table(routed_sample.drop_columns([spec.routing_col]), self.plan, spec)
+        engine = _column(routed_sample, spec.routing_col).to_pylist()
+        python = _column(expected, spec.routing_col).to_pylist()
+        ids = _column(routed_sample, spec.id_col).to_pylist()
+        wrong = [(i, e, p) for i, e, p in zip(ids, engine, python, strict=True) if e != p]
+        if wrong:
+            listed = "; ".join(f"id={i!r}, {self.engine_name.lower()}={e}, python={p}" for i, e, p in wrong[:5])
+            raise ShardAssignmentError(
+                f"{self.engine_name}/Python vector routing mismatch in {len(wrong)}/{len(ids)} sampled rows. "
+                f"First mismatches: {listed}")
+
+    def publish(self, attempts: Sequence[dict[str, Any]]) -> BuildResult:
+        """Publishes one winner per db_id and removes every other attempt."""
+        assert self.plan is not None
+        return _build_result(self._run.publish(self.plan, [dict(a) for a in attempts]))
+
+    def abort(self, error: BaseException) -> None:
+        self._run.abort(f"{type(error).__name__}: {error}")
+
+
+def shard_infos_from_table(table: pa.Table) -> list[dict[str, Any]]:
+    return table.select(SHARD_INFO_SCHEMA.names).to_pylist()

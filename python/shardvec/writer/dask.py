@@ -1,0 +1,93 @@
+"""``write_sharded`` for Dask DataFrames.
+
+The driver samples for CLUSTER training, plans routing once and ships only the plan:
+``map_partitions`` adds the routing column with the C++ router (and turns the vector column into an
+Arrow fixed-size list, so shuffled partitions hold buffers rather than Python objects), a task-based
+``shuffle`` on the routing column co-locates each db, and one task per partition builds and uploads
+each of its dbs. Tasks are retried (``retries``); a retried task claims a fresh attempt folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from shardvec.config import VectorColumnInput
+from shardvec.vector._distributed import (
+    SHARD_INFO_SCHEMA,
+    DistributedRun,
+    ShardTaskSpec,
+    build_shard,
+    route_table,
+    vectors_from_arrow,
+)
+from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
+from shardvec.vector.writer import BuildResult
+
+__all__ = ["write_sharded", "write_vector_sharded"]
+
+TASK_RETRIES = 3
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _vector_dtype(dim: int) -> pd.ArrowDtype:
+    return pd.ArrowDtype(pa.list_(pa.float32(), dim))
+
+
+def _sample(data: dd.DataFrame, run: DistributedRun) -> np.ndarray:
+    cap = run.sample_size
+    column = run.input.vector_col
+    fraction = min(1.0, 1.2 * cap / max(len(data), 1))
+    rows = data[[column]].dropna().sample(frac=fraction, random_state=42).head(cap, npartitions=-1)
+    return vectors_from_arrow(_arrow(rows).column(column).combine_chunks(), run.task_spec().dim, column)
+
+
+def _route_partition(frame: pd.DataFrame, plan: dict[str, Any], spec: ShardTaskSpec) -> pd.DataFrame:
+    routed = route_table(_arrow(frame[[spec.vector_col, *([spec.user_shard_col] if spec.user_shard_col else [])]]),
+                         plan, spec)
+    vectors = routed.column(spec.vector_col).combine_chunks()
+    flat = vectors_from_arrow(vectors, spec.dim, spec.vector_col)
+    packed = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), spec.dim)
+    return frame.assign(**{
+        spec.vector_col: pd.Series(pd.arrays.ArrowExtensionArray(packed), index=frame.index),
+        spec.routing_col: np.asarray(routed.column(spec.routing_col).to_numpy(), dtype=np.int64),
+    })
+
+
+def _build_partition(frame: pd.DataFrame, spec: ShardTaskSpec) -> pd.DataFrame:
+    columns = [spec.vector_col, spec.id_col, *spec.payload_cols]
+    infos = [build_shard(spec, int(db_id), [_arrow(group[columns])])
+             for db_id, group in frame.groupby(spec.routing_col, sort=True)]
+    return SHARD_INFO_SCHEMA.empty_table().to_pandas() if not infos else pd.DataFrame(infos)[SHARD_INFO_SCHEMA.names]
+
+
+def write_sharded(data: dd.DataFrame, config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
+                  options: VectorWriteOptions | None = None) -> BuildResult:
+    """Builds and publishes one snapshot from a Dask DataFrame (see the module docstring)."""
+    run = DistributedRun(config, input, options, "vector-dask", "Dask", list(data.columns))
+    try:
+        plan = run.plan_routing(_sample(data, run) if run.needs_sample else None)
+        spec = run.task_spec()
+        meta = data._meta.assign(**{spec.vector_col: pd.Series(dtype=_vector_dtype(spec.dim)),
+                                    spec.routing_col: pd.Series(dtype="int64")})
+        routed = data.map_partitions(_route_partition, plan, spec, meta=meta)
+        if run.options.verify_routing:
+            run.verify(_arrow(routed.head(20, npartitions=-1)))
+        shuffled = routed.shuffle(on=spec.routing_col, npartitions=max(1, min(int(plan["num_dbs"]), routed.npartitions)),
+                                  shuffle_method="tasks")
+        infos_meta = SHARD_INFO_SCHEMA.empty_table().to_pandas()
+        infos = shuffled.map_partitions(_build_partition, spec, meta=infos_meta).compute(retries=TASK_RETRIES)
+        return run.publish(infos.to_dict("records"))
+    except BaseException as error:
+        run.abort(error)
+        raise
+
+
+write_vector_sharded = write_sharded

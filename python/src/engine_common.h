@@ -1,0 +1,250 @@
+// Shared pieces of the shardvec._engine bindings: array types, Status -> Python exception, record
+// sources over NumPy arrays and Python batch streams, and dict conversions.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shardvec/distributed.h"
+#include "shardvec/writer.h"
+
+namespace nb = nanobind;
+
+namespace shardvec::py {
+
+
+using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using FloatVector = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Int64Vector = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+[[noreturn]] inline void Raise(const Status& status) {
+  nb::object errors = nb::module_::import_("shardvec.errors");
+  nb::object exc = errors.attr("error_from_engine")(std::string(StatusCodeName(status.code())), status.message());
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  throw nb::python_error();
+}
+
+template <typename T>
+T Unwrap(Result<T> result) {
+  if (!result.ok()) Raise(result.status());
+  return std::move(result).value();
+}
+
+inline Matrix CopyMatrix(const FloatMatrix& m) {
+  Matrix out{static_cast<int64_t>(m.shape(0)), static_cast<int64_t>(m.shape(1)), {}};
+  out.data.assign(m.data(), m.data() + m.size());
+  return out;
+}
+
+// Rows of caller-owned arrays, read in place: only the current row is copied into a Record.
+class ArraySource final : public RecordSource {
+ public:
+  ArraySource(const FloatMatrix& vectors, std::optional<Int64Vector> int_ids, std::vector<std::string> str_ids,
+              std::vector<std::optional<std::string>> payloads, std::optional<Int64Vector> shard_ids)
+      : vectors_(vectors.data()),
+        rows_(static_cast<int64_t>(vectors.shape(0))),
+        dim_(static_cast<int64_t>(vectors.shape(1))),
+        int_ids_(int_ids ? int_ids->data() : nullptr),
+        str_ids_(std::move(str_ids)),
+        payloads_(std::move(payloads)),
+        shard_ids_(shard_ids ? shard_ids->data() : nullptr) {}
+
+  Result<bool> Next(Record* out) override {
+    if (next_ >= rows_) return false;
+    const int64_t i = next_++;
+    if (int_ids_) {
+      out->id = int_ids_[i];
+    } else if (!str_ids_.empty()) {
+      out->id = str_ids_[static_cast<size_t>(i)];
+    } else {
+      out->id = i;
+    }
+    out->vector.assign(vectors_ + i * dim_, vectors_ + (i + 1) * dim_);
+    out->payload_json = payloads_.empty() ? std::nullopt : payloads_[static_cast<size_t>(i)];
+    out->shard_id = shard_ids_ && shard_ids_[i] != kNoShardId ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
+    return true;
+  }
+  Status Rewind() override {
+    next_ = 0;
+    return Status::OK();
+  }
+  std::optional<int64_t> SizeHint() const override { return rows_; }
+
+ private:
+  const float* vectors_;
+  int64_t rows_, dim_;
+  const int64_t* int_ids_;
+  std::vector<std::string> str_ids_;
+  std::vector<std::optional<std::string>> payloads_;
+  const int64_t* shard_ids_;
+  int64_t next_ = 0;
+};
+
+// A one-shot stream of batches from Python: `next_batch()` returns (vectors, int_ids, str_ids, payloads,
+// shard_ids) with the ArraySource shapes, or None at the end. Only the current batch is alive; the GIL is
+// taken just to fetch the next one. An exception raised by `next_batch` is kept and re-raised as itself.
+// Created and destroyed with the GIL held (it owns Python objects).
+class StreamSource final : public RecordSource {
+ public:
+  StreamSource(nb::callable next_batch, std::optional<int64_t> size_hint)
+      : next_batch_(std::move(next_batch)), size_hint_(size_hint) {}
+  Result<bool> Next(Record* out) override {
+    for (;;) {
+      if (batch_) {
+        Result<bool> more = batch_->rows.Next(out);
+        if (!more.ok() || *more) return more;
+      }
+      if (done_) return false;
+      started_ = true;
+      nb::gil_scoped_acquire gil;
+      batch_.reset();
+      try {
+        nb::object next = next_batch_();
+        if (next.is_none()) {
+          done_ = true;
+          return false;
+        }
+        auto [vectors, int_ids, str_ids, payloads, shard_ids] =
+            nb::cast<std::tuple<FloatMatrix, std::optional<Int64Vector>, std::vector<std::string>,
+                                std::vector<std::optional<std::string>>, std::optional<Int64Vector>>>(next);
+        batch_.emplace(vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids);
+      } catch (nb::python_error& e) {
+        error_.emplace(std::move(e));
+        return Status::Internal("the record iterator raised an exception");  // replaced by that exception
+      } catch (const std::exception& e) {
+        return Status::InvalidArgument(std::string("a record batch has the wrong types: ") + e.what());
+      }
+    }
+  }
+  Status Rewind() override {
+    if (started_) return Status::Internal("a Python record iterator cannot be rewound");
+    return Status::OK();
+  }
+  bool CanRewind() const override { return false; }
+  std::optional<int64_t> SizeHint() const override { return size_hint_; }
+  // Re-raises the iterator's own exception, if it raised one.
+  void RethrowIteratorError() {
+    if (error_) {
+      error_->restore();
+      throw nb::python_error();
+    }
+  }
+
+ private:
+  // The arrays stay referenced while ArraySource reads them in place.
+  struct Batch {
+    Batch(FloatMatrix v, std::optional<Int64Vector> i, std::vector<std::string> s,
+          std::vector<std::optional<std::string>> p, std::optional<Int64Vector> sh)
+        : vectors(std::move(v)), int_ids(std::move(i)), shard_ids(std::move(sh)),
+          rows(vectors, int_ids, std::move(s), std::move(p), shard_ids) {}
+    FloatMatrix vectors;
+    std::optional<Int64Vector> int_ids;
+    std::optional<Int64Vector> shard_ids;
+    ArraySource rows;
+  };
+
+  nb::callable next_batch_;
+  std::optional<int64_t> size_hint_;
+  std::optional<Batch> batch_;
+  std::optional<nb::python_error> error_;
+  bool started_ = false;
+  bool done_ = false;
+};
+
+inline StoreOptions ToStoreOptions(const std::map<std::string, std::string>& o) {
+  StoreOptions s;
+  auto get = [&](const char* key, std::string& field) {
+    if (auto it = o.find(key); it != o.end()) field = it->second;
+  };
+  get("endpoint_url", s.endpoint_url);
+  get("region", s.region);
+  get("profile", s.profile);
+  get("addressing_style", s.addressing_style);
+  get("access_key_id", s.access_key_id);
+  get("secret_access_key", s.secret_access_key);
+  get("session_token", s.session_token);
+  get("ca_bundle", s.ca_bundle);
+  if (auto it = o.find("max_attempts"); it != o.end()) s.max_attempts = std::stoi(it->second);
+  if (auto it = o.find("connect_timeout"); it != o.end()) s.connect_timeout_seconds = std::stod(it->second);
+  if (auto it = o.find("read_timeout"); it != o.end()) s.request_timeout_seconds = std::stod(it->second);
+  if (auto it = o.find("verify_tls"); it != o.end()) s.verify_tls = it->second != "false";
+  return s;
+}
+
+inline nb::dict ShardInfoDict(const ShardInfo& s) {
+  nb::dict d;
+  d["db_id"] = s.db_id;
+  d["db_url"] = s.db_url;
+  d["row_count"] = s.row_count;
+  d["db_bytes"] = s.db_bytes;
+  d["checkpoint_id"] = s.checkpoint_id;
+  d["digest"] = s.digest;
+  d["attempt"] = s.attempt;
+  return d;
+}
+
+inline nb::dict BuildResultDict(const BuildResult& r) {
+  nb::dict d;
+  d["run_id"] = r.run_id;
+  d["manifest_ref"] = r.manifest_ref;
+  d["num_dbs"] = r.num_dbs;
+  d["total_vectors"] = r.total_vectors;
+  d["elapsed_ms"] = r.elapsed_ms;
+  nb::list shards;
+  for (const ShardInfo& s : r.shards) shards.append(ShardInfoDict(s));
+  d["shards"] = shards;
+  return d;
+}
+
+// The WriteConfig for the settings dict shardvec.vector.writer._engine_settings builds.
+inline WriteConfig ConfigFromSettings(const nb::dict& s) {
+  auto get = [&s]<typename T>(const char* key, T* out) {
+    if (s.contains(key) && !s[key].is_none()) *out = nb::cast<T>(s[key]);
+  };
+  WriteConfig c;
+  std::string metric = "cosine", strategy = "cluster";
+  std::map<std::string, std::string> store_options;
+  std::optional<FloatMatrix> centroids, hyperplanes;
+  bool last_writer_wins = false;
+  get("store", &c.store);
+  get("store_options", &store_options);
+  c.store_options = ToStoreOptions(store_options);
+  get("dim", &c.index.dim);
+  get("metric", &metric);
+  c.index.metric = Unwrap(ParseMetric(metric, "index_config.metric"));
+  get("index_type", &c.index.index_type);
+  get("quantization", &c.index.quantization);
+  get("strategy", &strategy);
+  c.sharding.strategy = Unwrap(ParseStrategy(strategy, "sharding.strategy"));
+  get("num_dbs", &c.sharding.num_dbs);
+  get("num_probes", &c.sharding.num_probes);
+  get("train_centroids", &c.sharding.train_centroids);
+  get("sample_size", &c.sharding.centroids_training_sample_size);
+  get("centroids", &centroids);
+  if (centroids) c.sharding.centroids = CopyMatrix(*centroids);
+  get("num_hash_bits", &c.sharding.num_hash_bits);
+  get("hyperplanes", &hyperplanes);
+  if (hyperplanes) c.sharding.hyperplanes = CopyMatrix(*hyperplanes);
+  get("run_id", &c.run_id);
+  get("local_root", &c.local_root);
+  get("batch_size", &c.batch_size);
+  get("max_parallel_shards", &c.max_parallel_shards);
+  get("last_writer_wins", &last_writer_wins);
+  c.publish_policy = last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
+  get("custom_json", &c.custom_manifest_fields_json);
+  return c;
+}
+
+void BindDistributed(nb::module_& m);
+
+}  // namespace shardvec::py

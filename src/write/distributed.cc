@@ -1,0 +1,255 @@
+// The distributed write (DESIGN.md §7): workers route rows and build whole shards, each in its own
+// claimed attempt=NN folder; the driver keeps one winner per db_id, publishes the winners as
+// WriteSharded does, and deletes every other attempt.
+#include "shardvec/distributed.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/log.h"
+#include "common/random_id.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "format/keys.h"
+#include "routing/router.h"
+#include "write/config_validation.h"
+#include "write/manifest_compose.h"
+#include "write/publisher.h"
+#include "write/record_check.h"
+#include "write/routing_plan.h"
+#include "write/run_registry.h"
+#include "write/shard_task.h"
+
+namespace shardvec {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kMaxClaims = 100;
+
+Status CheckShardTask(const ShardTask& t) {
+  RETURN_IF_ERROR(ValidateRunId(t.run_id));
+  if (t.db_id < 0) return Status::InvalidArgument(fmt::format("shard task db_id must be >= 0 (got {})", t.db_id));
+  if (t.dim <= 0) return Status::InvalidArgument(fmt::format("shard task dim must be > 0 (got {})", t.dim));
+  if (t.first_attempt < 0) {
+    return Status::InvalidArgument(fmt::format("shard task first_attempt must be >= 0 (got {})", t.first_attempt));
+  }
+  return Status::OK();
+}
+
+// Who holds an attempt folder, for whoever finds a stray one. The nonce keeps every marker distinct:
+// S3 PutIfAbsent takes an identical existing object for its own retried write, not a taken key.
+std::string ClaimMarker(const ShardTask& t, int64_t attempt) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return nlohmann::json{{"run_id", t.run_id},         {"db_id", t.db_id},    {"attempt", attempt},
+                        {"host", host},               {"pid", getpid()},     {"nonce", NewUuidHex()},
+                        {"claimed_at", FormatTimestamp(NowUtc())}}
+      .dump();
+}
+
+// The first free attempt number from task.first_attempt on, taken with a put-if-absent marker.
+Result<int64_t> ClaimAttempt(ObjectStore& store, const ShardTask& t) {
+  for (int64_t attempt = t.first_attempt; attempt < t.first_attempt + kMaxClaims; ++attempt) {
+    Status st = store.PutIfAbsent(ShardClaimKey(t.run_id, t.db_id, attempt), ClaimMarker(t, attempt));
+    if (st.ok()) return attempt;
+    if (st.code() != StatusCode::kAlreadyExists && st.code() != StatusCode::kConflict) {
+      return st.WithContext(fmt::format("claim of db_id {} attempt {}", t.db_id, attempt));
+    }
+  }
+  return Status::Conflict(fmt::format("db_id {} of run {}: attempts {}..{} are all claimed", t.db_id, t.run_id,
+                                      t.first_attempt, t.first_attempt + kMaxClaims - 1));
+}
+
+class DistributedWriteImpl final : public DistributedWrite {
+ public:
+  DistributedWriteImpl(WriteConfig config, std::shared_ptr<ObjectStore> store, std::string run_id,
+                       std::unique_ptr<RunRecordLifecycle> run_record)
+      : config_(std::move(config)),
+        store_(std::move(store)),
+        run_id_(std::move(run_id)),
+        run_record_(std::move(run_record)) {}
+
+  ~DistributedWriteImpl() override {
+    if (state_ == State::kOpen) Abort(Status::Internal("the distributed write ended without Publish or Abort"));
+  }
+
+  const std::string& run_id() const override { return run_id_; }
+
+  Result<BuildResult> Publish(const RoutingPlan& plan, std::vector<ShardInfo> attempts) override {
+    if (state_ != State::kOpen) {
+      return Status::InvalidArgument(fmt::format("run {} already ended; Publish runs once", run_id_));
+    }
+    Result<BuildResult> result = PublishWinners(plan, std::move(attempts));
+    if (!result.ok()) {
+      Abort(result.status());
+      return result.status();
+    }
+    state_ = State::kPublished;
+    run_record_->MarkSucceeded(result->manifest_ref);
+    DeleteLeftovers();
+    result->elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+    return result;
+  }
+
+  void Abort(const Status& error) override {
+    if (state_ != State::kOpen) return;
+    state_ = State::kFailed;
+    run_record_->MarkFailed(error);
+    DeleteLeftovers();
+  }
+
+ private:
+  enum class State { kOpen, kPublished, kFailed };
+
+  Status CheckAttempts(const RoutingPlan& plan, const std::vector<ShardInfo>& attempts) const {
+    RETURN_IF_ERROR(CheckRoutingPlan(plan));
+    if (plan.dim != config_.index.dim || plan.metric != config_.index.metric ||
+        plan.strategy != config_.sharding.strategy) {
+      return Status::InvalidArgument("the routing plan's dim, metric or strategy differs from the config's");
+    }
+    for (const ShardInfo& s : attempts) {
+      if (s.db_id < 0 || s.db_id >= plan.num_dbs) {
+        return Status::InvalidArgument(
+            fmt::format("shard db_id {} is outside [0, {}) (num_dbs {})", s.db_id, plan.num_dbs, plan.num_dbs));
+      }
+      // Cleanup trusts the layout: every attempt must be this run's folder for its db_id.
+      const std::string expected = store_->Url(ShardDirKey(run_id_, s.db_id, s.attempt));
+      if (s.attempt < 0 || s.db_url != expected) {
+        return Status::InvalidArgument(fmt::format("shard db_id {} attempt {}: db_url '{}' is not this run's '{}'",
+                                                   s.db_id, s.attempt, s.db_url, expected));
+      }
+    }
+    return Status::OK();
+  }
+
+  Result<BuildResult> PublishWinners(const RoutingPlan& plan, std::vector<ShardInfo> attempts) {
+    RETURN_IF_ERROR(CheckAttempts(plan, attempts));
+    // One winner per db_id: the lowest attempt, then the smallest URL, whatever order tasks reported in.
+    std::map<int64_t, ShardInfo> winners;
+    for (ShardInfo& s : attempts) {
+      auto [it, inserted] = winners.try_emplace(s.db_id, s);
+      if (!inserted && std::tie(s.attempt, s.db_url) < std::tie(it->second.attempt, it->second.db_url)) {
+        it->second = std::move(s);
+      }
+    }
+    std::vector<ShardInfo> shards;
+    for (auto& [db_id, s] : winners) {
+      if (s.row_count > 0) shards.push_back(std::move(s));
+    }
+    ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*store_, config_, plan, run_id_, shards));
+    ASSIGN_OR_RETURN(PublishResult published, PutManifest(*store_, manifest));
+    // From here the manifest is in history (a lost publish race can be rolled back to), so its
+    // shards and routing files stay even if the swap fails.
+    manifest_written_ = true;
+    for (const ShardInfo& s : shards) {
+      keep_.insert(ShardKey(run_id_, s.db_id, s.attempt));
+      keep_.insert(ShardClaimKey(run_id_, s.db_id, s.attempt));
+    }
+    RETURN_IF_ERROR(SwapCurrent(*store_, published, run_id_, started_, config_.publish_policy));
+    return MakeBuildResult(run_id_, published, plan.num_dbs, std::move(shards));
+  }
+
+  // Deletes this run's objects that no written manifest needs: losing and failed attempts, claim
+  // markers of empty ones, and everything when no manifest was written. Failures are only logged:
+  // the snapshot is already decided, and `cleanup` removes what is left.
+  void DeleteLeftovers() {
+    std::vector<std::string> prefixes = {RunShardsPrefix(run_id_)};
+    if (!manifest_written_) prefixes.push_back(VectorMetaKey(run_id_, ""));
+    std::vector<std::string> doomed;
+    for (const std::string& prefix : prefixes) {
+      Result<ListResult> listed = store_->List(prefix);
+      if (!listed.ok()) {
+        LogWarning(fmt::format("run {}: cannot list '{}' to delete leftovers: {}", run_id_, prefix,
+                               listed.status().ToString()));
+        continue;
+      }
+      for (const ObjectInfo& o : listed->objects) {
+        if (!keep_.count(o.key)) doomed.push_back(o.key);
+      }
+    }
+    Status st = store_->DeleteMany(doomed);
+    if (!st.ok()) LogWarning(fmt::format("run {}: leftover objects not deleted: {}", run_id_, st.ToString()));
+  }
+
+  const WriteConfig config_;
+  const std::shared_ptr<ObjectStore> store_;
+  const std::string run_id_;
+  const SystemTime started_ = NowUtc();
+  const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  std::unique_ptr<RunRecordLifecycle> run_record_;
+  State state_ = State::kOpen;
+  bool manifest_written_ = false;
+  std::set<std::string> keep_;  // object keys the written manifest names
+};
+
+}  // namespace
+
+Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vectors, int64_t rows,
+                                       const int64_t* shard_ids, int64_t row_offset) {
+  RETURN_IF_ERROR(CheckRoutingPlan(plan));
+  if (rows < 0 || (rows > 0 && !vectors)) {
+    return Status::InvalidArgument(fmt::format("RouteRows needs rows >= 0 and their vectors (got {} rows)", rows));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(plan));
+  std::vector<int64_t> shards(static_cast<size_t>(rows));
+  Record record;  // reused: one vector buffer for the whole batch
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t row = row_offset + i;
+    record.id = row;
+    record.vector.assign(vectors + i * plan.dim, vectors + (i + 1) * plan.dim);
+    record.shard_id.reset();
+    if (shard_ids && shard_ids[i] != kNoShardId) record.shard_id = shard_ids[i];
+    RETURN_IF_ERROR(CheckRecordVector(record, plan.dim, plan.metric, row));
+    ASSIGN_OR_RETURN(shards[static_cast<size_t>(i)], AssignRecord(*router, record, row));
+  }
+  return shards;
+}
+
+Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records, std::shared_ptr<ObjectStore> store) {
+  RETURN_IF_ERROR(CheckShardTask(task));
+  if (!store) {
+    ASSIGN_OR_RETURN(store, OpenStore(task.store, task.store_options));
+  }
+  ASSIGN_OR_RETURN(const int64_t attempt, ClaimAttempt(*store, task));
+  const fs::path run_dir = LocalRunDir(task.local_root, task.run_id);
+  const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
+                               LocalAttemptDir(run_dir, task.db_id, attempt), {task.dim, task.metric, kShardPageSize}};
+  // The claim makes this folder ours: anything in it is left by a crashed process.
+  std::error_code ec;
+  fs::remove_all(target.build_dir, ec);
+  RETURN_IF_ERROR(records.Rewind());
+  Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
+    Record record;
+    for (int64_t row = 0;; ++row) {
+      ASSIGN_OR_RETURN(bool more, records.Next(&record));
+      if (!more) return Status::OK();
+      RETURN_IF_ERROR(CheckRecordVector(record, task.dim, task.metric, row));
+      ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
+      RETURN_IF_ERROR(builder.Add(record.id, record.vector.data(), payload));
+    }
+  });
+  fs::remove(run_dir, ec);  // only once empty: other tasks of this run may build beside it
+  return info;
+}
+
+Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteConfig& config, std::string writer_type,
+                                                                  std::shared_ptr<ObjectStore> store) {
+  RETURN_IF_ERROR(Validate(config));
+  if (writer_type.empty()) return Status::InvalidArgument("writer_type must not be empty");
+  if (!store) {
+    ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
+  }
+  std::string run_id = config.run_id.value_or(NewUuidHex());
+  auto run_record = RunRecordLifecycle::Start(store, run_id, writer_type);
+  return std::unique_ptr<DistributedWrite>(
+      std::make_unique<DistributedWriteImpl>(config, std::move(store), std::move(run_id), std::move(run_record)));
+}
+
+}  // namespace shardvec

@@ -1,0 +1,89 @@
+#include "write/manifest_compose.h"
+
+#include <fmt/format.h>
+
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "format/keys.h"
+#include "format/npy.h"
+#include "shard/shard_builder.h"
+
+namespace shardvec {
+namespace {
+
+// Uploads one routing artifact and returns its URL.
+Result<std::string> PutNpy(ObjectStore& store, const std::string& run_id, std::string_view name, const Matrix& m) {
+  const std::string key = VectorMetaKey(run_id, name);
+  RETURN_IF_ERROR(store.Put(key, EncodeNpyMatrix(m)));
+  return store.Url(key);
+}
+
+}  // namespace
+
+Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const RoutingPlan& plan,
+                                 const std::string& run_id, const std::vector<ShardInfo>& shards) {
+  Manifest m;
+  m.run_id = run_id;
+  m.created_at = FormatTimestamp(NowUtc());
+  m.num_dbs = plan.num_dbs;
+  m.s3_prefix = store.PrefixUrl();
+  int64_t total = 0;
+  nlohmann::json digests = nlohmann::json::object();
+  for (const ShardInfo& s : shards) {
+    ManifestShard row;
+    row.db_id = s.db_id;
+    row.db_url = s.db_url;
+    row.attempt = s.attempt;
+    row.writer_info["attempt"] = s.attempt;
+    row.row_count = s.row_count;
+    row.db_bytes = s.db_bytes;
+    row.checkpoint_id = s.checkpoint_id;
+    m.shards.push_back(std::move(row));
+    digests[std::to_string(s.db_id)] = s.digest;
+    total += s.row_count;
+  }
+  nlohmann::json vector = {
+      {"dim", c.index.dim},
+      {"metric", MetricName(c.index.metric)},
+      {"index_type", c.index.index_type},
+      {"quantization", c.index.quantization ? nlohmann::json(*c.index.quantization) : nlohmann::json()},
+      {"total_vectors", total},
+      {"sharding_strategy", StrategyName(c.sharding.strategy)},
+      {"num_probes", c.sharding.num_probes},
+  };
+  if (plan.centroids) {
+    ASSIGN_OR_RETURN(vector["centroids_ref"], PutNpy(store, run_id, "centroids.npy", *plan.centroids));
+  }
+  if (plan.hyperplanes) {
+    ASSIGN_OR_RETURN(vector["hyperplanes_ref"], PutNpy(store, run_id, "hyperplanes.npy", *plan.hyperplanes));
+    vector["num_hash_bits"] = plan.num_hash_bits;
+  }
+  for (const auto& [key, text] : c.custom_manifest_fields_json) {
+    auto value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded()) {
+      return Status::InvalidArgument(fmt::format("custom manifest field '{}' is not valid JSON: '{}'", key, text));
+    }
+    m.custom[key] = std::move(value);
+  }
+  m.custom["vector"] = std::move(vector);
+  m.custom["shardvec"] = {
+      {"format", 1},
+      {"shard_digests", std::move(digests)},
+      {"page_size", kShardPageSize},
+      {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
+  };
+  return m;
+}
+
+BuildResult MakeBuildResult(const std::string& run_id, const PublishResult& published, int64_t num_dbs,
+                            std::vector<ShardInfo> shards) {
+  BuildResult result;
+  result.run_id = run_id;
+  result.manifest_ref = published.manifest_ref;
+  result.num_dbs = num_dbs;
+  for (const ShardInfo& s : shards) result.total_vectors += s.row_count;
+  result.shards = std::move(shards);
+  return result;
+}
+
+}  // namespace shardvec

@@ -1,0 +1,23 @@
+// The manifest of one run: config + routing plan + the shards to publish. Shared by WriteSharded and
+// the distributed driver so both write the same bytes for the same snapshot.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "format/manifest.h"
+#include "shardvec/distributed.h"
+#include "write/publisher.h"
+
+namespace shardvec {
+
+// Uploads the plan's centroids / hyperplanes .npy (the manifest names them), then returns the manifest
+// of `shards` (non-empty, ascending db_id).
+Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& config, const RoutingPlan& plan,
+                                 const std::string& run_id, const std::vector<ShardInfo>& shards);
+
+// What a published run returns (elapsed_ms left to the caller).
+BuildResult MakeBuildResult(const std::string& run_id, const PublishResult& published, int64_t num_dbs,
+                            std::vector<ShardInfo> shards);
+
+}  // namespace shardvec

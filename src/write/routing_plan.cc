@@ -1,0 +1,81 @@
+#include "write/routing_plan.h"
+
+#include <fmt/format.h>
+
+#include "common/status_macros.h"
+#include "routing/kmeans.h"
+#include "routing/lsh.h"
+#include "shardvec/distributed.h"
+#include "write/config_validation.h"
+
+namespace shardvec {
+namespace {
+
+constexpr int64_t kDefaultHashBits = 8;
+
+// A plan's centroids or hyperplanes: present, well formed, and `rows` of them (`rows_field` names it).
+Status CheckPlanMatrix(const std::optional<Matrix>& m, std::string_view name, int64_t dim, int64_t rows,
+                       std::string_view rows_field) {
+  if (!m) return Status::InvalidArgument(fmt::format("routing plan has no {}", name));
+  RETURN_IF_ERROR(CheckMatrix(*m, fmt::format("routing plan {}", name), dim));
+  if (m->rows != rows) {
+    return Status::InvalidArgument(fmt::format("routing plan has {} {} but {} {}", m->rows, name, rows_field, rows));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* training_sample) {
+  const ShardingConfig& s = config.sharding;
+  RoutingPlan plan;
+  plan.strategy = s.strategy;
+  plan.metric = config.index.metric;
+  plan.dim = config.index.dim;
+  plan.num_probes = s.num_probes;
+  switch (s.strategy) {
+    case Strategy::kCluster:
+      if (s.train_centroids) {
+        if (!training_sample) {
+          return Status::InvalidArgument("CLUSTER sharding with train_centroids needs a training sample");
+        }
+        RETURN_IF_ERROR(CheckMatrix(*training_sample, "training sample", plan.dim));
+        ASSIGN_OR_RETURN(plan.centroids, TrainKMeans(*training_sample, *s.num_dbs));
+      } else {
+        plan.centroids = *s.centroids;
+      }
+      plan.num_dbs = plan.centroids->rows;
+      break;
+    case Strategy::kLsh:
+      plan.num_dbs = *s.num_dbs;
+      plan.num_hash_bits = s.hyperplanes ? s.hyperplanes->rows : s.num_hash_bits.value_or(kDefaultHashBits);
+      plan.hyperplanes = s.hyperplanes ? *s.hyperplanes : GenerateHyperplanes(plan.num_hash_bits, plan.dim);
+      break;
+    case Strategy::kExplicit:
+    case Strategy::kCel:
+      plan.num_dbs = *s.num_dbs;
+      break;
+  }
+  return plan;
+}
+
+Result<RoutingPlan> PlanRouting(const WriteConfig& config, const Matrix* training_sample) {
+  RETURN_IF_ERROR(Validate(config));
+  return ResolveRoutingPlan(config, training_sample);
+}
+
+Status CheckRoutingPlan(const RoutingPlan& plan) {
+  if (plan.dim <= 0) return Status::InvalidArgument(fmt::format("routing plan dim must be > 0 (got {})", plan.dim));
+  if (plan.num_dbs <= 0) {
+    return Status::InvalidArgument(fmt::format("routing plan num_dbs must be > 0 (got {})", plan.num_dbs));
+  }
+  if (plan.strategy == Strategy::kCluster) {
+    return CheckPlanMatrix(plan.centroids, "centroids", plan.dim, plan.num_dbs, "num_dbs");
+  }
+  if (plan.strategy == Strategy::kLsh) {
+    return CheckPlanMatrix(plan.hyperplanes, "hyperplanes", plan.dim, plan.num_hash_bits, "num_hash_bits");
+  }
+  return Status::OK();
+}
+
+}  // namespace shardvec

@@ -1,0 +1,16 @@
+// Resolving a config's routing into a RoutingPlan, shared by WriteSharded and the distributed driver.
+#pragma once
+
+#include "shardvec/config.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+// PlanRouting for a config Validate() already accepted; `training_sample` is used (and required)
+// only for CLUSTER with train_centroids.
+Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* training_sample);
+
+// A plan can arrive from another process: its fields must agree before rows are routed by it.
+Status CheckRoutingPlan(const RoutingPlan& plan);
+
+}  // namespace shardvec

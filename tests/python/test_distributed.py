@@ -1,0 +1,250 @@
+"""The Spark, Dask and Ray writers on real local clusters: Spark local[2] (3 task tries), a Dask
+LocalCluster with 2 worker processes, and a local Ray with 2 CPUs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from shardvec.config import VectorColumnInput
+from shardvec.errors import ConfigValidationError, ShardAssignmentError
+from shardvec.vector import BuildResult, ShardedVectorReader, VectorShardedWriteConfig, write_arrays
+from shardvec.vector._distributed import FAULT_FILE_ENV
+from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig, VectorWriteOptions
+from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+
+DIM = 16
+ROWS = 1200
+NUM_DBS = 4
+ENGINES = ["spark", "dask", "ray"]
+# Set before any cluster starts, so every worker process inherits it; tests write the file.
+FAULT_FILE = Path(tempfile.mkdtemp(prefix="shardvec-fault-")) / "fail-first-attempt-of-db"
+os.environ[FAULT_FILE_ENV] = str(FAULT_FILE)
+INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"], shard_id_col="bucket")
+
+
+def make_table(rows: int = ROWS, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((8, DIM)).astype(np.float32) * 5
+    vectors = (centers[rng.integers(0, 8, rows)] + rng.standard_normal((rows, DIM))).astype(np.float32)
+    return pa.table({
+        "doc_id": pa.array(np.arange(rows, dtype=np.int64) * 3),
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM),
+        "title": pa.array([f"t{i}" for i in range(rows)]),
+        "bucket": pa.array(np.arange(rows, dtype=np.int64) % NUM_DBS),
+    })
+
+
+def vectors_of(table: pa.Table) -> np.ndarray:
+    return table.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, DIM)
+
+
+# --- engines --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv's packages
+    session = (SparkSession.builder.master("local[2,3]").appName("shardvec-tests")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    dask.config.set({"dataframe.convert-string": False})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[Any]:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024 * 1024, logging_level="WARNING",
+             _node_ip_address="127.0.0.1")
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+Writer = Callable[[pa.Table, VectorShardedWriteConfig, VectorColumnInput, VectorWriteOptions | None], BuildResult]
+
+
+def make_writer(request: pytest.FixtureRequest, name: str) -> Writer:
+    """A function writing an Arrow table through the engine `name` (3 input partitions)."""
+    if name == "spark":
+        session = request.getfixturevalue("spark")
+        from shardvec.writer.spark import write_sharded
+
+        return lambda t, c, i, o=None: write_sharded(session.createDataFrame(t.to_pandas()).repartition(3), c, i, o)
+    if name == "dask":
+        request.getfixturevalue("dask_client")
+        import dask.dataframe as dd
+
+        from shardvec.writer.dask import write_sharded
+
+        return lambda t, c, i, o=None: write_sharded(
+            dd.from_pandas(t.to_pandas(types_mapper=pd.ArrowDtype), npartitions=3), c, i, o)
+    request.getfixturevalue("ray_session")
+    import ray.data
+
+    from shardvec.writer.ray import write_sharded
+
+    return lambda t, c, i, o=None: write_sharded(ray.data.from_arrow(t).repartition(3), c, i, o)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> Writer:
+    return make_writer(request, request.param)
+
+
+def config_for(prefix: str, strategy: VectorShardingStrategy, **extra: Any) -> VectorShardedWriteConfig:
+    sharding: dict[str, Any] = {"strategy": strategy, "num_dbs": NUM_DBS}
+    storage = {k: extra.pop(k) for k in ("s3_connection_options", "credential_provider") if k in extra}
+    sharding.update(extra)
+    return VectorShardedWriteConfig(sharding=VectorShardingConfig(**sharding), s3_prefix=prefix,
+                                    index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+                                    batch_size=250, **storage)
+
+
+def ids_per_shard(result: BuildResult) -> dict[int, list[int]]:
+    out = {}
+    for shard in result.winners:
+        path = shard.db_url.removeprefix("file://") + "/shard.db"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            out[shard.db_id] = sorted(json.loads(r[0])["v"] for r in db.execute("SELECT original_id FROM vec_id_map"))
+    return out
+
+
+def check_snapshot(result: BuildResult, table: pa.Table, prefix: str, cache: Path, **reader_args: Any) -> None:
+    """Every id exactly once, in the shard the reader's router picks, and recall@10 = 1.0 at full probing."""
+    vectors = vectors_of(table)
+    ids = table.column("doc_id").to_numpy()
+    assert result.stats.rows_written == len(ids)
+    with ShardedVectorReader(s3_prefix=prefix, local_root=str(cache), **reader_args) as reader:
+        assert reader.snapshot_info().total_vectors == len(ids)
+        explicit = reader.snapshot_info().sharding == VectorShardingStrategy.EXPLICIT
+        every = list(range(NUM_DBS))
+        for row in range(0, len(ids), 97):
+            home = int(table.column("bucket")[row].as_py()) if explicit else reader.route_vector(vectors[row])[0]
+            hits = reader.search(vectors[row], top_k=1, shard_ids=[home]).results
+            assert hits[0].id == ids[row], f"row {row} is not in shard {home}"
+            assert hits[0].payload == {"title": f"t{row}"}
+        queries = vectors[::150] + 0.1
+        for query, response in zip(queries, reader.batch_search(queries, top_k=10, shard_ids=every), strict=True):
+            exact = ids[np.argsort(((vectors - query) ** 2).sum(axis=1), kind="stable")[:10]]
+            assert [h.id for h in response.results] == list(exact)
+    if prefix.startswith("/"):
+        found = sorted(i for shard in ids_per_shard(result).values() for i in shard)
+        assert found == sorted(int(i) for i in ids)
+
+
+STRATEGIES = {
+    "cluster-trained": dict(strategy=VectorShardingStrategy.CLUSTER, train_centroids=True,
+                            centroids_training_sample_size=500),
+    "lsh": dict(strategy=VectorShardingStrategy.LSH),
+    "explicit": dict(strategy=VectorShardingStrategy.EXPLICIT),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_snapshot_holds_every_id_once_in_its_routed_shard(engine: Writer, strategy: str, tmp_path: Path) -> None:
+    table = make_table()
+    prefix = str(tmp_path / "store")
+    result = engine(table, config_for(prefix, **STRATEGIES[strategy]), INPUT)
+    check_snapshot(result, table, prefix, tmp_path / "cache")
+
+
+def test_all_engines_and_the_python_writer_build_the_same_shards(request: pytest.FixtureRequest,
+                                                                 tmp_path: Path) -> None:
+    table = make_table(seed=5)
+    centroids = vectors_of(table)[:NUM_DBS].copy()
+    cases = {
+        "cluster": dict(strategy=VectorShardingStrategy.CLUSTER, centroids=centroids),
+        "lsh": dict(strategy=VectorShardingStrategy.LSH),
+        "explicit": dict(strategy=VectorShardingStrategy.EXPLICIT),
+    }
+    for case, sharding in cases.items():
+        python = write_arrays(vectors_of(table), config_for(str(tmp_path / f"py-{case}"), **sharding),
+                              ids=table.column("doc_id").to_numpy(), shard_ids=table.column("bucket").to_numpy())
+        expected = ids_per_shard(python)
+        for name in ENGINES:
+            result = make_writer(request, name)(table, config_for(str(tmp_path / f"{name}-{case}"), **sharding), INPUT)
+            assert ids_per_shard(result) == expected, (case, name)
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_a_task_failing_after_upload_is_retried_and_its_objects_removed(engine: Writer, tmp_path: Path) -> None:
+    table = make_table(seed=7)
+    prefix = str(tmp_path / "store")
+    FAULT_FILE.write_text("2")
+    try:
+        result = engine(table, config_for(prefix, strategy=VectorShardingStrategy.LSH), INPUT)
+    finally:
+        FAULT_FILE.unlink()
+    check_snapshot(result, table, prefix, tmp_path / "cache")
+    winner = {w.db_id: w for w in result.winners}[2]
+    assert winner.attempt >= 1 and winner.db_url.endswith(f"attempt={winner.attempt:02d}")
+    db_folder = Path(prefix) / "shards" / f"run_id={result.run_id}" / "db=00002"
+    assert sorted(p.name for p in db_folder.iterdir()) == [f"attempt={winner.attempt:02d}"]
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_s3_store(engine: Writer, tmp_path: Path, s3_server: dict[str, Any]) -> None:
+    table = make_table(seed=9)
+    creds = s3_server["credentials"]
+    s3 = {"s3_connection_options": s3_server["s3_connection_options"], "credential_provider": lambda: creds}
+    result = engine(table, config_for(s3_server["prefix"], strategy=VectorShardingStrategy.LSH, **s3), INPUT)
+    check_snapshot(result, table, s3_server["prefix"], tmp_path / "cache", **s3)
+
+
+@pytest.mark.parametrize("engine", ["dask"], indirect=True)
+def test_input_errors_name_the_column(engine: Writer, tmp_path: Path) -> None:
+    table = make_table(rows=50)
+    config = config_for(str(tmp_path / "s"), strategy=VectorShardingStrategy.LSH)
+    with pytest.raises(ConfigValidationError, match="input.id_col is required"):
+        engine(table, config, VectorColumnInput(vector_col="embedding"))
+    with pytest.raises(ConfigValidationError, match="shard_id_col '_vector_db_id' conflicts"):
+        engine(table.append_column("_vector_db_id", pa.array([0] * 50)), config, INPUT)
+    with pytest.raises(ConfigValidationError, match=r"input columns \['missing'\]"):
+        engine(table, config, VectorColumnInput(vector_col="missing", id_col="doc_id"))
+    assert not (tmp_path / "s" / "_CURRENT").exists()
+
+
+def test_verify_routing_reports_mismatches(tmp_path: Path) -> None:
+    from shardvec.vector._distributed import DistributedRun, route_table
+
+    table = make_table(rows=30)
+    config = config_for(str(tmp_path / "s"), strategy=VectorShardingStrategy.LSH)
+    run = DistributedRun(config, INPUT, None, "vector-test", "Spark", table.column_names)
+    plan = run.plan_routing(None)
+    routed = route_table(table, plan, run.task_spec())
+    bad = routed.set_column(routed.schema.get_field_index("_vector_db_id"), "_vector_db_id",
+                            pa.array((np.asarray(routed.column("_vector_db_id")) + 1) % NUM_DBS))
+    with pytest.raises(ShardAssignmentError, match=r"Spark/Python vector routing mismatch in 30/30 sampled rows. "
+                                                   r"First mismatches: id=0, spark=\d, python=\d"):
+        run.verify(bad)
+    run.abort(RuntimeError("test over"))
