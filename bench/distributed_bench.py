@@ -6,7 +6,7 @@ Run: .venv/bin/python bench/distributed_bench.py [--rows 200000 1000000] [--engi
 Each (engine, rows) case runs in a fresh child process that reads the same 8 Parquet files (written
 beforehand, 128-d float32 vectors as fixed-size lists), so the engines read the data on their workers
 and the driver never holds it; the Python bulk writer loads it into NumPy. LSH with 8 shards into a
-local folder. Peak RSS is the driver process's own (ru_maxrss), not its workers'.
+local folder. Peak RSS is the driver process's own (VmHWM), not its workers'.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from shardvec.config import VectorColumnInput
 from shardvec.vector import VectorShardedWriteConfig, write_arrays
@@ -69,7 +69,10 @@ def main():
     result = run()
     seconds = time.perf_counter() - t0
     assert result.stats.rows_written == rows, result.stats
-    print(json.dumps({"seconds": seconds, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    # VmHWM, not ru_maxrss: ru_maxrss survives execve, so it would include the parent's peak.
+    with open("/proc/self/status") as status:
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"seconds": seconds, "peak_rss": peak_kb * 1024}))
 
 
 if __name__ == "__main__":
