@@ -248,3 +248,31 @@ def test_verify_routing_reports_mismatches(tmp_path: Path) -> None:
                                                    r"First mismatches: id=0, spark=\d, python=\d"):
         run.verify(bad)
     run.abort(RuntimeError("test over"))
+
+
+@pytest.mark.parametrize("kind", ["list<double>", "large_list", "binary", "fixed_size_binary", "sliced"])
+def test_vector_columns_of_every_accepted_type_give_the_same_matrix(kind: str) -> None:
+    from shardvec.vector._distributed import vectors_from_arrow
+
+    matrix = np.random.default_rng(1).standard_normal((6, DIM)).astype(np.float32)
+    column: pa.Array = {
+        "list<double>": lambda: pa.array([row.astype(np.float64).tolist() for row in matrix]),
+        "large_list": lambda: pa.array([row.tolist() for row in matrix], type=pa.large_list(pa.float32())),
+        "binary": lambda: pa.array([row.tobytes() for row in matrix], type=pa.binary()),
+        "fixed_size_binary": lambda: pa.array([row.tobytes() for row in matrix], type=pa.binary(4 * DIM)),
+        "sliced": lambda: pa.FixedSizeListArray.from_arrays(
+            pa.array(np.concatenate([np.zeros(DIM, np.float32), matrix.reshape(-1)])), DIM).slice(1),
+    }[kind]()
+    assert np.array_equal(vectors_from_arrow(column, DIM, "emb"), matrix)
+
+
+def test_vector_columns_with_a_wrong_length_row_name_it() -> None:
+    from shardvec.vector._distributed import vectors_from_arrow
+
+    rows = [np.ones(DIM, np.float32)] * 6 + [np.ones(3, np.float32)]
+    with pytest.raises(ConfigValidationError, match=r"input.vector_col 'emb' row 7: vector has 3 values, expected dim=16"):
+        vectors_from_arrow(pa.array([r.tolist() for r in rows]), DIM, "emb", row_offset=1)
+    with pytest.raises(ConfigValidationError, match=r"input.vector_col 'emb' row 7: 12 bytes, expected 64"):
+        vectors_from_arrow(pa.array([r.tobytes() for r in rows]), DIM, "emb", row_offset=1)
+    with pytest.raises(ConfigValidationError, match=r"input.vector_col 'emb' is null at row 3"):
+        vectors_from_arrow(pa.array([[1.0] * DIM, None]), DIM, "emb", row_offset=2)
