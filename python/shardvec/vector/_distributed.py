@@ -69,17 +69,16 @@ def vectors_from_arrow(column: pa.Array, dim: int, name: str, row_offset: int = 
     kind = column.type
     if pa.types.is_fixed_size_binary(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         lengths = np.asarray(pc.binary_length(column))
-        values = b"".join(column.to_pylist()) if not pa.types.is_fixed_size_binary(kind) else None
         width = 4 * dim
         bad = np.flatnonzero(lengths != width)
         if bad.size:
             raise ConfigValidationError(
                 f"input.vector_col {name!r} row {row_offset + int(bad[0])}: {int(lengths[bad[0]])} bytes, "
                 f"expected {width} (dim={dim} float32)")
-        if values is None:
+        if pa.types.is_fixed_size_binary(kind):
             buffer = column.buffers()[1]
             return np.frombuffer(buffer, dtype="<f4", count=rows * dim, offset=column.offset * width).reshape(rows, dim)
-        return np.frombuffer(values, dtype="<f4").reshape(rows, dim)
+        return np.frombuffer(b"".join(column.to_pylist()), dtype="<f4").reshape(rows, dim)
     if pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
         lengths = np.asarray(pc.list_value_length(column))
         bad = np.flatnonzero(lengths != dim)
@@ -129,11 +128,17 @@ def engine_batch(data: pa.RecordBatch | pa.Table, spec: ShardTaskSpec, row_offse
 # --- workers --------------------------------------------------------------------------------------
 
 
+def route_vectors(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
+                  row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's vector as an (n, dim) float32 matrix, and its shard from the C++ router."""
+    vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
+    return vectors, _engine.route_rows(plan, vectors, _shard_ids(data, spec.user_shard_col), row_offset)
+
+
 def route_table(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
                 row_offset: int = 0) -> pa.RecordBatch | pa.Table:
     """``data`` with ``spec.routing_col`` (int64) appended: each row's shard, from the C++ router."""
-    vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
-    routed = _engine.route_rows(plan, vectors, _shard_ids(data, spec.user_shard_col), row_offset)
+    _, routed = route_vectors(data, plan, spec, row_offset)
     return data.append_column(spec.routing_col, pa.array(routed, type=pa.int64()))
 
 

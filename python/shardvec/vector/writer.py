@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,10 +213,6 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
         first_row += len(chunk)
 
 
-def _next_or_none(batches: Iterator[EngineBatch]) -> Callable[[], EngineBatch | None]:
-    return lambda: next(batches, None)
-
-
 def write_sharded(
     records: Iterable[VectorRecord],
     config: VectorShardedWriteConfig,
@@ -235,7 +231,7 @@ def write_sharded(
     batches = _record_batches(records, dim, int(config.batch_size))
     result = _engine.write(
         _engine_settings(config, last_writer_wins),
-        next_batch=_next_or_none(batches),
+        next_batch=lambda: next(batches, None),
         size_hint=size_hint,
     )
     return _build_result(result)

@@ -22,7 +22,7 @@ from shardvec.vector._distributed import (
     DistributedRun,
     ShardTaskSpec,
     build_shard,
-    route_table,
+    route_vectors,
     vectors_from_arrow,
 )
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
@@ -50,14 +50,12 @@ def _sample(data: dd.DataFrame, run: DistributedRun) -> np.ndarray:
 
 
 def _route_partition(frame: pd.DataFrame, plan: dict[str, Any], spec: ShardTaskSpec) -> pd.DataFrame:
-    routed = route_table(_arrow(frame[[spec.vector_col, *([spec.user_shard_col] if spec.user_shard_col else [])]]),
-                         plan, spec)
-    vectors = routed.column(spec.vector_col).combine_chunks()
-    flat = vectors_from_arrow(vectors, spec.dim, spec.vector_col)
-    packed = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), spec.dim)
+    columns = [spec.vector_col, *([spec.user_shard_col] if spec.user_shard_col else [])]
+    vectors, db_ids = route_vectors(_arrow(frame[columns]), plan, spec)
+    packed = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), spec.dim)
     return frame.assign(**{
         spec.vector_col: pd.Series(pd.arrays.ArrowExtensionArray(packed), index=frame.index),
-        spec.routing_col: np.asarray(routed.column(spec.routing_col).to_numpy(), dtype=np.int64),
+        spec.routing_col: db_ids,
     })
 
 
