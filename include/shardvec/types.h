@@ -1,7 +1,10 @@
 // Value types shared by the writer, the reader and the CLI.
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +29,20 @@ Result<Strategy> ParseStrategy(std::string_view text, std::string_view field = "
 using RecordId = std::variant<int64_t, std::string>;
 std::string RecordIdToString(const RecordId& id);
 
+// Bytes in a CEL routing context or a categorical routing token; distinct from a UTF-8 string.
+struct Bytes {
+  std::string data;
+  friend auto operator<=>(const Bytes&, const Bytes&) = default;
+};
+
+// One value of a CEL routing context: null, bool, int, uint, double, string or bytes. A categorical
+// routing token (routing_values) is an int, a string or bytes.
+using RoutingValue = std::variant<std::monostate, bool, int64_t, uint64_t, double, std::string, Bytes>;
+// The variables a CEL expression reads, by name (CEL sharding; spec §1.12).
+using RoutingContext = std::map<std::string, RoutingValue, std::less<>>;
+// For messages: 5, 5u, 2.5, "eu", b"\x00\xff", true, null.
+std::string RoutingValueToString(const RoutingValue& value);
+
 // A dense row-major float32 matrix (centroids, hyperplanes, query batches).
 struct Matrix {
   int64_t rows = 0;
@@ -47,6 +64,11 @@ struct RoutingPlan {
   int64_t num_hash_bits = 0;          // LSH
   std::optional<Matrix> centroids;    // CLUSTER
   std::optional<Matrix> hyperplanes;  // LSH
+  // CEL: the expression, its variables' declared types ("int", "uint", "double", "string", "bytes",
+  // "bool") and, for categorical routing, the tokens whose index is the shard.
+  std::string cel_expr;
+  std::map<std::string, std::string> cel_columns;
+  std::optional<std::vector<RoutingValue>> routing_values;
 };
 
 // One vector to write.
@@ -57,6 +79,8 @@ struct Record {
   std::optional<std::string> payload_json;
   // The target shard under EXPLICIT sharding.
   std::optional<int64_t> shard_id;
+  // The variables the CEL expression reads under CEL sharding.
+  std::optional<RoutingContext> routing_context;
 };
 
 }  // namespace shardvec

@@ -189,6 +189,7 @@ NB_MODULE(_engine, m) {
         "Builds and publishes one snapshot from arrays (read in place) or from a stream of array batches "
         "(next_batch() -> (vectors, int_ids, str_ids, payloads, shard_ids) | None); the GIL is released.");
   BindDistributed(m);
+  BindCel(m);
   nb::class_<Reader>(m, "Reader")
       .def(nb::init<const std::string&, const std::map<std::string, std::string>&, const std::string&, int64_t,
                     int64_t, int64_t, bool>(),
