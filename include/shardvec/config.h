@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
@@ -38,9 +39,12 @@ struct ShardingConfig {
   std::optional<int64_t> num_hash_bits;
   std::optional<Matrix> hyperplanes;
 
-  // CEL (a later issue): expression over routing_context. Kept so configs can name it today.
+  // CEL: an expression over each record's routing_context and its variables' types ("int", "uint",
+  // "double", "string", "bytes", "bool"). With routing_values (categorical) the result's index in
+  // that list is the shard and num_dbs defaults to its size; otherwise the int result is the shard.
   std::optional<std::string> cel_expr;
   std::map<std::string, std::string> cel_columns;
+  std::optional<std::vector<RoutingValue>> routing_values;
 };
 
 // What publish does when _CURRENT moved to a newer manifest while this run was building.

@@ -24,11 +24,13 @@ namespace shardvec {
 Result<RoutingPlan> PlanRouting(const WriteConfig& config, const Matrix* training_sample);
 
 // The shard of each of `rows` row-major vectors (rows x plan.dim). `shard_ids` (EXPLICIT; may be
-// null otherwise) holds one entry per row, kNoShardId for "none". Errors name the row (row_offset +
-// index), e.g. a NaN value or a shard id out of range.
+// null otherwise) holds one entry per row, kNoShardId for "none"; `contexts` (CEL; may be null
+// otherwise) one routing context per row. Errors name the row (row_offset + index), e.g. a NaN value,
+// a shard id out of range or a routing token not in routing_values.
 inline constexpr int64_t kNoShardId = INT64_MIN;
 Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vectors, int64_t rows,
-                                       const int64_t* shard_ids, int64_t row_offset = 0);
+                                       const int64_t* shard_ids, int64_t row_offset = 0,
+                                       const RoutingContext* contexts = nullptr);
 
 // One task's shard: built locally under local_root/run_id=…/db=…/attempt=NN/ and uploaded to
 // shards/run_id=…/db=…/attempt=NN/shard.db.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,6 +31,8 @@ struct ReaderOptions {
 struct SearchOptions {
   std::optional<int64_t> num_probes;               // default: the manifest's num_probes
   std::optional<std::vector<int64_t>> shard_ids;   // bypasses routing for every strategy
+  // CEL snapshots: the query's variables; they select the one shard searched. Ignored otherwise.
+  std::optional<RoutingContext> routing_context;
 };
 
 struct SearchHit {
@@ -55,6 +58,10 @@ struct SnapshotInfo {
   int64_t total_vectors = 0;
   std::string created_at;
   std::string published_at;  // _CURRENT's updated_at (or the manifest's timestamp after fallback)
+  // CEL snapshots: the expression, its variables' types and the categorical tokens, if any.
+  std::string cel_expr;
+  std::map<std::string, std::string> cel_columns;
+  std::optional<std::vector<RoutingValue>> routing_values;
 };
 
 struct ShardDetail {
@@ -87,7 +94,8 @@ class ShardedVectorReader {
                                                   const SearchOptions& options = {});
   // The shards a query would probe (routing only).
   Result<std::vector<int64_t>> Route(std::span<const float> query,
-                                     std::optional<int64_t> num_probes = std::nullopt);
+                                     std::optional<int64_t> num_probes = std::nullopt,
+                                     const std::optional<RoutingContext>& routing_context = std::nullopt);
   // Re-reads _CURRENT and swaps to the snapshot it names, atomically. False when nothing changed;
   // an error when the new snapshot could not be loaded (the old one keeps serving).
   Result<bool> Refresh();

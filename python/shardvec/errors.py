@@ -275,7 +275,11 @@ def _classify(code: str, message: str) -> tuple[type[ShardvecError], bool | None
     return ShardvecError, None  # Internal (a bug in the engine) and unknown codes
 
 
-def error_from_engine(code: str, message: str) -> ShardvecError:
+# How the engine names a categorical CEL token missing from routing_values.
+_UNKNOWN_TOKEN = "is not in routing_values"
+
+
+def error_from_engine(code: str, message: str) -> Exception:
     """Builds the exception for an engine ``Status`` (code name + message), message verbatim.
 
     Mapping (first matching rule wins; "mentions" is case-insensitive; ``*`` see below):
@@ -297,12 +301,18 @@ def error_from_engine(code: str, message: str) -> ShardvecError:
     - Unavailable (transient; the engine's retries ran out) -> S3TransientError.
     - Internal (an engine bug) and unknown codes -> ShardvecError.
 
+    Before these: an InvalidArgument saying a token "is not in routing_values" (a categorical CEL
+    token missing from the snapshot's list, on write or on query) -> UnknownRoutingTokenError, a
+    ``ValueError`` as in the reference.
+
     For the ``PublishCurrentError`` family, ``manifest_ref`` is the run's own manifest when the
     message names it ("manifest '<ref>' stays in history"), else None.
 
     ``*``: the instance's ``retryable`` is set to False although the class default is True,
     because running the same operation again cannot help. ``engine_code`` is set to ``code``.
     """
+    if code == "InvalidArgument" and _UNKNOWN_TOKEN in message:
+        return UnknownRoutingTokenError(message)
     cls, retryable = _classify(code, message)
     if issubclass(cls, PublishCurrentError):
         kept = _KEPT_MANIFEST.search(message)

@@ -34,6 +34,9 @@ nb::dict PlanToDict(const RoutingPlan& p) {
   d["num_hash_bits"] = p.num_hash_bits;
   d["centroids"] = MatrixToNumpy(p.centroids);
   d["hyperplanes"] = MatrixToNumpy(p.hyperplanes);
+  d["cel_expr"] = p.cel_expr;
+  d["cel_columns"] = p.cel_columns;
+  d["routing_values"] = RoutingValuesToPython(p.routing_values);
   return d;
 }
 
@@ -47,6 +50,9 @@ RoutingPlan PlanFromDict(const nb::dict& d) {
   p.num_hash_bits = nb::cast<int64_t>(d["num_hash_bits"]);
   p.centroids = MatrixFromPython(d, "centroids");
   p.hyperplanes = MatrixFromPython(d, "hyperplanes");
+  if (d.contains("cel_expr")) p.cel_expr = nb::cast<std::string>(d["cel_expr"]);
+  if (d.contains("cel_columns")) p.cel_columns = nb::cast<std::map<std::string, std::string>>(d["cel_columns"]);
+  p.routing_values = RoutingValuesFromPython(d, "routing_values", "plan.routing_values");
   return p;
 }
 
@@ -76,7 +82,7 @@ nb::dict PlanRoutingFor(const nb::dict& settings, std::optional<FloatMatrix> sam
 }
 
 Int64Array Route(const nb::dict& plan_dict, const FloatMatrix& vectors, std::optional<Int64Vector> shard_ids,
-                 int64_t row_offset) {
+                 int64_t row_offset, nb::object routing_contexts) {
   const RoutingPlan plan = PlanFromDict(plan_dict);
   if (static_cast<int64_t>(vectors.shape(1)) != plan.dim) {
     Raise(Status::InvalidArgument(fmt::format("vectors have {} columns, expected dim={}", vectors.shape(1), plan.dim)));
@@ -85,11 +91,18 @@ Int64Array Route(const nb::dict& plan_dict, const FloatMatrix& vectors, std::opt
     Raise(Status::InvalidArgument(
         fmt::format("shard_ids has {} entries for {} vectors", shard_ids->shape(0), vectors.shape(0))));
   }
+  const auto rows = static_cast<int64_t>(vectors.shape(0));
+  // RouteRows reads one context per row; a row given None has an empty one, which the expression
+  // then reports as its missing variables.
+  std::vector<RoutingContext> contexts;
+  for (auto& context : ContextsFromPython(routing_contexts, rows, row_offset)) {
+    contexts.push_back(context ? std::move(*context) : RoutingContext{});
+  }
   Result<std::vector<int64_t>> routed = Status::Internal("not run");
   {
     nb::gil_scoped_release release;
-    routed = RouteRows(plan, vectors.data(), static_cast<int64_t>(vectors.shape(0)),
-                       shard_ids ? shard_ids->data() : nullptr, row_offset);
+    routed = RouteRows(plan, vectors.data(), rows, shard_ids ? shard_ids->data() : nullptr, row_offset,
+                       routing_contexts.is_none() ? nullptr : contexts.data());
   }
   auto* out = new std::vector<int64_t>(Unwrap(std::move(routed)));
   nb::capsule owner(out, [](void* p) noexcept { delete static_cast<std::vector<int64_t>*>(p); });
@@ -157,7 +170,8 @@ void BindDistributed(nb::module_& m) {
   m.def("plan_routing", &PlanRoutingFor, nb::arg("settings"), nb::arg("sample").none() = nb::none(),
         "Validates the write settings and resolves routing (trains centroids on `sample`).");
   m.def("route_rows", &Route, nb::arg("plan"), nb::arg("vectors"), nb::arg("shard_ids").none() = nb::none(),
-        nb::arg("row_offset") = 0, "The shard of each row (int64 array); errors name the row.");
+        nb::arg("row_offset") = 0, nb::arg("routing_contexts").none() = nb::none(),
+        "The shard of each row (int64 array); errors name the row. routing_contexts (CEL): one dict per row.");
   m.def("build_shard_attempt", &BuildShard, nb::arg("task"), nb::arg("next_batch"),
         nb::arg("size_hint").none() = nb::none(),
         "Claims an attempt folder, builds one shard from a stream of batches, uploads it; returns its info.");

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "routing_context.h"
 #include "shardvec/distributed.h"
 #include "shardvec/writer.h"
 
@@ -46,18 +47,63 @@ inline Matrix CopyMatrix(const FloatMatrix& m) {
   return out;
 }
 
+// d[key] as categorical tokens (int, str or bytes each), or nullopt when absent or None.
+inline std::optional<std::vector<RoutingValue>> RoutingValuesFromPython(const nb::dict& d, const char* key,
+                                                                        std::string_view field) {
+  if (!d.contains(key) || d[key].is_none()) return std::nullopt;
+  std::vector<RoutingValue> tokens;
+  for (nb::handle token : nb::borrow<nb::sequence>(d[key])) {
+    tokens.push_back(RoutingValueFromPython(token, std::string(field) + "[" + std::to_string(tokens.size()) + "]"));
+  }
+  return tokens;
+}
+
+inline nb::object RoutingValuesToPython(const std::optional<std::vector<RoutingValue>>& tokens) {
+  if (!tokens) return nb::none();
+  nb::list out;
+  for (const RoutingValue& v : *tokens) out.append(RoutingValueToPython(v));
+  return out;
+}
+
+using RoutingContexts = std::vector<std::optional<RoutingContext>>;
+
+// Per-row routing contexts from Python: None (no contexts), or a sequence of dict-or-None, one per
+// row. Converted while the GIL is held, so the engine can read them without it.
+inline RoutingContexts ContextsFromPython(nb::handle contexts, int64_t rows, int64_t first_row = 0) {
+  RoutingContexts out;
+  if (contexts.is_none()) return out;
+  const nb::sequence seq = nb::borrow<nb::sequence>(contexts);
+  if (static_cast<int64_t>(nb::len(seq)) != rows) {
+    throw nb::value_error(("routing_contexts has " + std::to_string(nb::len(seq)) + " entries for " +
+                           std::to_string(rows) + " vectors").c_str());
+  }
+  out.reserve(static_cast<size_t>(rows));
+  int64_t row = first_row;
+  for (nb::handle item : seq) {
+    if (item.is_none()) {
+      out.emplace_back();
+    } else {
+      out.emplace_back(RoutingContextFromPython(item, "routing_context of row " + std::to_string(row)));
+    }
+    ++row;
+  }
+  return out;
+}
+
 // Rows of caller-owned arrays, read in place: only the current row is copied into a Record.
 class ArraySource final : public RecordSource {
  public:
   ArraySource(const FloatMatrix& vectors, std::optional<Int64Vector> int_ids, std::vector<std::string> str_ids,
-              std::vector<std::optional<std::string>> payloads, std::optional<Int64Vector> shard_ids)
+              std::vector<std::optional<std::string>> payloads, std::optional<Int64Vector> shard_ids,
+              RoutingContexts contexts = {})
       : vectors_(vectors.data()),
         rows_(static_cast<int64_t>(vectors.shape(0))),
         dim_(static_cast<int64_t>(vectors.shape(1))),
         int_ids_(int_ids ? int_ids->data() : nullptr),
         str_ids_(std::move(str_ids)),
         payloads_(std::move(payloads)),
-        shard_ids_(shard_ids ? shard_ids->data() : nullptr) {}
+        shard_ids_(shard_ids ? shard_ids->data() : nullptr),
+        contexts_(std::move(contexts)) {}
 
   Result<bool> Next(Record* out) override {
     if (next_ >= rows_) return false;
@@ -72,6 +118,7 @@ class ArraySource final : public RecordSource {
     out->vector.assign(vectors_ + i * dim_, vectors_ + (i + 1) * dim_);
     out->payload_json = payloads_.empty() ? std::nullopt : payloads_[static_cast<size_t>(i)];
     out->shard_id = shard_ids_ && shard_ids_[i] != kNoShardId ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
+    out->routing_context = contexts_.empty() ? std::nullopt : contexts_[static_cast<size_t>(i)];
     return true;
   }
   Status Rewind() override {
@@ -87,11 +134,13 @@ class ArraySource final : public RecordSource {
   std::vector<std::string> str_ids_;
   std::vector<std::optional<std::string>> payloads_;
   const int64_t* shard_ids_;
+  RoutingContexts contexts_;
   int64_t next_ = 0;
 };
 
 // A one-shot stream of batches from Python: `next_batch()` returns (vectors, int_ids, str_ids, payloads,
-// shard_ids) with the ArraySource shapes, or None at the end. Only the current batch is alive; the GIL is
+// shard_ids, routing_contexts) with the ArraySource shapes (routing_contexts as ContextsFromPython
+// takes them), or None at the end. Only the current batch is alive; the GIL is
 // taken just to fetch the next one. An exception raised by `next_batch` is kept and re-raised as itself.
 // Created and destroyed with the GIL held (it owns Python objects).
 class StreamSource final : public RecordSource {
@@ -114,10 +163,14 @@ class StreamSource final : public RecordSource {
           done_ = true;
           return false;
         }
-        auto [vectors, int_ids, str_ids, payloads, shard_ids] =
+        auto [vectors, int_ids, str_ids, payloads, shard_ids, contexts] =
             nb::cast<std::tuple<FloatMatrix, std::optional<Int64Vector>, std::vector<std::string>,
-                                std::vector<std::optional<std::string>>, std::optional<Int64Vector>>>(next);
-        batch_.emplace(vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids);
+                                std::vector<std::optional<std::string>>, std::optional<Int64Vector>, nb::object>>(
+                next);
+        const auto rows = static_cast<int64_t>(vectors.shape(0));
+        batch_.emplace(vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids,
+                       ContextsFromPython(contexts, rows, rows_fetched_));
+        rows_fetched_ += rows;
       } catch (nb::python_error& e) {
         error_.emplace(std::move(e));
         return Status::Internal("the record iterator raised an exception");  // replaced by that exception
@@ -144,9 +197,9 @@ class StreamSource final : public RecordSource {
   // The arrays stay referenced while ArraySource reads them in place.
   struct Batch {
     Batch(FloatMatrix v, std::optional<Int64Vector> i, std::vector<std::string> s,
-          std::vector<std::optional<std::string>> p, std::optional<Int64Vector> sh)
+          std::vector<std::optional<std::string>> p, std::optional<Int64Vector> sh, RoutingContexts c)
         : vectors(std::move(v)), int_ids(std::move(i)), shard_ids(std::move(sh)),
-          rows(vectors, int_ids, std::move(s), std::move(p), shard_ids) {}
+          rows(vectors, int_ids, std::move(s), std::move(p), shard_ids, std::move(c)) {}
     FloatMatrix vectors;
     std::optional<Int64Vector> int_ids;
     std::optional<Int64Vector> shard_ids;
@@ -157,6 +210,7 @@ class StreamSource final : public RecordSource {
   std::optional<int64_t> size_hint_;
   std::optional<Batch> batch_;
   std::optional<nb::python_error> error_;
+  int64_t rows_fetched_ = 0;
   bool started_ = false;
   bool done_ = false;
 };
@@ -235,6 +289,9 @@ inline WriteConfig ConfigFromSettings(const nb::dict& s) {
   get("num_hash_bits", &c.sharding.num_hash_bits);
   get("hyperplanes", &hyperplanes);
   if (hyperplanes) c.sharding.hyperplanes = CopyMatrix(*hyperplanes);
+  get("cel_expr", &c.sharding.cel_expr);
+  get("cel_columns", &c.sharding.cel_columns);
+  c.sharding.routing_values = RoutingValuesFromPython(s, "routing_values", "sharding.routing_values");
   get("run_id", &c.run_id);
   get("local_root", &c.local_root);
   get("batch_size", &c.batch_size);

@@ -23,15 +23,16 @@ namespace {
 
 nb::dict Write(const nb::dict& settings, std::optional<FloatMatrix> vectors, std::optional<Int64Vector> int_ids,
                std::vector<std::string> str_ids, std::vector<std::optional<std::string>> payloads,
-               std::optional<Int64Vector> shard_ids, std::optional<nb::callable> next_batch,
-               std::optional<int64_t> size_hint) {
+               std::optional<Int64Vector> shard_ids, nb::object routing_contexts,
+               std::optional<nb::callable> next_batch, std::optional<int64_t> size_hint) {
   const WriteConfig c = ConfigFromSettings(settings);
   if (vectors.has_value() == next_batch.has_value()) {
     throw nb::value_error("give exactly one of vectors (arrays) and next_batch (a stream)");
   }
   Result<BuildResult> result = Status::Internal("not run");
   if (vectors) {
-    ArraySource source(*vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids);
+    ArraySource source(*vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids,
+                       ContextsFromPython(routing_contexts, static_cast<int64_t>(vectors->shape(0))));
     nb::gil_scoped_release release;
     result = WriteSharded(c, source);
   } else {
@@ -59,10 +60,17 @@ nb::tuple ResponseTuple(const SearchResponse& r) {
   return nb::make_tuple(hits, r.num_shards_queried, r.latency_ms);
 }
 
-SearchOptions MakeSearchOptions(std::optional<int64_t> num_probes, std::optional<std::vector<int64_t>> shard_ids) {
+std::optional<RoutingContext> QueryContext(nb::handle routing_context) {
+  if (routing_context.is_none()) return std::nullopt;
+  return RoutingContextFromPython(routing_context, "routing_context");
+}
+
+SearchOptions MakeSearchOptions(std::optional<int64_t> num_probes, std::optional<std::vector<int64_t>> shard_ids,
+                                nb::handle routing_context) {
   SearchOptions o;
   o.num_probes = num_probes;
   o.shard_ids = std::move(shard_ids);
+  o.routing_context = QueryContext(routing_context);
   return o;
 }
 
@@ -88,8 +96,8 @@ class Reader {
   }
 
   nb::tuple Search(const FloatVector& query, int64_t top_k, std::optional<int64_t> num_probes,
-                   std::optional<std::vector<int64_t>> shard_ids) {
-    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids));
+                   std::optional<std::vector<int64_t>> shard_ids, nb::object routing_context) {
+    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids), routing_context);
     Result<SearchResponse> r = Status::Internal("not run");
     {
       nb::gil_scoped_release release;
@@ -99,8 +107,8 @@ class Reader {
   }
 
   nb::list BatchSearch(const FloatMatrix& queries, int64_t top_k, std::optional<int64_t> num_probes,
-                       std::optional<std::vector<int64_t>> shard_ids) {
-    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids));
+                       std::optional<std::vector<int64_t>> shard_ids, nb::object routing_context) {
+    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids), routing_context);
     Result<std::vector<SearchResponse>> r = Status::Internal("not run");
     {
       nb::gil_scoped_release release;
@@ -111,8 +119,10 @@ class Reader {
     return out;
   }
 
-  std::vector<int64_t> Route(const FloatVector& query, std::optional<int64_t> num_probes) {
-    return Unwrap(reader_->Route(std::span<const float>(query.data(), query.size()), num_probes));
+  std::vector<int64_t> Route(const FloatVector& query, std::optional<int64_t> num_probes,
+                             nb::object routing_context) {
+    return Unwrap(reader_->Route(std::span<const float>(query.data(), query.size()), num_probes,
+                                 QueryContext(routing_context)));
   }
 
   bool Refresh() {
@@ -139,6 +149,9 @@ class Reader {
     d["total_vectors"] = i.total_vectors;
     d["created_at"] = i.created_at;
     d["published_at"] = i.published_at;
+    d["cel_expr"] = i.cel_expr;
+    d["cel_columns"] = i.cel_columns;
+    d["routing_values"] = RoutingValuesToPython(i.routing_values);
     return d;
   }
 
@@ -185,9 +198,11 @@ NB_MODULE(_engine, m) {
   m.def("write", &Write, nb::arg("settings"), nb::arg("vectors").none() = nb::none(),
         nb::arg("int_ids").none() = nb::none(), nb::arg("str_ids") = std::vector<std::string>(),
         nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),
-        nb::arg("next_batch").none() = nb::none(), nb::arg("size_hint").none() = nb::none(),
+        nb::arg("routing_contexts").none() = nb::none(), nb::arg("next_batch").none() = nb::none(),
+        nb::arg("size_hint").none() = nb::none(),
         "Builds and publishes one snapshot from arrays (read in place) or from a stream of array batches "
-        "(next_batch() -> (vectors, int_ids, str_ids, payloads, shard_ids) | None); the GIL is released.");
+        "(next_batch() -> (vectors, int_ids, str_ids, payloads, shard_ids, routing_contexts) | None); "
+        "routing_contexts is None or one dict (or None) per row. The GIL is released.");
   BindDistributed(m);
   BindCel(m);
   nb::class_<Reader>(m, "Reader")
@@ -196,10 +211,11 @@ NB_MODULE(_engine, m) {
            nb::arg("store"), nb::arg("store_options"), nb::arg("cache_dir"), nb::arg("max_workers"),
            nb::arg("max_fallback_attempts"), nb::arg("max_cached_shards"), nb::arg("preload_shards"))
       .def("search", &Reader::Search, nb::arg("query"), nb::arg("top_k"), nb::arg("num_probes").none(),
-           nb::arg("shard_ids").none())
+           nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none())
       .def("batch_search", &Reader::BatchSearch, nb::arg("queries"), nb::arg("top_k"),
-           nb::arg("num_probes").none(), nb::arg("shard_ids").none())
-      .def("route", &Reader::Route, nb::arg("query"), nb::arg("num_probes").none())
+           nb::arg("num_probes").none(), nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none())
+      .def("route", &Reader::Route, nb::arg("query"), nb::arg("num_probes").none(),
+           nb::arg("routing_context").none() = nb::none())
       .def("refresh", &Reader::Refresh)
       .def("close", &Reader::Close)
       .def("info", &Reader::Info)

@@ -67,6 +67,11 @@ Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const fl
     return Status::InvalidArgument(fmt::format("{} sharding requires shard_ids to be provided at query time",
                                                StrategyName(s.strategy)));
   }
+  if (s.router->RoutesByContext()) {
+    const RoutingContext* context = options.routing_context ? &*options.routing_context : nullptr;
+    ASSIGN_OR_RETURN(const int64_t shard, s.router->ProbeContext(context));
+    return std::vector<int64_t>{shard};
+  }
   return s.router->Probe(query.data(), probes);
 }
 
@@ -178,11 +183,13 @@ class ShardedVectorReader::Impl {
     return out;
   }
 
-  Result<std::vector<int64_t>> Route(std::span<const float> query, std::optional<int64_t> num_probes) {
+  Result<std::vector<int64_t>> Route(std::span<const float> query, std::optional<int64_t> num_probes,
+                                     const std::optional<RoutingContext>& routing_context) {
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckQuery(*snap->loaded, query));
     SearchOptions options;
     options.num_probes = num_probes;
+    options.routing_context = routing_context;
     return Targets(*snap->loaded, query, options);
   }
 
@@ -268,8 +275,9 @@ Result<std::vector<SearchResponse>> ShardedVectorReader::BatchSearch(const Matri
 }
 
 Result<std::vector<int64_t>> ShardedVectorReader::Route(std::span<const float> query,
-                                                        std::optional<int64_t> num_probes) {
-  return impl_->Route(query, num_probes);
+                                                        std::optional<int64_t> num_probes,
+                                                        const std::optional<RoutingContext>& routing_context) {
+  return impl_->Route(query, num_probes, routing_context);
 }
 
 Result<bool> ShardedVectorReader::Refresh() { return impl_->Refresh(); }
@@ -290,6 +298,9 @@ SnapshotInfo ShardedVectorReader::Info() const {
   for (const auto& shard : s.manifest.shards) info.total_vectors += shard.row_count;
   info.created_at = s.manifest.created_at;
   info.published_at = s.published_at;
+  info.cel_expr = s.routing.cel_expr;
+  info.cel_columns = s.routing.cel_columns;
+  info.routing_values = s.routing.routing_values;
   return info;
 }
 

@@ -6,6 +6,7 @@
 #include "common/status_macros.h"
 #include "format/keys.h"
 #include "format/npy.h"
+#include "format/routing_json.h"
 #include "write/publisher.h"
 #include "write/snapshot_history.h"
 
@@ -27,6 +28,34 @@ Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, co
                               StrategyName(strategy), matrix.status().message()));
   }
   return matrix;
+}
+
+// custom.vector.cel_expr, cel_columns and routing_values (bytes tokens hex-decoded).
+Status ApplyCelMetadata(const nlohmann::json& v, LoadedSnapshot& s) {
+  auto invalid = [&](std::string_view field, std::string_view why) {
+    return StateError(fmt::format("manifest '{}': custom.vector.{} {} (got {})", s.manifest_ref, field, why,
+                                  v.contains(field) ? v[std::string(field)].dump() : "(missing)"));
+  };
+  if (!v.contains("cel_expr") || !v["cel_expr"].is_string() || v["cel_expr"].get<std::string>().empty()) {
+    return invalid("cel_expr", "must be a non-empty string for CEL sharding");
+  }
+  s.routing.cel_expr = v["cel_expr"].get<std::string>();
+  if (!v.contains("cel_columns") || !v["cel_columns"].is_object()) {
+    return invalid("cel_columns", "must be an object of variable -> CEL type for CEL sharding");
+  }
+  for (const auto& [name, type] : v["cel_columns"].items()) {
+    if (!type.is_string()) return invalid("cel_columns", "must map each variable to a type name");
+    s.routing.cel_columns[name] = type.get<std::string>();
+  }
+  if (v.contains("routing_values") && !v["routing_values"].is_null()) {
+    ASSIGN_OR_RETURN(s.routing.routing_values,
+                     RoutingValuesFromJson(v["routing_values"], "custom.vector.routing_values"));
+    if (static_cast<int64_t>(s.routing.routing_values->size()) != s.num_dbs) {
+      return Status::Corruption(fmt::format("manifest '{}' has {} routing_values but num_dbs {}", s.manifest_ref,
+                                            s.routing.routing_values->size(), s.num_dbs));
+    }
+  }
+  return Status::OK();
 }
 
 // Reads custom["vector"] the way the reference does, with clear errors instead of raw exceptions.
@@ -89,9 +118,8 @@ Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s) {
                                             s.routing.hyperplanes->cols, s.dim));
     }
   }
-  if (s.strategy == Strategy::kCluster || s.strategy == Strategy::kLsh || s.strategy == Strategy::kExplicit) {
-    ASSIGN_OR_RETURN(s.router, MakeRouter(s.routing));
-  }
+  if (s.strategy == Strategy::kCel) RETURN_IF_ERROR(ApplyCelMetadata(v, s));
+  ASSIGN_OR_RETURN(s.router, MakeRouter(s.routing));
   return Status::OK();
 }
 

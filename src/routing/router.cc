@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "routing/cel_routing.h"
 #include "routing/cluster.h"
 #include "routing/explicit_routing.h"
 #include "routing/lsh.h"
@@ -67,9 +68,36 @@ class ExplicitRouter : public Router {
   int64_t num_dbs_;
 };
 
+class CelRouter : public Router {
+ public:
+  explicit CelRouter(std::unique_ptr<CelRouting> routing) : routing_(std::move(routing)) {}
+  Result<int64_t> Assign(const Record& r) const override {
+    if (!r.routing_context) {
+      return Status::InvalidArgument(
+          fmt::format("CEL sharding requires routing_context (record id={})", RecordIdToString(r.id)));
+    }
+    Result<int64_t> shard = routing_->Shard(&*r.routing_context);
+    if (!shard.ok()) return shard.status().WithContext(fmt::format("record id={}", RecordIdToString(r.id)));
+    return shard;
+  }
+  Result<std::vector<int64_t>> Probe(const float*, int64_t) const override {
+    return Status::InvalidArgument("CEL sharding requires routing_context to be provided at query time");
+  }
+  bool RoutesByContext() const override { return true; }
+  Result<int64_t> ProbeContext(const RoutingContext* context) const override {
+    if (!context) {
+      return Status::InvalidArgument("CEL sharding requires routing_context to be provided at query time");
+    }
+    return routing_->Shard(context);
+  }
+
+ private:
+  std::unique_ptr<CelRouting> routing_;
+};
+
 }  // namespace
 
-Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& state) {
+Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& state, bool strict_tokens) {
   switch (state.strategy) {
     case Strategy::kCluster:
       if (!state.centroids) return Status::InvalidArgument("CLUSTER sharding requires centroids");
@@ -79,11 +107,14 @@ Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& state) {
       return std::unique_ptr<Router>(std::make_unique<LshRouter>(*state.hyperplanes, state.num_dbs));
     case Strategy::kExplicit:
       return std::unique_ptr<Router>(std::make_unique<ExplicitRouter>(state.num_dbs));
-    case Strategy::kCel:
-      break;
+    case Strategy::kCel: {
+      auto routing = CelRouting::Make(state.cel_expr, state.cel_columns, state.routing_values, state.num_dbs,
+                                      strict_tokens);
+      if (!routing.ok()) return routing.status();
+      return std::unique_ptr<Router>(std::make_unique<CelRouter>(std::move(routing).value()));
+    }
   }
-  return Status::InvalidArgument(
-      "strategy 'cel' is not available in this version of shardvec; use cluster, lsh or explicit");
+  return Status::Internal("unknown sharding strategy");
 }
 
 }  // namespace shardvec

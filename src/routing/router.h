@@ -18,12 +18,18 @@ class Router {
   // The shard a record belongs to, range-checked.
   virtual Result<int64_t> Assign(const Record& record) const = 0;
   // Shards to search for a query, best first, without duplicates. EXPLICIT has no probe order and
-  // asks for shard_ids; CEL (a later issue) needs a routing context.
+  // asks for shard_ids; CEL asks for a routing context.
   virtual Result<std::vector<int64_t>> Probe(const float* query, int64_t num_probes) const = 0;
+  // Whether queries route by routing context (CEL) rather than by vector.
+  virtual bool RoutesByContext() const { return false; }
+  // CEL: the one shard a query's routing context selects (null: none was given, an error).
+  virtual Result<int64_t> ProbeContext(const RoutingContext* context) const {
+    return Status::Internal("ProbeContext called on a router that routes by vector");
+  }
 };
 
-// Builds the router for a snapshot's (or a run's) routing plan; CEL reports that it is not available
-// yet (the seam for that issue).
-Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& state);
+// Builds the router for a snapshot's (or a run's) routing plan. `strict_tokens` (the writer) also
+// refuses repeated or mixed-type routing_values, which a reader accepts as the reference does.
+Result<std::unique_ptr<Router>> MakeRouter(const RoutingPlan& plan, bool strict_tokens = false);
 
 }  // namespace shardvec

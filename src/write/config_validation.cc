@@ -5,6 +5,7 @@
 #include <cmath>
 #include <regex>
 
+#include "routing/router.h"
 #include "shardvec/config.h"
 #include "write/config_validation.h"
 
@@ -52,6 +53,35 @@ Status ValidateLsh(const ShardingConfig& s, int64_t dim) {
     }
   }
   return Status::OK();
+}
+
+// The CEL fields, then the expression compiled and checked against the tokens as a writer would.
+Status ValidateCel(const ShardingConfig& s, const IndexConfig& index) {
+  if (!s.cel_expr || s.cel_expr->empty()) return Invalid("CEL sharding requires cel_expr to be set");
+  if (s.cel_columns.empty()) return Invalid("CEL sharding requires cel_columns to be set");
+  int64_t num_dbs = 0;
+  if (s.routing_values) {
+    if (s.routing_values->empty()) return Invalid("routing_values must not be empty (got [])");
+    const auto count = static_cast<int64_t>(s.routing_values->size());
+    if (s.num_dbs && *s.num_dbs != count) {
+      return Invalid(fmt::format("num_dbs ({}) != len(routing_values) ({})", *s.num_dbs, count));
+    }
+    num_dbs = count;
+  } else if (!s.num_dbs) {
+    return Invalid("num_dbs must be provided (or inferred from centroids for CLUSTER or routing_values for CEL)");
+  } else {
+    num_dbs = *s.num_dbs;
+  }
+  RoutingPlan plan;
+  plan.strategy = Strategy::kCel;
+  plan.metric = index.metric;
+  plan.dim = index.dim;
+  plan.num_dbs = num_dbs;
+  plan.cel_expr = *s.cel_expr;
+  plan.cel_columns = s.cel_columns;
+  plan.routing_values = s.routing_values;
+  auto router = MakeRouter(plan, /*strict_tokens=*/true);
+  return router.ok() ? Status::OK() : router.status();
 }
 
 }  // namespace
@@ -103,9 +133,7 @@ Status Validate(const WriteConfig& c) {
     case Strategy::kExplicit:
       if (!s.num_dbs) st = Invalid("num_dbs must be provided for EXPLICIT sharding");
       break;
-    case Strategy::kCel:
-      st = Invalid("strategy 'cel' is not available in this version of shardvec; use cluster, lsh or explicit");
-      break;
+    case Strategy::kCel: st = ValidateCel(s, c.index); break;
   }
   if (!st.ok()) return st;
   if (c.run_id) {

@@ -192,7 +192,8 @@ class DistributedWriteImpl final : public DistributedWrite {
 }  // namespace
 
 Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vectors, int64_t rows,
-                                       const int64_t* shard_ids, int64_t row_offset) {
+                                       const int64_t* shard_ids, int64_t row_offset,
+                                       const RoutingContext* contexts) {
   RETURN_IF_ERROR(CheckRoutingPlan(plan));
   if (rows < 0 || (rows > 0 && !vectors)) {
     return Status::InvalidArgument(fmt::format("RouteRows needs rows >= 0 and their vectors (got {} rows)", rows));
@@ -207,6 +208,14 @@ Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vec
     record.shard_id.reset();
     if (shard_ids && shard_ids[i] != kNoShardId) record.shard_id = shard_ids[i];
     RETURN_IF_ERROR(CheckRecordVector(record, plan.dim, plan.metric, row));
+    if (router->RoutesByContext()) {
+      // The context is read in place rather than copied into the record.
+      if (!contexts) return Status::InvalidArgument(fmt::format("CEL sharding requires routing_context (row {})", row));
+      Result<int64_t> shard = router->ProbeContext(&contexts[i]);
+      if (!shard.ok()) return shard.status().WithContext(fmt::format("row {}", row));
+      shards[static_cast<size_t>(i)] = *shard;
+      continue;
+    }
     ASSIGN_OR_RETURN(shards[static_cast<size_t>(i)], AssignRecord(*router, record, row));
   }
   return shards;

@@ -6,6 +6,7 @@
 #include "common/time_util.h"
 #include "format/keys.h"
 #include "format/npy.h"
+#include "format/routing_json.h"
 #include "shard/shard_builder.h"
 
 namespace shardvec {
@@ -57,6 +58,11 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   if (plan.hyperplanes) {
     ASSIGN_OR_RETURN(vector["hyperplanes_ref"], PutNpy(store, run_id, "hyperplanes.npy", *plan.hyperplanes));
     vector["num_hash_bits"] = plan.num_hash_bits;
+  }
+  if (plan.strategy == Strategy::kCel) {
+    vector["cel_expr"] = plan.cel_expr;
+    vector["cel_columns"] = plan.cel_columns;
+    if (plan.routing_values) vector["routing_values"] = RoutingValuesToJson(*plan.routing_values);
   }
   for (const auto& [key, text] : c.custom_manifest_fields_json) {
     auto value = nlohmann::json::parse(text, nullptr, false);

@@ -5,6 +5,7 @@
 #include "common/status_macros.h"
 #include "routing/kmeans.h"
 #include "routing/lsh.h"
+#include "routing/router.h"
 #include "shardvec/distributed.h"
 #include "write/config_validation.h"
 
@@ -52,8 +53,13 @@ Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* 
       plan.hyperplanes = s.hyperplanes ? *s.hyperplanes : GenerateHyperplanes(plan.num_hash_bits, plan.dim);
       break;
     case Strategy::kExplicit:
-    case Strategy::kCel:
       plan.num_dbs = *s.num_dbs;
+      break;
+    case Strategy::kCel:
+      plan.num_dbs = s.routing_values ? static_cast<int64_t>(s.routing_values->size()) : *s.num_dbs;
+      plan.cel_expr = *s.cel_expr;
+      plan.cel_columns = s.cel_columns;
+      plan.routing_values = s.routing_values;
       break;
   }
   return plan;
@@ -74,6 +80,14 @@ Status CheckRoutingPlan(const RoutingPlan& plan) {
   }
   if (plan.strategy == Strategy::kLsh) {
     return CheckPlanMatrix(plan.hyperplanes, "hyperplanes", plan.dim, plan.num_hash_bits, "num_hash_bits");
+  }
+  if (plan.strategy == Strategy::kCel) {
+    if (plan.routing_values && static_cast<int64_t>(plan.routing_values->size()) != plan.num_dbs) {
+      return Status::InvalidArgument(fmt::format("routing plan has {} routing_values but num_dbs {}",
+                                                 plan.routing_values->size(), plan.num_dbs));
+    }
+    auto router = MakeRouter(plan, /*strict_tokens=*/true);
+    if (!router.ok()) return router.status().WithContext("routing plan");
   }
   return Status::OK();
 }

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import xxhash
 
 from shardvec.config import VectorColumnInput
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
@@ -32,6 +33,7 @@ ENGINES = ["spark", "dask", "ray"]
 FAULT_FILE = Path(tempfile.mkdtemp(prefix="shardvec-fault-")) / "fail-first-attempt-of-db"
 os.environ[FAULT_FILE_ENV] = str(FAULT_FILE)
 INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"], shard_id_col="bucket")
+REGIONS = ["eu", "us", "apac", "latam"]
 
 
 def make_table(rows: int = ROWS, seed: int = 0) -> pa.Table:
@@ -43,6 +45,8 @@ def make_table(rows: int = ROWS, seed: int = 0) -> pa.Table:
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM),
         "title": pa.array([f"t{i}" for i in range(rows)]),
         "bucket": pa.array(np.arange(rows, dtype=np.int64) % NUM_DBS),
+        "region": pa.array([REGIONS[(i * 7) % 5 % len(REGIONS)] for i in range(rows)]),
+        "tenant": pa.array(rng.integers(-(2**62), 2**62, rows), type=pa.int64()),
     })
 
 
@@ -276,3 +280,74 @@ def test_vector_columns_with_a_wrong_length_row_name_it() -> None:
         vectors_from_arrow(pa.array([r.tobytes() for r in rows]), DIM, "emb", row_offset=1)
     with pytest.raises(ConfigValidationError, match=r"input.vector_col 'emb' is null at row 3"):
         vectors_from_arrow(pa.array([[1.0] * DIM, None]), DIM, "emb", row_offset=2)
+
+
+# --- CEL ------------------------------------------------------------------------------------------
+
+
+def canonical_int(value: int) -> bytes:
+    return value.to_bytes(8, "little", signed=True)
+
+
+CEL_CASES = {
+    # One shard per region: the token's index in routing_values.
+    "categorical": (dict(strategy=VectorShardingStrategy.CEL, num_dbs=None, cel_expr="region",
+                         cel_columns={"region": "string"}, routing_values=REGIONS),
+                    {"region": "string"},
+                    lambda row: REGIONS.index(row["region"])),
+    # Hashed buckets over an int column, checked against an independent xxh3 of its canonical bytes.
+    "hashed": (dict(strategy=VectorShardingStrategy.CEL, cel_expr=f"int(shard_hash(tenant) % {NUM_DBS}u)",
+                    cel_columns={"tenant": "int"}),
+               None,  # routing_context_cols defaults to cel_columns
+               lambda row: xxhash.xxh3_64_intdigest(canonical_int(row["tenant"])) % NUM_DBS),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+@pytest.mark.parametrize("case", list(CEL_CASES))
+def test_cel_routes_every_row_by_its_expression(engine: Writer, case: str, tmp_path: Path) -> None:
+    sharding, context_cols, expected_shard = CEL_CASES[case]
+    table = make_table(seed=3)
+    prefix = str(tmp_path / "store")
+    columns = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"],
+                                routing_context_cols=context_cols)
+    result = engine(table, config_for(prefix, **sharding), columns)
+    rows = table.to_pylist()
+    expected: dict[int, list[int]] = {}
+    for row in rows:
+        expected.setdefault(expected_shard(row), []).append(row["doc_id"])
+    assert ids_per_shard(result) == {db: sorted(ids) for db, ids in expected.items()}
+
+    vectors = vectors_of(table)
+    context_col = next(iter(sharding["cel_columns"]))
+    with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache")) as reader:
+        for row in range(0, len(rows), 211):
+            context = {context_col: rows[row][context_col]}
+            home = expected_shard(rows[row])
+            in_home = np.flatnonzero([expected_shard(r) == home for r in rows])
+            response = reader.search(vectors[row] + 0.05, top_k=10, routing_context=context)
+            assert response.num_shards_queried == 1
+            distances = ((vectors[in_home] - (vectors[row] + 0.05)) ** 2).sum(axis=1)
+            exact = [rows[i]["doc_id"] for i in in_home[np.argsort(distances, kind="stable")[:10]]]
+            assert [h.id for h in response.results] == exact
+
+
+def test_cel_context_columns_must_match_the_declared_types(tmp_path: Path) -> None:
+    from shardvec.vector._distributed import DistributedRun
+
+    config = config_for(str(tmp_path / "s"), **CEL_CASES["categorical"][0])
+    cases = {
+        "has no column for CEL variable 'region'": {"zone": "string"},
+        "is 'int' but sharding.cel_columns declares 'string'": {"region": "int"},
+    }
+    for message, cols in cases.items():
+        columns = VectorColumnInput(vector_col="embedding", id_col="doc_id", routing_context_cols=cols)
+        with pytest.raises(ConfigValidationError, match=message):
+            DistributedRun(config, columns, None, "vector-dask", "Dask", ["embedding", "doc_id", "region"])
+    lsh = config_for(str(tmp_path / "l"), strategy=VectorShardingStrategy.LSH)
+    columns = VectorColumnInput(vector_col="embedding", id_col="doc_id", routing_context_cols={"region": "string"})
+    with pytest.raises(ConfigValidationError, match="applies to CEL sharding only"):
+        DistributedRun(lsh, columns, None, "vector-dask", "Dask", None)
+    columns = VectorColumnInput(vector_col="embedding", id_col="doc_id")
+    with pytest.raises(ConfigValidationError, match=r"input columns \['region'\] are not in the data"):
+        DistributedRun(config, columns, None, "vector-dask", "Dask", ["embedding", "doc_id"])

@@ -48,6 +48,13 @@ class ShardTaskSpec:
     payload_cols: tuple[str, ...]
     user_shard_col: str | None
     routing_col: str
+    # CEL: the columns whose values form each row's routing_context (column name = variable name).
+    context_cols: tuple[str, ...] = ()
+
+    @property
+    def routing_input_cols(self) -> list[str]:
+        """The columns routing reads: the vector, and the shard id or routing-context columns."""
+        return [self.vector_col, *([self.user_shard_col] if self.user_shard_col else []), *self.context_cols]
 
 
 # --- columns -> engine arrays -------------------------------------------------------------------
@@ -118,11 +125,19 @@ def _shard_ids(data: pa.RecordBatch | pa.Table, name: str | None) -> np.ndarray 
     return np.asarray(filled.to_numpy(), dtype=np.int64)
 
 
+def _routing_contexts(data: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> list[dict[str, Any]] | None:
+    """Each row's routing_context: {column: value} over the CEL columns (None without CEL)."""
+    if not columns:
+        return None
+    return data.select(list(columns)).to_pylist()
+
+
 def engine_batch(data: pa.RecordBatch | pa.Table, spec: ShardTaskSpec, row_offset: int = 0) -> EngineBatch:
-    """The engine's (vectors, int_ids, str_ids, payloads, shard_ids) for a batch of rows."""
+    """The engine's (vectors, int_ids, str_ids, payloads, shard_ids, routing_contexts) for a batch of
+    rows already routed (so without shard ids or contexts)."""
     vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
     int_ids, str_ids = _ids(data, spec.id_col, row_offset)
-    return vectors, int_ids, str_ids, _payload_texts(data, spec.payload_cols), None
+    return vectors, int_ids, str_ids, _payload_texts(data, spec.payload_cols), None, None
 
 
 # --- workers --------------------------------------------------------------------------------------
@@ -132,7 +147,9 @@ def route_vectors(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: S
                   row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each row's vector as an (n, dim) float32 matrix, and its shard from the C++ router."""
     vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
-    return vectors, _engine.route_rows(plan, vectors, _shard_ids(data, spec.user_shard_col), row_offset)
+    routed = _engine.route_rows(plan, vectors, _shard_ids(data, spec.user_shard_col), row_offset,
+                                _routing_contexts(data, spec.context_cols))
+    return vectors, routed
 
 
 def route_table(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
@@ -195,6 +212,31 @@ def shard_info_table(infos: Sequence[dict[str, Any]]) -> pa.Table:
 # --- driver ---------------------------------------------------------------------------------------
 
 
+def _context_columns(config: VectorShardedWriteConfig, input: VectorColumnInput) -> tuple[str, ...]:  # noqa: A002
+    """The routing-context columns of a CEL write: ``input.routing_context_cols`` ({column: CEL
+    type}, column name = variable name), by default the variables of ``sharding.cel_columns``. Each
+    variable needs a column of the same declared type, so workers and readers cannot diverge."""
+    declared = {str(k): str(v) for k, v in (config.sharding.cel_columns or {}).items()}
+    given = input.routing_context_cols
+    if config.sharding.strategy != VectorShardingStrategy.CEL:
+        if given:
+            raise ConfigValidationError(
+                f"input.routing_context_cols applies to CEL sharding only (strategy is "
+                f"{config.sharding.strategy.value})")
+        return ()
+    columns = {str(k): str(v) for k, v in (given or declared).items()}
+    for name, cel_type in declared.items():
+        if name not in columns:
+            raise ConfigValidationError(
+                f"input.routing_context_cols has no column for CEL variable {name!r} "
+                f"(sharding.cel_columns: {declared})")
+        if columns[name] != cel_type:
+            raise ConfigValidationError(
+                f"input.routing_context_cols[{name!r}] is {columns[name]!r} but sharding.cel_columns declares "
+                f"{cel_type!r}; they must agree")
+    return tuple(sorted(columns))
+
+
 class DistributedRun:
     """One distributed write on the driver: validation, run record, routing plan, publish."""
 
@@ -206,9 +248,8 @@ class DistributedRun:
         input.validate()
         if input.id_col is None:
             raise ConfigValidationError("input.id_col is required for vector writes")
-        if input.routing_context_cols:
-            raise ConfigValidationError("input.routing_context_cols needs CEL sharding, which is not available yet")
         strategy = config.sharding.strategy
+        self.context_cols = _context_columns(config, input)
         if strategy == VectorShardingStrategy.EXPLICIT and input.shard_id_col is None:
             raise ConfigValidationError("EXPLICIT sharding needs input.shard_id_col (the column of shard ids)")
         if columns is not None:
@@ -219,6 +260,7 @@ class DistributedRun:
             wanted = [input.vector_col, input.id_col, *(input.payload_cols or [])]
             if input.shard_id_col:
                 wanted.append(input.shard_id_col)
+            wanted.extend(c for c in self.context_cols if c not in wanted)
             missing = [c for c in wanted if c not in columns]
             if missing:
                 raise ConfigValidationError(f"input columns {missing} are not in the data (columns: {list(columns)})")
@@ -256,7 +298,7 @@ class DistributedRun:
             dim=int(s["dim"]), metric=s["metric"], batch_size=int(s["batch_size"]),
             vector_col=self.input.vector_col, id_col=str(self.input.id_col),
             payload_cols=tuple(self.input.payload_cols or ()), user_shard_col=self.input.shard_id_col,
-            routing_col=self.config.shard_id_col)
+            routing_col=self.config.shard_id_col, context_cols=self.context_cols)
 
     def verify(self, routed_sample: pa.Table) -> None:
         """Re-routes up to 20 routed rows on the driver; a disagreement is a ShardAssignmentError."""

@@ -4,9 +4,10 @@
 (``storage=``, ``adapter=``, …) or the flat shortcuts (``s3_prefix=``, ``batch_size=``, …),
 never both for the same group. Every rule raises
 :class:`~shardvec.errors.ConfigValidationError` naming the field. Beyond the reference, shardvec
-also rejects: ``dot_product`` (sqlite-vec has no such metric), CEL sharding (not available
-yet), an ``adapter_factory`` other than ``SqliteVecFactory``, and a ``SqliteVecFactory`` whose
-``VectorSpec`` disagrees with ``index_config``.
+also rejects: ``dot_product`` (sqlite-vec has no such metric), an ``adapter_factory`` other than
+``SqliteVecFactory``, a ``SqliteVecFactory`` whose ``VectorSpec`` disagrees with ``index_config``,
+and CEL ``routing_values`` that are empty, repeated, of mixed types or of another type than the
+expression returns.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ __all__ = [
 #: Internal routing column name used by the distributed writers.
 DEFAULT_SHARD_ID_COL = "_vector_db_id"
 
+
+
+def _check_routing_values(values: Any) -> None:
+    """``routing_values``: None, or a non-empty list of ints, strs or bytes (bool is not an int here)."""
+    if values is None:
+        return
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise ConfigValidationError(f"routing_values must be a list of int, str or bytes, got {values!r}")
+    if not values:
+        raise ConfigValidationError("routing_values must not be empty (got [])")
+    for i, token in enumerate(values):
+        if isinstance(token, bool) or not isinstance(token, (int, str, bytes)):
+            raise ConfigValidationError(
+                f"routing_values[{i}] is {token!r} ({type(token).__name__}); tokens must be int, str or bytes")
 
 @dataclass(slots=True)
 class VectorIndexConfig:
@@ -348,15 +363,11 @@ class VectorShardedWriteConfig:
                 raise ConfigValidationError("CEL sharding requires cel_columns to be set")
             if s.num_probes > 1:
                 raise ConfigValidationError(probes_error)
+            _check_routing_values(s.routing_values)
         elif s.strategy is VectorShardingStrategy.EXPLICIT and s.num_probes > 1:
             raise ConfigValidationError(probes_error)
         if s.num_probes < 1:
             raise ConfigValidationError(f"num_probes must be >= 1, got {s.num_probes}")
-        if s.strategy is VectorShardingStrategy.CEL:
-            raise ConfigValidationError(
-                "CEL sharding is not available yet in shardvec; use sharding.strategy CLUSTER, "
-                "LSH or EXPLICIT"
-            )
 
     def validate(self) -> None:
         """Checks every rule that does not need the data (spec §1.5), first failure raised.
@@ -364,7 +375,9 @@ class VectorShardedWriteConfig:
         Order: ``index_config.dim``; ``index_config.metric`` (cosine or l2); ``num_dbs``;
         ``shard_id_col``; each sub-config's own rules (storage, output, manifest, adapter,
         rate_limits, observability, lifecycle); the adapter factory; the strategy rules;
-        ``num_probes >= 1``; finally CEL, which is not available yet.
+        ``num_probes >= 1``. The engine then compiles a CEL expression against ``cel_columns`` and
+        checks its result type against ``routing_values`` (duplicates and mixed types refused)
+        when the write starts.
         """
         self._check_dim(self.index_config)
         self._check_metric()

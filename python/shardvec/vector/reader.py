@@ -73,27 +73,34 @@ class ShardedVectorReader:
 
     def search(self, query: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
                num_probes: int | None = None, routing_context: dict[str, Any] | None = None) -> VectorSearchResponse:
-        """The ``top_k`` nearest vectors to ``query`` (lower score is closer)."""
+        """The ``top_k`` nearest vectors to ``query`` (lower score is closer). A CEL snapshot
+        needs ``routing_context`` (the expression's variables), which selects the one shard searched;
+        ``shard_ids`` bypasses routing for every strategy."""
         self._check_open()
         vector = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
-        return _response(self._engine.search(vector, int(top_k), num_probes, ids))
+        return _response(self._engine.search(vector, int(top_k), num_probes, ids, routing_context))
 
     def batch_search(self, queries: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
-                     num_probes: int | None = None) -> list[VectorSearchResponse]:
-        """One response per row of a 2-D ``queries`` array, searched in parallel in C++."""
+                     num_probes: int | None = None,
+                     routing_context: dict[str, Any] | None = None) -> list[VectorSearchResponse]:
+        """One response per row of a 2-D ``queries`` array, searched in parallel in C++. On a CEL
+        snapshot, ``routing_context`` selects the shard for every query."""
         self._check_open()
         matrix = np.ascontiguousarray(queries, dtype=np.float32)
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
-        return [_response(raw) for raw in self._engine.batch_search(matrix, int(top_k), num_probes, ids)]
+        return [_response(raw)
+                for raw in self._engine.batch_search(matrix, int(top_k), num_probes, ids, routing_context)]
 
     def route_vector(self, query: Any, *, num_probes: int | None = None,
                      routing_context: dict[str, Any] | None = None) -> list[int]:
-        """The shards a query would probe (routing only)."""
+        """The shards a query would probe (routing only); on a CEL snapshot, the one shard
+        ``routing_context`` selects."""
         self._check_open()
-        return list(self._engine.route(np.ascontiguousarray(query, dtype=np.float32).reshape(-1), num_probes))
+        vector = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        return list(self._engine.route(vector, num_probes, routing_context))
 
     def snapshot_info(self) -> VectorSnapshotInfo:
         self._check_open()

@@ -65,7 +65,8 @@ class BuildResult:
 # A shard_ids entry meaning "this record has no shard_id" (the engine's kNoShardId).
 NO_SHARD_ID = np.iinfo(np.int64).min
 
-EngineBatch = tuple[np.ndarray, "np.ndarray | None", list[str], "list[str | None]", "np.ndarray | None"]
+EngineBatch = tuple[np.ndarray, "np.ndarray | None", list[str], "list[str | None]", "np.ndarray | None",
+                    "list[dict[str, Any] | None] | None"]
 
 
 def _enum_value(value: Any) -> str:
@@ -130,6 +131,9 @@ def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -
         sample_size=int(sharding.centroids_training_sample_size),
         num_hash_bits=sharding.num_hash_bits,
         hyperplanes=_matrix_or_none(sharding.hyperplanes, "sharding.hyperplanes"),
+        cel_expr=sharding.cel_expr,
+        cel_columns=dict(sharding.cel_columns) if sharding.cel_columns else None,
+        routing_values=list(sharding.routing_values) if sharding.routing_values is not None else None,
         run_id=output.run_id,
         local_root=str(local_root),
         batch_size=int(config.batch_size),
@@ -166,11 +170,13 @@ def write_arrays(
     ids: np.ndarray | Sequence[int] | Sequence[str] | None = None,
     payloads: Sequence[dict[str, Any] | str | None] | None = None,
     shard_ids: np.ndarray | Sequence[int] | None = None,
+    routing_contexts: Sequence[dict[str, Any] | None] | None = None,
     last_writer_wins: bool = False,
 ) -> BuildResult:
     """Builds and publishes a snapshot from arrays: ``vectors`` (n, dim) float32, optional ``ids``
-    (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text) and
-    ``shard_ids`` (EXPLICIT). Raises the :mod:`shardvec.errors` class the engine's error maps to."""
+    (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text),
+    ``shard_ids`` (EXPLICIT) and ``routing_contexts`` (CEL: one dict of variables per row). Raises
+    the :mod:`shardvec.errors` class the engine's error maps to."""
     matrix = np.ascontiguousarray(vectors, dtype=np.float32)
     if matrix.ndim != 2:
         raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
@@ -184,6 +190,7 @@ def write_arrays(
         str_ids=str_ids,
         payloads=_payload_texts(payloads, rows),
         shard_ids=shard_array,
+        routing_contexts=None if routing_contexts is None else list(routing_contexts),
     )
     return _build_result(result)
 
@@ -203,12 +210,14 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
             matrix[offset] = vector
         int_ids, str_ids = _split_ids([r.id for r in chunk], len(chunk))
         payloads = [r.payload for r in chunk]
+        contexts = [r.routing_context for r in chunk]
         yield (
             matrix,
             int_ids,
             str_ids,
             _payload_texts(payloads, len(chunk)) if any(p is not None for p in payloads) else [],
             _shard_id_array([r.shard_id for r in chunk]),
+            None if all(c is None for c in contexts) else contexts,
         )
         first_row += len(chunk)
 

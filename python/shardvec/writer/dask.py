@@ -50,8 +50,7 @@ def _sample(data: dd.DataFrame, run: DistributedRun) -> np.ndarray:
 
 
 def _route_partition(frame: pd.DataFrame, plan: dict[str, Any], spec: ShardTaskSpec) -> pd.DataFrame:
-    columns = [spec.vector_col, *([spec.user_shard_col] if spec.user_shard_col else [])]
-    vectors, db_ids = route_vectors(_arrow(frame[columns]), plan, spec)
+    vectors, db_ids = route_vectors(_arrow(frame[spec.routing_input_cols]), plan, spec)
     packed = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), spec.dim)
     return frame.assign(**{
         spec.vector_col: pd.Series(pd.arrays.ArrowExtensionArray(packed), index=frame.index),
