@@ -1,6 +1,9 @@
-// shardvec build: read vectors (+ ids, payloads, shard ids) from files and publish a snapshot.
+// shardvec build: read vectors (+ ids, payloads, shard ids, routing contexts) from files and publish
+// a snapshot.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -10,6 +13,7 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "format/npy.h"
+#include "routing/cel/cel.h"
 #include "shardvec/writer.h"
 
 namespace shardvec::cli {
@@ -31,6 +35,11 @@ struct BuildArgs {
   std::string ids_file;
   std::string payloads_file;
   std::string shard_ids_file;
+  std::string cel_expr;
+  std::vector<std::string> cel_columns;  // NAME=TYPE
+  std::string routing_values;            // comma-separated tokens
+  std::string routing_values_file;
+  std::string routing_context_file;
   std::string run_id;
   std::string local_root;
   int64_t parallelism = 0;
@@ -51,6 +60,9 @@ class InputRecordSource : public RecordSource {
     out->vector.assign(data_.vectors.row(i), data_.vectors.row(i) + data_.vectors.cols);
     out->payload_json = data_.payloads ? (*data_.payloads)[u] : std::nullopt;
     out->shard_id = data_.shard_ids ? std::optional<int64_t>((*data_.shard_ids)[u]) : std::nullopt;
+    out->routing_context = data_.routing_contexts
+                               ? std::optional<RoutingContext>((*data_.routing_contexts)[u])
+                               : std::nullopt;
     return true;
   }
   Status Rewind() override {
@@ -96,7 +108,120 @@ Result<InputData> LoadInputs(const BuildArgs& a) {
     ASSIGN_OR_RETURN(data.shard_ids, LoadShardIdsFile(a.shard_ids_file));
     RETURN_IF_ERROR(CheckRowCount(*data.shard_ids, rows, "--shard-ids", a.shard_ids_file));
   }
+  if (!a.routing_context_file.empty()) {
+    ASSIGN_OR_RETURN(data.routing_contexts, LoadRoutingContextsFile(a.routing_context_file));
+    RETURN_IF_ERROR(CheckRowCount(*data.routing_contexts, rows, "--routing-context-file",
+                                  a.routing_context_file));
+  }
   return data;
+}
+
+std::string_view TrimBlanks(std::string_view text) {
+  const size_t b = text.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  return text.substr(b, text.find_last_not_of(" \t") - b + 1);
+}
+
+// --cel-column NAME=TYPE (repeatable) into cel_columns; TYPE is checked here so the message names the flag.
+Result<std::map<std::string, std::string>> ParseCelColumns(const std::vector<std::string>& specs) {
+  std::map<std::string, std::string> columns;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    const std::string name(TrimBlanks(std::string_view(spec).substr(0, eq)));
+    if (eq == std::string::npos || name.empty()) {
+      return Status::InvalidArgument(
+          fmt::format("--cel-column '{}' must look like NAME=TYPE, e.g. region=string", spec));
+    }
+    const std::string type(TrimBlanks(std::string_view(spec).substr(eq + 1)));
+    RETURN_IF_ERROR(cel::ParseColumnType(type, fmt::format("--cel-column '{}': the type", spec)).status());
+    if (!columns.emplace(name, type).second) {
+      return Status::InvalidArgument(fmt::format("--cel-column '{}' declares '{}' again (it is already {})", spec,
+                                                 name, columns[name]));
+    }
+  }
+  return columns;
+}
+
+// --routing-values "eu,us,apac": tokens typed by the expression's result type (int and uint results:
+// integers; string: the text; bytes: the text's UTF-8 bytes).
+Result<std::vector<RoutingValue>> ParseRoutingValues(const std::string& text, cel::Type result_type,
+                                                     const std::string& expr) {
+  if (result_type != cel::Type::kInt && result_type != cel::Type::kUint && result_type != cel::Type::kString &&
+      result_type != cel::Type::kBytes) {
+    return Status::InvalidArgument(fmt::format(
+        "--routing-values: --cel-expr '{}' returns {}; routing tokens must be int, uint, string or bytes", expr,
+        cel::TypeName(result_type)));
+  }
+  std::vector<RoutingValue> values;
+  size_t start = 0, position = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view token = TrimBlanks(std::string_view(text).substr(start, end - start));
+    start = end + 1;
+    ++position;
+    if (token.empty()) {
+      return Status::InvalidArgument(fmt::format(
+          "--routing-values '{}' has an empty token at position {} (use --routing-values-file for an empty "
+          "string)",
+          text, position));
+    }
+    switch (result_type) {
+      case cel::Type::kString: values.emplace_back(std::string(token)); break;
+      case cel::Type::kBytes: values.emplace_back(Bytes{std::string(token)}); break;
+      default: {
+        int64_t i = 0;
+        auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), i);
+        if (ec == std::errc() && ptr == token.data() + token.size()) {
+          values.emplace_back(i);
+          break;
+        }
+        uint64_t u = 0;  // a uint result may name tokens above INT64_MAX
+        auto [uptr, uec] = std::from_chars(token.data(), token.data() + token.size(), u);
+        if (result_type == cel::Type::kUint && uec == std::errc() && uptr == token.data() + token.size()) {
+          values.emplace_back(u);
+          break;
+        }
+        return Status::InvalidArgument(fmt::format(
+            "--routing-values token '{}' is not an integer (--cel-expr '{}' returns {}, so every token must be "
+            "one)",
+            token, expr, cel::TypeName(result_type)));
+      }
+    }
+  }
+  return values;
+}
+
+// The CEL fields of the sharding config: expression, columns and tokens.
+Status SetCelConfig(const BuildArgs& a, ShardingConfig& s) {
+  if (a.cel_expr.empty()) return Status::InvalidArgument("--strategy cel needs --cel-expr EXPR");
+  if (a.cel_columns.empty()) {
+    return Status::InvalidArgument("--strategy cel needs the expression's variables: --cel-column NAME=TYPE");
+  }
+  ASSIGN_OR_RETURN(s.cel_columns, ParseCelColumns(a.cel_columns));
+  s.cel_expr = a.cel_expr;
+  if (!a.routing_values_file.empty()) {
+    ASSIGN_OR_RETURN(s.routing_values, LoadRoutingValuesFile(a.routing_values_file));
+  } else if (!a.routing_values.empty()) {
+    Result<std::shared_ptr<const cel::Program>> program = cel::Program::Compile(a.cel_expr, s.cel_columns);
+    if (!program.ok()) return program.status();
+    ASSIGN_OR_RETURN(s.routing_values, ParseRoutingValues(a.routing_values, (*program)->result_type(), a.cel_expr));
+  }
+  return Status::OK();
+}
+
+// The CEL-only flags given with another strategy.
+Status CheckNoCelFlags(const BuildArgs& a, Strategy strategy) {
+  std::vector<std::string_view> given;
+  if (!a.cel_expr.empty()) given.push_back("--cel-expr");
+  if (!a.cel_columns.empty()) given.push_back("--cel-column");
+  if (!a.routing_values.empty()) given.push_back("--routing-values");
+  if (!a.routing_values_file.empty()) given.push_back("--routing-values-file");
+  if (!a.routing_context_file.empty()) given.push_back("--routing-context-file");
+  if (given.empty()) return Status::OK();
+  return Status::InvalidArgument(fmt::format("{} {} to --strategy cel only (got --strategy {})",
+                                             fmt::join(given, ", "), given.size() == 1 ? "applies" : "apply",
+                                             StrategyName(strategy)));
 }
 
 Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
@@ -122,6 +247,16 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
   }
   if (c.sharding.strategy == Strategy::kExplicit && !data.shard_ids) {
     return Status::InvalidArgument("--strategy explicit needs shard ids: pass --shard-ids F.npy or 'shard_id' in a .jsonl input");
+  }
+  if (c.sharding.strategy == Strategy::kCel) {
+    RETURN_IF_ERROR(SetCelConfig(a, c.sharding));
+    if (!data.routing_contexts) {
+      return Status::InvalidArgument(
+          "--strategy cel needs routing contexts: pass --routing-context-file F.jsonl or 'routing_context' in a "
+          ".jsonl input");
+    }
+  } else {
+    RETURN_IF_ERROR(CheckNoCelFlags(a, c.sharding.strategy));
   }
   if (!a.run_id.empty()) c.run_id = a.run_id;
   c.local_root = a.local_root;
@@ -173,7 +308,7 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code) {
   AddStoreOption(cmd, args->store, args->store_options);
   cmd->add_option("--input", args->input, "Vectors: .npy, .fvecs, IDX (.gz) or .jsonl records")->required();
   cmd->add_option("--metric", args->metric, "Distance metric: l2 or cosine")->required();
-  cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh or explicit")->required();
+  cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh, explicit or cel")->required();
   cmd->add_option("--num-dbs", args->num_dbs, "Number of shards");
   cmd->add_flag("--train-centroids", args->train_centroids, "CLUSTER: train k-means centroids on a sample");
   cmd->add_option("--centroids", args->centroids_file, "CLUSTER: centroids .npy (num_dbs x dim)");
@@ -184,6 +319,18 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--ids", args->ids_file, "Ids: .npy integers, or one id per line");
   cmd->add_option("--payloads", args->payloads_file, "Payloads: .jsonl, one JSON object (or null) per line");
   cmd->add_option("--shard-ids", args->shard_ids_file, "EXPLICIT: shard id per row (.npy or text)");
+  cmd->add_option("--cel-expr", args->cel_expr, "CEL: expression over each record's routing_context");
+  cmd->add_option("--cel-column", args->cel_columns,
+                  "CEL: a variable and its type, NAME=TYPE (int, uint, double, string, bytes, bool); repeatable");
+  CLI::Option* values = cmd->add_option(
+      "--routing-values", args->routing_values,
+      "CEL categorical: comma-separated tokens, typed by the expression's result; token i is shard i");
+  CLI::Option* values_file = cmd->add_option(
+      "--routing-values-file", args->routing_values_file,
+      "CEL categorical: tokens as a JSON array (ints, strings, {\"__bytes_hex__\": \"..\"})");
+  values->excludes(values_file);
+  cmd->add_option("--routing-context-file", args->routing_context_file,
+                  "CEL: routing context per row (.jsonl, one JSON object per line)");
   cmd->add_option("--run-id", args->run_id, "Run id (default: a random uuid hex)");
   cmd->add_option("--local-root", args->local_root, "Local build folder (default: $TMPDIR/shardvec)");
   cmd->add_option("--parallelism", args->parallelism, "Shards built at once (default: all cores)");

@@ -20,6 +20,7 @@
 #include "common/status_macros.h"
 #include "common/text_util.h"
 #include "format/npy.h"
+#include "format/routing_json.h"
 
 namespace shardvec {
 namespace {
@@ -259,6 +260,21 @@ std::optional<std::optional<std::string>> JsonToPayload(const Json& value) {
   return std::nullopt;
 }
 
+// A CEL routing context: a JSON object of variable -> scalar or {"__bytes_hex__": "<hex>"}. Errors
+// are the detail of a message (`what` names the value, e.g. "field 'routing_context'", or is empty);
+// the caller adds the file and the line.
+Result<RoutingContext> JsonToRoutingContext(const Json& value, std::string_view what) {
+  if (!value.is_object()) {
+    if (what.empty()) {
+      return Status::InvalidArgument(fmt::format(
+          "expected a JSON object of variable -> value, found {}", Describe(value)));
+    }
+    return Status::InvalidArgument(fmt::format("{} is {}, expected a JSON object of variable -> value",
+                                               what, Describe(value)));
+  }
+  return RoutingContextFromJson(nlohmann::json(value), "routing_context");
+}
+
 // ---------------------------------------------------------------------------------------------
 // .fvecs
 
@@ -386,6 +402,7 @@ class JsonlVectorBuilder {
     RETURN_IF_ERROR(AddId(record, line_number));
     RETURN_IF_ERROR(AddPayload(record, line_number));
     RETURN_IF_ERROR(AddShardId(record, line_number));
+    RETURN_IF_ERROR(AddRoutingContext(record, line_number));
     ++input_.vectors.rows;
     return Status::OK();
   }
@@ -397,9 +414,16 @@ class JsonlVectorBuilder {
                                        "line a shard_id or none)",
                                        first_line_with_shard_id_));
     }
+    if (first_line_with_context_ != 0 && first_line_without_context_ != 0) {
+      return InvalidAtLine(label_, first_line_without_context_,
+                           fmt::format("field 'routing_context' is missing (line {} has one; give "
+                                       "every line a routing_context or none)",
+                                       first_line_with_context_));
+    }
     if (!any_id_) input_.ids.reset();
     if (!any_payload_) input_.payloads.reset();
     if (first_line_with_shard_id_ == 0) input_.shard_ids.reset();
+    if (first_line_with_context_ == 0) input_.routing_contexts.reset();
     return std::move(input_);
   }
 
@@ -490,6 +514,19 @@ class JsonlVectorBuilder {
     return Status::OK();
   }
 
+  Status AddRoutingContext(const Json& record, int64_t line_number) {
+    const Json* field = FindField(record, "routing_context");
+    if (field == nullptr) {
+      if (first_line_without_context_ == 0) first_line_without_context_ = line_number;
+      return Status::OK();
+    }
+    Result<RoutingContext> context = JsonToRoutingContext(*field, "field 'routing_context'");
+    if (!context.ok()) return InvalidAtLine(label_, line_number, context.status().message());
+    if (first_line_with_context_ == 0) first_line_with_context_ = line_number;
+    input_.routing_contexts->push_back(std::move(context).value());
+    return Status::OK();
+  }
+
   std::string_view label_;
   // Every optional column is filled per row and dropped in Finish() if no row used it.
   InputData input_ = [] {
@@ -497,12 +534,15 @@ class JsonlVectorBuilder {
     input.ids.emplace();
     input.payloads.emplace();
     input.shard_ids.emplace();
+    input.routing_contexts.emplace();
     return input;
   }();
   bool any_id_ = false;
   bool any_payload_ = false;
   int64_t first_line_with_shard_id_ = 0;     // 0: none yet
   int64_t first_line_without_shard_id_ = 0;  // 0: none yet
+  int64_t first_line_with_context_ = 0;      // 0: none yet
+  int64_t first_line_without_context_ = 0;   // 0: none yet
 };
 
 Result<InputData> ParseVectorJsonl(std::string_view text, std::string_view label) {
@@ -625,6 +665,48 @@ Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path, std::stri
     return Status::OK();
   }));
   return shard_ids;
+}
+
+Result<std::vector<RoutingContext>> LoadRoutingContextsFile(const std::string& path,
+                                                            std::string_view flag) {
+  std::string label = FileLabel(flag, path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadInputBytes(path, label));
+  std::vector<RoutingContext> contexts;
+  if (InputExtension(path) == ".json" && FirstNonSpace(bytes) == '[') {
+    ASSIGN_OR_RETURN(Json array, ParseJsonDocument(bytes, label));
+    for (size_t i = 0; i < array.size(); ++i) {
+      Result<RoutingContext> context = JsonToRoutingContext(array[i], "");
+      if (!context.ok()) {
+        return Invalid(label, fmt::format("item {}: {}", i, context.status().message()));
+      }
+      contexts.push_back(std::move(context).value());
+    }
+    return contexts;
+  }
+  RETURN_IF_ERROR(ForEachLine(bytes, [&](int64_t line_number, std::string_view line) -> Status {
+    ASSIGN_OR_RETURN(Json json, ParseJsonLine(line, label, line_number));
+    Result<RoutingContext> context = JsonToRoutingContext(json, "");
+    if (!context.ok()) return InvalidAtLine(label, line_number, context.status().message());
+    contexts.push_back(std::move(context).value());
+    return Status::OK();
+  }));
+  return contexts;
+}
+
+Result<std::vector<RoutingValue>> LoadRoutingValuesFile(const std::string& path,
+                                                        std::string_view flag) {
+  std::string label = FileLabel(flag, path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadInputBytes(path, label));
+  ASSIGN_OR_RETURN(Json json, ParseJsonDocument(bytes, label));
+  if (!json.is_array()) {
+    return Invalid(label, fmt::format("expected a JSON array of routing tokens (ints, strings or "
+                                      "{{\"__bytes_hex__\": \"<hex>\"}}), found {}",
+                                      Describe(json)));
+  }
+  Result<std::vector<RoutingValue>> values =
+      RoutingValuesFromJson(nlohmann::json(json), "routing_values");
+  if (!values.ok()) return Invalid(label, values.status().message());
+  return values;
 }
 
 }  // namespace shardvec

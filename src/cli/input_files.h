@@ -1,4 +1,5 @@
-// Readers for the files `shardvec build` takes: vectors, and optional ids, payloads and shard ids.
+// Readers for the files `shardvec build` takes: vectors, and optional ids, payloads, shard ids,
+// CEL routing contexts and CEL routing tokens.
 //
 // Each reader loads the whole file. Errors name the flag and the file, and where it helps the line,
 // the field and the value: "--input 'v.jsonl' line 7: vector has 3 values, expected 4 (ragged
@@ -25,6 +26,8 @@ struct InputData {
   std::optional<std::vector<std::optional<std::string>>> payloads;
   // Present when the .jsonl lines carry shard_id (then every line does).
   std::optional<std::vector<int64_t>> shard_ids;
+  // Present when the .jsonl lines carry routing_context (then every line does): CEL sharding.
+  std::optional<std::vector<RoutingContext>> routing_contexts;
 };
 
 // Vectors from, by content or extension (any of them may be gzip-compressed):
@@ -33,7 +36,8 @@ struct InputData {
 //  - IDX (e.g. Fashion-MNIST *-idx3-ubyte[.gz]): magic 0x00000803, n×rows×cols uint8 becoming
 //    n vectors of rows*cols pixel values 0..255 (not normalised), or 0x00000D03 for float32;
 //  - .jsonl: one object per line {"id": 7 | "doc-7", "vector": [...], "payload": {...} | null,
-//    "shard_id": 3}; only "vector" is required; blank lines are skipped.
+//    "shard_id": 3, "routing_context": {"region": "eu"}}; only "vector" is required; blank lines
+//    are skipped. routing_context values are JSON scalars or {"__bytes_hex__": "<hex>"} for bytes.
 Result<InputData> LoadVectorInput(const std::string& path, std::string_view flag = "--input");
 
 // Ids from an .npy integer array, from .jsonl/.json (a JSON integer or string per line, or a .json
@@ -48,5 +52,14 @@ Result<std::vector<std::optional<std::string>>> LoadPayloadsFile(
 // Shard ids from an .npy integer array or a text file of integers, one per line.
 Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path,
                                               std::string_view flag = "--shard-ids");
+
+// CEL routing contexts, one JSON object of variable -> value per line (.jsonl; blank lines skipped)
+// or a .json array of such objects. Values are JSON scalars, or {"__bytes_hex__": "<hex>"} for bytes.
+Result<std::vector<RoutingContext>> LoadRoutingContextsFile(
+    const std::string& path, std::string_view flag = "--routing-context-file");
+
+// CEL categorical routing tokens: one JSON array of ints, strings and {"__bytes_hex__": "<hex>"}.
+Result<std::vector<RoutingValue>> LoadRoutingValuesFile(
+    const std::string& path, std::string_view flag = "--routing-values-file");
 
 }  // namespace shardvec

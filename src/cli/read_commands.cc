@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "format/npy.h"
+#include "format/routing_json.h"
 #include "shardvec/reader.h"
 
 namespace shardvec::cli {
@@ -26,6 +27,7 @@ struct ReadArgs {
   int64_t top_k = 10;
   std::optional<int64_t> num_probes;
   std::string shard_ids;
+  std::vector<std::string> routing_context;  // KEY=VALUE, CEL snapshots
   std::string staleness;
   int64_t max_workers = 0;
   bool json = false;
@@ -36,6 +38,9 @@ void AddQueryOptions(CLI::App* cmd, ReadArgs& a) {
   cmd->add_option("--query", a.query, "Query vector as comma-separated floats");
   cmd->add_option("--query-file", a.query_file, ".npy query (1-D) or queries (2-D, every row runs)");
   cmd->add_option("--num-probes", a.num_probes, "Shards probed (default: the snapshot's)");
+  cmd->add_option("--routing-context", a.routing_context,
+                  "CEL snapshots: a variable of the query's routing context, KEY=VALUE (typed by the "
+                  "snapshot's cel_columns); repeatable");
 }
 
 void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
@@ -79,6 +84,78 @@ Result<Matrix> LoadQueries(const ReadArgs& a) {
   ASSIGN_OR_RETURN(std::vector<float> values, ParseList<float>(a.query, "--query", "floats"));
   Matrix m{1, static_cast<int64_t>(values.size()), std::move(values)};
   return m;
+}
+
+// One --routing-context value typed by its cel_columns type; nullopt when it does not parse.
+std::optional<RoutingValue> ParseContextValue(std::string_view type, std::string_view text) {
+  const auto whole = [&](auto& value) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return !text.empty() && ec == std::errc() && ptr == text.data() + text.size();
+  };
+  if (type == "string") return RoutingValue(std::string(text));
+  if (type == "bytes") return RoutingValue(Bytes{std::string(text)});
+  if (type == "bool") {
+    if (text == "true") return RoutingValue(true);
+    if (text == "false") return RoutingValue(false);
+    return std::nullopt;
+  }
+  if (type == "int") {
+    int64_t v = 0;
+    if (whole(v)) return RoutingValue(v);
+    return std::nullopt;
+  }
+  if (type == "uint") {
+    if (text.ends_with('u') || text.ends_with('U')) text.remove_suffix(1);  // CEL's literal form, 5u
+    uint64_t v = 0;
+    if (whole(v)) return RoutingValue(v);
+    return std::nullopt;
+  }
+  if (type == "double") {
+    double v = 0;
+    if (whole(v)) return RoutingValue(v);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// --routing-context KEY=VALUE flags as the routing context of a CEL snapshot; nullopt when none given.
+Result<std::optional<RoutingContext>> ParseRoutingContext(const ReadArgs& a, const SnapshotInfo& info) {
+  if (a.routing_context.empty()) return std::optional<RoutingContext>();
+  if (info.strategy != Strategy::kCel) {
+    return Status::InvalidArgument(fmt::format("--routing-context applies to CEL snapshots; this one uses {}",
+                                               StrategyName(info.strategy)));
+  }
+  std::string declared;
+  for (const auto& [name, type] : info.cel_columns) {
+    declared += fmt::format("{}{}={}", declared.empty() ? "" : ", ", name, type);
+  }
+  RoutingContext context;
+  for (const std::string& item : a.routing_context) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(
+          fmt::format("--routing-context '{}' must look like KEY=VALUE (this snapshot's variables: {})", item, declared));
+    }
+    const std::string key = item.substr(0, eq);
+    const std::string value = item.substr(eq + 1);
+    auto column = info.cel_columns.find(key);
+    if (column == info.cel_columns.end()) {
+      return Status::InvalidArgument(fmt::format(
+          "--routing-context '{}': '{}' is not a variable of this snapshot's cel_expr (its variables: {})", item, key,
+          declared));
+    }
+    std::optional<RoutingValue> parsed = ParseContextValue(column->second, value);
+    if (!parsed) {
+      return Status::InvalidArgument(fmt::format("--routing-context '{}': '{}' must be {}{} (cel_columns['{}']), got '{}'",
+                                                 item, key, column->second,
+                                                 column->second == "bool" ? ", true or false" : "", key, value));
+    }
+    if (context.contains(key)) {
+      return Status::InvalidArgument(fmt::format("--routing-context '{}': '{}' is given twice", item, key));
+    }
+    context.emplace(key, std::move(*parsed));
+  }
+  return std::optional<RoutingContext>(std::move(context));
 }
 
 Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
@@ -129,6 +206,9 @@ int RunSearch(const ReadArgs& a) {
   }
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("search", reader.status());
+  auto context = ParseRoutingContext(a, (*reader)->Info());
+  if (!context.ok()) return ReportError("search", context.status());
+  options.routing_context = std::move(context).value();
   if (queries->rows == 1) {
     auto r = (*reader)->Search(std::span<const float>(queries->row(0), static_cast<size_t>(queries->cols)), a.top_k, options);
     if (!r.ok()) return ReportError("search", r.status());
@@ -142,16 +222,22 @@ int RunSearch(const ReadArgs& a) {
 }
 
 json InfoJson(const SnapshotInfo& i) {
-  return {{"run_id", i.run_id},
-          {"num_dbs", i.num_dbs},
-          {"dim", i.dim},
-          {"metric", MetricName(i.metric)},
-          {"sharding", StrategyName(i.strategy)},
-          {"num_probes", i.num_probes},
-          {"manifest_ref", i.manifest_ref},
-          {"total_vectors", i.total_vectors},
-          {"created_at", i.created_at},
-          {"published_at", i.published_at}};
+  json out = {{"run_id", i.run_id},
+              {"num_dbs", i.num_dbs},
+              {"dim", i.dim},
+              {"metric", MetricName(i.metric)},
+              {"sharding", StrategyName(i.strategy)},
+              {"num_probes", i.num_probes},
+              {"manifest_ref", i.manifest_ref},
+              {"total_vectors", i.total_vectors},
+              {"created_at", i.created_at},
+              {"published_at", i.published_at}};
+  if (i.strategy == Strategy::kCel) {
+    out["cel_expr"] = i.cel_expr;
+    out["cel_columns"] = i.cel_columns;
+    out["routing_values"] = i.routing_values ? RoutingValuesToJson(*i.routing_values) : json();
+  }
+  return out;
 }
 
 int RunInfo(const ReadArgs& a) {
@@ -195,8 +281,11 @@ int RunRoute(const ReadArgs& a) {
   if (!queries.ok()) return ReportError("route", queries.status());
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("route", reader.status());
+  auto context = ParseRoutingContext(a, (*reader)->Info());
+  if (!context.ok()) return ReportError("route", context.status());
   for (int64_t i = 0; i < queries->rows; ++i) {
-    auto shards = (*reader)->Route(std::span<const float>(queries->row(i), static_cast<size_t>(queries->cols)), a.num_probes);
+    auto shards = (*reader)->Route(std::span<const float>(queries->row(i), static_cast<size_t>(queries->cols)),
+                                   a.num_probes, *context);
     if (!shards.ok()) return ReportError("route", shards.status());
     if (a.json) {
       std::printf("%s\n", json({{"shard_ids", *shards}}).dump().c_str());

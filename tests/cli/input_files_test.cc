@@ -587,5 +587,103 @@ TEST_F(InputFilesTest, RejectsBadShardIds) {
                     ": shape (1, 2) is not supported; expected a 1-D array (or n×1)");
 }
 
+// ---------------------------------------------------------------------------------------------
+// CEL routing contexts and routing tokens
+
+TEST_F(InputFilesTest, CelJsonlLinesCarryRoutingContexts) {
+  std::string path = Write("v.jsonl",
+                           "{\"vector\": [1], \"routing_context\": {\"region\": \"eu\", \"n\": 5, "
+                           "\"big\": 18446744073709551615, \"x\": 2.5, \"on\": true, "
+                           "\"key\": {\"__bytes_hex__\": \"00ff\"}}}\n"
+                           "\n{\"vector\": [2], \"routing_context\": {}}\n");
+  auto input = LoadVectorInput(path);
+  ASSERT_TRUE(input.ok()) << input.status().ToString();
+  ASSERT_TRUE(input->routing_contexts.has_value());
+  ASSERT_EQ(input->routing_contexts->size(), 2u);
+  const RoutingContext& first = (*input->routing_contexts)[0];
+  EXPECT_EQ(first.at("region"), RoutingValue(std::string("eu")));
+  EXPECT_EQ(first.at("n"), RoutingValue(int64_t{5}));
+  EXPECT_EQ(first.at("big"), RoutingValue(uint64_t{18446744073709551615u}));
+  EXPECT_EQ(first.at("x"), RoutingValue(2.5));
+  EXPECT_EQ(first.at("on"), RoutingValue(true));
+  EXPECT_EQ(first.at("key"), RoutingValue(Bytes{std::string("\x00\xff", 2)}));
+  EXPECT_TRUE((*input->routing_contexts)[1].empty());
+
+  auto none = LoadVectorInput(Write("n.jsonl", "{\"vector\": [1]}\n"));
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->routing_contexts.has_value());
+}
+
+TEST_F(InputFilesTest, CelRejectsJsonlRoutingContextsNamingTheLineAndField) {
+  std::string some = Write("s.jsonl",
+                           "{\"vector\": [1], \"routing_context\": {\"r\": \"eu\"}}\n"
+                           "{\"vector\": [2]}\n");
+  ExpectInvalid(LoadVectorInput(some).status(),
+                Label("--input", some) +
+                    " line 2: field 'routing_context' is missing (line 1 has one; give every line a "
+                    "routing_context or none)");
+  std::string scalar = Write("a.jsonl", "{\"vector\": [1], \"routing_context\": \"eu\"}\n");
+  ExpectInvalid(LoadVectorInput(scalar).status(),
+                Label("--input", scalar) +
+                    " line 1: field 'routing_context' is \"eu\", expected a JSON object of variable -> value");
+  std::string nested = Write("b.jsonl", "{\"vector\": [1], \"routing_context\": {\"r\": [1]}}\n");
+  ExpectInvalid(LoadVectorInput(nested).status(),
+                Label("--input", nested) +
+                    " line 1: routing_context['r'] is [1]; expected a number, string, bool, null or "
+                    "{\"__bytes_hex__\": \"<hex>\"}");
+  std::string hex = Write("c.jsonl", "{\"vector\": [1], \"routing_context\": {\"k\": {\"__bytes_hex__\": \"0g\"}}}\n");
+  EXPECT_NE(LoadVectorInput(hex).status().message().find(Label("--input", hex) + " line 1: routing_context['k']"),
+            std::string::npos)
+      << LoadVectorInput(hex).status().message();
+}
+
+TEST_F(InputFilesTest, CelLoadsRoutingContextFiles) {
+  auto lines = LoadRoutingContextsFile(Write("c.jsonl", "{\"t\": \"a\"}\r\n\n{\"t\": \"b\", \"n\": -3}\n"));
+  ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].at("t"), RoutingValue(std::string("a")));
+  EXPECT_EQ((*lines)[1].at("n"), RoutingValue(int64_t{-3}));
+
+  auto array = LoadRoutingContextsFile(Write("c.json", "[{\"t\": \"a\"}, {\"t\": {\"__bytes_hex__\": \"61\"}}]"));
+  ASSERT_TRUE(array.ok()) << array.status().ToString();
+  ASSERT_EQ(array->size(), 2u);
+  EXPECT_EQ((*array)[1].at("t"), RoutingValue(Bytes{"a"}));
+
+  std::string bad_line = Write("d.jsonl", "{\"t\": \"a\"}\nnull\n");
+  ExpectInvalid(LoadRoutingContextsFile(bad_line).status(),
+                Label("--routing-context-file", bad_line) +
+                    " line 2: expected a JSON object of variable -> value, found null");
+  std::string bad_value = Write("e.jsonl", "{\"t\": {\"x\": 1}}\n");
+  ExpectInvalid(LoadRoutingContextsFile(bad_value).status(),
+                Label("--routing-context-file", bad_value) +
+                    " line 1: routing_context['t'] is {\"x\":1}; expected a number, string, bool, null or "
+                    "{\"__bytes_hex__\": \"<hex>\"}");
+  std::string bad_item = Write("f.json", "[{}, 3]");
+  ExpectInvalid(LoadRoutingContextsFile(bad_item).status(),
+                Label("--routing-context-file", bad_item) +
+                    ": item 1: expected a JSON object of variable -> value, found 3");
+  std::string bad_json = Write("g.jsonl", "{\"t\": }\n");
+  EXPECT_NE(LoadRoutingContextsFile(bad_json).status().message().find(" line 1: invalid JSON at column"),
+            std::string::npos);
+  EXPECT_EQ(LoadRoutingContextsFile((dir_ / "missing.jsonl").string()).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(InputFilesTest, CelLoadsRoutingValuesFiles) {
+  auto values = LoadRoutingValuesFile(Write("v.json", "[3, \"eu\", {\"__bytes_hex__\": \"6162\"}]"));
+  ASSERT_TRUE(values.ok()) << values.status().ToString();
+  EXPECT_EQ(*values, (std::vector<RoutingValue>{int64_t{3}, std::string("eu"), Bytes{"ab"}}));
+
+  std::string object = Write("o.json", "{\"eu\": 0}");
+  ExpectInvalid(LoadRoutingValuesFile(object).status(),
+                Label("--routing-values-file", object) +
+                    ": expected a JSON array of routing tokens (ints, strings or {\"__bytes_hex__\": "
+                    "\"<hex>\"}), found {\"eu\":0}");
+  std::string nested = Write("n.json", "[\"eu\", [1]]");
+  ExpectInvalid(LoadRoutingValuesFile(nested).status(),
+                Label("--routing-values-file", nested) +
+                    ": routing_values[1] is [1]; expected a number, string, bool, null or "
+                    "{\"__bytes_hex__\": \"<hex>\"}");
+}
+
 }  // namespace
 }  // namespace shardvec
