@@ -3,6 +3,7 @@ puts every record in its expression's shard (checked against an independent xxh3
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ def stored_ids(manifest_shards: list[Any]) -> dict[int, set[int]]:
     for shard in manifest_shards:
         path = shard.db_url.removeprefix("file://") + "/shard.db"
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            out[shard.db_id] = {int(r[0]) for r in db.execute("SELECT original_id FROM vec_id_map")}
+            out[shard.db_id] = {json.loads(r[0])["v"] for r in db.execute("SELECT original_id FROM vec_id_map")}
     return out
 
 
@@ -130,6 +131,8 @@ def test_bytes_tokens_and_uint_variables(tmp_path: Path) -> None:
     with ShardedVectorReader(s3_prefix=str(tmp_path / "s"), local_root=str(tmp_path / "cache")) as reader:
         assert reader.route_vector(data[0], routing_context={"key": b"\xffz"}) == [1]
         with pytest.raises(UnknownRoutingTokenError):
+            reader.route_vector(data[0], routing_context={"key": b"nope"})
+        with pytest.raises(ConfigValidationError, match=r"routing_context\['key'\] must be bytes"):
             reader.route_vector(data[0], routing_context={"key": "plain"})  # str is not bytes
 
     config = cel_config(tmp_path / "u", cel_expr="int(slot % 4u)", cel_columns={"slot": "uint"}, num_dbs=4)

@@ -242,7 +242,7 @@ TEST_F(ReaderTest, CorruptManifestFallsBackToTheOlderOne) {
   auto reader = OpenReader();
   ASSERT_TRUE(reader);
   EXPECT_EQ(reader->Info().run_id, "old");
-  EXPECT_TRUE(reader->Search(std::vector<float>{1, 2, 3, 4}, 3, SearchOptions{2, std::nullopt}).ok());
+  EXPECT_TRUE(reader->Search(std::vector<float>{1, 2, 3, 4}, 3, SearchOptions{.num_probes = 2}).ok());
   // With fallback disabled the error names the manifest.
   ReaderOptions o;
   o.store = Store();
@@ -314,11 +314,11 @@ TEST_F(ReaderTest, BatchSearchMatchesSingleSearches) {
   ASSERT_TRUE(Write(data, Metric::kL2, Strategy::kCluster, 4).ok());
   auto reader = OpenReader();
   Matrix queries = testing::RandomMatrix(25, 8, 9);
-  auto batch = reader->BatchSearch(queries, 5, SearchOptions{2, std::nullopt});
+  auto batch = reader->BatchSearch(queries, 5, SearchOptions{.num_probes = 2});
   ASSERT_TRUE(batch.ok()) << batch.status().ToString();
   ASSERT_EQ(batch->size(), 25u);
   for (int64_t i = 0; i < 25; ++i) {
-    auto single = reader->Search(std::span<const float>(queries.row(i), 8), 5, SearchOptions{2, std::nullopt});
+    auto single = reader->Search(std::span<const float>(queries.row(i), 8), 5, SearchOptions{.num_probes = 2});
     ASSERT_TRUE(single.ok());
     ASSERT_EQ(single->results.size(), (*batch)[i].results.size());
     for (size_t k = 0; k < single->results.size(); ++k) EXPECT_EQ(single->results[k].id, (*batch)[i].results[k].id);

@@ -294,7 +294,7 @@ TEST_F(WriterTest, ZeroVectorIsRejectedUnderCosineOnly) {
   WriteConfig c = BaseConfig(3);
   c.sharding.strategy = Strategy::kExplicit;
   c.sharding.num_dbs = 1;
-  Record zero{RecordId(int64_t{5}), {0, 0, 0}, std::nullopt, 0};
+  Record zero{RecordId(int64_t{5}), {0, 0, 0}, std::nullopt, 0, std::nullopt};
   c.index.metric = Metric::kCosine;
   VectorRecordSource cosine_source({zero});
   auto r = WriteSharded(c, cosine_source);
