@@ -19,7 +19,9 @@
 
 namespace shardvec::cel {
 
-enum class Type : uint8_t { kNull, kBool, kInt, kUint, kDouble, kString, kBytes, kList, kDyn, kUnbound };
+// kError is internal to Evaluate (an error travelling to && / || that may absorb it); Evaluate never
+// returns it, it returns the error as a Status instead.
+enum class Type : uint8_t { kNull, kBool, kInt, kUint, kDouble, kString, kBytes, kList, kDyn, kUnbound, kError };
 
 // "int", "uint", "double", "string", "bytes", "bool" (the cel_columns types); anything else is an
 // InvalidArgument naming `field` and the value.
@@ -36,6 +38,9 @@ struct Value {
   uint64_t u = 0;
   double d = 0;
   std::string_view s;  // kString (UTF-8) / kBytes
+  // kList (only inside Evaluate, or as a list-typed result): `u` elements from index `i` of the
+  // Scratch's list storage, or of the program's constant lists when `b` is true.
+  // kError (internal): `u` is the error code, `i` the byte offset of the failing operation.
 };
 
 // Per-thread working memory of Evaluate (value stack, intermediate strings). Not thread-safe; one per
@@ -78,7 +83,9 @@ class Program {
   // Evaluates with CEL semantics: integer overflow, division or modulus by zero, out-of-range
   // conversions, malformed UTF-8 in string(bytes) and reading an unbound variable are errors
   // (InvalidArgument, message naming the operation and the column), with && / || absorbing errors
-  // as CEL does. Never throws, never has undefined behaviour.
+  // as CEL does. Never throws, never has undefined behaviour. Errors read like compile errors:
+  //   cel_expr: divide by zero at column 3\n | a / b\n | ..^
+  // A string result views the Scratch, the bound context or the program's constants.
   virtual Result<Value> Evaluate(std::span<const Value> slots, Scratch& scratch) const = 0;
 };
 
