@@ -383,9 +383,17 @@ def test_cel_num_probes():
         make(sharding=_cel(num_probes=2))
 
 
-def test_cel_not_available_after_spec_checks():
-    with raises("CEL sharding is not available yet"):
-        make(sharding=_cel())
+def test_cel_config_passes_the_python_checks():
+    make(sharding=_cel())  # the engine compiles the expression when the write starts
+
+
+def test_cel_routing_values_must_be_tokens():
+    with raises("routing_values must not be empty"):
+        make(sharding=_cel(routing_values=[]))
+    with raises("routing_values[1] is 2.5 (float)"):
+        make(sharding=_cel(routing_values=["eu", 2.5]))
+    with raises("routing_values must be a list"):
+        make(sharding=_cel(routing_values="eu"))
 
 
 def test_explicit_num_probes():

@@ -317,7 +317,7 @@ TEST_F(WriterTest, ConfigErrorsNameTheFieldAndValue) {
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kLsh; }, "num_dbs must be provided for LSH sharding"},
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kLsh; c.sharding.num_dbs = 2; c.sharding.num_hash_bits = 0; }, "num_hash_bits must be in 1..62 (got 0)"},
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = 2; c.sharding.num_probes = 3; }, "num_probes is only supported for CLUSTER and LSH sharding, got 3 for explicit"},
-      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kCel; }, "strategy 'cel' is not available"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kCel; }, "CEL sharding requires cel_expr to be set"},
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = 1; c.run_id = "a/b"; }, "run_id 'a/b' must be"},
   };
   for (const auto& tc : cases) {
