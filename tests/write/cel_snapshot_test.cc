@@ -5,8 +5,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "format/current_pointer.h"
 #include "format/manifest.h"
@@ -148,6 +150,30 @@ TEST_F(CelSnapshotTest, CategoricalRegionsLandInTheirShardAndQueriesSearchOnlyIt
   auto route = reader->Route(q, std::nullopt, RoutingContext{{"region", "apac"}});
   ASSERT_TRUE(route.ok()) << route.status().ToString();
   EXPECT_EQ(*route, std::vector<int64_t>{2});
+}
+
+// Threads share one reader (and its CEL program); each evaluates in its own scratch.
+TEST_F(CelSnapshotTest, ConcurrentQueriesRouteByTheirOwnContext) {
+  WriteConfig c = Config("int(shard_hash(tenant) % 4u)", {{"tenant", "string"}});
+  c.sharding.num_dbs = 4;
+  auto tenant_of = [](int64_t i) { return "t" + std::to_string(i % 11); };
+  VectorRecordSource source(Records(300, [&](int64_t i) { return RoutingContext{{"tenant", tenant_of(i)}}; }));
+  ASSERT_TRUE(WriteSharded(c, source).ok());
+  auto reader = OpenReader();
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t i = t; i < 300; i += 4) {
+        SearchOptions options;
+        options.routing_context = RoutingContext{{"tenant", tenant_of(i)}};
+        auto response = reader->Search(std::span<const float>(data_.row(i), kDim), 1, options);
+        if (!response.ok() || response->results.empty() || std::get<int64_t>(response->results[0].id) != i) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST_F(CelSnapshotTest, QueryErrorsAreClearNotEmptyAnswers) {
