@@ -84,6 +84,33 @@ with ShardedVectorReader(s3_prefix=store, local_root=cache) as reader:
 print(json.dumps({"seconds": time.perf_counter() - t0, "queries": len(hits)}))
 """
 
+CEL_CHILD = r"""
+import json, sys, time
+import numpy as np
+from shardvec.vector import VectorShardedWriteConfig, write_arrays
+from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
+from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+npy, store, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+data = np.load(npy)
+regions = [f"region-{i}" for i in range(8)]
+contexts = None
+if mode == "lsh":
+    sharding = VectorShardingConfig(num_dbs=8, strategy=VectorShardingStrategy.LSH)
+elif mode == "categorical":
+    sharding = VectorShardingConfig(strategy=VectorShardingStrategy.CEL, cel_expr="region",
+                                    cel_columns={"region": "string"}, routing_values=regions)
+    contexts = [{"region": regions[i % 8]} for i in range(len(data))]
+else:
+    sharding = VectorShardingConfig(strategy=VectorShardingStrategy.CEL, num_dbs=8,
+                                    cel_expr="int(shard_hash(tenant) % 8u)", cel_columns={"tenant": "string"})
+    contexts = [{"tenant": f"tenant-{i % 5000}"} for i in range(len(data))]
+config = VectorShardedWriteConfig(sharding=sharding, s3_prefix=store,
+                                  index_config=VectorIndexConfig(dim=data.shape[1], metric=DistanceMetric.L2))
+t0 = time.perf_counter()
+write_arrays(data, config, routing_contexts=contexts)
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
 EMPTY_CHILD = "import json, shardvec.vector; print(json.dumps({}))"
 
 
@@ -127,6 +154,21 @@ def bench_write(tmp: Path, rows: int, dim: int, repeat: int) -> None:
           f"({(p / c - 1) * 100:+.1f}%), + {interpreter:.2f} s interpreter and import start")
 
 
+def bench_cel(tmp: Path, rows: int, dim: int, repeat: int) -> None:
+    """write_arrays with one routing_context dict per row (categorical and hashed CEL) against LSH."""
+    import numpy as np
+
+    npy = tmp / "cel.npy"
+    np.save(npy, np.random.default_rng(3).standard_normal((rows, dim), dtype=np.float32))
+    runs = iter(range(1000))
+    times = {mode: best(lambda m=mode: child(CEL_CHILD, str(npy), str(tmp / f"cel-{next(runs)}"), m)["seconds"], repeat)
+             for mode in ("lsh", "categorical", "hashed")}
+    base = times["lsh"]
+    print(f"cel     {rows}x{dim} write_arrays, 8 shards: LSH {base:.2f} s, CEL 'region' (8 tokens) "
+          f"{times['categorical']:.2f} s ({(times['categorical'] / base - 1) * 100:+.1f}%), CEL "
+          f"'int(shard_hash(tenant) % 8u)' {times['hashed']:.2f} s ({(times['hashed'] / base - 1) * 100:+.1f}%)")
+
+
 def bench_search(tmp: Path, rows: int, dim: int, queries: int, repeat: int) -> None:
     import numpy as np
 
@@ -158,7 +200,7 @@ def bench_search(tmp: Path, rows: int, dim: int, queries: int, repeat: int) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--only", choices=["memory", "write", "search"])
+    parser.add_argument("--only", choices=["memory", "write", "search", "cel"])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scale = 10 if args.quick else 1
@@ -168,6 +210,8 @@ def main() -> None:
             bench_memory(tmp, 1_000_000 // scale, 128)
         if args.only in (None, "write"):
             bench_write(tmp, 300_000 // scale, 128, args.repeat)
+        if args.only in (None, "cel"):
+            bench_cel(tmp, 300_000 // scale, 128, args.repeat)
         if args.only in (None, "search"):
             bench_search(tmp, 100_000 // scale, 128, 2000 // scale, args.repeat)
 
