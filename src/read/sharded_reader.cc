@@ -63,10 +63,6 @@ Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const fl
   }
   const int64_t probes = options.num_probes.value_or(s.num_probes);
   if (probes < 1) return Status::InvalidArgument(fmt::format("num_probes must be >= 1 (got {})", probes));
-  if (!s.router) {
-    return Status::InvalidArgument(fmt::format("{} sharding requires shard_ids to be provided at query time",
-                                               StrategyName(s.strategy)));
-  }
   if (s.router->RoutesByContext()) {
     const RoutingContext* context = options.routing_context ? &*options.routing_context : nullptr;
     ASSIGN_OR_RETURN(const int64_t shard, s.router->ProbeContext(context));

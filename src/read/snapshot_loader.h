@@ -27,7 +27,7 @@ struct LoadedSnapshot {
   int64_t num_probes = 1;
   int64_t num_dbs = 0;
   RoutingPlan routing;
-  std::unique_ptr<Router> router;             // null for EXPLICIT/CEL-less routing states
+  std::unique_ptr<Router> router;             // every strategy's; EXPLICIT's asks for shard_ids
   std::map<int64_t, ShardLocation> shards;    // non-empty shards only
 };
 
