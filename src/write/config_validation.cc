@@ -5,7 +5,7 @@
 #include <cmath>
 #include <regex>
 
-#include "routing/router.h"
+#include "routing/cel_routing.h"
 #include "shardvec/config.h"
 #include "write/config_validation.h"
 
@@ -56,7 +56,7 @@ Status ValidateLsh(const ShardingConfig& s, int64_t dim) {
 }
 
 // The CEL fields, then the expression compiled and checked against the tokens as a writer would.
-Status ValidateCel(const ShardingConfig& s, const IndexConfig& index) {
+Status ValidateCel(const ShardingConfig& s) {
   if (!s.cel_expr || s.cel_expr->empty()) return Invalid("CEL sharding requires cel_expr to be set");
   if (s.cel_columns.empty()) return Invalid("CEL sharding requires cel_columns to be set");
   int64_t num_dbs = 0;
@@ -72,16 +72,8 @@ Status ValidateCel(const ShardingConfig& s, const IndexConfig& index) {
   } else {
     num_dbs = *s.num_dbs;
   }
-  RoutingPlan plan;
-  plan.strategy = Strategy::kCel;
-  plan.metric = index.metric;
-  plan.dim = index.dim;
-  plan.num_dbs = num_dbs;
-  plan.cel_expr = *s.cel_expr;
-  plan.cel_columns = s.cel_columns;
-  plan.routing_values = s.routing_values;
-  auto router = MakeRouter(plan, /*strict_tokens=*/true);
-  return router.ok() ? Status::OK() : router.status();
+  return CelRouting::Make(*s.cel_expr, s.cel_columns, s.routing_values, num_dbs, /*reject_duplicate_tokens=*/true)
+      .status();
 }
 
 }  // namespace
@@ -133,7 +125,7 @@ Status Validate(const WriteConfig& c) {
     case Strategy::kExplicit:
       if (!s.num_dbs) st = Invalid("num_dbs must be provided for EXPLICIT sharding");
       break;
-    case Strategy::kCel: st = ValidateCel(s, c.index); break;
+    case Strategy::kCel: st = ValidateCel(s); break;
   }
   if (!st.ok()) return st;
   if (c.run_id) {
