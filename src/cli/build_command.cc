@@ -116,12 +116,6 @@ Result<InputData> LoadInputs(const BuildArgs& a) {
   return data;
 }
 
-std::string_view TrimBlanks(std::string_view text) {
-  const size_t b = text.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  return text.substr(b, text.find_last_not_of(" \t") - b + 1);
-}
-
 // --cel-column NAME=TYPE (repeatable) into cel_columns; TYPE is checked here so the message names the flag.
 Result<std::map<std::string, std::string>> ParseCelColumns(const std::vector<std::string>& specs) {
   std::map<std::string, std::string> columns;
@@ -170,16 +164,13 @@ Result<std::vector<RoutingValue>> ParseRoutingValues(const std::string& text, ce
       case cel::Type::kString: values.emplace_back(std::string(token)); break;
       case cel::Type::kBytes: values.emplace_back(Bytes{std::string(token)}); break;
       default: {
-        int64_t i = 0;
-        auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), i);
-        if (ec == std::errc() && ptr == token.data() + token.size()) {
-          values.emplace_back(i);
+        if (const auto i = ParseWhole<int64_t>(token)) {
+          values.emplace_back(*i);
           break;
         }
-        uint64_t u = 0;  // a uint result may name tokens above INT64_MAX
-        auto [uptr, uec] = std::from_chars(token.data(), token.data() + token.size(), u);
-        if (result_type == cel::Type::kUint && uec == std::errc() && uptr == token.data() + token.size()) {
-          values.emplace_back(u);
+        // A uint result may name tokens above INT64_MAX.
+        if (const auto u = ParseWhole<uint64_t>(token); u && result_type == cel::Type::kUint) {
+          values.emplace_back(*u);
           break;
         }
         return Status::InvalidArgument(fmt::format(

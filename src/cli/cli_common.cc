@@ -58,4 +58,10 @@ void ProgressLine::Finish() {
   dirty_ = false;
 }
 
+std::string_view TrimBlanks(std::string_view text) {
+  const size_t b = text.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  return text.substr(b, text.find_last_not_of(" \t") - b + 1);
+}
+
 }  // namespace shardvec::cli

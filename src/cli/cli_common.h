@@ -1,8 +1,10 @@
 // Shared pieces of the shardvec subcommands: exit codes, error printing, the progress line.
 #pragma once
 
+#include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,5 +36,18 @@ class ProgressLine {
 
 // True when stderr is a terminal.
 bool StderrIsTty();
+
+// `text` without leading and trailing spaces and tabs.
+std::string_view TrimBlanks(std::string_view text);
+
+// The number `text` spells with nothing before or after it (std::from_chars rules: no '+', no
+// spaces), or nullopt: for flag values such as "3", "-7", "2.5".
+template <typename T>
+std::optional<T> ParseWhole(std::string_view text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
 
 }  // namespace shardvec::cli

@@ -57,15 +57,12 @@ Result<std::vector<T>> ParseList(const std::string& text, std::string_view flag,
   while (start <= text.size()) {
     size_t end = text.find(',', start);
     if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
-    const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
-    T value{};
-    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
+    const std::string_view item = TrimBlanks(std::string_view(text).substr(start, end - start));
+    const std::optional<T> value = ParseWhole<T>(item);
+    if (!value) {
       return Status::InvalidArgument(fmt::format("{} must be comma-separated {}; '{}' is not one", flag, what, item));
     }
-    out.push_back(value);
+    out.push_back(*value);
     start = end + 1;
   }
   return out;
@@ -88,9 +85,9 @@ Result<Matrix> LoadQueries(const ReadArgs& a) {
 
 // One --routing-context value typed by its cel_columns type; nullopt when it does not parse.
 std::optional<RoutingValue> ParseContextValue(std::string_view type, std::string_view text) {
-  const auto whole = [&](auto& value) {
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return !text.empty() && ec == std::errc() && ptr == text.data() + text.size();
+  const auto as_value = [](const auto& parsed) -> std::optional<RoutingValue> {
+    if (!parsed) return std::nullopt;
+    return RoutingValue(*parsed);
   };
   if (type == "string") return RoutingValue(std::string(text));
   if (type == "bytes") return RoutingValue(Bytes{std::string(text)});
@@ -99,22 +96,12 @@ std::optional<RoutingValue> ParseContextValue(std::string_view type, std::string
     if (text == "false") return RoutingValue(false);
     return std::nullopt;
   }
-  if (type == "int") {
-    int64_t v = 0;
-    if (whole(v)) return RoutingValue(v);
-    return std::nullopt;
-  }
+  if (type == "int") return as_value(ParseWhole<int64_t>(text));
   if (type == "uint") {
     if (text.ends_with('u') || text.ends_with('U')) text.remove_suffix(1);  // CEL's literal form, 5u
-    uint64_t v = 0;
-    if (whole(v)) return RoutingValue(v);
-    return std::nullopt;
+    return as_value(ParseWhole<uint64_t>(text));
   }
-  if (type == "double") {
-    double v = 0;
-    if (whole(v)) return RoutingValue(v);
-    return std::nullopt;
-  }
+  if (type == "double") return as_value(ParseWhole<double>(text));
   return std::nullopt;
 }
 
