@@ -7,7 +7,7 @@
 namespace shardvec::py {
 namespace {
 
-nb::object ValueToPython(const cel::Program& program, const cel::Value& v, const cel::Scratch::Impl* = nullptr) {
+nb::object ValueToPython(const cel::Value& v) {
   switch (v.type) {
     case cel::Type::kNull: return nb::none();
     case cel::Type::kBool: return nb::bool_(v.b);
@@ -20,16 +20,22 @@ nb::object ValueToPython(const cel::Program& program, const cel::Value& v, const
   }
 }
 
-nb::tuple CelEvaluate(const std::string& expr, const std::map<std::string, std::string>& columns, nb::handle context) {
+std::shared_ptr<const cel::Program> CompileOrRaise(const std::string& expr,
+                                                  const std::map<std::string, std::string>& columns) {
   auto program = cel::Program::Compile(expr, columns);
   if (!program.ok()) throw nb::value_error(("compile: " + program.status().message()).c_str());
+  return std::move(program).value();
+}
+
+nb::tuple CelEvaluate(const std::string& expr, const std::map<std::string, std::string>& columns, nb::handle context) {
+  const std::shared_ptr<const cel::Program> program = CompileOrRaise(expr, columns);
   const RoutingContext ctx = context.is_none() ? RoutingContext{} : RoutingContextFromPython(context, "context");
-  std::vector<cel::Value> slots((*program)->variables().size());
-  if (Status s = (*program)->Bind(ctx, slots); !s.ok()) throw nb::value_error(("bind: " + s.message()).c_str());
+  std::vector<cel::Value> slots(program->variables().size());
+  if (Status s = program->Bind(ctx, slots); !s.ok()) throw nb::value_error(("bind: " + s.message()).c_str());
   cel::Scratch scratch;
-  auto value = (*program)->Evaluate(slots, scratch);
+  auto value = program->Evaluate(slots, scratch);
   if (!value.ok()) throw nb::value_error(("eval: " + value.status().message()).c_str());
-  return nb::make_tuple(std::string(cel::TypeName(value->type)), ValueToPython(**program, *value));
+  return nb::make_tuple(std::string(cel::TypeName(value->type)), ValueToPython(*value));
 }
 
 uint64_t CelShardHash(nb::handle value) {
@@ -51,9 +57,7 @@ void BindCel(nb::module_& m) {
         "'compile: ' (parse/type errors), 'bind: ' (a context value of the wrong type) or 'eval: ' (runtime\n"
         "errors such as division by zero or overflow).");
   m.def("cel_compile_type", [](const std::string& expr, const std::map<std::string, std::string>& columns) {
-        auto program = cel::Program::Compile(expr, columns);
-        if (!program.ok()) throw nb::value_error(("compile: " + program.status().message()).c_str());
-        return std::string(cel::TypeName((*program)->result_type()));
+        return std::string(cel::TypeName(CompileOrRaise(expr, columns)->result_type()));
       }, nb::arg("expr"), nb::arg("columns"),
       "The result type name of `expr` (see cel_evaluate), or ValueError('compile: ...').");
   m.def("cel_shard_hash", &CelShardHash, nb::arg("value"),
