@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
-#include <numeric>
 
 namespace shardvec {
 namespace {
@@ -17,29 +15,24 @@ bool ScoreLess(double a, double b) {
 
 }  // namespace
 
-std::vector<ShardHit> MergeTopK(std::vector<std::vector<ShardHit>> per_shard, int64_t top_k) {
+std::vector<MergedRef> MergeTopK(const std::vector<std::vector<ScanHit>>& lists, int64_t top_k) {
   if (top_k <= 0) return {};
-  std::vector<ShardHit> all;
-  size_t total = 0;
-  for (const auto& hits : per_shard) total += hits.size();
-  all.reserve(total);
-  for (auto& hits : per_shard) std::move(hits.begin(), hits.end(), std::back_inserter(all));
-
-  // Sorting positions in the concatenation, with the position as tie-break, makes any partial sort
-  // stable; only the first `keep` are ordered.
-  const size_t keep = std::min(total, static_cast<size_t>(top_k));
-  std::vector<size_t> order(total);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
-                    [&all](size_t a, size_t b) {
-                      if (ScoreLess(all[a].score, all[b].score)) return true;
-                      if (ScoreLess(all[b].score, all[a].score)) return false;
-                      return a < b;
+  std::vector<MergedRef> all;
+  for (size_t list = 0; list < lists.size(); ++list) {
+    for (size_t index = 0; index < lists[list].size(); ++index) all.push_back(MergedRef{list, index});
+  }
+  auto score = [&lists](const MergedRef& ref) { return lists[ref.list][ref.index].score; };
+  // References are generated in concatenation order, so comparing them breaks ties stably and
+  // any partial sort then equals a stable sort; only the first `keep` are ordered.
+  const size_t keep = std::min(all.size(), static_cast<size_t>(top_k));
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
+                    [&score](const MergedRef& a, const MergedRef& b) {
+                      if (ScoreLess(score(a), score(b))) return true;
+                      if (ScoreLess(score(b), score(a))) return false;
+                      return a.list != b.list ? a.list < b.list : a.index < b.index;
                     });
-  std::vector<ShardHit> merged;
-  merged.reserve(keep);
-  for (size_t i = 0; i < keep; ++i) merged.push_back(std::move(all[order[i]]));
-  return merged;
+  all.resize(keep);
+  return all;
 }
 
 }  // namespace shardvec

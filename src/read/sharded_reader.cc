@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -71,7 +73,35 @@ Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const fl
   return s.router->Probe(query.data(), probes);
 }
 
-SearchHit ToHit(ShardHit&& h) { return SearchHit{std::move(h.id), h.score, std::move(h.payload_json)}; }
+// One query's work: the shards it probes and, beside each, that shard's scanned hits.
+struct QueryPlan {
+  std::vector<const ShardLocation*> shards;
+  std::vector<std::vector<ScanHit>> scanned;
+};
+
+// Queries per scan task in a batch: enough to reuse each block of a shard across many of them,
+// few enough that a popular shard still spreads over the pool.
+constexpr size_t kQueriesPerScanTask = 64;
+
+// Runs `tasks` on `pool` (or inline when `inline_run`), returning the first failure.
+Status RunAll(ThreadPool& pool, std::vector<std::function<Status()>> tasks, bool inline_run) {
+  Status first;
+  if (inline_run || tasks.size() <= 1) {
+    for (auto& task : tasks) {
+      Status st = task();
+      if (first.ok() && !st.ok()) first = st;
+    }
+    return first;
+  }
+  std::vector<std::future<Status>> futures;
+  futures.reserve(tasks.size());
+  for (auto& task : tasks) futures.push_back(pool.Submit(std::move(task)));
+  for (auto& f : futures) {
+    Status st = f.get();
+    if (first.ok() && !st.ok()) first = st;
+  }
+  return first;
+}
 
 }  // namespace
 
@@ -111,72 +141,72 @@ class ShardedVectorReader::Impl {
     return true;
   }
 
-  Result<SearchResponse> Search(std::span<const float> query, int64_t top_k, const SearchOptions& options,
-                                bool fan_out) {
+  Result<SearchResponse> Search(std::span<const float> query, int64_t top_k, const SearchOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
-    const LoadedSnapshot& s = *snap->loaded;
     RETURN_IF_ERROR(CheckTopK(top_k));
-    RETURN_IF_ERROR(CheckQuery(s, query));
-    ASSIGN_OR_RETURN(std::vector<int64_t> targets, Targets(s, query, options));
-    std::vector<const ShardLocation*> shards;
-    for (int64_t id : targets) {
-      auto it = s.shards.find(id);
-      if (it != s.shards.end()) shards.push_back(&it->second);
+    std::vector<QueryPlan> plans(1);
+    ASSIGN_OR_RETURN(plans[0], Plan(*snap->loaded, query, options));
+    QueryPlan& plan = plans[0];
+    std::vector<std::function<Status()>> scans;
+    for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
+      scans.push_back([&, slot]() -> Status {
+        const float* q = query.data();
+        ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *plan.shards[slot], std::span(&q, 1), top_k));
+        plan.scanned[slot] = std::move(scanned.front());
+        return Status::OK();
+      });
     }
-    std::vector<std::vector<ShardHit>> per_shard(shards.size());
-    if (fan_out && shards.size() > 1) {
-      std::vector<std::future<Status>> futures;
-      for (size_t i = 0; i < shards.size(); ++i) {
-        futures.push_back(pool_.Submit([&, i] { return SearchShard(*snap, *shards[i], query, top_k, &per_shard[i]); }));
-      }
-      Status first;
-      for (auto& f : futures) {
-        Status st = f.get();
-        if (first.ok() && !st.ok()) first = st;
-      }
-      RETURN_IF_ERROR(first);
-    } else {
-      for (size_t i = 0; i < shards.size(); ++i) {
-        RETURN_IF_ERROR(SearchShard(*snap, *shards[i], query, top_k, &per_shard[i]));
-      }
-    }
-    SearchResponse response;
-    for (ShardHit& h : MergeTopK(std::move(per_shard), top_k)) response.results.push_back(ToHit(std::move(h)));
-    response.num_shards_queried = static_cast<int64_t>(shards.size());
-    response.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return response;
+    RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
+    ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/false));
+    responses[0].latency_ms = MillisSince(t0);
+    return std::move(responses[0]);
   }
 
+  // Scans each probed shard once for all the queries that probe it (a bounded group of queries
+  // per task), then merges per query and looks up ids shard by shard.
   Result<std::vector<SearchResponse>> BatchSearch(const Matrix& queries, int64_t top_k,
                                                   const SearchOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
-    if (queries.cols != snap->loaded->dim) {
-      return Status::InvalidArgument(fmt::format("queries have {} columns, but the snapshot's dim is {}",
-                                                 queries.cols, snap->loaded->dim));
+    RETURN_IF_ERROR(CheckTopK(top_k));
+    const LoadedSnapshot& s = *snap->loaded;
+    if (queries.cols != s.dim) {
+      return Status::InvalidArgument(
+          fmt::format("queries have {} columns, but the snapshot's dim is {}", queries.cols, s.dim));
     }
-    // One task per query, each scanning its shards in turn: parallel across queries without
-    // nesting pool tasks (which could deadlock a bounded pool).
-    std::vector<std::future<Result<SearchResponse>>> futures;
-    futures.reserve(static_cast<size_t>(queries.rows));
-    for (int64_t i = 0; i < queries.rows; ++i) {
-      futures.push_back(pool_.Submit([&, i] {
-        return Search(std::span<const float>(queries.row(i), static_cast<size_t>(queries.cols)), top_k,
-                      options, /*fan_out=*/false);
-      }));
+    auto row = [&queries](size_t i) {
+      return std::span<const float>(queries.row(static_cast<int64_t>(i)), static_cast<size_t>(queries.cols));
+    };
+    std::vector<QueryPlan> plans(static_cast<size_t>(queries.rows));
+    std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)
+    for (size_t i = 0; i < plans.size(); ++i) {
+      Result<QueryPlan> plan = Plan(s, row(i), options);
+      if (!plan.ok()) return plan.status().WithContext(fmt::format("query row {}", i));
+      plans[i] = std::move(plan).value();
+      for (size_t slot = 0; slot < plans[i].shards.size(); ++slot) by_shard[plans[i].shards[slot]].emplace_back(i, slot);
     }
-    std::vector<SearchResponse> out;
-    Status first;
-    for (int64_t i = 0; i < queries.rows; ++i) {
-      auto r = futures[static_cast<size_t>(i)].get();
-      if (!r.ok()) {
-        if (first.ok()) first = r.status().WithContext(fmt::format("query row {}", i));
-        continue;
+    std::vector<std::function<Status()>> scans;
+    for (const auto& [loc, pairs] : by_shard) {
+      for (size_t begin = 0; begin < pairs.size(); begin += kQueriesPerScanTask) {
+        const size_t end = std::min(pairs.size(), begin + kQueriesPerScanTask);
+        scans.push_back([&, loc = loc, group = &pairs, begin, end]() -> Status {
+          std::vector<const float*> qs;
+          for (size_t j = begin; j < end; ++j) qs.push_back(row((*group)[j].first).data());
+          ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *loc, qs, top_k));
+          for (size_t j = begin; j < end; ++j) {
+            const auto [query, slot] = (*group)[j];
+            plans[query].scanned[slot] = std::move(scanned[j - begin]);
+          }
+          return Status::OK();
+        });
       }
-      out.push_back(std::move(r).value());
     }
-    RETURN_IF_ERROR(first);
-    return out;
+    RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
+    ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/true));
+    const double batch_ms = MillisSince(t0);
+    for (SearchResponse& r : responses) r.latency_ms = batch_ms;
+    return responses;
   }
 
   Result<std::vector<int64_t>> Route(std::span<const float> query, std::optional<int64_t> num_probes,
@@ -227,11 +257,63 @@ class ShardedVectorReader::Impl {
     return Status::OK();
   }
 
-  static Status SearchShard(const Snapshot& snap, const ShardLocation& loc, std::span<const float> query,
-                            int64_t top_k, std::vector<ShardHit>* out) {
+  static double MillisSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  // Checks one query and finds the shards it probes (a shard with no rows is skipped).
+  static Result<QueryPlan> Plan(const LoadedSnapshot& s, std::span<const float> query, const SearchOptions& options) {
+    RETURN_IF_ERROR(CheckQuery(s, query));
+    ASSIGN_OR_RETURN(std::vector<int64_t> targets, Targets(s, query, options));
+    QueryPlan plan;
+    for (int64_t id : targets) {
+      auto it = s.shards.find(id);
+      if (it != s.shards.end()) plan.shards.push_back(&it->second);
+    }
+    plan.scanned.resize(plan.shards.size());
+    return plan;
+  }
+
+  static Result<std::vector<std::vector<ScanHit>>> ScanShard(const Snapshot& snap, const ShardLocation& loc,
+                                                             std::span<const float* const> queries, int64_t top_k) {
     ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-    ASSIGN_OR_RETURN(*out, lease.searcher().Search(query.data(), top_k));
-    return Status::OK();
+    return lease.searcher().Scan(queries, top_k);
+  }
+
+  // Merges each query's scanned lists into its top_k, then resolves the winners' ids and payloads
+  // with one lookup per shard for all queries (in parallel across shards when `parallel`).
+  Result<std::vector<SearchResponse>> Finish(const Snapshot& snap, const std::vector<QueryPlan>& plans,
+                                             int64_t top_k, bool parallel) {
+    struct Winners {
+      std::vector<ScanHit> hits;
+      std::vector<std::pair<size_t, size_t>> places;  // (query, rank) each hit fills
+    };
+    std::vector<SearchResponse> responses(plans.size());
+    std::map<const ShardLocation*, Winners> by_shard;
+    for (size_t q = 0; q < plans.size(); ++q) {
+      const std::vector<MergedRef> merged = MergeTopK(plans[q].scanned, top_k);
+      responses[q].results.resize(merged.size());
+      responses[q].num_shards_queried = static_cast<int64_t>(plans[q].shards.size());
+      for (size_t rank = 0; rank < merged.size(); ++rank) {
+        Winners& w = by_shard[plans[q].shards[merged[rank].list]];
+        w.hits.push_back(plans[q].scanned[merged[rank].list][merged[rank].index]);
+        w.places.emplace_back(q, rank);
+      }
+    }
+    std::vector<std::function<Status()>> lookups;
+    for (const auto& [loc, winners] : by_shard) {
+      lookups.push_back([&, loc = loc, w = &winners]() -> Status {
+        ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(*loc));
+        ASSIGN_OR_RETURN(std::vector<ShardHit> hits, lease.searcher().Resolve(w->hits));
+        for (size_t i = 0; i < hits.size(); ++i) {
+          const auto [q, rank] = w->places[i];
+          responses[q].results[rank] = SearchHit{std::move(hits[i].id), hits[i].score, std::move(hits[i].payload_json)};
+        }
+        return Status::OK();
+      });
+    }
+    RETURN_IF_ERROR(RunAll(pool_, std::move(lookups), /*inline_run=*/!parallel));
+    return responses;
   }
 
   ReaderOptions options_;
@@ -262,7 +344,7 @@ Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const Rea
 
 Result<SearchResponse> ShardedVectorReader::Search(std::span<const float> query, int64_t top_k,
                                                    const SearchOptions& options) {
-  return impl_->Search(query, top_k, options, /*fan_out=*/true);
+  return impl_->Search(query, top_k, options);
 }
 
 Result<std::vector<SearchResponse>> ShardedVectorReader::BatchSearch(const Matrix& queries, int64_t top_k,

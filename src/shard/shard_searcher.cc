@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <regex>
@@ -15,8 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status_macros.h"
+#include "common/vector_check.h"
 #include "common/text_util.h"
 #include "shard/sqlite_vec.h"
+#include "shard/vec0_storage.h"
 
 namespace shardvec {
 namespace {
@@ -53,6 +56,9 @@ class ResetOnExit {
  private:
   sqlite3_stmt* stmt_;
 };
+
+// Rowids per id/payload lookup statement; larger sets are looked up in parts.
+constexpr size_t kMaxLookupRows = 512;
 
 // IN lists are padded to a few fixed lengths so each connection keeps at most ~10 lookup
 // statements prepared instead of one per distinct k.
@@ -168,7 +174,7 @@ ShardSearcher::~ShardSearcher() = default;
 Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem::path& file,
                                                            int64_t dim, Metric metric,
                                                            std::string_view shard_name,
-                                                           int max_connections) {
+                                                           int max_connections, ScanPath scan_path) {
   RETURN_IF_ERROR(EnsureSqliteVecLoaded());
   if (dim <= 0) {
     return Status::InvalidArgument(
@@ -186,6 +192,10 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem
       file, dim, metric, std::string(shard_name), max_connections, static_cast<int64_t>(size)));
   // The first connection validates the file now, so a bad shard never reaches a search.
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, searcher->OpenConnection());
+  if (scan_path == ScanPath::kAuto) {
+    ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(first->db, dim, metric, shard_name));
+    if (table) searcher->table_ = std::make_unique<const ScanTable>(std::move(*table));
+  }
   searcher->opened_ = 1;
   searcher->idle_.push_back(std::move(first));
   return searcher;
@@ -299,38 +309,71 @@ void ShardSearcher::ReturnConnection(std::unique_ptr<Connection> conn) {
 }
 
 Result<std::vector<ShardHit>> ShardSearcher::Search(const float* query, int64_t k) {
+  ASSIGN_OR_RETURN(std::vector<std::vector<ScanHit>> scanned, Scan(std::span<const float* const>(&query, 1), k));
+  return Resolve(scanned.front());
+}
+
+Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,
+                                                              int64_t k) {
   if (k < 0 || k > kMaxKnnK) {
     return Status::InvalidArgument(
         fmt::format("shard {}: k must be in 0..{} (got {})", shard_name_, kMaxKnnK, k));
   }
-  if (k == 0) return std::vector<ShardHit>{};
+  std::vector<std::vector<ScanHit>> out(queries.size());
+  if (k == 0 || queries.empty()) return out;
+  if (table_) {
+    // vec0 would answer a zero or non-finite query with NULL distances; the kernel refuses it.
+    for (const float* query : queries) {
+      RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
+                          .WithContext(fmt::format("shard {}", shard_name_)));
+    }
+    ScanTopK(*table_, queries, k, &out);
+    return out;
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
   ConnectionLease lease(this, std::move(borrowed));
-  Connection& conn = lease.get();
+  for (size_t q = 0; q < queries.size(); ++q) RETURN_IF_ERROR(RunKnn(lease.get(), queries[q], k, &out[q]));
+  return out;
+}
 
-  std::vector<std::pair<int64_t, double>> rows;
-  RETURN_IF_ERROR(RunKnn(conn, query, k, &rows));
-  if (rows.empty()) return std::vector<ShardHit>{};
+Result<std::vector<ShardHit>> ShardSearcher::Resolve(std::span<const ScanHit> hits) {
+  std::vector<ShardHit> out;
+  if (hits.empty()) return out;
+  // Look each distinct rowid up once, a bounded IN list at a time.
   std::vector<int64_t> rowids;
-  rowids.reserve(rows.size());
-  for (const auto& row : rows) rowids.push_back(row.first);
+  rowids.reserve(hits.size());
+  for (const ScanHit& hit : hits) rowids.push_back(hit.rowid);
+  std::sort(rowids.begin(), rowids.end());
+  rowids.erase(std::unique(rowids.begin(), rowids.end()), rowids.end());
   std::vector<std::optional<RecordId>> ids;
-  RETURN_IF_ERROR(LookupIds(conn, rowids, &ids));
   std::vector<std::optional<std::string>> payloads;
-  RETURN_IF_ERROR(LookupPayloads(conn, rowids, &payloads));
-
-  std::vector<ShardHit> hits;
-  hits.reserve(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    // A row without an id-map entry falls back to its rowid, as the reference does.
-    RecordId id = ids[i] ? std::move(*ids[i]) : RecordId(rows[i].first);
-    hits.push_back(ShardHit{std::move(id), rows[i].second, std::move(payloads[i]), rows[i].first});
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
+    ConnectionLease lease(this, std::move(borrowed));
+    for (size_t start = 0; start < rowids.size(); start += kMaxLookupRows) {
+      const std::vector<int64_t> part(rowids.begin() + static_cast<std::ptrdiff_t>(start),
+                                      rowids.begin() + static_cast<std::ptrdiff_t>(
+                                                           std::min(rowids.size(), start + kMaxLookupRows)));
+      std::vector<std::optional<RecordId>> part_ids;
+      std::vector<std::optional<std::string>> part_payloads;
+      RETURN_IF_ERROR(LookupIds(lease.get(), part, &part_ids));
+      RETURN_IF_ERROR(LookupPayloads(lease.get(), part, &part_payloads));
+      std::move(part_ids.begin(), part_ids.end(), std::back_inserter(ids));
+      std::move(part_payloads.begin(), part_payloads.end(), std::back_inserter(payloads));
+    }
   }
-  return hits;
+  out.reserve(hits.size());
+  for (const ScanHit& hit : hits) {
+    const size_t pos = static_cast<size_t>(std::lower_bound(rowids.begin(), rowids.end(), hit.rowid) - rowids.begin());
+    // A row without an id-map entry falls back to its rowid, as the reference does.
+    RecordId id = ids[pos] ? *ids[pos] : RecordId(hit.rowid);
+    out.push_back(ShardHit{std::move(id), hit.score, payloads[pos], hit.rowid});
+  }
+  return out;
 }
 
 Status ShardSearcher::RunKnn(Connection& conn, const float* query, int64_t k,
-                             std::vector<std::pair<int64_t, double>>* rows) const {
+                             std::vector<ScanHit>* rows) const {
   sqlite3_stmt* stmt = conn.knn;
   ResetOnExit reset(stmt);
   sqlite3_bind_blob(stmt, 1, query, static_cast<int>(dim_ * sizeof(float)), SQLITE_STATIC);
@@ -346,7 +389,7 @@ Status ShardSearcher::RunKnn(Connection& conn, const float* query, int64_t k,
           "under cosine)",
           shard_name_, rowid));
     }
-    rows->emplace_back(rowid, distance);
+    rows->push_back(ScanHit{distance, rowid});
   }
   if (rc != SQLITE_DONE) return SqliteError(conn, rc, "the KNN query");
   return Status::OK();

@@ -1,6 +1,8 @@
 // ShardSearcher: read-only KNN over one sealed shard (spec §4.5). The file is opened as an
 // immutable URI with mmap covering the whole file; connections come from a small pool opened on
-// demand, so several threads can scan the same shard at once.
+// demand, so several threads can scan the same shard at once. When the shard's vec0 storage is a
+// layout we know (vec0_storage.h), its vectors are loaded once into memory and scanned by our own
+// kernel (scan_kernel.h); otherwise every scan is vec0's KNN query.
 #pragma once
 
 #include <condition_variable>
@@ -9,10 +11,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "shard/scan_kernel.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -29,6 +33,11 @@ struct ShardHit {
   int64_t rowid = 0;                        // the internal rowid inside the shard
 };
 
+enum class ScanPath {
+  kAuto,     // our kernel when the storage layout is recognised, else vec0's KNN
+  kVec0Knn,  // always vec0's KNN query (the reference the kernel is tested against)
+};
+
 class ShardSearcher {
  public:
   // Validates that `file` is an SQLite shard whose vec_index declares `dim` and `metric`
@@ -36,14 +45,24 @@ class ShardSearcher {
   // `max_connections` bounds the pool (at least 1).
   static Result<std::unique_ptr<ShardSearcher>> Open(
       const std::filesystem::path& file, int64_t dim, Metric metric, std::string_view shard_name,
-      int max_connections = kDefaultShardConnections);
+      int max_connections = kDefaultShardConnections, ScanPath scan_path = ScanPath::kAuto);
   ~ShardSearcher();
   ShardSearcher(const ShardSearcher&) = delete;
   ShardSearcher& operator=(const ShardSearcher&) = delete;
 
   // The k nearest rows to `query` (dim floats), ascending distance. k must be in 0..4096.
-  // Thread-safe.
+  // Thread-safe. Equals Resolve(Scan({query}, k)[0]).
   Result<std::vector<ShardHit>> Search(const float* query, int64_t k);
+  // The k nearest rows to each query, ascending distance, ids not yet looked up; with the kernel,
+  // one pass over the shard serves all the queries. Thread-safe.
+  Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k);
+  // The ids and payloads of `hits`, in their order (a rowid may repeat). Thread-safe.
+  Result<std::vector<ShardHit>> Resolve(std::span<const ScanHit> hits);
+
+  // True when scans run on the in-memory kernel rather than vec0's KNN.
+  bool uses_scan_kernel() const { return table_ != nullptr; }
+  // Bytes of vectors held in memory for the kernel (0 with vec0's KNN).
+  int64_t resident_bytes() const { return table_ ? table_->vectors.bytes() : 0; }
 
   int64_t file_bytes() const { return file_bytes_; }
   int64_t dim() const { return dim_; }
@@ -64,8 +83,7 @@ class ShardSearcher {
   Result<std::unique_ptr<Connection>> BorrowConnection();
   void ReturnConnection(std::unique_ptr<Connection> conn);
 
-  Status RunKnn(Connection& conn, const float* query, int64_t k,
-                std::vector<std::pair<int64_t, double>>* rows) const;
+  Status RunKnn(Connection& conn, const float* query, int64_t k, std::vector<ScanHit>* rows) const;
   Status LookupIds(Connection& conn, const std::vector<int64_t>& rowids,
                    std::vector<std::optional<RecordId>>* ids) const;
   Status LookupPayloads(Connection& conn, const std::vector<int64_t>& rowids,
@@ -79,6 +97,7 @@ class ShardSearcher {
   const std::string shard_name_;
   const int max_connections_;
   const int64_t file_bytes_;
+  std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
 
   mutable std::mutex pool_mu_;
   std::condition_variable pool_cv_;

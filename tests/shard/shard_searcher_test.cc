@@ -76,11 +76,12 @@ class ShardSearcherTest : public ::testing::Test {
   static constexpr int64_t kRows = 300;
   static constexpr int64_t kDim = 16;
 
-  std::unique_ptr<ShardSearcher> OpenShard(Metric metric, int max_connections = 4) {
+  std::unique_ptr<ShardSearcher> OpenShard(Metric metric, int max_connections = 4,
+                                           ScanPath scan_path = ScanPath::kAuto) {
     data_ = testing::RandomMatrix(kRows, kDim, metric == Metric::kL2 ? 11 : 12);
     path_ = tmp_ / "shard.db";
     BuildShard(path_, data_, metric);
-    auto searcher = ShardSearcher::Open(path_, kDim, metric, "7", max_connections);
+    auto searcher = ShardSearcher::Open(path_, kDim, metric, "7", max_connections, scan_path);
     EXPECT_TRUE(searcher.ok()) << searcher.status().ToString();
     return searcher.ok() ? std::move(searcher).value() : nullptr;
   }
@@ -148,6 +149,23 @@ TEST_F(ShardSearcherTest, IdsKeepTheirTypeAndPayloadsRoundTrip) {
   EXPECT_EQ(std::get<std::string>((*hits)[0].id), "doc-\"0\"-caf\xc3\xa9");
 }
 
+// A batch's winners can repeat a rowid and outnumber one lookup statement's IN list.
+TEST_F(ShardSearcherTest, ResolveKeepsOrderAcrossRepeatsAndLookupParts) {
+  auto searcher = OpenShard(Metric::kL2);
+  ASSERT_NE(searcher, nullptr);
+  std::vector<ScanHit> hits;
+  for (int64_t i = 0; i < 1300; ++i) hits.push_back(ScanHit{0.5 * static_cast<double>(i), (i * 7) % kRows});
+  auto resolved = searcher->Resolve(hits);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  ASSERT_EQ(resolved->size(), hits.size());
+  for (size_t i = 0; i < hits.size(); ++i) {
+    EXPECT_EQ((*resolved)[i].rowid, hits[i].rowid);
+    EXPECT_EQ((*resolved)[i].score, hits[i].score);
+    EXPECT_EQ((*resolved)[i].id, IdFor(hits[i].rowid)) << i;
+    EXPECT_EQ((*resolved)[i].payload_json, PayloadFor(hits[i].rowid)) << i;
+  }
+}
+
 TEST_F(ShardSearcherTest, KIsBoundedAndLargeKReturnsEveryRow) {
   auto searcher = OpenShard(Metric::kL2);
   ASSERT_NE(searcher, nullptr);
@@ -205,8 +223,19 @@ TEST_F(ShardSearcherTest, MissingTableIsCorruption) {
   EXPECT_NE(searcher.status().message().find("vec_payloads"), std::string::npos);
 }
 
-TEST_F(ShardSearcherTest, NullDistanceIsCorruptionNamingShardAndRowid) {
+TEST_F(ShardSearcherTest, ZeroCosineQueryIsRefusedByTheKernel) {
   auto searcher = OpenShard(Metric::kCosine);
+  ASSERT_NE(searcher, nullptr);
+  ASSERT_TRUE(searcher->uses_scan_kernel());
+  const std::vector<float> zero(kDim, 0.0f);
+  auto hits = searcher->Search(zero.data(), 3);
+  ASSERT_EQ(hits.status().code(), StatusCode::kInvalidArgument) << hits.status().ToString();
+  EXPECT_NE(hits.status().message().find("shard 7: query is all zeros"), std::string::npos)
+      << hits.status().ToString();
+}
+
+TEST_F(ShardSearcherTest, NullDistanceIsCorruptionNamingShardAndRowid) {
+  auto searcher = OpenShard(Metric::kCosine, 4, ScanPath::kVec0Knn);
   ASSERT_NE(searcher, nullptr);
   // sqlite-vec yields NULL cosine distances for a zero query.
   const std::vector<float> zero(kDim, 0.0f);

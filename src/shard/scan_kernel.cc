@@ -1,0 +1,322 @@
+#include "shard/scan_kernel.h"
+
+// GCC 12's AVX-512 intrinsics build "undefined" vectors from self-initialised locals, which
+// -Wmaybe-uninitialized reports at every inlined use; the values are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
+namespace shardvec {
+namespace {
+
+// out[i] = Σ (q - row_i)² or Σ q·row_i for the n rows starting at `rows`; all pointers 32-byte
+// aligned, `stride` a multiple of kScanLanes.
+using BlockKernel = void (*)(const float* q, const float* rows, int64_t n, int64_t stride, float* out);
+
+struct Kernels {
+  BlockKernel l2sq;
+  BlockKernel dot;
+};
+
+// ---- scalar: eight partial sums, the same shape the SIMD kernels use -------------------------
+
+template <bool kL2>
+void BlockScalar(const float* q, const float* rows, int64_t n, int64_t stride, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = rows + i * stride;
+    float acc[kScanLanes] = {};
+    for (int64_t j = 0; j < stride; j += kScanLanes) {
+      for (int64_t l = 0; l < kScanLanes; ++l) {
+        if constexpr (kL2) {
+          const float d = q[j + l] - r[j + l];
+          acc[l] += d * d;
+        } else {
+          acc[l] += q[j + l] * r[j + l];
+        }
+      }
+    }
+    float sum = 0;
+    for (float a : acc) sum += a;
+    out[i] = sum;
+  }
+}
+
+// ---- AVX2 + FMA: four rows per pass share each load of the query ---------------------------
+
+__attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
+  const __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pairs = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+}
+
+template <bool kL2>
+__attribute__((target("avx2,fma"))) inline __m256 Accumulate(__m256 acc, __m256 q, const float* r) {
+  const __m256 v = _mm256_load_ps(r);
+  if constexpr (kL2) {
+    const __m256 d = _mm256_sub_ps(q, v);
+    return _mm256_fmadd_ps(d, d, acc);
+  } else {
+    return _mm256_fmadd_ps(q, v, acc);
+  }
+}
+
+template <bool kL2>
+__attribute__((target("avx2,fma"))) void BlockAvx2(const float* q, const float* rows, int64_t n,
+                                                   int64_t stride, float* out) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float* r = rows + i * stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t j = 0; j < stride; j += 8) {
+      const __m256 qv = _mm256_load_ps(q + j);
+      a0 = Accumulate<kL2>(a0, qv, r + j);
+      a1 = Accumulate<kL2>(a1, qv, r + stride + j);
+      a2 = Accumulate<kL2>(a2, qv, r + 2 * stride + j);
+      a3 = Accumulate<kL2>(a3, qv, r + 3 * stride + j);
+    }
+    out[i] = HorizontalSum(a0);
+    out[i + 1] = HorizontalSum(a1);
+    out[i + 2] = HorizontalSum(a2);
+    out[i + 3] = HorizontalSum(a3);
+  }
+  for (; i < n; ++i) {
+    const float* r = rows + i * stride;
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t j = 0; j < stride; j += 8) a = Accumulate<kL2>(a, _mm256_load_ps(q + j), r + j);
+    out[i] = HorizontalSum(a);
+  }
+}
+
+// ---- AVX-512: sixteen lanes, the last eight of an odd stride through a mask ----------------
+
+template <bool kL2>
+__attribute__((target("avx512f"))) inline __m512 Accumulate512(__m512 acc, __m512 q, __m512 v) {
+  if constexpr (kL2) {
+    const __m512 d = _mm512_sub_ps(q, v);
+    return _mm512_fmadd_ps(d, d, acc);
+  } else {
+    return _mm512_fmadd_ps(q, v, acc);
+  }
+}
+
+template <bool kL2>
+__attribute__((target("avx512f"))) void BlockAvx512(const float* q, const float* rows, int64_t n,
+                                                    int64_t stride, float* out) {
+  const int64_t whole = stride / 16 * 16;
+  const bool half = whole != stride;  // stride is a multiple of 8: at most one half vector left
+  const __mmask16 tail = 0x00FF;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float* r = rows + i * stride;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t j = 0; j < whole; j += 16) {
+      const __m512 qv = _mm512_loadu_ps(q + j);
+      a0 = Accumulate512<kL2>(a0, qv, _mm512_loadu_ps(r + j));
+      a1 = Accumulate512<kL2>(a1, qv, _mm512_loadu_ps(r + stride + j));
+      a2 = Accumulate512<kL2>(a2, qv, _mm512_loadu_ps(r + 2 * stride + j));
+      a3 = Accumulate512<kL2>(a3, qv, _mm512_loadu_ps(r + 3 * stride + j));
+    }
+    if (half) {
+      const __m512 qv = _mm512_maskz_loadu_ps(tail, q + whole);
+      a0 = Accumulate512<kL2>(a0, qv, _mm512_maskz_loadu_ps(tail, r + whole));
+      a1 = Accumulate512<kL2>(a1, qv, _mm512_maskz_loadu_ps(tail, r + stride + whole));
+      a2 = Accumulate512<kL2>(a2, qv, _mm512_maskz_loadu_ps(tail, r + 2 * stride + whole));
+      a3 = Accumulate512<kL2>(a3, qv, _mm512_maskz_loadu_ps(tail, r + 3 * stride + whole));
+    }
+    out[i] = _mm512_reduce_add_ps(a0);
+    out[i + 1] = _mm512_reduce_add_ps(a1);
+    out[i + 2] = _mm512_reduce_add_ps(a2);
+    out[i + 3] = _mm512_reduce_add_ps(a3);
+  }
+  for (; i < n; ++i) {
+    const float* r = rows + i * stride;
+    __m512 a = _mm512_setzero_ps();
+    for (int64_t j = 0; j < whole; j += 16) {
+      a = Accumulate512<kL2>(a, _mm512_loadu_ps(q + j), _mm512_loadu_ps(r + j));
+    }
+    if (half) {
+      a = Accumulate512<kL2>(a, _mm512_maskz_loadu_ps(tail, q + whole),
+                             _mm512_maskz_loadu_ps(tail, r + whole));
+    }
+    out[i] = _mm512_reduce_add_ps(a);
+  }
+}
+
+const Kernels& KernelsFor(ScanIsa isa) {
+  static const Kernels kScalar{BlockScalar<true>, BlockScalar<false>};
+  static const Kernels kAvx2{BlockAvx2<true>, BlockAvx2<false>};
+  static const Kernels kAvx512{BlockAvx512<true>, BlockAvx512<false>};
+  switch (isa) {
+    case ScanIsa::kAvx512:
+      return kAvx512;
+    case ScanIsa::kAvx2:
+      return kAvx2;
+    case ScanIsa::kScalar:
+      break;
+  }
+  return kScalar;
+}
+
+// A bounded max-heap on the selection key: the k smallest keys seen so far.
+class TopK {
+ public:
+  explicit TopK(int64_t k) : k_(static_cast<size_t>(k)) { heap_.reserve(k_); }
+  // Keys must be below this to enter; -inf when k is 0, so nothing does.
+  float worst() const {
+    if (heap_.size() < k_) return kInf;
+    return k_ == 0 ? -kInf : heap_.front().first;
+  }
+  void Push(float key, int64_t row) {
+    if (heap_.size() < k_) {
+      heap_.emplace_back(key, row);
+      std::push_heap(heap_.begin(), heap_.end());
+    } else if (key < heap_.front().first) {
+      std::pop_heap(heap_.begin(), heap_.end());
+      heap_.back() = {key, row};
+      std::push_heap(heap_.begin(), heap_.end());
+    }
+  }
+  std::vector<std::pair<float, int64_t>>& entries() { return heap_; }
+
+ private:
+  static constexpr float kInf = std::numeric_limits<float>::infinity();
+  size_t k_;
+  std::vector<std::pair<float, int64_t>> heap_;
+};
+
+// Rows per block: about 256 KiB, so a block stays in L2 while every query of a batch scans it.
+int64_t BlockRows(int64_t stride) {
+  const int64_t rows = (int64_t{256} << 10) / (stride * static_cast<int64_t>(sizeof(float)));
+  return std::clamp<int64_t>(rows / 4 * 4, 4, 1024);
+}
+
+}  // namespace
+
+std::string_view ScanIsaName(ScanIsa isa) {
+  switch (isa) {
+    case ScanIsa::kAvx512:
+      return "avx512";
+    case ScanIsa::kAvx2:
+      return "avx2";
+    case ScanIsa::kScalar:
+      break;
+  }
+  return "scalar";
+}
+
+bool ScanIsaSupported(ScanIsa isa) {
+  switch (isa) {
+    case ScanIsa::kAvx512:
+      return __builtin_cpu_supports("avx512f");
+    case ScanIsa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case ScanIsa::kScalar:
+      break;
+  }
+  return true;
+}
+
+ScanIsa DefaultScanIsa() {
+  static const ScanIsa chosen = [] {
+    ScanIsa cap = ScanIsa::kAvx512;
+    if (const char* env = std::getenv("SHARDVEC_SCAN_ISA")) {
+      const std::string_view name(env);
+      if (name == "scalar") cap = ScanIsa::kScalar;
+      if (name == "avx2") cap = ScanIsa::kAvx2;
+    }
+    for (ScanIsa isa : {ScanIsa::kAvx512, ScanIsa::kAvx2}) {
+      if (static_cast<int>(isa) <= static_cast<int>(cap) && ScanIsaSupported(isa)) return isa;
+    }
+    return ScanIsa::kScalar;
+  }();
+  return chosen;
+}
+
+void ScanMatrix::Free::operator()(float* p) const { std::free(p); }
+
+ScanMatrix::ScanMatrix(int64_t rows, int64_t dim) : rows_(rows), dim_(dim), stride_(PaddedDim(dim)) {
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(rows * stride_, 1)) * sizeof(float);
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  float* p = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  data_.reset(p);
+}
+
+void ComputeNorms(ScanTable* table, ScanIsa isa) {
+  const ScanMatrix& m = table->vectors;
+  table->norms.resize(static_cast<size_t>(m.rows()));
+  for (int64_t i = 0; i < m.rows(); ++i) {
+    float sum = 0;
+    KernelsFor(isa).dot(m.row(i), m.row(i), 1, m.stride(), &sum);
+    table->norms[static_cast<size_t>(i)] = std::sqrt(sum);
+  }
+}
+
+void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
+              std::vector<std::vector<ScanHit>>* out, ScanIsa isa) {
+  const ScanMatrix& m = table.vectors;
+  const int64_t stride = m.stride();
+  const bool cosine = table.metric == Metric::kCosine;
+  const BlockKernel kernel = cosine ? KernelsFor(isa).dot : KernelsFor(isa).l2sq;
+  const int64_t nq = static_cast<int64_t>(queries.size());
+
+  // Aligned, zero-padded copies of the queries (and their norms for cosine).
+  ScanMatrix padded(nq, m.dim());
+  std::vector<float> query_norms(static_cast<size_t>(nq));
+  for (int64_t q = 0; q < nq; ++q) {
+    std::memcpy(padded.row(q), queries[static_cast<size_t>(q)], static_cast<size_t>(m.dim()) * sizeof(float));
+    float sum = 0;
+    if (cosine) KernelsFor(isa).dot(padded.row(q), padded.row(q), 1, stride, &sum);
+    query_norms[static_cast<size_t>(q)] = std::sqrt(sum);
+  }
+
+  std::vector<TopK> best(static_cast<size_t>(nq), TopK(std::min(k, m.rows())));
+  const int64_t block = BlockRows(stride);
+  std::vector<float> sums(static_cast<size_t>(block));
+  for (int64_t start = 0; start < m.rows(); start += block) {
+    const int64_t n = std::min(block, m.rows() - start);
+    for (int64_t q = 0; q < nq; ++q) {
+      kernel(padded.row(q), m.row(start), n, stride, sums.data());
+      TopK& top = best[static_cast<size_t>(q)];
+      if (cosine) {
+        // vec0: 1 - dot / (sqrt(|q|²) · sqrt(|r|²)), in float.
+        const float qn = query_norms[static_cast<size_t>(q)];
+        const float* rn = table.norms.data() + start;
+        for (int64_t i = 0; i < n; ++i) {
+          const float d = 1.0f - sums[static_cast<size_t>(i)] / (qn * rn[i]);
+          if (d < top.worst()) top.Push(d, start + i);
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          const float d = sums[static_cast<size_t>(i)];
+          if (d < top.worst()) top.Push(d, start + i);
+        }
+      }
+    }
+  }
+
+  out->assign(static_cast<size_t>(nq), {});
+  for (int64_t q = 0; q < nq; ++q) {
+    auto& entries = best[static_cast<size_t>(q)].entries();
+    std::vector<ScanHit>& hits = (*out)[static_cast<size_t>(q)];
+    hits.reserve(entries.size());
+    for (const auto& [key, row] : entries) {
+      // l2 selects on the squared distance and takes the root only of the winners.
+      const double score = cosine ? key : std::sqrt(key);
+      hits.push_back(ScanHit{score, table.rowids[static_cast<size_t>(row)]});
+    }
+    std::sort(hits.begin(), hits.end(), [](const ScanHit& a, const ScanHit& b) {
+      return a.score != b.score ? a.score < b.score : a.rowid < b.rowid;
+    });
+  }
+}
+
+}  // namespace shardvec

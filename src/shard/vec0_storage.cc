@@ -1,0 +1,224 @@
+#include "shard/vec0_storage.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "common/status_macros.h"
+
+namespace shardvec {
+namespace {
+
+// The shadow tables exactly as sqlite-vec v0.1.9 declares them for a table named vec_index.
+constexpr std::string_view kChunksDdl =
+    "CREATE TABLE \"vec_index_chunks\"(chunk_id INTEGER PRIMARY KEY AUTOINCREMENT,size INTEGER NOT "
+    "NULL,validity BLOB NOT NULL,rowids BLOB NOT NULL)";
+constexpr std::string_view kVectorChunksDdl =
+    "CREATE TABLE \"vec_index_vector_chunks00\"(rowid PRIMARY KEY,vectors BLOB NOT NULL)";
+
+// A prepared statement that finalizes itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : ok_(sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) == SQLITE_OK) {}
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return ok_; }
+  sqlite3_stmt* get() const { return stmt_; }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string_view Blob(int column) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+    return {data, data == nullptr ? 0 : static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+  }
+  std::string Text(int column) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    return text == nullptr ? std::string() : std::string(text);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  bool ok_;
+};
+
+struct Chunk {
+  int64_t id = 0;
+  int64_t slots = 0;
+  std::string validity;  // one bit per slot, least significant first
+  std::string rowids;    // one little-endian int64 per slot
+};
+
+bool SlotValid(const Chunk& chunk, int64_t slot) {
+  return (static_cast<unsigned char>(chunk.validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1;
+}
+
+// The sql of every schema object whose name starts with vec_index, by name.
+std::vector<std::pair<std::string, std::string>> VecIndexObjects(sqlite3* db) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Statement stmt(db, "SELECT name, sql FROM sqlite_master WHERE name LIKE 'vec\\_index%' ESCAPE '\\'");
+  if (!stmt.ok()) return out;
+  while (stmt.Step() == SQLITE_ROW) out.emplace_back(stmt.Text(0), stmt.Text(1));
+  return out;
+}
+
+// True when vec_index's arguments are only the `embedding float[N]` column (with its
+// distance_metric) and chunk_size.
+bool OnlyPlainArguments(const std::string& create_sql) {
+  const size_t open = create_sql.find('(');
+  const size_t close = create_sql.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return false;
+  // "embedding float[N] [distance_metric=M]" or "chunk_size=N", each argument on its own.
+  static const std::regex kPlain(
+      R"(\s*(embedding\s+float\s*\[\s*\d+\s*\](\s+distance_metric\s*=\s*['"]?[A-Za-z0-9_]+['"]?)?|chunk_size\s*=\s*\d+)\s*)",
+      std::regex::icase);
+  const std::string args = create_sql.substr(open + 1, close - open - 1);
+  size_t start = 0;
+  while (start <= args.size()) {
+    const size_t comma = std::min(args.find(',', start), args.size());
+    if (!std::regex_match(args.substr(start, comma - start), kPlain)) return false;
+    start = comma + 1;
+  }
+  return true;
+}
+
+bool RecognisedLayout(sqlite3* db) {
+  Statement version(db, "SELECT value FROM vec_index_info WHERE key = 'CREATE_VERSION'");
+  if (!version.ok() || version.Step() != SQLITE_ROW) return false;
+  const std::string created_by = version.Text(0);
+  if (std::find(std::begin(kKnownVec0Versions), std::end(kKnownVec0Versions), created_by) ==
+      std::end(kKnownVec0Versions)) {
+    return false;
+  }
+  bool chunks = false, vector_chunks = false, plain = false;
+  for (const auto& [name, sql] : VecIndexObjects(db)) {
+    if (name == "vec_index") plain = OnlyPlainArguments(sql);
+    if (name == "vec_index_chunks") chunks = sql == kChunksDdl;
+    if (name == "vec_index_vector_chunks00") vector_chunks = sql == kVectorChunksDdl;
+    if (name.starts_with("vec_index_vector_chunks") && name != "vec_index_vector_chunks00") return false;
+  }
+  return chunks && vector_chunks && plain;
+}
+
+class Loader {
+ public:
+  Loader(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name)
+      : db_(db), dim_(dim), metric_(metric), shard_name_(shard_name) {}
+
+  Result<ScanTable> Load() {
+    ASSIGN_OR_RETURN(std::vector<Chunk> chunks, ReadChunks());
+    int64_t rows = 0;
+    for (const Chunk& chunk : chunks) {
+      for (int64_t slot = 0; slot < chunk.slots; ++slot) rows += SlotValid(chunk, slot);
+    }
+    ASSIGN_OR_RETURN(const int64_t expected, CountRowids());
+    if (rows != expected) {
+      return Corrupt(fmt::format("vec0 chunks hold {} valid rows but vec_index_rowids has {}", rows, expected));
+    }
+    ScanTable table;
+    table.metric = metric_;
+    table.vectors = ScanMatrix(rows, dim_);
+    table.rowids.reserve(static_cast<size_t>(rows));
+    RETURN_IF_ERROR(CopyVectors(chunks, &table));
+    if (metric_ == Metric::kCosine) {
+      ComputeNorms(&table);
+      for (size_t i = 0; i < table.norms.size(); ++i) {
+        if (table.norms[i] == 0) return Corrupt(fmt::format("rowid {} is a zero vector under cosine", table.rowids[i]));
+      }
+    }
+    return table;
+  }
+
+ private:
+  Status Corrupt(std::string what) const {
+    return Status::Corruption(fmt::format("shard {}: {}", shard_name_, what));
+  }
+  Status SqlError(std::string_view what) const {
+    return Corrupt(fmt::format("reading {} failed: {}", what, sqlite3_errmsg(db_)));
+  }
+
+  Result<std::vector<Chunk>> ReadChunks() const {
+    Statement stmt(db_, "SELECT chunk_id, size, validity, rowids FROM vec_index_chunks ORDER BY chunk_id");
+    if (!stmt.ok()) return SqlError("vec_index_chunks");
+    std::vector<Chunk> chunks;
+    int rc;
+    while ((rc = stmt.Step()) == SQLITE_ROW) {
+      Chunk chunk;
+      chunk.id = sqlite3_column_int64(stmt.get(), 0);
+      chunk.slots = sqlite3_column_int64(stmt.get(), 1);
+      chunk.validity = std::string(stmt.Blob(2));
+      chunk.rowids = std::string(stmt.Blob(3));
+      if (chunk.slots <= 0 || chunk.slots % 8 != 0 || chunk.slots > (int64_t{1} << 20)) {
+        return Corrupt(fmt::format("vec0 chunk {} has size {}", chunk.id, chunk.slots));
+      }
+      if (static_cast<int64_t>(chunk.validity.size()) != chunk.slots / 8 ||
+          static_cast<int64_t>(chunk.rowids.size()) != chunk.slots * 8) {
+        return Corrupt(fmt::format(
+            "vec0 chunk {} of size {} has a {}-byte validity bitmap and {} bytes of rowids", chunk.id,
+            chunk.slots, chunk.validity.size(), chunk.rowids.size()));
+      }
+      chunks.push_back(std::move(chunk));
+    }
+    if (rc != SQLITE_DONE) return SqlError("vec_index_chunks");
+    return chunks;
+  }
+
+  Result<int64_t> CountRowids() const {
+    Statement stmt(db_, "SELECT count(*) FROM vec_index_rowids");
+    if (!stmt.ok() || stmt.Step() != SQLITE_ROW) return SqlError("vec_index_rowids");
+    return sqlite3_column_int64(stmt.get(), 0);
+  }
+
+  Status CopyVectors(const std::vector<Chunk>& chunks, ScanTable* table) const {
+    Statement stmt(db_, "SELECT vectors FROM vec_index_vector_chunks00 WHERE rowid = ?");
+    if (!stmt.ok()) return SqlError("vec_index_vector_chunks00");
+    const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
+    int64_t row = 0;
+    for (const Chunk& chunk : chunks) {
+      sqlite3_reset(stmt.get());
+      sqlite3_bind_int64(stmt.get(), 1, chunk.id);
+      const int rc = stmt.Step();
+      if (rc == SQLITE_DONE) return Corrupt(fmt::format("vec0 chunk {} has no vectors", chunk.id));
+      if (rc != SQLITE_ROW) return SqlError("vec_index_vector_chunks00");
+      const std::string_view vectors = stmt.Blob(0);
+      if (vectors.size() != static_cast<size_t>(chunk.slots) * row_bytes) {
+        return Corrupt(fmt::format("vec0 chunk {} holds {} bytes of vectors, expected {} slots × {} floats",
+                                   chunk.id, vectors.size(), chunk.slots, dim_));
+      }
+      for (int64_t slot = 0; slot < chunk.slots; ++slot) {
+        if (!SlotValid(chunk, slot)) continue;
+        int64_t rowid;
+        std::memcpy(&rowid, chunk.rowids.data() + slot * 8, sizeof(rowid));
+        float* dst = table->vectors.row(row++);
+        std::memcpy(dst, vectors.data() + static_cast<size_t>(slot) * row_bytes, row_bytes);
+        if (!std::all_of(dst, dst + dim_, [](float v) { return std::isfinite(v); })) {
+          return Corrupt(fmt::format("rowid {} has a NaN or infinite value", rowid));
+        }
+        table->rowids.push_back(rowid);
+      }
+    }
+    return Status::OK();
+  }
+
+  sqlite3* db_;
+  int64_t dim_;
+  Metric metric_;
+  std::string_view shard_name_;
+};
+
+}  // namespace
+
+Result<std::optional<ScanTable>> LoadVec0Table(sqlite3* db, int64_t dim, Metric metric,
+                                               std::string_view shard_name) {
+  static_assert(std::endian::native == std::endian::little, "vec0 stores little-endian rowids and floats");
+  if (!RecognisedLayout(db)) return std::optional<ScanTable>();
+  ASSIGN_OR_RETURN(ScanTable table, Loader(db, dim, metric, shard_name).Load());
+  return std::optional<ScanTable>(std::move(table));
+}
+
+}  // namespace shardvec

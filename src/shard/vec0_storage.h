@@ -1,0 +1,30 @@
+// Reads a shard's vectors straight out of vec0's storage tables, for the reader's own scan kernel.
+// sqlite-vec v0.1.9 keeps them in `vec_index_chunks` (per chunk: slot count, validity bitmap, the
+// rowid of every slot) and `vec_index_vector_chunks00` (per chunk: slot count × dim float32s).
+// Only a layout we have verified is read: anything else is left to vec0's own KNN.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "shard/scan_kernel.h"
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+struct sqlite3;
+
+namespace shardvec {
+
+// sqlite-vec releases whose storage layout LoadVec0Table understands.
+inline constexpr std::string_view kKnownVec0Versions[] = {"v0.1.9"};
+
+// The shard's valid rows as a ScanTable (norms filled for cosine), or nullopt when the table was
+// created by another sqlite-vec version or with columns/options beyond `embedding float[dim]`,
+// `distance_metric` and `chunk_size`. Corruption (naming `shard_name`) when a recognised layout is
+// inconsistent: blob sizes that disagree with the chunk size, a chunk without vectors, a row count
+// that disagrees with vec_index_rowids, a non-finite value, or a zero vector under cosine.
+Result<std::optional<ScanTable>> LoadVec0Table(sqlite3* db, int64_t dim, Metric metric,
+                                               std::string_view shard_name);
+
+}  // namespace shardvec

@@ -1,0 +1,273 @@
+// The scan kernel against vec0's own KNN on the same shard file, and against a double-precision
+// brute force: same rowids and distances within float rounding, ties in any order.
+#include "shard/scan_kernel.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "shard/shard_builder.h"
+#include "shard/shard_searcher.h"
+#include "shard/sqlite_vec.h"
+#include "shard/vec0_storage.h"
+#include "support/test_util.h"
+
+namespace shardvec {
+namespace {
+
+using testing::TempDir;
+
+std::vector<ScanIsa> SupportedIsas() {
+  std::vector<ScanIsa> out;
+  for (ScanIsa isa : {ScanIsa::kScalar, ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+    if (ScanIsaSupported(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+// Gaussian rows; every `dup_every`-th row repeats the row before it, so ties are common.
+Matrix Vectors(int64_t rows, int64_t dim, uint64_t seed, int64_t dup_every = 0) {
+  Matrix m = testing::RandomMatrix(rows, dim, seed);
+  for (int64_t r = 1; dup_every > 0 && r < rows; r += dup_every) {
+    std::copy(m.row(r - 1), m.row(r - 1) + dim, m.row(r));
+  }
+  return m;
+}
+
+void BuildShard(const std::filesystem::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size) {
+  ShardBuildOptions options{vectors.cols, metric};
+  options.chunk_size = chunk_size;
+  auto builder = ShardBuilder::Create(path, options);
+  ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+  for (int64_t row = 0; row < vectors.rows; ++row) {
+    ASSERT_TRUE((*builder)->Add(RecordId(row), vectors.row(row), std::nullopt).ok());
+  }
+  ASSERT_TRUE((*builder)->Seal().ok());
+}
+
+ScanTable LoadVec0TableForTest(const std::filesystem::path& path, int64_t dim, Metric metric) {
+  EXPECT_TRUE(EnsureSqliteVecLoaded().ok());
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto table = LoadVec0Table(db, dim, metric, "test");
+  sqlite3_close(db);
+  EXPECT_TRUE(table.ok() && table->has_value()) << table.status().ToString();
+  return table.ok() && table->has_value() ? std::move(**table) : ScanTable{};
+}
+
+void ExecOn(const std::filesystem::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+double Tolerance(double distance) { return 2e-5 * std::max(1.0, std::abs(distance)); }
+
+// `got` equals `want` up to float rounding: same length, each rank's distance close, and the same
+// rowids except among those tied (within tolerance) with the last distance kept.
+void ExpectSameNeighbours(const std::vector<ScanHit>& got, const std::vector<ScanHit>& want,
+                          const std::string& where) {
+  ASSERT_EQ(got.size(), want.size()) << where;
+  if (want.empty()) return;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_NEAR(got[i].score, want[i].score, Tolerance(want[i].score)) << where << " rank " << i;
+  }
+  const double boundary = want.back().score;
+  auto inside = [&](const std::vector<ScanHit>& hits) {
+    std::set<int64_t> ids;
+    for (const ScanHit& h : hits) {
+      if (h.score < boundary - Tolerance(boundary)) ids.insert(h.rowid);
+    }
+    return ids;
+  };
+  EXPECT_EQ(inside(got), inside(want)) << where;
+}
+
+std::vector<ScanHit> BruteForce(const Matrix& data, const float* query, int64_t k, Metric metric) {
+  std::vector<ScanHit> all;
+  for (int64_t r = 0; r < data.rows; ++r) {
+    double dot = 0, qq = 0, rr = 0, sq = 0;
+    for (int64_t j = 0; j < data.cols; ++j) {
+      const double a = query[j], b = data.row(r)[j];
+      dot += a * b;
+      qq += a * a;
+      rr += b * b;
+      sq += (a - b) * (a - b);
+    }
+    all.push_back(ScanHit{metric == Metric::kL2 ? std::sqrt(sq) : 1 - dot / (std::sqrt(qq) * std::sqrt(rr)), r});
+  }
+  std::sort(all.begin(), all.end(), [](const ScanHit& a, const ScanHit& b) { return a.score < b.score; });
+  all.resize(static_cast<size_t>(std::min(k, data.rows)));
+  return all;
+}
+
+struct Case {
+  int64_t dim;
+  int64_t rows;
+  int64_t chunk_size;  // 0 = the builder's choice
+};
+
+std::string Name(const Case& c, Metric metric) {
+  return fmt::format("dim {} rows {} chunk {} {}", c.dim, c.rows, c.chunk_size, MetricName(metric));
+}
+
+// Dimensions around the 8- and 16-lane widths, shards of one row up to several (partly filled)
+// chunks, and the builder's own chunk size at high dimension.
+const Case kCases[] = {
+    {1, 1, 8},    {3, 50, 8},    {7, 9, 8},      {8, 100, 16},   {9, 33, 8},    {15, 64, 64},
+    {16, 200, 64}, {17, 129, 32}, {24, 77, 8},   {31, 300, 0},   {33, 65, 8},   {100, 257, 128},
+    {384, 700, 0}, {785, 333, 0},
+};
+
+TEST(ScanKernelTest, EqualsVec0KnnAcrossDimsMetricsAndChunkFills) {
+  TempDir dir;
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    for (const Case& c : kCases) {
+      const std::string name = Name(c, metric);
+      const auto path = dir.path() / fmt::format("d{}_r{}_{}.db", c.dim, c.rows, MetricName(metric));
+      const Matrix data = Vectors(c.rows, c.dim, static_cast<uint64_t>(c.dim * 1000 + c.rows), 7);
+      BuildShard(path, data, metric, c.chunk_size);
+      auto kernel = ShardSearcher::Open(path, c.dim, metric, "k", 2, ScanPath::kAuto);
+      auto knn = ShardSearcher::Open(path, c.dim, metric, "v", 2, ScanPath::kVec0Knn);
+      ASSERT_TRUE(kernel.ok() && knn.ok()) << name << kernel.status().ToString() << knn.status().ToString();
+      ASSERT_TRUE((*kernel)->uses_scan_kernel()) << name;
+      ASSERT_FALSE((*knn)->uses_scan_kernel()) << name;
+
+      const Matrix queries = Vectors(5, c.dim, static_cast<uint64_t>(c.dim + 7));
+      std::vector<const float*> qs;
+      for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
+      qs.push_back(data.row(c.rows / 2));  // a stored row: distance 0 and its duplicate tie
+      for (const int64_t k : {int64_t{1}, int64_t{10}, c.rows + 3}) {
+        auto want = (*knn)->Scan(qs, k);
+        ASSERT_TRUE(want.ok()) << want.status().ToString();
+        for (const ScanIsa isa : SupportedIsas()) {
+          auto table = LoadVec0TableForTest(path, c.dim, metric);
+          std::vector<std::vector<ScanHit>> got;
+          ScanTopK(table, qs, k, &got, isa);
+          for (size_t q = 0; q < qs.size(); ++q) {
+            ExpectSameNeighbours(got[q], (*want)[q],
+                                 fmt::format("{} k {} {} query {}", name, k, ScanIsaName(isa), q));
+          }
+        }
+        auto served = (*kernel)->Scan(qs, k);
+        ASSERT_TRUE(served.ok());
+        for (size_t q = 0; q < qs.size(); ++q) {
+          ExpectSameNeighbours((*served)[q], (*want)[q], fmt::format("{} k {} searcher query {}", name, k, q));
+        }
+      }
+    }
+  }
+}
+
+// Thousands of rows span several of the kernel's blocks; many queries share each block.
+TEST(ScanKernelTest, BatchedScanEqualsBruteForcePerQuery) {
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    for (const int64_t dim : {int64_t{5}, int64_t{40}, int64_t{130}}) {
+      const Matrix data = Vectors(3000, dim, static_cast<uint64_t>(dim), 11);
+      ScanTable table;
+      table.metric = metric;
+      table.vectors = ScanMatrix(data.rows, dim);
+      for (int64_t r = 0; r < data.rows; ++r) {
+        std::copy(data.row(r), data.row(r) + dim, table.vectors.row(r));
+        table.rowids.push_back(r);
+      }
+      if (metric == Metric::kCosine) ComputeNorms(&table);
+      const Matrix queries = Vectors(70, dim, static_cast<uint64_t>(dim + 1));
+      std::vector<const float*> qs;
+      for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
+      for (const ScanIsa isa : SupportedIsas()) {
+        std::vector<std::vector<ScanHit>> got;
+        ScanTopK(table, qs, 25, &got, isa);
+        ASSERT_EQ(got.size(), qs.size());
+        for (size_t q = 0; q < qs.size(); ++q) {
+          ExpectSameNeighbours(got[q], BruteForce(data, qs[q], 25, metric),
+                               fmt::format("{} dim {} {} query {}", MetricName(metric), dim, ScanIsaName(isa), q));
+        }
+      }
+    }
+  }
+}
+
+TEST(ScanKernelTest, UnknownVec0VersionFallsBackToVec0Knn) {
+  TempDir dir;
+  const auto path = dir.path() / "old.db";
+  const Matrix data = Vectors(200, 12, 3);
+  BuildShard(path, data, Metric::kL2, 0);
+  ExecOn(path, "UPDATE vec_index_info SET value = 'v0.2.0' WHERE key = 'CREATE_VERSION'");
+  auto searcher = ShardSearcher::Open(path, 12, Metric::kL2, "old");
+  ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
+  EXPECT_FALSE((*searcher)->uses_scan_kernel());
+  EXPECT_EQ((*searcher)->resident_bytes(), 0);
+  const float* q = data.row(17);
+  auto hits = (*searcher)->Scan(std::span(&q, 1), 5);
+  ASSERT_TRUE(hits.ok());
+  ExpectSameNeighbours((*hits)[0], BruteForce(data, q, 5, Metric::kL2), "fallback");
+}
+
+TEST(ScanKernelTest, ExtraVec0ColumnsFallBackToVec0Knn) {
+  TempDir dir;
+  const auto path = dir.path() / "aux.db";
+  ASSERT_TRUE(EnsureSqliteVecLoaded().ok());
+  ExecOn(path,
+         "CREATE TABLE vec_payloads (rowid INTEGER PRIMARY KEY, payload TEXT NOT NULL);"
+         "CREATE TABLE vec_id_map (internal_id INTEGER PRIMARY KEY, original_id TEXT NOT NULL);"
+         "CREATE VIRTUAL TABLE vec_index USING vec0(embedding float[2] distance_metric=l2, +note text);"
+         "INSERT INTO vec_index(rowid, embedding, note) VALUES (0, '[1, 0]', 'a'), (1, '[0, 1]', 'b');");
+  auto searcher = ShardSearcher::Open(path, 2, Metric::kL2, "aux");
+  ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
+  EXPECT_FALSE((*searcher)->uses_scan_kernel());
+  const float query[2] = {0.9f, 0.1f};
+  auto hits = (*searcher)->Search(query, 1);
+  ASSERT_TRUE(hits.ok() && hits->size() == 1u);
+  EXPECT_EQ((*hits)[0].rowid, 0);
+}
+
+TEST(ScanKernelTest, InconsistentStorageIsCorruptionNamingTheShard) {
+  struct Damage {
+    const char* sql;
+    const char* message;
+  };
+  const Damage damages[] = {
+      {"UPDATE vec_index_vector_chunks00 SET vectors = substr(vectors, 1, 100)", "bytes of vectors"},
+      {"UPDATE vec_index_chunks SET validity = x'00'", "validity bitmap"},
+      {"DELETE FROM vec_index_vector_chunks00", "has no vectors"},
+      {"DELETE FROM vec_index_rowids WHERE rowid = 3", "vec_index_rowids has"},
+      {"UPDATE vec_index_vector_chunks00 SET vectors = zeroblob(length(vectors))", "zero vector"},
+  };
+  TempDir dir;
+  int n = 0;
+  for (const Damage& damage : damages) {
+    const auto path = dir.path() / fmt::format("bad{}.db", n++);
+    BuildShard(path, Vectors(40, 8, 5), Metric::kCosine, 16);
+    ExecOn(path, damage.sql);
+    auto searcher = ShardSearcher::Open(path, 8, Metric::kCosine, "db=00007");
+    ASSERT_FALSE(searcher.ok()) << damage.sql;
+    EXPECT_EQ(searcher.status().code(), StatusCode::kCorruption) << damage.sql;
+    EXPECT_NE(searcher.status().message().find("shard db=00007"), std::string::npos) << searcher.status().ToString();
+    EXPECT_NE(searcher.status().message().find(damage.message), std::string::npos) << searcher.status().ToString();
+  }
+}
+
+TEST(ScanKernelTest, NonFiniteStoredValueIsCorruption) {
+  TempDir dir;
+  const auto path = dir.path() / "nan.db";
+  BuildShard(path, Vectors(10, 4, 9), Metric::kL2, 8);
+  // Row 2's first float becomes a NaN (0x7FC00000, little-endian).
+  ExecOn(path, "UPDATE vec_index_vector_chunks00 SET vectors = substr(vectors, 1, 32) || x'0000C07F' || "
+               "substr(vectors, 37) WHERE rowid = 1");
+  auto searcher = ShardSearcher::Open(path, 4, Metric::kL2, "nan");
+  ASSERT_FALSE(searcher.ok());
+  EXPECT_NE(searcher.status().message().find("rowid 2 has a NaN or infinite value"), std::string::npos)
+      << searcher.status().ToString();
+}
+
+}  // namespace
+}  // namespace shardvec
