@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/status_macros.h"
@@ -14,6 +16,12 @@ std::string EncodeOriginalId(const RecordId& id) {
   if (const auto* i = std::get_if<int64_t>(&id)) return fmt::format("{{\"v\": {}, \"t\": \"int\"}}", *i);
   const std::string quoted = nlohmann::json(std::get<std::string>(id)).dump(-1, ' ', true);
   return fmt::format("{{\"v\": {}, \"t\": \"str\"}}", quoted);
+}
+
+int64_t DefaultChunkSize(int64_t dim) {
+  // A multiple of 8 (vec0 requires it) in [64, vec0's default].
+  const int64_t fit = kChunkTargetBytes / (std::max<int64_t>(dim, 1) * static_cast<int64_t>(sizeof(float)));
+  return std::clamp<int64_t>(fit / 8 * 8, 64, kVec0DefaultChunkSize);
 }
 
 ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options)
@@ -62,9 +70,12 @@ Status ShardBuilder::Open() {
   RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
   RETURN_IF_ERROR(Exec("PRAGMA cache_size=-65536"));
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"));
+  // vec0's default chunk size is left unsaid, so the DDL stays the reference's byte for byte.
+  const int64_t chunk_size = options_.chunk_size > 0 ? options_.chunk_size : DefaultChunkSize(options_.dim);
+  const std::string chunk_option = chunk_size == kVec0DefaultChunkSize ? "" : fmt::format(", chunk_size={}", chunk_size);
   RETURN_IF_ERROR(Exec(fmt::format(
-      "CREATE VIRTUAL TABLE IF NOT EXISTS vec_index USING vec0(embedding float[{}] distance_metric={})",
-      options_.dim, MetricName(options_.metric)).c_str()));
+      "CREATE VIRTUAL TABLE IF NOT EXISTS vec_index USING vec0(embedding float[{}] distance_metric={}{})",
+      options_.dim, MetricName(options_.metric), chunk_option).c_str()));
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS vec_payloads (rowid INTEGER PRIMARY KEY, payload TEXT NOT NULL)"));
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS vec_id_map (internal_id INTEGER PRIMARY KEY, original_id TEXT NOT NULL)"));
   RETURN_IF_ERROR(Exec("BEGIN"));

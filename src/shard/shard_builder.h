@@ -22,7 +22,14 @@ struct ShardBuildOptions {
   int64_t dim = 0;
   Metric metric = Metric::kCosine;
   int64_t page_size = kShardPageSize;
+  int64_t chunk_size = 0;  // vec0 vectors per chunk; 0 = DefaultChunkSize(dim)
 };
+
+// vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make
+// high-dimensional inserts slow (performance-notes.md): chunks are kept near kChunkTargetBytes.
+inline constexpr int64_t kVec0DefaultChunkSize = 1024;
+inline constexpr int64_t kChunkTargetBytes = int64_t{1} << 20;
+int64_t DefaultChunkSize(int64_t dim);
 
 class ShardBuilder {
  public:

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 
 #include "support/test_util.h"
 
@@ -51,6 +52,28 @@ TEST(ShardBuilderTest, WritesTheReferenceSchemaWith64KiBPages) {
   ASSERT_EQ(knn.size(), 2u);
   EXPECT_EQ(knn[0][0], "1");
   EXPECT_NEAR(std::stod(knn[0][1]), 0.5, 1e-6);
+  sqlite3_close(db);
+}
+
+// High dimensions get smaller vec0 chunks (about 1 MiB each); low ones keep vec0's default DDL.
+TEST(ShardBuilderTest, ChunkSizeFollowsTheDimension) {
+  EXPECT_EQ(DefaultChunkSize(3), 1024);
+  EXPECT_EQ(DefaultChunkSize(256), 1024);
+  EXPECT_EQ(DefaultChunkSize(384), 680);
+  EXPECT_EQ(DefaultChunkSize(784), 328);
+  EXPECT_EQ(DefaultChunkSize(8192), 64);
+  testing::TempDir tmp;
+  const auto path = tmp / "wide.db";
+  auto builder = ShardBuilder::Create(path, {784, Metric::kCosine});
+  ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+  const std::vector<float> v(784, 0.5f);
+  for (int64_t i = 0; i < 400; ++i) ASSERT_TRUE((*builder)->Add(RecordId(i), v.data(), std::nullopt).ok());
+  ASSERT_TRUE((*builder)->Seal().ok());
+  sqlite3* db = testing::OpenWithVec0(path);
+  EXPECT_EQ(QueryRows(db, "SELECT sql FROM sqlite_master WHERE name = 'vec_index'")[0][0],
+            "CREATE VIRTUAL TABLE vec_index USING vec0(embedding float[784] distance_metric=cosine, chunk_size=328)");
+  // 400 rows fill one chunk and part of a second.
+  EXPECT_EQ(QueryRows(db, "SELECT group_concat(size) FROM vec_index_chunks")[0][0], "328,328");
   sqlite3_close(db);
 }
 
