@@ -201,6 +201,13 @@ def test_grouped_configs_are_used():
     assert config.max_writes_per_second == 2.0
 
 
+def test_max_parallel_shards_must_be_a_non_negative_int():
+    assert VectorAdapterConfig(max_parallel_shards=1).max_parallel_shards == 1
+    for bad in (-1, 1.5, True):
+        with raises("adapter.max_parallel_shards must be >= 0", repr(bad)):
+            VectorAdapterConfig(max_parallel_shards=bad)
+
+
 # --- validate() -----------------------------------------------------------------------------------
 
 

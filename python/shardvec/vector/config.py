@@ -132,19 +132,24 @@ def _is_int(value: object) -> bool:
 
 @dataclass(slots=True)
 class VectorAdapterConfig:
-    """Shard adapter settings: the factories and the rows per insert batch."""
+    """Shard adapter settings: the factories, the rows per insert batch and (a shardvec addition)
+    how many shards a single-process write builds at once (0 = one per core)."""
 
     adapter_factory: VectorIndexWriterFactory | None = None
     reader_factory: VectorShardReaderFactory | None = None
     batch_size: int = 10_000
+    max_parallel_shards: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """``batch_size`` must be an int > 0."""
+        """``batch_size`` must be an int > 0; ``max_parallel_shards`` an int >= 0."""
         if not _is_int(self.batch_size) or self.batch_size <= 0:
             raise ConfigValidationError(f"adapter.batch_size must be > 0, got {self.batch_size!r}")
+        if not _is_int(self.max_parallel_shards) or self.max_parallel_shards < 0:
+            raise ConfigValidationError(
+                f"adapter.max_parallel_shards must be >= 0, got {self.max_parallel_shards!r}")
 
 
 @dataclass(slots=True)

@@ -137,7 +137,7 @@ def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -
         run_id=output.run_id,
         local_root=str(local_root),
         batch_size=int(config.batch_size),
-        max_parallel_shards=0,
+        max_parallel_shards=int(config.adapter.max_parallel_shards),
         last_writer_wins=last_writer_wins,
         index_type=str(config.index_config.index_type),
         quantization=config.index_config.quantization,
