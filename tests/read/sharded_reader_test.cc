@@ -309,20 +309,38 @@ TEST_F(ReaderTest, InfoShardsHealthAndClose) {
   EXPECT_NE(reader->Search(std::vector<float>{1, 2, 3, 4}, 3).status().message().find("closed"), std::string::npos);
 }
 
+// 300 queries over 4 shards: more than one scan task's worth of queries per shard.
 TEST_F(ReaderTest, BatchSearchMatchesSingleSearches) {
   Matrix data = testing::ClusteredMatrix(300, 8, 4, 8);
   ASSERT_TRUE(Write(data, Metric::kL2, Strategy::kCluster, 4).ok());
   auto reader = OpenReader();
-  Matrix queries = testing::RandomMatrix(25, 8, 9);
+  Matrix queries = testing::RandomMatrix(300, 8, 9);
   auto batch = reader->BatchSearch(queries, 5, SearchOptions{.num_probes = 2});
   ASSERT_TRUE(batch.ok()) << batch.status().ToString();
-  ASSERT_EQ(batch->size(), 25u);
-  for (int64_t i = 0; i < 25; ++i) {
+  ASSERT_EQ(batch->size(), 300u);
+  for (int64_t i = 0; i < queries.rows; ++i) {
     auto single = reader->Search(std::span<const float>(queries.row(i), 8), 5, SearchOptions{.num_probes = 2});
     ASSERT_TRUE(single.ok());
     ASSERT_EQ(single->results.size(), (*batch)[i].results.size());
-    for (size_t k = 0; k < single->results.size(); ++k) EXPECT_EQ(single->results[k].id, (*batch)[i].results[k].id);
+    EXPECT_EQ(single->num_shards_queried, (*batch)[i].num_shards_queried);
+    for (size_t k = 0; k < single->results.size(); ++k) {
+      EXPECT_EQ(single->results[k].id, (*batch)[i].results[k].id) << "query " << i << " rank " << k;
+      EXPECT_EQ(single->results[k].score, (*batch)[i].results[k].score);
+      EXPECT_EQ(single->results[k].payload_json, (*batch)[i].results[k].payload_json);
+    }
   }
+}
+
+TEST_F(ReaderTest, BatchSearchNamesTheBadRowAndAnswersNothing) {
+  Matrix data = testing::ClusteredMatrix(100, 4, 2, 3);
+  ASSERT_TRUE(Write(data, Metric::kCosine, Strategy::kCluster, 2).ok());
+  auto reader = OpenReader();
+  Matrix queries = testing::RandomMatrix(10, 4, 5);
+  std::fill(queries.row(6), queries.row(6) + 4, 0.0f);
+  auto batch = reader->BatchSearch(queries, 3);
+  ASSERT_EQ(batch.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(batch.status().message().find("query row 6"), std::string::npos) << batch.status().ToString();
+  EXPECT_NE(batch.status().message().find("all zeros"), std::string::npos) << batch.status().ToString();
 }
 
 }  // namespace
