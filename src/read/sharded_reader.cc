@@ -83,10 +83,11 @@ struct QueryPlan {
 // few enough that a popular shard still spreads over the pool.
 constexpr size_t kQueriesPerScanTask = 64;
 
-// Runs `tasks` on `pool` (or inline when `inline_run`), returning the first failure.
+// Runs `tasks` on `pool`, returning the first failure. They run inline on the caller when asked,
+// when there is only one, or when the pool has one thread (max_workers = 1: no hand-off cost).
 Status RunAll(ThreadPool& pool, std::vector<std::function<Status()>> tasks, bool inline_run) {
   Status first;
-  if (inline_run || tasks.size() <= 1) {
+  if (inline_run || tasks.size() <= 1 || pool.size() <= 1) {
     for (auto& task : tasks) {
       Status st = task();
       if (first.ok() && !st.ok()) first = st;
