@@ -60,15 +60,6 @@ ScanTable LoadVec0TableForTest(const std::filesystem::path& path, int64_t dim, M
   return table.ok() && table->has_value() ? std::move(**table) : ScanTable{};
 }
 
-void ExecOn(const std::filesystem::path& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
-
 double Tolerance(double distance) { return 2e-5 * std::max(1.0, std::abs(distance)); }
 
 // `got` equals `want` up to float rounding: same length, each rank's distance close, and the same
@@ -92,21 +83,9 @@ void ExpectSameNeighbours(const std::vector<ScanHit>& got, const std::vector<Sca
 }
 
 std::vector<ScanHit> BruteForce(const Matrix& data, const float* query, int64_t k, Metric metric) {
-  std::vector<ScanHit> all;
-  for (int64_t r = 0; r < data.rows; ++r) {
-    double dot = 0, qq = 0, rr = 0, sq = 0;
-    for (int64_t j = 0; j < data.cols; ++j) {
-      const double a = query[j], b = data.row(r)[j];
-      dot += a * b;
-      qq += a * a;
-      rr += b * b;
-      sq += (a - b) * (a - b);
-    }
-    all.push_back(ScanHit{metric == Metric::kL2 ? std::sqrt(sq) : 1 - dot / (std::sqrt(qq) * std::sqrt(rr)), r});
-  }
-  std::sort(all.begin(), all.end(), [](const ScanHit& a, const ScanHit& b) { return a.score < b.score; });
-  all.resize(static_cast<size_t>(std::min(k, data.rows)));
-  return all;
+  std::vector<ScanHit> hits;
+  for (const auto& [distance, row] : testing::BruteForce(data, query, metric, k)) hits.push_back(ScanHit{distance, row});
+  return hits;
 }
 
 struct Case {
@@ -201,7 +180,7 @@ TEST(ScanKernelTest, UnknownVec0VersionFallsBackToVec0Knn) {
   const auto path = dir.path() / "old.db";
   const Matrix data = Vectors(200, 12, 3);
   BuildShard(path, data, Metric::kL2, 0);
-  ExecOn(path, "UPDATE vec_index_info SET value = 'v0.2.0' WHERE key = 'CREATE_VERSION'");
+  testing::ExecSql(path, "UPDATE vec_index_info SET value = 'v0.2.0' WHERE key = 'CREATE_VERSION'");
   auto searcher = ShardSearcher::Open(path, 12, Metric::kL2, "old");
   ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
   EXPECT_FALSE((*searcher)->uses_scan_kernel());
@@ -216,7 +195,7 @@ TEST(ScanKernelTest, ExtraVec0ColumnsFallBackToVec0Knn) {
   TempDir dir;
   const auto path = dir.path() / "aux.db";
   ASSERT_TRUE(EnsureSqliteVecLoaded().ok());
-  ExecOn(path,
+  testing::ExecSql(path,
          "CREATE TABLE vec_payloads (rowid INTEGER PRIMARY KEY, payload TEXT NOT NULL);"
          "CREATE TABLE vec_id_map (internal_id INTEGER PRIMARY KEY, original_id TEXT NOT NULL);"
          "CREATE VIRTUAL TABLE vec_index USING vec0(embedding float[2] distance_metric=l2, +note text);"
@@ -247,7 +226,7 @@ TEST(ScanKernelTest, InconsistentStorageIsCorruptionNamingTheShard) {
   for (const Damage& damage : damages) {
     const auto path = dir.path() / fmt::format("bad{}.db", n++);
     BuildShard(path, Vectors(40, 8, 5), Metric::kCosine, 16);
-    ExecOn(path, damage.sql);
+    testing::ExecSql(path, damage.sql);
     auto searcher = ShardSearcher::Open(path, 8, Metric::kCosine, "db=00007");
     ASSERT_FALSE(searcher.ok()) << damage.sql;
     EXPECT_EQ(searcher.status().code(), StatusCode::kCorruption) << damage.sql;
@@ -261,7 +240,7 @@ TEST(ScanKernelTest, NonFiniteStoredValueIsCorruption) {
   const auto path = dir.path() / "nan.db";
   BuildShard(path, Vectors(10, 4, 9), Metric::kL2, 8);
   // Row 2's first float becomes a NaN (0x7FC00000, little-endian).
-  ExecOn(path, "UPDATE vec_index_vector_chunks00 SET vectors = substr(vectors, 1, 32) || x'0000C07F' || "
+  testing::ExecSql(path, "UPDATE vec_index_vector_chunks00 SET vectors = substr(vectors, 1, 32) || x'0000C07F' || "
                "substr(vectors, 37) WHERE rowid = 1");
   auto searcher = ShardSearcher::Open(path, 4, Metric::kL2, "nan");
   ASSERT_FALSE(searcher.ok());

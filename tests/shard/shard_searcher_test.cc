@@ -61,16 +61,6 @@ std::vector<std::pair<double, int64_t>> BruteForce(const Matrix& data, const flo
   return all;
 }
 
-void ExecOn(const std::filesystem::path& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
-
 class ShardSearcherTest : public ::testing::Test {
  protected:
   static constexpr int64_t kRows = 300;
@@ -217,7 +207,7 @@ TEST_F(ShardSearcherTest, NonSqliteFileIsCorruptionAndMissingFileIsNotFound) {
 
 TEST_F(ShardSearcherTest, MissingTableIsCorruption) {
   BuildShard(tmp_ / "shard.db", testing::RandomMatrix(5, 4, 1), Metric::kL2);
-  ExecOn(tmp_ / "shard.db", "DROP TABLE vec_payloads");
+  testing::ExecSql(tmp_ / "shard.db", "DROP TABLE vec_payloads");
   auto searcher = ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "2");
   ASSERT_EQ(searcher.status().code(), StatusCode::kCorruption);
   EXPECT_NE(searcher.status().message().find("vec_payloads"), std::string::npos);
@@ -249,7 +239,7 @@ TEST_F(ShardSearcherTest, NullDistanceIsCorruptionNamingShardAndRowid) {
 
 TEST_F(ShardSearcherTest, UnparsableIdMapValueIsCorruptionNamingTheRowid) {
   BuildShard(tmp_ / "shard.db", testing::RandomMatrix(20, 4, 3), Metric::kL2);
-  ExecOn(tmp_ / "shard.db",
+  testing::ExecSql(tmp_ / "shard.db",
          "UPDATE vec_id_map SET original_id = 'not json' WHERE internal_id = 13");
   auto searcher = ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "4");
   ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
@@ -263,7 +253,7 @@ TEST_F(ShardSearcherTest, UnparsableIdMapValueIsCorruptionNamingTheRowid) {
 
 TEST_F(ShardSearcherTest, MissingIdMapRowFallsBackToTheIntRowid) {
   BuildShard(tmp_ / "shard.db", testing::RandomMatrix(20, 4, 3), Metric::kL2);
-  ExecOn(tmp_ / "shard.db", "DELETE FROM vec_id_map WHERE internal_id = 6");
+  testing::ExecSql(tmp_ / "shard.db", "DELETE FROM vec_id_map WHERE internal_id = 6");
   auto searcher = ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "4");
   ASSERT_TRUE(searcher.ok());
   const Matrix data = testing::RandomMatrix(20, 4, 3);

@@ -1,5 +1,6 @@
 #include "support/test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -167,6 +168,15 @@ sqlite3* OpenWithVec0(const fs::path& path) {
     throw std::runtime_error("cannot load vec0: " + msg);
   }
   return db;
+}
+
+void ExecSql(const fs::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
 }
 
 std::vector<std::vector<std::string>> QueryRows(sqlite3* db, const std::string& sql) {

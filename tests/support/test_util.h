@@ -65,6 +65,9 @@ std::string ReadText(const std::filesystem::path& path);
 
 // Opens an SQLite file read-only and loads vec0 explicitly with sqlite3_load_extension.
 sqlite3* OpenWithVec0(const std::filesystem::path& path);
+// Runs `sql` (one or more statements) on an SQLite file opened read-write, without vec0; a test
+// failure when it does not run.
+void ExecSql(const std::filesystem::path& path, const std::string& sql);
 // Runs a query and returns every row as text (NULL → "<null>").
 std::vector<std::vector<std::string>> QueryRows(sqlite3* db, const std::string& sql);
 // Opens SQLite bytes (a manifest) in memory.
