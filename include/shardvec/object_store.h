@@ -73,6 +73,8 @@ class ObjectStore {
   virtual Status GetToFile(std::string_view key, const std::filesystem::path& dest) = 0;
 
   virtual Status Put(std::string_view key, std::string_view data) = 0;
+  // Uploads a sealed local file. The caller must not change `source` in place afterwards (it may be
+  // replaced or removed): a local store links it into place when it can instead of copying it.
   virtual Status PutFile(std::string_view key, const std::filesystem::path& source) = 0;
   // AlreadyExists when the key is taken; never overwrites.
   virtual Status PutIfAbsent(std::string_view key, std::string_view data) = 0;

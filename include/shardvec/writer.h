@@ -27,6 +27,11 @@ class RecordSource {
   // Next(), and the writer keeps its first pass in a local spool file when it needs a second one
   // (CLUSTER training), so the stream is read exactly once.
   virtual bool CanRewind() const { return true; }
+  // True for a source holding every record in memory that ReadAt can read by position, from several
+  // threads at once. The writer then keeps each shard's row numbers instead of spooling copies of
+  // its records to local disk.
+  virtual bool CanReadAt() const { return false; }
+  virtual Status ReadAt(int64_t row, Record* out) const;
 };
 
 // Records held in memory.
@@ -39,6 +44,8 @@ class VectorRecordSource : public RecordSource {
     return Status::OK();
   }
   std::optional<int64_t> SizeHint() const override { return static_cast<int64_t>(records_.size()); }
+  bool CanReadAt() const override { return true; }
+  Status ReadAt(int64_t row, Record* out) const override;
 
  private:
   std::vector<Record> records_;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "routing_context.h"
 #include "shardvec/distributed.h"
 #include "shardvec/writer.h"
@@ -107,7 +108,13 @@ class ArraySource final : public RecordSource {
 
   Result<bool> Next(Record* out) override {
     if (next_ >= rows_) return false;
-    const int64_t i = next_++;
+    RETURN_IF_ERROR(ReadAt(next_++, out));
+    return true;
+  }
+  bool CanReadAt() const override { return true; }
+  // Reads only the caller's arrays and this object's own copies: safe from several threads.
+  Status ReadAt(int64_t i, Record* out) const override {
+    if (i < 0 || i >= rows_) return Status::Internal("array row out of range");
     if (int_ids_) {
       out->id = int_ids_[i];
     } else if (!str_ids_.empty()) {
@@ -119,7 +126,7 @@ class ArraySource final : public RecordSource {
     out->payload_json = payloads_.empty() ? std::nullopt : payloads_[static_cast<size_t>(i)];
     out->shard_id = shard_ids_ && shard_ids_[i] != kNoShardId ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
     out->routing_context = contexts_.empty() ? std::nullopt : contexts_[static_cast<size_t>(i)];
-    return true;
+    return Status::OK();
   }
   Status Rewind() override {
     next_ = 0;

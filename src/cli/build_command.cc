@@ -54,7 +54,12 @@ class InputRecordSource : public RecordSource {
   explicit InputRecordSource(InputData data) : data_(std::move(data)) {}
   Result<bool> Next(Record* out) override {
     if (next_ >= data_.vectors.rows) return false;
-    const int64_t i = next_++;
+    RETURN_IF_ERROR(ReadAt(next_++, out));
+    return true;
+  }
+  bool CanReadAt() const override { return true; }
+  Status ReadAt(int64_t i, Record* out) const override {
+    if (i < 0 || i >= data_.vectors.rows) return Status::Internal(fmt::format("input row {} out of range", i));
     const size_t u = static_cast<size_t>(i);
     out->id = data_.ids ? (*data_.ids)[u] : RecordId(i);
     out->vector.assign(data_.vectors.row(i), data_.vectors.row(i) + data_.vectors.cols);
@@ -63,7 +68,7 @@ class InputRecordSource : public RecordSource {
     out->routing_context = data_.routing_contexts
                                ? std::optional<RoutingContext>((*data_.routing_contexts)[u])
                                : std::nullopt;
-    return true;
+    return Status::OK();
   }
   Status Rewind() override {
     next_ = 0;

@@ -104,13 +104,23 @@ Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::
   return st;
 }
 
-Status FsyncDirectory(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open directory", dir, errno);
+namespace {
+
+Status FsyncPath(const std::filesystem::path& path, int open_flags, std::string_view what) {
+  const int fd = ::open(path.c_str(), open_flags | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(fmt::format("open {}", what), path, errno);
   Status st;
-  if (::fsync(fd) != 0) st = ErrnoStatus("fsync directory", dir, errno);
+  if (::fsync(fd) != 0) st = ErrnoStatus(fmt::format("fsync {}", what), path, errno);
   ::close(fd);
   return st;
+}
+
+}  // namespace
+
+Status FsyncFile(const std::filesystem::path& path) { return FsyncPath(path, O_RDONLY, "file"); }
+
+Status FsyncDirectory(const std::filesystem::path& dir) {
+  return FsyncPath(dir, O_RDONLY | O_DIRECTORY, "directory");
 }
 
 Status CreateDirectories(const std::filesystem::path& dir) {

@@ -31,6 +31,8 @@ Status WriteFileSynced(const std::filesystem::path& path, std::string_view data)
 // Copies `from` to `to` (created/truncated) and fsyncs it.
 Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to);
 // fsync of a directory makes a rename or link inside it durable.
+// fsync of a file makes its bytes durable.
+Status FsyncFile(const std::filesystem::path& path);
 Status FsyncDirectory(const std::filesystem::path& dir);
 Status CreateDirectories(const std::filesystem::path& dir);
 // A unique hidden sibling name for staging writes: "<dir>/.<name>.tmp.<random>".

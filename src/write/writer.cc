@@ -35,6 +35,18 @@ Result<bool> VectorRecordSource::Next(Record* out) {
   return true;
 }
 
+Status RecordSource::ReadAt(int64_t row, Record*) const {
+  return Status::Internal(fmt::format("this record source cannot read row {} by position", row));
+}
+
+Status VectorRecordSource::ReadAt(int64_t row, Record* out) const {
+  if (row < 0 || static_cast<size_t>(row) >= records_.size()) {
+    return Status::Internal(fmt::format("row {} is outside the {} records", row, records_.size()));
+  }
+  *out = records_[static_cast<size_t>(row)];
+  return Status::OK();
+}
+
 namespace {
 
 constexpr uint64_t kSampleSeed = 42;
@@ -92,18 +104,31 @@ Status ResolveRouting(RunContext& ctx, RecordSource& source) {
   return Status::OK();
 }
 
-// Routes every record into its shard's spool; returns the spools (index = db_id).
-Result<std::vector<SpoolWriter>> RouteIntoSpools(RunContext& ctx, RecordSource& source,
-                                                 const Router& router) {
-  const int64_t num_dbs = ctx.plan.num_dbs;
-  const fs::path spool_dir = ctx.local_run_dir / "spool";
-  RETURN_IF_ERROR(CreateDirectories(spool_dir));
-  const size_t flush_bytes =
-      std::clamp<size_t>(kSpoolBudgetBytes / static_cast<size_t>(num_dbs), 64u << 10, 4u << 20);
-  std::vector<SpoolWriter> spools;
-  spools.reserve(static_cast<size_t>(num_dbs));
-  for (int64_t db = 0; db < num_dbs; ++db) {
-    spools.emplace_back(spool_dir / fmt::format("db={:05d}.spool", db), flush_bytes);
+// Where routed records wait for their shard's build: copies in per-shard spool files, or, for a
+// source that can read by position, just their row numbers (no copy, no local disk).
+struct RoutedRecords {
+  std::vector<SpoolWriter> spools;              // index = db_id, when spooled
+  std::vector<std::vector<int64_t>> rows;       // index = db_id, when read in place
+  int64_t count(size_t db) const {
+    return spools.empty() ? static_cast<int64_t>(rows[db].size()) : spools[db].rows();
+  }
+};
+
+// Routes every record, checking it on the way, into its shard's spool or row list.
+Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const Router& router) {
+  const auto num_dbs = static_cast<size_t>(ctx.plan.num_dbs);
+  RoutedRecords routed;
+  const bool in_place = source.CanReadAt();
+  if (in_place) {
+    routed.rows.resize(num_dbs);
+  } else {
+    const fs::path spool_dir = ctx.local_run_dir / "spool";
+    RETURN_IF_ERROR(CreateDirectories(spool_dir));
+    const size_t flush_bytes = std::clamp<size_t>(kSpoolBudgetBytes / num_dbs, 64u << 10, 4u << 20);
+    routed.spools.reserve(num_dbs);
+    for (size_t db = 0; db < num_dbs; ++db) {
+      routed.spools.emplace_back(spool_dir / fmt::format("db={:05d}.spool", db), flush_bytes);
+    }
   }
   const auto total = source.SizeHint().value_or(0);
   RETURN_IF_ERROR(source.Rewind());
@@ -114,17 +139,36 @@ Result<std::vector<SpoolWriter>> RouteIntoSpools(RunContext& ctx, RecordSource& 
     RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
     ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
     ASSIGN_OR_RETURN(const int64_t db, AssignRecord(router, record, row));
-    RETURN_IF_ERROR(spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
+    if (in_place) {
+      routed.rows[static_cast<size_t>(db)].push_back(row);
+    } else {
+      RETURN_IF_ERROR(routed.spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
+    }
     if ((row + 1) % 16384 == 0) Report(ctx.config, "route", row + 1, total);
   }
-  for (auto& spool : spools) RETURN_IF_ERROR(spool.Flush());
-  return spools;
+  for (auto& spool : routed.spools) RETURN_IF_ERROR(spool.Flush());
+  return routed;
 }
 
-// Builds one shard from its spool, uploads it, and removes the local files.
-Result<ShardInfo> BuildShardFromSpool(const RunContext& ctx, int64_t db_id, const fs::path& spool_path) {
+// Builds one shard from its routed records, uploads it, and removes the local files.
+Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordSource& source,
+                                   const RoutedRecords& routed) {
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
                                {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}};
+  const auto db = static_cast<size_t>(db_id);
+  if (routed.spools.empty()) {
+    return BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
+      Record record;
+      for (const int64_t row : routed.rows[db]) {
+        RETURN_IF_ERROR(source.ReadAt(row, &record));
+        // Checked when routed; the canonical text is made again rather than kept for every row.
+        ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
+        RETURN_IF_ERROR(builder.Add(record.id, record.vector.data(), payload));
+      }
+      return Status::OK();
+    });
+  }
+  const fs::path& spool_path = routed.spools[db].path();
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
     ASSIGN_OR_RETURN(SpoolReader reader, SpoolReader::Open(spool_path, ctx.config.index.dim));
     RecordId id;
@@ -141,18 +185,18 @@ Result<ShardInfo> BuildShardFromSpool(const RunContext& ctx, int64_t db_id, cons
   return info;
 }
 
-Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, std::vector<SpoolWriter>& spools) {
+Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& source, const RoutedRecords& routed) {
   std::vector<int64_t> todo;
   int64_t total_rows = 0;
-  for (size_t db = 0; db < spools.size(); ++db) {
-    if (spools[db].rows() > 0) {
+  for (size_t db = 0; db < static_cast<size_t>(ctx.plan.num_dbs); ++db) {
+    if (routed.count(db) > 0) {
       todo.push_back(static_cast<int64_t>(db));
-      total_rows += spools[db].rows();
+      total_rows += routed.count(db);
     }
   }
   // Largest shards first, so the pool does not end on one long straggler.
   std::stable_sort(todo.begin(), todo.end(),
-                   [&](int64_t a, int64_t b) { return spools[a].rows() > spools[b].rows(); });
+                   [&](int64_t a, int64_t b) { return routed.count(a) > routed.count(b); });
   const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards),
                                           std::max<size_t>(1, todo.size()));
   std::atomic<bool> failed{false};
@@ -160,10 +204,9 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, std::vector<SpoolWri
   {
     ThreadPool pool(threads);
     for (int64_t db : todo) {
-      const fs::path spool_path = spools[static_cast<size_t>(db)].path();
-      futures.push_back(pool.Submit([&ctx, &failed, db, spool_path]() -> Result<ShardInfo> {
+      futures.push_back(pool.Submit([&ctx, &failed, &source, &routed, db]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
-        auto result = BuildShardFromSpool(ctx, db, spool_path);
+        auto result = BuildRoutedShard(ctx, db, source, routed);
         if (!result.ok()) failed.store(true);
         return result;
       }));
@@ -172,7 +215,7 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, std::vector<SpoolWri
     Report(ctx.config, "build", 0, total_rows);
     for (size_t i = 0; i < futures.size(); ++i) {
       futures[i].wait();
-      rows_done += spools[static_cast<size_t>(todo[i])].rows();
+      rows_done += routed.count(static_cast<size_t>(todo[i]));
       Report(ctx.config, "build", rows_done, total_rows);
     }
   }
@@ -206,8 +249,8 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   RecordSource& source = replayable ? static_cast<RecordSource&>(*replayable) : records;
   RETURN_IF_ERROR(ResolveRouting(ctx, source));
   ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.plan));
-  ASSIGN_OR_RETURN(std::vector<SpoolWriter> spools, RouteIntoSpools(ctx, source, *router));
-  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, spools));
+  ASSIGN_OR_RETURN(RoutedRecords routed, RouteRecords(ctx, source, *router));
+  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, source, routed));
   Report(ctx.config, "publish", 0, 0);
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
   ASSIGN_OR_RETURN(PublishResult published,

@@ -1,6 +1,7 @@
 #include "store/local_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <thread>
@@ -119,6 +120,21 @@ TEST_F(LocalStoreTest, PutFileAndGetToFileCopyWholeFiles) {
   const auto dst = tmp_ / "dl" / "big.bin";
   ASSERT_TRUE(store_.GetToFile("big", dst).ok());
   EXPECT_EQ(testing::ReadText(dst), std::string(100000, 'z'));
+}
+
+// On one file system the sealed file is linked into place, not copied; it outlives its source.
+TEST_F(LocalStoreTest, PutFileLinksASealedFileOnTheSameFileSystem) {
+  const auto src = tmp_ / "sealed.db";
+  testing::WriteText(src, "shard bytes");
+  ASSERT_TRUE(store_.PutFile("shards/s.db", src).ok());
+  const auto object = tmp_.path() / "store/shards/s.db";
+  struct stat a {}, b {};
+  ASSERT_EQ(::stat(src.c_str(), &a), 0);
+  ASSERT_EQ(::stat(object.c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  std::filesystem::remove(src);
+  EXPECT_EQ(testing::ReadText(object), "shard bytes");
+  EXPECT_TRUE(testing::ListFiles(tmp_.path() / "store/shards") == std::vector<std::string>{"s.db"});  // no staged leftovers
 }
 
 TEST(LocalPathFromPrefixTest, AcceptsPathsAndFileUrlsRejectsOtherSchemes) {
