@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
-import sqlite_vec
+
+def _vec0_path() -> str:
+    """vec0.so inside the installed ``sqlite_vec`` wheel, found without importing it: importing it
+    imports Python's ``sqlite3``, which initialises SQLite before the engine can configure it."""
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the sqlite-vec package is not installed (pip install sqlite-vec==0.1.9)")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "vec0.so")
+
 
 # The engine loads vec0 itself; SHARDVEC_VEC0_PATH (when already set) wins over the wheel's copy.
-os.environ.setdefault("SHARDVEC_VEC0_PATH", sqlite_vec.loadable_path() + ".so")
+os.environ.setdefault("SHARDVEC_VEC0_PATH", _vec0_path())
 
 from shardvec import _engine  # noqa: E402  (must follow the variable above)
 

@@ -13,6 +13,7 @@
 #include <limits>
 #include <span>
 
+#include "common/sqlite_setup.h"
 #include "engine_common.h"
 #include "shardvec/reader.h"
 
@@ -195,6 +196,7 @@ NB_MODULE(_engine, m) {
   using namespace shardvec::py;
   m.doc() = "shardvec's C++ engine (writer and reader); use the shardvec package API instead.";
   m.attr("version") = SHARDVEC_VERSION;
+  ConfigureSqliteOnce();  // at import, before anything else in the process may initialise SQLite
   m.def("write", &Write, nb::arg("settings"), nb::arg("vectors").none() = nb::none(),
         nb::arg("int_ids").none() = nb::none(), nb::arg("str_ids") = std::vector<std::string>(),
         nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/json_text.h"
+#include "common/sqlite_setup.h"
 #include "common/status_macros.h"
 
 namespace shardvec {
@@ -79,6 +80,7 @@ Status Corrupt(std::string why) { return Status::Corruption("manifest: " + why);
 
 Result<std::string> SerializeManifest(const Manifest& m) {
   sqlite3* raw = nullptr;
+  ConfigureSqliteOnce();
   if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
     sqlite3_close(raw);
     return Status::Internal("manifest: cannot open an in-memory database");
@@ -139,6 +141,7 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     return Corrupt("unsupported manifest format: expected SQLite (magic header not found)");
   }
   sqlite3* raw = nullptr;
+  ConfigureSqliteOnce();
   if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
     sqlite3_close(raw);
     return Status::Internal("manifest: cannot open an in-memory database");

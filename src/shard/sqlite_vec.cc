@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "common/sqlite_setup.h"
+
 namespace shardvec {
 namespace {
 
@@ -18,6 +20,7 @@ Status g_status;
 std::string g_path;
 
 void LoadOnce() {
+  ConfigureSqliteOnce();
   const char* env = std::getenv("SHARDVEC_VEC0_PATH");
   g_path = (env && *env) ? env : SHARDVEC_VEC0_PATH;
   if (!std::filesystem::exists(g_path)) {

@@ -9,10 +9,13 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <random>
 
 #include "common/file_util.h"
+#include "common/log.h"
 #include "common/random_id.h"
+#include "common/sqlite_setup.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
 #include "common/time_util.h"
@@ -114,21 +117,55 @@ struct RoutedRecords {
   }
 };
 
-// Routes every record, checking it on the way, into its shard's spool or row list.
+// Checks and routes rows [begin, end) of an in-place source into `shard_of`; stops at the first bad row.
+Status RouteRange(const RunContext& ctx, const RecordSource& source, const Router& router, int64_t begin,
+                  int64_t end, std::vector<int64_t>* shard_of) {
+  Record record;
+  for (int64_t row = begin; row < end; ++row) {
+    RETURN_IF_ERROR(source.ReadAt(row, &record));
+    RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
+    RETURN_IF_ERROR(CanonicalPayload(record, row).status());
+    ASSIGN_OR_RETURN((*shard_of)[static_cast<size_t>(row)], AssignRecord(router, record, row));
+  }
+  return Status::OK();
+}
+
+// Routes an in-place source on every build thread at once (row ranges in order, so the first bad
+// row reported is the first in the input), then lists each shard's rows.
+Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordSource& source, const Router& router) {
+  const int64_t rows = source.SizeHint().value_or(0);
+  const size_t threads = ThreadPool::DefaultSize(ctx.config.max_parallel_shards);
+  const int64_t parts = std::clamp<int64_t>(rows / 4096, 1, static_cast<int64_t>(threads) * 4);
+  std::vector<int64_t> shard_of(static_cast<size_t>(rows));
+  std::vector<std::future<Status>> done;
+  {
+    ThreadPool pool(threads);
+    for (int64_t p = 0; p < parts; ++p) {
+      done.push_back(pool.Submit([&, p] {
+        return RouteRange(ctx, source, router, rows * p / parts, rows * (p + 1) / parts, &shard_of);
+      }));
+    }
+  }
+  for (auto& part : done) RETURN_IF_ERROR(part.get());
+  Report(ctx.config, "route", rows, rows);
+  RoutedRecords routed;
+  routed.rows.resize(static_cast<size_t>(ctx.plan.num_dbs));
+  for (int64_t row = 0; row < rows; ++row) routed.rows[static_cast<size_t>(shard_of[static_cast<size_t>(row)])].push_back(row);
+  return routed;
+}
+
+// Routes every record, checking it on the way: in place when the source can read by position,
+// otherwise into per-shard spool files.
 Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const Router& router) {
+  if (source.CanReadAt() && source.SizeHint()) return RouteInPlace(ctx, source, router);
   const auto num_dbs = static_cast<size_t>(ctx.plan.num_dbs);
   RoutedRecords routed;
-  const bool in_place = source.CanReadAt();
-  if (in_place) {
-    routed.rows.resize(num_dbs);
-  } else {
-    const fs::path spool_dir = ctx.local_run_dir / "spool";
-    RETURN_IF_ERROR(CreateDirectories(spool_dir));
-    const size_t flush_bytes = std::clamp<size_t>(kSpoolBudgetBytes / num_dbs, 64u << 10, 4u << 20);
-    routed.spools.reserve(num_dbs);
-    for (size_t db = 0; db < num_dbs; ++db) {
-      routed.spools.emplace_back(spool_dir / fmt::format("db={:05d}.spool", db), flush_bytes);
-    }
+  const fs::path spool_dir = ctx.local_run_dir / "spool";
+  RETURN_IF_ERROR(CreateDirectories(spool_dir));
+  const size_t flush_bytes = std::clamp<size_t>(kSpoolBudgetBytes / num_dbs, 64u << 10, 4u << 20);
+  routed.spools.reserve(num_dbs);
+  for (size_t db = 0; db < num_dbs; ++db) {
+    routed.spools.emplace_back(spool_dir / fmt::format("db={:05d}.spool", db), flush_bytes);
   }
   const auto total = source.SizeHint().value_or(0);
   RETURN_IF_ERROR(source.Rewind());
@@ -139,11 +176,7 @@ Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const 
     RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
     ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
     ASSIGN_OR_RETURN(const int64_t db, AssignRecord(router, record, row));
-    if (in_place) {
-      routed.rows[static_cast<size_t>(db)].push_back(row);
-    } else {
-      RETURN_IF_ERROR(routed.spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
-    }
+    RETURN_IF_ERROR(routed.spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
     if ((row + 1) % 16384 == 0) Report(ctx.config, "route", row + 1, total);
   }
   for (auto& spool : routed.spools) RETURN_IF_ERROR(spool.Flush());
@@ -199,6 +232,14 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
                    [&](int64_t a, int64_t b) { return routed.count(a) > routed.count(b); });
   const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards),
                                           std::max<size_t>(1, todo.size()));
+  static std::once_flag warned;
+  if (threads > 1 && !ConfigureSqliteOnce()) {
+    std::call_once(warned, [] {
+      LogWarning("SQLite was initialised before shardvec could turn off its memory statistics, so parallel "
+                 "shard builds contend on one mutex; import shardvec (or load the engine) before anything "
+                 "else opens SQLite, e.g. Python's sqlite3");
+    });
+  }
   std::atomic<bool> failed{false};
   std::vector<std::future<Result<ShardInfo>>> futures;
   {

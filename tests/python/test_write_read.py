@@ -143,3 +143,24 @@ def test_engine_errors_arrive_as_the_reference_classes(tmp_path: Path) -> None:
     with pytest.raises(ConfigValidationError, match=r"row 1.*nan"):
         write_arrays(bad, config)
     assert not (tmp_path / "s" / "_CURRENT").exists()
+
+
+def test_importing_shardvec_leaves_sqlite_for_the_engine_to_configure() -> None:
+    """Python's sqlite3 would initialise SQLite first and keep its global memory-statistics mutex on,
+    which serialises parallel shard builds; the engine warns when that happened."""
+    import os
+    import sys
+
+    code = ("import sys, shardvec.vector; from shardvec._native import _engine; "
+            "assert 'sqlite3' not in sys.modules, 'sqlite3 imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    late = ("import sqlite3; sqlite3.connect(':memory:').close(); import numpy as np, tempfile\n"
+            "from shardvec.vector import VectorShardedWriteConfig, write_arrays\n"
+            "from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig\n"
+            "from shardvec.vector.types import VectorShardingStrategy\n"
+            "write_arrays(np.random.default_rng(1).standard_normal((400, 4), dtype=np.float32),\n"
+            "  VectorShardedWriteConfig(s3_prefix=tempfile.mkdtemp(), index_config=VectorIndexConfig(dim=4),\n"
+            "  sharding=VectorShardingConfig(num_dbs=4, strategy=VectorShardingStrategy.LSH)))")
+    warned = subprocess.run([sys.executable, "-c", late], check=True, capture_output=True, text=True)
+    if (os.cpu_count() or 1) > 1:  # one core builds one shard at a time: nothing to warn about
+        assert "SQLite was initialised before shardvec" in warned.stderr
