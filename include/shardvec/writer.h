@@ -28,8 +28,8 @@ class RecordSource {
   // (CLUSTER training), so the stream is read exactly once.
   virtual bool CanRewind() const { return true; }
   // True for a source holding every record in memory that ReadAt can read by position, from several
-  // threads at once. The writer then keeps each shard's row numbers instead of spooling copies of
-  // its records to local disk.
+  // threads at once (SizeHint must then give the count). The writer then routes on several threads
+  // and keeps each shard's row numbers instead of spooling copies of its records to local disk.
   virtual bool CanReadAt() const { return false; }
   virtual Status ReadAt(int64_t row, Record* out) const;
 };
