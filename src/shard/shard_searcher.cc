@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -141,6 +142,20 @@ class ShardSearcher::ConnectionLease {
 };
 
 Result<RecordId> DecodeOriginalId(std::string_view text) {
+  // The canonical int form EncodeOriginalId writes, read without a JSON parser (a reader decodes
+  // every row of a shard's id map when it opens it).
+  constexpr std::string_view kIntPrefix = "{\"v\": ", kIntSuffix = ", \"t\": \"int\"}";
+  if (text.size() > kIntPrefix.size() + kIntSuffix.size() && text.starts_with(kIntPrefix) &&
+      text.ends_with(kIntSuffix)) {
+    const std::string_view digits = text.substr(kIntPrefix.size(), text.size() - kIntPrefix.size() - kIntSuffix.size());
+    const std::string_view magnitude = digits.starts_with('-') ? digits.substr(1) : digits;
+    int64_t value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    // JSON has no leading zeros; anything unusual goes to the full parser below.
+    if (ec == std::errc() && end == digits.data() + digits.size() && !(magnitude.size() > 1 && magnitude[0] == '0')) {
+      return RecordId(value);
+    }
+  }
   auto invalid = [&text] {
     return Status::Corruption(fmt::format("invalid id_map value '{}'", Abbreviate(text)));
   };
@@ -194,7 +209,10 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, searcher->OpenConnection());
   if (scan_path == ScanPath::kAuto) {
     ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(first->db, dim, metric, shard_name));
-    if (table) searcher->table_ = std::make_unique<const ScanTable>(std::move(*table));
+    if (table) {
+      searcher->table_ = std::make_unique<const ScanTable>(std::move(*table));
+      RETURN_IF_ERROR(searcher->LoadIdsAndPayloadPresence(*first));
+    }
   }
   searcher->opened_ = 1;
   searcher->idle_.push_back(std::move(first));
@@ -346,20 +364,31 @@ Result<std::vector<ShardHit>> ShardSearcher::Resolve(std::span<const ScanHit> hi
   std::sort(rowids.begin(), rowids.end());
   rowids.erase(std::unique(rowids.begin(), rowids.end()), rowids.end());
   std::vector<std::optional<RecordId>> ids;
-  std::vector<std::optional<std::string>> payloads;
-  {
+  std::vector<std::optional<std::string>> payloads(rowids.size());
+  if (ids_in_memory_) {
+    ids.reserve(rowids.size());
+    for (const int64_t rowid : rowids) {
+      const auto it = ids_.find(rowid);
+      ids.push_back(it == ids_.end() ? std::nullopt : std::optional<RecordId>(it->second));
+    }
+  }
+  if (!ids_in_memory_ || has_payloads_) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
     ConnectionLease lease(this, std::move(borrowed));
     for (size_t start = 0; start < rowids.size(); start += kMaxLookupRows) {
+      const size_t end = std::min(rowids.size(), start + kMaxLookupRows);
       const std::vector<int64_t> part(rowids.begin() + static_cast<std::ptrdiff_t>(start),
-                                      rowids.begin() + static_cast<std::ptrdiff_t>(
-                                                           std::min(rowids.size(), start + kMaxLookupRows)));
-      std::vector<std::optional<RecordId>> part_ids;
-      std::vector<std::optional<std::string>> part_payloads;
-      RETURN_IF_ERROR(LookupIds(lease.get(), part, &part_ids));
-      RETURN_IF_ERROR(LookupPayloads(lease.get(), part, &part_payloads));
-      std::move(part_ids.begin(), part_ids.end(), std::back_inserter(ids));
-      std::move(part_payloads.begin(), part_payloads.end(), std::back_inserter(payloads));
+                                      rowids.begin() + static_cast<std::ptrdiff_t>(end));
+      if (!ids_in_memory_) {
+        std::vector<std::optional<RecordId>> part_ids;
+        RETURN_IF_ERROR(LookupIds(lease.get(), part, &part_ids));
+        std::move(part_ids.begin(), part_ids.end(), std::back_inserter(ids));
+      }
+      if (has_payloads_) {
+        std::vector<std::optional<std::string>> part_payloads;
+        RETURN_IF_ERROR(LookupPayloads(lease.get(), part, &part_payloads));
+        std::move(part_payloads.begin(), part_payloads.end(), payloads.begin() + static_cast<std::ptrdiff_t>(start));
+      }
     }
   }
   out.reserve(hits.size());
@@ -433,6 +462,33 @@ std::string_view ColumnText(sqlite3_stmt* stmt, int column) {
 }
 
 }  // namespace
+
+Status ShardSearcher::LoadIdsAndPayloadPresence(Connection& conn) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(conn.db, "SELECT internal_id, original_id FROM vec_id_map", -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading the id map");
+  Status st;
+  while (st.ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const int64_t rowid = sqlite3_column_int64(stmt, 0);
+    Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
+    if (id.ok()) {
+      ids_.emplace(rowid, std::move(id).value());
+    } else {
+      st = id.status().WithContext(fmt::format("shard {}, rowid {}", shard_name_, rowid));
+    }
+  }
+  sqlite3_finalize(stmt);
+  RETURN_IF_ERROR(st);
+  if (rc != SQLITE_DONE) return SqliteError(conn, rc, "reading the id map");
+  rc = sqlite3_prepare_v2(conn.db, "SELECT EXISTS (SELECT 1 FROM vec_payloads)", -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading vec_payloads");
+  rc = sqlite3_step(stmt);
+  has_payloads_ = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW) return SqliteError(conn, rc, "reading vec_payloads");
+  ids_in_memory_ = true;
+  return Status::OK();
+}
 
 Status ShardSearcher::LookupIds(Connection& conn, const std::vector<int64_t>& rowids,
                                 std::vector<std::optional<RecordId>>* ids) const {

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "shard/scan_kernel.h"
@@ -84,6 +85,8 @@ class ShardSearcher {
   void ReturnConnection(std::unique_ptr<Connection> conn);
 
   Status RunKnn(Connection& conn, const float* query, int64_t k, std::vector<ScanHit>* rows) const;
+  // Reads the whole id map into ids_ and whether vec_payloads has any row (kernel path only).
+  Status LoadIdsAndPayloadPresence(Connection& conn);
   Status LookupIds(Connection& conn, const std::vector<int64_t>& rowids,
                    std::vector<std::optional<RecordId>>* ids) const;
   Status LookupPayloads(Connection& conn, const std::vector<int64_t>& rowids,
@@ -98,6 +101,11 @@ class ShardSearcher {
   const int max_connections_;
   const int64_t file_bytes_;
   std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
+  // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard
+  // without payloads: a query then touches SQLite only for payloads it returns.
+  std::unordered_map<int64_t, RecordId> ids_;
+  bool ids_in_memory_ = false;
+  bool has_payloads_ = true;
 
   mutable std::mutex pool_mu_;
   std::condition_variable pool_cv_;

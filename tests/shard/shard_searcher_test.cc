@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <thread>
 
@@ -237,18 +238,21 @@ TEST_F(ShardSearcherTest, NullDistanceIsCorruptionNamingShardAndRowid) {
   EXPECT_TRUE(searcher->Search(data_.row(0), 3).ok());
 }
 
+// The kernel path reads the whole id map when it opens the shard; vec0's path when it answers.
 TEST_F(ShardSearcherTest, UnparsableIdMapValueIsCorruptionNamingTheRowid) {
   BuildShard(tmp_ / "shard.db", testing::RandomMatrix(20, 4, 3), Metric::kL2);
   testing::ExecSql(tmp_ / "shard.db",
          "UPDATE vec_id_map SET original_id = 'not json' WHERE internal_id = 13");
-  auto searcher = ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "4");
+  auto expect_named = [](const Status& st) {
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.ToString();
+    EXPECT_NE(st.message().find("shard 4, rowid 13"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("not json"), std::string::npos);
+  };
+  expect_named(ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "4").status());
+  auto searcher = ShardSearcher::Open(tmp_ / "shard.db", 4, Metric::kL2, "4", 1, ScanPath::kVec0Knn);
   ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
   const Matrix data = testing::RandomMatrix(20, 4, 3);
-  auto hits = (*searcher)->Search(data.row(13), 5);
-  ASSERT_EQ(hits.status().code(), StatusCode::kCorruption);
-  EXPECT_NE(hits.status().message().find("shard 4, rowid 13"), std::string::npos)
-      << hits.status().message();
-  EXPECT_NE(hits.status().message().find("not json"), std::string::npos);
+  expect_named((*searcher)->Search(data.row(13), 5).status());
 }
 
 TEST_F(ShardSearcherTest, MissingIdMapRowFallsBackToTheIntRowid) {
@@ -303,9 +307,14 @@ TEST(ShardSearcherDecodeOriginalIdTest, DecodesBothTypesAndRejectsTheRest) {
   for (const char* bad :
        {"", "[1]", R"({"v": 1})", R"({"v": "1", "t": "int"})", R"({"v": 1.5, "t": "int"})",
         R"({"v": 1, "t": "str"})", R"({"v": 18446744073709551615, "t": "int"})",
-        R"({"v": 1, "t": "uuid"})"}) {
+        R"({"v": 1, "t": "uuid"})", R"({"v": 007, "t": "int"})", R"({"v": -01, "t": "int"})",
+        R"({"v": +5, "t": "int"})", R"({"v": 9223372036854775808, "t": "int"})"}) {
     auto id = DecodeOriginalId(bad);
     EXPECT_EQ(id.status().code(), StatusCode::kCorruption) << bad;
+  }
+  // The canonical int form (read without the JSON parser) round-trips at both ends of int64.
+  for (const int64_t v : {int64_t{0}, int64_t{-1}, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()}) {
+    EXPECT_EQ(*DecodeOriginalId(EncodeOriginalId(RecordId(v))), RecordId(v)) << v;
   }
 }
 
