@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <fstream>
+#include <chrono>
 #include <thread>
 
 #include "routing/distance.h"
@@ -223,8 +224,15 @@ TEST_F(ReaderTest, StressSearchesRacingRefreshesNeverFail) {
   }
   for (int round = 1; round <= 4; ++round) {
     ASSERT_TRUE(Write(data, Metric::kL2, Strategy::kLsh, 4, false, "s" + std::to_string(round)).ok());
+    const int before = searches.load();
     auto refreshed = reader->Refresh();
     EXPECT_TRUE(refreshed.ok() && *refreshed) << refreshed.status().ToString();
+    // Every snapshot serves a few searches before the next swap, however slow the build (TSan):
+    // bounded at 30 s a round.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (searches.load() < before + 3 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   stop = true;
   for (auto& t : threads) t.join();
