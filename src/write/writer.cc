@@ -117,15 +117,23 @@ struct RoutedRecords {
   }
 };
 
+// Checks one record (vector values, payload) and returns its shard; `payload` gets the canonical
+// payload text when asked for. Both routing paths call this, so they refuse exactly the same rows.
+Result<int64_t> CheckAndAssign(const RunContext& ctx, const Router& router, const Record& record, int64_t row,
+                               std::optional<std::string>* payload = nullptr) {
+  RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
+  ASSIGN_OR_RETURN(std::optional<std::string> canonical, CanonicalPayload(record, row));
+  if (payload != nullptr) *payload = std::move(canonical);
+  return AssignRecord(router, record, row);
+}
+
 // Checks and routes rows [begin, end) of an in-place source into `shard_of`; stops at the first bad row.
 Status RouteRange(const RunContext& ctx, const RecordSource& source, const Router& router, int64_t begin,
                   int64_t end, std::vector<int64_t>* shard_of) {
   Record record;
   for (int64_t row = begin; row < end; ++row) {
     RETURN_IF_ERROR(source.ReadAt(row, &record));
-    RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
-    RETURN_IF_ERROR(CanonicalPayload(record, row).status());
-    ASSIGN_OR_RETURN((*shard_of)[static_cast<size_t>(row)], AssignRecord(router, record, row));
+    ASSIGN_OR_RETURN((*shard_of)[static_cast<size_t>(row)], CheckAndAssign(ctx, router, record, row));
   }
   return Status::OK();
 }
@@ -173,9 +181,8 @@ Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const 
   for (int64_t row = 0;; ++row) {
     ASSIGN_OR_RETURN(bool more, source.Next(&record));
     if (!more) break;
-    RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
-    ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
-    ASSIGN_OR_RETURN(const int64_t db, AssignRecord(router, record, row));
+    std::optional<std::string> payload;
+    ASSIGN_OR_RETURN(const int64_t db, CheckAndAssign(ctx, router, record, row, &payload));
     RETURN_IF_ERROR(routed.spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
     if ((row + 1) % 16384 == 0) Report(ctx.config, "route", row + 1, total);
   }
