@@ -17,10 +17,9 @@ bool CloserThan(double a, double b) {
 }
 
 std::vector<double> DistancesToCentroids(const float* v, const Matrix& centroids, Metric m) {
+  const RoutingDistanceFrom from_v(m, v, centroids.cols);
   std::vector<double> distances(static_cast<size_t>(centroids.rows));
-  for (int64_t i = 0; i < centroids.rows; ++i) {
-    distances[i] = RoutingDistance(m, v, centroids.row(i), centroids.cols);
-  }
+  for (int64_t i = 0; i < centroids.rows; ++i) distances[i] = from_v.To(centroids.row(i));
   return distances;
 }
 
@@ -28,10 +27,11 @@ std::vector<double> DistancesToCentroids(const float* v, const Matrix& centroids
 
 int64_t ClusterAssign(const float* v, const Matrix& centroids, Metric m) {
   if (centroids.rows <= 0) return -1;
+  const RoutingDistanceFrom from_v(m, v, centroids.cols);
   int64_t best = 0;
-  double best_distance = RoutingDistance(m, v, centroids.row(0), centroids.cols);
+  double best_distance = from_v.To(centroids.row(0));
   for (int64_t i = 1; i < centroids.rows; ++i) {
-    const double distance = RoutingDistance(m, v, centroids.row(i), centroids.cols);
+    const double distance = from_v.To(centroids.row(i));
     // Strictly closer only: an equal distance keeps the lower index.
     if (CloserThan(distance, best_distance)) {
       best = i;

@@ -3,12 +3,32 @@
 
 #include <cstdint>
 
+#include "common/simd_isa.h"
 #include "shardvec/types.h"
 
 namespace shardvec {
 
 // l2: squared Euclidean distance. cosine: 1 - a.b / (|a| |b| + 1e-10), so a zero vector is at
-// distance 1 from everything. Accumulates in double.
-double RoutingDistance(Metric m, const float* a, const float* b, int64_t dim);
+// distance 1 from everything. Accumulates in double, in 8 lanes (lane l takes elements i + l, the
+// tail goes to lane 0, the lanes are added in order), so every instruction set gives the same
+// bits: a row is routed to the same shard on every machine.
+double RoutingDistance(Metric m, const float* a, const float* b, int64_t dim,
+                       ScanIsa isa = DefaultScanIsa());
+
+struct RoutingKernels;  // one instruction set's loops (distance.cc)
+
+// Distances from one vector to many (centroids): its own norm is summed once.
+class RoutingDistanceFrom {
+ public:
+  RoutingDistanceFrom(Metric m, const float* from, int64_t dim, ScanIsa isa = DefaultScanIsa());
+  double To(const float* other) const;
+
+ private:
+  Metric metric_;
+  const float* from_;
+  int64_t dim_;
+  const RoutingKernels* kernels_;
+  double from_sum_squares_ = 0.0;  // cosine only
+};
 
 }  // namespace shardvec

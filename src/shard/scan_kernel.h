@@ -7,20 +7,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <string_view>
 #include <vector>
 
+#include "common/simd_isa.h"
 #include "shardvec/types.h"
 
 namespace shardvec {
-
-enum class ScanIsa { kScalar, kAvx2, kAvx512 };
-
-std::string_view ScanIsaName(ScanIsa isa);
-// Whether this CPU can run `isa`.
-bool ScanIsaSupported(ScanIsa isa);
-// The best supported one; SHARDVEC_SCAN_ISA=scalar|avx2|avx512 caps it (for comparisons).
-ScanIsa DefaultScanIsa();
 
 // Rows are padded with zeros to a multiple of this many floats, so every kernel runs whole
 // vectors (zeros add nothing to a sum of squares or to a dot product).

@@ -54,6 +54,57 @@ TEST(RoutingDistanceTest, AccumulatesInDouble) {
   EXPECT_EQ(RoutingDistance(Metric::kL2, a, b, 2), 1e8 + 1.0);
 }
 
+// A long double reference, summed in plain order: agreement to 1e-12 says every lane was counted.
+long double ReferenceDistance(Metric m, const std::vector<float>& a, const std::vector<float>& b) {
+  long double dot = 0, aa = 0, bb = 0, l2 = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const long double x = a[i], y = b[i];
+    dot += x * y;
+    aa += x * x;
+    bb += y * y;
+    l2 += (x - y) * (x - y);
+  }
+  return m == Metric::kL2 ? l2 : 1.0L - dot / (std::sqrt(aa) * std::sqrt(bb) + 1e-10L);
+}
+
+TEST(RoutingDistanceTest, EveryInstructionSetGivesTheSameBits) {
+  // Routing decides a row's shard: a Spark executor with AVX-512 and one without must agree.
+  std::mt19937 rng(7);
+  int compared = 0;
+  for (int64_t dim : {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 383, 384, 784, 1536}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      const std::vector<float> a = RandomVector(rng, dim), b = RandomVector(rng, dim);
+      for (Metric m : {Metric::kL2, Metric::kCosine}) {
+        const double scalar = RoutingDistance(m, a.data(), b.data(), dim, ScanIsa::kScalar);
+        const long double reference = ReferenceDistance(m, a, b);
+        EXPECT_NEAR(scalar, static_cast<double>(reference), 1e-12 * std::max(1.0L, std::abs(reference)))
+            << "dim " << dim;
+        for (ScanIsa isa : {ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+          if (!ScanIsaSupported(isa)) continue;
+          EXPECT_EQ(RoutingDistance(m, a.data(), b.data(), dim, isa), scalar)
+              << ScanIsaName(isa) << " dim " << dim << " metric " << static_cast<int>(m);
+          ++compared;
+        }
+      }
+    }
+  }
+  if (!ScanIsaSupported(ScanIsa::kAvx2)) GTEST_SKIP() << "no AVX2 on this CPU: nothing to compare";
+  EXPECT_GT(compared, 0);
+}
+
+TEST(RoutingDistanceTest, OneVectorToManyEqualsPairwise) {
+  std::mt19937 rng(11);
+  const int64_t dim = 97;
+  const std::vector<float> from = RandomVector(rng, dim);
+  for (Metric m : {Metric::kL2, Metric::kCosine}) {
+    const RoutingDistanceFrom distances(m, from.data(), dim);
+    for (int i = 0; i < 10; ++i) {
+      const std::vector<float> to = RandomVector(rng, dim);
+      EXPECT_EQ(distances.To(to.data()), RoutingDistance(m, from.data(), to.data(), dim));
+    }
+  }
+}
+
 TEST(RoutingClusterTest, CosineAndL2CanDisagree) {
   // (2, 1) is nearer (0, 1) in space but points more along (10, 0).
   const Matrix centroids = MakeMatrix(2, 2, {10, 0, 0, 1});
