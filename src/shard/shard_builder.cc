@@ -9,6 +9,8 @@
 
 #include "common/status_macros.h"
 #include "shard/sqlite_vec.h"
+#include "shard/vec0_chunk_writer.h"
+#include "shard/vec0_storage.h"
 
 namespace shardvec {
 
@@ -28,6 +30,7 @@ ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options
     : path_(std::move(path)), options_(options) {}
 
 ShardBuilder::~ShardBuilder() {
+  chunk_writer_.reset();  // its statements go before the connection closes
   sqlite3_finalize(insert_id_);
   sqlite3_finalize(insert_vector_);
   sqlite3_finalize(insert_payload_);
@@ -87,7 +90,11 @@ Status ShardBuilder::Open() {
     return Status::OK();
   };
   RETURN_IF_ERROR(prepare("INSERT INTO vec_id_map(internal_id, original_id) VALUES (?, ?)", &insert_id_));
-  RETURN_IF_ERROR(prepare("INSERT INTO vec_index(rowid, embedding) VALUES (?, ?)", &insert_vector_));
+  if (options_.write_chunks_directly && IsKnownVec0Layout(db_)) {
+    ASSIGN_OR_RETURN(chunk_writer_, Vec0ChunkWriter::Create(db_, options_.dim, chunk_size, path_.string()));
+  } else {
+    RETURN_IF_ERROR(prepare("INSERT INTO vec_index(rowid, embedding) VALUES (?, ?)", &insert_vector_));
+  }
   RETURN_IF_ERROR(prepare("INSERT INTO vec_payloads(rowid, payload) VALUES (?, ?)", &insert_payload_));
   return Status::OK();
 }
@@ -110,9 +117,13 @@ Status ShardBuilder::Add(const RecordId& id, const float* vector,
   sqlite3_bind_text(insert_id_, 2, id_text_.data(), static_cast<int>(id_text_.size()), SQLITE_STATIC);
   RETURN_IF_ERROR(step(insert_id_, "vec_id_map"));
 
-  sqlite3_bind_int64(insert_vector_, 1, rowid);
-  sqlite3_bind_blob(insert_vector_, 2, vector, static_cast<int>(options_.dim * sizeof(float)), SQLITE_STATIC);
-  RETURN_IF_ERROR(step(insert_vector_, "vec_index"));
+  if (chunk_writer_ != nullptr) {
+    RETURN_IF_ERROR(chunk_writer_->Add(rowid, vector));
+  } else {
+    sqlite3_bind_int64(insert_vector_, 1, rowid);
+    sqlite3_bind_blob(insert_vector_, 2, vector, static_cast<int>(options_.dim * sizeof(float)), SQLITE_STATIC);
+    RETURN_IF_ERROR(step(insert_vector_, "vec_index"));
+  }
 
   if (payload_json) {
     sqlite3_bind_int64(insert_payload_, 1, rowid);
@@ -127,6 +138,10 @@ Status ShardBuilder::Add(const RecordId& id, const float* vector,
 Result<int64_t> ShardBuilder::Seal() {
   if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
   sealed_ = true;
+  if (chunk_writer_ != nullptr) {
+    RETURN_IF_ERROR(chunk_writer_->Finish());
+    chunk_writer_.reset();
+  }
   sqlite3_finalize(insert_id_);
   sqlite3_finalize(insert_vector_);
   sqlite3_finalize(insert_payload_);

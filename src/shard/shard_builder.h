@@ -23,6 +23,9 @@ struct ShardBuildOptions {
   Metric metric = Metric::kCosine;
   int64_t page_size = kShardPageSize;
   int64_t chunk_size = 0;  // vec0 vectors per chunk; 0 = DefaultChunkSize(dim)
+  // Fill vec0's storage a chunk at a time (Vec0ChunkWriter) when its layout is one we know; false
+  // inserts every row through vec0 (the tests compare the two).
+  bool write_chunks_directly = true;
 };
 
 // vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make
@@ -30,6 +33,8 @@ struct ShardBuildOptions {
 inline constexpr int64_t kVec0DefaultChunkSize = 1024;
 inline constexpr int64_t kChunkTargetBytes = int64_t{1} << 20;
 int64_t DefaultChunkSize(int64_t dim);
+
+class Vec0ChunkWriter;
 
 class ShardBuilder {
  public:
@@ -47,6 +52,8 @@ class ShardBuilder {
   Result<int64_t> Seal();
 
   int64_t row_count() const { return next_rowid_; }
+  // Whether vectors go straight into vec0's chunks (see ShardBuildOptions::write_chunks_directly).
+  bool writes_chunks_directly() const { return chunk_writer_ != nullptr; }
 
  private:
   ShardBuilder(std::filesystem::path path, ShardBuildOptions options);
@@ -59,6 +66,7 @@ class ShardBuilder {
   sqlite3_stmt* insert_id_ = nullptr;
   sqlite3_stmt* insert_vector_ = nullptr;
   sqlite3_stmt* insert_payload_ = nullptr;
+  std::unique_ptr<Vec0ChunkWriter> chunk_writer_;  // null: insert_vector_ goes through vec0
   int64_t next_rowid_ = 0;
   bool sealed_ = false;
   std::string id_text_;  // reused buffer for the id map JSON

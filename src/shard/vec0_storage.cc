@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sqlite_statement.h"
 #include "common/status_macros.h"
 
 namespace shardvec {
@@ -20,32 +21,11 @@ namespace {
 constexpr std::string_view kChunksDdl =
     "CREATE TABLE \"vec_index_chunks\"(chunk_id INTEGER PRIMARY KEY AUTOINCREMENT,size INTEGER NOT "
     "NULL,validity BLOB NOT NULL,rowids BLOB NOT NULL)";
+constexpr std::string_view kRowidsDdl =
+    "CREATE TABLE \"vec_index_rowids\"(rowid INTEGER PRIMARY KEY AUTOINCREMENT,id,chunk_id INTEGER,"
+    "chunk_offset INTEGER)";
 constexpr std::string_view kVectorChunksDdl =
     "CREATE TABLE \"vec_index_vector_chunks00\"(rowid PRIMARY KEY,vectors BLOB NOT NULL)";
-
-// A prepared statement that finalizes itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : ok_(sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) == SQLITE_OK) {}
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  bool ok() const { return ok_; }
-  sqlite3_stmt* get() const { return stmt_; }
-  int Step() { return sqlite3_step(stmt_); }
-  std::string_view Blob(int column) const {
-    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
-    return {data, data == nullptr ? 0 : static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
-  }
-  std::string Text(int column) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    return text == nullptr ? std::string() : std::string(text);
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  bool ok_;
-};
 
 struct Chunk {
   int64_t id = 0;
@@ -61,7 +41,7 @@ bool SlotValid(const Chunk& chunk, int64_t slot) {
 // The sql of every schema object whose name starts with vec_index, by name.
 std::vector<std::pair<std::string, std::string>> VecIndexObjects(sqlite3* db) {
   std::vector<std::pair<std::string, std::string>> out;
-  Statement stmt(db, "SELECT name, sql FROM sqlite_master WHERE name LIKE 'vec\\_index%' ESCAPE '\\'");
+  SqliteStatement stmt(db, "SELECT name, sql FROM sqlite_master WHERE name LIKE 'vec\\_index%' ESCAPE '\\'");
   if (!stmt.ok()) return out;
   while (stmt.Step() == SQLITE_ROW) out.emplace_back(stmt.Text(0), stmt.Text(1));
   return out;
@@ -87,23 +67,28 @@ bool OnlyPlainArguments(const std::string& create_sql) {
   return true;
 }
 
-bool RecognisedLayout(sqlite3* db) {
-  Statement version(db, "SELECT value FROM vec_index_info WHERE key = 'CREATE_VERSION'");
+}  // namespace
+
+bool IsKnownVec0Layout(sqlite3* db) {
+  SqliteStatement version(db, "SELECT value FROM vec_index_info WHERE key = 'CREATE_VERSION'");
   if (!version.ok() || version.Step() != SQLITE_ROW) return false;
   const std::string created_by = version.Text(0);
   if (std::find(std::begin(kKnownVec0Versions), std::end(kKnownVec0Versions), created_by) ==
       std::end(kKnownVec0Versions)) {
     return false;
   }
-  bool chunks = false, vector_chunks = false, plain = false;
+  bool chunks = false, rowids = false, vector_chunks = false, plain = false;
   for (const auto& [name, sql] : VecIndexObjects(db)) {
     if (name == "vec_index") plain = OnlyPlainArguments(sql);
     if (name == "vec_index_chunks") chunks = sql == kChunksDdl;
+    if (name == "vec_index_rowids") rowids = sql == kRowidsDdl;
     if (name == "vec_index_vector_chunks00") vector_chunks = sql == kVectorChunksDdl;
     if (name.starts_with("vec_index_vector_chunks") && name != "vec_index_vector_chunks00") return false;
   }
-  return chunks && vector_chunks && plain;
+  return chunks && rowids && vector_chunks && plain;
 }
+
+namespace {
 
 class Loader {
  public:
@@ -143,7 +128,7 @@ class Loader {
   }
 
   Result<std::vector<Chunk>> ReadChunks() const {
-    Statement stmt(db_, "SELECT chunk_id, size, validity, rowids FROM vec_index_chunks ORDER BY chunk_id");
+    SqliteStatement stmt(db_, "SELECT chunk_id, size, validity, rowids FROM vec_index_chunks ORDER BY chunk_id");
     if (!stmt.ok()) return SqlError("vec_index_chunks");
     std::vector<Chunk> chunks;
     int rc;
@@ -169,13 +154,13 @@ class Loader {
   }
 
   Result<int64_t> CountRowids() const {
-    Statement stmt(db_, "SELECT count(*) FROM vec_index_rowids");
+    SqliteStatement stmt(db_, "SELECT count(*) FROM vec_index_rowids");
     if (!stmt.ok() || stmt.Step() != SQLITE_ROW) return SqlError("vec_index_rowids");
     return sqlite3_column_int64(stmt.get(), 0);
   }
 
   Status CopyVectors(const std::vector<Chunk>& chunks, ScanTable* table) const {
-    Statement stmt(db_, "SELECT vectors FROM vec_index_vector_chunks00 WHERE rowid = ?");
+    SqliteStatement stmt(db_, "SELECT vectors FROM vec_index_vector_chunks00 WHERE rowid = ?");
     if (!stmt.ok()) return SqlError("vec_index_vector_chunks00");
     const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
     int64_t row = 0;
@@ -216,7 +201,7 @@ class Loader {
 Result<std::optional<ScanTable>> LoadVec0Table(sqlite3* db, int64_t dim, Metric metric,
                                                std::string_view shard_name) {
   static_assert(std::endian::native == std::endian::little, "vec0 stores little-endian rowids and floats");
-  if (!RecognisedLayout(db)) return std::optional<ScanTable>();
+  if (!IsKnownVec0Layout(db)) return std::optional<ScanTable>();
   ASSIGN_OR_RETURN(ScanTable table, Loader(db, dim, metric, shard_name).Load());
   return std::optional<ScanTable>(std::move(table));
 }

@@ -19,6 +19,10 @@ namespace shardvec {
 // sqlite-vec releases whose storage layout LoadVec0Table understands.
 inline constexpr std::string_view kKnownVec0Versions[] = {"v0.1.9"};
 
+// True when `db`'s vec_index was created by a version in kKnownVec0Versions with only the
+// arguments below, and its shadow tables are declared exactly as that version declares them.
+bool IsKnownVec0Layout(sqlite3* db);
+
 // The shard's valid rows as a ScanTable (norms filled for cosine), or nullopt when the table was
 // created by another sqlite-vec version or with columns/options beyond `embedding float[dim]`,
 // `distance_metric` and `chunk_size`. Corruption (naming `shard_name`) when a recognised layout is

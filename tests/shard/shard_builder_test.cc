@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "support/test_util.h"
@@ -82,6 +84,65 @@ TEST(ShardBuilderTest, RefusesToReuseAnExistingFile) {
   testing::WriteText(tmp / "shard.db", "old");
   auto builder = ShardBuilder::Create(tmp / "shard.db", {3, Metric::kCosine});
   EXPECT_EQ(builder.status().code(), StatusCode::kAlreadyExists);
+}
+
+// Every row vec0 keeps for vec_index, as text: its shadow tables (vec_index_vector_chunks00's own
+// "rowid" column hides the real one, so oid names it), AUTOINCREMENT's counters, vec0's full scan
+// and a KNN query through vec0.
+std::vector<std::vector<std::string>> Vec0Rows(const std::filesystem::path& path, int64_t dim) {
+  sqlite3* db = testing::OpenWithVec0(path);
+  std::vector<std::vector<std::string>> out;
+  std::string query = "[";
+  for (int64_t i = 0; i < dim; ++i) query += (i ? "," : "") + std::to_string(0.25 * (i % 5) - 0.4);
+  query += "]";
+  for (const std::string& sql : std::vector<std::string>{
+           "SELECT 'chunk', chunk_id, size, hex(validity), hex(rowids) FROM vec_index_chunks ORDER BY chunk_id",
+           "SELECT 'vectors', oid, rowid, hex(vectors) FROM vec_index_vector_chunks00 ORDER BY oid",
+           "SELECT 'rowid', rowid, quote(id), chunk_id, chunk_offset FROM vec_index_rowids ORDER BY rowid",
+           "SELECT 'sequence', name, seq FROM sqlite_sequence ORDER BY name",
+           "SELECT 'info', key, quote(value) FROM vec_index_info ORDER BY key",
+           "SELECT 'scan', rowid, hex(embedding) FROM vec_index",
+           "SELECT 'knn', rowid, distance FROM vec_index WHERE embedding MATCH vec_f32('" + query +
+               "') AND k = 5 ORDER BY distance"}) {
+    for (auto& row : QueryRows(db, sql)) out.push_back(std::move(row));
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(ShardBuilderTest, DirectChunkWritesLeaveWhatVec0InsertsLeave) {
+  struct Case {
+    int64_t dim, rows, chunk_size;
+    Metric metric;
+  };
+  const Case cases[] = {{1, 0, 8, Metric::kL2},       {3, 1, 8, Metric::kL2},      {3, 7, 8, Metric::kCosine},
+                        {17, 8, 8, Metric::kL2},      {17, 9, 8, Metric::kCosine}, {5, 29, 8, Metric::kL2},
+                        {384, 1500, 0, Metric::kCosine}, {784, 700, 0, Metric::kL2}, {16, 300, 64, Metric::kL2}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "dim " << c.dim << " rows " << c.rows << " chunk_size " << c.chunk_size);
+    testing::TempDir tmp;
+    const Matrix data = testing::RandomMatrix(std::max<int64_t>(c.rows, 1), c.dim, 40 + c.dim);
+    std::vector<std::vector<std::vector<std::string>>> storage;
+    for (bool direct : {true, false}) {
+      ShardBuildOptions options{c.dim, c.metric};
+      options.chunk_size = c.chunk_size;
+      options.write_chunks_directly = direct;
+      const auto path = tmp / (direct ? "direct.db" : "vec0.db");
+      auto builder = ShardBuilder::Create(path, options);
+      ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+      EXPECT_EQ((*builder)->writes_chunks_directly(), direct);
+      // Rowids as the writer assigns them (0, 1, 2...), ids and payloads beside them.
+      for (int64_t r = 0; r < c.rows; ++r) {
+        ASSERT_TRUE((*builder)->Add(RecordId(r * 3), data.row(r), r % 2 ? std::optional<std::string>("{}") : std::nullopt).ok());
+      }
+      ASSERT_TRUE((*builder)->Seal().ok());
+      storage.push_back(Vec0Rows(path, c.dim));
+    }
+    EXPECT_EQ(storage[0], storage[1]);
+    // The scan lists every row once, so an empty comparison cannot pass by accident.
+    EXPECT_EQ(std::count_if(storage[0].begin(), storage[0].end(), [](const auto& row) { return row[0] == "scan"; }),
+              c.rows);
+  }
 }
 
 TEST(EncodeOriginalIdTest, MatchesPythonJsonDumps) {
