@@ -17,9 +17,10 @@ bool CloserThan(double a, double b) {
 }
 
 std::vector<double> DistancesToCentroids(const float* v, const Matrix& centroids, Metric m) {
-  const RoutingDistanceFrom from_v(m, v, centroids.cols);
-  std::vector<double> distances(static_cast<size_t>(centroids.rows));
-  for (int64_t i = 0; i < centroids.rows; ++i) distances[i] = from_v.To(centroids.row(i));
+  std::vector<const float*> rows(static_cast<size_t>(centroids.rows));
+  for (int64_t i = 0; i < centroids.rows; ++i) rows[i] = centroids.row(i);
+  std::vector<double> distances(rows.size());
+  RoutingDistanceFrom(m, v, centroids.cols).ToEach(rows.data(), centroids.rows, distances.data());
   return distances;
 }
 
@@ -28,14 +29,22 @@ std::vector<double> DistancesToCentroids(const float* v, const Matrix& centroids
 int64_t ClusterAssign(const float* v, const Matrix& centroids, Metric m) {
   if (centroids.rows <= 0) return -1;
   const RoutingDistanceFrom from_v(m, v, centroids.cols);
+  // Centroids are scored a few at a time (ToEach's grouped kernels) without a heap allocation.
+  constexpr int64_t kBatch = 16;
+  const float* rows[kBatch];
+  double distances[kBatch];
   int64_t best = 0;
-  double best_distance = from_v.To(centroids.row(0));
-  for (int64_t i = 1; i < centroids.rows; ++i) {
-    const double distance = from_v.To(centroids.row(i));
-    // Strictly closer only: an equal distance keeps the lower index.
-    if (CloserThan(distance, best_distance)) {
-      best = i;
-      best_distance = distance;
+  double best_distance = 0.0;
+  for (int64_t first = 0; first < centroids.rows; first += kBatch) {
+    const int64_t n = std::min(kBatch, centroids.rows - first);
+    for (int64_t j = 0; j < n; ++j) rows[j] = centroids.row(first + j);
+    from_v.ToEach(rows, n, distances);
+    for (int64_t j = 0; j < n; ++j) {
+      // Strictly closer only: an equal distance keeps the lower index.
+      if (first + j == 0 || CloserThan(distances[j], best_distance)) {
+        best = first + j;
+        best_distance = distances[j];
+      }
     }
   }
   return best;

@@ -30,18 +30,26 @@ SHARDVEC_INLINE double SumLanes(Doubles8 lanes) {
   return sum;
 }
 
-SHARDVEC_INLINE double SquaredL2Body(const float* a, const float* b, int64_t dim) {
-  Doubles8 acc = {};
+// The bodies score `N` vectors `bs` against `a` in one pass: N independent sums keep the adder busy
+// (one lane-sum alone waits on its own latency), and a's values are converted once for all N.
+template <int N>
+SHARDVEC_INLINE void SquaredL2Body(const float* a, const float* const* bs, int64_t dim, double* out) {
+  Doubles8 acc[N] = {};
   int64_t i = 0;
   for (; i + kLanes <= dim; i += kLanes) {
-    const Doubles8 diff = Load8(a + i) - Load8(b + i);
-    acc += diff * diff;
+    const Doubles8 x = Load8(a + i);
+    for (int j = 0; j < N; ++j) {
+      const Doubles8 diff = x - Load8(bs[j] + i);
+      acc[j] += diff * diff;
+    }
   }
   for (; i < dim; ++i) {
-    const double diff = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-    acc[0] += diff * diff;
+    for (int j = 0; j < N; ++j) {
+      const double diff = static_cast<double>(a[i]) - static_cast<double>(bs[j][i]);
+      acc[j][0] += diff * diff;
+    }
   }
-  return SumLanes(acc);
+  for (int j = 0; j < N; ++j) out[j] = SumLanes(acc[j]);
 }
 
 SHARDVEC_INLINE double SumSquaresBody(const float* a, int64_t dim) {
@@ -55,33 +63,49 @@ SHARDVEC_INLINE double SumSquaresBody(const float* a, int64_t dim) {
   return SumLanes(acc);
 }
 
-// a.b and b.b together: the centroid side of a cosine distance.
-SHARDVEC_INLINE void DotAndSumSquaresBody(const float* a, const float* b, int64_t dim, double* dot,
+// a.b and b.b for each b: the per-centroid parts of a cosine distance.
+template <int N>
+SHARDVEC_INLINE void DotAndSumSquaresBody(const float* a, const float* const* bs, int64_t dim, double* dots,
                                           double* b_squares) {
-  Doubles8 dots = {}, squares = {};
+  Doubles8 dot[N] = {}, squares[N] = {};
   int64_t i = 0;
   for (; i + kLanes <= dim; i += kLanes) {
     const Doubles8 x = Load8(a + i);
-    const Doubles8 y = Load8(b + i);
-    dots += x * y;
-    squares += y * y;
+    for (int j = 0; j < N; ++j) {
+      const Doubles8 y = Load8(bs[j] + i);
+      dot[j] += x * y;
+      squares[j] += y * y;
+    }
   }
   for (; i < dim; ++i) {
-    dots[0] += static_cast<double>(a[i]) * b[i];
-    squares[0] += static_cast<double>(b[i]) * b[i];
+    for (int j = 0; j < N; ++j) {
+      dot[j][0] += static_cast<double>(a[i]) * bs[j][i];
+      squares[j][0] += static_cast<double>(bs[j][i]) * bs[j][i];
+    }
   }
-  *dot = SumLanes(dots);
-  *b_squares = SumLanes(squares);
+  for (int j = 0; j < N; ++j) {
+    dots[j] = SumLanes(dot[j]);
+    b_squares[j] = SumLanes(squares[j]);
+  }
 }
 
-#define SHARDVEC_ROUTING_KERNELS(suffix, attribute)                                              \
-  attribute double SquaredL2##suffix(const float* a, const float* b, int64_t dim) {              \
-    return SquaredL2Body(a, b, dim);                                                             \
-  }                                                                                              \
-  attribute double SumSquares##suffix(const float* a, int64_t dim) { return SumSquaresBody(a, dim); } \
-  attribute void DotAndSumSquares##suffix(const float* a, const float* b, int64_t dim, double* dot, \
-                                          double* b_squares) {                                   \
-    DotAndSumSquaresBody(a, b, dim, dot, b_squares);                                             \
+constexpr int kGroup = 4;  // vectors per pass in the grouped kernels
+
+#define SHARDVEC_ROUTING_KERNELS(suffix, attribute)                                                         \
+  attribute void SquaredL2One##suffix(const float* a, const float* const* bs, int64_t dim, double* out) {   \
+    SquaredL2Body<1>(a, bs, dim, out);                                                                      \
+  }                                                                                                         \
+  attribute void SquaredL2Group##suffix(const float* a, const float* const* bs, int64_t dim, double* out) { \
+    SquaredL2Body<kGroup>(a, bs, dim, out);                                                                 \
+  }                                                                                                         \
+  attribute double SumSquares##suffix(const float* a, int64_t dim) { return SumSquaresBody(a, dim); }       \
+  attribute void DotAndSumSquaresOne##suffix(const float* a, const float* const* bs, int64_t dim,          \
+                                             double* dots, double* b_squares) {                             \
+    DotAndSumSquaresBody<1>(a, bs, dim, dots, b_squares);                                                   \
+  }                                                                                                         \
+  attribute void DotAndSumSquaresGroup##suffix(const float* a, const float* const* bs, int64_t dim,        \
+                                               double* dots, double* b_squares) {                           \
+    DotAndSumSquaresBody<kGroup>(a, bs, dim, dots, b_squares);                                              \
   }
 
 SHARDVEC_ROUTING_KERNELS(Scalar, )
@@ -91,16 +115,23 @@ SHARDVEC_ROUTING_KERNELS(Avx512, __attribute__((target("avx512f"))))
 }  // namespace
 
 struct RoutingKernels {
-  double (*squared_l2)(const float*, const float*, int64_t);
+  using SquaredL2 = void (*)(const float*, const float* const*, int64_t, double*);
+  using DotAndSumSquares = void (*)(const float*, const float* const*, int64_t, double*, double*);
+  SquaredL2 squared_l2_one, squared_l2_group;
   double (*sum_squares)(const float*, int64_t);
-  void (*dot_and_sum_squares)(const float*, const float*, int64_t, double*, double*);
+  DotAndSumSquares dot_and_sum_squares_one, dot_and_sum_squares_group;
 };
 
 namespace {
 
-const RoutingKernels kScalar{SquaredL2Scalar, SumSquaresScalar, DotAndSumSquaresScalar};
-const RoutingKernels kAvx2{SquaredL2Avx2, SumSquaresAvx2, DotAndSumSquaresAvx2};
-const RoutingKernels kAvx512{SquaredL2Avx512, SumSquaresAvx512, DotAndSumSquaresAvx512};
+#define SHARDVEC_KERNEL_TABLE(suffix)                                                  \
+  RoutingKernels {                                                                     \
+    SquaredL2One##suffix, SquaredL2Group##suffix, SumSquares##suffix,                  \
+        DotAndSumSquaresOne##suffix, DotAndSumSquaresGroup##suffix                     \
+  }
+const RoutingKernels kScalar = SHARDVEC_KERNEL_TABLE(Scalar);
+const RoutingKernels kAvx2 = SHARDVEC_KERNEL_TABLE(Avx2);
+const RoutingKernels kAvx512 = SHARDVEC_KERNEL_TABLE(Avx512);
 
 const RoutingKernels* KernelsFor(ScanIsa isa) {
   if (!ScanIsaSupported(isa)) isa = ScanIsa::kScalar;
@@ -123,10 +154,27 @@ RoutingDistanceFrom::RoutingDistanceFrom(Metric m, const float* from, int64_t di
 }
 
 double RoutingDistanceFrom::To(const float* other) const {
-  if (metric_ == Metric::kL2) return kernels_->squared_l2(from_, other, dim_);
-  double dot = 0.0, other_sum_squares = 0.0;
-  kernels_->dot_and_sum_squares(from_, other, dim_, &dot, &other_sum_squares);
-  return 1.0 - dot / (std::sqrt(from_sum_squares_) * std::sqrt(other_sum_squares) + kCosineEpsilon);
+  double distance = 0.0;
+  ToEach(&other, 1, &distance);
+  return distance;
+}
+
+void RoutingDistanceFrom::ToEach(const float* const* others, int64_t n, double* out) const {
+  for (int64_t i = 0; i < n;) {
+    const bool group = n - i >= kGroup;
+    const int64_t count = group ? kGroup : 1;
+    if (metric_ == Metric::kL2) {
+      (group ? kernels_->squared_l2_group : kernels_->squared_l2_one)(from_, others + i, dim_, out + i);
+    } else {
+      double dots[kGroup], other_squares[kGroup];
+      (group ? kernels_->dot_and_sum_squares_group : kernels_->dot_and_sum_squares_one)(from_, others + i, dim_,
+                                                                                       dots, other_squares);
+      for (int64_t j = 0; j < count; ++j) {
+        out[i + j] = 1.0 - dots[j] / (std::sqrt(from_sum_squares_) * std::sqrt(other_squares[j]) + kCosineEpsilon);
+      }
+    }
+    i += count;
+  }
 }
 
 double RoutingDistance(Metric m, const float* a, const float* b, int64_t dim, ScanIsa isa) {

@@ -22,6 +22,8 @@ class RoutingDistanceFrom {
  public:
   RoutingDistanceFrom(Metric m, const float* from, int64_t dim, ScanIsa isa = DefaultScanIsa());
   double To(const float* other) const;
+  // out[i] = To(others[i]), the same bits, scored several at a time.
+  void ToEach(const float* const* others, int64_t n, double* out) const;
 
  private:
   Metric metric_;

@@ -97,10 +97,20 @@ TEST(RoutingDistanceTest, OneVectorToManyEqualsPairwise) {
   const int64_t dim = 97;
   const std::vector<float> from = RandomVector(rng, dim);
   for (Metric m : {Metric::kL2, Metric::kCosine}) {
-    const RoutingDistanceFrom distances(m, from.data(), dim);
-    for (int i = 0; i < 10; ++i) {
-      const std::vector<float> to = RandomVector(rng, dim);
-      EXPECT_EQ(distances.To(to.data()), RoutingDistance(m, from.data(), to.data(), dim));
+    std::vector<std::vector<float>> to;
+    std::vector<const float*> pointers;
+    for (int i = 0; i < 11; ++i) to.push_back(RandomVector(rng, dim));
+    for (const auto& v : to) pointers.push_back(v.data());
+    for (ScanIsa isa : {ScanIsa::kScalar, ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+      if (!ScanIsaSupported(isa)) continue;
+      const RoutingDistanceFrom distances(m, from.data(), dim, isa);
+      std::vector<double> each(to.size());
+      distances.ToEach(pointers.data(), static_cast<int64_t>(to.size()), each.data());  // 2 groups of 4, 3 single
+      for (size_t i = 0; i < to.size(); ++i) {
+        const double pairwise = RoutingDistance(m, from.data(), to[i].data(), dim, ScanIsa::kScalar);
+        EXPECT_EQ(distances.To(to[i].data()), pairwise) << ScanIsaName(isa);
+        EXPECT_EQ(each[i], pairwise) << ScanIsaName(isa) << " " << i;
+      }
     }
   }
 }
