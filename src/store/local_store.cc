@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/digest.h"
+#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
@@ -51,6 +52,20 @@ class FileLock {
   explicit FileLock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+// Staged copies of `dest` (".<name>.tmp.<id>") are written only under the folder's lock, so any
+// present when we hold it belong to a writer that died mid-swap: they are invisible to List and
+// readers, and this removes them so a crash leaves nothing behind after the next swap.
+void RemoveStaleStagedSwaps(const fs::path& dest) {
+  const std::string stem = "." + dest.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (fs::directory_iterator it(dest.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind(stem, 0) == 0) {
+      std::error_code ignored;  // best effort: a leftover we cannot remove harms nothing
+      fs::remove(it->path(), ignored);
+    }
+  }
+}
 
 }  // namespace
 
@@ -214,8 +229,10 @@ Result<std::string> LocalStore::CompareAndSwap(std::string_view key, std::string
         expected_version ? "version " + *expected_version : std::string("no object"),
         current_version ? "version " + *current_version : std::string("no object")));
   }
+  RemoveStaleStagedSwaps(dest);
   const fs::path staged = TempSiblingPath(dest);
   Status st = WriteFileSynced(staged, data);
+  if (st.ok()) st = FaultPoint(kFaultDuringCurrentSwap);  // staged, not yet renamed into place
   if (!st.ok()) {
     ::unlink(staged.c_str());
     return st;

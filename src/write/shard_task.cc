@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/digest.h"
+#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/random_id.h"
 #include "common/status_macros.h"
@@ -54,6 +55,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   info.digest = digest.digest;
   RETURN_IF_ERROR(t.store->PutFile(ShardKey(t.run_id, t.db_id, t.attempt), db_path)
                       .WithContext(fmt::format("upload of shard {}", t.db_id)));
+  RETURN_IF_ERROR(FaultPoint(kFaultAfterShardUpload));
   return info;
 }
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 
+#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/random_id.h"
@@ -301,6 +302,7 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, source, routed));
   Report(ctx.config, "publish", 0, 0);
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
+  RETURN_IF_ERROR(FaultPoint(kFaultAfterRoutingArtifacts));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
   return MakeBuildResult(ctx.run_id, published, ctx.plan.num_dbs, std::move(shards));
