@@ -278,13 +278,32 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
       first_error = r.status();
     }
   }
-  if (!first_error.ok()) {
-    // Nothing points at these objects yet; remove them so a failed run leaves no orphans.
-    for (const ShardInfo& s : shards) (void)ctx.store->Delete(ShardKey(ctx.run_id, s.db_id, 0));
-    return first_error;
-  }
+  if (!first_error.ok()) return first_error;  // WriteSharded removes what was uploaded
   std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.db_id < b.db_id; });
   return shards;
+}
+
+// A run that failed before its manifest reached history leaves objects nothing references: its
+// shards (also one that failed just after its upload) and routing artifacts go, so a failed write
+// leaves the store as it was. Once a manifest of the run exists (a publish conflict, or a put that
+// failed after it landed), they stay for it.
+void RemoveUnpublishedRun(RunContext& ctx, const Status& failure) {
+  auto manifests = ctx.store->List(kManifestsPrefix);
+  if (!manifests.ok()) return;  // cannot tell: leave them for cleanup
+  for (const ObjectInfo& o : manifests->objects) {
+    const auto dir = ParseManifestRef(o.key);
+    if (dir && dir->run_id == ctx.run_id) return;
+  }
+  std::vector<std::string> keys;
+  for (const std::string& prefix : {RunShardsPrefix(ctx.run_id), VectorMetaKey(ctx.run_id, "")}) {
+    auto listed = ctx.store->List(prefix);
+    if (!listed.ok()) return;
+    for (const ObjectInfo& o : listed->objects) keys.push_back(o.key);
+  }
+  if (Status st = ctx.store->DeleteMany(keys); !st.ok()) {
+    LogWarning(fmt::format("run {} failed ({}); removing its objects failed too, `cleanup` removes them: {}",
+                           ctx.run_id, failure.message(), st.message()));
+  }
 }
 
 Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
@@ -330,6 +349,7 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
   std::error_code ec;
   fs::remove_all(ctx.local_run_dir, ec);
   if (!result.ok()) {
+    RemoveUnpublishedRun(ctx, result.status());
     run_record->MarkFailed(result.status());
     return result.status();
   }

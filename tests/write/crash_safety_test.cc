@@ -113,6 +113,13 @@ class CrashSafetyTest : public ::testing::Test {
       ASSERT_FALSE(r.ok()) << "the fault did not fire";
       EXPECT_EQ(r.status().code(), StatusCode::kInternal);
       EXPECT_THAT(r.status().message(), HasSubstr(fmt::format("fault injected at '{}'", fc.point)));
+      if (!fc.manifest_written) {
+        // A write that fails before its manifest exists removes what it uploaded (shards, .npy):
+        // only its run record is new.
+        for (const std::string& key : world.Keys()) {
+          if (!with_a.contains(key)) EXPECT_THAT(key, ::testing::StartsWith("runs/")) << "left behind";
+        }
+      }
     }
 
     // Readers: exactly A, or exactly B once the pointer moved; a fresh one here and one in a child.
