@@ -34,8 +34,8 @@ inline constexpr std::string_view kReaderClosed = "vector.reader.closed";       
 class MetricsSink {
  public:
   virtual ~MetricsSink() = default;
-  // Must be thread-safe. An exception thrown here is caught, logged once per event as
-  // "metrics_sink_failed" and dropped: metrics never fail a write or a search.
+  // Must be thread-safe. An exception thrown here is caught and dropped (logged as
+  // "metrics_sink_failed" at the 1st, 2nd, 4th, 8th… failure): metrics never fail a write or a search.
   virtual void Emit(std::string_view event, const MetricPayload& payload) = 0;
 };
 
