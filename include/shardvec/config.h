@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "shardvec/metrics.h"
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
@@ -79,6 +81,8 @@ struct WriteConfig {
   std::map<std::string, std::string> custom_manifest_fields_json;
   // Called from the writing thread as work advances.
   std::function<void(const WriteProgress&)> on_progress;
+  // Receives the vector.write.* metric events (include/shardvec/metrics.h); none when null.
+  std::shared_ptr<MetricsSink> metrics;
 };
 
 // Checks every field rule that does not need the data. num_dbs may still be unknown afterwards only

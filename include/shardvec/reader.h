@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "shardvec/metrics.h"
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
@@ -26,6 +27,8 @@ struct ReaderOptions {
   int64_t max_fallback_attempts = 3;  // older manifests tried when the current one does not parse
   int64_t max_cached_shards = 0;      // open shards kept; 0 = unbounded
   bool preload_shards = false;
+  // Receives the vector.reader.* metric events (include/shardvec/metrics.h); none when null.
+  std::shared_ptr<MetricsSink> metrics;
 };
 
 struct SearchOptions {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "metrics_bindings.h"
 #include "routing_context.h"
 #include "shardvec/distributed.h"
 #include "shardvec/writer.h"
@@ -306,6 +307,7 @@ inline WriteConfig ConfigFromSettings(const nb::dict& s) {
   get("last_writer_wins", &last_writer_wins);
   c.publish_policy = last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
   get("custom_json", &c.custom_manifest_fields_json);
+  if (s.contains("metrics")) c.metrics = SinkFromPython(s["metrics"]);
   return c;
 }
 

@@ -79,7 +79,7 @@ class Reader {
  public:
   Reader(const std::string& store, const std::map<std::string, std::string>& store_options,
          const std::string& cache_dir, int64_t max_workers, int64_t max_fallback_attempts,
-         int64_t max_cached_shards, bool preload_shards) {
+         int64_t max_cached_shards, bool preload_shards, nb::object metrics) {
     ReaderOptions o;
     o.store = store;
     o.store_options = ToStoreOptions(store_options);
@@ -88,6 +88,7 @@ class Reader {
     o.max_fallback_attempts = max_fallback_attempts;
     o.max_cached_shards = max_cached_shards;
     o.preload_shards = preload_shards;
+    o.metrics = SinkFromPython(metrics);
     Result<std::unique_ptr<ShardedVectorReader>> opened = Status::Internal("not run");
     {
       nb::gil_scoped_release release;
@@ -135,7 +136,10 @@ class Reader {
     return Unwrap(std::move(r));
   }
 
-  void Close() { reader_->Close(); }
+  void Close() {
+    nb::gil_scoped_release release;  // a Python metrics sink takes the GIL itself
+    reader_->Close();
+  }
 
   nb::dict Info() const {
     const SnapshotInfo i = reader_->Info();
@@ -207,11 +211,13 @@ NB_MODULE(_engine, m) {
         "routing_contexts is None or one dict (or None) per row. The GIL is released.");
   BindDistributed(m);
   BindCel(m);
+  BindMetrics(m);
   nb::class_<Reader>(m, "Reader")
       .def(nb::init<const std::string&, const std::map<std::string, std::string>&, const std::string&, int64_t,
-                    int64_t, int64_t, bool>(),
+                    int64_t, int64_t, bool, nb::object>(),
            nb::arg("store"), nb::arg("store_options"), nb::arg("cache_dir"), nb::arg("max_workers"),
-           nb::arg("max_fallback_attempts"), nb::arg("max_cached_shards"), nb::arg("preload_shards"))
+           nb::arg("max_fallback_attempts"), nb::arg("max_cached_shards"), nb::arg("preload_shards"),
+           nb::arg("metrics").none() = nb::none())
       .def("search", &Reader::Search, nb::arg("query"), nb::arg("top_k"), nb::arg("num_probes").none(),
            nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none())
       .def("batch_search", &Reader::BatchSearch, nb::arg("queries"), nb::arg("top_k"),

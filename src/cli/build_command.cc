@@ -224,6 +224,7 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
   WriteConfig c;
   c.store = a.store;
   c.store_options = a.store_options;
+  c.metrics = CliMetrics();
   ASSIGN_OR_RETURN(c.index.metric, ParseMetric(a.metric, "--metric"));
   ASSIGN_OR_RETURN(c.sharding.strategy, ParseStrategy(a.strategy, "--strategy"));
   c.index.dim = data.vectors.cols;

@@ -4,7 +4,12 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "common/file_util.h"
 
 namespace shardvec::cli {
 
@@ -23,6 +28,30 @@ void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   cmd->add_option("--profile", options.profile, "AWS profile in ~/.aws/credentials and ~/.aws/config");
   cmd->add_option("--addressing-style", options.addressing_style, "S3 addressing: auto, path or virtual")
       ->check(CLI::IsMember({"auto", "path", "virtual"}));
+}
+
+std::string& MetricsFilePath() {
+  static std::string path;
+  return path;
+}
+
+std::shared_ptr<PrometheusCollector> CliMetrics() {
+  static const std::shared_ptr<PrometheusCollector> collector = std::make_shared<PrometheusCollector>();
+  return MetricsFilePath().empty() ? nullptr : collector;
+}
+
+Status WriteMetricsFile() {
+  auto collector = CliMetrics();
+  if (!collector) return Status::OK();
+  // Temp file, fsync, rename: a scraper reading the file sees the old text or the whole new one.
+  const std::filesystem::path path(MetricsFilePath());
+  const std::filesystem::path staged = TempSiblingPath(path);
+  Status st = WriteFileSynced(staged, collector->Exposition());
+  if (st.ok() && std::rename(staged.c_str(), path.c_str()) != 0) {
+    st = Status::IOError("--metrics-file '" + path.string() + "': cannot rename into place: " + std::strerror(errno));
+  }
+  if (!st.ok()) std::remove(staged.c_str());
+  return st;
 }
 
 bool StderrIsTty() { return ::isatty(STDERR_FILENO) == 1; }

@@ -4,10 +4,12 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "shardvec/metrics.h"
 #include "shardvec/status.h"
 
 namespace shardvec::cli {
@@ -33,6 +35,12 @@ class ProgressLine {
   bool dirty_ = false;
   std::chrono::steady_clock::time_point last_{};
 };
+
+// The global --metrics-file: the path (empty when not given), the collector commands hand to the
+// writer and reader (null when not given), and the atomic write of its exposition at exit.
+std::string& MetricsFilePath();
+std::shared_ptr<PrometheusCollector> CliMetrics();
+Status WriteMetricsFile();
 
 // True when stderr is a terminal.
 bool StderrIsTty();

@@ -58,8 +58,8 @@ void PrintJson(const nlohmann::json& value) { std::printf("%s\n", value.dump().c
 std::optional<ManifestDirName> CurrentManifestDir(ObjectStore& store) {
   auto current = ReadCurrent(store);
   if (!current.ok()) {
-    LogWarning("_CURRENT is unreadable, no manifest is marked current: " +
-               current.status().message());
+    LogEvent(LogLevel::kWarning, "current_pointer_unreadable",
+             {{"message", "_CURRENT is unreadable, no manifest is marked current: " + current.status().message()}});
     return std::nullopt;
   }
   if (!*current) return std::nullopt;

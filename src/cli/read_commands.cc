@@ -151,6 +151,7 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   options.store_options = a.store_options;
   options.cache_dir = a.cache_dir;
   options.max_workers = a.max_workers;
+  options.metrics = CliMetrics();
   return ShardedVectorReader::Open(options);
 }
 

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
+#include <utility>
 #include <cerrno>
 #include <cstring>
 
 #include "common/digest.h"
 #include "common/file_util.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
 
@@ -98,12 +101,19 @@ void ShardLease::Release() {
 // ---- ShardCache ---------------------------------------------------------------------------------
 
 ShardCache::ShardCache(std::shared_ptr<ObjectStore> store, fs::path cache_dir, int64_t dim,
-                       Metric metric, int64_t max_open)
+                       Metric metric, int64_t max_open, bool record_downloads)
     : store_(std::move(store)),
       cache_dir_(std::move(cache_dir)),
       dim_(dim),
       metric_(metric),
-      max_open_(max_open) {}
+      max_open_(max_open),
+      record_downloads_(record_downloads) {}
+
+std::vector<ShardDownload> ShardCache::TakeDownloads() {
+  if (!record_downloads_) return {};
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(downloads_, {});
+}
 
 ShardCache::~ShardCache() { RetireAll(); }
 
@@ -164,11 +174,14 @@ Result<fs::path> ShardCache::EnsureVerifiedFile(const ShardLocation& loc, const 
   if (fs::exists(final_path, ec)) {
     if (trusted) return final_path;
     // Left by an earlier process (or changed since): trust it only after checking it again.
-    if (VerifyFile(loc, final_path).ok()) {
+    Status cached = VerifyFile(loc, final_path);
+    if (cached.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       verified_.insert(name);
       return final_path;
     }
+    LogEvent(LogLevel::kInfo, "shard_cache_file_replaced",
+             {{"shard_id", loc.db_id}, {"path", final_path.string()}, {"error", cached.message()}});
     fs::remove(final_path, ec);
   }
   RETURN_IF_ERROR(DownloadVerified(loc, final_path));
@@ -181,17 +194,27 @@ Status ShardCache::DownloadVerified(const ShardLocation& loc, const fs::path& fi
   RETURN_IF_ERROR(CreateDirectories(final_path.parent_path()));
   // The bytes are checked under a temp name, so the final name only ever holds a verified file.
   const fs::path staged = TempSiblingPath(final_path);
+  const auto t0 = std::chrono::steady_clock::now();
   Status st = store_->GetToFile(loc.key, staged);
   if (!st.ok()) {
     ::unlink(staged.c_str());
     return st.WithContext(fmt::format("shard {}: download of '{}'", loc.db_id, loc.key));
   }
   st = VerifyFile(loc, staged);
+  if (!st.ok()) {
+    LogEvent(LogLevel::kError, "shard_verification_failed",
+             {{"shard_id", loc.db_id}, {"key", loc.key}, {"error", st.message()}});
+  }
   if (st.ok() && ::rename(staged.c_str(), final_path.c_str()) != 0) {
     st = Status::IOError(fmt::format("shard {}: cannot rename into '{}': {}", loc.db_id,
                                      final_path.string(), std::strerror(errno)));
   }
   if (!st.ok()) ::unlink(staged.c_str());
+  if (st.ok() && record_downloads_) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard<std::mutex> lock(mu_);
+    downloads_.push_back(ShardDownload{loc.db_id, loc.size, ms});
+  }
   return st;
 }
 

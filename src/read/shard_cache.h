@@ -34,6 +34,13 @@ struct ShardLocation {
 class ShardCache;
 struct ShardCacheEntry;
 
+// One shard fetched from the store into the cache (for the reader's shard_download metric event).
+struct ShardDownload {
+  int64_t db_id = 0;
+  int64_t bytes = 0;
+  double elapsed_ms = 0;  // download and verification
+};
+
 // A borrowed searcher. Movable; releases its borrow when destroyed. The cache must outlive it.
 class ShardLease {
  public:
@@ -61,8 +68,9 @@ class ShardLease {
 class ShardCache {
  public:
   // max_open = 0 keeps every searcher open.
+  // record_downloads keeps a list of completed downloads for TakeDownloads (off: nothing is kept).
   ShardCache(std::shared_ptr<ObjectStore> store, std::filesystem::path cache_dir, int64_t dim,
-             Metric metric, int64_t max_open);
+             Metric metric, int64_t max_open, bool record_downloads = false);
   // Retires everything; leases still out must be released before the cache is destroyed.
   ~ShardCache();
   ShardCache(const ShardCache&) = delete;
@@ -74,6 +82,9 @@ class ShardCache {
   // Retires every open searcher (each closes when unborrowed) and empties the LRU, e.g. when the
   // reader swaps manifests. Loads in flight at the time serve their caller once and then close.
   void RetireAll();
+  // The downloads completed since the last call (empty unless record_downloads), so the caller can
+  // report them outside the cache's locks.
+  std::vector<ShardDownload> TakeDownloads();
 
   // Searchers open now, including retired ones still borrowed.
   int64_t open_count() const;
@@ -106,6 +117,7 @@ class ShardCache {
   const int64_t dim_;
   const Metric metric_;
   const int64_t max_open_;
+  const bool record_downloads_;
 
   mutable std::mutex mu_;
   LruList lru_;
@@ -116,6 +128,7 @@ class ShardCache {
   std::unordered_set<std::string> verified_;
   int64_t generation_ = 0;
   int64_t open_count_ = 0;
+  std::vector<ShardDownload> downloads_;
 };
 
 }  // namespace shardvec

@@ -15,6 +15,8 @@
 #include <set>
 
 #include "common/digest.h"
+#include "common/log.h"
+#include "metrics/emit.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
 #include "common/vector_check.h"
@@ -127,7 +129,20 @@ class ShardedVectorReader::Impl {
     return Status::OK();
   }
 
+  // Metric and log events are sent after the refresh lock is released.
   Result<bool> Refresh() {
+    std::string manifest_ref;
+    Result<bool> swapped = RefreshLocked(&manifest_ref);
+    if (!swapped.ok()) {
+      LogEvent(LogLevel::kWarning, "vector_reader_refresh_apply_failed",
+               {{"s3_prefix", store_->PrefixUrl()}, {"error", swapped.status().message()}});
+    } else if (*swapped && metrics_) {
+      EmitMetric(*metrics_, metric_events::kReaderRefreshed, {{"manifest_ref", manifest_ref}});
+    }
+    return swapped;
+  }
+
+  Result<bool> RefreshLocked(std::string* manifest_ref) {
     std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> now, Current());
     ASSIGN_OR_RETURN(CurrentPointer pointer, LoadCurrentPointer(*store_));
@@ -138,6 +153,7 @@ class ShardedVectorReader::Impl {
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return Status::InvalidArgument("reader is closed");
+    *manifest_ref = snapshot->loaded->manifest_ref;
     current_ = std::move(snapshot);  // the old snapshot lives on while searches hold it
     return true;
   }
@@ -161,6 +177,7 @@ class ShardedVectorReader::Impl {
     RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/false));
     responses[0].latency_ms = MillisSince(t0);
+    if (metrics_) EmitSearch(top_k, responses[0]);
     return std::move(responses[0]);
   }
 
@@ -207,6 +224,10 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/true));
     const double batch_ms = MillisSince(t0);
     for (SearchResponse& r : responses) r.latency_ms = batch_ms;
+    // One event per query (each with the batch's latency), so counts match single searches.
+    if (metrics_) {
+      for (const SearchResponse& r : responses) EmitSearch(top_k, r);
+    }
     return responses;
   }
 
@@ -221,9 +242,21 @@ class ShardedVectorReader::Impl {
   }
 
   void Close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    current_.reset();  // shards close as in-flight searches release them
+    bool was_open = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      was_open = !closed_;
+      closed_ = true;
+      current_.reset();  // shards close as in-flight searches release them
+    }
+    if (was_open && metrics_) EmitMetric(*metrics_, metric_events::kReaderClosed, {});
+  }
+
+  void EmitInitialized() {
+    if (!metrics_) return;
+    auto snap = Peek();
+    EmitMetric(*metrics_, metric_events::kReaderInitialized,
+               {{"s3_prefix", store_->PrefixUrl()}, {"num_shards", snap ? snap->loaded->num_dbs : int64_t{0}}});
   }
 
   std::shared_ptr<const Snapshot> Peek() const {
@@ -245,7 +278,7 @@ class ShardedVectorReader::Impl {
   std::shared_ptr<const Snapshot> MakeSnapshot(std::unique_ptr<LoadedSnapshot> loaded) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->cache = std::make_shared<ShardCache>(store_, cache_root_, loaded->dim, loaded->metric,
-                                                   options_.max_cached_shards);
+                                                   options_.max_cached_shards, /*record_downloads=*/metrics_ != nullptr);
     snapshot->loaded = std::move(loaded);
     return snapshot;
   }
@@ -254,6 +287,7 @@ class ShardedVectorReader::Impl {
     for (const auto& [id, loc] : snap.loaded->shards) {
       ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
       (void)lease;
+      EmitDownloads(*snap.cache);
     }
     return Status::OK();
   }
@@ -275,10 +309,40 @@ class ShardedVectorReader::Impl {
     return plan;
   }
 
-  static Result<std::vector<std::vector<ScanHit>>> ScanShard(const Snapshot& snap, const ShardLocation& loc,
-                                                             std::span<const float* const> queries, int64_t top_k) {
-    ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-    return lease.searcher().Scan(queries, top_k);
+  Result<std::vector<std::vector<ScanHit>>> ScanShard(const Snapshot& snap, const ShardLocation& loc,
+                                                      std::span<const float* const> queries, int64_t top_k) {
+    if (!metrics_) {
+      ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
+      return lease.searcher().Scan(queries, top_k);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
+      ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
+      return lease.searcher().Scan(queries, top_k);
+    }();  // the lease is back before any event is sent
+    EmitDownloads(*snap.cache);
+    if (scanned.ok()) {
+      int64_t results = 0;
+      for (const auto& hits : *scanned) results += static_cast<int64_t>(hits.size());
+      EmitMetric(*metrics_, metric_events::kShardSearch,
+                 {{"shard_id", loc.db_id}, {"top_k", top_k}, {"num_results", results},
+                  {"num_queries", static_cast<int64_t>(queries.size())}, {"elapsed_ms", MillisSince(t0)}});
+    }
+    return scanned;
+  }
+
+  void EmitSearch(int64_t top_k, const SearchResponse& r) {
+    EmitMetric(*metrics_, metric_events::kSearch,
+               {{"top_k", top_k}, {"num_shards_queried", r.num_shards_queried},
+                {"num_results", static_cast<int64_t>(r.results.size())}, {"elapsed_ms", r.latency_ms}});
+  }
+
+  void EmitDownloads(ShardCache& cache) {
+    if (!metrics_) return;
+    for (const ShardDownload& d : cache.TakeDownloads()) {
+      EmitMetric(*metrics_, metric_events::kShardDownload,
+                 {{"shard_id", d.db_id}, {"bytes", d.bytes}, {"elapsed_ms", d.elapsed_ms}});
+    }
   }
 
   // Merges each query's scanned lists into its top_k, then resolves the winners' ids and payloads
@@ -319,6 +383,7 @@ class ShardedVectorReader::Impl {
 
   ReaderOptions options_;
   std::shared_ptr<ObjectStore> store_;
+  const std::shared_ptr<MetricsSink> metrics_ = options_.metrics;
   fs::path cache_root_;
   ThreadPool pool_;
   mutable std::mutex mu_;
@@ -340,6 +405,7 @@ Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const Rea
   }
   auto impl = std::make_unique<Impl>(options, std::move(store));
   RETURN_IF_ERROR(impl->Load());
+  impl->EmitInitialized();
   return std::unique_ptr<ShardedVectorReader>(new ShardedVectorReader(std::move(impl)));
 }
 

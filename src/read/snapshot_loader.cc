@@ -95,14 +95,16 @@ Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s) {
   if (v.contains("centroids_ref") && v["centroids_ref"].is_string()) {
     auto m = LoadArtifact(store, v, "centroids_ref", Strategy::kCluster, s.strategy);
     if (m.ok()) s.routing.centroids = std::move(m).value();
-    else if (s.strategy == Strategy::kCluster) return m.status();
-    else LogWarning(m.status().message());
+    else LogEvent(s.strategy == Strategy::kCluster ? LogLevel::kError : LogLevel::kWarning, "centroids_load_failed",
+                  {{"manifest_ref", s.manifest_ref}, {"error", m.status().message()}});
+    if (!m.ok() && s.strategy == Strategy::kCluster) return m.status();
   }
   if (v.contains("hyperplanes_ref") && v["hyperplanes_ref"].is_string()) {
     auto m = LoadArtifact(store, v, "hyperplanes_ref", Strategy::kLsh, s.strategy);
     if (m.ok()) s.routing.hyperplanes = std::move(m).value();
-    else if (s.strategy == Strategy::kLsh) return m.status();
-    else LogWarning(m.status().message());
+    else LogEvent(s.strategy == Strategy::kLsh ? LogLevel::kError : LogLevel::kWarning, "hyperplanes_load_failed",
+                  {{"manifest_ref", s.manifest_ref}, {"error", m.status().message()}});
+    if (!m.ok() && s.strategy == Strategy::kLsh) return m.status();
   }
   if (s.strategy == Strategy::kCluster) {
     if (!s.routing.centroids) return StateError("CLUSTER sharding requires centroids (custom.vector.centroids_ref)");
@@ -180,7 +182,8 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
   if (first.ok() || first.status().code() != StatusCode::kCorruption || max_fallback_attempts <= 0) {
     return first;
   }
-  LogWarning(first.status().message() + "; trying older manifests");
+  LogEvent(LogLevel::kWarning, "manifest_load_failed",
+           {{"manifest_ref", pointer.manifest_ref}, {"message", first.status().message() + "; trying older manifests"}});
   auto listed = ListManifests(store, 0);
   if (!listed.ok()) return first.status();
   const auto failed_dir = ParseManifestRef(pointer.manifest_ref);
@@ -191,7 +194,8 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
     if (tried++ >= max_fallback_attempts) break;
     auto older = LoadSnapshot(store, entry.ref, entry.run_id, entry.published_at);
     if (older.ok()) {
-      LogWarning(fmt::format("serving older manifest '{}' instead", entry.ref));
+      LogEvent(LogLevel::kWarning, "manifest_fallback",
+               {{"manifest_ref", entry.ref}, {"message", fmt::format("serving older manifest '{}' instead", entry.ref)}});
       return older;
     }
     if (older.status().code() != StatusCode::kCorruption) return older.status();

@@ -134,7 +134,9 @@ Result<HttpResponse> S3Client::Execute(const S3Call& call) const {
       return Status::Unavailable(fmt::format("{} (gave up after {} attempts in {:.1f} s)", failure.message(),
                                              attempt, elapsed));
     }
-    LogDebug(fmt::format("retrying in {:.2f} s: {}", delay, failure.message()));
+    LogEvent(LogLevel::kInfo, "s3_request_retried",
+             {{"method", call.method}, {"key", call.object_key}, {"attempt", attempt}, {"delay_seconds", delay},
+              {"error", failure.message()}});
     std::this_thread::sleep_for(std::chrono::duration<double>(delay));
   }
 }

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "metrics/emit.h"
 #include "common/random_id.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
@@ -95,6 +96,7 @@ class DistributedWriteImpl final : public DistributedWrite {
     run_record_->MarkSucceeded(result->manifest_ref);
     DeleteLeftovers();
     result->elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+    ReportPublished(*result);
     return result;
   }
 
@@ -107,6 +109,24 @@ class DistributedWriteImpl final : public DistributedWrite {
 
  private:
   enum class State { kOpen, kPublished, kFailed };
+
+  // The workers ran in other processes, so the driver reports each published shard (not losers).
+  void ReportPublished(const BuildResult& result) const {
+    LogEvent(LogLevel::kInfo, "vector_manifest_published", {{"run_id", run_id_}, {"manifest_ref", result.manifest_ref}});
+    LogEvent(LogLevel::kInfo, "vector_write_completed",
+             {{"run_id", run_id_}, {"manifest_ref", result.manifest_ref}, {"total_vectors", result.total_vectors},
+              {"num_shards", result.num_dbs}, {"elapsed_ms", static_cast<int64_t>(result.elapsed_ms)}});
+    if (!config_.metrics) return;
+    MetricsSink& sink = *config_.metrics;
+    for (const ShardInfo& s : result.shards) {
+      EmitMetric(sink, metric_events::kShardWriteCompleted,
+                 {{"run_id", run_id_}, {"db_id", s.db_id}, {"row_count", s.row_count}, {"db_bytes", s.db_bytes}});
+    }
+    EmitMetric(sink, metric_events::kWritePublished, {{"run_id", run_id_}, {"manifest_ref", result.manifest_ref}});
+    EmitMetric(sink, metric_events::kWriteCompleted,
+               {{"run_id", run_id_}, {"total_vectors", result.total_vectors}, {"num_shards", result.num_dbs},
+                {"elapsed_ms", static_cast<int64_t>(result.elapsed_ms)}});
+  }
 
   Status CheckAttempts(const RoutingPlan& plan, const std::vector<ShardInfo>& attempts) const {
     RETURN_IF_ERROR(CheckRoutingPlan(plan));
@@ -166,8 +186,8 @@ class DistributedWriteImpl final : public DistributedWrite {
     for (const std::string& prefix : prefixes) {
       Result<ListResult> listed = store_->List(prefix);
       if (!listed.ok()) {
-        LogWarning(fmt::format("run {}: cannot list '{}' to delete leftovers: {}", run_id_, prefix,
-                               listed.status().ToString()));
+        LogEvent(LogLevel::kWarning, "leftover_cleanup_failed",
+                 {{"run_id", run_id_}, {"prefix", prefix}, {"error", listed.status().ToString()}});
         continue;
       }
       for (const ObjectInfo& o : listed->objects) {
@@ -175,7 +195,9 @@ class DistributedWriteImpl final : public DistributedWrite {
       }
     }
     Status st = store_->DeleteMany(doomed);
-    if (!st.ok()) LogWarning(fmt::format("run {}: leftover objects not deleted: {}", run_id_, st.ToString()));
+    if (!st.ok()) {
+      LogEvent(LogLevel::kWarning, "leftover_cleanup_failed", {{"run_id", run_id_}, {"error", st.ToString()}});
+    }
   }
 
   const WriteConfig config_;
@@ -256,6 +278,7 @@ Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteCon
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   std::string run_id = config.run_id.value_or(NewUuidHex());
+  if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", run_id}});
   auto run_record = RunRecordLifecycle::Start(store, run_id, writer_type);
   return std::unique_ptr<DistributedWrite>(
       std::make_unique<DistributedWriteImpl>(config, std::move(store), std::move(run_id), std::move(run_record)));

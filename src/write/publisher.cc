@@ -44,7 +44,8 @@ Result<SwapBase> ReadCurrentForSwap(ObjectStore& store) {
     return SwapBase{std::move((*current)->pointer), std::move((*current)->version)};
   }
   if (current.status().code() != StatusCode::kCorruption) return current.status();
-  LogWarning("replacing a corrupt _CURRENT: " + current.status().message());
+  LogEvent(LogLevel::kWarning, "current_pointer_corrupt_replaced",
+           {{"message", "replacing a corrupt _CURRENT: " + current.status().message()}});
   ASSIGN_OR_RETURN(VersionedObject raw, store.GetVersioned(kCurrentKey));
   return SwapBase{std::nullopt, std::move(raw.version)};
 }
@@ -61,6 +62,8 @@ Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manife
                                       SystemTime run_started, PublishPolicy policy) {
   ASSIGN_OR_RETURN(PublishResult published, PutManifest(store, manifest));
   RETURN_IF_ERROR(SwapCurrent(store, published, manifest.run_id, run_started, policy));
+  LogEvent(LogLevel::kInfo, "vector_manifest_published",
+           {{"run_id", manifest.run_id}, {"manifest_ref", published.manifest_ref}});
   return published;
 }
 
@@ -77,6 +80,9 @@ Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std
       const auto dir = ParseManifestRef(base.pointer->manifest_ref);
       // Timestamps in the layout's format sort as text.
       if (policy == PublishPolicy::kRejectIfNewer && dir && dir->timestamp > started) {
+        LogEvent(LogLevel::kWarning, "publish_conflict",
+                 {{"run_id", run_id}, {"manifest_ref", published.manifest_ref},
+                  {"current_manifest_ref", base.pointer->manifest_ref}, {"current_run_id", base.pointer->run_id}});
         return Status::Conflict(fmt::format(
             "PublishConflictError: _CURRENT now names manifest '{}' (run_id={}), published after this "
             "run started at {}; this run's manifest '{}' stays in history (use rollback to make it "
@@ -89,7 +95,10 @@ Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std
     if (swapped.ok()) return FaultPoint(kFaultAfterCurrentSwap);
     if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
     // Another writer moved the pointer between our read and our swap: look again.
+    LogEvent(LogLevel::kInfo, "publish_swap_retried", {{"run_id", run_id}, {"attempt", attempt + 1}});
   }
+  LogEvent(LogLevel::kWarning, "publish_conflict",
+           {{"run_id", run_id}, {"manifest_ref", published.manifest_ref}, {"attempts", kMaxSwapAttempts}});
   return Status::Conflict(fmt::format(
       "PublishConflictError: _CURRENT kept changing during publish ({} attempts); manifest '{}' stays "
       "in history", kMaxSwapAttempts, published.manifest_ref));

@@ -19,7 +19,7 @@ std::unique_ptr<RunRecordLifecycle> RunRecordLifecycle::Start(std::shared_ptr<Ob
   record.s3_prefix = store->PrefixUrl();
   std::string key = RunRecordKey(record.started_at, run_id, NewUuidHex());
   std::unique_ptr<RunRecordLifecycle> life(new RunRecordLifecycle(std::move(store), std::move(key), record));
-  life->Write();
+  life->Write("run_record_create_failed");
   life->heartbeat_ = std::thread([raw = life.get()] { raw->HeartbeatLoop(); });
   return life;
 }
@@ -36,9 +36,12 @@ RunRecordLifecycle::~RunRecordLifecycle() {
   if (heartbeat_.joinable()) heartbeat_.join();
 }
 
-void RunRecordLifecycle::Write() {
+void RunRecordLifecycle::Write(std::string_view failure_event) {
   Status st = store_->Put(key_, EncodeRunRecord(record_));
-  if (!st.ok()) LogWarning("run record '" + key_ + "' not written: " + st.ToString());
+  if (!st.ok()) {
+    LogEvent(LogLevel::kWarning, failure_event,
+             {{"run_id", record_.run_id}, {"key", key_}, {"status", record_.status}, {"error", st.ToString()}});
+  }
 }
 
 void RunRecordLifecycle::HeartbeatLoop() {
@@ -47,7 +50,7 @@ void RunRecordLifecycle::HeartbeatLoop() {
     const SystemTime now = NowUtc();
     record_.updated_at = FormatTimestamp(now);
     record_.lease_expires_at = FormatTimestamp(now + kRunLease);
-    Write();
+    Write("run_record_heartbeat_failed");
   }
 }
 
@@ -56,7 +59,7 @@ void RunRecordLifecycle::Finish(const std::string& status) {
   record_.status = status;
   record_.updated_at = record_.lease_expires_at = FormatTimestamp(now);
   finished_ = true;
-  Write();
+  Write("run_record_terminal_update_failed");
 }
 
 void RunRecordLifecycle::MarkSucceeded(const std::string& manifest_ref) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "format/run_record.h"
@@ -30,7 +31,8 @@ class RunRecordLifecycle {
 
  private:
   RunRecordLifecycle(std::shared_ptr<ObjectStore> store, std::string key, RunRecord record);
-  void Write();
+  // Puts the record; a failure is logged as `failure_event` (spec §6.2 names) and otherwise ignored.
+  void Write(std::string_view failure_event);
   void HeartbeatLoop();
   void Finish(const std::string& status);
 

@@ -172,8 +172,10 @@ bool HoldsLiveLease(const RunRecord& record, std::string_view key, SystemTime no
   if (record.status != "running") return false;
   const auto lease = ParseTimestamp(record.lease_expires_at);
   if (!lease) {
-    LogWarning(fmt::format("run record '{}': lease_expires_at '{}' does not parse; treating run {} "
-                           "as still running", key, record.lease_expires_at, record.run_id));
+    LogEvent(LogLevel::kWarning, "run_record_lease_unparsable",
+             {{"key", key}, {"run_id", record.run_id},
+              {"message", fmt::format("run record '{}': lease_expires_at '{}' does not parse; treating run {} "
+                                      "as still running", key, record.lease_expires_at, record.run_id)}});
     return true;
   }
   return *lease > now;
@@ -196,7 +198,9 @@ Result<std::set<std::string>> LiveRuns(ObjectStore& store, const ObjectsByRun& c
     }
     auto record = ParseRunRecord(*bytes);
     if (!record.ok()) {
-      LogWarning(fmt::format("run record '{}' ignored: {}", object.key, record.status().message()));
+      LogEvent(LogLevel::kWarning, "run_record_unreadable",
+               {{"key", object.key}, {"message", fmt::format("run record '{}' ignored: {}", object.key,
+                                                             record.status().message())}});
       continue;
     }
     if (HoldsLiveLease(*record, object.key, now)) live.insert(record->run_id);
@@ -255,8 +259,9 @@ Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData
   if (!manifest.ok()) {
     const StatusCode code = manifest.status().code();
     if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) return manifest.status();
-    LogWarning(fmt::format("cleanup keeps every object of run {}: {}", entry.run_id,
-                           manifest.status().message()));
+    LogEvent(LogLevel::kWarning, "cleanup_run_kept",
+             {{"run_id", entry.run_id}, {"message", fmt::format("cleanup keeps every object of run {}: {}", entry.run_id,
+                                                               manifest.status().message())}});
     kept.unresolved_runs.insert(entry.run_id);
     return Status::OK();
   }
@@ -264,9 +269,10 @@ Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData
     if (!shard.db_url) continue;
     const auto dir = ShardDirOfUrl(store, *shard.db_url);
     if (!dir) {
-      LogWarning(fmt::format(
-          "cleanup keeps every object of run {}: manifest '{}' names db_url '{}' outside the shard "
-          "layout", entry.run_id, entry.ref, *shard.db_url));
+      LogEvent(LogLevel::kWarning, "cleanup_run_kept",
+               {{"run_id", entry.run_id},
+                {"message", fmt::format("cleanup keeps every object of run {}: manifest '{}' names db_url '{}' "
+                                        "outside the shard layout", entry.run_id, entry.ref, *shard.db_url)}});
       kept.unresolved_runs.insert(entry.run_id);
       continue;
     }

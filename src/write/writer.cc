@@ -21,6 +21,7 @@
 #include "common/thread_pool.h"
 #include "common/time_util.h"
 #include "format/keys.h"
+#include "metrics/emit.h"
 #include "routing/router.h"
 #include "write/manifest_compose.h"
 #include "write/publisher.h"
@@ -105,6 +106,10 @@ Status ResolveRouting(RunContext& ctx, RecordSource& source) {
     Report(ctx.config, "train", 0, 0);
   }
   ASSIGN_OR_RETURN(ctx.plan, ResolveRoutingPlan(ctx.config, sample ? &*sample : nullptr));
+  if (sample) {
+    LogEvent(LogLevel::kInfo, "centroids_trained",
+             {{"run_id", ctx.run_id}, {"num_centroids", ctx.plan.num_dbs}, {"sample_size", sample->rows}});
+  }
   return Status::OK();
 }
 
@@ -243,9 +248,9 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
   static std::once_flag warned;
   if (threads > 1 && !ConfigureSqliteOnce()) {
     std::call_once(warned, [] {
-      LogWarning("SQLite was initialised before shardvec could turn off its memory statistics, so parallel "
+      LogEvent(LogLevel::kWarning, "sqlite_memstatus_unavailable", {{"message", "SQLite was initialised before shardvec could turn off its memory statistics, so parallel "
                  "shard builds contend on one mutex; import shardvec (or load the engine) before anything "
-                 "else opens SQLite, e.g. Python's sqlite3");
+                 "else opens SQLite, e.g. Python's sqlite3"}});
     });
   }
   std::atomic<bool> failed{false};
@@ -273,6 +278,10 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
   for (auto& f : futures) {
     Result<ShardInfo> r = f.get();
     if (r.ok()) {
+      if (ctx.config.metrics) {
+        EmitMetric(*ctx.config.metrics, metric_events::kShardWriteCompleted,
+                   {{"run_id", ctx.run_id}, {"db_id", r->db_id}, {"row_count", r->row_count}, {"db_bytes", r->db_bytes}});
+      }
       shards.push_back(std::move(r).value());
     } else if (first_error.ok() || first_error.code() == StatusCode::kUnavailable) {
       first_error = r.status();
@@ -324,6 +333,10 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   RETURN_IF_ERROR(FaultPoint(kFaultAfterRoutingArtifacts));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
+  if (ctx.config.metrics) {
+    EmitMetric(*ctx.config.metrics, metric_events::kWritePublished,
+               {{"run_id", ctx.run_id}, {"manifest_ref", published.manifest_ref}});
+  }
   return MakeBuildResult(ctx.run_id, published, ctx.plan.num_dbs, std::move(shards));
 }
 
@@ -344,6 +357,7 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
         "local build directory '{}' already exists: another build with run_id '{}' is running or "
         "crashed; remove it or pick another run_id", ctx.local_run_dir.string(), ctx.run_id));
   }
+  if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
   Result<BuildResult> result = RunWrite(ctx, records);
   std::error_code ec;
@@ -356,6 +370,14 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
   run_record->MarkSucceeded(result->manifest_ref);
   result->elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  LogEvent(LogLevel::kInfo, "vector_write_completed",
+           {{"run_id", result->run_id}, {"manifest_ref", result->manifest_ref}, {"total_vectors", result->total_vectors},
+            {"num_shards", result->num_dbs}, {"elapsed_ms", static_cast<int64_t>(result->elapsed_ms)}});
+  if (config.metrics) {
+    EmitMetric(*config.metrics, metric_events::kWriteCompleted,
+               {{"run_id", result->run_id}, {"total_vectors", result->total_vectors}, {"num_shards", result->num_dbs},
+                {"elapsed_ms", static_cast<int64_t>(result->elapsed_ms)}});
+  }
   return result;
 }
 

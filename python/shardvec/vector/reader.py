@@ -14,6 +14,7 @@ import numpy as np
 from shardvec._native import _engine
 from shardvec.config import engine_store_options
 from shardvec.errors import ReaderStateError
+from shardvec.metrics import engine_sink
 from shardvec.vector.types import (
     DistanceMetric,
     SearchResult,
@@ -64,6 +65,7 @@ class ShardedVectorReader:
             int(max_fallback_attempts),
             int(max_cached_shards or 0),
             bool(preload_shards),
+            engine_sink(metrics_collector),
         )
         self._closed = False
 

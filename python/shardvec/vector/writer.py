@@ -23,6 +23,7 @@ import numpy as np
 
 from shardvec._native import _engine
 from shardvec.errors import ConfigValidationError
+from shardvec.metrics import engine_sink
 from shardvec.vector.config import VectorShardedWriteConfig
 from shardvec.vector.types import VectorRecord
 
@@ -142,6 +143,7 @@ def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -
         index_type=str(config.index_config.index_type),
         quantization=config.index_config.quantization,
         custom_json=custom,
+        metrics=engine_sink(config.metrics_collector),
     )
 
 
