@@ -147,6 +147,7 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     return Status::Internal("manifest: cannot open an in-memory database");
   }
   DbPtr db(raw);
+  RETURN_IF_ERROR(HardenUntrustedConnection(db.get()).WithContext("manifest"));
   auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(bytes.size()));
   if (copy == nullptr) return Status::Internal("manifest: out of memory");
   std::memcpy(copy, bytes.data(), bytes.size());
