@@ -162,5 +162,38 @@ TEST_F(HostileSnapshotTest, CachedShardsAndTheirFoldersAreForThisUserOnly) {
   EXPECT_EQ(files, 2);
 }
 
+// Ids are the caller's keys, kept as given: a repeated id is stored once per row and a search may
+// return it more than once (as the reference does); 7 and "7" are different ids; an empty payload
+// object is kept and returned as {}.
+TEST_F(HostileSnapshotTest, DuplicateAndMixedTypeIdsAreKeptAsGiven) {
+  WriteConfig c;
+  c.store = Store();
+  c.local_root = (tmp_ / "build").string();
+  c.index.dim = 2;
+  c.index.metric = Metric::kL2;
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 2;
+  std::vector<Record> records = {
+      {RecordId(int64_t{7}), {1, 0}, std::string("{}"), 0, std::nullopt},
+      {RecordId(int64_t{7}), {1, 0.01f}, std::nullopt, 1, std::nullopt},
+      {RecordId(std::string("7")), {1, 0.02f}, std::string("{\"s\": true}"), 0, std::nullopt},
+  };
+  VectorRecordSource source(records);
+  ASSERT_TRUE(WriteSharded(c, source).ok());
+  auto reader = Open();
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  SearchOptions both;
+  both.shard_ids = std::vector<int64_t>{0, 1};
+  auto r = (*reader)->Search(std::vector<float>{1, 0}, 3, both);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->results.size(), 3u);
+  EXPECT_EQ(r->results[0].id, RecordId(int64_t{7}));
+  EXPECT_EQ(r->results[0].payload_json, std::optional<std::string>("{}"));
+  EXPECT_EQ(r->results[1].id, RecordId(int64_t{7}));
+  EXPECT_EQ(r->results[1].payload_json, std::nullopt);
+  EXPECT_EQ(r->results[2].id, RecordId(std::string("7")));
+  EXPECT_EQ(r->results[2].payload_json, std::optional<std::string>("{\"s\": true}"));
+}
+
 }  // namespace
 }  // namespace shardvec
