@@ -208,17 +208,24 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
                     f"record id={record.id!r} (row {first_row + offset}): vector has {vector.shape[0]} "
                     f"values, expected dim={dim}")
             matrix[offset] = vector
-        int_ids, str_ids = _split_ids([r.id for r in chunk], len(chunk))
-        payloads = [r.payload for r in chunk]
-        contexts = [r.routing_context for r in chunk]
-        yield (
-            matrix,
-            int_ids,
-            str_ids,
-            _payload_texts(payloads, len(chunk)) if any(p is not None for p in payloads) else [],
-            _shard_id_array([r.shard_id for r in chunk]),
-            None if all(c is None for c in contexts) else contexts,
-        )
+        # An engine batch holds one id type, so a chunk mixing int and str ids goes as one batch per
+        # run of a type: whether ids may mix must not depend on batch_size.
+        start = 0
+        for _, run in itertools.groupby(chunk, key=lambda r: isinstance(r.id, str)):
+            part = list(run)
+            end = start + len(part)
+            int_ids, str_ids = _split_ids([r.id for r in part], len(part))
+            payloads = [r.payload for r in part]
+            contexts = [r.routing_context for r in part]
+            yield (
+                matrix if (start, end) == (0, len(chunk)) else matrix[start:end],
+                int_ids,
+                str_ids,
+                _payload_texts(payloads, len(part)) if any(p is not None for p in payloads) else [],
+                _shard_id_array([r.shard_id for r in part]),
+                None if all(c is None for c in contexts) else contexts,
+            )
+            start = end
         first_row += len(chunk)
 
 
