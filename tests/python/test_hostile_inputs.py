@@ -104,6 +104,9 @@ def test_mixed_id_types_in_one_batch_keep_their_types(tmp_path: Path) -> None:
         hits = reader.search(np.asarray([1, 0, 0, 0], np.float32), top_k=4, shard_ids=[0, 1]).results
     assert [(h.id, type(h.id)) for h in hits] == [(7, int), ("7", str), (7, int), ("x", str)]
     assert [h.payload for h in hits] == [{}, None, None, None]
+    for bad_id in (True, 1.5):
+        with pytest.raises(ConfigValidationError, match="ids must be all int or all str"):
+            write_sharded([VectorRecord(id=bad_id, vector=[1, 0, 0, 0], shard_id=0)], config(tmp_path / "other"))
 
 
 @pytest.mark.parametrize("url", ["file:///elsewhere/shards/run_id=r/db=00000/attempt=00", "{store}/shards/../../x",

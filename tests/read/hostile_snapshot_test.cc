@@ -141,8 +141,9 @@ mode_t ModeOf(const fs::path& p) {
 }
 
 TEST_F(HostileSnapshotTest, CachedShardsAndTheirFoldersAreForThisUserOnly) {
-  Write();
   const mode_t old_umask = ::umask(022);  // the usual umask, which would leave 0644 / 0755
+  Write();
+  EXPECT_EQ(ModeOf(tmp_ / "build"), 0700u);  // the writer's local root (its shard folders are gone)
   auto reader = Open();
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   SearchOptions all;
