@@ -49,9 +49,11 @@ Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url
   for (;;) {
     const size_t end = std::min(key.find('/', start), key.size());
     const std::string_view segment = key.substr(start, end - start);
-    if (segment.empty() || segment == "." || segment == "..") {
+    // Empty segments stay: the reference writes "prefix//shards/…" for a prefix with a trailing
+    // slash, and on S3 that is the object's real key; on a folder "a//b" is "a/b", still inside.
+    if (segment == "." || segment == "..") {
       return Status::Corruption(fmt::format(
-          "URL '{}' has an empty, '.' or '..' path segment below the store '{}'", url, prefix_url));
+          "URL '{}' has a '.' or '..' path segment below the store '{}'", url, prefix_url));
     }
     if (end == key.size()) break;
     start = end + 1;

@@ -34,7 +34,7 @@ std::string ManifestKey(std::string_view timestamp, std::string_view run_id);
 std::string RunRecordKey(std::string_view timestamp, std::string_view run_id, std::string_view uuid_hex);
 
 // The object key a snapshot URL names: the URL must be `prefix_url` (the store's, no trailing slash)
-// + "/" + a key without empty, "." or ".." segments; anything else is Corruption naming the URL.
+// + "/" + a key without "." or ".." segments; anything else is Corruption naming the URL.
 Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url);
 
 struct ManifestDirName {
