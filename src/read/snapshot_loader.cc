@@ -22,6 +22,10 @@ Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, co
   Result<std::string> bytes = key.ok() ? store.Get(*key) : Result<std::string>(key.status());
   Result<Matrix> matrix = bytes.ok() ? ParseNpyMatrix(*bytes, fmt::format("{} '{}'", field, url))
                                      : Result<Matrix>(bytes.status());
+  if (bytes.ok() && !matrix.ok()) {
+    // Bytes stored in the snapshot that do not parse are corrupt data, not a bad argument.
+    matrix = Status::Corruption(matrix.status().message());
+  }
   if (!matrix.ok() && strategy == needed_by) {
     return Status(matrix.status().code(),
                   fmt::format("Failed to load {} artifact '{}' required by {} sharding: {}", field, url,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shardvec.errors import ConfigValidationError, ManifestParseError, VectorSearchError
+from shardvec.errors import ConfigValidationError, ManifestParseError, ReaderStateError, VectorSearchError
 from shardvec.vector import ShardedVectorReader, VectorRecord, VectorShardedWriteConfig, write_sharded
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
@@ -141,3 +141,30 @@ def test_corrupt_shard_raises_vector_search_error(tmp_path: Path) -> None:
     with open_strict(store, tmp_path) as reader:
         with pytest.raises(VectorSearchError, match="shard"):
             reader.search(np.ones(DIM, np.float32), top_k=3, shard_ids=[0, 1])
+
+
+def test_non_numeric_vectors_queries_and_out_of_range_ids_raise_config_validation_error(tmp_path: Path) -> None:
+    """No raw NumPy error reaches the caller."""
+    store = published(tmp_path)
+    with pytest.raises(ConfigValidationError, match=r"record id=3 \(row 0\): vector must be numbers"):
+        write_sharded([VectorRecord(id=3, vector=["a", "b", "c", "d"], shard_id=0)], config(store))
+    with pytest.raises(ConfigValidationError, match="ids must be integers in the int64 range"):
+        write_sharded([VectorRecord(id=2**70, vector=[1, 0, 0, 0], shard_id=0)], config(store))
+    with open_strict(store, tmp_path) as reader:
+        with pytest.raises(ConfigValidationError, match="query must be numbers convertible to float32"):
+            reader.search(["x", "y", "z", "w"], top_k=3, shard_ids=[0])
+        with pytest.raises(ConfigValidationError, match="queries must be numbers convertible to float32"):
+            reader.batch_search([[1, 2, 3, "w"]], top_k=3, shard_ids=[0])
+
+
+def test_corrupt_centroids_raise_reader_state_error(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    rng = np.random.default_rng(3)
+    rows = [VectorRecord(id=i, vector=rng.standard_normal(DIM)) for i in range(40)]
+    write_sharded(rows, VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=2, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
+        s3_prefix=str(store), index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2)))
+    centroids = next((store / "vector_meta").rglob("centroids.npy"))
+    centroids.write_bytes(centroids.read_bytes()[:-3])
+    with pytest.raises(ReaderStateError, match=r"Failed to load centroids_ref artifact .*data is truncated"):
+        open_strict(store, tmp_path)

@@ -196,5 +196,31 @@ TEST_F(HostileSnapshotTest, DuplicateAndMixedTypeIdsAreKeptAsGiven) {
   EXPECT_EQ(r->results[2].payload_json, std::optional<std::string>("{\"s\": true}"));
 }
 
+TEST_F(HostileSnapshotTest, TruncatedOrCorruptCentroidsAreCorruptionNamingTheArtifact) {
+  WriteConfig c;
+  c.store = Store();
+  c.local_root = (tmp_ / "build").string();
+  c.index.dim = 4;
+  c.sharding.strategy = Strategy::kCluster;
+  c.sharding.num_dbs = 2;
+  c.sharding.train_centroids = true;
+  VectorRecordSource source(testing::MakeRecords(testing::RandomMatrix(40, 4, 3), false));
+  ASSERT_TRUE(WriteSharded(c, source).ok());
+  fs::path npy;
+  for (const auto& e : fs::recursive_directory_iterator(tmp_ / "store" / "vector_meta")) {
+    if (e.path().filename() == "centroids.npy") npy = e.path();
+  }
+  ASSERT_FALSE(npy.empty());
+  const std::string bytes = testing::ReadText(npy);
+  for (const std::string& spoiled : {bytes.substr(0, bytes.size() - 1), bytes.substr(0, 20), std::string("not npy")}) {
+    testing::WriteText(npy, spoiled);
+    auto reader = Open();
+    ASSERT_FALSE(reader.ok());
+    EXPECT_EQ(reader.status().code(), StatusCode::kCorruption) << reader.status().ToString();
+    EXPECT_NE(reader.status().message().find("Failed to load centroids_ref artifact 'file://" + npy.string() + "'"),
+              std::string::npos) << reader.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace shardvec
