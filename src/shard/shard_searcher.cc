@@ -230,7 +230,9 @@ Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view wha
       fmt::format("shard {}: {} failed on '{}': {}", shard_name_, what, file_.string(),
                   conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc));
   const int primary = rc & 0xff;
-  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT) {
+  // SQLITE_ERROR on a read-only, immutable file we only query by fixed SQL means its schema is not
+  // what we wrote (a missing column, a view where a table belongs): bad bytes, not a failed read.
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT || primary == SQLITE_ERROR) {
     return Status::Corruption(std::move(msg));
   }
   return Status::IOError(std::move(msg));

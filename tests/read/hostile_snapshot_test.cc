@@ -222,5 +222,32 @@ TEST_F(HostileSnapshotTest, TruncatedOrCorruptCentroidsAreCorruptionNamingTheArt
   }
 }
 
+// vec0 reads its shadow tables by name: one replaced by a view returning the very same rows must
+// still not be read through. The schema check covers only our three tables, so this is the
+// hardened connection (views off) at work; without it the search answers through the view.
+TEST_F(HostileSnapshotTest, ShadowTableReplacedByAViewIsNeverReadThrough) {
+  const fs::path file = tmp_ / "shard.db";
+  {
+    auto builder = ShardBuilder::Create(file, {4, Metric::kL2});
+    ASSERT_TRUE(builder.ok());
+    const float v[4] = {1, 2, 3, 4};
+    ASSERT_TRUE((*builder)->Add(RecordId(int64_t{7}), v, std::nullopt).ok());
+    ASSERT_TRUE((*builder)->Seal().ok());
+  }
+  testing::ExecSql(file,
+                   "CREATE TABLE copied_chunks AS SELECT * FROM vec_index_chunks;"
+                   "DROP TABLE vec_index_chunks;"
+                   "CREATE VIEW vec_index_chunks AS SELECT * FROM copied_chunks;");
+  const float q[4] = {1, 2, 3, 4};
+  for (ScanPath path : {ScanPath::kAuto, ScanPath::kVec0Knn}) {
+    auto searcher = ShardSearcher::Open(file, 4, Metric::kL2, "3", 1, path);
+    Result<std::vector<ShardHit>> hits = searcher.ok() ? (*searcher)->Search(q, 1) : searcher.status();
+    ASSERT_FALSE(hits.ok()) << "read through a view";
+    EXPECT_EQ(hits.status().code(), StatusCode::kCorruption) << hits.status().ToString();
+    EXPECT_NE(hits.status().message().find("shard 3"), std::string::npos) << hits.status().message();
+    EXPECT_NE(hits.status().message().find("prohibited"), std::string::npos) << hits.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace shardvec
