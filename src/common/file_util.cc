@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/random_id.h"
+#include "common/status_macros.h"
 
 namespace shardvec {
 namespace {
@@ -76,10 +77,10 @@ Status WriteFileSynced(const std::filesystem::path& path, std::string_view data)
   return st;
 }
 
-Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to) {
+Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to, int mode) {
   const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return ErrnoStatus("open", from, errno);
-  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (out < 0) {
     const int err = errno;
     ::close(in);
@@ -128,6 +129,16 @@ Status CreateDirectories(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) {
     return Status::IOError(fmt::format("cannot create directory '{}': {}", dir.string(), ec.message()));
+  }
+  return Status::OK();
+}
+
+Status CreatePrivateDirectories(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::is_directory(dir, ec)) return Status::OK();
+  RETURN_IF_ERROR(CreatePrivateDirectories(dir.parent_path()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus("create directory", dir, errno);
   }
   return Status::OK();
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <regex>
 
 namespace shardvec {
@@ -36,14 +37,28 @@ std::string RunRecordKey(std::string_view timestamp, std::string_view run_id,
 }
 
 Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url) {
+  // Snapshot URLs come from manifests and pointers anyone with write access to the store may have
+  // written: a URL that leaves the prefix (another folder or bucket, another scheme, '..') would
+  // make the reader fetch, and trust, bytes from somewhere else. No fallback by folder names.
   const std::string prefix = std::string(prefix_url) + "/";
-  if (url.substr(0, prefix.size()) == prefix) return std::string(url.substr(prefix.size()));
-  for (std::string_view folder : {"/shards/", "/vector_meta/", "/manifests/"}) {
-    const size_t at = url.rfind(folder);
-    if (at != std::string_view::npos) return std::string(url.substr(at + 1));
+  if (url.substr(0, prefix.size()) != prefix) {
+    return Status::Corruption(fmt::format("URL '{}' is outside the store '{}'", url, prefix_url));
   }
-  return Status::InvalidArgument(
-      fmt::format("URL '{}' is not under the store '{}' and is not a snapshot key", url, prefix_url));
+  const std::string_view key = url.substr(prefix.size());
+  size_t start = 0;
+  for (;;) {
+    const size_t end = std::min(key.find('/', start), key.size());
+    const std::string_view segment = key.substr(start, end - start);
+    // Empty segments stay: the reference writes "prefix//shards/…" for a prefix with a trailing
+    // slash, and on S3 that is the object's real key; on a folder "a//b" is "a/b", still inside.
+    if (segment == "." || segment == "..") {
+      return Status::Corruption(fmt::format(
+          "URL '{}' has a '.' or '..' path segment below the store '{}'", url, prefix_url));
+    }
+    if (end == key.size()) break;
+    start = end + 1;
+  }
+  return std::string(key);
 }
 
 std::optional<ManifestDirName> ParseManifestDirName(std::string_view name) {

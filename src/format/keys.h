@@ -33,9 +33,8 @@ std::string ManifestKey(std::string_view timestamp, std::string_view run_id);
 // runs/2026-…Z_run_id=R_<uuidhex>/run.yaml
 std::string RunRecordKey(std::string_view timestamp, std::string_view run_id, std::string_view uuid_hex);
 
-// The object key a snapshot URL names. URLs under `prefix_url` (the store's, no trailing slash) map
-// directly; URLs written under another prefix (a copied snapshot) map by the layout's top-level
-// folders (shards/, vector_meta/, manifests/).
+// The object key a snapshot URL names: the URL must be `prefix_url` (the store's, no trailing slash)
+// + "/" + a key without "." or ".." segments; anything else is Corruption naming the URL.
 Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url);
 
 struct ManifestDirName {

@@ -76,6 +76,34 @@ std::string ColumnText(sqlite3_stmt* s, int i) {
 
 Status Corrupt(std::string why) { return Status::Corruption("manifest: " + why); }
 
+uint32_t BigEndianAt(std::string_view bytes, size_t offset, size_t width) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < width; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[offset + i]);
+  return value;
+}
+
+// SQLite reads a database cut inside its last page without complaint when the lost bytes were
+// free space, so a truncated upload could pass for a manifest: the length must be whole pages,
+// and exactly the header's page count when the header says that count is current.
+Status CheckWholePages(std::string_view bytes) {
+  constexpr size_t kHeaderBytes = 100;
+  if (bytes.size() < kHeaderBytes) {
+    return Corrupt(fmt::format("{} bytes is shorter than an SQLite header (truncated?)", bytes.size()));
+  }
+  const uint32_t raw_page_size = BigEndianAt(bytes, 16, 2);
+  const size_t page_size = raw_page_size == 1 ? 65536 : raw_page_size;
+  if (page_size < 512 || (page_size & (page_size - 1)) != 0) {
+    return Corrupt(fmt::format("SQLite header has an invalid page size {}", raw_page_size));
+  }
+  const uint32_t page_count = BigEndianAt(bytes, 28, 4);
+  const bool count_is_current = page_count != 0 && BigEndianAt(bytes, 24, 4) == BigEndianAt(bytes, 92, 4);
+  if (bytes.size() % page_size != 0 || (count_is_current && bytes.size() != page_count * page_size)) {
+    return Corrupt(fmt::format("{} bytes is not the {} pages of {} bytes its SQLite header declares (truncated?)",
+                               bytes.size(), page_count, page_size));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<std::string> SerializeManifest(const Manifest& m) {
@@ -140,6 +168,7 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
   if (bytes.size() < kSqliteMagic.size() || bytes.substr(0, kSqliteMagic.size()) != kSqliteMagic) {
     return Corrupt("unsupported manifest format: expected SQLite (magic header not found)");
   }
+  RETURN_IF_ERROR(CheckWholePages(bytes));
   sqlite3* raw = nullptr;
   ConfigureSqliteOnce();
   if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
@@ -147,6 +176,7 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     return Status::Internal("manifest: cannot open an in-memory database");
   }
   DbPtr db(raw);
+  RETURN_IF_ERROR(HardenUntrustedConnection(db.get()).WithContext("manifest"));
   auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(bytes.size()));
   if (copy == nullptr) return Status::Internal("manifest: out of memory");
   std::memcpy(copy, bytes.data(), bytes.size());

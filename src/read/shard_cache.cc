@@ -191,7 +191,7 @@ Result<fs::path> ShardCache::EnsureVerifiedFile(const ShardLocation& loc, const 
 }
 
 Status ShardCache::DownloadVerified(const ShardLocation& loc, const fs::path& final_path) {
-  RETURN_IF_ERROR(CreateDirectories(final_path.parent_path()));
+  RETURN_IF_ERROR(CreatePrivateDirectories(final_path.parent_path()));
   // The bytes are checked under a temp name, so the final name only ever holds a verified file.
   const fs::path staged = TempSiblingPath(final_path);
   const auto t0 = std::chrono::steady_clock::now();

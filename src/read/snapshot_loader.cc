@@ -22,6 +22,10 @@ Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, co
   Result<std::string> bytes = key.ok() ? store.Get(*key) : Result<std::string>(key.status());
   Result<Matrix> matrix = bytes.ok() ? ParseNpyMatrix(*bytes, fmt::format("{} '{}'", field, url))
                                      : Result<Matrix>(bytes.status());
+  if (bytes.ok() && !matrix.ok()) {
+    // Bytes stored in the snapshot that do not parse are corrupt data, not a bad argument.
+    matrix = Status::Corruption(matrix.status().message());
+  }
   if (!matrix.ok() && strategy == needed_by) {
     return Status(matrix.status().code(),
                   fmt::format("Failed to load {} artifact '{}' required by {} sharding: {}", field, url,
@@ -135,7 +139,12 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
     if (!shard.db_url || shard.row_count == 0) continue;
     ShardLocation loc;
     loc.db_id = shard.db_id;
-    ASSIGN_OR_RETURN(loc.key, KeyFromUrl(store.PrefixUrl(), *shard.db_url + "/" + std::string(kShardFileName)));
+    auto key = KeyFromUrl(store.PrefixUrl(), *shard.db_url + "/" + std::string(kShardFileName));
+    if (!key.ok()) {
+      return Status::Corruption(fmt::format("manifest '{}': shard db_id {} has db_url '{}': {}", s.manifest_ref,
+                                            shard.db_id, *shard.db_url, key.status().message()));
+    }
+    loc.key = std::move(key).value();
     loc.size = shard.db_bytes;
     const std::string id_key = std::to_string(shard.db_id);
     if (digests && digests->contains(id_key) && (*digests)[id_key].is_string()) {
@@ -167,11 +176,13 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const s
   snapshot->manifest_ref = ref;
   snapshot->run_id = run_id;
   snapshot->published_at = published_at;
-  ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store.PrefixUrl(), ref));
-  ASSIGN_OR_RETURN(snapshot->manifest, ReadManifest(store, key, ref));
+  auto key = KeyFromUrl(store.PrefixUrl(), ref);
+  if (!key.ok()) return key.status().WithContext("manifest_ref");
+  ASSIGN_OR_RETURN(snapshot->manifest, ReadManifest(store, *key, ref));
   if (snapshot->run_id.empty()) snapshot->run_id = snapshot->manifest.run_id;
-  RETURN_IF_ERROR(ApplyVectorMetadata(store, *snapshot));
+  // Shard URLs are checked before the metadata's artifacts are downloaded.
   RETURN_IF_ERROR(ApplyShards(store, *snapshot));
+  RETURN_IF_ERROR(ApplyVectorMetadata(store, *snapshot));
   return snapshot;
 }
 

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/sqlite_setup.h"
 #include "common/status_macros.h"
 #include "common/vector_check.h"
 #include "common/text_util.h"
@@ -229,7 +230,9 @@ Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view wha
       fmt::format("shard {}: {} failed on '{}': {}", shard_name_, what, file_.string(),
                   conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc));
   const int primary = rc & 0xff;
-  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT) {
+  // SQLITE_ERROR on a read-only, immutable file we only query by fixed SQL means its schema is not
+  // what we wrote (a missing column, a view where a table belongs): bad bytes, not a failed read.
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT || primary == SQLITE_ERROR) {
     return Status::Corruption(std::move(msg));
   }
   return Status::IOError(std::move(msg));
@@ -241,6 +244,7 @@ Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection
   int rc = sqlite3_open_v2(uri.c_str(), &conn->db,
                            SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "open");
+  RETURN_IF_ERROR(HardenUntrustedConnection(conn->db).WithContext(fmt::format("shard {}", shard_name_)));
   // Map the whole file: scans then read pages straight from the OS page cache.
   const std::string mmap_pragma =
       fmt::format("PRAGMA mmap_size={}", std::max<int64_t>(file_bytes_, 1));
@@ -257,14 +261,23 @@ Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection
 Status ShardSearcher::ValidateSchema(Connection& conn) const {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(conn.db,
-                              "SELECT name, sql FROM sqlite_master WHERE name IN "
+                              "SELECT name, type, sql FROM sqlite_master WHERE name IN "
                               "('vec_index', 'vec_id_map', 'vec_payloads')",
                               -1, &stmt, nullptr);
   if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading the schema");
   std::map<std::string, std::string> tables;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    const auto* sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+    const auto* type = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+    const auto* sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2));
+    if (type == nullptr || std::string_view(type) != "table") {
+      // A view or trigger under one of our names would run the file's own SQL on every read.
+      const std::string what = name ? name : "";
+      const std::string kind = type ? type : "(null)";
+      sqlite3_finalize(stmt);
+      return Status::Corruption(fmt::format("shard {}: '{}' is a {}, not a table, in '{}'", shard_name_,
+                                            what, kind, file_.string()));
+    }
     tables[name ? name : ""] = sql ? sql : "";
   }
   sqlite3_finalize(stmt);

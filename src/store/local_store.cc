@@ -147,9 +147,10 @@ Result<ObjectInfo> LocalStore::Head(std::string_view key) {
 Status LocalStore::GetToFile(std::string_view key, const fs::path& dest) {
   ASSIGN_OR_RETURN(fs::path path, PathOf(key));
   if (!fs::exists(path)) return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  // A download is a local copy for this user only (the reader's cache), like S3Store's.
+  RETURN_IF_ERROR(CreatePrivateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  Status st = CopyFileSynced(path, staged);
+  Status st = CopyFileSynced(path, staged, 0600);
   if (st.ok() && ::rename(staged.c_str(), dest.c_str()) != 0) {
     st = Status::IOError(fmt::format("cannot rename into '{}': {}", dest.string(), std::strerror(errno)));
   }

@@ -174,7 +174,7 @@ Status S3Store::GetRangesToFd(const std::string& object_key, const std::string& 
 
 Status S3Store::GetToFile(std::string_view key, const fs::path& dest) {
   ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
+  RETURN_IF_ERROR(CreatePrivateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
   Status st;
   {

@@ -39,7 +39,12 @@ Result<std::optional<std::string>> CanonicalPayload(const Record& r, int64_t row
     return Status::InvalidArgument(fmt::format("{}: payload must be a JSON object, got '{}'",
                                                Where(r, row), r.payload_json->substr(0, 80)));
   }
-  return std::optional<std::string>(PythonJsonDumps(parsed));
+  std::string stored = PythonJsonDumps(parsed);
+  if (stored.size() > kMaxPayloadBytes) {
+    return Status::InvalidArgument(fmt::format("{}: payload is {} bytes, above the limit of {} bytes (16 MiB)",
+                                               Where(r, row), stored.size(), kMaxPayloadBytes));
+  }
+  return std::optional<std::string>(std::move(stored));
 }
 
 Result<int64_t> AssignRecord(const Router& router, const Record& r, int64_t row) {

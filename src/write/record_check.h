@@ -16,7 +16,12 @@ class Router;
 // would return NULL distances for it). `row` is the record's position in the input.
 Status CheckRecordVector(const Record& record, int64_t dim, Metric metric, int64_t row);
 
+// The largest payload a record may carry, as stored (16 MiB). SQLite's own limit is 1e9 bytes per
+// value, and a reader fetches up to 512 payloads at once; larger metadata belongs elsewhere.
+inline constexpr size_t kMaxPayloadBytes = size_t{16} << 20;
+
 // The payload as stored: a JSON object re-serialised in Python's json.dumps style, or nullopt.
+// Refused, naming the record, when it is not a JSON object or is above kMaxPayloadBytes.
 Result<std::optional<std::string>> CanonicalPayload(const Record& record, int64_t row);
 
 // The record's shard, with a routing error naming the row ("… at row 37").

@@ -38,7 +38,7 @@ fs::path LocalAttemptDir(const fs::path& run_dir, int64_t db_id, int64_t attempt
 
 Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFeed& feed) {
   RemoveBuildDir cleanup{t.build_dir};
-  RETURN_IF_ERROR(CreateDirectories(t.build_dir));
+  RETURN_IF_ERROR(CreatePrivateDirectories(t.build_dir));
   const fs::path db_path = t.build_dir / std::string(kShardFileName);
   ASSIGN_OR_RETURN(std::unique_ptr<ShardBuilder> builder, ShardBuilder::Create(db_path, t.options));
   RETURN_IF_ERROR(feed(*builder));

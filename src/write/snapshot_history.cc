@@ -103,8 +103,7 @@ std::optional<ShardDir> ParseShardDir(std::string_view key) {
   return ShardDir{m[1].str(), m[2].str()};
 }
 
-// The shard folder key a manifest's db_url names. Under another prefix (a copied snapshot) the
-// layout's folders decide, as they do for the reader.
+// The shard folder key a manifest's db_url names, or nullopt when it is outside the store.
 std::optional<ShardDir> ShardDirOfUrl(const ObjectStore& store, std::string_view url) {
   while (EndsWith(url, "/")) url.remove_suffix(1);
   auto key = KeyFromUrl(store.PrefixUrl(), url);

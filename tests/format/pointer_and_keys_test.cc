@@ -70,3 +70,26 @@ TEST(RunRecordTest, RoundTripsAndSortsKeys) {
 
 }  // namespace
 }  // namespace shardvec
+
+namespace shardvec {
+namespace {
+
+TEST(KeyFromUrlTest, OnlyUrlsInsideTheStoreMapToKeys) {
+  const std::string prefix = "s3://bucket/snap";
+  EXPECT_EQ(*KeyFromUrl(prefix, prefix + "/shards/run_id=r/db=00000/attempt=00/shard.db"),
+            "shards/run_id=r/db=00000/attempt=00/shard.db");
+  // The reference's trailing-slash prefix writes "snap//shards/…": on S3 that is the real key.
+  EXPECT_EQ(*KeyFromUrl(prefix, prefix + "//shards/x"), "/shards/x");
+  for (const std::string url : {"s3://other/snap/shards/x", "s3://bucket/snapshot/shards/x", "s3://bucket/snap",
+                                "file:///bucket/snap/shards/x", "s3://bucket/snap/shards/../../x",
+                                "s3://bucket/snap/../snap/shards/x", "s3://bucket/snap/./shards/x",
+                                "s3://bucket/snap/shards/.."}) {
+    auto key = KeyFromUrl(prefix, url);
+    ASSERT_FALSE(key.ok()) << url;
+    EXPECT_EQ(key.status().code(), StatusCode::kCorruption) << url;
+    EXPECT_NE(key.status().message().find("'" + url + "'"), std::string::npos) << key.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace shardvec

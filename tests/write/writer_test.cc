@@ -272,6 +272,10 @@ TEST_F(WriterTest, BadRecordsFailTheRunAndLeaveCurrentAndShardsUntouched) {
       {"inf", [](Record& r) { r.vector[0] = INFINITY; }, "vector[0] is inf"},
       {"wrong dim", [](Record& r) { r.vector.push_back(1); }, "vector has 5 values, expected dim 4"},
       {"bad payload", [](Record& r) { r.payload_json = "[1]"; }, "payload must be a JSON object"},
+      {"payload not json", [](Record& r) { r.payload_json = "{\"a\": "; }, "payload is not valid JSON"},
+      // 16 MiB + 1 byte as stored: {"x": "<16777208 x's>"}.
+      {"huge payload", [](Record& r) { r.payload_json = "{\"x\": \"" + std::string((16 << 20) - 8, 'x') + "\"}"; },
+       "payload is 16777217 bytes, above the limit of 16777216 bytes"},
   };
   for (const auto& tc : cases) {
     auto records = good;

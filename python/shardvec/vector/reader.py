@@ -9,8 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from shardvec._arrays import float32_array
 from shardvec._native import _engine
 from shardvec.config import engine_store_options
 from shardvec.errors import ReaderStateError
@@ -79,7 +78,7 @@ class ShardedVectorReader:
         needs ``routing_context`` (the expression's variables), which selects the one shard searched;
         ``shard_ids`` bypasses routing for every strategy."""
         self._check_open()
-        vector = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        vector = float32_array(query, "query").reshape(-1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
         return _response(self._engine.search(vector, int(top_k), num_probes, ids, routing_context))
 
@@ -89,7 +88,7 @@ class ShardedVectorReader:
         """One response per row of a 2-D ``queries`` array, searched in parallel in C++. On a CEL
         snapshot, ``routing_context`` selects the shard for every query."""
         self._check_open()
-        matrix = np.ascontiguousarray(queries, dtype=np.float32)
+        matrix = float32_array(queries, "queries")
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
@@ -101,7 +100,7 @@ class ShardedVectorReader:
         """The shards a query would probe (routing only); on a CEL snapshot, the one shard
         ``routing_context`` selects."""
         self._check_open()
-        vector = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        vector = float32_array(query, "query").reshape(-1)
         return list(self._engine.route(vector, num_probes, routing_context))
 
     def snapshot_info(self) -> VectorSnapshotInfo:

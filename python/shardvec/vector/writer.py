@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
 from shardvec.errors import ConfigValidationError
 from shardvec.metrics import engine_sink
@@ -77,7 +78,7 @@ def _enum_value(value: Any) -> str:
 def _matrix_or_none(value: Any, name: str) -> np.ndarray | None:
     if value is None:
         return None
-    matrix = np.ascontiguousarray(value, dtype=np.float32)
+    matrix = float32_array(value, name)
     if matrix.ndim != 2:
         raise ConfigValidationError(f"{name} must be a 2-D array, got shape {matrix.shape}")
     return matrix
@@ -88,11 +89,11 @@ def _split_ids(ids: Any, rows: int) -> tuple[np.ndarray | None, list[str]]:
     if ids is None:
         return None, []
     if isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer):
-        array = np.ascontiguousarray(ids, dtype=np.int64)
+        array = int64_array(ids, "ids")
     else:
         values = list(ids)
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-            array = np.asarray(values, dtype=np.int64)
+            array = int64_array(values, "ids")
         elif all(isinstance(v, str) for v in values):
             if len(values) != rows:
                 raise ConfigValidationError(f"ids has {len(values)} entries for {rows} vectors")
@@ -162,7 +163,7 @@ def _build_result(result: dict[str, Any]) -> BuildResult:
 def _shard_id_array(shard_ids: Sequence[int | None]) -> np.ndarray | None:
     if all(s is None for s in shard_ids):
         return None
-    return np.asarray([NO_SHARD_ID if s is None else s for s in shard_ids], dtype=np.int64)
+    return int64_array([NO_SHARD_ID if s is None else s for s in shard_ids], "shard_ids")
 
 
 def write_arrays(
@@ -179,12 +180,12 @@ def write_arrays(
     (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text),
     ``shard_ids`` (EXPLICIT) and ``routing_contexts`` (CEL: one dict of variables per row). Raises
     the :mod:`shardvec.errors` class the engine's error maps to."""
-    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    matrix = float32_array(vectors, "vectors")
     if matrix.ndim != 2:
         raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
     rows = int(matrix.shape[0])
     int_ids, str_ids = _split_ids(ids, rows)
-    shard_array = None if shard_ids is None else np.ascontiguousarray(shard_ids, dtype=np.int64)
+    shard_array = None if shard_ids is None else int64_array(shard_ids, "shard_ids")
     result = _engine.write(
         _engine_settings(config, last_writer_wins),
         vectors=matrix,
@@ -204,23 +205,34 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
     while chunk := list(itertools.islice(iterator, batch_size)):
         matrix = np.empty((len(chunk), dim), dtype=np.float32)
         for offset, record in enumerate(chunk):
-            vector = np.asarray(record.vector, dtype=np.float32).reshape(-1)
+            try:
+                vector = np.asarray(record.vector, dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError, OverflowError) as error:  # named here: this runs per row
+                raise ConfigValidationError(f"record id={record.id!r} (row {first_row + offset}): vector must be "
+                                            f"numbers convertible to float32: {error}") from None
             if vector.shape[0] != dim:
                 raise ConfigValidationError(
                     f"record id={record.id!r} (row {first_row + offset}): vector has {vector.shape[0]} "
                     f"values, expected dim={dim}")
             matrix[offset] = vector
-        int_ids, str_ids = _split_ids([r.id for r in chunk], len(chunk))
-        payloads = [r.payload for r in chunk]
-        contexts = [r.routing_context for r in chunk]
-        yield (
-            matrix,
-            int_ids,
-            str_ids,
-            _payload_texts(payloads, len(chunk)) if any(p is not None for p in payloads) else [],
-            _shard_id_array([r.shard_id for r in chunk]),
-            None if all(c is None for c in contexts) else contexts,
-        )
+        # An engine batch holds one id type, so a chunk mixing int and str ids goes as one batch per
+        # run of a type: whether ids may mix must not depend on batch_size.
+        start = 0
+        for _, run in itertools.groupby(chunk, key=lambda r: isinstance(r.id, str)):
+            part = list(run)
+            end = start + len(part)
+            int_ids, str_ids = _split_ids([r.id for r in part], len(part))
+            payloads = [r.payload for r in part]
+            contexts = [r.routing_context for r in part]
+            yield (
+                matrix if (start, end) == (0, len(chunk)) else matrix[start:end],
+                int_ids,
+                str_ids,
+                _payload_texts(payloads, len(part)) if any(p is not None for p in payloads) else [],
+                _shard_id_array([r.shard_id for r in part]),
+                None if all(c is None for c in contexts) else contexts,
+            )
+            start = end
         first_row += len(chunk)
 
 
