@@ -136,11 +136,13 @@ Status CreateDirectories(const std::filesystem::path& dir) {
 Status CreatePrivateDirectories(const std::filesystem::path& dir) {
   std::error_code ec;
   if (dir.empty() || std::filesystem::is_directory(dir, ec)) return Status::OK();
-  RETURN_IF_ERROR(CreatePrivateDirectories(dir.parent_path()));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return ErrnoStatus("create directory", dir, errno);
+  for (int attempt = 1;; ++attempt) {
+    RETURN_IF_ERROR(CreatePrivateDirectories(dir.parent_path()));
+    if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return Status::OK();
+    // ENOENT: a concurrent task removed the parent it had left empty (a shard attempt's cleanup
+    // prunes its db= folder) between the two calls; make it again.
+    if (errno != ENOENT || attempt == 5) return ErrnoStatus("create directory", dir, errno);
   }
-  return Status::OK();
 }
 
 std::filesystem::path TempSiblingPath(const std::filesystem::path& path) {
