@@ -20,15 +20,20 @@ namespace fs = std::filesystem;
 class HostileSnapshotTest : public ::testing::Test {
  protected:
   std::string Store() const { return (tmp_ / "store").string(); }
-  // Two LSH shards of 4-d vectors; returns the build result.
-  BuildResult Write() {
+  // Two l2 shards of `dim`-d vectors in this test's store.
+  WriteConfig Config(int64_t dim, Strategy strategy) const {
     WriteConfig c;
     c.store = Store();
     c.local_root = (tmp_ / "build").string();
-    c.index.dim = 4;
+    c.index.dim = dim;
     c.index.metric = Metric::kL2;
-    c.sharding.strategy = Strategy::kLsh;
+    c.sharding.strategy = strategy;
     c.sharding.num_dbs = 2;
+    return c;
+  }
+  // Two LSH shards of 4-d vectors; returns the build result.
+  BuildResult Write() {
+    const WriteConfig c = Config(4, Strategy::kLsh);
     VectorRecordSource source(testing::MakeRecords(testing::RandomMatrix(40, 4, 3), false));
     auto built = WriteSharded(c, source);
     EXPECT_TRUE(built.ok()) << built.status().ToString();
@@ -167,13 +172,7 @@ TEST_F(HostileSnapshotTest, CachedShardsAndTheirFoldersAreForThisUserOnly) {
 // return it more than once (as the reference does); 7 and "7" are different ids; an empty payload
 // object is kept and returned as {}.
 TEST_F(HostileSnapshotTest, DuplicateAndMixedTypeIdsAreKeptAsGiven) {
-  WriteConfig c;
-  c.store = Store();
-  c.local_root = (tmp_ / "build").string();
-  c.index.dim = 2;
-  c.index.metric = Metric::kL2;
-  c.sharding.strategy = Strategy::kExplicit;
-  c.sharding.num_dbs = 2;
+  const WriteConfig c = Config(2, Strategy::kExplicit);
   std::vector<Record> records = {
       {RecordId(int64_t{7}), {1, 0}, std::string("{}"), 0, std::nullopt},
       {RecordId(int64_t{7}), {1, 0.01f}, std::nullopt, 1, std::nullopt},
@@ -197,12 +196,7 @@ TEST_F(HostileSnapshotTest, DuplicateAndMixedTypeIdsAreKeptAsGiven) {
 }
 
 TEST_F(HostileSnapshotTest, TruncatedOrCorruptCentroidsAreCorruptionNamingTheArtifact) {
-  WriteConfig c;
-  c.store = Store();
-  c.local_root = (tmp_ / "build").string();
-  c.index.dim = 4;
-  c.sharding.strategy = Strategy::kCluster;
-  c.sharding.num_dbs = 2;
+  WriteConfig c = Config(4, Strategy::kCluster);
   c.sharding.train_centroids = true;
   VectorRecordSource source(testing::MakeRecords(testing::RandomMatrix(40, 4, 3), false));
   ASSERT_TRUE(WriteSharded(c, source).ok());
