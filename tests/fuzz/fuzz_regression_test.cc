@@ -105,7 +105,8 @@ Manifest OneShardManifest() {
 }
 
 // A shard row whose writer_info was not JSON parsed as a "discarded" value: accepted, and it
-// re-serialised as the text "<discarded>" (the manifest target's round trip caught it).
+// re-serialised as the text "<discarded>". (Found by reading; the manifest target now checks that
+// every JSON column of a parsed manifest is an object, and its mutations find this input.)
 TEST(FuzzRegression, ManifestWriterInfoMustBeAJsonObject) {
   Result<std::string> bytes = SerializeManifest(OneShardManifest());
   ASSERT_TRUE(bytes.ok());

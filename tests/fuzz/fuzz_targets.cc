@@ -88,6 +88,11 @@ std::string RunManifestChecks(std::string_view data, bool& accepted) {
   Result<Manifest> parsed = ParseManifest(data);
   if (!parsed.ok()) return CheckErrorHasMessage(parsed.status(), "ParseManifest");
   accepted = true;
+  // Its JSON columns are objects (nlohmann's "discarded" marks text that did not parse).
+  if (!parsed->sharding.is_object() || !parsed->custom.is_object()) return "sharding or custom is not an object";
+  for (const ManifestShard& shard : parsed->shards) {
+    if (!shard.writer_info.is_object()) return fmt::format("shard {}'s writer_info is not an object", shard.db_id);
+  }
   Result<std::string> bytes = SerializeManifest(*parsed);
   if (!bytes.ok()) return "a parsed manifest does not serialise: " + bytes.status().message();
   Result<Manifest> again = ParseManifest(*bytes);
