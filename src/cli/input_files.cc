@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/json_text.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
 #include "format/npy.h"
@@ -221,7 +222,12 @@ std::string DescribeParseError(const Json::parse_error& error) {
   return fmt::format("invalid JSON at column {}: {}", error.byte, text.substr(reason + 2));
 }
 
+std::string TooDeepMessage() {
+  return fmt::format("JSON nests arrays/objects deeper than {} levels", kMaxJsonNesting);
+}
+
 Result<Json> ParseJsonLine(std::string_view line, std::string_view label, int64_t line_number) {
+  if (JsonNestsDeeperThan(line)) return InvalidAtLine(label, line_number, TooDeepMessage());
   try {
     return Json::parse(line);
   } catch (const Json::parse_error& error) {
@@ -230,6 +236,7 @@ Result<Json> ParseJsonLine(std::string_view line, std::string_view label, int64_
 }
 
 Result<Json> ParseJsonDocument(std::string_view text, std::string_view label) {
+  if (JsonNestsDeeperThan(text)) return Invalid(label, TooDeepMessage());
   try {
     return Json::parse(StripUtf8Bom(text));
   } catch (const Json::parse_error& error) {

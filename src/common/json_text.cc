@@ -46,4 +46,23 @@ std::string PythonJsonDumps(const nlohmann::ordered_json& value) {
 
 std::string CompactJsonDumps(const nlohmann::json& value) { return value.dump(-1, ' ', true); }
 
+bool JsonNestsDeeperThan(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // skip the escaped character, which may be a quote
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 }  // namespace shardvec

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace shardvec {
 
@@ -13,5 +14,13 @@ std::string PythonJsonDumps(const nlohmann::json& value);
 std::string PythonJsonDumps(const nlohmann::ordered_json& value);
 // Compact ("," and ":"), sorted keys: the _CURRENT pointer style.
 std::string CompactJsonDumps(const nlohmann::json& value);
+
+// The deepest nesting of arrays and objects untrusted JSON may have. nlohmann parses any depth, but
+// dumping, copying and comparing recurse once per level: a 200 KB line of '[' overflows the stack.
+// (Python's json module stops near 1000 levels; real payloads nest a handful.)
+inline constexpr int kMaxJsonNesting = 512;
+// Whether `text` opens more than `max_depth` nested arrays/objects (brackets inside strings do not
+// count). One pass, no allocation; run it before parsing untrusted JSON whose value will be dumped.
+bool JsonNestsDeeperThan(std::string_view text, int max_depth = kMaxJsonNesting);
 
 }  // namespace shardvec

@@ -24,6 +24,9 @@ constexpr std::string_view kMagic = "\x93NUMPY";
 constexpr size_t kArrayAlign = 64;
 // np.save leaves room for the first axis to grow to this many digits without rewriting the file.
 constexpr size_t kGrowthAxisMaxDigits = 21;
+// Headers nest a tuple or two (shape, structured dtypes); the parser recurses per level, and a
+// 65 535-byte header of '(' must not overflow the stack.
+constexpr int kMaxHeaderNesting = 16;
 
 // ---------------------------------------------------------------------------------------------
 // Byte order helpers.
@@ -128,7 +131,11 @@ class HeaderLiteralParser {
   }
 
   Result<PyValue> ParseSequence(char close) {
+    if (depth_ == kMaxHeaderNesting) {
+      return Error(fmt::format("tuples and lists nest deeper than {} levels", kMaxHeaderNesting));
+    }
     ++pos_;
+    ++depth_;
     PyValue value = MakeValue(PyValue::Kind::kSequence);
     while (!Consume(close)) {
       ASSIGN_OR_RETURN(PyValue item, ParseValue());
@@ -138,6 +145,7 @@ class HeaderLiteralParser {
         break;
       }
     }
+    --depth_;
     return value;
   }
 
@@ -185,6 +193,7 @@ class HeaderLiteralParser {
 
   std::string_view text_;
   size_t pos_ = 0;
+  int depth_ = 0;  // open tuples and lists
 };
 
 struct NpyHeader {

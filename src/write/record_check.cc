@@ -29,6 +29,10 @@ Status CheckRecordVector(const Record& r, int64_t dim, Metric metric, int64_t ro
 
 Result<std::optional<std::string>> CanonicalPayload(const Record& r, int64_t row) {
   if (!r.payload_json) return std::optional<std::string>();
+  if (JsonNestsDeeperThan(*r.payload_json)) {
+    return Status::InvalidArgument(fmt::format("{}: payload nests arrays/objects deeper than {} levels",
+                                               Where(r, row), kMaxJsonNesting));
+  }
   auto parsed = nlohmann::ordered_json::parse(*r.payload_json, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     return Status::InvalidArgument(fmt::format("{}: payload is not valid JSON: '{}'", Where(r, row),

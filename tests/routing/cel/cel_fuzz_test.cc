@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/fuzz_targets.h"
 #include "routing/cel/cel.h"
 
 namespace shardvec::cel {
 namespace {
 
-const std::map<std::string, std::string> kColumns = {
-    {"i", "int"}, {"u", "uint"}, {"d", "double"}, {"s", "string"}, {"b", "bytes"}, {"t", "bool"}};
+const std::map<std::string, std::string>& kColumns = fuzz::CelFuzzColumns();
 
 const std::vector<std::string> kTokens = {
     "i", "u", "d", "s", "b", "t", "x", "0", "1", "-1", "7", "32u", "0u", "9223372036854775807", "-9223372036854775808",
