@@ -26,6 +26,13 @@ std::string FormatTimestamp(SystemTime t) {
 }
 
 std::optional<SystemTime> ParseTimestamp(std::string_view text) {
+  // Exactly YYYY-MM-DDTHH:MM:SS first: sscanf alone would take spaces, signs and short fields.
+  constexpr std::string_view kShape = "0000-00-00T00:00:00";
+  if (text.size() < kShape.size()) return std::nullopt;
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (kShape[i] == '0' ? !digit : text[i] != kShape[i]) return std::nullopt;
+  }
   std::tm tm{};
   int consumed = 0;
   std::string s(text);

@@ -41,7 +41,11 @@ Result<CurrentPointer> ParseCurrentPointer(std::string_view bytes) {
     return fail(fmt::format("field 'updated_at' is not a timestamp: '{}'", p.updated_at));
   }
   if (j.contains("format_version")) {
-    if (!j["format_version"].is_number_integer()) return fail("field 'format_version' must be an integer");
+    const auto& version = j["format_version"];
+    // An unsigned value above int64's range would wrap to a negative version.
+    if (!version.is_number_integer() || (version.is_number_unsigned() && version.get<uint64_t>() > INT64_MAX)) {
+      return fail(fmt::format("field 'format_version' must be an integer, got {}", version.dump()));
+    }
     p.format_version = j["format_version"].get<int64_t>();
   }
   return p;

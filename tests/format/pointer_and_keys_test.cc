@@ -24,7 +24,10 @@ TEST(CurrentPointerTest, EncodesCompactSortedJson) {
 
 TEST(CurrentPointerTest, CorruptPointersAreCorruptionErrors) {
   for (const char* bad : {"", "{", "[]", R"({"run_id":"R"})",
-                          R"({"manifest_ref":"x","manifest_content_type":"a","run_id":"R","updated_at":"yesterday"})"}) {
+                          R"({"manifest_ref":"x","manifest_content_type":"a","run_id":"R","updated_at":"yesterday"})",
+                          // Above int64: would wrap to a negative version.
+                          R"({"manifest_ref":"x","manifest_content_type":"a","run_id":"R",)"
+                          R"("updated_at":"2026-11-24T21:36:00Z","format_version":18446744073709551615})"}) {
     auto r = ParseCurrentPointer(bad);
     EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << bad;
     EXPECT_NE(r.status().message().find("CURRENT pointer validation failed"), std::string::npos);
@@ -50,6 +53,11 @@ TEST(TimeUtilTest, FormatsAndParsesMicroseconds) {
   EXPECT_EQ(FormatTimestamp(*t), "2026-11-24T21:36:00.123456Z");
   EXPECT_EQ(FormatTimestamp(*ParseTimestamp("2026-11-24T21:36:00+00:00")), "2026-11-24T21:36:00.000000Z");
   EXPECT_FALSE(ParseTimestamp("nope"));
+  // Only the exact shape: no spaces, signs or short fields that sscanf would let through.
+  for (const char* bad : {" 2026-11-24T21:36:00Z", "2026-11-24T21: 6:00Z", "2026-+1-24T21:36:00Z",
+                          "2026-1-24T21:36:00Z", "-026-11-24T21:36:00Z", "2026-11-24 21:36:00Z"}) {
+    EXPECT_FALSE(ParseTimestamp(bad)) << bad;
+  }
 }
 
 TEST(RunRecordTest, RoundTripsAndSortsKeys) {
