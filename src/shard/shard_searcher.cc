@@ -91,7 +91,9 @@ struct DeclaredIndex {
 // Reads "vec0(embedding float[D] distance_metric=M)" from vec_index's CREATE statement.
 std::optional<DeclaredIndex> ParseVecIndexSql(const std::string& sql) {
   static const std::regex kModule(R"(using\s+vec0\s*\()", std::regex::icase);
-  static const std::regex kColumn(R"(\bembedding\s+float\s*\[\s*(\d{1,9})\s*\])",
+  // "embedding" must start a word; written as a preceding non-word character rather than \b, whose
+  // match-time lookup fills libstdc++'s shared ctype cache lazily (a race TSan reports, PR 77704).
+  static const std::regex kColumn(R"((?:^|[^A-Za-z0-9_])embedding\s+float\s*\[\s*(\d{1,9})\s*\])",
                                   std::regex::icase);
   static const std::regex kMetric(R"(distance_metric\s*=\s*['"]?([A-Za-z0-9_]+))",
                                   std::regex::icase);
