@@ -32,9 +32,10 @@ constexpr int64_t kTopK = 5;
 constexpr int kSearchThreads = 8;
 constexpr auto kPublishEvery = std::chrono::milliseconds(250);
 constexpr int64_t kMaxRssGrowthKib = 64 * 1024;
-// ThreadSanitizer's shadow memory and history grow with every access, so VmRSS says nothing about
-// our memory under it; open files still do.
-#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer's shadow memory and history grow with every access, and AddressSanitizer keeps
+// freed memory resident in its quarantine, so VmRSS says nothing about our memory under either;
+// open files still do.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 constexpr bool kRssMeaningful = false;
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
