@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
 #include <string>
 
 #include "cli/input_files.h"
@@ -110,19 +109,11 @@ Manifest OneShardManifest() {
 TEST(FuzzRegression, ManifestWriterInfoMustBeAJsonObject) {
   Result<std::string> bytes = SerializeManifest(OneShardManifest());
   ASSERT_TRUE(bytes.ok());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
-  auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(bytes->size()));
-  std::memcpy(copy, bytes->data(), bytes->size());
-  ASSERT_EQ(sqlite3_deserialize(db, "main", copy, bytes->size(), bytes->size(),
-                                SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE shards SET writer_info = '{not json'", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_int64 size = 0;
-  unsigned char* raw = sqlite3_serialize(db, "main", &size, 0);
-  const std::string corrupt(reinterpret_cast<const char*>(raw), static_cast<size_t>(size));
-  sqlite3_free(raw);
-  sqlite3_close(db);
+  testing::TempDir dir;
+  const auto path = dir / "manifest";
+  testing::WriteText(path, *bytes);
+  testing::ExecSql(path, "UPDATE shards SET writer_info = '{not json'");
+  const std::string corrupt = testing::ReadText(path);
 
   Result<Manifest> parsed = ParseManifest(corrupt);
   ASSERT_FALSE(parsed.ok());
