@@ -74,7 +74,8 @@ struct WriteConfig {
   std::string local_root;
   // Rows inserted per prepared-statement batch when building a shard.
   int64_t batch_size = 10000;
-  // Shards built at once; 0 means one per hardware thread.
+  // Shards built at once; 0 means one per hardware thread, plus one to use the cores while a
+  // finished shard waits for its fsync or upload.
   int64_t max_parallel_shards = 0;
   PublishPolicy publish_policy = PublishPolicy::kRejectIfNewer;
   // Extra JSON values merged into the manifest's custom block ("vector" and "shardvec" are ours).

@@ -11,34 +11,40 @@ namespace shardvec {
 namespace {
 
 constexpr uint32_t kExponentBits = 0x7f800000u;  // all ones: Inf or NaN
-constexpr uint32_t kMagnitudeBits = 0x7fffffffu;  // zero only for +0 and -0
+constexpr int32_t kMagnitudeBits = 0x7fffffff;    // zero only for +0 and -0
+constexpr int32_t kLargestFinite = 0x7f7fffff;    // magnitudes above it are Inf or NaN
 
 struct ValueSummary {
   bool any_non_finite = false;
   bool any_nonzero = false;
 };
 
-// One pass without branches, 8 values at a time, so every row of a large write is checked at
-// memory speed; the slow loop below runs only to name the first bad value.
+// One pass without branches, 8 values at a time (two SSE2-wide vectors: GCC splits wider generic
+// vector compares into scalar code), so every row of a large write is checked at memory speed; the
+// slow loop below runs only to name the first bad value. A magnitude's bits, as a signed integer,
+// order like the value: one signed compare (pcmpgtd) finds Inf and NaN.
 ValueSummary Summarise(std::span<const float> vector) {
-  using Bits8 = uint32_t __attribute__((vector_size(32)));
-  Bits8 non_finite = {}, magnitude = {};
+  using Ints4 = int32_t __attribute__((vector_size(16)));
+  Ints4 non_finite[2] = {}, magnitude[2] = {};
   size_t i = 0;
   for (; i + 8 <= vector.size(); i += 8) {
-    Bits8 bits;
-    std::memcpy(&bits, vector.data() + i, sizeof bits);
-    non_finite |= (Bits8)((bits & kExponentBits) == kExponentBits);
-    magnitude |= bits & kMagnitudeBits;
+    for (int half = 0; half < 2; ++half) {
+      Ints4 bits;
+      std::memcpy(&bits, vector.data() + i + 4 * half, sizeof bits);
+      const Ints4 m = bits & kMagnitudeBits;
+      non_finite[half] |= m > kLargestFinite;
+      magnitude[half] |= m;
+    }
   }
-  uint32_t any_non_finite = 0, any_magnitude = 0;
-  for (int lane = 0; lane < 8; ++lane) {
-    any_non_finite |= non_finite[lane];
-    any_magnitude |= magnitude[lane];
+  int32_t any_non_finite = 0, any_magnitude = 0;
+  for (int lane = 0; lane < 4; ++lane) {
+    any_non_finite |= non_finite[0][lane] | non_finite[1][lane];
+    any_magnitude |= magnitude[0][lane] | magnitude[1][lane];
   }
   for (; i < vector.size(); ++i) {
     const auto bits = std::bit_cast<uint32_t>(vector[i]);
     any_non_finite |= (bits & kExponentBits) == kExponentBits;
-    any_magnitude |= bits & kMagnitudeBits;
+    any_magnitude |= static_cast<int32_t>(bits & static_cast<uint32_t>(kMagnitudeBits));
   }
   return {any_non_finite != 0, any_magnitude != 0};
 }

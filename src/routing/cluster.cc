@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
+#include <optional>
 
 #include "routing/distance.h"
 
@@ -24,13 +26,46 @@ std::vector<double> DistancesToCentroids(const float* v, const Matrix& centroids
   return distances;
 }
 
+// Centroids are scored a few at a time (the grouped kernels) without a heap allocation.
+constexpr int64_t kBatch = 16;
+
+// The nearest centroid when the float estimates prove it: its distance plus its error bound is below
+// every other centroid's distance minus theirs, so the exact (double) distances order it first too,
+// strictly. Otherwise (a near tie, a NaN, an overflow) nullopt, and the caller computes them exactly.
+std::optional<int64_t> ProvenNearest(const RoutingDistanceFrom& from_v, const Matrix& centroids) {
+  const float* rows[kBatch];
+  double approx[kBatch], error[kBatch];
+  int64_t best = -1;
+  double best_upper = 0.0, best_lower = 0.0, best_approx = 0.0;
+  double others_lower = std::numeric_limits<double>::infinity();  // min over every centroid but best
+  for (int64_t first = 0; first < centroids.rows; first += kBatch) {
+    const int64_t n = std::min(kBatch, centroids.rows - first);
+    for (int64_t j = 0; j < n; ++j) rows[j] = centroids.row(first + j);
+    from_v.ApproxToEach(rows, n, approx, error);
+    for (int64_t j = 0; j < n; ++j) {
+      if (!std::isfinite(approx[j]) || !std::isfinite(error[j])) return std::nullopt;
+      const double lower = approx[j] - error[j];
+      if (best < 0 || approx[j] < best_approx) {
+        if (best >= 0) others_lower = std::min(others_lower, best_lower);
+        best = first + j;
+        best_approx = approx[j];
+        best_lower = lower;
+        best_upper = approx[j] + error[j];
+      } else {
+        others_lower = std::min(others_lower, lower);
+      }
+    }
+  }
+  if (best_upper < others_lower) return best;
+  return std::nullopt;
+}
+
 }  // namespace
 
-int64_t ClusterAssign(const float* v, const Matrix& centroids, Metric m) {
+int64_t ClusterAssign(const float* v, const Matrix& centroids, Metric m, ScanIsa isa) {
   if (centroids.rows <= 0) return -1;
-  const RoutingDistanceFrom from_v(m, v, centroids.cols);
-  // Centroids are scored a few at a time (ToEach's grouped kernels) without a heap allocation.
-  constexpr int64_t kBatch = 16;
+  const RoutingDistanceFrom from_v(m, v, centroids.cols, isa);
+  if (const std::optional<int64_t> nearest = ProvenNearest(from_v, centroids)) return *nearest;
   const float* rows[kBatch];
   double distances[kBatch];
   int64_t best = 0;

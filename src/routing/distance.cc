@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace shardvec {
 namespace {
@@ -91,6 +92,69 @@ SHARDVEC_INLINE void DotAndSumSquaresBody(const float* a, const float* const* bs
 
 constexpr int kGroup = 4;  // vectors per pass in the grouped kernels
 
+// The float pass of ClusterAssign: the same sums in 16 float lanes (lane l takes elements i + l, the
+// tail goes to lane 0, the lanes are added in order), a quarter of the double kernels' work. Its
+// results differ by instruction set and are only ever used with RoutingDistanceFrom::ApproxBound.
+constexpr int64_t kFloatLanes = 16;
+using Floats16 = float __attribute__((vector_size(kFloatLanes * sizeof(float))));
+
+SHARDVEC_INLINE Floats16 LoadFloats16(const float* p) {
+  Floats16 f;
+  std::memcpy(&f, p, sizeof f);
+  return f;
+}
+
+SHARDVEC_INLINE float SumFloatLanes(Floats16 lanes) {
+  float sum = 0.0f;
+  for (int64_t l = 0; l < kFloatLanes; ++l) sum += lanes[l];
+  return sum;
+}
+
+template <int N>
+SHARDVEC_INLINE void ApproxSquaredL2Body(const float* a, const float* const* bs, int64_t dim, float* out) {
+  Floats16 acc[N] = {};
+  int64_t i = 0;
+  for (; i + kFloatLanes <= dim; i += kFloatLanes) {
+    const Floats16 x = LoadFloats16(a + i);
+    for (int j = 0; j < N; ++j) {
+      const Floats16 diff = x - LoadFloats16(bs[j] + i);
+      acc[j] += diff * diff;
+    }
+  }
+  for (; i < dim; ++i) {
+    for (int j = 0; j < N; ++j) {
+      const float diff = a[i] - bs[j][i];
+      acc[j][0] += diff * diff;
+    }
+  }
+  for (int j = 0; j < N; ++j) out[j] = SumFloatLanes(acc[j]);
+}
+
+template <int N>
+SHARDVEC_INLINE void ApproxDotAndSumSquaresBody(const float* a, const float* const* bs, int64_t dim, float* dots,
+                                                float* b_squares) {
+  Floats16 dot[N] = {}, squares[N] = {};
+  int64_t i = 0;
+  for (; i + kFloatLanes <= dim; i += kFloatLanes) {
+    const Floats16 x = LoadFloats16(a + i);
+    for (int j = 0; j < N; ++j) {
+      const Floats16 y = LoadFloats16(bs[j] + i);
+      dot[j] += x * y;
+      squares[j] += y * y;
+    }
+  }
+  for (; i < dim; ++i) {
+    for (int j = 0; j < N; ++j) {
+      dot[j][0] += a[i] * bs[j][i];
+      squares[j][0] += bs[j][i] * bs[j][i];
+    }
+  }
+  for (int j = 0; j < N; ++j) {
+    dots[j] = SumFloatLanes(dot[j]);
+    b_squares[j] = SumFloatLanes(squares[j]);
+  }
+}
+
 #define SHARDVEC_ROUTING_KERNELS(suffix, attribute)                                                         \
   attribute void SquaredL2One##suffix(const float* a, const float* const* bs, int64_t dim, double* out) {   \
     SquaredL2Body<1>(a, bs, dim, out);                                                                      \
@@ -106,6 +170,21 @@ constexpr int kGroup = 4;  // vectors per pass in the grouped kernels
   attribute void DotAndSumSquaresGroup##suffix(const float* a, const float* const* bs, int64_t dim,        \
                                                double* dots, double* b_squares) {                           \
     DotAndSumSquaresBody<kGroup>(a, bs, dim, dots, b_squares);                                              \
+  }                                                                                                         \
+  attribute void ApproxSquaredL2Group##suffix(const float* a, const float* const* bs, int64_t dim,         \
+                                              float* out) {                                                 \
+    ApproxSquaredL2Body<kGroup>(a, bs, dim, out);                                                           \
+  }                                                                                                         \
+  attribute void ApproxSquaredL2One##suffix(const float* a, const float* const* bs, int64_t dim, float* out) { \
+    ApproxSquaredL2Body<1>(a, bs, dim, out);                                                                \
+  }                                                                                                         \
+  attribute void ApproxDotGroup##suffix(const float* a, const float* const* bs, int64_t dim, float* dots,  \
+                                        float* b_squares) {                                                 \
+    ApproxDotAndSumSquaresBody<kGroup>(a, bs, dim, dots, b_squares);                                        \
+  }                                                                                                         \
+  attribute void ApproxDotOne##suffix(const float* a, const float* const* bs, int64_t dim, float* dots,    \
+                                      float* b_squares) {                                                   \
+    ApproxDotAndSumSquaresBody<1>(a, bs, dim, dots, b_squares);                                             \
   }
 
 SHARDVEC_ROUTING_KERNELS(Scalar, )
@@ -117,9 +196,13 @@ SHARDVEC_ROUTING_KERNELS(Avx512, __attribute__((target("avx512f"))))
 struct RoutingKernels {
   using SquaredL2 = void (*)(const float*, const float* const*, int64_t, double*);
   using DotAndSumSquares = void (*)(const float*, const float* const*, int64_t, double*, double*);
+  using ApproxSquaredL2 = void (*)(const float*, const float* const*, int64_t, float*);
+  using ApproxDot = void (*)(const float*, const float* const*, int64_t, float*, float*);
   SquaredL2 squared_l2_one, squared_l2_group;
   double (*sum_squares)(const float*, int64_t);
   DotAndSumSquares dot_and_sum_squares_one, dot_and_sum_squares_group;
+  ApproxSquaredL2 approx_squared_l2_one, approx_squared_l2_group;
+  ApproxDot approx_dot_one, approx_dot_group;
 };
 
 namespace {
@@ -127,7 +210,9 @@ namespace {
 #define SHARDVEC_KERNEL_TABLE(suffix)                                                  \
   RoutingKernels {                                                                     \
     SquaredL2One##suffix, SquaredL2Group##suffix, SumSquares##suffix,                  \
-        DotAndSumSquaresOne##suffix, DotAndSumSquaresGroup##suffix                     \
+        DotAndSumSquaresOne##suffix, DotAndSumSquaresGroup##suffix,                    \
+        ApproxSquaredL2One##suffix, ApproxSquaredL2Group##suffix,                      \
+        ApproxDotOne##suffix, ApproxDotGroup##suffix                                   \
   }
 const RoutingKernels kScalar = SHARDVEC_KERNEL_TABLE(Scalar);
 const RoutingKernels kAvx2 = SHARDVEC_KERNEL_TABLE(Avx2);
@@ -171,6 +256,40 @@ void RoutingDistanceFrom::ToEach(const float* const* others, int64_t n, double* 
                                                                                        dots, other_squares);
       for (int64_t j = 0; j < count; ++j) {
         out[i + j] = 1.0 - dots[j] / (std::sqrt(from_sum_squares_) * std::sqrt(other_squares[j]) + kCosineEpsilon);
+      }
+    }
+    i += count;
+  }
+}
+
+void RoutingDistanceFrom::ApproxToEach(const float* const* others, int64_t n, double* approx,
+                                       double* error) const {
+  // Float rounding: each lane sums dim/16 + 1 terms, then 16 lanes are added; every term and sum
+  // takes at most a few relative roundings of 2^-24. kSlack covers the products, the final add of the
+  // lanes, and the double reference's own (far smaller) error, with a factor of 2 to spare.
+  constexpr int64_t kSlack = 48;
+  const double gamma = 2.0 * static_cast<double>(dim_ / kFloatLanes + kSlack) * 0x1p-24;
+  for (int64_t i = 0; i < n;) {
+    const bool group = n - i >= kGroup;
+    const int64_t count = group ? kGroup : 1;
+    float values[kGroup], squares[kGroup];
+    if (metric_ == Metric::kL2) {
+      (group ? kernels_->approx_squared_l2_group : kernels_->approx_squared_l2_one)(from_, others + i, dim_, values);
+      for (int64_t j = 0; j < count; ++j) {
+        // A sum of non-negative terms: the error is relative to the sum itself (plus underflow).
+        approx[i + j] = values[j];
+        error[i + j] = gamma * values[j] + static_cast<double>(dim_ + kSlack) * 0x1p-126;
+      }
+    } else {
+      (group ? kernels_->approx_dot_group : kernels_->approx_dot_one)(from_, others + i, dim_, values, squares);
+      for (int64_t j = 0; j < count; ++j) {
+        // |a.b error| <= gamma |a||b| (Cauchy-Schwarz), |b|^2 is within gamma of its own value, so the
+        // similarity is within about 1.5 gamma. Tiny norms lose the relative bound to underflow.
+        const double b_squares = squares[j];
+        const bool normal = std::isfinite(values[j]) && std::isfinite(b_squares) && from_sum_squares_ > 0x1p-60 &&
+                            b_squares > 0x1p-60;
+        approx[i + j] = 1.0 - values[j] / (std::sqrt(from_sum_squares_) * std::sqrt(b_squares) + kCosineEpsilon);
+        error[i + j] = normal ? 4.0 * gamma : std::numeric_limits<double>::infinity();
       }
     }
     i += count;

@@ -24,6 +24,10 @@ class RoutingDistanceFrom {
   double To(const float* other) const;
   // out[i] = To(others[i]), the same bits, scored several at a time.
   void ToEach(const float* const* others, int64_t n, double* out) const;
+  // A cheaper estimate in float, for deciding when the exact distances are not needed:
+  // |approx[i] - To(others[i])| <= error[i] (infinite when no bound holds; a NaN or infinite
+  // approx has none either). The estimates differ between instruction sets; the bound holds on each.
+  void ApproxToEach(const float* const* others, int64_t n, double* approx, double* error) const;
 
  private:
   Metric metric_;

@@ -71,7 +71,7 @@ Status ShardBuilder::Open() {
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=OFF"));
   RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
   RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
-  RETURN_IF_ERROR(Exec("PRAGMA cache_size=-65536"));
+  RETURN_IF_ERROR(Exec("PRAGMA cache_size=-2048"));
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"));
   // vec0's default chunk size is left unsaid, so the DDL stays the reference's byte for byte.
   const int64_t chunk_size = options_.chunk_size > 0 ? options_.chunk_size : DefaultChunkSize(options_.dim);

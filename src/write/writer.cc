@@ -243,8 +243,11 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
   // Largest shards first, so the pool does not end on one long straggler.
   std::stable_sort(todo.begin(), todo.end(),
                    [&](int64_t a, int64_t b) { return routed.count(a) > routed.count(b); });
-  const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards),
-                                          std::max<size_t>(1, todo.size()));
+  // By default one build more than there are cores: each shard ends in an fsync (and, on S3, an
+  // upload) that waits without using its core, which the extra build then uses.
+  const size_t wanted = ctx.config.max_parallel_shards > 0 ? ThreadPool::DefaultSize(ctx.config.max_parallel_shards)
+                                                           : ThreadPool::DefaultSize(0) + 1;
+  const size_t threads = std::min<size_t>(wanted, std::max<size_t>(1, todo.size()));
   static std::once_flag warned;
   if (threads > 1 && !ConfigureSqliteOnce()) {
     std::call_once(warned, [] {

@@ -233,5 +233,77 @@ TEST(RoutingClusterTest, ContractHoldsForRandomVectors) {
   }
 }
 
+// The exact nearest centroid, straight from the double distances: the reference ClusterAssign's
+// float pass must never contradict.
+int64_t NearestByDoubles(const float* v, const Matrix& centroids, Metric m) {
+  int64_t best = 0;
+  double best_distance = RoutingDistance(m, v, centroids.row(0), centroids.cols);
+  for (int64_t c = 1; c < centroids.rows; ++c) {
+    const double d = RoutingDistance(m, v, centroids.row(c), centroids.cols);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+// ClusterAssign decides most rows with float estimates and their error bound. Near ties are where a
+// wrong bound would show: points on (and a few ulps off) the bisector of two centroids, and
+// centroids that differ in one ulp, in dimensions that are and are not multiples of 16.
+TEST(RoutingClusterTest, FloatPassAgreesWithDoublesOnNearTies) {
+  std::mt19937 rng(7);
+  int64_t checked = 0;
+  for (int64_t dim : {1, 7, 16, 33, 384, 785}) {
+    for (Metric m : {Metric::kL2, Metric::kCosine}) {
+      const int64_t num_dbs = 9;
+      Matrix centroids = MakeMatrix(num_dbs, dim, {});
+      for (int64_t c = 0; c < num_dbs; ++c) {
+        std::vector<float> row = RandomVector(rng, dim);
+        if (c == 1) {  // centroid 1 is centroid 0 one ulp away in one coordinate
+          row.assign(centroids.row(0), centroids.row(0) + dim);
+          row[0] = std::nextafter(row[0], 10.0f);
+        }
+        centroids.data.insert(centroids.data.end(), row.begin(), row.end());
+      }
+      for (int trial = 0; trial < 300; ++trial) {
+        const int64_t a = static_cast<int64_t>(rng() % num_dbs), b = static_cast<int64_t>(rng() % num_dbs);
+        std::vector<float> v(static_cast<size_t>(dim));
+        const float t = 0.5f + static_cast<float>(static_cast<int>(rng() % 7) - 3) * 1e-7f;
+        for (int64_t i = 0; i < dim; ++i) {
+          v[i] = t * centroids.row(a)[i] + (1.0f - t) * centroids.row(b)[i];
+          if (rng() % 4 == 0) v[i] = std::nextafter(v[i], (rng() % 2) ? 10.0f : -10.0f);
+        }
+        if (trial % 3 == 0) v = RandomVector(rng, dim);  // and ordinary rows
+        const int64_t nearest = NearestByDoubles(v.data(), centroids, m);
+        for (ScanIsa isa : {ScanIsa::kScalar, ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+          if (!ScanIsaSupported(isa)) continue;
+          ASSERT_EQ(ClusterAssign(v.data(), centroids, m, isa), nearest)
+              << "dim " << dim << " metric " << MetricName(m) << " trial " << trial << " isa " << static_cast<int>(isa);
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GE(checked, 6 * 2 * 300 * 2);  // scalar and at least one vector instruction set
+}
+
+// Values whose squares overflow float (but not double) or underflow it: the float pass has no
+// bound there and the doubles decide.
+TEST(RoutingClusterTest, FloatPassStepsAsideOnOverflowAndUnderflow) {
+  for (float scale : {1e25f, 1e-25f}) {
+    const Matrix centroids = MakeMatrix(3, 2, {0, 0, 3 * scale, 0, 0, 2 * scale});
+    const float v[] = {1.4f * scale, 1.1f * scale};
+    for (Metric m : {Metric::kL2, Metric::kCosine}) {
+      EXPECT_EQ(ClusterAssign(v, centroids, m), NearestByDoubles(v, centroids, m)) << scale;
+    }
+  }
+  // Squared l2 to the centroids: 0 is 3.17 s^2, 1 is 3.77 s^2, 2 is 2.77 s^2 (2 wins).
+  const float scale = 1e25f;
+  const Matrix centroids = MakeMatrix(3, 2, {0, 0, 3 * scale, 0, 0, 2 * scale});
+  const float v[] = {1.4f * scale, 1.1f * scale};
+  EXPECT_EQ(ClusterAssign(v, centroids, Metric::kL2), 2);
+}
+
 }  // namespace
 }  // namespace shardvec
