@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -63,37 +64,100 @@ void ParallelFor(int64_t n, int threads, Fn&& fn) {
 
 // ---- Distances -------------------------------------------------------------------------------
 
-// Squared L2 in float with a fixed number of independent lanes, so the compiler vectorises it and
-// the summation order (hence the value) is fixed by this code, not by the instruction set.
-float SquaredL2(const float* a, const float* b, int64_t dim) {
-  constexpr int kLanes = 16;
-  float lanes[kLanes] = {};
+// Squared L2 in float over 16 lanes in a fixed order (lane l sums elements i + l, the r tail
+// elements go to lanes 0..r-1, the lanes are added in order), so the value is fixed by this code,
+// not by the instruction set: each set's kernel below runs the same element-wise arithmetic in its
+// own registers (kmeans.cc is built with -ffp-contract=off: no fused multiply-adds), and the
+// centroids come out bit-identical everywhere. The grouped kernel scores 4 centroids per pass over v.
+constexpr int64_t kLanes = 16;
+constexpr int kGroup = 4;
+using Floats16 = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+template <int N>
+inline __attribute__((always_inline)) void SquaredL2Body(const float* a, const float* const* bs, int64_t dim,
+                                                         float* out) {
+  Floats16 acc[N] = {};
   int64_t i = 0;
   for (; i + kLanes <= dim; i += kLanes) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      const float diff = a[i + lane] - b[i + lane];
-      lanes[lane] += diff * diff;
+    Floats16 x;
+    std::memcpy(&x, a + i, sizeof x);
+    for (int j = 0; j < N; ++j) {
+      Floats16 y;
+      std::memcpy(&y, bs[j] + i, sizeof y);
+      const Floats16 diff = x - y;
+      acc[j] += diff * diff;
     }
   }
   for (int lane = 0; i < dim; ++i, ++lane) {
-    const float diff = a[i] - b[i];
-    lanes[lane] += diff * diff;
+    for (int j = 0; j < N; ++j) {
+      const float diff = a[i] - bs[j][i];
+      acc[j][lane] += diff * diff;
+    }
   }
-  float sum = 0.0f;
-  for (float lane : lanes) sum += lane;
-  return sum;
+  for (int j = 0; j < N; ++j) {
+    float sum = 0.0f;
+    for (int64_t lane = 0; lane < kLanes; ++lane) sum += acc[j][lane];
+    out[j] = sum;
+  }
+}
+
+#define SHARDVEC_KMEANS_KERNELS(suffix, attribute)                                                    \
+  attribute void SquaredL2One##suffix(const float* a, const float* const* bs, int64_t dim, float* out) { \
+    SquaredL2Body<1>(a, bs, dim, out);                                                                 \
+  }                                                                                                    \
+  attribute void SquaredL2Group##suffix(const float* a, const float* const* bs, int64_t dim, float* out) { \
+    SquaredL2Body<kGroup>(a, bs, dim, out);                                                            \
+  }
+
+SHARDVEC_KMEANS_KERNELS(Scalar, )
+SHARDVEC_KMEANS_KERNELS(Avx2, __attribute__((target("avx2"))))
+SHARDVEC_KMEANS_KERNELS(Avx512, __attribute__((target("avx512f"))))
+
+struct Kernels {
+  using SquaredL2 = void (*)(const float*, const float* const*, int64_t, float*);
+  SquaredL2 one, group;
+};
+
+const Kernels* KernelsFor(ScanIsa isa) {
+  static const Kernels kScalar{SquaredL2OneScalar, SquaredL2GroupScalar};
+  static const Kernels kAvx2{SquaredL2OneAvx2, SquaredL2GroupAvx2};
+  static const Kernels kAvx512{SquaredL2OneAvx512, SquaredL2GroupAvx512};
+  if (!ScanIsaSupported(isa)) isa = ScanIsa::kScalar;
+  switch (isa) {
+    case ScanIsa::kAvx512:
+      return &kAvx512;
+    case ScanIsa::kAvx2:
+      return &kAvx2;
+    case ScanIsa::kScalar:
+      break;
+  }
+  return &kScalar;
+}
+
+float SquaredL2(const Kernels& kernels, const float* a, const float* b, int64_t dim) {
+  float distance = 0.0f;
+  kernels.one(a, &b, dim, &distance);
+  return distance;
 }
 
 // Nearest centroid by squared L2; a strictly smaller distance is needed to move off a lower index.
-int64_t NearestCentroid(const float* v, const Matrix& centroids) {
+int64_t NearestCentroid(const Kernels& kernels, const float* v, const Matrix& centroids) {
   int64_t best = 0;
-  float best_distance = SquaredL2(v, centroids.row(0), centroids.cols);
-  for (int64_t c = 1; c < centroids.rows; ++c) {
-    const float distance = SquaredL2(v, centroids.row(c), centroids.cols);
-    if (distance < best_distance) {
-      best = c;
-      best_distance = distance;
+  float best_distance = std::numeric_limits<float>::infinity();
+  for (int64_t first = 0; first < centroids.rows;) {
+    const bool group = centroids.rows - first >= kGroup;
+    const int64_t count = group ? kGroup : 1;
+    const float* rows[kGroup];
+    float distances[kGroup];
+    for (int64_t j = 0; j < count; ++j) rows[j] = centroids.row(first + j);
+    (group ? kernels.group : kernels.one)(v, rows, centroids.cols, distances);
+    for (int64_t j = 0; j < count; ++j) {
+      if (first + j == 0 || distances[j] < best_distance) {
+        best = first + j;
+        best_distance = distances[j];
+      }
     }
+    first += count;
   }
   return best;
 }
@@ -144,11 +208,11 @@ void AppendRow(Matrix& m, const float* row) {
 }
 
 // Lowers each row's distance-to-nearest-chosen-centroid with the newly chosen one.
-void LowerNearestDistances(const Matrix& sample, const float* chosen, int threads,
+void LowerNearestDistances(const Kernels& kernels, const Matrix& sample, const float* chosen, int threads,
                            std::vector<float>& nearest) {
   ParallelFor(sample.rows, threads, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      nearest[r] = std::min(nearest[r], SquaredL2(sample.row(r), chosen, sample.cols));
+      nearest[r] = std::min(nearest[r], SquaredL2(kernels, sample.row(r), chosen, sample.cols));
     }
   });
 }
@@ -168,7 +232,7 @@ int64_t DrawByWeight(const std::vector<float>& nearest, double total, std::mt199
   return last_positive;  // only reached if rounding left target at the very top
 }
 
-Matrix SeedCentroids(const Matrix& sample, int64_t k, int threads, std::mt19937_64& rng) {
+Matrix SeedCentroids(const Kernels& kernels, const Matrix& sample, int64_t k, int threads, std::mt19937_64& rng) {
   Matrix centroids;
   centroids.cols = sample.cols;
   centroids.data.reserve(static_cast<size_t>(k * sample.cols));
@@ -177,7 +241,7 @@ Matrix SeedCentroids(const Matrix& sample, int64_t k, int threads, std::mt19937_
   std::vector<float> nearest(static_cast<size_t>(sample.rows),
                              std::numeric_limits<float>::infinity());
   while (centroids.rows < k) {
-    LowerNearestDistances(sample, centroids.row(centroids.rows - 1), threads, nearest);
+    LowerNearestDistances(kernels, sample, centroids.row(centroids.rows - 1), threads, nearest);
     double total = 0.0;
     for (float distance : nearest) total += distance;
     // Every row sits on a chosen centroid: there is no weight to follow, so pick uniformly.
@@ -190,10 +254,10 @@ Matrix SeedCentroids(const Matrix& sample, int64_t k, int threads, std::mt19937_
 
 // ---- Lloyd iterations ------------------------------------------------------------------------
 
-void AssignRows(const Matrix& sample, const Matrix& centroids, int threads,
+void AssignRows(const Kernels& kernels, const Matrix& sample, const Matrix& centroids, int threads,
                 std::vector<int64_t>& labels) {
   ParallelFor(sample.rows, threads, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) labels[r] = NearestCentroid(sample.row(r), centroids);
+    for (int64_t r = begin; r < end; ++r) labels[r] = NearestCentroid(kernels, sample.row(r), centroids);
   });
 }
 
@@ -241,14 +305,15 @@ Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions&
   if (Status status = ValidateInputs(sample, k, options); !status.ok()) return status;
 
   std::mt19937_64 rng(options.seed);
+  const Kernels& kernels = *KernelsFor(options.isa);
   const int64_t row_work = sample.rows * sample.cols;
-  Matrix centroids = SeedCentroids(sample, k, ThreadsFor(row_work, options.num_threads), rng);
+  Matrix centroids = SeedCentroids(kernels, sample, k, ThreadsFor(row_work, options.num_threads), rng);
 
   const int assign_threads = ThreadsFor(row_work * k, options.num_threads);
   const int move_threads = ThreadsFor(row_work, options.num_threads);
   std::vector<int64_t> labels(static_cast<size_t>(sample.rows));
   for (int iter = 0; iter < options.max_iter; ++iter) {
-    AssignRows(sample, centroids, assign_threads, labels);
+    AssignRows(kernels, sample, centroids, assign_threads, labels);
     Matrix updated = MoveCentroids(sample, labels, centroids, move_threads);
     if (AllClose(centroids, updated, options.rtol, options.atol)) return centroids;
     centroids = std::move(updated);

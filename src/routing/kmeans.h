@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "common/simd_isa.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -18,6 +19,8 @@ struct KMeansOptions {
   double atol = 1e-6;
   // Worker threads; 0 means one per hardware thread. The centroids do not depend on it.
   int num_threads = 0;
+  // The distance kernels' instruction set. The centroids do not depend on it either.
+  ScanIsa isa = DefaultScanIsa();
 };
 
 // Trains k centroids (a k x sample.cols matrix) from `sample` (one vector per row).

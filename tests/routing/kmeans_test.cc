@@ -135,6 +135,27 @@ TEST(RoutingKMeansTest, ThreadCountDoesNotChangeCentroids) {
   EXPECT_EQ(one->data, eight->data);
 }
 
+// The distance kernels come in three instruction sets with the same lane order; a sample must train
+// the same centroids on each (a dimension with a tail, k with a remainder after groups of 4).
+TEST(RoutingKMeansTest, EveryInstructionSetTrainsTheSameCentroids) {
+  const Matrix sample = RandomSample(3000, 37, 5);
+  KMeansOptions options;
+  options.max_iter = 6;
+  options.isa = ScanIsa::kScalar;
+  Result<Matrix> scalar = TrainKMeans(sample, 7, options);
+  ASSERT_TRUE(scalar.ok());
+  int compared = 0;
+  for (ScanIsa isa : {ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+    if (!ScanIsaSupported(isa)) continue;
+    options.isa = isa;
+    Result<Matrix> other = TrainKMeans(sample, 7, options);
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(other->data, scalar->data) << ScanIsaName(isa);
+    ++compared;
+  }
+  if (compared == 0) GTEST_SKIP() << "no AVX2 on this CPU: nothing to compare";
+}
+
 // Pins the random draws (integer and double from mt19937_64) so any change to them is noticed:
 // centroids are persisted, but a rebuild with the same sample must give the same shards.
 TEST(RoutingKMeansTest, SeedingAndResultArePinnedForSeed42) {
