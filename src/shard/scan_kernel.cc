@@ -23,8 +23,8 @@ namespace {
 using BlockKernel = void (*)(const float* q, const float* rows, int64_t n, int64_t stride, float* out);
 
 struct Kernels {
-  BlockKernel l2sq;
-  BlockKernel dot;
+  BlockKernel l2sq, dot;                  // streaming: rows read from memory
+  BlockKernel l2sq_cached, dot_cached;    // rows already in cache
 };
 
 // ---- scalar: eight partial sums, the same shape the SIMD kernels use -------------------------
@@ -50,10 +50,17 @@ void BlockScalar(const float* q, const float* rows, int64_t n, int64_t stride, f
   }
 }
 
-// The SIMD kernels take one row at a time, front to back, with four independent sums across it:
-// the rows then stream through memory as one sequential read the hardware prefetcher follows (four
-// rows side by side were four short streams restarting every few KiB, and scanned at half the
-// memory bandwidth), and four sums hide the multiply-add latency.
+// Each SIMD instruction set sums a row with four independent accumulators (chunk c of a row's
+// 4-chunk stretch goes to sum c, a shorter tail to sum 0, an AVX-512 half vector to sum 1, then
+// (s0 + s1) + (s2 + s3)), and has two kernels that both keep exactly this order, so a query's
+// distances are the same bits whichever kernel scores it:
+// - streaming (Rows<1>): one row at a time, front to back. Rows coming from memory then arrive as
+//   one sequential read the hardware prefetcher follows (four rows side by side are four short
+//   streams restarting every few KiB, and scan at about half the memory bandwidth), and four sums
+//   hide the multiply-add latency.
+// - cached (Rows<4>, AVX2 Rows<2>: its 16 registers): several rows per pass, so each load of the
+//   query serves them all, fewer loads per multiply-add; the faster one once the rows sit in cache,
+//   as when a batch's later queries scan the block its first query brought in.
 
 // ---- AVX2 + FMA ---------------------------------------------------------------------------
 
@@ -74,22 +81,35 @@ __attribute__((target("avx2,fma"))) inline __m256 Accumulate(__m256 acc, __m256 
   }
 }
 
-template <bool kL2>
+// Rows [first, first + kRows) of the n at `rows`.
+template <bool kL2, int kRows>
+__attribute__((target("avx2,fma"))) inline void RowsAvx2(const float* q, const float* rows, int64_t first,
+                                                         int64_t stride, float* out) {
+  __m256 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
+  const float* base = rows + first * stride;
+  int64_t j = 0;
+  for (; j + 32 <= stride; j += 32) {
+    for (int c = 0; c < 4; ++c) {
+      const __m256 qv = _mm256_load_ps(q + j + 8 * c);
+      for (int r = 0; r < kRows; ++r) acc[r][c] = Accumulate<kL2>(acc[r][c], qv, base + r * stride + j + 8 * c);
+    }
+  }
+  for (; j < stride; j += 8) {
+    const __m256 qv = _mm256_load_ps(q + j);
+    for (int r = 0; r < kRows; ++r) acc[r][0] = Accumulate<kL2>(acc[r][0], qv, base + r * stride + j);
+  }
+  for (int r = 0; r < kRows; ++r) {
+    out[first + r] = HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
+  }
+}
+
+template <bool kL2, int kRows>
 __attribute__((target("avx2,fma"))) void BlockAvx2(const float* q, const float* rows, int64_t n,
                                                    int64_t stride, float* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float* r = rows + i * stride;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t j = 0;
-    for (; j + 32 <= stride; j += 32) {
-      a0 = Accumulate<kL2>(a0, _mm256_load_ps(q + j), r + j);
-      a1 = Accumulate<kL2>(a1, _mm256_load_ps(q + j + 8), r + j + 8);
-      a2 = Accumulate<kL2>(a2, _mm256_load_ps(q + j + 16), r + j + 16);
-      a3 = Accumulate<kL2>(a3, _mm256_load_ps(q + j + 24), r + j + 24);
-    }
-    for (; j < stride; j += 8) a0 = Accumulate<kL2>(a0, _mm256_load_ps(q + j), r + j);
-    out[i] = HorizontalSum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  }
+  int64_t i = 0;
+  for (; i + kRows <= n; i += kRows) RowsAvx2<kL2, kRows>(q, rows, i, stride, out);
+  for (; i < n; ++i) RowsAvx2<kL2, 1>(q, rows, i, stride, out);
 }
 
 // ---- AVX-512: sixteen lanes, the last eight of an odd stride through a mask ----------------
@@ -104,34 +124,50 @@ __attribute__((target("avx512f"))) inline __m512 Accumulate512(__m512 acc, __m51
   }
 }
 
-template <bool kL2>
-__attribute__((target("avx512f"))) void BlockAvx512(const float* q, const float* rows, int64_t n,
-                                                    int64_t stride, float* out) {
+template <bool kL2, int kRows>
+__attribute__((target("avx512f"))) inline void RowsAvx512(const float* q, const float* rows, int64_t first,
+                                                           int64_t stride, float* out) {
   const __mmask16 half = 0x00FF;  // stride is a multiple of 8: at most one half vector is left
-  for (int64_t i = 0; i < n; ++i) {
-    const float* r = rows + i * stride;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t j = 0;
-    for (; j + 64 <= stride; j += 64) {
-      a0 = Accumulate512<kL2>(a0, _mm512_loadu_ps(q + j), _mm512_loadu_ps(r + j));
-      a1 = Accumulate512<kL2>(a1, _mm512_loadu_ps(q + j + 16), _mm512_loadu_ps(r + j + 16));
-      a2 = Accumulate512<kL2>(a2, _mm512_loadu_ps(q + j + 32), _mm512_loadu_ps(r + j + 32));
-      a3 = Accumulate512<kL2>(a3, _mm512_loadu_ps(q + j + 48), _mm512_loadu_ps(r + j + 48));
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();
+  const float* base = rows + first * stride;
+  int64_t j = 0;
+  for (; j + 64 <= stride; j += 64) {
+    for (int c = 0; c < 4; ++c) {
+      const __m512 qv = _mm512_loadu_ps(q + j + 16 * c);
+      for (int r = 0; r < kRows; ++r) {
+        acc[r][c] = Accumulate512<kL2>(acc[r][c], qv, _mm512_loadu_ps(base + r * stride + j + 16 * c));
+      }
     }
-    for (; j + 16 <= stride; j += 16) {
-      a0 = Accumulate512<kL2>(a0, _mm512_loadu_ps(q + j), _mm512_loadu_ps(r + j));
+  }
+  for (; j + 16 <= stride; j += 16) {
+    const __m512 qv = _mm512_loadu_ps(q + j);
+    for (int r = 0; r < kRows; ++r) acc[r][0] = Accumulate512<kL2>(acc[r][0], qv, _mm512_loadu_ps(base + r * stride + j));
+  }
+  if (j < stride) {
+    const __m512 qv = _mm512_maskz_loadu_ps(half, q + j);
+    for (int r = 0; r < kRows; ++r) {
+      acc[r][1] = Accumulate512<kL2>(acc[r][1], qv, _mm512_maskz_loadu_ps(half, base + r * stride + j));
     }
-    if (j < stride) {
-      a1 = Accumulate512<kL2>(a1, _mm512_maskz_loadu_ps(half, q + j), _mm512_maskz_loadu_ps(half, r + j));
-    }
-    out[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+  for (int r = 0; r < kRows; ++r) {
+    out[first + r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
   }
 }
 
+template <bool kL2, int kRows>
+__attribute__((target("avx512f"))) void BlockAvx512(const float* q, const float* rows, int64_t n,
+                                                    int64_t stride, float* out) {
+  int64_t i = 0;
+  for (; i + kRows <= n; i += kRows) RowsAvx512<kL2, kRows>(q, rows, i, stride, out);
+  for (; i < n; ++i) RowsAvx512<kL2, 1>(q, rows, i, stride, out);
+}
+
 const Kernels& KernelsFor(ScanIsa isa) {
-  static const Kernels kScalar{BlockScalar<true>, BlockScalar<false>};
-  static const Kernels kAvx2{BlockAvx2<true>, BlockAvx2<false>};
-  static const Kernels kAvx512{BlockAvx512<true>, BlockAvx512<false>};
+  static const Kernels kScalar{BlockScalar<true>, BlockScalar<false>, BlockScalar<true>, BlockScalar<false>};
+  static const Kernels kAvx2{BlockAvx2<true, 1>, BlockAvx2<false, 1>, BlockAvx2<true, 2>, BlockAvx2<false, 2>};
+  static const Kernels kAvx512{BlockAvx512<true, 1>, BlockAvx512<false, 1>, BlockAvx512<true, 4>,
+                               BlockAvx512<false, 4>};
   switch (isa) {
     case ScanIsa::kAvx512:
       return kAvx512;
@@ -211,7 +247,9 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
   const ScanMatrix& m = table.vectors;
   const int64_t stride = m.stride();
   const bool cosine = table.metric == Metric::kCosine;
-  const BlockKernel kernel = cosine ? KernelsFor(isa).dot : KernelsFor(isa).l2sq;
+  const Kernels& kernels = KernelsFor(isa);
+  const BlockKernel streaming = cosine ? kernels.dot : kernels.l2sq;
+  const BlockKernel cached = cosine ? kernels.dot_cached : kernels.l2sq_cached;
   const int64_t nq = static_cast<int64_t>(queries.size());
 
   // Aligned, zero-padded copies of the queries (and their norms for cosine).
@@ -230,7 +268,8 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
   for (int64_t start = 0; start < m.rows(); start += block) {
     const int64_t n = std::min(block, m.rows() - start);
     for (int64_t q = 0; q < nq; ++q) {
-      kernel(padded.row(q), m.row(start), n, stride, sums.data());
+      // The first query brings the block into cache; the others find it there.
+      (q == 0 ? streaming : cached)(padded.row(q), m.row(start), n, stride, sums.data());
       TopK& top = best[static_cast<size_t>(q)];
       if (cosine) {
         // vec0: 1 - dot / (sqrt(|q|²) · sqrt(|r|²)), in float.

@@ -175,6 +175,41 @@ TEST(ScanKernelTest, BatchedScanEqualsBruteForcePerQuery) {
   }
 }
 
+// A batch's first query streams each block with the one-row kernel and the others reuse it with the
+// several-rows kernel: both sum in the same order, so a query scores the same bits alone or at any
+// place in a batch (dims with 16-float tails, 8-float halves and neither; row counts off the group).
+TEST(ScanKernelTest, QueryScoresTheSameBitsAloneAndInABatch) {
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    for (const int64_t dim : {int64_t{7}, int64_t{24}, int64_t{64}, int64_t{100}, int64_t{785}}) {
+      const Matrix data = Vectors(1003, dim, static_cast<uint64_t>(dim) + 5);
+      ScanTable table;
+      table.metric = metric;
+      table.vectors = ScanMatrix(data.rows, dim);
+      for (int64_t r = 0; r < data.rows; ++r) {
+        std::copy(data.row(r), data.row(r) + dim, table.vectors.row(r));
+        table.rowids.push_back(r);
+      }
+      if (metric == Metric::kCosine) ComputeNorms(&table);
+      const Matrix queries = Vectors(5, dim, static_cast<uint64_t>(dim) + 6);
+      std::vector<const float*> qs;
+      for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
+      for (const ScanIsa isa : SupportedIsas()) {
+        std::vector<std::vector<ScanHit>> batch;
+        ScanTopK(table, qs, 1003, &batch, isa);  // every row: every distance is compared
+        for (size_t q = 0; q < qs.size(); ++q) {
+          std::vector<std::vector<ScanHit>> alone;
+          ScanTopK(table, std::span<const float* const>(&qs[q], 1), 1003, &alone, isa);
+          ASSERT_EQ(alone[0].size(), batch[q].size());
+          for (size_t i = 0; i < alone[0].size(); ++i) {
+            ASSERT_EQ(alone[0][i].rowid, batch[q][i].rowid) << MetricName(metric) << " dim " << dim << " " << ScanIsaName(isa);
+            ASSERT_EQ(alone[0][i].score, batch[q][i].score) << MetricName(metric) << " dim " << dim << " " << ScanIsaName(isa);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(ScanKernelTest, UnknownVec0VersionFallsBackToVec0Knn) {
   TempDir dir;
   const auto path = dir.path() / "old.db";
