@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "routing/float_lanes.h"
+
 namespace shardvec {
 namespace {
 
@@ -92,44 +94,9 @@ SHARDVEC_INLINE void DotAndSumSquaresBody(const float* a, const float* const* bs
 
 constexpr int kGroup = 4;  // vectors per pass in the grouped kernels
 
-// The float pass of ClusterAssign: the same sums in 16 float lanes (lane l takes elements i + l, the
-// tail goes to lane 0, the lanes are added in order), a quarter of the double kernels' work. Its
-// results differ by instruction set and are only ever used with RoutingDistanceFrom::ApproxBound.
-constexpr int64_t kFloatLanes = 16;
-using Floats16 = float __attribute__((vector_size(kFloatLanes * sizeof(float))));
-
-SHARDVEC_INLINE Floats16 LoadFloats16(const float* p) {
-  Floats16 f;
-  std::memcpy(&f, p, sizeof f);
-  return f;
-}
-
-SHARDVEC_INLINE float SumFloatLanes(Floats16 lanes) {
-  float sum = 0.0f;
-  for (int64_t l = 0; l < kFloatLanes; ++l) sum += lanes[l];
-  return sum;
-}
-
-template <int N>
-SHARDVEC_INLINE void ApproxSquaredL2Body(const float* a, const float* const* bs, int64_t dim, float* out) {
-  Floats16 acc[N] = {};
-  int64_t i = 0;
-  for (; i + kFloatLanes <= dim; i += kFloatLanes) {
-    const Floats16 x = LoadFloats16(a + i);
-    for (int j = 0; j < N; ++j) {
-      const Floats16 diff = x - LoadFloats16(bs[j] + i);
-      acc[j] += diff * diff;
-    }
-  }
-  for (; i < dim; ++i) {
-    for (int j = 0; j < N; ++j) {
-      const float diff = a[i] - bs[j][i];
-      acc[j][0] += diff * diff;
-    }
-  }
-  for (int j = 0; j < N; ++j) out[j] = SumFloatLanes(acc[j]);
-}
-
+// The float pass of ClusterAssign (float_lanes.h's 16 lanes; the dot product's tail goes to lane 0),
+// a quarter of the double kernels' work. Its results differ by instruction set and are only ever
+// used with the error bound of RoutingDistanceFrom::ApproxToEach.
 template <int N>
 SHARDVEC_INLINE void ApproxDotAndSumSquaresBody(const float* a, const float* const* bs, int64_t dim, float* dots,
                                                 float* b_squares) {
@@ -173,10 +140,10 @@ SHARDVEC_INLINE void ApproxDotAndSumSquaresBody(const float* a, const float* con
   }                                                                                                         \
   attribute void ApproxSquaredL2Group##suffix(const float* a, const float* const* bs, int64_t dim,         \
                                               float* out) {                                                 \
-    ApproxSquaredL2Body<kGroup>(a, bs, dim, out);                                                           \
+    FloatSquaredL2Body<kGroup>(a, bs, dim, out);                                                              \
   }                                                                                                         \
   attribute void ApproxSquaredL2One##suffix(const float* a, const float* const* bs, int64_t dim, float* out) { \
-    ApproxSquaredL2Body<1>(a, bs, dim, out);                                                                \
+    FloatSquaredL2Body<1>(a, bs, dim, out);                                                                   \
   }                                                                                                         \
   attribute void ApproxDotGroup##suffix(const float* a, const float* const* bs, int64_t dim, float* dots,  \
                                         float* b_squares) {                                                 \
@@ -218,18 +185,7 @@ const RoutingKernels kScalar = SHARDVEC_KERNEL_TABLE(Scalar);
 const RoutingKernels kAvx2 = SHARDVEC_KERNEL_TABLE(Avx2);
 const RoutingKernels kAvx512 = SHARDVEC_KERNEL_TABLE(Avx512);
 
-const RoutingKernels* KernelsFor(ScanIsa isa) {
-  if (!ScanIsaSupported(isa)) isa = ScanIsa::kScalar;
-  switch (isa) {
-    case ScanIsa::kAvx512:
-      return &kAvx512;
-    case ScanIsa::kAvx2:
-      return &kAvx2;
-    case ScanIsa::kScalar:
-      break;
-  }
-  return &kScalar;
-}
+const RoutingKernels* KernelsFor(ScanIsa isa) { return &ForIsa(isa, kScalar, kAvx2, kAvx512); }
 
 }  // namespace
 

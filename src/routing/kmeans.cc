@@ -3,12 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <thread>
 #include <vector>
+
+#include "routing/float_lanes.h"
 
 namespace shardvec {
 namespace {
@@ -64,49 +65,16 @@ void ParallelFor(int64_t n, int threads, Fn&& fn) {
 
 // ---- Distances -------------------------------------------------------------------------------
 
-// Squared L2 in float over 16 lanes in a fixed order (lane l sums elements i + l, the r tail
-// elements go to lanes 0..r-1, the lanes are added in order), so the value is fixed by this code,
-// not by the instruction set: each set's kernel below runs the same element-wise arithmetic in its
-// own registers (kmeans.cc is built with -ffp-contract=off: no fused multiply-adds), and the
-// centroids come out bit-identical everywhere. The grouped kernel scores 4 centroids per pass over v.
-constexpr int64_t kLanes = 16;
+// float_lanes.h's 16-lane squared L2, one centroid or 4 per pass over v: the same bits on every
+// instruction set, so a sample trains the same centroids everywhere.
 constexpr int kGroup = 4;
-using Floats16 = float __attribute__((vector_size(kLanes * sizeof(float))));
-
-template <int N>
-inline __attribute__((always_inline)) void SquaredL2Body(const float* a, const float* const* bs, int64_t dim,
-                                                         float* out) {
-  Floats16 acc[N] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= dim; i += kLanes) {
-    Floats16 x;
-    std::memcpy(&x, a + i, sizeof x);
-    for (int j = 0; j < N; ++j) {
-      Floats16 y;
-      std::memcpy(&y, bs[j] + i, sizeof y);
-      const Floats16 diff = x - y;
-      acc[j] += diff * diff;
-    }
-  }
-  for (int lane = 0; i < dim; ++i, ++lane) {
-    for (int j = 0; j < N; ++j) {
-      const float diff = a[i] - bs[j][i];
-      acc[j][lane] += diff * diff;
-    }
-  }
-  for (int j = 0; j < N; ++j) {
-    float sum = 0.0f;
-    for (int64_t lane = 0; lane < kLanes; ++lane) sum += acc[j][lane];
-    out[j] = sum;
-  }
-}
 
 #define SHARDVEC_KMEANS_KERNELS(suffix, attribute)                                                    \
   attribute void SquaredL2One##suffix(const float* a, const float* const* bs, int64_t dim, float* out) { \
-    SquaredL2Body<1>(a, bs, dim, out);                                                                 \
+    FloatSquaredL2Body<1>(a, bs, dim, out);                                                                \
   }                                                                                                    \
   attribute void SquaredL2Group##suffix(const float* a, const float* const* bs, int64_t dim, float* out) { \
-    SquaredL2Body<kGroup>(a, bs, dim, out);                                                            \
+    FloatSquaredL2Body<kGroup>(a, bs, dim, out);                                                           \
   }
 
 SHARDVEC_KMEANS_KERNELS(Scalar, )
@@ -118,20 +86,11 @@ struct Kernels {
   SquaredL2 one, group;
 };
 
-const Kernels* KernelsFor(ScanIsa isa) {
+const Kernels& KernelsFor(ScanIsa isa) {
   static const Kernels kScalar{SquaredL2OneScalar, SquaredL2GroupScalar};
   static const Kernels kAvx2{SquaredL2OneAvx2, SquaredL2GroupAvx2};
   static const Kernels kAvx512{SquaredL2OneAvx512, SquaredL2GroupAvx512};
-  if (!ScanIsaSupported(isa)) isa = ScanIsa::kScalar;
-  switch (isa) {
-    case ScanIsa::kAvx512:
-      return &kAvx512;
-    case ScanIsa::kAvx2:
-      return &kAvx2;
-    case ScanIsa::kScalar:
-      break;
-  }
-  return &kScalar;
+  return ForIsa(isa, kScalar, kAvx2, kAvx512);
 }
 
 float SquaredL2(const Kernels& kernels, const float* a, const float* b, int64_t dim) {
@@ -305,7 +264,7 @@ Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions&
   if (Status status = ValidateInputs(sample, k, options); !status.ok()) return status;
 
   std::mt19937_64 rng(options.seed);
-  const Kernels& kernels = *KernelsFor(options.isa);
+  const Kernels& kernels = KernelsFor(options.isa);
   const int64_t row_work = sample.rows * sample.cols;
   Matrix centroids = SeedCentroids(kernels, sample, k, ThreadsFor(row_work, options.num_threads), rng);
 

@@ -147,18 +147,24 @@ TEST(ScanKernelTest, EqualsVec0KnnAcrossDimsMetricsAndChunkFills) {
 }
 
 // Thousands of rows span several of the kernel's blocks; many queries share each block.
+// `data` as a scan table, rowid = row number (norms filled for cosine).
+ScanTable TableOf(const Matrix& data, Metric metric) {
+  ScanTable table;
+  table.metric = metric;
+  table.vectors = ScanMatrix(data.rows, data.cols);
+  for (int64_t r = 0; r < data.rows; ++r) {
+    std::copy(data.row(r), data.row(r) + data.cols, table.vectors.row(r));
+    table.rowids.push_back(r);
+  }
+  if (metric == Metric::kCosine) ComputeNorms(&table);
+  return table;
+}
+
 TEST(ScanKernelTest, BatchedScanEqualsBruteForcePerQuery) {
   for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
     for (const int64_t dim : {int64_t{5}, int64_t{40}, int64_t{130}}) {
       const Matrix data = Vectors(3000, dim, static_cast<uint64_t>(dim), 11);
-      ScanTable table;
-      table.metric = metric;
-      table.vectors = ScanMatrix(data.rows, dim);
-      for (int64_t r = 0; r < data.rows; ++r) {
-        std::copy(data.row(r), data.row(r) + dim, table.vectors.row(r));
-        table.rowids.push_back(r);
-      }
-      if (metric == Metric::kCosine) ComputeNorms(&table);
+      const ScanTable table = TableOf(data, metric);
       const Matrix queries = Vectors(70, dim, static_cast<uint64_t>(dim + 1));
       std::vector<const float*> qs;
       for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
@@ -182,14 +188,7 @@ TEST(ScanKernelTest, QueryScoresTheSameBitsAloneAndInABatch) {
   for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
     for (const int64_t dim : {int64_t{7}, int64_t{24}, int64_t{64}, int64_t{100}, int64_t{785}}) {
       const Matrix data = Vectors(1003, dim, static_cast<uint64_t>(dim) + 5);
-      ScanTable table;
-      table.metric = metric;
-      table.vectors = ScanMatrix(data.rows, dim);
-      for (int64_t r = 0; r < data.rows; ++r) {
-        std::copy(data.row(r), data.row(r) + dim, table.vectors.row(r));
-        table.rowids.push_back(r);
-      }
-      if (metric == Metric::kCosine) ComputeNorms(&table);
+      const ScanTable table = TableOf(data, metric);
       const Matrix queries = Vectors(5, dim, static_cast<uint64_t>(dim) + 6);
       std::vector<const float*> qs;
       for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
