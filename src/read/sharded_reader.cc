@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <future>
 #include <map>
 #include <mutex>
@@ -165,12 +167,22 @@ class ShardedVectorReader::Impl {
     std::vector<QueryPlan> plans(1);
     ASSIGN_OR_RETURN(plans[0], Plan(*snap->loaded, query, options));
     QueryPlan& plan = plans[0];
+    // Once a shard has given top_k hits, its last one bounds what any other shard need return: a
+    // shard scanned after it (probes go nearest first) gives up on farther rows early.
+    std::atomic<double> kth_distance{std::numeric_limits<double>::infinity()};
     std::vector<std::function<Status()>> scans;
     for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
       scans.push_back([&, slot]() -> Status {
         const float* q = query.data();
-        ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *plan.shards[slot], std::span(&q, 1), top_k));
-        plan.scanned[slot] = std::move(scanned.front());
+        ASSIGN_OR_RETURN(auto scanned,
+                         ScanShard(*snap, *plan.shards[slot], std::span(&q, 1), top_k, kth_distance.load()));
+        std::vector<ScanHit>& hits = scanned.front();
+        if (static_cast<int64_t>(hits.size()) == top_k && top_k > 0) {
+          double seen = kth_distance.load();
+          while (hits.back().score < seen && !kth_distance.compare_exchange_weak(seen, hits.back().score)) {
+          }
+        }
+        plan.scanned[slot] = std::move(hits);
         return Status::OK();
       });
     }
@@ -309,16 +321,17 @@ class ShardedVectorReader::Impl {
     return plan;
   }
 
-  Result<std::vector<std::vector<ScanHit>>> ScanShard(const Snapshot& snap, const ShardLocation& loc,
-                                                      std::span<const float* const> queries, int64_t top_k) {
+  Result<std::vector<std::vector<ScanHit>>> ScanShard(
+      const Snapshot& snap, const ShardLocation& loc, std::span<const float* const> queries, int64_t top_k,
+      double max_distance = std::numeric_limits<double>::infinity()) {
     if (!metrics_) {
       ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-      return lease.searcher().Scan(queries, top_k);
+      return lease.searcher().Scan(queries, top_k, max_distance);
     }
     const auto t0 = std::chrono::steady_clock::now();
     Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
       ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-      return lease.searcher().Scan(queries, top_k);
+      return lease.searcher().Scan(queries, top_k, max_distance);
     }();  // the lease is back before any event is sent
     EmitDownloads(*snap.cache);
     if (scanned.ok()) {

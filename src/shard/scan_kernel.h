@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <vector>
@@ -52,15 +53,33 @@ struct ScanTable {
   ScanMatrix vectors;
   std::vector<int64_t> rowids;
   std::vector<float> norms;  // cosine only: sqrt(sum x^2) per row
+  // Cosine only: per row, the norms of its tails from floats 128, 256, 384, ... on (those short of
+  // the stride), which bound what the rest of a row can add to a dot product.
+  std::vector<float> tail_norms;
+};
+
+// How much of a scan read whole rows: a lone query gives up on a row once it cannot enter the top k.
+struct ScanStats {
+  int64_t rows = 0;          // rows × queries scored
+  int64_t rows_stopped = 0;  // of those, given up before their end
+};
+
+struct ScanOptions {
+  ScanIsa isa = DefaultScanIsa();
+  // Rows farther than this are not returned (so fewer than k may be): a search that already holds
+  // k hits at this distance from other shards needs none farther, and skips them early.
+  double max_distance = std::numeric_limits<double>::infinity();
+  ScanStats* stats = nullptr;  // filled when given
 };
 
 // The k nearest rows to each query (dim floats each), ascending by distance; ties in any order.
 // Queries are scanned together block by block, so a block of rows is read from memory once for all
-// of them. `out` gets one list per query.
+// of them; a lone query instead gives up on each row as soon as the row cannot enter (the same
+// result, bit for bit). `out` gets one list per query.
 void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
-              std::vector<std::vector<ScanHit>>* out, ScanIsa isa = DefaultScanIsa());
+              std::vector<std::vector<ScanHit>>* out, const ScanOptions& options = {});
 
-// Fills table.norms for a cosine table (with `isa`'s arithmetic).
+// Fills table.norms and table.tail_norms for a cosine table (with `isa`'s arithmetic).
 void ComputeNorms(ScanTable* table, ScanIsa isa = DefaultScanIsa());
 
 }  // namespace shardvec

@@ -347,7 +347,7 @@ Result<std::vector<ShardHit>> ShardSearcher::Search(const float* query, int64_t 
 }
 
 Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,
-                                                              int64_t k) {
+                                                              int64_t k, double max_distance) {
   if (k < 0 || k > kMaxKnnK) {
     return Status::InvalidArgument(
         fmt::format("shard {}: k must be in 0..{} (got {})", shard_name_, kMaxKnnK, k));
@@ -360,12 +360,15 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
                           .WithContext(fmt::format("shard {}", shard_name_)));
     }
-    ScanTopK(*table_, queries, k, &out);
+    ScanTopK(*table_, queries, k, &out, {.max_distance = max_distance});
     return out;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
   ConnectionLease lease(this, std::move(borrowed));
-  for (size_t q = 0; q < queries.size(); ++q) RETURN_IF_ERROR(RunKnn(lease.get(), queries[q], k, &out[q]));
+  for (size_t q = 0; q < queries.size(); ++q) {
+    RETURN_IF_ERROR(RunKnn(lease.get(), queries[q], k, &out[q]));
+    std::erase_if(out[q], [max_distance](const ScanHit& hit) { return hit.score > max_distance; });
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -55,8 +56,10 @@ class ShardSearcher {
   // Thread-safe. Equals Resolve(Scan({query}, k)[0]).
   Result<std::vector<ShardHit>> Search(const float* query, int64_t k);
   // The k nearest rows to each query, ascending distance, ids not yet looked up; with the kernel,
-  // one pass over the shard serves all the queries. Thread-safe.
-  Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k);
+  // one pass over the shard serves all the queries. Rows farther than max_distance are left out
+  // (the kernel skips them early). Thread-safe.
+  Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k,
+                                                 double max_distance = std::numeric_limits<double>::infinity());
   // The ids and payloads of `hits`, in their order (a rowid may repeat). Thread-safe.
   Result<std::vector<ShardHit>> Resolve(std::span<const ScanHit> hits);
 

@@ -130,7 +130,7 @@ TEST(ScanKernelTest, EqualsVec0KnnAcrossDimsMetricsAndChunkFills) {
         for (const ScanIsa isa : SupportedIsas()) {
           auto table = LoadVec0TableForTest(path, c.dim, metric);
           std::vector<std::vector<ScanHit>> got;
-          ScanTopK(table, qs, k, &got, isa);
+          ScanTopK(table, qs, k, &got, {.isa = isa});
           for (size_t q = 0; q < qs.size(); ++q) {
             ExpectSameNeighbours(got[q], (*want)[q],
                                  fmt::format("{} k {} {} query {}", name, k, ScanIsaName(isa), q));
@@ -170,7 +170,7 @@ TEST(ScanKernelTest, BatchedScanEqualsBruteForcePerQuery) {
       for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
       for (const ScanIsa isa : SupportedIsas()) {
         std::vector<std::vector<ScanHit>> got;
-        ScanTopK(table, qs, 25, &got, isa);
+        ScanTopK(table, qs, 25, &got, {.isa = isa});
         ASSERT_EQ(got.size(), qs.size());
         for (size_t q = 0; q < qs.size(); ++q) {
           ExpectSameNeighbours(got[q], BruteForce(data, qs[q], 25, metric),
@@ -194,16 +194,117 @@ TEST(ScanKernelTest, QueryScoresTheSameBitsAloneAndInABatch) {
       for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
       for (const ScanIsa isa : SupportedIsas()) {
         std::vector<std::vector<ScanHit>> batch;
-        ScanTopK(table, qs, 1003, &batch, isa);  // every row: every distance is compared
+        ScanTopK(table, qs, 1003, &batch, {.isa = isa});  // every row: every distance is compared
         for (size_t q = 0; q < qs.size(); ++q) {
           std::vector<std::vector<ScanHit>> alone;
-          ScanTopK(table, std::span<const float* const>(&qs[q], 1), 1003, &alone, isa);
+          ScanTopK(table, std::span<const float* const>(&qs[q], 1), 1003, &alone, {.isa = isa});
           ASSERT_EQ(alone[0].size(), batch[q].size());
           for (size_t i = 0; i < alone[0].size(); ++i) {
             ASSERT_EQ(alone[0][i].rowid, batch[q][i].rowid) << MetricName(metric) << " dim " << dim << " " << ScanIsaName(isa);
             ASSERT_EQ(alone[0][i].score, batch[q][i].score) << MetricName(metric) << " dim " << dim << " " << ScanIsaName(isa);
           }
         }
+      }
+    }
+  }
+}
+
+// The same hits, bit for bit, in the same order.
+void ExpectIdentical(const std::vector<ScanHit>& got, const std::vector<ScanHit>& want, const std::string& where) {
+  ASSERT_EQ(got.size(), want.size()) << where;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got[i].rowid, want[i].rowid) << where << " rank " << i;
+    ASSERT_EQ(got[i].score, want[i].score) << where << " rank " << i;
+  }
+}
+
+// A lone query gives up on rows that cannot enter its top k. On clustered rows (most of them far
+// from the query) that is most rows, and what it returns is still the full scan's answer, bit for
+// bit: the same query as a batch's first, which reads every row to its end, and the brute force.
+TEST(ScanKernelTest, LoneQueryStopsFarRowsEarlyWithTheFullScansAnswer) {
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    for (const int64_t dim : {int64_t{100}, int64_t{136}, int64_t{384}, int64_t{785}}) {
+      Matrix data = testing::ClusteredMatrix(2000, dim, 20, static_cast<uint64_t>(dim));
+      for (int64_t r = 7; r < data.rows; r += 97) std::copy(data.row(r - 1), data.row(r - 1) + dim, data.row(r));
+      const ScanTable table = TableOf(data, metric);
+      const Matrix queries = testing::ClusteredMatrix(6, dim, 20, static_cast<uint64_t>(dim));
+      for (const ScanIsa isa : SupportedIsas()) {
+        for (int64_t q = 0; q < queries.rows; ++q) {
+          const std::string where = fmt::format("{} dim {} {} query {}", MetricName(metric), dim, ScanIsaName(isa), q);
+          const float* pair[] = {queries.row(q), queries.row((q + 1) % queries.rows)};
+          for (const int64_t k : {int64_t{1}, int64_t{10}, int64_t{60}}) {
+            std::vector<std::vector<ScanHit>> alone, batch;
+            ScanStats stats;
+            ScanTopK(table, std::span<const float* const>(pair, 1), k, &alone, {.isa = isa, .stats = &stats});
+            ScanTopK(table, pair, k, &batch, {.isa = isa});
+            ExpectIdentical(alone[0], batch[0], where);
+            ExpectSameNeighbours(alone[0], BruteForce(data, pair[0], k, metric), where);
+            EXPECT_EQ(stats.rows, data.rows) << where;
+            // Below 128 floats there is no check to stop at. A k above a cluster's size leaves
+            // far rows in the top k for long, so fewer rows stop.
+            if (dim <= 128) {
+              EXPECT_EQ(stats.rows_stopped, 0) << where << " k " << k;
+            } else {
+              EXPECT_GT(stats.rows_stopped, k <= 10 ? data.rows / 2 : 0) << where << " k " << k;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Cosine rows whose heads point away from the query and whose tails point exactly along it: the
+// tail bound is then tight, and these rows still win however bad their first floats look. Their
+// heads differ a little, so twice as many as k nearly tie at the k-th distance.
+TEST(ScanKernelTest, CosineStopKeepsRowsWhoseTailsCarryTheMatch) {
+  const int64_t dim = 520;
+  const Matrix queries = Vectors(4, dim, 91);
+  Matrix data = Vectors(1500, dim, 92);
+  for (const ScanIsa isa : SupportedIsas()) {
+    for (int64_t q = 0; q < queries.rows; ++q) {
+      const float* pair[] = {queries.row(q), queries.row((q + 1) % queries.rows)};
+      for (int64_t r = 0; r < data.rows; r += 25) {
+        const float head = -0.2f - 1e-5f * static_cast<float>(r % 7);
+        for (int64_t j = 0; j < dim; ++j) data.row(r)[j] = (j < 128 ? head : 3.0f) * pair[0][j];
+      }
+      const ScanTable table = TableOf(data, Metric::kCosine);
+      std::vector<std::vector<ScanHit>> alone, batch;
+      ScanTopK(table, std::span<const float* const>(pair, 1), 30, &alone, {.isa = isa});
+      ScanTopK(table, pair, 30, &batch, {.isa = isa});
+      const std::string where = fmt::format("{} query {}", ScanIsaName(isa), q);
+      ExpectIdentical(alone[0], batch[0], where);
+      ExpectSameNeighbours(alone[0], BruteForce(data, pair[0], 30, Metric::kCosine), where);
+      for (const ScanHit& hit : alone[0]) EXPECT_EQ(hit.rowid % 25, 0) << where;
+    }
+  }
+}
+
+// max_distance keeps exactly the full answer's hits at or below it (a hit at exactly that distance
+// included), alone or in a batch.
+TEST(ScanKernelTest, MaxDistanceKeepsTheHitsUpToIt) {
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    const int64_t dim = 300;
+    const Matrix data = testing::ClusteredMatrix(1200, dim, 12, 5);
+    const ScanTable table = TableOf(data, metric);
+    const Matrix queries = testing::ClusteredMatrix(3, dim, 12, 6);
+    std::vector<const float*> qs;
+    for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
+    for (const ScanIsa isa : SupportedIsas()) {
+      std::vector<std::vector<ScanHit>> full;
+      ScanTopK(table, qs, 20, &full, {.isa = isa});
+      for (size_t q = 0; q < qs.size(); ++q) {
+        const double max_distance = full[q][6].score;
+        std::vector<ScanHit> want;
+        for (const ScanHit& hit : full[q]) {
+          if (hit.score <= max_distance) want.push_back(hit);
+        }
+        std::vector<std::vector<ScanHit>> alone, batch;
+        ScanTopK(table, std::span<const float* const>(&qs[q], 1), 20, &alone, {.isa = isa, .max_distance = max_distance});
+        ScanTopK(table, qs, 20, &batch, {.isa = isa, .max_distance = max_distance});
+        const std::string where = fmt::format("{} {} query {}", MetricName(metric), ScanIsaName(isa), q);
+        ExpectIdentical(alone[0], want, where + " alone");
+        ExpectIdentical(batch[q], want, where + " batch");
       }
     }
   }
