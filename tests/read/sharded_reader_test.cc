@@ -92,6 +92,55 @@ TEST_F(ReaderTest, AllShardsProbedGivesExactRecallForBothMetricsAndIdTypes) {
   }
 }
 
+// A single search hands each later shard the k-th distance found so far, and the shard skips rows
+// beyond it; a batch does not. Both give the same hits, including ties at the k-th place between
+// copies of one vector in different shards, with one search thread or several.
+TEST_F(ReaderTest, SingleSearchAnswersAsTheBatchDoesWithTiesAcrossShards) {
+  for (Metric metric : {Metric::kL2, Metric::kCosine}) {
+    testing::TempDir round;
+    Matrix data = testing::ClusteredMatrix(800, 200, 8, 31);
+    for (int64_t r = 1; r < data.rows; r += 2) std::copy(data.row(r - 1), data.row(r - 1) + data.cols, data.row(r));
+    WriteConfig c;
+    c.store = (round / "store").string();
+    c.local_root = (round / "build").string();
+    c.index.dim = data.cols;
+    c.index.metric = metric;
+    c.sharding.strategy = Strategy::kExplicit;  // row i to shard i % 4: each copy in another shard
+    c.sharding.num_dbs = 4;
+    VectorRecordSource source(MakeRecords(data, false, 4));
+    ASSERT_TRUE(WriteSharded(c, source).ok());
+    Matrix queries = testing::ClusteredMatrix(12, 200, 8, 32);
+    std::copy(data.row(10), data.row(10) + data.cols, queries.row(0));  // a stored vector: distance 0, twice
+    for (int64_t workers : {1, 0}) {
+      ReaderOptions o;
+      o.store = c.store;
+      o.cache_dir = (round / fmt::format("cache-{}", workers)).string();
+      o.max_workers = workers;
+      auto reader = ShardedVectorReader::Open(o);
+      ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+      SearchOptions all;
+      all.shard_ids = std::vector<int64_t>{0, 1, 2, 3};
+      for (const int64_t k : {int64_t{1}, int64_t{5}, int64_t{10}}) {
+        auto batch = (*reader)->BatchSearch(queries, k, all);
+        ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+        for (int64_t qi = 0; qi < queries.rows; ++qi) {
+          auto one = (*reader)->Search(std::span<const float>(queries.row(qi), data.cols), k, all);
+          ASSERT_TRUE(one.ok()) << one.status().ToString();
+          const auto& want = (*batch)[static_cast<size_t>(qi)].results;
+          ASSERT_EQ(one->results.size(), static_cast<size_t>(k));
+          ASSERT_EQ(one->results.size(), want.size());
+          for (size_t i = 0; i < want.size(); ++i) {
+            EXPECT_EQ(one->results[i].id, want[i].id) << MetricName(metric) << " workers " << workers << " k " << k;
+            EXPECT_EQ(one->results[i].score, want[i].score);
+          }
+          const auto truth = BruteForce(data, queries.row(qi), metric, k);
+          EXPECT_NEAR(one->results.back().score, truth.back().first, 1e-3 * std::max(1.0, truth.back().first));
+        }
+      }
+    }
+  }
+}
+
 TEST_F(ReaderTest, EveryWrittenVectorsShardIsTheFirstProbe) {
   for (Strategy strategy : {Strategy::kCluster, Strategy::kLsh, Strategy::kExplicit}) {
     testing::TempDir round;
