@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <numeric>
 #include <string>
 
 namespace shardvec {
@@ -268,6 +269,7 @@ class StoppingScan {
 
   StoppingScan(const ScanTable& table, float query_norm, std::span<const double> query_tail_norms, TopK* top)
       : cosine_(table.metric == Metric::kCosine),
+        stride_(table.vectors.stride()),
         checks_(CheckCount(table.vectors.stride())),
         margin_(static_cast<double>(16 * table.vectors.stride() + 64) * 0x1p-24),
         query_norm_(query_norm),
@@ -292,7 +294,10 @@ class StoppingScan {
       const double scale = static_cast<double>(query_norm_) * norms_[i];
       out = dot_at_most < ((1.0 - static_cast<double>(worst)) - margin_) * scale;
     }
-    stopped_ += out;
+    if (out) {
+      ++stopped_;
+      skipped_ += stride_ - (check + 1) * kCheckEvery;
+    }
     return out;
   }
 
@@ -304,9 +309,11 @@ class StoppingScan {
   }
 
   int64_t stopped() const { return stopped_; }
+  int64_t skipped() const { return skipped_; }
 
  private:
   bool cosine_;
+  int64_t stride_;
   int64_t checks_;
   double margin_;
   float query_norm_;
@@ -316,6 +323,7 @@ class StoppingScan {
   TopK* top_;
   int64_t base_ = 0;
   int64_t stopped_ = 0;
+  int64_t skipped_ = 0;
 };
 
 const Kernels& KernelsFor(ScanIsa isa) {
@@ -366,6 +374,35 @@ ScanMatrix::ScanMatrix(int64_t rows, int64_t dim) : rows_(rows), dim_(dim), stri
   data_.reset(p);
 }
 
+void OrderColumnsBySpread(ScanTable* table) {
+  ScanMatrix& m = table->vectors;
+  const int64_t dim = m.dim();
+  if (m.rows() < 2 || dim < 2) return;
+  std::vector<double> sum(static_cast<size_t>(dim)), sum_sq(static_cast<size_t>(dim));
+  for (int64_t i = 0; i < m.rows(); ++i) {
+    const float* r = m.row(i);
+    for (int64_t j = 0; j < dim; ++j) {
+      sum[static_cast<size_t>(j)] += r[j];
+      sum_sq[static_cast<size_t>(j)] += static_cast<double>(r[j]) * r[j];
+    }
+  }
+  std::vector<double> spread(static_cast<size_t>(dim));
+  const double n = static_cast<double>(m.rows());
+  for (size_t j = 0; j < spread.size(); ++j) spread[j] = sum_sq[j] - sum[j] * sum[j] / n;
+  std::vector<int32_t> order(static_cast<size_t>(dim));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return spread[static_cast<size_t>(a)] > spread[static_cast<size_t>(b)];
+  });
+  std::vector<float> row(static_cast<size_t>(dim));
+  for (int64_t i = 0; i < m.rows(); ++i) {
+    float* r = m.row(i);
+    for (int64_t j = 0; j < dim; ++j) row[static_cast<size_t>(j)] = r[order[static_cast<size_t>(j)]];
+    std::copy(row.begin(), row.end(), r);
+  }
+  table->column_order = std::move(order);
+}
+
 void ComputeNorms(ScanTable* table, ScanIsa isa) {
   const ScanMatrix& m = table->vectors;
   const int64_t checks = CheckCount(m.stride());
@@ -397,7 +434,12 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
   ScanMatrix padded(nq, m.dim());
   std::vector<float> query_norms(static_cast<size_t>(nq));
   for (int64_t q = 0; q < nq; ++q) {
-    std::memcpy(padded.row(q), queries[static_cast<size_t>(q)], static_cast<size_t>(m.dim()) * sizeof(float));
+    const float* query = queries[static_cast<size_t>(q)];
+    if (table.column_order.empty()) {
+      std::memcpy(padded.row(q), query, static_cast<size_t>(m.dim()) * sizeof(float));
+    } else {
+      for (int64_t j = 0; j < m.dim(); ++j) padded.row(q)[j] = query[table.column_order[static_cast<size_t>(j)]];
+    }
     float sum = 0;
     if (cosine) kernels.dot(padded.row(q), padded.row(q), 1, stride, StoreSums{&sum});
     query_norms[static_cast<size_t>(q)] = std::sqrt(sum);
@@ -440,7 +482,10 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
       }
       start += n;
     }
-    if (stats != nullptr) stats->rows_stopped = scan.stopped();
+    if (stats != nullptr) {
+      stats->rows_stopped = scan.stopped();
+      stats->floats_skipped = scan.skipped();
+    }
   }
   const int64_t block = BlockRows(stride);
   std::vector<float> sums(static_cast<size_t>(block));

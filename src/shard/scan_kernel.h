@@ -56,12 +56,16 @@ struct ScanTable {
   // Cosine only: per row, the norms of its tails from floats 128, 256, 384, ... on (those short of
   // the stride), which bound what the rest of a row can add to a dot product.
   std::vector<float> tail_norms;
+  // Empty: columns in the vectors' own order. Otherwise column j of the matrix holds dimension
+  // column_order[j] (distances do not depend on the order; queries are reordered to match).
+  std::vector<int32_t> column_order;
 };
 
 // How much of a scan read whole rows: a lone query gives up on a row once it cannot enter the top k.
 struct ScanStats {
   int64_t rows = 0;          // rows × queries scored
   int64_t rows_stopped = 0;  // of those, given up before their end
+  int64_t floats_skipped = 0;  // the floats of those rows never read
 };
 
 struct ScanOptions {
@@ -78,6 +82,12 @@ struct ScanOptions {
 // result, bit for bit). `out` gets one list per query.
 void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
               std::vector<std::vector<ScanHit>>* out, const ScanOptions& options = {});
+
+// Reorders the matrix's columns by decreasing variance over its rows (sets column_order), so the
+// first floats of a row carry most of its distance to a query and a lone query's scan rules far rows
+// out at an early check (image pixels, for one, spread much more at the centre than at the border).
+// Before ComputeNorms.
+void OrderColumnsBySpread(ScanTable* table);
 
 // Fills table.norms and table.tail_norms for a cosine table (with `isa`'s arithmetic).
 void ComputeNorms(ScanTable* table, ScanIsa isa = DefaultScanIsa());

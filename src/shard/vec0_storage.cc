@@ -110,6 +110,7 @@ class Loader {
     table.vectors = ScanMatrix(rows, dim_);
     table.rowids.reserve(static_cast<size_t>(rows));
     RETURN_IF_ERROR(CopyVectors(chunks, &table));
+    OrderColumnsBySpread(&table);
     if (metric_ == Metric::kCosine) {
       ComputeNorms(&table);
       for (size_t i = 0; i < table.norms.size(); ++i) {

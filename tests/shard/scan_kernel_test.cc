@@ -280,6 +280,47 @@ TEST(ScanKernelTest, CosineStopKeepsRowsWhoseTailsCarryTheMatch) {
   }
 }
 
+// Rows whose spread sits in their last dimensions (as image pixels sit at the centre): with the
+// columns ordered by spread, the first checks already see most of each distance, so rows stop
+// sooner (a tenth of all floats fewer read, at least), and the neighbours are the same (distances to float rounding: other summation order).
+TEST(ScanKernelTest, ColumnsOrderedBySpreadStopRowsSoonerWithTheSameNeighbours) {
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    const int64_t dim = 400;
+    Matrix data = testing::ClusteredMatrix(1500, dim, 15, 41);
+    Matrix queries = testing::ClusteredMatrix(5, dim, 15, 41);
+    for (Matrix* m : {&data, &queries}) {
+      for (int64_t r = 0; r < m->rows; ++r) {
+        for (int64_t j = 0; j < 300; ++j) m->row(r)[j] = 1.0f + 0.01f * m->row(r)[j];  // little spread
+      }
+    }
+    const ScanTable plain = TableOf(data, metric);
+    ScanTable ordered;
+    ordered.metric = metric;
+    ordered.vectors = ScanMatrix(data.rows, dim);
+    for (int64_t r = 0; r < data.rows; ++r) {
+      std::copy(data.row(r), data.row(r) + dim, ordered.vectors.row(r));
+      ordered.rowids.push_back(r);
+    }
+    OrderColumnsBySpread(&ordered);
+    if (metric == Metric::kCosine) ComputeNorms(&ordered);
+    ASSERT_EQ(ordered.column_order.size(), static_cast<size_t>(dim));
+    EXPECT_GE(ordered.column_order[0], 300);  // a spread-out dimension comes first
+    for (const ScanIsa isa : SupportedIsas()) {
+      for (int64_t q = 0; q < queries.rows; ++q) {
+        const float* query = queries.row(q);
+        std::vector<std::vector<ScanHit>> a, b;
+        ScanStats plain_stats, ordered_stats;
+        ScanTopK(plain, std::span<const float* const>(&query, 1), 10, &a, {.isa = isa, .stats = &plain_stats});
+        ScanTopK(ordered, std::span<const float* const>(&query, 1), 10, &b, {.isa = isa, .stats = &ordered_stats});
+        const std::string where = fmt::format("{} {} query {}", MetricName(metric), ScanIsaName(isa), q);
+        ExpectSameNeighbours(b[0], a[0], where);
+        ExpectSameNeighbours(b[0], BruteForce(data, query, 10, metric), where);
+        EXPECT_GT(ordered_stats.floats_skipped, plain_stats.floats_skipped + data.rows * dim / 10) << where;
+      }
+    }
+  }
+}
+
 // max_distance keeps exactly the full answer's hits at or below it (a hit at exactly that distance
 // included), alone or in a batch.
 TEST(ScanKernelTest, MaxDistanceKeepsTheHitsUpToIt) {
