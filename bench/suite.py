@@ -713,7 +713,18 @@ def targets_for(data: Dataset, rows: list[Row], builds: list[Build], cores: int)
 # Output.
 
 
-def machine_info(binary: Path) -> dict[str, Any]:
+def filesystem_of(path: Path) -> str:
+    """The type of the file system ``path`` is on (the longest mount point above it in /proc/mounts)."""
+    resolved, best, kind = str(path.resolve()), "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and (resolved == fields[1] or resolved.startswith(fields[1].rstrip("/") + "/")) \
+                and len(fields[1]) > len(best):
+            best, kind = fields[1], fields[2]
+    return kind
+
+
+def machine_info(binary: Path, work_dir: Path) -> dict[str, Any]:
     import faiss
     import shardvec
 
@@ -744,6 +755,7 @@ def machine_info(binary: Path) -> dict[str, Any]:
         "numpy": np.__version__,
         "python": sys.version.split()[0],
         "raw_vec0": str(binary),
+        "work_dir": f"{work_dir} ({filesystem_of(work_dir)})",
     }
 
 
@@ -764,7 +776,8 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
         f"Machine: {info['cpu']}, {info['cores']} cores, L3 {info['l3_cache']}, {info['memory_gib']} GiB; "
         f"{info['date']}; git {info['git_commit']}{' (dirty)' if info['git_dirty'] else ''}; shardvec "
         f"{info['shardvec_package']} (engine built {info['shardvec_engine_built']}), FAISS {info['faiss']}, "
-        f"sqlite {info.get('sqlite', '?')}, sqlite-vec 0.1.9.",
+        f"sqlite {info.get('sqlite', '?')}, sqlite-vec 0.1.9. Snapshots, shard builds and databases in "
+        f"{info.get('work_dir', '?')}.",
         "",
         "Every number comes from this one run. recall@10 counts a returned id when its exact distance is "
         "within the exact 10th-nearest distance (exact top-10 by NumPy; equals |ids ∩ true top-10|/10 when "
@@ -930,7 +943,7 @@ def main() -> int:
     if before.others_pct() > OTHER_CPU_WARN_PCT:
         log(f"WARNING: other processes use {before.others_pct():.0f} % of the CPU: the numbers will be disturbed")
     plans = make_plans(args.quick)
-    info = machine_info(binary)
+    info = machine_info(binary, args.work_dir)
     for plan in plans.values():
         if args.only in (None, plan.name):
             sweeps = "; ".join(f"num_dbs {n}: probes {','.join(map(str, p))}" for n, p in plan.sweeps.items())
