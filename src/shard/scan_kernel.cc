@@ -255,6 +255,20 @@ class TopK {
   std::vector<std::pair<float, int64_t>> heap_;
 };
 
+// Turns a kernel's sum for a row into vec0's distance and offers it to a query's top k.
+struct Scorer {
+  bool cosine;
+  float query_norm;   // cosine only
+  const float* norms;  // cosine only: the table's row norms
+  TopK* top;
+
+  void Take(int64_t row, float sum) const {
+    // vec0: 1 - dot / (sqrt(|q|²) · sqrt(|r|²)), in float.
+    const float d = cosine ? 1.0f - sum / (query_norm * norms[row]) : sum;
+    if (d < top->worst()) top->Push(d, row);
+  }
+};
+
 // A lone query's scan of a whole table: rows go straight into its top-k, and a row is given up at
 // a check once its finished distance could not enter, so the result is the full scan's, bit for
 // bit, while most of a far row is never read from memory.
@@ -267,31 +281,28 @@ class StoppingScan {
  public:
   static constexpr bool kStops = true;
 
-  StoppingScan(const ScanTable& table, float query_norm, std::span<const double> query_tail_norms, TopK* top)
-      : cosine_(table.metric == Metric::kCosine),
+  StoppingScan(const ScanTable& table, const Scorer& scorer, std::span<const double> query_tail_norms)
+      : scorer_(scorer),
         stride_(table.vectors.stride()),
         checks_(CheckCount(table.vectors.stride())),
         margin_(static_cast<double>(16 * table.vectors.stride() + 64) * 0x1p-24),
-        query_norm_(query_norm),
         query_tails_(query_tail_norms),
-        norms_(table.norms.data()),
-        tail_norms_(table.tail_norms.data()),
-        top_(top) {}
+        tail_norms_(table.tail_norms.data()) {}
 
   // Row indices given to Stop and Take count from this row of the table (a kernel call's first).
   void StartAt(int64_t first_row) { base_ = first_row; }
 
   bool Stop(int64_t i, int64_t check, float partial) {
     i += base_;
-    const float worst = top_->worst();
+    const float worst = scorer_.top->worst();
     bool out;
-    if (!cosine_) {
+    if (!scorer_.cosine) {
       out = partial >= worst;
     } else {
       // dot < (1 - worst - margin)·|q||r| means 1 - dot/(|q||r|) > worst.
       const double dot_at_most = static_cast<double>(partial) +
                                  query_tails_[static_cast<size_t>(check)] * tail_norms_[i * checks_ + check];
-      const double scale = static_cast<double>(query_norm_) * norms_[i];
+      const double scale = static_cast<double>(scorer_.query_norm) * scorer_.norms[i];
       out = dot_at_most < ((1.0 - static_cast<double>(worst)) - margin_) * scale;
     }
     if (out) {
@@ -301,26 +312,18 @@ class StoppingScan {
     return out;
   }
 
-  void Take(int64_t i, float sum) {
-    i += base_;
-    // vec0: 1 - dot / (sqrt(|q|²) · sqrt(|r|²)), in float.
-    const float d = cosine_ ? 1.0f - sum / (query_norm_ * norms_[i]) : sum;
-    if (d < top_->worst()) top_->Push(d, i);
-  }
+  void Take(int64_t i, float sum) const { scorer_.Take(base_ + i, sum); }
 
   int64_t stopped() const { return stopped_; }
   int64_t skipped() const { return skipped_; }
 
  private:
-  bool cosine_;
+  Scorer scorer_;
   int64_t stride_;
   int64_t checks_;
   double margin_;
-  float query_norm_;
   std::span<const double> query_tails_;
-  const float* norms_;
   const float* tail_norms_;
-  TopK* top_;
   int64_t base_ = 0;
   int64_t stopped_ = 0;
   int64_t skipped_ = 0;
@@ -337,15 +340,7 @@ const Kernels& KernelsFor(ScanIsa isa) {
   static const Kernels kAvx512{BlockAvx512<true, 1, Sums>,         BlockAvx512<false, 1, Sums>,
                                BlockAvx512<true, 4, Sums>,         BlockAvx512<false, 4, Sums>,
                                BlockAvx512<true, 1, StoppingScan>, BlockAvx512<false, 1, StoppingScan>};
-  switch (isa) {
-    case ScanIsa::kAvx512:
-      return kAvx512;
-    case ScanIsa::kAvx2:
-      return kAvx2;
-    case ScanIsa::kScalar:
-      break;
-  }
-  return kScalar;
+  return ForIsa(isa, kScalar, kAvx2, kAvx512);
 }
 
 constexpr size_t kHugePage = size_t{2} << 20;
@@ -354,6 +349,44 @@ constexpr size_t kHugePage = size_t{2} << 20;
 int64_t BlockRows(int64_t stride) {
   const int64_t rows = (int64_t{256} << 10) / (stride * static_cast<int64_t>(sizeof(float)));
   return std::clamp<int64_t>(rows / 4 * 4, 4, 1024);
+}
+
+// Where few rows stop (a shard far from the query, whose nearest rows are all far), checks only
+// cost their sums: after a window of rows in which under a quarter stopped, the next seven windows
+// are scanned without checks, then checking is tried again.
+constexpr int64_t kCheckedRows = 64;
+constexpr int64_t kUncheckedRows = 7 * kCheckedRows;
+
+// A lone query's scan of the whole table, rows stopping early where that pays. `sums` holds at
+// least kUncheckedRows floats.
+void ScanAlone(const ScanTable& table, const Kernels& kernels, const float* query, const Scorer& scorer,
+               std::span<float> sums, ScanStats* stats) {
+  const ScanMatrix& m = table.vectors;
+  const int64_t stride = m.stride();
+  std::vector<double> query_tails(static_cast<size_t>(CheckCount(stride)));
+  if (scorer.cosine) TailNorms(query, stride, query_tails.data());
+  StoppingScan scan(table, scorer, query_tails);
+  const StoppingKernel stopping = scorer.cosine ? kernels.dot_stopping : kernels.l2sq_stopping;
+  const BlockKernel streaming = scorer.cosine ? kernels.dot : kernels.l2sq;
+  bool checking = true;
+  for (int64_t start = 0; start < m.rows();) {
+    const int64_t n = std::min(checking ? kCheckedRows : kUncheckedRows, m.rows() - start);
+    scan.StartAt(start);
+    if (checking) {
+      const int64_t stopped_before = scan.stopped();
+      stopping(query, m.row(start), n, stride, scan);
+      checking = (scan.stopped() - stopped_before) * 4 >= n;
+    } else {
+      streaming(query, m.row(start), n, stride, StoreSums{sums.data()});
+      for (int64_t i = 0; i < n; ++i) scan.Take(i, sums[static_cast<size_t>(i)]);
+      checking = true;
+    }
+    start += n;
+  }
+  if (stats != nullptr) {
+    stats->rows_stopped = scan.stopped();
+    stats->floats_skipped = scan.skipped();
+  }
 }
 
 }  // namespace
@@ -456,58 +489,21 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
   }
   std::vector<TopK> best(static_cast<size_t>(nq), TopK(std::min(k, m.rows()), limit));
   if (stats != nullptr) *stats = ScanStats{m.rows() * nq, 0};
+  // Rows' sums, a block (or a lone query's unchecked windows) at a time.
+  std::vector<float> sums(static_cast<size_t>(std::max(BlockRows(stride), kUncheckedRows)));
   if (nq == 1) {
     // One query: nothing to share a block with, so rows may stop early instead.
-    std::vector<double> query_tails(static_cast<size_t>(CheckCount(stride)));
-    if (cosine) TailNorms(padded.row(0), stride, query_tails.data());
-    StoppingScan scan(table, query_norms[0], query_tails, &best[0]);
-    const StoppingKernel stopping = cosine ? kernels.dot_stopping : kernels.l2sq_stopping;
-    // Where few rows stop (a shard far from the query, whose nearest rows are all far), checks only
-    // cost their sums: after a window of rows in which under a quarter stopped, the next seven
-    // windows are scanned without checks, then checking is tried again.
-    constexpr int64_t kWindow = 64;
-    std::vector<float> sums(static_cast<size_t>(7 * kWindow));
-    bool checking = true;
-    for (int64_t start = 0; start < m.rows();) {
-      const int64_t n = std::min(checking ? kWindow : 7 * kWindow, m.rows() - start);
-      scan.StartAt(start);
-      if (checking) {
-        const int64_t stopped_before = scan.stopped();
-        stopping(padded.row(0), m.row(start), n, stride, scan);
-        checking = (scan.stopped() - stopped_before) * 4 >= n;
-      } else {
-        streaming(padded.row(0), m.row(start), n, stride, StoreSums{sums.data()});
-        for (int64_t i = 0; i < n; ++i) scan.Take(i, sums[static_cast<size_t>(i)]);
-        checking = true;
-      }
-      start += n;
-    }
-    if (stats != nullptr) {
-      stats->rows_stopped = scan.stopped();
-      stats->floats_skipped = scan.skipped();
-    }
-  }
-  const int64_t block = BlockRows(stride);
-  std::vector<float> sums(static_cast<size_t>(block));
-  for (int64_t start = 0; nq > 1 && start < m.rows(); start += block) {
-    const int64_t n = std::min(block, m.rows() - start);
-    for (int64_t q = 0; q < nq; ++q) {
-      // The first query brings the block into cache; the others find it there.
-      (q == 0 ? streaming : cached)(padded.row(q), m.row(start), n, stride, StoreSums{sums.data()});
-      TopK& top = best[static_cast<size_t>(q)];
-      if (cosine) {
-        // vec0: 1 - dot / (sqrt(|q|²) · sqrt(|r|²)), in float.
-        const float qn = query_norms[static_cast<size_t>(q)];
-        const float* rn = table.norms.data() + start;
-        for (int64_t i = 0; i < n; ++i) {
-          const float d = 1.0f - sums[static_cast<size_t>(i)] / (qn * rn[i]);
-          if (d < top.worst()) top.Push(d, start + i);
-        }
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          const float d = sums[static_cast<size_t>(i)];
-          if (d < top.worst()) top.Push(d, start + i);
-        }
+    const Scorer scorer{cosine, query_norms[0], table.norms.data(), &best[0]};
+    ScanAlone(table, kernels, padded.row(0), scorer, sums, stats);
+  } else {
+    const int64_t block = BlockRows(stride);
+    for (int64_t start = 0; start < m.rows(); start += block) {
+      const int64_t n = std::min(block, m.rows() - start);
+      for (int64_t q = 0; q < nq; ++q) {
+        // The first query brings the block into cache; the others find it there.
+        (q == 0 ? streaming : cached)(padded.row(q), m.row(start), n, stride, StoreSums{sums.data()});
+        const Scorer scorer{cosine, query_norms[static_cast<size_t>(q)], table.norms.data(), &best[static_cast<size_t>(q)]};
+        for (int64_t i = 0; i < n; ++i) scorer.Take(start + i, sums[static_cast<size_t>(i)]);
       }
     }
   }
