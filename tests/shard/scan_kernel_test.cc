@@ -294,15 +294,9 @@ TEST(ScanKernelTest, ColumnsOrderedBySpreadStopRowsSoonerWithTheSameNeighbours) 
       }
     }
     const ScanTable plain = TableOf(data, metric);
-    ScanTable ordered;
-    ordered.metric = metric;
-    ordered.vectors = ScanMatrix(data.rows, dim);
-    for (int64_t r = 0; r < data.rows; ++r) {
-      std::copy(data.row(r), data.row(r) + dim, ordered.vectors.row(r));
-      ordered.rowids.push_back(r);
-    }
+    ScanTable ordered = TableOf(data, metric);
     OrderColumnsBySpread(&ordered);
-    if (metric == Metric::kCosine) ComputeNorms(&ordered);
+    if (metric == Metric::kCosine) ComputeNorms(&ordered);  // tail norms in the new column order
     ASSERT_EQ(ordered.column_order.size(), static_cast<size_t>(dim));
     EXPECT_GE(ordered.column_order[0], 300);  // a spread-out dimension comes first
     for (const ScanIsa isa : SupportedIsas()) {
