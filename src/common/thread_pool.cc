@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/cpu_count.h"
+
 namespace shardvec {
 
 ThreadPool::ThreadPool(size_t num_threads) {
@@ -21,7 +23,7 @@ ThreadPool::~ThreadPool() {
 
 size_t ThreadPool::DefaultSize(long requested) {
   if (requested > 0) return static_cast<size_t>(requested);
-  return std::max<size_t>(1, std::thread::hardware_concurrency());
+  return static_cast<size_t>(UsableCpus());
 }
 
 void ThreadPool::WorkerLoop() {

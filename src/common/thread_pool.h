@@ -33,7 +33,7 @@ class ThreadPool {
     return future;
   }
 
-  // Threads to use when the caller asked for `requested` (0 = one per hardware thread).
+  // Threads to use when the caller asked for `requested` (0 = one per CPU this process may use).
   static size_t DefaultSize(long requested);
 
  private:

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/cpu_count.h"
 #include "routing/float_lanes.h"
 
 namespace shardvec {
@@ -39,8 +40,7 @@ int64_t UniformIndex(std::mt19937_64& rng, int64_t n) {
 // ---- Fixed-partition parallelism -------------------------------------------------------------
 
 int ThreadsFor(int64_t work, int requested) {
-  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int available = requested > 0 ? requested : hardware;
+  const int available = requested > 0 ? requested : UsableCpus();
   const int64_t useful = std::max<int64_t>(1, work / kMinWorkPerThread);
   return static_cast<int>(std::min<int64_t>(available, useful));
 }
