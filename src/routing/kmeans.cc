@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/cpu_count.h"
+#include "common/thread_pool.h"
 #include "routing/float_lanes.h"
 
 namespace shardvec {
@@ -40,9 +40,9 @@ int64_t UniformIndex(std::mt19937_64& rng, int64_t n) {
 // ---- Fixed-partition parallelism -------------------------------------------------------------
 
 int ThreadsFor(int64_t work, int requested) {
-  const int available = requested > 0 ? requested : UsableCpus();
+  const auto available = static_cast<int64_t>(ThreadPool::DefaultSize(requested));
   const int64_t useful = std::max<int64_t>(1, work / kMinWorkPerThread);
-  return static_cast<int>(std::min<int64_t>(available, useful));
+  return static_cast<int>(std::min(available, useful));
 }
 
 // Runs fn(begin, end) over contiguous slices of [0, n). Callers only write per-item results, so
