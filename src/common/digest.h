@@ -1,6 +1,7 @@
 // xxh3 digests of shard files, in the manifest's "xxh3:<16 hex>" form.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -16,7 +17,8 @@ struct FileDigest {
 };
 
 std::string Xxh3Digest(std::string_view bytes);
-Result<FileDigest> DigestFile(const std::filesystem::path& path);
+// The file's digest and size. It is read through mappings of `window_bytes` at a time.
+Result<FileDigest> DigestFile(const std::filesystem::path& path, size_t window_bytes = size_t{256} << 20);
 uint64_t Xxh3_64(std::string_view bytes);
 
 }  // namespace shardvec
