@@ -76,15 +76,18 @@ Status Vec0ChunkWriter::WriteChunk() {
   }
   ++chunk_id_;
   filled_ = 0;
-  std::fill(vectors_.begin(), vectors_.end(), 0.0f);
-  std::fill(rowids_.begin(), rowids_.end(), 0);
+  // The next chunk overwrites every vector and rowid slot it uses; Finish zeroes the rest.
   std::fill(validity_.begin(), validity_.end(), '\0');
   return Status::OK();
 }
 
 Status Vec0ChunkWriter::Finish() {
   // vec0 makes a chunk when its first row arrives, so an empty table has none.
-  return filled_ > 0 ? WriteChunk() : Status::OK();
+  if (filled_ == 0) return Status::OK();
+  // Unused slots of the last chunk hold zeros, as vec0 leaves them.
+  std::fill(vectors_.begin() + filled_ * dim_, vectors_.end(), 0.0f);
+  std::fill(rowids_.begin() + filled_, rowids_.end(), 0);
+  return WriteChunk();
 }
 
 }  // namespace shardvec
