@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,18 @@ class RecordSource {
   // Next(), and the writer keeps its first pass in a local spool file when it needs a second one
   // (CLUSTER training), so the stream is read exactly once.
   virtual bool CanRewind() const { return true; }
-  // True for a source holding every record in memory that ReadAt can read by position, from several
-  // threads at once (SizeHint must then give the count). The writer then routes on several threads
-  // and keeps each shard's row numbers instead of spooling copies of its records to local disk.
+  // True for a source holding every record in memory that it can read by position (ReadFieldsAt,
+  // VectorAt), from several threads at once (SizeHint must then give the count). The writer then
+  // routes on several threads, keeps each shard's row numbers instead of spooling copies of its
+  // records to local disk, and reads each vector where the source holds it.
   virtual bool CanReadAt() const { return false; }
-  virtual Status ReadAt(int64_t row, Record* out) const;
+  // Row `row`'s id, payload, shard_id and routing_context; `out->vector` is left as it is.
+  virtual Status ReadFieldsAt(int64_t row, Record* out) const;
+  // Row `row`'s vector where the source holds it, valid while the source lives; call after a
+  // successful ReadFieldsAt of the same row.
+  virtual std::span<const float> VectorAt(int64_t row) const;
+  // The whole record, its vector copied: ReadFieldsAt and VectorAt together.
+  Status ReadAt(int64_t row, Record* out) const;
 };
 
 // Records held in memory.
@@ -45,7 +53,8 @@ class VectorRecordSource : public RecordSource {
   }
   std::optional<int64_t> SizeHint() const override { return static_cast<int64_t>(records_.size()); }
   bool CanReadAt() const override { return true; }
-  Status ReadAt(int64_t row, Record* out) const override;
+  Status ReadFieldsAt(int64_t row, Record* out) const override;
+  std::span<const float> VectorAt(int64_t row) const override;
 
  private:
   std::vector<Record> records_;

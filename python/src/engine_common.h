@@ -92,7 +92,8 @@ inline RoutingContexts ContextsFromPython(nb::handle contexts, int64_t rows, int
   return out;
 }
 
-// Rows of caller-owned arrays, read in place: only the current row is copied into a Record.
+// Rows of caller-owned arrays, read in place: the writer reads vectors where they are (VectorAt), and
+// Next copies only the current row into a Record.
 class ArraySource final : public RecordSource {
  public:
   ArraySource(const FloatMatrix& vectors, std::optional<Int64Vector> int_ids, std::vector<std::string> str_ids,
@@ -114,7 +115,7 @@ class ArraySource final : public RecordSource {
   }
   bool CanReadAt() const override { return true; }
   // Reads only the caller's arrays and this object's own copies: safe from several threads.
-  Status ReadAt(int64_t i, Record* out) const override {
+  Status ReadFieldsAt(int64_t i, Record* out) const override {
     if (i < 0 || i >= rows_) return Status::Internal("array row out of range");
     if (int_ids_) {
       out->id = int_ids_[i];
@@ -123,11 +124,13 @@ class ArraySource final : public RecordSource {
     } else {
       out->id = i;
     }
-    out->vector.assign(vectors_ + i * dim_, vectors_ + (i + 1) * dim_);
     out->payload_json = payloads_.empty() ? std::nullopt : payloads_[static_cast<size_t>(i)];
     out->shard_id = shard_ids_ && shard_ids_[i] != kNoShardId ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
     out->routing_context = contexts_.empty() ? std::nullopt : contexts_[static_cast<size_t>(i)];
     return Status::OK();
+  }
+  std::span<const float> VectorAt(int64_t i) const override {
+    return {vectors_ + i * dim_, static_cast<size_t>(dim_)};
   }
   Status Rewind() override {
     next_ = 0;

@@ -58,17 +58,19 @@ class InputRecordSource : public RecordSource {
     return true;
   }
   bool CanReadAt() const override { return true; }
-  Status ReadAt(int64_t i, Record* out) const override {
+  Status ReadFieldsAt(int64_t i, Record* out) const override {
     if (i < 0 || i >= data_.vectors.rows) return Status::Internal(fmt::format("input row {} out of range", i));
     const size_t u = static_cast<size_t>(i);
     out->id = data_.ids ? (*data_.ids)[u] : RecordId(i);
-    out->vector.assign(data_.vectors.row(i), data_.vectors.row(i) + data_.vectors.cols);
     out->payload_json = data_.payloads ? (*data_.payloads)[u] : std::nullopt;
     out->shard_id = data_.shard_ids ? std::optional<int64_t>((*data_.shard_ids)[u]) : std::nullopt;
     out->routing_context = data_.routing_contexts
                                ? std::optional<RoutingContext>((*data_.routing_contexts)[u])
                                : std::nullopt;
     return Status::OK();
+  }
+  std::span<const float> VectorAt(int64_t i) const override {
+    return {data_.vectors.row(i), static_cast<size_t>(data_.vectors.cols)};
   }
   Status Rewind() override {
     next_ = 0;

@@ -21,8 +21,8 @@ Status CheckShardInRange(int64_t shard, int64_t num_dbs, std::string_view strate
 class ClusterRouter : public Router {
  public:
   ClusterRouter(Matrix centroids, Metric metric) : centroids_(std::move(centroids)), metric_(metric) {}
-  Result<int64_t> Assign(const Record& r) const override {
-    const int64_t shard = ClusterAssign(r.vector.data(), centroids_, metric_);
+  Result<int64_t> Assign(const Record& r, std::span<const float> vector) const override {
+    const int64_t shard = ClusterAssign(vector.data(), centroids_, metric_);
     Status st = CheckShardInRange(shard, centroids_.rows, "CLUSTER", r);
     if (!st.ok()) return st;
     return shard;
@@ -39,8 +39,8 @@ class ClusterRouter : public Router {
 class LshRouter : public Router {
  public:
   LshRouter(Matrix hyperplanes, int64_t num_dbs) : hyperplanes_(std::move(hyperplanes)), num_dbs_(num_dbs) {}
-  Result<int64_t> Assign(const Record& r) const override {
-    const int64_t shard = LshAssign(r.vector.data(), hyperplanes_, num_dbs_);
+  Result<int64_t> Assign(const Record& r, std::span<const float> vector) const override {
+    const int64_t shard = LshAssign(vector.data(), hyperplanes_, num_dbs_);
     Status st = CheckShardInRange(shard, num_dbs_, "LSH", r);
     if (!st.ok()) return st;
     return shard;
@@ -57,7 +57,7 @@ class LshRouter : public Router {
 class ExplicitRouter : public Router {
  public:
   explicit ExplicitRouter(int64_t num_dbs) : num_dbs_(num_dbs) {}
-  Result<int64_t> Assign(const Record& r) const override {
+  Result<int64_t> Assign(const Record& r, std::span<const float>) const override {
     return ExplicitAssign(r.shard_id, num_dbs_, RecordIdToString(r.id));
   }
   Result<std::vector<int64_t>> Probe(const float*, int64_t) const override {
@@ -71,7 +71,7 @@ class ExplicitRouter : public Router {
 class CelRouter : public Router {
  public:
   explicit CelRouter(std::unique_ptr<CelRouting> routing) : routing_(std::move(routing)) {}
-  Result<int64_t> Assign(const Record& r) const override {
+  Result<int64_t> Assign(const Record& r, std::span<const float>) const override {
     if (!r.routing_context) {
       return Status::InvalidArgument(
           fmt::format("CEL sharding requires routing_context (record id={})", RecordIdToString(r.id)));

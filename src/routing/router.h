@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "shardvec/status.h"
@@ -15,8 +16,9 @@ namespace shardvec {
 class Router {
  public:
   virtual ~Router() = default;
-  // The shard a record belongs to, range-checked.
-  virtual Result<int64_t> Assign(const Record& record) const = 0;
+  // The shard a record belongs to, range-checked. `vector` is the record's vector (dim values,
+  // checked), held in the record or lent by its source.
+  virtual Result<int64_t> Assign(const Record& record, std::span<const float> vector) const = 0;
   // Shards to search for a query, best first, without duplicates. EXPLICIT has no probe order and
   // asks for shard_ids; CEL asks for a routing context.
   virtual Result<std::vector<int64_t>> Probe(const float* query, int64_t num_probes) const = 0;

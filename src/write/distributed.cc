@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 
 #include "common/log.h"
 #include "metrics/emit.h"
@@ -222,14 +223,14 @@ Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vec
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(plan));
   std::vector<int64_t> shards(static_cast<size_t>(rows));
-  Record record;  // reused: one vector buffer for the whole batch
+  Record record;  // the row's id and shard_id; its vector is read in place
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t row = row_offset + i;
+    const std::span<const float> vector(vectors + i * plan.dim, static_cast<size_t>(plan.dim));
     record.id = row;
-    record.vector.assign(vectors + i * plan.dim, vectors + (i + 1) * plan.dim);
     record.shard_id.reset();
     if (shard_ids && shard_ids[i] != kNoShardId) record.shard_id = shard_ids[i];
-    RETURN_IF_ERROR(CheckRecordVector(record, plan.dim, plan.metric, row));
+    RETURN_IF_ERROR(CheckRecordVector(record, vector, plan.dim, plan.metric, row));
     if (router->RoutesByContext()) {
       // The context is read in place rather than copied into the record.
       if (!contexts) return Status::InvalidArgument(fmt::format("CEL sharding requires routing_context (row {})", row));
@@ -238,7 +239,7 @@ Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vec
       shards[static_cast<size_t>(i)] = *shard;
       continue;
     }
-    ASSIGN_OR_RETURN(shards[static_cast<size_t>(i)], AssignRecord(*router, record, row));
+    ASSIGN_OR_RETURN(shards[static_cast<size_t>(i)], AssignRecord(*router, record, vector, row));
   }
   return shards;
 }
@@ -261,7 +262,7 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
     for (int64_t row = 0;; ++row) {
       ASSIGN_OR_RETURN(bool more, records.Next(&record));
       if (!more) return Status::OK();
-      RETURN_IF_ERROR(CheckRecordVector(record, task.dim, task.metric, row));
+      RETURN_IF_ERROR(CheckRecordVector(record, record.vector, task.dim, task.metric, row));
       ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
       RETURN_IF_ERROR(builder.Add(record.id, record.vector.data(), payload));
     }

@@ -17,12 +17,12 @@ std::string Where(const Record& r, int64_t row) {
 
 }  // namespace
 
-Status CheckRecordVector(const Record& r, int64_t dim, Metric metric, int64_t row) {
-  if (static_cast<int64_t>(r.vector.size()) != dim) {
+Status CheckRecordVector(const Record& r, std::span<const float> vector, int64_t dim, Metric metric, int64_t row) {
+  if (static_cast<int64_t>(vector.size()) != dim) {
     return Status::InvalidArgument(fmt::format("{}: vector has {} values, expected dim {}", Where(r, row),
-                                               r.vector.size(), dim));
+                                               vector.size(), dim));
   }
-  Status st = CheckVectorValues(r.vector, metric, "vector");
+  Status st = CheckVectorValues(vector, metric, "vector");
   // The record's name is formatted only on failure: this runs once per written row.
   return st.ok() ? st : st.WithContext(Where(r, row));
 }
@@ -51,8 +51,8 @@ Result<std::optional<std::string>> CanonicalPayload(const Record& r, int64_t row
   return std::optional<std::string>(std::move(stored));
 }
 
-Result<int64_t> AssignRecord(const Router& router, const Record& r, int64_t row) {
-  Result<int64_t> db = router.Assign(r);
+Result<int64_t> AssignRecord(const Router& router, const Record& r, std::span<const float> vector, int64_t row) {
+  Result<int64_t> db = router.Assign(r, vector);
   if (!db.ok()) return Status(db.status().code(), fmt::format("{} at row {}", db.status().message(), row));
   return db;
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "shardvec/status.h"
@@ -13,8 +14,10 @@ namespace shardvec {
 class Router;
 
 // Dimension, finite values, and a non-zero vector under cosine (it has no direction, and sqlite-vec
-// would return NULL distances for it). `row` is the record's position in the input.
-Status CheckRecordVector(const Record& record, int64_t dim, Metric metric, int64_t row);
+// would return NULL distances for it). `vector` is the record's vector: its own, or the one its
+// source lends in place (RecordSource::VectorAt). `row` is the record's position in the input.
+Status CheckRecordVector(const Record& record, std::span<const float> vector, int64_t dim, Metric metric,
+                         int64_t row);
 
 // The largest payload a record may carry, as stored (16 MiB). SQLite's own limit is 1e9 bytes per
 // value, and a reader fetches up to 512 payloads at once; larger metadata belongs elsewhere.
@@ -25,6 +28,7 @@ inline constexpr size_t kMaxPayloadBytes = size_t{16} << 20;
 Result<std::optional<std::string>> CanonicalPayload(const Record& record, int64_t row);
 
 // The record's shard, with a routing error naming the row ("… at row 37").
-Result<int64_t> AssignRecord(const Router& router, const Record& record, int64_t row);
+Result<int64_t> AssignRecord(const Router& router, const Record& record, std::span<const float> vector,
+                             int64_t row);
 
 }  // namespace shardvec

@@ -40,16 +40,33 @@ Result<bool> VectorRecordSource::Next(Record* out) {
   return true;
 }
 
-Status RecordSource::ReadAt(int64_t row, Record*) const {
+Status RecordSource::ReadFieldsAt(int64_t row, Record*) const {
   return Status::Internal(fmt::format("this record source cannot read row {} by position", row));
 }
 
-Status VectorRecordSource::ReadAt(int64_t row, Record* out) const {
+std::span<const float> RecordSource::VectorAt(int64_t) const { return {}; }
+
+Status RecordSource::ReadAt(int64_t row, Record* out) const {
+  RETURN_IF_ERROR(ReadFieldsAt(row, out));
+  const std::span<const float> vector = VectorAt(row);
+  out->vector.assign(vector.begin(), vector.end());
+  return Status::OK();
+}
+
+Status VectorRecordSource::ReadFieldsAt(int64_t row, Record* out) const {
   if (row < 0 || static_cast<size_t>(row) >= records_.size()) {
     return Status::Internal(fmt::format("row {} is outside the {} records", row, records_.size()));
   }
-  *out = records_[static_cast<size_t>(row)];
+  const Record& r = records_[static_cast<size_t>(row)];
+  out->id = r.id;
+  out->payload_json = r.payload_json;
+  out->shard_id = r.shard_id;
+  out->routing_context = r.routing_context;
   return Status::OK();
+}
+
+std::span<const float> VectorRecordSource::VectorAt(int64_t row) const {
+  return records_[static_cast<size_t>(row)].vector;
 }
 
 namespace {
@@ -83,7 +100,7 @@ Result<Matrix> SampleForTraining(RunContext& ctx, RecordSource& source) {
   for (;;) {
     ASSIGN_OR_RETURN(bool more, source.Next(&record));
     if (!more) break;
-    RETURN_IF_ERROR(CheckRecordVector(record, dim, ctx.config.index.metric, seen));
+    RETURN_IF_ERROR(CheckRecordVector(record, record.vector, dim, ctx.config.index.metric, seen));
     if (seen < cap) {
       sample.data.insert(sample.data.end(), record.vector.begin(), record.vector.end());
       ++sample.rows;
@@ -125,21 +142,24 @@ struct RoutedRecords {
 
 // Checks one record (vector values, payload) and returns its shard; `payload` gets the canonical
 // payload text when asked for. Both routing paths call this, so they refuse exactly the same rows.
-Result<int64_t> CheckAndAssign(const RunContext& ctx, const Router& router, const Record& record, int64_t row,
+Result<int64_t> CheckAndAssign(const RunContext& ctx, const Router& router, const Record& record,
+                               std::span<const float> vector, int64_t row,
                                std::optional<std::string>* payload = nullptr) {
-  RETURN_IF_ERROR(CheckRecordVector(record, ctx.config.index.dim, ctx.config.index.metric, row));
+  RETURN_IF_ERROR(CheckRecordVector(record, vector, ctx.config.index.dim, ctx.config.index.metric, row));
   ASSIGN_OR_RETURN(std::optional<std::string> canonical, CanonicalPayload(record, row));
   if (payload != nullptr) *payload = std::move(canonical);
-  return AssignRecord(router, record, row);
+  return AssignRecord(router, record, vector, row);
 }
 
 // Checks and routes rows [begin, end) of an in-place source into `shard_of`; stops at the first bad row.
+// Vectors are read where the source holds them: a copy of each would cost as much as routing it.
 Status RouteRange(const RunContext& ctx, const RecordSource& source, const Router& router, int64_t begin,
                   int64_t end, std::vector<int64_t>* shard_of) {
   Record record;
   for (int64_t row = begin; row < end; ++row) {
-    RETURN_IF_ERROR(source.ReadAt(row, &record));
-    ASSIGN_OR_RETURN((*shard_of)[static_cast<size_t>(row)], CheckAndAssign(ctx, router, record, row));
+    RETURN_IF_ERROR(source.ReadFieldsAt(row, &record));
+    ASSIGN_OR_RETURN((*shard_of)[static_cast<size_t>(row)],
+                     CheckAndAssign(ctx, router, record, source.VectorAt(row), row));
   }
   return Status::OK();
 }
@@ -188,7 +208,7 @@ Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const 
     ASSIGN_OR_RETURN(bool more, source.Next(&record));
     if (!more) break;
     std::optional<std::string> payload;
-    ASSIGN_OR_RETURN(const int64_t db, CheckAndAssign(ctx, router, record, row, &payload));
+    ASSIGN_OR_RETURN(const int64_t db, CheckAndAssign(ctx, router, record, record.vector, row, &payload));
     RETURN_IF_ERROR(routed.spools[static_cast<size_t>(db)].Append(record.id, record.vector, payload));
     if ((row + 1) % 16384 == 0) Report(ctx.config, "route", row + 1, total);
   }
@@ -206,10 +226,10 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
     return BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
       Record record;
       for (const int64_t row : routed.rows[db]) {
-        RETURN_IF_ERROR(source.ReadAt(row, &record));
+        RETURN_IF_ERROR(source.ReadFieldsAt(row, &record));
         // Checked when routed; the canonical text is made again rather than kept for every row.
         ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
-        RETURN_IF_ERROR(builder.Add(record.id, record.vector.data(), payload));
+        RETURN_IF_ERROR(builder.Add(record.id, source.VectorAt(row).data(), payload));
       }
       return Status::OK();
     });
