@@ -35,8 +35,8 @@ class RecordSource {
   virtual bool CanReadAt() const { return false; }
   // Row `row`'s id, payload, shard_id and routing_context; `out->vector` is left as it is.
   virtual Status ReadFieldsAt(int64_t row, Record* out) const;
-  // Row `row`'s vector where the source holds it, valid while the source lives; call after a
-  // successful ReadFieldsAt of the same row.
+  // Row `row`'s vector where the source holds it, valid while the source lives; `row` is in
+  // [0, SizeHint()).
   virtual std::span<const float> VectorAt(int64_t row) const;
   // The whole record, its vector copied: ReadFieldsAt and VectorAt together.
   Status ReadAt(int64_t row, Record* out) const;
