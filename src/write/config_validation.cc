@@ -7,6 +7,7 @@
 
 #include "routing/cel_routing.h"
 #include "shardvec/config.h"
+#include "shardvec/limits.h"
 #include "write/config_validation.h"
 
 namespace shardvec {
@@ -113,6 +114,9 @@ Status Validate(const WriteConfig& c) {
   }
   const ShardingConfig& s = c.sharding;
   if (s.num_dbs && *s.num_dbs <= 0) return Invalid(fmt::format("num_dbs must be > 0, got {}", *s.num_dbs));
+  if (s.num_dbs && *s.num_dbs > kMaxNumDbs) {
+    return Invalid(fmt::format("num_dbs must be <= {}, got {}", kMaxNumDbs, *s.num_dbs));
+  }
   if (s.num_probes < 1) return Invalid(fmt::format("num_probes must be >= 1 (got {})", s.num_probes));
   if ((s.strategy == Strategy::kExplicit || s.strategy == Strategy::kCel) && s.num_probes > 1) {
     return Invalid(fmt::format("num_probes is only supported for CLUSTER and LSH sharding, got {} for {}",

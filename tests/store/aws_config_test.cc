@@ -366,6 +366,26 @@ TEST_F(AwsConfigTest, EndpointPrecedenceAndTrailingSlash) {
   EXPECT_EQ(Resolve()->endpoint_url, "");
 }
 
+// Credentials typed into an endpoint would be printed by every message naming it and only reach the
+// Host header (requests are signed with the access key): refused, and never echoed.
+TEST_F(AwsConfigTest, EndpointWithCredentialsIsRefusedWithoutPrintingThem) {
+  SetEnvKeys();
+  StoreOptions options;
+  options.endpoint_url = "http://AKIAUSER:pw-sEcReT@127.0.0.1:9000";
+  std::string message = ResolveError(options);
+  EXPECT_TRUE(Contains(message, "StoreOptions.endpoint_url 'http://***@127.0.0.1:9000'")) << message;
+  EXPECT_TRUE(Contains(message, "must not carry credentials")) << message;
+  EXPECT_FALSE(Contains(message, "AKIAUSER")) << message;
+
+  env_["AWS_ENDPOINT_URL"] = "https://pw-sEcReT@host:1/path";
+  message = ResolveError();
+  EXPECT_TRUE(Contains(message, "AWS_ENDPOINT_URL 'https://***@host:1/path'")) << message;
+  env_.erase("AWS_ENDPOINT_URL");
+  WriteConfig("[default]\nendpoint_url = ftp://u:pw-sEcReT@general:1\n");
+  message = ResolveError();
+  EXPECT_TRUE(Contains(message, "'ftp://***@general:1'")) << message;
+}
+
 TEST_F(AwsConfigTest, EndpointMustBeHttpOrHttpsWithoutPath) {
   SetEnvKeys();
   StoreOptions options;
