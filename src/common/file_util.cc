@@ -67,21 +67,49 @@ Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int
   return data;
 }
 
+std::string_view FileKindName(unsigned mode) {
+  if (S_ISREG(mode)) return "regular file";
+  if (S_ISDIR(mode)) return "folder";
+  if (S_ISLNK(mode)) return "symbolic link";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  if (S_ISSOCK(mode)) return "socket";
+  return "special file";
+}
+
 Result<std::string> ReadWholeFd(int fd, std::string_view shown, int64_t max_bytes) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return ErrnoStatus("stat", std::string(shown), errno);
-  if (!S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument(fmt::format("'{}' is not a regular file", shown));
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return Status::InvalidArgument(fmt::format("'{}' is a {}, not a regular file", shown, FileKindName(st.st_mode)));
   }
-  if (st.st_size > max_bytes) {
-    return Status::InvalidArgument(fmt::format("'{}' is {} bytes, more than the limit of {} bytes", shown,
-                                               static_cast<int64_t>(st.st_size), max_bytes));
-  }
-  // One byte more than declared shows a file that grew while we read it.
-  ASSIGN_OR_RETURN(std::string data, ReadFileRange(fd, std::string(shown), 0, st.st_size + 1));
-  if (static_cast<int64_t>(data.size()) > max_bytes) {
+  const int64_t declared = S_ISREG(st.st_mode) ? static_cast<int64_t>(st.st_size) : 0;
+  if (declared > max_bytes) {
     return Status::InvalidArgument(
-        fmt::format("'{}' grew past the limit of {} bytes while it was read", shown, max_bytes));
+        fmt::format("'{}' is {} bytes, more than the limit of {} bytes", shown, declared, max_bytes));
+  }
+  // The declared size and one byte more (which shows a file that grew), then small steps up to one
+  // byte past the limit for a device that declares no size.
+  std::string data;
+  for (;;) {
+    const int64_t have = static_cast<int64_t>(data.size());
+    const int64_t step = std::min<int64_t>(have < declared ? declared - have + 1 : 64 << 10, max_bytes + 1 - have);
+    data.resize(static_cast<size_t>(have + step));
+    ssize_t n;
+    do {
+      n = ::read(fd, data.data() + have, static_cast<size_t>(step));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return ErrnoStatus("read", std::string(shown), errno);
+    data.resize(static_cast<size_t>(have + n));
+    if (n == 0) break;
+    if (static_cast<int64_t>(data.size()) > max_bytes) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' holds more than the limit of {} bytes", shown, max_bytes));
+    }
+    if (S_ISREG(st.st_mode) && static_cast<int64_t>(data.size()) > declared) {
+      return Status::IOError(fmt::format("'{}' grew while it was read; read it again", shown));
+    }
   }
   return data;
 }

@@ -10,12 +10,14 @@
 
 namespace shardvec {
 
-// Reads a whole regular file of at most `max_bytes` (a larger one is refused before reading, naming
-// its size and the limit; a FIFO, device or folder is refused without waiting on it).
+// Reads a whole file of at most `max_bytes`: a larger regular file is refused before reading, naming
+// its size and the limit; a character device (/dev/null) is read up to the limit; a folder, FIFO or
+// socket is refused without waiting on it.
 Result<std::string> ReadWholeFile(const std::filesystem::path& path, int64_t max_bytes);
-// Reads a whole open regular file of at most `max_bytes` (a file that grows past it while being read
-// is refused too). `shown` names it in errors.
+// The same for an open file; one that grows while it is read is an error too. `shown` names it.
 Result<std::string> ReadWholeFd(int fd, std::string_view shown, int64_t max_bytes);
+// "regular file", "folder", "symbolic link", "FIFO", "character device", ... for messages.
+std::string_view FileKindName(unsigned mode);
 // Reads up to `length` bytes at `offset` of an open file (fewer only at its end); errors name `path`.
 Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int64_t offset, int64_t length);
 

@@ -24,17 +24,6 @@ Status WrongKind(std::string_view shown, mode_t mode, std::string_view wanted) {
 
 }  // namespace
 
-std::string_view FileKindName(mode_t mode) {
-  if (S_ISREG(mode)) return "regular file";
-  if (S_ISDIR(mode)) return "folder";
-  if (S_ISLNK(mode)) return "symbolic link";
-  if (S_ISFIFO(mode)) return "FIFO";
-  if (S_ISCHR(mode)) return "character device";
-  if (S_ISBLK(mode)) return "block device";
-  if (S_ISSOCK(mode)) return "socket";
-  return "special file";
-}
-
 Result<struct stat> StatNoFollow(int dir_fd, const std::string& name, std::string_view shown) {
   struct stat st {};
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("stat", shown, errno);

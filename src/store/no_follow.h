@@ -17,9 +17,6 @@
 
 namespace shardvec {
 
-// "symbolic link", "FIFO", "folder", "character device", ... for messages.
-std::string_view FileKindName(mode_t mode);
-
 // The folder named by `parts` (plain names) beneath the open folder `base_fd`. A symlink or a
 // non-folder on the way is Corruption naming it (as `shown_base`/parts...), a missing one NotFound
 // unless `create` makes it (mode 0755).
