@@ -375,7 +375,7 @@ TEST_F(AwsConfigTest, EndpointWithCredentialsIsRefusedWithoutPrintingThem) {
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
       {"option", "http://AKIAUSER:pw-sEcReT@127.0.0.1:9000", "StoreOptions.endpoint_url 'http://***@127.0.0.1:9000'"},
       {"AWS_ENDPOINT_URL", "https://AKIAUSER-pw-sEcReT@host:1/path", "AWS_ENDPOINT_URL 'https://***@host:1/path'"},
-      {"config", "ftp://AKIAUSER:pw-sEcReT@general:1", "endpoint_url 'ftp://***@general:1'"}};
+      {"config", "ftp://AKIAUSER:pw-sEcReT@general:1", "/.aws/config 'ftp://***@general:1'"}};
   for (const auto& [source, url, shown] : cases) {
     StoreOptions options;
     env_.erase("AWS_ENDPOINT_URL");
