@@ -164,6 +164,10 @@ Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
     if (bytes.status().code() == StatusCode::kNotFound) {
       return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", store.Url(kCurrentKey)));
     }
+    // Too large, a symlink or a FIFO: as bad as a pointer that does not parse.
+    if (bytes.status().code() == StatusCode::kCorruption) {
+      return Status::Corruption("CURRENT pointer validation failed: " + bytes.status().message());
+    }
     return bytes.status();
   }
   return ParseCurrentPointer(*bytes);
