@@ -25,7 +25,7 @@ struct Exchange {
 
 bool IsSuccess(long status) { return status >= 200 && status < 300; }
 
-// Whether `more` bytes of a 2xx body (or its declared length) would pass the request's bound.
+// Whether a 2xx body of `total` bytes (received so far, or declared by Content-Length) passes the bound.
 bool PastBound(const Exchange& ex, int64_t total) { return total > ex.request->max_body_bytes; }
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {

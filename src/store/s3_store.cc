@@ -137,7 +137,6 @@ Result<std::string> S3Store::GetRange(std::string_view key, int64_t offset, int6
   S3Call call{.method = "GET", .object_key = ObjectKey(key), .max_body_bytes = offset + length};
   call.headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
   ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
-  // A server that ignores Range answers 200 with the whole object.
   if (response.status == 200) return response.body.substr(std::min<size_t>(offset, response.body.size()), length);
   return std::move(response.body);
 }
