@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "common/file_util.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -75,6 +76,16 @@ HttpRequest Get(const std::string& url, int64_t max_body_bytes, int fd = -1) {
   return request;
 }
 
+// A GET bounded at `max_body_bytes` whose body goes to a file: the outcome and the bytes stored.
+std::pair<Status, int64_t> SendToFile(const std::string& url, int64_t max_body_bytes) {
+  testing::TempDir tmp;
+  ScopedFd fd(::open((tmp / "body").c_str(), O_CREAT | O_RDWR, 0600));
+  if (fd.get() < 0) return {Status::IOError("cannot create the body file"), -1};
+  CurlTransport transport;
+  const Status status = transport.Send(Get(url, max_body_bytes, fd.get())).status();
+  return {status, static_cast<int64_t>(::lseek(fd.get(), 0, SEEK_END))};
+}
+
 TEST(HttpTransportTest, FailedExchangeNamesTheUrlWithoutItsUserinfo) {
   CurlTransport transport;
   auto response = transport.Send(Get("http://someone:pw-never-print-9c1e@127.0.0.1:1/bucket/key?uploadId=u", 100));
@@ -87,29 +98,17 @@ TEST(HttpTransportTest, FailedExchangeNamesTheUrlWithoutItsUserinfo) {
 
 TEST(HttpTransportTest, BodyDeclaredLargerThanTheBoundIsRefusedBeforeAByteIsStored) {
   OneShotServer server("HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n", /*chunked=*/false);
-  testing::TempDir tmp;
-  const int fd = ::open((tmp / "body").c_str(), O_CREAT | O_RDWR, 0600);
-  ASSERT_GE(fd, 0);
-  CurlTransport transport;
-  auto response = transport.Send(Get(server.Url(), 1000, fd));
-  ASSERT_FALSE(response.ok());
-  EXPECT_EQ(response.status().code(), StatusCode::kCorruption) << response.status().ToString();
-  EXPECT_NE(response.status().message().find("larger than the 1000 bytes expected"), std::string::npos);
-  EXPECT_EQ(::lseek(fd, 0, SEEK_END), 0);
-  ::close(fd);
+  const auto [status, stored] = SendToFile(server.Url(), 1000);
+  EXPECT_EQ(status.code(), StatusCode::kCorruption) << status.ToString();
+  EXPECT_NE(status.message().find("larger than the 1000 bytes expected"), std::string::npos);
+  EXPECT_EQ(stored, 0);
 }
 
 TEST(HttpTransportTest, BodyStreamedWithoutLengthStopsAtTheBound) {
   OneShotServer server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", /*chunked=*/true);
-  testing::TempDir tmp;
-  const int fd = ::open((tmp / "body").c_str(), O_CREAT | O_RDWR, 0600);
-  ASSERT_GE(fd, 0);
-  CurlTransport transport;
-  auto response = transport.Send(Get(server.Url(), 100000, fd));
-  ASSERT_FALSE(response.ok());
-  EXPECT_EQ(response.status().code(), StatusCode::kCorruption) << response.status().ToString();
-  EXPECT_LE(::lseek(fd, 0, SEEK_END), 100000);  // never a byte past the bound on disk
-  ::close(fd);
+  const auto [status, stored] = SendToFile(server.Url(), 100000);
+  EXPECT_EQ(status.code(), StatusCode::kCorruption) << status.ToString();
+  EXPECT_LE(stored, 100000);  // never a byte past the bound on disk
 }
 
 TEST(HttpTransportTest, ErrorBodyIsKeptOnlyUpToItsLimit) {
