@@ -286,15 +286,23 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
                  "else opens SQLite, e.g. Python's sqlite3"}});
     });
   }
+  // The first shard to fail (in time) is the cause reported; shards not started by then are skipped.
+  // A skipped shard's own status never replaces the cause, whatever the cause's code.
+  std::mutex failure_mu;
+  Status first_failure;
   std::atomic<bool> failed{false};
   std::vector<std::future<Result<ShardInfo>>> futures;
   {
     ThreadPool pool(threads);
     for (int64_t db : todo) {
-      futures.push_back(pool.Submit([&ctx, &failed, &source, &routed, db]() -> Result<ShardInfo> {
+      futures.push_back(pool.Submit([&, db]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
         auto result = BuildRoutedShard(ctx, db, source, routed);
-        if (!result.ok()) failed.store(true);
+        if (!result.ok()) {
+          std::lock_guard<std::mutex> lock(failure_mu);
+          if (first_failure.ok()) first_failure = result.status();
+          failed.store(true);
+        }
         return result;
       }));
     }
@@ -307,7 +315,6 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
     }
   }
   std::vector<ShardInfo> shards;
-  Status first_error;
   for (auto& f : futures) {
     Result<ShardInfo> r = f.get();
     if (r.ok()) {
@@ -316,11 +323,9 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
                    {{"run_id", ctx.run_id}, {"db_id", r->db_id}, {"row_count", r->row_count}, {"db_bytes", r->db_bytes}});
       }
       shards.push_back(std::move(r).value());
-    } else if (first_error.ok() || first_error.code() == StatusCode::kUnavailable) {
-      first_error = r.status();
     }
   }
-  if (!first_error.ok()) return first_error;  // WriteSharded removes what was uploaded
+  if (!first_failure.ok()) return first_failure;  // WriteSharded removes what was uploaded
   std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.db_id < b.db_id; });
   return shards;
 }
