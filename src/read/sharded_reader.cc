@@ -112,9 +112,8 @@ Status RunAll(ThreadPool& pool, std::vector<std::function<Status()>> tasks, bool
 
 class ShardedVectorReader::Impl {
  public:
-  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store)
-      : options_(std::move(options)), store_(std::move(store)),
-        pool_(ThreadPool::DefaultSize(options_.max_workers)) {
+  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
+      : options_(std::move(options)), store_(std::move(store)), pool_(std::move(pool)) {
     cache_root_ = options_.cache_dir.empty()
                       ? fs::temp_directory_path() / "shardvec-cache" /
                             Xxh3Digest(store_->PrefixUrl()).substr(5)
@@ -186,7 +185,7 @@ class ShardedVectorReader::Impl {
         return Status::OK();
       });
     }
-    RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
+    RETURN_IF_ERROR(RunAll(*pool_, std::move(scans), /*inline_run=*/false));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/false));
     responses[0].latency_ms = MillisSince(t0);
     if (metrics_) EmitSearch(top_k, responses[0]);
@@ -232,7 +231,7 @@ class ShardedVectorReader::Impl {
         });
       }
     }
-    RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
+    RETURN_IF_ERROR(RunAll(*pool_, std::move(scans), /*inline_run=*/false));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/true));
     const double batch_ms = MillisSince(t0);
     for (SearchResponse& r : responses) r.latency_ms = batch_ms;
@@ -390,7 +389,7 @@ class ShardedVectorReader::Impl {
         return Status::OK();
       });
     }
-    RETURN_IF_ERROR(RunAll(pool_, std::move(lookups), /*inline_run=*/!parallel));
+    RETURN_IF_ERROR(RunAll(*pool_, std::move(lookups), /*inline_run=*/!parallel));
     return responses;
   }
 
@@ -398,7 +397,7 @@ class ShardedVectorReader::Impl {
   std::shared_ptr<ObjectStore> store_;
   const std::shared_ptr<MetricsSink> metrics_ = options_.metrics;
   fs::path cache_root_;
-  ThreadPool pool_;
+  std::unique_ptr<ThreadPool> pool_;
   mutable std::mutex mu_;
   std::mutex refresh_mu_;
   std::shared_ptr<const Snapshot> current_;
@@ -410,13 +409,16 @@ ShardedVectorReader::~ShardedVectorReader() = default;
 
 Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const ReaderOptions& options,
                                                                      std::shared_ptr<ObjectStore> store) {
+  RETURN_IF_ERROR(CheckThreadCount("max_workers", options.max_workers));
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(options.store, options.store_options));
   }
   if (options.max_fallback_attempts < 0) {
     return Status::InvalidArgument(fmt::format("max_fallback_attempts must be >= 0 (got {})", options.max_fallback_attempts));
   }
-  auto impl = std::make_unique<Impl>(options, std::move(store));
+  ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                   ThreadPool::Create(ThreadPool::DefaultSize(options.max_workers), "the reader's searches (max_workers)"));
+  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(pool));
   RETURN_IF_ERROR(impl->Load());
   impl->EmitInitialized();
   return std::unique_ptr<ShardedVectorReader>(new ShardedVectorReader(std::move(impl)));

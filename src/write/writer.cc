@@ -173,9 +173,10 @@ Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordSource& source, 
   std::vector<int64_t> shard_of(static_cast<size_t>(rows));
   std::vector<std::future<Status>> done;
   {
-    ThreadPool pool(threads);
+    ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                     ThreadPool::Create(threads, "routing records (max_parallel_shards)"));
     for (int64_t p = 0; p < parts; ++p) {
-      done.push_back(pool.Submit([&, p] {
+      done.push_back(pool->Submit([&, p] {
         return RouteRange(ctx, source, router, rows * p / parts, rows * (p + 1) / parts, &shard_of);
       }));
     }
@@ -293,9 +294,10 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
   std::atomic<bool> failed{false};
   std::vector<std::future<Result<ShardInfo>>> futures;
   {
-    ThreadPool pool(threads);
+    ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                     ThreadPool::Create(threads, "shard builds (max_parallel_shards)"));
     for (int64_t db : todo) {
-      futures.push_back(pool.Submit([&, db]() -> Result<ShardInfo> {
+      futures.push_back(pool->Submit([&, db]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
         auto result = BuildRoutedShard(ctx, db, source, routed);
         if (!result.ok()) {

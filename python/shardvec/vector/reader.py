@@ -36,6 +36,8 @@ class ShardedVectorReader:
 
     ``s3_prefix`` is ``s3://bucket/prefix`` or a local folder; shards are downloaded lazily into
     ``local_root`` and checked against the manifest's size and digest.
+    ``max_workers`` is the number of search threads, 1..1024 (None or 0: one per usable CPU); a
+    thread the system refuses (a process or memory limit) raises instead of crashing.
     """
 
     def __init__(
@@ -60,7 +62,7 @@ class ShardedVectorReader:
             s3_prefix,
             {k: str(v) for k, v in engine_store_options(credential_provider, s3_connection_options).items()},
             str(cache),
-            int(max_workers or 0),
+            0 if max_workers is None else int(max_workers),
             int(max_fallback_attempts),
             int(max_cached_shards or 0),
             bool(preload_shards),
