@@ -46,7 +46,7 @@ void AddQueryOptions(CLI::App* cmd, ReadArgs& a) {
 
 void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
   AddStoreOption(cmd, a.store, a.store_options);
-  cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache (default: $TMPDIR/shardvec-cache/…)");
+  cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache, private to this user (default: ~/.cache/shardvec/shards/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
 }
 

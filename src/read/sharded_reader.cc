@@ -18,6 +18,7 @@
 
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/private_dir.h"
 #include "metrics/emit.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
@@ -108,17 +109,25 @@ Status RunAll(ThreadPool& pool, std::vector<std::function<Status()>> tasks, bool
   return first;
 }
 
+// The shard cache folder, created and checked private: `cache_dir`, or this user's default
+// <private root>/shards/<hash of the store's prefix>.
+Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStore& store) {
+  if (!cache_dir.empty()) {
+    RETURN_IF_ERROR(EnsurePrivateFolder(cache_dir, "shard cache folder (cache_dir)"));
+    return fs::path(cache_dir);
+  }
+  return EnsureDefaultPrivateFolder({"shards", Xxh3Digest(store.PrefixUrl()).substr(5)},
+                                    "default shard cache folder");
+}
+
 }  // namespace
 
 class ShardedVectorReader::Impl {
  public:
-  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
-      : options_(std::move(options)), store_(std::move(store)), pool_(std::move(pool)) {
-    cache_root_ = options_.cache_dir.empty()
-                      ? fs::temp_directory_path() / "shardvec-cache" /
-                            Xxh3Digest(store_->PrefixUrl()).substr(5)
-                      : fs::path(options_.cache_dir);
-  }
+  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, fs::path cache_root,
+       std::unique_ptr<ThreadPool> pool)
+      : options_(std::move(options)), store_(std::move(store)), cache_root_(std::move(cache_root)),
+        pool_(std::move(pool)) {}
 
   Status Load() {
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
@@ -418,7 +427,9 @@ Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const Rea
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
                    ThreadPool::Create(ThreadPool::DefaultSize(options.max_workers), "the reader's searches (max_workers)"));
-  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(pool));
+  ASSIGN_OR_RETURN(fs::path cache_root, PrepareCacheRoot(options.cache_dir, *store));
+  ShardCache::RemoveStaleDownloads(cache_root);
+  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(cache_root), std::move(pool));
   RETURN_IF_ERROR(impl->Load());
   impl->EmitInitialized();
   return std::unique_ptr<ShardedVectorReader>(new ShardedVectorReader(std::move(impl)));

@@ -390,18 +390,14 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}};
-  // Run-scoped, so a reused local_root never mixes two builds.
-  ctx.local_run_dir = LocalRunDir(config.local_root, ctx.run_id);
-  if (fs::exists(ctx.local_run_dir)) {
-    return Status::AlreadyExists(fmt::format(
-        "local build directory '{}' already exists: another build with run_id '{}' is running or "
-        "crashed; remove it or pick another run_id", ctx.local_run_dir.string(), ctx.run_id));
-  }
+  // Run-scoped, so a reused local_root never mixes two builds; held until the build ends.
+  ASSIGN_OR_RETURN(LocalRunFolder run_folder,
+                   ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));
+  ctx.local_run_dir = run_folder.dir;
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
   Result<BuildResult> result = RunWrite(ctx, records);
-  std::error_code ec;
-  fs::remove_all(ctx.local_run_dir, ec);
+  ReleaseLocalRunFolder(run_folder);
   if (!result.ok()) {
     RemoveUnpublishedRun(ctx, result.status());
     run_record->MarkFailed(result.status());
