@@ -2,7 +2,9 @@
 // The default unix VFS resolves symbolic links in a database's name, so /proc/self/fd/N would be
 // turned back into the path the file had, and a file swapped in at that path since would be opened
 // instead. This VFS is the default one with that resolution left out: the name is opened as given,
-// so the kernel reopens the very file behind the descriptor.
+// so the kernel reopens the very file behind the descriptor. The unix VFS also opens every file
+// O_NOFOLLOW, so its `open` system call is replaced (once, for the whole process) by one that drops
+// that flag for /proc/self/fd/ names only.
 #pragma once
 
 #include <string>

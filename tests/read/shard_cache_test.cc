@@ -421,7 +421,7 @@ TEST_F(ShardCacheTest, StalePartialDownloadsAreRemovedLiveOnesKept) {
   {
     testing::LockHolder writer(live / ".download.lock");
     EXPECT_EQ(ShardCache::RemoveStaleDownloads(cache_dir), 2);
-    EXPECT_EQ(FileNamesIn(dead), (std::vector<std::string>{"shard.db"}));
+    EXPECT_EQ(FileNamesIn(dead), (std::vector<std::string>{".download.lock", "shard.db"}));
     EXPECT_EQ(FileNamesIn(live), (std::vector<std::string>{".download.lock", ".shard.db.tmp.111111111111"}));
   }
   EXPECT_EQ(ShardCache::RemoveStaleDownloads(cache_dir), 1);  // its writer is gone now
