@@ -124,14 +124,16 @@ Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStor
 
 class ShardedVectorReader::Impl {
  public:
-  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, fs::path cache_root,
-       std::unique_ptr<ThreadPool> pool)
-      : options_(std::move(options)), store_(std::move(store)), cache_root_(std::move(cache_root)),
-        pool_(std::move(pool)) {}
+  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
+      : options_(std::move(options)), store_(std::move(store)), pool_(std::move(pool)) {}
 
   Status Load() {
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
                      LoadCurrentSnapshot(*store_, options_.max_fallback_attempts));
+    // Once there is a snapshot to cache: the cache folder checked private (created if missing), and
+    // the partial downloads killed readers left in it removed.
+    ASSIGN_OR_RETURN(cache_root_, PrepareCacheRoot(options_.cache_dir, *store_));
+    ShardCache::RemoveStaleDownloads(cache_root_);
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
@@ -427,9 +429,7 @@ Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const Rea
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
                    ThreadPool::Create(ThreadPool::DefaultSize(options.max_workers), "the reader's searches (max_workers)"));
-  ASSIGN_OR_RETURN(fs::path cache_root, PrepareCacheRoot(options.cache_dir, *store));
-  ShardCache::RemoveStaleDownloads(cache_root);
-  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(cache_root), std::move(pool));
+  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(pool));
   RETURN_IF_ERROR(impl->Load());
   impl->EmitInitialized();
   return std::unique_ptr<ShardedVectorReader>(new ShardedVectorReader(std::move(impl)));
