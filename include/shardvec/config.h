@@ -70,12 +70,14 @@ struct WriteConfig {
   ShardingConfig sharding;
   // Generated (uuid4 hex) when absent. Letters, digits, '.', '_' and '-' only.
   std::optional<std::string> run_id;
-  // Parent of the run-scoped build directories; defaults to <tmp>/shardvec.
+  // Parent of the run-scoped build directories; empty = this user's $XDG_CACHE_HOME/shardvec/build
+  // (or ~/.cache/shardvec/build). Created 0700; refused unless owned by this user and not writable
+  // by group or others. Folders of killed builds in it are reclaimed by the next build.
   std::string local_root;
   // Rows inserted per prepared-statement batch when building a shard.
   int64_t batch_size = 10000;
-  // Shards built at once; 0 means one per hardware thread, plus one to use the cores while a
-  // finished shard waits for its fsync or upload.
+  // Shards built at once, 0..1024; 0 means one per usable CPU, plus one to use the cores while a
+  // finished shard waits for its fsync or upload. A thread the system refuses is an error.
   int64_t max_parallel_shards = 0;
   PublishPolicy publish_policy = PublishPolicy::kRejectIfNewer;
   // Extra JSON values merged into the manifest's custom block ("vector" and "shardvec" are ours).

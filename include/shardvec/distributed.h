@@ -37,7 +37,7 @@ Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vec
 struct ShardTask {
   std::string store;  // the snapshot prefix, as in WriteConfig
   StoreOptions store_options;
-  std::string local_root;  // empty = $TMPDIR/shardvec
+  std::string local_root;  // empty = this user's default, as WriteConfig::local_root
   std::string run_id;
   int64_t db_id = 0;
   int64_t dim = 0;

@@ -21,9 +21,11 @@ namespace shardvec {
 struct ReaderOptions {
   std::string store;  // prefix: a folder, file:///abs/path or s3://bucket/prefix
   StoreOptions store_options;  // how to reach an s3:// store
-  // Where downloaded shards are cached; default <tmp>/shardvec-cache/<hash of the store URL>.
+  // Where downloaded shards are cached; default $XDG_CACHE_HOME/shardvec/shards/<hash of the store
+  // URL> (or ~/.cache/shardvec/shards/…). Created 0700; refused unless owned by this user and not
+  // writable by group or others. Partial downloads killed readers left in it are removed at open.
   std::string cache_dir;
-  int64_t max_workers = 0;            // search threads; 0 = one per hardware thread
+  int64_t max_workers = 0;            // search threads, 0..1024; 0 = one per usable CPU
   int64_t max_fallback_attempts = 3;  // older manifests tried when the current one does not parse
   int64_t max_cached_shards = 0;      // open shards kept; 0 = unbounded
   bool preload_shards = false;

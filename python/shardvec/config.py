@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypedDict
 
 from .errors import ConfigValidationError
@@ -365,7 +363,8 @@ class WriterOutputConfig:
     db_path_template: str = "db={db_id:05d}"
     shard_prefix: str = "shards"
     run_registry_prefix: str = "runs"
-    local_root: str = field(default_factory=lambda: str(Path(tempfile.gettempdir()) / "shardvec"))
+    # Empty: the engine's per-user default, $XDG_CACHE_HOME/shardvec/build (or ~/.cache/shardvec/build).
+    local_root: str = ""
 
     def __post_init__(self) -> None:
         self.validate()

@@ -271,6 +271,8 @@ def _classify(code: str, message: str) -> tuple[type[ShardvecError], bool | None
     if code == "IOError":
         return ManifestStoreError, None
     if code == "Unavailable":
+        if _message_has(message, "cannot start a thread"):
+            return ShardvecError, None
         return S3TransientError, None
     return ShardvecError, None  # Internal (a bug in the engine) and unknown codes
 
@@ -298,7 +300,9 @@ def error_from_engine(code: str, message: str) -> Exception:
       otherwise (the local build directory or file exists) -> ShardWriteError*.
     - PermissionDenied (credentials refused, access denied) -> ManifestStoreError*.
     - IOError (the filesystem or the network failed) -> ManifestStoreError.
-    - Unavailable (transient; the engine's retries ran out) -> S3TransientError.
+    - Unavailable: mentions "cannot start a thread" (a process or memory limit refused a thread;
+      ask for fewer) -> ShardvecError; otherwise (transient; the engine's
+      retries ran out) -> S3TransientError.
     - Internal (an engine bug) and unknown codes -> ShardvecError.
 
     Before these: an InvalidArgument saying a token "is not in routing_values" (a categorical CEL

@@ -12,6 +12,7 @@
 #include "cli/input_files.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/thread_pool.h"
 #include "format/npy.h"
 #include "routing/cel/cel.h"
 #include "shardvec/limits.h"
@@ -332,8 +333,9 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--routing-context-file", args->routing_context_file,
                   "CEL: routing context per row (.jsonl, one JSON object per line)");
   cmd->add_option("--run-id", args->run_id, "Run id (default: a random uuid hex)");
-  cmd->add_option("--local-root", args->local_root, "Local build folder (default: $TMPDIR/shardvec)");
-  cmd->add_option("--parallelism", args->parallelism, "Shards built at once (default: all cores)");
+  cmd->add_option("--local-root", args->local_root, "Local build folder, private to this user (default: ~/.cache/shardvec/build)");
+  cmd->add_option("--parallelism", args->parallelism, "Shards built at once, 1..1024 (default: one per usable CPU, plus one)")
+      ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   cmd->add_flag("--last-writer-wins", args->last_writer_wins,
                 "Publish even if _CURRENT moved to a newer snapshot meanwhile");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/thread_pool.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
 #include "shardvec/limits.h"
@@ -46,7 +47,7 @@ void AddQueryOptions(CLI::App* cmd, ReadArgs& a) {
 
 void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
   AddStoreOption(cmd, a.store, a.store_options);
-  cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache (default: $TMPDIR/shardvec-cache/…)");
+  cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache, private to this user (default: ~/.cache/shardvec/shards/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
 }
 
@@ -330,7 +331,8 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
   search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3");
-  search->add_option("--max-workers", args->max_workers, "Search threads (default: all cores)");
+  search->add_option("--max-workers", args->max_workers, "Search threads, 1..1024 (default: one per usable CPU)")
+      ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   search->callback([args, &exit_code] { exit_code = RunSearch(*args); });
 
   CLI::App* info = app.add_subcommand("info", "Describe the current snapshot");

@@ -2,11 +2,42 @@
 #include "cli/run.h"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 
 namespace shardvec::cli {
+namespace {
+
+// CLI11 saturates a number too large for an integer flag (99999999999999999999 became INT64_MAX,
+// then refused or used as that), so every integer option, in every subcommand, first checks the text
+// typed: an error names the flag and that text (exit 2).
+template <typename T>
+CLI::Validator WholeNumber() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (ParseWhole<T>(TrimBlanks(text))) return {};
+        return fmt::format("'{}' is not a whole number in {}..{}", text, std::numeric_limits<T>::min(),
+                           std::numeric_limits<T>::max());
+      },
+      "");
+}
+
+void CheckIntegerOptions(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    const std::string type = option->get_type_name();
+    if (type == "INT") option->check(WholeNumber<int64_t>());
+    if (type == "UINT") option->check(WholeNumber<uint64_t>());
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) CheckIntegerOptions(*sub);
+}
+
+}  // namespace
 
 int Run(int argc, char** argv) {
   CLI::App app{"shardvec: build and serve sharded sqlite-vec vector snapshots"};
@@ -20,6 +51,7 @@ int Run(int argc, char** argv) {
   RegisterBuildCommand(app, exit_code);
   RegisterHistoryCommands(app, exit_code);
   RegisterReadCommands(app, exit_code);
+  CheckIntegerOptions(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

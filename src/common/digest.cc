@@ -23,11 +23,15 @@ Result<FileDigest> DigestFile(const std::filesystem::path& path, size_t window_b
   if (fd < 0) {
     return Status::IOError(fmt::format("cannot open '{}': {}", path.string(), std::strerror(errno)));
   }
+  Result<FileDigest> digest = DigestFd(fd, path, window_bytes);
+  ::close(fd);
+  return digest;
+}
+
+Result<FileDigest> DigestFd(int fd, const std::filesystem::path& path, size_t window_bytes) {
   struct ::stat st {};
   if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), std::strerror(err)));
+    return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), std::strerror(errno)));
   }
   const auto total = static_cast<size_t>(st.st_size);
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
@@ -40,14 +44,11 @@ Result<FileDigest> DigestFile(const std::filesystem::path& path, size_t window_b
     const size_t length = std::min(window_bytes, total - offset);
     void* map = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, static_cast<off_t>(offset));
     if (map == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      return Status::IOError(fmt::format("cannot map '{}' at byte {}: {}", path.string(), offset, std::strerror(err)));
+      return Status::IOError(fmt::format("cannot map '{}' at byte {}: {}", path.string(), offset, std::strerror(errno)));
     }
     XXH3_64bits_update(state.get(), map, length);
     ::munmap(map, length);
   }
-  ::close(fd);
   return FileDigest{fmt::format("xxh3:{:016x}", XXH3_64bits_digest(state.get())), static_cast<int64_t>(total)};
 }
 

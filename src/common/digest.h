@@ -19,6 +19,8 @@ struct FileDigest {
 std::string Xxh3Digest(std::string_view bytes);
 // The file's digest and size. It is read through mappings of `window_bytes` at a time.
 Result<FileDigest> DigestFile(const std::filesystem::path& path, size_t window_bytes = size_t{256} << 20);
+// DigestFile of the file open as `fd` (left open); `path` names it in errors.
+Result<FileDigest> DigestFd(int fd, const std::filesystem::path& path, size_t window_bytes = size_t{256} << 20);
 uint64_t Xxh3_64(std::string_view bytes);
 
 }  // namespace shardvec

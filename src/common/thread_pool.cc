@@ -1,15 +1,58 @@
 #include "common/thread_pool.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <new>
+#include <system_error>
 
 #include "common/cpu_count.h"
 
 namespace shardvec {
 
-ThreadPool::ThreadPool(size_t num_threads) {
+namespace {
+
+Status ThreadRefused(std::string_view what, std::string_view reason) {
+  return Status::Unavailable(fmt::format(
+      "cannot start a thread for {}: {} (the process's thread or memory limit, e.g. ulimit -u or "
+      "ulimit -v, is reached; ask for fewer threads or raise the limit)",
+      what, reason));
+}
+
+}  // namespace
+
+Status StartThread(std::thread* out, std::function<void()> fn, std::string_view what) {
+  try {
+    *out = std::thread(std::move(fn));
+  } catch (const std::system_error& e) {
+    return ThreadRefused(what, e.code().message());
+  } catch (const std::bad_alloc&) {
+    return ThreadRefused(what, "out of memory");
+  }
+  return Status::OK();
+}
+
+Status CheckThreadCount(std::string_view field, int64_t requested) {
+  if (requested >= 0 && requested <= kMaxPoolThreads) return Status::OK();
+  return Status::InvalidArgument(fmt::format("{} must be in 0..{} (0 = one per usable CPU), got {}", field,
+                                             kMaxPoolThreads, requested));
+}
+
+Result<std::unique_ptr<ThreadPool>> ThreadPool::Create(size_t num_threads, std::string_view what) {
   num_threads = std::max<size_t>(1, num_threads);
-  workers_.reserve(num_threads);
-  for (size_t i = 0; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  std::unique_ptr<ThreadPool> pool(new ThreadPool());
+  pool->workers_.reserve(num_threads);
+  for (size_t i = 0; i < num_threads; ++i) {
+    std::thread worker;
+    Status st = StartThread(&worker, [raw = pool.get()] { raw->WorkerLoop(); }, what);
+    if (!st.ok()) {
+      const size_t started = pool->workers_.size();
+      pool.reset();  // stops and joins the workers already started
+      return Status(st.code(), fmt::format("{}; {} threads asked for, {} started", st.message(), num_threads, started));
+    }
+    pool->workers_.push_back(std::move(worker));
+  }
+  return pool;
 }
 
 ThreadPool::~ThreadPool() {

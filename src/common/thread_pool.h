@@ -1,19 +1,44 @@
 // A fixed-size thread pool. Submit() returns a future; the destructor drains queued work.
+// Threads are started through StartThread, so a thread the system refuses (a process or memory
+// limit: `ulimit -u`, `ulimit -v`, a container's pids limit) is an error value, never an exception
+// that ends the process.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <queue>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "shardvec/status.h"
+
 namespace shardvec {
+
+// The most threads a caller may ask one pool for (the reader's max_workers, the writer's
+// max_parallel_shards, the CLI's --max-workers and --parallelism): far more than any machine's
+// cores, few enough that their stacks (8 MiB of address space each) fit an ordinary process.
+inline constexpr int64_t kMaxPoolThreads = 1024;
+
+// Starts `fn` on a new thread in `*out`. When the system refuses the thread the error (kUnavailable,
+// worth retrying with fewer threads or a higher limit) names `what` and the system's reason.
+Status StartThread(std::thread* out, std::function<void()> fn, std::string_view what);
+
+// `requested` threads for `field` unless it is outside 0..kMaxPoolThreads (0 = the default):
+// InvalidArgument naming the field and the value.
+Status CheckThreadCount(std::string_view field, int64_t requested);
 
 class ThreadPool {
  public:
-  explicit ThreadPool(size_t num_threads);
+  // Starts max(1, num_threads) workers. All or none: when the system refuses one, the workers
+  // already started are stopped and the error says how many were asked for and how many started,
+  // so the caller can ask for fewer (a pool that silently ran with fewer threads than asked for
+  // would ignore the caller's setting).
+  static Result<std::unique_ptr<ThreadPool>> Create(size_t num_threads, std::string_view what);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -37,6 +62,7 @@ class ThreadPool {
   static size_t DefaultSize(long requested);
 
  private:
+  ThreadPool() = default;
   void WorkerLoop();
 
   std::mutex mu_;

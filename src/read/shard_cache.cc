@@ -1,6 +1,8 @@
 #include "read/shard_cache.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -10,10 +12,12 @@
 #include <cstring>
 
 #include "common/digest.h"
+#include "common/file_lock.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
+#include "format/keys.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -45,24 +49,38 @@ std::string SafeIdentity(const std::string& identity) {
   return fmt::format("{}-{:016x}", safe, Xxh3_64(identity));
 }
 
-// Checks a local file against the manifest's size and (when known) digest.
-Status VerifyFile(const ShardLocation& loc, const fs::path& path) {
+// Held by the process writing a shard folder's partial download; a partial file in a folder whose
+// lock is free was left by a process that died.
+constexpr std::string_view kDownloadLockName = ".download.lock";
+
+// A hidden partial download: "<dir>/.<name>.tmp.<random>" (ours and the stores' staging names).
+bool IsPartialDownload(const std::string& file_name) {
+  return file_name.size() > 1 && file_name[0] == '.' && file_name.find(".tmp.") != std::string::npos;
+}
+
+// Checks the file open as `fd` against the manifest's size and (when known) digest.
+Status VerifyFd(const ShardLocation& loc, int fd, const fs::path& path) {
   if (!loc.digest) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    if (ec) {
-      return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), ec.message()));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), std::strerror(errno)));
     }
-    if (static_cast<int64_t>(size) == loc.size) return Status::OK();
+    if (static_cast<int64_t>(st.st_size) == loc.size) return Status::OK();
     return Status::Corruption(
         fmt::format("shard {} failed verification: expected {} bytes, got {} bytes", loc.db_id,
-                    loc.size, size));
+                    loc.size, static_cast<int64_t>(st.st_size)));
   }
-  ASSIGN_OR_RETURN(FileDigest actual, DigestFile(path));
+  ASSIGN_OR_RETURN(FileDigest actual, DigestFd(fd, path));
   if (actual.size == loc.size && actual.digest == AsciiLower(*loc.digest)) return Status::OK();
   return Status::Corruption(
       fmt::format("shard {} failed verification: expected {} ({} bytes), got {} ({} bytes)",
                   loc.db_id, *loc.digest, loc.size, actual.digest, actual.size));
+}
+
+FileIdentity IdentityOf(const struct stat& st) {
+  return FileIdentity{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                      static_cast<int64_t>(st.st_size),
+                      static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
 }  // namespace
@@ -147,9 +165,11 @@ Result<ShardLease> ShardCache::Acquire(const ShardLocation& loc) {
   std::lock_guard<std::mutex> loading(*load_lock);
   // Another thread may have finished loading while this one waited for the shard's lock.
   if (std::optional<ShardLease> lease = TryBorrowCached(name)) return std::move(*lease);
-  ASSIGN_OR_RETURN(fs::path file, EnsureVerifiedFile(loc, name));
+  ASSIGN_OR_RETURN(const int fd, OpenVerifiedFile(loc, name));
+  // Bound to the verified file: a file put at its path later is never read through this searcher.
   ASSIGN_OR_RETURN(std::unique_ptr<ShardSearcher> searcher,
-                   ShardSearcher::Open(file, dim_, metric_, std::to_string(loc.db_id)));
+                   ShardSearcher::OpenPinned(fd, cache_dir_ / name / std::string(kShardFileName), dim_, metric_,
+                                             std::to_string(loc.db_id)));
   return Install(name, std::move(searcher), generation);
 }
 
@@ -163,36 +183,65 @@ std::optional<ShardLease> ShardCache::TryBorrowCached(const std::string& name) {
   return ShardLease(this, std::move(entry));
 }
 
-Result<fs::path> ShardCache::EnsureVerifiedFile(const ShardLocation& loc, const std::string& name) {
-  const fs::path final_path = cache_dir_ / name / "shard.db";
-  bool trusted;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    trusted = verified_.count(name) > 0;
-  }
-  std::error_code ec;
-  if (fs::exists(final_path, ec)) {
-    if (trusted) return final_path;
-    // Left by an earlier process (or changed since): trust it only after checking it again.
-    Status cached = VerifyFile(loc, final_path);
-    if (cached.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      verified_.insert(name);
-      return final_path;
-    }
-    LogEvent(LogLevel::kInfo, "shard_cache_file_replaced",
-             {{"shard_id", loc.db_id}, {"path", final_path.string()}, {"error", cached.message()}});
-    fs::remove(final_path, ec);
-  }
-  RETURN_IF_ERROR(DownloadVerified(loc, final_path));
-  std::lock_guard<std::mutex> lock(mu_);
-  verified_.insert(name);
-  return final_path;
+Result<int> ShardCache::OpenVerifiedFile(const ShardLocation& loc, const std::string& name) {
+  const fs::path final_path = cache_dir_ / name / std::string(kShardFileName);
+  ASSIGN_OR_RETURN(std::optional<int> cached, OpenCachedCopy(loc, name, final_path));
+  if (cached) return *cached;
+  RETURN_IF_ERROR(CreatePrivateDirectories(final_path.parent_path()));
+  // One download per shard folder at a time, across processes sharing the cache; the lock also
+  // tells a reader opening later that this folder's partial files are alive.
+  ASSIGN_OR_RETURN(std::optional<FileLock> lock,
+                   FileLock::Acquire(final_path.parent_path() / std::string(kDownloadLockName),
+                                     FileLock::Mode::kExclusive, /*wait=*/true));
+  // Another process may have finished this download while this one waited.
+  ASSIGN_OR_RETURN(cached, OpenCachedCopy(loc, name, final_path));
+  if (cached) return *cached;
+  return DownloadVerified(loc, name, final_path);
 }
 
-Status ShardCache::DownloadVerified(const ShardLocation& loc, const fs::path& final_path) {
-  RETURN_IF_ERROR(CreatePrivateDirectories(final_path.parent_path()));
-  // The bytes are checked under a temp name, so the final name only ever holds a verified file.
+Result<std::optional<int>> ShardCache::OpenCachedCopy(const ShardLocation& loc, const std::string& name,
+                                                      const fs::path& final_path) {
+  const int fd = ::open(final_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<int>();
+    if (errno != ELOOP) {
+      return Status::IOError(fmt::format("shard {}: cannot open '{}': {}", loc.db_id, final_path.string(),
+                                         std::strerror(errno)));
+    }
+  }
+  struct stat st {};
+  Status checked;
+  if (fd < 0) {
+    checked = Status::Corruption("a symbolic link, not a file");
+  } else if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    checked = Status::Corruption("not a regular file");
+  } else {
+    const FileIdentity identity = IdentityOf(st);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto it = verified_.find(name);
+      // The very file this process verified (same device, inode, size and mtime): no need to hash it again.
+      if (it != verified_.end() && it->second == identity) return std::optional<int>(fd);
+    }
+    // Left by an earlier process, or replaced since this one verified it: trusted only once checked.
+    checked = VerifyFd(loc, fd, final_path);
+    if (checked.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      verified_[name] = identity;
+      return std::optional<int>(fd);
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  LogEvent(LogLevel::kInfo, "shard_cache_file_replaced",
+           {{"shard_id", loc.db_id}, {"path", final_path.string()}, {"error", checked.message()}});
+  ::unlink(final_path.c_str());
+  return std::optional<int>();
+}
+
+Result<int> ShardCache::DownloadVerified(const ShardLocation& loc, const std::string& name,
+                                         const fs::path& final_path) {
+  // The bytes are checked under a temp name, so the final name only ever holds a verified file; the
+  // descriptor they were checked through is the one the searcher reads.
   const fs::path staged = TempSiblingPath(final_path);
   const auto t0 = std::chrono::steady_clock::now();
   // Never more than the manifest's db_bytes: a larger object (or /dev/zero) fails before filling the disk.
@@ -201,22 +250,61 @@ Status ShardCache::DownloadVerified(const ShardLocation& loc, const fs::path& fi
     ::unlink(staged.c_str());
     return st.WithContext(fmt::format("shard {}: download of '{}'", loc.db_id, loc.key));
   }
-  st = VerifyFile(loc, staged);
-  if (!st.ok()) {
-    LogEvent(LogLevel::kError, "shard_verification_failed",
-             {{"shard_id", loc.db_id}, {"key", loc.key}, {"error", st.message()}});
+  const int fd = ::open(staged.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat stat_buf {};
+  if (fd < 0 || ::fstat(fd, &stat_buf) != 0) {
+    st = Status::IOError(fmt::format("shard {}: cannot open the download '{}': {}", loc.db_id, staged.string(),
+                                     std::strerror(errno)));
+  } else {
+    st = VerifyFd(loc, fd, staged);
+    if (!st.ok()) {
+      LogEvent(LogLevel::kError, "shard_verification_failed",
+               {{"shard_id", loc.db_id}, {"key", loc.key}, {"error", st.message()}});
+    }
   }
   if (st.ok() && ::rename(staged.c_str(), final_path.c_str()) != 0) {
     st = Status::IOError(fmt::format("shard {}: cannot rename into '{}': {}", loc.db_id,
                                      final_path.string(), std::strerror(errno)));
   }
-  if (!st.ok()) ::unlink(staged.c_str());
-  if (st.ok() && record_downloads_) {
+  if (!st.ok()) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(staged.c_str());
+    return st;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  verified_[name] = IdentityOf(stat_buf);
+  if (record_downloads_) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::lock_guard<std::mutex> lock(mu_);
     downloads_.push_back(ShardDownload{loc.db_id, loc.size, ms});
   }
-  return st;
+  return fd;
+}
+
+int64_t ShardCache::RemoveStaleDownloads(const fs::path& cache_dir) {
+  int64_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(cache_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path folder = it->path();
+    std::error_code type_ec;
+    if (!it->is_directory(type_ec) || it->is_symlink(type_ec) || !folder.filename().string().starts_with("db=")) {
+      continue;
+    }
+    std::vector<fs::path> partials;
+    std::error_code list_ec;
+    for (fs::directory_iterator f(folder, list_ec), f_end; !list_ec && f != f_end; f.increment(list_ec)) {
+      if (IsPartialDownload(f->path().filename().string())) partials.push_back(f->path());
+    }
+    if (partials.empty()) continue;
+    // Held by a live download (in any process): its partial files stay.
+    Result<std::optional<FileLock>> lock =
+        FileLock::Acquire(folder / std::string(kDownloadLockName), FileLock::Mode::kExclusive, /*wait=*/false);
+    if (!lock.ok() || !lock->has_value()) continue;
+    for (const fs::path& partial : partials) removed += ::unlink(partial.c_str()) == 0 ? 1 : 0;
+  }
+  if (removed > 0) {
+    LogEvent(LogLevel::kInfo, "shard_cache_partials_removed", {{"path", cache_dir.string()}, {"files", removed}});
+  }
+  return removed;
 }
 
 ShardLease ShardCache::Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,

@@ -1,7 +1,8 @@
 // ShardCache: the reader's local copies of shards and the searchers open on them (spec §4.7, with
 // DESIGN §3.3 integrity). A shard is downloaded once into
 // `cache_dir/db=NNNNN-<identity>/shard.db` (temp file + rename, verified by size and xxh3 before it
-// takes the final name), opened read-only, and kept in an LRU of at most `max_open` searchers.
+// takes the final name), opened read-only through the descriptor it was verified through (so a file
+// swapped in at its path is never read), and kept in an LRU of at most `max_open` searchers.
 // Evicted or retired searchers that are still borrowed close when their last lease goes.
 #pragma once
 
@@ -33,6 +34,16 @@ struct ShardLocation {
 
 class ShardCache;
 struct ShardCacheEntry;
+
+// What a verified cached file was when it was checked; a file at its path that differs in any of
+// these (replaced, rewritten) is checked again before it is used.
+struct FileIdentity {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
 
 // One shard fetched from the store into the cache (for the reader's shard_download metric event).
 struct ShardDownload {
@@ -92,15 +103,26 @@ class ShardCache {
   int64_t cached_count() const;
   // "db=00003-<identity>": the folder holding a shard's cached file.
   static std::string CacheDirName(const ShardLocation& loc);
+  // Removes the partial downloads killed processes left in `cache_dir`'s shard folders; a folder
+  // whose download lock a live process holds (in this process or another) is left alone. Returns
+  // how many files went.
+  static int64_t RemoveStaleDownloads(const std::filesystem::path& cache_dir);
 
  private:
   friend class ShardLease;
   using LruList = std::list<std::shared_ptr<ShardCacheEntry>>;  // front = most recently used
 
   std::optional<ShardLease> TryBorrowCached(const std::string& name);
-  Result<std::filesystem::path> EnsureVerifiedFile(const ShardLocation& loc,
-                                                   const std::string& name);
-  Status DownloadVerified(const ShardLocation& loc, const std::filesystem::path& final_path);
+  // An open descriptor of the shard's cached file, verified (now, or before with the same
+  // identity), downloading it first when there is no good copy. The caller owns the descriptor.
+  Result<int> OpenVerifiedFile(const ShardLocation& loc, const std::string& name);
+  // The cached copy open and verified, or nullopt when there is none (a bad one is removed).
+  Result<std::optional<int>> OpenCachedCopy(const ShardLocation& loc, const std::string& name,
+                                            const std::filesystem::path& final_path);
+  // Downloads into a temp name, verifies through an open descriptor, renames into final_path.
+  // Needs the shard folder's download lock held.
+  Result<int> DownloadVerified(const ShardLocation& loc, const std::string& name,
+                               const std::filesystem::path& final_path);
   ShardLease Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,
                      int64_t generation);
   void Release(const std::shared_ptr<ShardCacheEntry>& entry);
@@ -124,8 +146,8 @@ class ShardCache {
   std::unordered_map<std::string, LruList::iterator> index_;
   // One lock per shard so a cold shard is downloaded and opened once, outside mu_.
   std::unordered_map<std::string, std::shared_ptr<std::mutex>> load_locks_;
-  // Cache folders whose file this process downloaded or re-verified.
-  std::unordered_set<std::string> verified_;
+  // Cache folders whose file this process downloaded or re-verified, and what that file was.
+  std::unordered_map<std::string, FileIdentity> verified_;
   int64_t generation_ = 0;
   int64_t open_count_ = 0;
   std::vector<ShardDownload> downloads_;

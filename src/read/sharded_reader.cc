@@ -18,6 +18,7 @@
 
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/private_dir.h"
 #include "metrics/emit.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
@@ -108,22 +109,31 @@ Status RunAll(ThreadPool& pool, std::vector<std::function<Status()>> tasks, bool
   return first;
 }
 
+// The shard cache folder, created and checked private: `cache_dir`, or this user's default
+// <private root>/shards/<hash of the store's prefix>.
+Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStore& store) {
+  if (!cache_dir.empty()) {
+    RETURN_IF_ERROR(EnsurePrivateFolder(cache_dir, "shard cache folder (cache_dir)"));
+    return fs::path(cache_dir);
+  }
+  return EnsureDefaultPrivateFolder({"shards", Xxh3Digest(store.PrefixUrl()).substr(5)},
+                                    "default shard cache folder");
+}
+
 }  // namespace
 
 class ShardedVectorReader::Impl {
  public:
-  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store)
-      : options_(std::move(options)), store_(std::move(store)),
-        pool_(ThreadPool::DefaultSize(options_.max_workers)) {
-    cache_root_ = options_.cache_dir.empty()
-                      ? fs::temp_directory_path() / "shardvec-cache" /
-                            Xxh3Digest(store_->PrefixUrl()).substr(5)
-                      : fs::path(options_.cache_dir);
-  }
+  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
+      : options_(std::move(options)), store_(std::move(store)), pool_(std::move(pool)) {}
 
   Status Load() {
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
                      LoadCurrentSnapshot(*store_, options_.max_fallback_attempts));
+    // Once there is a snapshot to cache: the cache folder checked private (created if missing), and
+    // the partial downloads killed readers left in it removed.
+    ASSIGN_OR_RETURN(cache_root_, PrepareCacheRoot(options_.cache_dir, *store_));
+    ShardCache::RemoveStaleDownloads(cache_root_);
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
@@ -186,7 +196,7 @@ class ShardedVectorReader::Impl {
         return Status::OK();
       });
     }
-    RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
+    RETURN_IF_ERROR(RunAll(*pool_, std::move(scans), /*inline_run=*/false));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/false));
     responses[0].latency_ms = MillisSince(t0);
     if (metrics_) EmitSearch(top_k, responses[0]);
@@ -232,7 +242,7 @@ class ShardedVectorReader::Impl {
         });
       }
     }
-    RETURN_IF_ERROR(RunAll(pool_, std::move(scans), /*inline_run=*/false));
+    RETURN_IF_ERROR(RunAll(*pool_, std::move(scans), /*inline_run=*/false));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/true));
     const double batch_ms = MillisSince(t0);
     for (SearchResponse& r : responses) r.latency_ms = batch_ms;
@@ -390,7 +400,7 @@ class ShardedVectorReader::Impl {
         return Status::OK();
       });
     }
-    RETURN_IF_ERROR(RunAll(pool_, std::move(lookups), /*inline_run=*/!parallel));
+    RETURN_IF_ERROR(RunAll(*pool_, std::move(lookups), /*inline_run=*/!parallel));
     return responses;
   }
 
@@ -398,7 +408,7 @@ class ShardedVectorReader::Impl {
   std::shared_ptr<ObjectStore> store_;
   const std::shared_ptr<MetricsSink> metrics_ = options_.metrics;
   fs::path cache_root_;
-  ThreadPool pool_;
+  std::unique_ptr<ThreadPool> pool_;
   mutable std::mutex mu_;
   std::mutex refresh_mu_;
   std::shared_ptr<const Snapshot> current_;
@@ -410,13 +420,16 @@ ShardedVectorReader::~ShardedVectorReader() = default;
 
 Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const ReaderOptions& options,
                                                                      std::shared_ptr<ObjectStore> store) {
+  RETURN_IF_ERROR(CheckThreadCount("max_workers", options.max_workers));
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(options.store, options.store_options));
   }
   if (options.max_fallback_attempts < 0) {
     return Status::InvalidArgument(fmt::format("max_fallback_attempts must be >= 0 (got {})", options.max_fallback_attempts));
   }
-  auto impl = std::make_unique<Impl>(options, std::move(store));
+  ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                   ThreadPool::Create(ThreadPool::DefaultSize(options.max_workers), "the reader's searches (max_workers)"));
+  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(pool));
   RETURN_IF_ERROR(impl->Load());
   impl->EmitInitialized();
   return std::unique_ptr<ShardedVectorReader>(new ShardedVectorReader(std::move(impl)));

@@ -46,7 +46,8 @@ int ThreadsFor(int64_t work, int requested) {
 }
 
 // Runs fn(begin, end) over contiguous slices of [0, n). Callers only write per-item results, so
-// the slicing never changes what is computed.
+// the slicing never changes what is computed. A slice whose thread the system refuses (a process
+// or memory limit) runs on the calling thread instead: the same results, only later.
 template <typename Fn>
 void ParallelFor(int64_t n, int threads, Fn&& fn) {
   threads = static_cast<int>(std::clamp<int64_t>(threads, 1, std::max<int64_t>(n, 1)));
@@ -57,7 +58,13 @@ void ParallelFor(int64_t n, int threads, Fn&& fn) {
   std::vector<std::thread> workers;
   workers.reserve(static_cast<size_t>(threads - 1));
   for (int t = 1; t < threads; ++t) {
-    workers.emplace_back([&fn, n, threads, t] { fn(n * t / threads, n * (t + 1) / threads); });
+    auto slice = [&fn, n, threads, t] { fn(n * t / threads, n * (t + 1) / threads); };
+    std::thread worker;
+    if (StartThread(&worker, slice, "centroid training").ok()) {
+      workers.push_back(std::move(worker));
+    } else {
+      slice();
+    }
   }
   fn(int64_t{0}, n / threads);
   for (std::thread& worker : workers) worker.join();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -20,6 +22,7 @@
 #include "common/status_macros.h"
 #include "common/vector_check.h"
 #include "common/text_util.h"
+#include "shard/pinned_file_vfs.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_storage.h"
 
@@ -42,6 +45,16 @@ std::string ImmutableUri(const std::filesystem::path& file) {
     }
   }
   return out + "?mode=ro&immutable=1";
+}
+
+// What Open and OpenPinned need before they look at the file.
+Status CheckOpenArguments(int64_t dim, std::string_view shard_name) {
+  RETURN_IF_ERROR(EnsureSqliteVecLoaded());
+  if (dim <= 0) {
+    return Status::InvalidArgument(
+        fmt::format("shard {}: dim must be > 0 (got {})", shard_name, dim));
+  }
+  return Status::OK();
 }
 
 // Resets a statement (and drops its bindings) however the caller leaves the scope.
@@ -178,26 +191,26 @@ Result<RecordId> DecodeOriginalId(std::string_view text) {
   return invalid();
 }
 
-ShardSearcher::ShardSearcher(std::filesystem::path file, int64_t dim, Metric metric,
-                             std::string shard_name, int max_connections, int64_t file_bytes)
+ShardSearcher::ShardSearcher(std::filesystem::path file, std::string uri, int pinned_fd, int64_t dim,
+                             Metric metric, std::string shard_name, int max_connections, int64_t file_bytes)
     : file_(std::move(file)),
+      uri_(std::move(uri)),
+      pinned_fd_(pinned_fd),
       dim_(dim),
       metric_(metric),
       shard_name_(std::move(shard_name)),
       max_connections_(std::max(1, max_connections)),
       file_bytes_(file_bytes) {}
 
-ShardSearcher::~ShardSearcher() = default;
+ShardSearcher::~ShardSearcher() {
+  if (pinned_fd_ >= 0) ::close(pinned_fd_);  // open connections hold the file on their own
+}
 
 Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem::path& file,
                                                            int64_t dim, Metric metric,
                                                            std::string_view shard_name,
                                                            int max_connections, ScanPath scan_path) {
-  RETURN_IF_ERROR(EnsureSqliteVecLoaded());
-  if (dim <= 0) {
-    return Status::InvalidArgument(
-        fmt::format("shard {}: dim must be > 0 (got {})", shard_name, dim));
-  }
+  RETURN_IF_ERROR(CheckOpenArguments(dim, shard_name));
   std::error_code ec;
   const auto size = std::filesystem::file_size(file, ec);
   if (ec) {
@@ -206,8 +219,33 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem
     if (ec == std::errc::no_such_file_or_directory) return Status::NotFound(std::move(msg));
     return Status::IOError(std::move(msg));
   }
-  std::unique_ptr<ShardSearcher> searcher(new ShardSearcher(
-      file, dim, metric, std::string(shard_name), max_connections, static_cast<int64_t>(size)));
+  return OpenUri(file, ImmutableUri(file), -1, static_cast<int64_t>(size), dim, metric, shard_name,
+                 max_connections, scan_path);
+}
+
+Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenPinned(int fd, const std::filesystem::path& file,
+                                                                 int64_t dim, Metric metric,
+                                                                 std::string_view shard_name,
+                                                                 int max_connections, ScanPath scan_path) {
+  struct ::stat st {};
+  Result<std::string> vfs = PinnedFileVfsName();
+  if (!vfs.ok() || ::fstat(fd, &st) != 0) {
+    const std::string why = vfs.ok() ? std::strerror(errno) : vfs.status().message();
+    ::close(fd);
+    return Status::IOError(fmt::format("shard {}: cannot open '{}': {}", shard_name, file.string(), why));
+  }
+  return OpenUri(file, ImmutableUri(PinnedFileName(fd)) + "&vfs=" + *vfs, fd, static_cast<int64_t>(st.st_size),
+                 dim, metric, shard_name, max_connections, scan_path);
+}
+
+Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesystem::path& file, std::string uri,
+                                                              int pinned_fd, int64_t file_bytes, int64_t dim,
+                                                              Metric metric, std::string_view shard_name,
+                                                              int max_connections, ScanPath scan_path) {
+  // Owned from here on, so every return below closes a pinned file.
+  std::unique_ptr<ShardSearcher> searcher(new ShardSearcher(file, std::move(uri), pinned_fd, dim, metric,
+                                                            std::string(shard_name), max_connections, file_bytes));
+  RETURN_IF_ERROR(CheckOpenArguments(dim, shard_name));
   // The first connection validates the file now, so a bad shard never reaches a search.
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, searcher->OpenConnection());
   if (scan_path == ScanPath::kAuto) {
@@ -242,8 +280,7 @@ Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view wha
 
 Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection() const {
   auto conn = std::make_unique<Connection>();
-  const std::string uri = ImmutableUri(file_);
-  int rc = sqlite3_open_v2(uri.c_str(), &conn->db,
+  int rc = sqlite3_open_v2(uri_.c_str(), &conn->db,
                            SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "open");
   RETURN_IF_ERROR(HardenUntrustedConnection(conn->db).WithContext(fmt::format("shard {}", shard_name_)));

@@ -48,6 +48,12 @@ class ShardSearcher {
   static Result<std::unique_ptr<ShardSearcher>> Open(
       const std::filesystem::path& file, int64_t dim, Metric metric, std::string_view shard_name,
       int max_connections = kDefaultShardConnections, ScanPath scan_path = ScanPath::kAuto);
+  // Open for the file this process holds open as `fd`, which the searcher takes over (closed with
+  // it, or at once on failure): every connection, including those opened later, reads that very
+  // file, whatever `file` (named in messages) holds by then.
+  static Result<std::unique_ptr<ShardSearcher>> OpenPinned(
+      int fd, const std::filesystem::path& file, int64_t dim, Metric metric, std::string_view shard_name,
+      int max_connections = kDefaultShardConnections, ScanPath scan_path = ScanPath::kAuto);
   ~ShardSearcher();
   ShardSearcher(const ShardSearcher&) = delete;
   ShardSearcher& operator=(const ShardSearcher&) = delete;
@@ -79,8 +85,13 @@ class ShardSearcher {
   struct Connection;
   class ConnectionLease;
 
-  ShardSearcher(std::filesystem::path file, int64_t dim, Metric metric, std::string shard_name,
-                int max_connections, int64_t file_bytes);
+  ShardSearcher(std::filesystem::path file, std::string uri, int pinned_fd, int64_t dim, Metric metric,
+                std::string shard_name, int max_connections, int64_t file_bytes);
+  // Open and OpenPinned: `uri` names the file for SQLite, `pinned_fd` (or -1) is closed with the searcher.
+  static Result<std::unique_ptr<ShardSearcher>> OpenUri(const std::filesystem::path& file, std::string uri,
+                                                        int pinned_fd, int64_t file_bytes, int64_t dim,
+                                                        Metric metric, std::string_view shard_name,
+                                                        int max_connections, ScanPath scan_path);
 
   Result<std::unique_ptr<Connection>> OpenConnection() const;
   Status ValidateSchema(Connection& conn) const;
@@ -98,6 +109,8 @@ class ShardSearcher {
   Status SqliteError(Connection& conn, int rc, std::string_view what) const;
 
   const std::filesystem::path file_;
+  const std::string uri_;
+  const int pinned_fd_;
   const int64_t dim_;
   const Metric metric_;
   const std::string shard_name_;

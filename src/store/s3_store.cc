@@ -96,23 +96,25 @@ Result<std::shared_ptr<S3Store>> S3Store::Open(std::string_view url, const Store
     return Status::InvalidArgument(fmt::format("part_size_bytes must be at least {} (S3's minimum part), got {}",
                                                kMinPartSize, options.part_size_bytes));
   }
-  if (options.max_concurrency < 1 || options.max_attempts < 1) {
-    return Status::InvalidArgument(fmt::format("max_concurrency and max_attempts must be >= 1 (got {} and {})",
-                                               options.max_concurrency, options.max_attempts));
+  if (options.max_concurrency < 1 || options.max_concurrency > kMaxPoolThreads || options.max_attempts < 1) {
+    return Status::InvalidArgument(fmt::format("max_concurrency must be in 1..{} and max_attempts >= 1 (got {} and {})",
+                                               kMaxPoolThreads, options.max_concurrency, options.max_attempts));
   }
   ASSIGN_OR_RETURN(S3Settings settings, ResolveS3Settings(options, parts.first, env));
   if (!transport) transport = std::make_shared<CurlTransport>(TlsOptions{options.verify_tls, settings.ca_bundle});
+  ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                   ThreadPool::Create(static_cast<size_t>(options.max_concurrency), "S3 transfers (max_concurrency)"));
   return std::make_shared<S3Store>(S3Client(std::move(settings), parts.first, options, std::move(transport)),
-                                   parts.second, options);
+                                   parts.second, options, std::move(pool));
 }
 
-S3Store::S3Store(S3Client client, std::string prefix, const StoreOptions& options)
+S3Store::S3Store(S3Client client, std::string prefix, const StoreOptions& options, std::unique_ptr<ThreadPool> pool)
     : client_(std::move(client)),
       prefix_(std::move(prefix)),
       multipart_threshold_(std::max(options.multipart_threshold_bytes, options.part_size_bytes)),
       part_size_(options.part_size_bytes),
       ranged_get_threshold_(std::max(options.ranged_get_threshold_bytes, options.part_size_bytes)),
-      pool_(static_cast<size_t>(std::max(1, options.max_concurrency))) {}
+      pool_(std::move(pool)) {}
 
 std::string S3Store::ObjectKey(std::string_view key) const {
   return prefix_.empty() ? std::string(key) : prefix_ + "/" + std::string(key);
@@ -164,7 +166,7 @@ Status S3Store::GetRangesToFd(const std::string& object_key, const std::string& 
   std::vector<std::future<Status>> parts;
   for (int64_t offset = 0; offset < size; offset += part_size_) {
     int64_t length = std::min(part_size_, size - offset);
-    parts.push_back(pool_.Submit([this, &object_key, &etag, offset, length, fd]() -> Status {
+    parts.push_back(pool_->Submit([this, &object_key, &etag, offset, length, fd]() -> Status {
       S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd, .response_offset = offset,
                   .max_body_bytes = length};
       call.headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
@@ -239,7 +241,7 @@ Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
   int part_number = 1;
   for (int64_t offset = 0; offset < size; offset += part_size_, ++part_number) {
     int64_t length = std::min(part_size_, size - offset);
-    parts.push_back(pool_.Submit([&, offset, length, part_number]() -> Result<std::string> {
+    parts.push_back(pool_->Submit([&, offset, length, part_number]() -> Result<std::string> {
       ASSIGN_OR_RETURN(std::string data, read_part(offset, length));
       S3Call call{.method = "PUT",
                   .object_key = object_key,

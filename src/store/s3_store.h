@@ -20,7 +20,7 @@ class S3Store final : public ObjectStore {
                                                std::shared_ptr<HttpTransport> transport = nullptr,
                                                const EnvLookup& env = ProcessEnv);
 
-  S3Store(S3Client client, std::string prefix, const StoreOptions& options);
+  S3Store(S3Client client, std::string prefix, const StoreOptions& options, std::unique_ptr<ThreadPool> pool);
 
   std::string Url(std::string_view key) const override;
   std::string PrefixUrl() const override;
@@ -63,7 +63,7 @@ class S3Store final : public ObjectStore {
   int64_t part_size_;
   int64_t ranged_get_threshold_;
   int list_page_size_ = 0;
-  ThreadPool pool_;     // parts and ranges of large objects
+  std::unique_ptr<ThreadPool> pool_;  // parts and ranges of large objects
 };
 
 // Splits "s3://bucket/some/prefix/" into {"bucket", "some/prefix"}; errors name the URL.

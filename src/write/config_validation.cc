@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "common/status_macros.h"
+#include "common/thread_pool.h"
 #include "routing/cel_routing.h"
 #include "shardvec/config.h"
 #include "shardvec/limits.h"
@@ -144,9 +145,7 @@ Status Validate(const WriteConfig& c) {
     if (!run_id.ok()) return run_id;
   }
   if (c.batch_size <= 0) return Invalid(fmt::format("batch_size must be > 0 (got {})", c.batch_size));
-  if (c.max_parallel_shards < 0) {
-    return Invalid(fmt::format("max_parallel_shards must be >= 0 (got {})", c.max_parallel_shards));
-  }
+  RETURN_IF_ERROR(CheckThreadCount("max_parallel_shards", c.max_parallel_shards));
   for (const auto& [key, value] : c.custom_manifest_fields_json) {
     if (key == "vector" || key == "shardvec") {
       return Invalid(fmt::format("custom manifest field '{}' is reserved", key));

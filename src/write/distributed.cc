@@ -250,13 +250,13 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
     ASSIGN_OR_RETURN(store, OpenStore(task.store, task.store_options));
   }
   ASSIGN_OR_RETURN(const int64_t attempt, ClaimAttempt(*store, task));
-  const fs::path run_dir = LocalRunDir(task.local_root, task.run_id);
+  RETURN_IF_ERROR(records.Rewind());
+  ASSIGN_OR_RETURN(LocalRunFolder run_folder, ClaimLocalRunFolder(task.local_root, task.run_id, FileLock::Mode::kShared));
   const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
-                               LocalAttemptDir(run_dir, task.db_id, attempt), {task.dim, task.metric, kShardPageSize}};
+                               LocalAttemptDir(run_folder.dir, task.db_id, attempt), {task.dim, task.metric, kShardPageSize}};
   // The claim makes this folder ours: anything in it is left by a crashed process.
   std::error_code ec;
   fs::remove_all(target.build_dir, ec);
-  RETURN_IF_ERROR(records.Rewind());
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
     Record record;
     for (int64_t row = 0;; ++row) {
@@ -267,7 +267,7 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
       RETURN_IF_ERROR(builder.Add(record.id, record.vector.data(), payload));
     }
   });
-  fs::remove(run_dir, ec);  // only once empty: other tasks of this run may build beside it
+  ReleaseLocalRunFolder(run_folder);  // removed only once no other task of this run builds beside it
   return info;
 }
 

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/random_id.h"
+#include "common/thread_pool.h"
 #include "common/time_util.h"
 #include "format/keys.h"
 
@@ -20,7 +21,12 @@ std::unique_ptr<RunRecordLifecycle> RunRecordLifecycle::Start(std::shared_ptr<Ob
   std::string key = RunRecordKey(record.started_at, run_id, NewUuidHex());
   std::unique_ptr<RunRecordLifecycle> life(new RunRecordLifecycle(std::move(store), std::move(key), record));
   life->Write("run_record_create_failed");
-  life->heartbeat_ = std::thread([raw = life.get()] { raw->HeartbeatLoop(); });
+  // Like every registry failure, a heartbeat thread the system refuses is logged, not fatal: the
+  // record then keeps its first lease.
+  if (Status st = StartThread(&life->heartbeat_, [raw = life.get()] { raw->HeartbeatLoop(); }, "the run record's heartbeat");
+      !st.ok()) {
+    LogEvent(LogLevel::kWarning, "run_record_heartbeat_failed", {{"run_id", run_id}, {"error", st.ToString()}});
+  }
   return life;
 }
 

@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <set>
+#include <string>
+
 #include "common/digest.h"
 #include "common/fault_point.h"
 #include "common/file_util.h"
+#include "common/private_dir.h"
 #include "common/random_id.h"
 #include "common/status_macros.h"
 #include "format/keys.h"
@@ -27,9 +31,71 @@ struct RemoveBuildDir {
 
 }  // namespace
 
-fs::path LocalRunDir(const std::string& local_root, std::string_view run_id) {
-  const fs::path root = local_root.empty() ? fs::temp_directory_path() / "shardvec" : fs::path(local_root);
-  return root / ("run_id=" + std::string(run_id));
+namespace {
+
+constexpr std::string_view kRunDirPrefix = "run_id=";
+
+fs::path RunLockPath(const fs::path& root, std::string_view run_id) {
+  return root / fmt::format(".{}{}.lock", kRunDirPrefix, run_id);
+}
+
+// Removes <root>/run_id=R and its lock file unless a live build or task holds the lock.
+void ReclaimRunFolder(const fs::path& root, std::string_view run_id) {
+  Result<std::optional<FileLock>> lock = FileLock::Acquire(RunLockPath(root, run_id), FileLock::Mode::kExclusive,
+                                                           /*wait=*/false);
+  if (!lock.ok() || !lock->has_value()) return;
+  std::error_code ec;
+  fs::remove_all(root / fmt::format("{}{}", kRunDirPrefix, run_id), ec);
+  (*lock)->UnlinkAndRelease();
+}
+
+// Reclaims every run folder (and lone lock file) in `root` that no live process holds.
+void ReclaimAbandonedRuns(const fs::path& root) {
+  std::set<std::string> run_ids;
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::string_view rest = name;
+    if (rest.starts_with('.') && rest.ends_with(".lock")) rest = rest.substr(1, rest.size() - 6);
+    if (rest.starts_with(kRunDirPrefix) && rest.size() > kRunDirPrefix.size()) {
+      run_ids.emplace(rest.substr(kRunDirPrefix.size()));
+    }
+  }
+  for (const std::string& run_id : run_ids) ReclaimRunFolder(root, run_id);
+}
+
+}  // namespace
+
+Result<LocalRunFolder> ClaimLocalRunFolder(const std::string& local_root, std::string_view run_id,
+                                           FileLock::Mode mode) {
+  LocalRunFolder folder;
+  if (local_root.empty()) {
+    ASSIGN_OR_RETURN(folder.root, EnsureDefaultPrivateFolder({"build"}, "default build folder"));
+  } else {
+    RETURN_IF_ERROR(EnsurePrivateFolder(local_root, "build folder (local_root)"));
+    folder.root = local_root;
+  }
+  ReclaimAbandonedRuns(folder.root);
+  folder.run_id = std::string(run_id);
+  folder.dir = folder.root / fmt::format("{}{}", kRunDirPrefix, run_id);
+  // A task waits out another process's brief reclaim; a whole build never shares its run folder.
+  ASSIGN_OR_RETURN(folder.lock, FileLock::Acquire(RunLockPath(folder.root, run_id), mode,
+                                                  /*wait=*/mode == FileLock::Mode::kShared));
+  if (!folder.lock) {
+    return Status::AlreadyExists(fmt::format(
+        "local build directory '{}' is in use: another live build with run_id '{}' runs in this local_root; "
+        "wait for it or pick another run_id", folder.dir.string(), run_id));
+  }
+  if (mode == FileLock::Mode::kExclusive) {
+    std::error_code ec;
+    fs::remove_all(folder.dir, ec);  // the lock was free, so anything here is a killed build's
+  }
+  return folder;
+}
+
+void ReleaseLocalRunFolder(LocalRunFolder& folder) {
+  folder.lock.reset();
+  ReclaimRunFolder(folder.root, folder.run_id);
 }
 
 fs::path LocalAttemptDir(const fs::path& run_dir, int64_t db_id, int64_t attempt) {

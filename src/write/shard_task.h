@@ -6,17 +6,35 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/file_lock.h"
 #include "shard/shard_builder.h"
 #include "shardvec/object_store.h"
 #include "shardvec/writer.h"
 
 namespace shardvec {
 
-// <local_root>/run_id=R: a run's local build folder (local_root empty: <tmp>/shardvec).
-std::filesystem::path LocalRunDir(const std::string& local_root, std::string_view run_id);
+// A run's local build folder <root>/run_id=R, held through a lock on <root>/.run_id=R.lock while a
+// build or a task of the run uses it. The lock dies with its process, so the folders of killed
+// builds are told from live ones and reclaimed by the next build in the same root.
+struct LocalRunFolder {
+  std::filesystem::path root;
+  std::string run_id;
+  std::filesystem::path dir;  // <root>/run_id=R; created by the caller when needed
+  std::optional<FileLock> lock;
+};
+
+// Resolves `local_root` (empty: this user's default <private root>/build), creates it and checks it
+// is private, reclaims the run folders killed builds left in it, and locks this run's folder:
+// kExclusive for a whole build (another live build of the same run id in this root is an error),
+// kShared for a distributed task (tasks of one run may build side by side).
+Result<LocalRunFolder> ClaimLocalRunFolder(const std::string& local_root, std::string_view run_id,
+                                           FileLock::Mode mode);
+// Unlocks the run folder, then removes it (and its lock file) unless another live task holds it.
+void ReleaseLocalRunFolder(LocalRunFolder& folder);
 // <run_dir>/db=00003/attempt=00
 std::filesystem::path LocalAttemptDir(const std::filesystem::path& run_dir, int64_t db_id, int64_t attempt);
 

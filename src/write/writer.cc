@@ -173,9 +173,10 @@ Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordSource& source, 
   std::vector<int64_t> shard_of(static_cast<size_t>(rows));
   std::vector<std::future<Status>> done;
   {
-    ThreadPool pool(threads);
+    ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                     ThreadPool::Create(threads, "routing records (max_parallel_shards)"));
     for (int64_t p = 0; p < parts; ++p) {
-      done.push_back(pool.Submit([&, p] {
+      done.push_back(pool->Submit([&, p] {
         return RouteRange(ctx, source, router, rows * p / parts, rows * (p + 1) / parts, &shard_of);
       }));
     }
@@ -286,15 +287,24 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
                  "else opens SQLite, e.g. Python's sqlite3"}});
     });
   }
+  // The first shard to fail (in time) is the cause reported; shards not started by then are skipped.
+  // A skipped shard's own status never replaces the cause, whatever the cause's code.
+  std::mutex failure_mu;
+  Status first_failure;
   std::atomic<bool> failed{false};
   std::vector<std::future<Result<ShardInfo>>> futures;
   {
-    ThreadPool pool(threads);
+    ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
+                     ThreadPool::Create(threads, "shard builds (max_parallel_shards)"));
     for (int64_t db : todo) {
-      futures.push_back(pool.Submit([&ctx, &failed, &source, &routed, db]() -> Result<ShardInfo> {
+      futures.push_back(pool->Submit([&, db]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
         auto result = BuildRoutedShard(ctx, db, source, routed);
-        if (!result.ok()) failed.store(true);
+        if (!result.ok()) {
+          std::lock_guard<std::mutex> lock(failure_mu);
+          if (first_failure.ok()) first_failure = result.status();
+          failed.store(true);
+        }
         return result;
       }));
     }
@@ -307,7 +317,6 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
     }
   }
   std::vector<ShardInfo> shards;
-  Status first_error;
   for (auto& f : futures) {
     Result<ShardInfo> r = f.get();
     if (r.ok()) {
@@ -316,11 +325,9 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
                    {{"run_id", ctx.run_id}, {"db_id", r->db_id}, {"row_count", r->row_count}, {"db_bytes", r->db_bytes}});
       }
       shards.push_back(std::move(r).value());
-    } else if (first_error.ok() || first_error.code() == StatusCode::kUnavailable) {
-      first_error = r.status();
     }
   }
-  if (!first_error.ok()) return first_error;  // WriteSharded removes what was uploaded
+  if (!first_failure.ok()) return first_failure;  // WriteSharded removes what was uploaded
   std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.db_id < b.db_id; });
   return shards;
 }
@@ -383,18 +390,14 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}};
-  // Run-scoped, so a reused local_root never mixes two builds.
-  ctx.local_run_dir = LocalRunDir(config.local_root, ctx.run_id);
-  if (fs::exists(ctx.local_run_dir)) {
-    return Status::AlreadyExists(fmt::format(
-        "local build directory '{}' already exists: another build with run_id '{}' is running or "
-        "crashed; remove it or pick another run_id", ctx.local_run_dir.string(), ctx.run_id));
-  }
+  // Run-scoped, so a reused local_root never mixes two builds; held until the build ends.
+  ASSIGN_OR_RETURN(LocalRunFolder run_folder,
+                   ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));
+  ctx.local_run_dir = run_folder.dir;
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
   Result<BuildResult> result = RunWrite(ctx, records);
-  std::error_code ec;
-  fs::remove_all(ctx.local_run_dir, ec);
+  ReleaseLocalRunFolder(run_folder);
   if (!result.ok()) {
     RemoveUnpublishedRun(ctx, result.status());
     run_record->MarkFailed(result.status());

@@ -99,7 +99,7 @@ def test_seed_shape_config_builds():
     assert config.shard_id_col == "_vector_db_id"
     assert isinstance(config.storage, WriterStorageConfig)
     assert isinstance(config.adapter, VectorAdapterConfig)
-    assert config.output.local_root.endswith("shardvec")
+    assert config.output.local_root == ""  # the engine's per-user default
     assert VectorShardingSpec is VectorShardingConfig
 
 

@@ -1,7 +1,9 @@
 #include "read/shard_cache.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -149,8 +151,8 @@ TEST_F(ShardCacheTest, FirstAcquireDownloadsVerifiesAndLaterOnesReuse) {
   EXPECT_EQ(store_->downloads(), 1);
   EXPECT_EQ(cache->open_count(), 1);
   EXPECT_EQ(CachedFile(loc), tmp_.path() / "cache" / "db=00003-ckpt3" / "shard.db");
-  // Only the final file is left: no temp files beside it.
-  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), std::vector<std::string>{"shard.db"});
+  // Only the final file and the folder's download lock are left: no temp files beside them.
+  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), (std::vector<std::string>{".download.lock", "shard.db"}));
   EXPECT_EQ(DigestFile(CachedFile(loc))->digest, *loc.digest);
 
   ShardSearcher* first = &lease->searcher();
@@ -197,7 +199,7 @@ TEST_F(ShardCacheTest, CorruptObjectIsRefusedDeletedAndNeverServed) {
   }
   EXPECT_EQ(store_->downloads(), 2);  // a refused shard is never cached
   EXPECT_FALSE(fs::exists(CachedFile(loc)));
-  EXPECT_TRUE(FileNamesIn(CachedFile(loc).parent_path()).empty());
+  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), std::vector<std::string>{".download.lock"});
   EXPECT_EQ(cache->open_count(), 0);
   EXPECT_EQ(cache->cached_count(), 0);
 }
@@ -347,6 +349,85 @@ TEST_F(ShardCacheTest, MovedLeasesReleaseExactlyOnce) {
   EXPECT_EQ(cache->open_count(), 1);  // one borrow outstanding, held by c
   c = ShardLease();
   EXPECT_EQ(cache->open_count(), 0);
+}
+
+// A verified shard stays bound to the file that was verified: a file swapped in at its cache path
+// later (by anything that can write the folder) is checked again before any search reads it, so
+// forged rows are never served; the verified copy comes back from the store.
+TEST_F(ShardCacheTest, AFileSwappedInAfterVerificationIsNeverServed) {
+  const ShardLocation zero = PublishShard(0);
+  const ShardLocation one = PublishShard(1);
+  auto cache = MakeCache(1);
+  {
+    auto lease = cache->Acquire(zero);
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    ExpectServes(lease->searcher(), 0);
+  }
+  // A valid shard with other rows (shard 1's file) replaces shard 0's cached file.
+  const fs::path forged = CachedFile(zero).parent_path() / "forged";
+  fs::copy_file(local_->root() / one.key, forged);
+  ASSERT_EQ(::rename(forged.c_str(), CachedFile(zero).c_str()), 0);
+  {
+    auto lease = cache->Acquire(zero);  // the searcher open before the swap: still the verified file
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    ExpectServes(lease->searcher(), 0);
+  }
+  ASSERT_TRUE(cache->Acquire(one).ok());  // evicts shard 0 (max_open 1)
+  auto reopened = cache->Acquire(zero);   // opened again from its path
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  ExpectServes(reopened->searcher(), 0);
+  EXPECT_EQ(store_->downloads(), 3);  // the swapped file failed verification and was fetched again
+  EXPECT_EQ(DigestFile(CachedFile(zero))->digest, *zero.digest);
+}
+
+// The searcher reads the very file behind the descriptor it was given, whatever its path names.
+TEST_F(ShardCacheTest, APinnedSearcherReadsTheFileBehindItsDescriptor) {
+  const ShardLocation zero = PublishShard(0);
+  const ShardLocation one = PublishShard(1);
+  const fs::path path = tmp_.path() / "pinned.db";
+  fs::copy_file(local_->root() / zero.key, path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const fs::path other = tmp_.path() / "other.db";
+  fs::copy_file(local_->root() / one.key, other);
+  ASSERT_EQ(::rename(other.c_str(), path.c_str()), 0);  // the path now names shard 1's file
+  auto searcher = ShardSearcher::OpenPinned(fd, path, kDim, Metric::kL2, "0", /*max_connections=*/4);
+  ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
+  // Parallel searches open more connections, each through the descriptor.
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int row = 0; row < 10; ++row) {
+        auto hits = (*searcher)->Search(Data(0).row(row + t), 1);
+        if (!hits.ok() || hits->size() != 1 || (*hits)[0].id != RecordId(int64_t{row + t})) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// Partial downloads of killed readers go when a reader opens the cache; one a live process is
+// writing (its folder's download lock held, here by a child process) stays until that process is gone.
+TEST_F(ShardCacheTest, StalePartialDownloadsAreRemovedLiveOnesKept) {
+  const fs::path cache_dir = tmp_.path() / "cache";
+  const fs::path dead = cache_dir / "db=00000-a";
+  const fs::path live = cache_dir / "db=00001-b";
+  fs::create_directories(dead);
+  fs::create_directories(live);
+  testing::WriteText(dead / "shard.db", "kept: a finished file");
+  testing::WriteText(dead / ".shard.db.tmp.0123456789ab", "partial");
+  testing::WriteText(dead / "..shard.db.tmp.0123456789ab.tmp.ba9876543210", "a store's own partial");
+  testing::WriteText(live / ".shard.db.tmp.111111111111", "partial being written");
+  {
+    testing::LockHolder writer(live / ".download.lock");
+    EXPECT_EQ(ShardCache::RemoveStaleDownloads(cache_dir), 2);
+    EXPECT_EQ(FileNamesIn(dead), (std::vector<std::string>{".download.lock", "shard.db"}));
+    EXPECT_EQ(FileNamesIn(live), (std::vector<std::string>{".download.lock", ".shard.db.tmp.111111111111"}));
+  }
+  EXPECT_EQ(ShardCache::RemoveStaleDownloads(cache_dir), 1);  // its writer is gone now
+  EXPECT_EQ(FileNamesIn(live), std::vector<std::string>{".download.lock"});
 }
 
 TEST(ShardCacheDirNameTest, PlainIdentitiesAreKeptOthersAreMadeSafeAndDistinct) {

@@ -1,11 +1,16 @@
 #include "support/test_util.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -15,6 +20,103 @@
 #include "routing/distance.h"
 
 namespace shardvec::testing {
+
+namespace {
+
+// VmSize of this process, in bytes (0 when unknown).
+int64_t VirtualSize() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoll(line.substr(7)) * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool SanitizedBuild() {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+std::string RunWithAddressSpaceCap(int64_t headroom_bytes, const std::function<std::string()>& body) {
+  int out[2];
+  if (::pipe(out) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    ::close(out[0]);
+    const auto cap = static_cast<rlim_t>(VirtualSize() + headroom_bytes);
+    const struct rlimit limit{cap, cap};
+    std::string result = ::setrlimit(RLIMIT_AS, &limit) == 0 ? body() : "setrlimit failed";
+    if (::write(out[1], result.data(), result.size()) < 0) ::_exit(3);
+    ::_exit(0);
+  }
+  ::close(out[1]);
+  std::string result;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) result.append(buffer, static_cast<size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return "the child was killed by signal " + std::to_string(WTERMSIG(status)) + ": " + result;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the child exited with " + std::to_string(WEXITSTATUS(status));
+  return result;
+}
+
+ScopedEnv::ScopedEnv(const char* name, const std::string& value) : name_(name) {
+  if (const char* old = std::getenv(name)) old_ = old;
+  ::setenv(name, value.c_str(), 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_) {
+    ::setenv(name_, old_->c_str(), 1);
+  } else {
+    ::unsetenv(name_);
+  }
+}
+
+LockHolder::LockHolder(const std::filesystem::path& path, bool shared) {
+  int ready[2], release[2];
+  if (::pipe(ready) != 0 || ::pipe(release) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return;
+  }
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::close(ready[0]);
+    ::close(release[1]);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0600);
+    const char ok = fd >= 0 && ::flock(fd, shared ? LOCK_SH : LOCK_EX) == 0 ? '1' : '0';
+    if (::write(ready[1], &ok, 1) < 0) ::_exit(1);
+    char byte;
+    while (::read(release[0], &byte, 1) > 0) {
+    }
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  release_fd_ = release[1];
+  char ok = '0';
+  if (::read(ready[0], &ok, 1) != 1 || ok != '1') ADD_FAILURE() << "the child could not lock " << path;
+  ::close(ready[0]);
+}
+
+LockHolder::~LockHolder() {
+  if (release_fd_ >= 0) ::close(release_fd_);
+  if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+}
 
 std::vector<Record> MakeRecords(const Matrix& m, bool string_ids, int64_t num_dbs) {
   std::vector<Record> records;

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +64,40 @@ void WriteNpy(const std::filesystem::path& path, const Matrix& m);
 std::vector<std::string> ListFiles(const std::filesystem::path& root);
 void WriteText(const std::filesystem::path& path, const std::string& text);
 std::string ReadText(const std::filesystem::path& path);
+
+// Runs `body` in a forked child whose address space is capped at its size now plus
+// `headroom_bytes`, so threads stop starting once their stacks no longer fit (the process limit,
+// RLIMIT_NPROC, is ignored for root). Returns what `body` returned (empty = passed), or how the
+// child died. Not meaningful in sanitizer builds (their shadow memory needs the address space).
+std::string RunWithAddressSpaceCap(int64_t headroom_bytes, const std::function<std::string()>& body);
+// True in AddressSanitizer and ThreadSanitizer builds.
+bool SanitizedBuild();
+
+// Sets an environment variable for one scope, then restores it (or unsets it again).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// Holds an flock on `path` from a forked child process (a live "other process") until destroyed.
+class LockHolder {
+ public:
+  explicit LockHolder(const std::filesystem::path& path, bool shared = false);
+  ~LockHolder();
+  LockHolder(const LockHolder&) = delete;
+  LockHolder& operator=(const LockHolder&) = delete;
+
+ private:
+  int pid_ = -1;
+  int release_fd_ = -1;  // the child exits when this pipe closes
+};
 
 // Opens an SQLite file read-only and loads vec0 explicitly with sqlite3_load_extension.
 sqlite3* OpenWithVec0(const std::filesystem::path& path);

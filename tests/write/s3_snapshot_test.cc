@@ -1,5 +1,6 @@
 // Snapshots on the S3 test server through the C++ API: the same answers as a local folder, two
 // writers racing, faults injected into chosen requests, multipart shards and ranged downloads.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -234,6 +235,33 @@ TEST_F(S3SnapshotTest, PermanentFaultsFailTheWriteAndLeaveCurrentUnchanged) {
   auto reader = OpenReader(clean);
   ASSERT_TRUE(reader);
   SearchAll(*reader, data1_);
+}
+
+// The shard that failed first is the error reported, never a shard skipped after it (both are
+// Unavailable, a code that once let the skipped one's status replace the cause), with one build at
+// a time and with all at once, for a server that answers 503 and for one whose connections fail.
+TEST_F(S3SnapshotTest, AFailedShardReportsItsOwnCauseNotASkippedShard) {
+  const std::string prefix = testing::UniqueS3Prefix("first-cause");
+  for (const FaultAction action : {FaultAction::kSlowDown503, FaultAction::kReset}) {
+    for (const int64_t parallel : {1, 4}) {
+      SCOPED_TRACE(fmt::format("action {} parallel {}", static_cast<int>(action), parallel));
+      auto transport = std::make_shared<FaultyTransport>();
+      transport->AddRule({.method = "PUT", .url_contains = "shard.db", .action = action, .times = -1});
+      auto faulty = testing::OpenS3TestStore(prefix, transport);
+      ASSERT_TRUE(faulty);
+      WriteConfig c = Config(fmt::format("CAUSE{}{}", static_cast<int>(action), parallel), 8);
+      c.store = faulty->PrefixUrl();
+      c.max_parallel_shards = parallel;
+      VectorRecordSource source(testing::MakeRecords(data1_, false));
+      auto failed = WriteSharded(c, source, faulty);
+      ASSERT_FALSE(failed.ok());
+      const std::string message = failed.status().ToString();
+      EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << message;
+      EXPECT_THAT(message, ::testing::Not(HasSubstr("skipped"))) << message;
+      EXPECT_THAT(message, HasSubstr("upload of shard")) << message;
+      EXPECT_THAT(message, HasSubstr("shard.db")) << message;
+    }
+  }
 }
 
 TEST_F(S3SnapshotTest, LargeShardsGoUpMultipartAndComeDownInVerifiedRanges) {

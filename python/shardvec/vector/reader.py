@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from shardvec._arrays import float32_array
@@ -35,7 +33,11 @@ class ShardedVectorReader:
     """Searches the snapshot a store's ``_CURRENT`` names; ``refresh()`` moves to a newer one.
 
     ``s3_prefix`` is ``s3://bucket/prefix`` or a local folder; shards are downloaded lazily into
-    ``local_root`` and checked against the manifest's size and digest.
+    ``local_root`` and checked against the manifest's size and digest. ``local_root`` defaults to
+    ``$XDG_CACHE_HOME/shardvec/shards/<hash of the prefix>`` (or ``~/.cache/shardvec/shards/…``),
+    created 0700; a folder not owned by this user or writable by group or others is refused.
+    ``max_workers`` is the number of search threads, 1..1024 (None or 0: one per usable CPU); a
+    thread the system refuses (a process or memory limit) raises instead of crashing.
     """
 
     def __init__(
@@ -55,12 +57,12 @@ class ShardedVectorReader:
         s3_connection_options: dict[str, Any] | None = None,
     ) -> None:
         self._s3_prefix = s3_prefix
-        cache = local_root or str(Path(tempfile.gettempdir()) / "shardvec-cache")
+        # An empty cache folder is the engine's per-user default (see the class docstring).
         self._engine = _engine.Reader(
             s3_prefix,
             {k: str(v) for k, v in engine_store_options(credential_provider, s3_connection_options).items()},
-            str(cache),
-            int(max_workers or 0),
+            str(local_root or ""),
+            0 if max_workers is None else int(max_workers),
             int(max_fallback_attempts),
             int(max_cached_shards or 0),
             bool(preload_shards),

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,7 +116,6 @@ def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -
     """The engine's write settings for ``config`` (everything except the records)."""
     sharding = config.sharding
     output = config.output
-    local_root = output.local_root or str(Path(tempfile.gettempdir()) / "shardvec")
     custom = {k: json.dumps(v) for k, v in (config.manifest.custom_manifest_fields or {}).items()}
     return dict(
         store=config.s3_prefix,
@@ -137,7 +134,7 @@ def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -
         cel_columns=dict(sharding.cel_columns) if sharding.cel_columns else None,
         routing_values=list(sharding.routing_values) if sharding.routing_values is not None else None,
         run_id=output.run_id,
-        local_root=str(local_root),
+        local_root=str(output.local_root or ""),
         batch_size=int(config.batch_size),
         max_parallel_shards=int(config.adapter.max_parallel_shards),
         last_writer_wins=last_writer_wins,

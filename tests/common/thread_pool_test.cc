@@ -1,0 +1,86 @@
+// Thread pools under a resource limit: a thread the system refuses is an error value naming the
+// cause, never std::system_error reaching std::terminate; counts outside 0..1024 are refused.
+#include "common/thread_pool.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "support/test_util.h"
+
+namespace shardvec {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Room for a few thread stacks (8 MiB of address space each, plus a malloc arena), far fewer than
+// the 1000 asked for.
+constexpr int64_t kHeadroom = 256 << 20;
+
+TEST(ThreadPoolTest, RunsEveryTaskOnItsThreads) {
+  for (size_t threads : {1u, 3u}) {
+    auto pool = ThreadPool::Create(threads, "the test");
+    ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+    EXPECT_EQ((*pool)->size(), threads);
+    std::atomic<int> ran{0};
+    std::vector<std::future<void>> done;
+    for (int i = 0; i < 20; ++i) done.push_back((*pool)->Submit([&ran] { ++ran; }));
+    for (auto& f : done) f.get();
+    EXPECT_EQ(ran.load(), 20);
+  }
+}
+
+TEST(ThreadPoolTest, ARefusedThreadIsAnErrorNotACrash) {
+  if (testing::SanitizedBuild()) GTEST_SKIP() << "sanitizer shadow memory does not fit an address-space cap";
+  const std::string outcome = testing::RunWithAddressSpaceCap(kHeadroom, [] {
+    auto pool = ThreadPool::Create(1000, "the test's pool");
+    if (pool.ok()) return std::string("1000 threads started under the cap");
+    const std::string message = pool.status().ToString();
+    if (pool.status().code() != StatusCode::kUnavailable) return "unexpected code: " + message;
+    for (const char* part : {"cannot start a thread for the test's pool", "1000 threads asked for", "started"}) {
+      if (message.find(part) == std::string::npos) return "missing '" + std::string(part) + "': " + message;
+    }
+    // The limit is not sticky: a pool that fits still starts.
+    auto small = ThreadPool::Create(2, "the test's small pool");
+    if (!small.ok()) return "a 2-thread pool failed: " + small.status().ToString();
+    return std::string();
+  });
+  EXPECT_EQ(outcome, "");
+}
+
+TEST(ThreadPoolTest, StartThreadReportsTheRefusal) {
+  if (testing::SanitizedBuild()) GTEST_SKIP() << "sanitizer shadow memory does not fit an address-space cap";
+  const std::string outcome = testing::RunWithAddressSpaceCap(kHeadroom, [] {
+    std::vector<std::thread> threads;
+    std::atomic<bool> stop{false};
+    Status refused;
+    for (int i = 0; i < 1000 && refused.ok(); ++i) {
+      std::thread t;
+      refused = StartThread(&t, [&stop] { while (!stop.load()) std::this_thread::yield(); }, "a test thread");
+      if (refused.ok()) threads.push_back(std::move(t));
+    }
+    stop = true;
+    for (auto& t : threads) t.join();
+    if (refused.ok()) return std::string("1000 threads started under the cap");
+    if (refused.message().find("cannot start a thread for a test thread") == std::string::npos) {
+      return "unexpected message: " + refused.ToString();
+    }
+    return std::string();
+  });
+  EXPECT_EQ(outcome, "");
+}
+
+TEST(ThreadPoolTest, CountsOutsideTheBoundAreRefusedNamingTheValue) {
+  EXPECT_TRUE(CheckThreadCount("max_workers", 0).ok());
+  EXPECT_TRUE(CheckThreadCount("max_workers", kMaxPoolThreads).ok());
+  for (int64_t bad : {int64_t{-5}, int64_t{-1}, kMaxPoolThreads + 1, int64_t{1} << 40}) {
+    Status st = CheckThreadCount("max_workers", bad);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(st.message(), HasSubstr("max_workers"));
+    EXPECT_THAT(st.message(), HasSubstr("got " + std::to_string(bad)));
+  }
+}
+
+}  // namespace
+}  // namespace shardvec
