@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "common/sqlite_setup.h"
+#include "shard/pinned_file_vfs.h"
 
 namespace shardvec {
 namespace {
@@ -41,7 +42,12 @@ void LoadOnce() {
   // Every connection opened from now on gets vec0, without enabling extension loading on it.
   if (sqlite3_auto_extension(reinterpret_cast<void (*)()>(init)) != SQLITE_OK) {
     g_status = Status::Internal("sqlite3_auto_extension failed for sqlite-vec");
+    return;
   }
+  // The pinned-file VFS replaces the unix VFS's `open` for the whole process: done here, before
+  // the first shard is built or opened, rather than by whichever search first needs it while other
+  // threads may be opening files.
+  if (Result<std::string> vfs = PinnedFileVfsName(); !vfs.ok()) g_status = vfs.status();
 }
 
 }  // namespace
