@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <regex>
 
 #include "common/digest.h"
 #include "common/fault_point.h"
@@ -186,18 +187,18 @@ Status LocalStore::PutFile(std::string_view key, const fs::path& source) {
   // A hard link (same file system) saves copying the bytes; either way they are fsynced before the
   // object takes its name.
   Status st = ::link(source.c_str(), staged.c_str()) == 0 ? FsyncFile(staged) : CopyFileSynced(source, staged);
-  if (!st.ok()) {
-    ::unlink(staged.c_str());
-    return st;
-  }
-  return CommitStaged(staged, dest);
+  return CommitStagedIfAbsent(staged, dest, st, key);
 }
 
 Status LocalStore::PutIfAbsent(std::string_view key, std::string_view data) {
   ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
   RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  Status st = WriteFileSynced(staged, data);
+  return CommitStagedIfAbsent(staged, dest, WriteFileSynced(staged, data), key);
+}
+
+Status LocalStore::CommitStagedIfAbsent(const fs::path& staged, const fs::path& dest, Status st,
+                                        std::string_view key) {
   if (st.ok() && ::link(staged.c_str(), dest.c_str()) != 0) {
     // link() never replaces an existing name, which is exactly put-if-absent.
     if (errno == EEXIST) {
@@ -253,15 +254,19 @@ Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view de
 
   std::vector<std::string> prefixes;
   fs::recursive_directory_iterator it(start, ec), end;
+  if (ec == std::errc::no_such_file_or_directory) return result;  // removed since the check above
   if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", start.string(), ec.message()));
   for (; it != end; it.increment(ec)) {
     if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", start.string(), ec.message()));
     const std::string name = it->path().filename().string();
+    std::error_code stat_ec;  // an entry removed since the folder was read is simply not listed
     if (IsHiddenStagingName(name)) {
-      if (it->is_directory()) it.disable_recursion_pending();
+      if (it->is_directory(stat_ec)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file()) continue;
+    if (!it->is_regular_file(stat_ec)) continue;
+    const auto size = it->file_size(stat_ec);
+    if (stat_ec) continue;
     std::string key = it->path().lexically_relative(root_).generic_string();
     if (key.rfind(prefix_str, 0) != 0) continue;
     const std::string rest = key.substr(prefix_str.size());
@@ -272,7 +277,7 @@ Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view de
         continue;
       }
     }
-    result.objects.push_back(ObjectInfo{key, static_cast<int64_t>(it->file_size()), ""});
+    result.objects.push_back(ObjectInfo{key, static_cast<int64_t>(size), ""});
   }
   std::sort(prefixes.begin(), prefixes.end());
   prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
@@ -280,6 +285,48 @@ Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view de
   std::sort(result.objects.begin(), result.objects.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
   return result;
+}
+
+namespace {
+
+// Adds the staged temp files under `dir` (and its subfolders, `depth` levels at most) to `out`. A folder
+// or file removed while it is walked (a concurrent delete prunes empty folders) is skipped.
+Status CollectStaged(const fs::path& root, const fs::path& dir, int depth, std::vector<StagedObject>& out) {
+  static const std::regex kStagedName(R"(^\..+\.tmp\.[0-9a-f]{12}$)");
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return Status::OK();
+    return Status::IOError(fmt::format("cannot list '{}': {}", dir.string(), ec.message()));
+  }
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", dir.string(), ec.message()));
+    std::error_code stat_ec;
+    const fs::file_status status = it->symlink_status(stat_ec);
+    if (stat_ec) continue;
+    if (fs::is_directory(status)) {
+      if (depth > 0) RETURN_IF_ERROR(CollectStaged(root, it->path(), depth - 1, out));
+      continue;
+    }
+    if (!fs::is_regular_file(status) || !std::regex_match(it->path().filename().string(), kStagedName)) continue;
+    const auto size = it->file_size(stat_ec);
+    const auto modified = it->last_write_time(stat_ec);
+    if (stat_ec) continue;  // renamed into place or removed meanwhile: no leftover
+    out.push_back(StagedObject{it->path().lexically_relative(root).generic_string(), static_cast<int64_t>(size),
+                               std::chrono::file_clock::to_sys(modified)});
+  }
+  return Status::OK();
+}
+
+constexpr int kMaxStagedDepth = 16;  // the layout is at most 5 folders deep
+
+}  // namespace
+
+Result<std::vector<StagedObject>> LocalStore::ListStaged() {
+  std::vector<StagedObject> staged;
+  RETURN_IF_ERROR(CollectStaged(root_, root_, kMaxStagedDepth, staged));
+  std::sort(staged.begin(), staged.end(), [](const StagedObject& a, const StagedObject& b) { return a.key < b.key; });
+  return staged;
 }
 
 Status LocalStore::Delete(std::string_view key) {

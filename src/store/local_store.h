@@ -1,5 +1,5 @@
 // LocalStore: an ObjectStore over a folder. Writes are staged in hidden temp files and renamed into
-// place (fsync of file and directory), put-if-absent uses link() which never replaces, and
+// place (fsync of file and directory), put-if-absent and file uploads use link() which never replaces, and
 // compare-and-swap holds an flock on the key's folder while it checks and renames.
 #pragma once
 
@@ -32,11 +32,17 @@ class LocalStore : public ObjectStore {
 
   Result<ListResult> List(std::string_view prefix, std::string_view delimiter) override;
   Status Delete(std::string_view key) override;
+  // The ".<name>.tmp.<id>" files TempSiblingPath names (regular files only; symlinks are not followed).
+  Result<std::vector<StagedObject>> ListStaged() override;
 
  private:
   Result<std::filesystem::path> PathOf(std::string_view key) const;
   // Renames a staged temp file over `dest` durably.
   Status CommitStaged(const std::filesystem::path& staged, const std::filesystem::path& dest);
+  // Links a staged temp file (written with status `st`) to `dest` unless `dest` exists (then
+  // AlreadyExists naming `key`), and removes the staged name either way.
+  Status CommitStagedIfAbsent(const std::filesystem::path& staged, const std::filesystem::path& dest, Status st,
+                              std::string_view key);
 
   std::filesystem::path root_;
 };

@@ -11,4 +11,6 @@ Status ObjectStore::DeleteMany(const std::vector<std::string>& keys) {
   return first;
 }
 
+Result<std::vector<StagedObject>> ObjectStore::ListStaged() { return std::vector<StagedObject>(); }
+
 }  // namespace shardvec
