@@ -245,7 +245,8 @@ TEST_F(CleanupCliTest, KeepLastOneRemovesOlderRunsButKeepsTheirManifests) {
   const std::string before = Current();
   auto rollback = Run("rollback", "--run-id R1");
   EXPECT_EQ(rollback.exit_code, 1);
-  EXPECT_NE(rollback.err.find("shard db_id=0 is missing"), std::string::npos) << rollback.err;
+  EXPECT_NE(rollback.err.find("shards/run_id=R1/db=00000/attempt=00/shard.db' is missing"), std::string::npos)
+      << rollback.err;
   EXPECT_EQ(Current(), before);
 }
 
