@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <regex>
 
 #include "common/digest.h"
@@ -65,6 +66,21 @@ void RemoveStaleStagedSwaps(const fs::path& dest) {
       std::error_code ignored;  // best effort: a leftover we cannot remove harms nothing
       fs::remove(it->path(), ignored);
     }
+  }
+}
+
+constexpr int kMaxStageAttempts = 8;
+
+// Creates `staged`'s folder and writes it with `write`. A concurrent Delete prunes folders it leaves
+// empty, so the folder may vanish between its creation and the staged file's: that is retried (a
+// folder holding the staged file is never empty, so it stays until the object takes its name).
+Status StageInFolder(const fs::path& staged, const std::function<Status()>& write) {
+  for (int attempt = 1;; ++attempt) {
+    Status st = CreateDirectories(staged.parent_path());
+    if (st.ok()) st = write();
+    std::error_code ec;
+    if (st.ok() || attempt == kMaxStageAttempts || fs::exists(staged.parent_path(), ec)) return st;
+    ::unlink(staged.c_str());
   }
 }
 
@@ -170,9 +186,8 @@ Status LocalStore::CommitStaged(const fs::path& staged, const fs::path& dest) {
 
 Status LocalStore::Put(std::string_view key, std::string_view data) {
   ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  Status st = WriteFileSynced(staged, data);
+  Status st = StageInFolder(staged, [&] { return WriteFileSynced(staged, data); });
   if (!st.ok()) {
     ::unlink(staged.c_str());
     return st;
@@ -182,19 +197,19 @@ Status LocalStore::Put(std::string_view key, std::string_view data) {
 
 Status LocalStore::PutFile(std::string_view key, const fs::path& source) {
   ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
   // A hard link (same file system) saves copying the bytes; either way they are fsynced before the
   // object takes its name.
-  Status st = ::link(source.c_str(), staged.c_str()) == 0 ? FsyncFile(staged) : CopyFileSynced(source, staged);
+  Status st = StageInFolder(staged, [&] {
+    return ::link(source.c_str(), staged.c_str()) == 0 ? FsyncFile(staged) : CopyFileSynced(source, staged);
+  });
   return CommitStagedIfAbsent(staged, dest, st, key);
 }
 
 Status LocalStore::PutIfAbsent(std::string_view key, std::string_view data) {
   ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  return CommitStagedIfAbsent(staged, dest, WriteFileSynced(staged, data), key);
+  return CommitStagedIfAbsent(staged, dest, StageInFolder(staged, [&] { return WriteFileSynced(staged, data); }), key);
 }
 
 Status LocalStore::CommitStagedIfAbsent(const fs::path& staged, const fs::path& dest, Status st,
