@@ -251,8 +251,8 @@ TEST_F(S3PublishProtocolTest, TwoBuildsRacingWithOneRunIdExactlyOneWins) { Check
 TEST_F(PublishProtocolTest, RollbackRacingCleanupNeverLeavesCurrentOnDeletedShards50Rounds) {
   CheckRollbackCleanupRace(50);
 }
-TEST_F(S3PublishProtocolTest, RollbackRacingCleanupNeverLeavesCurrentOnDeletedShards20Rounds) {
-  CheckRollbackCleanupRace(20);
+TEST_F(S3PublishProtocolTest, RollbackRacingCleanupNeverLeavesCurrentOnDeletedShards30Rounds) {
+  CheckRollbackCleanupRace(30);
 }
 
 // ---- routing artifacts -----------------------------------------------------------------------
