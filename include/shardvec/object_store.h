@@ -2,6 +2,7 @@
 // store's prefix and use '/' separators. Implementations are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -19,6 +20,14 @@ struct ObjectInfo {
   std::string key;
   int64_t size = 0;
   std::string version;  // an opaque token for compare-and-swap (an ETag on S3)
+};
+
+// A hidden temp file a store stages an upload or download in before the object takes its name; one
+// that stays was left by a killed process.
+struct StagedObject {
+  std::string key;  // deletable with Delete
+  int64_t size = 0;
+  std::chrono::system_clock::time_point modified;
 };
 
 struct VersionedObject {
@@ -83,8 +92,10 @@ class ObjectStore {
   virtual Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) = 0;
 
   virtual Status Put(std::string_view key, std::string_view data) = 0;
-  // Uploads a sealed local file. The caller must not change `source` in place afterwards (it may be
-  // replaced or removed): a local store links it into place when it can instead of copying it.
+  // Uploads a sealed local file to a key that must be free: AlreadyExists when the key is taken, and
+  // an existing object is never replaced (snapshot data is written once; a manifest may name it).
+  // The caller must not change `source` in place afterwards (it may be replaced or removed): a local
+  // store links it into place when it can instead of copying it.
   virtual Status PutFile(std::string_view key, const std::filesystem::path& source) = 0;
   // AlreadyExists when the key is taken; never overwrites.
   virtual Status PutIfAbsent(std::string_view key, std::string_view data) = 0;
@@ -99,6 +110,9 @@ class ObjectStore {
   virtual Status Delete(std::string_view key) = 0;
   // Deletes many keys (S3: batched DeleteObjects). The first failure is returned after trying all.
   virtual Status DeleteMany(const std::vector<std::string>& keys);
+  // Staged temp files under the store (which List never shows). A store that stages nothing under
+  // its prefix (S3 writes objects in one request or one multipart upload) has none.
+  virtual Result<std::vector<StagedObject>> ListStaged();
 
  protected:
   // The error of an object larger than a read allows.

@@ -297,7 +297,8 @@ def error_from_engine(code: str, message: str) -> Exception:
     - NotFound: contains "No CURRENT pointer" -> ReaderStateError;
       otherwise (a missing object, manifest or file) -> ManifestStoreError*.
     - AlreadyExists: mentions "manifest" (put-if-absent key taken) -> PublishManifestError;
-      otherwise (the local build directory or file exists) -> ShardWriteError*.
+      otherwise (the local build directory or file exists, or a shard's key in the store is taken:
+      uploads never replace an object) -> ShardWriteError*.
     - PermissionDenied (credentials refused, access denied) -> ManifestStoreError*.
     - IOError (the filesystem or the network failed) -> ManifestStoreError.
     - Unavailable: mentions "cannot start a thread" (a process or memory limit refused a thread;

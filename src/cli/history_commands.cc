@@ -174,7 +174,8 @@ void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
   if (json) {
     PrintJson({{"dry_run", dry_run},       {"removed_runs", r.removed_runs},
                {"kept_runs", r.kept_runs}, {"objects", r.objects},
-               {"bytes", r.bytes},         {"deleted_keys", r.deleted_keys}});
+               {"bytes", r.bytes},         {"deleted_keys", r.deleted_keys},
+               {"leftover_keys", r.leftover_keys}});
     return;
   }
   std::printf("%s %lld objects (%lld bytes) and %s %zu run(s)%s%s\n",
@@ -184,6 +185,8 @@ void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
               JoinRuns(r.removed_runs).c_str());
   std::printf("kept %zu run(s)%s%s\n", r.kept_runs.size(), r.kept_runs.empty() ? "" : ": ",
               JoinRuns(r.kept_runs).c_str());
+  std::printf("%s %zu leftover(s) of killed processes (stale temp files and markers)\n",
+              dry_run ? "would remove" : "removed", r.leftover_keys.size());
 }
 
 int RunCleanup(const CleanupArgs& a) {

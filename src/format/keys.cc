@@ -23,8 +23,12 @@ std::string RunShardsPrefix(std::string_view run_id) {
   return fmt::format("{}/run_id={}/", kShardPrefix, run_id);
 }
 
+std::string RunClaimKey(std::string_view run_id) {
+  return RunShardsPrefix(run_id) + std::string(kRunClaimFileName);
+}
+
 std::string VectorMetaKey(std::string_view run_id, std::string_view file_name) {
-  return fmt::format("vector_meta/run_id={}/{}", run_id, file_name);
+  return fmt::format("{}run_id={}/{}", kVectorMetaPrefix, run_id, file_name);
 }
 
 std::string ManifestKey(std::string_view timestamp, std::string_view run_id) {
@@ -33,7 +37,14 @@ std::string ManifestKey(std::string_view timestamp, std::string_view run_id) {
 
 std::string RunRecordKey(std::string_view timestamp, std::string_view run_id,
                          std::string_view uuid_hex) {
-  return fmt::format("runs/{}_run_id={}_{}/run.yaml", timestamp, run_id, uuid_hex);
+  return fmt::format("{}{}_run_id={}_{}/run.yaml", kRunsPrefix, timestamp, run_id, uuid_hex);
+}
+
+std::optional<std::string> RunIdOfRecordKey(std::string_view key) {
+  static const std::regex kPattern(R"(^runs/[^/]*?_run_id=([^/]+)_[0-9a-fA-F]+/run\.yaml$)");
+  std::cmatch m;
+  if (!std::regex_match(key.begin(), key.end(), m, kPattern)) return std::nullopt;
+  return m[1].str();
 }
 
 Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url) {

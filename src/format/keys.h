@@ -16,6 +16,12 @@ inline constexpr std::string_view kShardPrefix = "shards";
 inline constexpr std::string_view kDbPathTemplate = "db={db_id:05d}";
 inline constexpr std::string_view kShardFileName = "shard.db";
 inline constexpr std::string_view kClaimFileName = "_CLAIM";
+inline constexpr std::string_view kRunClaimFileName = "_RUN";
+inline constexpr std::string_view kRunsPrefix = "runs/";
+inline constexpr std::string_view kVectorMetaPrefix = "vector_meta/";
+// Markers of the rollback/cleanup protocol (write/delete_guard.h); no reader looks under _shardvec/.
+inline constexpr std::string_view kRollbackIntentsPrefix = "_shardvec/rollbacks/";
+inline constexpr std::string_view kCleanupTombstonesPrefix = "_shardvec/cleanups/";
 
 // shards/run_id=R/db=00003/attempt=00
 std::string ShardDirKey(std::string_view run_id, int64_t db_id, int64_t attempt);
@@ -26,12 +32,17 @@ std::string ShardKey(std::string_view run_id, int64_t db_id, int64_t attempt);
 std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attempt);
 // shards/run_id=R/
 std::string RunShardsPrefix(std::string_view run_id);
+// shards/run_id=R/_RUN: the put-if-absent marker a build writes before any upload, so one run id
+// belongs to exactly one build (cleanup removes it with the run's other objects).
+std::string RunClaimKey(std::string_view run_id);
 // vector_meta/run_id=R/centroids.npy
 std::string VectorMetaKey(std::string_view run_id, std::string_view file_name);
 // manifests/2026-11-24T21:36:00.123456Z_run_id=R/manifest
 std::string ManifestKey(std::string_view timestamp, std::string_view run_id);
 // runs/2026-…Z_run_id=R_<uuidhex>/run.yaml
 std::string RunRecordKey(std::string_view timestamp, std::string_view run_id, std::string_view uuid_hex);
+// The run id in a RunRecordKey (uuid hex has no '_'); nullopt for any other key.
+std::optional<std::string> RunIdOfRecordKey(std::string_view key);
 
 // The object key a snapshot URL names: the URL must be `prefix_url` (the store's, no trailing slash)
 // + "/" + a key without "." or ".." segments; anything else is Corruption naming the URL.

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "format/keys.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
+#include "write/config_validation.h"
 #include "write/publisher.h"
 #include "write/snapshot_history.h"
 
@@ -15,21 +17,56 @@ namespace {
 
 Status StateError(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
 
-Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, const char* field,
-                            Strategy needed_by, Strategy strategy) {
-  const std::string url = vector[field].get<std::string>();
-  auto key = KeyFromUrl(store.PrefixUrl(), url);
-  Result<std::string> bytes = key.ok() ? store.Get(*key, kMaxNpyFileBytes) : Result<std::string>(key.status());
-  Result<Matrix> matrix = bytes.ok() ? ParseNpyMatrix(*bytes, fmt::format("{} '{}'", field, url))
-                                     : Result<Matrix>(bytes.status());
-  if (bytes.ok() && !matrix.ok()) {
-    // Bytes stored in the snapshot that do not parse are corrupt data, not a bad argument.
-    matrix = Status::Corruption(matrix.status().message());
+// custom["shardvec"]["artifact_digests"][name], when the writer recorded one (older snapshots and
+// other writers' have none); Corruption when the key is there but malformed.
+Result<std::optional<std::string>> ArtifactDigest(const Manifest& manifest, const std::string& name) {
+  const nlohmann::json& custom = manifest.custom;
+  if (!custom.contains("shardvec") || !custom["shardvec"].is_object() ||
+      !custom["shardvec"].contains("artifact_digests")) {
+    return std::optional<std::string>();
   }
-  if (!matrix.ok() && strategy == needed_by) {
+  const nlohmann::json& digests = custom["shardvec"]["artifact_digests"];
+  if (!digests.is_object()) {
+    return Status::Corruption(fmt::format("manifest custom.shardvec.artifact_digests must be an object (got {})",
+                                          digests.dump()));
+  }
+  if (!digests.contains(name)) return std::optional<std::string>();
+  if (!digests[name].is_string()) {
+    return Status::Corruption(fmt::format("manifest custom.shardvec.artifact_digests.{} must be a string (got {})",
+                                          name, digests[name].dump()));
+  }
+  return std::optional<std::string>(digests[name].get<std::string>());
+}
+
+// Reads, verifies (digest, finite values) and parses one routing artifact ("centroids" or
+// "hyperplanes", named by custom.vector.<name>_ref).
+Result<Matrix> ReadArtifact(ObjectStore& store, const Manifest& manifest, const std::string& name,
+                            const std::string& url) {
+  ASSIGN_OR_RETURN(std::optional<std::string> expected, ArtifactDigest(manifest, name));
+  ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store.PrefixUrl(), url));
+  ASSIGN_OR_RETURN(std::string bytes, store.Get(key, kMaxNpyFileBytes));
+  if (expected && Xxh3Digest(bytes) != *expected) {
+    return Status::Corruption(fmt::format("{} artifact '{}' has digest {}, but the snapshot recorded {}", name, url,
+                                          Xxh3Digest(bytes), *expected));
+  }
+  auto matrix = ParseNpyMatrix(bytes, fmt::format("{}_ref '{}'", name, url));
+  // Bytes stored in the snapshot that do not parse are corrupt data, not a bad argument.
+  if (!matrix.ok()) return Status::Corruption(matrix.status().message());
+  // A NaN centroid or hyperplane would silently send every query to the wrong shards.
+  Status finite = CheckMatrix(*matrix, fmt::format("{} artifact '{}'", name, url), matrix->cols);
+  if (!finite.ok()) return Status::Corruption(finite.message());
+  return matrix;
+}
+
+Result<Matrix> LoadArtifact(ObjectStore& store, const LoadedSnapshot& s, const nlohmann::json& vector,
+                            const std::string& name, Strategy needed_by) {
+  const std::string field = name + "_ref";
+  const std::string url = vector[field].get<std::string>();
+  Result<Matrix> matrix = ReadArtifact(store, s.manifest, name, url);
+  if (!matrix.ok() && s.strategy == needed_by) {
     return Status(matrix.status().code(),
                   fmt::format("Failed to load {} artifact '{}' required by {} sharding: {}", field, url,
-                              StrategyName(strategy), matrix.status().message()));
+                              StrategyName(s.strategy), matrix.status().message()));
   }
   return matrix;
 }
@@ -97,14 +134,14 @@ Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s) {
   s.routing.num_dbs = s.num_dbs;
   s.routing.dim = s.dim;
   if (v.contains("centroids_ref") && v["centroids_ref"].is_string()) {
-    auto m = LoadArtifact(store, v, "centroids_ref", Strategy::kCluster, s.strategy);
+    auto m = LoadArtifact(store, s, v, "centroids", Strategy::kCluster);
     if (m.ok()) s.routing.centroids = std::move(m).value();
     else LogEvent(s.strategy == Strategy::kCluster ? LogLevel::kError : LogLevel::kWarning, "centroids_load_failed",
                   {{"manifest_ref", s.manifest_ref}, {"error", m.status().message()}});
     if (!m.ok() && s.strategy == Strategy::kCluster) return m.status();
   }
   if (v.contains("hyperplanes_ref") && v["hyperplanes_ref"].is_string()) {
-    auto m = LoadArtifact(store, v, "hyperplanes_ref", Strategy::kLsh, s.strategy);
+    auto m = LoadArtifact(store, s, v, "hyperplanes", Strategy::kLsh);
     if (m.ok()) s.routing.hyperplanes = std::move(m).value();
     else LogEvent(s.strategy == Strategy::kLsh ? LogLevel::kError : LogLevel::kWarning, "hyperplanes_load_failed",
                   {{"manifest_ref", s.manifest_ref}, {"error", m.status().message()}});

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <regex>
 
 #include "common/digest.h"
 #include "common/fault_point.h"
@@ -52,6 +55,15 @@ void RemoveStaleStagedSwaps(int folder, const std::string& name, std::string_vie
     return Status::OK();
   });
 }
+
+// A concurrent Delete prunes folders it leaves empty: a folder removed so has no links left, and no
+// file can be created in it any more.
+bool FolderRemoved(int dir_fd) {
+  struct stat info {};
+  return ::fstat(dir_fd, &info) == 0 && info.st_nlink == 0;
+}
+
+constexpr int kMaxStageAttempts = 8;
 
 }  // namespace
 
@@ -208,6 +220,33 @@ Result<std::string> LocalStore::Stage(const KeyFolder& folder, std::string_view 
   return staged;
 }
 
+Result<LocalStore::StagedFile> LocalStore::StageWith(
+    std::string_view key, const std::function<Status(const KeyFolder&, const std::string&)>& write) const {
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
+    const std::string staged = TempSiblingPath(folder.name).filename().string();
+    Status st = write(folder, staged);
+    if (st.ok()) return StagedFile{std::move(folder), staged};
+    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
+    // The folder was pruned between its creation and the staged file's: make it again.
+    if (attempt == kMaxStageAttempts || !FolderRemoved(folder.dir.get())) return st;
+  }
+}
+
+Status LocalStore::CommitStagedIfAbsent(const StagedFile& file, std::string_view key) const {
+  const int dir = file.folder.dir.get();
+  Status st;
+  // link() never replaces an existing name (nor follows a symlink there), which is exactly put-if-absent.
+  if (::linkat(dir, file.staged.c_str(), dir, file.folder.name.c_str(), 0) != 0) {
+    st = errno == EEXIST ? Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)))
+                         : ErrnoError("link", Url(key), errno);
+  }
+  ::unlinkat(dir, file.staged.c_str(), 0);
+  if (!st.ok()) return st;
+  if (::fsync(dir) != 0) return ErrnoError("fsync the folder of", Url(key), errno);
+  return Status::OK();
+}
+
 Status LocalStore::CommitStaged(const KeyFolder& folder, const std::string& staged, std::string_view key) const {
   if (::renameat(folder.dir.get(), staged.c_str(), folder.dir.get(), folder.name.c_str()) != 0) {
     const int err = errno;
@@ -219,48 +258,30 @@ Status LocalStore::CommitStaged(const KeyFolder& folder, const std::string& stag
 }
 
 Status LocalStore::Put(std::string_view key, std::string_view data) {
-  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
-  ASSIGN_OR_RETURN(std::string staged, Stage(folder, key, data));
-  return CommitStaged(folder, staged, key);
+  ASSIGN_OR_RETURN(StagedFile file, StageWith(key, [&](const KeyFolder& folder, const std::string& staged) {
+                     return WriteNewFileSyncedAt(folder.dir.get(), staged, data, Url(key) + " (staged)");
+                   }));
+  return CommitStaged(file.folder, file.staged, key);
 }
 
 Status LocalStore::PutFile(std::string_view key, const fs::path& source) {
-  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
-  const std::string staged = TempSiblingPath(folder.name).filename().string();
   // A hard link (same file system) saves copying the bytes; either way they are fsynced before the
-  // object takes its name.
-  Status st;
-  if (::linkat(AT_FDCWD, source.c_str(), folder.dir.get(), staged.c_str(), 0) == 0) {
-    st = FsyncFile(source);
-  } else {
+  // object takes its name, and the name is taken only if it is free.
+  ASSIGN_OR_RETURN(StagedFile file, StageWith(key, [&](const KeyFolder& folder, const std::string& staged) {
+    if (::linkat(AT_FDCWD, source.c_str(), folder.dir.get(), staged.c_str(), 0) == 0) return FsyncFile(source);
     ScopedFd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-    st = in.get() < 0 ? ErrnoError("open", source.string(), errno)
-                      : CopyFdSynced(in.get(), source.string(), folder.dir.get(), staged, Url(key) + " (staged)",
-                                     0644, std::numeric_limits<int64_t>::max() - 1);
-  }
-  if (!st.ok()) {
-    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
-    return st;
-  }
-  return CommitStaged(folder, staged, key);
+    if (in.get() < 0) return ErrnoError("open", source.string(), errno);
+    return CopyFdSynced(in.get(), source.string(), folder.dir.get(), staged, Url(key) + " (staged)", 0644,
+                        std::numeric_limits<int64_t>::max() - 1);
+  }));
+  return CommitStagedIfAbsent(file, key);
 }
 
 Status LocalStore::PutIfAbsent(std::string_view key, std::string_view data) {
-  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
-  ASSIGN_OR_RETURN(std::string staged, Stage(folder, key, data));
-  Status st;
-  // link() never replaces an existing name (nor follows a symlink there), which is exactly put-if-absent.
-  if (::linkat(folder.dir.get(), staged.c_str(), folder.dir.get(), folder.name.c_str(), 0) != 0) {
-    if (errno == EEXIST) {
-      st = Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)));
-    } else {
-      st = ErrnoError("link", Url(key), errno);
-    }
-  }
-  ::unlinkat(folder.dir.get(), staged.c_str(), 0);
-  if (!st.ok()) return st;
-  if (::fsync(folder.dir.get()) != 0) return ErrnoError("fsync the folder of", Url(key), errno);
-  return Status::OK();
+  ASSIGN_OR_RETURN(StagedFile file, StageWith(key, [&](const KeyFolder& folder, const std::string& staged) {
+                     return WriteNewFileSyncedAt(folder.dir.get(), staged, data, Url(key) + " (staged)");
+                   }));
+  return CommitStagedIfAbsent(file, key);
 }
 
 Result<std::string> LocalStore::CompareAndSwap(std::string_view key, std::string_view data,
@@ -340,7 +361,10 @@ Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view de
           return Status::OK();
         }
         ScopedFd sub(::openat(folder.dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (sub.get() < 0) return ErrnoError("list", shown + "/" + name, errno);
+        if (sub.get() < 0) {
+          if (errno == ENOENT) return Status::OK();  // removed since the folder was read
+          return ErrnoError("list", shown + "/" + name, errno);
+        }
         pending.push_back(Pending{std::move(sub), dir_key});
         return Status::OK();
       }
@@ -365,6 +389,43 @@ Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view de
   std::sort(result.objects.begin(), result.objects.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
   return result;
+}
+
+namespace {
+
+// Adds the staged temp files (TempSiblingPath's ".<name>.tmp.<12 hex>") beneath the open folder `dir`,
+// whose keys start with `key_prefix`, to `out`: `depth` levels of subfolders at most, never through a
+// symlink. An entry removed while it is walked (renamed into place, or pruned) is skipped.
+Status CollectStaged(int dir, const std::string& key_prefix, const std::string& shown, int depth,
+                     std::vector<StagedObject>& out) {
+  static const std::regex kStagedName(R"(^\..+\.tmp\.[0-9a-f]{12}$)");
+  return ForEachEntry(dir, shown, [&](const std::string& name, const struct stat& info) -> Status {
+    if (S_ISDIR(info.st_mode)) {
+      if (depth == 0) return Status::OK();
+      ScopedFd sub(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sub.get() < 0) return errno == ENOENT ? Status::OK() : ErrnoError("list", shown + "/" + name, errno);
+      return CollectStaged(sub.get(), key_prefix + name + "/", shown + "/" + name, depth - 1, out);
+    }
+    if (!S_ISREG(info.st_mode) || !std::regex_match(name, kStagedName)) return Status::OK();
+    const auto modified = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(info.st_mtim.tv_sec) + std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
+    out.push_back(StagedObject{key_prefix + name, static_cast<int64_t>(info.st_size), modified});
+    return Status::OK();
+  });
+}
+
+constexpr int kMaxStagedDepth = 16;  // the layout is at most 5 folders deep
+
+}  // namespace
+
+Result<std::vector<StagedObject>> LocalStore::ListStaged() {
+  std::vector<StagedObject> staged;
+  auto root = OpenRoot(/*create=*/false);
+  if (!root.ok()) return root.status().code() == StatusCode::kNotFound ? Result<std::vector<StagedObject>>(staged) : root.status();
+  RETURN_IF_ERROR(CollectStaged(root->get(), "", root_.string(), kMaxStagedDepth, staged));
+  std::sort(staged.begin(), staged.end(), [](const StagedObject& a, const StagedObject& b) { return a.key < b.key; });
+  return staged;
 }
 
 Status LocalStore::Delete(std::string_view key) {

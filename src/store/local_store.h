@@ -1,5 +1,5 @@
 // LocalStore: an ObjectStore over a folder. Writes are staged in hidden temp files and renamed into
-// place (fsync of file and directory), put-if-absent uses link() which never replaces, and
+// place (fsync of file and directory), put-if-absent and file uploads use link() which never replaces, and
 // compare-and-swap holds an flock on the key's folder while it checks and renames.
 //
 // Everything below the root is reached one folder at a time with O_NOFOLLOW (the root itself may be
@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ class LocalStore : public ObjectStore {
 
   Result<ListResult> List(std::string_view prefix, std::string_view delimiter) override;
   Status Delete(std::string_view key) override;
+  // The ".<name>.tmp.<id>" files TempSiblingPath names (regular files only; symlinks are not followed).
+  Result<std::vector<StagedObject>> ListStaged() override;
 
  private:
   // The folder holding a key, opened beneath the root without following symlinks, and the key's
@@ -65,6 +68,18 @@ class LocalStore : public ObjectStore {
   Result<std::string> Stage(const KeyFolder& folder, std::string_view key, std::string_view data) const;
   // Renames a staged temp file over the key durably.
   Status CommitStaged(const KeyFolder& folder, const std::string& staged, std::string_view key) const;
+  // A staged temp file and the open folder it lies in.
+  struct StagedFile {
+    KeyFolder folder;
+    std::string staged;
+  };
+  // Opens (making it) the key's folder and stages a new temp file there with `write(folder, name)`;
+  // tried again (a few times) when a concurrent Delete pruned the folder meanwhile.
+  Result<StagedFile> StageWith(std::string_view key,
+                               const std::function<Status(const KeyFolder&, const std::string&)>& write) const;
+  // Links a staged file to its key unless the key exists (then AlreadyExists), and removes the
+  // staged name either way.
+  Status CommitStagedIfAbsent(const StagedFile& file, std::string_view key) const;
 
   std::filesystem::path root_;
 };

@@ -18,4 +18,6 @@ Status ObjectStore::TooLarge(std::string_view key, int64_t size, int64_t max_byt
                                         Url(key), size, max_bytes));
 }
 
+Result<std::vector<StagedObject>> ObjectStore::ListStaged() { return std::vector<StagedObject>(); }
+
 }  // namespace shardvec

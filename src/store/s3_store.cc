@@ -231,7 +231,8 @@ Result<HttpResponse> S3Store::PutObject(const std::string& object_key, std::stri
 }
 
 Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
-                             const std::function<Result<std::string>(int64_t, int64_t)>& read_part) {
+                             const std::function<Result<std::string>(int64_t, int64_t)>& read_part,
+                             HeaderList complete_headers) {
   S3Call initiate{.method = "POST", .object_key = object_key, .query = {{"uploads", ""}}};
   initiate.headers.emplace_back("Content-Type", "application/octet-stream");
   ASSIGN_OR_RETURN(HttpResponse created, client_.Execute(initiate));
@@ -262,7 +263,8 @@ Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
     std::vector<std::string> etag_values;
     for (auto& e : etags) etag_values.push_back(*e);
     std::string body = CompleteMultipartUploadXml(etag_values);
-    S3Call complete{.method = "POST", .object_key = object_key, .query = {{"uploadId", upload_id}}, .body = body};
+    S3Call complete{.method = "POST", .object_key = object_key, .query = {{"uploadId", upload_id}},
+                    .headers = std::move(complete_headers), .body = body};
     complete.headers.emplace_back("Content-Type", "application/xml");
     Result<HttpResponse> done = client_.Execute(complete);
     st = done.status();
@@ -285,7 +287,7 @@ Status S3Store::Put(std::string_view key, std::string_view data) {
   return PutMultipart(object_key, static_cast<int64_t>(data.size()),
                       [data](int64_t offset, int64_t length) -> Result<std::string> {
                         return std::string(data.substr(offset, length));
-                      });
+                      }, {});
 }
 
 Status S3Store::PutFile(std::string_view key, const fs::path& source) {
@@ -295,13 +297,23 @@ Status S3Store::PutFile(std::string_view key, const fs::path& source) {
   off_t size = lseek(fd, 0, SEEK_END);
   if (size < 0) return Status::IOError(fmt::format("cannot size '{}': {}", source.string(), std::strerror(errno)));
   const std::string object_key = ObjectKey(key);
+  // Never over an existing object: If-None-Match on the PUT, or on the multipart upload's completion.
+  const HeaderList if_absent = {{"If-None-Match", "*"}};
+  Status st;
   if (size <= multipart_threshold_) {
     ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, source, 0, size));
-    return PutObject(object_key, data, {}).status();
+    st = PutObject(object_key, data, if_absent).status();
+    if (st.code() == StatusCode::kConflict && HoldsExactly(object_key, data, nullptr)) return Status::OK();
+  } else {
+    // A retried completion of the same upload is answered as a success by S3 itself.
+    st = PutMultipart(object_key, size, [fd, &source](int64_t offset, int64_t length) {
+      return ReadExactly(fd, source, offset, length);
+    }, if_absent);
   }
-  return PutMultipart(object_key, size, [fd, &source](int64_t offset, int64_t length) {
-    return ReadExactly(fd, source, offset, length);
-  });
+  if (st.code() == StatusCode::kConflict) {
+    return Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)));
+  }
+  return st;
 }
 
 // After a lost answer a retried conditional write fails against our own first write; the object

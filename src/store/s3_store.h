@@ -50,8 +50,10 @@ class S3Store final : public ObjectStore {
  private:
   std::string ObjectKey(std::string_view key) const;
   // Uploads `size` bytes in parts read by `read_part(offset, length)`; aborts the upload on failure.
+  // `complete_headers` go on the completion (e.g. If-None-Match: *, which S3 checks there).
   Status PutMultipart(const std::string& object_key, int64_t size,
-                      const std::function<Result<std::string>(int64_t, int64_t)>& read_part);
+                      const std::function<Result<std::string>(int64_t, int64_t)>& read_part,
+                      HeaderList complete_headers);
   // One PUT of a whole object with extra (conditional) headers.
   Result<HttpResponse> PutObject(const std::string& object_key, std::string_view data, HeaderList headers);
   bool HoldsExactly(const std::string& object_key, std::string_view data, std::string* etag);

@@ -4,12 +4,10 @@
 #include "shardvec/distributed.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 
@@ -25,6 +23,7 @@
 #include "write/publisher.h"
 #include "write/record_check.h"
 #include "write/routing_plan.h"
+#include "write/run_claim.h"
 #include "write/run_registry.h"
 #include "write/shard_task.h"
 
@@ -45,21 +44,15 @@ Status CheckShardTask(const ShardTask& t) {
   return Status::OK();
 }
 
-// Who holds an attempt folder, for whoever finds a stray one. The nonce keeps every marker distinct:
-// S3 PutIfAbsent takes an identical existing object for its own retried write, not a taken key.
-std::string ClaimMarker(const ShardTask& t, int64_t attempt) {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  return nlohmann::json{{"run_id", t.run_id},         {"db_id", t.db_id},    {"attempt", attempt},
-                        {"host", host},               {"pid", getpid()},     {"nonce", NewUuidHex()},
-                        {"claimed_at", FormatTimestamp(NowUtc())}}
-      .dump();
+// Who holds an attempt folder, for whoever finds a stray one.
+std::string AttemptMarker(const ShardTask& t, int64_t attempt) {
+  return ClaimMarker({{"run_id", t.run_id}, {"db_id", t.db_id}, {"attempt", attempt}});
 }
 
 // The first free attempt number from task.first_attempt on, taken with a put-if-absent marker.
 Result<int64_t> ClaimAttempt(ObjectStore& store, const ShardTask& t) {
   for (int64_t attempt = t.first_attempt; attempt < t.first_attempt + kMaxClaims; ++attempt) {
-    Status st = store.PutIfAbsent(ShardClaimKey(t.run_id, t.db_id, attempt), ClaimMarker(t, attempt));
+    Status st = store.PutIfAbsent(ShardClaimKey(t.run_id, t.db_id, attempt), AttemptMarker(t, attempt));
     if (st.ok()) return attempt;
     if (st.code() != StatusCode::kAlreadyExists && st.code() != StatusCode::kConflict) {
       return st.WithContext(fmt::format("claim of db_id {} attempt {}", t.db_id, attempt));
@@ -169,6 +162,7 @@ class DistributedWriteImpl final : public DistributedWrite {
     // From here the manifest is in history (a lost publish race can be rolled back to), so its
     // shards and routing files stay even if the swap fails.
     manifest_written_ = true;
+    keep_.insert(RunClaimKey(run_id_));
     for (const ShardInfo& s : shards) {
       keep_.insert(ShardKey(run_id_, s.db_id, s.attempt));
       keep_.insert(ShardClaimKey(run_id_, s.db_id, s.attempt));
@@ -279,6 +273,7 @@ Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteCon
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   std::string run_id = config.run_id.value_or(NewUuidHex());
+  RETURN_IF_ERROR(ClaimRunId(*store, run_id, config.run_id.has_value()));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", run_id}});
   auto run_record = RunRecordLifecycle::Start(store, run_id, writer_type);
   return std::unique_ptr<DistributedWrite>(

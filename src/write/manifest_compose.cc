@@ -2,20 +2,27 @@
 
 #include <fmt/format.h>
 
+#include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "format/keys.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
 #include "shard/shard_builder.h"
+#include "write/config_validation.h"
 
 namespace shardvec {
 namespace {
 
-// Uploads one routing artifact and returns its URL.
-Result<std::string> PutNpy(ObjectStore& store, const std::string& run_id, std::string_view name, const Matrix& m) {
-  const std::string key = VectorMetaKey(run_id, name);
-  RETURN_IF_ERROR(store.Put(key, EncodeNpyMatrix(m)));
+// Checks one routing artifact (finite values: a NaN centroid would route every row to one shard),
+// uploads it (never over an existing object), records its digest under `name`, and returns its URL.
+Result<std::string> PutNpy(ObjectStore& store, const std::string& run_id, const std::string& name, const Matrix& m,
+                           int64_t dim, nlohmann::json& digests) {
+  RETURN_IF_ERROR(CheckMatrix(m, name, dim));
+  const std::string key = VectorMetaKey(run_id, name + ".npy");
+  const std::string bytes = EncodeNpyMatrix(m);
+  RETURN_IF_ERROR(store.PutIfAbsent(key, bytes));
+  digests[name] = Xxh3Digest(bytes);
   return store.Url(key);
 }
 
@@ -52,11 +59,14 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
       {"sharding_strategy", StrategyName(c.sharding.strategy)},
       {"num_probes", c.sharding.num_probes},
   };
+  nlohmann::json artifact_digests = nlohmann::json::object();
   if (plan.centroids) {
-    ASSIGN_OR_RETURN(vector["centroids_ref"], PutNpy(store, run_id, "centroids.npy", *plan.centroids));
+    ASSIGN_OR_RETURN(vector["centroids_ref"],
+                     PutNpy(store, run_id, "centroids", *plan.centroids, c.index.dim, artifact_digests));
   }
   if (plan.hyperplanes) {
-    ASSIGN_OR_RETURN(vector["hyperplanes_ref"], PutNpy(store, run_id, "hyperplanes.npy", *plan.hyperplanes));
+    ASSIGN_OR_RETURN(vector["hyperplanes_ref"],
+                     PutNpy(store, run_id, "hyperplanes", *plan.hyperplanes, c.index.dim, artifact_digests));
     vector["num_hash_bits"] = plan.num_hash_bits;
   }
   if (plan.strategy == Strategy::kCel) {
@@ -75,6 +85,7 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   m.custom["shardvec"] = {
       {"format", 1},
       {"shard_digests", std::move(digests)},
+      {"artifact_digests", std::move(artifact_digests)},
       {"page_size", kShardPageSize},
       {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
   };

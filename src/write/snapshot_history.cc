@@ -13,14 +13,13 @@
 #include "format/keys.h"
 #include "format/manifest.h"
 #include "format/run_record.h"
+#include "write/delete_guard.h"
 #include "write/publisher.h"
 
 namespace shardvec {
 namespace {
 
 constexpr std::string_view kManifestSuffix = "/manifest";
-constexpr std::string_view kVectorMetaPrefix = "vector_meta/";
-constexpr std::string_view kRunsPrefix = "runs/";
 constexpr std::string_view kRunRecordSuffix = "/run.yaml";
 
 bool EndsWith(std::string_view text, std::string_view suffix) {
@@ -113,20 +112,34 @@ std::optional<ShardDir> ShardDirOfUrl(const ObjectStore& store, std::string_view
   return dir;
 }
 
-// A snapshot whose shards cleanup removed must not become current: readers would fail on it.
-Status CheckShardsPresent(ObjectStore& store, const ManifestEntry& entry,
-                          const Manifest& manifest) {
+// Every object of the layout a manifest reads: its shard files and its routing artifacts. URLs
+// outside the store or the shard layout name nothing here (cleanup never deletes those).
+std::set<std::string> ObjectsOfManifest(const ObjectStore& store, const Manifest& manifest) {
+  std::set<std::string> keys;
   for (const ManifestShard& shard : manifest.shards) {
     if (!shard.db_url) continue;
-    const auto dir = ShardDirOfUrl(store, *shard.db_url);
-    if (!dir) continue;  // outside the layout: nothing we can check here
-    const std::string key = dir->key + "/" + std::string(kShardFileName);
+    if (const auto dir = ShardDirOfUrl(store, *shard.db_url)) keys.insert(dir->key + "/" + std::string(kShardFileName));
+  }
+  const nlohmann::json& custom = manifest.custom;
+  if (custom.contains("vector") && custom["vector"].is_object()) {
+    for (const char* field : {"centroids_ref", "hyperplanes_ref"}) {
+      const nlohmann::json& vector = custom["vector"];
+      if (!vector.contains(field) || !vector[field].is_string()) continue;
+      if (auto key = KeyFromUrl(store.PrefixUrl(), vector[field].get<std::string>()); key.ok()) keys.insert(*key);
+    }
+  }
+  return keys;
+}
+
+// A snapshot whose objects cleanup removed must not become current: readers would fail on it.
+Status CheckObjectsPresent(ObjectStore& store, const ManifestEntry& entry, const std::set<std::string>& keys) {
+  for (const std::string& key : keys) {
     auto head = store.Head(key);
     if (head.ok()) continue;
     if (head.status().code() != StatusCode::kNotFound) return head.status();
     return Status::NotFound(fmt::format(
-        "manifest '{}': shard db_id={} is missing at '{}' (removed by cleanup?); refusing to make "
-        "it current", entry.ref, shard.db_id, store.Url(key)));
+        "manifest '{}': object '{}' is missing (removed by cleanup?); refusing to make it current", entry.ref,
+        store.Url(key)));
   }
   return Status::OK();
 }
@@ -157,14 +170,6 @@ Result<ObjectsByRun> ListRunObjects(ObjectStore& store) {
     }
   }
   return by_run;
-}
-
-// The run id in runs/<timestamp>_run_id=<run>_<uuidhex>/run.yaml (uuid hex has no '_').
-std::optional<std::string> RunIdOfRecordKey(std::string_view key) {
-  static const std::regex kPattern(R"(^runs/[^/]*?_run_id=([^/]+)_[0-9a-fA-F]+/run\.yaml$)");
-  std::cmatch m;
-  if (!std::regex_match(key.begin(), key.end(), m, kPattern)) return std::nullopt;
-  return m[1].str();
 }
 
 bool HoldsLiveLease(const RunRecord& record, std::string_view key, SystemTime now) {
@@ -344,6 +349,48 @@ Status DeleteAll(ObjectStore& store, const std::vector<std::string>& keys) {
   return Status::OK();
 }
 
+// Deletes `doomed` under the protocol of delete_guard.h: tombstone first, then the rollback intents,
+// then _CURRENT unchanged since planning. The tombstone stays when a delete fails (its objects may be
+// half gone, so rollback must keep refusing them until a later cleanup finishes the job).
+Status DeleteGuarded(ObjectStore& store, const KeptData& kept, const std::vector<std::string>& doomed,
+                     SystemTime now) {
+  const std::set<std::string> keys(doomed.begin(), doomed.end());
+  ASSIGN_OR_RETURN(GuardMarker tombstone, GuardMarker::Write(store, kCleanupTombstonesPrefix, keys));
+  ASSIGN_OR_RETURN(std::vector<MarkerInfo> intents, ReadMarkers(store, kRollbackIntentsPrefix, now));
+  if (const auto hit = FindOverlap(intents, keys, /*include_stale=*/false)) {
+    return Status::Conflict(fmt::format(
+        "cleanup: a rollback in progress (marker '{}') needs '{}'; nothing was deleted, run cleanup again",
+        store.Url(hit->first), store.Url(hit->second)));
+  }
+  RETURN_IF_ERROR(CheckCurrentUnchanged(store, kept));
+  Status st = DeleteAll(store, doomed);
+  if (!st.ok()) tombstone.Keep();
+  return st;
+}
+
+// Staged temp files older than kStagedGrace, rollback intents older than the guard grace, and stale
+// tombstones none of whose objects are left in `listed` (the run objects listed before planning).
+Result<std::vector<std::string>> FindLeftovers(ObjectStore& store, const ObjectsByRun& listed, SystemTime now) {
+  std::vector<std::string> leftovers;
+  ASSIGN_OR_RETURN(std::vector<StagedObject> staged, store.ListStaged());
+  for (const StagedObject& object : staged) {
+    if (object.modified + kStagedGrace < now) leftovers.push_back(object.key);
+  }
+  ASSIGN_OR_RETURN(std::vector<MarkerInfo> intents, ReadMarkers(store, kRollbackIntentsPrefix, now));
+  for (const MarkerInfo& marker : intents) {
+    if (marker.stale) leftovers.push_back(marker.key);
+  }
+  std::set<std::string> present;
+  for (const auto& [run_id, objects] : listed) {
+    for (const ObjectInfo& object : objects) present.insert(object.key);
+  }
+  ASSIGN_OR_RETURN(std::vector<MarkerInfo> tombstones, ReadMarkers(store, kCleanupTombstonesPrefix, now));
+  for (const MarkerInfo& marker : tombstones) {
+    if (marker.stale && !FindOverlap({marker}, present, /*include_stale=*/true)) leftovers.push_back(marker.key);
+  }
+  return leftovers;
+}
+
 }  // namespace
 
 Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t limit) {
@@ -382,8 +429,22 @@ Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
         "manifest '{}': build_meta run_id '{}' does not match its directory's run_id '{}'",
         target.ref, manifest.run_id, target.run_id));
   }
-  RETURN_IF_ERROR(CheckShardsPresent(store, target, manifest));
+  // The protocol of delete_guard.h: announce what the target needs, then look for cleanups.
+  const std::set<std::string> needed = ObjectsOfManifest(store, manifest);
+  ASSIGN_OR_RETURN(GuardMarker intent, GuardMarker::Write(store, kRollbackIntentsPrefix, needed));
+  ASSIGN_OR_RETURN(std::vector<MarkerInfo> tombstones, ReadMarkers(store, kCleanupTombstonesPrefix, NowUtc()));
+  if (const auto hit = FindOverlap(tombstones, needed, /*include_stale=*/true)) {
+    return Status::Conflict(fmt::format(
+        "rollback to '{}' refused: cleanup (marker '{}') is deleting '{}', which this snapshot needs; "
+        "_CURRENT was not changed", target.ref, store.Url(hit->first), store.Url(hit->second)));
+  }
+  RETURN_IF_ERROR(CheckObjectsPresent(store, target, needed));
   ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store));
+  if (intent.PastDeadline()) {
+    return Status::Conflict(fmt::format(
+        "rollback to '{}' took longer than {} s before its swap, so cleanup may no longer honour its "
+        "intent; _CURRENT was not changed, run rollback again", target.ref, kGuardDeadline.count()));
+  }
   CurrentPointer next;
   next.manifest_ref = target.ref;
   next.run_id = target.run_id;
@@ -425,9 +486,10 @@ Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options)
   for (const std::string& run_id : report.removed_runs) kept_runs.erase(run_id);
   report.kept_runs.assign(kept_runs.begin(), kept_runs.end());
 
-  if (options.dry_run || report.deleted_keys.empty()) return report;
-  RETURN_IF_ERROR(CheckCurrentUnchanged(store, kept));
-  RETURN_IF_ERROR(DeleteAll(store, report.deleted_keys));
+  ASSIGN_OR_RETURN(report.leftover_keys, FindLeftovers(store, by_run, options.now));
+  if (options.dry_run) return report;
+  if (!report.deleted_keys.empty()) RETURN_IF_ERROR(DeleteGuarded(store, kept, report.deleted_keys, options.now));
+  if (!report.leftover_keys.empty()) RETURN_IF_ERROR(DeleteAll(store, report.leftover_keys));
   return report;
 }
 

@@ -52,17 +52,28 @@ struct CleanupOptions {
 
 struct CleanupReport {
   std::vector<std::string> deleted_keys;  // deleted, or that would be deleted on a dry run
+  // Leftovers of killed processes, removed too (or that would be on a dry run): staged temp files
+  // older than kStagedGrace, rollback intents older than the guard grace, and tombstones of crashed
+  // cleanups whose objects are all gone. Not counted in `objects`/`bytes`.
+  std::vector<std::string> leftover_keys;
   std::vector<std::string> removed_runs;  // runs whose shards/ and vector_meta/ objects all go
   std::vector<std::string> kept_runs;     // runs seen in the store that stay
   int64_t objects = 0;
   int64_t bytes = 0;
 };
 
+// A staged temp file this old is a killed process's leftover (no upload or download takes an hour
+// between staging a file and renaming it).
+inline constexpr std::chrono::seconds kStagedGrace{3600};
+
 // Deletes the shards/ and vector_meta/ objects of runs no kept manifest references, and attempt=NN
 // folders of kept runs that their manifests do not name. Kept manifests: the current one, plus all
 // of them when neither keep_last nor older_than is given, else the union of the newest `keep_last`
 // and those younger than `older_than`. A run whose record says running with an unexpired lease is
 // never touched. Without a manifest at all a run is an orphan (a failed build) and is removed.
+// Races with rollback follow the protocol in write/delete_guard.h: a cleanup that would delete an
+// object a rollback in progress needs deletes nothing (Conflict), and a rollback never makes current
+// a snapshot whose objects a cleanup is deleting. Also removes leftovers (CleanupReport::leftover_keys).
 Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options);
 
 }  // namespace shardvec

@@ -27,6 +27,7 @@
 #include "write/publisher.h"
 #include "write/record_check.h"
 #include "write/routing_plan.h"
+#include "write/run_claim.h"
 #include "write/run_registry.h"
 #include "write/shard_task.h"
 #include "write/spool.h"
@@ -394,6 +395,8 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
   ASSIGN_OR_RETURN(LocalRunFolder run_folder,
                    ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));
   ctx.local_run_dir = run_folder.dir;
+  // Before anything is uploaded: a reused run id would write over a published snapshot's objects.
+  RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value()));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
   Result<BuildResult> result = RunWrite(ctx, records);

@@ -68,7 +68,7 @@ TEST_F(BuildCliTest, SnapshotHasExactlyTheReferenceLayout) {
   std::string manifest_key;
   int shard_files = 0, runs = 0;
   for (const auto& k : keys) {
-    if (k == "_CURRENT" || k == "vector_meta/run_id=R1/centroids.npy") continue;
+    if (k == "_CURRENT" || k == "vector_meta/run_id=R1/centroids.npy" || k == "shards/run_id=R1/_RUN") continue;
     if (std::regex_match(k, std::regex(R"(manifests/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z_run_id=R1/manifest)"))) {
       manifest_key = k;
     } else if (std::regex_match(k, std::regex(R"(shards/run_id=R1/db=0000[0-3]/attempt=00/shard\.db)"))) {

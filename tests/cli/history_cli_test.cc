@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -154,6 +156,42 @@ TEST_F(RollbackCliTest, ZeroOrTwoSelectorsAreUsageErrors) {
   }
 }
 
+// A second build with a run id the store already has exits 1 naming the run id and uploads nothing:
+// the live snapshot's files are byte-identical and `search` still verifies them.
+TEST_F(SnapshotCliTest, ABuildReusingARunIdExitsOneAndLeavesTheLiveSnapshotByteIdentical) {
+  Build("fixed");
+  std::map<std::string, std::string> before;
+  for (const auto& key : AllFiles()) before[key] = testing::ReadText(root() / key);
+  testing::WriteNpy(tmp_ / "v2.npy", testing::RandomMatrix(40, 4, 8));
+  auto r = RunCli("build --quiet --store " + ShellQuote(Store()) + " --local-root " +
+                  ShellQuote((tmp_ / "lr").string()) + " --input " + ShellQuote((tmp_ / "v2.npy").string()) +
+                  " --metric l2 --strategy lsh --num-dbs 2 --run-id fixed");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("run_id 'fixed' is already used"), std::string::npos) << r.err;
+  std::map<std::string, std::string> after;
+  for (const auto& key : AllFiles()) after[key] = testing::ReadText(root() / key);
+  EXPECT_EQ(after, before);
+  auto search = RunCli("search --store " + ShellQuote(Store()) + " --cache-dir " +
+                       ShellQuote((tmp_ / "cold").string()) + " --query 0.1,0.2,0.3,0.4 --top-k 3");
+  EXPECT_EQ(search.exit_code, 0) << search.err;
+}
+
+TEST_F(CleanupCliTest, ReportsStaleTempFilesAsLeftoversAndRemovesThem) {
+  Build("R1");
+  const fs::path stale = root() / "shards/run_id=R1/db=00000/attempt=00/.shard.db.tmp.0123456789ab";
+  testing::WriteText(stale, "half an upload");
+  fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  auto dry = Run("cleanup", "--dry-run --json");
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(json::parse(dry.out)["leftover_keys"],
+            json::array({"shards/run_id=R1/db=00000/attempt=00/.shard.db.tmp.0123456789ab"}));
+  EXPECT_TRUE(fs::exists(stale));
+  auto r = Run("cleanup");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("removed 1 leftover(s)"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(stale));
+}
+
 TEST_F(CleanupCliTest, DryRunDeletesNothing) {
   Build("R1");
   WriteOrphan("orphan");
@@ -207,7 +245,8 @@ TEST_F(CleanupCliTest, KeepLastOneRemovesOlderRunsButKeepsTheirManifests) {
   const std::string before = Current();
   auto rollback = Run("rollback", "--run-id R1");
   EXPECT_EQ(rollback.exit_code, 1);
-  EXPECT_NE(rollback.err.find("shard db_id=0 is missing"), std::string::npos) << rollback.err;
+  EXPECT_NE(rollback.err.find("shards/run_id=R1/db=00000/attempt=00/shard.db' is missing"), std::string::npos)
+      << rollback.err;
   EXPECT_EQ(Current(), before);
 }
 

@@ -205,7 +205,7 @@ TEST_F(CrashSafetyTest, CleanupNeverRemovesTheShardsOfARunStillWritingWithinItsL
   SetFaultHookForTesting([&, passes = 0](std::string_view name) mutable -> Status {
     if (name != kFaultAfterShardUpload || ++passes != 2) return Status::OK();
     for (const std::string& key : world.Keys()) {
-      if (key.rfind("shards/run_id=B/", 0) == 0) in_flight.push_back(key);
+      if (key.rfind("shards/run_id=B/", 0) == 0 && key.ends_with("/shard.db")) in_flight.push_back(key);
     }
     during = Cleanup(*target.store, {});
     return Status::OK();
@@ -234,7 +234,7 @@ TEST_F(CrashSafetyTest, CleanupNeverRemovesTheShardsOfARunStillWritingWithinItsL
 
   auto K_shards = [&] {
     int n = 0;
-    for (const std::string& key : world.Keys()) n += key.rfind("shards/run_id=K/", 0) == 0;
+    for (const std::string& key : world.Keys()) n += key.rfind("shards/run_id=K/", 0) == 0 && key.ends_with("/shard.db");
     return n;
   };
   ASSERT_EQ(K_shards(), 2);

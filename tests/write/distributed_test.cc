@@ -208,7 +208,7 @@ class DistributedTest : public ::testing::Test {
     ASSERT_TRUE(empty_info.ok());
     EXPECT_EQ(empty_info->row_count, 0);
     EXPECT_EQ(RunShardObjects(*store, "R"),
-              (std::vector<std::string>{"db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db",
+              (std::vector<std::string>{"_RUN", "db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db",
                                         "db=00000/attempt=01/_CLAIM", "db=00000/attempt=01/shard.db",
                                         "db=00000/attempt=02/_CLAIM", "db=00000/attempt=02/shard.db",
                                         "db=00001/attempt=00/_CLAIM"}));
@@ -218,8 +218,9 @@ class DistributedTest : public ::testing::Test {
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     ASSERT_EQ(result->shards.size(), 1u);
     EXPECT_EQ(result->total_vectors, 10);
+    // The run's claim (_RUN) stays with its published shards.
     EXPECT_EQ(RunShardObjects(*store, "R"),
-              (std::vector<std::string>{"db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db"}));
+              (std::vector<std::string>{"_RUN", "db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db"}));
     Snapshot snapshot = ReadSnapshot(*store);
     ASSERT_EQ(snapshot.manifest.shards.size(), 1u);
     EXPECT_THAT(*snapshot.manifest.shards[0].db_url, ::testing::EndsWith("db=00000/attempt=00"));
@@ -387,7 +388,7 @@ TEST_F(DistributedTest, LosingThePublishRaceKeepsTheWinnersForRollbackAndDropsTh
   EXPECT_EQ(ReadRunRecord(*store, "SLOW").status, "failed");
   // The manifest stays in history, so the shard it names stays too; the losing attempt goes.
   EXPECT_EQ(RunShardObjects(*store, "SLOW"),
-            (std::vector<std::string>{"db=00002/attempt=00/_CLAIM", "db=00002/attempt=00/shard.db"}));
+            (std::vector<std::string>{"_RUN", "db=00002/attempt=00/_CLAIM", "db=00002/attempt=00/shard.db"}));
 }
 
 TEST_F(DistributedTest, RouteRowsErrorsNameTheRow) {

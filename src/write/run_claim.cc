@@ -1,0 +1,70 @@
+#include "write/run_claim.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "common/random_id.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "format/keys.h"
+#include "write/snapshot_history.h"
+
+namespace shardvec {
+namespace {
+
+Status RunIdTaken(const ObjectStore& store, std::string_view run_id, std::string_view key) {
+  return Status::InvalidArgument(fmt::format(
+      "run_id '{}' is already used in store '{}': '{}' exists; a run id names exactly one build, so "
+      "pick another run_id (or leave it unset for a fresh one)",
+      run_id, store.PrefixUrl(), key));
+}
+
+// The first object some earlier build of `run_id` left (other than `claim_key`), if any.
+Result<std::optional<std::string>> FindRunObject(ObjectStore& store, std::string_view run_id,
+                                                 const std::string& claim_key) {
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> manifests, ListManifests(store, 0));
+  for (const ManifestEntry& entry : manifests) {
+    if (entry.run_id == run_id) return std::optional<std::string>(entry.key);
+  }
+  for (const std::string& prefix : {RunShardsPrefix(run_id), VectorMetaKey(run_id, "")}) {
+    auto listed = store.List(prefix);
+    if (!listed.ok()) return listed.status().WithContext(fmt::format("listing '{}'", prefix));
+    for (const ObjectInfo& object : listed->objects) {
+      if (object.key != claim_key) return std::optional<std::string>(object.key);
+    }
+  }
+  auto records = store.List(kRunsPrefix);
+  if (!records.ok()) return records.status().WithContext(fmt::format("listing '{}'", kRunsPrefix));
+  for (const ObjectInfo& object : records->objects) {
+    if (RunIdOfRecordKey(object.key) == std::string(run_id)) return std::optional<std::string>(object.key);
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace
+
+std::string ClaimMarker(nlohmann::json fields) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  fields["host"] = host;
+  fields["pid"] = getpid();
+  fields["nonce"] = NewUuidHex();
+  fields["claimed_at"] = FormatTimestamp(NowUtc());
+  return fields.dump();
+}
+
+Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history) {
+  const std::string claim_key = RunClaimKey(run_id);
+  Status put = store.PutIfAbsent(claim_key, ClaimMarker({{"run_id", run_id}}));
+  if (put.code() == StatusCode::kAlreadyExists) return RunIdTaken(store, run_id, claim_key);
+  RETURN_IF_ERROR(put.WithContext(fmt::format("claiming run_id '{}'", run_id)));
+  if (!check_history) return Status::OK();
+  Result<std::optional<std::string>> found = FindRunObject(store, run_id, claim_key);
+  if (found.ok() && !*found) return Status::OK();
+  // Refused (or unable to tell): the claim is ours and nothing may hang on it yet.
+  (void)store.Delete(claim_key);
+  if (!found.ok()) return found.status().WithContext(fmt::format("checking run_id '{}' is unused", run_id));
+  return RunIdTaken(store, run_id, **found);
+}
+
+}  // namespace shardvec

@@ -1,0 +1,27 @@
+// One run id, one build. A build claims its run id before it uploads anything: a put-if-absent of
+// shards/run_id=R/_RUN, so of two builds racing with the same id exactly one wins, and the other
+// stops before it writes a byte. The claim also refuses an id that a build without claims (an older
+// shardvec, or shardyfusion) left objects under: a manifest of that run, shards/ or vector_meta/
+// objects, or a run record. Reusing an id would otherwise write over the objects a published
+// manifest names (same keys), so a live snapshot would stop verifying.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "shardvec/object_store.h"
+
+namespace shardvec {
+
+// A put-if-absent marker's bytes: `fields` plus who wrote it (host, pid, when) and a nonce. The nonce
+// keeps every marker distinct: S3's put-if-absent takes an identical existing object for its own
+// retried write, not a taken key.
+std::string ClaimMarker(nlohmann::json fields);
+
+// Claims `run_id` in `store`, or InvalidArgument naming the run id and an object it already has.
+// On success the claim object exists and belongs to the caller. `check_history` also looks for
+// objects of builds that wrote no claim; a freshly generated id skips that (it cannot have any).
+Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history);
+
+}  // namespace shardvec
