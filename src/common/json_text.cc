@@ -65,4 +65,15 @@ bool JsonNestsDeeperThan(std::string_view text, int max_depth) {
   return false;
 }
 
+std::string SafeJsonDump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string ReadablePayloadJson(std::string_view stored) {
+  const size_t first = stored.find_first_not_of(" \t\r\n");
+  const bool object = first != std::string_view::npos && stored[first] == '{';
+  if (object && !JsonNestsDeeperThan(stored) && nlohmann::json::accept(stored)) return std::string(stored);
+  return SafeJsonDump(nlohmann::json{{std::string(kRawPayloadKey), std::string(stored)}});
+}
+
 }  // namespace shardvec
