@@ -13,6 +13,7 @@
 #include <set>
 #include <span>
 
+#include "common/json_text.h"
 #include "common/log.h"
 #include "metrics/emit.h"
 #include "common/random_id.h"
@@ -50,10 +51,10 @@ Status CheckShardTask(const ShardTask& t) {
 std::string ClaimMarker(const ShardTask& t, int64_t attempt) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  return nlohmann::json{{"run_id", t.run_id},         {"db_id", t.db_id},    {"attempt", attempt},
-                        {"host", host},               {"pid", getpid()},     {"nonce", NewUuidHex()},
-                        {"claimed_at", FormatTimestamp(NowUtc())}}
-      .dump();
+  // SafeJsonDump: a host name is not necessarily UTF-8.
+  return SafeJsonDump(nlohmann::json{{"run_id", t.run_id},         {"db_id", t.db_id},    {"attempt", attempt},
+                                     {"host", host},               {"pid", getpid()},     {"nonce", NewUuidHex()},
+                                     {"claimed_at", FormatTimestamp(NowUtc())}});
 }
 
 // The first free attempt number from task.first_attempt on, taken with a put-if-absent marker.

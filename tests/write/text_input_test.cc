@@ -38,11 +38,19 @@ class TextInputTest : public ::testing::Test {
     for (const ObjectInfo& o : runs->objects) out.push_back(*(*store)->Get(o.key));
     return out;
   }
-  void ExpectOneFailedRunRecord() const {
-    const std::vector<std::string> records = RunRecords();
-    ASSERT_EQ(records.size(), 1u);
-    EXPECT_NE(records[0].find("status: failed"), std::string::npos) << records[0];
-    EXPECT_FALSE(FirstInvalidUtf8(records[0]).has_value()) << records[0];
+  // Writing `records` fails with InvalidArgument holding `message` (itself UTF-8), and the one run
+  // record written ends "failed" (UTF-8 too).
+  void ExpectRefused(const WriteConfig& c, std::vector<Record> records, const std::string& message) const {
+    VectorRecordSource source(std::move(records));
+    auto r = WriteSharded(c, source);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().message();
+    EXPECT_FALSE(FirstInvalidUtf8(r.status().message()).has_value());
+    const std::vector<std::string> run_records = RunRecords();
+    ASSERT_EQ(run_records.size(), 1u);
+    EXPECT_NE(run_records[0].find("status: failed"), std::string::npos) << run_records[0];
+    EXPECT_FALSE(FirstInvalidUtf8(run_records[0]).has_value()) << run_records[0];
   }
   testing::TempDir tmp_;
 };
@@ -50,28 +58,15 @@ class TextInputTest : public ::testing::Test {
 TEST_F(TextInputTest, StringIdThatIsNotUtf8IsRefusedNamingTheRow) {
   std::vector<Record> records = testing::MakeRecords(testing::RandomMatrix(10, 4, 1), /*string_ids=*/true);
   records[6].id = std::string("doc-\xff\x1b");
-  VectorRecordSource source(std::move(records));
-  auto r = WriteSharded(Config(), source);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("row 6: id is not valid UTF-8 (byte 0xFF at offset 4): 'doc-\\xff\\x1b'"),
-            std::string::npos)
-      << r.status().message();
-  ExpectOneFailedRunRecord();
+  ExpectRefused(Config(), std::move(records),
+                "row 6: id is not valid UTF-8 (byte 0xFF at offset 4): 'doc-\\xff\\x1b'");
 }
 
 TEST_F(TextInputTest, PayloadThatIsNotUtf8IsRefusedNamingTheRecordWithoutQuotingRawBytes) {
   std::vector<Record> records = testing::MakeRecords(testing::RandomMatrix(10, 4, 2), /*string_ids=*/false);
   records[3].payload_json = std::string("{\"a\": \"\xc3\x28\"}");
-  VectorRecordSource source(std::move(records));
-  auto r = WriteSharded(Config(), source);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("record id=9 (row 3): payload is not valid UTF-8 (byte 0xC3 at offset 7)"),
-            std::string::npos)
-      << r.status().message();
-  EXPECT_FALSE(FirstInvalidUtf8(r.status().message()).has_value());
-  ExpectOneFailedRunRecord();
+  ExpectRefused(Config(), std::move(records),
+                "record id=9 (row 3): payload is not valid UTF-8 (byte 0xC3 at offset 7)");
 }
 
 TEST_F(TextInputTest, RoutingContextStringThatIsNotUtf8IsRefusedNamingTheVariable) {
@@ -83,13 +78,7 @@ TEST_F(TextInputTest, RoutingContextStringThatIsNotUtf8IsRefusedNamingTheVariabl
   std::vector<Record> records = testing::MakeRecords(testing::RandomMatrix(6, 4, 3), false);
   for (Record& rec : records) rec.routing_context = RoutingContext{{"region", std::string("eu")}};
   records[4].routing_context = RoutingContext{{"region", std::string("e\xffu")}};
-  VectorRecordSource source(std::move(records));
-  auto r = WriteSharded(c, source);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("(row 4): routing_context['region'] is not valid UTF-8"), std::string::npos)
-      << r.status().message();
-  ExpectOneFailedRunRecord();
+  ExpectRefused(c, std::move(records), "(row 4): routing_context['region'] is not valid UTF-8");
 }
 
 TEST_F(TextInputTest, ConfigTextsThatAreNotUtf8AreRefusedNamingTheFieldBeforeAnyWrite) {
