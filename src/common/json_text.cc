@@ -72,7 +72,9 @@ std::string SafeJsonDump(const nlohmann::json& value) {
 std::string ReadablePayloadJson(std::string_view stored) {
   const size_t first = stored.find_first_not_of(" \t\r\n");
   const bool object = first != std::string_view::npos && stored[first] == '{';
-  if (object && !JsonNestsDeeperThan(stored) && nlohmann::json::accept(stored)) return std::string(stored);
+  // No NUL: nlohmann's lexer takes one for the end of the input, and valid JSON never holds a raw one.
+  const bool no_nul = stored.find('\0') == std::string_view::npos;
+  if (object && no_nul && !JsonNestsDeeperThan(stored) && nlohmann::json::accept(stored)) return std::string(stored);
   return SafeJsonDump(nlohmann::json{{std::string(kRawPayloadKey), std::string(stored)}});
 }
 

@@ -112,7 +112,7 @@ TEST_F(HostileIoCliTest, HostilePayloadsAndIdsNeverBreakSearchOutput) {
                                 R"( WHERE original_id LIKE '%"doc-0"%')");
   ResealShard();
 
-  const std::string query = " --query 0,1,0,0 --top-k 10";
+  const std::string query = " --query 0,1,0,0 --top-k 10 --shard-ids 0";
   auto r = RunCli("search" + ReadArgs() + query + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream lines(r.out);
@@ -166,7 +166,7 @@ class NonUtf8InputCliTest : public HostileIoCliTest {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     for (const std::string& part : parts) EXPECT_NE(r.err.find(part), std::string::npos) << part << " in " << r.err;
     EXPECT_TRUE(DumpsStrictly(r.err)) << "stderr is not UTF-8: " << r.err;
-    for (const fs::path& record : FilesContaining(tmp_, "run.yaml")) {
+    for (const fs::path& record : FilesContaining(tmp_.path(), "run.yaml")) {
       EXPECT_EQ(testing::ReadText(record).find("status: running"), std::string::npos) << record;
     }
   }
