@@ -63,7 +63,7 @@ def test_hostile_payloads_come_back_as_the_raw_payload_fallback(tmp_path: Path) 
     stored = [b"not json", deep, b'{"a": "\xff"}', b'{"a": "\x1b[2J"}', b"[1, 2]", b'{"ok": {"x": [1]}}']
     store = published_with_payloads(tmp_path, stored)
     with ShardedVectorReader(s3_prefix=str(store), local_root=str(tmp_path / "cache")) as reader:
-        hits = reader.search(np.asarray([0, 1, 0, 0], np.float32), top_k=10).results
+        hits = reader.search(np.asarray([0, 1, 0, 0], np.float32), top_k=10, shard_ids=[0]).results
     payloads = {h.id: h.payload for h in hits}
     assert payloads == {
         "doc-0": {RAW_PAYLOAD_KEY: "not json"},
@@ -84,9 +84,13 @@ def test_text_that_cannot_be_utf8_raises_config_validation_error(tmp_path: Path,
     with pytest.raises(ConfigValidationError, match=r"not valid UTF-8 text.*surrogates not allowed"):
         write_arrays(np.eye(2, DIM, dtype=np.float32), config(store), ids=ids, payloads=payloads,
                      shard_ids=[0, 0])
+    assert not (tmp_path / "store").exists(), "write_arrays refuses before the engine starts"
     with pytest.raises(ConfigValidationError, match="not valid UTF-8"):
         write_sharded([VectorRecord(id=ids[0], vector=[1, 0, 0, 0], payload=payloads[0], shard_id=0)], config(store))
-    assert not (tmp_path / "store").exists()
+    # The streaming writer had started: nothing is published and its run record ends failed.
+    assert not (tmp_path / "store" / "_CURRENT").exists()
+    for record in (tmp_path / "store").rglob("run.yaml"):
+        assert "status: failed" in record.read_text()
 
 
 def test_reader_store_path_that_cannot_be_utf8_raises_config_validation_error(tmp_path: Path) -> None:
