@@ -103,7 +103,8 @@ TEST_F(HostileIoCliTest, HostilePayloadsAndIdsNeverBreakSearchOutput) {
   const std::string esc_text = "{\"a\": \"\x1b]0;owned\x07\x1b[2J\"}";  // raw controls: not JSON
   const std::string c1_text = "{\"a\": \"\xC2\x9B" "31mred\"}";         // valid JSON holding C1 CSI
   const std::string bad_utf8 = "{\"a\": \"\xFF\xFE\"}";
-  const std::string deep(kDeep, '[');
+  // A valid JSON object, nested far deeper than the reader's bound (dumping it recursed once a level).
+  const std::string deep = "{\"a\": " + std::string(kDeep, '[') + std::string(kDeep, ']') + "}";
   const std::vector<std::string> stored = {"not json", deep, bad_utf8, esc_text, c1_text, "[1, 2]",
                                            std::string("{\"ok\": 1}\0tail", 14)};
   for (int i = 0; i < kRows; ++i) SetPayload(i, stored[static_cast<size_t>(i)]);

@@ -59,7 +59,7 @@ def published_with_payloads(tmp_path: Path, stored: list[bytes]) -> Path:
 
 
 def test_hostile_payloads_come_back_as_the_raw_payload_fallback(tmp_path: Path) -> None:
-    deep = b"[" * DEEP
+    deep = b'{"a": ' + b"[" * DEEP + b"]" * DEEP + b"}"  # valid JSON, nested far deeper than 512
     stored = [b"not json", deep, b'{"a": "\xff"}', b'{"a": "\x1b[2J"}', b"[1, 2]", b'{"ok": {"x": [1]}}']
     store = published_with_payloads(tmp_path, stored)
     with ShardedVectorReader(s3_prefix=str(store), local_root=str(tmp_path / "cache")) as reader:
@@ -67,7 +67,7 @@ def test_hostile_payloads_come_back_as_the_raw_payload_fallback(tmp_path: Path) 
     payloads = {h.id: h.payload for h in hits}
     assert payloads == {
         "doc-0": {RAW_PAYLOAD_KEY: "not json"},
-        "doc-1": {RAW_PAYLOAD_KEY: "[" * DEEP},
+        "doc-1": {RAW_PAYLOAD_KEY: deep.decode()},
         "doc-2": {RAW_PAYLOAD_KEY: '{"a": "\ufffd"}'},
         "doc-3": {RAW_PAYLOAD_KEY: '{"a": "\x1b[2J"}'},
         "doc-4": {RAW_PAYLOAD_KEY: "[1, 2]"},
