@@ -118,7 +118,7 @@ void BM_Download(benchmark::State& state) {
   }
   const fs::path dest = fs::temp_directory_path() / ("shardvec-bench-blob-" + NewUuidHex());
   for (auto _ : state) {
-    Status st = (*store)->GetToFile("blob", dest);
+    Status st = (*store)->GetToFile("blob", dest, kBytes);
     if (!st.ok()) return state.SkipWithError(st.ToString().c_str());
   }
   fs::remove(dest);

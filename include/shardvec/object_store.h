@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shardvec/limits.h"
 #include "shardvec/status.h"
 
 namespace shardvec {
@@ -65,12 +66,21 @@ class ObjectStore {
   // The URL of the prefix itself (no trailing slash).
   virtual std::string PrefixUrl() const = 0;
 
-  virtual Result<std::string> Get(std::string_view key) = 0;
+  // Reads never trust the size a store declares. Get, GetVersioned and GetToFile refuse an object
+  // larger than `max_bytes` (Corruption naming the object, its size and the limit) before reading
+  // its bytes, and stop one byte past the bound if it grows meanwhile; a folder store also refuses a
+  // symlink, FIFO, device or folder where an object should be (Corruption naming the key).
+  virtual Result<std::string> Get(std::string_view key, int64_t max_bytes) = 0;
+  // A metadata object: at most kMaxMetadataObjectBytes.
+  Result<std::string> Get(std::string_view key) { return Get(key, kMaxMetadataObjectBytes); }
   virtual Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) = 0;
-  virtual Result<VersionedObject> GetVersioned(std::string_view key) = 0;
+  virtual Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) = 0;
+  Result<VersionedObject> GetVersioned(std::string_view key) {
+    return GetVersioned(key, kMaxMetadataObjectBytes);
+  }
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
-  // Downloads an object to a local file (written whole, then renamed into place).
-  virtual Status GetToFile(std::string_view key, const std::filesystem::path& dest) = 0;
+  // Downloads an object of at most `max_bytes` to a local file (written whole, then renamed into place).
+  virtual Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) = 0;
 
   virtual Status Put(std::string_view key, std::string_view data) = 0;
   // Uploads a sealed local file. The caller must not change `source` in place afterwards (it may be
@@ -89,6 +99,10 @@ class ObjectStore {
   virtual Status Delete(std::string_view key) = 0;
   // Deletes many keys (S3: batched DeleteObjects). The first failure is returned after trying all.
   virtual Status DeleteMany(const std::vector<std::string>& keys);
+
+ protected:
+  // The error of an object larger than a read allows.
+  Status TooLarge(std::string_view key, int64_t size, int64_t max_bytes) const;
 };
 
 // Opens the store a prefix names: a plain path or file:// URL gives a LocalStore, s3://bucket/prefix an

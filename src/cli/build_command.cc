@@ -15,6 +15,7 @@
 #include "common/text_util.h"
 #include "format/npy.h"
 #include "routing/cel/cel.h"
+#include "shardvec/limits.h"
 #include "shardvec/writer.h"
 
 namespace shardvec::cli {
@@ -96,7 +97,7 @@ Status CheckRowCount(const std::vector<T>& values, int64_t rows, std::string_vie
 
 Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag) {
   const std::string what = fmt::format("{} '{}'", flag, path);
-  auto bytes = ReadWholeFile(path);
+  auto bytes = ReadWholeFile(path, kMaxNpyFileBytes);
   if (!bytes.ok()) return bytes.status().WithContext(flag);
   return ParseNpyMatrix(*bytes, what);
 }

@@ -71,7 +71,18 @@ Result<std::string> ReadWholeFile(const std::string& path, std::string_view labe
     ::close(fd);
     return ErrnoStatus(label, error_number);
   }
-  std::string bytes(static_cast<size_t>(info.st_size), '\0');
+  // A (sparse) file larger than the machine's memory is refused before the allocation: with memory
+  // overcommit the allocation could succeed and filling it would wake the OOM killer instead.
+  const int64_t memory = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  std::string bytes;
+  try {
+    if (memory > 0 && info.st_size > memory) throw std::bad_alloc();
+    bytes.resize(static_cast<size_t>(info.st_size));
+  } catch (const std::exception&) {  // std::bad_alloc or std::length_error
+    ::close(fd);
+    return Status::InvalidArgument(
+        fmt::format("{}: the file is {} bytes, more than this process can hold in memory", label, info.st_size));
+  }
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);

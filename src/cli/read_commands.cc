@@ -13,6 +13,7 @@
 #include "common/text_util.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
+#include "shardvec/limits.h"
 #include "shardvec/reader.h"
 
 namespace shardvec::cli {
@@ -76,7 +77,7 @@ Result<Matrix> LoadQueries(const ReadArgs& a) {
     return Status::InvalidArgument("give either --query or --query-file, not both");
   }
   if (!a.query_file.empty()) {
-    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(a.query_file));
+    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(a.query_file, kMaxNpyFileBytes));
     return ParseNpyMatrix(bytes, fmt::format("--query-file '{}'", a.query_file));
   }
   if (a.query.empty()) return Status::InvalidArgument("one of --query or --query-file is required");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "common/random_id.h"
@@ -41,6 +42,15 @@ ScopedFd::~ScopedFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
 Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int64_t offset, int64_t length) {
   std::string data(static_cast<size_t>(std::max<int64_t>(0, length)), '\0');
   size_t got = 0;
@@ -57,52 +67,116 @@ Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int
   return data;
 }
 
-Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoStatus("open", path, errno);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
-  if (S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument(fmt::format("'{}' is a directory, not a file", path.string()));
-  }
-  return ReadFileRange(fd.get(), path, 0, st.st_size);
+std::string_view FileKindName(unsigned mode) {
+  if (S_ISREG(mode)) return "regular file";
+  if (S_ISDIR(mode)) return "folder";
+  if (S_ISLNK(mode)) return "symbolic link";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  if (S_ISSOCK(mode)) return "socket";
+  return "special file";
 }
 
-Status WriteFileSynced(const std::filesystem::path& path, std::string_view data) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("create", path, errno);
-  Status st = WriteAll(fd, data.data(), data.size(), path);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("fsync", path, errno);
+Result<std::string> ReadWholeFd(int fd, std::string_view shown, int64_t max_bytes) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ErrnoStatus("stat", std::string(shown), errno);
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return Status::InvalidArgument(fmt::format("'{}' is a {}, not a regular file", shown, FileKindName(st.st_mode)));
+  }
+  const int64_t declared = S_ISREG(st.st_mode) ? static_cast<int64_t>(st.st_size) : 0;
+  if (declared > max_bytes) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is {} bytes, more than the limit of {} bytes", shown, declared, max_bytes));
+  }
+  // The declared size and one byte more (which shows a file that grew), then small steps up to one
+  // byte past the limit for a device that declares no size.
+  std::string data;
+  for (;;) {
+    const int64_t have = static_cast<int64_t>(data.size());
+    const int64_t step = std::min<int64_t>(have < declared ? declared - have + 1 : 64 << 10, max_bytes + 1 - have);
+    data.resize(static_cast<size_t>(have + step));
+    ssize_t n;
+    do {
+      n = ::read(fd, data.data() + have, static_cast<size_t>(step));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return ErrnoStatus("read", std::string(shown), errno);
+    data.resize(static_cast<size_t>(have + n));
+    if (n == 0) break;
+    if (static_cast<int64_t>(data.size()) > max_bytes) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' holds more than the limit of {} bytes", shown, max_bytes));
+    }
+    if (S_ISREG(st.st_mode) && static_cast<int64_t>(data.size()) > declared) {
+      return Status::IOError(fmt::format("'{}' grew while it was read; read it again", shown));
+    }
+  }
+  return data;
+}
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& path, int64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (ReadWholeFd then refuses it).
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+  return ReadWholeFd(fd.get(), path.string(), max_bytes);
+}
+
+namespace {
+
+Status WriteSyncedToFd(int fd, std::string_view data, const std::filesystem::path& shown) {
+  Status st = WriteAll(fd, data.data(), data.size(), shown);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("fsync", shown, errno);
   ::close(fd);
   return st;
 }
 
-Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to, int mode) {
-  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return ErrnoStatus("open", from, errno);
-  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
-  if (out < 0) {
-    const int err = errno;
-    ::close(in);
-    return ErrnoStatus("create", to, err);
-  }
-  Status st;
+}  // namespace
+
+Status WriteFileSynced(const std::filesystem::path& path, std::string_view data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("create", path, errno);
+  return WriteSyncedToFd(fd, data, path);
+}
+
+Status WriteNewFileSyncedAt(int dir_fd, const std::string& name, std::string_view data, std::string_view shown) {
+  const int fd = ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("create", std::string(shown), errno);
+  return WriteSyncedToFd(fd, data, std::string(shown));
+}
+
+Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
+                    std::string_view to_shown, int mode, int64_t max_bytes) {
+  const std::filesystem::path from(from_shown), to(to_shown);
+  ScopedFd out(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                        static_cast<mode_t>(mode)));
+  if (out.get() < 0) return ErrnoStatus("create", to, errno);
   std::vector<char> buf(4 << 20);
+  int64_t copied = 0;
   for (;;) {
-    const ssize_t n = ::read(in, buf.data(), buf.size());
+    // Never more than one byte past the bound: that byte proves the source is too large.
+    const size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), max_bytes - copied + 1));
+    const ssize_t n = ::read(in, buf.data(), want);
     if (n < 0) {
       if (errno == EINTR) continue;
-      st = ErrnoStatus("read", from, errno);
-      break;
+      return ErrnoStatus("read", from, errno);
     }
     if (n == 0) break;
-    st = WriteAll(out, buf.data(), static_cast<size_t>(n), to);
-    if (!st.ok()) break;
+    if (copied + n > max_bytes) {
+      return Status::Corruption(
+          fmt::format("'{}' holds more than the {} bytes expected; not copied", from_shown, max_bytes));
+    }
+    RETURN_IF_ERROR(WriteAll(out.get(), buf.data(), static_cast<size_t>(n), to));
+    copied += n;
   }
-  if (st.ok() && ::fsync(out) != 0) st = ErrnoStatus("fsync", to, errno);
-  ::close(in);
-  ::close(out);
-  return st;
+  if (::fsync(out.get()) != 0) return ErrnoStatus("fsync", to, errno);
+  return Status::OK();
+}
+
+Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to, int mode) {
+  ScopedFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return ErrnoStatus("open", from, errno);
+  return CopyFdSynced(in.get(), from.string(), AT_FDCWD, to.string(), to.string(), mode,
+                      std::numeric_limits<int64_t>::max() - 1);
 }
 
 namespace {

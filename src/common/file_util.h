@@ -10,7 +10,14 @@
 
 namespace shardvec {
 
-Result<std::string> ReadWholeFile(const std::filesystem::path& path);
+// Reads a whole file of at most `max_bytes`: a larger regular file is refused before reading, naming
+// its size and the limit; a character device (/dev/null) is read up to the limit; a folder, FIFO or
+// socket is refused without waiting on it.
+Result<std::string> ReadWholeFile(const std::filesystem::path& path, int64_t max_bytes);
+// The same for an open file; one that grows while it is read is an error too. `shown` names it.
+Result<std::string> ReadWholeFd(int fd, std::string_view shown, int64_t max_bytes);
+// "regular file", "folder", "symbolic link", "FIFO", "character device", ... for messages.
+std::string_view FileKindName(unsigned mode);
 // Reads up to `length` bytes at `offset` of an open file (fewer only at its end); errors name `path`.
 Result<std::string> ReadFileRange(int fd, const std::filesystem::path& path, int64_t offset, int64_t length);
 
@@ -21,6 +28,8 @@ class ScopedFd {
   ~ScopedFd();
   ScopedFd(const ScopedFd&) = delete;
   ScopedFd& operator=(const ScopedFd&) = delete;
+  ScopedFd(ScopedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ScopedFd& operator=(ScopedFd&& other) noexcept;
   int get() const { return fd_; }
 
  private:
@@ -28,8 +37,16 @@ class ScopedFd {
 };
 // Writes `data` to `path` (created/truncated) and fsyncs it.
 Status WriteFileSynced(const std::filesystem::path& path, std::string_view data);
+// The same for `name` inside the open folder `dir_fd` (a new file: an existing name, or a symlink
+// planted there, is an error). `shown` names it in errors.
+Status WriteNewFileSyncedAt(int dir_fd, const std::string& name, std::string_view data, std::string_view shown);
 // Copies `from` to `to` (created/truncated with `mode`, before the umask) and fsyncs it.
 Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to, int mode = 0644);
+// Copies the open file `in` (from its current offset) into the new file `name` inside `dir_fd`
+// (created with `mode`) and fsyncs it. More than `max_bytes` is an error, noticed before the copy
+// goes past them. `from_shown` and `to_shown` name the two files in errors.
+Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
+                    std::string_view to_shown, int mode, int64_t max_bytes);
 // fsync of a directory makes a rename or link inside it durable.
 // fsync of a file makes its bytes durable.
 Status FsyncFile(const std::filesystem::path& path);

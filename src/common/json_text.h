@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "shardvec/limits.h"  // kMaxJsonNesting
+
 namespace shardvec {
 
 // Python's json.dumps(value, sort_keys=True): ", " and ": " separators, ASCII-escaped.
@@ -15,10 +17,6 @@ std::string PythonJsonDumps(const nlohmann::ordered_json& value);
 // Compact ("," and ":"), sorted keys: the _CURRENT pointer style.
 std::string CompactJsonDumps(const nlohmann::json& value);
 
-// The deepest nesting of arrays and objects untrusted JSON may have. nlohmann parses any depth, but
-// dumping, copying and comparing recurse once per level: a 200 KB line of '[' overflows the stack.
-// (Python's json module stops near 1000 levels; real payloads nest a handful.)
-inline constexpr int kMaxJsonNesting = 512;
 // Whether `text` opens more than `max_depth` nested arrays/objects (brackets inside strings do not
 // count). One pass, no allocation; run it before parsing untrusted JSON whose value will be dumped.
 bool JsonNestsDeeperThan(std::string_view text, int max_depth = kMaxJsonNesting);

@@ -24,6 +24,10 @@ Result<CurrentPointer> ParseCurrentPointer(std::string_view bytes) {
   auto fail = [](std::string why) {
     return Status::Corruption("CURRENT pointer validation failed: " + why);
   };
+  if (static_cast<int64_t>(bytes.size()) > kMaxCurrentPointerBytes) {
+    return fail(fmt::format("it is {} bytes, more than the limit of {}", bytes.size(), kMaxCurrentPointerBytes));
+  }
+  if (JsonNestsDeeperThan(bytes)) return fail(fmt::format("JSON nests deeper than {} levels", kMaxJsonNesting));
   nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail("not valid JSON");
   if (!j.is_object()) return fail("expected a JSON object");

@@ -10,6 +10,7 @@
 #include "common/json_text.h"
 #include "common/sqlite_setup.h"
 #include "common/status_macros.h"
+#include "shardvec/limits.h"
 
 namespace shardvec {
 namespace {
@@ -172,6 +173,9 @@ Result<std::string> SerializeManifest(const Manifest& m) {
 }
 
 Result<Manifest> ParseManifest(std::string_view bytes) {
+  if (static_cast<int64_t>(bytes.size()) > kMaxManifestBytes) {
+    return Corrupt(fmt::format("{} bytes is more than the limit of {} bytes", bytes.size(), kMaxManifestBytes));
+  }
   if (bytes.size() < kSqliteMagic.size() || bytes.substr(0, kSqliteMagic.size()) != kSqliteMagic) {
     return Corrupt("unsupported manifest format: expected SQLite (magic header not found)");
   }
@@ -218,6 +222,9 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     return Corrupt(fmt::format("format_version {} is not supported (expected 4)", m.format_version));
   }
   if (m.num_dbs <= 0) return Corrupt(fmt::format("num_dbs must be > 0 (got {})", m.num_dbs));
+  if (m.num_dbs > kMaxNumDbs) {
+    return Corrupt(fmt::format("num_dbs must be <= {} (got {})", kMaxNumDbs, m.num_dbs));
+  }
   if (m.sharding.is_discarded() || !m.sharding.is_object()) {
     return Corrupt(fmt::format("sharding is not a JSON object nesting at most {} levels", kMaxJsonNesting));
   }

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "shardvec/limits.h"
 
 namespace shardvec {
 namespace {
@@ -239,6 +240,10 @@ Result<std::pair<std::string_view, std::string_view>> SplitHeader(std::string_vi
   size_t header_start = kMagic.size() + 2 + length_width;
   if (bytes.size() < header_start) return Invalid(what, ".npy header is truncated");
   size_t header_length = LoadLittleEndianLength(bytes, kMagic.size() + 2, length_width);
+  if (header_length > static_cast<size_t>(kMaxNpyHeaderBytes)) {
+    return Invalid(what, fmt::format(".npy header declares {} bytes, more than the limit of {}", header_length,
+                                     kMaxNpyHeaderBytes));
+  }
   if (bytes.size() - header_start < header_length) {
     return Invalid(what, fmt::format(".npy header is truncated: it declares {} bytes, file has {}",
                                      header_length, bytes.size() - header_start));

@@ -195,7 +195,8 @@ Status ShardCache::DownloadVerified(const ShardLocation& loc, const fs::path& fi
   // The bytes are checked under a temp name, so the final name only ever holds a verified file.
   const fs::path staged = TempSiblingPath(final_path);
   const auto t0 = std::chrono::steady_clock::now();
-  Status st = store_->GetToFile(loc.key, staged);
+  // Never more than the manifest's db_bytes: a larger object (or /dev/zero) fails before filling the disk.
+  Status st = store_->GetToFile(loc.key, staged, loc.size);
   if (!st.ok()) {
     ::unlink(staged.c_str());
     return st.WithContext(fmt::format("shard {}: download of '{}'", loc.db_id, loc.key));

@@ -19,7 +19,7 @@ Result<Matrix> LoadArtifact(ObjectStore& store, const nlohmann::json& vector, co
                             Strategy needed_by, Strategy strategy) {
   const std::string url = vector[field].get<std::string>();
   auto key = KeyFromUrl(store.PrefixUrl(), url);
-  Result<std::string> bytes = key.ok() ? store.Get(*key) : Result<std::string>(key.status());
+  Result<std::string> bytes = key.ok() ? store.Get(*key, kMaxNpyFileBytes) : Result<std::string>(key.status());
   Result<Matrix> matrix = bytes.ok() ? ParseNpyMatrix(*bytes, fmt::format("{} '{}'", field, url))
                                      : Result<Matrix>(bytes.status());
   if (bytes.ok() && !matrix.ok()) {
@@ -159,10 +159,14 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
 }  // namespace
 
 Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
-  auto bytes = store.Get(kCurrentKey);
+  auto bytes = store.Get(kCurrentKey, kMaxCurrentPointerBytes);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) {
       return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", store.Url(kCurrentKey)));
+    }
+    // Too large, a symlink or a FIFO: as bad as a pointer that does not parse.
+    if (bytes.status().code() == StatusCode::kCorruption) {
+      return Status::Corruption("CURRENT pointer validation failed: " + bytes.status().message());
     }
     return bytes.status();
   }

@@ -12,6 +12,8 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
+#include "common/url_redact.h"
+#include "shardvec/limits.h"
 
 namespace shardvec {
 
@@ -50,7 +52,7 @@ Result<IniFile> LoadIniFile(std::string path, const std::optional<std::string>& 
   const bool needs_home = path == "~" || path.rfind("~/", 0) == 0;
   if (needs_home && !home) return IniFile{std::move(path), {}};  // no HOME, so no default files
   if (needs_home) path = *home + path.substr(1);
-  auto text = ReadWholeFile(path);
+  auto text = ReadWholeFile(path, kMaxConfigFileBytes);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) return IniFile{std::move(path), {}};
     return text.status();
@@ -127,18 +129,27 @@ std::optional<Candidate> FirstSet(std::initializer_list<Candidate> candidates) {
 
 Result<std::string> NormalizeEndpoint(const Candidate& endpoint) {
   const std::string& url = *endpoint.value;
+  const std::string shown = RedactUrlUserinfo(url);  // never print credentials typed into it
+  // SigV4 signs every request with the access key; a user:password in the URL would only reach the
+  // Host header and every message, so it is refused rather than silently carried.
+  if (UrlHasUserinfo(url)) {
+    return Status::InvalidArgument(fmt::format(
+        "{} '{}' must not carry credentials (user:password@); give them as an access key and secret "
+        "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or StoreOptions)",
+        endpoint.source, shown));
+  }
   const size_t scheme_end = url.find("://");
   const std::string scheme = scheme_end == std::string::npos ? "" : AsciiLower(url.substr(0, scheme_end));
   if (scheme != "http" && scheme != "https") {
     return Status::InvalidArgument(
-        fmt::format("{} '{}' must start with http:// or https://", endpoint.source, url));
+        fmt::format("{} '{}' must start with http:// or https://", endpoint.source, shown));
   }
   std::string host = url.substr(scheme_end + 3);
   while (!host.empty() && host.back() == '/') host.pop_back();
   // Requests are signed against host[:port]; a path here would be silently dropped or mis-signed.
   if (host.empty() || host.find_first_of("/?#") != std::string::npos) {
     return Status::InvalidArgument(
-        fmt::format("{} '{}' must be scheme://host[:port] with no path", endpoint.source, url));
+        fmt::format("{} '{}' must be scheme://host[:port] with no path", endpoint.source, shown));
   }
   return scheme + "://" + host;
 }

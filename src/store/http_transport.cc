@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/text_util.h"
+#include "common/url_redact.h"
 
 namespace shardvec {
 namespace {
@@ -19,7 +20,13 @@ struct Exchange {
   const HttpRequest* request = nullptr;
   HttpResponse* response = nullptr;
   int write_errno = 0;
+  bool too_large = false;  // a 2xx body went past request->max_body_bytes
 };
+
+bool IsSuccess(long status) { return status >= 200 && status < 300; }
+
+// Whether a 2xx body of `total` bytes (received so far, or declared by Content-Length) passes the bound.
+bool PastBound(const Exchange& ex, int64_t total) { return total > ex.request->max_body_bytes; }
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* ex = static_cast<Exchange*>(user);
@@ -43,8 +50,19 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   size_t n = size * count;
   long status = 0;
   curl_easy_getinfo(ex->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (IsSuccess(status)) {
+    curl_off_t declared = -1;
+    curl_easy_getinfo(ex->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
+    if (PastBound(*ex, std::max<int64_t>(declared, ex->response->body_bytes + static_cast<int64_t>(n)))) {
+      ex->too_large = true;
+      return 0;  // aborts the transfer before these bytes are stored
+    }
+  } else if (static_cast<int64_t>(ex->response->body.size()) >= kMaxErrorBodyBytes) {
+    ex->response->body_bytes += static_cast<int64_t>(n);
+    return n;  // the rest of an error body is read and dropped
+  }
   // Only a successful body goes to the file; an error body is kept for its S3 error code.
-  if (ex->request->response_fd >= 0 && status >= 200 && status < 300) {
+  if (ex->request->response_fd >= 0 && IsSuccess(status)) {
     const char* p = data;
     size_t left = n;
     while (left > 0) {
@@ -59,7 +77,7 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
       left -= static_cast<size_t>(w);
     }
   } else {
-    ex->response->body.append(data, n);
+    ex->response->body.append(data, IsSuccess(status) ? n : std::min<size_t>(n, kMaxErrorBodyBytes));
   }
   ex->response->body_bytes += static_cast<int64_t>(n);
   return n;
@@ -83,7 +101,8 @@ bool IsRetryable(CURLcode code) {
   }
 }
 
-std::string UrlWithoutQuery(const std::string& url) { return url.substr(0, url.find('?')); }
+// For messages: no query (it may hold upload ids) and never userinfo.
+std::string UrlWithoutQuery(const std::string& url) { return RedactUrlUserinfo(url.substr(0, url.find('?'))); }
 
 }  // namespace
 
@@ -166,6 +185,11 @@ Result<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
 
   if (code != CURLE_OK) {
     curl_easy_cleanup(curl);  // a failed connection is not worth keeping
+    if (ex.too_large) {
+      return Status::Corruption(fmt::format("{} {}: the response body is larger than the {} bytes expected",
+                                            request.method, UrlWithoutQuery(request.url),
+                                            request.max_body_bytes));
+    }
     if (ex.write_errno != 0) {
       return Status::IOError(fmt::format("writing the body of {} {} to a local file: {}", request.method,
                                          UrlWithoutQuery(request.url), std::strerror(ex.write_errno)));

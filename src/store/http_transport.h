@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shardvec/limits.h"
 #include "shardvec/status.h"
 #include "store/sigv4.h"
 
@@ -21,9 +22,15 @@ struct HttpRequest {
   std::string_view body;          // sent as is (must outlive Send)
   int response_fd = -1;           // when >= 0, a 2xx body is written to this file at response_offset
   int64_t response_offset = 0;
+  // A 2xx body longer than this (declared by Content-Length or received) ends the exchange with a
+  // Corruption error before more is stored: a hostile server cannot fill the memory or the disk.
+  int64_t max_body_bytes = kMaxMetadataObjectBytes;
   double connect_timeout_seconds = 10;
   double timeout_seconds = 300;
 };
+
+// Of an error (non-2xx) body only this much is kept: enough for S3's XML error, never a flood.
+inline constexpr int64_t kMaxErrorBodyBytes = int64_t{64} << 10;
 
 struct HttpResponse {
   long status = 0;

@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "common/digest.h"
 #include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/url_redact.h"
+#include "store/no_follow.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -24,67 +27,51 @@ std::string VersionOf(std::string_view data) { return Xxh3Digest(data); }
 
 bool IsHiddenStagingName(const std::string& name) { return !name.empty() && name[0] == '.'; }
 
-// An exclusive flock on a folder, held for the lifetime of the object. Locking the folder itself
+Status ErrnoError(std::string_view what, std::string_view shown, int err) {
+  return Status::IOError(fmt::format("cannot {} '{}': {}", what, shown, std::strerror(err)));
+}
+
+// An exclusive flock on an open folder, held until `folder` is closed. Locking the folder itself
 // leaves no lock file behind in the snapshot layout.
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const fs::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      return Status::IOError(
-          fmt::format("cannot open folder to lock '{}': {}", path.string(), std::strerror(errno)));
-    }
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Status::IOError(
-          fmt::format("cannot lock '{}': {}", path.string(), std::strerror(err)));
-    }
-    return FileLock(fd);
+Status LockFolder(int folder, std::string_view shown) {
+  while (::flock(folder, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    return ErrnoError("lock", shown, errno);
   }
-  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
-  }
+  return Status::OK();
+}
 
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-// Staged copies of `dest` (".<name>.tmp.<id>") are written only under the folder's lock, so any
+// Staged copies of a key (".<name>.tmp.<id>") are written only under the folder's lock, so any
 // present when we hold it belong to a writer that died mid-swap: they are invisible to List and
 // readers, and this removes them so a crash leaves nothing behind after the next swap.
-void RemoveStaleStagedSwaps(const fs::path& dest) {
-  const std::string stem = "." + dest.filename().string() + ".tmp.";
-  std::error_code ec;
-  for (fs::directory_iterator it(dest.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().filename().string().rfind(stem, 0) == 0) {
-      std::error_code ignored;  // best effort: a leftover we cannot remove harms nothing
-      fs::remove(it->path(), ignored);
-    }
-  }
+void RemoveStaleStagedSwaps(int folder, const std::string& name, std::string_view shown) {
+  const std::string stem = "." + name + ".tmp.";
+  // Best effort: a leftover we cannot remove harms nothing.
+  (void)ForEachEntry(folder, shown, [&](const std::string& entry, const struct stat& st) {
+    if (entry.rfind(stem, 0) == 0 && S_ISREG(st.st_mode)) ::unlinkat(folder, entry.c_str(), 0);
+    return Status::OK();
+  });
 }
 
 }  // namespace
 
 Result<fs::path> LocalPathFromPrefix(std::string_view prefix) {
   std::string text(prefix);
+  const std::string shown = RedactUrlUserinfo(prefix);
   if (text.rfind("file://", 0) == 0) {
     text = text.substr(7);
     if (text.empty() || text[0] != '/') {
       return Status::InvalidArgument(fmt::format(
-          "store '{}' is not a valid file:// URL; use file:///absolute/path", prefix));
+          "store '{}' is not a valid file:// URL; use file:///absolute/path", shown));
     }
   } else if (text.find("://") != std::string::npos) {
     return Status::InvalidArgument(fmt::format(
-        "store '{}' has an unsupported scheme; use a folder path or file:///absolute/path", prefix));
+        "store '{}' has an unsupported scheme; use a folder path or file:///absolute/path", shown));
   }
   if (text.empty()) return Status::InvalidArgument("store must not be empty");
   std::error_code ec;
   fs::path path = fs::absolute(fs::path(text), ec);
-  if (ec) return Status::InvalidArgument(fmt::format("store '{}': {}", prefix, ec.message()));
+  if (ec) return Status::InvalidArgument(fmt::format("store '{}': {}", shown, ec.message()));
   path = path.lexically_normal();
   std::string s = path.string();
   while (s.size() > 1 && s.back() == '/') s.pop_back();
@@ -99,58 +86,111 @@ std::string LocalStore::Url(std::string_view key) const {
 
 std::string LocalStore::PrefixUrl() const { return "file://" + root_.string(); }
 
-Result<fs::path> LocalStore::PathOf(std::string_view key) const {
-  if (key.empty() || key.front() == '/' || key.find("..") != std::string_view::npos) {
-    return Status::InvalidArgument(fmt::format("object key '{}' is not a relative key", key));
+Result<std::vector<std::string>> LocalStore::SplitKey(std::string_view key) const {
+  std::vector<std::string> parts;
+  for (size_t begin = 0; begin <= key.size();) {
+    const size_t end = std::min(key.find('/', begin), key.size());
+    parts.emplace_back(key.substr(begin, end - begin));
+    const std::string& part = parts.back();
+    if (part.empty() || part == "." || part == "..") {
+      return Status::InvalidArgument(
+          fmt::format("object key '{}' is not a relative key of non-empty names without '.' or '..'", key));
+    }
+    begin = end + 1;
   }
-  return root_ / fs::path(std::string(key));
+  return parts;
 }
 
-Result<std::string> LocalStore::Get(std::string_view key) {
-  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
-  auto data = ReadWholeFile(path);
-  if (!data.ok() && data.status().code() == StatusCode::kNotFound) {
+Result<ScopedFd> LocalStore::OpenRoot(bool create) const {
+  if (create) RETURN_IF_ERROR(CreateDirectories(root_));
+  ScopedFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int err = errno;
+    if (err == ENOENT) return Status::NotFound(fmt::format("store folder '{}' does not exist", root_.string()));
+    return ErrnoError("open store folder", root_.string(), err);
+  }
+  return fd;
+}
+
+Result<LocalStore::KeyFolder> LocalStore::OpenKeyFolder(std::string_view key, bool create) const {
+  ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitKey(key));
+  std::string name = std::move(parts.back());
+  parts.pop_back();
+  auto root = OpenRoot(create);
+  if (!root.ok()) {
+    if (root.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+    }
+    return root.status();
+  }
+  auto dir = OpenFolderBeneath(root->get(), parts, create, root_.string());
+  if (!dir.ok()) {
+    if (dir.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+    }
+    return dir.status().WithContext(fmt::format("object '{}'", Url(key)));
+  }
+  return KeyFolder{std::move(dir).value(), std::move(name)};
+}
+
+Result<ScopedFd> LocalStore::OpenObject(std::string_view key, struct stat* info) const {
+  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/false));
+  auto fd = OpenRegularFileAt(folder.dir.get(), folder.name, Url(key), info);
+  if (!fd.ok() && fd.status().code() == StatusCode::kNotFound) {
     return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+  }
+  return fd;
+}
+
+Result<std::string> LocalStore::Get(std::string_view key, int64_t max_bytes) {
+  struct stat info {};
+  ASSIGN_OR_RETURN(ScopedFd fd, OpenObject(key, &info));
+  return ReadOpened(key, fd.get(), info, max_bytes);
+}
+
+Result<std::string> LocalStore::ReadOpened(std::string_view key, int fd, const struct stat& info,
+                                           int64_t max_bytes) const {
+  if (info.st_size > max_bytes) return TooLarge(key, info.st_size, max_bytes);
+  auto data = ReadWholeFd(fd, Url(key), max_bytes);
+  // Grown past the bound while read: the store's bytes are wrong, not the caller's arguments.
+  if (!data.ok() && data.status().code() == StatusCode::kInvalidArgument) {
+    return Status::Corruption(data.status().message());
   }
   return data;
 }
 
 Result<std::string> LocalStore::GetRange(std::string_view key, int64_t offset, int64_t length) {
-  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
-    return Status::IOError(fmt::format("cannot open '{}': {}", path.string(), std::strerror(errno)));
+  if (offset < 0 || length < 0) {
+    return Status::InvalidArgument(fmt::format("range of '{}' must be non-negative (offset {}, length {})",
+                                               Url(key), offset, length));
   }
-  return ReadFileRange(fd.get(), path, offset, length);
+  struct stat info {};
+  ASSIGN_OR_RETURN(ScopedFd fd, OpenObject(key, &info));
+  // Never more than the file holds, whatever length the caller names.
+  const int64_t available = std::max<int64_t>(0, info.st_size - offset);
+  return ReadFileRange(fd.get(), Url(key), offset, std::min(length, available));
 }
 
-Result<VersionedObject> LocalStore::GetVersioned(std::string_view key) {
-  ASSIGN_OR_RETURN(std::string data, Get(key));
+Result<VersionedObject> LocalStore::GetVersioned(std::string_view key, int64_t max_bytes) {
+  ASSIGN_OR_RETURN(std::string data, Get(key, max_bytes));
   std::string version = VersionOf(data);
   return VersionedObject{std::move(data), std::move(version)};
 }
 
 Result<ObjectInfo> LocalStore::Head(std::string_view key) {
-  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) {
-      return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
-    }
-    return Status::IOError(fmt::format("cannot stat '{}': {}", path.string(), ec.message()));
-  }
-  return ObjectInfo{std::string(key), static_cast<int64_t>(size), ""};
+  struct stat info {};
+  ASSIGN_OR_RETURN(ScopedFd fd, OpenObject(key, &info));
+  return ObjectInfo{std::string(key), static_cast<int64_t>(info.st_size), ""};
 }
 
-Status LocalStore::GetToFile(std::string_view key, const fs::path& dest) {
-  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
-  if (!fs::exists(path)) return Status::NotFound(fmt::format("object '{}' does not exist", Url(key)));
+Status LocalStore::GetToFile(std::string_view key, const fs::path& dest, int64_t max_bytes) {
+  struct stat info {};
+  ASSIGN_OR_RETURN(ScopedFd fd, OpenObject(key, &info));
+  if (info.st_size > max_bytes) return TooLarge(key, info.st_size, max_bytes);
   // A download is a local copy for this user only (the reader's cache), like S3Store's.
   RETURN_IF_ERROR(CreatePrivateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  Status st = CopyFileSynced(path, staged, 0600);
+  Status st = CopyFdSynced(fd.get(), Url(key), AT_FDCWD, staged.string(), staged.string(), 0600, max_bytes);
   if (st.ok() && ::rename(staged.c_str(), dest.c_str()) != 0) {
     st = Status::IOError(fmt::format("cannot rename into '{}': {}", dest.string(), std::strerror(errno)));
   }
@@ -158,69 +198,82 @@ Status LocalStore::GetToFile(std::string_view key, const fs::path& dest) {
   return st;
 }
 
-Status LocalStore::CommitStaged(const fs::path& staged, const fs::path& dest) {
-  if (::rename(staged.c_str(), dest.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(staged.c_str());
-    return Status::IOError(fmt::format("cannot rename into '{}': {}", dest.string(), std::strerror(err)));
+Result<std::string> LocalStore::Stage(const KeyFolder& folder, std::string_view key, std::string_view data) const {
+  const std::string staged = TempSiblingPath(folder.name).filename().string();
+  Status st = WriteNewFileSyncedAt(folder.dir.get(), staged, data, Url(key) + " (staged)");
+  if (!st.ok()) {
+    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
+    return st;
   }
-  return FsyncDirectory(dest.parent_path());
+  return staged;
+}
+
+Status LocalStore::CommitStaged(const KeyFolder& folder, const std::string& staged, std::string_view key) const {
+  if (::renameat(folder.dir.get(), staged.c_str(), folder.dir.get(), folder.name.c_str()) != 0) {
+    const int err = errno;
+    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
+    return ErrnoError("rename into", Url(key), err);
+  }
+  if (::fsync(folder.dir.get()) != 0) return ErrnoError("fsync the folder of", Url(key), errno);
+  return Status::OK();
 }
 
 Status LocalStore::Put(std::string_view key, std::string_view data) {
-  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
-  const fs::path staged = TempSiblingPath(dest);
-  Status st = WriteFileSynced(staged, data);
-  if (!st.ok()) {
-    ::unlink(staged.c_str());
-    return st;
-  }
-  return CommitStaged(staged, dest);
+  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
+  ASSIGN_OR_RETURN(std::string staged, Stage(folder, key, data));
+  return CommitStaged(folder, staged, key);
 }
 
 Status LocalStore::PutFile(std::string_view key, const fs::path& source) {
-  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
-  const fs::path staged = TempSiblingPath(dest);
+  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
+  const std::string staged = TempSiblingPath(folder.name).filename().string();
   // A hard link (same file system) saves copying the bytes; either way they are fsynced before the
   // object takes its name.
-  Status st = ::link(source.c_str(), staged.c_str()) == 0 ? FsyncFile(staged) : CopyFileSynced(source, staged);
+  Status st;
+  if (::linkat(AT_FDCWD, source.c_str(), folder.dir.get(), staged.c_str(), 0) == 0) {
+    st = FsyncFile(source);
+  } else {
+    ScopedFd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+    st = in.get() < 0 ? ErrnoError("open", source.string(), errno)
+                      : CopyFdSynced(in.get(), source.string(), folder.dir.get(), staged, Url(key) + " (staged)",
+                                     0644, std::numeric_limits<int64_t>::max() - 1);
+  }
   if (!st.ok()) {
-    ::unlink(staged.c_str());
+    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
     return st;
   }
-  return CommitStaged(staged, dest);
+  return CommitStaged(folder, staged, key);
 }
 
 Status LocalStore::PutIfAbsent(std::string_view key, std::string_view data) {
-  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
-  const fs::path staged = TempSiblingPath(dest);
-  Status st = WriteFileSynced(staged, data);
-  if (st.ok() && ::link(staged.c_str(), dest.c_str()) != 0) {
-    // link() never replaces an existing name, which is exactly put-if-absent.
+  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
+  ASSIGN_OR_RETURN(std::string staged, Stage(folder, key, data));
+  Status st;
+  // link() never replaces an existing name (nor follows a symlink there), which is exactly put-if-absent.
+  if (::linkat(folder.dir.get(), staged.c_str(), folder.dir.get(), folder.name.c_str(), 0) != 0) {
     if (errno == EEXIST) {
       st = Status::AlreadyExists(fmt::format("object '{}' already exists", Url(key)));
     } else {
-      st = Status::IOError(fmt::format("cannot link '{}': {}", dest.string(), std::strerror(errno)));
+      st = ErrnoError("link", Url(key), errno);
     }
   }
-  ::unlink(staged.c_str());
+  ::unlinkat(folder.dir.get(), staged.c_str(), 0);
   if (!st.ok()) return st;
-  return FsyncDirectory(dest.parent_path());
+  if (::fsync(folder.dir.get()) != 0) return ErrnoError("fsync the folder of", Url(key), errno);
+  return Status::OK();
 }
 
 Result<std::string> LocalStore::CompareAndSwap(std::string_view key, std::string_view data,
                                                const std::optional<std::string>& expected_version) {
-  ASSIGN_OR_RETURN(fs::path dest, PathOf(key));
-  RETURN_IF_ERROR(CreateDirectories(dest.parent_path()));
-  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dest.parent_path()));
+  ASSIGN_OR_RETURN(KeyFolder folder, OpenKeyFolder(key, /*create=*/true));
+  RETURN_IF_ERROR(LockFolder(folder.dir.get(), Url(key)));
 
-  auto current = ReadWholeFile(dest);
   std::optional<std::string> current_version;
+  struct stat info {};
+  auto current = OpenRegularFileAt(folder.dir.get(), folder.name, Url(key), &info);
   if (current.ok()) {
-    current_version = VersionOf(*current);
+    ASSIGN_OR_RETURN(std::string bytes, ReadOpened(key, current->get(), info, kMaxMetadataObjectBytes));
+    current_version = VersionOf(bytes);
   } else if (current.status().code() != StatusCode::kNotFound) {
     return current.status();
   }
@@ -230,49 +283,81 @@ Result<std::string> LocalStore::CompareAndSwap(std::string_view key, std::string
         expected_version ? "version " + *expected_version : std::string("no object"),
         current_version ? "version " + *current_version : std::string("no object")));
   }
-  RemoveStaleStagedSwaps(dest);
-  const fs::path staged = TempSiblingPath(dest);
-  Status st = WriteFileSynced(staged, data);
-  if (st.ok()) st = FaultPoint(kFaultDuringCurrentSwap);  // staged, not yet renamed into place
+  RemoveStaleStagedSwaps(folder.dir.get(), folder.name, Url(key));
+  ASSIGN_OR_RETURN(std::string staged, Stage(folder, key, data));
+  Status st = FaultPoint(kFaultDuringCurrentSwap);  // staged, not yet renamed into place
   if (!st.ok()) {
-    ::unlink(staged.c_str());
+    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
     return st;
   }
-  RETURN_IF_ERROR(CommitStaged(staged, dest));
+  RETURN_IF_ERROR(CommitStaged(folder, staged, key));
   return VersionOf(data);
 }
 
 Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view delimiter) {
   ListResult result;
-  // Walk from the deepest folder the prefix names fully.
+  // Walk from the deepest folder the prefix names fully, never through a symlink.
   const std::string prefix_str(prefix);
   const size_t slash = prefix_str.rfind('/');
-  const fs::path start = slash == std::string::npos ? root_ : root_ / prefix_str.substr(0, slash);
-  std::error_code ec;
-  if (!fs::is_directory(start, ec)) return result;
+  std::vector<std::string> start_parts;
+  if (slash != std::string::npos) {
+    auto parts = SplitKey(std::string_view(prefix_str).substr(0, slash));
+    if (!parts.ok()) return result;  // no key can start with such a prefix
+    start_parts = std::move(parts).value();
+  }
+  auto root = OpenRoot(/*create=*/false);
+  if (!root.ok()) return root.status().code() == StatusCode::kNotFound ? Result<ListResult>(result) : root.status();
+  auto start = OpenFolderBeneath(root->get(), start_parts, /*create=*/false, root_.string());
+  if (!start.ok()) {
+    // Nothing is listed beneath a missing folder, nor beneath a symlink or file where one should be.
+    if (start.status().code() == StatusCode::kNotFound || start.status().code() == StatusCode::kCorruption) {
+      return result;
+    }
+    return start.status();
+  }
 
   std::vector<std::string> prefixes;
-  fs::recursive_directory_iterator it(start, ec), end;
-  if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", start.string(), ec.message()));
-  for (; it != end; it.increment(ec)) {
-    if (ec) return Status::IOError(fmt::format("cannot list '{}': {}", start.string(), ec.message()));
-    const std::string name = it->path().filename().string();
-    if (IsHiddenStagingName(name)) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_regular_file()) continue;
-    std::string key = it->path().lexically_relative(root_).generic_string();
-    if (key.rfind(prefix_str, 0) != 0) continue;
-    const std::string rest = key.substr(prefix_str.size());
-    if (!delimiter.empty()) {
-      const size_t d = rest.find(delimiter);
-      if (d != std::string::npos) {
-        prefixes.push_back(prefix_str + rest.substr(0, d + delimiter.size()));
-        continue;
+  struct Pending {
+    ScopedFd dir;
+    std::string key_prefix;  // "" or "a/b/"
+  };
+  std::vector<Pending> pending;
+  std::string start_prefix;
+  for (const std::string& part : start_parts) start_prefix += part + "/";
+  pending.push_back(Pending{std::move(start).value(), start_prefix});
+  while (!pending.empty()) {
+    Pending folder = std::move(pending.back());
+    pending.pop_back();
+    const std::string shown = (root_ / folder.key_prefix).string();
+    Status st = ForEachEntry(folder.dir.get(), shown, [&](const std::string& name, const struct stat& info) {
+      if (IsHiddenStagingName(name)) return Status::OK();
+      const std::string key = folder.key_prefix + name;
+      if (S_ISDIR(info.st_mode)) {
+        // Only folders whose keys can match the prefix are worth entering.
+        const std::string dir_key = key + "/";
+        if (dir_key.compare(0, std::min(dir_key.size(), prefix_str.size()), prefix_str, 0,
+                            std::min(dir_key.size(), prefix_str.size())) != 0) {
+          return Status::OK();
+        }
+        ScopedFd sub(::openat(folder.dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (sub.get() < 0) return ErrnoError("list", shown + "/" + name, errno);
+        pending.push_back(Pending{std::move(sub), dir_key});
+        return Status::OK();
       }
-    }
-    result.objects.push_back(ObjectInfo{key, static_cast<int64_t>(it->file_size()), ""});
+      // Symlinks, FIFOs and devices are not objects.
+      if (!S_ISREG(info.st_mode) || key.rfind(prefix_str, 0) != 0) return Status::OK();
+      const std::string rest = key.substr(prefix_str.size());
+      if (!delimiter.empty()) {
+        const size_t d = rest.find(delimiter);
+        if (d != std::string::npos) {
+          prefixes.push_back(prefix_str + rest.substr(0, d + delimiter.size()));
+          return Status::OK();
+        }
+      }
+      result.objects.push_back(ObjectInfo{key, static_cast<int64_t>(info.st_size), ""});
+      return Status::OK();
+    });
+    if (!st.ok()) return st;
   }
   std::sort(prefixes.begin(), prefixes.end());
   prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
@@ -283,14 +368,28 @@ Result<ListResult> LocalStore::List(std::string_view prefix, std::string_view de
 }
 
 Status LocalStore::Delete(std::string_view key) {
-  ASSIGN_OR_RETURN(fs::path path, PathOf(key));
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::IOError(fmt::format("cannot delete '{}': {}", path.string(), std::strerror(errno)));
+  auto folder = OpenKeyFolder(key, /*create=*/false);
+  if (!folder.ok()) return folder.status().code() == StatusCode::kNotFound ? Status::OK() : folder.status();
+  auto info = StatNoFollow(folder->dir.get(), folder->name, Url(key));
+  if (!info.ok()) return info.status().code() == StatusCode::kNotFound ? Status::OK() : info.status();
+  // Only a regular file is an object: a symlink or special file planted here is left for a person.
+  if (!S_ISREG(info->st_mode)) {
+    return Status::Corruption(fmt::format("object '{}' is a {}, not a regular file; not deleted", Url(key),
+                                          FileKindName(info->st_mode)));
   }
-  // Prune folders left empty, so deleted runs leave no skeleton behind.
-  for (fs::path dir = path.parent_path(); dir != root_ && dir.string().size() > root_.string().size();
-       dir = dir.parent_path()) {
-    if (::rmdir(dir.c_str()) != 0) break;
+  if (::unlinkat(folder->dir.get(), folder->name.c_str(), 0) != 0 && errno != ENOENT) {
+    return ErrnoError("delete", Url(key), errno);
+  }
+  // Prune folders left empty, so deleted runs leave no skeleton behind (rmdir never removes a
+  // symlink, and each parent is reached beneath the root again).
+  ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitKey(key));
+  parts.pop_back();
+  auto root = OpenRoot(/*create=*/false);
+  while (root.ok() && !parts.empty()) {
+    const std::string last = parts.back();
+    parts.pop_back();
+    auto parent = OpenFolderBeneath(root->get(), parts, /*create=*/false, root_.string());
+    if (!parent.ok() || ::unlinkat(parent->get(), last.c_str(), AT_REMOVEDIR) != 0) break;
   }
   return Status::OK();
 }

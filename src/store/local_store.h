@@ -1,9 +1,20 @@
 // LocalStore: an ObjectStore over a folder. Writes are staged in hidden temp files and renamed into
 // place (fsync of file and directory), put-if-absent uses link() which never replaces, and
 // compare-and-swap holds an flock on the key's folder while it checks and renames.
+//
+// Everything below the root is reached one folder at a time with O_NOFOLLOW (the root itself may be
+// a symlink the user chose): a symlink, FIFO, device or folder where an object or a folder of keys
+// should be is a Corruption error naming it, never followed, opened or waited on. Listing skips
+// such entries and never descends into a symlinked folder; Delete removes only regular files.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/file_util.h"
 
 #include "shardvec/object_store.h"
 
@@ -18,11 +29,13 @@ class LocalStore : public ObjectStore {
   std::string PrefixUrl() const override;
   const std::filesystem::path& root() const { return root_; }
 
-  Result<std::string> Get(std::string_view key) override;
+  using ObjectStore::Get;
+  using ObjectStore::GetVersioned;
+  Result<std::string> Get(std::string_view key, int64_t max_bytes) override;
   Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override;
-  Result<VersionedObject> GetVersioned(std::string_view key) override;
+  Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override;
   Result<ObjectInfo> Head(std::string_view key) override;
-  Status GetToFile(std::string_view key, const std::filesystem::path& dest) override;
+  Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override;
 
   Status Put(std::string_view key, std::string_view data) override;
   Status PutFile(std::string_view key, const std::filesystem::path& source) override;
@@ -34,9 +47,24 @@ class LocalStore : public ObjectStore {
   Status Delete(std::string_view key) override;
 
  private:
-  Result<std::filesystem::path> PathOf(std::string_view key) const;
-  // Renames a staged temp file over `dest` durably.
-  Status CommitStaged(const std::filesystem::path& staged, const std::filesystem::path& dest);
+  // The folder holding a key, opened beneath the root without following symlinks, and the key's
+  // last name in it.
+  struct KeyFolder {
+    ScopedFd dir;
+    std::string name;
+  };
+  // A key's '/'-separated names; an empty, "." or ".." name is refused.
+  Result<std::vector<std::string>> SplitKey(std::string_view key) const;
+  Result<ScopedFd> OpenRoot(bool create) const;
+  Result<KeyFolder> OpenKeyFolder(std::string_view key, bool create) const;
+  // The object's regular file, opened for reading; `info` receives its fstat.
+  Result<ScopedFd> OpenObject(std::string_view key, struct stat* info) const;
+  // The whole of an opened object of at most `max_bytes`.
+  Result<std::string> ReadOpened(std::string_view key, int fd, const struct stat& info, int64_t max_bytes) const;
+  // Writes `data` to a new hidden temp file in `folder`, returning its name.
+  Result<std::string> Stage(const KeyFolder& folder, std::string_view key, std::string_view data) const;
+  // Renames a staged temp file over the key durably.
+  Status CommitStaged(const KeyFolder& folder, const std::string& staged, std::string_view key) const;
 
   std::filesystem::path root_;
 };

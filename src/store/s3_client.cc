@@ -105,6 +105,7 @@ Result<HttpResponse> S3Client::Execute(const S3Call& call) const {
     request.body = call.body;
     request.response_fd = call.response_fd;
     request.response_offset = call.response_offset;
+    request.max_body_bytes = call.max_body_bytes;
     request.connect_timeout_seconds = connect_timeout_seconds_;
     request.timeout_seconds = request_timeout_seconds_;
     request.headers = call.headers;

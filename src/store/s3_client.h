@@ -22,6 +22,7 @@ struct S3Call {
   std::string_view body;
   int response_fd = -1;    // a 2xx body goes to this file at response_offset
   int64_t response_offset = 0;
+  int64_t max_body_bytes = kMaxMetadataObjectBytes;  // a longer 2xx body is a Corruption error
 };
 
 class S3Client {

@@ -11,6 +11,7 @@
 #include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/url_redact.h"
 #include "store/s3_xml.h"
 
 namespace shardvec {
@@ -60,7 +61,12 @@ Status WaitAll(std::vector<std::future<T>>& futures, std::vector<T>* values = nu
 
 Result<std::pair<std::string, std::string>> ParseS3Url(std::string_view url) {
   if (url.rfind("s3://", 0) != 0) {
-    return Status::InvalidArgument(fmt::format("store '{}' is not an s3:// URL", url));
+    return Status::InvalidArgument(fmt::format("store '{}' is not an s3:// URL", RedactUrlUserinfo(url)));
+  }
+  if (UrlHasUserinfo(url)) {
+    return Status::InvalidArgument(fmt::format(
+        "store '{}' must not carry credentials (user:password@); an s3:// URL is s3://bucket/prefix",
+        RedactUrlUserinfo(url)));
   }
   std::string_view rest = url.substr(5);
   size_t slash = rest.find('/');
@@ -116,9 +122,9 @@ std::string S3Store::Url(std::string_view key) const { return client_.Describe(O
 
 std::string S3Store::PrefixUrl() const { return client_.Describe(prefix_); }
 
-Result<std::string> S3Store::Get(std::string_view key) {
-  ASSIGN_OR_RETURN(HttpResponse response, client_.Execute({.method = "GET", .object_key = ObjectKey(key)}));
-  return std::move(response.body);
+Result<std::string> S3Store::Get(std::string_view key, int64_t max_bytes) {
+  ASSIGN_OR_RETURN(VersionedObject object, GetVersioned(key, max_bytes));
+  return std::move(object.data);
 }
 
 Result<std::string> S3Store::GetRange(std::string_view key, int64_t offset, int64_t length) {
@@ -127,17 +133,20 @@ Result<std::string> S3Store::GetRange(std::string_view key, int64_t offset, int6
                                                Url(key), offset, length));
   }
   if (length == 0) return std::string();
-  S3Call call{.method = "GET", .object_key = ObjectKey(key)};
+  // A server that ignores Range answers 200 with the whole object: never more than the range's end.
+  S3Call call{.method = "GET", .object_key = ObjectKey(key), .max_body_bytes = offset + length};
   call.headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
   ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
-  // A server that ignores Range answers 200 with the whole object.
   if (response.status == 200) return response.body.substr(std::min<size_t>(offset, response.body.size()), length);
   return std::move(response.body);
 }
 
-Result<VersionedObject> S3Store::GetVersioned(std::string_view key) {
-  ASSIGN_OR_RETURN(HttpResponse response, client_.Execute({.method = "GET", .object_key = ObjectKey(key)}));
-  return VersionedObject{std::move(response.body), response.Header("etag")};
+Result<VersionedObject> S3Store::GetVersioned(std::string_view key, int64_t max_bytes) {
+  // The transport refuses a Content-Length past the bound before the body, and a body that runs on.
+  Result<HttpResponse> response =
+      client_.Execute({.method = "GET", .object_key = ObjectKey(key), .max_body_bytes = max_bytes});
+  if (!response.ok()) return response.status();
+  return VersionedObject{std::move(response->body), response->Header("etag")};
 }
 
 Result<ObjectInfo> S3Store::Head(std::string_view key) {
@@ -156,7 +165,8 @@ Status S3Store::GetRangesToFd(const std::string& object_key, const std::string& 
   for (int64_t offset = 0; offset < size; offset += part_size_) {
     int64_t length = std::min(part_size_, size - offset);
     parts.push_back(pool_.Submit([this, &object_key, &etag, offset, length, fd]() -> Status {
-      S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd, .response_offset = offset};
+      S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd, .response_offset = offset,
+                  .max_body_bytes = length};
       call.headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
       // Every range must come from the same object, even if it is replaced meanwhile.
       if (!etag.empty()) call.headers.emplace_back("If-Match", etag);
@@ -172,8 +182,9 @@ Status S3Store::GetRangesToFd(const std::string& object_key, const std::string& 
   return WaitAll(parts);
 }
 
-Status S3Store::GetToFile(std::string_view key, const fs::path& dest) {
+Status S3Store::GetToFile(std::string_view key, const fs::path& dest, int64_t max_bytes) {
   ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
+  if (info.size > max_bytes) return TooLarge(key, info.size, max_bytes);
   RETURN_IF_ERROR(CreatePrivateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
   Status st;
@@ -187,7 +198,8 @@ Status S3Store::GetToFile(std::string_view key, const fs::path& dest) {
     if (info.size > ranged_get_threshold_) {
       st = GetRangesToFd(object_key, info.version, info.size, fd);
     } else {
-      S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd};
+      // Exactly the size HEAD gave: an object replaced by a larger one meanwhile fails If-Match or this.
+      S3Call call{.method = "GET", .object_key = object_key, .response_fd = fd, .max_body_bytes = info.size};
       if (!info.version.empty()) call.headers.emplace_back("If-Match", info.version);
       Result<HttpResponse> response = client_.Execute(call);
       st = response.status();
@@ -293,7 +305,8 @@ Status S3Store::PutFile(std::string_view key, const fs::path& source) {
 // After a lost answer a retried conditional write fails against our own first write; the object
 // then holds exactly our bytes (manifests and pointers are unique per run), which counts as success.
 bool S3Store::HoldsExactly(const std::string& object_key, std::string_view data, std::string* etag) {
-  Result<HttpResponse> current = client_.Execute({.method = "GET", .object_key = object_key});
+  Result<HttpResponse> current = client_.Execute(
+      {.method = "GET", .object_key = object_key, .max_body_bytes = static_cast<int64_t>(data.size())});
   if (!current.ok() || current->body != data) return false;
   if (etag) *etag = current->Header("etag");
   return true;

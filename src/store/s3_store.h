@@ -25,11 +25,13 @@ class S3Store final : public ObjectStore {
   std::string Url(std::string_view key) const override;
   std::string PrefixUrl() const override;
 
-  Result<std::string> Get(std::string_view key) override;
+  using ObjectStore::Get;
+  using ObjectStore::GetVersioned;
+  Result<std::string> Get(std::string_view key, int64_t max_bytes) override;
   Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override;
-  Result<VersionedObject> GetVersioned(std::string_view key) override;
+  Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override;
   Result<ObjectInfo> Head(std::string_view key) override;
-  Status GetToFile(std::string_view key, const std::filesystem::path& dest) override;
+  Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override;
 
   Status Put(std::string_view key, std::string_view data) override;
   Status PutFile(std::string_view key, const std::filesystem::path& source) override;

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <regex>
 
+#include "common/status_macros.h"
 #include "common/text_util.h"
 #include "routing/cel_routing.h"
 #include "shardvec/config.h"
+#include "shardvec/limits.h"
 #include "write/config_validation.h"
 
 namespace shardvec {
@@ -17,6 +19,12 @@ constexpr int64_t kMaxDim = 8192;  // sqlite-vec's limit for float[] columns
 constexpr int64_t kMaxHashBits = 62;
 
 Status Invalid(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
+
+// Shards per snapshot, however they are given: num_dbs, centroids rows or routing_values.
+Status CheckShardCount(int64_t count, std::string_view what) {
+  if (count > kMaxNumDbs) return Invalid(fmt::format("{} must be <= {}, got {}", what, kMaxNumDbs, count));
+  return Status::OK();
+}
 
 Status ValidateCluster(const ShardingConfig& s, int64_t dim) {
   if (s.train_centroids) {
@@ -29,6 +37,7 @@ Status ValidateCluster(const ShardingConfig& s, int64_t dim) {
   }
   if (!s.centroids) return Invalid("CLUSTER sharding requires either centroids or train_centroids=True");
   Status st = CheckMatrix(*s.centroids, "centroids", dim);
+  if (st.ok()) st = CheckShardCount(s.centroids->rows, "centroids count (num_dbs)");
   if (!st.ok()) return st;
   if (s.num_dbs && *s.num_dbs != s.centroids->rows) {
     return Invalid(fmt::format("centroids count ({}) != num_dbs ({})", s.centroids->rows, *s.num_dbs));
@@ -64,6 +73,7 @@ Status ValidateCel(const ShardingConfig& s) {
   if (s.routing_values) {
     if (s.routing_values->empty()) return Invalid("routing_values must not be empty (got [])");
     const auto count = static_cast<int64_t>(s.routing_values->size());
+    RETURN_IF_ERROR(CheckShardCount(count, "len(routing_values) (num_dbs)"));
     if (s.num_dbs && *s.num_dbs != count) {
       return Invalid(fmt::format("num_dbs ({}) != len(routing_values) ({})", *s.num_dbs, count));
     }
@@ -141,6 +151,7 @@ Status Validate(const WriteConfig& c) {
   }
   const ShardingConfig& s = c.sharding;
   if (s.num_dbs && *s.num_dbs <= 0) return Invalid(fmt::format("num_dbs must be > 0, got {}", *s.num_dbs));
+  if (s.num_dbs) RETURN_IF_ERROR(CheckShardCount(*s.num_dbs, "num_dbs"));
   if (s.num_probes < 1) return Invalid(fmt::format("num_probes must be >= 1 (got {})", s.num_probes));
   if ((s.strategy == Strategy::kExplicit || s.strategy == Strategy::kCel) && s.num_probes > 1) {
     return Invalid(fmt::format("num_probes is only supported for CLUSTER and LSH sharding, got {} for {}",

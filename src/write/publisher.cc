@@ -15,7 +15,7 @@ constexpr int kMaxSwapAttempts = 8;
 }  // namespace
 
 Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
-  auto object = store.GetVersioned(kCurrentKey);
+  auto object = store.GetVersioned(kCurrentKey, kMaxCurrentPointerBytes);
   if (!object.ok()) {
     if (object.status().code() == StatusCode::kNotFound) return std::optional<CurrentState>();
     return object.status();
@@ -25,7 +25,7 @@ Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
 }
 
 Result<Manifest> ReadManifest(ObjectStore& store, std::string_view key, std::string_view ref) {
-  auto bytes = store.Get(key);
+  auto bytes = store.Get(key, kMaxManifestBytes);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) {
       return Status::NotFound(fmt::format("manifest '{}' does not exist", ref));

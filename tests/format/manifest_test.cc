@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <limits>
+
 #include "common/json_text.h"
+#include "shardvec/limits.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -81,6 +86,30 @@ TEST(ManifestTest, RejectsWhatTheReferenceRejects) {
   std::string truncated = *SerializeManifest(SampleManifest());
   truncated.resize(100);
   EXPECT_EQ(ParseManifest(truncated).status().code(), StatusCode::kCorruption);
+}
+
+// A manifest from a hostile store may declare any shard count; readers size tables by it.
+TEST(ManifestTest, NumDbsAboveTheLimitIsCorruption) {
+  for (int64_t num_dbs : {kMaxNumDbs + 1, int64_t{1} << 40, std::numeric_limits<int64_t>::max()}) {
+    Manifest huge = SampleManifest();
+    huge.num_dbs = num_dbs;
+    auto r = ParseManifest(*SerializeManifest(huge));
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << num_dbs;
+    EXPECT_NE(r.status().message().find(fmt::format("num_dbs must be <= {} (got {})", kMaxNumDbs, num_dbs)),
+              std::string::npos)
+        << r.status().message();
+  }
+  Manifest at_limit = SampleManifest();
+  at_limit.num_dbs = kMaxNumDbs;
+  EXPECT_TRUE(ParseManifest(*SerializeManifest(at_limit)).ok());
+}
+
+TEST(ManifestTest, BytesAboveTheLimitAreRefusedBeforeParsing) {
+  std::string bytes = *SerializeManifest(SampleManifest());
+  bytes.resize(static_cast<size_t>(kMaxManifestBytes) + 1);
+  auto r = ParseManifest(bytes);
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find(std::to_string(kMaxManifestBytes)), std::string::npos) << r.status().message();
 }
 
 TEST(JsonTextTest, PythonStyleMatchesJsonDumpsSortKeys) {

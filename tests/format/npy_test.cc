@@ -1,5 +1,6 @@
 #include "format/npy.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "shardvec/limits.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -200,6 +202,21 @@ TEST(NpyParseMatrixTest, ReadsBigEndianFloat64) {
 TEST(NpyParseMatrixTest, ReadsVersions2And3) {
   ExpectMatrix2x3(ParseNpyMatrix(FromHex(kNumpy2x3Version2), kWhat), k2x3Values);
   ExpectMatrix2x3(ParseNpyMatrix(FromHex(kNumpy2x3Version3), kWhat), k2x3Values);
+}
+
+// A version 2 header may declare up to 4 GiB; more than kMaxNpyHeaderBytes is refused, whatever follows.
+TEST(NpyParseMatrixTest, HeaderLongerThanTheLimitIsRefused) {
+  for (uint32_t declared : {static_cast<uint32_t>(kMaxNpyHeaderBytes) + 1, uint32_t{0xffffffff}}) {
+    std::string bytes("\x93NUMPY\x02\x00", 8);
+    for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((declared >> (8 * i)) & 0xff));
+    bytes.append(std::string(static_cast<size_t>(kMaxNpyHeaderBytes) + 16, ' '));
+    auto parsed = ParseNpyMatrix(bytes, kWhat);
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find(fmt::format("declares {} bytes, more than the limit of {}", declared,
+                                                         kMaxNpyHeaderBytes)),
+              std::string::npos)
+        << parsed.status().message();
+  }
 }
 
 TEST(NpyParseMatrixTest, ReadsOneDimensionalArrayAsOneRow) {

@@ -4,6 +4,7 @@
 #include "format/current_pointer.h"
 #include "format/keys.h"
 #include "format/run_record.h"
+#include "shardvec/limits.h"
 
 namespace shardvec {
 namespace {
@@ -32,6 +33,18 @@ TEST(CurrentPointerTest, CorruptPointersAreCorruptionErrors) {
     EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << bad;
     EXPECT_NE(r.status().message().find("CURRENT pointer validation failed"), std::string::npos);
   }
+}
+
+TEST(CurrentPointerTest, OversizedOrDeepPointersAreCorruptionNamingTheLimit) {
+  const std::string big(static_cast<size_t>(kMaxCurrentPointerBytes) + 1, ' ');
+  auto r = ParseCurrentPointer(big);
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find(std::to_string(kMaxCurrentPointerBytes)), std::string::npos)
+      << r.status().message();
+  const std::string deep = std::string(20000, '[') + std::string(20000, ']');
+  r = ParseCurrentPointer(deep);
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find(std::to_string(kMaxJsonNesting)), std::string::npos) << r.status().message();
 }
 
 TEST(KeysTest, MatchTheLayout) {

@@ -124,15 +124,24 @@ TEST_F(MetricEventsTest, ReaderSendsInitializedSearchShardEventsRefreshedClosed)
   EXPECT_EQ(Int(events.back(), "num_shards_queried"), 2);
   EXPECT_EQ(Int(events.back(), "num_results"), 5);
   EXPECT_GE(std::get<double>(events.back().payload.at("elapsed_ms")), 0.0);
+  // A shard scanned after another has given top_k hits returns only hits nearer than that one's
+  // k-th (early stopping), so its num_results may be below top_k: with one usable CPU the shards run
+  // one after the other. The first scan to start has no bound and gives all 5 (each shard has 100
+  // rows); together the shards give at least the 5 merged results.
+  int64_t most = 0, total = 0;
   for (const Recorded& e : events) {
     if (e.event == ev::kShardSearch) {
       EXPECT_TRUE(Int(e, "shard_id") == 0 || Int(e, "shard_id") == 2);
       EXPECT_EQ(Int(e, "top_k"), 5);
-      EXPECT_EQ(Int(e, "num_results"), 5);
+      EXPECT_LE(Int(e, "num_results"), 5);
+      most = std::max(most, Int(e, "num_results"));
+      total += Int(e, "num_results");
       EXPECT_EQ(Int(e, "num_queries"), 1);
     }
     if (e.event == ev::kShardDownload) EXPECT_GT(Int(e, "bytes"), 0);
   }
+  EXPECT_EQ(most, 5);
+  EXPECT_GE(total, 5);
   // Cached shards are not downloaded again; a batch reports one search per query.
   auto batch = (*reader)->BatchSearch(testing::RandomMatrix(4, 8, 9), 3, two);
   ASSERT_TRUE(batch.ok());

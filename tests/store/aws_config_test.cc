@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <tuple>
 #include <vector>
 
 #include "support/test_util.h"
@@ -364,6 +365,28 @@ TEST_F(AwsConfigTest, EndpointPrecedenceAndTrailingSlash) {
   EXPECT_EQ(Resolve()->endpoint_url, "http://general:1");
   WriteConfig("");
   EXPECT_EQ(Resolve()->endpoint_url, "");
+}
+
+// Credentials typed into an endpoint would be printed by every message naming it and only reach the
+// Host header (requests are signed with the access key): refused, and never echoed.
+TEST_F(AwsConfigTest, EndpointWithCredentialsIsRefusedWithoutPrintingThem) {
+  SetEnvKeys();
+  // Each source of the endpoint, and what the refusal shows of it.
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"option", "http://AKIAUSER:pw-sEcReT@127.0.0.1:9000", "StoreOptions.endpoint_url 'http://***@127.0.0.1:9000'"},
+      {"AWS_ENDPOINT_URL", "https://AKIAUSER-pw-sEcReT@host:1/path", "AWS_ENDPOINT_URL 'https://***@host:1/path'"},
+      {"config", "ftp://AKIAUSER:pw-sEcReT@general:1", "/.aws/config 'ftp://***@general:1'"}};
+  for (const auto& [source, url, shown] : cases) {
+    StoreOptions options;
+    env_.erase("AWS_ENDPOINT_URL");
+    WriteConfig("");
+    if (source == "option") options.endpoint_url = url;
+    if (source == "AWS_ENDPOINT_URL") env_[source] = url;
+    if (source == "config") WriteConfig("[default]\nendpoint_url = " + url + "\n");
+    const std::string message = ResolveError(options);
+    EXPECT_TRUE(Contains(message, shown + " must not carry credentials")) << message;
+    EXPECT_FALSE(Contains(message, "AKIAUSER")) << message;
+  }
 }
 
 TEST_F(AwsConfigTest, EndpointMustBeHttpOrHttpsWithoutPath) {

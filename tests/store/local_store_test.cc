@@ -118,7 +118,7 @@ TEST_F(LocalStoreTest, PutFileAndGetToFileCopyWholeFiles) {
   testing::WriteText(src, std::string(100000, 'z'));
   ASSERT_TRUE(store_.PutFile("big", src).ok());
   const auto dst = tmp_ / "dl" / "big.bin";
-  ASSERT_TRUE(store_.GetToFile("big", dst).ok());
+  ASSERT_TRUE(store_.GetToFile("big", dst, 100000).ok());
   EXPECT_EQ(testing::ReadText(dst), std::string(100000, 'z'));
 }
 

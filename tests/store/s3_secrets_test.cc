@@ -54,12 +54,32 @@ TEST(S3SecretsTest, AnEndpointNobodyListensOnNamesNoCredential) {
   ExpectEveryCallFailsWithoutCredentials(o, "bad endpoint");
 }
 
+// user:password typed into the endpoint URL (a closed loopback port, so requests would be retried
+// and logged): refused at open, and the message shows the URL with "***" for them.
+TEST(S3SecretsTest, AnEndpointCarryingCredentialsIsRefusedWithoutPrintingThem) {
+  StoreOptions o = testing::S3TestOptions();
+  o.endpoint_url = std::string("http://AKIAUSER:") + kSecret + "@127.0.0.1:1";
+  o.max_attempts = 2;
+  o.max_retry_seconds = 1;
+  auto store = S3Store::Open(testing::UniqueS3Prefix("secrets"), o);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(store.status().message().find("'http://***@127.0.0.1:1' must not carry credentials"), std::string::npos)
+      << store.status().message();
+  ExpectEveryCallFailsWithoutCredentials(o, "endpoint with userinfo");
+  // The store URL itself is no place for them either.
+  auto in_url = S3Store::Open(std::string("s3://user:") + kSecret + "@bucket/prefix", testing::S3TestOptions());
+  ASSERT_FALSE(in_url.ok());
+  ExpectNoCredentials(in_url.status().ToString(), "s3:// URL with userinfo");
+}
+
 TEST(S3SecretsTest, CliWithDebugLoggingPrintsNoCredentialOnFailure) {
   const testing::S3TestServer& server = testing::RequireS3Server();
   testing::TempDir tmp;
   testing::WriteNpy(tmp / "v.npy", testing::RandomMatrix(20, 4, 1));
   const std::string store = testing::UniqueS3Prefix("secrets-cli");
-  for (const std::string& endpoint : {server.endpoint, std::string("http://127.0.0.1:1")}) {
+  for (const std::string& endpoint : {server.endpoint, std::string("http://127.0.0.1:1"),
+                                      std::string("http://AKIAUSER:") + kSecret + "@127.0.0.1:1"}) {
     const std::string env = "env -u AWS_PROFILE SHARDVEC_LOG=debug AWS_ACCESS_KEY_ID=" + ShellQuote(server.key_id) +
                             " AWS_SECRET_ACCESS_KEY=" + kSecret + " AWS_SESSION_TOKEN=" + kToken +
                             " AWS_ENDPOINT_URL=" + ShellQuote(endpoint) +

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "common/digest.h"
+#include "read/snapshot_loader.h"
+#include "write/publisher.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 
@@ -142,7 +144,7 @@ TEST(S3StoreTest, MultipartUploadAndParallelRangedDownloadKeepTheBytes) {
   EXPECT_EQ(head->size, static_cast<int64_t>(data.size()));
   EXPECT_THAT(head->version, HasSubstr("-3"));  // S3's multipart ETag names the part count
 
-  ASSERT_TRUE(store->GetToFile("shard.db", dir / "copy.db").ok());
+  ASSERT_TRUE(store->GetToFile("shard.db", dir / "copy.db", static_cast<int64_t>(data.size())).ok());
   EXPECT_EQ(transport->CountRequests("GET", "shard.db"), 3);  // three ranges
   auto want = DigestFile(dir / "shard.db");
   auto got = DigestFile(dir / "copy.db");
@@ -155,6 +157,38 @@ TEST(S3StoreTest, MultipartUploadAndParallelRangedDownloadKeepTheBytes) {
   // In-memory Put above the threshold goes multipart too.
   ASSERT_TRUE(store->Put("mem.db", data).ok());
   EXPECT_EQ(*store->Get("mem.db"), data);
+}
+
+// An object larger than the read allows is refused from HEAD's or GET's Content-Length, before its
+// bytes are stored: no file, no memory, whatever the object holds.
+TEST(S3StoreTest, ObjectLargerThanTheReadAllowsIsRefusedBeforeItsBytes) {
+  auto transport = std::make_shared<FaultyTransport>();
+  auto store = OpenTestStore("oversized", S3TestOptions(), transport);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Put("shards/shard.db", RandomBytes(10000, 5)).ok());
+  testing::TempDir dir;
+  const Status to_file = store->GetToFile("shards/shard.db", dir / "dl/copy.db", 9999);
+  EXPECT_EQ(to_file.code(), StatusCode::kCorruption) << to_file.ToString();
+  EXPECT_THAT(to_file.message(), HasSubstr("shards/shard.db' is 10000 bytes, more than the 9999 bytes"));
+  EXPECT_EQ(transport->CountRequests("GET", "shard.db"), 0);  // HEAD alone
+  EXPECT_EQ(testing::ListFiles(dir.path()), std::vector<std::string>{});
+
+  for (const Status& st : {store->Get("shards/shard.db", 9999).status(),
+                           store->GetVersioned("shards/shard.db", 9999).status()}) {
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.ToString();
+    EXPECT_THAT(st.message(), HasSubstr("shards/shard.db"));
+    EXPECT_THAT(st.message(), HasSubstr("larger than the 9999 bytes"));
+  }
+  EXPECT_EQ(transport->CountRequests("GET", "shard.db"), 2);  // one attempt each: never retried
+  EXPECT_TRUE(store->GetToFile("shards/shard.db", dir / "dl/copy.db", 10000).ok());
+  EXPECT_EQ(store->Get("shards/shard.db", 10000)->size(), 10000u);
+
+  // A _CURRENT past its bound, as the reader and the publisher see it.
+  ASSERT_TRUE(store->Put("_CURRENT", std::string(static_cast<size_t>(kMaxCurrentPointerBytes) + 1, ' ')).ok());
+  for (const Status& pointer : {LoadCurrentPointer(*store).status(), ReadCurrent(*store).status()}) {
+    EXPECT_EQ(pointer.code(), StatusCode::kCorruption);
+    EXPECT_THAT(pointer.message(), HasSubstr(std::to_string(kMaxCurrentPointerBytes)));
+  }
 }
 
 TEST(S3StoreTest, FailedMultipartIsAbortedAndLeavesNoObject) {

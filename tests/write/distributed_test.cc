@@ -112,7 +112,7 @@ class DistributedTest : public ::testing::Test {
     out.manifest = *manifest;
     for (const ManifestShard& s : out.manifest.shards) {
       const fs::path local = tmp_ / ("dl" + std::to_string(++downloads_) + ".db");
-      EXPECT_TRUE(store.GetToFile(*KeyFromUrl(store.PrefixUrl(), *s.db_url + "/shard.db"), local).ok());
+      EXPECT_TRUE(store.GetToFile(*KeyFromUrl(store.PrefixUrl(), *s.db_url + "/shard.db"), local, s.db_bytes).ok());
       sqlite3* db = testing::OpenWithVec0(local);
       for (auto& row : testing::QueryRows(db, "SELECT original_id FROM vec_id_map ORDER BY internal_id")) {
         out.ids[s.db_id].push_back(row[0]);

@@ -38,16 +38,18 @@ class RacingStore : public ObjectStore {
 
   std::string Url(std::string_view key) const override { return inner_.Url(key); }
   std::string PrefixUrl() const override { return inner_.PrefixUrl(); }
-  Result<std::string> Get(std::string_view key) override { return inner_.Get(key); }
+  using ObjectStore::Get;
+  using ObjectStore::GetVersioned;
+  Result<std::string> Get(std::string_view key, int64_t max_bytes) override { return inner_.Get(key, max_bytes); }
   Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override {
     return inner_.GetRange(key, offset, length);
   }
-  Result<VersionedObject> GetVersioned(std::string_view key) override {
-    return inner_.GetVersioned(key);
+  Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override {
+    return inner_.GetVersioned(key, max_bytes);
   }
   Result<ObjectInfo> Head(std::string_view key) override { return inner_.Head(key); }
-  Status GetToFile(std::string_view key, const fs::path& dest) override {
-    return inner_.GetToFile(key, dest);
+  Status GetToFile(std::string_view key, const fs::path& dest, int64_t max_bytes) override {
+    return inner_.GetToFile(key, dest, max_bytes);
   }
   Status Put(std::string_view key, std::string_view data) override { return inner_.Put(key, data); }
   Status PutFile(std::string_view key, const fs::path& source) override {

@@ -323,6 +323,17 @@ TEST_F(WriterTest, ConfigErrorsNameTheFieldAndValue) {
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = 2; c.sharding.num_probes = 3; }, "num_probes is only supported for CLUSTER and LSH sharding, got 3 for explicit"},
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kCel; }, "CEL sharding requires cel_expr to be set"},
       {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = 1; c.run_id = "a/b"; }, "run_id 'a/b' must be"},
+      // kMaxNumDbs holds however the shard count is given: num_dbs, centroids rows or routing_values.
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kLsh; c.sharding.num_dbs = 1000000000; }, "num_dbs must be <= 1000000, got 1000000000"},
+      {[](WriteConfig& c) { c.sharding.strategy = Strategy::kExplicit; c.sharding.num_dbs = int64_t{1} << 40; }, "num_dbs must be <= 1000000, got 1099511627776"},
+      {[](WriteConfig& c) { c.sharding.centroids = Matrix{kMaxNumDbs + 1, 4, std::vector<float>((kMaxNumDbs + 1) * 4, 1.0f)}; },
+       "centroids count (num_dbs) must be <= 1000000, got 1000001"},
+      {[](WriteConfig& c) {
+         c.sharding.strategy = Strategy::kCel;
+         c.sharding.cel_expr = "k";
+         c.sharding.cel_columns = {{"k", "int"}};
+         c.sharding.routing_values = std::vector<RoutingValue>(kMaxNumDbs + 1, RoutingValue(int64_t{0}));
+       }, "len(routing_values) (num_dbs) must be <= 1000000, got 1000001"},
   };
   for (const auto& tc : cases) {
     WriteConfig c = BaseConfig(4);
