@@ -43,6 +43,9 @@ struct SearchOptions {
 struct SearchHit {
   RecordId id;
   double score = 0;  // sqlite-vec distance, lower is better
+  // Always one valid JSON object nesting at most 512 levels, or none. A shard's stored payload that
+  // is not one (not JSON, another JSON type, bytes that are not UTF-8, nested deeper) comes back as
+  // {"__raw_payload__": "<the stored text>"}, bytes that are not UTF-8 replaced by U+FFFD.
   std::optional<std::string> payload_json;
 };
 

@@ -31,6 +31,7 @@ __all__ = [
     "S3ConnectionOptions",
     "ValidatableConfig",
     "validate_configs",
+    "require_utf8",
     "validate_store_prefix",
     "validate_s3_connection_options",
     "resolve_credentials",
@@ -104,6 +105,19 @@ def validate_configs(*configs: ValidatableConfig) -> None:
 # --- store prefix, connection options, credentials ------------------------------------------------
 
 
+def require_utf8(value: str, field_name: str) -> str:
+    """Returns ``value`` when it encodes as UTF-8; refuses a str holding a lone surrogate (what
+    ``os.fsdecode`` makes of a file name that is not UTF-8) with a :class:`ConfigValidationError`
+    naming the field: the engine keeps text as UTF-8 (ids, payloads and manifests are JSON)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ConfigValidationError(
+            f"{field_name} is not valid UTF-8 text ({error.reason} at index {error.start}): {value!r}"
+        ) from None
+    return value
+
+
 def validate_store_prefix(value: object, *, field_name: str = "s3_prefix") -> None:
     """Checks a store prefix: ``s3://bucket/prefix``, ``file:///abs/path`` or a folder path.
 
@@ -112,6 +126,7 @@ def validate_store_prefix(value: object, *, field_name: str = "s3_prefix") -> No
     """
     if not isinstance(value, str):
         raise ConfigValidationError(f"{field_name} must be a string, got {value!r}")
+    require_utf8(value, field_name)
     if not value:
         raise ConfigValidationError(
             f"{field_name} must be non-empty: s3://bucket/prefix, file:///abs/path or a folder path"

@@ -14,7 +14,7 @@ nb::object ValueToPython(const cel::Value& v) {
     case cel::Type::kInt: return nb::int_(v.i);
     case cel::Type::kUint: return nb::steal(PyLong_FromUnsignedLongLong(v.u));
     case cel::Type::kDouble: return nb::float_(v.d);
-    case cel::Type::kString: return nb::str(v.s.data(), v.s.size());
+    case cel::Type::kString: return TextToPython(v.s);
     case cel::Type::kBytes: return nb::bytes(v.s.data(), v.s.size());
     default: return nb::none();  // lists: only the type name is reported
   }

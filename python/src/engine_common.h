@@ -32,7 +32,8 @@ using Int64Vector = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::de
 
 [[noreturn]] inline void Raise(const Status& status) {
   nb::object errors = nb::module_::import_("shardvec.errors");
-  nb::object exc = errors.attr("error_from_engine")(std::string(StatusCodeName(status.code())), status.message());
+  nb::object exc =
+      errors.attr("error_from_engine")(std::string(StatusCodeName(status.code())), TextToPython(status.message()));
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
   throw nb::python_error();
 }

@@ -49,13 +49,15 @@ nb::dict Write(const nb::dict& settings, std::optional<FloatMatrix> vectors, std
 
 nb::object IdToPython(const RecordId& id) {
   if (const int64_t* i = std::get_if<int64_t>(&id)) return nb::int_(*i);
-  return nb::str(std::get<std::string>(id).c_str());
+  return TextToPython(std::get<std::string>(id));
 }
 
 nb::tuple ResponseTuple(const SearchResponse& r) {
   nb::list hits;
   for (const SearchHit& h : r.results) {
-    nb::object payload = h.payload_json ? nb::object(nb::str(h.payload_json->c_str())) : nb::none();
+    // Always a JSON object of bounded depth: the reader replaces a stored text that is not one by
+    // {"__raw_payload__": "<text>"}.
+    nb::object payload = h.payload_json ? nb::object(TextToPython(*h.payload_json)) : nb::none();
     hits.append(nb::make_tuple(IdToPython(h.id), h.score, payload));
   }
   return nb::make_tuple(hits, r.num_shards_queried, r.latency_ms);

@@ -14,6 +14,14 @@ namespace shardvec::py {
 
 namespace nb = nanobind;
 
+// Engine text (ids, payloads, routing tokens, error messages) as a Python str. Bytes that are not
+// UTF-8 (text read from a store someone else wrote) become U+FFFD: never a UnicodeDecodeError.
+inline nb::str TextToPython(std::string_view text) {
+  PyObject* str = PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
+  if (str == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(str);
+}
+
 // One Python value as a RoutingValue: None -> null, bool -> bool (before int: bool is an int
 // subclass), int -> int64 if it fits else uint64 if it fits, float -> double, str -> string,
 // bytes/bytearray -> Bytes. Anything else (or an int outside both ranges) is a ValueError naming `field`.
@@ -41,8 +49,13 @@ inline RoutingValue RoutingValueFromPython(nb::handle value, const std::string& 
     Py_ssize_t size = 0;
     const char* data = PyUnicode_AsUTF8AndSize(o, &size);
     if (!data) {
+      // A lone surrogate (os.fsdecode of bytes that are not UTF-8): a ConfigValidationError, as the
+      // writer's other text checks.
       PyErr_Clear();
-      throw nb::value_error((field + " is a str that is not valid UTF-8 (lone surrogate)").c_str());
+      nb::object error = nb::module_::import_("shardvec.errors")
+                             .attr("ConfigValidationError")(TextToPython(field + " is a str that is not valid UTF-8 (lone surrogate)"));
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+      throw nb::python_error();
     }
     return std::string(data, static_cast<size_t>(size));
   }
@@ -64,7 +77,7 @@ inline nb::object RoutingValueToPython(const RoutingValue& v) {
     nb::object operator()(int64_t i) const { return nb::int_(i); }
     nb::object operator()(uint64_t u) const { return nb::steal(PyLong_FromUnsignedLongLong(u)); }
     nb::object operator()(double d) const { return nb::float_(d); }
-    nb::object operator()(const std::string& s) const { return nb::str(s.data(), s.size()); }
+    nb::object operator()(const std::string& s) const { return TextToPython(s); }
     nb::object operator()(const Bytes& b) const { return nb::bytes(b.data.data(), b.data.size()); }
   };
   return std::visit(Visitor{}, v);

@@ -12,6 +12,7 @@
 #include "cli/input_files.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "common/thread_pool.h"
 #include "format/npy.h"
 #include "routing/cel/cel.h"
@@ -224,6 +225,16 @@ Status CheckNoCelFlags(const BuildArgs& a, Strategy strategy) {
                                              StrategyName(strategy)));
 }
 
+// The text flags that end up in the manifest, the run record or messages are UTF-8 (JSON text is).
+Status CheckTextFlags(const BuildArgs& a) {
+  std::vector<std::pair<std::string_view, std::string_view>> flags = {
+      {"--store", a.store},     {"--cel-expr", a.cel_expr}, {"--routing-values", a.routing_values},
+      {"--run-id", a.run_id},   {"--local-root", a.local_root}};
+  for (const std::string& column : a.cel_columns) flags.emplace_back("--cel-column", column);
+  for (const auto& [flag, value] : flags) RETURN_IF_ERROR(CheckUtf8(value, flag));
+  return Status::OK();
+}
+
 Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
   WriteConfig c;
   c.store = a.store;
@@ -275,7 +286,7 @@ void PrintResult(const BuildResult& r, bool json) {
     nlohmann::json out = {{"run_id", r.run_id},           {"manifest_ref", r.manifest_ref},
                           {"num_dbs", r.num_dbs},         {"total_vectors", r.total_vectors},
                           {"elapsed_ms", r.elapsed_ms},   {"shards", std::move(shards)}};
-    std::printf("%s\n", out.dump().c_str());
+    PrintJson(out);
     return;
   }
   int64_t bytes = 0;
@@ -287,6 +298,7 @@ void PrintResult(const BuildResult& r, bool json) {
 }
 
 int RunBuild(const BuildArgs& a) {
+  if (Status st = CheckTextFlags(a); !st.ok()) return ReportError("build", st);
   auto data = LoadInputs(a);
   if (!data.ok()) return ReportError("build", data.status());
   auto config = MakeConfig(a, *data);

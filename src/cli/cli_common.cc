@@ -9,15 +9,30 @@
 #include <cstring>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "common/file_util.h"
+#include "common/json_text.h"
+#include "common/text_util.h"
 
 namespace shardvec::cli {
 
 int ReportError(std::string_view command, const Status& status) {
+  std::string message;
+  std::string_view rest = status.message();
+  while (true) {
+    const size_t end = rest.find('\n');
+    message += EscapeForDisplay(rest.substr(0, end));
+    if (end == std::string_view::npos) break;
+    message += '\n';
+    rest.remove_prefix(end + 1);
+  }
   std::fprintf(stderr, "shardvec %.*s: error: %s\n", static_cast<int>(command.size()), command.data(),
-               status.message().c_str());
+               message.c_str());
   return kExitError;
 }
+
+void PrintJson(const nlohmann::json& value) { std::printf("%s\n", SafeJsonDump(value).c_str()); }
 
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   cmd->add_option("--store", store, "Store prefix: a folder, file:///abs/path or s3://bucket/prefix")->required();

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "shardvec/metrics.h"
 #include "shardvec/status.h"
 
@@ -18,8 +20,14 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
 inline constexpr int kExitUsage = 2;
 
-// Prints "shardvec <command>: error: <message>" to stderr and returns kExitError.
+// Prints "shardvec <command>: error: <message>" to stderr and returns kExitError. Control
+// characters and bytes that are not UTF-8 in the message (values quoted from inputs or a store) are
+// escaped; line breaks stay.
 int ReportError(std::string_view command, const Status& status);
+
+// Prints `value` as one line of compact JSON on stdout. Never throws: bytes that are not UTF-8 in a
+// string come out as U+FFFD, so the line is always valid JSON.
+void PrintJson(const nlohmann::json& value);
 
 // A single rewritten status line on stderr when it is a terminal and --quiet is off.
 class ProgressLine {

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "format/keys.h"
 #include "write/publisher.h"
 #include "write/snapshot_history.h"
@@ -48,8 +49,6 @@ struct CleanupArgs {
   std::optional<std::string> older_than;
   bool json = false;
 };
-
-void PrintJson(const nlohmann::json& value) { std::printf("%s\n", value.dump().c_str()); }
 
 // ---- history ---------------------------------------------------------------------------------
 
@@ -88,7 +87,8 @@ void PrintHistory(const std::vector<ManifestEntry>& entries,
   }
   for (size_t i = 0; i < entries.size(); ++i) {
     const ManifestEntry& e = entries[i];
-    std::printf("[%zu] %s  run_id=%s%s\n", i, e.published_at.c_str(), e.run_id.c_str(),
+    // Store listings are text someone else wrote: control characters are escaped.
+    std::printf("[%zu] %s  run_id=%s%s\n", i, EscapeForDisplay(e.published_at).c_str(), EscapeForDisplay(e.run_id).c_str(),
                 IsCurrent(e, current) ? "  (current)" : "");
   }
 }
@@ -118,7 +118,7 @@ int RunRollback(const RollbackArgs& a) {
   if (a.json) {
     PrintJson({{"manifest_ref", *ref}, {"run_id", target->run_id}});
   } else {
-    std::printf("Rolled back _CURRENT to: %s\n", ref->c_str());
+    std::printf("Rolled back _CURRENT to: %s\n", EscapeForDisplay(*ref).c_str());
   }
   return kExitOk;
 }
@@ -166,7 +166,7 @@ Result<CleanupOptions> MakeCleanupOptions(const CleanupArgs& a) {
 
 std::string JoinRuns(const std::vector<std::string>& runs) {
   std::string out;
-  for (const std::string& run : runs) out += (out.empty() ? "" : ", ") + run;
+  for (const std::string& run : runs) out += (out.empty() ? "" : ", ") + EscapeForDisplay(run);
   return out;
 }
 

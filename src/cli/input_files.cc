@@ -34,7 +34,7 @@ constexpr std::string_view kNpyMagic = "\x93NUMPY";
 // Messages
 
 std::string FileLabel(std::string_view flag, const std::string& path) {
-  return fmt::format("{} '{}'", flag, path);
+  return fmt::format("{} '{}'", flag, EscapeForDisplay(path));
 }
 
 Status Invalid(std::string_view label, std::string_view detail) {
@@ -181,8 +181,9 @@ char FirstNonSpace(std::string_view text) {
 using LineVisitor = std::function<Status(int64_t line_number, std::string_view line)>;
 
 // Calls `visit` for every non-blank line (1-based numbers count blank lines too), without the
-// trailing '\r' of Windows line ends.
-Status ForEachLine(std::string_view text, const LineVisitor& visit) {
+// trailing '\r' of Windows line ends. A line that is not UTF-8 is refused here, naming it: every
+// text read from a line may end up in JSON (ids, payloads, manifests), which must be UTF-8.
+Status ForEachLine(std::string_view text, std::string_view label, const LineVisitor& visit) {
   text = StripUtf8Bom(text);
   int64_t line_number = 0;
   while (!text.empty()) {
@@ -192,6 +193,7 @@ Status ForEachLine(std::string_view text, const LineVisitor& visit) {
     text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
     if (line.ends_with('\r')) line.remove_suffix(1);
     if (IsBlank(line)) continue;
+    if (Status st = CheckUtf8(line, "the line"); !st.ok()) return InvalidAtLine(label, line_number, st.message());
     RETURN_IF_ERROR(visit(line_number, line));
   }
   return Status::OK();
@@ -229,8 +231,8 @@ std::string_view TrimSpaces(std::string_view text) {
 std::string DescribeParseError(const Json::parse_error& error) {
   std::string_view text = error.what();
   size_t reason = text.find(": ", text.find("column"));
-  if (reason == std::string_view::npos) return std::string(text);
-  return fmt::format("invalid JSON at column {}: {}", error.byte, text.substr(reason + 2));
+  if (reason == std::string_view::npos) return EscapeForDisplay(text);
+  return fmt::format("invalid JSON at column {}: {}", error.byte, EscapeForDisplay(text.substr(reason + 2)));
 }
 
 std::string TooDeepMessage() {
@@ -247,6 +249,7 @@ Result<Json> ParseJsonLine(std::string_view line, std::string_view label, int64_
 }
 
 Result<Json> ParseJsonDocument(std::string_view text, std::string_view label) {
+  if (Status st = CheckUtf8(text, "the text"); !st.ok()) return Invalid(label, st.message());
   if (JsonNestsDeeperThan(text)) return Invalid(label, TooDeepMessage());
   try {
     return Json::parse(StripUtf8Bom(text));
@@ -565,7 +568,7 @@ class JsonlVectorBuilder {
 
 Result<InputData> ParseVectorJsonl(std::string_view text, std::string_view label) {
   JsonlVectorBuilder builder(label);
-  RETURN_IF_ERROR(ForEachLine(text, [&](int64_t line_number, std::string_view line) {
+  RETURN_IF_ERROR(ForEachLine(text, label, [&](int64_t line_number, std::string_view line) {
     return builder.AddLine(line_number, line);
   }));
   return std::move(builder).Finish();
@@ -602,7 +605,7 @@ Result<std::vector<T>> ParseJsonValues(std::string_view text, const std::string&
     }
     return out;
   }
-  RETURN_IF_ERROR(ForEachLine(text, [&](int64_t line_number, std::string_view line) -> Status {
+  RETURN_IF_ERROR(ForEachLine(text, label, [&](int64_t line_number, std::string_view line) -> Status {
     ASSIGN_OR_RETURN(Json json, ParseJsonLine(line, label, line_number));
     std::optional<T> value = convert(json);
     if (!value) {
@@ -646,7 +649,7 @@ Result<std::vector<RecordId>> LoadIdsFile(const std::string& path, std::string_v
                                      JsonToRecordId);
   }
   std::vector<RecordId> ids;
-  RETURN_IF_ERROR(ForEachLine(bytes, [&](int64_t, std::string_view line) {
+  RETURN_IF_ERROR(ForEachLine(bytes, label, [&](int64_t, std::string_view line) {
     if (std::optional<int64_t> id = ParseInt64(line)) {
       ids.emplace_back(*id);
     } else {
@@ -672,7 +675,7 @@ Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path, std::stri
     return ParseNpyIntegers(bytes, label);
   }
   std::vector<int64_t> shard_ids;
-  RETURN_IF_ERROR(ForEachLine(bytes, [&](int64_t line_number, std::string_view line) {
+  RETURN_IF_ERROR(ForEachLine(bytes, label, [&](int64_t line_number, std::string_view line) {
     std::string_view text = TrimSpaces(line);
     std::optional<int64_t> shard_id = ParseInt64(text);
     if (!shard_id) {
@@ -701,7 +704,7 @@ Result<std::vector<RoutingContext>> LoadRoutingContextsFile(const std::string& p
     }
     return contexts;
   }
-  RETURN_IF_ERROR(ForEachLine(bytes, [&](int64_t line_number, std::string_view line) -> Status {
+  RETURN_IF_ERROR(ForEachLine(bytes, label, [&](int64_t line_number, std::string_view line) -> Status {
     ASSIGN_OR_RETURN(Json json, ParseJsonLine(line, label, line_number));
     Result<RoutingContext> context = JsonToRoutingContext(json, "");
     if (!context.ok()) return InvalidAtLine(label, line_number, context.status().message());

@@ -4,7 +4,8 @@
 // Each reader loads the whole file. Errors name the flag and the file, and where it helps the line,
 // the field and the value: "--input 'v.jsonl' line 7: vector has 3 values, expected 4 (ragged
 // rows)". Bad content is InvalidArgument; a missing file is NotFound; other read failures IOError.
-// `flag` only labels messages. Non-finite vector values are not checked here (the writer does).
+// Text that is not UTF-8 is refused naming the line ("--ids 'ids.txt' line 3: the line is not valid
+// UTF-8 (byte 0xFF at offset 2): …"). `flag` only labels messages. Non-finite vector values are not checked here (the writer does).
 #pragma once
 
 #include <cstdint>

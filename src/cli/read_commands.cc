@@ -8,7 +8,9 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "common/file_util.h"
+#include "common/json_text.h"
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "common/thread_pool.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
@@ -120,6 +122,7 @@ Result<std::optional<RoutingContext>> ParseRoutingContext(const ReadArgs& a, con
   }
   RoutingContext context;
   for (const std::string& item : a.routing_context) {
+    RETURN_IF_ERROR(CheckUtf8(item, "--routing-context"));
     const size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
       return Status::InvalidArgument(
@@ -165,7 +168,10 @@ json IdJson(const RecordId& id) {
 json ResponseJson(const SearchResponse& r) {
   json results = json::array();
   for (const SearchHit& h : r.results) {
+    // The reader hands back every payload as a JSON object of bounded depth (a stored text that is
+    // not one arrives as {"__raw_payload__": "<text>"}), so this parse succeeds.
     json payload = h.payload_json ? json::parse(*h.payload_json, nullptr, false) : json();
+    if (payload.is_discarded()) payload = json::parse(ReadablePayloadJson(*h.payload_json));
     results.push_back({{"id", IdJson(h.id)}, {"score", h.score}, {"payload", payload}});
   }
   return {{"results", results}, {"num_shards_queried", r.num_shards_queried}, {"latency_ms", r.latency_ms}};
@@ -173,14 +179,15 @@ json ResponseJson(const SearchResponse& r) {
 
 void PrintResponse(const SearchResponse& r, bool as_json) {
   if (as_json) {
-    std::printf("%s\n", ResponseJson(r).dump().c_str());
+    PrintJson(ResponseJson(r));
     return;
   }
   std::printf("top_k=%zu  shards=%lld  latency_ms=%.2f\n", r.results.size(),
               static_cast<long long>(r.num_shards_queried), r.latency_ms);
+  // Ids and payloads are text someone else wrote: their control characters are escaped.
   for (const SearchHit& h : r.results) {
-    std::printf("id=%s  score=%.6f  %s\n", RecordIdToString(h.id).c_str(), h.score,
-                h.payload_json ? h.payload_json->c_str() : "");
+    std::printf("id=%s  score=%.6f  %s\n", EscapeForDisplay(RecordIdToString(h.id)).c_str(), h.score,
+                h.payload_json ? EscapeForDisplay(*h.payload_json).c_str() : "");
   }
 }
 
@@ -235,9 +242,12 @@ int RunInfo(const ReadArgs& a) {
   if (!reader.ok()) return ReportError("info", reader.status());
   const json info = InfoJson((*reader)->Info());
   if (a.json) {
-    std::printf("%s\n", info.dump().c_str());
+    PrintJson(info);
   } else {
-    for (auto& [k, v] : info.items()) std::printf("%-14s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+    for (auto& [k, v] : info.items()) {
+      const std::string text = EscapeForDisplay(v.is_string() ? v.get<std::string>() : SafeJsonDump(v));
+      std::printf("%-14s %s\n", k.c_str(), text.c_str());
+    }
   }
   return kExitOk;
 }
@@ -255,13 +265,13 @@ int RunShards(const ReadArgs& a) {
                     {"digest", d.digest ? json(*d.digest) : json()}});
   }
   if (a.json) {
-    std::printf("%s\n", json({{"shards", rows}}).dump().c_str());
+    PrintJson({{"shards", rows}});
     return kExitOk;
   }
   std::printf("%-6s %12s %12s  %s\n", "DB_ID", "VECTORS", "BYTES", "URL");
   for (const auto& r : rows) {
     std::printf("%-6lld %12lld %12lld  %s\n", r["db_id"].get<long long>(), r["vector_count"].get<long long>(),
-                r["db_bytes"].get<long long>(), r["db_url"].is_null() ? "(empty)" : r["db_url"].get<std::string>().c_str());
+                r["db_bytes"].get<long long>(), r["db_url"].is_null() ? "(empty)" : EscapeForDisplay(r["db_url"].get<std::string>()).c_str());
   }
   return kExitOk;
 }
@@ -278,7 +288,7 @@ int RunRoute(const ReadArgs& a) {
                                    a.num_probes, *context);
     if (!shards.ok()) return ReportError("route", shards.status());
     if (a.json) {
-      std::printf("%s\n", json({{"shard_ids", *shards}}).dump().c_str());
+      PrintJson({{"shard_ids", *shards}});
     } else {
       std::string line;
       for (size_t j = 0; j < shards->size(); ++j) line += (j ? "," : "") + std::to_string((*shards)[j]);
@@ -312,10 +322,10 @@ int RunHealth(const ReadArgs& a) {
               {"num_shards", h.num_shards},
               {"is_closed", h.is_closed}};
   if (a.json) {
-    std::printf("%s\n", out.dump().c_str());
+    PrintJson(out);
   } else {
     std::printf("%s  age=%.0fs  shards=%lld  %s\n", h.status.c_str(), h.manifest_age_seconds.value_or(0),
-                static_cast<long long>(h.num_shards), h.manifest_ref.value_or("").c_str());
+                static_cast<long long>(h.num_shards), EscapeForDisplay(h.manifest_ref.value_or("")).c_str());
   }
   // As the reference CLI: 1 for degraded, 2 for unhealthy.
   return h.status == "healthy" ? kExitOk : h.status == "degraded" ? kExitError : kExitUsage;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <string>
 
@@ -63,6 +64,12 @@ int Run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);  // prints the usage message
     return kExitUsage;
+  } catch (const std::exception& e) {
+    // A subcommand reports its errors as Status values; anything thrown past it is a bug, still
+    // reported as exit 1 with a message rather than std::terminate.
+    const auto& called = app.get_subcommands();
+    return ReportError(called.empty() ? "" : called.front()->get_name(),
+                       shardvec::Status::Internal(std::string("unexpected exception: ") + e.what()));
   }
   if (shardvec::Status st = WriteMetricsFile(); !st.ok()) {
     ReportError(app.get_subcommands().front()->get_name(), st);

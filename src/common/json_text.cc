@@ -65,4 +65,17 @@ bool JsonNestsDeeperThan(std::string_view text, int max_depth) {
   return false;
 }
 
+std::string SafeJsonDump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string ReadablePayloadJson(std::string_view stored) {
+  const size_t first = stored.find_first_not_of(" \t\r\n");
+  const bool object = first != std::string_view::npos && stored[first] == '{';
+  // No NUL: nlohmann's lexer takes one for the end of the input, and valid JSON never holds a raw one.
+  const bool no_nul = stored.find('\0') == std::string_view::npos;
+  if (object && no_nul && !JsonNestsDeeperThan(stored) && nlohmann::json::accept(stored)) return std::string(stored);
+  return SafeJsonDump(nlohmann::json{{std::string(kRawPayloadKey), std::string(stored)}});
+}
+
 }  // namespace shardvec

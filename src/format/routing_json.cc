@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/json_text.h"
 #include "common/status_macros.h"
 
 namespace shardvec {
@@ -78,7 +79,7 @@ Result<RoutingValue> RoutingValueFromJson(const nlohmann::json& json, std::strin
     default: break;
   }
   return Status::InvalidArgument(fmt::format(
-      "{} is {}; expected a number, string, bool, null or {{\"{}\": \"<hex>\"}}", field, json.dump(), kBytesHexKey));
+      "{} is {}; expected a number, string, bool, null or {{\"{}\": \"<hex>\"}}", field, SafeJsonDump(json), kBytesHexKey));
 }
 
 nlohmann::json RoutingValuesToJson(const std::vector<RoutingValue>& values) {
@@ -88,7 +89,7 @@ nlohmann::json RoutingValuesToJson(const std::vector<RoutingValue>& values) {
 }
 
 Result<std::vector<RoutingValue>> RoutingValuesFromJson(const nlohmann::json& json, std::string_view field) {
-  if (!json.is_array()) return Status::InvalidArgument(fmt::format("{} must be a list (got {})", field, json.dump()));
+  if (!json.is_array()) return Status::InvalidArgument(fmt::format("{} must be a list (got {})", field, SafeJsonDump(json)));
   std::vector<RoutingValue> out;
   out.reserve(json.size());
   for (size_t i = 0; i < json.size(); ++i) {
@@ -100,7 +101,7 @@ Result<std::vector<RoutingValue>> RoutingValuesFromJson(const nlohmann::json& js
 
 Result<RoutingContext> RoutingContextFromJson(const nlohmann::json& json, std::string_view field) {
   if (!json.is_object()) {
-    return Status::InvalidArgument(fmt::format("{} must be an object of variable -> value (got {})", field, json.dump()));
+    return Status::InvalidArgument(fmt::format("{} must be an object of variable -> value (got {})", field, SafeJsonDump(json)));
   }
   RoutingContext context;
   for (const auto& [name, value] : json.items()) {

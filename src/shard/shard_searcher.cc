@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "common/sqlite_setup.h"
 #include "common/status_macros.h"
 #include "common/vector_check.h"
@@ -91,9 +92,10 @@ std::string InListSql(std::string_view prefix, int64_t n) {
   return sql;
 }
 
+// Store text quoted in a message: cut short, control characters and bytes that are not UTF-8 escaped.
 std::string Abbreviate(std::string_view text, size_t limit = 200) {
-  if (text.size() <= limit) return std::string(text);
-  return std::string(text.substr(0, limit)) + "…";
+  if (text.size() <= limit) return EscapeForDisplay(text);
+  return EscapeForDisplay(text.substr(0, limit)) + "…";
 }
 
 struct DeclaredIndex {
@@ -583,7 +585,7 @@ Status ShardSearcher::LookupPayloads(Connection& conn, const std::vector<int64_t
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     const auto pos = positions.find(sqlite3_column_int64(stmt, 0));
     if (pos == positions.end() || sqlite3_column_type(stmt, 1) == SQLITE_NULL) continue;
-    (*payloads)[pos->second] = std::string(ColumnText(stmt, 1));
+    (*payloads)[pos->second] = ReadablePayloadJson(ColumnText(stmt, 1));
   }
   if (rc != SQLITE_DONE) return SqliteError(conn, rc, "the payload lookup");
   return Status::OK();

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "common/thread_pool.h"
 #include "routing/cel_routing.h"
 #include "shardvec/config.h"
@@ -87,6 +88,31 @@ Status ValidateCel(const ShardingConfig& s) {
       .status();
 }
 
+// Every text of the config that goes into a manifest, a run record or a message is UTF-8 (JSON text
+// is UTF-8; nlohmann's dump throws on anything else). Errors name the field.
+Status ValidateTexts(const WriteConfig& c) {
+  Status st = CheckUtf8(c.store, "store");
+  if (st.ok()) st = CheckUtf8(c.local_root, "local_root");
+  const ShardingConfig& s = c.sharding;
+  if (st.ok() && s.cel_expr) st = CheckUtf8(*s.cel_expr, "cel_expr");
+  for (const auto& [name, type] : s.cel_columns) {
+    if (st.ok()) st = CheckUtf8(name, "cel_columns name");
+    if (st.ok()) st = CheckUtf8(type, fmt::format("cel_columns['{}']", EscapeForDisplay(name)));
+  }
+  if (st.ok() && s.routing_values) {
+    for (size_t i = 0; i < s.routing_values->size() && st.ok(); ++i) {
+      if (const auto* text = std::get_if<std::string>(&(*s.routing_values)[i])) {
+        st = CheckUtf8(*text, fmt::format("routing_values[{}]", i));
+      }
+    }
+  }
+  for (const auto& [key, value] : c.custom_manifest_fields_json) {
+    if (st.ok()) st = CheckUtf8(key, "custom manifest field name");
+    if (st.ok()) st = CheckUtf8(value, fmt::format("custom manifest field '{}'", EscapeForDisplay(key)));
+  }
+  return st;
+}
+
 }  // namespace
 
 Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
@@ -109,13 +135,15 @@ Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
 Status ValidateRunId(std::string_view run_id) {
   static const std::regex kRunId(R"([A-Za-z0-9._-]{1,128})");
   if (!std::regex_match(run_id.begin(), run_id.end(), kRunId) || run_id == "." || run_id == "..") {
-    return Invalid(fmt::format("run_id '{}' must be 1-128 characters of letters, digits, '.', '_' or '-'", run_id));
+    return Invalid(fmt::format("run_id '{}' must be 1-128 characters of letters, digits, '.', '_' or '-'",
+                               EscapeForDisplay(run_id)));
   }
   return Status::OK();
 }
 
 Status Validate(const WriteConfig& c) {
   if (c.store.empty()) return Invalid("store must not be empty");
+  if (Status texts = ValidateTexts(c); !texts.ok()) return texts;
   if (c.index.dim <= 0) {
     return Invalid(fmt::format("index_config.dim must be > 0 (got {})", c.index.dim));
   }

@@ -11,6 +11,7 @@
 #include <set>
 #include <span>
 
+#include "common/json_text.h"
 #include "common/log.h"
 #include "metrics/emit.h"
 #include "common/random_id.h"

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "common/json_text.h"
 #include "common/random_id.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
@@ -50,7 +51,7 @@ std::string ClaimMarker(nlohmann::json fields) {
   fields["pid"] = getpid();
   fields["nonce"] = NewUuidHex();
   fields["claimed_at"] = FormatTimestamp(NowUtc());
-  return fields.dump();
+  return SafeJsonDump(fields);  // a host name is not necessarily UTF-8
 }
 
 Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history) {

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/random_id.h"
+#include "common/text_util.h"
 #include "common/thread_pool.h"
 #include "common/time_util.h"
 #include "format/keys.h"
@@ -36,7 +37,13 @@ RunRecordLifecycle::RunRecordLifecycle(std::shared_ptr<ObjectStore> store, std::
 RunRecordLifecycle::~RunRecordLifecycle() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    finished_ = true;
+    // Destroyed without a final status: the build ended by an exception thrown past it. The record
+    // must not stay "running" until its lease expires.
+    if (!finished_) {
+      record_.error_type = std::string(StatusCodeName(StatusCode::kInternal));
+      record_.error_message = "the build ended without a final status (an unexpected exception)";
+      Finish("failed");
+    }
   }
   cv_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
@@ -81,7 +88,8 @@ void RunRecordLifecycle::MarkFailed(const Status& error) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     record_.error_type = std::string(StatusCodeName(error.code()));
-    record_.error_message = error.message();
+    // Printable and UTF-8 whatever values the message quotes: readers parse the record as YAML.
+    record_.error_message = EscapeForDisplay(error.message());
     Finish("failed");
   }
   cv_.notify_all();

@@ -23,6 +23,8 @@ class RunRecordLifecycle {
   static std::unique_ptr<RunRecordLifecycle> Start(std::shared_ptr<ObjectStore> store,
                                                    const std::string& run_id,
                                                    const std::string& writer_type);
+  // Marks the record failed when neither MarkSucceeded nor MarkFailed ran (an exception unwound the
+  // build), then stops the heartbeat.
   ~RunRecordLifecycle();
 
   void MarkSucceeded(const std::string& manifest_ref);

@@ -9,7 +9,7 @@ from typing import Any
 
 from shardvec._arrays import float32_array
 from shardvec._native import _engine
-from shardvec.config import engine_store_options
+from shardvec.config import engine_store_options, require_utf8
 from shardvec.errors import ReaderStateError
 from shardvec.metrics import engine_sink
 from shardvec.vector.types import (
@@ -23,9 +23,27 @@ from shardvec.vector.types import (
 )
 
 
+#: The key of the dict a hit's ``payload`` is when the shard stores a payload that is not a JSON
+#: object nesting at most 512 levels (invalid JSON, another JSON type, invalid UTF-8 or deeper
+#: nesting): ``{"__raw_payload__": "<the stored text>"}``, bytes that are not UTF-8 replaced by U+FFFD.
+RAW_PAYLOAD_KEY = "__raw_payload__"
+
+
+def _payload(text: str | None) -> dict[str, Any] | None:
+    """A hit's payload. The engine hands back a JSON object of at most 512 levels (or the raw-text
+    fallback), so ``json.loads`` succeeds; a caller already deep in recursion still gets the fallback
+    rather than a ``RecursionError``."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)  # type: ignore[no-any-return]
+    except (RecursionError, ValueError):
+        return {RAW_PAYLOAD_KEY: text}
+
+
 def _response(raw: tuple[list[tuple[Any, float, str | None]], int, float]) -> VectorSearchResponse:
     hits, shards, latency = raw
-    results = [SearchResult(id=i, score=float(s), payload=None if p is None else json.loads(p)) for i, s, p in hits]
+    results = [SearchResult(id=i, score=float(s), payload=_payload(p)) for i, s, p in hits]
     return VectorSearchResponse(results=results, num_shards_queried=int(shards), latency_ms=float(latency))
 
 
@@ -56,6 +74,9 @@ class ShardedVectorReader:
         credential_provider: Callable[[], Any] | None = None,
         s3_connection_options: dict[str, Any] | None = None,
     ) -> None:
+        for name, text in (("s3_prefix", s3_prefix), ("local_root", local_root)):
+            if isinstance(text, str):
+                require_utf8(text, name)
         self._s3_prefix = s3_prefix
         # An empty cache folder is the engine's per-user default (see the class docstring).
         self._engine = _engine.Reader(

@@ -21,6 +21,7 @@ import numpy as np
 
 from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
+from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
 from shardvec.metrics import engine_sink
 from shardvec.vector.config import VectorShardedWriteConfig
@@ -82,8 +83,9 @@ def _matrix_or_none(value: Any, name: str) -> np.ndarray | None:
     return matrix
 
 
-def _split_ids(ids: Any, rows: int) -> tuple[np.ndarray | None, list[str]]:
-    """Integer ids stay an int64 array (read in place); anything else becomes strings."""
+def _split_ids(ids: Any, rows: int, first_row: int = 0) -> tuple[np.ndarray | None, list[str]]:
+    """Integer ids stay an int64 array (read in place); anything else becomes strings (UTF-8 text:
+    ``first_row`` numbers the rows in the message of one that is not)."""
     if ids is None:
         return None, []
     if isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer):
@@ -95,6 +97,8 @@ def _split_ids(ids: Any, rows: int) -> tuple[np.ndarray | None, list[str]]:
         elif all(isinstance(v, str) for v in values):
             if len(values) != rows:
                 raise ConfigValidationError(f"ids has {len(values)} entries for {rows} vectors")
+            for row, value in enumerate(values, start=first_row):
+                require_utf8(value, f"id of row {row}")
             return None, values
         else:
             kinds = sorted({type(v).__name__ for v in values})
@@ -109,7 +113,10 @@ def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None
         return []
     if len(payloads) != rows:
         raise ConfigValidationError(f"payloads has {len(payloads)} entries for {rows} vectors")
-    return [None if p is None else (p if isinstance(p, str) else json.dumps(p)) for p in payloads]
+    return [
+        None if p is None else (require_utf8(p, f"payload of row {row}") if isinstance(p, str) else json.dumps(p))
+        for row, p in enumerate(payloads)
+    ]
 
 
 def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -> dict[str, Any]:
@@ -218,7 +225,7 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
         for _, run in itertools.groupby(chunk, key=lambda r: isinstance(r.id, str)):
             part = list(run)
             end = start + len(part)
-            int_ids, str_ids = _split_ids([r.id for r in part], len(part))
+            int_ids, str_ids = _split_ids([r.id for r in part], len(part), first_row + start)
             payloads = [r.payload for r in part]
             contexts = [r.routing_context for r in part]
             yield (
