@@ -252,6 +252,16 @@ class DistributedRun:
         self.context_cols = _context_columns(config, input)
         if strategy == VectorShardingStrategy.EXPLICIT and input.shard_id_col is None:
             raise ConfigValidationError("EXPLICIT sharding needs input.shard_id_col (the column of shard ids)")
+        if strategy != VectorShardingStrategy.EXPLICIT and input.shard_id_col is not None:
+            raise ConfigValidationError(
+                f"input.shard_id_col={input.shard_id_col!r} applies to EXPLICIT sharding only (strategy is "
+                f"{strategy.value})")
+        if config.adapter.max_parallel_shards != 0:
+            raise ConfigValidationError(
+                f"adapter.max_parallel_shards={config.adapter.max_parallel_shards!r} applies to the Python "
+                f"writer only; {engine_name} builds one shard per task (leave it 0)")
+        if options is not None and not isinstance(options, VectorWriteOptions):
+            raise ConfigValidationError(f"options must be a VectorWriteOptions or None, got {type(options).__name__}")
         if columns is not None:
             if config.shard_id_col in columns:
                 raise ConfigValidationError(

@@ -11,9 +11,10 @@ from typing import Any
 
 from shardvec._arrays import float32_array
 from shardvec._native import _engine
-from shardvec.config import engine_store_options
+from shardvec.config import engine_store_options, refuse_unsupported
 from shardvec.errors import ReaderStateError
 from shardvec.metrics import engine_sink
+from shardvec.sqlite_vec_adapter import check_reader_factory
 from shardvec.vector.types import (
     DistanceMetric,
     SearchResult,
@@ -36,6 +37,10 @@ class ShardedVectorReader:
 
     ``s3_prefix`` is ``s3://bucket/prefix`` or a local folder; shards are downloaded lazily into
     ``local_root`` and checked against the manifest's size and digest.
+
+    ``reader_factory`` may be None or ``SqliteVecReaderFactory()`` (what the engine does);
+    ``manifest_store`` and ``rate_limiter`` are not supported yet and must be None. Anything else
+    raises ``ConfigValidationError`` naming the parameter.
     """
 
     def __init__(
@@ -54,6 +59,12 @@ class ShardedVectorReader:
         credential_provider: Callable[[], Any] | None = None,
         s3_connection_options: dict[str, Any] | None = None,
     ) -> None:
+        check_reader_factory(reader_factory)
+        if manifest_store is not None:
+            refuse_unsupported("manifest_store", manifest_store,
+                               "the reader reads _CURRENT and the manifests at s3_prefix; leave it None")
+        if rate_limiter is not None:
+            refuse_unsupported("rate_limiter", rate_limiter, "searches are not rate limited; leave it None")
         self._s3_prefix = s3_prefix
         cache = local_root or str(Path(tempfile.gettempdir()) / "shardvec-cache")
         self._engine = _engine.Reader(
