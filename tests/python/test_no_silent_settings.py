@@ -271,6 +271,17 @@ def test_write_call_arguments_that_cannot_take_effect_are_refused(tmp_path: Path
     assert not (tmp_path / "s" / "_CURRENT").exists()
 
 
+@pytest.mark.parametrize(("name", "value"), [("run_registry", object()), ("reader_factory", object())])
+def test_a_setting_set_after_construction_is_checked_when_the_write_starts(tmp_path: Path, name: str,
+                                                                          value: object) -> None:
+    cfg = config(str(tmp_path / "s"))
+    setattr(cfg, name, value)
+    refused(lambda: write_arrays(DATA, cfg), name, "not supported yet")
+    refused(lambda: DistributedRun(cfg, VectorColumnInput(vector_col="v", id_col="id"), None, "vector-test", "Test",
+                                   ["v", "id"]), name)
+    assert not (tmp_path / "s").exists()
+
+
 def test_write_call_defaults_stay_accepted(tmp_path: Path) -> None:
     records = [VectorRecord(id=i, vector=DATA[i]) for i in range(ROWS)]
     write_sharded(records, config(str(tmp_path / "s")), input=VectorRecordInput(), options=VectorWriteOptions())

@@ -245,6 +245,7 @@ class DistributedRun:
                  columns: Sequence[str] | None) -> None:
         if not isinstance(input, VectorColumnInput):
             raise ConfigValidationError(f"input must be a VectorColumnInput, got {type(input).__name__}")
+        config.validate()  # again: a setter may have changed it since construction
         input.validate()
         if input.id_col is None:
             raise ConfigValidationError("input.id_col is required for vector writes")

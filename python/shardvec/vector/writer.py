@@ -119,7 +119,9 @@ def _check_python_writer_call(config: VectorShardedWriteConfig, input: Any = Non
     """What the single-process writers cannot honour: ``input`` other than the record marker,
     non-default ``options`` (routing verification belongs to the distributed writers: this writer
     routes each record once, in the engine) and a non-default ``shard_id_col`` (the distributed
-    writers' routing column name)."""
+    writers' routing column name). The config is validated again first: a setter may have changed
+    it since construction."""
+    config.validate()
     if input is not None and not isinstance(input, VectorRecordInput):
         raise ConfigValidationError(
             f"input must be None or VectorRecordInput() for the Python writer (records are its input), "
