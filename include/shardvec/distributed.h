@@ -19,7 +19,7 @@ namespace shardvec {
 
 // Validates `config` and resolves its routing (a RoutingPlan, types.h: everything a worker needs to
 // route rows, small enough to ship to every task) as WriteSharded does: CLUSTER with train_centroids
-// trains on `training_sample` (rows the driver sampled; required then, ignored otherwise), given
+// trains on `training_sample` (rows the driver sampled; required then, refused otherwise), given
 // centroids or hyperplanes are taken as they are, LSH hyperplanes are generated (seed 42).
 Result<RoutingPlan> PlanRouting(const WriteConfig& config, const Matrix* training_sample);
 

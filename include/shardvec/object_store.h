@@ -41,7 +41,8 @@ struct ListResult {
 };
 
 // How an s3:// store connects. Empty fields fall back to the AWS environment the way the AWS CLI finds
-// it: AWS_* variables, then the profile in ~/.aws/credentials and ~/.aws/config. Local folders ignore it.
+// it: AWS_* variables, then the profile in ~/.aws/credentials and ~/.aws/config. OpenStore refuses a
+// folder prefix with any field set to other than its default (it could not take effect).
 struct StoreOptions {
   std::string endpoint_url;  // e.g. http://127.0.0.1:9000 for S3-compatible servers
   std::string region;

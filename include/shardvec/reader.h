@@ -33,10 +33,14 @@ struct ReaderOptions {
   std::shared_ptr<MetricsSink> metrics;
 };
 
+// Every option given must take effect, or the search is refused (InvalidArgument naming it).
 struct SearchOptions {
-  std::optional<int64_t> num_probes;               // default: the manifest's num_probes
-  std::optional<std::vector<int64_t>> shard_ids;   // bypasses routing for every strategy
-  // CEL snapshots: the query's variables; they select the one shard searched. Ignored otherwise.
+  // Default: the manifest's num_probes (capped at what the routing can probe). A given value above
+  // what the snapshot's routing can probe (num_dbs; 1 + hash bits for LSH; 1 for CEL) is refused.
+  std::optional<int64_t> num_probes;
+  // Bypasses routing for every strategy; num_probes and routing_context cannot be given with it.
+  std::optional<std::vector<int64_t>> shard_ids;
+  // CEL snapshots: the query's variables; they select the one shard searched. Refused on others.
   std::optional<RoutingContext> routing_context;
 };
 

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, TypeAlias, TypedDict
 
 from .errors import ConfigValidationError
 
@@ -30,6 +30,7 @@ __all__ = [
     "CredentialProvider",
     "S3ConnectionOptions",
     "ValidatableConfig",
+    "refuse_unsupported",
     "validate_configs",
     "require_utf8",
     "validate_store_prefix",
@@ -332,6 +333,12 @@ def _validate_segment(value: object, *, field_name: str) -> None:
         )
 
 
+def refuse_unsupported(field_name: str, value: object, hint: str) -> NoReturn:
+    """Raises the one error for a setting shardvec accepts in the reference's signature but cannot
+    honour yet: the field, the value given, and what to do instead."""
+    raise ConfigValidationError(f"{field_name}={value!r} is not supported yet by shardvec; {hint}")
+
+
 def _validate_positive_optional(value: float | int | None, *, field_name: str) -> None:
     if value is None:
         return
@@ -366,18 +373,25 @@ class WriterStorageConfig:
         validate_s3_connection_options(self.s3_connection_options)
 
 
+_DEFAULT_DB_PATH_TEMPLATE = "db={db_id:05d}"
+_DEFAULT_SHARD_PREFIX = "shards"
+_DEFAULT_RUN_REGISTRY_PREFIX = "runs"
+
+
 @dataclass(slots=True)
 class WriterOutputConfig:
     """Object layout and local build settings.
 
     ``run_id`` is generated when None; when given it must be a single safe path segment (the
-    engine rejects anything else, so it is checked here already).
+    engine rejects anything else, so it is checked here already). The layout fields
+    (``db_path_template``, ``shard_prefix``, ``run_registry_prefix``) accept only their defaults,
+    the one layout the engine writes; any other value is refused.
     """
 
     run_id: str | None = None
-    db_path_template: str = "db={db_id:05d}"
-    shard_prefix: str = "shards"
-    run_registry_prefix: str = "runs"
+    db_path_template: str = _DEFAULT_DB_PATH_TEMPLATE
+    shard_prefix: str = _DEFAULT_SHARD_PREFIX
+    run_registry_prefix: str = _DEFAULT_RUN_REGISTRY_PREFIX
     # Empty: the engine's per-user default, $XDG_CACHE_HOME/shardvec/build (or ~/.cache/shardvec/build).
     local_root: str = ""
 
@@ -397,6 +411,16 @@ class WriterOutputConfig:
                 f"output.db_path_template must support format(db_id=...), "
                 f"got {self.db_path_template!r}"
             ) from exc
+        for name, value, default in (
+            ("shard_prefix", self.shard_prefix, _DEFAULT_SHARD_PREFIX),
+            ("db_path_template", self.db_path_template, _DEFAULT_DB_PATH_TEMPLATE),
+            ("run_registry_prefix", self.run_registry_prefix, _DEFAULT_RUN_REGISTRY_PREFIX),
+        ):
+            if value != default:
+                refuse_unsupported(
+                    f"output.{name}", value,
+                    f"the engine writes the reference's default layout only ({name}={default!r})",
+                )
 
 
 @dataclass(slots=True)
@@ -404,7 +428,9 @@ class WriterManifestConfig:
     """Manifest publish settings.
 
     ``credential_provider`` / ``s3_connection_options`` are used for the store only when the
-    storage config sets none (shardvec writes shards and manifests through one store).
+    storage config sets none (shardvec writes shards and manifests through one store; both set
+    and different is refused). ``store`` (a custom manifest store) is not supported yet: only
+    None is accepted.
     """
 
     store: Any | None = None
@@ -414,6 +440,11 @@ class WriterManifestConfig:
 
     def validate(self) -> None:
         """Checks that custom fields are a dict and the store settings are well formed."""
+        if self.store is not None:
+            refuse_unsupported(
+                "manifest.store", self.store,
+                "manifests are published to the store at s3_prefix; leave manifest.store None",
+            )
         if not isinstance(self.custom_manifest_fields, dict):
             raise ConfigValidationError(
                 f"manifest.custom_manifest_fields must be a dict, got "
@@ -429,7 +460,10 @@ class WriterManifestConfig:
 
 @dataclass(slots=True)
 class VectorWriteRateLimitConfig:
-    """Token-bucket limit on vector writes: one token per batch flush."""
+    """Token-bucket limit on vector writes (one token per batch flush in the reference).
+
+    Not supported yet: only ``max_writes_per_second=None`` is accepted.
+    """
 
     max_writes_per_second: float | None = None
 
@@ -437,10 +471,15 @@ class VectorWriteRateLimitConfig:
         self.validate()
 
     def validate(self) -> None:
-        """``max_writes_per_second`` must be > 0 when set."""
+        """``max_writes_per_second`` must be None (a rate > 0 is refused as unsupported)."""
         _validate_positive_optional(
             self.max_writes_per_second, field_name="rate_limits.max_writes_per_second"
         )
+        if self.max_writes_per_second is not None:
+            refuse_unsupported(
+                "rate_limits.max_writes_per_second", self.max_writes_per_second,
+                "the engine writes without a rate limit; leave it None",
+            )
 
 
 @dataclass(slots=True)
@@ -456,13 +495,18 @@ class WriterObservabilityConfig:
 
 @dataclass(slots=True)
 class WriterLifecycleConfig:
-    """Optional run registry hook."""
+    """Run registry hook. Not supported yet: only None is accepted (the engine keeps its run
+    records under ``runs/`` of the store)."""
 
     run_registry: Any | None = None
 
     def validate(self) -> None:
-        """Nothing to check."""
-        return None
+        """``run_registry`` must be None."""
+        if self.run_registry is not None:
+            refuse_unsupported(
+                "lifecycle.run_registry", self.run_registry,
+                "run records are written to runs/ in the store; leave it None",
+            )
 
 
 @dataclass(slots=True, frozen=True)
@@ -511,8 +555,10 @@ class VectorSpec:
     """Dimension and metric of the vectors, as given to ``SqliteVecFactory``.
 
     ``metric`` is normalized to its string value in ``__post_init__`` (a ``DistanceMetric`` is
-    accepted). ``sharding`` is a string mirror of ``VectorShardingConfig``, ignored by
-    ``SqliteVecFactory``. ``dim`` is not checked here (``VectorShardedWriteConfig`` checks it).
+    accepted). ``sharding`` is a string mirror of ``VectorShardingConfig``; given to a write through
+    ``SqliteVecFactory``, each of its fields must be its default or equal ``config.sharding``'s (and
+    ``vector_col`` None, the index fields equal ``index_config``'s). ``dim`` is not checked here
+    (``VectorShardedWriteConfig`` checks it).
     """
 
     dim: int

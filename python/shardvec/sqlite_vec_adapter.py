@@ -2,9 +2,10 @@
 
 In shardyfusion these factories build and read each shard from Python. In shardvec the C++ engine
 builds, uploads, downloads and searches the shards itself, so the factories are *markers*: they
-select the sqlite-vec backend and carry its settings, and ``VectorShardedWriteConfig`` checks that
-the factory's ``VectorSpec`` agrees with ``index_config``. Calling one raises
-``NotImplementedError``.
+select the sqlite-vec backend, and ``VectorShardedWriteConfig`` checks that the factory's
+``VectorSpec`` agrees with ``index_config``. A setting the engine does not honour is accepted only
+at the value that describes what the engine does (its default, mostly); any other value raises
+``ConfigValidationError`` naming it. Calling a factory raises ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .config import (
     CredentialProvider,
     S3ConnectionOptions,
     VectorSpec,
+    refuse_unsupported,
     validate_s3_connection_options,
 )
 from .errors import ConfigValidationError, SqliteVecAdapterError
@@ -26,10 +28,45 @@ __all__ = [
     "SqliteVecAdapterError",
     "SqliteVecFactory",
     "SqliteVecReaderFactory",
+    "check_reader_factory",
 ]
 
 #: Page sizes the reference accepts (plus ``"auto"``).
 SUPPORTED_PAGE_SIZES = (4096, 8192, 16384, 32768, 65536)
+
+#: The page size the engine builds every shard with.
+ENGINE_PAGE_SIZE = 65536
+
+#: Page sizes a ``SqliteVecFactory`` accepts: the engine's, ``"auto"`` (the engine chooses) and the
+#: reference's default 4096 (so a program that spells the default keeps working; the engine
+#: still builds 65536-byte pages, which only changes the file's layout, not its contents).
+ACCEPTED_PAGE_SIZES = (4096, ENGINE_PAGE_SIZE, "auto")
+
+_FACTORY_SETTINGS_HINT = "the engine builds and reads shards with the write or read config's own settings"
+
+
+def _refuse_store_settings(name: str, s3_connection_options: object, credential_provider: object) -> None:
+    """A factory's own store settings: the engine reaches the store with the config's or reader's."""
+    validate_s3_connection_options(s3_connection_options, field_name=f"{name}.s3_connection_options")
+    if s3_connection_options is not None:
+        refuse_unsupported(f"{name}.s3_connection_options", s3_connection_options,
+                           f"{_FACTORY_SETTINGS_HINT}; pass s3_connection_options there")
+    if credential_provider is not None:
+        refuse_unsupported(f"{name}.credential_provider", credential_provider,
+                           f"{_FACTORY_SETTINGS_HINT}; pass credential_provider there")
+
+#: The reference's download-tier ``mmap_size``.
+DEFAULT_MMAP_SIZE = 256 * 1024 * 1024
+
+
+def check_reader_factory(factory: object, *, field_name: str = "reader_factory") -> None:
+    """``reader_factory`` must be None or a :class:`SqliteVecReaderFactory` (whose settings are the
+    engine's by construction); any other factory is refused."""
+    if factory is None or isinstance(factory, SqliteVecReaderFactory):
+        return
+    refuse_unsupported(field_name, factory,
+                       "the engine reads sqlite-vec shards itself; pass None or SqliteVecReaderFactory()")
+
 
 _ENGINE_BUILDS = (
     "{name} is a marker in shardvec: the C++ engine builds and reads sqlite-vec shards itself. "
@@ -44,11 +81,15 @@ class SqliteVecFactory:
     Attributes:
         vector_spec: Dimension and metric; must agree with the write's ``index_config``
             (checked by ``VectorShardedWriteConfig``; the reference never compares them).
-        page_size: One of :data:`SUPPORTED_PAGE_SIZES` or ``"auto"``; validated for compatibility,
-            but the engine always builds with 65536-byte pages (see DESIGN §3.4).
-        cache_size_pages, s3_connection_options, credential_provider, supports_vector_writes,
-        emit_sidecar: Accepted for compatibility; the engine uses the write config's store
-        settings and writes no sidecar.
+        page_size: 65536 (the engine's page size), ``"auto"`` or the reference's default 4096
+            (accepted so the default keeps working; the engine builds 65536-byte pages). The
+            reference's other sizes are refused.
+        cache_size_pages: Only the default -2000 (the engine sizes its own build cache).
+        s3_connection_options, credential_provider: Only None; the engine reaches the store
+            with the write config's settings.
+        supports_vector_writes: Only True.
+        emit_sidecar: True or False: the reference uploads its page-cache sidecar best-effort
+            and no reader uses it; the engine never writes one.
 
     The reference signature, documented here, is
     ``factory(*, db_url: str, local_dir: Path, index_config=None) -> VectorIndexWriter``.
@@ -72,7 +113,16 @@ class SqliteVecFactory:
                 f"page_size must be one of {list(SUPPORTED_PAGE_SIZES)} or 'auto', "
                 f"got {self.page_size!r}"
             )
-        validate_s3_connection_options(self.s3_connection_options)
+        if self.page_size not in ACCEPTED_PAGE_SIZES:
+            refuse_unsupported("SqliteVecFactory.page_size", self.page_size,
+                               f"the engine builds {ENGINE_PAGE_SIZE}-byte pages; pass {ENGINE_PAGE_SIZE} or 'auto'")
+        if self.cache_size_pages != -2000:
+            refuse_unsupported("SqliteVecFactory.cache_size_pages", self.cache_size_pages,
+                               "the engine sizes its own build cache; leave the default -2000")
+        if self.supports_vector_writes is not True:
+            refuse_unsupported("SqliteVecFactory.supports_vector_writes", self.supports_vector_writes,
+                               "sqlite-vec shards always hold vectors; leave it True")
+        _refuse_store_settings("SqliteVecFactory", self.s3_connection_options, self.credential_provider)
 
     def __call__(self, *, db_url: str, local_dir: Path, index_config: Any = None) -> Any:
         """Not supported: raises NotImplementedError (the engine builds the shards)."""
@@ -86,13 +136,15 @@ class SqliteVecReaderFactory:
     """Selects sqlite-vec shards for a reader: ``reader_factory=SqliteVecReaderFactory()``.
 
     The download tier of the reference: the engine downloads each shard once into its cache,
-    verifies it, and opens it read-only with ``mmap_size`` bytes memory-mapped.
+    verifies it, and opens it read-only with the whole file memory-mapped. Only the defaults are
+    accepted (``mmap_size`` 256 MiB, no store settings of its own: the reader's are used); any
+    other value is refused, since the engine has no per-factory setting for it yet.
 
     The reference signature, documented here, is
     ``factory(*, db_url, local_dir, checkpoint_id=None, index_config=None, manifest=None)``.
     """
 
-    mmap_size: int = 256 * 1024 * 1024
+    mmap_size: int = DEFAULT_MMAP_SIZE
     s3_connection_options: S3ConnectionOptions | None = None
     credential_provider: CredentialProvider | None = None
 
@@ -101,7 +153,10 @@ class SqliteVecReaderFactory:
             raise ConfigValidationError(f"mmap_size must be an int, got {self.mmap_size!r}")
         if self.mmap_size < 0:
             raise ConfigValidationError(f"mmap_size must be >= 0, got {self.mmap_size}")
-        validate_s3_connection_options(self.s3_connection_options)
+        if self.mmap_size != DEFAULT_MMAP_SIZE:
+            refuse_unsupported("SqliteVecReaderFactory.mmap_size", self.mmap_size,
+                               f"the engine maps each whole shard; leave the default {DEFAULT_MMAP_SIZE}")
+        _refuse_store_settings("SqliteVecReaderFactory", self.s3_connection_options, self.credential_provider)
 
     def __call__(
         self,

@@ -18,6 +18,7 @@
 #include "routing/cel/cel.h"
 #include "shardvec/limits.h"
 #include "shardvec/writer.h"
+#include "write/config_validation.h"
 
 namespace shardvec::cli {
 namespace {
@@ -103,9 +104,24 @@ Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag) {
   return ParseNpyMatrix(*bytes, what);
 }
 
+// A column given both by a flag and by the records of a .jsonl --input: one of them would be dropped.
+template <typename T>
+Status CheckGivenOnce(const std::optional<T>& from_input, const std::string& flag_value, std::string_view flag,
+                      std::string_view field, const std::string& input) {
+  if (flag_value.empty() || !from_input) return Status::OK();
+  return Status::InvalidArgument(fmt::format(
+      "{} '{}' and the '{}' fields of --input '{}' both give this column; give it in one place", flag, flag_value,
+      field, input));
+}
+
 Result<InputData> LoadInputs(const BuildArgs& a) {
   ASSIGN_OR_RETURN(InputData data, LoadVectorInput(a.input));
   const int64_t rows = data.vectors.rows;
+  RETURN_IF_ERROR(CheckGivenOnce(data.ids, a.ids_file, "--ids", "id", a.input));
+  RETURN_IF_ERROR(CheckGivenOnce(data.payloads, a.payloads_file, "--payloads", "payload", a.input));
+  RETURN_IF_ERROR(CheckGivenOnce(data.shard_ids, a.shard_ids_file, "--shard-ids", "shard_id", a.input));
+  RETURN_IF_ERROR(CheckGivenOnce(data.routing_contexts, a.routing_context_file, "--routing-context-file",
+                                 "routing_context", a.input));
   if (!a.ids_file.empty()) {
     ASSIGN_OR_RETURN(data.ids, LoadIdsFile(a.ids_file));
     RETURN_IF_ERROR(CheckRowCount(*data.ids, rows, "--ids", a.ids_file));
@@ -211,18 +227,41 @@ Status SetCelConfig(const BuildArgs& a, ShardingConfig& s) {
   return Status::OK();
 }
 
-// The CEL-only flags given with another strategy.
-Status CheckNoCelFlags(const BuildArgs& a, Strategy strategy) {
+// What the sharding fields are called here: their flags.
+constexpr ShardingFieldNames kShardingFlags{
+    .num_dbs = "--num-dbs",
+    .num_probes = "--num-probes",
+    .centroids = "--centroids",
+    .train_centroids = "--train-centroids",
+    .sample_size = "--sample-size",
+    .num_hash_bits = "--num-hash-bits",
+    .hyperplanes = "--hyperplanes",
+    .cel_expr = "--cel-expr",
+    .cel_columns = "--cel-column",
+    .routing_values = "--routing-values",
+};
+
+// Flags that --strategy would not use (the CLI-only ones here; the sharding fields through the
+// engine's own rule, under their flag names): a usage error, so that no flag is silently dropped.
+Status CheckFlagsTakeEffect(const BuildArgs& a, const ShardingConfig& sharding) {
   std::vector<std::string_view> given;
-  if (!a.cel_expr.empty()) given.push_back("--cel-expr");
-  if (!a.cel_columns.empty()) given.push_back("--cel-column");
-  if (!a.routing_values.empty()) given.push_back("--routing-values");
-  if (!a.routing_values_file.empty()) given.push_back("--routing-values-file");
-  if (!a.routing_context_file.empty()) given.push_back("--routing-context-file");
-  if (given.empty()) return Status::OK();
-  return Status::InvalidArgument(fmt::format("{} {} to --strategy cel only (got --strategy {})",
-                                             fmt::join(given, ", "), given.size() == 1 ? "applies" : "apply",
-                                             StrategyName(strategy)));
+  if (sharding.strategy != Strategy::kCel) {
+    if (!a.cel_expr.empty()) given.push_back("--cel-expr");
+    if (!a.cel_columns.empty()) given.push_back("--cel-column");
+    if (!a.routing_values.empty()) given.push_back("--routing-values");
+    if (!a.routing_values_file.empty()) given.push_back("--routing-values-file");
+    if (!a.routing_context_file.empty()) given.push_back("--routing-context-file");
+  }
+  if (!given.empty()) {
+    return Status::InvalidArgument(fmt::format("{} {} to --strategy cel only (got --strategy {})",
+                                               fmt::join(given, ", "), given.size() == 1 ? "applies" : "apply",
+                                               StrategyName(sharding.strategy)));
+  }
+  if (sharding.strategy != Strategy::kExplicit && !a.shard_ids_file.empty()) {
+    return Status::InvalidArgument(fmt::format("--shard-ids applies to --strategy explicit only (got --strategy {})",
+                                               StrategyName(sharding.strategy)));
+  }
+  return CheckShardingFieldsTakeEffect(sharding, kShardingFlags);
 }
 
 // The text flags that end up in the manifest, the run record or messages are UTF-8 (JSON text is).
@@ -235,40 +274,43 @@ Status CheckTextFlags(const BuildArgs& a) {
   return Status::OK();
 }
 
-Result<WriteConfig> MakeConfig(const BuildArgs& a, const InputData& data) {
+// The sharding flags as a ShardingConfig (matrix files loaded, CEL tokens typed); needs no input.
+Result<ShardingConfig> ShardingFromArgs(const BuildArgs& a) {
+  ShardingConfig s;
+  ASSIGN_OR_RETURN(s.strategy, ParseStrategy(a.strategy, "--strategy"));
+  s.num_dbs = a.num_dbs;
+  s.num_probes = a.num_probes;
+  s.train_centroids = a.train_centroids;
+  if (a.sample_size) s.centroids_training_sample_size = *a.sample_size;
+  s.num_hash_bits = a.num_hash_bits;
+  if (!a.centroids_file.empty()) {
+    ASSIGN_OR_RETURN(s.centroids, LoadMatrixFile(a.centroids_file, "--centroids"));
+  }
+  if (!a.hyperplanes_file.empty()) {
+    ASSIGN_OR_RETURN(s.hyperplanes, LoadMatrixFile(a.hyperplanes_file, "--hyperplanes"));
+  }
+  if (s.strategy == Strategy::kCel) RETURN_IF_ERROR(SetCelConfig(a, s));
+  return s;
+}
+
+Result<WriteConfig> MakeConfig(const BuildArgs& a, ShardingConfig sharding, const InputData& data) {
   WriteConfig c;
   c.store = a.store;
   c.store_options = a.store_options;
   c.metrics = CliMetrics();
   ASSIGN_OR_RETURN(c.index.metric, ParseMetric(a.metric, "--metric"));
-  ASSIGN_OR_RETURN(c.sharding.strategy, ParseStrategy(a.strategy, "--strategy"));
+  c.sharding = std::move(sharding);
   c.index.dim = data.vectors.cols;
   if (data.vectors.rows == 0 && c.index.dim == 0) {
     return Status::InvalidArgument(fmt::format("--input '{}' holds no vectors, so the dimension is unknown", a.input));
   }
-  c.sharding.num_dbs = a.num_dbs;
-  c.sharding.num_probes = a.num_probes;
-  c.sharding.train_centroids = a.train_centroids;
-  if (a.sample_size) c.sharding.centroids_training_sample_size = *a.sample_size;
-  c.sharding.num_hash_bits = a.num_hash_bits;
-  if (!a.centroids_file.empty()) {
-    ASSIGN_OR_RETURN(c.sharding.centroids, LoadMatrixFile(a.centroids_file, "--centroids"));
-  }
-  if (!a.hyperplanes_file.empty()) {
-    ASSIGN_OR_RETURN(c.sharding.hyperplanes, LoadMatrixFile(a.hyperplanes_file, "--hyperplanes"));
-  }
   if (c.sharding.strategy == Strategy::kExplicit && !data.shard_ids) {
     return Status::InvalidArgument("--strategy explicit needs shard ids: pass --shard-ids F.npy or 'shard_id' in a .jsonl input");
   }
-  if (c.sharding.strategy == Strategy::kCel) {
-    RETURN_IF_ERROR(SetCelConfig(a, c.sharding));
-    if (!data.routing_contexts) {
-      return Status::InvalidArgument(
-          "--strategy cel needs routing contexts: pass --routing-context-file F.jsonl or 'routing_context' in a "
-          ".jsonl input");
-    }
-  } else {
-    RETURN_IF_ERROR(CheckNoCelFlags(a, c.sharding.strategy));
+  if (c.sharding.strategy == Strategy::kCel && !data.routing_contexts) {
+    return Status::InvalidArgument(
+        "--strategy cel needs routing contexts: pass --routing-context-file F.jsonl or 'routing_context' in a "
+        ".jsonl input");
   }
   if (!a.run_id.empty()) c.run_id = a.run_id;
   c.local_root = a.local_root;
@@ -299,9 +341,13 @@ void PrintResult(const BuildResult& r, bool json) {
 
 int RunBuild(const BuildArgs& a) {
   if (Status st = CheckTextFlags(a); !st.ok()) return ReportError("build", st);
+  auto sharding = ShardingFromArgs(a);
+  if (!sharding.ok()) return ReportError("build", sharding.status());
+  // A usage error: main prints it with the help hint and exits 2, before any input is read.
+  if (Status st = CheckFlagsTakeEffect(a, *sharding); !st.ok()) throw CLI::ValidationError(st.message());
   auto data = LoadInputs(a);
   if (!data.ok()) return ReportError("build", data.status());
-  auto config = MakeConfig(a, *data);
+  auto config = MakeConfig(a, std::move(sharding).value(), *data);
   if (!config.ok()) return ReportError("build", config.status());
   ProgressLine progress(!a.quiet && StderrIsTty());
   config->on_progress = [&progress](const WriteProgress& p) { progress.Update(p.phase, p.done, p.total); };

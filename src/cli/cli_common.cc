@@ -2,7 +2,11 @@
 
 #include "cli/commands.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
@@ -14,6 +18,7 @@
 #include "common/file_util.h"
 #include "common/json_text.h"
 #include "common/text_util.h"
+#include "store/open_store.h"
 
 namespace shardvec::cli {
 
@@ -43,6 +48,19 @@ void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   cmd->add_option("--profile", options.profile, "AWS profile in ~/.aws/credentials and ~/.aws/config");
   cmd->add_option("--addressing-style", options.addressing_style, "S3 addressing: auto, path or virtual")
       ->check(CLI::IsMember({"auto", "path", "virtual"}));
+  // The S3 flags take effect on s3:// stores only: with a folder store they are a usage error.
+  cmd->parse_complete_callback([store = &store, options = &options] {
+    if (IsS3Prefix(*store)) return;
+    std::vector<std::string> flags;
+    for (std::string_view field : SetS3Options(*options)) {
+      std::string flag = "--" + std::string(field);
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      flags.push_back(std::move(flag));
+    }
+    if (flags.empty()) return;
+    throw CLI::ValidationError(fmt::format("{} {} to s3:// stores only, and --store '{}' is a folder",
+                                           fmt::join(flags, ", "), flags.size() == 1 ? "applies" : "apply", *store));
+  });
 }
 
 std::string& MetricsFilePath() {

@@ -340,7 +340,10 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   AddStoreOptions(search, *args);
   AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
-  search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3");
+  // --shard-ids replaces routing, so the routing flags cannot take effect beside it.
+  search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3")
+      ->excludes(search->get_option("--num-probes"))
+      ->excludes(search->get_option("--routing-context"));
   search->add_option("--max-workers", args->max_workers, "Search threads, 1..1024 (default: one per usable CPU)")
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   search->callback([args, &exit_code] { exit_code = RunSearch(*args); });

@@ -58,6 +58,16 @@ Status CheckTopK(int64_t top_k) {
 Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const float> query,
                                      const SearchOptions& options) {
   if (options.shard_ids) {
+    // shard_ids replaces routing, so a routing setting beside it could not take effect.
+    if (options.num_probes) {
+      return Status::InvalidArgument(fmt::format(
+          "num_probes ({}) cannot be combined with shard_ids: shard_ids names the shards searched, so give one",
+          *options.num_probes));
+    }
+    if (options.routing_context) {
+      return Status::InvalidArgument(
+          "routing_context cannot be combined with shard_ids: shard_ids names the shards searched, so give one");
+    }
     std::vector<int64_t> out;
     std::set<int64_t> seen;
     for (int64_t id : *options.shard_ids) {
@@ -70,6 +80,17 @@ Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const fl
   }
   const int64_t probes = options.num_probes.value_or(s.num_probes);
   if (probes < 1) return Status::InvalidArgument(fmt::format("num_probes must be >= 1 (got {})", probes));
+  // A given num_probes must take effect; the manifest's own default is only capped (a snapshot
+  // another tool wrote may ask for more shards than its routing reaches).
+  if (options.num_probes && *options.num_probes > s.router->MaxProbes()) {
+    return Status::InvalidArgument(fmt::format(
+        "num_probes ({}) exceeds the {} shard(s) this {} snapshot's routing can probe (num_dbs {})",
+        *options.num_probes, s.router->MaxProbes(), StrategyName(s.strategy), s.num_dbs));
+  }
+  if (options.routing_context && !s.router->RoutesByContext()) {
+    return Status::InvalidArgument(fmt::format("routing_context applies to CEL snapshots only; this one uses {}",
+                                               StrategyName(s.strategy)));
+  }
   if (s.router->RoutesByContext()) {
     const RoutingContext* context = options.routing_context ? &*options.routing_context : nullptr;
     ASSIGN_OR_RETURN(const int64_t shard, s.router->ProbeContext(context));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <random>
 
@@ -90,6 +91,16 @@ std::vector<int64_t> LshProbe(const float* q, const Matrix& hyperplanes, int64_t
     }
   }
   return shards;
+}
+
+int64_t LshMaxProbes(int64_t num_bits, int64_t num_dbs) {
+  return std::min(num_dbs, 1 + std::min(std::max<int64_t>(num_bits, 0), kMaxLshBits));
+}
+
+int64_t LshReachableShards(int64_t num_bits) {
+  if (num_bits <= 0) return 1;
+  if (num_bits >= 63) return std::numeric_limits<int64_t>::max();
+  return int64_t{1} << num_bits;
 }
 
 }  // namespace shardvec

@@ -22,6 +22,8 @@ class Router {
   // Shards to search for a query, best first, without duplicates. EXPLICIT has no probe order and
   // asks for shard_ids; CEL asks for a routing context.
   virtual Result<std::vector<int64_t>> Probe(const float* query, int64_t num_probes) const = 0;
+  // The most shards Probe can list (a larger num_probes could not take effect).
+  virtual int64_t MaxProbes() const = 0;
   // Whether queries route by routing context (CEL) rather than by vector.
   virtual bool RoutesByContext() const { return false; }
   // CEL: the one shard a query's routing context selects (null: none was given, an error).

@@ -2,6 +2,7 @@
 // extras (dimension bounds, finite artifacts, safe run ids). Each error names the field and the value.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -9,6 +10,7 @@
 #include "common/text_util.h"
 #include "common/thread_pool.h"
 #include "routing/cel_routing.h"
+#include "routing/lsh.h"
 #include "shardvec/config.h"
 #include "shardvec/limits.h"
 #include "write/config_validation.h"
@@ -113,7 +115,78 @@ Status ValidateTexts(const WriteConfig& c) {
   return st;
 }
 
+// index_type values the engine builds: an exhaustive (exact) float32 scan, which is what "flat" names;
+// "hnsw" is the reference's default and is recorded as given.
+constexpr std::string_view kIndexTypes[] = {"hnsw", "flat"};
+
+Status ValidateIndex(const IndexConfig& index) {
+  if (std::find(std::begin(kIndexTypes), std::end(kIndexTypes), index.index_type) == std::end(kIndexTypes)) {
+    return Invalid(fmt::format(
+        "index_config.index_type '{}' is not supported: sqlite-vec shards are searched exhaustively; use 'flat' "
+        "or the default 'hnsw' (both are recorded in the manifest only)",
+        index.index_type));
+  }
+  if (index.quantization) {
+    return Invalid(fmt::format(
+        "index_config.quantization '{}' is not supported: sqlite-vec shards store float32; leave it unset",
+        *index.quantization));
+  }
+  return Status::OK();
+}
+
 }  // namespace
+
+Status CheckShardingFieldsTakeEffect(const ShardingConfig& s, const ShardingFieldNames& n) {
+  const std::string strategy(StrategyName(s.strategy));
+  const auto only = [&](std::string_view field, std::string_view value, std::string_view applies_to) {
+    return Invalid(fmt::format("{}{} applies to {} sharding only (strategy is {})", field,
+                               value.empty() ? "" : fmt::format(" {}", value), applies_to, strategy));
+  };
+  const bool cluster = s.strategy == Strategy::kCluster, lsh = s.strategy == Strategy::kLsh,
+             cel = s.strategy == Strategy::kCel;
+  if (!cluster && s.centroids) return only(n.centroids, "", "CLUSTER");
+  if (!cluster && s.train_centroids) return only(n.train_centroids, "", "CLUSTER");
+  if (s.centroids && s.train_centroids) {
+    return Invalid(fmt::format("{} and {} exclude each other: training would replace the given centroids",
+                               n.centroids, n.train_centroids));
+  }
+  if (s.centroids_training_sample_size != ShardingConfig{}.centroids_training_sample_size && !s.train_centroids) {
+    return Invalid(fmt::format("{} {} applies to CLUSTER sharding with {} only", n.sample_size,
+                               s.centroids_training_sample_size, n.train_centroids));
+  }
+  if (!lsh && s.num_hash_bits && *s.num_hash_bits != kDefaultLshBits) {
+    return only(n.num_hash_bits, std::to_string(*s.num_hash_bits), "LSH");
+  }
+  if (!lsh && s.hyperplanes) return only(n.hyperplanes, "", "LSH");
+  if (!cel && s.cel_expr) return only(n.cel_expr, "", "CEL");
+  if (!cel && !s.cel_columns.empty()) return only(n.cel_columns, "", "CEL");
+  if (!cel && s.routing_values) return only(n.routing_values, "", "CEL");
+
+  // The counts below are compared only when valid: Validate() names an invalid one itself.
+  std::optional<int64_t> num_dbs = s.num_dbs;
+  if (cluster && s.centroids) num_dbs = s.centroids->rows;
+  if (num_dbs && *num_dbs < 1) num_dbs.reset();
+  const int64_t bits = s.hyperplanes ? s.hyperplanes->rows : s.num_hash_bits.value_or(kDefaultLshBits);
+  if (lsh && num_dbs && bits >= 1 && bits <= kMaxHashBits) {
+    if (*num_dbs > LshReachableShards(bits)) {
+      return Invalid(fmt::format(
+          "{} {} exceeds the {} shards {} {} can reach (2^bits): the others would stay empty; raise {} or lower {}",
+          n.num_dbs, *num_dbs, LshReachableShards(bits), s.hyperplanes ? n.hyperplanes : n.num_hash_bits, bits,
+          n.num_hash_bits, n.num_dbs));
+    }
+    if (s.num_probes > LshMaxProbes(bits, *num_dbs)) {
+      return Invalid(fmt::format("{} {} exceeds the {} shards LSH can probe with {} {} and {} {} (1 + bits, at most "
+                                 "num_dbs)",
+                                 n.num_probes, s.num_probes, LshMaxProbes(bits, *num_dbs),
+                                 s.hyperplanes ? n.hyperplanes : n.num_hash_bits, bits, n.num_dbs, *num_dbs));
+    }
+  }
+  if (num_dbs && s.num_probes > *num_dbs) {
+    return Invalid(fmt::format("{} {} exceeds {} {}: a query cannot probe more shards than there are",
+                               n.num_probes, s.num_probes, n.num_dbs, *num_dbs));
+  }
+  return Status::OK();
+}
 
 Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
   if (m.rows <= 0) return Invalid(fmt::format("{} must have at least one row (got {})", field, m.rows));
@@ -150,6 +223,7 @@ Status Validate(const WriteConfig& c) {
   if (c.index.dim > kMaxDim) {
     return Invalid(fmt::format("index_config.dim must be <= {} for sqlite-vec (got {})", kMaxDim, c.index.dim));
   }
+  RETURN_IF_ERROR(ValidateIndex(c.index));
   const ShardingConfig& s = c.sharding;
   if (s.num_dbs && *s.num_dbs <= 0) return Invalid(fmt::format("num_dbs must be > 0, got {}", *s.num_dbs));
   if (s.num_dbs) RETURN_IF_ERROR(CheckShardCount(*s.num_dbs, "num_dbs"));
@@ -168,6 +242,7 @@ Status Validate(const WriteConfig& c) {
     case Strategy::kCel: st = ValidateCel(s); break;
   }
   if (!st.ok()) return st;
+  RETURN_IF_ERROR(CheckShardingFieldsTakeEffect(s));
   if (c.run_id) {
     Status run_id = ValidateRunId(*c.run_id);
     if (!run_id.ok()) return run_id;

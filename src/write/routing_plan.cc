@@ -12,8 +12,6 @@
 namespace shardvec {
 namespace {
 
-constexpr int64_t kDefaultHashBits = 8;
-
 // A plan's centroids or hyperplanes: present, well formed, and `rows` of them (`rows_field` names it).
 Status CheckPlanMatrix(const std::optional<Matrix>& m, std::string_view name, int64_t dim, int64_t rows,
                        std::string_view rows_field) {
@@ -34,6 +32,10 @@ Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* 
   plan.metric = config.index.metric;
   plan.dim = config.index.dim;
   plan.num_probes = s.num_probes;
+  if (training_sample && !(s.strategy == Strategy::kCluster && s.train_centroids)) {
+    return Status::InvalidArgument(
+        "a training sample applies to CLUSTER sharding with train_centroids only; pass none");
+  }
   switch (s.strategy) {
     case Strategy::kCluster:
       if (s.train_centroids) {
@@ -49,7 +51,7 @@ Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* 
       break;
     case Strategy::kLsh:
       plan.num_dbs = *s.num_dbs;
-      plan.num_hash_bits = s.hyperplanes ? s.hyperplanes->rows : s.num_hash_bits.value_or(kDefaultHashBits);
+      plan.num_hash_bits = s.hyperplanes ? s.hyperplanes->rows : s.num_hash_bits.value_or(kDefaultLshBits);
       plan.hyperplanes = s.hyperplanes ? *s.hyperplanes : GenerateHyperplanes(plan.num_hash_bits, plan.dim);
       break;
     case Strategy::kExplicit:

@@ -333,8 +333,6 @@ TEST_F(CelCliTest, BuildErrorsNameTheFlagTheFileAndTheLine) {
        {"--routing-values-file", "tokens.json': expected a JSON array"}},
       {regions + " --cel-column region=string --routing-values eu,us",
        {"not in routing_values"}},  // apac rows
-      {"--input " + Path("v.npy") + " --strategy lsh --num-dbs 2 --cel-expr region",
-       {"--cel-expr applies to --strategy cel only (got --strategy lsh)"}},
   };
   for (const Case& tc : cases) {
     auto r = Build("store", tc.args);
@@ -344,6 +342,11 @@ TEST_F(CelCliTest, BuildErrorsNameTheFlagTheFileAndTheLine) {
     }
   }
   EXPECT_FALSE(fs::exists(tmp_ / "store" / "_CURRENT"));
+  // A CEL flag with another strategy would be dropped: a usage error, before any input is read.
+  auto other = Build("store", "--input " + Path("v.npy") + " --strategy lsh --num-dbs 2 --cel-expr region");
+  EXPECT_EQ(other.exit_code, 2) << other.err;
+  EXPECT_NE(other.err.find("--cel-expr applies to --strategy cel only (got --strategy lsh)"), std::string::npos)
+      << other.err;
   // The comma form and the file are exclusive: a usage error.
   auto both = Build("store", regions + " --cel-column region=string --routing-values eu --routing-values-file " +
                                  Path("tokens.json"));

@@ -194,11 +194,11 @@ def test_7_lifecycle_with_flat_keyword():
 def test_grouped_configs_are_used():
     storage = WriterStorageConfig(s3_prefix="file:///tmp/x")
     adapter = VectorAdapterConfig(batch_size=7)
-    config = make(s3_prefix=None, storage=storage, adapter=adapter,
-                  rate_limits=VectorWriteRateLimitConfig(max_writes_per_second=2.0))
+    rate_limits = VectorWriteRateLimitConfig(max_writes_per_second=None)
+    config = make(s3_prefix=None, storage=storage, adapter=adapter, rate_limits=rate_limits)
     assert config.storage is storage
     assert config.batch_size == 7
-    assert config.max_writes_per_second == 2.0
+    assert config.rate_limits is rate_limits and config.max_writes_per_second is None
 
 
 def test_max_parallel_shards_must_be_a_non_negative_int():
@@ -589,8 +589,12 @@ def test_engine_store_options_manifest_fallback():
     manifest = WriterManifestConfig(s3_connection_options={"endpoint_url": "http://m"},
                                     credential_provider=lambda: None)
     assert make(manifest=manifest).engine_store_options() == {"endpoint_url": "http://m"}
-    config = make(manifest=manifest, s3_connection_options={"endpoint_url": "http://s"})
+    config = make(manifest=WriterManifestConfig(s3_connection_options={"endpoint_url": "http://s"}),
+                  s3_connection_options={"endpoint_url": "http://s"})
     assert config.engine_store_options() == {"endpoint_url": "http://s"}
+    # Set to something else than the storage settings, they could not take effect: refused.
+    with raises("manifest.s3_connection_options differs from storage.s3_connection_options"):
+        make(manifest=manifest, s3_connection_options={"endpoint_url": "http://s"})
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,13 @@ ENGINES = ["spark", "dask", "ray"]
 # Set before any cluster starts, so every worker process inherits it; tests write the file.
 FAULT_FILE = Path(tempfile.mkdtemp(prefix="shardvec-fault-")) / "fail-first-attempt-of-db"
 os.environ[FAULT_FILE_ENV] = str(FAULT_FILE)
-INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"], shard_id_col="bucket")
+INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"])
+# EXPLICIT reads each row's shard from "bucket"; the other strategies refuse a shard id column.
+EXPLICIT_INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"], shard_id_col="bucket")
+
+
+def input_for(strategy: VectorShardingStrategy) -> VectorColumnInput:
+    return EXPLICIT_INPUT if strategy == VectorShardingStrategy.EXPLICIT else INPUT
 REGIONS = ["eu", "us", "apac", "latam"]
 
 
@@ -178,7 +184,7 @@ STRATEGIES = {
 def test_snapshot_holds_every_id_once_in_its_routed_shard(engine: Writer, strategy: str, tmp_path: Path) -> None:
     table = make_table()
     prefix = str(tmp_path / "store")
-    result = engine(table, config_for(prefix, **STRATEGIES[strategy]), INPUT)
+    result = engine(table, config_for(prefix, **STRATEGIES[strategy]), input_for(STRATEGIES[strategy]["strategy"]))
     check_snapshot(result, table, prefix, tmp_path / "cache")
 
 
@@ -193,10 +199,12 @@ def test_all_engines_and_the_python_writer_build_the_same_shards(request: pytest
     }
     for case, sharding in cases.items():
         python = write_arrays(vectors_of(table), config_for(str(tmp_path / f"py-{case}"), **sharding),
-                              ids=table.column("doc_id").to_numpy(), shard_ids=table.column("bucket").to_numpy())
+                              ids=table.column("doc_id").to_numpy(),
+                              shard_ids=table.column("bucket").to_numpy() if case == "explicit" else None)
         expected = ids_per_shard(python)
         for name in ENGINES:
-            result = make_writer(request, name)(table, config_for(str(tmp_path / f"{name}-{case}"), **sharding), INPUT)
+            result = make_writer(request, name)(table, config_for(str(tmp_path / f"{name}-{case}"), **sharding),
+                                                input_for(sharding["strategy"]))
             assert ids_per_shard(result) == expected, (case, name)
 
 

@@ -15,7 +15,7 @@ from shardvec.metrics import PrometheusCollector
 from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
-from test_distributed import INPUT, config_for, dask_client, make_table, make_writer  # noqa: F401 (fixture)
+from test_distributed import EXPLICIT_INPUT, config_for, dask_client, make_table, make_writer  # noqa: F401 (fixture)
 
 DIM = 8
 ROWS = 400
@@ -170,7 +170,7 @@ def test_the_dask_driver_reports_its_published_shards(tmp_path: Path, request: p
     recorder = Recorder()
     cfg = config_for(str(tmp_path / "dask"), VectorShardingStrategy.EXPLICIT)
     cfg.metrics_collector = recorder
-    result = make_writer(request, "dask")(make_table(), cfg, INPUT)
+    result = make_writer(request, "dask")(make_table(), cfg, EXPLICIT_INPUT)
     events = recorder.take()
     assert [e for e, _ in events][0] == "vector.write.started"
     shards = {p["db_id"]: p["row_count"] for e, p in events if e == "vector.write.shard.completed"}

@@ -58,7 +58,10 @@ class DistributedTest : public ::testing::Test {
     return config;
   }
 
-  std::vector<Record> Records() const { return testing::MakeRecords(data_, false, 4); }
+  // The rows as records; shard ids only for EXPLICIT (other strategies refuse a record carrying one).
+  std::vector<Record> Records(Strategy strategy = Strategy::kExplicit) const {
+    return testing::MakeRecords(data_, false, strategy == Strategy::kExplicit ? 4 : 0);
+  }
 
   ShardTask Task(const WriteConfig& config, const std::string& run_id, int64_t db_id) const {
     ShardTask t;
@@ -81,7 +84,7 @@ class DistributedTest : public ::testing::Test {
     const Matrix* sample = config.sharding.train_centroids ? &data_ : nullptr;
     auto plan = PlanRouting(config, sample);
     if (!plan.ok()) return plan.status();
-    const std::vector<Record> records = Records();
+    const std::vector<Record> records = Records(config.sharding.strategy);
     std::vector<int64_t> shard_ids;
     for (const Record& r : records) shard_ids.push_back(r.shard_id.value_or(kNoShardId));
     std::map<int64_t, std::vector<Record>> by_db;
@@ -131,7 +134,7 @@ class DistributedTest : public ::testing::Test {
                           std::shared_ptr<ObjectStore> distributed) {
     SCOPED_TRACE(c.name);
     WriteConfig ref_config = Config(c, reference->PrefixUrl());
-    VectorRecordSource source(Records());
+    VectorRecordSource source(Records(c.strategy));
     auto expected = WriteSharded(ref_config, source, reference);
     ASSERT_TRUE(expected.ok()) << expected.status().ToString();
     auto got = WriteDistributed(Config(c, distributed->PrefixUrl()), distributed);

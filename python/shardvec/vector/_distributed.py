@@ -245,6 +245,7 @@ class DistributedRun:
                  columns: Sequence[str] | None) -> None:
         if not isinstance(input, VectorColumnInput):
             raise ConfigValidationError(f"input must be a VectorColumnInput, got {type(input).__name__}")
+        config.validate()  # again: a setter may have changed it since construction
         input.validate()
         if input.id_col is None:
             raise ConfigValidationError("input.id_col is required for vector writes")
@@ -252,6 +253,16 @@ class DistributedRun:
         self.context_cols = _context_columns(config, input)
         if strategy == VectorShardingStrategy.EXPLICIT and input.shard_id_col is None:
             raise ConfigValidationError("EXPLICIT sharding needs input.shard_id_col (the column of shard ids)")
+        if strategy != VectorShardingStrategy.EXPLICIT and input.shard_id_col is not None:
+            raise ConfigValidationError(
+                f"input.shard_id_col={input.shard_id_col!r} applies to EXPLICIT sharding only (strategy is "
+                f"{strategy.value})")
+        if config.adapter.max_parallel_shards != 0:
+            raise ConfigValidationError(
+                f"adapter.max_parallel_shards={config.adapter.max_parallel_shards!r} applies to the Python "
+                f"writer only; {engine_name} builds one shard per task (leave it 0)")
+        if options is not None and not isinstance(options, VectorWriteOptions):
+            raise ConfigValidationError(f"options must be a VectorWriteOptions or None, got {type(options).__name__}")
         if columns is not None:
             if config.shard_id_col in columns:
                 raise ConfigValidationError(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import (
     CredentialProvider,
+    refuse_unsupported,
     S3ConnectionOptions,
     VectorWriteRateLimitConfig,
     WriterLifecycleConfig,
@@ -66,8 +67,11 @@ def _check_routing_values(values: Any) -> None:
 
 @dataclass(slots=True)
 class VectorIndexConfig:
-    """The per-shard index: dimension and metric (``index_type``, ``quantization`` are recorded
-    in the manifest only; ``index_params`` is ignored by sqlite-vec)."""
+    """The per-shard index: dimension and metric.
+
+    sqlite-vec shards are float32 and searched exhaustively, so the engine accepts ``index_type``
+    "hnsw" (the reference's default) or "flat" (recorded in the manifest), ``quantization`` None
+    and ``index_params`` empty only; other values are refused."""
 
     dim: int
     metric: DistanceMetric = DistanceMetric.COSINE
@@ -85,12 +89,16 @@ class VectorShardingConfig:
             (or ``len(routing_values)`` for CEL).
         strategy: CLUSTER, LSH, EXPLICIT or CEL.
         num_probes: Default read-time probe count; exactly 1 for EXPLICIT and CEL.
-        centroids: CLUSTER, shape ``(num_dbs, dim)``; ignored when ``train_centroids``.
+        centroids: CLUSTER, shape ``(num_dbs, dim)``; not with ``train_centroids``.
         train_centroids: CLUSTER, train k-means on a sample of the input.
         centroids_training_sample_size: Sample cap for training.
         num_hash_bits: LSH hyperplane count.
         hyperplanes: LSH, shape ``(num_hash_bits, dim)``.
         cel_expr, cel_columns, routing_values: CEL expression, variable types, categorical tokens.
+
+    A field set (to other than its default) under a strategy that does not read it is refused when
+    the write starts, as are ``num_probes`` above what the routing can probe and an LSH ``num_dbs``
+    above ``2**num_hash_bits``.
     """
 
     num_dbs: int | None = None
@@ -124,6 +132,18 @@ class VectorSpecSharding:
     cel_expr: str | None = None
     cel_columns: dict[str, str] | None = None
     routing_values: list[int | str | bytes] | None = None
+
+
+def _same_setting(a: object, b: object) -> bool:
+    """Two setting values say the same: enums by value, arrays element-wise, None only to None."""
+    a, b = getattr(a, "value", a), getattr(b, "value", b)
+    if a is None or b is None:
+        return a is b
+    if hasattr(a, "shape") or hasattr(b, "shape"):
+        import numpy as np
+
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return bool(a == b)
 
 
 def _is_int(value: object) -> bool:
@@ -163,7 +183,8 @@ class VectorRecordInput:
 
 @dataclass(slots=True)
 class VectorWriteOptions:
-    """Per-call settings of the distributed writers (the Python writer ignores them)."""
+    """Per-call settings of the distributed writers. The Python writer routes every record once
+    in the engine, so it has no routing to verify: it accepts only the default options."""
 
     verify_routing: bool = True
 
@@ -340,6 +361,24 @@ class VectorShardedWriteConfig:
                 f"adapter_factory.vector_spec.metric {spec.metric!r} does not match "
                 f"index_config.metric {index.metric.value!r}"
             )
+        for name in ("index_type", "index_params", "quantization"):
+            if getattr(spec, name) != getattr(index, name):
+                raise ConfigValidationError(
+                    f"adapter_factory.vector_spec.{name} {getattr(spec, name)!r} does not match "
+                    f"index_config.{name} {getattr(index, name)!r}"
+                )
+        if spec.vector_col is not None:
+            refuse_unsupported("adapter_factory.vector_spec.vector_col", spec.vector_col,
+                               "the vector writers take the column from input.vector_col")
+        # The spec's sharding is the reference's string mirror, unused by the writer: a field left at
+        # its default is fine, any other value must say what config.sharding says.
+        default = VectorSpecSharding()
+        for name in VectorSpecSharding.__slots__:
+            mirrored, used = getattr(spec.sharding, name), getattr(self.sharding, name)
+            if not _same_setting(mirrored, getattr(default, name)) and not _same_setting(mirrored, used):
+                raise ConfigValidationError(
+                    f"adapter_factory.vector_spec.sharding.{name} {mirrored!r} does not match "
+                    f"sharding.{name} {used!r}; the write's sharding comes from config.sharding")
 
     def _check_sharding(self) -> None:
         s = self.sharding
@@ -380,7 +419,11 @@ class VectorShardedWriteConfig:
         Order: ``index_config.dim``; ``index_config.metric`` (cosine or l2); ``num_dbs``;
         ``shard_id_col``; each sub-config's own rules (storage, output, manifest, adapter,
         rate_limits, observability, lifecycle); the adapter factory; the strategy rules;
-        ``num_probes >= 1``. The engine then compiles a CEL expression against ``cel_columns`` and
+        ``num_probes >= 1``; then the settings the engine would not honour (``index_params``,
+        ``adapter.reader_factory``, manifest store settings that differ from the storage ones).
+        The engine refuses, when the write starts, every sharding field the strategy does not
+        use (set to other than its default), ``num_probes`` above ``num_dbs``, LSH ``num_dbs``
+        above ``2**num_hash_bits``, and ``index_type`` / ``quantization`` values it cannot build. The engine then compiles a CEL expression against ``cel_columns`` and
         checks its result type against ``routing_values`` (duplicates and mixed types refused)
         when the write starts.
         """
@@ -406,6 +449,22 @@ class VectorShardedWriteConfig:
             group.validate()
         self._check_adapter_factory()
         self._check_sharding()
+        self._check_not_ignored()
+
+    def _check_not_ignored(self) -> None:
+        """Fields the engine would not honour: refused unless they hold the value it honours."""
+        from ..sqlite_vec_adapter import check_reader_factory
+
+        if self.index_config.index_params:
+            refuse_unsupported("index_config.index_params", self.index_config.index_params,
+                               "sqlite-vec has no index parameters; leave it {}")
+        check_reader_factory(self.adapter.reader_factory, field_name="adapter.reader_factory")
+        for name in ("credential_provider", "s3_connection_options"):
+            mine, theirs = getattr(self.manifest, name), getattr(self.storage, name)
+            if mine is not None and theirs is not None and mine is not theirs and mine != theirs:
+                raise ConfigValidationError(
+                    f"manifest.{name} differs from storage.{name}; shardvec writes shards and "
+                    f"manifests through one store, so give it once (storage.{name})")
 
     # --- engine bridge ----------------------------------------------------------------------------
 

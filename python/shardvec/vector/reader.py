@@ -9,9 +9,10 @@ from typing import Any
 
 from shardvec._arrays import float32_array
 from shardvec._native import _engine
-from shardvec.config import engine_store_options, require_utf8
+from shardvec.config import engine_store_options, refuse_unsupported, require_utf8
 from shardvec.errors import ReaderStateError
 from shardvec.metrics import engine_sink
+from shardvec.sqlite_vec_adapter import check_reader_factory
 from shardvec.vector.types import (
     DistanceMetric,
     SearchResult,
@@ -56,6 +57,10 @@ class ShardedVectorReader:
     created 0700; a folder not owned by this user or writable by group or others is refused.
     ``max_workers`` is the number of search threads, 1..1024 (None or 0: one per usable CPU); a
     thread the system refuses (a process or memory limit) raises instead of crashing.
+
+    ``reader_factory`` may be None or ``SqliteVecReaderFactory()`` (what the engine does);
+    ``manifest_store`` and ``rate_limiter`` are not supported yet and must be None. Anything else
+    raises ``ConfigValidationError`` naming the parameter.
     """
 
     def __init__(
@@ -77,6 +82,12 @@ class ShardedVectorReader:
         for name, text in (("s3_prefix", s3_prefix), ("local_root", local_root)):
             if isinstance(text, str):
                 require_utf8(text, name)
+        check_reader_factory(reader_factory)
+        if manifest_store is not None:
+            refuse_unsupported("manifest_store", manifest_store,
+                               "the reader reads _CURRENT and the manifests at s3_prefix; leave it None")
+        if rate_limiter is not None:
+            refuse_unsupported("rate_limiter", rate_limiter, "searches are not rate limited; leave it None")
         self._s3_prefix = s3_prefix
         # An empty cache folder is the engine's per-user default (see the class docstring).
         self._engine = _engine.Reader(

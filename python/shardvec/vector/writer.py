@@ -24,7 +24,7 @@ from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
 from shardvec.metrics import engine_sink
-from shardvec.vector.config import VectorShardedWriteConfig
+from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import VectorRecord
 
 
@@ -119,6 +119,28 @@ def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None
     ]
 
 
+def _check_python_writer_call(config: VectorShardedWriteConfig, input: Any = None,  # noqa: A002
+                              options: Any = None) -> None:
+    """What the single-process writers cannot honour: ``input`` other than the record marker,
+    non-default ``options`` (routing verification belongs to the distributed writers: this writer
+    routes each record once, in the engine) and a non-default ``shard_id_col`` (the distributed
+    writers' routing column name). The config is validated again first: a setter may have changed
+    it since construction."""
+    config.validate()
+    if input is not None and not isinstance(input, VectorRecordInput):
+        raise ConfigValidationError(
+            f"input must be None or VectorRecordInput() for the Python writer (records are its input), "
+            f"got {type(input).__name__}; column inputs (VectorColumnInput) go to the Spark, Dask or Ray writer")
+    if options is not None and options != VectorWriteOptions():
+        raise ConfigValidationError(
+            f"options={options!r} applies to the Spark, Dask and Ray writers only; the Python writer routes "
+            "each record once in the engine, so there is no routing to verify: pass None")
+    if config.shard_id_col != DEFAULT_SHARD_ID_COL:
+        raise ConfigValidationError(
+            f"shard_id_col={config.shard_id_col!r} names the routing column of the Spark, Dask and Ray "
+            f"writers; the Python writer has none: leave the default {DEFAULT_SHARD_ID_COL!r}")
+
+
 def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -> dict[str, Any]:
     """The engine's write settings for ``config`` (everything except the records)."""
     sharding = config.sharding
@@ -184,6 +206,7 @@ def write_arrays(
     (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text),
     ``shard_ids`` (EXPLICIT) and ``routing_contexts`` (CEL: one dict of variables per row). Raises
     the :mod:`shardvec.errors` class the engine's error maps to."""
+    _check_python_writer_call(config)
     matrix = float32_array(vectors, "vectors")
     if matrix.ndim != 2:
         raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
@@ -252,7 +275,9 @@ def write_sharded(
 
     Records stream into the engine in batches of ``config.batch_size``: memory holds one batch, not
     the input. The iterable is consumed once. An exception raised by the iterable propagates as is,
-    and nothing is published."""
+    and nothing is published. ``input`` may be None or ``VectorRecordInput()`` and ``options`` None or
+    the default ``VectorWriteOptions()``; anything else is refused (see ``_check_python_writer_call``)."""
+    _check_python_writer_call(config, input, options)
     dim = int(config.index_config.dim)
     size_hint = len(records) if isinstance(records, Sized) else None
     batches = _record_batches(records, dim, int(config.batch_size))
