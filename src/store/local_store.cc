@@ -257,10 +257,14 @@ Status LocalStore::CommitStaged(const KeyFolder& folder, const std::string& stag
   return Status::OK();
 }
 
+Result<LocalStore::StagedFile> LocalStore::StageData(std::string_view key, std::string_view data) const {
+  return StageWith(key, [&](const KeyFolder& folder, const std::string& staged) {
+    return WriteNewFileSyncedAt(folder.dir.get(), staged, data, Url(key) + " (staged)");
+  });
+}
+
 Status LocalStore::Put(std::string_view key, std::string_view data) {
-  ASSIGN_OR_RETURN(StagedFile file, StageWith(key, [&](const KeyFolder& folder, const std::string& staged) {
-                     return WriteNewFileSyncedAt(folder.dir.get(), staged, data, Url(key) + " (staged)");
-                   }));
+  ASSIGN_OR_RETURN(StagedFile file, StageData(key, data));
   return CommitStaged(file.folder, file.staged, key);
 }
 
@@ -278,9 +282,7 @@ Status LocalStore::PutFile(std::string_view key, const fs::path& source) {
 }
 
 Status LocalStore::PutIfAbsent(std::string_view key, std::string_view data) {
-  ASSIGN_OR_RETURN(StagedFile file, StageWith(key, [&](const KeyFolder& folder, const std::string& staged) {
-                     return WriteNewFileSyncedAt(folder.dir.get(), staged, data, Url(key) + " (staged)");
-                   }));
+  ASSIGN_OR_RETURN(StagedFile file, StageData(key, data));
   return CommitStagedIfAbsent(file, key);
 }
 

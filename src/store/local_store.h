@@ -77,6 +77,8 @@ class LocalStore : public ObjectStore {
   // tried again (a few times) when a concurrent Delete pruned the folder meanwhile.
   Result<StagedFile> StageWith(std::string_view key,
                                const std::function<Status(const KeyFolder&, const std::string&)>& write) const;
+  // StageWith writing `data`: what Put and PutIfAbsent stage.
+  Result<StagedFile> StageData(std::string_view key, std::string_view data) const;
   // Links a staged file to its key unless the key exists (then AlreadyExists), and removes the
   // staged name either way.
   Status CommitStagedIfAbsent(const StagedFile& file, std::string_view key) const;
