@@ -1,5 +1,5 @@
 // Write-side configuration, mirroring the reference's VectorIndexConfig / VectorShardingConfig /
-// VectorShardedWriteConfig (spec §1.3-1.5, §1.8). Validate() reports the first rule broken, naming the
+// VectorShardedWriteConfig (docs/architecture.md#write-configuration). Validate() reports the first rule broken, naming the
 // field and the value.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Metric events (spec §6.1, plus our own) delivered to a sink, and a Prometheus collector.
+// Metric events (docs/architecture.md#observability) delivered to a sink, and a Prometheus collector.
 //
 // Set a sink on WriteConfig::metrics or ReaderOptions::metrics; with none set nothing is built or
 // emitted. Events come from any engine thread, never while the engine holds one of its locks.
@@ -17,7 +17,7 @@ namespace shardvec {
 using MetricValue = std::variant<int64_t, double, std::string>;
 using MetricPayload = std::map<std::string, MetricValue>;
 
-// Event names: the reference's (spec §6.1) and, marked "ours", additions.
+// Event names: the reference's and, marked "ours", additions.
 namespace metric_events {
 inline constexpr std::string_view kWriteStarted = "vector.write.started";            // run_id
 inline constexpr std::string_view kShardWriteCompleted = "vector.write.shard.completed";  // db_id, row_count (+ db_bytes, run_id)

@@ -38,7 +38,7 @@ struct Bytes {
 // One value of a CEL routing context: null, bool, int, uint, double, string or bytes. A categorical
 // routing token (routing_values) is an int, a string or bytes.
 using RoutingValue = std::variant<std::monostate, bool, int64_t, uint64_t, double, std::string, Bytes>;
-// The variables a CEL expression reads, by name (CEL sharding; spec §1.12).
+// The variables a CEL expression reads, by name (CEL sharding; docs/routing.md#cel).
 using RoutingContext = std::map<std::string, RoutingValue, std::less<>>;
 // For messages: 5, 5u, 2.5, "eu", b"\x00\xff", true, null.
 std::string RoutingValueToString(const RoutingValue& value);

@@ -511,7 +511,7 @@ class WriterLifecycleConfig:
 
 @dataclass(slots=True, frozen=True)
 class VectorColumnInput:
-    """Column names for the distributed (Spark/Dask/Ray) vector writers (spec §1.7)."""
+    """Column names for the distributed (Spark/Dask/Ray) vector writers (docs/architecture.md#distributed-build)."""
 
     vector_col: str
     id_col: str | None = None

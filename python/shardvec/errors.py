@@ -1,4 +1,4 @@
-"""The shardvec exception hierarchy (mirrors shardyfusion's ``errors.py``, spec §7).
+"""The shardvec exception hierarchy (mirrors shardyfusion's ``errors.py``; docs/architecture.md#errors).
 
 Every class derives from :class:`ShardvecError` (also exported as ``ShardyfusionError`` so code
 written against shardyfusion keeps working) and carries a class-level ``retryable`` flag:

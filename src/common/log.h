@@ -4,7 +4,7 @@
 // the default (text) prints "shardvec: <level>: <event>: <message> key=value …" for people.
 // SHARDVEC_LOG=debug|info|warning|error sets the lowest level printed (default: warning for text,
 // info for json, so a JSON log carries the completion events and a terminal stays quiet).
-// Event names follow the reference's structured logs (spec §6.2) where one applies.
+// Event names follow the reference's structured logs (docs/architecture.md#observability) where one applies.
 #pragma once
 
 #include <nlohmann/json.hpp>

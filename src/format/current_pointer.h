@@ -1,4 +1,4 @@
-// The _CURRENT pointer: compact JSON with sorted keys (spec §2.7).
+// The _CURRENT pointer: compact JSON with sorted keys (docs/snapshot-format.md#current-pointer).
 #pragma once
 
 #include <cstdint>

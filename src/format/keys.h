@@ -1,4 +1,4 @@
-// Object keys of the snapshot layout (DESIGN.md §2), relative to the store prefix.
+// Object keys of the snapshot layout (docs/snapshot-format.md#store-layout), relative to the store prefix.
 #pragma once
 
 #include <cstdint>

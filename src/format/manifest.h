@@ -1,4 +1,4 @@
-// The SQLite manifest (format_version 4, spec §2.6): tables build_meta (one row) and shards (one row
+// The SQLite manifest (format_version 4, docs/snapshot-format.md#manifest): tables build_meta (one row) and shards (one row
 // per non-empty shard), serialised as database bytes. Pure functions over bytes.
 #pragma once
 

@@ -1,4 +1,4 @@
-// JSON forms of CEL routing values: manifest routing_values (spec §1.12: int and str as they are,
+// JSON forms of CEL routing values: manifest routing_values (docs/snapshot-format.md#manifest: int and str as they are,
 // bytes as {"__bytes_hex__": "<hex>"}) and routing contexts in CLI input (.jsonl "routing_context"
 // objects), which use the same bytes convention.
 #pragma once

@@ -1,4 +1,4 @@
-// Run records (spec §2.8): a YAML mapping with sorted keys under runs/…/run.yaml.
+// Run records (docs/snapshot-format.md#run-records): a YAML mapping with sorted keys under runs/…/run.yaml.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,4 @@
-// The global top-k over per-shard results (spec §4.4 step 8).
+// The global top-k over per-shard results (docs/architecture.md#search).
 #pragma once
 
 #include <cstddef>

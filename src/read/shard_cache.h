@@ -1,5 +1,5 @@
-// ShardCache: the reader's local copies of shards and the searchers open on them (spec §4.7, with
-// DESIGN §3.3 integrity). A shard is downloaded once into
+// ShardCache: the reader's local copies of shards and the searchers open on them (docs/architecture.md#search, with
+// docs/snapshot-format.md#digests). A shard is downloaded once into
 // `cache_dir/db=NNNNN-<identity>/shard.db` (temp file + rename, verified by size and xxh3 before it
 // takes the final name), opened read-only through the descriptor it was verified through (so a file
 // swapped in at its path is never read), and kept in an LRU of at most `max_open` searchers.

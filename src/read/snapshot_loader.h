@@ -1,5 +1,5 @@
 // Loads one published snapshot into an immutable, shareable form: the pointer, the parsed manifest,
-// custom["vector"] (spec §4.3), the routing artifacts, and where each shard lives in the store.
+// custom["vector"] (docs/snapshot-format.md#manifest), the routing artifacts, and where each shard lives in the store.
 #pragma once
 
 #include <map>
@@ -40,7 +40,7 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const s
                                                      const std::string& published_at);
 
 // LoadSnapshot on the pointer's manifest, falling back to up to `max_fallback_attempts` older
-// manifests (newest first) when it does not parse (spec §4.2).
+// manifests (newest first) when it does not parse (docs/architecture.md#search).
 Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
                                                             int64_t max_fallback_attempts);
 

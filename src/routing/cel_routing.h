@@ -1,4 +1,4 @@
-// CEL sharding (spec §1.12): a compiled expression over a record's routing_context and, for
+// CEL sharding (docs/routing.md#cel): a compiled expression over a record's routing_context and, for
 // categorical routing, the routing_values lookup from token to shard. Writer and reader share it.
 #pragma once
 

@@ -1,4 +1,4 @@
-// CLUSTER routing (spec §1.10): a vector belongs to its nearest centroid; a query probes the
+// CLUSTER routing (docs/routing.md#cluster): a vector belongs to its nearest centroid; a query probes the
 // nearest few. Probe 0 always equals the assignment, so the writer's shard is always searched.
 #pragma once
 

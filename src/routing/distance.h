@@ -1,4 +1,4 @@
-// Routing distances (spec §1.9): the NumPy formulas the reference routes with, not sqlite-vec's.
+// Routing distances (docs/routing.md#distances): the NumPy formulas the reference routes with, not sqlite-vec's.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// EXPLICIT routing (spec §1.13): each record names its own shard.
+// EXPLICIT routing (docs/routing.md#explicit): each record names its own shard.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// K-means training for CLUSTER routing (spec §1.10): k-means++ seeding, then Lloyd iterations on
+// K-means training for CLUSTER routing (docs/routing.md#k-means-training): k-means++ seeding, then Lloyd iterations on
 // squared L2 whatever the snapshot metric. The centroids are persisted, so readers never retrain;
 // what matters here is that a given sample and seed always give bit-identical centroids.
 #pragma once

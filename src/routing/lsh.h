@@ -1,4 +1,4 @@
-// LSH routing (spec §1.11): random hyperplanes hash a vector to a bit code; the shard is the code
+// LSH routing (docs/routing.md#lsh): random hyperplanes hash a vector to a bit code; the shard is the code
 // mod num_dbs. Queries may also probe the shards of single-bit flips.
 #pragma once
 

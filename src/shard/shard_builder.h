@@ -1,4 +1,4 @@
-// ShardBuilder writes one shard: a fresh SQLite file with the exact schema of spec §2.3, 64 KiB pages
+// ShardBuilder writes one shard: a fresh SQLite file with the exact schema in docs/snapshot-format.md, 64 KiB pages
 // set before the schema, journal off, and every row inserted in a single transaction.
 #pragma once
 
@@ -29,7 +29,7 @@ struct ShardBuildOptions {
 };
 
 // vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make
-// high-dimensional inserts slow (performance-notes.md): chunks are kept near kChunkTargetBytes.
+// high-dimensional inserts slow (docs/snapshot-format.md#shard-files): chunks are kept near kChunkTargetBytes.
 inline constexpr int64_t kVec0DefaultChunkSize = 1024;
 inline constexpr int64_t kChunkTargetBytes = int64_t{1} << 20;
 int64_t DefaultChunkSize(int64_t dim);

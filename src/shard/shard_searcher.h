@@ -1,4 +1,4 @@
-// ShardSearcher: read-only KNN over one sealed shard (spec §4.5). The file is opened as an
+// ShardSearcher: read-only KNN over one sealed shard (docs/architecture.md#search). The file is opened as an
 // immutable URI with mmap covering the whole file; connections come from a small pool opened on
 // demand, so several threads can scan the same shard at once. When the shard's vec0 storage is a
 // layout we know (vec0_storage.h), its vectors are loaded once into memory and scanned by our own

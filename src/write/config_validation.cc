@@ -1,4 +1,4 @@
-// Validate(WriteConfig): the rules of spec §1.3-1.5 and §1.8 that need no data, with our stricter
+// Validate(WriteConfig): the rules of docs/architecture.md#write-configuration that need no data, with our stricter
 // extras (dimension bounds, finite artifacts, safe run ids). Each error names the field and the value.
 #include <fmt/format.h>
 

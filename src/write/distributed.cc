@@ -1,4 +1,4 @@
-// The distributed write (DESIGN.md §7): workers route rows and build whole shards, each in its own
+// The distributed write (docs/architecture.md#distributed-build): workers route rows and build whole shards, each in its own
 // claimed attempt=NN folder; the driver keeps one winner per db_id, publishes the winners as
 // WriteSharded does, and deletes every other attempt.
 #include "shardvec/distributed.h"

@@ -1,4 +1,4 @@
-// Publish (DESIGN.md §3.1): the manifest put-if-absent, then _CURRENT by compare-and-swap. The pointer
+// Publish (docs/publish-protocol.md): the manifest put-if-absent, then _CURRENT by compare-and-swap. The pointer
 // never moves backwards by accident: under kRejectIfNewer, a pointer naming a manifest newer than this
 // run's start fails the publish with a Conflict ("PublishConflictError") and the manifest stays in
 // history for an explicit rollback.

@@ -33,7 +33,7 @@ class RunRecordLifecycle {
 
  private:
   RunRecordLifecycle(std::shared_ptr<ObjectStore> store, std::string key, RunRecord record);
-  // Puts the record; a failure is logged as `failure_event` (spec §6.2 names) and otherwise ignored.
+  // Puts the record; a failure is logged as `failure_event` (the reference's event names) and otherwise ignored.
   void Write(std::string_view failure_event);
   void HeartbeatLoop();
   void Finish(const std::string& status);

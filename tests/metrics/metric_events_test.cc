@@ -95,7 +95,7 @@ TEST_F(MetricEventsTest, WriteSendsStartedShardsPublishedCompletedWithPayloads) 
   EXPECT_EQ(Str(events[5], "run_id"), "run-a");
   EXPECT_EQ(Int(events[5], "total_vectors"), 300);
   EXPECT_EQ(Int(events[5], "num_shards"), 3);
-  EXPECT_GE(Int(events[5], "elapsed_ms"), 0);  // an int, as the spec says
+  EXPECT_GE(Int(events[5], "elapsed_ms"), 0);  // an int, as the reference has it
 }
 
 TEST_F(MetricEventsTest, ReaderSendsInitializedSearchShardEventsRefreshedClosed) {

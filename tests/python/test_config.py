@@ -1,4 +1,4 @@
-"""Config, types and error mapping of the pure-Python layer (spec §1.1–1.6, §7)."""
+"""Config, types and error mapping of the pure-Python layer (docs/architecture.md#write-configuration, #errors)."""
 
 from __future__ import annotations
 

@@ -183,7 +183,7 @@ TEST(RoutingClusterTest, NanQueryStillProbesItsAssignmentFirst) {
   }
 }
 
-// The routing contract (spec §1.14): for every vector the writer's shard is the reader's probe 0,
+// The routing contract (docs/routing.md#the-routing-contract): for every vector the writer's shard is the reader's probe 0,
 // and probe lists are duplicate-free, in range, sorted by distance and min(num_probes, num_dbs)
 // long. Half the centroid sets repeat rows so ties are common.
 TEST(RoutingClusterTest, ContractHoldsForRandomVectors) {

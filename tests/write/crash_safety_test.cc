@@ -191,7 +191,7 @@ TEST_F(S3CrashSafetyTest, ManifestAndSwapStepsFailedAndKilled) {
   }
 }
 
-// Spec §2.8/§3.5: a run that is still writing (record running, lease live, shards uploaded, no
+// Leases (docs/publish-protocol.md): a run that is still writing (record running, lease live, shards uploaded, no
 // manifest yet) keeps its shards through cleanup; once its lease expires they go.
 TEST_F(CrashSafetyTest, CleanupNeverRemovesTheShardsOfARunStillWritingWithinItsLease) {
   const Target target = LocalTarget("lease");

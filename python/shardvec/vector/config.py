@@ -1,4 +1,4 @@
-"""Vector write configuration (shardyfusion ``vector/config.py``, spec §1.3–1.5).
+"""Vector write configuration (shardyfusion ``vector/config.py``; docs/architecture.md#write-configuration).
 
 ``VectorShardedWriteConfig`` takes keyword arguments only: either grouped sub-configs
 (``storage=``, ``adapter=``, …) or the flat shortcuts (``s3_prefix=``, ``batch_size=``, …),
@@ -414,7 +414,7 @@ class VectorShardedWriteConfig:
             raise ConfigValidationError(f"num_probes must be >= 1, got {s.num_probes}")
 
     def validate(self) -> None:
-        """Checks every rule that does not need the data (spec §1.5), first failure raised.
+        """Checks every rule that does not need the data (docs/architecture.md#write-configuration), first failure raised.
 
         Order: ``index_config.dim``; ``index_config.metric`` (cosine or l2); ``num_dbs``;
         ``shard_id_col``; each sub-config's own rules (storage, output, manifest, adapter,

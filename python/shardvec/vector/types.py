@@ -1,4 +1,4 @@
-"""Vector enums, records and result types (shardyfusion ``vector/types.py``, spec §1.1–1.2).
+"""Vector enums, records and result types (shardyfusion ``vector/types.py``).
 
 Plain data only: nothing here validates its fields (the writer and the reader do).
 """

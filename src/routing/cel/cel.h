@@ -1,4 +1,4 @@
-// CEL for routing (DESIGN.md §5): a parser, type checker and evaluator for the subset CEL sharding
+// CEL for routing (docs/routing.md#cel): a parser, type checker and evaluator for the subset CEL sharding
 // uses, with CEL's semantics (cel-spec; checked against cel-expr-python in the differential tests).
 //
 // Compile once: the expression is parsed, type-checked against the declared variable types of
