@@ -16,7 +16,7 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/random_id.h"
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
 #include "common/time_util.h"
