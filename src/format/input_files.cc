@@ -1,4 +1,4 @@
-#include "cli/input_files.h"
+#include "shardvec/input_files.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,11 +17,13 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/file_util.h"
 #include "common/json_text.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
+#include "shardvec/limits.h"
 
 namespace shardvec {
 namespace {
@@ -634,6 +636,13 @@ Result<InputData> LoadVectorInput(const std::string& path, std::string_view flag
   if (LooksLikeIdx(bytes)) return ParseIdx(bytes, label);
   if (FirstNonSpace(bytes) == '{') return ParseVectorJsonl(bytes, label);
   return Invalid(label, "unrecognised input format (expected .npy, .fvecs, IDX (.gz) or .jsonl)");
+}
+
+Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag) {
+  const std::string what = fmt::format("{} '{}'", flag, path);
+  auto bytes = ReadWholeFile(path, kMaxNpyFileBytes);
+  if (!bytes.ok()) return bytes.status().WithContext(flag);
+  return ParseNpyMatrix(*bytes, what);
 }
 
 Result<std::vector<RecordId>> LoadIdsFile(const std::string& path, std::string_view flag) {
