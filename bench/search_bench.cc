@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <random>
 
-#include "cli/input_files.h"
+#include "shardvec/input_files.h"
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
 

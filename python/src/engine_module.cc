@@ -13,7 +13,7 @@
 #include <limits>
 #include <span>
 
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
 #include "engine_common.h"
 #include "shardvec/reader.h"
 

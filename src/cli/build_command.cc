@@ -9,13 +9,11 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "cli/input_files.h"
-#include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
 #include "common/thread_pool.h"
-#include "format/npy.h"
 #include "routing/cel/cel.h"
+#include "shardvec/input_files.h"
 #include "shardvec/limits.h"
 #include "shardvec/writer.h"
 #include "write/config_validation.h"
@@ -95,13 +93,6 @@ Status CheckRowCount(const std::vector<T>& values, int64_t rows, std::string_vie
                                                path, values.size(), rows));
   }
   return Status::OK();
-}
-
-Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag) {
-  const std::string what = fmt::format("{} '{}'", flag, path);
-  auto bytes = ReadWholeFile(path, kMaxNpyFileBytes);
-  if (!bytes.ok()) return bytes.status().WithContext(flag);
-  return ParseNpyMatrix(*bytes, what);
 }
 
 // A column given both by a flag and by the records of a .jsonl --input: one of them would be dropped.

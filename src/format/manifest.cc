@@ -8,7 +8,7 @@
 #include <set>
 
 #include "common/json_text.h"
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
 #include "common/status_macros.h"
 #include "shardvec/limits.h"
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_chunk_writer.h"
@@ -30,10 +31,9 @@ ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options
     : path_(std::move(path)), options_(options) {}
 
 ShardBuilder::~ShardBuilder() {
-  chunk_writer_.reset();  // its statements go before the connection closes
-  sqlite3_finalize(insert_id_);
-  sqlite3_finalize(insert_vector_);
-  sqlite3_finalize(insert_payload_);
+  // The statements go before the connection closes.
+  chunk_writer_.reset();
+  ResetStatements();
   if (db_ != nullptr) sqlite3_close(db_);
 }
 
@@ -46,6 +46,12 @@ Result<std::unique_ptr<ShardBuilder>> ShardBuilder::Create(const std::filesystem
   std::unique_ptr<ShardBuilder> builder(new ShardBuilder(path, options));
   RETURN_IF_ERROR(builder->Open());
   return builder;
+}
+
+void ShardBuilder::ResetStatements() {
+  insert_id_.reset();
+  insert_vector_.reset();
+  insert_payload_.reset();
 }
 
 Status ShardBuilder::Exec(const char* sql) {
@@ -82,8 +88,9 @@ Status ShardBuilder::Open() {
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS vec_payloads (rowid INTEGER PRIMARY KEY, payload TEXT NOT NULL)"));
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS vec_id_map (internal_id INTEGER PRIMARY KEY, original_id TEXT NOT NULL)"));
   RETURN_IF_ERROR(Exec("BEGIN"));
-  auto prepare = [this](const char* sql, sqlite3_stmt** stmt) -> Status {
-    if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK) {
+  auto prepare = [this](const char* sql, std::unique_ptr<SqliteStatement>* stmt) -> Status {
+    *stmt = std::make_unique<SqliteStatement>(db_, sql);
+    if (!(*stmt)->ok()) {
       return Status::Internal(fmt::format("shard '{}': cannot prepare '{}': {}", path_.string(), sql,
                                           sqlite3_errmsg(db_)));
     }
@@ -103,33 +110,32 @@ Status ShardBuilder::Add(const RecordId& id, const float* vector,
                          const std::optional<std::string>& payload_json) {
   if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
   const int64_t rowid = next_rowid_;
-  auto step = [this, rowid](sqlite3_stmt* stmt, std::string_view table) -> Status {
-    const int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE) {
+  auto step = [this, rowid](SqliteStatement& stmt, std::string_view table) -> Status {
+    if (stmt.Run() != SQLITE_DONE) {
       return Status::IOError(fmt::format("shard '{}': insert into {} (rowid {}) failed: {}",
                                          path_.string(), table, rowid, sqlite3_errmsg(db_)));
     }
     return Status::OK();
   };
   id_text_ = EncodeOriginalId(id);
-  sqlite3_bind_int64(insert_id_, 1, rowid);
-  sqlite3_bind_text(insert_id_, 2, id_text_.data(), static_cast<int>(id_text_.size()), SQLITE_STATIC);
-  RETURN_IF_ERROR(step(insert_id_, "vec_id_map"));
+  sqlite3_bind_int64(insert_id_->get(), 1, rowid);
+  sqlite3_bind_text(insert_id_->get(), 2, id_text_.data(), static_cast<int>(id_text_.size()), SQLITE_STATIC);
+  RETURN_IF_ERROR(step(*insert_id_, "vec_id_map"));
 
   if (chunk_writer_ != nullptr) {
     RETURN_IF_ERROR(chunk_writer_->Add(rowid, vector));
   } else {
-    sqlite3_bind_int64(insert_vector_, 1, rowid);
-    sqlite3_bind_blob(insert_vector_, 2, vector, static_cast<int>(options_.dim * sizeof(float)), SQLITE_STATIC);
-    RETURN_IF_ERROR(step(insert_vector_, "vec_index"));
+    sqlite3_bind_int64(insert_vector_->get(), 1, rowid);
+    sqlite3_bind_blob(insert_vector_->get(), 2, vector, static_cast<int>(options_.dim * sizeof(float)),
+                      SQLITE_STATIC);
+    RETURN_IF_ERROR(step(*insert_vector_, "vec_index"));
   }
 
   if (payload_json) {
-    sqlite3_bind_int64(insert_payload_, 1, rowid);
-    sqlite3_bind_text(insert_payload_, 2, payload_json->data(), static_cast<int>(payload_json->size()),
+    sqlite3_bind_int64(insert_payload_->get(), 1, rowid);
+    sqlite3_bind_text(insert_payload_->get(), 2, payload_json->data(), static_cast<int>(payload_json->size()),
                       SQLITE_STATIC);
-    RETURN_IF_ERROR(step(insert_payload_, "vec_payloads"));
+    RETURN_IF_ERROR(step(*insert_payload_, "vec_payloads"));
   }
   ++next_rowid_;
   return Status::OK();
@@ -142,10 +148,7 @@ Result<int64_t> ShardBuilder::Seal() {
     RETURN_IF_ERROR(chunk_writer_->Finish());
     chunk_writer_.reset();
   }
-  sqlite3_finalize(insert_id_);
-  sqlite3_finalize(insert_vector_);
-  sqlite3_finalize(insert_payload_);
-  insert_id_ = insert_vector_ = insert_payload_ = nullptr;
+  ResetStatements();
   RETURN_IF_ERROR(Exec("COMMIT"));
   RETURN_IF_ERROR(Exec("PRAGMA optimize"));
   if (sqlite3_close(db_) != SQLITE_OK) {

@@ -12,7 +12,6 @@
 #include "shardvec/types.h"
 
 struct sqlite3;
-struct sqlite3_stmt;
 
 namespace shardvec {
 
@@ -34,6 +33,7 @@ inline constexpr int64_t kVec0DefaultChunkSize = 1024;
 inline constexpr int64_t kChunkTargetBytes = int64_t{1} << 20;
 int64_t DefaultChunkSize(int64_t dim);
 
+class SqliteStatement;
 class Vec0ChunkWriter;
 
 class ShardBuilder {
@@ -59,13 +59,15 @@ class ShardBuilder {
   ShardBuilder(std::filesystem::path path, ShardBuildOptions options);
   Status Open();
   Status Exec(const char* sql);
+  // Finalizes the insert statements (before COMMIT, and before the connection closes).
+  void ResetStatements();
 
   std::filesystem::path path_;
   ShardBuildOptions options_;
   sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_id_ = nullptr;
-  sqlite3_stmt* insert_vector_ = nullptr;
-  sqlite3_stmt* insert_payload_ = nullptr;
+  std::unique_ptr<SqliteStatement> insert_id_;
+  std::unique_ptr<SqliteStatement> insert_vector_;
+  std::unique_ptr<SqliteStatement> insert_payload_;
   std::unique_ptr<Vec0ChunkWriter> chunk_writer_;  // null: insert_vector_ goes through vec0
   int64_t next_rowid_ = 0;
   bool sealed_ = false;

@@ -19,7 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_text.h"
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
+#include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
 #include "common/vector_check.h"
 #include "common/text_util.h"
@@ -129,17 +130,18 @@ std::optional<DeclaredIndex> ParseVecIndexSql(const std::string& sql) {
 
 struct ShardSearcher::Connection {
   sqlite3* db = nullptr;
-  sqlite3_stmt* knn = nullptr;
-  std::map<int64_t, sqlite3_stmt*> id_lookups;       // keyed by padded IN-list length
-  std::map<int64_t, sqlite3_stmt*> payload_lookups;  // keyed by padded IN-list length
+  std::optional<SqliteStatement> knn;
+  std::map<int64_t, SqliteStatement> id_lookups;       // keyed by padded IN-list length
+  std::map<int64_t, SqliteStatement> payload_lookups;  // keyed by padded IN-list length
 
   Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() {
-    sqlite3_finalize(knn);
-    for (auto& [n, stmt] : id_lookups) sqlite3_finalize(stmt);
-    for (auto& [n, stmt] : payload_lookups) sqlite3_finalize(stmt);
+    // The statements go before the connection closes.
+    knn.reset();
+    id_lookups.clear();
+    payload_lookups.clear();
     if (db != nullptr) sqlite3_close(db);
   }
 };
@@ -292,36 +294,32 @@ Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection
   rc = sqlite3_exec(conn->db, mmap_pragma.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "PRAGMA mmap_size");
   RETURN_IF_ERROR(ValidateSchema(*conn));
-  rc = sqlite3_prepare_v3(conn->db,
-                          "SELECT rowid, distance FROM vec_index WHERE embedding MATCH ? AND k = ?",
-                          -1, SQLITE_PREPARE_PERSISTENT, &conn->knn, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(*conn, rc, "preparing the KNN query");
+  conn->knn.emplace(conn->db, "SELECT rowid, distance FROM vec_index WHERE embedding MATCH ? AND k = ?",
+                    SQLITE_PREPARE_PERSISTENT);
+  if (!conn->knn->ok()) return SqliteError(*conn, conn->knn->prepare_rc(), "preparing the KNN query");
   return conn;
 }
 
 Status ShardSearcher::ValidateSchema(Connection& conn) const {
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(conn.db,
-                              "SELECT name, type, sql FROM sqlite_master WHERE name IN "
-                              "('vec_index', 'vec_id_map', 'vec_payloads')",
-                              -1, &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading the schema");
+  SqliteStatement stmt(conn.db,
+                       "SELECT name, type, sql FROM sqlite_master WHERE name IN "
+                       "('vec_index', 'vec_id_map', 'vec_payloads')");
+  if (!stmt.ok()) return SqliteError(conn, stmt.prepare_rc(), "reading the schema");
   std::map<std::string, std::string> tables;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    const auto* type = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
-    const auto* sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2));
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+    const auto* type = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 1));
+    const auto* sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 2));
     if (type == nullptr || std::string_view(type) != "table") {
       // A view or trigger under one of our names would run the file's own SQL on every read.
       const std::string what = name ? name : "";
       const std::string kind = type ? type : "(null)";
-      sqlite3_finalize(stmt);
       return Status::Corruption(fmt::format("shard {}: '{}' is a {}, not a table, in '{}'", shard_name_,
                                             what, kind, file_.string()));
     }
     tables[name ? name : ""] = sql ? sql : "";
   }
-  sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) return SqliteError(conn, rc, "reading the schema");
   for (const char* required : {"vec_index", "vec_id_map", "vec_payloads"}) {
     if (tables.count(required) == 0) {
@@ -460,7 +458,7 @@ Result<std::vector<ShardHit>> ShardSearcher::Resolve(std::span<const ScanHit> hi
 
 Status ShardSearcher::RunKnn(Connection& conn, const float* query, int64_t k,
                              std::vector<ScanHit>* rows) const {
-  sqlite3_stmt* stmt = conn.knn;
+  sqlite3_stmt* stmt = conn.knn->get();
   ResetOnExit reset(stmt);
   sqlite3_bind_blob(stmt, 1, query, static_cast<int>(dim_ * sizeof(float)), SQLITE_STATIC);
   sqlite3_bind_int64(stmt, 2, k);
@@ -485,19 +483,19 @@ namespace {
 
 // Prepares (once per connection and padded length) "<prefix>(?,?,…)" and binds `rowids`, repeating
 // the last one as padding: duplicates in an IN list match nothing extra.
-Result<sqlite3_stmt*> BindInList(sqlite3* db, std::map<int64_t, sqlite3_stmt*>& cache,
+Result<sqlite3_stmt*> BindInList(sqlite3* db, std::map<int64_t, SqliteStatement>& cache,
                                  std::string_view prefix, const std::vector<int64_t>& rowids) {
   const int64_t bucket = InListBucket(static_cast<int64_t>(rowids.size()));
-  sqlite3_stmt*& stmt = cache[bucket];
-  if (stmt == nullptr) {
-    const std::string sql = InListSql(prefix, bucket);
-    const int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) {
-      cache.erase(bucket);
-      return Status(StatusCode::kIOError, sqlite3_errmsg(db));
+  auto found = cache.find(bucket);
+  if (found == cache.end()) {
+    found = cache.try_emplace(bucket, db, InListSql(prefix, bucket), SQLITE_PREPARE_PERSISTENT).first;
+    if (!found->second.ok()) {
+      Status error(StatusCode::kIOError, sqlite3_errmsg(db));
+      cache.erase(found);
+      return error;
     }
   }
+  sqlite3_stmt* stmt = found->second.get();
   for (int64_t i = 0; i < bucket; ++i) {
     const size_t source = std::min(static_cast<size_t>(i), rowids.size() - 1);
     sqlite3_bind_int64(stmt, static_cast<int>(i + 1), rowids[source]);
@@ -521,27 +519,27 @@ std::string_view ColumnText(sqlite3_stmt* stmt, int column) {
 }  // namespace
 
 Status ShardSearcher::LoadIdsAndPayloadPresence(Connection& conn) {
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(conn.db, "SELECT internal_id, original_id FROM vec_id_map", -1, &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading the id map");
-  Status st;
-  while (st.ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    const int64_t rowid = sqlite3_column_int64(stmt, 0);
-    Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
-    if (id.ok()) {
-      ids_.emplace(rowid, std::move(id).value());
-    } else {
-      st = id.status().WithContext(fmt::format("shard {}, rowid {}", shard_name_, rowid));
+  int rc;
+  {
+    SqliteStatement id_map(conn.db, "SELECT internal_id, original_id FROM vec_id_map");
+    if (!id_map.ok()) return SqliteError(conn, id_map.prepare_rc(), "reading the id map");
+    Status st;
+    while (st.ok() && (rc = id_map.Step()) == SQLITE_ROW) {
+      const int64_t rowid = id_map.Int(0);
+      Result<RecordId> id = DecodeOriginalId(ColumnText(id_map.get(), 1));
+      if (id.ok()) {
+        ids_.emplace(rowid, std::move(id).value());
+      } else {
+        st = id.status().WithContext(fmt::format("shard {}, rowid {}", shard_name_, rowid));
+      }
     }
+    RETURN_IF_ERROR(st);
+    if (rc != SQLITE_DONE) return SqliteError(conn, rc, "reading the id map");
   }
-  sqlite3_finalize(stmt);
-  RETURN_IF_ERROR(st);
-  if (rc != SQLITE_DONE) return SqliteError(conn, rc, "reading the id map");
-  rc = sqlite3_prepare_v2(conn.db, "SELECT EXISTS (SELECT 1 FROM vec_payloads)", -1, &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(conn, rc, "reading vec_payloads");
-  rc = sqlite3_step(stmt);
-  has_payloads_ = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
-  sqlite3_finalize(stmt);
+  SqliteStatement any_payload(conn.db, "SELECT EXISTS (SELECT 1 FROM vec_payloads)");
+  if (!any_payload.ok()) return SqliteError(conn, any_payload.prepare_rc(), "reading vec_payloads");
+  rc = any_payload.Step();
+  has_payloads_ = rc == SQLITE_ROW && any_payload.Int(0) != 0;
   if (rc != SQLITE_ROW) return SqliteError(conn, rc, "reading vec_payloads");
   ids_in_memory_ = true;
   return Status::OK();

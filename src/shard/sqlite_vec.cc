@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
 #include "shard/pinned_file_vfs.h"
 
 namespace shardvec {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/sqlite_statement.h"
+#include "common/sqlite/sqlite_statement.h"
 #include "shardvec/status.h"
 
 namespace shardvec {

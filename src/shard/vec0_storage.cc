@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/sqlite_statement.h"
+#include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
 
 namespace shardvec {

@@ -8,7 +8,7 @@
 #include "shardvec/object_store.h"
 #include "store/open_store.h"
 #include "store/local_store.h"
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 namespace shardvec {
 

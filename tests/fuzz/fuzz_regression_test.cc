@@ -7,11 +7,11 @@
 
 #include <string>
 
-#include "cli/input_files.h"
 #include "common/json_text.h"
 #include "format/manifest.h"
 #include "format/npy.h"
 #include "fuzz/fuzz_targets.h"
+#include "shardvec/input_files.h"
 #include "support/test_util.h"
 #include "write/record_check.h"
 

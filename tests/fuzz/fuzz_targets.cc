@@ -9,11 +9,11 @@
 #include <fstream>
 #include <limits>
 
-#include "cli/input_files.h"
 #include "format/current_pointer.h"
 #include "format/manifest.h"
 #include "format/npy.h"
 #include "routing/cel/cel.h"
+#include "shardvec/input_files.h"
 #include "support/test_util.h"
 
 namespace shardvec::fuzz {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "shardvec/object_store.h"
-#include "store/http_transport.h"
-#include "store/s3_store.h"
+#include "store/s3/http_transport.h"
+#include "store/s3/s3_store.h"
 
 namespace shardvec::testing {
 

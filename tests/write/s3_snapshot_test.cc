@@ -12,7 +12,7 @@
 #include "format/keys.h"
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 #include "write/snapshot_history.h"

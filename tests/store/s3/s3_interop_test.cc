@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "shardvec/reader.h"
-#include "store/s3_store.h"
-#include "store/sigv4.h"
+#include "store/s3/s3_store.h"
+#include "store/s3/sigv4.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 

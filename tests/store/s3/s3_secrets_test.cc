@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 

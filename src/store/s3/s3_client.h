@@ -8,9 +8,9 @@
 
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
-#include "store/aws_config.h"
-#include "store/http_transport.h"
-#include "store/retry_policy.h"
+#include "store/s3/aws_config.h"
+#include "store/s3/http_transport.h"
+#include "store/s3/retry_policy.h"
 
 namespace shardvec {
 

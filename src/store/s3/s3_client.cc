@@ -1,4 +1,4 @@
-#include "store/s3_client.h"
+#include "store/s3/s3_client.h"
 
 #include <chrono>
 #include <thread>
@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
-#include "store/s3_xml.h"
+#include "store/s3/s3_xml.h"
 
 namespace shardvec {
 namespace {

@@ -1,7 +1,7 @@
 // CurlTransport's own guarantees, against a one-shot server on 127.0.0.1: a URL carrying userinfo is
 // printed with "***" in its place, and no body past the request's bound is stored, whether the
 // server declares it (Content-Length) or streams it without a length.
-#include "store/http_transport.h"
+#include "store/s3/http_transport.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

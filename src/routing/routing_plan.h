@@ -1,4 +1,5 @@
-// Resolving a config's routing into a RoutingPlan, shared by WriteSharded and the distributed driver.
+// Resolving a config's routing into a RoutingPlan, CLUSTER centroid training included, shared by
+// WriteSharded and the distributed driver. PlanRouting (shardvec/distributed.h) is defined here too.
 #pragma once
 
 #include "shardvec/config.h"

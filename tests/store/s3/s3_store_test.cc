@@ -1,5 +1,5 @@
 // S3Store against the real S3-speaking test server on 127.0.0.1 (signatures checked).
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

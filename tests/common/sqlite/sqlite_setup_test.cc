@@ -1,5 +1,5 @@
 // The settings every connection to an untrusted file (a shard, a manifest) gets.
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>

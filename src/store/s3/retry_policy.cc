@@ -1,4 +1,4 @@
-#include "store/retry_policy.h"
+#include "store/s3/retry_policy.h"
 
 #include <algorithm>
 #include <cmath>

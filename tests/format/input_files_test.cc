@@ -1,4 +1,4 @@
-#include "cli/input_files.h"
+#include "shardvec/input_files.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -194,6 +194,22 @@ TEST_F(InputFilesTest, NpyErrorsNameTheFile) {
   ExpectInvalid(LoadVectorInput(bad_magic).status(),
                 Label("--input", bad_magic) +
                     ": not a .npy file (bad magic: expected the bytes \\x93NUMPY)");
+}
+
+TEST_F(InputFilesTest, LoadsNpyMatrixFilesNamingTheFlag) {
+  std::string path = Write("centroids.npy", EncodeNpyMatrix(MakeMatrix(2, 2, {1, 2, 3, 4})));
+  auto loaded = LoadMatrixFile(path, "--centroids");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ExpectMatrix(*loaded, 2, 2, {1, 2, 3, 4});
+
+  std::string ints = Write("ints.npy", MakeNpy("{'descr': '<i4', 'fortran_order': False, 'shape': (1, 1), }",
+                                               RawBytes<int32_t>({1})));
+  ExpectInvalid(LoadMatrixFile(ints, "--hyperplanes").status(),
+                Label("--hyperplanes", ints) + ": dtype '<i4' is not supported; expected float32 or float64");
+  Status missing = LoadMatrixFile((dir_ / "absent.npy").string(), "--centroids").status();
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
+  EXPECT_TRUE(missing.message().starts_with("--centroids: ")) << missing.ToString();
+  EXPECT_NE(missing.message().find("absent.npy"), std::string::npos) << missing.ToString();
 }
 
 // ---------------------------------------------------------------------------------------------

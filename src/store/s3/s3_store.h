@@ -8,8 +8,8 @@
 
 #include "common/thread_pool.h"
 #include "shardvec/object_store.h"
-#include "store/aws_config.h"
-#include "store/s3_client.h"
+#include "store/s3/aws_config.h"
+#include "store/s3/s3_client.h"
 
 namespace shardvec {
 

@@ -1,4 +1,4 @@
-#include "store/http_transport.h"
+#include "store/s3/http_transport.h"
 
 #include <curl/curl.h>
 #include <unistd.h>

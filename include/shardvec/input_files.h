@@ -1,11 +1,13 @@
-// Readers for the files `shardvec build` takes: vectors, and optional ids, payloads, shard ids,
-// CEL routing contexts and CEL routing tokens.
+// Readers for input files, into the engine's in-memory types (Matrix, RecordId, RoutingContext):
+// vectors, and optional ids, payloads, shard ids, CEL routing contexts, CEL routing tokens and
+// .npy matrices (centroids, hyperplanes). `shardvec build` takes its files through these.
 //
 // Each reader loads the whole file. Errors name the flag and the file, and where it helps the line,
 // the field and the value: "--input 'v.jsonl' line 7: vector has 3 values, expected 4 (ragged
 // rows)". Bad content is InvalidArgument; a missing file is NotFound; other read failures IOError.
 // Text that is not UTF-8 is refused naming the line ("--ids 'ids.txt' line 3: the line is not valid
-// UTF-8 (byte 0xFF at offset 2): …"). `flag` only labels messages. Non-finite vector values are not checked here (the writer does).
+// UTF-8 (byte 0xFF at offset 2): …"). `flag` only labels messages. Non-finite vector values are
+// not checked here (the writer does).
 #pragma once
 
 #include <cstdint>
@@ -58,6 +60,10 @@ Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path,
 // or a .json array of such objects. Values are JSON scalars, or {"__bytes_hex__": "<hex>"} for bytes.
 Result<std::vector<RoutingContext>> LoadRoutingContextsFile(
     const std::string& path, std::string_view flag = "--routing-context-file");
+
+// A C-order float32/float64 2-D .npy matrix (at most kMaxNpyFileBytes), e.g. CLUSTER centroids or
+// LSH hyperplanes. Read errors start with `flag`; content errors with "<flag> '<path>'".
+Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag);
 
 // CEL categorical routing tokens: one JSON array of ints, strings and {"__bytes_hex__": "<hex>"}.
 Result<std::vector<RoutingValue>> LoadRoutingValuesFile(

@@ -1,4 +1,4 @@
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/url_redact.h"
-#include "store/s3_xml.h"
+#include "store/s3/s3_xml.h"
 
 namespace shardvec {
 namespace {

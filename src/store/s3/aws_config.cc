@@ -1,4 +1,4 @@
-#include "store/aws_config.h"
+#include "store/s3/aws_config.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "common/sqlite_setup.h"
+#include "common/sqlite/sqlite_setup.h"
 
 #include <fmt/format.h>
 #include <sqlite3.h>

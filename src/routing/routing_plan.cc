@@ -1,13 +1,13 @@
-#include "write/routing_plan.h"
+#include "routing/routing_plan.h"
 
 #include <fmt/format.h>
 
 #include "common/status_macros.h"
+#include "common/vector_check.h"
 #include "routing/kmeans.h"
 #include "routing/lsh.h"
 #include "routing/router.h"
 #include "shardvec/distributed.h"
-#include "write/config_validation.h"
 
 namespace shardvec {
 namespace {

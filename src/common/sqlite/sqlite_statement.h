@@ -12,13 +12,18 @@ namespace shardvec {
 
 class SqliteStatement {
  public:
-  SqliteStatement(sqlite3* db, const char* sql)
-      : ok_(sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) == SQLITE_OK) {}
+  // `flags` are sqlite3_prepare_v3's: 0, or SQLITE_PREPARE_PERSISTENT for a statement a connection
+  // keeps and runs many times.
+  SqliteStatement(sqlite3* db, std::string_view sql, unsigned int flags = 0)
+      : prepare_rc_(sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), flags, &stmt_,
+                                       nullptr)) {}
   ~SqliteStatement() { sqlite3_finalize(stmt_); }
   SqliteStatement(const SqliteStatement&) = delete;
   SqliteStatement& operator=(const SqliteStatement&) = delete;
 
-  bool ok() const { return ok_; }
+  bool ok() const { return prepare_rc_ == SQLITE_OK; }
+  // What preparing returned: SQLITE_OK, or the error code behind !ok().
+  int prepare_rc() const { return prepare_rc_; }
   sqlite3_stmt* get() const { return stmt_; }
   int Step() { return sqlite3_step(stmt_); }
   // Steps a statement that returns no rows and resets it for the next binding; SQLITE_DONE on success.
@@ -39,7 +44,7 @@ class SqliteStatement {
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
-  bool ok_;
+  int prepare_rc_;
 };
 
 }  // namespace shardvec

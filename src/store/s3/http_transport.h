@@ -11,7 +11,7 @@
 
 #include "shardvec/limits.h"
 #include "shardvec/status.h"
-#include "store/sigv4.h"
+#include "store/s3/sigv4.h"
 
 namespace shardvec {
 
