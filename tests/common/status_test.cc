@@ -73,23 +73,23 @@ TEST(StatusTest, WithKindIfSetsAKindOnlyOnItsCodeAndOnlyOnce) {
   EXPECT_EQ(Status::OK().WithKindIf(StatusCode::kOk, ErrorKind::kManifestParse).kind(), ErrorKind::kNone);
 }
 
-TEST(StatusTest, EveryKindAndCodeHasItsOwnName) {
-  std::set<std::string_view> kinds;
-  for (int k = 0; k <= static_cast<int>(ErrorKind::kThreadLimit); ++k) {
-    const std::string_view name = ErrorKindName(static_cast<ErrorKind>(k));
-    EXPECT_NE(name, "Unknown") << k;
-    kinds.insert(name);
+// Checks that every value of the enum up to `last` has a name of its own (never "Unknown").
+template <typename Enum, typename NameOf>
+void ExpectDistinctNames(Enum last, NameOf name_of) {
+  std::set<std::string_view> names;
+  for (int v = 0; v <= static_cast<int>(last); ++v) {
+    const std::string_view name = name_of(static_cast<Enum>(v));
+    EXPECT_NE(name, "Unknown") << v;
+    names.insert(name);
   }
-  EXPECT_EQ(kinds.size(), static_cast<size_t>(ErrorKind::kThreadLimit) + 1);
+  EXPECT_EQ(names.size(), static_cast<size_t>(last) + 1);
+}
+
+TEST(StatusTest, EveryKindAndCodeHasItsOwnName) {
+  ExpectDistinctNames(ErrorKind::kThreadLimit, ErrorKindName);
+  ExpectDistinctNames(StatusCode::kFailedPrecondition, StatusCodeName);
   EXPECT_EQ(ErrorKindName(ErrorKind::kNone), "None");
   EXPECT_EQ(ErrorKindName(ErrorKind::kPublishConflict), "PublishConflict");
-  std::set<std::string_view> codes;
-  for (int c = 0; c <= static_cast<int>(StatusCode::kFailedPrecondition); ++c) {
-    const std::string_view name = StatusCodeName(static_cast<StatusCode>(c));
-    EXPECT_NE(name, "Unknown") << c;
-    codes.insert(name);
-  }
-  EXPECT_EQ(codes.size(), static_cast<size_t>(StatusCode::kFailedPrecondition) + 1);
   EXPECT_EQ(StatusCodeName(StatusCode::kFailedPrecondition), "FailedPrecondition");
 }
 
