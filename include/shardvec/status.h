@@ -20,9 +20,29 @@ enum class StatusCode {
   kUnavailable,      // a transient failure worth retrying
   kPermissionDenied, // the store refused our credentials or denied access
   kInternal,         // a bug: an invariant of ours did not hold
+  kFailedPrecondition,  // the object is not in the state the call needs (e.g. a closed reader)
 };
 
 std::string_view StatusCodeName(StatusCode code);
+
+// What a caller branches on beyond the code: a small, stable list (values are never renumbered).
+// Set where the error is made; messages stay free to change wording. kNone: the code says it all.
+enum class ErrorKind {
+  kNone = 0,
+  kReaderClosed,         // the reader was closed (FailedPrecondition)
+  kNoCurrentPointer,     // the store has no _CURRENT: nothing was published there yet (NotFound)
+  kManifestParse,        // a manifest or _CURRENT pointer does not parse or is invalid (Corruption)
+  kManifestExists,       // publishing found the manifest's key already taken (AlreadyExists)
+  kPublishConflict,      // _CURRENT names a manifest published after this run started (Conflict)
+  kRouterUnavailable,    // the snapshot's centroids or hyperplanes are missing or unusable (Corruption)
+  kShardVerification,    // a shard's bytes do not match the manifest's size or digest (Corruption)
+  kUnknownRoutingToken,  // a categorical CEL token is not in routing_values (InvalidArgument)
+  kStoreResponse,        // the store answered with something that does not parse (Corruption)
+  kThreadLimit,          // a process or memory limit refused a thread (Unavailable)
+};
+
+// "ReaderClosed", ..., "None".
+std::string_view ErrorKindName(ErrorKind kind);
 
 class [[nodiscard]] Status {
  public:
@@ -42,18 +62,36 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
 
+  static Status FailedPrecondition(std::string msg) {
+    return {StatusCode::kFailedPrecondition, std::move(msg)};
+  }
+
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
+  ErrorKind kind() const { return kind_; }
   const std::string& message() const { return message_; }
+  // What the error leaves behind for recovery, when there is one: for kPublishConflict, the URL of
+  // this run's manifest that stays in history. Empty otherwise.
+  const std::string& subject() const { return subject_; }
   // "InvalidArgument: dim must be > 0 (got 0)"
   std::string ToString() const;
 
-  // Returns a copy whose message is prefixed with `context: `.
+  // Returns a copy whose message is prefixed with `context: ` (code, kind and subject kept).
   Status WithContext(std::string_view context) const;
+  // Returns a copy whose message is `message` (code, kind and subject kept).
+  Status WithMessage(std::string message) const;
+  // Returns a copy with this kind (an OK status stays OK and kind-less).
+  Status WithKind(ErrorKind kind) const;
+  // Returns a copy with `kind` when this is a `code` error that has no kind yet; else this status.
+  Status WithKindIf(StatusCode code, ErrorKind kind) const;
+  // Returns a copy with this subject (an OK status stays OK).
+  Status WithSubject(std::string subject) const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
+  ErrorKind kind_ = ErrorKind::kNone;
   std::string message_;
+  std::string subject_;
 };
 
 // Holds either a value or a non-OK Status.

@@ -7,13 +7,12 @@ written against shardyfusion keeps working) and carries a class-level ``retryabl
   may succeed when the operation is run again — typically transient infrastructure failures;
 * non-retryable errors (``ConfigValidationError``, ``ManifestParseError``, …) need a fix first.
 
-Errors raised by the C++ engine arrive as a status code name plus a message;
-:func:`error_from_engine` turns them into these classes, keeping the message verbatim.
+Errors raised by the C++ engine carry a status code and an error kind; one table in the engine
+binding maps (code, kind) to these classes, keeping the message verbatim (never reading it), and
+:func:`error_from_engine` applies the same table to names.
 """
 
 from __future__ import annotations
-
-import re
 
 __all__ = [
     "ShardvecError",
@@ -50,11 +49,13 @@ class ShardvecError(Exception):
     ``retryable`` tells callers whether running the operation again may help. It is a class
     attribute; :func:`error_from_engine` may override it on an instance when the engine's status
     code says more than the class does (for example a missing object is never worth retrying).
-    ``engine_code`` is the engine's status code name when the error came from the engine.
+    ``engine_code`` and ``engine_kind`` are the engine's status code and error kind names when the
+    error came from the engine (``engine_kind`` is ``"None"`` when the code says it all).
     """
 
     retryable: bool = False
     engine_code: str | None = None
+    engine_kind: str | None = None
 
 
 #: shardyfusion's name for the base class.
@@ -228,103 +229,38 @@ class UnknownRoutingTokenError(ValueError):
     """
 
 
-# --- engine status codes --------------------------------------------------------------------------
+# --- engine statuses ------------------------------------------------------------------------------
 
 
-# How the engine's publish conflicts name the run's own (already published) manifest.
-_KEPT_MANIFEST = re.compile(r"manifest '([^']+)' stays in history")
+def error_from_engine(code: str, kind: str, message: str, subject: str = "") -> Exception:
+    """Builds the exception for an engine ``Status`` given by names, message verbatim.
 
+    The class comes from the status code and error kind alone, through the engine binding's one
+    table (``shardvec._engine.error_table()`` lists it); the message's wording never matters. A
+    (code, kind) pair the table lacks falls back to the code's row without a kind; an unknown code
+    gives :class:`ShardvecError`. The engine raises through the same table.
 
-def _message_has(message: str, *needles: str) -> bool:
-    lowered = message.lower()
-    return any(needle in lowered for needle in needles)
+    - InvalidArgument -> ConfigValidationError; kind UnknownRoutingToken (a categorical CEL token
+      missing from the snapshot's routing_values) -> UnknownRoutingTokenError, a ``ValueError``.
+    - FailedPrecondition (e.g. kind ReaderClosed) -> ReaderStateError.
+    - Conflict -> PublishCurrentError; kind PublishConflict -> PublishConflictError.
+    - Corruption -> VectorSearchError (kind ShardVerification: a shard's size or digest differs);
+      kind ManifestParse -> ManifestParseError; StoreResponse (a garbled store answer) ->
+      ManifestStoreError; RouterUnavailable (centroids or hyperplanes unusable) -> ReaderStateError.
+    - NotFound -> ManifestStoreError*; kind NoCurrentPointer -> ReaderStateError.
+    - AlreadyExists -> ShardWriteError* (a local build directory or file exists, or a shard's key is
+      taken); kind ManifestExists -> PublishManifestError.
+    - PermissionDenied -> ManifestStoreError*; IOError -> ManifestStoreError.
+    - Unavailable -> S3TransientError; kind ThreadLimit (a process or memory limit refused a thread)
+      -> ShardvecError.
+    - Internal (an engine bug) -> ShardvecError.
 
-
-def _classify(code: str, message: str) -> tuple[type[ShardvecError], bool | None]:
-    """Returns the class for an engine status and an instance ``retryable`` override (or None)."""
-    if code == "InvalidArgument":
-        if _message_has(message, "reader is closed"):
-            return ReaderStateError, None
-        return ConfigValidationError, None
-    if code == "Conflict":
-        if "PublishConflictError" in message:
-            return PublishConflictError, None
-        return PublishCurrentError, None
-    if code == "Corruption":
-        if _message_has(message, "manifest", "current pointer"):
-            return ManifestParseError, None
-        if message.startswith("S3 "):
-            return ManifestStoreError, None
-        if _message_has(message, "centroids", "hyperplanes"):
-            return ReaderStateError, None
-        return VectorSearchError, None
-    if code == "NotFound":
-        if "No CURRENT pointer" in message:
-            return ReaderStateError, None
-        return ManifestStoreError, False
-    if code == "AlreadyExists":
-        if _message_has(message, "manifest"):
-            return PublishManifestError, None
-        return ShardWriteError, False
-    if code == "PermissionDenied":
-        return ManifestStoreError, False
-    if code == "IOError":
-        return ManifestStoreError, None
-    if code == "Unavailable":
-        if _message_has(message, "cannot start a thread"):
-            return ShardvecError, None
-        return S3TransientError, None
-    return ShardvecError, None  # Internal (a bug in the engine) and unknown codes
-
-
-# How the engine names a categorical CEL token missing from routing_values.
-_UNKNOWN_TOKEN = "is not in routing_values"
-
-
-def error_from_engine(code: str, message: str) -> Exception:
-    """Builds the exception for an engine ``Status`` (code name + message), message verbatim.
-
-    Mapping (first matching rule wins; "mentions" is case-insensitive; ``*`` see below):
-
-    - InvalidArgument: mentions "reader is closed" -> ReaderStateError;
-      otherwise -> ConfigValidationError.
-    - Conflict: contains "PublishConflictError" -> PublishConflictError (not retryable);
-      otherwise (lost compare-and-swap on _CURRENT, rollback race, ...) -> PublishCurrentError.
-    - Corruption: mentions "manifest" or "current pointer" -> ManifestParseError;
-      starts with "S3 " (a garbled store answer) -> ManifestStoreError;
-      mentions "centroids" or "hyperplanes" -> ReaderStateError;
-      otherwise (a shard failed verification, a bad id map, ...) -> VectorSearchError.
-    - NotFound: contains "No CURRENT pointer" -> ReaderStateError;
-      otherwise (a missing object, manifest or file) -> ManifestStoreError*.
-    - AlreadyExists: mentions "manifest" (put-if-absent key taken) -> PublishManifestError;
-      otherwise (the local build directory or file exists, or a shard's key in the store is taken:
-      uploads never replace an object) -> ShardWriteError*.
-    - PermissionDenied (credentials refused, access denied) -> ManifestStoreError*.
-    - IOError (the filesystem or the network failed) -> ManifestStoreError.
-    - Unavailable: mentions "cannot start a thread" (a process or memory limit refused a thread;
-      ask for fewer) -> ShardvecError; otherwise (transient; the engine's
-      retries ran out) -> S3TransientError.
-    - Internal (an engine bug) and unknown codes -> ShardvecError.
-
-    Before these: an InvalidArgument saying a token "is not in routing_values" (a categorical CEL
-    token missing from the snapshot's list, on write or on query) -> UnknownRoutingTokenError, a
-    ``ValueError`` as in the reference.
-
-    For the ``PublishCurrentError`` family, ``manifest_ref`` is the run's own manifest when the
-    message names it ("manifest '<ref>' stays in history"), else None.
-
-    ``*``: the instance's ``retryable`` is set to False although the class default is True,
-    because running the same operation again cannot help. ``engine_code`` is set to ``code``.
+    ``*``: the instance's ``retryable`` is False although the class default is True, because running
+    the same operation again cannot help. ``engine_code`` and ``engine_kind`` are set to the names.
+    For the ``PublishCurrentError`` family, ``manifest_ref`` is ``subject`` (the run's own manifest,
+    which stays in history) or None when it is empty.
     """
-    if code == "InvalidArgument" and _UNKNOWN_TOKEN in message:
-        return UnknownRoutingTokenError(message)
-    cls, retryable = _classify(code, message)
-    if issubclass(cls, PublishCurrentError):
-        kept = _KEPT_MANIFEST.search(message)
-        error: ShardvecError = cls(message, manifest_ref=kept.group(1) if kept else None)
-    else:
-        error = cls(message)
-    error.engine_code = code
-    if retryable is not None:
-        error.retryable = retryable
+    from shardvec._native import _engine  # the engine holds the table
+
+    error: Exception = _engine.error_from_status(code, kind, message, subject)
     return error

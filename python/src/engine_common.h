@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "error_translation.h"
 #include "metrics_bindings.h"
 #include "routing_context.h"
 #include "shardvec/distributed.h"
@@ -30,13 +31,9 @@ using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::devi
 using FloatVector = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Int64Vector = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
-[[noreturn]] inline void Raise(const Status& status) {
-  nb::object errors = nb::module_::import_("shardvec.errors");
-  nb::object exc =
-      errors.attr("error_from_engine")(std::string(StatusCodeName(status.code())), TextToPython(status.message()));
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-  throw nb::python_error();
-}
+// The registered translator (error_translation.cc) raises the shardvec.errors class for the status's
+// code and kind.
+[[noreturn]] inline void Raise(const Status& status) { throw EngineError(status); }
 
 template <typename T>
 T Unwrap(Result<T> result) {

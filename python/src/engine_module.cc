@@ -1,6 +1,6 @@
 // shardvec._engine: the C++ writer and reader for the Python package. Arrays come in without a copy
 // (nanobind ndarray views), the GIL is released while the engine works, and every engine Status
-// becomes the exception class shardvec.errors.error_from_engine picks.
+// becomes the shardvec.errors class its code and kind name (error_translation.cc).
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/map.h>
@@ -211,6 +211,7 @@ NB_MODULE(_engine, m) {
         "Builds and publishes one snapshot from arrays (read in place) or from a stream of array batches "
         "(next_batch() -> (vectors, int_ids, str_ids, payloads, shard_ids, routing_contexts) | None); "
         "routing_contexts is None or one dict (or None) per row. The GIL is released.");
+  BindErrors(m);
   BindDistributed(m);
   BindCel(m);
   BindMetrics(m);

@@ -14,6 +14,24 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kUnavailable: return "Unavailable";
     case StatusCode::kPermissionDenied: return "PermissionDenied";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kFailedPrecondition: return "FailedPrecondition";
+  }
+  return "Unknown";
+}
+
+std::string_view ErrorKindName(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone: return "None";
+    case ErrorKind::kReaderClosed: return "ReaderClosed";
+    case ErrorKind::kNoCurrentPointer: return "NoCurrentPointer";
+    case ErrorKind::kManifestParse: return "ManifestParse";
+    case ErrorKind::kManifestExists: return "ManifestExists";
+    case ErrorKind::kPublishConflict: return "PublishConflict";
+    case ErrorKind::kRouterUnavailable: return "RouterUnavailable";
+    case ErrorKind::kShardVerification: return "ShardVerification";
+    case ErrorKind::kUnknownRoutingToken: return "UnknownRoutingToken";
+    case ErrorKind::kStoreResponse: return "StoreResponse";
+    case ErrorKind::kThreadLimit: return "ThreadLimit";
   }
   return "Unknown";
 }
@@ -25,7 +43,32 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_);
+  return WithMessage(std::string(context) + ": " + message_);
+}
+
+Status Status::WithMessage(std::string message) const {
+  if (ok()) return *this;
+  Status out = *this;
+  out.message_ = std::move(message);
+  return out;
+}
+
+Status Status::WithKind(ErrorKind kind) const {
+  if (ok()) return *this;
+  Status out = *this;
+  out.kind_ = kind;
+  return out;
+}
+
+Status Status::WithKindIf(StatusCode code, ErrorKind kind) const {
+  return code_ == code && kind_ == ErrorKind::kNone ? WithKind(kind) : *this;
+}
+
+Status Status::WithSubject(std::string subject) const {
+  if (ok()) return *this;
+  Status out = *this;
+  out.subject_ = std::move(subject);
+  return out;
 }
 
 }  // namespace shardvec

@@ -16,7 +16,7 @@ Status ThreadRefused(std::string_view what, std::string_view reason) {
   return Status::Unavailable(fmt::format(
       "cannot start a thread for {}: {} (the process's thread or memory limit, e.g. ulimit -u or "
       "ulimit -v, is reached; ask for fewer threads or raise the limit)",
-      what, reason));
+      what, reason)).WithKind(ErrorKind::kThreadLimit);
 }
 
 }  // namespace
@@ -48,7 +48,7 @@ Result<std::unique_ptr<ThreadPool>> ThreadPool::Create(size_t num_threads, std::
     if (!st.ok()) {
       const size_t started = pool->workers_.size();
       pool.reset();  // stops and joins the workers already started
-      return Status(st.code(), fmt::format("{}; {} threads asked for, {} started", st.message(), num_threads, started));
+      return st.WithMessage(fmt::format("{}; {} threads asked for, {} started", st.message(), num_threads, started));
     }
     pool->workers_.push_back(std::move(worker));
   }

@@ -22,7 +22,7 @@ std::string EncodeCurrentPointer(const CurrentPointer& pointer) {
 
 Result<CurrentPointer> ParseCurrentPointer(std::string_view bytes) {
   auto fail = [](std::string why) {
-    return Status::Corruption("CURRENT pointer validation failed: " + why);
+    return Status::Corruption("CURRENT pointer validation failed: " + why).WithKind(ErrorKind::kManifestParse);
   };
   if (static_cast<int64_t>(bytes.size()) > kMaxCurrentPointerBytes) {
     return fail(fmt::format("it is {} bytes, more than the limit of {}", bytes.size(), kMaxCurrentPointerBytes));

@@ -54,6 +54,8 @@ struct StmtFinalizer {
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
+Status Corrupt(std::string why) { return Status::Corruption("manifest: " + why).WithKind(ErrorKind::kManifestParse); }
+
 Status SqlError(sqlite3* db, std::string_view what) {
   return Status::Internal(fmt::format("manifest: {}: {}", what, sqlite3_errmsg(db)));
 }
@@ -61,7 +63,7 @@ Status SqlError(sqlite3* db, std::string_view what) {
 Result<StmtPtr> Prepare(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
-    return Status::Corruption(fmt::format("manifest: cannot prepare '{}': {}", sql, sqlite3_errmsg(db)));
+    return Corrupt(fmt::format("cannot prepare '{}': {}", sql, sqlite3_errmsg(db)));
   }
   return StmtPtr(stmt);
 }
@@ -74,8 +76,6 @@ std::string ColumnText(sqlite3_stmt* s, int i) {
   const auto* p = sqlite3_column_text(s, i);
   return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s, i)) : std::string();
 }
-
-Status Corrupt(std::string why) { return Status::Corruption("manifest: " + why); }
 
 uint32_t BigEndianAt(std::string_view bytes, size_t offset, size_t width) {
   uint32_t value = 0;

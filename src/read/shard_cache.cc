@@ -68,13 +68,13 @@ Status VerifyFd(const ShardLocation& loc, int fd, const fs::path& path) {
     if (static_cast<int64_t>(st.st_size) == loc.size) return Status::OK();
     return Status::Corruption(
         fmt::format("shard {} failed verification: expected {} bytes, got {} bytes", loc.db_id,
-                    loc.size, static_cast<int64_t>(st.st_size)));
+                    loc.size, static_cast<int64_t>(st.st_size))).WithKind(ErrorKind::kShardVerification);
   }
   ASSIGN_OR_RETURN(FileDigest actual, DigestFd(fd, path));
   if (actual.size == loc.size && actual.digest == AsciiLower(*loc.digest)) return Status::OK();
   return Status::Corruption(
       fmt::format("shard {} failed verification: expected {} ({} bytes), got {} ({} bytes)",
-                  loc.db_id, *loc.digest, loc.size, actual.digest, actual.size));
+                  loc.db_id, *loc.digest, loc.size, actual.digest, actual.size)).WithKind(ErrorKind::kShardVerification);
 }
 
 FileIdentity IdentityOf(const struct stat& st) {

@@ -39,6 +39,10 @@ struct Snapshot {
   std::shared_ptr<ShardCache> cache;
 };
 
+Status ReaderClosed() {
+  return Status::FailedPrecondition("reader is closed").WithKind(ErrorKind::kReaderClosed);
+}
+
 Status CheckQuery(const LoadedSnapshot& s, std::span<const float> query) {
   if (static_cast<int64_t>(query.size()) != s.dim) {
     return Status::InvalidArgument(
@@ -185,7 +189,7 @@ class ShardedVectorReader::Impl {
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::InvalidArgument("reader is closed");
+    if (closed_) return ReaderClosed();
     *manifest_ref = snapshot->loaded->manifest_ref;
     current_ = std::move(snapshot);  // the old snapshot lives on while searches hold it
     return true;
@@ -314,7 +318,7 @@ class ShardedVectorReader::Impl {
  private:
   Result<std::shared_ptr<const Snapshot>> Current() const {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_ || !current_) return Status::InvalidArgument("reader is closed");
+    if (closed_ || !current_) return ReaderClosed();
     return current_;
   }
 

@@ -16,6 +16,14 @@ namespace shardvec {
 namespace {
 
 Status StateError(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
+// Stored manifest fields that are malformed: the manifest is invalid.
+Status ManifestCorrupt(std::string msg) {
+  return Status::Corruption(std::move(msg)).WithKind(ErrorKind::kManifestParse);
+}
+// Routing artifacts that are missing or unusable: the snapshot cannot route queries.
+Status RouterCorrupt(std::string msg) {
+  return Status::Corruption(std::move(msg)).WithKind(ErrorKind::kRouterUnavailable);
+}
 
 // custom["shardvec"]["artifact_digests"][name], when the writer recorded one (older snapshots and
 // other writers' have none); Corruption when the key is there but malformed.
@@ -27,13 +35,13 @@ Result<std::optional<std::string>> ArtifactDigest(const Manifest& manifest, cons
   }
   const nlohmann::json& digests = custom["shardvec"]["artifact_digests"];
   if (!digests.is_object()) {
-    return Status::Corruption(fmt::format("manifest custom.shardvec.artifact_digests must be an object (got {})",
-                                          digests.dump()));
+    return ManifestCorrupt(fmt::format("manifest custom.shardvec.artifact_digests must be an object (got {})",
+                                       digests.dump()));
   }
   if (!digests.contains(name)) return std::optional<std::string>();
   if (!digests[name].is_string()) {
-    return Status::Corruption(fmt::format("manifest custom.shardvec.artifact_digests.{} must be a string (got {})",
-                                          name, digests[name].dump()));
+    return ManifestCorrupt(fmt::format("manifest custom.shardvec.artifact_digests.{} must be a string (got {})",
+                                       name, digests[name].dump()));
   }
   return std::optional<std::string>(digests[name].get<std::string>());
 }
@@ -46,15 +54,15 @@ Result<Matrix> ReadArtifact(ObjectStore& store, const Manifest& manifest, const 
   ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store.PrefixUrl(), url));
   ASSIGN_OR_RETURN(std::string bytes, store.Get(key, kMaxNpyFileBytes));
   if (expected && Xxh3Digest(bytes) != *expected) {
-    return Status::Corruption(fmt::format("{} artifact '{}' has digest {}, but the snapshot recorded {}", name, url,
-                                          Xxh3Digest(bytes), *expected));
+    return RouterCorrupt(fmt::format("{} artifact '{}' has digest {}, but the snapshot recorded {}", name, url,
+                                     Xxh3Digest(bytes), *expected));
   }
   auto matrix = ParseNpyMatrix(bytes, fmt::format("{}_ref '{}'", name, url));
   // Bytes stored in the snapshot that do not parse are corrupt data, not a bad argument.
-  if (!matrix.ok()) return Status::Corruption(matrix.status().message());
+  if (!matrix.ok()) return RouterCorrupt(matrix.status().message());
   // A NaN centroid or hyperplane would silently send every query to the wrong shards.
   Status finite = CheckMatrix(*matrix, fmt::format("{} artifact '{}'", name, url), matrix->cols);
-  if (!finite.ok()) return Status::Corruption(finite.message());
+  if (!finite.ok()) return RouterCorrupt(finite.message());
   return matrix;
 }
 
@@ -64,9 +72,11 @@ Result<Matrix> LoadArtifact(ObjectStore& store, const LoadedSnapshot& s, const n
   const std::string url = vector[field].get<std::string>();
   Result<Matrix> matrix = ReadArtifact(store, s.manifest, name, url);
   if (!matrix.ok() && s.strategy == needed_by) {
-    return Status(matrix.status().code(),
-                  fmt::format("Failed to load {} artifact '{}' required by {} sharding: {}", field, url,
-                              StrategyName(s.strategy), matrix.status().message()));
+    // A store answer that is corrupt (too large, a URL outside the store) leaves the router unusable too.
+    return matrix.status()
+        .WithMessage(fmt::format("Failed to load {} artifact '{}' required by {} sharding: {}", field, url,
+                                 StrategyName(s.strategy), matrix.status().message()))
+        .WithKindIf(StatusCode::kCorruption, ErrorKind::kRouterUnavailable);
   }
   return matrix;
 }
@@ -92,8 +102,8 @@ Status ApplyCelMetadata(const nlohmann::json& v, LoadedSnapshot& s) {
     ASSIGN_OR_RETURN(s.routing.routing_values,
                      RoutingValuesFromJson(v["routing_values"], "custom.vector.routing_values"));
     if (static_cast<int64_t>(s.routing.routing_values->size()) != s.num_dbs) {
-      return Status::Corruption(fmt::format("manifest '{}' has {} routing_values but num_dbs {}", s.manifest_ref,
-                                            s.routing.routing_values->size(), s.num_dbs));
+      return ManifestCorrupt(fmt::format("manifest '{}' has {} routing_values but num_dbs {}", s.manifest_ref,
+                                         s.routing.routing_values->size(), s.num_dbs));
     }
   }
   return Status::OK();
@@ -150,15 +160,15 @@ Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s) {
   if (s.strategy == Strategy::kCluster) {
     if (!s.routing.centroids) return StateError("CLUSTER sharding requires centroids (custom.vector.centroids_ref)");
     if (s.routing.centroids->cols != s.dim || s.routing.centroids->rows != s.num_dbs) {
-      return Status::Corruption(fmt::format("centroids are {} x {}, expected num_dbs x dim = {} x {}",
-                                            s.routing.centroids->rows, s.routing.centroids->cols, s.num_dbs, s.dim));
+      return RouterCorrupt(fmt::format("centroids are {} x {}, expected num_dbs x dim = {} x {}",
+                                       s.routing.centroids->rows, s.routing.centroids->cols, s.num_dbs, s.dim));
     }
   }
   if (s.strategy == Strategy::kLsh) {
     if (!s.routing.hyperplanes) return StateError("LSH sharding requires hyperplanes (custom.vector.hyperplanes_ref)");
     if (s.routing.hyperplanes->cols != s.dim) {
-      return Status::Corruption(fmt::format("hyperplanes have {} columns, expected dim {}",
-                                            s.routing.hyperplanes->cols, s.dim));
+      return RouterCorrupt(fmt::format("hyperplanes have {} columns, expected dim {}",
+                                       s.routing.hyperplanes->cols, s.dim));
     }
   }
   if (s.strategy == Strategy::kCel) RETURN_IF_ERROR(ApplyCelMetadata(v, s));
@@ -178,8 +188,8 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
     loc.db_id = shard.db_id;
     auto key = KeyFromUrl(store.PrefixUrl(), *shard.db_url + "/" + std::string(kShardFileName));
     if (!key.ok()) {
-      return Status::Corruption(fmt::format("manifest '{}': shard db_id {} has db_url '{}': {}", s.manifest_ref,
-                                            shard.db_id, *shard.db_url, key.status().message()));
+      return ManifestCorrupt(fmt::format("manifest '{}': shard db_id {} has db_url '{}': {}", s.manifest_ref,
+                                         shard.db_id, *shard.db_url, key.status().message()));
     }
     loc.key = std::move(key).value();
     loc.size = shard.db_bytes;
@@ -199,11 +209,13 @@ Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
   auto bytes = store.Get(kCurrentKey, kMaxCurrentPointerBytes);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) {
-      return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", store.Url(kCurrentKey)));
+      return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", store.Url(kCurrentKey)))
+          .WithKind(ErrorKind::kNoCurrentPointer);
     }
     // Too large, a symlink or a FIFO: as bad as a pointer that does not parse.
     if (bytes.status().code() == StatusCode::kCorruption) {
-      return Status::Corruption("CURRENT pointer validation failed: " + bytes.status().message());
+      return Status::Corruption("CURRENT pointer validation failed: " + bytes.status().message())
+          .WithKind(ErrorKind::kManifestParse);
     }
     return bytes.status();
   }
@@ -218,7 +230,9 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const s
   snapshot->run_id = run_id;
   snapshot->published_at = published_at;
   auto key = KeyFromUrl(store.PrefixUrl(), ref);
-  if (!key.ok()) return key.status().WithContext("manifest_ref");
+  if (!key.ok()) {
+    return key.status().WithContext("manifest_ref").WithKindIf(StatusCode::kCorruption, ErrorKind::kManifestParse);
+  }
   ASSIGN_OR_RETURN(snapshot->manifest, ReadManifest(store, *key, ref));
   if (snapshot->run_id.empty()) snapshot->run_id = snapshot->manifest.run_id;
   // Shard URLs are checked before the metadata's artifacts are downloaded.

@@ -148,7 +148,7 @@ Result<int64_t> CelRouting::Lookup(const cel::Value& token) const {
   if (!shard) {
     return Status::InvalidArgument(fmt::format(
         "categorical routing token {} is not in routing_values: it is not present in this snapshot",
-        ValueText(token)));
+        ValueText(token))).WithKind(ErrorKind::kUnknownRoutingToken);
   }
   return *shard;
 }

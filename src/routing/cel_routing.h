@@ -31,7 +31,7 @@ class CelRouting {
 
   // The shard of one routing context, checked to lie in [0, num_dbs). Errors: no context ("CEL
   // sharding requires routing_context"), a value of the wrong type, an evaluation error, a token not
-  // in routing_values (the message says "is not in routing_values"). Thread-safe.
+  // in routing_values (kind kUnknownRoutingToken). Thread-safe.
   Result<int64_t> Shard(const RoutingContext* context) const;
 
   const cel::Program& program() const { return *program_; }

@@ -12,6 +12,13 @@ namespace {
 
 constexpr int kMaxSwapAttempts = 8;
 
+// A lost publish: the run's own manifest stays in history, named as the status's subject.
+Status PublishConflict(std::string message, const PublishResult& published) {
+  return Status::Conflict(std::move(message))
+      .WithKind(ErrorKind::kPublishConflict)
+      .WithSubject(published.manifest_ref);
+}
+
 }  // namespace
 
 Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
@@ -30,10 +37,15 @@ Result<Manifest> ReadManifest(ObjectStore& store, std::string_view key, std::str
     if (bytes.status().code() == StatusCode::kNotFound) {
       return Status::NotFound(fmt::format("manifest '{}' does not exist", ref));
     }
-    return bytes.status().WithContext(fmt::format("manifest '{}'", ref));
+    // Too large, a symlink or a FIFO: as bad as a manifest that does not parse.
+    return bytes.status().WithContext(fmt::format("manifest '{}'", ref))
+        .WithKindIf(StatusCode::kCorruption, ErrorKind::kManifestParse);
   }
   auto manifest = ParseManifest(*bytes);
-  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("manifest '{}'", ref));
+  if (!manifest.ok()) {
+    return manifest.status().WithContext(fmt::format("manifest '{}'", ref))
+        .WithKindIf(StatusCode::kCorruption, ErrorKind::kManifestParse);
+  }
   return manifest;
 }
 
@@ -53,7 +65,8 @@ Result<SwapBase> ReadCurrentForSwap(ObjectStore& store) {
 Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest) {
   ASSIGN_OR_RETURN(std::string bytes, SerializeManifest(manifest));
   const std::string key = ManifestKey(FormatTimestamp(NowUtc()), manifest.run_id);
-  RETURN_IF_ERROR(store.PutIfAbsent(key, bytes));
+  RETURN_IF_ERROR(
+      store.PutIfAbsent(key, bytes).WithKindIf(StatusCode::kAlreadyExists, ErrorKind::kManifestExists));
   RETURN_IF_ERROR(FaultPoint(kFaultAfterManifestPut));
   return PublishResult{store.Url(key), key};
 }
@@ -83,11 +96,11 @@ Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std
         LogEvent(LogLevel::kWarning, "publish_conflict",
                  {{"run_id", run_id}, {"manifest_ref", published.manifest_ref},
                   {"current_manifest_ref", base.pointer->manifest_ref}, {"current_run_id", base.pointer->run_id}});
-        return Status::Conflict(fmt::format(
+        return PublishConflict(fmt::format(
             "PublishConflictError: _CURRENT now names manifest '{}' (run_id={}), published after this "
             "run started at {}; this run's manifest '{}' stays in history (use rollback to make it "
             "current, or the last-writer-wins publish policy)",
-            base.pointer->manifest_ref, base.pointer->run_id, started, published.manifest_ref));
+            base.pointer->manifest_ref, base.pointer->run_id, started, published.manifest_ref), published);
       }
     }
     next.updated_at = FormatTimestamp(NowUtc());
@@ -99,9 +112,9 @@ Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std
   }
   LogEvent(LogLevel::kWarning, "publish_conflict",
            {{"run_id", run_id}, {"manifest_ref", published.manifest_ref}, {"attempts", kMaxSwapAttempts}});
-  return Status::Conflict(fmt::format(
+  return PublishConflict(fmt::format(
       "PublishConflictError: _CURRENT kept changing during publish ({} attempts); manifest '{}' stays "
-      "in history", kMaxSwapAttempts, published.manifest_ref));
+      "in history", kMaxSwapAttempts, published.manifest_ref), published);
 }
 
 }  // namespace shardvec

@@ -75,7 +75,7 @@ Result<std::optional<std::string>> CanonicalPayload(const Record& r, int64_t row
 
 Result<int64_t> AssignRecord(const Router& router, const Record& r, std::span<const float> vector, int64_t row) {
   Result<int64_t> db = router.Assign(r, vector);
-  if (!db.ok()) return Status(db.status().code(), fmt::format("{} at row {}", db.status().message(), row));
+  if (!db.ok()) return db.status().WithMessage(fmt::format("{} at row {}", db.status().message(), row));
   return db;
 }
 

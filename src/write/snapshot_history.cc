@@ -427,7 +427,7 @@ Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
   if (manifest.run_id != target.run_id) {
     return Status::Corruption(fmt::format(
         "manifest '{}': build_meta run_id '{}' does not match its directory's run_id '{}'",
-        target.ref, manifest.run_id, target.run_id));
+        target.ref, manifest.run_id, target.run_id)).WithKind(ErrorKind::kManifestParse);
   }
   // The protocol of delete_guard.h: announce what the target needs, then look for cleanups.
   const std::set<std::string> needed = ObjectsOfManifest(store, manifest);

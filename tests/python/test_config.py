@@ -21,21 +21,7 @@ from shardvec.config import (
     engine_store_options,
     validate_store_prefix,
 )
-from shardvec.errors import (
-    ConfigValidationError,
-    ManifestParseError,
-    ManifestStoreError,
-    PublishConflictError,
-    PublishCurrentError,
-    PublishManifestError,
-    ReaderStateError,
-    S3TransientError,
-    ShardvecError,
-    ShardWriteError,
-    ShardyfusionError,
-    VectorSearchError,
-    error_from_engine,
-)
+from shardvec.errors import ConfigValidationError
 from shardvec.sqlite_vec_adapter import SqliteVecFactory, SqliteVecReaderFactory
 from shardvec.vector.config import (
     VectorAdapterConfig,
@@ -610,65 +596,6 @@ def test_engine_store_options_manifest_fallback():
 def test_engine_store_options_bad_credentials(creds, fragment):
     with raises("credential_provider", fragment):
         engine_store_options(lambda: creds, None)
-
-
-# --- errors ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("code", "message", "cls", "retryable"),
-    [
-        ("InvalidArgument", "index_config.dim must be > 0 (got 0)", ConfigValidationError, False),
-        ("InvalidArgument", "reader is closed", ReaderStateError, False),
-        ("Conflict", "PublishConflictError: _CURRENT now names manifest 'x'", PublishConflictError,
-         False),
-        ("Conflict", "rollback to 'r' lost a race", PublishCurrentError, True),
-        ("Corruption", "manifest: format_version 3 is not supported", ManifestParseError, False),
-        ("Corruption", "CURRENT pointer validation failed: bad json", ManifestParseError, False),
-        ("Corruption", "shard 3 failed verification: expected 10 bytes, got 9 bytes",
-         VectorSearchError, False),
-        ("Corruption", "S3 ListObjectsV2 response is not XML", ManifestStoreError, True),
-        ("Corruption", "centroids are 2 x 3, expected num_dbs x dim = 2 x 4", ReaderStateError,
-         False),
-        ("NotFound", "No CURRENT pointer found at 'file:///x/_CURRENT'", ReaderStateError, False),
-        ("NotFound", "object 'file:///x/y' does not exist", ManifestStoreError, False),
-        ("AlreadyExists", "manifest key 'manifests/x/manifest' already exists",
-         PublishManifestError, True),
-        ("AlreadyExists", "local build directory '/tmp/x' already exists", ShardWriteError, False),
-        ("PermissionDenied", "S3 GET: AccessDenied", ManifestStoreError, False),
-        ("IOError", "cannot write '/x': No space left on device", ManifestStoreError, True),
-        ("Unavailable", "S3 PUT: SlowDown (gave up after 6 attempts)", S3TransientError, True),
-        ("Internal", "invariant broken", ShardvecError, False),
-        ("Whatever", "unknown code", ShardvecError, False),
-    ],
-)
-def test_error_from_engine(code, message, cls, retryable):
-    error = error_from_engine(code, message)
-    assert type(error) is cls
-    assert str(error) == message
-    assert error.retryable is retryable
-    assert error.engine_code == code
-
-
-def test_error_classes():
-    assert ShardyfusionError is ShardvecError
-    assert issubclass(PublishConflictError, PublishCurrentError)
-    assert PublishConflictError.retryable is False and PublishCurrentError.retryable is True
-    assert ConfigValidationError.retryable is False and ManifestStoreError.retryable is True
-    # instance overrides never leak into the class
-    error_from_engine("NotFound", "gone")
-    assert ManifestStoreError.retryable is True
-
-
-def test_publish_conflict_keeps_manifest_ref():
-    message = ("PublishConflictError: _CURRENT now names manifest 'manifests/B/manifest' "
-               "(run_id=b), published after this run started at T; this run's manifest "
-               "'manifests/A/manifest' stays in history (use rollback to make it current, or "
-               "the last-writer-wins publish policy)")
-    error = error_from_engine("Conflict", message)
-    assert isinstance(error, PublishConflictError)
-    assert error.manifest_ref == "manifests/A/manifest"
-    assert error_from_engine("Conflict", "lost a race").manifest_ref is None
 
 
 # --- types ----------------------------------------------------------------------------------------

@@ -139,8 +139,9 @@ def test_corrupt_shard_raises_vector_search_error(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
     with open_strict(store, tmp_path) as reader:
-        with pytest.raises(VectorSearchError, match="shard"):
+        with pytest.raises(VectorSearchError, match="shard") as raised:
             reader.search(np.ones(DIM, np.float32), top_k=3, shard_ids=[0, 1])
+    assert (raised.value.engine_code, raised.value.engine_kind) == ("Corruption", "ShardVerification")
 
 
 def test_non_numeric_vectors_queries_and_out_of_range_ids_raise_config_validation_error(tmp_path: Path) -> None:

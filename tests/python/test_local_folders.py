@@ -65,11 +65,11 @@ def test_max_workers_outside_the_bound_is_refused(tmp_path: Path, max_workers: i
         ShardedVectorReader(s3_prefix=str(store), local_root=str(tmp_path / "cache"), max_workers=max_workers)
 
 
-def test_threads_the_system_refuses_raise_instead_of_crashing(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    publish(store)
-    # A child whose address space is capped a little above its size after import: 1000 thread stacks
-    # (8 MiB each) no longer fit. RLIMIT_NPROC would be the natural limit, but root ignores it.
+def open_reader_with_refused_threads(store: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """A reader asking for 1000 workers in a child whose address space is capped a little above its size
+    after import: 1000 thread stacks (8 MiB each) no longer fit. RLIMIT_NPROC would be the natural
+    limit, but root ignores it. The child prints the error's class, engine_code, engine_kind,
+    retryable and message."""
     script = textwrap.dedent("""
         import resource, sys
         from shardvec.errors import ShardvecError
@@ -80,13 +80,19 @@ def test_threads_the_system_refuses_raise_instead_of_crashing(tmp_path: Path) ->
         try:
             ShardedVectorReader(s3_prefix=sys.argv[1], local_root=sys.argv[2], max_workers=1000)
         except ShardvecError as e:
-            print(type(e).__name__, str(e))
+            print(type(e).__name__, e.engine_code, e.engine_kind, e.retryable, str(e))
         else:
             print("no error")
     """)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    child = subprocess.run([sys.executable, "-c", script, str(store), str(tmp_path / "cache")],
-                           capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-c", script, str(store), str(cache)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_threads_the_system_refuses_raise_instead_of_crashing(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    publish(store)
+    child = open_reader_with_refused_threads(store, tmp_path / "cache")
     assert child.returncode == 0, child.stderr
     assert child.stdout.startswith("ShardvecError "), child.stdout + child.stderr
     assert "cannot start a thread for the reader's searches (max_workers)" in child.stdout

@@ -193,6 +193,7 @@ TEST_F(ShardCacheTest, CorruptObjectIsRefusedDeletedAndNeverServed) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto lease = cache->Acquire(loc);
     ASSERT_EQ(lease.status().code(), StatusCode::kCorruption);
+    EXPECT_EQ(lease.status().kind(), ErrorKind::kShardVerification);
     EXPECT_EQ(lease.status().message(),
               fmt::format("shard 3 failed verification: expected {} ({} bytes), got {} ({} bytes)",
                           *loc.digest, loc.size, actual, loc.size));
@@ -211,6 +212,7 @@ TEST_F(ShardCacheTest, SizeMismatchWithoutDigestIsCorruption) {
   auto cache = MakeCache(0);
   auto lease = cache->Acquire(loc);
   ASSERT_EQ(lease.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(lease.status().kind(), ErrorKind::kShardVerification);
   EXPECT_EQ(lease.status().message(),
             fmt::format("shard 1 failed verification: expected {} bytes, got {} bytes", loc.size,
                         loc.size - 1));

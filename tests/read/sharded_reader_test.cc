@@ -333,11 +333,13 @@ TEST_F(ReaderTest, MissingOrCorruptPointerIsAClearError) {
   o.store = Store();
   auto none = ShardedVectorReader::Open(o);
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(none.status().kind(), ErrorKind::kNoCurrentPointer);
   EXPECT_NE(none.status().message().find("No CURRENT pointer"), std::string::npos);
   fs::create_directories(tmp_ / "store");
   testing::WriteText(tmp_ / "store/_CURRENT", "{not json");
   auto bad = ShardedVectorReader::Open(o);
   EXPECT_EQ(bad.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(bad.status().kind(), ErrorKind::kManifestParse);
   EXPECT_NE(bad.status().message().find("CURRENT pointer validation failed"), std::string::npos);
 }
 
@@ -364,6 +366,9 @@ TEST_F(ReaderTest, InfoShardsHealthAndClose) {
   EXPECT_EQ(reader->Health().status, "unhealthy");
   EXPECT_TRUE(reader->Health().is_closed);
   EXPECT_NE(reader->Search(std::vector<float>{1, 2, 3, 4}, 3).status().message().find("closed"), std::string::npos);
+  const Status closed = reader->Search(std::vector<float>{1, 2, 3, 4}, 3).status();
+  EXPECT_EQ(closed.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(closed.kind(), ErrorKind::kReaderClosed);
 }
 
 // 300 queries over 4 shards: more than one scan task's worth of queries per shard.

@@ -366,6 +366,11 @@ TEST_F(WriterTest, PublishRefusesToMoveCurrentBackwardsUnlessLastWriterWins) {
                                   PublishPolicy::kRejectIfNewer);
   ASSERT_EQ(conflict.status().code(), StatusCode::kConflict);
   EXPECT_NE(conflict.status().message().find("PublishConflictError"), std::string::npos);
+  EXPECT_EQ(conflict.status().kind(), ErrorKind::kPublishConflict);
+  // The subject names the losing manifest, which stays in history.
+  EXPECT_NE(conflict.status().message().find("'" + conflict.status().subject() + "' stays in history"),
+            std::string::npos);
+  EXPECT_NE(conflict.status().subject().find("stale-run"), std::string::npos);
   EXPECT_EQ(testing::ReadText(tmp_ / "store" / "_CURRENT"), current);
   // The losing manifest is still in history.
   auto listed = (*store)->List("manifests/", "/");

@@ -157,7 +157,7 @@ Result<ObjectInfo> S3Store::Head(std::string_view key) {
   try {
     info.size = std::stoll(response.Header("content-length"));
   } catch (const std::exception&) {
-    return Status::Corruption(fmt::format("S3 HEAD {}: no valid Content-Length", Url(key)));
+    return S3BadResponse(fmt::format("S3 HEAD {}: no valid Content-Length", Url(key)));
   }
   return info;
 }
@@ -251,8 +251,8 @@ Status S3Store::PutMultipart(const std::string& object_key, int64_t size,
       ASSIGN_OR_RETURN(HttpResponse response, client_.Execute(call));
       std::string etag = response.Header("etag");
       if (etag.empty()) {
-        return Status::Corruption(fmt::format("S3 UploadPart {} part {}: no ETag in the answer",
-                                              client_.Describe(object_key), part_number));
+        return S3BadResponse(fmt::format("S3 UploadPart {} part {}: no ETag in the answer",
+                                         client_.Describe(object_key), part_number));
       }
       return etag;
     }));

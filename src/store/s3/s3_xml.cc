@@ -12,13 +12,13 @@ namespace {
 Result<pugi::xml_node> ParseRoot(pugi::xml_document& doc, std::string_view body, const char* root_name) {
   pugi::xml_parse_result parsed = doc.load_buffer(body.data(), body.size());
   if (!parsed) {
-    return Status::Corruption(fmt::format("S3 {} response is not XML ({} at byte {})", root_name,
-                                          parsed.description(), parsed.offset));
+    return S3BadResponse(fmt::format("S3 {} response is not XML ({} at byte {})", root_name,
+                                     parsed.description(), parsed.offset));
   }
   pugi::xml_node root = doc.child(root_name);
   if (!root) {
-    return Status::Corruption(fmt::format("S3 response has no <{}> element (root is <{}>)", root_name,
-                                          doc.first_child().name()));
+    return S3BadResponse(fmt::format("S3 response has no <{}> element (root is <{}>)", root_name,
+                                     doc.first_child().name()));
   }
   return root;
 }
@@ -30,6 +30,10 @@ std::string Print(const pugi::xml_document& doc) {
 }
 
 }  // namespace
+
+Status S3BadResponse(std::string message) {
+  return Status::Corruption(std::move(message)).WithKind(ErrorKind::kStoreResponse);
+}
 
 S3ErrorBody ParseS3Error(std::string_view body) {
   S3ErrorBody error;
@@ -53,7 +57,7 @@ Result<S3ListPage> ParseListObjectsV2(std::string_view body) {
     entry.size = item.child("Size").text().as_llong(-1);
     entry.etag = item.child_value("ETag");
     if (entry.key.empty() || entry.size < 0) {
-      return Status::Corruption("S3 ListObjectsV2 response has an entry without a Key or Size");
+      return S3BadResponse("S3 ListObjectsV2 response has an entry without a Key or Size");
     }
     page.contents.push_back(std::move(entry));
   }
@@ -63,7 +67,7 @@ Result<S3ListPage> ParseListObjectsV2(std::string_view body) {
   page.truncated = std::string_view(root->child_value("IsTruncated")) == "true";
   page.next_continuation_token = root->child_value("NextContinuationToken");
   if (page.truncated && page.next_continuation_token.empty()) {
-    return Status::Corruption("S3 ListObjectsV2 response is truncated but has no NextContinuationToken");
+    return S3BadResponse("S3 ListObjectsV2 response is truncated but has no NextContinuationToken");
   }
   return page;
 }
@@ -73,7 +77,7 @@ Result<std::string> ParseInitiateMultipartUpload(std::string_view body) {
   auto root = ParseRoot(doc, body, "InitiateMultipartUploadResult");
   if (!root.ok()) return root.status();
   std::string upload_id = root->child_value("UploadId");
-  if (upload_id.empty()) return Status::Corruption("S3 CreateMultipartUpload response has no UploadId");
+  if (upload_id.empty()) return S3BadResponse("S3 CreateMultipartUpload response has no UploadId");
   return upload_id;
 }
 

@@ -1,5 +1,5 @@
-// The few S3 XML documents we read and write (pugixml). Parsers fail with Corruption naming the
-// document, never crash on a hostile body.
+// The few S3 XML documents we read and write (pugixml). Parsers fail with Corruption (kind
+// kStoreResponse) naming the document, never crash on a hostile body.
 #pragma once
 
 #include <string>
@@ -10,6 +10,9 @@
 #include "shardvec/status.h"
 
 namespace shardvec {
+
+// A Corruption of kind kStoreResponse: S3 answered with something that does not parse.
+Status S3BadResponse(std::string message);
 
 struct S3ErrorBody {
   std::string code;     // e.g. "NoSuchKey", "SlowDown"; empty when the body is not an S3 error
