@@ -11,6 +11,7 @@
 
 #include "shardvec/config.h"
 #include "shardvec/object_store.h"
+#include "shardvec/records.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 #include "shardvec/writer.h"
@@ -27,7 +28,6 @@ Result<RoutingPlan> PlanRouting(const WriteConfig& config, const Matrix* trainin
 // null otherwise) holds one entry per row, kNoShardId for "none"; `contexts` (CEL; may be null
 // otherwise) one routing context per row. Errors name the row (row_offset + index), e.g. a NaN value,
 // a shard id out of range or a routing token not in routing_values.
-inline constexpr int64_t kNoShardId = INT64_MIN;
 Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vectors, int64_t rows,
                                        const int64_t* shard_ids, int64_t row_offset = 0,
                                        const RoutingContext* contexts = nullptr);
