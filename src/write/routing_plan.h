@@ -1,6 +1,9 @@
 // Resolving a config's routing into a RoutingPlan, shared by WriteSharded and the distributed driver.
 #pragma once
 
+#include <memory>
+
+#include "routing/router.h"
 #include "shardvec/config.h"
 #include "shardvec/types.h"
 
@@ -12,5 +15,9 @@ Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* 
 
 // A plan can arrive from another process: its fields must agree before rows are routed by it.
 Status CheckRoutingPlan(const RoutingPlan& plan);
+
+// CheckRoutingPlan and the plan's router (the writer's, refusing repeated routing_values), built by
+// the one check: a CEL expression is compiled once.
+Result<std::unique_ptr<Router>> MakeCheckedRouter(const RoutingPlan& plan);
 
 }  // namespace shardvec
