@@ -1,6 +1,7 @@
 // Build throughput: vectors/s for a whole WriteSharded run (route, build shards in parallel, upload
 // to a local store, publish) on random N(0,1) float32 data.
-//   build/build_bench --benchmark_filter=.   (args: rows, dim, num_dbs, strategy 0=lsh 1=cluster-trained)
+//   build/build_bench --benchmark_filter=.   (args: rows, dim, num_dbs, strategy 0=lsh 1=cluster-trained,
+//   input 0=a stream (spooled to local disk) 1=a RecordBatch in memory (read in place))
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
@@ -12,14 +13,18 @@ namespace shardvec {
 namespace {
 namespace fs = std::filesystem;
 
+std::vector<float> RandomRows(int64_t rows, int64_t dim) {
+  std::vector<float> data(static_cast<size_t>(rows * dim));
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> normal;
+  for (float& v : data) v = normal(rng);
+  return data;
+}
+
 // Yields the same random rows on every pass without holding them as Records.
 class RandomSource : public RecordSource {
  public:
-  RandomSource(int64_t rows, int64_t dim) : rows_(rows), dim_(dim), data_(static_cast<size_t>(rows * dim)) {
-    std::mt19937_64 rng(1);
-    std::normal_distribution<float> normal;
-    for (float& v : data_) v = normal(rng);
-  }
+  RandomSource(int64_t rows, int64_t dim) : rows_(rows), dim_(dim), data_(RandomRows(rows, dim)) {}
   Result<bool> Next(Record* out) override {
     if (next_ >= rows_) return false;
     out->id = next_;
@@ -41,7 +46,10 @@ class RandomSource : public RecordSource {
 void BM_WriteSharded(benchmark::State& state) {
   const int64_t rows = state.range(0), dim = state.range(1), num_dbs = state.range(2);
   const bool cluster = state.range(3) == 1;
+  const bool in_memory = state.range(4) == 1;
   RandomSource source(rows, dim);
+  const std::vector<float> data = in_memory ? RandomRows(rows, dim) : std::vector<float>{};
+  const RecordBatch batch{rows, dim, data.data()};
   const fs::path root = fs::temp_directory_path() / "shardvec-bench";
   for (auto _ : state) {
     fs::remove_all(root);
@@ -56,7 +64,7 @@ void BM_WriteSharded(benchmark::State& state) {
     } else {
       c.sharding.strategy = Strategy::kLsh;
     }
-    auto result = WriteSharded(c, source);
+    auto result = in_memory ? WriteSharded(c, batch) : WriteSharded(c, source);
     if (!result.ok()) {
       state.SkipWithError(result.status().ToString().c_str());
       break;
@@ -69,10 +77,12 @@ void BM_WriteSharded(benchmark::State& state) {
 }
 
 BENCHMARK(BM_WriteSharded)
-    ->ArgNames({"rows", "dim", "num_dbs", "cluster"})
-    ->Args({100000, 384, 8, 0})
-    ->Args({100000, 384, 16, 1})
-    ->Args({100000, 1536, 8, 0})
+    ->ArgNames({"rows", "dim", "num_dbs", "cluster", "in_memory"})
+    ->Args({100000, 384, 8, 0, 0})
+    ->Args({100000, 384, 16, 1, 0})
+    ->Args({100000, 1536, 8, 0, 0})
+    ->Args({100000, 384, 8, 0, 1})
+    ->Args({100000, 384, 16, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1);

@@ -61,24 +61,6 @@ std::vector<int64_t> BruteForce(const Matrix& data, const float* q) {
   return out;
 }
 
-class MatrixSource : public RecordSource {
- public:
-  explicit MatrixSource(const Matrix& m) : m_(m) {}
-  Result<bool> Next(Record* out) override {
-    if (next_ >= m_.rows) return false;
-    out->id = next_;
-    out->vector.assign(m_.row(next_), m_.row(next_) + m_.cols);
-    ++next_;
-    return true;
-  }
-  Status Rewind() override { next_ = 0; return Status::OK(); }
-  std::optional<int64_t> SizeHint() const override { return m_.rows; }
-
- private:
-  const Matrix& m_;
-  int64_t next_ = 0;
-};
-
 Dataset* Prepare(const std::string& name, Matrix data, Matrix queries) {
   auto* ds = new Dataset{name, std::move(data), std::move(queries), {}, nullptr,
                          fs::temp_directory_path() / ("shardvec-search-bench-" + name)};
@@ -91,8 +73,8 @@ Dataset* Prepare(const std::string& name, Matrix data, Matrix queries) {
   c.sharding.num_dbs = 16;
   c.sharding.train_centroids = true;
   c.sharding.centroids_training_sample_size = 20000;
-  MatrixSource source(ds->data);
-  auto built = WriteSharded(c, source);
+  const RecordBatch rows{ds->data.rows, ds->data.cols, ds->data.data.data()};
+  auto built = WriteSharded(c, rows);
   if (!built.ok()) { fprintf(stderr, "build failed: %s\n", built.status().ToString().c_str()); std::exit(1); }
   ReaderOptions o;
   o.store = c.store;

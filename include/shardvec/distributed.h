@@ -11,6 +11,7 @@
 
 #include "shardvec/config.h"
 #include "shardvec/object_store.h"
+#include "shardvec/records.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 #include "shardvec/writer.h"
@@ -23,11 +24,28 @@ namespace shardvec {
 // centroids or hyperplanes are taken as they are, LSH hyperplanes are generated (seed 42).
 Result<RoutingPlan> PlanRouting(const WriteConfig& config, const Matrix* training_sample);
 
-// The shard of each of `rows` row-major vectors (rows x plan.dim). `shard_ids` (EXPLICIT; may be
-// null otherwise) holds one entry per row, kNoShardId for "none"; `contexts` (CEL; may be null
-// otherwise) one routing context per row. Errors name the row (row_offset + index), e.g. a NaN value,
-// a shard id out of range or a routing token not in routing_values.
-inline constexpr int64_t kNoShardId = INT64_MIN;
+// A routing plan's router for a worker that routes many batches: the plan is checked and its router
+// built once (a CEL expression compiled once), then every Route call reuses it. Route is safe from
+// several threads at once.
+class RowRouter {
+ public:
+  // Checks `plan` (its fields must agree: it can arrive from another process) and builds its router.
+  static Result<std::unique_ptr<RowRouter>> Create(const RoutingPlan& plan);
+  virtual ~RowRouter() = default;
+
+  virtual const RoutingPlan& plan() const = 0;
+
+  // The shard of each row of `rows` (rows.dim must be plan().dim). Reads the vectors, shard_ids
+  // (EXPLICIT; kNoShardId for "none") and routing_contexts (CEL; required, one per row); ids and
+  // payloads are not read. Errors name the row (row_offset + index), e.g. a NaN value, a shard id out
+  // of range or a routing token not in routing_values; a batch of the wrong shape names the column.
+  virtual Result<std::vector<int64_t>> Route(const RecordBatch& rows, int64_t row_offset = 0) const = 0;
+};
+
+// RowRouter::Create(plan) and one Route call, for `rows` row-major vectors (rows x plan.dim):
+// `shard_ids` (EXPLICIT; may be null otherwise) holds one entry per row, kNoShardId for "none";
+// `contexts` (CEL; may be null otherwise) one routing context per row. A worker routing many batches
+// creates one RowRouter instead.
 Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vectors, int64_t rows,
                                        const int64_t* shard_ids, int64_t row_offset = 0,
                                        const RoutingContext* contexts = nullptr);

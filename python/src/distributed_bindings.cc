@@ -81,32 +81,53 @@ nb::dict PlanRoutingFor(const nb::dict& settings, std::optional<FloatMatrix> sam
   return PlanToDict(Unwrap(std::move(plan)));
 }
 
+// A worker's router: the plan is checked and its router built once, then reused for every batch.
+class PreparedRouter {
+ public:
+  explicit PreparedRouter(const nb::dict& plan_dict) {
+    const RoutingPlan plan = PlanFromDict(plan_dict);
+    Result<std::unique_ptr<RowRouter>> made = Status::Internal("not run");
+    {
+      nb::gil_scoped_release release;
+      made = RowRouter::Create(plan);
+    }
+    router_ = Unwrap(std::move(made));
+  }
+
+  Int64Array Route(const FloatMatrix& vectors, std::optional<Int64Vector> shard_ids, int64_t row_offset,
+                   nb::object routing_contexts) const {
+    const int64_t dim = router_->plan().dim;
+    if (static_cast<int64_t>(vectors.shape(1)) != dim) {
+      Raise(Status::InvalidArgument(fmt::format("vectors have {} columns, expected dim={}", vectors.shape(1), dim)));
+    }
+    if (shard_ids && shard_ids->shape(0) != vectors.shape(0)) {
+      Raise(Status::InvalidArgument(
+          fmt::format("shard_ids has {} entries for {} vectors", shard_ids->shape(0), vectors.shape(0))));
+    }
+    const auto rows = static_cast<int64_t>(vectors.shape(0));
+    // A row given None has an empty context, which the expression then reports as its missing variables.
+    RoutingContexts contexts = ContextsFromPython(routing_contexts, rows, row_offset);
+    for (auto& context : contexts) {
+      if (!context) context.emplace();
+    }
+    const PyRecordBatch batch(vectors, std::nullopt, {}, {}, shard_ids, std::move(contexts));
+    Result<std::vector<int64_t>> routed = Status::Internal("not run");
+    {
+      nb::gil_scoped_release release;
+      routed = router_->Route(batch.view(), row_offset);
+    }
+    auto* out = new std::vector<int64_t>(Unwrap(std::move(routed)));
+    nb::capsule owner(out, [](void* p) noexcept { delete static_cast<std::vector<int64_t>*>(p); });
+    return Int64Array(out->data(), {out->size()}, owner);
+  }
+
+ private:
+  std::unique_ptr<RowRouter> router_;
+};
+
 Int64Array Route(const nb::dict& plan_dict, const FloatMatrix& vectors, std::optional<Int64Vector> shard_ids,
                  int64_t row_offset, nb::object routing_contexts) {
-  const RoutingPlan plan = PlanFromDict(plan_dict);
-  if (static_cast<int64_t>(vectors.shape(1)) != plan.dim) {
-    Raise(Status::InvalidArgument(fmt::format("vectors have {} columns, expected dim={}", vectors.shape(1), plan.dim)));
-  }
-  if (shard_ids && shard_ids->shape(0) != vectors.shape(0)) {
-    Raise(Status::InvalidArgument(
-        fmt::format("shard_ids has {} entries for {} vectors", shard_ids->shape(0), vectors.shape(0))));
-  }
-  const auto rows = static_cast<int64_t>(vectors.shape(0));
-  // RouteRows reads one context per row; a row given None has an empty one, which the expression
-  // then reports as its missing variables.
-  std::vector<RoutingContext> contexts;
-  for (auto& context : ContextsFromPython(routing_contexts, rows, row_offset)) {
-    contexts.push_back(context ? std::move(*context) : RoutingContext{});
-  }
-  Result<std::vector<int64_t>> routed = Status::Internal("not run");
-  {
-    nb::gil_scoped_release release;
-    routed = RouteRows(plan, vectors.data(), rows, shard_ids ? shard_ids->data() : nullptr, row_offset,
-                       routing_contexts.is_none() ? nullptr : contexts.data());
-  }
-  auto* out = new std::vector<int64_t>(Unwrap(std::move(routed)));
-  nb::capsule owner(out, [](void* p) noexcept { delete static_cast<std::vector<int64_t>*>(p); });
-  return Int64Array(out->data(), {out->size()}, owner);
+  return PreparedRouter(plan_dict).Route(vectors, std::move(shard_ids), row_offset, std::move(routing_contexts));
 }
 
 nb::dict BuildShard(const nb::dict& task_dict, nb::callable next_batch, std::optional<int64_t> size_hint) {
@@ -172,6 +193,12 @@ void BindDistributed(nb::module_& m) {
   m.def("route_rows", &Route, nb::arg("plan"), nb::arg("vectors"), nb::arg("shard_ids").none() = nb::none(),
         nb::arg("row_offset") = 0, nb::arg("routing_contexts").none() = nb::none(),
         "The shard of each row (int64 array); errors name the row. routing_contexts (CEL): one dict per row.");
+  nb::class_<PreparedRouter>(m, "RowRouter")
+      .def(nb::init<const nb::dict&>(), nb::arg("plan"),
+           "Checks the plan and builds its router once (a CEL expression compiled once).")
+      .def("route", &PreparedRouter::Route, nb::arg("vectors"), nb::arg("shard_ids").none() = nb::none(),
+           nb::arg("row_offset") = 0, nb::arg("routing_contexts").none() = nb::none(),
+           "As route_rows, with this router.");
   m.def("build_shard_attempt", &BuildShard, nb::arg("task"), nb::arg("next_batch"),
         nb::arg("size_hint").none() = nb::none(),
         "Claims an attempt folder, builds one shard from a stream of batches, uploads it; returns its info.");

@@ -90,65 +90,46 @@ inline RoutingContexts ContextsFromPython(nb::handle contexts, int64_t rows, int
   return out;
 }
 
-// Rows of caller-owned arrays, read in place: the writer reads vectors where they are (VectorAt), and
-// Next copies only the current row into a Record.
-class ArraySource final : public RecordSource {
+// Caller-owned arrays as one RecordBatch: the vectors, int ids and shard ids are read in place (the
+// arrays stay referenced here); string ids, payloads and contexts arrive converted and are kept here.
+// Not movable: the batch views this object's members.
+class PyRecordBatch {
  public:
-  ArraySource(const FloatMatrix& vectors, std::optional<Int64Vector> int_ids, std::vector<std::string> str_ids,
-              std::vector<std::optional<std::string>> payloads, std::optional<Int64Vector> shard_ids,
-              RoutingContexts contexts = {})
-      : vectors_(vectors.data()),
-        rows_(static_cast<int64_t>(vectors.shape(0))),
-        dim_(static_cast<int64_t>(vectors.shape(1))),
-        int_ids_(int_ids ? int_ids->data() : nullptr),
-        str_ids_(std::move(str_ids)),
+  PyRecordBatch(FloatMatrix vectors, std::optional<Int64Vector> int_ids, std::vector<std::string> str_ids,
+                std::vector<std::optional<std::string>> payloads, std::optional<Int64Vector> shard_ids,
+                RoutingContexts contexts = {})
+      : vectors_(std::move(vectors)),
+        int_ids_(std::move(int_ids)),
+        shard_ids_(std::move(shard_ids)),
         payloads_(std::move(payloads)),
-        shard_ids_(shard_ids ? shard_ids->data() : nullptr),
-        contexts_(std::move(contexts)) {}
+        contexts_(std::move(contexts)) {
+    ids_.reserve(str_ids.size());
+    for (std::string& id : str_ids) ids_.emplace_back(std::move(id));
+    batch_.rows = static_cast<int64_t>(vectors_.shape(0));
+    batch_.dim = static_cast<int64_t>(vectors_.shape(1));
+    batch_.vectors = vectors_.data();
+    if (int_ids_) batch_.int_ids = {int_ids_->data(), int_ids_->shape(0)};
+    batch_.ids = ids_;
+    batch_.payloads = payloads_;
+    if (shard_ids_) batch_.shard_ids = {shard_ids_->data(), shard_ids_->shape(0)};
+    batch_.routing_contexts = contexts_;
+  }
+  PyRecordBatch(const PyRecordBatch&) = delete;
+  PyRecordBatch& operator=(const PyRecordBatch&) = delete;
 
-  Result<bool> Next(Record* out) override {
-    if (next_ >= rows_) return false;
-    RETURN_IF_ERROR(ReadAt(next_++, out));
-    return true;
-  }
-  bool CanReadAt() const override { return true; }
-  // Reads only the caller's arrays and this object's own copies: safe from several threads.
-  Status ReadFieldsAt(int64_t i, Record* out) const override {
-    if (i < 0 || i >= rows_) return Status::Internal("array row out of range");
-    if (int_ids_) {
-      out->id = int_ids_[i];
-    } else if (!str_ids_.empty()) {
-      out->id = str_ids_[static_cast<size_t>(i)];
-    } else {
-      out->id = i;
-    }
-    out->payload_json = payloads_.empty() ? std::nullopt : payloads_[static_cast<size_t>(i)];
-    out->shard_id = shard_ids_ && shard_ids_[i] != kNoShardId ? std::optional<int64_t>(shard_ids_[i]) : std::nullopt;
-    out->routing_context = contexts_.empty() ? std::nullopt : contexts_[static_cast<size_t>(i)];
-    return Status::OK();
-  }
-  std::span<const float> VectorAt(int64_t i) const override {
-    return {vectors_ + i * dim_, static_cast<size_t>(dim_)};
-  }
-  Status Rewind() override {
-    next_ = 0;
-    return Status::OK();
-  }
-  std::optional<int64_t> SizeHint() const override { return rows_; }
+  const RecordBatch& view() const { return batch_; }
 
  private:
-  const float* vectors_;
-  int64_t rows_, dim_;
-  const int64_t* int_ids_;
-  std::vector<std::string> str_ids_;
+  FloatMatrix vectors_;
+  std::optional<Int64Vector> int_ids_, shard_ids_;
+  std::vector<RecordId> ids_;
   std::vector<std::optional<std::string>> payloads_;
-  const int64_t* shard_ids_;
   RoutingContexts contexts_;
-  int64_t next_ = 0;
+  RecordBatch batch_;
 };
 
 // A one-shot stream of batches from Python: `next_batch()` returns (vectors, int_ids, str_ids, payloads,
-// shard_ids, routing_contexts) with the ArraySource shapes (routing_contexts as ContextsFromPython
+// shard_ids, routing_contexts) with the PyRecordBatch shapes (routing_contexts as ContextsFromPython
 // takes them), or None at the end. Only the current batch is alive; the GIL is
 // taken just to fetch the next one. An exception raised by `next_batch` is kept and re-raised as itself.
 // Created and destroyed with the GIL held (it owns Python objects).
@@ -203,16 +184,12 @@ class StreamSource final : public RecordSource {
   }
 
  private:
-  // The arrays stay referenced while ArraySource reads them in place.
+  // The current batch and its rows as a stream.
   struct Batch {
-    Batch(FloatMatrix v, std::optional<Int64Vector> i, std::vector<std::string> s,
-          std::vector<std::optional<std::string>> p, std::optional<Int64Vector> sh, RoutingContexts c)
-        : vectors(std::move(v)), int_ids(std::move(i)), shard_ids(std::move(sh)),
-          rows(vectors, int_ids, std::move(s), std::move(p), shard_ids, std::move(c)) {}
-    FloatMatrix vectors;
-    std::optional<Int64Vector> int_ids;
-    std::optional<Int64Vector> shard_ids;
-    ArraySource rows;
+    template <typename... Args>
+    explicit Batch(Args&&... args) : arrays(std::forward<Args>(args)...), rows(arrays.view()) {}
+    PyRecordBatch arrays;
+    RecordBatchSource rows;
   };
 
   nb::callable next_batch_;

@@ -32,10 +32,10 @@ nb::dict Write(const nb::dict& settings, std::optional<FloatMatrix> vectors, std
   }
   Result<BuildResult> result = Status::Internal("not run");
   if (vectors) {
-    ArraySource source(*vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids,
-                       ContextsFromPython(routing_contexts, static_cast<int64_t>(vectors->shape(0))));
+    const PyRecordBatch batch(*vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids,
+                              ContextsFromPython(routing_contexts, static_cast<int64_t>(vectors->shape(0))));
     nb::gil_scoped_release release;
-    result = WriteSharded(c, source);
+    result = WriteSharded(c, batch.view());
   } else {
     StreamSource source(std::move(*next_batch), size_hint);
     {

@@ -50,39 +50,26 @@ struct BuildArgs {
   bool quiet = false;
 };
 
-// Rows of a loaded input file as records.
-class InputRecordSource : public RecordSource {
- public:
-  explicit InputRecordSource(InputData data) : data_(std::move(data)) {}
-  Result<bool> Next(Record* out) override {
-    if (next_ >= data_.vectors.rows) return false;
-    RETURN_IF_ERROR(ReadAt(next_++, out));
-    return true;
+// The loaded input as one in-memory batch; the routing contexts move into the column the batch views.
+struct InputBatch {
+  explicit InputBatch(InputData input) : data(std::move(input)) {
+    if (data.routing_contexts) {
+      for (RoutingContext& c : *data.routing_contexts) contexts.emplace_back(std::move(c));
+    }
+    batch.rows = data.vectors.rows;
+    batch.dim = data.vectors.cols;
+    batch.vectors = data.vectors.data.data();
+    if (data.ids) batch.ids = *data.ids;
+    if (data.payloads) batch.payloads = *data.payloads;
+    if (data.shard_ids) batch.shard_ids = *data.shard_ids;
+    batch.routing_contexts = contexts;
   }
-  bool CanReadAt() const override { return true; }
-  Status ReadFieldsAt(int64_t i, Record* out) const override {
-    if (i < 0 || i >= data_.vectors.rows) return Status::Internal(fmt::format("input row {} out of range", i));
-    const size_t u = static_cast<size_t>(i);
-    out->id = data_.ids ? (*data_.ids)[u] : RecordId(i);
-    out->payload_json = data_.payloads ? (*data_.payloads)[u] : std::nullopt;
-    out->shard_id = data_.shard_ids ? std::optional<int64_t>((*data_.shard_ids)[u]) : std::nullopt;
-    out->routing_context = data_.routing_contexts
-                               ? std::optional<RoutingContext>((*data_.routing_contexts)[u])
-                               : std::nullopt;
-    return Status::OK();
-  }
-  std::span<const float> VectorAt(int64_t i) const override {
-    return {data_.vectors.row(i), static_cast<size_t>(data_.vectors.cols)};
-  }
-  Status Rewind() override {
-    next_ = 0;
-    return Status::OK();
-  }
-  std::optional<int64_t> SizeHint() const override { return data_.vectors.rows; }
+  InputBatch(const InputBatch&) = delete;
+  InputBatch& operator=(const InputBatch&) = delete;
 
- private:
-  InputData data_;
-  int64_t next_ = 0;
+  InputData data;
+  std::vector<std::optional<RoutingContext>> contexts;
+  RecordBatch batch;
 };
 
 template <typename T>
@@ -342,8 +329,8 @@ int RunBuild(const BuildArgs& a) {
   if (!config.ok()) return ReportError("build", config.status());
   ProgressLine progress(!a.quiet && StderrIsTty());
   config->on_progress = [&progress](const WriteProgress& p) { progress.Update(p.phase, p.done, p.total); };
-  InputRecordSource source(std::move(data).value());
-  auto result = WriteSharded(*config, source);
+  const InputBatch input(std::move(data).value());
+  auto result = WriteSharded(*config, input.batch);
   progress.Finish();
   if (!result.ok()) return ReportError("build", result.status());
   PrintResult(*result, a.json);

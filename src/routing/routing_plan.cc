@@ -72,26 +72,27 @@ Result<RoutingPlan> PlanRouting(const WriteConfig& config, const Matrix* trainin
   return ResolveRoutingPlan(config, training_sample);
 }
 
-Status CheckRoutingPlan(const RoutingPlan& plan) {
+Status CheckRoutingPlan(const RoutingPlan& plan) { return MakeCheckedRouter(plan).status(); }
+
+Result<std::unique_ptr<Router>> MakeCheckedRouter(const RoutingPlan& plan) {
   if (plan.dim <= 0) return Status::InvalidArgument(fmt::format("routing plan dim must be > 0 (got {})", plan.dim));
   if (plan.num_dbs <= 0) {
     return Status::InvalidArgument(fmt::format("routing plan num_dbs must be > 0 (got {})", plan.num_dbs));
   }
   if (plan.strategy == Strategy::kCluster) {
-    return CheckPlanMatrix(plan.centroids, "centroids", plan.dim, plan.num_dbs, "num_dbs");
+    RETURN_IF_ERROR(CheckPlanMatrix(plan.centroids, "centroids", plan.dim, plan.num_dbs, "num_dbs"));
   }
   if (plan.strategy == Strategy::kLsh) {
-    return CheckPlanMatrix(plan.hyperplanes, "hyperplanes", plan.dim, plan.num_hash_bits, "num_hash_bits");
+    RETURN_IF_ERROR(CheckPlanMatrix(plan.hyperplanes, "hyperplanes", plan.dim, plan.num_hash_bits, "num_hash_bits"));
   }
-  if (plan.strategy == Strategy::kCel) {
-    if (plan.routing_values && static_cast<int64_t>(plan.routing_values->size()) != plan.num_dbs) {
-      return Status::InvalidArgument(fmt::format("routing plan has {} routing_values but num_dbs {}",
-                                                 plan.routing_values->size(), plan.num_dbs));
-    }
-    auto router = MakeRouter(plan, /*strict_tokens=*/true);
-    if (!router.ok()) return router.status().WithContext("routing plan");
+  if (plan.strategy == Strategy::kCel && plan.routing_values &&
+      static_cast<int64_t>(plan.routing_values->size()) != plan.num_dbs) {
+    return Status::InvalidArgument(fmt::format("routing plan has {} routing_values but num_dbs {}",
+                                               plan.routing_values->size(), plan.num_dbs));
   }
-  return Status::OK();
+  auto router = MakeRouter(plan, /*strict_tokens=*/true);
+  if (!router.ok()) return router.status().WithContext("routing plan");
+  return router;
 }
 
 }  // namespace shardvec

@@ -2,6 +2,9 @@
 // WriteSharded and the distributed driver. PlanRouting (shardvec/distributed.h) is defined here too.
 #pragma once
 
+#include <memory>
+
+#include "routing/router.h"
 #include "shardvec/config.h"
 #include "shardvec/types.h"
 
@@ -13,5 +16,9 @@ Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* 
 
 // A plan can arrive from another process: its fields must agree before rows are routed by it.
 Status CheckRoutingPlan(const RoutingPlan& plan);
+
+// CheckRoutingPlan and the plan's router (the writer's, refusing repeated routing_values), built by
+// the one check: a CEL expression is compiled once.
+Result<std::unique_ptr<Router>> MakeCheckedRouter(const RoutingPlan& plan);
 
 }  // namespace shardvec

@@ -18,8 +18,6 @@
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "format/keys.h"
-#include "routing/router.h"
-#include "routing/routing_plan.h"
 #include "write/config_validation.h"
 #include "write/manifest_compose.h"
 #include "write/publisher.h"
@@ -208,36 +206,6 @@ class DistributedWriteImpl final : public DistributedWrite {
 };
 
 }  // namespace
-
-Result<std::vector<int64_t>> RouteRows(const RoutingPlan& plan, const float* vectors, int64_t rows,
-                                       const int64_t* shard_ids, int64_t row_offset,
-                                       const RoutingContext* contexts) {
-  RETURN_IF_ERROR(CheckRoutingPlan(plan));
-  if (rows < 0 || (rows > 0 && !vectors)) {
-    return Status::InvalidArgument(fmt::format("RouteRows needs rows >= 0 and their vectors (got {} rows)", rows));
-  }
-  ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(plan));
-  std::vector<int64_t> shards(static_cast<size_t>(rows));
-  Record record;  // the row's id and shard_id; its vector is read in place
-  for (int64_t i = 0; i < rows; ++i) {
-    const int64_t row = row_offset + i;
-    const std::span<const float> vector(vectors + i * plan.dim, static_cast<size_t>(plan.dim));
-    record.id = row;
-    record.shard_id.reset();
-    if (shard_ids && shard_ids[i] != kNoShardId) record.shard_id = shard_ids[i];
-    RETURN_IF_ERROR(CheckRecordVector(record, vector, plan.dim, plan.metric, row));
-    if (router->RoutesByContext()) {
-      // The context is read in place rather than copied into the record.
-      if (!contexts) return Status::InvalidArgument(fmt::format("CEL sharding requires routing_context (row {})", row));
-      Result<int64_t> shard = router->ProbeContext(&contexts[i]);
-      if (!shard.ok()) return shard.status().WithContext(fmt::format("row {}", row));
-      shards[static_cast<size_t>(i)] = *shard;
-      continue;
-    }
-    ASSIGN_OR_RETURN(shards[static_cast<size_t>(i)], AssignRecord(*router, record, vector, row));
-  }
-  return shards;
-}
 
 Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records, std::shared_ptr<ObjectStore> store) {
   RETURN_IF_ERROR(CheckShardTask(task));

@@ -16,7 +16,7 @@ class Router;
 // Dimension, finite values, and a non-zero vector under cosine (it has no direction, and sqlite-vec
 // would return NULL distances for it); also that a string id and the string values of the routing
 // context are valid UTF-8 (every path that stores a record runs this check first). `vector` is the record's vector: its own, or the one its
-// source lends in place (RecordSource::VectorAt). `row` is the record's position in the input.
+// batch lends in place (RecordBatch::VectorAt). `row` is the record's position in the input.
 Status CheckRecordVector(const Record& record, std::span<const float> vector, int64_t dim, Metric metric,
                          int64_t row);
 

@@ -35,41 +35,6 @@
 namespace shardvec {
 namespace fs = std::filesystem;
 
-Result<bool> VectorRecordSource::Next(Record* out) {
-  if (next_ >= records_.size()) return false;
-  *out = records_[next_++];
-  return true;
-}
-
-Status RecordSource::ReadFieldsAt(int64_t row, Record*) const {
-  return Status::Internal(fmt::format("this record source cannot read row {} by position", row));
-}
-
-std::span<const float> RecordSource::VectorAt(int64_t) const { return {}; }
-
-Status RecordSource::ReadAt(int64_t row, Record* out) const {
-  RETURN_IF_ERROR(ReadFieldsAt(row, out));
-  const std::span<const float> vector = VectorAt(row);
-  out->vector.assign(vector.begin(), vector.end());
-  return Status::OK();
-}
-
-Status VectorRecordSource::ReadFieldsAt(int64_t row, Record* out) const {
-  if (row < 0 || static_cast<size_t>(row) >= records_.size()) {
-    return Status::Internal(fmt::format("row {} is outside the {} records", row, records_.size()));
-  }
-  const Record& r = records_[static_cast<size_t>(row)];
-  out->id = r.id;
-  out->payload_json = r.payload_json;
-  out->shard_id = r.shard_id;
-  out->routing_context = r.routing_context;
-  return Status::OK();
-}
-
-std::span<const float> VectorRecordSource::VectorAt(int64_t row) const {
-  return records_[static_cast<size_t>(row)].vector;
-}
-
 namespace {
 
 constexpr uint64_t kSampleSeed = 42;
@@ -132,7 +97,7 @@ Status ResolveRouting(RunContext& ctx, RecordSource& source) {
 }
 
 // Where routed records wait for their shard's build: copies in per-shard spool files, or, for a
-// source that can read by position, just their row numbers (no copy, no local disk).
+// batch in memory, just their row numbers (no copy, no local disk).
 struct RoutedRecords {
   std::vector<SpoolWriter> spools;              // index = db_id, when spooled
   std::vector<std::vector<int64_t>> rows;       // index = db_id, when read in place
@@ -152,23 +117,23 @@ Result<int64_t> CheckAndAssign(const RunContext& ctx, const Router& router, cons
   return AssignRecord(router, record, vector, row);
 }
 
-// Checks and routes rows [begin, end) of an in-place source into `shard_of`; stops at the first bad row.
-// Vectors are read where the source holds them: a copy of each would cost as much as routing it.
-Status RouteRange(const RunContext& ctx, const RecordSource& source, const Router& router, int64_t begin,
+// Checks and routes rows [begin, end) of a batch into `shard_of`; stops at the first bad row.
+// Vectors are read where the batch holds them: a copy of each would cost as much as routing it.
+Status RouteRange(const RunContext& ctx, const RecordBatch& batch, const Router& router, int64_t begin,
                   int64_t end, std::vector<int64_t>* shard_of) {
   Record record;
   for (int64_t row = begin; row < end; ++row) {
-    RETURN_IF_ERROR(source.ReadFieldsAt(row, &record));
+    batch.FieldsAt(row, &record);
     ASSIGN_OR_RETURN((*shard_of)[static_cast<size_t>(row)],
-                     CheckAndAssign(ctx, router, record, source.VectorAt(row), row));
+                     CheckAndAssign(ctx, router, record, batch.VectorAt(row), row));
   }
   return Status::OK();
 }
 
-// Routes an in-place source on every build thread at once (row ranges in order, so the first bad
-// row reported is the first in the input), then lists each shard's rows.
-Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordSource& source, const Router& router) {
-  const int64_t rows = source.SizeHint().value_or(0);
+// Routes a batch on every build thread at once (row ranges in order, so the first bad row reported
+// is the first in the input), then lists each shard's rows.
+Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordBatch& batch, const Router& router) {
+  const int64_t rows = batch.rows;
   const size_t threads = ThreadPool::DefaultSize(ctx.config.max_parallel_shards);
   const int64_t parts = std::clamp<int64_t>(rows / 4096, 1, static_cast<int64_t>(threads) * 4);
   std::vector<int64_t> shard_of(static_cast<size_t>(rows));
@@ -178,7 +143,7 @@ Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordSource& source, 
                      ThreadPool::Create(threads, "routing records (max_parallel_shards)"));
     for (int64_t p = 0; p < parts; ++p) {
       done.push_back(pool->Submit([&, p] {
-        return RouteRange(ctx, source, router, rows * p / parts, rows * (p + 1) / parts, &shard_of);
+        return RouteRange(ctx, batch, router, rows * p / parts, rows * (p + 1) / parts, &shard_of);
       }));
     }
   }
@@ -190,10 +155,11 @@ Result<RoutedRecords> RouteInPlace(RunContext& ctx, const RecordSource& source, 
   return routed;
 }
 
-// Routes every record, checking it on the way: in place when the source can read by position,
-// otherwise into per-shard spool files.
-Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const Router& router) {
-  if (source.CanReadAt() && source.SizeHint()) return RouteInPlace(ctx, source, router);
+// Routes every record, checking it on the way: in place for a batch, otherwise from the stream into
+// per-shard spool files.
+Result<RoutedRecords> RouteRecords(RunContext& ctx, RecordSource& source, const RecordBatch* batch,
+                                   const Router& router) {
+  if (batch) return RouteInPlace(ctx, *batch, router);
   const auto num_dbs = static_cast<size_t>(ctx.plan.num_dbs);
   RoutedRecords routed;
   const fs::path spool_dir = ctx.local_run_dir / "spool";
@@ -226,7 +192,7 @@ void Prefetch(std::span<const float> vector) {
 }
 
 // Builds one shard from its routed records, uploads it, and removes the local files.
-Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordSource& source,
+Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
                                {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}};
@@ -237,11 +203,11 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
       const std::vector<int64_t>& rows = routed.rows[db];
       for (size_t i = 0; i < rows.size(); ++i) {
         const int64_t row = rows[i];
-        if (i + 1 < rows.size()) Prefetch(source.VectorAt(rows[i + 1]));
-        RETURN_IF_ERROR(source.ReadFieldsAt(row, &record));
+        if (i + 1 < rows.size()) Prefetch(batch->VectorAt(rows[i + 1]));
+        batch->FieldsAt(row, &record);
         // Checked when routed; the canonical text is made again rather than kept for every row.
         ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
-        RETURN_IF_ERROR(builder.Add(record.id, source.VectorAt(row).data(), payload));
+        RETURN_IF_ERROR(builder.Add(record.id, batch->VectorAt(row).data(), payload));
       }
       return Status::OK();
     });
@@ -263,7 +229,7 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
   return info;
 }
 
-Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& source, const RoutedRecords& routed) {
+Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* batch, const RoutedRecords& routed) {
   std::vector<int64_t> todo;
   int64_t total_rows = 0;
   for (size_t db = 0; db < static_cast<size_t>(ctx.plan.num_dbs); ++db) {
@@ -300,7 +266,7 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordSource& 
     for (int64_t db : todo) {
       futures.push_back(pool->Submit([&, db]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
-        auto result = BuildRoutedShard(ctx, db, source, routed);
+        auto result = BuildRoutedShard(ctx, db, batch, routed);
         if (!result.ok()) {
           std::lock_guard<std::mutex> lock(failure_mu);
           if (first_failure.ok()) first_failure = result.status();
@@ -356,7 +322,8 @@ void RemoveUnpublishedRun(RunContext& ctx, const Status& failure) {
   }
 }
 
-Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
+// `records` streams the input (for a batch, `batch` read as a stream); `batch` is null for a stream.
+Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const RecordBatch* batch) {
   // Training reads the input twice; a one-shot stream is kept on local disk for the second pass.
   const bool two_passes = ctx.config.sharding.strategy == Strategy::kCluster && ctx.config.sharding.train_centroids;
   std::optional<ReplayableSource> replayable;
@@ -367,8 +334,8 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   RecordSource& source = replayable ? static_cast<RecordSource&>(*replayable) : records;
   RETURN_IF_ERROR(ResolveRouting(ctx, source));
   ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.plan));
-  ASSIGN_OR_RETURN(RoutedRecords routed, RouteRecords(ctx, source, *router));
-  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, source, routed));
+  ASSIGN_OR_RETURN(RoutedRecords routed, RouteRecords(ctx, source, batch, *router));
+  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, batch, routed));
   Report(ctx.config, "publish", 0, 0);
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
   RETURN_IF_ERROR(FaultPoint(kFaultAfterRoutingArtifacts));
@@ -381,12 +348,11 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   return MakeBuildResult(ctx.run_id, published, ctx.plan.num_dbs, std::move(shards));
 }
 
-}  // namespace
-
-Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& records,
-                                 std::shared_ptr<ObjectStore> store) {
+Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, const RecordBatch* batch,
+                          std::shared_ptr<ObjectStore> store) {
   const auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(Validate(config));
+  if (batch) RETURN_IF_ERROR(batch->Check());
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
@@ -399,7 +365,7 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
   RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value()));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
-  Result<BuildResult> result = RunWrite(ctx, records);
+  Result<BuildResult> result = RunWrite(ctx, records, batch);
   ReleaseLocalRunFolder(run_folder);
   if (!result.ok()) {
     RemoveUnpublishedRun(ctx, result.status());
@@ -418,6 +384,19 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
                 {"elapsed_ms", static_cast<int64_t>(result->elapsed_ms)}});
   }
   return result;
+}
+
+}  // namespace
+
+Result<BuildResult> WriteSharded(const WriteConfig& config, const RecordBatch& records,
+                                 std::shared_ptr<ObjectStore> store) {
+  RecordBatchSource stream(records);  // the training sample's pass
+  return Write(config, stream, &records, std::move(store));
+}
+
+Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& records,
+                                 std::shared_ptr<ObjectStore> store) {
+  return Write(config, records, nullptr, std::move(store));
 }
 
 }  // namespace shardvec

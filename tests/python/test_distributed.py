@@ -262,6 +262,33 @@ def test_verify_routing_reports_mismatches(tmp_path: Path) -> None:
     run.abort(RuntimeError("test over"))
 
 
+def test_a_worker_routes_every_batch_of_a_plan_with_one_prepared_router(tmp_path: Path) -> None:
+    from shardvec._native import _engine
+    from shardvec.vector._distributed import DistributedRun, prepared_router, route_table
+
+    table = make_table(rows=300)
+    config = config_for(str(tmp_path / "s"), strategy=VectorShardingStrategy.CEL,
+                        cel_expr=f"int(shard_hash(tenant) % {NUM_DBS}u)", cel_columns={"tenant": "int"})
+    columns = VectorColumnInput(vector_col="embedding", id_col="doc_id")
+    run = DistributedRun(config, columns, None, "vector-test", "Spark", table.column_names)
+    plan = run.plan_routing(None)
+    spec = run.task_spec()
+    router = prepared_router(plan)
+    assert prepared_router(plan) is router  # built once for this plan
+    assert prepared_router(dict(plan)) is not router  # another plan object: its own router
+    vectors = vectors_of(table)
+    contexts = [{"tenant": t} for t in table.column("tenant").to_pylist()]
+    for start in range(0, 300, 30):
+        fresh = _engine.route_rows(plan, vectors[start:start + 30], None, start, contexts[start:start + 30])
+        prepared = router.route(vectors[start:start + 30], None, start, contexts[start:start + 30])
+        np.testing.assert_array_equal(prepared, fresh)
+        routed = route_table(table.slice(start, 30), plan, spec, start)
+        np.testing.assert_array_equal(np.asarray(routed.column(spec.routing_col)), fresh)
+    with pytest.raises(ConfigValidationError, match=r"requires routing_context \(row 7\)"):
+        router.route(vectors[:3], None, 7, None)
+    run.abort(RuntimeError("test over"))
+
+
 @pytest.mark.parametrize("kind", ["list<double>", "large_list", "binary", "fixed_size_binary", "sliced"])
 def test_vector_columns_of_every_accepted_type_give_the_same_matrix(kind: str) -> None:
     from shardvec.vector._distributed import vectors_from_arrow

@@ -145,6 +145,17 @@ def test_engine_errors_arrive_as_the_reference_classes(tmp_path: Path) -> None:
     assert not (tmp_path / "s" / "_CURRENT").exists()
 
 
+def test_a_shard_ids_array_of_the_wrong_length_is_refused_naming_it(tmp_path: Path) -> None:
+    # Read past its end, it used to give rows the values after the array (a shard_id out of range).
+    config = VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=2, strategy=VectorShardingStrategy.EXPLICIT),
+        s3_prefix=str(tmp_path / "s"), index_config=VectorIndexConfig(dim=4, metric=DistanceMetric.L2))
+    vectors = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
+    with pytest.raises(ConfigValidationError, match=r"record batch: shard_ids has 3 entries for 5 rows"):
+        write_arrays(vectors, config, shard_ids=np.array([0, 1, 0], dtype=np.int64))
+    assert not (tmp_path / "s").exists()
+
+
 def test_importing_shardvec_leaves_sqlite_for_the_engine_to_configure() -> None:
     """Python's sqlite3 would initialise SQLite first and keep its global memory-statistics mutex on,
     which serialises parallel shard builds; the engine warns when that happened."""

@@ -412,5 +412,103 @@ TEST_F(WriterTest, RunRecordEndsSucceededWithTheManifestRef) {
   EXPECT_NE(runs->objects[0].key.find("_run_id=my-run_"), std::string::npos);
 }
 
+
+// MakeRecords' columns, kept for a RecordBatch to view.
+struct BatchColumns {
+  explicit BatchColumns(const std::vector<Record>& records) {
+    for (const Record& r : records) {
+      ids.push_back(r.id);
+      payloads.push_back(r.payload_json);
+      shard_ids.push_back(r.shard_id.value_or(kNoShardId));
+    }
+  }
+  RecordBatch View(const Matrix& m) const {
+    RecordBatch b{m.rows, m.cols, m.data.data()};
+    b.ids = ids;
+    b.payloads = payloads;
+    b.shard_ids = shard_ids;
+    return b;
+  }
+  std::vector<RecordId> ids;
+  std::vector<std::optional<std::string>> payloads;
+  std::vector<int64_t> shard_ids;
+};
+
+TEST_F(WriterTest, ABatchInMemoryPublishesTheShardsAStreamOfTheSameRecordsDoes) {
+  Matrix data = testing::RandomMatrix(400, 6, 21);
+  const std::vector<Record> records = MakeRecords(data);
+  for (bool train : {false, true}) {
+    SCOPED_TRACE(train ? "cluster, trained" : "lsh");
+    WriteConfig stream_config = BaseConfig(6);
+    stream_config.store = (tmp_ / (train ? "stream-trained" : "stream")).string();
+    stream_config.sharding.num_dbs = 5;
+    if (train) {
+      stream_config.sharding.train_centroids = true;
+    } else {
+      stream_config.sharding.strategy = Strategy::kLsh;
+    }
+    VectorRecordSource stream(records);
+    auto streamed = WriteSharded(stream_config, stream);
+    ASSERT_TRUE(streamed.ok()) << streamed.status().ToString();
+    WriteConfig batch_config = stream_config;
+    batch_config.store = (tmp_ / (train ? "batch-trained" : "batch")).string();
+    const BatchColumns columns(records);
+    auto batched = WriteSharded(batch_config, columns.View(data));
+    ASSERT_TRUE(batched.ok()) << batched.status().ToString();
+    ASSERT_EQ(batched->shards.size(), streamed->shards.size());
+    EXPECT_EQ(batched->total_vectors, 400);
+    for (size_t i = 0; i < streamed->shards.size(); ++i) {
+      ManifestShard a, b;
+      a.db_url = streamed->shards[i].db_url;
+      b.db_url = batched->shards[i].db_url;
+      EXPECT_EQ(batched->shards[i].db_id, streamed->shards[i].db_id);
+      EXPECT_EQ(ShardIds(b), ShardIds(a)) << "db " << streamed->shards[i].db_id;
+    }
+  }
+}
+
+TEST_F(WriterTest, ABatchWithAColumnOfTheWrongLengthIsRefusedNamingItBeforeAnythingIsWritten) {
+  Matrix data = testing::RandomMatrix(5, 4, 3);
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kLsh;
+  c.sharding.num_dbs = 2;
+  const std::vector<std::optional<std::string>> payloads(3, std::nullopt);
+  RecordBatch batch{data.rows, data.cols, data.data.data()};
+  batch.payloads = payloads;
+  auto result = WriteSharded(c, batch);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("record batch: payloads has 3 entries for 5 rows"), std::string::npos)
+      << result.status().message();
+  EXPECT_FALSE(fs::exists(tmp_ / "store"));
+}
+
+TEST_F(WriterTest, BadRowsOfABatchFailTheRunNamingTheRowAsInAStream) {
+  Matrix data = testing::RandomMatrix(50, 4, 2);
+  WriteConfig c = BaseConfig(4);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 2;
+  struct Case { std::string name; std::function<void(Matrix&, BatchColumns&)> spoil; std::string expect; };
+  std::vector<Case> cases = {
+      {"shard out of range", [](Matrix&, BatchColumns& b) { b.shard_ids[37] = 2; }, "shard_id 2 out of range [0, 2)"},
+      {"missing shard", [](Matrix&, BatchColumns& b) { b.shard_ids[37] = kNoShardId; }, "EXPLICIT sharding requires shard_id"},
+      {"nan", [](Matrix& m, BatchColumns&) { m.row(37)[2] = std::nanf(""); }, "vector[2] is nan"},
+      {"bad payload", [](Matrix&, BatchColumns& b) { b.payloads[37] = "[1]"; }, "payload must be a JSON object"},
+      {"bad id", [](Matrix&, BatchColumns& b) { b.ids[37] = std::string("\xff"); }, "valid UTF-8"},
+  };
+  auto good = MakeRecords(data);
+  for (auto& r : good) r.shard_id = 1;
+  for (const auto& tc : cases) {
+    Matrix spoiled = data;
+    BatchColumns columns(good);
+    tc.spoil(spoiled, columns);
+    auto result = WriteSharded(c, columns.View(spoiled));
+    ASSERT_FALSE(result.ok()) << tc.name;
+    EXPECT_NE(result.status().message().find(tc.expect), std::string::npos) << tc.name << ": " << result.status().message();
+    EXPECT_NE(result.status().message().find("row 37"), std::string::npos) << result.status().message();
+    EXPECT_FALSE(fs::exists(tmp_ / "store" / "_CURRENT")) << tc.name;
+  }
+}
+
 }  // namespace
 }  // namespace shardvec

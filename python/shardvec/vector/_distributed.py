@@ -143,12 +143,28 @@ def engine_batch(data: pa.RecordBatch | pa.Table, spec: ShardTaskSpec, row_offse
 # --- workers --------------------------------------------------------------------------------------
 
 
+# The last plan routed by in this process and its router: a worker routes many batches by one plan,
+# and builds (checks, and for CEL compiles) its router once. The plan is held, so `is` stays valid.
+_prepared: tuple[dict[str, Any], Any] | None = None
+
+
+def prepared_router(plan: dict[str, Any]) -> Any:
+    """The engine's router for ``plan``, built on the first call with this plan object and reused."""
+    global _prepared
+    cached = _prepared
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    router = _engine.RowRouter(plan)
+    _prepared = (plan, router)
+    return router
+
+
 def route_vectors(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
                   row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each row's vector as an (n, dim) float32 matrix, and its shard from the C++ router."""
     vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
-    routed = _engine.route_rows(plan, vectors, _shard_ids(data, spec.user_shard_col), row_offset,
-                                _routing_contexts(data, spec.context_cols))
+    routed = prepared_router(plan).route(vectors, _shard_ids(data, spec.user_shard_col), row_offset,
+                                         _routing_contexts(data, spec.context_cols))
     return vectors, routed
 
 

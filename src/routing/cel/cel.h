@@ -67,6 +67,9 @@ class Program {
   // `columns` maps variable name -> type name (ParseColumnType; errors name "cel_columns['x']").
   static Result<std::shared_ptr<const Program>> Compile(std::string_view expr,
                                                         const std::map<std::string, std::string>& columns);
+  // How many times this process has called Compile: compiling is the costly step of building a CEL
+  // router, so callers (and their tests) can see that a router is built once, not once per batch.
+  static int64_t CompileCalls();
   virtual ~Program() = default;
 
   virtual Type result_type() const = 0;

@@ -3,6 +3,7 @@
 // as CEL requires; nothing here allocates once the Scratch has grown to the program's needs.
 #include "routing/cel/program.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -627,8 +628,15 @@ Result<Value> ProgramImpl::Evaluate(std::span<const Value> slots, Scratch& scrat
 
 }  // namespace
 
+namespace {
+std::atomic<int64_t> compile_calls{0};
+}  // namespace
+
+int64_t Program::CompileCalls() { return compile_calls.load(std::memory_order_relaxed); }
+
 Result<std::shared_ptr<const Program>> Program::Compile(std::string_view expr,
                                                         const std::map<std::string, std::string>& columns) {
+  compile_calls.fetch_add(1, std::memory_order_relaxed);
   auto program = std::make_shared<ProgramImpl>();
   for (const auto& [name, type_name] : columns) {
     auto type = ParseColumnType(type_name, "cel_columns['" + name + "']");
