@@ -37,6 +37,8 @@ int ReportError(std::string_view command, const Status& status) {
   return kExitError;
 }
 
+std::string DisplayText(std::string_view text) { return EscapeForDisplay(text); }
+
 void PrintJson(const nlohmann::json& value) { std::printf("%s\n", SafeJsonDump(value).c_str()); }
 
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {

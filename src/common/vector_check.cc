@@ -67,4 +67,21 @@ Status CheckVectorValues(std::span<const float> vector, Metric metric, std::stri
   return Status::OK();
 }
 
+Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
+  if (m.rows <= 0) return Status::InvalidArgument(fmt::format("{} must have at least one row (got {})", field, m.rows));
+  if (m.cols != dim) {
+    return Status::InvalidArgument(fmt::format("{} has {} columns but index_config.dim is {}", field, m.cols, dim));
+  }
+  if (static_cast<int64_t>(m.data.size()) != m.rows * m.cols) {
+    return Status::InvalidArgument(fmt::format("{} holds {} values, expected {} x {}", field, m.data.size(), m.rows, m.cols));
+  }
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    if (!std::isfinite(m.data[i])) {
+      return Status::InvalidArgument(fmt::format("{}[{}][{}] is {} (values must be finite)", field, i / m.cols,
+                                 i % m.cols, m.data[i]));
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace shardvec

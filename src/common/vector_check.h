@@ -14,4 +14,7 @@ namespace shardvec {
 // "<name> is all zeros, which has no direction under the cosine metric".
 Status CheckVectorValues(std::span<const float> vector, Metric metric, std::string_view name);
 
+// At least one row, `dim` columns, rows x cols values, all finite; errors name `field`.
+Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim);
+
 }  // namespace shardvec

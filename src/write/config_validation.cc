@@ -188,23 +188,6 @@ Status CheckShardingFieldsTakeEffect(const ShardingConfig& s, const ShardingFiel
   return Status::OK();
 }
 
-Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim) {
-  if (m.rows <= 0) return Invalid(fmt::format("{} must have at least one row (got {})", field, m.rows));
-  if (m.cols != dim) {
-    return Invalid(fmt::format("{} has {} columns but index_config.dim is {}", field, m.cols, dim));
-  }
-  if (static_cast<int64_t>(m.data.size()) != m.rows * m.cols) {
-    return Invalid(fmt::format("{} holds {} values, expected {} x {}", field, m.data.size(), m.rows, m.cols));
-  }
-  for (size_t i = 0; i < m.data.size(); ++i) {
-    if (!std::isfinite(m.data[i])) {
-      return Invalid(fmt::format("{}[{}][{}] is {} (values must be finite)", field, i / m.cols,
-                                 i % m.cols, m.data[i]));
-    }
-  }
-  return Status::OK();
-}
-
 Status ValidateRunId(std::string_view run_id) {
   static const std::regex kRunId(R"([A-Za-z0-9._-]{1,128})");
   if (!std::regex_match(run_id.begin(), run_id.end(), kRunId) || run_id == "." || run_id == "..") {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/vector_check.h"
 #include "shardvec/config.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
@@ -36,7 +37,5 @@ Status CheckShardingFieldsTakeEffect(const ShardingConfig& s, const ShardingFiel
 
 // 1-128 characters of letters, digits, '.', '_' or '-' (it names folders and object keys).
 Status ValidateRunId(std::string_view run_id);
-// At least one row, `dim` columns, rows x cols values, all finite; errors name `field`.
-Status CheckMatrix(const Matrix& m, std::string_view field, int64_t dim);
 
 }  // namespace shardvec

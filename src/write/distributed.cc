@@ -21,7 +21,7 @@
 #include "routing/router.h"
 #include "write/config_validation.h"
 #include "write/manifest_compose.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 #include "write/record_check.h"
 #include "write/routing_plan.h"
 #include "write/run_claim.h"

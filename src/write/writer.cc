@@ -24,7 +24,7 @@
 #include "metrics/emit.h"
 #include "routing/router.h"
 #include "write/manifest_compose.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 #include "write/record_check.h"
 #include "write/routing_plan.h"
 #include "write/run_claim.h"
