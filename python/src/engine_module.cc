@@ -213,6 +213,7 @@ NB_MODULE(_engine, m) {
         "routing_contexts is None or one dict (or None) per row. The GIL is released.");
   BindDistributed(m);
   BindCel(m);
+  BindAdmin(m);
   BindMetrics(m);
   nb::class_<Reader>(m, "Reader")
       .def(nb::init<const std::string&, const std::map<std::string, std::string>&, const std::string&, int64_t,
