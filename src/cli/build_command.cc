@@ -13,12 +13,10 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "common/thread_pool.h"
 #include "format/npy.h"
 #include "routing/cel/cel.h"
 #include "shardvec/limits.h"
 #include "shardvec/writer.h"
-#include "write/config_validation.h"
 
 namespace shardvec::cli {
 namespace {

@@ -18,7 +18,6 @@
 #include "common/file_util.h"
 #include "common/json_text.h"
 #include "common/text_util.h"
-#include "store/open_store.h"
 
 namespace shardvec::cli {
 
