@@ -38,7 +38,7 @@ struct SnapshotInfo {
   bool current = false;      // _CURRENT names this manifest
   // Read from the manifest when HistoryOptions::read_manifests is set and it parses; otherwise
   // nullopt, and manifest_error says why when the read failed.
-  std::optional<ManifestSummary> manifest;
+  std::optional<ManifestSummary> manifest = std::nullopt;
   std::string manifest_error;
 };
 
@@ -64,9 +64,9 @@ Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ObjectStore& store);
 
 // Which snapshot a rollback makes current: exactly one field must be set.
 struct RollbackTarget {
-  std::optional<std::string> run_id;  // the newest manifest of this run
-  std::optional<std::string> ref;     // a manifest URL, or its key under the store
-  std::optional<int64_t> offset;      // position in ListSnapshots: 0 = newest, 1 = the one before, ...
+  std::optional<std::string> run_id = std::nullopt;  // the newest manifest of this run
+  std::optional<std::string> ref = std::nullopt;     // a manifest URL, or its key under the store
+  std::optional<int64_t> offset = std::nullopt;      // position in ListSnapshots: 0 = newest, 1 = the one before, ...
   bool previous = false;              // the newest manifest published before the current one
 };
 
@@ -86,9 +86,9 @@ Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget
 struct CleanupOptions {
   bool dry_run = false;  // report what would be deleted; delete nothing
   // Keep the runs of the newest N manifests (N >= 1).
-  std::optional<int64_t> keep_last;
+  std::optional<int64_t> keep_last = std::nullopt;
   // Keep the runs of manifests published at or after `now - older_than` (>= 0 seconds).
-  std::optional<std::chrono::seconds> older_than;
+  std::optional<std::chrono::seconds> older_than = std::nullopt;
   // The clock older_than and the leftover graces are measured against.
   std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds> now =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());

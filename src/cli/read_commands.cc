@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "common/json_text.h"
 #include "common/status_macros.h"
+#include "common/text_util.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
 #include "shardvec/limits.h"
