@@ -31,7 +31,7 @@ struct ManifestSummary {
 };
 
 // One published snapshot: a manifest under manifests/<timestamp>_run_id=<run>/.
-struct SnapshotInfo {
+struct HistoryEntry {
   std::string ref;           // the manifest's URL (what RollbackTarget::ref takes)
   std::string run_id;
   std::string published_at;  // the manifest folder's timestamp (UTC, sorts as text)
@@ -44,13 +44,13 @@ struct SnapshotInfo {
 
 struct HistoryOptions {
   int64_t limit = 0;            // newest N snapshots; 0 lists all (negative: InvalidArgument)
-  bool read_manifests = true;   // fill SnapshotInfo::manifest (one read per listed manifest)
+  bool read_manifests = true;   // fill HistoryEntry::manifest (one read per listed manifest)
 };
 
 // Snapshots newest first. Folders under manifests/ that do not match the layout are ignored. An
 // unreadable _CURRENT marks nothing current (logged as a warning): history is how an operator finds a
 // rollback target when the pointer is broken. A manifest that cannot be read is still listed.
-Result<std::vector<SnapshotInfo>> ListSnapshots(ObjectStore& store, const HistoryOptions& options = {});
+Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const HistoryOptions& options = {});
 
 // What _CURRENT says.
 struct CurrentSnapshot {

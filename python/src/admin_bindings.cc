@@ -21,7 +21,7 @@ auto WithStore(const std::string& store, const std::map<std::string, std::string
   return Unwrap(std::move(*result));
 }
 
-std::vector<SnapshotInfo> History(const std::string& store, const std::map<std::string, std::string>& store_options,
+std::vector<HistoryEntry> History(const std::string& store, const std::map<std::string, std::string>& store_options,
                                   int64_t limit, bool read_manifests) {
   return WithStore(store, store_options, [&](ObjectStore& s) {
     return ListSnapshots(s, HistoryOptions{.limit = limit, .read_manifests = read_manifests});
@@ -59,14 +59,14 @@ void BindAdmin(nb::module_& m) {
       .def_ro("dim", &ManifestSummary::dim, "0 when the manifest records none")
       .def_ro("metric", &ManifestSummary::metric)
       .def_ro("sharding_strategy", &ManifestSummary::sharding_strategy);
-  nb::class_<SnapshotInfo>(m, "HistoryEntry", "One published snapshot (a manifest under manifests/).")
-      .def_ro("ref", &SnapshotInfo::ref, "the manifest's URL (what rollback's ref takes)")
-      .def_ro("run_id", &SnapshotInfo::run_id)
-      .def_ro("published_at", &SnapshotInfo::published_at, "the manifest folder's UTC timestamp")
-      .def_ro("current", &SnapshotInfo::current, "whether _CURRENT names this manifest")
-      .def_ro("manifest", &SnapshotInfo::manifest, "the manifest's summary, or None when it was not read")
-      .def_ro("manifest_error", &SnapshotInfo::manifest_error, "why the manifest could not be read, or ''")
-      .def("__repr__", [](const SnapshotInfo& s) {
+  nb::class_<HistoryEntry>(m, "HistoryEntry", "One published snapshot (a manifest under manifests/).")
+      .def_ro("ref", &HistoryEntry::ref, "the manifest's URL (what rollback's ref takes)")
+      .def_ro("run_id", &HistoryEntry::run_id)
+      .def_ro("published_at", &HistoryEntry::published_at, "the manifest folder's UTC timestamp")
+      .def_ro("current", &HistoryEntry::current, "whether _CURRENT names this manifest")
+      .def_ro("manifest", &HistoryEntry::manifest, "the manifest's summary, or None when it was not read")
+      .def_ro("manifest_error", &HistoryEntry::manifest_error, "why the manifest could not be read, or ''")
+      .def("__repr__", [](const HistoryEntry& s) {
         return "HistoryEntry(run_id=" + s.run_id + ", published_at=" + s.published_at +
                (s.current ? ", current" : "") + ")";
       });

@@ -47,11 +47,11 @@ struct CleanupArgs {
 
 // ---- history ---------------------------------------------------------------------------------
 
-void PrintHistory(const std::vector<SnapshotInfo>& entries, bool json) {
+void PrintHistory(const std::vector<HistoryEntry>& entries, bool json) {
   if (json) {
     nlohmann::json manifests = nlohmann::json::array();
     for (size_t i = 0; i < entries.size(); ++i) {
-      const SnapshotInfo& e = entries[i];
+      const HistoryEntry& e = entries[i];
       manifests.push_back({{"offset", i}, {"run_id", e.run_id}, {"published_at", e.published_at},
                            {"ref", e.ref}, {"current", e.current}});
     }
@@ -63,7 +63,7 @@ void PrintHistory(const std::vector<SnapshotInfo>& entries, bool json) {
     return;
   }
   for (size_t i = 0; i < entries.size(); ++i) {
-    const SnapshotInfo& e = entries[i];
+    const HistoryEntry& e = entries[i];
     // Store listings are text someone else wrote: control characters are escaped.
     std::printf("[%zu] %s  run_id=%s%s\n", i, DisplayText(e.published_at).c_str(), DisplayText(e.run_id).c_str(),
                 e.current ? "  (current)" : "");

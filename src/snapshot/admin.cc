@@ -52,16 +52,16 @@ ManifestSummary Summarize(const Manifest& manifest) {
 
 }  // namespace
 
-Result<std::vector<SnapshotInfo>> ListSnapshots(ObjectStore& store, const HistoryOptions& options) {
+Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const HistoryOptions& options) {
   if (options.limit < 0) {
     return Status::InvalidArgument(fmt::format("limit must be >= 0 (0 lists all; got {})", options.limit));
   }
   ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, options.limit));
   const std::optional<ManifestDirName> current = CurrentManifestDir(store);
-  std::vector<SnapshotInfo> snapshots;
+  std::vector<HistoryEntry> snapshots;
   snapshots.reserve(entries.size());
   for (ManifestEntry& entry : entries) {
-    SnapshotInfo info;
+    HistoryEntry info;
     info.current = IsCurrentManifest(entry, current);
     if (options.read_manifests) {
       auto manifest = ReadManifest(store, entry.key, entry.ref);

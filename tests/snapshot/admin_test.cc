@@ -67,7 +67,7 @@ class AdminTestBase : public ::testing::Test {
     EXPECT_TRUE((*all)[0].current);
     EXPECT_FALSE((*all)[1].current);
     EXPECT_FALSE((*all)[2].current);
-    for (const SnapshotInfo& s : *all) {
+    for (const HistoryEntry& s : *all) {
       ASSERT_TRUE(s.manifest.has_value()) << s.run_id << ": " << s.manifest_error;
       EXPECT_EQ(s.manifest->total_vectors, kRows) << s.run_id;
       EXPECT_EQ(s.manifest->num_dbs, 3) << s.run_id;
