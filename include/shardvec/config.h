@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shardvec/metrics.h"
@@ -91,5 +92,28 @@ struct WriteConfig {
 // Checks every field rule that does not need the data. num_dbs may still be unknown afterwards only
 // for CLUSTER with given centroids (then it is the centroid count).
 Status Validate(const WriteConfig& config);
+
+// What a front end calls each sharding field in its errors: the API's names by default, the CLI's
+// flags in the CLI.
+struct ShardingFieldNames {
+  std::string_view num_dbs = "num_dbs";
+  std::string_view num_probes = "num_probes";
+  std::string_view centroids = "centroids";
+  std::string_view train_centroids = "train_centroids";
+  std::string_view sample_size = "centroids_training_sample_size";
+  std::string_view num_hash_bits = "num_hash_bits";
+  std::string_view hyperplanes = "hyperplanes";
+  std::string_view cel_expr = "cel_expr";
+  std::string_view cel_columns = "cel_columns";
+  std::string_view routing_values = "routing_values";
+};
+
+// Every sharding field set to other than its default must take effect. Refuses, naming the field
+// and the value: a field the strategy does not use (centroids or train_centroids outside CLUSTER,
+// the two together, a sample size other than the default without training, num_hash_bits other
+// than the default or hyperplanes outside LSH, the CEL fields outside CEL); num_probes above the
+// shards the routing can probe (num_dbs, the centroid count, and 1 + the hash bits for LSH); and an
+// LSH num_dbs above the 2^bits codes the hash reaches. Validate() runs it with the default names.
+Status CheckShardingFieldsTakeEffect(const ShardingConfig& s, const ShardingFieldNames& names = {});
 
 }  // namespace shardvec

@@ -27,5 +27,9 @@ inline constexpr int64_t kMaxNumDbs = 1'000'000;
 // dumping, copying and comparing recurse once per level: a 200 KB line of '[' overflows the stack.
 // (Python's json module stops near 1000 levels; real payloads nest a handful.)
 inline constexpr int kMaxJsonNesting = 512;
+// The most threads a caller may ask one pool for (the reader's max_workers, the writer's
+// max_parallel_shards, the CLI's --max-workers and --parallelism): far more than any machine's
+// cores, few enough that their stacks (8 MiB of address space each) fit an ordinary process.
+inline constexpr int64_t kMaxPoolThreads = 1024;
 
 }  // namespace shardvec

@@ -124,4 +124,11 @@ class ObjectStore {
 // S3Store configured by `options` and the AWS environment.
 Result<std::shared_ptr<ObjectStore>> OpenStore(std::string_view prefix, const StoreOptions& options = {});
 
+// What OpenStore decides from a prefix and the connection settings, for front ends that check their
+// flags before opening a store: whether `prefix` names an S3 store (s3://bucket/prefix; anything else
+// is a folder), and the StoreOptions fields set to other than their defaults, by their option names
+// (endpoint_url, region, …, connect_timeout, read_timeout), which OpenStore refuses for a folder.
+bool IsS3Prefix(std::string_view prefix);
+std::vector<std::string_view> SetS3Options(const StoreOptions& options);
+
 }  // namespace shardvec

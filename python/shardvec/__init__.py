@@ -1,10 +1,12 @@
 """shardvec: sharded vector snapshots on sqlite-vec, built and searched by a C++ engine.
 
 The API mirrors shardyfusion's vector-only snapshots: ``shardvec.vector.write_sharded`` builds and
-publishes, ``shardvec.vector.ShardedVectorReader`` searches. ``s3_prefix`` may be ``s3://bucket/p``
+publishes, ``shardvec.vector.ShardedVectorReader`` searches, and ``shardvec.history``, ``rollback``
+and ``cleanup`` (``shardvec.admin``) administer the published snapshots. ``s3_prefix`` may be ``s3://bucket/p``
 or a local folder.
 """
 
+from shardvec.admin import cleanup, current, history, rollback
 from shardvec.config import VectorSpec
 from shardvec.errors import (
     ConfigValidationError,
@@ -24,4 +26,8 @@ __all__ = [
     "ShardvecError",
     "VectorSpec",
     "__version__",
+    "cleanup",
+    "current",
+    "history",
+    "rollback",
 ]

@@ -292,5 +292,7 @@ inline WriteConfig ConfigFromSettings(const nb::dict& s) {
 void BindDistributed(nb::module_& m);
 // cel_bindings.cc: cel_evaluate (the differential tests' entry) and shard_hash.
 void BindCel(nb::module_& m);
+// admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).
+void BindAdmin(nb::module_& m);
 
 }  // namespace shardvec::py

@@ -214,6 +214,7 @@ NB_MODULE(_engine, m) {
   BindErrors(m);
   BindDistributed(m);
   BindCel(m);
+  BindAdmin(m);
   BindMetrics(m);
   nb::class_<Reader>(m, "Reader")
       .def(nb::init<const std::string&, const std::map<std::string, std::string>&, const std::string&, int64_t,

@@ -11,12 +11,10 @@
 #include "cli/commands.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "common/thread_pool.h"
 #include "routing/cel/cel.h"
 #include "shardvec/input_files.h"
 #include "shardvec/limits.h"
 #include "shardvec/writer.h"
-#include "write/config_validation.h"
 
 namespace shardvec::cli {
 namespace {

@@ -18,7 +18,6 @@
 #include "common/file_util.h"
 #include "common/json_text.h"
 #include "common/text_util.h"
-#include "store/open_store.h"
 
 namespace shardvec::cli {
 
@@ -36,6 +35,8 @@ int ReportError(std::string_view command, const Status& status) {
                message.c_str());
   return kExitError;
 }
+
+std::string DisplayText(std::string_view text) { return EscapeForDisplay(text); }
 
 void PrintJson(const nlohmann::json& value) { std::printf("%s\n", SafeJsonDump(value).c_str()); }
 

@@ -25,6 +25,10 @@ inline constexpr int kExitUsage = 2;
 // escaped; line breaks stay.
 int ReportError(std::string_view command, const Status& status);
 
+// `text` (a value read from a store or an input) with control characters and bytes that are not
+// UTF-8 escaped, for printing.
+std::string DisplayText(std::string_view text);
+
 // Prints `value` as one line of compact JSON on stdout. Never throws: bytes that are not UTF-8 in a
 // string come out as U+FFFD, so the line is always valid JSON.
 void PrintJson(const nlohmann::json& value);

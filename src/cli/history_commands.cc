@@ -12,12 +12,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "common/log.h"
-#include "common/status_macros.h"
-#include "common/text_util.h"
-#include "format/keys.h"
-#include "write/publisher.h"
-#include "write/snapshot_history.h"
+#include "shardvec/admin.h"
 
 namespace shardvec::cli {
 namespace {
@@ -52,31 +47,13 @@ struct CleanupArgs {
 
 // ---- history ---------------------------------------------------------------------------------
 
-// The manifest _CURRENT names. An unreadable pointer marks nothing current: history is how an
-// operator finds a rollback target when the pointer is broken.
-std::optional<ManifestDirName> CurrentManifestDir(ObjectStore& store) {
-  auto current = ReadCurrent(store);
-  if (!current.ok()) {
-    LogEvent(LogLevel::kWarning, "current_pointer_unreadable",
-             {{"message", "_CURRENT is unreadable, no manifest is marked current: " + current.status().message()}});
-    return std::nullopt;
-  }
-  if (!*current) return std::nullopt;
-  return ParseManifestRef((*current)->pointer.manifest_ref);
-}
-
-bool IsCurrent(const ManifestEntry& entry, const std::optional<ManifestDirName>& current) {
-  return current && current->timestamp == entry.published_at && current->run_id == entry.run_id;
-}
-
-void PrintHistory(const std::vector<ManifestEntry>& entries,
-                  const std::optional<ManifestDirName>& current, bool json) {
+void PrintHistory(const std::vector<HistoryEntry>& entries, bool json) {
   if (json) {
     nlohmann::json manifests = nlohmann::json::array();
     for (size_t i = 0; i < entries.size(); ++i) {
-      const ManifestEntry& e = entries[i];
+      const HistoryEntry& e = entries[i];
       manifests.push_back({{"offset", i}, {"run_id", e.run_id}, {"published_at", e.published_at},
-                           {"ref", e.ref}, {"current", IsCurrent(e, current)}});
+                           {"ref", e.ref}, {"current", e.current}});
     }
     PrintJson({{"manifests", std::move(manifests)}});
     return;
@@ -86,10 +63,10 @@ void PrintHistory(const std::vector<ManifestEntry>& entries,
     return;
   }
   for (size_t i = 0; i < entries.size(); ++i) {
-    const ManifestEntry& e = entries[i];
+    const HistoryEntry& e = entries[i];
     // Store listings are text someone else wrote: control characters are escaped.
-    std::printf("[%zu] %s  run_id=%s%s\n", i, EscapeForDisplay(e.published_at).c_str(), EscapeForDisplay(e.run_id).c_str(),
-                IsCurrent(e, current) ? "  (current)" : "");
+    std::printf("[%zu] %s  run_id=%s%s\n", i, DisplayText(e.published_at).c_str(), DisplayText(e.run_id).c_str(),
+                e.current ? "  (current)" : "");
   }
 }
 
@@ -100,9 +77,10 @@ int RunHistory(const HistoryArgs& a) {
   }
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("history", store.status());
-  auto entries = ListManifests(**store, a.limit);
+  // The listing alone: the text and JSON output name no manifest contents.
+  auto entries = ListSnapshots(**store, HistoryOptions{.limit = a.limit, .read_manifests = false});
   if (!entries.ok()) return ReportError("history", entries.status());
-  PrintHistory(*entries, CurrentManifestDir(**store), a.json);
+  PrintHistory(*entries, a.json);
   return kExitOk;
 }
 
@@ -111,14 +89,12 @@ int RunHistory(const HistoryArgs& a) {
 int RunRollback(const RollbackArgs& a) {
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("rollback", store.status());
-  auto target = FindManifest(**store, ManifestSelector{a.run_id, a.ref, a.offset});
-  if (!target.ok()) return ReportError("rollback", target.status());
-  auto ref = Rollback(**store, *target);
-  if (!ref.ok()) return ReportError("rollback", ref.status());
+  auto done = RollbackSnapshot(**store, RollbackTarget{a.run_id, a.ref, a.offset});
+  if (!done.ok()) return ReportError("rollback", done.status());
   if (a.json) {
-    PrintJson({{"manifest_ref", *ref}, {"run_id", target->run_id}});
+    PrintJson({{"manifest_ref", done->ref}, {"run_id", done->run_id}});
   } else {
-    std::printf("Rolled back _CURRENT to: %s\n", EscapeForDisplay(*ref).c_str());
+    std::printf("Rolled back _CURRENT to: %s\n", DisplayText(done->ref).c_str());
   }
   return kExitOk;
 }
@@ -158,15 +134,16 @@ Result<CleanupOptions> MakeCleanupOptions(const CleanupArgs& a) {
     options.keep_last = a.keep_last;
   }
   if (a.older_than) {
-    ASSIGN_OR_RETURN(options.older_than, ParseAge(*a.older_than));
+    Result<std::chrono::seconds> age = ParseAge(*a.older_than);
+    if (!age.ok()) return age.status();
+    options.older_than = *age;
   }
-  options.now = NowUtc();
   return options;
 }
 
 std::string JoinRuns(const std::vector<std::string>& runs) {
   std::string out;
-  for (const std::string& run : runs) out += (out.empty() ? "" : ", ") + EscapeForDisplay(run);
+  for (const std::string& run : runs) out += (out.empty() ? "" : ", ") + DisplayText(run);
   return out;
 }
 

@@ -11,7 +11,6 @@
 #include "common/json_text.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "common/thread_pool.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
 #include "shardvec/limits.h"
@@ -186,8 +185,8 @@ void PrintResponse(const SearchResponse& r, bool as_json) {
               static_cast<long long>(r.num_shards_queried), r.latency_ms);
   // Ids and payloads are text someone else wrote: their control characters are escaped.
   for (const SearchHit& h : r.results) {
-    std::printf("id=%s  score=%.6f  %s\n", EscapeForDisplay(RecordIdToString(h.id)).c_str(), h.score,
-                h.payload_json ? EscapeForDisplay(*h.payload_json).c_str() : "");
+    std::printf("id=%s  score=%.6f  %s\n", DisplayText(RecordIdToString(h.id)).c_str(), h.score,
+                h.payload_json ? DisplayText(*h.payload_json).c_str() : "");
   }
 }
 
@@ -245,7 +244,7 @@ int RunInfo(const ReadArgs& a) {
     PrintJson(info);
   } else {
     for (auto& [k, v] : info.items()) {
-      const std::string text = EscapeForDisplay(v.is_string() ? v.get<std::string>() : SafeJsonDump(v));
+      const std::string text = DisplayText(v.is_string() ? v.get<std::string>() : SafeJsonDump(v));
       std::printf("%-14s %s\n", k.c_str(), text.c_str());
     }
   }
@@ -271,7 +270,7 @@ int RunShards(const ReadArgs& a) {
   std::printf("%-6s %12s %12s  %s\n", "DB_ID", "VECTORS", "BYTES", "URL");
   for (const auto& r : rows) {
     std::printf("%-6lld %12lld %12lld  %s\n", r["db_id"].get<long long>(), r["vector_count"].get<long long>(),
-                r["db_bytes"].get<long long>(), r["db_url"].is_null() ? "(empty)" : EscapeForDisplay(r["db_url"].get<std::string>()).c_str());
+                r["db_bytes"].get<long long>(), r["db_url"].is_null() ? "(empty)" : DisplayText(r["db_url"].get<std::string>()).c_str());
   }
   return kExitOk;
 }
@@ -325,7 +324,7 @@ int RunHealth(const ReadArgs& a) {
     PrintJson(out);
   } else {
     std::printf("%s  age=%.0fs  shards=%lld  %s\n", h.status.c_str(), h.manifest_age_seconds.value_or(0),
-                static_cast<long long>(h.num_shards), EscapeForDisplay(h.manifest_ref.value_or("")).c_str());
+                static_cast<long long>(h.num_shards), DisplayText(h.manifest_ref.value_or("")).c_str());
   }
   // As the reference CLI: 1 for degraded, 2 for unhealthy.
   return h.status == "healthy" ? kExitOk : h.status == "degraded" ? kExitError : kExitUsage;

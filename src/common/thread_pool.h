@@ -15,14 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "shardvec/limits.h"  // kMaxPoolThreads
 #include "shardvec/status.h"
 
 namespace shardvec {
-
-// The most threads a caller may ask one pool for (the reader's max_workers, the writer's
-// max_parallel_shards, the CLI's --max-workers and --parallelism): far more than any machine's
-// cores, few enough that their stacks (8 MiB of address space each) fit an ordinary process.
-inline constexpr int64_t kMaxPoolThreads = 1024;
 
 // Starts `fn` on a new thread in `*out`. When the system refuses the thread the error (kUnavailable,
 // worth retrying with fewer threads or a higher limit) names `what` and the system's reason.

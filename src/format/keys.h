@@ -19,7 +19,7 @@ inline constexpr std::string_view kClaimFileName = "_CLAIM";
 inline constexpr std::string_view kRunClaimFileName = "_RUN";
 inline constexpr std::string_view kRunsPrefix = "runs/";
 inline constexpr std::string_view kVectorMetaPrefix = "vector_meta/";
-// Markers of the rollback/cleanup protocol (write/delete_guard.h); no reader looks under _shardvec/.
+// Markers of the rollback/cleanup protocol (snapshot/delete_guard.h); no reader looks under _shardvec/.
 inline constexpr std::string_view kRollbackIntentsPrefix = "_shardvec/rollbacks/";
 inline constexpr std::string_view kCleanupTombstonesPrefix = "_shardvec/cleanups/";
 

@@ -5,12 +5,12 @@
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/vector_check.h"
 #include "format/keys.h"
 #include "format/npy.h"
 #include "format/routing_json.h"
-#include "write/config_validation.h"
-#include "write/publisher.h"
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
+#include "snapshot/publisher.h"
 
 namespace shardvec {
 namespace {

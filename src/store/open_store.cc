@@ -6,7 +6,6 @@
 
 #include "common/status_macros.h"
 #include "shardvec/object_store.h"
-#include "store/open_store.h"
 #include "store/local_store.h"
 #include "store/s3/s3_store.h"
 

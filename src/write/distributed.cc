@@ -20,7 +20,7 @@
 #include "format/keys.h"
 #include "write/config_validation.h"
 #include "write/manifest_compose.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 #include "write/record_check.h"
 #include "write/run_claim.h"
 #include "write/run_registry.h"

@@ -7,7 +7,7 @@
 
 #include "format/manifest.h"
 #include "shardvec/distributed.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 
 namespace shardvec {
 

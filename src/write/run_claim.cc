@@ -1,14 +1,10 @@
 #include "write/run_claim.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include "common/json_text.h"
-#include "common/random_id.h"
 #include "common/status_macros.h"
-#include "common/time_util.h"
 #include "format/keys.h"
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace {
@@ -43,16 +39,6 @@ Result<std::optional<std::string>> FindRunObject(ObjectStore& store, std::string
 }
 
 }  // namespace
-
-std::string ClaimMarker(nlohmann::json fields) {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  fields["host"] = host;
-  fields["pid"] = getpid();
-  fields["nonce"] = NewUuidHex();
-  fields["claimed_at"] = FormatTimestamp(NowUtc());
-  return SafeJsonDump(fields);  // a host name is not necessarily UTF-8
-}
 
 Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history) {
   const std::string claim_key = RunClaimKey(run_id);

@@ -6,18 +6,12 @@
 // manifest names (same keys), so a live snapshot would stop verifying.
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <string>
 #include <string_view>
 
 #include "shardvec/object_store.h"
+#include "snapshot/marker.h"
 
 namespace shardvec {
-
-// A put-if-absent marker's bytes: `fields` plus who wrote it (host, pid, when) and a nonce. The nonce
-// keeps every marker distinct: S3's put-if-absent takes an identical existing object for its own
-// retried write, not a taken key.
-std::string ClaimMarker(nlohmann::json fields);
 
 // Claims `run_id` in `store`, or InvalidArgument naming the run id and an object it already has.
 // On success the claim object exists and belongs to the caller. `check_history` also looks for

@@ -25,7 +25,7 @@
 #include "routing/router.h"
 #include "routing/routing_plan.h"
 #include "write/manifest_compose.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 #include "write/record_check.h"
 #include "write/run_claim.h"
 #include "write/run_registry.h"

@@ -18,7 +18,7 @@
 #include "shardvec/writer.h"
 #include "store/local_store.h"
 #include "support/test_util.h"
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace {

@@ -15,7 +15,7 @@
 #include "read/snapshot_loader.h"
 #include "store/local_store.h"
 #include "support/test_util.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 
 namespace shardvec {
 namespace {

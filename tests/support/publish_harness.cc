@@ -10,8 +10,8 @@
 #include "format/keys.h"
 #include "format/manifest.h"
 #include "shardvec/reader.h"
-#include "write/publisher.h"
-#include "write/snapshot_history.h"
+#include "snapshot/publisher.h"
+#include "snapshot/history.h"
 
 namespace shardvec::testing {
 namespace fs = std::filesystem;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -255,6 +256,18 @@ std::string ReadText(const fs::path& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::vector<std::string> QuotedIncludes(const fs::path& source) {
+  static const std::regex kInclude(R"re(^\s*#\s*include\s*"([^"]+)")re");
+  std::ifstream in(source);
+  std::vector<std::string> out;
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, m, kInclude)) out.push_back(m[1].str());
+  }
+  return out;
 }
 
 sqlite3* OpenWithVec0(const fs::path& path) {

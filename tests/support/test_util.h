@@ -64,6 +64,8 @@ void WriteNpy(const std::filesystem::path& path, const Matrix& m);
 std::vector<std::string> ListFiles(const std::filesystem::path& root);
 void WriteText(const std::filesystem::path& path, const std::string& text);
 std::string ReadText(const std::filesystem::path& path);
+// The headers a source file includes with quotes (#include "x/y.h" gives "x/y.h").
+std::vector<std::string> QuotedIncludes(const std::filesystem::path& source);
 
 // Runs `body` in a forked child whose address space is capped at its size now plus
 // `headroom_bytes`, so threads stop starting once their stacks no longer fit (the process limit,

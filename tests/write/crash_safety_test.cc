@@ -21,7 +21,7 @@
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 #include "write/run_registry.h"
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace {

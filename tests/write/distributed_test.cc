@@ -17,7 +17,7 @@
 #include "shardvec/reader.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 
 namespace shardvec {
 namespace {

@@ -21,7 +21,7 @@
 #include "shardvec/writer.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace {

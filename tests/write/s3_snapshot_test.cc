@@ -15,7 +15,7 @@
 #include "store/s3/s3_store.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace {

@@ -11,7 +11,7 @@
 #include "format/npy.h"
 #include "routing/cluster.h"
 #include "routing/lsh.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 #include "support/test_util.h"
 
 namespace shardvec {

@@ -12,7 +12,7 @@
 
 #include "common/digest.h"
 #include "read/snapshot_loader.h"
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 

@@ -1,6 +1,6 @@
 // History, rollback and cleanup over a LocalStore holding hand-made snapshots, so timestamps,
 // attempts and run records are exactly what each test needs.
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 #include <gtest/gtest.h>
 

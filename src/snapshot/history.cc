@@ -1,4 +1,4 @@
-#include "write/snapshot_history.h"
+#include "snapshot/history.h"
 
 #include <fmt/format.h>
 
@@ -13,13 +13,14 @@
 #include "format/keys.h"
 #include "format/manifest.h"
 #include "format/run_record.h"
-#include "write/delete_guard.h"
-#include "write/publisher.h"
+#include "snapshot/delete_guard.h"
+#include "snapshot/publisher.h"
 
 namespace shardvec {
 namespace {
 
 constexpr std::string_view kManifestSuffix = "/manifest";
+constexpr std::chrono::seconds kMaxCleanupAge{int64_t{100000} * 86400};
 constexpr std::string_view kRunRecordSuffix = "/run.yaml";
 
 bool EndsWith(std::string_view text, std::string_view suffix) {
@@ -84,6 +85,28 @@ Result<ManifestEntry> FindByOffset(ObjectStore& store, int64_t offset) {
                                         offset, entries.size()));
   }
   return std::move(entries[static_cast<size_t>(offset)]);
+}
+
+// The newest manifest published before the one _CURRENT names.
+Result<ManifestEntry> FindPrevious(ObjectStore& store) {
+  ASSIGN_OR_RETURN(std::optional<CurrentState> current, ReadCurrent(store));
+  if (!current) {
+    return Status::NotFound("previous: the store has no _CURRENT, so there is no current snapshot to go back from");
+  }
+  const std::string& current_ref = current->pointer.manifest_ref;
+  const std::optional<ManifestDirName> current_dir = ParseManifestRef(current_ref);
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, 0));
+  const auto it = std::find_if(entries.begin(), entries.end(),
+                               [&](const ManifestEntry& e) { return IsCurrentManifest(e, current_dir); });
+  if (it == entries.end()) {
+    return Status::NotFound(fmt::format(
+        "previous: _CURRENT names manifest '{}', which is not in the store's history", current_ref));
+  }
+  if (it + 1 == entries.end()) {
+    return Status::NotFound(fmt::format(
+        "previous: the current manifest '{}' is the oldest; no manifest was published before it", current_ref));
+  }
+  return std::move(*(it + 1));  // newest first
 }
 
 // ---- Rollback --------------------------------------------------------------------------------
@@ -229,12 +252,12 @@ Status ValidateCleanupOptions(const CleanupOptions& options) {
     return Status::InvalidArgument(
         fmt::format("older_than must be >= 0 seconds (got {})", options.older_than->count()));
   }
+  // Keeps `now - older_than` far inside the microsecond clock's range.
+  if (options.older_than && *options.older_than > kMaxCleanupAge) {
+    return Status::InvalidArgument(fmt::format("older_than must be at most {} seconds (100000 days; got {})",
+                                               kMaxCleanupAge.count(), options.older_than->count()));
+  }
   return Status::OK();
-}
-
-bool IsCurrent(const ManifestEntry& entry, const std::optional<ManifestDirName>& current_dir) {
-  return current_dir && current_dir->timestamp == entry.published_at &&
-         current_dir->run_id == entry.run_id;
 }
 
 std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest_first,
@@ -249,7 +272,7 @@ std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest
     ManifestEntry& entry = newest_first[i];
     const bool recent_enough = options.keep_last && static_cast<int64_t>(i) < *options.keep_last;
     const bool young_enough = cutoff && entry.published_at >= *cutoff;
-    if (recent_enough || young_enough || IsCurrent(entry, current_dir)) {
+    if (recent_enough || young_enough || IsCurrentManifest(entry, current_dir)) {
       kept.push_back(std::move(entry));
     }
   }
@@ -303,7 +326,7 @@ Result<KeptData> CollectKeptData(ObjectStore& store, const CleanupOptions& optio
   }
   ASSIGN_OR_RETURN(std::vector<ManifestEntry> all, ListManifests(store, 0));
   const bool current_listed = std::any_of(all.begin(), all.end(), [&](const ManifestEntry& e) {
-    return IsCurrent(e, current_dir);
+    return IsCurrentManifest(e, current_dir);
   });
   if (*current && !current_listed) kept.unresolved_runs.insert((*current)->pointer.run_id);
   for (const ManifestEntry& entry : SelectKeptManifests(std::move(all), current_dir, options)) {
@@ -393,6 +416,10 @@ Result<std::vector<std::string>> FindLeftovers(ObjectStore& store, const Objects
 
 }  // namespace
 
+bool IsCurrentManifest(const ManifestEntry& entry, const std::optional<ManifestDirName>& current_dir) {
+  return current_dir && current_dir->timestamp == entry.published_at && current_dir->run_id == entry.run_id;
+}
+
 Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t limit) {
   auto listed = store.List(kManifestsPrefix, "/");
   if (!listed.ok()) return listed.status().WithContext("listing manifests");
@@ -412,14 +439,15 @@ Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t lim
 
 Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector) {
   const int given = int{selector.run_id.has_value()} + int{selector.ref.has_value()} +
-                    int{selector.offset.has_value()};
+                    int{selector.offset.has_value()} + int{selector.previous};
   if (given != 1) {
     return Status::InvalidArgument(
-        fmt::format("Exactly one of ref, run_id or offset selects a manifest (got {})", given));
+        fmt::format("Exactly one of ref, run_id, offset or previous selects a manifest (got {})", given));
   }
   if (selector.run_id) return FindByRunId(store, *selector.run_id);
   if (selector.ref) return FindByRef(store, *selector.ref);
-  return FindByOffset(store, *selector.offset);
+  if (selector.offset) return FindByOffset(store, *selector.offset);
+  return FindPrevious(store);
 }
 
 Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {

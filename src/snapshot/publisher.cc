@@ -1,4 +1,4 @@
-#include "write/publisher.h"
+#include "snapshot/publisher.h"
 
 #include <fmt/format.h>
 

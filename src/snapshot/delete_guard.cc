@@ -1,4 +1,4 @@
-#include "write/delete_guard.h"
+#include "snapshot/delete_guard.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include "common/log.h"
 #include "common/random_id.h"
 #include "common/status_macros.h"
-#include "write/run_claim.h"
+#include "snapshot/marker.h"
 
 namespace shardvec {
 

@@ -1,0 +1,118 @@
+// Snapshot administration over a store prefix: list the published snapshots (history), read which one
+// is current, point _CURRENT back at an older one (rollback), and delete shard data no kept snapshot
+// needs (cleanup). Manifests, run records and _CURRENT are never deleted, so every rollback target
+// stays listable. The shardvec CLI's history, rollback and cleanup commands are built on these alone.
+//
+//   auto store = shardvec::OpenStore("s3://bucket/vectors");
+//   auto snapshots = shardvec::ListSnapshots(**store, {.limit = 10});
+//   auto rolled = shardvec::RollbackSnapshot(**store, {.previous = true});
+//   auto report = shardvec::Cleanup(**store, {.dry_run = true, .keep_last = 3});
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shardvec/object_store.h"
+#include "shardvec/status.h"
+
+namespace shardvec {
+
+// What a manifest itself says about its snapshot.
+struct ManifestSummary {
+  std::string created_at;
+  int64_t num_dbs = 0;
+  int64_t total_vectors = 0;       // the shards' row counts added up
+  int64_t dim = 0;                 // custom.vector.dim; 0 when the manifest has none
+  std::string metric;              // custom.vector.metric; empty when absent
+  std::string sharding_strategy;   // custom.vector.sharding_strategy; empty when absent
+};
+
+// One published snapshot: a manifest under manifests/<timestamp>_run_id=<run>/.
+struct HistoryEntry {
+  std::string ref;           // the manifest's URL (what RollbackTarget::ref takes)
+  std::string run_id;
+  std::string published_at;  // the manifest folder's timestamp (UTC, sorts as text)
+  bool current = false;      // _CURRENT names this manifest
+  // Read from the manifest when HistoryOptions::read_manifests is set and it parses; otherwise
+  // nullopt, and manifest_error says why when the read failed.
+  std::optional<ManifestSummary> manifest = std::nullopt;
+  std::string manifest_error;
+};
+
+struct HistoryOptions {
+  int64_t limit = 0;            // newest N snapshots; 0 lists all (negative: InvalidArgument)
+  bool read_manifests = true;   // fill HistoryEntry::manifest (one read per listed manifest)
+};
+
+// Snapshots newest first. Folders under manifests/ that do not match the layout are ignored. An
+// unreadable _CURRENT marks nothing current (logged as a warning): history is how an operator finds a
+// rollback target when the pointer is broken. A manifest that cannot be read is still listed.
+Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const HistoryOptions& options = {});
+
+// What _CURRENT says.
+struct CurrentSnapshot {
+  std::string ref;         // the manifest it names
+  std::string run_id;
+  std::string updated_at;  // when the pointer was last swapped
+};
+
+// The pointer, or nullopt when the store has none; Corruption when it does not parse.
+Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ObjectStore& store);
+
+// Which snapshot a rollback makes current: exactly one field must be set.
+struct RollbackTarget {
+  std::optional<std::string> run_id = std::nullopt;  // the newest manifest of this run
+  std::optional<std::string> ref = std::nullopt;     // a manifest URL, or its key under the store
+  std::optional<int64_t> offset = std::nullopt;      // position in ListSnapshots: 0 = newest, 1 = the one before, ...
+  bool previous = false;              // the newest manifest published before the current one
+};
+
+struct RollbackResult {
+  std::string ref;  // the manifest _CURRENT now names
+  std::string run_id;
+  std::string published_at;
+};
+
+// Points _CURRENT at the target after checking that its manifest parses and that every shard file and
+// routing artifact it names is still there (NotFound otherwise, e.g. after cleanup). The pointer is
+// swapped against the version read just before, so a concurrent publish or rollback makes this fail
+// with Conflict instead of being overwritten; a cleanup deleting what the target needs makes it fail
+// with Conflict too. Errors name the selector and its value.
+Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget& target);
+
+struct CleanupOptions {
+  bool dry_run = false;  // report what would be deleted; delete nothing
+  // Keep the runs of the newest N manifests (N >= 1).
+  std::optional<int64_t> keep_last = std::nullopt;
+  // Keep the runs of manifests published at or after `now - older_than` (>= 0 seconds).
+  std::optional<std::chrono::seconds> older_than = std::nullopt;
+  // The clock older_than and the leftover graces are measured against.
+  std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds> now =
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+};
+
+struct CleanupReport {
+  std::vector<std::string> deleted_keys;  // deleted, or that would be deleted on a dry run
+  // Leftovers of killed processes, removed too (or that would be on a dry run): staged temp files
+  // older than an hour, rollback intents older than an hour, and markers of crashed cleanups whose
+  // objects are all gone. Not counted in `objects`/`bytes`.
+  std::vector<std::string> leftover_keys;
+  std::vector<std::string> removed_runs;  // runs whose shards/ and vector_meta/ objects all go
+  std::vector<std::string> kept_runs;     // runs seen in the store that stay
+  int64_t objects = 0;
+  int64_t bytes = 0;
+};
+
+// Deletes the shards/ and vector_meta/ objects of runs no kept manifest references, and attempt=NN
+// folders of kept runs that their manifests do not name. Kept manifests: the current one, plus all
+// of them when neither keep_last nor older_than is given, else the union of the newest `keep_last`
+// and those younger than `older_than`. A run whose record says running with an unexpired lease is
+// never touched. Without a manifest at all a run is an orphan (a failed build) and is removed.
+// A cleanup racing a rollback never leaves _CURRENT naming deleted objects: one of them backs off
+// with Conflict. Needs a readable _CURRENT (repair a corrupt one with RollbackSnapshot first).
+Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options);
+
+}  // namespace shardvec

@@ -1,0 +1,176 @@
+"""Snapshot administration: list the published snapshots, read which one is current, point
+``_CURRENT`` back at an older one, and delete shard data no kept snapshot needs.
+
+The same operations as the ``shardvec history``, ``rollback`` and ``cleanup`` commands, over the same
+``s3_prefix`` (``s3://bucket/prefix`` or a local folder) the writer and reader take::
+
+    import shardvec
+    for snap in shardvec.history("s3://bucket/vectors", limit=5):
+        print(snap.published_at, snap.run_id, snap.current, snap.manifest.total_vectors)
+    shardvec.rollback("s3://bucket/vectors", previous=True)
+    report = shardvec.cleanup("s3://bucket/vectors", keep_last=3, dry_run=True)
+
+Results are read-only engine objects with typed fields (:class:`HistoryEntry`,
+:class:`ManifestSummary`, :class:`CurrentSnapshot`, :class:`RollbackResult`,
+:class:`CleanupReport`). Engine errors raise the :mod:`shardvec.errors` classes the writer and
+reader raise; a bad argument raises :class:`~shardvec.errors.ConfigValidationError` naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from os import PathLike
+from typing import Any
+
+from shardvec._native import _engine
+from shardvec.config import engine_store_options, require_utf8
+from shardvec.errors import ConfigValidationError
+
+HistoryEntry = _engine.HistoryEntry
+ManifestSummary = _engine.ManifestSummary
+CurrentSnapshot = _engine.CurrentSnapshot
+RollbackResult = _engine.RollbackResult
+CleanupReport = _engine.CleanupReport
+
+__all__ = [
+    "CleanupReport",
+    "CurrentSnapshot",
+    "HistoryEntry",
+    "ManifestSummary",
+    "RollbackResult",
+    "cleanup",
+    "current",
+    "history",
+    "rollback",
+]
+
+
+def _store(s3_prefix: str | PathLike[str]) -> str:
+    if isinstance(s3_prefix, PathLike):
+        s3_prefix = str(s3_prefix)
+    if not isinstance(s3_prefix, str) or not s3_prefix:
+        raise ConfigValidationError(f"s3_prefix must be a non-empty str or path, got {s3_prefix!r}")
+    return require_utf8(s3_prefix, "s3_prefix")
+
+
+def _options(credential_provider: Callable[[], Any] | None,
+             s3_connection_options: dict[str, Any] | None) -> dict[str, str]:
+    return {k: str(v) for k, v in engine_store_options(credential_provider, s3_connection_options).items()}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_int(value: object, field_name: str, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or value < minimum:  # type: ignore[operator]
+        raise ConfigValidationError(f"{field_name} must be an int >= {minimum} when set, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def _optional_text(value: object, field_name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigValidationError(f"{field_name} must be a str when set, got {value!r}")
+    return require_utf8(value, field_name)
+
+
+def _flag(value: object, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigValidationError(f"{field_name} must be True or False, got {value!r}")
+    return value
+
+
+def history(
+    s3_prefix: str | PathLike[str],
+    *,
+    limit: int | None = None,
+    read_manifests: bool = True,
+    credential_provider: Callable[[], Any] | None = None,
+    s3_connection_options: dict[str, Any] | None = None,
+) -> list[HistoryEntry]:
+    """Published snapshots, newest first: at most ``limit`` (None: all). With ``read_manifests``
+    each entry's ``manifest`` summarises its manifest (None, with ``manifest_error`` set, when it
+    cannot be read); without, only the listing is read. An unreadable ``_CURRENT`` marks no entry
+    current, so history still finds a rollback target."""
+    store = _store(s3_prefix)
+    count = _optional_int(limit, "limit", 1)
+    read = _flag(read_manifests, "read_manifests")
+    return list(_engine.admin_history(store, _options(credential_provider, s3_connection_options),
+                                      count or 0, read))
+
+
+def current(
+    s3_prefix: str | PathLike[str],
+    *,
+    credential_provider: Callable[[], Any] | None = None,
+    s3_connection_options: dict[str, Any] | None = None,
+) -> CurrentSnapshot | None:
+    """What ``_CURRENT`` names, or None when nothing was published; a pointer that does not parse
+    raises a :class:`~shardvec.errors.ShardvecError` naming it."""
+    store = _store(s3_prefix)
+    return _engine.admin_current(store, _options(credential_provider, s3_connection_options))
+
+
+def rollback(
+    s3_prefix: str | PathLike[str],
+    *,
+    run_id: str | None = None,
+    ref: str | None = None,
+    offset: int | None = None,
+    previous: bool = False,
+    credential_provider: Callable[[], Any] | None = None,
+    s3_connection_options: dict[str, Any] | None = None,
+) -> RollbackResult:
+    """Points ``_CURRENT`` at an earlier manifest, chosen by exactly one of: ``run_id`` (that run's
+    newest manifest), ``ref`` (a manifest URL or key), ``offset`` (position in :func:`history`,
+    0 = newest) or ``previous=True`` (the manifest published just before the current one).
+
+    Refused, leaving ``_CURRENT`` alone, when the target's manifest or any shard it names is gone
+    (e.g. after :func:`cleanup`), or when another publish, rollback or cleanup races it; the
+    :class:`~shardvec.errors.ShardvecError` raised names the target."""
+    store = _store(s3_prefix)
+    chosen = (
+        _optional_text(run_id, "run_id"),
+        _optional_text(ref, "ref"),
+        _optional_int(offset, "offset", 0),
+        _flag(previous, "previous"),
+    )
+    given = sum(1 for value in chosen[:3] if value is not None) + int(chosen[3])
+    if given != 1:
+        raise ConfigValidationError(
+            f"exactly one of run_id, ref, offset or previous=True selects the rollback target (got {given}: "
+            f"run_id={run_id!r}, ref={ref!r}, offset={offset!r}, previous={previous!r})"
+        )
+    return _engine.admin_rollback(store, _options(credential_provider, s3_connection_options), *chosen)
+
+
+def cleanup(
+    s3_prefix: str | PathLike[str],
+    *,
+    dry_run: bool = False,
+    keep_last: int | None = None,
+    older_than: timedelta | None = None,
+    credential_provider: Callable[[], Any] | None = None,
+    s3_connection_options: dict[str, Any] | None = None,
+) -> CleanupReport:
+    """Deletes the shard data of runs no kept manifest needs, stale attempt folders, and leftovers of
+    killed processes. Kept: the current snapshot, plus every manifest when neither ``keep_last`` nor
+    ``older_than`` is given, else the newest ``keep_last`` and those published within ``older_than``
+    (whole seconds). Manifests are never deleted. ``dry_run`` reports and deletes nothing."""
+    store = _store(s3_prefix)
+    dry = _flag(dry_run, "dry_run")
+    keep = _optional_int(keep_last, "keep_last", 1)
+    seconds: int | None = None
+    if older_than is not None:
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0) \
+                or older_than % timedelta(seconds=1) != timedelta(0):
+            raise ConfigValidationError(
+                f"older_than must be a datetime.timedelta of whole seconds >= 0 when set, got {older_than!r}"
+            )
+        seconds = int(older_than.total_seconds())
+    return _engine.admin_cleanup(store, _options(credential_provider, s3_connection_options), dry, keep, seconds)

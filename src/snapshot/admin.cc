@@ -1,0 +1,96 @@
+// The public administration API (shardvec/admin.h) over the snapshot layer's history, pointer and
+// rollback functions.
+#include "shardvec/admin.h"
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "format/manifest.h"
+#include "snapshot/history.h"
+#include "snapshot/publisher.h"
+
+namespace shardvec {
+namespace {
+
+// The manifest _CURRENT names. An unreadable pointer marks nothing current.
+std::optional<ManifestDirName> CurrentManifestDir(ObjectStore& store) {
+  auto current = ReadCurrent(store);
+  if (!current.ok()) {
+    LogEvent(LogLevel::kWarning, "current_pointer_unreadable",
+             {{"message", "_CURRENT is unreadable, no manifest is marked current: " + current.status().message()}});
+    return std::nullopt;
+  }
+  if (!*current) return std::nullopt;
+  return ParseManifestRef((*current)->pointer.manifest_ref);
+}
+
+// custom.vector[field] when it is of type T.
+template <typename T>
+T VectorField(const Manifest& manifest, const char* field) {
+  const nlohmann::json& custom = manifest.custom;
+  if (!custom.contains("vector") || !custom["vector"].is_object()) return T{};
+  const nlohmann::json& vector = custom["vector"];
+  if (!vector.contains(field)) return T{};
+  if constexpr (std::is_same_v<T, std::string>) {
+    return vector[field].is_string() ? vector[field].get<std::string>() : T{};
+  } else {
+    return vector[field].is_number_integer() ? vector[field].get<T>() : T{};
+  }
+}
+
+ManifestSummary Summarize(const Manifest& manifest) {
+  ManifestSummary summary;
+  summary.created_at = manifest.created_at;
+  summary.num_dbs = manifest.num_dbs;
+  for (const ManifestShard& shard : manifest.shards) summary.total_vectors += shard.row_count;
+  summary.dim = VectorField<int64_t>(manifest, "dim");
+  summary.metric = VectorField<std::string>(manifest, "metric");
+  summary.sharding_strategy = VectorField<std::string>(manifest, "sharding_strategy");
+  return summary;
+}
+
+}  // namespace
+
+Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const HistoryOptions& options) {
+  if (options.limit < 0) {
+    return Status::InvalidArgument(fmt::format("limit must be >= 0 (0 lists all; got {})", options.limit));
+  }
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, options.limit));
+  const std::optional<ManifestDirName> current = CurrentManifestDir(store);
+  std::vector<HistoryEntry> snapshots;
+  snapshots.reserve(entries.size());
+  for (ManifestEntry& entry : entries) {
+    HistoryEntry info;
+    info.current = IsCurrentManifest(entry, current);
+    if (options.read_manifests) {
+      auto manifest = ReadManifest(store, entry.key, entry.ref);
+      if (manifest.ok()) {
+        info.manifest = Summarize(*manifest);
+      } else {
+        info.manifest_error = manifest.status().ToString();
+      }
+    }
+    info.ref = std::move(entry.ref);
+    info.run_id = std::move(entry.run_id);
+    info.published_at = std::move(entry.published_at);
+    snapshots.push_back(std::move(info));
+  }
+  return snapshots;
+}
+
+Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ObjectStore& store) {
+  ASSIGN_OR_RETURN(std::optional<CurrentState> current, ReadCurrent(store));
+  if (!current) return std::optional<CurrentSnapshot>();
+  CurrentPointer& pointer = current->pointer;
+  return std::optional<CurrentSnapshot>(
+      CurrentSnapshot{std::move(pointer.manifest_ref), std::move(pointer.run_id), std::move(pointer.updated_at)});
+}
+
+Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget& target) {
+  ASSIGN_OR_RETURN(ManifestEntry entry, FindManifest(store, target));
+  ASSIGN_OR_RETURN(std::string ref, Rollback(store, entry));
+  return RollbackResult{std::move(ref), std::move(entry.run_id), std::move(entry.published_at)};
+}
+
+}  // namespace shardvec
