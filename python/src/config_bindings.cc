@@ -43,10 +43,11 @@ nb::object RoutingValuesToPython(const std::optional<std::vector<RoutingValue>>&
   return out;
 }
 
-std::optional<std::vector<RoutingValue>> RoutingValuesFromPython(nb::handle values, std::string_view field) {
-  if (values.is_none()) return std::nullopt;
+std::optional<std::vector<RoutingValue>> RoutingValuesFromPython(const std::optional<nb::sequence>& values,
+                                                                 std::string_view field) {
+  if (!values) return std::nullopt;
   std::vector<RoutingValue> tokens;
-  for (nb::handle token : nb::borrow<nb::sequence>(values)) {
+  for (nb::handle token : *values) {
     tokens.push_back(RoutingValueFromPython(token, std::string(field) + "[" + std::to_string(tokens.size()) + "]"));
   }
   return tokens;
@@ -59,7 +60,9 @@ auto TokensGetter(std::optional<std::vector<RoutingValue>> T::*member) {
 }
 template <typename T>
 auto TokensSetter(std::optional<std::vector<RoutingValue>> T::*member, const char* field) {
-  return [member, field](T& self, nb::handle values) { self.*member = RoutingValuesFromPython(values, field); };
+  return [member, field](T& self, std::optional<nb::sequence> values) {
+    self.*member = RoutingValuesFromPython(values, field);
+  };
 }
 
 // A metrics sink (an object with emit(event, payload), or the engine's PrometheusCollector).
@@ -67,7 +70,9 @@ template <typename T>
 void BindMetricsField(StructBinding<T>& s) {
   s.property(
       "metrics", [](const T& self) { return SinkToPython(self.metrics); },
-      [](T& self, nb::handle collector) { self.metrics = SinkFromPython(collector); },
+      [](T& self, std::optional<nb::object> collector) {
+        self.metrics = collector ? SinkFromPython(*collector) : nullptr;
+      },
       "Receives the metric events: None, a PrometheusCollector or any object with emit(event, payload).");
 }
 
@@ -92,8 +97,8 @@ void BindStoreOptions(nb::module_& m) {
       .field("profile", &StoreOptions::profile, "")
       .field("addressing_style", &StoreOptions::addressing_style, "auto | path | virtual")
       .field("access_key_id", &StoreOptions::access_key_id, "")
-      .field("secret_access_key", &StoreOptions::secret_access_key, "")
-      .field("session_token", &StoreOptions::session_token, "")
+      .secret("secret_access_key", &StoreOptions::secret_access_key, "")
+      .secret("session_token", &StoreOptions::session_token, "")
       .field("max_attempts", &StoreOptions::max_attempts, "per request, first try included")
       .field("max_retry_seconds", &StoreOptions::max_retry_seconds, "total time a request may spend retrying")
       .field("connect_timeout_seconds", &StoreOptions::connect_timeout_seconds, "")

@@ -1,7 +1,8 @@
 // Binds a plain engine struct (a config, a plan, a shard info) as a Python class with typed fields.
 // Each field is declared once; from that one list the class gets a keyword constructor that refuses
 // a name it does not have, __getstate__ / __setstate__ (pickle, copy) over exactly those fields,
-// __eq__ and __repr__. A value of the wrong type is a TypeError naming the class and the field.
+// __eq__ and __repr__ (credentials masked). A value of the wrong type is a TypeError naming the
+// class and the field.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -20,7 +21,10 @@ template <typename T>
 class StructBinding {
  public:
   StructBinding(nb::handle scope, const char* name, const char* doc)
-      : cls_(scope, name, doc), name_(name), fields_(std::make_shared<std::vector<std::string>>()) {}
+      : cls_(scope, name, doc),
+        name_(name),
+        fields_(std::make_shared<std::vector<std::string>>()),
+        secrets_(std::make_shared<std::vector<std::string>>()) {}
 
   // A member the engine reads or fills as it is (numbers, text, maps, nested bound structs).
   template <typename M>
@@ -28,6 +32,12 @@ class StructBinding {
     cls_.def_rw(name, member, doc);
     fields_->push_back(name);
     return *this;
+  }
+  // A credential: a field like the others, shown as '***' by repr when set.
+  template <typename M>
+  StructBinding& secret(const char* name, M T::*member, const char* doc) {
+    secrets_->push_back(name);
+    return field(name, member, doc);
   }
   // A member that needs a conversion (a matrix as a NumPy array, routing tokens, a metrics sink).
   template <typename Get, typename Set>
@@ -40,6 +50,7 @@ class StructBinding {
   // Adds the keyword constructor, equality, repr and (when `picklable`) the pickle protocol.
   nb::class_<T>& finish(bool picklable) {
     auto fields = fields_;
+    auto secrets = secrets_;
     std::string name = name_;
     cls_.def(
         "__init__",
@@ -55,11 +66,13 @@ class StructBinding {
       return true;
     });
     cls_.attr("__hash__") = nb::none();
-    cls_.def("__repr__", [fields, name](nb::handle self) {
+    cls_.def("__repr__", [fields, secrets, name](nb::handle self) {
       std::string text = name + "(";
       for (size_t i = 0; i < fields->size(); ++i) {
         const std::string& f = (*fields)[i];
-        text += (i ? ", " : "") + f + "=" + nb::cast<std::string>(nb::repr(nb::getattr(self, f.c_str())));
+        nb::object value = nb::getattr(self, f.c_str());
+        const bool hidden = std::find(secrets->begin(), secrets->end(), f) != secrets->end() && PyObject_IsTrue(value.ptr()) == 1;
+        text += (i ? ", " : "") + f + "=" + (hidden ? std::string("'***'") : nb::cast<std::string>(nb::repr(value)));
       }
       return text + ")";
     });
@@ -115,6 +128,7 @@ class StructBinding {
   nb::class_<T> cls_;
   std::string name_;
   std::shared_ptr<std::vector<std::string>> fields_;
+  std::shared_ptr<std::vector<std::string>> secrets_;
 };
 
 }  // namespace shardvec::py
