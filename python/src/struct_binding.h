@@ -116,7 +116,11 @@ class StructBinding {
       try {
         nb::setattr(v.h, k.c_str(), value);
       } catch (nb::python_error& e) {
-        if (!e.matches(PyExc_TypeError)) throw;
+        // Only nanobind's own "incompatible function arguments" is replaced: a setter's own error
+        // (e.g. a metrics collector without emit) already says what is wrong.
+        const bool mismatch = e.matches(PyExc_TypeError) &&
+                              std::string(e.what()).find("incompatible function arguments") != std::string::npos;
+        if (!mismatch) throw;
         throw nb::type_error((name + "." + k + " cannot be " + nb::cast<std::string>(nb::repr(value)) + " (" +
                               nb::cast<std::string>(nb::str(nb::handle(Py_TYPE(value.ptr())).attr("__name__"))) +
                               ")")

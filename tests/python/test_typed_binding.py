@@ -21,7 +21,7 @@ from shardvec._native import _engine
 from shardvec.vector import ShardedVectorReader, VectorRecord, VectorShardedWriteConfig, write_arrays, write_sharded
 from shardvec.vector._bridge import store_options, write_config
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
-from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+from shardvec.vector.types import DistanceMetric, VectorShardDetail, VectorShardingStrategy, VectorSnapshotInfo
 
 DIM = 8
 HERE = Path(__file__).resolve().parent
@@ -92,10 +92,12 @@ def test_sizes_digests_and_snapshot_times_reach_python(tmp_path: Path, where: st
     result = write_arrays(data, lsh_config(prefix, **storage))
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), **storage) as reader:
         info = reader.snapshot_info()
+        assert isinstance(info, VectorSnapshotInfo)  # the reference's fields first, then the engine's
         assert info.num_probes == 2
         assert info.created_at.startswith("20") and info.published_at.startswith("20")
         assert (info.cel_expr, info.cel_columns, info.routing_values) == (None, None, None)
         details = {d.db_id: d for d in reader.shard_details() if d.vector_count}
+        assert all(isinstance(d, VectorShardDetail) for d in details.values())
     assert sorted(details) == [w.db_id for w in result.winners]
     for winner in result.winners:
         detail = details[winner.db_id]

@@ -25,11 +25,11 @@ from shardvec.vector.types import (
     BuildResult,
     BuildStats,
     DistanceMetric,
+    ShardDetail,
     ShardResult,
+    SnapshotInfo,
     VectorReaderHealth,
-    VectorShardDetail,
     VectorShardingStrategy,
-    VectorSnapshotInfo,
 )
 
 if TYPE_CHECKING:
@@ -184,10 +184,11 @@ def build_result(result: _engine.BuildResult) -> BuildResult:
     )
 
 
-def snapshot_info(info: _engine.SnapshotInfo) -> VectorSnapshotInfo:
-    """The public ``VectorSnapshotInfo`` of the engine's (CEL fields None for other strategies)."""
+def snapshot_info(info: _engine.SnapshotInfo) -> SnapshotInfo:
+    """The public ``SnapshotInfo`` (a ``VectorSnapshotInfo``) of the engine's (CEL fields None for
+    other strategies)."""
     cel = info.strategy == _engine.Strategy.CEL
-    return VectorSnapshotInfo(
+    return SnapshotInfo(
         run_id=info.run_id, num_dbs=info.num_dbs, dim=info.dim, metric=DistanceMetric(info.metric.name.lower()),
         sharding=VectorShardingStrategy(info.strategy.name.lower()), manifest_ref=info.manifest_ref,
         total_vectors=info.total_vectors, num_probes=info.num_probes, created_at=info.created_at,
@@ -195,9 +196,9 @@ def snapshot_info(info: _engine.SnapshotInfo) -> VectorSnapshotInfo:
         cel_columns=dict(info.cel_columns) if cel else None, routing_values=info.routing_values)
 
 
-def shard_detail(detail: _engine.ShardDetail) -> VectorShardDetail:
-    """The public ``VectorShardDetail`` of the engine's."""
-    return VectorShardDetail(db_id=detail.db_id, db_url=detail.db_url, vector_count=detail.vector_count,
+def shard_detail(detail: _engine.ShardDetail) -> ShardDetail:
+    """The public ``ShardDetail`` (a ``VectorShardDetail``) of the engine's."""
+    return ShardDetail(db_id=detail.db_id, db_url=detail.db_url, vector_count=detail.vector_count,
                              checkpoint_id=detail.checkpoint_id, db_bytes=detail.db_bytes, digest=detail.digest)
 
 

@@ -15,10 +15,10 @@ from shardvec.sqlite_vec_adapter import check_reader_factory
 from shardvec.vector._bridge import reader_health, reader_options, shard_detail, snapshot_info
 from shardvec.vector.types import (
     SearchResult,
+    ShardDetail,
+    SnapshotInfo,
     VectorReaderHealth,
     VectorSearchResponse,
-    VectorShardDetail,
-    VectorSnapshotInfo,
 )
 
 
@@ -135,11 +135,11 @@ class ShardedVectorReader:
         vector = float32_array(query, "query").reshape(-1)
         return list(self._engine.route(vector, num_probes, routing_context))
 
-    def snapshot_info(self) -> VectorSnapshotInfo:
+    def snapshot_info(self) -> SnapshotInfo:
         self._check_open()
         return snapshot_info(self._engine.info())
 
-    def shard_details(self) -> list[VectorShardDetail]:
+    def shard_details(self) -> list[ShardDetail]:
         self._check_open()
         return [shard_detail(d) for d in self._engine.shard_details()]
 

@@ -22,7 +22,9 @@ __all__ = [
     "SearchResult",
     "VectorSearchResponse",
     "VectorShardDetail",
+    "ShardDetail",
     "VectorSnapshotInfo",
+    "SnapshotInfo",
     "VectorReaderHealth",
     "ShardResult",
     "BuildStats",
@@ -74,25 +76,26 @@ class VectorSearchResponse:
 
 @dataclass(frozen=True)
 class VectorShardDetail:
-    """One shard of a snapshot; ``db_url``, ``checkpoint_id`` and ``digest`` are None for an empty
-    shard. ``db_bytes`` and ``digest`` (``xxh3:<16 hex>``) are the manifest's size and checksum of
-    the shard file."""
+    """One shard of a snapshot; ``db_url`` and ``checkpoint_id`` are None for an empty shard."""
 
     db_id: int
     db_url: str | None
     vector_count: int
     checkpoint_id: str | None
+
+
+@dataclass(frozen=True)
+class ShardDetail(VectorShardDetail):
+    """What ``shard_details()`` returns: the reference's fields, then the manifest's size and checksum
+    of the shard file, ``db_bytes`` and ``digest`` (``xxh3:<16 hex>``; None for an empty shard)."""
+
     db_bytes: int = 0
     digest: str | None = None
 
 
 @dataclass(frozen=True)
 class VectorSnapshotInfo:
-    """What a reader's pinned snapshot is. ``total_vectors`` sums the manifest's row counts.
-
-    Beyond the reference: ``num_probes`` (the default probe count), ``created_at`` (the manifest's
-    timestamp), ``published_at`` (when ``_CURRENT`` moved to it) and, for CEL snapshots,
-    ``cel_expr``, ``cel_columns`` and the categorical ``routing_values`` (None otherwise)."""
+    """What a reader's pinned snapshot is. ``total_vectors`` sums the manifest's row counts."""
 
     run_id: str
     num_dbs: int
@@ -101,6 +104,15 @@ class VectorSnapshotInfo:
     sharding: VectorShardingStrategy
     manifest_ref: str
     total_vectors: int
+
+
+@dataclass(frozen=True)
+class SnapshotInfo(VectorSnapshotInfo):
+    """What ``snapshot_info()`` returns: the reference's fields, then what the engine records beyond
+    them: ``num_probes`` (the default probe count), ``created_at`` (the manifest's timestamp),
+    ``published_at`` (when ``_CURRENT`` moved to it) and, for CEL snapshots, ``cel_expr``,
+    ``cel_columns`` and the categorical ``routing_values`` (None otherwise)."""
+
     num_probes: int = 1
     created_at: str = ""
     published_at: str = ""
