@@ -101,8 +101,9 @@ class ShardedVectorReader {
 
   Result<SearchResponse> Search(std::span<const float> query, int64_t top_k,
                                 const SearchOptions& options = {});
-  // Runs every row of `queries` in parallel across the pool; results in row order.
-  Result<std::vector<SearchResponse>> BatchSearch(const Matrix& queries, int64_t top_k,
+  // Runs every row of `queries` in parallel across the pool; results in row order. The rows are
+  // read where they are (a Matrix converts to a view), never copied.
+  Result<std::vector<SearchResponse>> BatchSearch(MatrixView queries, int64_t top_k,
                                                   const SearchOptions& options = {});
   // The shards a query would probe (routing only).
   Result<std::vector<int64_t>> Route(std::span<const float> query,

@@ -53,6 +53,19 @@ struct Matrix {
   float* row(int64_t i) { return data.data() + i * cols; }
 };
 
+// A row-major float32 matrix someone else owns (a caller's query batch, read in place): valid while
+// the owner keeps the rows alive. A Matrix converts to one.
+struct MatrixView {
+  const float* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  MatrixView() = default;
+  MatrixView(const float* values, int64_t num_rows, int64_t num_cols) : data(values), rows(num_rows), cols(num_cols) {}
+  MatrixView(const Matrix& m) : data(m.data.data()), rows(m.rows), cols(m.cols) {}  // NOLINT: implicit on purpose
+  const float* row(int64_t i) const { return data + i * cols; }
+};
+
 // How rows map to shards: resolved once by the writer (or a distributed driver, which ships it to
 // every task) and persisted in the snapshot, so the reader routes queries by the same rules.
 struct RoutingPlan {

@@ -26,6 +26,7 @@ from typing import Any
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, require_utf8
 from shardvec.errors import ConfigValidationError
+from shardvec.vector._bridge import store_options
 
 HistoryEntry = _engine.HistoryEntry
 ManifestSummary = _engine.ManifestSummary
@@ -55,8 +56,8 @@ def _store(s3_prefix: str | PathLike[str]) -> str:
 
 
 def _options(credential_provider: Callable[[], Any] | None,
-             s3_connection_options: dict[str, Any] | None) -> dict[str, str]:
-    return {k: str(v) for k, v in engine_store_options(credential_provider, s3_connection_options).items()}
+             s3_connection_options: dict[str, Any] | None) -> _engine.StoreOptions:
+    return store_options(engine_store_options(credential_provider, s3_connection_options))
 
 
 def _is_int(value: object) -> bool:

@@ -19,12 +19,16 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, TypeAlias, TypedDict
+from typing import Any, Literal, NoReturn, Protocol, TypeAlias, TypedDict
 
+from ._vector_types import (
+    DistanceMetric,
+    VectorIndexConfig,
+    VectorShardingSpec,
+    VectorShardingStrategy,
+    VectorSpecSharding,
+)
 from .errors import ConfigValidationError
-
-if TYPE_CHECKING:
-    from .vector.config import VectorIndexConfig, VectorShardingSpec, VectorSpecSharding
 
 __all__ = [
     "CredentialProvider",
@@ -544,12 +548,6 @@ def vector_metric_to_str(metric: object) -> VectorMetricLiteral:
     return value  # type: ignore[return-value]
 
 
-def _default_vector_spec_sharding() -> VectorSpecSharding:
-    from .vector.config import VectorSpecSharding
-
-    return VectorSpecSharding()
-
-
 @dataclass(slots=True)
 class VectorSpec:
     """Dimension and metric of the vectors, as given to ``SqliteVecFactory``.
@@ -567,16 +565,13 @@ class VectorSpec:
     index_type: str = "hnsw"
     index_params: dict[str, Any] = field(default_factory=dict)
     quantization: str | None = None
-    sharding: VectorSpecSharding = field(default_factory=_default_vector_spec_sharding)
+    sharding: VectorSpecSharding = field(default_factory=VectorSpecSharding)
 
     def __post_init__(self) -> None:
         self.metric = vector_metric_to_str(self.metric)
 
     def to_vector_index_config(self) -> VectorIndexConfig:
         """The equivalent ``VectorIndexConfig``."""
-        from .vector.config import VectorIndexConfig
-        from .vector.types import DistanceMetric
-
         return VectorIndexConfig(
             dim=self.dim,
             metric=DistanceMetric(self.metric),
@@ -587,9 +582,6 @@ class VectorSpec:
 
     def to_vector_sharding_spec(self) -> VectorShardingSpec:
         """The equivalent ``VectorShardingConfig`` (``num_dbs`` left unset)."""
-        from .vector.config import VectorShardingSpec
-        from .vector.types import VectorShardingStrategy
-
         s = self.sharding
         return VectorShardingSpec(
             strategy=VectorShardingStrategy(s.strategy),

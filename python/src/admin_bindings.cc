@@ -9,19 +9,18 @@ namespace {
 
 // Opens the store and runs `call` on it without the GIL; raises the engine's error with it held.
 template <typename Call>
-auto WithStore(const std::string& store, const std::map<std::string, std::string>& store_options, Call call) {
-  const StoreOptions options = ToStoreOptions(store_options);
+auto WithStore(const std::string& store, const StoreOptions& store_options, Call call) {
   using R = decltype(call(std::declval<ObjectStore&>()));
   std::optional<R> result;
   {
     nb::gil_scoped_release release;
-    Result<std::shared_ptr<ObjectStore>> opened = OpenStore(store, options);
+    Result<std::shared_ptr<ObjectStore>> opened = OpenStore(store, store_options);
     result.emplace(opened.ok() ? call(**opened) : R(opened.status()));
   }
   return Unwrap(std::move(*result));
 }
 
-std::vector<HistoryEntry> History(const std::string& store, const std::map<std::string, std::string>& store_options,
+std::vector<HistoryEntry> History(const std::string& store, const StoreOptions& store_options,
                                   int64_t limit, bool read_manifests) {
   return WithStore(store, store_options, [&](ObjectStore& s) {
     return ListSnapshots(s, HistoryOptions{.limit = limit, .read_manifests = read_manifests});
@@ -29,18 +28,18 @@ std::vector<HistoryEntry> History(const std::string& store, const std::map<std::
 }
 
 std::optional<CurrentSnapshot> Current(const std::string& store,
-                                       const std::map<std::string, std::string>& store_options) {
+                                       const StoreOptions& store_options) {
   return WithStore(store, store_options, [](ObjectStore& s) { return ReadCurrentSnapshot(s); });
 }
 
-RollbackResult Rollback(const std::string& store, const std::map<std::string, std::string>& store_options,
+RollbackResult Rollback(const std::string& store, const StoreOptions& store_options,
                         std::optional<std::string> run_id, std::optional<std::string> ref,
                         std::optional<int64_t> offset, bool previous) {
   const RollbackTarget target{std::move(run_id), std::move(ref), offset, previous};
   return WithStore(store, store_options, [&](ObjectStore& s) { return RollbackSnapshot(s, target); });
 }
 
-CleanupReport RunCleanup(const std::string& store, const std::map<std::string, std::string>& store_options,
+CleanupReport RunCleanup(const std::string& store, const StoreOptions& store_options,
                          bool dry_run, std::optional<int64_t> keep_last, std::optional<int64_t> older_than_seconds) {
   CleanupOptions options;
   options.dry_run = dry_run;

@@ -1,5 +1,5 @@
-// Shared pieces of the shardvec._engine bindings: array types, Status -> Python exception, record
-// sources over NumPy arrays and Python batch streams, and dict conversions.
+// Shared pieces of the shardvec._engine bindings: array types, Status -> Python exception, and record
+// sources over NumPy arrays and Python batch streams.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -41,27 +41,29 @@ T Unwrap(Result<T> result) {
   return std::move(result).value();
 }
 
+}  // namespace shardvec::py
+
+namespace nanobind::detail {
+
+// A Result<T> returned to Python: its value, or the Status raised as shardvec.errors's exception.
+// Converted after a call guard has taken the GIL back, so an engine call can run without the GIL and
+// still return its error.
+template <typename T>
+struct type_caster<shardvec::Result<T>> {
+  static constexpr auto Name = make_caster<T>::Name;
+  static handle from_cpp(shardvec::Result<T>&& result, rv_policy policy, cleanup_list* cleanup) {
+    if (!result.ok()) shardvec::py::Raise(result.status());
+    return make_caster<T>::from_cpp(std::move(result).value(), policy, cleanup);
+  }
+};
+
+}  // namespace nanobind::detail
+
+namespace shardvec::py {
+
 inline Matrix CopyMatrix(const FloatMatrix& m) {
   Matrix out{static_cast<int64_t>(m.shape(0)), static_cast<int64_t>(m.shape(1)), {}};
   out.data.assign(m.data(), m.data() + m.size());
-  return out;
-}
-
-// d[key] as categorical tokens (int, str or bytes each), or nullopt when absent or None.
-inline std::optional<std::vector<RoutingValue>> RoutingValuesFromPython(const nb::dict& d, const char* key,
-                                                                        std::string_view field) {
-  if (!d.contains(key) || d[key].is_none()) return std::nullopt;
-  std::vector<RoutingValue> tokens;
-  for (nb::handle token : nb::borrow<nb::sequence>(d[key])) {
-    tokens.push_back(RoutingValueFromPython(token, std::string(field) + "[" + std::to_string(tokens.size()) + "]"));
-  }
-  return tokens;
-}
-
-inline nb::object RoutingValuesToPython(const std::optional<std::vector<RoutingValue>>& tokens) {
-  if (!tokens) return nb::none();
-  nb::list out;
-  for (const RoutingValue& v : *tokens) out.append(RoutingValueToPython(v));
   return out;
 }
 
@@ -201,94 +203,8 @@ class StreamSource final : public RecordSource {
   bool done_ = false;
 };
 
-inline StoreOptions ToStoreOptions(const std::map<std::string, std::string>& o) {
-  StoreOptions s;
-  auto get = [&](const char* key, std::string& field) {
-    if (auto it = o.find(key); it != o.end()) field = it->second;
-  };
-  get("endpoint_url", s.endpoint_url);
-  get("region", s.region);
-  get("profile", s.profile);
-  get("addressing_style", s.addressing_style);
-  get("access_key_id", s.access_key_id);
-  get("secret_access_key", s.secret_access_key);
-  get("session_token", s.session_token);
-  get("ca_bundle", s.ca_bundle);
-  if (auto it = o.find("max_attempts"); it != o.end()) s.max_attempts = std::stoi(it->second);
-  if (auto it = o.find("connect_timeout"); it != o.end()) s.connect_timeout_seconds = std::stod(it->second);
-  if (auto it = o.find("read_timeout"); it != o.end()) s.request_timeout_seconds = std::stod(it->second);
-  if (auto it = o.find("verify_tls"); it != o.end()) s.verify_tls = it->second != "false";
-  return s;
-}
-
-inline nb::dict ShardInfoDict(const ShardInfo& s) {
-  nb::dict d;
-  d["db_id"] = s.db_id;
-  d["db_url"] = s.db_url;
-  d["row_count"] = s.row_count;
-  d["db_bytes"] = s.db_bytes;
-  d["checkpoint_id"] = s.checkpoint_id;
-  d["digest"] = s.digest;
-  d["attempt"] = s.attempt;
-  return d;
-}
-
-inline nb::dict BuildResultDict(const BuildResult& r) {
-  nb::dict d;
-  d["run_id"] = r.run_id;
-  d["manifest_ref"] = r.manifest_ref;
-  d["num_dbs"] = r.num_dbs;
-  d["total_vectors"] = r.total_vectors;
-  d["elapsed_ms"] = r.elapsed_ms;
-  nb::list shards;
-  for (const ShardInfo& s : r.shards) shards.append(ShardInfoDict(s));
-  d["shards"] = shards;
-  return d;
-}
-
-// The WriteConfig for the settings dict shardvec.vector.writer._engine_settings builds.
-inline WriteConfig ConfigFromSettings(const nb::dict& s) {
-  auto get = [&s]<typename T>(const char* key, T* out) {
-    if (s.contains(key) && !s[key].is_none()) *out = nb::cast<T>(s[key]);
-  };
-  WriteConfig c;
-  std::string metric = "cosine", strategy = "cluster";
-  std::map<std::string, std::string> store_options;
-  std::optional<FloatMatrix> centroids, hyperplanes;
-  bool last_writer_wins = false;
-  get("store", &c.store);
-  get("store_options", &store_options);
-  c.store_options = ToStoreOptions(store_options);
-  get("dim", &c.index.dim);
-  get("metric", &metric);
-  c.index.metric = Unwrap(ParseMetric(metric, "index_config.metric"));
-  get("index_type", &c.index.index_type);
-  get("quantization", &c.index.quantization);
-  get("strategy", &strategy);
-  c.sharding.strategy = Unwrap(ParseStrategy(strategy, "sharding.strategy"));
-  get("num_dbs", &c.sharding.num_dbs);
-  get("num_probes", &c.sharding.num_probes);
-  get("train_centroids", &c.sharding.train_centroids);
-  get("sample_size", &c.sharding.centroids_training_sample_size);
-  get("centroids", &centroids);
-  if (centroids) c.sharding.centroids = CopyMatrix(*centroids);
-  get("num_hash_bits", &c.sharding.num_hash_bits);
-  get("hyperplanes", &hyperplanes);
-  if (hyperplanes) c.sharding.hyperplanes = CopyMatrix(*hyperplanes);
-  get("cel_expr", &c.sharding.cel_expr);
-  get("cel_columns", &c.sharding.cel_columns);
-  c.sharding.routing_values = RoutingValuesFromPython(s, "routing_values", "sharding.routing_values");
-  get("run_id", &c.run_id);
-  get("local_root", &c.local_root);
-  get("batch_size", &c.batch_size);
-  get("max_parallel_shards", &c.max_parallel_shards);
-  get("last_writer_wins", &last_writer_wins);
-  c.publish_policy = last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
-  get("custom_json", &c.custom_manifest_fields_json);
-  if (s.contains("metrics")) c.metrics = SinkFromPython(s["metrics"]);
-  return c;
-}
-
+// config_bindings.cc: the engine's value types (WriteConfig, RoutingPlan, ShardInfo, ...) as classes.
+void BindConfigTypes(nb::module_& m);
 void BindDistributed(nb::module_& m);
 // cel_bindings.cc: cel_evaluate (the differential tests' entry) and shard_hash.
 void BindCel(nb::module_& m);

@@ -22,11 +22,10 @@ namespace nb = nanobind;
 namespace shardvec::py {
 namespace {
 
-nb::dict Write(const nb::dict& settings, std::optional<FloatMatrix> vectors, std::optional<Int64Vector> int_ids,
+BuildResult Write(const WriteConfig& c, std::optional<FloatMatrix> vectors, std::optional<Int64Vector> int_ids,
                std::vector<std::string> str_ids, std::vector<std::optional<std::string>> payloads,
                std::optional<Int64Vector> shard_ids, nb::object routing_contexts,
                std::optional<nb::callable> next_batch, std::optional<int64_t> size_hint) {
-  const WriteConfig c = ConfigFromSettings(settings);
   if (vectors.has_value() == next_batch.has_value()) {
     throw nb::value_error("give exactly one of vectors (arrays) and next_batch (a stream)");
   }
@@ -44,7 +43,7 @@ nb::dict Write(const nb::dict& settings, std::optional<FloatMatrix> vectors, std
     }
     source.RethrowIteratorError();
   }
-  return BuildResultDict(Unwrap(std::move(result)));
+  return Unwrap(std::move(result));
 }
 
 nb::object IdToPython(const RecordId& id) {
@@ -79,25 +78,7 @@ SearchOptions MakeSearchOptions(std::optional<int64_t> num_probes, std::optional
 
 class Reader {
  public:
-  Reader(const std::string& store, const std::map<std::string, std::string>& store_options,
-         const std::string& cache_dir, int64_t max_workers, int64_t max_fallback_attempts,
-         int64_t max_cached_shards, bool preload_shards, nb::object metrics) {
-    ReaderOptions o;
-    o.store = store;
-    o.store_options = ToStoreOptions(store_options);
-    o.cache_dir = cache_dir;
-    o.max_workers = max_workers;
-    o.max_fallback_attempts = max_fallback_attempts;
-    o.max_cached_shards = max_cached_shards;
-    o.preload_shards = preload_shards;
-    o.metrics = SinkFromPython(metrics);
-    Result<std::unique_ptr<ShardedVectorReader>> opened = Status::Internal("not run");
-    {
-      nb::gil_scoped_release release;
-      opened = ShardedVectorReader::Open(o);
-    }
-    reader_ = Unwrap(std::move(opened));
-  }
+  explicit Reader(std::unique_ptr<ShardedVectorReader> reader) : reader_(std::move(reader)) {}
 
   nb::tuple Search(const FloatVector& query, int64_t top_k, std::optional<int64_t> num_probes,
                    std::optional<std::vector<int64_t>> shard_ids, nb::object routing_context) {
@@ -116,7 +97,10 @@ class Reader {
     Result<std::vector<SearchResponse>> r = Status::Internal("not run");
     {
       nb::gil_scoped_release release;
-      r = reader_->BatchSearch(CopyMatrix(queries), top_k, o);
+      // Read in place: the array stays referenced by `queries` for the whole call.
+      r = reader_->BatchSearch(MatrixView(queries.data(), static_cast<int64_t>(queries.shape(0)),
+                                          static_cast<int64_t>(queries.shape(1))),
+                               top_k, o);
     }
     nb::list out;
     for (const SearchResponse& one : Unwrap(std::move(r))) out.append(ResponseTuple(one));
@@ -129,65 +113,15 @@ class Reader {
                                  QueryContext(routing_context)));
   }
 
-  bool Refresh() {
-    Result<bool> r = Status::Internal("not run");
-    {
-      nb::gil_scoped_release release;
-      r = reader_->Refresh();
-    }
-    return Unwrap(std::move(r));
-  }
-
-  void Close() {
-    nb::gil_scoped_release release;  // a Python metrics sink takes the GIL itself
-    reader_->Close();
-  }
-
-  nb::dict Info() const {
-    const SnapshotInfo i = reader_->Info();
-    nb::dict d;
-    d["run_id"] = i.run_id;
-    d["num_dbs"] = i.num_dbs;
-    d["dim"] = i.dim;
-    d["metric"] = std::string(MetricName(i.metric));
-    d["sharding"] = std::string(StrategyName(i.strategy));
-    d["num_probes"] = i.num_probes;
-    d["manifest_ref"] = i.manifest_ref;
-    d["total_vectors"] = i.total_vectors;
-    d["created_at"] = i.created_at;
-    d["published_at"] = i.published_at;
-    d["cel_expr"] = i.cel_expr;
-    d["cel_columns"] = i.cel_columns;
-    d["routing_values"] = RoutingValuesToPython(i.routing_values);
-    return d;
-  }
-
-  nb::list ShardDetails() const {
-    nb::list out;
-    for (const ShardDetail& s : reader_->ShardDetails()) {
-      nb::dict d;
-      d["db_id"] = s.db_id;
-      d["db_url"] = s.db_url;
-      d["vector_count"] = s.vector_count;
-      d["db_bytes"] = s.db_bytes;
-      d["checkpoint_id"] = s.checkpoint_id;
-      d["digest"] = s.digest;
-      out.append(d);
-    }
-    return out;
-  }
-
-  nb::dict Health(std::optional<double> staleness_seconds) const {
+  // Called without the GIL (call guards); a Python metrics sink takes it itself.
+  Result<bool> Refresh() { return reader_->Refresh(); }
+  void Close() { reader_->Close(); }
+  SnapshotInfo Info() const { return reader_->Info(); }
+  std::vector<ShardDetail> ShardDetails() const { return reader_->ShardDetails(); }
+  ReaderHealth Health(std::optional<double> staleness_seconds) const {
     std::optional<std::chrono::seconds> threshold;
     if (staleness_seconds) threshold = std::chrono::seconds(static_cast<int64_t>(*staleness_seconds));
-    const ReaderHealth h = reader_->Health(threshold);
-    nb::dict d;
-    d["status"] = h.status;
-    d["manifest_ref"] = h.manifest_ref;
-    d["manifest_age_seconds"] = h.manifest_age_seconds;
-    d["num_shards"] = h.num_shards;
-    d["is_closed"] = h.is_closed;
-    return d;
+    return reader_->Health(threshold);
   }
 
  private:
@@ -203,7 +137,8 @@ NB_MODULE(_engine, m) {
   m.doc() = "shardvec's C++ engine (writer and reader); use the shardvec package API instead.";
   m.attr("version") = SHARDVEC_VERSION;
   ConfigureSqliteOnce();  // at import, before anything else in the process may initialise SQLite
-  m.def("write", &Write, nb::arg("settings"), nb::arg("vectors").none() = nb::none(),
+  BindConfigTypes(m);
+  m.def("write", &Write, nb::arg("config"), nb::arg("vectors").none() = nb::none(),
         nb::arg("int_ids").none() = nb::none(), nb::arg("str_ids") = std::vector<std::string>(),
         nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),
         nb::arg("routing_contexts").none() = nb::none(), nb::arg("next_batch").none() = nb::none(),
@@ -216,21 +151,29 @@ NB_MODULE(_engine, m) {
   BindCel(m);
   BindAdmin(m);
   BindMetrics(m);
+  using NoGil = nb::call_guard<nb::gil_scoped_release>;
   nb::class_<Reader>(m, "Reader")
-      .def(nb::init<const std::string&, const std::map<std::string, std::string>&, const std::string&, int64_t,
-                    int64_t, int64_t, bool, nb::object>(),
-           nb::arg("store"), nb::arg("store_options"), nb::arg("cache_dir"), nb::arg("max_workers"),
-           nb::arg("max_fallback_attempts"), nb::arg("max_cached_shards"), nb::arg("preload_shards"),
-           nb::arg("metrics").none() = nb::none())
+      .def(
+          "__init__",
+          [](Reader* self, const ReaderOptions& options) {
+            Result<std::unique_ptr<ShardedVectorReader>> opened = Status::Internal("not run");
+            {
+              nb::gil_scoped_release release;
+              opened = ShardedVectorReader::Open(options);
+            }
+            new (self) Reader(Unwrap(std::move(opened)));
+          },
+          nb::arg("options"), "Opens the snapshot options.store's _CURRENT names (without the GIL).")
       .def("search", &Reader::Search, nb::arg("query"), nb::arg("top_k"), nb::arg("num_probes").none(),
            nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none())
       .def("batch_search", &Reader::BatchSearch, nb::arg("queries"), nb::arg("top_k"),
-           nb::arg("num_probes").none(), nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none())
+           nb::arg("num_probes").none(), nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none(),
+           "Searches every row of a C-contiguous float32 (n, dim) array, read in place (without the GIL).")
       .def("route", &Reader::Route, nb::arg("query"), nb::arg("num_probes").none(),
            nb::arg("routing_context").none() = nb::none())
-      .def("refresh", &Reader::Refresh)
-      .def("close", &Reader::Close)
-      .def("info", &Reader::Info)
-      .def("shard_details", &Reader::ShardDetails)
-      .def("health", &Reader::Health, nb::arg("staleness_seconds").none());
+      .def("refresh", &Reader::Refresh, NoGil())
+      .def("close", &Reader::Close, NoGil())
+      .def("info", &Reader::Info, NoGil())
+      .def("shard_details", &Reader::ShardDetails, NoGil())
+      .def("health", &Reader::Health, nb::arg("staleness_seconds").none(), NoGil());
 }

@@ -38,14 +38,19 @@ MetricPayload PayloadFromPython(const nb::dict& d) {
 // Holds a bound emit method; every touch of the Python object happens with the GIL held.
 class PythonSink final : public MetricsSink {
  public:
-  explicit PythonSink(nb::handle collector) : emit_(collector.attr("emit")) {}
+  explicit PythonSink(nb::handle collector)
+      : collector_(nb::borrow(collector)), emit_(collector.attr("emit")) {}
+  // The object whose emit this calls (call with the GIL held).
+  const nb::object& collector() const { return collector_; }
   ~PythonSink() override {
     if (!Py_IsInitialized()) {
-      emit_.release();  // the interpreter is gone: leak the reference rather than touch it
+      emit_.release();  // the interpreter is gone: leak the references rather than touch them
+      collector_.release();
       return;
     }
     nb::gil_scoped_acquire gil;
     emit_.reset();
+    collector_.reset();
   }
 
   void Emit(std::string_view event, const MetricPayload& payload) override {
@@ -63,6 +68,7 @@ class PythonSink final : public MetricsSink {
   }
 
  private:
+  nb::object collector_;
   nb::object emit_;
 };
 
@@ -75,6 +81,13 @@ std::shared_ptr<MetricsSink> SinkFromPython(nb::handle collector) {
     throw nb::type_error("metrics_collector must have an emit(event, payload) method");
   }
   return std::make_shared<PythonSink>(collector);
+}
+
+nb::object SinkToPython(const std::shared_ptr<MetricsSink>& sink) {
+  if (!sink) return nb::none();
+  if (auto prometheus = std::dynamic_pointer_cast<PrometheusCollector>(sink)) return nb::cast(prometheus);
+  if (auto* python = dynamic_cast<const PythonSink*>(sink.get())) return python->collector();
+  return nb::none();
 }
 
 void BindMetrics(nb::module_& m) {

@@ -14,6 +14,8 @@ namespace nb = nanobind;
 
 // None -> null; the bound PrometheusCollector -> itself; anything else -> a sink calling its emit().
 std::shared_ptr<MetricsSink> SinkFromPython(nb::handle collector);
+// The collector SinkFromPython was given for `sink` (None for none).
+nb::object SinkToPython(const std::shared_ptr<MetricsSink>& sink);
 // Binds PrometheusCollector (emit, exposition).
 void BindMetrics(nb::module_& m);
 

@@ -230,7 +230,7 @@ class ShardedVectorReader::Impl {
 
   // Scans each probed shard once for all the queries that probe it (a bounded group of queries
   // per task), then merges per query and looks up ids shard by shard.
-  Result<std::vector<SearchResponse>> BatchSearch(const Matrix& queries, int64_t top_k,
+  Result<std::vector<SearchResponse>> BatchSearch(MatrixView queries, int64_t top_k,
                                                   const SearchOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
@@ -465,7 +465,7 @@ Result<SearchResponse> ShardedVectorReader::Search(std::span<const float> query,
   return impl_->Search(query, top_k, options);
 }
 
-Result<std::vector<SearchResponse>> ShardedVectorReader::BatchSearch(const Matrix& queries, int64_t top_k,
+Result<std::vector<SearchResponse>> ShardedVectorReader::BatchSearch(MatrixView queries, int64_t top_k,
                                                                      const SearchOptions& options) {
   return impl_->BatchSearch(queries, top_k, options);
 }

@@ -393,6 +393,29 @@ TEST_F(ReaderTest, BatchSearchMatchesSingleSearches) {
   }
 }
 
+// A view over rows the caller owns (here the middle rows of a larger buffer) is searched in place:
+// the same answers as those rows copied into a Matrix of their own.
+TEST_F(ReaderTest, BatchSearchReadsAViewOfTheCallersRows) {
+  Matrix data = testing::ClusteredMatrix(200, 8, 4, 8);
+  ASSERT_TRUE(Write(data, Metric::kL2, Strategy::kCluster, 4).ok());
+  auto reader = OpenReader();
+  Matrix buffer = testing::RandomMatrix(30, 8, 11);
+  const MatrixView middle(buffer.row(10), 12, 8);
+  Matrix copied{12, 8, std::vector<float>(buffer.row(10), buffer.row(22))};
+  auto viewed = reader->BatchSearch(middle, 4, SearchOptions{.num_probes = 2});
+  auto owned = reader->BatchSearch(copied, 4, SearchOptions{.num_probes = 2});
+  ASSERT_TRUE(viewed.ok()) << viewed.status().ToString();
+  ASSERT_TRUE(owned.ok()) << owned.status().ToString();
+  ASSERT_EQ(viewed->size(), 12u);
+  for (size_t i = 0; i < viewed->size(); ++i) {
+    ASSERT_EQ((*viewed)[i].results.size(), (*owned)[i].results.size());
+    for (size_t k = 0; k < (*viewed)[i].results.size(); ++k) {
+      EXPECT_EQ((*viewed)[i].results[k].id, (*owned)[i].results[k].id) << "query " << i << " rank " << k;
+      EXPECT_EQ((*viewed)[i].results[k].score, (*owned)[i].results[k].score);
+    }
+  }
+}
+
 TEST_F(ReaderTest, BatchSearchNamesTheBadRowAndAnswersNothing) {
   Matrix data = testing::ClusteredMatrix(100, 4, 2, 3);
   ASSERT_TRUE(Write(data, Metric::kCosine, Strategy::kCluster, 2).ok());

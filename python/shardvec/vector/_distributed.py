@@ -3,14 +3,16 @@
 The driver (:class:`DistributedRun`) validates, starts the run, trains routing on a sample, checks a
 routed sample, and publishes the winning shard attempts. Workers call :func:`route_table` (the C++
 router over whole Arrow batches) and :func:`build_shard` (one shard from a stream of Arrow batches,
-built and uploaded by the C++ engine). Plans and tasks are plain picklable values.
+built and uploaded by the C++ engine). Plans (``_engine.RoutingPlan``), task specs (holding an
+``_engine.ShardTask``) and shard infos (``_engine.ShardInfo``) are typed and picklable.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +24,16 @@ from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
-from shardvec.vector.types import VectorShardingStrategy
-from shardvec.vector.writer import NO_SHARD_ID, BuildResult, EngineBatch, _build_result, _engine_settings, _split_ids
+from shardvec.vector._bridge import (
+    NO_SHARD_ID,
+    EngineBatch,
+    build_result,
+    shard_info,
+    shard_info_row,
+    split_ids,
+    write_config,
+)
+from shardvec.vector.types import BuildResult, VectorShardingStrategy
 
 # Test seam for retry tests: names a file; while it exists and holds a db id, the first attempt of
 # that db fails after its upload. A file (not a value) so workers started earlier see changes.
@@ -34,14 +44,10 @@ VERIFY_SAMPLE_ROWS = 20
 
 @dataclass(frozen=True, slots=True)
 class ShardTaskSpec:
-    """What every build task needs: where to write and which columns hold what."""
+    """What every build task needs: where to write (``task``: the engine's ShardTask for this run, its
+    ``db_id`` and ``first_attempt`` set per task) and which columns hold what."""
 
-    store: str
-    store_options: dict[str, str]
-    local_root: str
-    run_id: str
-    dim: int
-    metric: str
+    task: _engine.ShardTask
     batch_size: int
     vector_col: str
     id_col: str
@@ -50,6 +56,10 @@ class ShardTaskSpec:
     routing_col: str
     # CEL: the columns whose values form each row's routing_context (column name = variable name).
     context_cols: tuple[str, ...] = ()
+
+    @property
+    def dim(self) -> int:
+        return int(self.task.dim)
 
     @property
     def routing_input_cols(self) -> list[str]:
@@ -114,7 +124,7 @@ def _ids(data: pa.RecordBatch | pa.Table, name: str, row_offset: int) -> tuple[n
         return np.asarray(column.to_numpy(), dtype=np.int64), []
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return None, column.to_pylist()
-    return _split_ids(column.to_pylist(), len(column))
+    return split_ids(column.to_pylist(), len(column))
 
 
 def _shard_ids(data: pa.RecordBatch | pa.Table, name: str | None) -> np.ndarray | None:
@@ -145,10 +155,10 @@ def engine_batch(data: pa.RecordBatch | pa.Table, spec: ShardTaskSpec, row_offse
 
 # The last plan routed by in this process and its router: a worker routes many batches by one plan,
 # and builds (checks, and for CEL compiles) its router once. The plan is held, so `is` stays valid.
-_prepared: tuple[dict[str, Any], Any] | None = None
+_prepared: tuple[_engine.RoutingPlan, _engine.RowRouter] | None = None
 
 
-def prepared_router(plan: dict[str, Any]) -> Any:
+def prepared_router(plan: _engine.RoutingPlan) -> _engine.RowRouter:
     """The engine's router for ``plan``, built on the first call with this plan object and reused."""
     global _prepared
     cached = _prepared
@@ -159,7 +169,7 @@ def prepared_router(plan: dict[str, Any]) -> Any:
     return router
 
 
-def route_vectors(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
+def route_vectors(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec,
                   row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each row's vector as an (n, dim) float32 matrix, and its shard from the C++ router."""
     vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
@@ -168,7 +178,7 @@ def route_vectors(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: S
     return vectors, routed
 
 
-def route_table(data: pa.RecordBatch | pa.Table, plan: dict[str, Any], spec: ShardTaskSpec,
+def route_table(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec,
                 row_offset: int = 0) -> pa.RecordBatch | pa.Table:
     """``data`` with ``spec.routing_col`` (int64) appended: each row's shard, from the C++ router."""
     _, routed = route_vectors(data, plan, spec, row_offset)
@@ -182,7 +192,7 @@ def _slices(batches: Iterable[pa.RecordBatch | pa.Table], size: int) -> Iterator
 
 
 def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatch | pa.Table],
-                first_attempt: int = 0) -> dict[str, Any]:
+                first_attempt: int = 0) -> _engine.ShardInfo:
     """Builds and uploads db ``db_id`` from ``batches`` (all rows of that db), streaming them into the
     engine ``spec.batch_size`` rows at a time. Returns the shard info the driver publishes."""
     offset = 0
@@ -194,11 +204,11 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
             offset += piece.num_rows
 
     stream = batches_for_engine()
-    task = {"store": spec.store, "store_options": spec.store_options, "local_root": spec.local_root,
-            "run_id": spec.run_id, "db_id": int(db_id), "dim": spec.dim, "metric": spec.metric,
-            "first_attempt": int(first_attempt)}
+    task = copy.copy(spec.task)
+    task.db_id = int(db_id)
+    task.first_attempt = int(first_attempt)
     info = _engine.build_shard_attempt(task, lambda: next(stream, None))
-    if info["attempt"] == 0 and _fault_injected_for(db_id):
+    if info.attempt == 0 and _fault_injected_for(db_id):
         raise RuntimeError(f"injected failure after uploading db {db_id} attempt 0 ({FAULT_FILE_ENV})")
     return info
 
@@ -220,9 +230,9 @@ SHARD_INFO_SCHEMA = pa.schema([
 ])
 
 
-def shard_info_table(infos: Sequence[dict[str, Any]]) -> pa.Table:
-    """Shard infos as an Arrow table (what tasks return to the engine)."""
-    return pa.Table.from_pylist(list(infos), schema=SHARD_INFO_SCHEMA)
+def shard_info_table(infos: Sequence[_engine.ShardInfo]) -> pa.Table:
+    """Shard infos as an Arrow table (what tasks return to the driver)."""
+    return pa.Table.from_pylist([shard_info_row(info) for info in infos], schema=SHARD_INFO_SCHEMA)
 
 
 # --- driver ---------------------------------------------------------------------------------------
@@ -295,9 +305,9 @@ class DistributedRun:
         self.input = input
         self.options = options or VectorWriteOptions()
         self.engine_name = engine_name
-        self.settings = _engine_settings(config, last_writer_wins=False)
-        self._run = _engine.DistributedWrite(self.settings, writer_type)
-        self.plan: dict[str, Any] | None = None
+        self.engine_config = write_config(config, last_writer_wins=False)
+        self._run = _engine.DistributedWrite.begin(self.engine_config, writer_type)
+        self.plan: _engine.RoutingPlan | None = None
 
     @property
     def run_id(self) -> str:
@@ -312,17 +322,18 @@ class DistributedRun:
     def sample_size(self) -> int:
         return int(self.config.sharding.centroids_training_sample_size)
 
-    def plan_routing(self, sample: np.ndarray | None) -> dict[str, Any]:
+    def plan_routing(self, sample: np.ndarray | None) -> _engine.RoutingPlan:
         """Resolves routing once (training centroids on ``sample`` for CLUSTER)."""
         matrix = None if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
-        self.plan = _engine.plan_routing(self.settings, matrix)
+        self.plan = _engine.plan_routing(self.engine_config, matrix)
         return self.plan
 
     def task_spec(self) -> ShardTaskSpec:
-        s = self.settings
+        c = self.engine_config
+        task = _engine.ShardTask(store=c.store, store_options=c.store_options, local_root=c.local_root,
+                                 run_id=self.run_id, dim=c.index.dim, metric=c.index.metric)
         return ShardTaskSpec(
-            store=s["store"], store_options=s["store_options"], local_root=s["local_root"], run_id=self.run_id,
-            dim=int(s["dim"]), metric=s["metric"], batch_size=int(s["batch_size"]),
+            task=task, batch_size=int(c.batch_size),
             vector_col=self.input.vector_col, id_col=str(self.input.id_col),
             payload_cols=tuple(self.input.payload_cols or ()), user_shard_col=self.input.shard_id_col,
             routing_col=self.config.shard_id_col, context_cols=self.context_cols)
@@ -344,10 +355,11 @@ class DistributedRun:
                 f"{self.engine_name}/Python vector routing mismatch in {len(wrong)}/{len(ids)} sampled rows. "
                 f"First mismatches: {listed}")
 
-    def publish(self, attempts: Sequence[dict[str, Any]]) -> BuildResult:
-        """Publishes one winner per db_id and removes every other attempt."""
+    def publish(self, attempts: Sequence[Mapping[str, Any]]) -> BuildResult:
+        """Publishes one winner per db_id (``attempts``: the rows of the workers' info tables) and
+        removes every other attempt."""
         assert self.plan is not None
-        return _build_result(self._run.publish(self.plan, [dict(a) for a in attempts]))
+        return build_result(self._run.publish(self.plan, [shard_info(a) for a in attempts]))
 
     def abort(self, error: BaseException) -> None:
         self._run.abort(f"{type(error).__name__}: {error}")

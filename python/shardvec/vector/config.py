@@ -27,12 +27,11 @@ from ..config import (
     WriterStorageConfig,
     engine_store_options,
 )
+from .._vector_types import VectorIndexConfig, VectorShardingConfig, VectorShardingSpec, VectorSpecSharding
 from ..errors import ConfigValidationError
 from .types import DistanceMetric, VectorShardingStrategy
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from .types import VectorIndexWriterFactory, VectorShardReaderFactory
 
 __all__ = [
@@ -64,75 +63,6 @@ def _check_routing_values(values: Any) -> None:
         if isinstance(token, bool) or not isinstance(token, (int, str, bytes)):
             raise ConfigValidationError(
                 f"routing_values[{i}] is {token!r} ({type(token).__name__}); tokens must be int, str or bytes")
-
-@dataclass(slots=True)
-class VectorIndexConfig:
-    """The per-shard index: dimension and metric.
-
-    sqlite-vec shards are float32 and searched exhaustively, so the engine accepts ``index_type``
-    "hnsw" (the reference's default) or "flat" (recorded in the manifest), ``quantization`` None
-    and ``index_params`` empty only; other values are refused."""
-
-    dim: int
-    metric: DistanceMetric = DistanceMetric.COSINE
-    index_type: str = "hnsw"
-    index_params: dict[str, Any] = field(default_factory=dict)
-    quantization: str | None = None
-
-
-@dataclass(slots=True)
-class VectorShardingConfig:
-    """How vectors are distributed across shards (checked by ``VectorShardedWriteConfig``).
-
-    Attributes:
-        num_dbs: Shard count; inferred from ``len(centroids)`` for CLUSTER with given centroids
-            (or ``len(routing_values)`` for CEL).
-        strategy: CLUSTER, LSH, EXPLICIT or CEL.
-        num_probes: Default read-time probe count; exactly 1 for EXPLICIT and CEL.
-        centroids: CLUSTER, shape ``(num_dbs, dim)``; not with ``train_centroids``.
-        train_centroids: CLUSTER, train k-means on a sample of the input.
-        centroids_training_sample_size: Sample cap for training.
-        num_hash_bits: LSH hyperplane count.
-        hyperplanes: LSH, shape ``(num_hash_bits, dim)``.
-        cel_expr, cel_columns, routing_values: CEL expression, variable types, categorical tokens.
-
-    A field set (to other than its default) under a strategy that does not read it is refused when
-    the write starts, as are ``num_probes`` above what the routing can probe and an LSH ``num_dbs``
-    above ``2**num_hash_bits``.
-    """
-
-    num_dbs: int | None = None
-    strategy: VectorShardingStrategy = VectorShardingStrategy.CLUSTER
-    num_probes: int = 1
-    centroids: np.ndarray | None = None
-    train_centroids: bool = False
-    centroids_training_sample_size: int = 100_000
-    num_hash_bits: int = 8
-    hyperplanes: np.ndarray | None = None
-    cel_expr: str | None = None
-    cel_columns: dict[str, str] | None = None
-    routing_values: list[int | str | bytes] | None = None
-
-
-#: shardyfusion's other name for :class:`VectorShardingConfig`.
-VectorShardingSpec = VectorShardingConfig
-
-
-@dataclass(slots=True)
-class VectorSpecSharding:
-    """String mirror of :class:`VectorShardingConfig` used by ``VectorSpec.sharding``."""
-
-    strategy: str = "cluster"
-    num_probes: int = 1
-    centroids: np.ndarray | None = None
-    train_centroids: bool = False
-    centroids_training_sample_size: int = 100_000
-    num_hash_bits: int = 8
-    hyperplanes: np.ndarray | None = None
-    cel_expr: str | None = None
-    cel_columns: dict[str, str] | None = None
-    routing_values: list[int | str | bytes] | None = None
-
 
 def _same_setting(a: object, b: object) -> bool:
     """Two setting values say the same: enums by value, arrays element-wise, None only to None."""

@@ -11,16 +11,14 @@ from shardvec._arrays import float32_array
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, refuse_unsupported, require_utf8
 from shardvec.errors import ReaderStateError
-from shardvec.metrics import engine_sink
 from shardvec.sqlite_vec_adapter import check_reader_factory
+from shardvec.vector._bridge import reader_health, reader_options, shard_detail, snapshot_info
 from shardvec.vector.types import (
-    DistanceMetric,
     SearchResult,
+    ShardDetail,
+    SnapshotInfo,
     VectorReaderHealth,
     VectorSearchResponse,
-    VectorShardDetail,
-    VectorShardingStrategy,
-    VectorSnapshotInfo,
 )
 
 
@@ -90,16 +88,16 @@ class ShardedVectorReader:
             refuse_unsupported("rate_limiter", rate_limiter, "searches are not rate limited; leave it None")
         self._s3_prefix = s3_prefix
         # An empty cache folder is the engine's per-user default (see the class docstring).
-        self._engine = _engine.Reader(
+        self._engine = _engine.Reader(reader_options(
             s3_prefix,
-            {k: str(v) for k, v in engine_store_options(credential_provider, s3_connection_options).items()},
+            engine_store_options(credential_provider, s3_connection_options),
             str(local_root or ""),
             0 if max_workers is None else int(max_workers),
             int(max_fallback_attempts),
             int(max_cached_shards or 0),
             bool(preload_shards),
-            engine_sink(metrics_collector),
-        )
+            metrics_collector,
+        ))
         self._closed = False
 
     def _check_open(self) -> None:
@@ -137,28 +135,20 @@ class ShardedVectorReader:
         vector = float32_array(query, "query").reshape(-1)
         return list(self._engine.route(vector, num_probes, routing_context))
 
-    def snapshot_info(self) -> VectorSnapshotInfo:
+    def snapshot_info(self) -> SnapshotInfo:
         self._check_open()
-        info = self._engine.info()
-        return VectorSnapshotInfo(run_id=info["run_id"], num_dbs=info["num_dbs"], dim=info["dim"],
-                                  metric=DistanceMetric(info["metric"]),
-                                  sharding=VectorShardingStrategy(info["sharding"]),
-                                  manifest_ref=info["manifest_ref"], total_vectors=info["total_vectors"])
+        return snapshot_info(self._engine.info())
 
-    def shard_details(self) -> list[VectorShardDetail]:
+    def shard_details(self) -> list[ShardDetail]:
         self._check_open()
-        return [VectorShardDetail(db_id=d["db_id"], db_url=d["db_url"], vector_count=d["vector_count"],
-                                  checkpoint_id=d["checkpoint_id"]) for d in self._engine.shard_details()]
+        return [shard_detail(d) for d in self._engine.shard_details()]
 
     def health(self, staleness_threshold: timedelta | None = None) -> VectorReaderHealth:
         if self._closed:
             return VectorReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
                                       num_shards=0, is_closed=True)
         seconds = None if staleness_threshold is None else staleness_threshold.total_seconds()
-        h = self._engine.health(seconds)
-        return VectorReaderHealth(status=h["status"], manifest_ref=h["manifest_ref"],
-                                  manifest_age_seconds=h["manifest_age_seconds"], num_shards=h["num_shards"],
-                                  is_closed=h["is_closed"])
+        return reader_health(self._engine.health(seconds))
 
     def refresh(self) -> bool:
         """Moves to the snapshot ``_CURRENT`` names now; False when it did not change."""

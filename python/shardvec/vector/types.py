@@ -6,15 +6,14 @@ Plain data only: nothing here validates its fields (the writer and the reader do
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import Enum, unique
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .._vector_types import DistanceMetric, VectorIndexConfig, VectorShardingStrategy
+
 if TYPE_CHECKING:
     import numpy as np
-
-    from .config import VectorIndexConfig
 
 __all__ = [
     "DistanceMetric",
@@ -23,32 +22,18 @@ __all__ = [
     "SearchResult",
     "VectorSearchResponse",
     "VectorShardDetail",
+    "ShardDetail",
     "VectorSnapshotInfo",
+    "SnapshotInfo",
     "VectorReaderHealth",
+    "ShardResult",
+    "BuildStats",
+    "BuildResult",
     "VectorIndexWriter",
     "VectorIndexWriterFactory",
     "VectorShardReader",
     "VectorShardReaderFactory",
 ]
-
-
-@unique
-class DistanceMetric(str, Enum):
-    """Distance metric of a snapshot. sqlite-vec (and so shardvec) supports cosine and l2 only."""
-
-    COSINE = "cosine"
-    L2 = "l2"
-    DOT_PRODUCT = "dot_product"
-
-
-@unique
-class VectorShardingStrategy(str, Enum):
-    """How vectors are routed to shards."""
-
-    CLUSTER = "cluster"
-    LSH = "lsh"
-    EXPLICIT = "explicit"
-    CEL = "cel"
 
 
 @dataclass
@@ -100,6 +85,15 @@ class VectorShardDetail:
 
 
 @dataclass(frozen=True)
+class ShardDetail(VectorShardDetail):
+    """What ``shard_details()`` returns: the reference's fields, then the manifest's size and checksum
+    of the shard file, ``db_bytes`` and ``digest`` (``xxh3:<16 hex>``; None for an empty shard)."""
+
+    db_bytes: int = 0
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
 class VectorSnapshotInfo:
     """What a reader's pinned snapshot is. ``total_vectors`` sums the manifest's row counts."""
 
@@ -113,6 +107,21 @@ class VectorSnapshotInfo:
 
 
 @dataclass(frozen=True)
+class SnapshotInfo(VectorSnapshotInfo):
+    """What ``snapshot_info()`` returns: the reference's fields, then what the engine records beyond
+    them: ``num_probes`` (the default probe count), ``created_at`` (the manifest's timestamp),
+    ``published_at`` (when ``_CURRENT`` moved to it) and, for CEL snapshots, ``cel_expr``,
+    ``cel_columns`` and the categorical ``routing_values`` (None otherwise)."""
+
+    num_probes: int = 1
+    created_at: str = ""
+    published_at: str = ""
+    cel_expr: str | None = None
+    cel_columns: dict[str, str] | None = None
+    routing_values: list[int | str | bytes] | None = None
+
+
+@dataclass(frozen=True)
 class VectorReaderHealth:
     """A reader's health: "degraded" when its manifest is older than the staleness threshold."""
 
@@ -121,6 +130,41 @@ class VectorReaderHealth:
     manifest_age_seconds: float | None
     num_shards: int
     is_closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShardResult:
+    """One published (non-empty) shard."""
+
+    db_id: int
+    db_url: str
+    row_count: int
+    db_bytes: int
+    checkpoint_id: str
+    digest: str
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BuildStats:
+    """Timings and counts of a write (milliseconds)."""
+
+    total_ms: float
+    num_winners: int
+    rows_written: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What ``write_sharded`` returns: the run, its shards and the manifest it published."""
+
+    run_id: str
+    winners: list[ShardResult]
+    manifest_ref: str
+    stats: BuildStats
+    num_dbs: int = 0
+    run_record_ref: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- adapter protocols (documented shape; the shardvec engine builds and reads shards itself) ----

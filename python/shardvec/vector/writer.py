@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence, Sized
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,89 +22,11 @@ from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
-from shardvec.metrics import engine_sink
+from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
-from shardvec.vector.types import VectorRecord
+from shardvec.vector.types import BuildResult, BuildStats, ShardResult, VectorRecord
 
-
-@dataclass(frozen=True, slots=True)
-class ShardResult:
-    """One published (non-empty) shard."""
-
-    db_id: int
-    db_url: str
-    row_count: int
-    db_bytes: int
-    checkpoint_id: str
-    digest: str
-    attempt: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class BuildStats:
-    """Timings and counts of a write (milliseconds)."""
-
-    total_ms: float
-    num_winners: int
-    rows_written: int
-
-
-@dataclass(frozen=True, slots=True)
-class BuildResult:
-    """What ``write_sharded`` returns: the run, its shards and the manifest it published."""
-
-    run_id: str
-    winners: list[ShardResult]
-    manifest_ref: str
-    stats: BuildStats
-    num_dbs: int = 0
-    run_record_ref: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# A shard_ids entry meaning "this record has no shard_id" (the engine's kNoShardId).
-NO_SHARD_ID = np.iinfo(np.int64).min
-
-EngineBatch = tuple[np.ndarray, "np.ndarray | None", list[str], "list[str | None]", "np.ndarray | None",
-                    "list[dict[str, Any] | None] | None"]
-
-
-def _enum_value(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def _matrix_or_none(value: Any, name: str) -> np.ndarray | None:
-    if value is None:
-        return None
-    matrix = float32_array(value, name)
-    if matrix.ndim != 2:
-        raise ConfigValidationError(f"{name} must be a 2-D array, got shape {matrix.shape}")
-    return matrix
-
-
-def _split_ids(ids: Any, rows: int, first_row: int = 0) -> tuple[np.ndarray | None, list[str]]:
-    """Integer ids stay an int64 array (read in place); anything else becomes strings (UTF-8 text:
-    ``first_row`` numbers the rows in the message of one that is not)."""
-    if ids is None:
-        return None, []
-    if isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer):
-        array = int64_array(ids, "ids")
-    else:
-        values = list(ids)
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-            array = int64_array(values, "ids")
-        elif all(isinstance(v, str) for v in values):
-            if len(values) != rows:
-                raise ConfigValidationError(f"ids has {len(values)} entries for {rows} vectors")
-            for row, value in enumerate(values, start=first_row):
-                require_utf8(value, f"id of row {row}")
-            return None, values
-        else:
-            kinds = sorted({type(v).__name__ for v in values})
-            raise ConfigValidationError(f"ids must be all int or all str, got {', '.join(kinds)}")
-    if array.ndim != 1 or array.shape[0] != rows:
-        raise ConfigValidationError(f"ids has shape {array.shape} for {rows} vectors")
-    return array, []
+__all__ = ["BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
 
 
 def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None]:
@@ -141,51 +62,6 @@ def _check_python_writer_call(config: VectorShardedWriteConfig, input: Any = Non
             f"writers; the Python writer has none: leave the default {DEFAULT_SHARD_ID_COL!r}")
 
 
-def _engine_settings(config: VectorShardedWriteConfig, last_writer_wins: bool) -> dict[str, Any]:
-    """The engine's write settings for ``config`` (everything except the records)."""
-    sharding = config.sharding
-    output = config.output
-    custom = {k: json.dumps(v) for k, v in (config.manifest.custom_manifest_fields or {}).items()}
-    return dict(
-        store=config.s3_prefix,
-        store_options={k: str(v) for k, v in config.engine_store_options().items()},
-        dim=int(config.index_config.dim),
-        metric=_enum_value(config.index_config.metric),
-        strategy=_enum_value(sharding.strategy),
-        num_dbs=sharding.num_dbs,
-        num_probes=int(sharding.num_probes),
-        train_centroids=bool(sharding.train_centroids),
-        centroids=_matrix_or_none(sharding.centroids, "sharding.centroids"),
-        sample_size=int(sharding.centroids_training_sample_size),
-        num_hash_bits=sharding.num_hash_bits,
-        hyperplanes=_matrix_or_none(sharding.hyperplanes, "sharding.hyperplanes"),
-        cel_expr=sharding.cel_expr,
-        cel_columns=dict(sharding.cel_columns) if sharding.cel_columns else None,
-        routing_values=list(sharding.routing_values) if sharding.routing_values is not None else None,
-        run_id=output.run_id,
-        local_root=str(output.local_root or ""),
-        batch_size=int(config.batch_size),
-        max_parallel_shards=int(config.adapter.max_parallel_shards),
-        last_writer_wins=last_writer_wins,
-        index_type=str(config.index_config.index_type),
-        quantization=config.index_config.quantization,
-        custom_json=custom,
-        metrics=engine_sink(config.metrics_collector),
-    )
-
-
-def _build_result(result: dict[str, Any]) -> BuildResult:
-    winners = [ShardResult(**shard) for shard in result["shards"]]
-    return BuildResult(
-        run_id=result["run_id"],
-        winners=winners,
-        manifest_ref=result["manifest_ref"],
-        stats=BuildStats(total_ms=result["elapsed_ms"], num_winners=len(winners),
-                         rows_written=result["total_vectors"]),
-        num_dbs=result["num_dbs"],
-    )
-
-
 def _shard_id_array(shard_ids: Sequence[int | None]) -> np.ndarray | None:
     if all(s is None for s in shard_ids):
         return None
@@ -211,10 +87,10 @@ def write_arrays(
     if matrix.ndim != 2:
         raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
     rows = int(matrix.shape[0])
-    int_ids, str_ids = _split_ids(ids, rows)
+    int_ids, str_ids = split_ids(ids, rows)
     shard_array = None if shard_ids is None else int64_array(shard_ids, "shard_ids")
     result = _engine.write(
-        _engine_settings(config, last_writer_wins),
+        write_config(config, last_writer_wins),
         vectors=matrix,
         int_ids=int_ids,
         str_ids=str_ids,
@@ -222,7 +98,7 @@ def write_arrays(
         shard_ids=shard_array,
         routing_contexts=None if routing_contexts is None else list(routing_contexts),
     )
-    return _build_result(result)
+    return build_result(result)
 
 
 def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) -> Iterator[EngineBatch]:
@@ -248,7 +124,7 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
         for _, run in itertools.groupby(chunk, key=lambda r: isinstance(r.id, str)):
             part = list(run)
             end = start + len(part)
-            int_ids, str_ids = _split_ids([r.id for r in part], len(part), first_row + start)
+            int_ids, str_ids = split_ids([r.id for r in part], len(part), first_row + start)
             payloads = [r.payload for r in part]
             contexts = [r.routing_context for r in part]
             yield (
@@ -282,8 +158,8 @@ def write_sharded(
     size_hint = len(records) if isinstance(records, Sized) else None
     batches = _record_batches(records, dim, int(config.batch_size))
     result = _engine.write(
-        _engine_settings(config, last_writer_wins),
+        write_config(config, last_writer_wins),
         next_batch=lambda: next(batches, None),
         size_hint=size_hint,
     )
-    return _build_result(result)
+    return build_result(result)

@@ -9,13 +9,13 @@ each of its dbs. Tasks are retried (``retries``); a retried task claims a fresh 
 
 from __future__ import annotations
 
-from typing import Any
 
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
 from shardvec.vector._distributed import (
     SHARD_INFO_SCHEMA,
@@ -23,6 +23,7 @@ from shardvec.vector._distributed import (
     ShardTaskSpec,
     build_shard,
     route_vectors,
+    shard_info_table,
     vectors_from_arrow,
 )
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
@@ -49,7 +50,7 @@ def _sample(data: dd.DataFrame, run: DistributedRun) -> np.ndarray:
     return vectors_from_arrow(_arrow(rows).column(column).combine_chunks(), run.task_spec().dim, column)
 
 
-def _route_partition(frame: pd.DataFrame, plan: dict[str, Any], spec: ShardTaskSpec) -> pd.DataFrame:
+def _route_partition(frame: pd.DataFrame, plan: _engine.RoutingPlan, spec: ShardTaskSpec) -> pd.DataFrame:
     vectors, db_ids = route_vectors(_arrow(frame[spec.routing_input_cols]), plan, spec)
     packed = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), spec.dim)
     return frame.assign(**{
@@ -62,7 +63,7 @@ def _build_partition(frame: pd.DataFrame, spec: ShardTaskSpec) -> pd.DataFrame:
     columns = [spec.vector_col, spec.id_col, *spec.payload_cols]
     infos = [build_shard(spec, int(db_id), [_arrow(group[columns])])
              for db_id, group in frame.groupby(spec.routing_col, sort=True)]
-    return SHARD_INFO_SCHEMA.empty_table().to_pandas() if not infos else pd.DataFrame(infos)[SHARD_INFO_SCHEMA.names]
+    return shard_info_table(infos).to_pandas()
 
 
 def write_sharded(data: dd.DataFrame, config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
@@ -77,7 +78,7 @@ def write_sharded(data: dd.DataFrame, config: VectorShardedWriteConfig, input: V
         routed = data.map_partitions(_route_partition, plan, spec, meta=meta)
         if run.options.verify_routing:
             run.verify(_arrow(routed.head(20, npartitions=-1)))
-        shuffled = routed.shuffle(on=spec.routing_col, npartitions=max(1, min(int(plan["num_dbs"]), routed.npartitions)),
+        shuffled = routed.shuffle(on=spec.routing_col, npartitions=max(1, min(int(plan.num_dbs), routed.npartitions)),
                                   shuffle_method="tasks")
         infos_meta = SHARD_INFO_SCHEMA.empty_table().to_pandas()
         infos = shuffled.map_partitions(_build_partition, spec, meta=infos_meta).compute(retries=TASK_RETRIES)

@@ -8,12 +8,12 @@ winners. Tasks are retried (``max_retries``, ``retry_exceptions``); a retry clai
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import ray.data
 
+from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
 from shardvec.vector._distributed import (
     DistributedRun,
@@ -39,7 +39,7 @@ def _sample(data: ray.data.Dataset, run: DistributedRun) -> np.ndarray:
     return vectors_from_arrow(rows.column(column).combine_chunks(), run.task_spec().dim, column)
 
 
-def _route_batch(batch: pa.Table, plan: dict[str, Any], spec: ShardTaskSpec) -> pa.Table:
+def _route_batch(batch: pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec) -> pa.Table:
     return route_table(batch, plan, spec)
 
 
@@ -58,7 +58,7 @@ def write_sharded(data: ray.data.Dataset, config: VectorShardedWriteConfig, inpu
         routed = data.map_batches(_route_batch, batch_format="pyarrow", fn_kwargs={"plan": plan, "spec": spec})
         if run.options.verify_routing:
             run.verify(routed.take_batch(20, batch_format="pyarrow"))
-        results = routed.groupby(spec.routing_col, num_partitions=int(plan["num_dbs"])).map_groups(
+        results = routed.groupby(spec.routing_col, num_partitions=int(plan.num_dbs)).map_groups(
             _build_group, batch_format="pyarrow", fn_kwargs={"spec": spec},
             max_retries=TASK_RETRIES, retry_exceptions=True)
         infos = results.take_all()

@@ -10,7 +10,6 @@ collects one small row per attempt and publishes the winners.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +17,7 @@ from pyspark import TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql.types import LongType, StructField, StructType
 
+from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
 from shardvec.vector._distributed import (
     DistributedRun,
@@ -46,7 +46,7 @@ def _sample(df: DataFrame, run: DistributedRun) -> np.ndarray:
     return vectors_from_arrow(rows.column(column).combine_chunks(), run.task_spec().dim, column)
 
 
-def _router(plan: dict[str, Any], spec: ShardTaskSpec):
+def _router(plan: _engine.RoutingPlan, spec: ShardTaskSpec):
     def route(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             yield route_table(batch, plan, spec)

@@ -1,0 +1,209 @@
+"""The one bridge between the Python API and the C++ engine (:mod:`shardvec._engine`).
+
+The public configs (``VectorShardedWriteConfig``, the reader's keyword arguments) become the
+engine's typed classes here, and only here: ``WriteConfig``, ``StoreOptions``, ``ReaderOptions``,
+``ShardTask``. Each is built by keyword, so a name the engine does not have is a ``TypeError``
+naming it, never a setting silently dropped. The engine's typed results (``BuildResult``,
+``SnapshotInfo``, ``ShardDetail``, ``ReaderHealth``) become the public dataclasses here too. The
+writer, the reader and the distributed writers all go through this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shardvec._arrays import float32_array, int64_array
+from shardvec._native import _engine
+from shardvec.config import require_utf8
+from shardvec.errors import ConfigValidationError
+from shardvec.metrics import engine_sink
+from shardvec.vector.types import (
+    BuildResult,
+    BuildStats,
+    DistanceMetric,
+    ShardDetail,
+    ShardResult,
+    SnapshotInfo,
+    VectorReaderHealth,
+    VectorShardingStrategy,
+)
+
+if TYPE_CHECKING:
+    from shardvec.vector.config import VectorShardedWriteConfig
+
+# A shard_ids entry meaning "this record has no shard_id" (the engine's kNoShardId).
+NO_SHARD_ID = np.iinfo(np.int64).min
+
+#: One batch of rows for the engine: (vectors, int_ids, str_ids, payloads, shard_ids, routing_contexts).
+EngineBatch = tuple[np.ndarray, "np.ndarray | None", list[str], "list[str | None]", "np.ndarray | None",
+                    "list[dict[str, Any] | None] | None"]
+
+# engine_store_options() names -> StoreOptions fields, where they differ.
+_STORE_OPTION_FIELDS = {"connect_timeout": "connect_timeout_seconds", "read_timeout": "request_timeout_seconds"}
+
+
+def _enum_value(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def engine_metric(value: Any, field_name: str) -> _engine.Metric:
+    """A metric (``DistanceMetric`` or its value) as the engine's enum; others refused by name."""
+    name = _enum_value(value)
+    if name not in ("cosine", "l2"):
+        raise ConfigValidationError(f"{field_name} must be one of ['cosine', 'l2'], got {value!r}")
+    return _engine.Metric[name.upper()]
+
+
+def _engine_strategy(value: Any) -> _engine.Strategy:
+    name = _enum_value(value)
+    if name not in {s.value for s in VectorShardingStrategy}:
+        raise ConfigValidationError(
+            f"sharding.strategy must be one of {[s.value for s in VectorShardingStrategy]}, got {value!r}")
+    return _engine.Strategy[name.upper()]
+
+
+def _matrix_or_none(value: Any, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    matrix = float32_array(value, name)
+    if matrix.ndim != 2:
+        raise ConfigValidationError(f"{name} must be a 2-D array, got shape {matrix.shape}")
+    return matrix
+
+
+def store_options(options: Mapping[str, Any]) -> _engine.StoreOptions:
+    """``engine_store_options()``'s dict as the engine's ``StoreOptions``: every key must name a field
+    (``connect_timeout`` and ``read_timeout`` are the ``*_seconds`` ones, ``verify_tls`` may be the
+    text "false"); any other key is a TypeError naming it."""
+    fields: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "verify_tls" and isinstance(value, str):
+            value = value != "false"
+        elif key in _STORE_OPTION_FIELDS:
+            value = float(value)
+        fields[_STORE_OPTION_FIELDS.get(key, key)] = value
+    return _engine.StoreOptions(**fields)
+
+
+def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool) -> _engine.WriteConfig:
+    """The engine's ``WriteConfig`` for ``config`` (everything a write needs except the records)."""
+    sharding = config.sharding
+    index = config.index_config
+    custom = {k: json.dumps(v) for k, v in (config.manifest.custom_manifest_fields or {}).items()}
+    return _engine.WriteConfig(
+        store=config.s3_prefix,
+        store_options=store_options(config.engine_store_options()),
+        index=_engine.IndexConfig(
+            dim=int(index.dim),
+            metric=engine_metric(index.metric, "index_config.metric"),
+            index_type=str(index.index_type),
+            quantization=index.quantization,
+        ),
+        sharding=_engine.ShardingConfig(
+            num_dbs=sharding.num_dbs,
+            strategy=_engine_strategy(sharding.strategy),
+            num_probes=int(sharding.num_probes),
+            centroids=_matrix_or_none(sharding.centroids, "sharding.centroids"),
+            train_centroids=bool(sharding.train_centroids),
+            centroids_training_sample_size=int(sharding.centroids_training_sample_size),
+            num_hash_bits=sharding.num_hash_bits,
+            hyperplanes=_matrix_or_none(sharding.hyperplanes, "sharding.hyperplanes"),
+            cel_expr=sharding.cel_expr,
+            cel_columns=dict(sharding.cel_columns) if sharding.cel_columns else {},
+            routing_values=list(sharding.routing_values) if sharding.routing_values is not None else None,
+        ),
+        run_id=config.output.run_id,
+        local_root=str(config.output.local_root or ""),
+        batch_size=int(config.batch_size),
+        max_parallel_shards=int(config.adapter.max_parallel_shards),
+        publish_policy=(_engine.PublishPolicy.LAST_WRITER_WINS if last_writer_wins
+                        else _engine.PublishPolicy.REJECT_IF_NEWER),
+        custom_manifest_fields_json=custom,
+        metrics=engine_sink(config.metrics_collector),
+    )
+
+
+def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_workers: int,
+                   max_fallback_attempts: int, max_cached_shards: int, preload_shards: bool,
+                   metrics_collector: Any) -> _engine.ReaderOptions:
+    """The engine's ``ReaderOptions``."""
+    return _engine.ReaderOptions(
+        store=store, store_options=store_options(options), cache_dir=cache_dir, max_workers=max_workers,
+        max_fallback_attempts=max_fallback_attempts, max_cached_shards=max_cached_shards,
+        preload_shards=preload_shards, metrics=engine_sink(metrics_collector))
+
+
+def split_ids(ids: Any, rows: int, first_row: int = 0) -> tuple[np.ndarray | None, list[str]]:
+    """Integer ids stay an int64 array (read in place); anything else becomes strings (UTF-8 text:
+    ``first_row`` numbers the rows in the message of one that is not)."""
+    if ids is None:
+        return None, []
+    if isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer):
+        array = int64_array(ids, "ids")
+    else:
+        values = list(ids)
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            array = int64_array(values, "ids")
+        elif all(isinstance(v, str) for v in values):
+            if len(values) != rows:
+                raise ConfigValidationError(f"ids has {len(values)} entries for {rows} vectors")
+            for row, value in enumerate(values, start=first_row):
+                require_utf8(value, f"id of row {row}")
+            return None, values
+        else:
+            kinds = sorted({type(v).__name__ for v in values})
+            raise ConfigValidationError(f"ids must be all int or all str, got {', '.join(kinds)}")
+    if array.ndim != 1 or array.shape[0] != rows:
+        raise ConfigValidationError(f"ids has shape {array.shape} for {rows} vectors")
+    return array, []
+
+
+def shard_info(row: Mapping[str, Any]) -> _engine.ShardInfo:
+    """One shard attempt a worker reported (a row of its info table) as the engine's ``ShardInfo``."""
+    return _engine.ShardInfo(**{k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()})
+
+
+def shard_info_row(info: _engine.ShardInfo) -> dict[str, Any]:
+    """The engine's ``ShardInfo`` as a plain row (for an Arrow or pandas table)."""
+    return dict(info.__getstate__())
+
+
+def build_result(result: _engine.BuildResult) -> BuildResult:
+    """The public ``BuildResult`` of the engine's."""
+    winners = [ShardResult(**shard_info_row(shard)) for shard in result.shards]
+    return BuildResult(
+        run_id=result.run_id,
+        winners=winners,
+        manifest_ref=result.manifest_ref,
+        stats=BuildStats(total_ms=result.elapsed_ms, num_winners=len(winners), rows_written=result.total_vectors),
+        num_dbs=result.num_dbs,
+    )
+
+
+def snapshot_info(info: _engine.SnapshotInfo) -> SnapshotInfo:
+    """The public ``SnapshotInfo`` (a ``VectorSnapshotInfo``) of the engine's (CEL fields None for
+    other strategies)."""
+    cel = info.strategy == _engine.Strategy.CEL
+    return SnapshotInfo(
+        run_id=info.run_id, num_dbs=info.num_dbs, dim=info.dim, metric=DistanceMetric(info.metric.name.lower()),
+        sharding=VectorShardingStrategy(info.strategy.name.lower()), manifest_ref=info.manifest_ref,
+        total_vectors=info.total_vectors, num_probes=info.num_probes, created_at=info.created_at,
+        published_at=info.published_at, cel_expr=info.cel_expr if cel else None,
+        cel_columns=dict(info.cel_columns) if cel else None, routing_values=info.routing_values)
+
+
+def shard_detail(detail: _engine.ShardDetail) -> ShardDetail:
+    """The public ``ShardDetail`` (a ``VectorShardDetail``) of the engine's."""
+    return ShardDetail(db_id=detail.db_id, db_url=detail.db_url, vector_count=detail.vector_count,
+                             checkpoint_id=detail.checkpoint_id, db_bytes=detail.db_bytes, digest=detail.digest)
+
+
+def reader_health(health: _engine.ReaderHealth) -> VectorReaderHealth:
+    """The public ``VectorReaderHealth`` of the engine's."""
+    return VectorReaderHealth(status=health.status,  # type: ignore[arg-type]  # the engine's three values
+                              manifest_ref=health.manifest_ref, manifest_age_seconds=health.manifest_age_seconds,
+                              num_shards=health.num_shards, is_closed=health.is_closed)
