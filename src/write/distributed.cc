@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "format/keys.h"
+#include "routing/routing_plan.h"
 #include "write/config_validation.h"
 #include "write/manifest_compose.h"
 #include "snapshot/publisher.h"
