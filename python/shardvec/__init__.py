@@ -5,6 +5,8 @@ publishes, ``shardvec.vector.ShardedVectorReader`` searches. ``s3_prefix`` may b
 or a local folder.
 """
 
+from importlib import metadata as _metadata
+
 from shardvec.config import VectorSpec
 from shardvec.errors import (
     ConfigValidationError,
@@ -14,7 +16,9 @@ from shardvec.errors import (
     ShardvecError,
 )
 
-__version__ = "0.1.0"
+# The installed wheel's version, which scikit-build-core read from the repository's VERSION file
+# (CMake's project version reads the same file).
+__version__ = _metadata.version("shardvec")
 
 __all__ = [
     "ConfigValidationError",
