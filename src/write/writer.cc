@@ -12,7 +12,6 @@
 #include <mutex>
 #include <random>
 
-#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/random_id.h"
@@ -23,6 +22,7 @@
 #include "format/keys.h"
 #include "metrics/emit.h"
 #include "routing/router.h"
+#include "shard/sqlite_vec.h"
 #include "write/manifest_compose.h"
 #include "write/publisher.h"
 #include "write/record_check.h"
@@ -371,7 +371,6 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records) {
   ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, source, routed));
   Report(ctx.config, "publish", 0, 0);
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
-  RETURN_IF_ERROR(FaultPoint(kFaultAfterRoutingArtifacts));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
   if (ctx.config.metrics) {
@@ -387,6 +386,7 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& record
                                  std::shared_ptr<ObjectStore> store) {
   const auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(Validate(config));
+  RETURN_IF_ERROR(UseSqliteVec("vec0_path", config.vec0_path));
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
