@@ -9,8 +9,7 @@ built and uploaded by the C++ engine). Plans and tasks are plain picklable value
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +23,6 @@ from shardvec.errors import ConfigValidationError, ShardAssignmentError
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import VectorShardingStrategy
 from shardvec.vector.writer import NO_SHARD_ID, BuildResult, EngineBatch, _build_result, _engine_settings, _split_ids
-
-# Test seam for retry tests: names a file; while it exists and holds a db id, the first attempt of
-# that db fails after its upload. A file (not a value) so workers started earlier see changes.
-FAULT_FILE_ENV = "SHARDVEC_TEST_FAULT_FILE"
 
 VERIFY_SAMPLE_ROWS = 20
 
@@ -50,6 +45,9 @@ class ShardTaskSpec:
     routing_col: str
     # CEL: the columns whose values form each row's routing_context (column name = variable name).
     context_cols: tuple[str, ...] = ()
+    # Called in the task with each shard's info once its upload returned (it travels with the spec,
+    # so it must pickle); an exception it raises fails the task, which the engine then retries.
+    after_upload: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def routing_input_cols(self) -> list[str]:
@@ -182,20 +180,9 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
             "run_id": spec.run_id, "db_id": int(db_id), "dim": spec.dim, "metric": spec.metric,
             "first_attempt": int(first_attempt)}
     info = _engine.build_shard_attempt(task, lambda: next(stream, None))
-    if info["attempt"] == 0 and _fault_injected_for(db_id):
-        raise RuntimeError(f"injected failure after uploading db {db_id} attempt 0 ({FAULT_FILE_ENV})")
+    if spec.after_upload is not None:
+        spec.after_upload(info)
     return info
-
-
-def _fault_injected_for(db_id: int) -> bool:
-    path = os.environ.get(FAULT_FILE_ENV)
-    if not path:
-        return False
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() == str(db_id)
-    except FileNotFoundError:
-        return False
 
 
 SHARD_INFO_SCHEMA = pa.schema([
