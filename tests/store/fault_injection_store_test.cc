@@ -48,12 +48,12 @@ TEST(FaultInjectionStoreTest, AnArmedPointFailsItsNthPassOnly) {
   testing::TempDir tmp;
   std::shared_ptr<ObjectStore> inner = Folder(tmp, "store");
   const std::string shard = ShardKey("r", 0, 0), other = ShardKey("r", 1, 0);
-  testing::WriteText(tmp / "shard.db", "bytes");
+  testing::WriteText(tmp / "first.db", "bytes");
+  testing::WriteText(tmp / "second.db", "bytes");
 
   FaultInjectionStore second_upload(inner, testing::FaultAt(testing::kFaultAfterShardUpload, 2, false));
-  ASSERT_TRUE(second_upload.PutFile(shard, tmp / "shard.db").ok());
-  testing::WriteText(tmp / "shard.db", "bytes");
-  const Status failed = second_upload.PutFile(other, tmp / "shard.db");
+  ASSERT_TRUE(second_upload.PutFile(shard, tmp / "first.db").ok());
+  const Status failed = second_upload.PutFile(other, tmp / "second.db");
   EXPECT_EQ(failed.code(), StatusCode::kInternal);
   EXPECT_THAT(failed.message(), HasSubstr("fault injected at 'after_shard_upload'"));
   EXPECT_TRUE(inner->Head(other).ok()) << "after the upload: the object is there";

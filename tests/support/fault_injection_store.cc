@@ -16,7 +16,7 @@ namespace {
 bool IsShardFile(std::string_view key) {
   return key.starts_with(kShardPrefix) && key.ends_with(std::string("/") + std::string(kShardFileName));
 }
-bool IsManifest(std::string_view key) { return key.starts_with(kManifestsPrefix); }
+bool IsManifest(std::string_view key) { return key.starts_with(kManifestsPrefix) && key.ends_with("/manifest"); }
 
 }  // namespace
 
@@ -57,22 +57,22 @@ Result<FaultHook> ParseFault(std::string_view point_spec, std::string_view actio
 }
 
 Status FaultInjectionStore::PutFile(std::string_view key, const std::filesystem::path& source) {
-  RETURN_IF_ERROR(inner_->PutFile(key, source));
+  RETURN_IF_ERROR(inner().PutFile(key, source));
   return IsShardFile(key) ? hook_(kFaultAfterShardUpload) : Status::OK();
 }
 
 Status FaultInjectionStore::PutIfAbsent(std::string_view key, std::string_view data) {
-  if (!IsManifest(key)) return inner_->PutIfAbsent(key, data);
+  if (!IsManifest(key)) return inner().PutIfAbsent(key, data);
   RETURN_IF_ERROR(hook_(kFaultAfterRoutingArtifacts));
-  RETURN_IF_ERROR(inner_->PutIfAbsent(key, data));
+  RETURN_IF_ERROR(inner().PutIfAbsent(key, data));
   return hook_(kFaultAfterManifestPut);
 }
 
 Result<std::string> FaultInjectionStore::CompareAndSwap(std::string_view key, std::string_view data,
                                                         const std::optional<std::string>& expected_version) {
-  if (key != kCurrentKey) return inner_->CompareAndSwap(key, data, expected_version);
+  if (key != kCurrentKey) return inner().CompareAndSwap(key, data, expected_version);
   RETURN_IF_ERROR(hook_(kFaultDuringCurrentSwap));
-  ASSIGN_OR_RETURN(std::string version, inner_->CompareAndSwap(key, data, expected_version));
+  ASSIGN_OR_RETURN(std::string version, inner().CompareAndSwap(key, data, expected_version));
   RETURN_IF_ERROR(hook_(kFaultAfterCurrentSwap));
   return version;
 }

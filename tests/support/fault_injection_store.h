@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "shardvec/object_store.h"
+#include "support/forwarding_store.h"
 
 namespace shardvec::testing {
 
@@ -37,40 +38,17 @@ FaultHook FaultAt(std::string_view point, int nth, bool crash);
 // FaultAt from text: "<point>[:<nth>]" and "fail" or "crash"; InvalidArgument naming a malformed one.
 Result<FaultHook> ParseFault(std::string_view point_spec, std::string_view action);
 
-class FaultInjectionStore : public ObjectStore {
+class FaultInjectionStore : public ForwardingStore {
  public:
   FaultInjectionStore(std::shared_ptr<ObjectStore> inner, FaultHook hook)
-      : inner_(std::move(inner)), hook_(std::move(hook)) {}
+      : ForwardingStore(std::move(inner)), hook_(std::move(hook)) {}
 
-  std::string Url(std::string_view key) const override { return inner_->Url(key); }
-  std::string PrefixUrl() const override { return inner_->PrefixUrl(); }
-  using ObjectStore::Get;
-  using ObjectStore::GetVersioned;
-  Result<std::string> Get(std::string_view key, int64_t max_bytes) override { return inner_->Get(key, max_bytes); }
-  Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override {
-    return inner_->GetRange(key, offset, length);
-  }
-  Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override {
-    return inner_->GetVersioned(key, max_bytes);
-  }
-  Result<ObjectInfo> Head(std::string_view key) override { return inner_->Head(key); }
-  Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override {
-    return inner_->GetToFile(key, dest, max_bytes);
-  }
-  Status Put(std::string_view key, std::string_view data) override { return inner_->Put(key, data); }
   Status PutFile(std::string_view key, const std::filesystem::path& source) override;
   Status PutIfAbsent(std::string_view key, std::string_view data) override;
   Result<std::string> CompareAndSwap(std::string_view key, std::string_view data,
                                      const std::optional<std::string>& expected_version) override;
-  Result<ListResult> List(std::string_view prefix, std::string_view delimiter) override {
-    return inner_->List(prefix, delimiter);
-  }
-  Status Delete(std::string_view key) override { return inner_->Delete(key); }
-  Status DeleteMany(const std::vector<std::string>& keys) override { return inner_->DeleteMany(keys); }
-  Result<std::vector<StagedObject>> ListStaged() override { return inner_->ListStaged(); }
 
  private:
-  std::shared_ptr<ObjectStore> inner_;
   FaultHook hook_;
 };
 

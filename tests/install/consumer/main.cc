@@ -1,5 +1,6 @@
 // Uses only the installed public headers: builds a 3-shard snapshot of 60 vectors in the folder
 // argv[1] with the vec0.so at argv[2], searches it and prints the nearest id of one stored vector.
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kRows; ++i) {
     shardvec::Record r;
     r.id = static_cast<int64_t>(i);
-    for (int d = 0; d < kDim; ++d) r.vector.push_back(static_cast<float>((i * 7 + d * 3) % 11) + 0.5f * d);
+    for (int d = 0; d < kDim; ++d) r.vector.push_back(static_cast<float>(10 * std::sin(1.3 * i + 0.7 * d)));
     records.push_back(std::move(r));
   }
   const std::vector<float> query = records[17].vector;
