@@ -1,8 +1,9 @@
 # ctest's InstallTest: installs this build to a fresh prefix, configures and builds the project in
 # consumer/ against it (find_package(shardvec), shardvec::shardvec), and runs it on a temp folder
-# store. Run with cmake -P and -DBUILD_DIR= -DWORK_DIR= -DVEC0= -DVERSION_FILE= -DGENERATOR=.
+# store. Run with cmake -P and -DBUILD_DIR= -DWORK_DIR= -DVEC0= -DVERSION_FILE= -DGENERATOR= and the
+# project's install folders -DLIBDIR= -DINCLUDEDIR= -DBINDIR= (GNUInstallDirs' CMAKE_INSTALL_*).
 cmake_minimum_required(VERSION 3.25)
-foreach(var BUILD_DIR WORK_DIR VEC0 VERSION_FILE GENERATOR)
+foreach(var BUILD_DIR WORK_DIR VEC0 VERSION_FILE GENERATOR LIBDIR INCLUDEDIR BINDIR)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "install_consumer.cmake needs -D${var}=")
   endif()
@@ -19,16 +20,14 @@ endfunction()
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 run("${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${prefix}")
-include(GNUInstallDirs)
-foreach(file "${CMAKE_INSTALL_LIBDIR}/libshardvec.a" "${CMAKE_INSTALL_INCLUDEDIR}/shardvec/reader.h"
-             "${CMAKE_INSTALL_LIBDIR}/cmake/shardvec/shardvecConfig.cmake"
-             "${CMAKE_INSTALL_LIBDIR}/cmake/shardvec/shardvecConfigVersion.cmake")
+foreach(file "${LIBDIR}/libshardvec.a" "${INCLUDEDIR}/shardvec/reader.h" "${BINDIR}/shardvec"
+             "${LIBDIR}/cmake/shardvec/shardvecConfig.cmake" "${LIBDIR}/cmake/shardvec/shardvecConfigVersion.cmake")
   if(NOT EXISTS "${prefix}/${file}")
     message(FATAL_ERROR "not installed: ${file}")
   endif()
 endforeach()
 file(STRINGS "${VERSION_FILE}" version LIMIT_COUNT 1)
-run("${prefix}/${CMAKE_INSTALL_BINDIR}/shardvec" --version)
+run("${prefix}/${BINDIR}/shardvec" --version)
 if(NOT out MATCHES "^shardvec ${version}\n?$")
   message(FATAL_ERROR "the installed CLI says '${out}', VERSION says ${version}")
 endif()
