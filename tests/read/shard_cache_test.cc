@@ -42,8 +42,6 @@ class CountingStore : public testing::ForwardingStore {
   std::atomic<int> downloads_{0};
   std::chrono::milliseconds delay_{0};
 };
-  std::chrono::milliseconds delay_{0};
-};
 
 void FlipByteInTheMiddle(const fs::path& path) {
   std::string bytes = testing::ReadText(path);
