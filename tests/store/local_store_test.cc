@@ -79,7 +79,7 @@ TEST_F(LocalStoreTest, TheNextSwapRemovesTheStagedCopyOfAWriterKilledMidSwap) {
   auto staged = store_.ListStaged();
   ASSERT_TRUE(staged.ok()) << staged.status().ToString();
   ASSERT_EQ(staged->size(), 1u);
-  EXPECT_EQ(store_.List("")->objects.size(), 1u) << "staged copies are not objects";
+  EXPECT_EQ(store_.List("", "")->objects.size(), 1u) << "staged copies are not objects";
   EXPECT_EQ(*store_.Get("ptr"), "one");
   ASSERT_TRUE(store_.CompareAndSwap("ptr", "two", *v1).ok());
   EXPECT_FALSE(std::filesystem::exists(leftover));
