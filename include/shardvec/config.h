@@ -87,6 +87,11 @@ struct WriteConfig {
   std::function<void(const WriteProgress&)> on_progress;
   // Receives the vector.write.* metric events (include/shardvec/metrics.h); none when null.
   std::shared_ptr<MetricsSink> metrics;
+  // The sqlite-vec 0.1.9 loadable extension (vec0.so). Empty: the SHARDVEC_VEC0_PATH environment
+  // variable, else the Python package's sqlite-vec wheel (under Python), else the path the library
+  // was configured with. A file that does not exist is refused naming vec0_path; vec0 loads once per
+  // process, so a path other than the one already loaded is refused too.
+  std::string vec0_path;
 };
 
 // Checks every field rule that does not need the data. num_dbs may still be unknown afterwards only

@@ -31,6 +31,11 @@ struct ReaderOptions {
   bool preload_shards = false;
   // Receives the vector.reader.* metric events (include/shardvec/metrics.h); none when null.
   std::shared_ptr<MetricsSink> metrics;
+  // The sqlite-vec 0.1.9 loadable extension (vec0.so). Empty: the SHARDVEC_VEC0_PATH environment
+  // variable, else the Python package's sqlite-vec wheel (under Python), else the path the library
+  // was configured with. A file that does not exist is refused naming vec0_path; vec0 loads once per
+  // process, so a path other than the one already loaded is refused too.
+  std::string vec0_path;
 };
 
 // Every option given must take effect, or the search is refused (InvalidArgument naming it).

@@ -6,6 +6,8 @@ and ``cleanup`` (``shardvec.admin``) administer the published snapshots. ``s3_pr
 or a local folder.
 """
 
+from importlib import metadata as _metadata
+
 from shardvec.admin import cleanup, current, history, rollback
 from shardvec.config import VectorSpec
 from shardvec.errors import (
@@ -16,7 +18,9 @@ from shardvec.errors import (
     ShardvecError,
 )
 
-__version__ = "0.1.0"
+# The installed wheel's version, which scikit-build-core read from the repository's VERSION file
+# (CMake's project version reads the same file).
+__version__ = _metadata.version("shardvec")
 
 __all__ = [
     "ConfigValidationError",

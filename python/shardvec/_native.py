@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
+
+from shardvec import _engine
 
 
 def _vec0_path() -> str:
@@ -16,9 +17,7 @@ def _vec0_path() -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "vec0.so")
 
 
-# The engine loads vec0 itself; SHARDVEC_VEC0_PATH (when already set) wins over the wheel's copy.
-os.environ.setdefault("SHARDVEC_VEC0_PATH", _vec0_path())
-
-from shardvec import _engine  # noqa: E402  (must follow the variable above)
+# The engine's default vec0 is the wheel's copy (SHARDVEC_VEC0_PATH, when set, wins over it).
+_engine.set_default_vec0_path(_vec0_path())
 
 __all__ = ["_engine"]

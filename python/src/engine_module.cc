@@ -14,6 +14,7 @@
 #include <span>
 
 #include "common/sqlite/sqlite_setup.h"
+#include "shard/sqlite_vec.h"
 #include "engine_common.h"
 #include "shardvec/reader.h"
 
@@ -138,6 +139,8 @@ NB_MODULE(_engine, m) {
   m.attr("version") = SHARDVEC_VERSION;
   ConfigureSqliteOnce();  // at import, before anything else in the process may initialise SQLite
   BindConfigTypes(m);
+  // The package passes the vec0.so of its sqlite-vec wheel; SHARDVEC_VEC0_PATH, when set, still wins.
+  m.def("set_default_vec0_path", &SetDefaultSqliteVecPath, nb::arg("path"));
   m.def("write", &Write, nb::arg("config"), nb::arg("vectors").none() = nb::none(),
         nb::arg("int_ids").none() = nb::none(), nb::arg("str_ids") = std::vector<std::string>(),
         nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),

@@ -315,7 +315,7 @@ void PrintResult(const BuildResult& r, bool json) {
   std::printf("manifest: %s\n", r.manifest_ref.c_str());
 }
 
-int RunBuild(const BuildArgs& a) {
+int RunBuild(const BuildArgs& a, const StoreWrapper& wrap_store) {
   if (Status st = CheckTextFlags(a); !st.ok()) return ReportError("build", st);
   auto sharding = ShardingFromArgs(a);
   if (!sharding.ok()) return ReportError("build", sharding.status());
@@ -328,7 +328,13 @@ int RunBuild(const BuildArgs& a) {
   ProgressLine progress(!a.quiet && StderrIsTty());
   config->on_progress = [&progress](const WriteProgress& p) { progress.Update(p.phase, p.done, p.total); };
   const InputBatch input(std::move(data).value());
-  auto result = WriteSharded(*config, input.batch);
+  std::shared_ptr<ObjectStore> store;  // null: WriteSharded opens config->store
+  if (wrap_store) {
+    auto opened = OpenStore(config->store, config->store_options);
+    if (!opened.ok()) return ReportError("build", opened.status());
+    store = wrap_store(std::move(opened).value());
+  }
+  auto result = WriteSharded(*config, input.batch, std::move(store));
   progress.Finish();
   if (!result.ok()) return ReportError("build", result.status());
   PrintResult(*result, a.json);
@@ -337,7 +343,7 @@ int RunBuild(const BuildArgs& a) {
 
 }  // namespace
 
-void RegisterBuildCommand(CLI::App& app, int& exit_code) {
+void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wrap_store) {
   auto args = std::make_shared<BuildArgs>();
   CLI::App* cmd = app.add_subcommand("build", "Build and publish a snapshot from a vector file");
   AddStoreOption(cmd, args->store, args->store_options);
@@ -374,7 +380,7 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code) {
                 "Publish even if _CURRENT moved to a newer snapshot meanwhile");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->add_flag("--quiet", args->quiet, "No progress line");
-  cmd->callback([args, &exit_code] { exit_code = RunBuild(*args); });
+  cmd->callback([args, &exit_code, wrap_store] { exit_code = RunBuild(*args, wrap_store); });
 }
 
 }  // namespace shardvec::cli

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/run.h"
 #include "shardvec/object_store.h"
 
 namespace shardvec::cli {
@@ -11,7 +12,8 @@ namespace shardvec::cli {
 // --store plus the S3 connection flags (--endpoint-url, --region, --profile, --addressing-style).
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options);
 
-void RegisterBuildCommand(CLI::App& app, int& exit_code);
+// `wrap_store`, when set, wraps the store build writes to.
+void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wrap_store);
 // history, rollback, cleanup (src/cli/history_commands.cc)
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);
 // search, info, shards, route, health (src/cli/read_commands.cc)

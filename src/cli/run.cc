@@ -40,7 +40,7 @@ void CheckIntegerOptions(CLI::App& app) {
 
 }  // namespace
 
-int Run(int argc, char** argv) {
+int Run(int argc, char** argv, const StoreWrapper& wrap_build_store) {
   CLI::App app{"shardvec: build and serve sharded sqlite-vec vector snapshots"};
   app.set_version_flag("--version", std::string("shardvec ") + SHARDVEC_VERSION);
   app.require_subcommand(1);
@@ -49,7 +49,7 @@ int Run(int argc, char** argv) {
   app.add_option("--metrics-file", MetricsFilePath(),
                  "Write the Prometheus text exposition of this run's metric events to PATH at exit");
   int exit_code = kExitOk;
-  RegisterBuildCommand(app, exit_code);
+  RegisterBuildCommand(app, exit_code, wrap_build_store);
   RegisterHistoryCommands(app, exit_code);
   RegisterReadCommands(app, exit_code);
   CheckIntegerOptions(app);

@@ -28,6 +28,7 @@
 #include "read/shard_cache.h"
 #include "read/snapshot_loader.h"
 #include "shard/shard_searcher.h"
+#include "shard/sqlite_vec.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -446,6 +447,7 @@ ShardedVectorReader::~ShardedVectorReader() = default;
 Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const ReaderOptions& options,
                                                                      std::shared_ptr<ObjectStore> store) {
   RETURN_IF_ERROR(CheckThreadCount("max_workers", options.max_workers));
+  RETURN_IF_ERROR(UseSqliteVec("vec0_path", options.vec0_path));
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(options.store, options.store_options));
   }

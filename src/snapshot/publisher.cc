@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "common/fault_point.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "format/keys.h"
@@ -67,7 +66,6 @@ Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest) 
   const std::string key = ManifestKey(FormatTimestamp(NowUtc()), manifest.run_id);
   RETURN_IF_ERROR(
       store.PutIfAbsent(key, bytes).WithKindIf(StatusCode::kAlreadyExists, ErrorKind::kManifestExists));
-  RETURN_IF_ERROR(FaultPoint(kFaultAfterManifestPut));
   return PublishResult{store.Url(key), key};
 }
 
@@ -105,7 +103,7 @@ Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std
     }
     next.updated_at = FormatTimestamp(NowUtc());
     auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), base.version);
-    if (swapped.ok()) return FaultPoint(kFaultAfterCurrentSwap);
+    if (swapped.ok()) return Status::OK();
     if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
     // Another writer moved the pointer between our read and our swap: look again.
     LogEvent(LogLevel::kInfo, "publish_swap_retried", {{"run_id", run_id}, {"attempt", attempt + 1}});

@@ -14,7 +14,6 @@
 #include <regex>
 
 #include "common/digest.h"
-#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/url_redact.h"
@@ -308,11 +307,6 @@ Result<std::string> LocalStore::CompareAndSwap(std::string_view key, std::string
   }
   RemoveStaleStagedSwaps(folder.dir.get(), folder.name, Url(key));
   ASSIGN_OR_RETURN(std::string staged, Stage(folder, key, data));
-  Status st = FaultPoint(kFaultDuringCurrentSwap);  // staged, not yet renamed into place
-  if (!st.ok()) {
-    ::unlinkat(folder.dir.get(), staged.c_str(), 0);
-    return st;
-  }
   RETURN_IF_ERROR(CommitStaged(folder, staged, key));
   return VersionOf(data);
 }

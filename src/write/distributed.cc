@@ -239,6 +239,12 @@ Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteCon
                                                                   std::shared_ptr<ObjectStore> store) {
   RETURN_IF_ERROR(Validate(config));
   if (writer_type.empty()) return Status::InvalidArgument("writer_type must not be empty");
+  if (!config.vec0_path.empty()) {
+    // The shards are built by tasks in other processes, each loading its own default vec0.
+    return Status::InvalidArgument(fmt::format(
+        "vec0_path='{}' cannot take effect in a distributed write (its tasks load their own default)",
+        config.vec0_path));
+  }
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "common/digest.h"
-#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/private_dir.h"
 #include "common/random_id.h"
@@ -121,7 +120,6 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   info.digest = digest.digest;
   RETURN_IF_ERROR(t.store->PutFile(ShardKey(t.run_id, t.db_id, t.attempt), db_path)
                       .WithContext(fmt::format("upload of shard {}", t.db_id)));
-  RETURN_IF_ERROR(FaultPoint(kFaultAfterShardUpload));
   return info;
 }
 

@@ -12,7 +12,6 @@
 #include <mutex>
 #include <random>
 
-#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/random_id.h"
@@ -24,6 +23,7 @@
 #include "metrics/emit.h"
 #include "routing/router.h"
 #include "routing/routing_plan.h"
+#include "shard/sqlite_vec.h"
 #include "write/manifest_compose.h"
 #include "snapshot/publisher.h"
 #include "write/record_check.h"
@@ -338,7 +338,6 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
   ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, batch, routed));
   Report(ctx.config, "publish", 0, 0);
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
-  RETURN_IF_ERROR(FaultPoint(kFaultAfterRoutingArtifacts));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
   if (ctx.config.metrics) {
@@ -353,6 +352,7 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
   const auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(Validate(config));
   if (batch) RETURN_IF_ERROR(batch->Check());
+  RETURN_IF_ERROR(UseSqliteVec("vec0_path", config.vec0_path));
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }

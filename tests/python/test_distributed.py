@@ -3,11 +3,11 @@ LocalCluster with 2 worker processes, and a local Ray with 2 CPUs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import xxhash
 from shardvec.config import VectorColumnInput
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
 from shardvec.vector import BuildResult, ShardedVectorReader, VectorShardedWriteConfig, write_arrays
-from shardvec.vector._distributed import FAULT_FILE_ENV
+from shardvec.vector._distributed import DistributedRun
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig, VectorWriteOptions
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
 
@@ -29,9 +29,12 @@ DIM = 16
 ROWS = 1200
 NUM_DBS = 4
 ENGINES = ["spark", "dask", "ray"]
-# Set before any cluster starts, so every worker process inherits it; tests write the file.
-FAULT_FILE = Path(tempfile.mkdtemp(prefix="shardvec-fault-")) / "fail-first-attempt-of-db"
-os.environ[FAULT_FILE_ENV] = str(FAULT_FILE)
+# The fault hooks' module, importable here and (PYTHONPATH, set before any cluster starts so every
+# worker process inherits it) in the workers that unpickle a hook.
+WORKER_SUPPORT = str(Path(__file__).resolve().parent / "worker_support")
+sys.path.insert(0, WORKER_SUPPORT)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (WORKER_SUPPORT, os.environ.get("PYTHONPATH")) if p)
+from fault_hooks import FailFirstAttemptAfterUpload  # noqa: E402
 INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"])
 # EXPLICIT reads each row's shard from "bucket"; the other strategies refuse a shard id column.
 EXPLICIT_INPUT = VectorColumnInput(vector_col="embedding", id_col="doc_id", payload_cols=["title"], shard_id_col="bucket")
@@ -209,14 +212,14 @@ def test_all_engines_and_the_python_writer_build_the_same_shards(request: pytest
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
-def test_a_task_failing_after_upload_is_retried_and_its_objects_removed(engine: Writer, tmp_path: Path) -> None:
+def test_a_task_failing_after_upload_is_retried_and_its_objects_removed(engine: Writer, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     table = make_table(seed=7)
     prefix = str(tmp_path / "store")
-    FAULT_FILE.write_text("2")
-    try:
-        result = engine(table, config_for(prefix, strategy=VectorShardingStrategy.LSH), INPUT)
-    finally:
-        FAULT_FILE.unlink()
+    task_spec = DistributedRun.task_spec
+    monkeypatch.setattr(DistributedRun, "task_spec",
+                        lambda run: dataclasses.replace(task_spec(run), after_upload=FailFirstAttemptAfterUpload(2)))
+    result = engine(table, config_for(prefix, strategy=VectorShardingStrategy.LSH), INPUT)
     check_snapshot(result, table, prefix, tmp_path / "cache")
     winner = {w.db_id: w for w in result.winners}[2]
     assert winner.attempt >= 1 and winner.db_url.endswith(f"attempt={winner.attempt:02d}")

@@ -12,6 +12,7 @@
 #include "common/digest.h"
 #include "shard/shard_builder.h"
 #include "store/local_store.h"
+#include "support/forwarding_store.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -24,50 +25,20 @@ constexpr int64_t kDim = 8;
 constexpr int64_t kRows = 40;
 
 // Delegates to another store and counts downloads; GetToFile can be slowed to widen races.
-class CountingStore : public ObjectStore {
+class CountingStore : public testing::ForwardingStore {
  public:
-  explicit CountingStore(std::shared_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
+  explicit CountingStore(std::shared_ptr<ObjectStore> inner) : ForwardingStore(std::move(inner)) {}
 
   int downloads() const { return downloads_.load(); }
   void set_download_delay(std::chrono::milliseconds delay) { delay_ = delay; }
 
-  std::string Url(std::string_view key) const override { return inner_->Url(key); }
-  std::string PrefixUrl() const override { return inner_->PrefixUrl(); }
-  using ObjectStore::Get;
-  using ObjectStore::GetVersioned;
-  Result<std::string> Get(std::string_view key, int64_t max_bytes) override { return inner_->Get(key, max_bytes); }
-  Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override {
-    return inner_->GetRange(key, offset, length);
-  }
-  Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override {
-    return inner_->GetVersioned(key, max_bytes);
-  }
-  Result<ObjectInfo> Head(std::string_view key) override { return inner_->Head(key); }
   Status GetToFile(std::string_view key, const fs::path& dest, int64_t max_bytes) override {
     ++downloads_;
     std::this_thread::sleep_for(delay_);
-    return inner_->GetToFile(key, dest, max_bytes);
+    return ForwardingStore::GetToFile(key, dest, max_bytes);
   }
-  Status Put(std::string_view key, std::string_view data) override {
-    return inner_->Put(key, data);
-  }
-  Status PutFile(std::string_view key, const fs::path& source) override {
-    return inner_->PutFile(key, source);
-  }
-  Status PutIfAbsent(std::string_view key, std::string_view data) override {
-    return inner_->PutIfAbsent(key, data);
-  }
-  Result<std::string> CompareAndSwap(std::string_view key, std::string_view data,
-                                     const std::optional<std::string>& expected) override {
-    return inner_->CompareAndSwap(key, data, expected);
-  }
-  Result<ListResult> List(std::string_view prefix, std::string_view delimiter) override {
-    return inner_->List(prefix, delimiter);
-  }
-  Status Delete(std::string_view key) override { return inner_->Delete(key); }
 
  private:
-  std::shared_ptr<ObjectStore> inner_;
   std::atomic<int> downloads_{0};
   std::chrono::milliseconds delay_{0};
 };

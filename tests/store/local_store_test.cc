@@ -69,6 +69,24 @@ TEST_F(LocalStoreTest, CompareAndSwapChecksTheVersion) {
   EXPECT_EQ(store_.GetVersioned("ptr")->version, *v2);
 }
 
+// A writer killed mid-swap leaves its staged copy of the pointer (".<name>.tmp.<12 hex>") beside it:
+// never listed, never read, and removed by the next swap of that key.
+TEST_F(LocalStoreTest, TheNextSwapRemovesTheStagedCopyOfAWriterKilledMidSwap) {
+  auto v1 = store_.CompareAndSwap("ptr", "one", std::nullopt);
+  ASSERT_TRUE(v1.ok());
+  const auto leftover = tmp_.path() / "store" / ".ptr.tmp.0123456789ab";
+  testing::WriteText(leftover, "half-swapped");
+  auto staged = store_.ListStaged();
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  ASSERT_EQ(staged->size(), 1u);
+  EXPECT_EQ(store_.List("", "")->objects.size(), 1u) << "staged copies are not objects";
+  EXPECT_EQ(*store_.Get("ptr"), "one");
+  ASSERT_TRUE(store_.CompareAndSwap("ptr", "two", *v1).ok());
+  EXPECT_FALSE(std::filesystem::exists(leftover));
+  EXPECT_TRUE(store_.ListStaged()->empty());
+  EXPECT_EQ(*store_.Get("ptr"), "two");
+}
+
 TEST_F(LocalStoreTest, ConcurrentCompareAndSwapLosesNoUpdate) {
   ASSERT_TRUE(store_.Put("counter", "0").ok());
   std::atomic<int> wins{0};

@@ -65,7 +65,7 @@ Result<BuildResult> PublishHarness::WriteInProcess(const SnapshotSpec& spec) {
   return WriteSharded(c, source, store_);
 }
 
-std::string PublishHarness::BuildCommand(const SnapshotSpec& spec, const std::string& env,
+std::string PublishHarness::BuildCommand(const SnapshotSpec& spec, const std::string& cli, const std::string& env,
                                          const std::string& extra_flags) {
   const fs::path in = work_dir_ / ("in-" + spec.run_id);
   fs::create_directories(in);
@@ -78,14 +78,14 @@ std::string PublishHarness::BuildCommand(const SnapshotSpec& spec, const std::st
   return fmt::format(
       "{}{} {} build --quiet --store {} --local-root {} --input {} --ids {} --metric l2 --strategy lsh "
       "--num-dbs {} --parallelism 1 --run-id {} {}",
-      cli_env_, env.empty() ? "" : "env " + env, ShellQuote(SHARDVEC_CLI_PATH), ShellQuote(prefix_),
+      cli_env_, env.empty() ? "" : "env " + env, ShellQuote(cli), ShellQuote(prefix_),
       ShellQuote((work_dir_ / "lr").string()), ShellQuote((in / "v.npy").string()),
       ShellQuote((in / "ids.txt").string()), kNumDbs, ShellQuote(spec.run_id), extra_flags);
 }
 
 CommandResult PublishHarness::WriteInChild(const SnapshotSpec& spec, const std::string& env,
                                            const std::string& extra_flags) {
-  return RunCommand(BuildCommand(spec, env, extra_flags));
+  return RunCommand(BuildCommand(spec, SHARDVEC_FAULT_CLI_PATH, env, extra_flags));
 }
 
 std::vector<CommandResult> PublishHarness::WriteInChildrenAtOnce(const std::vector<SnapshotSpec>& specs,
@@ -93,7 +93,7 @@ std::vector<CommandResult> PublishHarness::WriteInChildrenAtOnce(const std::vect
   const fs::path dir = work_dir_ / ("children" + std::to_string(++children_));
   fs::create_directories(dir);
   std::string script;
-  for (size_t i = 0; i < specs.size(); ++i) script += BuildCommand(specs[i], "", extra_flags) + "\n";
+  for (size_t i = 0; i < specs.size(); ++i) script += BuildCommand(specs[i], SHARDVEC_CLI_PATH, "", extra_flags) + "\n";
   // Commands are prepared (inputs written) before any starts, then all start together.
   std::string launch;
   std::istringstream lines(script);

@@ -37,10 +37,12 @@ class PublishHarness {
 
   // LSH, 3 shards, l2, one shard built at a time (so shard uploads pass fault points in turn).
   Result<BuildResult> WriteInProcess(const SnapshotSpec& spec);
-  // The same build by `shardvec build`; `env` ("NAME=value …") is set for the child only.
+  // The same build by `shardvec build`; `env` ("NAME=value …") is set for the child only. The child is
+  // the test build of the CLI (shardvec_fault_cli), which writes through a FaultInjectionStore armed
+  // by SHARDVEC_FAULT_POINT=<point>[:<nth>] and SHARDVEC_FAULT_ACTION=fail|crash in `env`.
   CommandResult WriteInChild(const SnapshotSpec& spec, const std::string& env = "",
                              const std::string& extra_flags = "");
-  // All of them started at once; each one's exit code and output, in order.
+  // All of them started at once, by the shipped CLI; each one's exit code and output, in order.
   std::vector<CommandResult> WriteInChildrenAtOnce(const std::vector<SnapshotSpec>& specs,
                                                    const std::string& extra_flags);
 
@@ -66,7 +68,8 @@ class PublishHarness {
   const Matrix& queries() const { return queries_; }
 
  private:
-  std::string BuildCommand(const SnapshotSpec& spec, const std::string& env, const std::string& extra_flags);
+  std::string BuildCommand(const SnapshotSpec& spec, const std::string& cli, const std::string& env,
+                           const std::string& extra_flags);
   std::string MatchAnswers(const std::vector<SnapshotSpec>& candidates,
                            const std::vector<std::vector<std::string>>& answers);
 

@@ -1,15 +1,15 @@
-// Crash safety: the writer is stopped at every publish step (common/fault_point.h), by an error inside
-// the process and by SIGKILL of a `shardvec build` child, after snapshot A is published and while B is
-// being written. Afterwards a fresh reader and a second process answer from exactly A or exactly B,
-// cleanup removes what the dead run left that no manifest names, and the next write succeeds.
-#include "common/fault_point.h"
-
+// Crash safety: the writer is stopped at every publish step (support/fault_injection_store.h, a store
+// wrapper), by an error inside the process and by SIGKILL of a `shardvec build` child (the test
+// build's CLI), after snapshot A is published and while B is being written. Afterwards a fresh reader
+// and a second process answer from exactly A or exactly B, cleanup removes what the dead run left that
+// no manifest names, and the next write succeeds.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <signal.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -17,6 +17,7 @@
 #include "format/keys.h"
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
+#include "support/fault_injection_store.h"
 #include "support/publish_harness.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
@@ -27,6 +28,12 @@ namespace shardvec {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::FaultHook;
+using testing::kFaultAfterCurrentSwap;
+using testing::kFaultAfterManifestPut;
+using testing::kFaultAfterRoutingArtifacts;
+using testing::kFaultAfterShardUpload;
+using testing::kFaultDuringCurrentSwap;
 using testing::ShellQuote;
 using testing::SnapshotSpec;
 
@@ -52,24 +59,10 @@ std::string CaseName(const FaultCase& fc, bool crash) {
   return fmt::format("{}:{} {}", fc.point, fc.nth, crash ? "crash" : "fail");
 }
 
-// Fails the nth pass of `point` in this process; other passes go on.
-class ArmedFault {
- public:
-  ArmedFault(std::string_view point, int nth) {
-    SetFaultHookForTesting([point = std::string(point), nth, passes = std::make_shared<std::atomic<int>>(0)](
-                               std::string_view name) -> Status {
-      if (name != point || passes->fetch_add(1) + 1 != nth) return Status::OK();
-      return InjectedFault(name);
-    });
-  }
-  ~ArmedFault() { SetFaultHookForTesting(nullptr); }
-};
-
 class CrashSafetyTest : public ::testing::Test {
  protected:
-  void TearDown() override { SetFaultHookForTesting(nullptr); }
-
-  // A store under test: a local folder or an S3 prefix, with what a CLI child needs to reach it.
+  // A store under test: a local folder or an S3 prefix, with what a CLI child needs to reach it. Its
+  // store injects the fault the test arms (Arm) in this process.
   struct Target {
     std::string prefix;
     std::shared_ptr<ObjectStore> store;
@@ -79,11 +72,26 @@ class CrashSafetyTest : public ::testing::Test {
     const std::string prefix = (tmp_ / name).string();
     auto store = OpenStore(prefix);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
-    return {prefix, *store, ""};
+    return {prefix, Injecting(*store), ""};
   }
   Target S3Target(const std::string& name) {
     const std::string prefix = testing::UniqueS3Prefix(name);
-    return {prefix, testing::OpenS3TestStore(prefix), testing::S3CliEnv() + " "};
+    return {prefix, Injecting(testing::OpenS3TestStore(prefix)), testing::S3CliEnv() + " "};
+  }
+  std::shared_ptr<ObjectStore> Injecting(std::shared_ptr<ObjectStore> store) {
+    return std::make_shared<testing::FaultInjectionStore>(std::move(store), [this](std::string_view point) {
+      std::shared_ptr<FaultHook> hook;
+      {
+        std::lock_guard<std::mutex> lock(fault_mu_);
+        hook = fault_;
+      }
+      return hook ? (*hook)(point) : Status::OK();  // unlocked: a hook may use the store itself
+    });
+  }
+  // Every pass of every publish step in this process asks `hook` from now on; nullptr disarms.
+  void Arm(FaultHook hook) {
+    std::lock_guard<std::mutex> lock(fault_mu_);
+    fault_ = hook ? std::make_shared<FaultHook>(std::move(hook)) : nullptr;
   }
 
   testing::PublishHarness World(const Target& t) {
@@ -108,8 +116,9 @@ class CrashSafetyTest : public ::testing::Test {
                                                  fc.point, fc.nth));
       ASSERT_EQ(r.exit_code, 128 + SIGKILL) << "the writer was not killed: " << r.err;
     } else {
-      ArmedFault armed(fc.point, fc.nth);
+      Arm(testing::FaultAt(fc.point, fc.nth, /*crash=*/false));
       auto r = world.WriteInProcess(b);
+      Arm(nullptr);
       ASSERT_FALSE(r.ok()) << "the fault did not fire";
       EXPECT_EQ(r.status().code(), StatusCode::kInternal);
       EXPECT_THAT(r.status().message(), HasSubstr(fmt::format("fault injected at '{}'", fc.point)));
@@ -166,6 +175,8 @@ class CrashSafetyTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   int worlds_ = 0;
+  std::mutex fault_mu_;
+  std::shared_ptr<FaultHook> fault_;
 };
 
 TEST_F(CrashSafetyTest, LocalStoreEveryPublishStepFailedInProcess) {
@@ -202,7 +213,7 @@ TEST_F(CrashSafetyTest, CleanupNeverRemovesTheShardsOfARunStillWritingWithinItsL
   // Paused after B's second shard upload, cleanup runs from the writer's own thread.
   std::vector<std::string> in_flight;
   Result<CleanupReport> during = Status::Internal("cleanup did not run");
-  SetFaultHookForTesting([&, passes = 0](std::string_view name) mutable -> Status {
+  Arm([&, passes = 0](std::string_view name) mutable -> Status {
     if (name != kFaultAfterShardUpload || ++passes != 2) return Status::OK();
     for (const std::string& key : world.Keys()) {
       if (key.rfind("shards/run_id=B/", 0) == 0 && key.ends_with("/shard.db")) in_flight.push_back(key);
@@ -211,7 +222,7 @@ TEST_F(CrashSafetyTest, CleanupNeverRemovesTheShardsOfARunStillWritingWithinItsL
     return Status::OK();
   });
   auto written = world.WriteInProcess(b);
-  SetFaultHookForTesting(nullptr);
+  Arm(nullptr);
   ASSERT_TRUE(written.ok()) << written.status().ToString();
   ASSERT_TRUE(during.ok()) << during.status().ToString();
   EXPECT_EQ(in_flight.size(), 2u);

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +34,6 @@ from shardvec.vector._bridge import (
 )
 from shardvec.vector.types import BuildResult, VectorShardingStrategy
 
-# Test seam for retry tests: names a file; while it exists and holds a db id, the first attempt of
-# that db fails after its upload. A file (not a value) so workers started earlier see changes.
-FAULT_FILE_ENV = "SHARDVEC_TEST_FAULT_FILE"
-
 VERIFY_SAMPLE_ROWS = 20
 
 
@@ -56,6 +51,9 @@ class ShardTaskSpec:
     routing_col: str
     # CEL: the columns whose values form each row's routing_context (column name = variable name).
     context_cols: tuple[str, ...] = ()
+    # Called in the task with each shard's info once its upload returned (it travels with the spec,
+    # so it must pickle); an exception it raises fails the task, which the engine then retries.
+    after_upload: Callable[[_engine.ShardInfo], None] | None = None
 
     @property
     def dim(self) -> int:
@@ -208,20 +206,9 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
     task.db_id = int(db_id)
     task.first_attempt = int(first_attempt)
     info = _engine.build_shard_attempt(task, lambda: next(stream, None))
-    if info.attempt == 0 and _fault_injected_for(db_id):
-        raise RuntimeError(f"injected failure after uploading db {db_id} attempt 0 ({FAULT_FILE_ENV})")
+    if spec.after_upload is not None:
+        spec.after_upload(info)
     return info
-
-
-def _fault_injected_for(db_id: int) -> bool:
-    path = os.environ.get(FAULT_FILE_ENV)
-    if not path:
-        return False
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() == str(db_id)
-    except FileNotFoundError:
-        return False
 
 
 SHARD_INFO_SCHEMA = pa.schema([

@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "common/fault_point.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/url_redact.h"
@@ -339,7 +338,6 @@ Status S3Store::PutIfAbsent(std::string_view key, std::string_view data) {
 Result<std::string> S3Store::CompareAndSwap(std::string_view key, std::string_view data,
                                             const std::optional<std::string>& expected_version) {
   const std::string object_key = ObjectKey(key);
-  RETURN_IF_ERROR(FaultPoint(kFaultDuringCurrentSwap));  // the conditional PUT is the swap itself
   Result<HttpResponse> response =
       PutObject(object_key, data,
                 {expected_version ? std::pair<std::string, std::string>("If-Match", *expected_version)
