@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -278,7 +279,7 @@ def test_a_worker_routes_every_batch_of_a_plan_with_one_prepared_router(tmp_path
     spec = run.task_spec()
     router = prepared_router(plan)
     assert prepared_router(plan) is router  # built once for this plan
-    assert prepared_router(dict(plan)) is not router  # another plan object: its own router
+    assert prepared_router(pickle.loads(pickle.dumps(plan))) is not router  # another plan object: its own router
     vectors = vectors_of(table)
     contexts = [{"tenant": t} for t in table.column("tenant").to_pylist()]
     for start in range(0, 300, 30):
