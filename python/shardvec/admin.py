@@ -26,7 +26,6 @@ from typing import Any
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, require_utf8
 from shardvec.errors import ConfigValidationError
-from shardvec.vector._bridge import store_options
 
 HistoryEntry = _engine.HistoryEntry
 ManifestSummary = _engine.ManifestSummary
@@ -57,6 +56,10 @@ def _store(s3_prefix: str | PathLike[str]) -> str:
 
 def _options(credential_provider: Callable[[], Any] | None,
              s3_connection_options: dict[str, Any] | None) -> _engine.StoreOptions:
+    # Imported here: shardvec imports this module, and importing shardvec.config alone must not load
+    # shardvec.vector.
+    from shardvec.vector._bridge import store_options
+
     return store_options(engine_store_options(credential_provider, s3_connection_options))
 
 

@@ -261,8 +261,9 @@ def test_claimed_attempts_raise_publish_current_error(tmp_path: Path) -> None:
         claim = store / "shards" / "run_id=r1" / "db=00000" / f"attempt={attempt:02d}" / "_CLAIM"
         claim.parent.mkdir(parents=True)
         claim.write_text("{}")
-    task = {"store": str(store), "store_options": {}, "local_root": str(tmp_path / "build"), "run_id": "r1",
-            "db_id": 0, "dim": DIM, "metric": "l2", "first_attempt": 0}
+    task = _engine.ShardTask(store=str(store), store_options=_engine.StoreOptions(),
+                             local_root=str(tmp_path / "build"), run_id="r1", db_id=0, dim=DIM,
+                             metric=_engine.Metric.L2, first_attempt=0)
     with pytest.raises(PublishCurrentError, match="are all claimed") as raised:
         _engine.build_shard_attempt(task, lambda: None)
     assert type(raised.value) is PublishCurrentError
