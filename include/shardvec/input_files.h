@@ -61,8 +61,8 @@ Result<std::vector<int64_t>> LoadShardIdsFile(const std::string& path,
 Result<std::vector<RoutingContext>> LoadRoutingContextsFile(
     const std::string& path, std::string_view flag = "--routing-context-file");
 
-// A C-order float32/float64 2-D .npy matrix (at most kMaxNpyFileBytes), e.g. CLUSTER centroids or
-// LSH hyperplanes. Read errors start with `flag`; content errors with "<flag> '<path>'".
+// A C-order float32/float64 2-D .npy matrix (at most kMaxNpyFileBytes; a 1-D array is one row), e.g.
+// CLUSTER centroids, LSH hyperplanes or search queries. Read errors start with `flag`; content errors with "<flag> '<path>'".
 Result<Matrix> LoadMatrixFile(const std::string& path, std::string_view flag);
 
 // CEL categorical routing tokens: one JSON array of ints, strings and {"__bytes_hex__": "<hex>"}.

@@ -5,12 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <variant>
+
+#include "shardvec/status.h"
 
 namespace shardvec {
 
@@ -55,5 +58,10 @@ class PrometheusCollector : public MetricsSink {
   mutable std::mutex mu_;
   std::unique_ptr<State> state_;
 };
+
+// Writes collector.Exposition() to `path` through a temp file, fsync and rename: a scraper reading the
+// file sees the old text or the whole new one, never part of it. Errors name the path: NotFound
+// when its folder is missing, otherwise IOError.
+Status WriteExpositionFile(const PrometheusCollector& collector, const std::filesystem::path& path);
 
 }  // namespace shardvec

@@ -9,11 +9,11 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "common/status_macros.h"
-#include "common/text_util.h"
-#include "routing/cel/cel.h"
+#include "shardvec/cel.h"
 #include "shardvec/input_files.h"
 #include "shardvec/limits.h"
+#include "shardvec/status_macros.h"
+#include "shardvec/text.h"
 #include "shardvec/writer.h"
 
 namespace shardvec::cli {
@@ -129,7 +129,7 @@ Result<std::map<std::string, std::string>> ParseCelColumns(const std::vector<std
           fmt::format("--cel-column '{}' must look like NAME=TYPE, e.g. region=string", spec));
     }
     const std::string type(TrimBlanks(std::string_view(spec).substr(eq + 1)));
-    RETURN_IF_ERROR(cel::ParseColumnType(type, fmt::format("--cel-column '{}': the type", spec)).status());
+    RETURN_IF_ERROR(CheckCelColumnType(type, fmt::format("--cel-column '{}': the type", spec)));
     if (!columns.emplace(name, type).second) {
       return Status::InvalidArgument(fmt::format("--cel-column '{}' declares '{}' again (it is already {})", spec,
                                                  name, columns[name]));
@@ -140,13 +140,12 @@ Result<std::map<std::string, std::string>> ParseCelColumns(const std::vector<std
 
 // --routing-values "eu,us,apac": tokens typed by the expression's result type (int and uint results:
 // integers; string: the text; bytes: the text's UTF-8 bytes).
-Result<std::vector<RoutingValue>> ParseRoutingValues(const std::string& text, cel::Type result_type,
+Result<std::vector<RoutingValue>> ParseRoutingValues(const std::string& text, const std::string& result_type,
                                                      const std::string& expr) {
-  if (result_type != cel::Type::kInt && result_type != cel::Type::kUint && result_type != cel::Type::kString &&
-      result_type != cel::Type::kBytes) {
+  if (result_type != "int" && result_type != "uint" && result_type != "string" && result_type != "bytes") {
     return Status::InvalidArgument(fmt::format(
         "--routing-values: --cel-expr '{}' returns {}; routing tokens must be int, uint, string or bytes", expr,
-        cel::TypeName(result_type)));
+        result_type));
   }
   std::vector<RoutingValue> values;
   size_t start = 0, position = 0;
@@ -162,24 +161,19 @@ Result<std::vector<RoutingValue>> ParseRoutingValues(const std::string& text, ce
           "string)",
           text, position));
     }
-    switch (result_type) {
-      case cel::Type::kString: values.emplace_back(std::string(token)); break;
-      case cel::Type::kBytes: values.emplace_back(Bytes{std::string(token)}); break;
-      default: {
-        if (const auto i = ParseWhole<int64_t>(token)) {
-          values.emplace_back(*i);
-          break;
-        }
-        // A uint result may name tokens above INT64_MAX.
-        if (const auto u = ParseWhole<uint64_t>(token); u && result_type == cel::Type::kUint) {
-          values.emplace_back(*u);
-          break;
-        }
-        return Status::InvalidArgument(fmt::format(
-            "--routing-values token '{}' is not an integer (--cel-expr '{}' returns {}, so every token must be "
-            "one)",
-            token, expr, cel::TypeName(result_type)));
-      }
+    if (result_type == "string") {
+      values.emplace_back(std::string(token));
+    } else if (result_type == "bytes") {
+      values.emplace_back(Bytes{std::string(token)});
+    } else if (const auto i = ParseWhole<int64_t>(token)) {
+      values.emplace_back(*i);
+    } else if (const auto u = ParseWhole<uint64_t>(token); u && result_type == "uint") {
+      values.emplace_back(*u);  // a uint result may name tokens above INT64_MAX
+    } else {
+      return Status::InvalidArgument(fmt::format(
+          "--routing-values token '{}' is not an integer (--cel-expr '{}' returns {}, so every token must be "
+          "one)",
+          token, expr, result_type));
     }
   }
   return values;
@@ -196,9 +190,8 @@ Status SetCelConfig(const BuildArgs& a, ShardingConfig& s) {
   if (!a.routing_values_file.empty()) {
     ASSIGN_OR_RETURN(s.routing_values, LoadRoutingValuesFile(a.routing_values_file));
   } else if (!a.routing_values.empty()) {
-    Result<std::shared_ptr<const cel::Program>> program = cel::Program::Compile(a.cel_expr, s.cel_columns);
-    if (!program.ok()) return program.status();
-    ASSIGN_OR_RETURN(s.routing_values, ParseRoutingValues(a.routing_values, (*program)->result_type(), a.cel_expr));
+    ASSIGN_OR_RETURN(const std::string result_type, CelResultType(a.cel_expr, s.cel_columns));
+    ASSIGN_OR_RETURN(s.routing_values, ParseRoutingValues(a.routing_values, result_type, a.cel_expr));
   }
   return Status::OK();
 }

@@ -8,16 +8,11 @@
 
 #include <algorithm>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
-#include "common/file_util.h"
-#include "common/json_text.h"
-#include "common/text_util.h"
+#include "shardvec/text.h"
 
 namespace shardvec::cli {
 
@@ -38,7 +33,11 @@ int ReportError(std::string_view command, const Status& status) {
 
 std::string DisplayText(std::string_view text) { return EscapeForDisplay(text); }
 
-void PrintJson(const nlohmann::json& value) { std::printf("%s\n", SafeJsonDump(value).c_str()); }
+std::string JsonText(const nlohmann::json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+void PrintJson(const nlohmann::json& value) { std::printf("%s\n", JsonText(value).c_str()); }
 
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   cmd->add_option("--store", store, "Store prefix: a folder, file:///abs/path or s3://bucket/prefix")->required();
@@ -77,15 +76,7 @@ std::shared_ptr<PrometheusCollector> CliMetrics() {
 Status WriteMetricsFile() {
   auto collector = CliMetrics();
   if (!collector) return Status::OK();
-  // Temp file, fsync, rename: a scraper reading the file sees the old text or the whole new one.
-  const std::filesystem::path path(MetricsFilePath());
-  const std::filesystem::path staged = TempSiblingPath(path);
-  Status st = WriteFileSynced(staged, collector->Exposition());
-  if (st.ok() && std::rename(staged.c_str(), path.c_str()) != 0) {
-    st = Status::IOError("--metrics-file '" + path.string() + "': cannot rename into place: " + std::strerror(errno));
-  }
-  if (!st.ok()) std::remove(staged.c_str());
-  return st;
+  return WriteExpositionFile(*collector, MetricsFilePath()).WithContext("--metrics-file");
 }
 
 bool StderrIsTty() { return ::isatty(STDERR_FILENO) == 1; }

@@ -29,6 +29,10 @@ int ReportError(std::string_view command, const Status& status);
 // UTF-8 escaped, for printing.
 std::string DisplayText(std::string_view text);
 
+// `value` as compact JSON text that never throws: bytes that are not UTF-8 in a string come out as
+// U+FFFD, so the text is always valid JSON.
+std::string JsonText(const nlohmann::json& value);
+
 // Prints `value` as one line of compact JSON on stdout. Never throws: bytes that are not UTF-8 in a
 // string come out as U+FFFD, so the line is always valid JSON.
 void PrintJson(const nlohmann::json& value);

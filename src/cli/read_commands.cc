@@ -7,14 +7,12 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "common/file_util.h"
-#include "common/json_text.h"
-#include "common/status_macros.h"
-#include "common/text_util.h"
-#include "format/npy.h"
-#include "format/routing_json.h"
+#include "shardvec/cel.h"
+#include "shardvec/input_files.h"
 #include "shardvec/limits.h"
 #include "shardvec/reader.h"
+#include "shardvec/status_macros.h"
+#include "shardvec/text.h"
 
 namespace shardvec::cli {
 namespace {
@@ -76,10 +74,7 @@ Result<Matrix> LoadQueries(const ReadArgs& a) {
   if (!a.query.empty() && !a.query_file.empty()) {
     return Status::InvalidArgument("give either --query or --query-file, not both");
   }
-  if (!a.query_file.empty()) {
-    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(a.query_file, kMaxNpyFileBytes));
-    return ParseNpyMatrix(bytes, fmt::format("--query-file '{}'", a.query_file));
-  }
+  if (!a.query_file.empty()) return LoadMatrixFile(a.query_file, "--query-file");
   if (a.query.empty()) return Status::InvalidArgument("one of --query or --query-file is required");
   ASSIGN_OR_RETURN(std::vector<float> values, ParseList<float>(a.query, "--query", "floats"));
   Matrix m{1, static_cast<int64_t>(values.size()), std::move(values)};
@@ -231,7 +226,7 @@ json InfoJson(const SnapshotInfo& i) {
   if (i.strategy == Strategy::kCel) {
     out["cel_expr"] = i.cel_expr;
     out["cel_columns"] = i.cel_columns;
-    out["routing_values"] = i.routing_values ? RoutingValuesToJson(*i.routing_values) : json();
+    out["routing_values"] = i.routing_values ? json::parse(RoutingValuesJsonText(*i.routing_values)) : json();
   }
   return out;
 }
@@ -244,7 +239,7 @@ int RunInfo(const ReadArgs& a) {
     PrintJson(info);
   } else {
     for (auto& [k, v] : info.items()) {
-      const std::string text = DisplayText(v.is_string() ? v.get<std::string>() : SafeJsonDump(v));
+      const std::string text = DisplayText(v.is_string() ? v.get<std::string>() : JsonText(v));
       std::printf("%-14s %s\n", k.c_str(), text.c_str());
     }
   }

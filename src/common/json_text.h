@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "shardvec/limits.h"  // kMaxJsonNesting
+#include "shardvec/text.h"    // ReadablePayloadJson, kRawPayloadKey
 
 namespace shardvec {
 
@@ -25,14 +26,5 @@ bool JsonNestsDeeperThan(std::string_view text, int max_depth = kMaxJsonNesting)
 // string that are not UTF-8 come out as U+FFFD. For output built from text read from a store or a
 // file, where one bad byte must not abort the process.
 std::string SafeJsonDump(const nlohmann::json& value);
-
-// The key of the object a reader returns for a stored payload it cannot hand back as JSON.
-inline constexpr std::string_view kRawPayloadKey = "__raw_payload__";
-// A shard's stored payload text as a reader returns it: the text unchanged when it is a JSON object
-// nesting at most kMaxJsonNesting levels (so valid UTF-8, as JSON requires), otherwise
-// {"__raw_payload__": "<the stored text>"} with bytes that are not UTF-8 replaced by U+FFFD. The
-// result is always one valid JSON object. Bounded: the depth is checked before parsing, and
-// parsing builds no tree.
-std::string ReadablePayloadJson(std::string_view stored);
 
 }  // namespace shardvec

@@ -75,6 +75,7 @@ TEST_F(MetricsCliTest, AMetricsFileThatCannotBeWrittenIsAnErrorNamingTheFlag) {
   auto b = RunCli(BuildArgs() + " --metrics-file " + ShellQuote((tmp_ / "no" / "such" / "dir" / "m.prom").string()));
   EXPECT_EQ(b.exit_code, 1);
   EXPECT_NE(b.err.find("no/such/dir"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("--metrics-file"), std::string::npos) << b.err;
 }
 
 TEST_F(MetricsCliTest, JsonLogsAreOneObjectPerLineWithSpecEventNames) {

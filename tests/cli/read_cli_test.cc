@@ -83,6 +83,9 @@ TEST_F(ReadCliTest, BadQueriesExitOneWithAClearMessage) {
       {" --query " + QueryOfRow(1) + " --num-probes 0", "num_probes must be >= 1 (got 0)"},
       {" --query " + QueryOfRow(1) + " --shard-ids 9", "shard_ids contains 9, outside [0, 4)"},
       {"", "one of --query or --query-file is required"},
+      // A query file that cannot be read is an error naming the flag and the file.
+      {" --query-file " + ShellQuote((tmp_ / "absent.npy").string()), "--query-file: "},
+      {" --query-file " + ShellQuote((tmp_ / "absent.npy").string()), "absent.npy"},
   };
   for (const auto& tc : cases) {
     auto r = RunCli("search" + StoreArgs() + tc.args);
