@@ -53,7 +53,7 @@ class SnapshotSelectCliTest : public ::testing::Test {
     return q;
   }
   json Json(const std::string& store, const std::string& command, const std::string& flags) {
-    auto r = Cli(store, command, flags + " --json " + ReadFlags());
+    auto r = Cli(store, command, flags + " --json " + (command == "history" ? std::string() : ReadFlags()));
     EXPECT_EQ(r.exit_code, 0) << command << " " << flags << ": " << r.err;
     return r.exit_code == 0 ? json::parse(r.out) : json();
   }

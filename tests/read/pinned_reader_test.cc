@@ -47,10 +47,10 @@ TEST_F(PinnedReaderTest, EachSelectorOpensThatManifestAndRefreshStaysOnIt) {
   const std::string ref_a = (*by_run)->Info().manifest_ref;
   EXPECT_EQ((*by_run)->Info().run_id, "a");
   EXPECT_NE(ref_a, (*latest)->Info().manifest_ref);
-  // The snapshot's own rows answer: row 7 is its own nearest neighbour.
+  // The snapshot's own rows answer: row 7 (id 21, MakeRecords gives row i the id 3i) is its own nearest neighbour.
   auto hit = (*by_run)->Search(std::span<const float>(data.row(7), 4), 1, SearchOptions{.num_probes = 2});
   ASSERT_TRUE(hit.ok()) << hit.status().ToString();
-  EXPECT_EQ(std::get<int64_t>(hit->results.at(0).id), 7);
+  EXPECT_EQ(std::get<int64_t>(hit->results.at(0).id), 21);
 
   auto by_offset = Open(RollbackTarget{.offset = 1});
   ASSERT_TRUE(by_offset.ok()) << by_offset.status().ToString();
