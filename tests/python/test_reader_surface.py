@@ -85,7 +85,7 @@ def test_the_sharding_module_routes_every_query_as_the_reader_does(store: Store,
     centroids = sharding.train_centroids_kmeans(VECTORS[::3], 5)
     hyperplanes = sharding.lsh_generate_hyperplanes(6, DIM, seed=7)
     cluster = store.publish("cluster", cluster_config(centroids=centroids), metric)
-    lsh = store.publish("lsh", VectorShardingConfig(strategy=VectorShardingStrategy.LSH, num_dbs=5,
+    lsh = store.publish("lsh", VectorShardingConfig(strategy=VectorShardingStrategy.LSH, num_dbs=5, num_hash_bits=6,
                                                     hyperplanes=hyperplanes), metric)
     with store.reader(cluster) as reader:
         for query in QUERIES:
