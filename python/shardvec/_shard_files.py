@@ -82,11 +82,14 @@ class SqliteVecShardReader:
         db_path = folder / _DB_FILENAME
         identity_path = folder / _DB_IDENTITY_FILENAME
         identity = {"db_url": url, "checkpoint_id": checkpoint_id}
+        fetched = False
         if not (db_path.is_file() and _read_identity(identity_path) == identity):
             identity_path.unlink(missing_ok=True)
             _engine.get_shard_file(url, options, _DB_FILENAME, str(db_path))
-            identity_path.write_text(json.dumps(identity))
+            fetched = True
         self._file: Any = _engine.ShardFile(str(db_path))
+        if fetched:  # recorded only for a file that opened, so a bad one is fetched again next time
+            identity_path.write_text(json.dumps(identity))
 
     def _open_file(self) -> Any:
         if self._file is None:

@@ -60,6 +60,9 @@ std::vector<int64_t> ProbeShards(const RoutingPlan& plan, const FloatVector& que
 uint64_t LshHash(const FloatVector& vector, const FloatMatrix& hyperplanes) {
   const Matrix planes = CopyMatrix(hyperplanes);
   const auto dim = static_cast<int64_t>(vector.size());
+  if (planes.cols != dim) {
+    Raise(Status::InvalidArgument(fmt::format("hyperplanes has {} columns but the vector has {} values", planes.cols, dim)));
+  }
   if (Status s = CheckMatrix(planes, "hyperplanes", dim); !s.ok()) Raise(s);
   if (Status s = CheckVectorValues(std::span<const float>(vector.data(), vector.size()), Metric::kL2, "vector");
       !s.ok()) {

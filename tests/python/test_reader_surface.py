@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,13 @@ import shardvec.vector
 import shardvec.vector.types
 from shardvec import VectorSpec
 from shardvec.config import WriterOutputConfig
-from shardvec.errors import ConfigValidationError, ReaderStateError, SqliteVecAdapterError
+from shardvec.errors import (
+    ConfigValidationError,
+    ReaderStateError,
+    ShardvecError,
+    SqliteVecAdapterError,
+    VectorSearchError,
+)
 from shardvec.metrics import MetricEvent
 from shardvec.sqlite_vec_adapter import SqliteVecAdapter, SqliteVecShardReader
 from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write_arrays
@@ -192,6 +199,8 @@ def test_bad_routing_inputs_are_refused_by_name() -> None:
         sharding.train_centroids_kmeans(VECTORS[:3], 5)
     with pytest.raises(ConfigValidationError, match=r"num_hash_bits must be in \[1, 64\]"):
         sharding.lsh_generate_hyperplanes(65, DIM)
+    with pytest.raises(ConfigValidationError, match="hyperplanes has 12 columns but the vector has 3 values"):
+        sharding.lsh_hash(QUERIES[0][:3], planes)
     with pytest.raises(ConfigValidationError, match="centroids must be a 2-D array"):
         sharding.cluster_assign(QUERIES[0], CENTERS[0])
 
@@ -263,6 +272,25 @@ def test_a_shard_file_is_downloaded_once_per_db_url_and_checkpoint(tmp_path: Pat
     assert (local / "shard.db").stat().st_ino == first  # reused
     SqliteVecShardReader(db_url=detail.db_url, local_dir=local, checkpoint_id="another").close()
     assert (local / "shard.db").stat().st_ino != first  # another identity: fetched again
+
+
+def test_a_shard_file_that_does_not_open_is_refused_and_fetched_again(tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "shard.db").write_bytes(b"not sqlite " * 100)
+    local = tmp_path / "local"
+    with pytest.raises(VectorSearchError, match="file is not a database"):
+        SqliteVecShardReader(db_url=str(remote), local_dir=local)
+    assert not (local / "shard.identity.json").exists()
+    with pytest.raises(ShardvecError, match="does not exist"):
+        SqliteVecShardReader(db_url=str(tmp_path / "nowhere"), local_dir=tmp_path / "other")
+    # The remote file repaired, the same local folder fetches it again and serves it.
+    with SqliteVecAdapter(db_url=str(tmp_path / "good"), local_dir=tmp_path / "build",
+                          vector_spec=VectorSpec(dim=DIM, metric="l2")) as adapter:
+        adapter.write_vector_batch(np.arange(ROWS), VECTORS)
+    shutil.copyfile(tmp_path / "good" / "shard.db", remote / "shard.db")
+    with SqliteVecShardReader(db_url=str(remote), local_dir=local) as shard:
+        assert shard.search(VECTORS[5], 1)[0].id == 5
 
 
 def test_the_adapter_builds_one_shard_that_searches_exactly(store: Store) -> None:
