@@ -48,7 +48,7 @@ def _folder(value: object, name: str) -> Path:
     elif not isinstance(value, Path):
         raise ConfigValidationError(f"{name} must be a str or Path, got {type(value).__name__}")
     folder = Path(value)
-    folder.mkdir(parents=True, exist_ok=True)
+    _engine.ensure_private_folder(str(folder), name)
     return folder
 
 
@@ -60,7 +60,9 @@ class SqliteVecShardReader:
     ``s3_connection_options`` and ``credential_provider`` reach the store; ``mmap_size`` is only the
     default (the engine maps each whole file), any other value raises ``ConfigValidationError``.
     ``get(key)`` reads the shard's ``kv`` table (empty in vector snapshots). After ``close()`` every
-    call raises ``SqliteVecAdapterError``.
+    call raises ``SqliteVecAdapterError``. ``local_dir`` is created 0700 when missing and refused
+    (``ConfigValidationError``) when another user owns it or group or others may write it, as the
+    reader's cache is: a file swapped in there would be served.
     """
 
     def __init__(
@@ -77,7 +79,7 @@ class SqliteVecShardReader:
         url = _text(db_url, "db_url")
         if checkpoint_id is not None:
             _text(checkpoint_id, "checkpoint_id")
-        folder = _folder(local_dir, "local_dir")
+        folder = _folder(local_dir, "SqliteVecShardReader local_dir")
         options = store_options(engine_store_options(credential_provider, s3_connection_options))
         db_path = folder / _DB_FILENAME
         identity_path = folder / _DB_IDENTITY_FILENAME
@@ -142,6 +144,7 @@ class SqliteVecAdapter:
     object are checked, naming the row); ``seal()`` finishes the file; ``close()`` seals it if that
     was not done and uploads ``local_dir/shard.db`` to ``{db_url}/shard.db``.
 
+    ``local_dir`` must be private, as ``SqliteVecShardReader``'s.
     ``page_size`` takes effect (4096…65536; ``"auto"`` is the engine's 65536). ``cache_size_pages``
     is only the default -2000. ``emit_sidecar`` may be True or False: no sidecar is written (no reader
     of either tool needs one). ``write_batch`` (KV pairs) raises ``SqliteVecAdapterError``: shardvec
@@ -167,7 +170,7 @@ class SqliteVecAdapter:
         metric = engine_metric(vector_spec.metric, "vector_spec.metric")
         self._db_url = _text(db_url, "db_url")
         self._store_options = store_options(engine_store_options(credential_provider, s3_connection_options))
-        self._db_path = _folder(local_dir, "local_dir") / _DB_FILENAME
+        self._db_path = _folder(local_dir, "SqliteVecAdapter local_dir") / _DB_FILENAME
         self._builder: Any = _engine.ShardFileBuilder(
             str(self._db_path), int(vector_spec.dim), metric, ENGINE_PAGE_SIZE if page_size == "auto" else int(page_size))
         self._db_bytes = 0

@@ -4,6 +4,7 @@
 // between a store and a local path.
 #include <fmt/format.h>
 
+#include "common/private_dir.h"
 #include "engine_common.h"
 #include "shard/shard_builder.h"
 #include "shard/shard_searcher.h"
@@ -174,9 +175,17 @@ void GetShardFile(const std::string& store, const StoreOptions& options, const s
   if (!got.ok()) Raise(got);
 }
 
+// Creates `path` (missing folders 0700) and refuses it unless this user owns it and no one else may
+// write it: files in it are trusted once fetched or built.
+void EnsurePrivate(const std::string& path, const std::string& what) {
+  if (Status s = EnsurePrivateFolder(path, what); !s.ok()) Raise(s);
+}
+
 }  // namespace
 
 void BindShardFiles(nb::module_& m) {
+  m.def("ensure_private_folder", &EnsurePrivate, nb::arg("path"), nb::arg("what"),
+        "Creates path (0700) if missing and refuses a folder another user owns or may write; `what` names it.");
   nb::class_<ShardFile>(m, "ShardFile", "One shard file opened read-only on its own (its declared dim and metric).")
       .def(nb::init<const std::string&>(), nb::arg("path"))
       .def("search", &ShardFile::Search, nb::arg("query"), nb::arg("k"),

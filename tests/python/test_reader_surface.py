@@ -274,6 +274,22 @@ def test_a_shard_file_is_downloaded_once_per_db_url_and_checkpoint(tmp_path: Pat
     assert (local / "shard.db").stat().st_ino != first  # another identity: fetched again
 
 
+def test_a_local_dir_others_can_write_is_refused_before_anything_is_fetched(tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    with SqliteVecAdapter(db_url=str(remote), local_dir=tmp_path / "build",
+                          vector_spec=VectorSpec(dim=DIM, metric="l2")) as adapter:
+        adapter.write_vector_batch(np.arange(10), VECTORS[:10])
+    assert (tmp_path / "build").stat().st_mode & 0o777 == 0o700
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    with pytest.raises(ConfigValidationError, match=r"SqliteVecShardReader local_dir.*'.*open' is not private: its mode 0777"):
+        SqliteVecShardReader(db_url=str(remote), local_dir=open_dir)
+    assert list(open_dir.iterdir()) == []
+    with pytest.raises(ConfigValidationError, match=r"SqliteVecAdapter local_dir.*is not private"):
+        SqliteVecAdapter(db_url=str(remote), local_dir=open_dir, vector_spec=VectorSpec(dim=DIM))
+
+
 def test_a_shard_file_that_does_not_open_is_refused_and_fetched_again(tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
