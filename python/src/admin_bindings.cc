@@ -115,7 +115,8 @@ std::vector<std::string> StoreListKeys(const std::string& store, const StoreOpti
     return keys;
   });
 }
-const std::string& store, const StoreOptions& store_options,
+
+CleanupReport RunCleanup(const std::string& store, const StoreOptions& store_options,
                          bool dry_run, std::optional<int64_t> keep_last, std::optional<int64_t> older_than_seconds,
                          std::string shard_prefix, std::string run_registry_prefix,
                          std::vector<std::string> live_runs) {

@@ -98,11 +98,11 @@ def test_custom_layout_writes_the_references_keys_and_readers_find_them(store: S
     result = store.publish("R", **LAYOUT)
     keys = store.keys()
     url_prefix = store.prefix if store.prefix.startswith("s3://") else f"file://{store.prefix}"
-    for shard in result.shards:
+    for shard in result.winners:
         assert shard.db_url == reference_shard_url(url_prefix, "R", shard.db_id)
     shard_keys = [k for k in keys if k.endswith("/shard.db")]
     assert shard_keys == [f"blobs/run_id=R/shard-{s.db_id:03d}/attempt=00/shard.db"
-                          for s in sorted(result.shards, key=lambda s: s.db_id)]
+                          for s in sorted(result.winners, key=lambda s: s.db_id)]
     records = [k for k in keys if k.endswith("run.yaml")]
     assert len(records) == 1 and re.fullmatch(
         r"registry/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z_run_id=R_[0-9a-f]{32}/run\.yaml", records[0]), records
@@ -176,7 +176,7 @@ def test_the_cli_build_writes_the_layout_and_refuses_a_bad_one_naming_the_flag(t
     assert files and all(re.fullmatch(r"blobs/run_id=C/shard-00[0-2]/attempt=00/shard\.db", f) for f in files), files
     assert [p.parent.parent.name for p in store.rglob("run.yaml")] == ["registry"]
     assert not (store / "shards").exists() and not (store / "runs").exists()
-    bad = subprocess.run([*base[:-4], "--local-root", str(tmp_path / "b2"), "--db-path-template", "db"],
+    bad = subprocess.run([*base[:-3], "--local-root", str(tmp_path / "b2"), "--db-path-template", "db"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "--db-path-template 'db' is not supported" in bad.stderr, bad.stderr
     cleaned = subprocess.run([str(CLI), "cleanup", "--store", str(store), "--shard-prefix", "a/b"],
