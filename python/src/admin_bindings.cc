@@ -55,28 +55,24 @@ RecordFields RunRecordFields(const RunRecord& r) {
 }
 
 nb::bytes EncodeRecord(const RecordFields& fields) {
-  auto text = [&](const char* name) {
+  static const std::pair<const char*, std::string RunRecord::*> kRequired[] = {
+      {"run_id", &RunRecord::run_id},         {"writer_type", &RunRecord::writer_type},
+      {"status", &RunRecord::status},         {"started_at", &RunRecord::started_at},
+      {"updated_at", &RunRecord::updated_at}, {"lease_expires_at", &RunRecord::lease_expires_at},
+      {"s3_prefix", &RunRecord::s3_prefix},   {"shard_prefix", &RunRecord::shard_prefix},
+      {"db_path_template", &RunRecord::db_path_template}};
+  static const std::pair<const char*, std::optional<std::string> RunRecord::*> kOptional[] = {
+      {"manifest_ref", &RunRecord::manifest_ref}, {"error_type", &RunRecord::error_type},
+      {"error_message", &RunRecord::error_message}};
+  RunRecord r;
+  for (const auto& [name, member] : kRequired) {
     const auto it = fields.find(name);
     if (it == fields.end() || !it->second) throw nb::value_error((std::string("run record field ") + name + " is required").c_str());
-    return *it->second;
-  };
-  auto optional = [&](const char* name) {
-    const auto it = fields.find(name);
-    return it == fields.end() ? std::nullopt : it->second;
-  };
-  RunRecord r;
-  r.run_id = text("run_id");
-  r.writer_type = text("writer_type");
-  r.status = text("status");
-  r.started_at = text("started_at");
-  r.updated_at = text("updated_at");
-  r.lease_expires_at = text("lease_expires_at");
-  r.s3_prefix = text("s3_prefix");
-  r.shard_prefix = text("shard_prefix");
-  r.db_path_template = text("db_path_template");
-  r.manifest_ref = optional("manifest_ref");
-  r.error_type = optional("error_type");
-  r.error_message = optional("error_message");
+    r.*member = *it->second;
+  }
+  for (const auto& [name, member] : kOptional) {
+    if (const auto it = fields.find(name); it != fields.end()) r.*member = it->second;
+  }
   const std::string yaml = EncodeRunRecord(r);
   return nb::bytes(yaml.data(), yaml.size());
 }

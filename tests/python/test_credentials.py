@@ -134,3 +134,13 @@ def test_an_applied_env_file_reaches_the_engine(tmp_path: Path, s3_server: dict[
         shardvec.history(s3_server["prefix"], s3_connection_options=options)
     with resolve_env_file(None, provider) as path, apply_env_file(path):
         assert len(shardvec.history(s3_server["prefix"], s3_connection_options=options)) == 1
+
+
+def test_the_package_exports_the_references_names() -> None:
+    import shardvec.credentials
+    import shardvec.run_registry
+
+    for name in ("S3Credentials", "CredentialProvider", "StaticCredentialProvider", "EnvCredentialProvider"):
+        assert getattr(shardvec, name) is getattr(shardvec.credentials, name)
+    for name in ("RunRegistry", "S3RunRegistry", "InMemoryRunRegistry", "RunRecord", "RunStatus", "RunRecordLifecycle"):
+        assert getattr(shardvec, name) is getattr(shardvec.run_registry, name)
