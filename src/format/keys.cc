@@ -98,7 +98,8 @@ Result<std::vector<TemplatePiece>> ParseDbPathTemplate(std::string_view tmpl) {
     const std::string_view name = field.substr(0, colon);
     if (name != "db_id") {
       return Status::InvalidArgument(fmt::format(
-          "field '{{{}}}' is not supported; the only field is {{db_id}} (optionally {{db_id:SPEC}})", field));
+          "field '{{{}}}' is not supported; the only field is {{db_id}} (optionally {{db_id:SPEC}})",
+          EscapeForDisplay(field)));
     }
     std::string spec;
     if (colon != std::string_view::npos) {
