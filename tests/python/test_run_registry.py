@@ -5,6 +5,7 @@ and cleanup consults the registry the writer used."""
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,25 @@ def test_cleanup_never_touches_a_run_the_writers_registry_says_is_running(tmp_pa
 def test_cleanup_refuses_a_registry_it_cannot_ask() -> None:
     with pytest.raises(ConfigValidationError, match="has no list_records"):
         shardvec.cleanup("/tmp/nowhere", run_registry=CallLog())
+
+
+def test_the_lifecycle_renews_the_lease_until_it_ends() -> None:
+    from shardvec.run_registry import RunRecordLifecycle
+
+    registry = InMemoryRunRegistry()
+    life = RunRecordLifecycle.start(registry=registry, run_id="hb", writer_type="vector-test", s3_prefix="/tmp/x",
+                                    shard_prefix="shards", db_path_template="db={db_id:05d}",
+                                    lease_duration=timedelta(minutes=10), heartbeat_interval=timedelta(milliseconds=20))
+    ref = life.run_record_ref
+    assert ref is not None
+    first = registry.load(ref).lease_expires_at
+    for _ in range(500):  # bounded: 500 × 10 ms at most
+        if registry.load(ref).lease_expires_at > first:
+            break
+        threading.Event().wait(0.01)
+    assert registry.load(ref).lease_expires_at > first and registry.load(ref).status == RunStatus.RUNNING
+    life.mark_succeeded()
+    ended = registry.load(ref)
+    assert ended.status == RunStatus.SUCCEEDED and ended.lease_expires_at == ended.updated_at
+    threading.Event().wait(0.1)  # no heartbeat after the end
+    assert registry.load(ref) == ended
