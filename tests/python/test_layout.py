@@ -21,7 +21,7 @@ from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
 
-from conftest import CLI
+from conftest import CLI, s3_storage
 
 DIM = 8
 ROWS = 40
@@ -83,9 +83,7 @@ class Store:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "s3":
         server = request.getfixturevalue("s3_server")
-        creds = server["credentials"]
-        storage = {"s3_connection_options": server["s3_connection_options"], "credential_provider": lambda: creds}
-        return Store(server["prefix"], storage, tmp_path, server)
+        return Store(server["prefix"], s3_storage(server), tmp_path, server)
     return Store(str(tmp_path / "store"), {}, tmp_path, None)
 
 

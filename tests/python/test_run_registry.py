@@ -28,6 +28,8 @@ from shardvec.vector import VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
 
+from conftest import s3_storage
+
 DIM = 8
 ROWS = 30
 VECTORS = np.random.default_rng(3).standard_normal((ROWS, DIM)).astype(np.float32)
@@ -121,9 +123,7 @@ def elsewhere(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict
     """A registry location other than the snapshot's store, and how to reach it."""
     if request.param == "s3":
         server = request.getfixturevalue("s3_server")
-        creds = server["credentials"]
-        return server["prefix"] + "-registry", {"s3_connection_options": server["s3_connection_options"],
-                                                "credential_provider": lambda: creds}
+        return server["prefix"] + "-registry", s3_storage(server)
     return str(tmp_path / "registry-store"), {}
 
 
