@@ -73,7 +73,9 @@ def _format_time(value: datetime) -> str:
 def _parse_time(text: str | None, name: str) -> datetime:
     if not text:
         raise ValueError(f"run record field {name} is missing")
-    return datetime.strptime(text, RUN_REGISTRY_TIMESTAMP_FMT).replace(tzinfo=UTC)
+    # ISO 8601 with 'Z' or an offset, with or without microseconds (pydantic omits zero ones).
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @dataclass(slots=True)

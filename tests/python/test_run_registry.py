@@ -201,3 +201,18 @@ def test_the_lifecycle_renews_the_lease_until_it_ends() -> None:
     assert ended.status == RunStatus.SUCCEEDED and ended.lease_expires_at == ended.updated_at
     threading.Event().wait(0.1)  # no heartbeat after the end
     assert registry.load(ref) == ended
+
+
+def test_a_record_in_the_references_yaml_parses() -> None:
+    # What yaml.safe_dump(record.model_dump(mode="json"), sort_keys=True) writes for the reference's
+    # RunRecord (pydantic drops zero microseconds).
+    text = (b"db_path_template: db={db_id:05d}\nerror_message: null\nerror_type: null\nformat_version: 1\n"
+            b"lease_expires_at: '2026-11-24T21:46:00Z'\nmanifest_ref: null\nrun_id: abc\n"
+            b"s3_prefix: s3://bucket/prefix\nshard_prefix: shards\nstarted_at: '2026-11-24T21:36:00.250000Z'\n"
+            b"status: running\nupdated_at: '2026-11-24T21:36:00Z'\nwriter_type: python\n")
+    record = parse_run_record(text)
+    assert (record.run_id, record.status, record.writer_type, record.db_path_template) == \
+        ("abc", RunStatus.RUNNING, "python", "db={db_id:05d}")
+    assert record.lease_expires_at == datetime(2026, 11, 24, 21, 46, tzinfo=UTC)
+    assert record.started_at == datetime(2026, 11, 24, 21, 36, 0, 250000, tzinfo=UTC)
+    assert parse_run_record(record.to_yaml()) == record
