@@ -10,12 +10,26 @@ from importlib import metadata as _metadata
 
 from shardvec.admin import cleanup, current, history, rollback
 from shardvec.config import VectorSpec
+from shardvec.credentials import (
+    CredentialProvider,
+    EnvCredentialProvider,
+    S3Credentials,
+    StaticCredentialProvider,
+)
 from shardvec.errors import (
     ConfigValidationError,
     ManifestParseError,
     PublishConflictError,
     ReaderStateError,
     ShardvecError,
+)
+from shardvec.run_registry import (
+    InMemoryRunRegistry,
+    RunRecord,
+    RunRecordLifecycle,
+    RunRegistry,
+    RunStatus,
+    S3RunRegistry,
 )
 
 # The installed wheel's version, which scikit-build-core read from the repository's VERSION file
@@ -24,6 +38,16 @@ __version__ = _metadata.version("shardvec")
 
 __all__ = [
     "ConfigValidationError",
+    "CredentialProvider",
+    "EnvCredentialProvider",
+    "InMemoryRunRegistry",
+    "RunRecord",
+    "RunRecordLifecycle",
+    "RunRegistry",
+    "RunStatus",
+    "S3Credentials",
+    "S3RunRegistry",
+    "StaticCredentialProvider",
     "ManifestParseError",
     "PublishConflictError",
     "ReaderStateError",
