@@ -5,6 +5,7 @@
 #include <nanobind/stl/shared_ptr.h>
 
 #include "engine_common.h"
+#include "shardvec/manifest_store.h"
 #include "shardvec/reader.h"
 #include "struct_binding.h"
 
@@ -147,7 +148,8 @@ void BindWriteConfig(nb::module_& m) {
       .field("max_parallel_shards", &WriteConfig::max_parallel_shards, "0: one per usable CPU")
       .field("publish_policy", &WriteConfig::publish_policy, "")
       .field("custom_manifest_fields_json", &WriteConfig::custom_manifest_fields_json,
-             "extra manifest fields, each value JSON text");
+             "extra manifest fields, each value JSON text")
+      .field("manifest_store", &WriteConfig::manifest_store, "None: manifests and _CURRENT beside the shards");
   BindMetricsField(config);
   config.finish(/*picklable=*/false);
 }
@@ -160,7 +162,8 @@ void BindReaderOptions(nb::module_& m) {
       .field("max_workers", &ReaderOptions::max_workers, "0: one per usable CPU")
       .field("max_fallback_attempts", &ReaderOptions::max_fallback_attempts, "")
       .field("max_cached_shards", &ReaderOptions::max_cached_shards, "0: unbounded")
-      .field("preload_shards", &ReaderOptions::preload_shards, "");
+      .field("preload_shards", &ReaderOptions::preload_shards, "")
+      .field("manifest_store", &ReaderOptions::manifest_store, "None: _CURRENT and manifests beside the shards");
   BindMetricsField(options);
   options.finish(/*picklable=*/false);
 }

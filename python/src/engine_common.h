@@ -210,5 +210,6 @@ void BindDistributed(nb::module_& m);
 void BindCel(nb::module_& m);
 // admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).
 void BindAdmin(nb::module_& m);
+void BindManifestStore(nb::module_& m);
 
 }  // namespace shardvec::py
