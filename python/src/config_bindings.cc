@@ -77,6 +77,17 @@ void BindMetricsField(StructBinding<T>& s) {
       "Receives the metric events: None, a PrometheusCollector or any object with emit(event, payload).");
 }
 
+// Where manifests and the pointer live: None (beside the shards) or a shardvec._engine.ManifestStore.
+template <typename T>
+void BindManifestStoreField(StructBinding<T>& s) {
+  s.property(
+      "manifest_store", [](const T& self) { return self.manifest_store; },
+      [](T& self, std::optional<nb::object> store) {
+        self.manifest_store = store && !store->is_none() ? nb::cast<std::shared_ptr<ManifestStore>>(*store) : nullptr;
+      },
+      "None: the manifests and the pointer beside the shards; else a shardvec._engine.ManifestStore.");
+}
+
 void BindEnums(nb::module_& m) {
   nb::enum_<Metric>(m, "Metric", "Distance metric (sqlite-vec's cosine or l2).")
       .value("COSINE", Metric::kCosine)
@@ -148,8 +159,8 @@ void BindWriteConfig(nb::module_& m) {
       .field("max_parallel_shards", &WriteConfig::max_parallel_shards, "0: one per usable CPU")
       .field("publish_policy", &WriteConfig::publish_policy, "")
       .field("custom_manifest_fields_json", &WriteConfig::custom_manifest_fields_json,
-             "extra manifest fields, each value JSON text")
-      .field("manifest_store", &WriteConfig::manifest_store, "None: manifests and _CURRENT beside the shards");
+             "extra manifest fields, each value JSON text");
+  BindManifestStoreField(config);
   BindMetricsField(config);
   config.finish(/*picklable=*/false);
 }
@@ -162,8 +173,8 @@ void BindReaderOptions(nb::module_& m) {
       .field("max_workers", &ReaderOptions::max_workers, "0: one per usable CPU")
       .field("max_fallback_attempts", &ReaderOptions::max_fallback_attempts, "")
       .field("max_cached_shards", &ReaderOptions::max_cached_shards, "0: unbounded")
-      .field("preload_shards", &ReaderOptions::preload_shards, "")
-      .field("manifest_store", &ReaderOptions::manifest_store, "None: _CURRENT and manifests beside the shards");
+      .field("preload_shards", &ReaderOptions::preload_shards, "");
+  BindManifestStoreField(options);
   BindMetricsField(options);
   options.finish(/*picklable=*/false);
 }

@@ -100,6 +100,14 @@ Result<Manifest> ManifestFromJson(const std::string& text) {
 
 // ---- The adapter --------------------------------------------------------------------------------
 
+bool IsFinalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
 // Calls a Python manifest store with the GIL held; an exception it raises becomes a Status carrying
 // it (error_translation.h), so the engine's caller re-raises that same exception.
 class PythonManifestStore final : public ManifestStore {
@@ -107,6 +115,11 @@ class PythonManifestStore final : public ManifestStore {
   explicit PythonManifestStore(nb::object store) : store_(std::move(store)) {}
 
   ~PythonManifestStore() override {
+    // At interpreter exit the object goes with the interpreter; the GIL can no longer be taken.
+    if (!Py_IsInitialized() || IsFinalizing()) {
+      store_.release();
+      return;
+    }
     nb::gil_scoped_acquire gil;
     store_.reset();
   }

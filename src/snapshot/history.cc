@@ -470,13 +470,9 @@ Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t lim
 }
 
 Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector) {
-  const int given = int{selector.run_id.has_value()} + int{selector.ref.has_value()} +
-                    int{selector.offset.has_value()} + int{selector.previous};
-  if (given != 1) {
-    return Status::InvalidArgument(
-        fmt::format("Exactly one of ref, run_id, offset or previous selects a manifest (got {})", given));
-  }
-  if (selector.ref) return FindByRef(store, *selector.ref);
+  // A ref alone resolves in the layout (a key or a local path too); the rest as in any store.
+  const bool ref_alone = selector.ref && !selector.run_id && !selector.offset && !selector.previous;
+  if (ref_alone) return FindByRef(store, *selector.ref);
   return FindManifest(*MakeObjectManifestStore(store), selector);
 }
 
