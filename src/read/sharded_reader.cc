@@ -29,6 +29,7 @@
 #include "read/snapshot_loader.h"
 #include "shard/shard_searcher.h"
 #include "shard/sqlite_vec.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -157,8 +158,7 @@ class ShardedVectorReader::Impl {
         pool_(std::move(pool)) {}
 
   Status Load() {
-    ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
-                     LoadCurrentSnapshot(*store_, *manifests_, options_.max_fallback_attempts));
+    ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded, LoadFirstSnapshot());
     // Once there is a snapshot to cache: the cache folder checked private (created if missing), and
     // the partial downloads killed readers left in it removed.
     ASSIGN_OR_RETURN(cache_root_, PrepareCacheRoot(options_.cache_dir, *store_));
@@ -170,8 +170,22 @@ class ShardedVectorReader::Impl {
     return Status::OK();
   }
 
+  // The manifest options_.manifest selects, else the one _CURRENT names (with fallback).
+  // A selected manifest is found in the manifest store (in the object layout, a ref may also be a
+  // key or a local path).
+  Result<std::unique_ptr<LoadedSnapshot>> LoadFirstSnapshot() {
+    if (!options_.manifest) return LoadCurrentSnapshot(*store_, *manifests_, options_.max_fallback_attempts);
+    ASSIGN_OR_RETURN(ManifestEntry entry, options_.manifest_store ? FindManifest(*manifests_, *options_.manifest)
+                                                                  : FindManifest(*store_, *options_.manifest));
+    return LoadSnapshot(*store_, *manifests_, ManifestRef{entry.ref, entry.run_id, entry.published_at});
+  }
+
   // Metric and log events are sent after the refresh lock is released.
   Result<bool> Refresh() {
+    if (options_.manifest) {  // pinned to the manifest it was opened at
+      RETURN_IF_ERROR(Current().status());
+      return false;
+    }
     std::string manifest_ref;
     Result<bool> swapped = RefreshLocked(&manifest_ref);
     if (!swapped.ok()) {
