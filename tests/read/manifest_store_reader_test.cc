@@ -193,6 +193,23 @@ TEST_F(ManifestStoreReaderTest, AManifestThatDoesNotParseFallsBackToTheOlderOneT
   EXPECT_EQ(refused.status().kind(), ErrorKind::kManifestParse);
 }
 
+TEST_F(ManifestStoreReaderTest, APinnedReaderFindsItsManifestInTheStore) {
+  const Matrix a = Write("A", 1);
+  Write("B", 2);
+  ReaderOptions pinned = Options();
+  pinned.manifest = RollbackTarget{.previous = true};
+  auto reader = ShardedVectorReader::Open(pinned);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_TRUE(Serves(**reader, a));
+  EXPECT_FALSE(*(*reader)->Refresh()) << "a pinned reader stays";
+
+  pinned.manifest = RollbackTarget{.ref = std::string("mem://7/Z")};
+  auto missing = ShardedVectorReader::Open(pinned);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("mem://7/Z"));
+}
+
 TEST_F(ManifestStoreReaderTest, HistoryRollbackAndCleanupGoThroughTheStore) {
   Write("A", 1);
   Write("B", 2);
