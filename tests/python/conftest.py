@@ -26,3 +26,15 @@ def s3_server() -> dict[str, Any]:
         "credentials": {"access_key_id": os.environ["SHARDVEC_TEST_S3_KEY_ID"],
                         "secret_access_key": os.environ["SHARDVEC_TEST_S3_SECRET"]},
     }
+
+
+@pytest.fixture(params=["local", "s3"])
+def prefix_and_storage(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    """A store prefix (a folder, then one on the S3 test server) and the writer/reader keyword
+    arguments that reach it (``s3_connection_options``, ``credential_provider``; none for a folder)."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        creds = server["credentials"]
+        return server["prefix"], {"s3_connection_options": server["s3_connection_options"],
+                                  "credential_provider": lambda: creds}
+    return str(tmp_path / "store"), {}

@@ -76,14 +76,10 @@ def serving(reader: ShardedVectorReader) -> str:
     return next(run for run, base in BASES.items() if answer == base + 3)
 
 
-@pytest.fixture(params=["local", "s3"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    if request.param == "s3":
-        server = request.getfixturevalue("s3_server")
-        creds = server["credentials"]
-        return Target(server["prefix"], {"s3_connection_options": server["s3_connection_options"],
-                                         "credential_provider": lambda: creds}, tmp_path)
-    return Target(str(tmp_path / "store"), {}, tmp_path)
+@pytest.fixture
+def target(prefix_and_storage: tuple[str, dict[str, Any]], tmp_path: Path) -> Target:
+    prefix, storage = prefix_and_storage
+    return Target(prefix, storage, tmp_path)
 
 
 def a_manifest(run_id: str, rows: int = 5) -> dict[str, Any]:
