@@ -19,10 +19,13 @@ from shardvec.credentials import (
 from shardvec.errors import (
     ConfigValidationError,
     ManifestParseError,
+    ManifestStoreError,
     PublishConflictError,
     ReaderStateError,
     ShardvecError,
 )
+from shardvec.manifest import ManifestRef, ParsedManifest, RequiredBuildMeta, RequiredShardMeta, WriterInfo
+from shardvec.manifest_store import InMemoryManifestStore, ManifestStore, S3ManifestStore
 from shardvec.run_registry import (
     InMemoryRunRegistry,
     RunRecord,
@@ -48,11 +51,20 @@ __all__ = [
     "S3Credentials",
     "S3RunRegistry",
     "StaticCredentialProvider",
+    "InMemoryManifestStore",
     "ManifestParseError",
+    "ManifestRef",
+    "ManifestStore",
+    "ManifestStoreError",
+    "ParsedManifest",
     "PublishConflictError",
     "ReaderStateError",
+    "RequiredBuildMeta",
+    "RequiredShardMeta",
+    "S3ManifestStore",
     "ShardvecError",
     "VectorSpec",
+    "WriterInfo",
     "__version__",
     "cleanup",
     "current",

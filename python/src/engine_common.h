@@ -216,6 +216,7 @@ void BindDistributed(nb::module_& m);
 void BindCel(nb::module_& m);
 // admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).
 void BindAdmin(nb::module_& m);
+void BindManifestStore(nb::module_& m);
 // routing_bindings.cc: the router, LSH and k-means functions of shardvec.vector.sharding.
 void BindRouting(nb::module_& m);
 // shard_file_bindings.cc: one shard file read or built on its own (shardvec.sqlite_vec_adapter).

@@ -152,7 +152,10 @@ Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStor
 class ShardedVectorReader::Impl {
  public:
   Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
-      : options_(std::move(options)), store_(std::move(store)), pool_(std::move(pool)) {}
+      : options_(std::move(options)),
+        store_(std::move(store)),
+        manifests_(options_.manifest_store ? options_.manifest_store : MakeObjectManifestStore(store_)),
+        pool_(std::move(pool)) {}
 
   Status Load() {
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded, LoadFirstSnapshot());
@@ -168,10 +171,13 @@ class ShardedVectorReader::Impl {
   }
 
   // The manifest options_.manifest selects, else the one _CURRENT names (with fallback).
+  // A selected manifest is found in the manifest store (in the object layout, a ref may also be a
+  // key or a local path).
   Result<std::unique_ptr<LoadedSnapshot>> LoadFirstSnapshot() {
-    if (!options_.manifest) return LoadCurrentSnapshot(*store_, options_.max_fallback_attempts);
-    ASSIGN_OR_RETURN(ManifestEntry entry, FindManifest(*store_, *options_.manifest));
-    return LoadSnapshot(*store_, entry.ref, entry.run_id, entry.published_at);
+    if (!options_.manifest) return LoadCurrentSnapshot(*store_, *manifests_, options_.max_fallback_attempts);
+    ASSIGN_OR_RETURN(ManifestEntry entry, options_.manifest_store ? FindManifest(*manifests_, *options_.manifest)
+                                                                  : FindManifest(*store_, *options_.manifest));
+    return LoadSnapshot(*store_, *manifests_, ManifestRef{entry.ref, entry.run_id, entry.published_at});
   }
 
   // Metric and log events are sent after the refresh lock is released.
@@ -194,10 +200,10 @@ class ShardedVectorReader::Impl {
   Result<bool> RefreshLocked(std::string* manifest_ref) {
     std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> now, Current());
-    ASSIGN_OR_RETURN(CurrentPointer pointer, LoadCurrentPointer(*store_));
-    if (pointer.manifest_ref == now->loaded->manifest_ref) return false;
+    ASSIGN_OR_RETURN(ManifestRef pointer, LoadCurrentRef(*manifests_));
+    if (pointer.ref == now->loaded->manifest_ref) return false;
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
-                     LoadSnapshot(*store_, pointer.manifest_ref, pointer.run_id, pointer.updated_at));
+                     LoadSnapshot(*store_, *manifests_, pointer));
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
@@ -443,6 +449,7 @@ class ShardedVectorReader::Impl {
 
   ReaderOptions options_;
   std::shared_ptr<ObjectStore> store_;
+  std::shared_ptr<ManifestStore> manifests_;
   const std::shared_ptr<MetricsSink> metrics_ = options_.metrics;
   fs::path cache_root_;
   std::unique_ptr<ThreadPool> pool_;

@@ -32,3 +32,15 @@ def s3_storage(server: dict[str, Any]) -> dict[str, Any]:
     """The writer's and reader's settings for the S3 test server (`s3_server`'s connection and keys)."""
     creds = server["credentials"]
     return {"s3_connection_options": server["s3_connection_options"], "credential_provider": lambda: creds}
+
+
+@pytest.fixture(params=["local", "s3"])
+def prefix_and_storage(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    """A store prefix (a folder, then one on the S3 test server) and the writer/reader keyword
+    arguments that reach it (``s3_connection_options``, ``credential_provider``; none for a folder)."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        creds = server["credentials"]
+        return server["prefix"], {"s3_connection_options": server["s3_connection_options"],
+                                  "credential_provider": lambda: creds}
+    return str(tmp_path / "store"), {}

@@ -66,11 +66,20 @@ def snapshot(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize(("name", "value"), [
     ("reader_factory", object()),
-    ("manifest_store", object()),
     ("rate_limiter", object()),
 ])
 def test_reader_refuses_what_it_cannot_honour(snapshot: str, name: str, value: object) -> None:
     refused(lambda: ShardedVectorReader(s3_prefix=snapshot, **{name: value}), name, "not supported yet")
+
+
+def test_reader_refuses_a_manifest_store_that_is_not_one(snapshot: str) -> None:
+    refused(lambda: ShardedVectorReader(s3_prefix=snapshot, manifest_store=object()),
+            "manifest_store", "not a manifest store", "load_current")
+
+
+def test_writer_refuses_a_manifest_store_that_is_not_one() -> None:
+    refused(lambda: config("/tmp/x", manifest=WriterManifestConfig(store=object())),
+            "manifest.store", "not a manifest store", "load_current")
 
 
 def test_reader_accepts_the_download_factory_it_implements(snapshot: str) -> None:
@@ -123,7 +132,6 @@ def test_s3_settings_for_a_folder_store_are_refused(tmp_path: Path, snapshot: st
 @pytest.mark.parametrize(("build", "name"), [
     (lambda: VectorWriteRateLimitConfig(max_writes_per_second=5.0), "rate_limits.max_writes_per_second"),
     (lambda: config("/tmp/x", max_writes_per_second=5.0), "rate_limits.max_writes_per_second"),
-    (lambda: config("/tmp/x", manifest=WriterManifestConfig(store=object())), "manifest.store"),
     (lambda: config("/tmp/x", index_config=VectorIndexConfig(dim=DIM, index_params={"M": 16})),
      "index_config.index_params"),
     (lambda: config("/tmp/x", reader_factory=object()), "adapter.reader_factory"),
