@@ -153,6 +153,7 @@ NB_MODULE(_engine, m) {
   BindDistributed(m);
   BindCel(m);
   BindAdmin(m);
+  BindPostgres(m);
   BindMetrics(m);
   using NoGil = nb::call_guard<nb::gil_scoped_release>;
   nb::class_<Reader>(m, "Reader")

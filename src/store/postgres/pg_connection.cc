@@ -127,9 +127,10 @@ Status PgConnection::Run(const std::string& sql, const std::vector<PgValue>& par
   return rows.ok() ? Status::OK() : rows.status();
 }
 
-PgTransaction::PgTransaction(PgConnection& conn, const std::string& begin_sql) : conn_(conn) {
-  begun_ = conn_.Run(begin_sql, {}, "begin a transaction");
+PgTransaction::PgTransaction(PgConnection& conn, const std::string& isolation_sql) : conn_(conn) {
+  begun_ = conn_.Run("BEGIN", {}, "begin a transaction");
   open_ = begun_.ok();
+  if (open_) begun_ = conn_.Run(isolation_sql, {}, "set the transaction's isolation");
 }
 
 PgTransaction::~PgTransaction() {

@@ -49,10 +49,11 @@ class PgConnection {
 };
 
 // A transaction that rolls back unless committed (and reports nothing from the rollback: the
-// error that left it open is the one the caller returns).
+// error that left it open is the one the caller returns). `isolation_sql` (a SET TRANSACTION …)
+// runs right after BEGIN.
 class PgTransaction {
  public:
-  PgTransaction(PgConnection& conn, const std::string& begin_sql);
+  PgTransaction(PgConnection& conn, const std::string& isolation_sql);
   ~PgTransaction();
   const Status& begun() const { return begun_; }
   Status Commit();

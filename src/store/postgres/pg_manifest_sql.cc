@@ -108,7 +108,8 @@ Result<PgManifestSql> MakePgManifestSql(std::string_view table_name, std::string
   q.tables_exist = fmt::format("SELECT to_regclass({})::text, to_regclass({})::text, to_regclass({})::text",
                                p(1), p(2), p(3));
 
-  q.begin = "BEGIN ISOLATION LEVEL READ COMMITTED";
+  q.read_committed = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+  q.snapshot_read = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
   q.lock_pointer = fmt::format("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", ptr);
   q.current = fmt::format(
       "(SELECT p.manifest_ref, {}, {} FROM {} p LEFT JOIN {} b ON b.run_id = p.manifest_ref "

@@ -35,9 +35,12 @@ struct PgManifestSql {
   // (builds, shards, pointer) -> three regclass-or-NULL columns: which tables exist.
   std::string tables_exist;
 
-  // Publish and set_current run in one READ COMMITTED transaction that first takes `lock_pointer`
-  // (self-exclusive, readers unaffected), then reads `current`, and only then appends the pointer.
-  std::string begin;
+  // Publish and set_current run in one transaction that starts with `read_committed` (each
+  // statement then sees what committed before it), takes `lock_pointer` (self-exclusive, readers
+  // unaffected), reads `current`, and only then appends the pointer. load_manifest reads build and
+  // shards in one `snapshot_read` transaction.
+  std::string read_committed;
+  std::string snapshot_read;
   std::string lock_pointer;
   // -> (manifest_ref, updated_at, published_at): the newest pointer row; published_at is the
   // created_at of the build it names (its updated_at when that build is gone). With no pointer row,

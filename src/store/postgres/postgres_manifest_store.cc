@@ -85,7 +85,7 @@ class PostgresManifestStore final : public ManifestStore {
       : conn_(std::move(conn)), sql_(std::move(sql)), description_(std::move(description)) {}
 
   Status EnsureTables() {
-    PgTransaction tx(*conn_, sql_.begin);
+    PgTransaction tx(*conn_, sql_.read_committed);
     RETURN_IF_ERROR(tx.begun());
     RETURN_IF_ERROR(conn_->Run(sql_.ensure_lock, {sql_.builds_table}, "lock for CREATE TABLE"));
     for (const std::string* ddl : {&sql_.create_builds, &sql_.create_shards, &sql_.create_pointer,
@@ -115,7 +115,7 @@ class PostgresManifestStore final : public ManifestStore {
     RETURN_IF_ERROR(CheckManifest(manifest));
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(conn_->EnsureOpen());
-    PgTransaction tx(*conn_, sql_.begin);
+    PgTransaction tx(*conn_, sql_.read_committed);
     RETURN_IF_ERROR(tx.begun());
     RETURN_IF_ERROR(conn_->Run(sql_.lock_pointer, {}, "lock the pointer table"));
     ASSIGN_OR_RETURN(auto current, conn_->Exec(sql_.current, {}, "read the current manifest"));
@@ -178,7 +178,7 @@ class PostgresManifestStore final : public ManifestStore {
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(conn_->EnsureOpen());
     // One snapshot for both reads, so a concurrent writer cannot be seen half-way.
-    PgTransaction tx(*conn_, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    PgTransaction tx(*conn_, sql_.snapshot_read);
     RETURN_IF_ERROR(tx.begun());
     const std::string what = fmt::format("read manifest '{}'", EscapeForDisplay(ref));
     ASSIGN_OR_RETURN(auto build, conn_->Exec(sql_.select_build, {ref}, what));
@@ -234,7 +234,7 @@ class PostgresManifestStore final : public ManifestStore {
     RETURN_IF_ERROR(CheckText(ref, "manifest ref"));
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(conn_->EnsureOpen());
-    PgTransaction tx(*conn_, sql_.begin);
+    PgTransaction tx(*conn_, sql_.read_committed);
     RETURN_IF_ERROR(tx.begun());
     RETURN_IF_ERROR(conn_->Run(sql_.lock_pointer, {}, "lock the pointer table"));
     ASSIGN_OR_RETURN(auto exists, conn_->Exec(sql_.build_exists, {ref}, "look up the manifest"));
