@@ -20,6 +20,8 @@
 
 namespace shardvec {
 
+class ManifestStore;  // shardvec/manifest_store.h
+
 // What a manifest itself says about its snapshot.
 struct ManifestSummary {
   std::string created_at;
@@ -51,6 +53,8 @@ struct HistoryOptions {
 // unreadable _CURRENT marks nothing current (logged as a warning): history is how an operator finds a
 // rollback target when the pointer is broken. A manifest that cannot be read is still listed.
 Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const HistoryOptions& options = {});
+// The same over a manifest store (shardvec/manifest_store.h): its listing, pointer and manifests.
+Result<std::vector<HistoryEntry>> ListSnapshots(ManifestStore& manifests, const HistoryOptions& options = {});
 
 // What _CURRENT says.
 struct CurrentSnapshot {
@@ -61,6 +65,8 @@ struct CurrentSnapshot {
 
 // The pointer, or nullopt when the store has none; Corruption when it does not parse.
 Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ObjectStore& store);
+// The manifest store's pointer (updated_at: its published_at).
+Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ManifestStore& manifests);
 
 // Which snapshot a rollback makes current: exactly one field must be set.
 struct RollbackTarget {
@@ -82,6 +88,9 @@ struct RollbackResult {
 // with Conflict instead of being overwritten; a cleanup deleting what the target needs makes it fail
 // with Conflict too. Errors name the selector and its value.
 Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget& target);
+// The same with the manifests and the pointer in `manifests` (the shards it checks and the
+// rollback/cleanup markers stay in `store`). A ref must be one `manifests` lists.
+Result<RollbackResult> RollbackSnapshot(ObjectStore& store, ManifestStore& manifests, const RollbackTarget& target);
 
 struct CleanupOptions {
   bool dry_run = false;  // report what would be deleted; delete nothing
@@ -114,5 +123,8 @@ struct CleanupReport {
 // A cleanup racing a rollback never leaves _CURRENT naming deleted objects: one of them backs off
 // with Conflict. Needs a readable _CURRENT (repair a corrupt one with RollbackSnapshot first).
 Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options);
+// The same learning the kept manifests and the pointer from `manifests`; shards are still deleted
+// from `store`.
+Result<CleanupReport> Cleanup(ObjectStore& store, ManifestStore& manifests, const CleanupOptions& options);
 
 }  // namespace shardvec

@@ -62,6 +62,8 @@ struct WriteProgress {
   int64_t total = 0;  // 0 when unknown
 };
 
+class ManifestStore;  // shardvec/manifest_store.h
+
 struct WriteConfig {
   // Store prefix: a local folder path, file:///abs/path or s3://bucket/prefix.
   std::string store;
@@ -81,6 +83,9 @@ struct WriteConfig {
   // finished shard waits for its fsync or upload. A thread the system refuses is an error.
   int64_t max_parallel_shards = 0;
   PublishPolicy publish_policy = PublishPolicy::kRejectIfNewer;
+  // Where the manifest is published and the current pointer moved; null: the object-store layout
+  // beside the shards (manifests/… and _CURRENT under `store`).
+  std::shared_ptr<ManifestStore> manifest_store;
   // Extra JSON values merged into the manifest's custom block ("vector" and "shardvec" are ours).
   std::map<std::string, std::string> custom_manifest_fields_json;
   // Called from the writing thread as work advances.

@@ -75,6 +75,10 @@ struct ObjectManifestStoreOptions {
 std::unique_ptr<ManifestStore> MakeObjectManifestStore(std::shared_ptr<ObjectStore> objects,
                                                        const ObjectManifestStoreOptions& options = {});
 
+// The same over a store the caller keeps alive for as long as the manifest store is used.
+std::unique_ptr<ManifestStore> MakeObjectManifestStore(ObjectStore& objects,
+                                                       const ObjectManifestStoreOptions& options = {});
+
 // Options of the PostgreSQL store: the reference's table names.
 struct PostgresManifestStoreOptions {
   std::string table_name = "shardyfusion_manifests";       // tables <name>_builds and <name>_shards

@@ -18,9 +18,14 @@
 
 namespace shardvec {
 
+class ManifestStore;  // shardvec/manifest_store.h
+
 struct ReaderOptions {
   std::string store;  // prefix: a folder, file:///abs/path or s3://bucket/prefix
   StoreOptions store_options;  // how to reach an s3:// store
+  // Where the current pointer and the manifests are read (open, refresh, fallback); null: the
+  // object-store layout beside the shards (_CURRENT and manifests/… under `store`).
+  std::shared_ptr<ManifestStore> manifest_store;
   // Where downloaded shards are cached; default $XDG_CACHE_HOME/shardvec/shards/<hash of the store
   // URL> (or ~/.cache/shardvec/shards/…). Created 0700; refused unless owned by this user and not
   // writable by group or others. Partial downloads killed readers left in it are removed at open.

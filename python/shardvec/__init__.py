@@ -13,10 +13,13 @@ from shardvec.config import VectorSpec
 from shardvec.errors import (
     ConfigValidationError,
     ManifestParseError,
+    ManifestStoreError,
     PublishConflictError,
     ReaderStateError,
     ShardvecError,
 )
+from shardvec.manifest import ManifestRef, ParsedManifest, RequiredBuildMeta, RequiredShardMeta, WriterInfo
+from shardvec.manifest_store import InMemoryManifestStore, ManifestStore, S3ManifestStore
 
 # The installed wheel's version, which scikit-build-core read from the repository's VERSION file
 # (CMake's project version reads the same file).
@@ -24,11 +27,20 @@ __version__ = _metadata.version("shardvec")
 
 __all__ = [
     "ConfigValidationError",
+    "InMemoryManifestStore",
     "ManifestParseError",
+    "ManifestRef",
+    "ManifestStore",
+    "ManifestStoreError",
+    "ParsedManifest",
     "PublishConflictError",
     "ReaderStateError",
+    "RequiredBuildMeta",
+    "RequiredShardMeta",
+    "S3ManifestStore",
     "ShardvecError",
     "VectorSpec",
+    "WriterInfo",
     "__version__",
     "cleanup",
     "current",

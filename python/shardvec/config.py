@@ -337,6 +337,22 @@ def _validate_segment(value: object, *, field_name: str) -> None:
         )
 
 
+MANIFEST_STORE_METHODS = ("publish", "load_current", "load_manifest", "list_manifests", "set_current")
+
+
+def validate_manifest_store(store: object, *, field_name: str = "manifest_store") -> None:
+    """None, or an object with the ManifestStore protocol's methods; else ``ConfigValidationError``
+    naming ``field_name`` and the missing methods."""
+    if store is None:
+        return
+    missing = [m for m in MANIFEST_STORE_METHODS if not callable(getattr(store, m, None))]
+    if missing:
+        raise ConfigValidationError(
+            f"{field_name} {store!r} is not a manifest store: it has no {', '.join(missing)} method(s) "
+            f"(a manifest store implements {', '.join(MANIFEST_STORE_METHODS)})"
+        )
+
+
 def refuse_unsupported(field_name: str, value: object, hint: str) -> NoReturn:
     """Raises the one error for a setting shardvec accepts in the reference's signature but cannot
     honour yet: the field, the value given, and what to do instead."""
@@ -433,8 +449,9 @@ class WriterManifestConfig:
 
     ``credential_provider`` / ``s3_connection_options`` are used for the store only when the
     storage config sets none (shardvec writes shards and manifests through one store; both set
-    and different is refused). ``store`` (a custom manifest store) is not supported yet: only
-    None is accepted.
+    and different is refused). ``store``: where the manifest is published and the pointer moved
+    (a :mod:`shardvec.manifest_store` store or any object implementing its protocol); None keeps
+    them beside the shards at ``s3_prefix``.
     """
 
     store: Any | None = None
@@ -444,11 +461,7 @@ class WriterManifestConfig:
 
     def validate(self) -> None:
         """Checks that custom fields are a dict and the store settings are well formed."""
-        if self.store is not None:
-            refuse_unsupported(
-                "manifest.store", self.store,
-                "manifests are published to the store at s3_prefix; leave manifest.store None",
-            )
+        validate_manifest_store(self.store, field_name="manifest.store")
         if not isinstance(self.custom_manifest_fields, dict):
             raise ConfigValidationError(
                 f"manifest.custom_manifest_fields must be a dict, got "

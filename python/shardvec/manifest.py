@@ -14,7 +14,7 @@ The engine hands manifests to Python and back as JSON (:func:`manifest_from_json
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -268,6 +268,6 @@ def manifest_to_json(
             "row_count": shard.row_count,
             "db_bytes": shard.db_bytes,
             "checkpoint_id": shard.checkpoint_id,
-            "writer_info": asdict(info) if isinstance(info, WriterInfo) else dict(info or {}),
+            "writer_info": asdict(info) if is_dataclass(info) else dict(info or {}),
         })
     return json.dumps({"required_build": build, "shards": shard_list, "custom": custom or {}})

@@ -5,6 +5,7 @@
 #include <nanobind/stl/shared_ptr.h>
 
 #include "engine_common.h"
+#include "shardvec/manifest_store.h"
 #include "shardvec/reader.h"
 #include "struct_binding.h"
 
@@ -74,6 +75,17 @@ void BindMetricsField(StructBinding<T>& s) {
         self.metrics = collector ? SinkFromPython(*collector) : nullptr;
       },
       "Receives the metric events: None, a PrometheusCollector or any object with emit(event, payload).");
+}
+
+// Where manifests and the pointer live: None (beside the shards) or a shardvec._engine.ManifestStore.
+template <typename T>
+void BindManifestStoreField(StructBinding<T>& s) {
+  s.property(
+      "manifest_store", [](const T& self) { return self.manifest_store; },
+      [](T& self, std::optional<nb::object> store) {
+        self.manifest_store = store && !store->is_none() ? nb::cast<std::shared_ptr<ManifestStore>>(*store) : nullptr;
+      },
+      "None: the manifests and the pointer beside the shards; else a shardvec._engine.ManifestStore.");
 }
 
 void BindEnums(nb::module_& m) {
@@ -148,6 +160,7 @@ void BindWriteConfig(nb::module_& m) {
       .field("publish_policy", &WriteConfig::publish_policy, "")
       .field("custom_manifest_fields_json", &WriteConfig::custom_manifest_fields_json,
              "extra manifest fields, each value JSON text");
+  BindManifestStoreField(config);
   BindMetricsField(config);
   config.finish(/*picklable=*/false);
 }
@@ -161,6 +174,7 @@ void BindReaderOptions(nb::module_& m) {
       .field("max_fallback_attempts", &ReaderOptions::max_fallback_attempts, "")
       .field("max_cached_shards", &ReaderOptions::max_cached_shards, "0: unbounded")
       .field("preload_shards", &ReaderOptions::preload_shards, "");
+  BindManifestStoreField(options);
   BindMetricsField(options);
   options.finish(/*picklable=*/false);
 }

@@ -210,6 +210,7 @@ void BindDistributed(nb::module_& m);
 void BindCel(nb::module_& m);
 // admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).
 void BindAdmin(nb::module_& m);
+void BindManifestStore(nb::module_& m);
 // shardvec._engine.postgres_manifest_sql (python/src/postgres_bindings.cc).
 void BindPostgres(nb::module_& m);
 

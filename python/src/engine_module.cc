@@ -138,6 +138,7 @@ NB_MODULE(_engine, m) {
   m.doc() = "shardvec's C++ engine (writer and reader); use the shardvec package API instead.";
   m.attr("version") = SHARDVEC_VERSION;
   ConfigureSqliteOnce();  // at import, before anything else in the process may initialise SQLite
+  BindManifestStore(m);
   BindConfigTypes(m);
   // The package passes the vec0.so of its sqlite-vec wheel; SHARDVEC_VEC0_PATH, when set, still wins.
   m.def("set_default_vec0_path", &SetDefaultSqliteVecPath, nb::arg("path"));

@@ -6,12 +6,16 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstdint>
 #include <exception>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "routing_context.h"
 
@@ -89,11 +93,35 @@ nb::object MakeError(std::string_view code, std::string_view kind, std::string_v
   return error;
 }
 
+// Python exceptions waiting for their status to reach Python, by token (touched with the GIL held).
+// Bounded: a status the engine drops never reaches the translator, so the oldest go first.
+constexpr std::string_view kPythonErrorTag = "python-exception:";
+constexpr size_t kMaxKeptPythonErrors = 64;
+std::map<uint64_t, nb::object>& KeptPythonErrors() {
+  static auto* kept = new std::map<uint64_t, nb::object>();  // never destroyed: outlives the interpreter
+  return *kept;
+}
+
+std::optional<nb::object> TakePythonError(const std::string& subject) {
+  if (subject.rfind(kPythonErrorTag, 0) != 0) return std::nullopt;
+  const uint64_t token = std::stoull(subject.substr(kPythonErrorTag.size()));
+  auto& kept = KeptPythonErrors();
+  auto it = kept.find(token);
+  if (it == kept.end()) return std::nullopt;
+  nb::object error = std::move(it->second);
+  kept.erase(it);
+  return error;
+}
+
 void TranslateEngineError(const std::exception_ptr& thrown, void*) {
   try {
     std::rethrow_exception(thrown);
   } catch (const EngineError& e) {
     const Status& s = e.status();
+    if (std::optional<nb::object> original = TakePythonError(s.subject())) {
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(original->ptr())), original->ptr());
+      return;
+    }
     try {
       nb::object error = MakeError(StatusCodeName(s.code()), ErrorKindName(s.kind()), s.message(), s.subject());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
@@ -104,6 +132,27 @@ void TranslateEngineError(const std::exception_ptr& thrown, void*) {
 }
 
 }  // namespace
+
+Status StatusFromPythonError(nb::python_error& error, std::string_view where) {
+  static uint64_t next_token = 0;
+  nb::object value = nb::borrow(error.value());
+  nb::module_ errors = nb::module_::import_("shardvec.errors");
+  std::string type_name = nb::cast<std::string>(nb::handle(error.type()).attr("__name__"));
+  std::string text = nb::cast<std::string>(nb::str(value));
+  Status status = Status::IOError(fmt::format("{}: {}: {}", where, type_name, text));
+  if (nb::isinstance(value, errors.attr("PublishConflictError"))) {
+    status = Status::Conflict(status.message()).WithKind(ErrorKind::kPublishConflict);
+  } else if (nb::isinstance(value, errors.attr("ManifestParseError"))) {
+    status = Status::Corruption(status.message()).WithKind(ErrorKind::kManifestParse);
+  } else if (error.matches(PyExc_KeyError) || error.matches(PyExc_FileNotFoundError)) {
+    status = Status::NotFound(status.message());
+  }
+  auto& kept = KeptPythonErrors();
+  while (kept.size() >= kMaxKeptPythonErrors) kept.erase(kept.begin());
+  const uint64_t token = next_token++;
+  kept.emplace(token, std::move(value));
+  return status.WithSubject(fmt::format("{}{}", kPythonErrorTag, token));
+}
 
 void BindErrors(nb::module_& m) {
   nb::register_exception_translator(&TranslateEngineError);

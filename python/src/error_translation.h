@@ -4,6 +4,7 @@
 
 #include <nanobind/nanobind.h>
 
+#include <string_view>
 #include <utility>
 
 #include "shardvec/status.h"
@@ -20,6 +21,13 @@ class EngineError {
  private:
   Status status_;
 };
+
+// A Python exception raised inside an engine callback (a Python manifest store, ...), as a Status the
+// engine can carry: the exception is kept (the GIL must be held) and the status's subject names it,
+// so when that status reaches Python the translator raises the same exception object again. The code
+// follows the exception's class (PublishConflictError: Conflict; ManifestParseError: Corruption;
+// KeyError/FileNotFoundError: NotFound; else IOError); the message is "<where>: <class>: <text>".
+Status StatusFromPythonError(nanobind::python_error& error, std::string_view where);
 
 // Registers the translator and binds error_from_status(code, kind, message, subject) and
 // error_table() on the module (for shardvec.errors.error_from_engine and the tests).

@@ -151,11 +151,14 @@ Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStor
 class ShardedVectorReader::Impl {
  public:
   Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
-      : options_(std::move(options)), store_(std::move(store)), pool_(std::move(pool)) {}
+      : options_(std::move(options)),
+        store_(std::move(store)),
+        manifests_(options_.manifest_store ? options_.manifest_store : MakeObjectManifestStore(store_)),
+        pool_(std::move(pool)) {}
 
   Status Load() {
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
-                     LoadCurrentSnapshot(*store_, options_.max_fallback_attempts));
+                     LoadCurrentSnapshot(*store_, *manifests_, options_.max_fallback_attempts));
     // Once there is a snapshot to cache: the cache folder checked private (created if missing), and
     // the partial downloads killed readers left in it removed.
     ASSIGN_OR_RETURN(cache_root_, PrepareCacheRoot(options_.cache_dir, *store_));
@@ -183,10 +186,10 @@ class ShardedVectorReader::Impl {
   Result<bool> RefreshLocked(std::string* manifest_ref) {
     std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> now, Current());
-    ASSIGN_OR_RETURN(CurrentPointer pointer, LoadCurrentPointer(*store_));
-    if (pointer.manifest_ref == now->loaded->manifest_ref) return false;
+    ASSIGN_OR_RETURN(ManifestRef pointer, LoadCurrentRef(*manifests_));
+    if (pointer.ref == now->loaded->manifest_ref) return false;
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
-                     LoadSnapshot(*store_, pointer.manifest_ref, pointer.run_id, pointer.updated_at));
+                     LoadSnapshot(*store_, *manifests_, pointer));
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
@@ -432,6 +435,7 @@ class ShardedVectorReader::Impl {
 
   ReaderOptions options_;
   std::shared_ptr<ObjectStore> store_;
+  std::shared_ptr<ManifestStore> manifests_;
   const std::shared_ptr<MetricsSink> metrics_ = options_.metrics;
   fs::path cache_root_;
   std::unique_ptr<ThreadPool> pool_;

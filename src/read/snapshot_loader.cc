@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -205,35 +207,31 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
 
 }  // namespace
 
-Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
-  auto bytes = store.Get(kCurrentKey, kMaxCurrentPointerBytes);
-  if (!bytes.ok()) {
-    if (bytes.status().code() == StatusCode::kNotFound) {
-      return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", store.Url(kCurrentKey)))
-          .WithKind(ErrorKind::kNoCurrentPointer);
-    }
-    // Too large, a symlink or a FIFO: as bad as a pointer that does not parse.
-    if (bytes.status().code() == StatusCode::kCorruption) {
-      return Status::Corruption("CURRENT pointer validation failed: " + bytes.status().message())
-          .WithKind(ErrorKind::kManifestParse);
-    }
-    return bytes.status();
+Result<ManifestRef> LoadCurrentRef(ManifestStore& manifests) {
+  ASSIGN_OR_RETURN(std::optional<ManifestRef> current, manifests.LoadCurrent());
+  if (!current) {
+    return Status::NotFound(fmt::format("No CURRENT pointer found at '{}'", manifests.Describe()))
+        .WithKind(ErrorKind::kNoCurrentPointer);
   }
-  return ParseCurrentPointer(*bytes);
+  return std::move(*current);
 }
 
-Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const std::string& ref,
-                                                     const std::string& run_id,
-                                                     const std::string& published_at) {
+Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
+  ASSIGN_OR_RETURN(ManifestRef current, LoadCurrentRef(*MakeObjectManifestStore(store)));
+  CurrentPointer pointer;
+  pointer.manifest_ref = std::move(current.ref);
+  pointer.run_id = std::move(current.run_id);
+  pointer.updated_at = std::move(current.published_at);
+  return pointer;
+}
+
+Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, ManifestStore& manifests,
+                                                     const ManifestRef& ref) {
   auto snapshot = std::make_unique<LoadedSnapshot>();
-  snapshot->manifest_ref = ref;
-  snapshot->run_id = run_id;
-  snapshot->published_at = published_at;
-  auto key = KeyFromUrl(store.PrefixUrl(), ref);
-  if (!key.ok()) {
-    return key.status().WithContext("manifest_ref").WithKindIf(StatusCode::kCorruption, ErrorKind::kManifestParse);
-  }
-  ASSIGN_OR_RETURN(snapshot->manifest, ReadManifest(store, *key, ref));
+  snapshot->manifest_ref = ref.ref;
+  snapshot->run_id = ref.run_id;
+  snapshot->published_at = ref.published_at;
+  ASSIGN_OR_RETURN(snapshot->manifest, manifests.LoadManifest(ref.ref));
   if (snapshot->run_id.empty()) snapshot->run_id = snapshot->manifest.run_id;
   // Shard URLs are checked before the metadata's artifacts are downloaded.
   RETURN_IF_ERROR(ApplyShards(store, *snapshot));
@@ -241,24 +239,40 @@ Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const s
   return snapshot;
 }
 
-Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
+namespace {
+
+// The manifests a fallback may try instead of `failed`: those listed after it (older), or when it is
+// not listed, those published before its folder's timestamp (every other one when it has none).
+std::vector<ManifestRef> OlderThan(std::vector<ManifestRef> newest_first, const std::string& failed) {
+  const auto it = std::find_if(newest_first.begin(), newest_first.end(),
+                               [&](const ManifestRef& r) { return r.ref == failed; });
+  if (it != newest_first.end()) return std::vector<ManifestRef>(it + 1, newest_first.end());
+  const auto failed_dir = ParseManifestRef(failed);
+  std::vector<ManifestRef> older;
+  for (ManifestRef& r : newest_first) {
+    if (failed_dir && r.published_at >= failed_dir->timestamp) continue;
+    older.push_back(std::move(r));
+  }
+  return older;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store, ManifestStore& manifests,
                                                             int64_t max_fallback_attempts) {
-  ASSIGN_OR_RETURN(CurrentPointer pointer, LoadCurrentPointer(store));
-  auto first = LoadSnapshot(store, pointer.manifest_ref, pointer.run_id, pointer.updated_at);
+  ASSIGN_OR_RETURN(ManifestRef pointer, LoadCurrentRef(manifests));
+  auto first = LoadSnapshot(store, manifests, pointer);
   if (first.ok() || first.status().code() != StatusCode::kCorruption || max_fallback_attempts <= 0) {
     return first;
   }
   LogEvent(LogLevel::kWarning, "manifest_load_failed",
-           {{"manifest_ref", pointer.manifest_ref}, {"message", first.status().message() + "; trying older manifests"}});
-  auto listed = ListManifests(store, 0);
+           {{"manifest_ref", pointer.ref}, {"message", first.status().message() + "; trying older manifests"}});
+  auto listed = manifests.ListManifests(0);
   if (!listed.ok()) return first.status();
-  const auto failed_dir = ParseManifestRef(pointer.manifest_ref);
   int64_t tried = 0;
-  for (const ManifestEntry& entry : *listed) {
-    if (entry.ref == pointer.manifest_ref) continue;
-    if (failed_dir && entry.published_at >= failed_dir->timestamp) continue;  // only older ones
+  for (const ManifestRef& entry : OlderThan(std::move(listed).value(), pointer.ref)) {
     if (tried++ >= max_fallback_attempts) break;
-    auto older = LoadSnapshot(store, entry.ref, entry.run_id, entry.published_at);
+    auto older = LoadSnapshot(store, manifests, entry);
     if (older.ok()) {
       LogEvent(LogLevel::kWarning, "manifest_fallback",
                {{"manifest_ref", entry.ref}, {"message", fmt::format("serving older manifest '{}' instead", entry.ref)}});

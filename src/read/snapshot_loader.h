@@ -11,6 +11,7 @@
 #include "format/manifest.h"
 #include "read/shard_cache.h"
 #include "routing/router.h"
+#include "shardvec/manifest_store.h"
 #include "shardvec/object_store.h"
 #include "shardvec/types.h"
 
@@ -31,17 +32,20 @@ struct LoadedSnapshot {
   std::map<int64_t, ShardLocation> shards;    // non-empty shards only
 };
 
-// Reads _CURRENT (NotFound when there is none, Corruption when it does not parse).
+// The manifest store's current pointer (NotFound, kind NoCurrentPointer, when there is none).
+Result<ManifestRef> LoadCurrentRef(ManifestStore& manifests);
+// Reads _CURRENT of the object-store layout (NotFound when there is none, Corruption when it does
+// not parse).
 Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store);
 
-// Loads the manifest `ref` names plus its artifacts. Corruption when the manifest does not parse.
-Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, const std::string& ref,
-                                                     const std::string& run_id,
-                                                     const std::string& published_at);
+// Loads the manifest `ref` names (from `manifests`) plus its artifacts (from `store`). Corruption
+// when the manifest does not parse.
+Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, ManifestStore& manifests,
+                                                     const ManifestRef& ref);
 
 // LoadSnapshot on the pointer's manifest, falling back to up to `max_fallback_attempts` older
 // manifests (newest first) when it does not parse (docs/architecture.md#search).
-Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store,
+Result<std::unique_ptr<LoadedSnapshot>> LoadCurrentSnapshot(ObjectStore& store, ManifestStore& manifests,
                                                             int64_t max_fallback_attempts);
 
 }  // namespace shardvec

@@ -8,21 +8,21 @@
 #include "common/status_macros.h"
 #include "format/manifest.h"
 #include "snapshot/history.h"
+#include "shardvec/manifest_store.h"
 #include "snapshot/publisher.h"
 
 namespace shardvec {
 namespace {
 
-// The manifest _CURRENT names. An unreadable pointer marks nothing current.
-std::optional<ManifestDirName> CurrentManifestDir(ObjectStore& store) {
-  auto current = ReadCurrent(store);
+// The current pointer. An unreadable pointer marks nothing current.
+std::optional<ManifestRef> CurrentRef(ManifestStore& manifests) {
+  auto current = manifests.LoadCurrent();
   if (!current.ok()) {
     LogEvent(LogLevel::kWarning, "current_pointer_unreadable",
              {{"message", "_CURRENT is unreadable, no manifest is marked current: " + current.status().message()}});
     return std::nullopt;
   }
-  if (!*current) return std::nullopt;
-  return ParseManifestRef((*current)->pointer.manifest_ref);
+  return std::move(*current);
 }
 
 // custom.vector[field] when it is of type T.
@@ -53,18 +53,23 @@ ManifestSummary Summarize(const Manifest& manifest) {
 }  // namespace
 
 Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const HistoryOptions& options) {
+  return ListSnapshots(*MakeObjectManifestStore(store), options);
+}
+
+Result<std::vector<HistoryEntry>> ListSnapshots(ManifestStore& manifests, const HistoryOptions& options) {
   if (options.limit < 0) {
     return Status::InvalidArgument(fmt::format("limit must be >= 0 (0 lists all; got {})", options.limit));
   }
-  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, options.limit));
-  const std::optional<ManifestDirName> current = CurrentManifestDir(store);
+  ASSIGN_OR_RETURN(std::vector<ManifestRef> refs, manifests.ListManifests(options.limit));
+  const std::optional<ManifestRef> current = CurrentRef(manifests);
   std::vector<HistoryEntry> snapshots;
-  snapshots.reserve(entries.size());
-  for (ManifestEntry& entry : entries) {
+  snapshots.reserve(refs.size());
+  for (ManifestRef& ref : refs) {
+    ManifestEntry entry{std::move(ref.ref), std::string(), std::move(ref.run_id), std::move(ref.published_at)};
     HistoryEntry info;
-    info.current = IsCurrentManifest(entry, current);
+    info.current = IsCurrentRef(entry, current);
     if (options.read_manifests) {
-      auto manifest = ReadManifest(store, entry.key, entry.ref);
+      auto manifest = manifests.LoadManifest(entry.ref);
       if (manifest.ok()) {
         info.manifest = Summarize(*manifest);
       } else {
@@ -80,17 +85,33 @@ Result<std::vector<HistoryEntry>> ListSnapshots(ObjectStore& store, const Histor
 }
 
 Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ObjectStore& store) {
-  ASSIGN_OR_RETURN(std::optional<CurrentState> current, ReadCurrent(store));
-  if (!current) return std::optional<CurrentSnapshot>();
-  CurrentPointer& pointer = current->pointer;
-  return std::optional<CurrentSnapshot>(
-      CurrentSnapshot{std::move(pointer.manifest_ref), std::move(pointer.run_id), std::move(pointer.updated_at)});
+  return ReadCurrentSnapshot(*MakeObjectManifestStore(store));
 }
 
-Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget& target) {
-  ASSIGN_OR_RETURN(ManifestEntry entry, FindManifest(store, target));
-  ASSIGN_OR_RETURN(std::string ref, Rollback(store, entry));
+Result<std::optional<CurrentSnapshot>> ReadCurrentSnapshot(ManifestStore& manifests) {
+  ASSIGN_OR_RETURN(std::optional<ManifestRef> current, manifests.LoadCurrent());
+  if (!current) return std::optional<CurrentSnapshot>();
+  return std::optional<CurrentSnapshot>(
+      CurrentSnapshot{std::move(current->ref), std::move(current->run_id), std::move(current->published_at)});
+}
+
+namespace {
+
+Result<RollbackResult> RollbackTo(ObjectStore& store, ManifestStore& manifests, Result<ManifestEntry> found) {
+  if (!found.ok()) return found.status();
+  ManifestEntry& entry = *found;
+  ASSIGN_OR_RETURN(std::string ref, Rollback(store, manifests, entry));
   return RollbackResult{std::move(ref), std::move(entry.run_id), std::move(entry.published_at)};
+}
+
+}  // namespace
+
+Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget& target) {
+  return RollbackTo(store, *MakeObjectManifestStore(store), FindManifest(store, target));
+}
+
+Result<RollbackResult> RollbackSnapshot(ObjectStore& store, ManifestStore& manifests, const RollbackTarget& target) {
+  return RollbackTo(store, manifests, FindManifest(manifests, target));
 }
 
 }  // namespace shardvec

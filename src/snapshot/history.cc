@@ -67,19 +67,43 @@ Result<ManifestEntry> FindByRef(ObjectStore& store, const std::string& ref) {
   return head.status().WithContext(fmt::format("ref '{}'", ref));
 }
 
-Result<ManifestEntry> FindByRunId(ObjectStore& store, const std::string& run_id) {
-  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, 0));
+// Every manifest `manifests` lists, newest first.
+Result<std::vector<ManifestEntry>> ListEntries(ManifestStore& manifests) {
+  ASSIGN_OR_RETURN(std::vector<ManifestRef> refs, manifests.ListManifests(0));
+  std::vector<ManifestEntry> entries;
+  entries.reserve(refs.size());
+  for (ManifestRef& ref : refs) {
+    entries.push_back(ManifestEntry{std::move(ref.ref), std::string(), std::move(ref.run_id), std::move(ref.published_at)});
+  }
+  return entries;
+}
+
+// A manifest listed in `manifests` whose ref is `ref`, or (for a ref without a scheme: a key or a
+// local path) whose manifest folder `ref` names.
+Result<ManifestEntry> FindListedRef(ManifestStore& manifests, const std::string& ref) {
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListEntries(manifests));
+  const bool plain = ref.find("://") == std::string::npos;
+  const auto dir = ParseManifestRef(ref);
+  for (ManifestEntry& entry : entries) {
+    if (entry.ref == ref) return std::move(entry);
+    if (plain && dir && IsCurrentManifest(entry, dir)) return std::move(entry);
+  }
+  return Status::NotFound(fmt::format("ref '{}': {} lists no such manifest", ref, manifests.Describe()));
+}
+
+Result<ManifestEntry> FindByRunId(ManifestStore& manifests, const std::string& run_id) {
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListEntries(manifests));
   for (ManifestEntry& entry : entries) {
     if (entry.run_id == run_id) return std::move(entry);  // newest first
   }
   return Status::NotFound(fmt::format("No manifest found with run_id={}", run_id));
 }
 
-Result<ManifestEntry> FindByOffset(ObjectStore& store, int64_t offset) {
+Result<ManifestEntry> FindByOffset(ManifestStore& manifests, int64_t offset) {
   if (offset < 0) {
     return Status::InvalidArgument(fmt::format("offset must be >= 0 (got {})", offset));
   }
-  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, 0));
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListEntries(manifests));
   if (offset >= static_cast<int64_t>(entries.size())) {
     return Status::NotFound(fmt::format("offset {} is out of range: the store has {} manifest(s)",
                                         offset, entries.size()));
@@ -88,16 +112,15 @@ Result<ManifestEntry> FindByOffset(ObjectStore& store, int64_t offset) {
 }
 
 // The newest manifest published before the one _CURRENT names.
-Result<ManifestEntry> FindPrevious(ObjectStore& store) {
-  ASSIGN_OR_RETURN(std::optional<CurrentState> current, ReadCurrent(store));
+Result<ManifestEntry> FindPrevious(ManifestStore& manifests) {
+  ASSIGN_OR_RETURN(std::optional<ManifestRef> current, manifests.LoadCurrent());
   if (!current) {
     return Status::NotFound("previous: the store has no _CURRENT, so there is no current snapshot to go back from");
   }
-  const std::string& current_ref = current->pointer.manifest_ref;
-  const std::optional<ManifestDirName> current_dir = ParseManifestRef(current_ref);
-  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListManifests(store, 0));
+  const std::string& current_ref = current->ref;
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ListEntries(manifests));
   const auto it = std::find_if(entries.begin(), entries.end(),
-                               [&](const ManifestEntry& e) { return IsCurrentManifest(e, current_dir); });
+                               [&](const ManifestEntry& e) { return IsCurrentRef(e, current); });
   if (it == entries.end()) {
     return Status::NotFound(fmt::format(
         "previous: _CURRENT names manifest '{}', which is not in the store's history", current_ref));
@@ -240,7 +263,7 @@ struct KeptData {
   std::set<std::string> runs;             // runs whose objects stay (at least partly)
   std::set<std::string> named_dirs;       // shard folders the kept manifests read
   std::set<std::string> unresolved_runs;  // runs whose needed folders are unknown: keep them whole
-  std::optional<std::string> current_version;
+  std::optional<ManifestRef> current;     // the pointer when planning
 };
 
 Status ValidateCleanupOptions(const CleanupOptions& options) {
@@ -261,7 +284,7 @@ Status ValidateCleanupOptions(const CleanupOptions& options) {
 }
 
 std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest_first,
-                                               const std::optional<ManifestDirName>& current_dir,
+                                               const std::optional<ManifestRef>& current,
                                                const CleanupOptions& options) {
   if (!options.keep_last && !options.older_than) return newest_first;
   std::optional<std::string> cutoff;
@@ -272,7 +295,7 @@ std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest
     ManifestEntry& entry = newest_first[i];
     const bool recent_enough = options.keep_last && static_cast<int64_t>(i) < *options.keep_last;
     const bool young_enough = cutoff && entry.published_at >= *cutoff;
-    if (recent_enough || young_enough || IsCurrentManifest(entry, current_dir)) {
+    if (recent_enough || young_enough || IsCurrentRef(entry, current)) {
       kept.push_back(std::move(entry));
     }
   }
@@ -280,9 +303,9 @@ std::vector<ManifestEntry> SelectKeptManifests(std::vector<ManifestEntry> newest
 }
 
 // Records the shard folders one kept manifest reads. A manifest we cannot read keeps its run whole.
-Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData& kept) {
+Status AddManifestNeeds(ObjectStore& store, ManifestStore& manifests, const ManifestEntry& entry, KeptData& kept) {
   kept.runs.insert(entry.run_id);
-  auto manifest = ReadManifest(store, entry.key, entry.ref);
+  auto manifest = manifests.LoadManifest(entry.ref);
   if (!manifest.ok()) {
     const StatusCode code = manifest.status().code();
     if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) return manifest.status();
@@ -309,28 +332,23 @@ Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData
   return Status::OK();
 }
 
-Result<KeptData> CollectKeptData(ObjectStore& store, const CleanupOptions& options) {
+Result<KeptData> CollectKeptData(ObjectStore& store, ManifestStore& manifests, const CleanupOptions& options) {
   KeptData kept;
-  auto current = ReadCurrent(store);
+  auto current = manifests.LoadCurrent();
   if (!current.ok()) {
     return current.status().WithContext(
         "cleanup needs a readable _CURRENT to know which snapshot is live (repair it with "
         "rollback)");
   }
-  std::optional<ManifestDirName> current_dir;
-  if (*current) {
-    const CurrentPointer& pointer = (*current)->pointer;
-    kept.current_version = (*current)->version;
-    kept.runs.insert(pointer.run_id);
-    current_dir = ParseManifestRef(pointer.manifest_ref);
-  }
-  ASSIGN_OR_RETURN(std::vector<ManifestEntry> all, ListManifests(store, 0));
+  kept.current = *current;
+  if (kept.current) kept.runs.insert(kept.current->run_id);
+  ASSIGN_OR_RETURN(std::vector<ManifestEntry> all, ListEntries(manifests));
   const bool current_listed = std::any_of(all.begin(), all.end(), [&](const ManifestEntry& e) {
-    return IsCurrentManifest(e, current_dir);
+    return IsCurrentRef(e, kept.current);
   });
-  if (*current && !current_listed) kept.unresolved_runs.insert((*current)->pointer.run_id);
-  for (const ManifestEntry& entry : SelectKeptManifests(std::move(all), current_dir, options)) {
-    RETURN_IF_ERROR(AddManifestNeeds(store, entry, kept));
+  if (kept.current && !current_listed) kept.unresolved_runs.insert(kept.current->run_id);
+  for (const ManifestEntry& entry : SelectKeptManifests(std::move(all), kept.current, options)) {
+    RETURN_IF_ERROR(AddManifestNeeds(store, manifests, entry, kept));
   }
   return kept;
 }
@@ -352,12 +370,16 @@ void PlanRun(const std::string& run_id, const std::vector<ObjectInfo>& objects,
   }
 }
 
-Status CheckCurrentUnchanged(ObjectStore& store, const KeptData& kept) {
-  auto now = ReadCurrent(store);
+// The pointer's ref and time: a publish or rollback since planning changes at least its time.
+bool SamePointer(const std::optional<ManifestRef>& a, const std::optional<ManifestRef>& b) {
+  if (!a || !b) return !a && !b;
+  return a->ref == b->ref && a->run_id == b->run_id && a->published_at == b->published_at;
+}
+
+Status CheckCurrentUnchanged(ManifestStore& manifests, const KeptData& kept) {
+  auto now = manifests.LoadCurrent();
   if (!now.ok()) return now.status().WithContext("cleanup: re-reading _CURRENT");
-  const std::optional<std::string> version =
-      *now ? std::optional<std::string>((*now)->version) : std::nullopt;
-  if (version != kept.current_version) {
+  if (!SamePointer(*now, kept.current)) {
     return Status::Conflict(
         "cleanup: _CURRENT changed while cleanup was planning (a publish or rollback ran); nothing "
         "was deleted, run cleanup again");
@@ -375,8 +397,8 @@ Status DeleteAll(ObjectStore& store, const std::vector<std::string>& keys) {
 // Deletes `doomed` under the protocol of delete_guard.h: tombstone first, then the rollback intents,
 // then _CURRENT unchanged since planning. The tombstone stays when a delete fails (its objects may be
 // half gone, so rollback must keep refusing them until a later cleanup finishes the job).
-Status DeleteGuarded(ObjectStore& store, const KeptData& kept, const std::vector<std::string>& doomed,
-                     SystemTime now) {
+Status DeleteGuarded(ObjectStore& store, ManifestStore& manifests, const KeptData& kept,
+                     const std::vector<std::string>& doomed, SystemTime now) {
   const std::set<std::string> keys(doomed.begin(), doomed.end());
   ASSIGN_OR_RETURN(GuardMarker tombstone, GuardMarker::Write(store, kCleanupTombstonesPrefix, keys));
   ASSIGN_OR_RETURN(std::vector<MarkerInfo> intents, ReadMarkers(store, kRollbackIntentsPrefix, now));
@@ -385,7 +407,7 @@ Status DeleteGuarded(ObjectStore& store, const KeptData& kept, const std::vector
         "cleanup: a rollback in progress (marker '{}') needs '{}'; nothing was deleted, run cleanup again",
         store.Url(hit->first), store.Url(hit->second)));
   }
-  RETURN_IF_ERROR(CheckCurrentUnchanged(store, kept));
+  RETURN_IF_ERROR(CheckCurrentUnchanged(manifests, kept));
   Status st = DeleteAll(store, doomed);
   if (!st.ok()) tombstone.Keep();
   return st;
@@ -420,6 +442,16 @@ bool IsCurrentManifest(const ManifestEntry& entry, const std::optional<ManifestD
   return current_dir && current_dir->timestamp == entry.published_at && current_dir->run_id == entry.run_id;
 }
 
+bool IsCurrentRef(const ManifestEntry& entry, const std::optional<ManifestRef>& current) {
+  if (!current) return false;
+  if (entry.ref == current->ref) return true;
+  // The same manifest folder named by another URL form (the object-store layout).
+  const auto current_dir = ParseManifestRef(current->ref);
+  const auto entry_dir = ParseManifestRef(entry.ref);
+  return current_dir && entry_dir && current_dir->timestamp == entry_dir->timestamp &&
+         current_dir->run_id == entry_dir->run_id;
+}
+
 Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t limit) {
   auto listed = store.List(kManifestsPrefix, "/");
   if (!listed.ok()) return listed.status().WithContext("listing manifests");
@@ -438,20 +470,31 @@ Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t lim
 }
 
 Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector) {
+  // A ref alone resolves in the layout (a key or a local path too); the rest as in any store.
+  const bool ref_alone = selector.ref && !selector.run_id && !selector.offset && !selector.previous;
+  if (ref_alone) return FindByRef(store, *selector.ref);
+  return FindManifest(*MakeObjectManifestStore(store), selector);
+}
+
+Result<ManifestEntry> FindManifest(ManifestStore& manifests, const ManifestSelector& selector) {
   const int given = int{selector.run_id.has_value()} + int{selector.ref.has_value()} +
                     int{selector.offset.has_value()} + int{selector.previous};
   if (given != 1) {
     return Status::InvalidArgument(
         fmt::format("Exactly one of ref, run_id, offset or previous selects a manifest (got {})", given));
   }
-  if (selector.run_id) return FindByRunId(store, *selector.run_id);
-  if (selector.ref) return FindByRef(store, *selector.ref);
-  if (selector.offset) return FindByOffset(store, *selector.offset);
-  return FindPrevious(store);
+  if (selector.run_id) return FindByRunId(manifests, *selector.run_id);
+  if (selector.ref) return FindListedRef(manifests, *selector.ref);
+  if (selector.offset) return FindByOffset(manifests, *selector.offset);
+  return FindPrevious(manifests);
 }
 
 Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
-  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(store, target.key, target.ref));
+  return Rollback(store, *MakeObjectManifestStore(store), target);
+}
+
+Result<std::string> Rollback(ObjectStore& store, ManifestStore& manifests, const ManifestEntry& target) {
+  ASSIGN_OR_RETURN(Manifest manifest, manifests.LoadManifest(target.ref));
   if (manifest.run_id != target.run_id) {
     return Status::Corruption(fmt::format(
         "manifest '{}': build_meta run_id '{}' does not match its directory's run_id '{}'",
@@ -467,34 +510,45 @@ Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target) {
         "_CURRENT was not changed", target.ref, store.Url(hit->first), store.Url(hit->second)));
   }
   RETURN_IF_ERROR(CheckObjectsPresent(store, target, needed));
-  ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store));
+  // The pointer to swap against; a corrupt one names nothing and is replaced unconditionally.
+  std::optional<ManifestRef> expected = ManifestRef{};
+  auto current = manifests.LoadCurrent();
+  if (current.ok()) {
+    if (*current) expected = std::move(**current);
+  } else if (current.status().code() == StatusCode::kCorruption) {
+    LogEvent(LogLevel::kWarning, "current_pointer_corrupt_replaced",
+             {{"message", "replacing a corrupt _CURRENT: " + current.status().message()}});
+    expected = std::nullopt;
+  } else {
+    return current.status().WithContext("rollback: reading _CURRENT");
+  }
   if (intent.PastDeadline()) {
     return Status::Conflict(fmt::format(
         "rollback to '{}' took longer than {} s before its swap, so cleanup may no longer honour its "
         "intent; _CURRENT was not changed, run rollback again", target.ref, kGuardDeadline.count()));
   }
-  CurrentPointer next;
-  next.manifest_ref = target.ref;
-  next.run_id = target.run_id;
-  next.updated_at = FormatTimestamp(NowUtc());
-  auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), base.version);
+  Status swapped = manifests.SetCurrent(target.ref, expected);
   if (swapped.ok()) return target.ref;
-  if (swapped.status().code() == StatusCode::kConflict) {
+  if (swapped.code() == StatusCode::kConflict) {
     return Status::Conflict(fmt::format(
         "rollback to '{}' lost a race: _CURRENT changed while it ran ({}); _CURRENT was left as "
-        "the other writer set it", target.ref, swapped.status().message()));
+        "the other writer set it", target.ref, swapped.message()));
   }
-  return swapped.status().WithContext("rollback: writing _CURRENT");
+  return swapped.WithContext("rollback: writing _CURRENT");
 }
 
 Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options) {
+  return Cleanup(store, *MakeObjectManifestStore(store), options);
+}
+
+Result<CleanupReport> Cleanup(ObjectStore& store, ManifestStore& manifests, const CleanupOptions& options) {
   RETURN_IF_ERROR(ValidateCleanupOptions(options));
   // Order matters: a writer writes its run record before its shards and publishes before it marks
   // the record succeeded, so objects listed first are covered by either the records or the
   // manifests read after them.
   ASSIGN_OR_RETURN(ObjectsByRun by_run, ListRunObjects(store));
   ASSIGN_OR_RETURN(std::set<std::string> live, LiveRuns(store, by_run, options.now));
-  ASSIGN_OR_RETURN(KeptData kept, CollectKeptData(store, options));
+  ASSIGN_OR_RETURN(KeptData kept, CollectKeptData(store, manifests, options));
 
   CleanupReport report;
   std::vector<const ObjectInfo*> doomed;
@@ -516,7 +570,7 @@ Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options)
 
   ASSIGN_OR_RETURN(report.leftover_keys, FindLeftovers(store, by_run, options.now));
   if (options.dry_run) return report;
-  if (!report.deleted_keys.empty()) RETURN_IF_ERROR(DeleteGuarded(store, kept, report.deleted_keys, options.now));
+  if (!report.deleted_keys.empty()) RETURN_IF_ERROR(DeleteGuarded(store, manifests, kept, report.deleted_keys, options.now));
   if (!report.leftover_keys.empty()) RETURN_IF_ERROR(DeleteAll(store, report.leftover_keys));
   return report;
 }

@@ -12,6 +12,7 @@
 #include "common/time_util.h"
 #include "format/keys.h"
 #include "shardvec/admin.h"
+#include "shardvec/manifest_store.h"
 #include "shardvec/object_store.h"
 
 namespace shardvec {
@@ -31,13 +32,21 @@ Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t lim
 // Which manifest a rollback targets; exactly one field must be set (shardvec/admin.h).
 using ManifestSelector = RollbackTarget;
 
+// In the object-store layout: a ref may also be the manifest's key or local path, and is checked
+// to exist with a HEAD; the other selectors work as in the ManifestStore overload.
 Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector);
+// Over any manifest store: a ref must be one the store lists (or, without a scheme, name the
+// manifest folder of one). Entries come back without `key`.
+Result<ManifestEntry> FindManifest(ManifestStore& manifests, const ManifestSelector& selector);
 
 // Points _CURRENT at `target` after checking that its manifest exists and parses and that the shard
 // files it names are still there (NotFound otherwise, e.g. after cleanup). The pointer is
 // swapped against the version read just before, so a concurrent publish or rollback makes this fail
 // with a Conflict instead of being overwritten. Returns the target's ref.
 Result<std::string> Rollback(ObjectStore& store, const ManifestEntry& target);
+// The same with the manifest and the pointer in `manifests` (the shards and the rollback/cleanup
+// markers stay in `store`); the swap is SetCurrent against the pointer read just before.
+Result<std::string> Rollback(ObjectStore& store, ManifestStore& manifests, const ManifestEntry& target);
 
 // A staged temp file this old is a killed process's leftover (no upload or download takes an hour
 // between staging a file and renaming it).
@@ -49,5 +58,8 @@ inline constexpr std::chrono::seconds kStagedGrace{3600};
 
 // Whether `entry` is the manifest `current_dir` (_CURRENT's manifest folder) names.
 bool IsCurrentManifest(const ManifestEntry& entry, const std::optional<ManifestDirName>& current_dir);
+// Whether `current` (a manifest store's pointer) names `entry`: the same ref, or the same manifest
+// folder under another URL form.
+bool IsCurrentRef(const ManifestEntry& entry, const std::optional<ManifestRef>& current);
 
 }  // namespace shardvec

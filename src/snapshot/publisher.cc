@@ -20,8 +20,8 @@ Status PublishConflict(std::string message, const PublishResult& published) {
 
 }  // namespace
 
-Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store) {
-  auto object = store.GetVersioned(kCurrentKey, kMaxCurrentPointerBytes);
+Result<std::optional<CurrentState>> ReadCurrent(ObjectStore& store, std::string_view pointer_key) {
+  auto object = store.GetVersioned(pointer_key, kMaxCurrentPointerBytes);
   if (!object.ok()) {
     if (object.status().code() == StatusCode::kNotFound) return std::optional<CurrentState>();
     return object.status();
@@ -48,8 +48,8 @@ Result<Manifest> ReadManifest(ObjectStore& store, std::string_view key, std::str
   return manifest;
 }
 
-Result<SwapBase> ReadCurrentForSwap(ObjectStore& store) {
-  auto current = ReadCurrent(store);
+Result<SwapBase> ReadCurrentForSwap(ObjectStore& store, std::string_view pointer_key) {
+  auto current = ReadCurrent(store, pointer_key);
   if (current.ok()) {
     if (!*current) return SwapBase{};
     return SwapBase{std::move((*current)->pointer), std::move((*current)->version)};
@@ -57,7 +57,7 @@ Result<SwapBase> ReadCurrentForSwap(ObjectStore& store) {
   if (current.status().code() != StatusCode::kCorruption) return current.status();
   LogEvent(LogLevel::kWarning, "current_pointer_corrupt_replaced",
            {{"message", "replacing a corrupt _CURRENT: " + current.status().message()}});
-  ASSIGN_OR_RETURN(VersionedObject raw, store.GetVersioned(kCurrentKey));
+  ASSIGN_OR_RETURN(VersionedObject raw, store.GetVersioned(pointer_key));
   return SwapBase{std::nullopt, std::move(raw.version)};
 }
 
@@ -70,23 +70,24 @@ Result<PublishResult> PutManifest(ObjectStore& store, const Manifest& manifest) 
 }
 
 Result<PublishResult> PublishSnapshot(ObjectStore& store, const Manifest& manifest,
-                                      SystemTime run_started, PublishPolicy policy) {
+                                      SystemTime run_started, PublishPolicy policy,
+                                      std::string_view pointer_key) {
   ASSIGN_OR_RETURN(PublishResult published, PutManifest(store, manifest));
-  RETURN_IF_ERROR(SwapCurrent(store, published, manifest.run_id, run_started, policy));
+  RETURN_IF_ERROR(SwapCurrent(store, published, manifest.run_id, run_started, policy, pointer_key));
   LogEvent(LogLevel::kInfo, "vector_manifest_published",
            {{"run_id", manifest.run_id}, {"manifest_ref", published.manifest_ref}});
   return published;
 }
 
 Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std::string& run_id,
-                   SystemTime run_started, PublishPolicy policy) {
+                   SystemTime run_started, PublishPolicy policy, std::string_view pointer_key) {
   const std::string started = FormatTimestamp(run_started);
   CurrentPointer next;
   next.manifest_ref = published.manifest_ref;
   next.run_id = run_id;
 
   for (int attempt = 0; attempt < kMaxSwapAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store));
+    ASSIGN_OR_RETURN(SwapBase base, ReadCurrentForSwap(store, pointer_key));
     if (base.pointer) {
       const auto dir = ParseManifestRef(base.pointer->manifest_ref);
       // Timestamps in the layout's format sort as text.
@@ -102,7 +103,7 @@ Status SwapCurrent(ObjectStore& store, const PublishResult& published, const std
       }
     }
     next.updated_at = FormatTimestamp(NowUtc());
-    auto swapped = store.CompareAndSwap(kCurrentKey, EncodeCurrentPointer(next), base.version);
+    auto swapped = store.CompareAndSwap(pointer_key, EncodeCurrentPointer(next), base.version);
     if (swapped.ok()) return Status::OK();
     if (swapped.status().code() != StatusCode::kConflict) return swapped.status();
     // Another writer moved the pointer between our read and our swap: look again.

@@ -68,6 +68,7 @@ class DistributedWriteImpl final : public DistributedWrite {
                        std::unique_ptr<RunRecordLifecycle> run_record)
       : config_(std::move(config)),
         store_(std::move(store)),
+        manifests_(WriteManifestStore(config_, store_)),
         run_id_(std::move(run_id)),
         run_record_(std::move(run_record)) {}
 
@@ -158,17 +159,19 @@ class DistributedWriteImpl final : public DistributedWrite {
       if (s.row_count > 0) shards.push_back(std::move(s));
     }
     ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*store_, config_, plan, run_id_, shards));
-    ASSIGN_OR_RETURN(PublishResult published, PutManifest(*store_, manifest));
-    // From here the manifest is in history (a lost publish race can be rolled back to), so its
-    // shards and routing files stay even if the swap fails.
-    manifest_written_ = true;
-    keep_.insert(RunClaimKey(run_id_));
-    for (const ShardInfo& s : shards) {
-      keep_.insert(ShardKey(run_id_, s.db_id, s.attempt));
-      keep_.insert(ShardClaimKey(run_id_, s.db_id, s.attempt));
+    auto published = PublishRun(*manifests_, manifest, started_, config_.publish_policy);
+    // Once the manifest is in history (a lost publish race can be rolled back to), its shards and
+    // routing files stay even though the publish failed.
+    if (published.ok() || RunHasManifest(*manifests_, run_id_)) {
+      manifest_written_ = true;
+      keep_.insert(RunClaimKey(run_id_));
+      for (const ShardInfo& s : shards) {
+        keep_.insert(ShardKey(run_id_, s.db_id, s.attempt));
+        keep_.insert(ShardClaimKey(run_id_, s.db_id, s.attempt));
+      }
     }
-    RETURN_IF_ERROR(SwapCurrent(*store_, published, run_id_, started_, config_.publish_policy));
-    return MakeBuildResult(run_id_, published, plan.num_dbs, std::move(shards));
+    if (!published.ok()) return published.status();
+    return MakeBuildResult(run_id_, *published, plan.num_dbs, std::move(shards));
   }
 
   // Deletes this run's objects that no written manifest needs: losing and failed attempts, claim
@@ -197,6 +200,7 @@ class DistributedWriteImpl final : public DistributedWrite {
 
   const WriteConfig config_;
   const std::shared_ptr<ObjectStore> store_;
+  const std::shared_ptr<ManifestStore> manifests_;
   const std::string run_id_;
   const SystemTime started_ = NowUtc();
   const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();

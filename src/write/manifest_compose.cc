@@ -103,4 +103,24 @@ BuildResult MakeBuildResult(const std::string& run_id, const PublishResult& publ
   return result;
 }
 
+std::shared_ptr<ManifestStore> WriteManifestStore(const WriteConfig& config, std::shared_ptr<ObjectStore> store) {
+  if (config.manifest_store) return config.manifest_store;
+  return MakeObjectManifestStore(std::move(store));
+}
+
+Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manifest, SystemTime started,
+                                 PublishPolicy policy) {
+  ASSIGN_OR_RETURN(ManifestRef ref, manifests.Publish(manifest, PublishGuard{started, policy}));
+  return PublishResult{std::move(ref.ref), std::string()};
+}
+
+bool RunHasManifest(ManifestStore& manifests, const std::string& run_id) {
+  auto listed = manifests.ListManifests(0);
+  if (!listed.ok()) return true;
+  for (const ManifestRef& ref : *listed) {
+    if (ref.run_id == run_id) return true;
+  }
+  return false;
+}
+
 }  // namespace shardvec

@@ -7,6 +7,7 @@
 
 #include "format/manifest.h"
 #include "shardvec/distributed.h"
+#include "shardvec/manifest_store.h"
 #include "snapshot/publisher.h"
 
 namespace shardvec {
@@ -19,5 +20,17 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& config, 
 // What a published run returns (elapsed_ms left to the caller).
 BuildResult MakeBuildResult(const std::string& run_id, const PublishResult& published, int64_t num_dbs,
                             std::vector<ShardInfo> shards);
+
+// The manifest store a write publishes through: config.manifest_store, else the object-store layout
+// over `store`.
+std::shared_ptr<ManifestStore> WriteManifestStore(const WriteConfig& config, std::shared_ptr<ObjectStore> store);
+
+// Publishes `manifest` through `manifests` (guarded by the run's start and the publish policy).
+Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manifest, SystemTime started,
+                                 PublishPolicy policy);
+
+// Whether a manifest of `run_id` is listed in `manifests` (true when the listing fails: a caller that
+// cannot tell keeps the run's objects for cleanup).
+bool RunHasManifest(ManifestStore& manifests, const std::string& run_id);
 
 }  // namespace shardvec

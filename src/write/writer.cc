@@ -43,6 +43,7 @@ constexpr size_t kSpoolBudgetBytes = 256u << 20;  // all spool buffers together
 struct RunContext {
   const WriteConfig& config;
   std::shared_ptr<ObjectStore> store;
+  std::shared_ptr<ManifestStore> manifests;
   std::string run_id;
   SystemTime started;
   fs::path local_run_dir;
@@ -304,12 +305,7 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* b
 // leaves the store as it was. Once a manifest of the run exists (a publish conflict, or a put that
 // failed after it landed), they stay for it.
 void RemoveUnpublishedRun(RunContext& ctx, const Status& failure) {
-  auto manifests = ctx.store->List(kManifestsPrefix);
-  if (!manifests.ok()) return;  // cannot tell: leave them for cleanup
-  for (const ObjectInfo& o : manifests->objects) {
-    const auto dir = ParseManifestRef(o.key);
-    if (dir && dir->run_id == ctx.run_id) return;
-  }
+  if (RunHasManifest(*ctx.manifests, ctx.run_id)) return;  // or cannot tell: leave them for cleanup
   std::vector<std::string> keys;
   for (const std::string& prefix : {RunShardsPrefix(ctx.run_id), VectorMetaKey(ctx.run_id, "")}) {
     auto listed = ctx.store->List(prefix);
@@ -339,7 +335,7 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
   Report(ctx.config, "publish", 0, 0);
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
   ASSIGN_OR_RETURN(PublishResult published,
-                   PublishSnapshot(*ctx.store, manifest, ctx.started, ctx.config.publish_policy));
+                   PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy));
   if (ctx.config.metrics) {
     EmitMetric(*ctx.config.metrics, metric_events::kWritePublished,
                {{"run_id", ctx.run_id}, {"manifest_ref", published.manifest_ref}});
@@ -356,7 +352,8 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
-  RunContext ctx{config, store, config.run_id.value_or(NewUuidHex()), NowUtc(), {}, {}};
+  RunContext ctx{config, store, WriteManifestStore(config, store), config.run_id.value_or(NewUuidHex()), NowUtc(),
+                 {}, {}};
   // Run-scoped, so a reused local_root never mixes two builds; held until the build ends.
   ASSIGN_OR_RETURN(LocalRunFolder run_folder,
                    ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));

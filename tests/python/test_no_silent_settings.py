@@ -66,11 +66,15 @@ def snapshot(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize(("name", "value"), [
     ("reader_factory", object()),
-    ("manifest_store", object()),
     ("rate_limiter", object()),
 ])
 def test_reader_refuses_what_it_cannot_honour(snapshot: str, name: str, value: object) -> None:
     refused(lambda: ShardedVectorReader(s3_prefix=snapshot, **{name: value}), name, "not supported yet")
+
+
+def test_reader_refuses_a_manifest_store_that_is_not_one(snapshot: str) -> None:
+    refused(lambda: ShardedVectorReader(s3_prefix=snapshot, manifest_store=object()),
+            "manifest_store", "not a manifest store", "load_current")
 
 
 def test_reader_accepts_the_download_factory_it_implements(snapshot: str) -> None:

@@ -20,6 +20,7 @@ from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
+from shardvec.manifest_store import engine_manifest_store
 from shardvec.metrics import engine_sink
 from shardvec.vector.types import (
     BuildResult,
@@ -123,18 +124,21 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool) -> _e
         publish_policy=(_engine.PublishPolicy.LAST_WRITER_WINS if last_writer_wins
                         else _engine.PublishPolicy.REJECT_IF_NEWER),
         custom_manifest_fields_json=custom,
+        manifest_store=engine_manifest_store(config.manifest.store, "manifest.store"),
         metrics=engine_sink(config.metrics_collector),
     )
 
 
 def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_workers: int,
                    max_fallback_attempts: int, max_cached_shards: int, preload_shards: bool,
-                   metrics_collector: Any) -> _engine.ReaderOptions:
-    """The engine's ``ReaderOptions``."""
+                   metrics_collector: Any, manifest_store: Any = None) -> _engine.ReaderOptions:
+    """The engine's ``ReaderOptions``; ``manifest_store`` (None: beside the shards) supplies the
+    current pointer and the manifests."""
     return _engine.ReaderOptions(
         store=store, store_options=store_options(options), cache_dir=cache_dir, max_workers=max_workers,
         max_fallback_attempts=max_fallback_attempts, max_cached_shards=max_cached_shards,
-        preload_shards=preload_shards, metrics=engine_sink(metrics_collector))
+        preload_shards=preload_shards, metrics=engine_sink(metrics_collector),
+        manifest_store=engine_manifest_store(manifest_store, "manifest_store"))
 
 
 def split_ids(ids: Any, rows: int, first_row: int = 0) -> tuple[np.ndarray | None, list[str]]:

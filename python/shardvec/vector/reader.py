@@ -57,8 +57,10 @@ class ShardedVectorReader:
     thread the system refuses (a process or memory limit) raises instead of crashing.
 
     ``reader_factory`` may be None or ``SqliteVecReaderFactory()`` (what the engine does);
-    ``manifest_store`` and ``rate_limiter`` are not supported yet and must be None. Anything else
-    raises ``ConfigValidationError`` naming the parameter.
+    ``manifest_store`` (a :mod:`shardvec.manifest_store` store or any object implementing its
+    protocol) supplies the current pointer and the manifests at open, refresh and fallback, None
+    reading them beside the shards; ``rate_limiter`` is not supported yet and must be None.
+    Anything else raises ``ConfigValidationError`` naming the parameter.
     """
 
     def __init__(
@@ -81,9 +83,6 @@ class ShardedVectorReader:
             if isinstance(text, str):
                 require_utf8(text, name)
         check_reader_factory(reader_factory)
-        if manifest_store is not None:
-            refuse_unsupported("manifest_store", manifest_store,
-                               "the reader reads _CURRENT and the manifests at s3_prefix; leave it None")
         if rate_limiter is not None:
             refuse_unsupported("rate_limiter", rate_limiter, "searches are not rate limited; leave it None")
         self._s3_prefix = s3_prefix
@@ -97,6 +96,7 @@ class ShardedVectorReader:
             int(max_cached_shards or 0),
             bool(preload_shards),
             metrics_collector,
+            manifest_store,
         ))
         self._closed = False
 
