@@ -79,6 +79,10 @@ def _ref(row: Any, published_column: int) -> ManifestRef:
 class PostgresManifestStore:
     """PostgreSQL manifest store with the reference's builds, shards and pointer tables."""
 
+    #: The engine's writer passes ``run_started`` to :meth:`publish`, which checks the publish
+    #: policy inside its transaction (no other publisher can move the pointer in between).
+    publish_checks_run_started = True
+
     def __init__(
         self,
         connection_factory: Callable[[], Any],

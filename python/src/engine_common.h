@@ -20,6 +20,7 @@
 #include "metrics_bindings.h"
 #include "routing_context.h"
 #include "shardvec/distributed.h"
+#include "shardvec/manifest.h"
 #include "shardvec/writer.h"
 
 namespace nb = nanobind;
@@ -211,6 +212,9 @@ void BindCel(nb::module_& m);
 // admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).
 void BindAdmin(nb::module_& m);
 void BindManifestStore(nb::module_& m);
+// A manifest in shardvec.manifest's JSON form, checked as a stored one is (Corruption,
+// ErrorKind::kManifestParse, when it does not validate); manifest_store_bindings.cc.
+Result<Manifest> ManifestFromJson(const std::string& text);
 // shardvec._engine.postgres_manifest_sql (python/src/postgres_bindings.cc).
 void BindPostgres(nb::module_& m);
 
