@@ -76,7 +76,7 @@ TEST(PostgresCliTest, EveryCommandKeepsManifestsInPostgresAndShardsInTheStore) {
   EXPECT_EQ(cleanup.exit_code, 0) << cleanup.err;
 
   // A DSN that is not one, and a server that is not there: clear errors naming the flag, no password.
-  auto bad = RunCli("info --store " + ShellQuote(store) + " --manifest-store 'postgresql://u:sekrit-1@h:notaport/d'");
+  auto bad = RunCli("info --store " + ShellQuote(store) + " --manifest-store 'postgresql://u:sekrit-1@h/d?bogus_option=1'");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("--manifest-store"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.err.find("sekrit-1"), std::string::npos) << bad.err;

@@ -268,3 +268,68 @@ def test_driver_errors_become_manifest_store_errors() -> None:
 
     with pytest.raises(ManifestStoreError, match="connection_factory"):
         PostgresManifestStore(refused, table_name="t_unreachable")
+
+
+def test_the_cpp_store_and_the_python_class_read_each_other(pg_dsn: str) -> None:
+    """The libpq store (the CLI's and C++ API's) and the DB-API class share tables and SQL: each
+    reads what the other published, and both move the same pointer."""
+    from shardvec._native import _engine
+    from shardvec.manifest import manifest_from_json, manifest_to_json
+
+    table = _table()
+    py_store = _store(pg_dsn, table)
+    cpp_store = _engine.postgres_manifest_store(pg_dsn, table, f"{table}_pointer", True)
+    _publish(py_store, "from-python")
+    assert cpp_store.load_current()[0] == "from-python"
+    from_cpp = manifest_from_json(cpp_store.load_manifest_json("from-python"))
+    assert from_cpp == py_store.load_manifest("from-python")
+
+    parsed = py_store.load_manifest("from-python")
+    parsed.required_build.run_id = "from-cpp"
+    parsed.required_build.created_at = datetime.now(timezone.utc)
+    ref, run_id, _ = cpp_store.publish(manifest_to_json(parsed.required_build, parsed.shards, parsed.custom))
+    assert (ref, run_id) == ("from-cpp", "from-cpp")
+    assert py_store.load_current().ref == "from-cpp"
+    assert py_store.load_manifest("from-cpp").shards == parsed.shards
+    assert [r.ref for r in py_store.list_manifests()] == [r[0] for r in cpp_store.list_manifests(0)]
+    py_store.set_current("from-python", expected_ref="from-cpp")
+    assert cpp_store.load_current()[0] == "from-python"
+    assert "127.0.0.1" in cpp_store.describe() and pg_dsn.split(":")[2].split("@")[0] not in cpp_store.describe()
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_writer_and_reader_with_shards_in_the_store_and_manifests_in_postgres(
+        pg_dsn: str, tmp_path: Any, request: pytest.FixtureRequest, where: str) -> None:
+    """A mixed deployment: write_arrays publishes through PostgresManifestStore (its guard checked
+    inside the publish transaction), the shards go to a folder or the S3 test server, and the reader
+    finds the snapshot through the same store; a run that started before the current one loses."""
+    import numpy as np
+
+    from shardvec.config import WriterManifestConfig, WriterOutputConfig
+    from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write_arrays
+    from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
+    from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+
+    if where == "s3":
+        server = request.getfixturevalue("s3_server")
+        prefix = server["prefix"]
+        creds = server["credentials"]
+        storage = {"s3_connection_options": server["s3_connection_options"], "credential_provider": lambda: creds}
+    else:
+        prefix, storage = str(tmp_path / "store"), {}
+    store = _store(pg_dsn, _table())
+    vectors = np.random.default_rng(3).standard_normal((40, 8)).astype(np.float32)
+
+    def config(run_id: str) -> VectorShardedWriteConfig:
+        return VectorShardedWriteConfig(
+            sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.LSH), s3_prefix=prefix,
+            index_config=VectorIndexConfig(dim=8, metric=DistanceMetric.L2),
+            output=WriterOutputConfig(run_id=run_id, local_root=str(tmp_path / f"build-{run_id}")),
+            manifest=WriterManifestConfig(store=store), **storage)
+
+    result = write_arrays(vectors, config("pg-run"), ids=np.arange(40, dtype=np.int64))
+    assert result.manifest_ref == "pg-run"
+    assert store.load_current().ref == "pg-run"
+    with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), manifest_store=store,
+                             **storage) as reader:
+        assert reader.search(vectors[5], top_k=1, shard_ids=[0, 1, 2]).results[0].id == 5

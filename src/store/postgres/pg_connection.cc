@@ -40,9 +40,11 @@ Result<std::string> DescribePgDsn(std::string_view dsn, std::string_view field) 
   if (options == nullptr) {
     std::string why = error ? Trimmed(error) : "out of memory";
     PQfreemem(error);
-    // libpq's message quotes the bad part, which may be the password: name only what is wrong.
-    return Status::InvalidArgument(fmt::format("{} is not a PostgreSQL connection string or URL ({})", field,
-                                               EscapeForDisplay(why.substr(0, why.find('"')))));
+    // libpq's message may quote the bad part, which may be the password: keep only what precedes it.
+    const size_t quote = why.find('"');
+    return Status::InvalidArgument(fmt::format("{} is not a PostgreSQL connection string or URL ({}{})", field,
+                                               EscapeForDisplay(why.substr(0, quote)),
+                                               quote == std::string::npos ? "" : "…"));
   }
   std::string user, host, port, dbname;
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {

@@ -429,7 +429,7 @@ TEST(PostgresManifestStoreTest, PasswordsNeverReachDescribeOrErrors) {
   EXPECT_EQ(keyword.status().code(), StatusCode::kIOError) << keyword.status().ToString();
   EXPECT_EQ(keyword.status().message().find("kw-secret-456"), std::string::npos) << keyword.status().message();
   EXPECT_NE(keyword.status().message().find("127.0.0.1:1"), std::string::npos) << keyword.status().message();
-  auto garbage = OpenPostgresManifestStore("postgresql://u:pw-secret-789@host:notaport/db", {});
+  auto garbage = OpenPostgresManifestStore("postgresql://u:pw-secret-789@host/db?bogus_option=1", {});
   EXPECT_EQ(garbage.status().code(), StatusCode::kInvalidArgument) << garbage.status().ToString();
   EXPECT_EQ(garbage.status().message().find("pw-secret-789"), std::string::npos) << garbage.status().message();
   auto describe = DescribePgDsn("postgresql://alice:s3cret@db.example:5433/prod?sslmode=require");
