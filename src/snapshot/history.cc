@@ -473,7 +473,9 @@ Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& s
   // A ref alone resolves in the layout (a key or a local path too); the rest as in any store.
   const bool ref_alone = selector.ref && !selector.run_id && !selector.offset && !selector.previous;
   if (ref_alone) return FindByRef(store, *selector.ref);
-  return FindManifest(*MakeObjectManifestStore(store), selector);
+  ASSIGN_OR_RETURN(ManifestEntry entry, FindManifest(*MakeObjectManifestStore(store), selector));
+  if (auto key = KeyFromUrl(store.PrefixUrl(), entry.ref); key.ok()) entry.key = std::move(key).value();
+  return entry;
 }
 
 Result<ManifestEntry> FindManifest(ManifestStore& manifests, const ManifestSelector& selector) {

@@ -33,7 +33,8 @@ Result<std::vector<ManifestEntry>> ListManifests(ObjectStore& store, int64_t lim
 using ManifestSelector = RollbackTarget;
 
 // In the object-store layout: a ref may also be the manifest's key or local path, and is checked
-// to exist with a HEAD; the other selectors work as in the ManifestStore overload.
+// to exist with a HEAD; the other selectors work as in the ManifestStore overload. Entries carry
+// their key.
 Result<ManifestEntry> FindManifest(ObjectStore& store, const ManifestSelector& selector);
 // Over any manifest store: a ref must be one the store lists (or, without a scheme, name the
 // manifest folder of one). Entries come back without `key`.

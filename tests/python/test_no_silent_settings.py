@@ -77,6 +77,11 @@ def test_reader_refuses_a_manifest_store_that_is_not_one(snapshot: str) -> None:
             "manifest_store", "not a manifest store", "load_current")
 
 
+def test_writer_refuses_a_manifest_store_that_is_not_one() -> None:
+    refused(lambda: config("/tmp/x", manifest=WriterManifestConfig(store=object())),
+            "manifest.store", "not a manifest store", "load_current")
+
+
 def test_reader_accepts_the_download_factory_it_implements(snapshot: str) -> None:
     with ShardedVectorReader(s3_prefix=snapshot, reader_factory=SqliteVecReaderFactory(),
                              manifest_store=None, rate_limiter=None) as reader:
@@ -129,7 +134,6 @@ def test_s3_settings_for_a_folder_store_are_refused(tmp_path: Path, snapshot: st
     (lambda: config("/tmp/x", max_writes_per_second=5.0), "rate_limits.max_writes_per_second"),
     (lambda: config("/tmp/x", run_registry=object()), "lifecycle.run_registry"),
     (lambda: config("/tmp/x", lifecycle=WriterLifecycleConfig(run_registry=object())), "lifecycle.run_registry"),
-    (lambda: config("/tmp/x", manifest=WriterManifestConfig(store=object())), "manifest.store"),
     (lambda: WriterOutputConfig(shard_prefix="blobs"), "output.shard_prefix"),
     (lambda: WriterOutputConfig(db_path_template="shard-{db_id}"), "output.db_path_template"),
     (lambda: WriterOutputConfig(run_registry_prefix="registry"), "output.run_registry_prefix"),
