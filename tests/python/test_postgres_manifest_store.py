@@ -333,3 +333,33 @@ def test_writer_and_reader_with_shards_in_the_store_and_manifests_in_postgres(
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), manifest_store=store,
                              **storage) as reader:
         assert reader.search(vectors[5], top_k=1, shard_ids=[0, 1, 2]).results[0].id == 5
+
+
+def test_the_privileges_the_readme_lists_are_enough(pg_dsn: str) -> None:
+    """A publishing role with SELECT and INSERT on the tables and UPDATE on the pointer table
+    (for its lock) publishes and rolls back; a reading role with SELECT alone reads, and its publish
+    is refused without writing anything."""
+    table = _table()
+    _store(pg_dsn, table)  # the owner creates the tables
+    names = {"b": f"{table}_builds", "s": f"{table}_shards", "p": f"{table}_pointer"}
+    dsns = {}
+    for role in ("pub", "rdr"):
+        name, password = f"{table}_{role}", uuid.uuid4().hex
+        _query(pg_dsn, f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        _query(pg_dsn, f"GRANT SELECT ON {names['b']}, {names['s']}, {names['p']} TO {name}")
+        dsns[role] = pg_dsn.replace("//shardvec:" + pg_dsn.split(":")[2].split("@")[0] + "@",
+                                    f"//{name}:{password}@")
+    _query(pg_dsn, f"GRANT INSERT ON {names['b']}, {names['s']}, {names['p']} TO {table}_pub")
+    publisher = _store(dsns["pub"], table, ensure_table=False)
+    with pytest.raises(ManifestStoreError, match="permission denied"):  # the pointer lock needs UPDATE
+        _publish(publisher, "before-update")
+    _query(pg_dsn, f"GRANT UPDATE ON {names['p']} TO {table}_pub")
+    _publish(publisher, "by-publisher")
+    _publish(publisher, "second")
+    publisher.set_current("by-publisher", expected_ref="second")
+    reader = _store(dsns["rdr"], table, ensure_table=False)
+    assert reader.load_current().ref == "by-publisher"
+    assert reader.load_manifest("second").required_build.run_id == "second"
+    with pytest.raises(ManifestStoreError, match="permission denied"):
+        _publish(reader, "by-reader")
+    assert [r.ref for r in reader.list_manifests()] == ["second", "by-publisher"]
