@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, require_utf8, validate_manifest_store, validate_store_prefix
+from shardvec.db_manifest_store import PostgresManifestStore
 from shardvec.errors import ConfigValidationError, ManifestStoreError
 from shardvec.manifest import (
     ManifestRef,
@@ -43,6 +44,7 @@ __all__ = [
     "ManifestRef",
     "ManifestStore",
     "ParsedManifest",
+    "PostgresManifestStore",
     "S3ManifestStore",
 ]
 

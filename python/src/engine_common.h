@@ -20,6 +20,7 @@
 #include "metrics_bindings.h"
 #include "routing_context.h"
 #include "shardvec/distributed.h"
+#include "shardvec/manifest.h"
 #include "shardvec/writer.h"
 
 namespace nb = nanobind;
@@ -221,5 +222,10 @@ void BindManifestStore(nb::module_& m);
 void BindRouting(nb::module_& m);
 // shard_file_bindings.cc: one shard file read or built on its own (shardvec.sqlite_vec_adapter).
 void BindShardFiles(nb::module_& m);
+// A manifest in shardvec.manifest's JSON form, checked as a stored one is (Corruption,
+// ErrorKind::kManifestParse, when it does not validate); manifest_store_bindings.cc.
+Result<Manifest> ManifestFromJson(const std::string& text);
+// shardvec._engine.postgres_manifest_sql (python/src/postgres_bindings.cc).
+void BindPostgres(nb::module_& m);
 
 }  // namespace shardvec::py

@@ -151,6 +151,7 @@ NB_MODULE(_engine, m) {
   BindAdmin(m);
   BindRouting(m);
   BindShardFiles(m);
+  BindPostgres(m);
   BindMetrics(m);
   using NoGil = nb::call_guard<nb::gil_scoped_release>;
   nb::class_<Reader>(m, "Reader")

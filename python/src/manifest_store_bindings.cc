@@ -53,6 +53,8 @@ nlohmann::json ManifestToJson(const Manifest& m) {
           {"custom", m.custom}};
 }
 
+}  // namespace
+
 // A manifest from a Python store, checked exactly as a stored one is: it goes through the manifest's
 // serialised form and back, so whatever the reference's parse-time validation rejects is rejected.
 Result<Manifest> ManifestFromJson(const std::string& text) {
@@ -98,6 +100,8 @@ Result<Manifest> ManifestFromJson(const std::string& text) {
   }
 }
 
+namespace {
+
 // ---- The adapter --------------------------------------------------------------------------------
 
 bool IsFinalizing() {
@@ -126,7 +130,11 @@ class PythonManifestStore final : public ManifestStore {
 
   Result<ManifestRef> Publish(const Manifest& manifest, const PublishGuard& guard) override {
     return Call<ManifestRef>("publish", [&]() -> Result<ManifestRef> {
-      if (guard.policy == PublishPolicy::kRejectIfNewer) {
+      // A store that checks the guard inside its own publish transaction (PostgresManifestStore)
+      // gets the run's start instead of the check below, which could race another publisher.
+      const bool atomic_guard = guard.policy == PublishPolicy::kRejectIfNewer &&
+                                nb::hasattr(store_, "publish_checks_run_started");
+      if (guard.policy == PublishPolicy::kRejectIfNewer && !atomic_guard) {
         std::optional<ManifestRef> current = RefOrNone(store_.attr("load_current")(), "load_current");
         const std::string started = FormatTimestamp(guard.run_started);
         if (current && current->published_at > started) {
@@ -138,9 +146,16 @@ class PythonManifestStore final : public ManifestStore {
         }
       }
       nb::object parsed = Helper("manifest_from_json")(ManifestToJson(manifest).dump());
-      nb::object returned = store_.attr("publish")(
-          nb::arg("run_id") = manifest.run_id, nb::arg("required_build") = parsed.attr("required_build"),
-          nb::arg("shards") = parsed.attr("shards"), nb::arg("custom") = parsed.attr("custom"));
+      nb::object returned =
+          atomic_guard
+              ? store_.attr("publish")(
+                    nb::arg("run_id") = manifest.run_id, nb::arg("required_build") = parsed.attr("required_build"),
+                    nb::arg("shards") = parsed.attr("shards"), nb::arg("custom") = parsed.attr("custom"),
+                    nb::arg("run_started") = nb::module_::import_("shardvec.manifest")
+                                                 .attr("parse_timestamp")(FormatTimestamp(guard.run_started)))
+              : store_.attr("publish")(
+                    nb::arg("run_id") = manifest.run_id, nb::arg("required_build") = parsed.attr("required_build"),
+                    nb::arg("shards") = parsed.attr("shards"), nb::arg("custom") = parsed.attr("custom"));
       if (nb::hasattr(returned, "ref")) return ToRef(returned, "publish");
       return ManifestRef{nb::cast<std::string>(nb::str(returned)), manifest.run_id, FormatTimestamp(NowUtc())};
     });

@@ -22,6 +22,7 @@ namespace {
 struct BuildArgs {
   std::string store;
   StoreOptions store_options;
+  std::string manifest_store;
   std::string input;
   std::string metric;
   std::string strategy;
@@ -295,6 +296,7 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, ShardingConfig sharding, cons
   c.run_registry_prefix = a.run_registry_prefix;
   c.max_parallel_shards = a.parallelism;
   c.publish_policy = a.last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
+  ASSIGN_OR_RETURN(c.manifest_store, OpenCliManifestStore(a.manifest_store));
   return c;
 }
 
@@ -350,6 +352,7 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
   auto args = std::make_shared<BuildArgs>();
   CLI::App* cmd = app.add_subcommand("build", "Build and publish a snapshot from a vector file");
   AddStoreOption(cmd, args->store, args->store_options);
+  AddManifestStoreOption(cmd, args->manifest_store);
   cmd->add_option("--input", args->input, "Vectors: .npy, .fvecs, IDX (.gz) or .jsonl records")->required();
   cmd->add_option("--metric", args->metric, "Distance metric: l2 or cosine")->required();
   cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh, explicit or cel")->required();

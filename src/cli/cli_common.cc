@@ -63,6 +63,19 @@ void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   });
 }
 
+void AddManifestStoreOption(CLI::App* cmd, std::string& spec) {
+  cmd->add_option("--manifest-store", spec,
+                  "Where manifests and the current pointer live: a postgresql://user@host:port/db DSN (keep "
+                  "the password in PGPASSWORD or ~/.pgpass); default: beside the shards in --store");
+}
+
+Result<std::shared_ptr<ManifestStore>> OpenCliManifestStore(const std::string& spec) {
+  if (spec.empty()) return std::shared_ptr<ManifestStore>();
+  auto opened = OpenManifestStore(spec, nullptr);
+  if (!opened.ok()) return opened.status().WithContext("--manifest-store");
+  return std::shared_ptr<ManifestStore>(std::move(opened).value());
+}
+
 std::string& MetricsFilePath() {
   static std::string path;
   return path;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/run.h"
+#include "shardvec/manifest_store.h"
 #include "shardvec/object_store.h"
 
 namespace shardvec::cli {
@@ -11,6 +12,11 @@ namespace shardvec::cli {
 // The required --store option every subcommand takes.
 // --store plus the S3 connection flags (--endpoint-url, --region, --profile, --addressing-style).
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options);
+// --manifest-store: where manifests and the current pointer live (a postgresql:// DSN); empty keeps
+// them beside the shards.
+void AddManifestStoreOption(CLI::App* cmd, std::string& spec);
+// The manifest store --manifest-store names, or null when it was not given (the object-store layout).
+Result<std::shared_ptr<ManifestStore>> OpenCliManifestStore(const std::string& spec);
 
 // `wrap_store`, when set, wraps the store build writes to.
 void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wrap_store);

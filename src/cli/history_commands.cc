@@ -25,6 +25,7 @@ constexpr int64_t kMaxAgeSeconds = int64_t{100000} * 86400;
 struct HistoryArgs {
   std::string store;
   StoreOptions store_options;
+  std::string manifest_store;
   int64_t limit = 10;
   bool json = false;
 };
@@ -32,6 +33,7 @@ struct HistoryArgs {
 struct RollbackArgs {
   std::string store;
   StoreOptions store_options;
+  std::string manifest_store;
   std::optional<std::string> run_id;
   std::optional<std::string> ref;
   std::optional<int64_t> offset;
@@ -41,6 +43,7 @@ struct RollbackArgs {
 struct CleanupArgs {
   std::string store;
   StoreOptions store_options;
+  std::string manifest_store;
   bool dry_run = false;
   std::optional<int64_t> keep_last;
   std::optional<std::string> older_than;
@@ -81,8 +84,11 @@ int RunHistory(const HistoryArgs& a) {
   }
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("history", store.status());
+  auto manifests = OpenCliManifestStore(a.manifest_store);
+  if (!manifests.ok()) return ReportError("history", manifests.status());
   // The listing alone: the text and JSON output name no manifest contents.
-  auto entries = ListSnapshots(**store, HistoryOptions{.limit = a.limit, .read_manifests = false});
+  const HistoryOptions options{.limit = a.limit, .read_manifests = false};
+  auto entries = *manifests ? ListSnapshots(**manifests, options) : ListSnapshots(**store, options);
   if (!entries.ok()) return ReportError("history", entries.status());
   PrintHistory(*entries, a.json);
   return kExitOk;
@@ -93,7 +99,10 @@ int RunHistory(const HistoryArgs& a) {
 int RunRollback(const RollbackArgs& a) {
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("rollback", store.status());
-  auto done = RollbackSnapshot(**store, RollbackTarget{a.run_id, a.ref, a.offset});
+  auto manifests = OpenCliManifestStore(a.manifest_store);
+  if (!manifests.ok()) return ReportError("rollback", manifests.status());
+  const RollbackTarget target{a.run_id, a.ref, a.offset};
+  auto done = *manifests ? RollbackSnapshot(**store, **manifests, target) : RollbackSnapshot(**store, target);
   if (!done.ok()) return ReportError("rollback", done.status());
   if (a.json) {
     PrintJson({{"manifest_ref", done->ref}, {"run_id", done->run_id}});
@@ -179,7 +188,9 @@ int RunCleanup(const CleanupArgs& a) {
   if (!options.ok()) return ReportError("cleanup", options.status());
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("cleanup", store.status());
-  auto report = Cleanup(**store, *options);
+  auto manifests = OpenCliManifestStore(a.manifest_store);
+  if (!manifests.ok()) return ReportError("cleanup", manifests.status());
+  auto report = *manifests ? Cleanup(**store, **manifests, *options) : Cleanup(**store, *options);
   if (!report.ok()) return ReportError("cleanup", report.status());
   PrintCleanup(*report, a.dry_run, a.json);
   return kExitOk;
@@ -191,6 +202,7 @@ void RegisterHistory(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<HistoryArgs>();
   CLI::App* cmd = app.add_subcommand("history", "List published manifests, newest first");
   AddStoreOption(cmd, args->store, args->store_options);
+  AddManifestStoreOption(cmd, args->manifest_store);
   cmd->add_option("--limit", args->limit, "Manifests shown (default 10)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->callback([args, &exit_code] { exit_code = RunHistory(*args); });
@@ -200,6 +212,7 @@ void RegisterRollback(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RollbackArgs>();
   CLI::App* cmd = app.add_subcommand("rollback", "Point _CURRENT at an earlier manifest");
   AddStoreOption(cmd, args->store, args->store_options);
+  AddManifestStoreOption(cmd, args->manifest_store);
   cmd->add_option("--run-id", args->run_id, "The newest manifest of this run");
   cmd->add_option("--ref", args->ref, "A manifest URL or key (manifests/<dir>/manifest)");
   cmd->add_option("--offset", args->offset, "Position in history: 0 = newest");
@@ -220,6 +233,7 @@ void RegisterCleanup(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "cleanup", "Delete shard data of runs no kept manifest references, and stale attempts");
   AddStoreOption(cmd, args->store, args->store_options);
+  AddManifestStoreOption(cmd, args->manifest_store);
   cmd->add_flag("--dry-run", args->dry_run, "Report what would be deleted; delete nothing");
   cmd->add_option("--keep-last", args->keep_last, "Keep the runs of the newest N manifests");
   cmd->add_option("--older-than", args->older_than,

@@ -23,6 +23,7 @@ using nlohmann::json;
 struct ReadArgs {
   std::string store;
   StoreOptions store_options;
+  std::string manifest_store;
   std::string cache_dir;
   std::string query;
   std::string query_file;
@@ -51,6 +52,7 @@ void AddQueryOptions(CLI::App* cmd, ReadArgs& a) {
 
 void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
   AddStoreOption(cmd, a.store, a.store_options);
+  AddManifestStoreOption(cmd, a.manifest_store);
   cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache, private to this user (default: ~/.cache/shardvec/shards/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
 }
@@ -171,6 +173,7 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   ReaderOptions options;
   options.store = a.store;
   options.store_options = a.store_options;
+  ASSIGN_OR_RETURN(options.manifest_store, OpenCliManifestStore(a.manifest_store));
   options.cache_dir = a.cache_dir;
   options.max_workers = a.max_workers;
   options.metrics = CliMetrics();

@@ -105,14 +105,60 @@ Status CheckWholePages(std::string_view bytes) {
   return Status::OK();
 }
 
-// A JSON column's value; discarded (so rejected by the caller) when it is not JSON or nests deeper
-// than we can dump without overflowing the stack.
-nlohmann::json ParseJsonColumn(const std::string& text) {
+// The reference's parse-time checks of the build row.
+Status ValidateBuildMeta(const Manifest& m) {
+  if (m.format_version != kManifestFormatVersion) {
+    return Corrupt(fmt::format("format_version {} is not supported (expected 4)", m.format_version));
+  }
+  if (m.num_dbs <= 0) return Corrupt(fmt::format("num_dbs must be > 0 (got {})", m.num_dbs));
+  if (m.num_dbs > kMaxNumDbs) {
+    return Corrupt(fmt::format("num_dbs must be <= {} (got {})", kMaxNumDbs, m.num_dbs));
+  }
+  if (m.sharding.is_discarded() || !m.sharding.is_object()) {
+    return Corrupt(fmt::format("sharding is not a JSON object nesting at most {} levels", kMaxJsonNesting));
+  }
+  if (m.custom.is_discarded() || !m.custom.is_object()) {
+    return Corrupt(fmt::format("custom is not a JSON object nesting at most {} levels", kMaxJsonNesting));
+  }
+  static const std::set<std::string> kEncodings = {"u64be", "u32be", "utf8", "raw"};
+  if (!kEncodings.count(m.key_encoding)) {
+    return Corrupt(fmt::format("key_encoding '{}' is not one of u64be, u32be, utf8, raw", m.key_encoding));
+  }
+  return Status::OK();
+}
+
+// The checks of one shard row; `seen` collects the db_ids so far.
+Status ValidateShard(const Manifest& m, const ManifestShard& shard, std::set<int64_t>& seen) {
+  if (shard.db_id < 0 || shard.db_id >= m.num_dbs) {
+    return Corrupt(fmt::format("shard db_id {} is outside [0, {})", shard.db_id, m.num_dbs));
+  }
+  if (shard.writer_info.is_discarded() || !shard.writer_info.is_object()) {
+    return Corrupt(fmt::format("shard db_id {}: writer_info is not a JSON object nesting at most {} levels",
+                               shard.db_id, kMaxJsonNesting));
+  }
+  if (shard.attempt < 0 || shard.row_count < 0 || shard.db_bytes < 0) {
+    return Corrupt(fmt::format("shard db_id {} has a negative attempt, row_count or db_bytes", shard.db_id));
+  }
+  if (!seen.insert(shard.db_id).second) {
+    return Corrupt(fmt::format("shard db_id {} appears twice", shard.db_id));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+// Discarded when the text is not JSON or nests deeper than we can dump without overflowing the stack.
+nlohmann::json ParseManifestJson(const std::string& text) {
   if (JsonNestsDeeperThan(text)) return nlohmann::json(nlohmann::json::value_t::discarded);
   return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
-}  // namespace
+Status ValidateManifest(const Manifest& m) {
+  RETURN_IF_ERROR(ValidateBuildMeta(m));
+  std::set<int64_t> seen;
+  for (const ManifestShard& shard : m.shards) RETURN_IF_ERROR(ValidateShard(m, shard, seen));
+  return Status::OK();
+}
 
 Result<std::string> SerializeManifest(const Manifest& m) {
   sqlite3* raw = nullptr;
@@ -211,30 +257,14 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     m.num_dbs = sqlite3_column_int64(s, 2);
     m.s3_prefix = ColumnText(s, 3);
     m.key_col = ColumnText(s, 4);
-    m.sharding = ParseJsonColumn(ColumnText(s, 5));
+    m.sharding = ParseManifestJson(ColumnText(s, 5));
     m.db_path_template = ColumnText(s, 6);
     m.shard_prefix = ColumnText(s, 7);
     m.format_version = sqlite3_column_int64(s, 8);
     m.key_encoding = ColumnText(s, 9);
-    m.custom = ParseJsonColumn(ColumnText(s, 10));
+    m.custom = ParseManifestJson(ColumnText(s, 10));
   }
-  if (m.format_version != kManifestFormatVersion) {
-    return Corrupt(fmt::format("format_version {} is not supported (expected 4)", m.format_version));
-  }
-  if (m.num_dbs <= 0) return Corrupt(fmt::format("num_dbs must be > 0 (got {})", m.num_dbs));
-  if (m.num_dbs > kMaxNumDbs) {
-    return Corrupt(fmt::format("num_dbs must be <= {} (got {})", kMaxNumDbs, m.num_dbs));
-  }
-  if (m.sharding.is_discarded() || !m.sharding.is_object()) {
-    return Corrupt(fmt::format("sharding is not a JSON object nesting at most {} levels", kMaxJsonNesting));
-  }
-  if (m.custom.is_discarded() || !m.custom.is_object()) {
-    return Corrupt(fmt::format("custom is not a JSON object nesting at most {} levels", kMaxJsonNesting));
-  }
-  static const std::set<std::string> kEncodings = {"u64be", "u32be", "utf8", "raw"};
-  if (!kEncodings.count(m.key_encoding)) {
-    return Corrupt(fmt::format("key_encoding '{}' is not one of u64be, u32be, utf8, raw", m.key_encoding));
-  }
+  RETURN_IF_ERROR(ValidateBuildMeta(m));
 
   auto stmt = Prepare(db.get(),
       "SELECT db_id, db_url, attempt, row_count, db_bytes, checkpoint_id, writer_info FROM shards "
@@ -251,20 +281,8 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
     shard.row_count = sqlite3_column_int64(s, 3);
     shard.db_bytes = sqlite3_column_int64(s, 4);
     if (sqlite3_column_type(s, 5) != SQLITE_NULL) shard.checkpoint_id = ColumnText(s, 5);
-    shard.writer_info = ParseJsonColumn(ColumnText(s, 6));
-    if (shard.db_id < 0 || shard.db_id >= m.num_dbs) {
-      return Corrupt(fmt::format("shard db_id {} is outside [0, {})", shard.db_id, m.num_dbs));
-    }
-    if (shard.writer_info.is_discarded() || !shard.writer_info.is_object()) {
-      return Corrupt(fmt::format("shard db_id {}: writer_info is not a JSON object nesting at most {} levels",
-                                 shard.db_id, kMaxJsonNesting));
-    }
-    if (shard.attempt < 0 || shard.row_count < 0 || shard.db_bytes < 0) {
-      return Corrupt(fmt::format("shard db_id {} has a negative attempt, row_count or db_bytes", shard.db_id));
-    }
-    if (!seen.insert(shard.db_id).second) {
-      return Corrupt(fmt::format("shard db_id {} appears twice", shard.db_id));
-    }
+    shard.writer_info = ParseManifestJson(ColumnText(s, 6));
+    RETURN_IF_ERROR(ValidateShard(m, shard, seen));
     m.shards.push_back(std::move(shard));
   }
   if (rc != SQLITE_DONE) return Corrupt(fmt::format("shards: {}", sqlite3_errmsg(db.get())));

@@ -18,5 +18,11 @@ namespace shardvec {
 Result<std::string> SerializeManifest(const Manifest& manifest);
 // Corruption ("manifest: …") on anything the reference's parse-time validation rejects.
 Result<Manifest> ParseManifest(std::string_view bytes);
+// The same checks over a manifest read from elsewhere (another manifest store): Corruption
+// (ErrorKind::kManifestParse) "manifest: …" naming the field.
+Status ValidateManifest(const Manifest& manifest);
+// A JSON column's text as a manifest field: discarded (so rejected by ValidateManifest) when it is
+// not JSON or nests deeper than kMaxJsonNesting.
+nlohmann::json ParseManifestJson(const std::string& text);
 
 }  // namespace shardvec

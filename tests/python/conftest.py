@@ -1,4 +1,5 @@
-"""Shared fixtures: the S3 test server scripts/s3_test_server.py starts, and the CLI binary."""
+"""Shared fixtures: the S3 test server scripts/s3_test_server.py starts, the PostgreSQL server
+scripts/pg_test_server.py starts, and the CLI binary."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ def prefix_and_storage(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[
         return server["prefix"], {"s3_connection_options": server["s3_connection_options"],
                                   "credential_provider": lambda: creds}
     return str(tmp_path / "store"), {}
+
+
+@pytest.fixture
+def pg_dsn() -> str:
+    """The PostgreSQL test server's DSN. Without one the test fails; a local run may set
+    SHARDVEC_SKIP_PG_TESTS=1 to skip instead (never in CI, where CI is set)."""
+    dsn = os.environ.get("SHARDVEC_TEST_PG_DSN")
+    if not dsn:
+        if os.environ.get("SHARDVEC_SKIP_PG_TESTS") == "1" and os.environ.get("CI", "") in ("", "0", "false"):
+            pytest.skip("SHARDVEC_SKIP_PG_TESTS is set")
+        pytest.fail("no PostgreSQL test server: run with scripts/test, or under "
+                    ".venv/bin/python scripts/pg_test_server.py -- .venv/bin/python -m pytest tests/python")
+    assert "@127.0.0.1:" in dsn, "PostgreSQL tests only ever talk to 127.0.0.1"
+    return dsn
