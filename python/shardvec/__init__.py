@@ -17,17 +17,22 @@ from shardvec.errors import (
     ReaderStateError,
     ShardvecError,
 )
+from shardvec.rate_limiter import AcquireResult, RateLimiter, ThreadSafeTokenBucket, TokenBucket
 
 # The installed wheel's version, which scikit-build-core read from the repository's VERSION file
 # (CMake's project version reads the same file).
 __version__ = _metadata.version("shardvec")
 
 __all__ = [
+    "AcquireResult",
     "ConfigValidationError",
     "ManifestParseError",
     "PublishConflictError",
+    "RateLimiter",
     "ReaderStateError",
     "ShardvecError",
+    "ThreadSafeTokenBucket",
+    "TokenBucket",
     "VectorSpec",
     "__version__",
     "cleanup",

@@ -6,6 +6,7 @@ from shardvec.vector.config import (
     VectorShardingConfig,
     VectorShardingSpec,
 )
+from shardvec.vector.async_reader import AsyncShardedVectorReader
 from shardvec.vector.reader import ShardedVectorReader
 from shardvec.vector.types import (
     DistanceMetric,
@@ -20,6 +21,7 @@ from shardvec.vector.types import (
 from shardvec.vector.writer import BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
 
 __all__ = [
+    "AsyncShardedVectorReader",
     "BuildResult",
     "BuildStats",
     "DistanceMetric",
