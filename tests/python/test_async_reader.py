@@ -212,6 +212,10 @@ def test_options_are_checked_as_the_sync_reader_checks_them(folder_snapshot: str
         AsyncShardedVectorReader(s3_prefix=folder_snapshot, rate_limiter=SyncOnly())
     with pytest.raises(ConfigValidationError, match="reader_factory"):
         AsyncShardedVectorReader(s3_prefix=folder_snapshot, reader_factory=object())
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['max_worker'\]"):
+        AsyncShardedVectorReader(s3_prefix=folder_snapshot, max_worker=2)
+    with pytest.raises(ConfigValidationError, match="max_workers"):  # the sync reader's own check
+        asyncio.run(AsyncShardedVectorReader.open(s3_prefix=folder_snapshot, max_workers=-1))
 
     # manifest_store goes to the same place as the sync reader's (one code path): same outcome.
     store = object()

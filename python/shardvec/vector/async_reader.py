@@ -9,6 +9,7 @@ the same options, checks them the same way and searches the same snapshot state.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,11 @@ _T = TypeVar("_T")
 
 #: The largest ``max_concurrency`` accepted (as the engine's thread limit).
 MAX_CONCURRENCY_LIMIT = 1024
+
+
+#: The options passed on to the ShardedVectorReader this reader wraps (its keyword parameters but the
+#: rate limiter, which this reader awaits itself).
+_SYNC_OPTIONS = frozenset(inspect.signature(ShardedVectorReader.__init__).parameters) - {"self", "rate_limiter"}
 
 
 def _default_concurrency() -> int:
@@ -52,7 +58,8 @@ class AsyncShardedVectorReader:
     closes it at the end). The options are :class:`ShardedVectorReader`'s (``reader_factory``,
     ``manifest_store``, ``max_workers``, ``max_fallback_attempts``, ``preload_shards``,
     ``max_cached_shards``, ``metrics_collector``, ``credential_provider``,
-    ``s3_connection_options``), checked by it, plus:
+    ``s3_connection_options``), passed to it and checked by it (an unknown name is a TypeError),
+    plus:
 
     * ``max_concurrency``: engine calls in flight at once (1..1024; None: CPUs + 4, at most 32).
       Each call runs on one of this many threads; further calls wait for a free one without
@@ -81,28 +88,21 @@ class AsyncShardedVectorReader:
         reader_factory: Any = None,
         manifest_store: Any = None,
         max_concurrency: int | None = None,
-        max_workers: int | None = None,
-        max_fallback_attempts: int = 3,
-        preload_shards: bool = False,
-        max_cached_shards: int | None = None,
-        metrics_collector: Any = None,
         rate_limiter: RateLimiter | None = None,
-        credential_provider: Callable[[], Any] | None = None,
-        s3_connection_options: dict[str, Any] | None = None,
+        **options: Any,
     ) -> None:
+        unknown = sorted(set(options) - _SYNC_OPTIONS)
+        if unknown:
+            raise TypeError(f"AsyncShardedVectorReader got unexpected keyword argument(s) {unknown}; "
+                            f"it takes ShardedVectorReader's options: {sorted(_SYNC_OPTIONS)}")
         check_reader_factory(reader_factory)
         check_rate_limiter(rate_limiter, needs_async=True)
-        threads = _check_concurrency(max_concurrency)
+        self._max_concurrency = _check_concurrency(max_concurrency)
         # The synchronous reader's options: it checks them again and opens the engine with them.
-        self._options: dict[str, Any] = {
-            "s3_prefix": s3_prefix, "local_root": local_root, "reader_factory": reader_factory,
-            "manifest_store": manifest_store, "max_workers": max_workers,
-            "max_fallback_attempts": max_fallback_attempts, "preload_shards": preload_shards,
-            "max_cached_shards": max_cached_shards, "metrics_collector": metrics_collector,
-            "credential_provider": credential_provider, "s3_connection_options": s3_connection_options,
-        }
+        self._options: dict[str, Any] = {"s3_prefix": s3_prefix, "local_root": local_root,
+                                         "reader_factory": reader_factory, "manifest_store": manifest_store,
+                                         **options}
         self._rate_limiter = rate_limiter
-        self._max_concurrency = threads
         self._executor: ThreadPoolExecutor | None = None
         self._reader: ShardedVectorReader | None = None
         self._refresh_lock: asyncio.Lock | None = None
