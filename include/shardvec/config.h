@@ -14,6 +14,7 @@
 
 #include "shardvec/metrics.h"
 #include "shardvec/object_store.h"
+#include "shardvec/rate_limit.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -75,8 +76,12 @@ struct WriteConfig {
   // (or ~/.cache/shardvec/build). Created 0700; refused unless owned by this user and not writable
   // by group or others. Folders of killed builds in it are reclaimed by the next build.
   std::string local_root;
-  // Rows inserted per prepared-statement batch when building a shard.
+  // Rows per write batch of a shard: the unit write_rate_limiter counts.
   int64_t batch_size = 10000;
+  // Takes one token before each batch_size rows added to a shard (a shard of n rows takes
+  // ceil(n / batch_size)); shards built at once share it. None when null. An error it returns fails
+  // the write.
+  std::shared_ptr<RateLimiter> write_rate_limiter;
   // Shards built at once, 0..1024; 0 means one per usable CPU, plus one to use the cores while a
   // finished shard waits for its fsync or upload. A thread the system refuses is an error.
   int64_t max_parallel_shards = 0;
