@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
+from shardvec.rate_limiter import RateLimiter, write_rate_limiter
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector._bridge import (
     NO_SHARD_ID,
@@ -54,10 +55,19 @@ class ShardTaskSpec:
     # Called in the task with each shard's info once its upload returned (it travels with the spec,
     # so it must pickle); an exception it raises fails the task, which the engine then retries.
     after_upload: Callable[[_engine.ShardInfo], None] | None = None
+    # rate_limits.max_writes_per_second: each task takes one token before each batch_size rows of a
+    # shard from a bucket of its own; the bucket's events go to metrics_collector (shipped to the
+    # tasks, so it must pickle; only set when a rate is).
+    max_writes_per_second: float | None = None
+    metrics_collector: Any = None
 
     @property
     def dim(self) -> int:
         return int(self.task.dim)
+
+    def new_rate_limiter(self) -> RateLimiter | None:
+        """A task's own write limiter (None without a rate limit)."""
+        return write_rate_limiter(self.max_writes_per_second, self.metrics_collector)
 
     @property
     def routing_input_cols(self) -> list[str]:
@@ -190,14 +200,24 @@ def _slices(batches: Iterable[pa.RecordBatch | pa.Table], size: int) -> Iterator
 
 
 def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatch | pa.Table],
-                first_attempt: int = 0) -> _engine.ShardInfo:
+                first_attempt: int = 0, limiter: RateLimiter | None = None) -> _engine.ShardInfo:
     """Builds and uploads db ``db_id`` from ``batches`` (all rows of that db), streaming them into the
-    engine ``spec.batch_size`` rows at a time. Returns the shard info the driver publishes."""
+    engine ``spec.batch_size`` rows at a time. Each batch first takes a token from ``limiter`` (a
+    task building several shards passes its one limiter; by default ``spec.new_rate_limiter()``).
+    Returns the shard info the driver publishes."""
     offset = 0
+    if limiter is None:
+        limiter = spec.new_rate_limiter()
 
     def batches_for_engine() -> Iterator[EngineBatch]:
         nonlocal offset
         for piece in _slices(batches, spec.batch_size):
+            if limiter is not None:
+                # One token for each batch of batch_size rows starting in this piece (the input's
+                # own batches may cut the rows anywhere; the shard's batches start every batch_size rows).
+                starts = -(-(offset + piece.num_rows) // spec.batch_size) - -(-offset // spec.batch_size)
+                for _ in range(starts):
+                    limiter.acquire()
             yield engine_batch(piece, spec, offset)
             offset += piece.num_rows
 
@@ -317,13 +337,16 @@ class DistributedRun:
 
     def task_spec(self) -> ShardTaskSpec:
         c = self.engine_config
+        rate = self.config.rate_limits.max_writes_per_second
         task = _engine.ShardTask(store=c.store, store_options=c.store_options, local_root=c.local_root,
                                  run_id=self.run_id, dim=c.index.dim, metric=c.index.metric)
         return ShardTaskSpec(
             task=task, batch_size=int(c.batch_size),
             vector_col=self.input.vector_col, id_col=str(self.input.id_col),
             payload_cols=tuple(self.input.payload_cols or ()), user_shard_col=self.input.shard_id_col,
-            routing_col=self.config.shard_id_col, context_cols=self.context_cols)
+            routing_col=self.config.shard_id_col, context_cols=self.context_cols,
+            max_writes_per_second=rate,
+            metrics_collector=None if rate is None else self.config.metrics_collector)
 
     def verify(self, routed_sample: pa.Table) -> None:
         """Re-routes up to 20 routed rows on the driver; a disagreement is a ShardAssignmentError."""

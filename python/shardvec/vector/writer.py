@@ -22,6 +22,7 @@ from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
+from shardvec.rate_limiter import write_rate_limiter
 from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import BuildResult, BuildStats, ShardResult, VectorRecord
@@ -62,6 +63,12 @@ def _check_python_writer_call(config: VectorShardedWriteConfig, input: Any = Non
             f"writers; the Python writer has none: leave the default {DEFAULT_SHARD_ID_COL!r}")
 
 
+def _rate_limiter(config: VectorShardedWriteConfig) -> Any:
+    """``rate_limits.max_writes_per_second`` as the engine's write limiter: one token before each
+    ``batch_size`` rows of a shard (the reference's write batch), shared by the shards built at once."""
+    return write_rate_limiter(config.rate_limits.max_writes_per_second, config.metrics_collector)
+
+
 def _shard_id_array(shard_ids: Sequence[int | None]) -> np.ndarray | None:
     if all(s is None for s in shard_ids):
         return None
@@ -97,6 +104,7 @@ def write_arrays(
         payloads=_payload_texts(payloads, rows),
         shard_ids=shard_array,
         routing_contexts=None if routing_contexts is None else list(routing_contexts),
+        rate_limiter=_rate_limiter(config),
     )
     return build_result(result)
 
@@ -161,5 +169,6 @@ def write_sharded(
         write_config(config, last_writer_wins),
         next_batch=lambda: next(batches, None),
         size_hint=size_hint,
+        rate_limiter=_rate_limiter(config),
     )
     return build_result(result)
