@@ -22,6 +22,7 @@ from shardvec.vector import ShardedVectorReader, VectorRecord, VectorShardedWrit
 from shardvec.vector import _distributed, writer
 from shardvec.vector.config import VectorAdapterConfig, VectorIndexConfig, VectorShardingConfig, VectorWriteRateLimitConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+from test_distributed import EXPLICIT_INPUT, config_for, dask_client, make_table, make_writer  # noqa: F401 (fixture)
 
 DIM = 4
 DATA = np.random.default_rng(3).standard_normal((90, DIM)).astype(np.float32)
@@ -340,3 +341,19 @@ def test_a_spec_without_a_rate_ships_no_collector(tmp_path: Path) -> None:
 def test_a_bad_write_rate_is_refused_naming_it(rate: Any) -> None:
     with pytest.raises(ConfigValidationError, match="rate_limits.max_writes_per_second must be"):
         VectorWriteRateLimitConfig(max_writes_per_second=rate)
+
+
+def test_dask_tasks_take_their_tokens_and_report_their_waits(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from event_file import EventFile  # on the workers' PYTHONPATH (test_distributed sets it)
+
+    # 4 shards of 300 rows in batches of 250: 2 tokens a shard. A bucket of 1 token per second per task
+    # must wait for every token after a task's first (unless a batch took a second to build).
+    collector = EventFile(str(tmp_path / "events.jsonl"))
+    cfg = config_for(str(tmp_path / "dask"), VectorShardingStrategy.EXPLICIT)
+    cfg.rate_limits = VectorWriteRateLimitConfig(max_writes_per_second=1.0)
+    cfg.metrics_collector = collector
+    result = make_writer(request, "dask")(make_table(), cfg, EXPLICIT_INPUT)
+    assert sorted(w.row_count for w in result.winners) == [300] * 4
+    throttled = [e["payload"] for e in collector.events() if e["event"] == "rate_limiter.throttled"]
+    assert 1 <= len(throttled) <= 4 * 2 - 1
+    assert all(p["limiter_type"] == "ops" and 0 < p["wait_seconds"] <= 1.0 for p in throttled)
