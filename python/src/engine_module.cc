@@ -90,11 +90,6 @@ BuildResult Write(const WriteConfig& config, std::optional<FloatMatrix> vectors,
   return Unwrap(std::move(result));
 }
 
-nb::object IdToPython(const RecordId& id) {
-  if (const int64_t* i = std::get_if<int64_t>(&id)) return nb::int_(*i);
-  return TextToPython(std::get<std::string>(id));
-}
-
 nb::tuple ResponseTuple(const SearchResponse& r) {
   nb::list hits;
   for (const SearchHit& h : r.results) {
@@ -197,6 +192,8 @@ NB_MODULE(_engine, m) {
   BindDistributed(m);
   BindCel(m);
   BindAdmin(m);
+  BindRouting(m);
+  BindShardFiles(m);
   BindMetrics(m);
   using NoGil = nb::call_guard<nb::gil_scoped_release>;
   nb::class_<Reader>(m, "Reader")

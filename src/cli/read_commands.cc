@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -35,6 +36,10 @@ struct ReadArgs {
   std::optional<std::string> rate_limit;  // search: queries per second
   int64_t max_workers = 0;
   bool json = false;
+  // An older snapshot than _CURRENT's: at most one of these.
+  std::optional<std::string> run_id;
+  std::optional<std::string> ref;
+  std::optional<int64_t> offset;
 };
 
 // The query inputs search and route share.
@@ -51,6 +56,24 @@ void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
   AddStoreOption(cmd, a.store, a.store_options);
   cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache, private to this user (default: ~/.cache/shardvec/shards/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
+}
+
+// --run-id / --ref / --offset: read an older published snapshot instead of _CURRENT's (one at most).
+void AddSnapshotOptions(CLI::App* cmd, ReadArgs& a) {
+  CLI::Option* run_id = cmd->add_option("--run-id", a.run_id, "Read the newest manifest of this run, not _CURRENT's");
+  CLI::Option* ref = cmd->add_option("--ref", a.ref, "Read this manifest (URL or key manifests/<dir>/manifest)");
+  CLI::Option* offset = cmd->add_option("--offset", a.offset, "Read the manifest at this history position (0 = newest)")
+                            ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
+  run_id->excludes(ref)->excludes(offset);
+  ref->excludes(offset);
+}
+
+// The flag that chose the snapshot, with its value ("--run-id 'r1'"); empty when none did.
+std::string SnapshotFlag(const ReadArgs& a) {
+  if (a.run_id) return fmt::format("--run-id '{}'", *a.run_id);
+  if (a.ref) return fmt::format("--ref '{}'", *a.ref);
+  if (a.offset) return fmt::format("--offset {}", *a.offset);
+  return "";
 }
 
 // Parses "1,2.5,3" into numbers of type T; `what` names the expected kind in the error.
@@ -154,7 +177,15 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   options.cache_dir = a.cache_dir;
   options.max_workers = a.max_workers;
   options.metrics = CliMetrics();
-  return ShardedVectorReader::Open(options);
+  if (a.run_id || a.ref || a.offset) options.manifest = RollbackTarget{a.run_id, a.ref, a.offset};
+  auto reader = ShardedVectorReader::Open(options);
+  // No manifest matches the flag (NotFound), or its value cannot name one (InvalidArgument).
+  const std::string flag = SnapshotFlag(a);
+  if (!reader.ok() && !flag.empty() &&
+      (reader.status().code() == StatusCode::kNotFound || reader.status().code() == StatusCode::kInvalidArgument)) {
+    return reader.status().WithContext(flag);
+  }
+  return reader;
 }
 
 json IdJson(const RecordId& id) {
@@ -355,6 +386,7 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
 
   CLI::App* search = app.add_subcommand("search", "Search a snapshot");
   AddStoreOptions(search, *args);
+  AddSnapshotOptions(search, *args);
   AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
   // --shard-ids replaces routing, so the routing flags cannot take effect beside it.
@@ -368,16 +400,19 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   search->callback([args, &exit_code] { exit_code = RunSearch(*args); });
 
-  CLI::App* info = app.add_subcommand("info", "Describe the current snapshot");
+  CLI::App* info = app.add_subcommand("info", "Describe the current snapshot (or an older one: --run-id, --ref, --offset)");
   AddStoreOptions(info, *args);
+  AddSnapshotOptions(info, *args);
   info->callback([args, &exit_code] { exit_code = RunInfo(*args); });
 
-  CLI::App* shards = app.add_subcommand("shards", "List the current snapshot's shards");
+  CLI::App* shards = app.add_subcommand("shards", "List the current snapshot's shards (or an older one's)");
   AddStoreOptions(shards, *args);
+  AddSnapshotOptions(shards, *args);
   shards->callback([args, &exit_code] { exit_code = RunShards(*args); });
 
   CLI::App* route = app.add_subcommand("route", "Show the shards a query would probe");
   AddStoreOptions(route, *args);
+  AddSnapshotOptions(route, *args);
   AddQueryOptions(route, *args);
   route->callback([args, &exit_code] { exit_code = RunRoute(*args); });
 
