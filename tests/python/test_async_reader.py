@@ -152,6 +152,7 @@ def test_open_search_batch_refresh_close_answer_as_the_sync_reader(folder_snapsh
         assert [hits(r) for r in together] == expected
         assert reader.snapshot_info() == info
         assert reader.shard_details() == details
+        assert [reader.shard_for_id(d.db_id) for d in details] == details
         assert reader.route_vector(QUERIES[0], num_probes=2) == route
         assert reader.health().status == "healthy"
         assert await reader.refresh() is False

@@ -69,7 +69,7 @@ class AsyncShardedVectorReader:
       ``acquire_async()`` (one token) before it searches, ``batch_search`` one per query.
 
     ``search``, ``batch_search`` and ``refresh`` are coroutines; ``snapshot_info``,
-    ``shard_details``, ``health`` and ``route_vector`` are plain methods, as in the reference (they
+    ``shard_details``, ``shard_for_id``, ``health`` and ``route_vector`` are plain methods, as in the reference (they
     read state already in memory).
 
     Errors: the same classes the synchronous reader raises, each raised as itself (never wrapped in
@@ -194,6 +194,10 @@ class AsyncShardedVectorReader:
 
     def shard_details(self) -> list[ShardDetail]:
         return self._open_reader().shard_details()
+
+    def shard_for_id(self, shard_id: int) -> ShardDetail:
+        """As :meth:`ShardedVectorReader.shard_for_id`."""
+        return self._open_reader().shard_for_id(shard_id)
 
     def health(self, staleness_threshold: timedelta | None = None) -> VectorReaderHealth:
         """As :meth:`ShardedVectorReader.health`: unhealthy and ``is_closed`` once closed (or never
