@@ -100,24 +100,20 @@ class HoldingProxy:
 
 
 @pytest.fixture
-def s3_snapshot(s3_server: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A snapshot on the S3 test server, and reader options that reach it through a HoldingProxy."""
+def s3_snapshot(s3_server: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, HoldingProxy, dict[str, Any]]]:
+    """A snapshot on the S3 test server, a HoldingProxy in front of the server, and reader options
+    that reach the snapshot through the proxy."""
     creds = s3_server["credentials"]
     write_arrays(DATA, write_config(s3_server["prefix"], s3_connection_options=s3_server["s3_connection_options"],
                                     credential_provider=lambda: creds))
     proxy = HoldingProxy(s3_server["s3_connection_options"]["endpoint_url"])
     options = {"s3_connection_options": {**s3_server["s3_connection_options"], "endpoint_url": proxy.endpoint,
                                          "read_timeout": 120},
-               "credential_provider": lambda: creds, "local_root": str(tmp_path / "cache"), "_proxy": proxy}
+               "credential_provider": lambda: creds, "local_root": str(tmp_path / "cache")}
     try:
-        yield s3_server["prefix"], options
+        yield s3_server["prefix"], proxy, options
     finally:
         proxy.close()
-
-
-def split_proxy(options: dict[str, Any]) -> tuple[HoldingProxy, dict[str, Any]]:
-    rest = dict(options)
-    return rest.pop("_proxy"), rest
 
 
 async def wait_until(predicate: Any, what: str) -> None:
@@ -275,9 +271,8 @@ def test_metrics_reach_the_collector(folder_snapshot: str, tmp_path: Path) -> No
 # --- off the event loop (S3 through the holding proxy) ---------------------------------------------
 
 
-def test_the_loop_keeps_serving_coroutines_during_a_cold_s3_read(s3_snapshot: tuple[str, dict[str, Any]]) -> None:
-    prefix, options = s3_snapshot
-    proxy, options = split_proxy(options)
+def test_the_loop_keeps_serving_coroutines_during_a_cold_s3_read(s3_snapshot: tuple[str, HoldingProxy, dict[str, Any]]) -> None:
+    prefix, proxy, options = s3_snapshot
     ticks = 0
 
     async def ticker(stop: asyncio.Event) -> None:
@@ -308,9 +303,8 @@ def test_the_loop_keeps_serving_coroutines_during_a_cold_s3_read(s3_snapshot: tu
     asyncio.run(scenario())
 
 
-def test_a_cancelled_search_leaves_the_reader_usable(s3_snapshot: tuple[str, dict[str, Any]]) -> None:
-    prefix, options = s3_snapshot
-    proxy, options = split_proxy(options)
+def test_a_cancelled_search_leaves_the_reader_usable(s3_snapshot: tuple[str, HoldingProxy, dict[str, Any]]) -> None:
+    prefix, proxy, options = s3_snapshot
 
     async def scenario() -> None:
         async with AsyncShardedVectorReader(s3_prefix=prefix, max_concurrency=2, **options) as reader:
@@ -330,9 +324,8 @@ def test_a_cancelled_search_leaves_the_reader_usable(s3_snapshot: tuple[str, dic
     asyncio.run(scenario())
 
 
-def test_max_concurrency_bounds_the_engine_calls_in_flight(s3_snapshot: tuple[str, dict[str, Any]]) -> None:
-    prefix, options = s3_snapshot
-    proxy, options = split_proxy(options)
+def test_max_concurrency_bounds_the_engine_calls_in_flight(s3_snapshot: tuple[str, HoldingProxy, dict[str, Any]]) -> None:
+    prefix, proxy, options = s3_snapshot
 
     async def scenario() -> None:
         async with AsyncShardedVectorReader(s3_prefix=prefix, max_concurrency=2, **options) as reader:
