@@ -89,6 +89,14 @@ struct CleanupOptions {
   std::optional<int64_t> keep_last = std::nullopt;
   // Keep the runs of manifests published at or after `now - older_than` (>= 0 seconds).
   std::optional<std::chrono::seconds> older_than = std::nullopt;
+  // Where the writers put the runs' shards and run records (WriteConfig's shard_prefix and
+  // run_registry_prefix); only objects under these are considered. Kept manifests are read with the
+  // shard_prefix each of them records.
+  std::string shard_prefix = "shards";
+  std::string run_registry_prefix = "runs";
+  // Runs another run registry (one the writer was given instead of the store's) says are running
+  // within their lease: never touched, as runs whose own record says so.
+  std::vector<std::string> live_runs = {};
   // The clock older_than and the leftover graces are measured against.
   std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds> now =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());

@@ -76,6 +76,15 @@ struct WriteConfig {
   // (or ~/.cache/shardvec/build). Created 0700; refused unless owned by this user and not writable
   // by group or others. Folders of killed builds in it are reclaimed by the next build.
   std::string local_root;
+  // Object layout (the reference's output settings): shards go to
+  // <shard_prefix>/run_id=<run>/<db_path_template.format(db_id)>/attempt=NN/shard.db and run records
+  // to <run_registry_prefix>/<timestamp>_run_id=<run>_<uuid>/run.yaml. The manifest records the first
+  // two, so readers find the shards whatever they are. shard_prefix and run_registry_prefix are single
+  // segments of [A-Za-z0-9._-]; db_path_template is Python format text over {db_id} (e.g.
+  // "shard-{db_id:03d}") that formats to one segment of [A-Za-z0-9._=-]. Anything else is refused.
+  std::string shard_prefix = "shards";
+  std::string db_path_template = "db={db_id:05d}";
+  std::string run_registry_prefix = "runs";
   // Rows per write batch of a shard: the unit write_rate_limiter counts.
   int64_t batch_size = 10000;
   // Takes one token before each batch_size rows added to a shard (a shard of n rows takes
@@ -98,6 +107,23 @@ struct WriteConfig {
   // process, so a path other than the one already loaded is refused too.
   std::string vec0_path;
 };
+
+// What a front end calls each layout field in its errors: the API's names by default, the CLI's flags
+// in the CLI.
+struct LayoutFieldNames {
+  std::string_view shard_prefix = "shard_prefix";
+  std::string_view db_path_template = "db_path_template";
+  std::string_view run_registry_prefix = "run_registry_prefix";
+};
+
+// The layout rules of WriteConfig's shard_prefix, db_path_template and run_registry_prefix (Validate
+// applies them): InvalidArgument naming the field and the value. A db_path_template is literal text
+// with at least one {db_id} or {db_id:SPEC} field ({{ and }} stand for braces), SPEC being Python's
+// integer format spec [[fill]align][sign][#][0][width][type] with type d, x, X, o or b and a width
+// below 100 (no ',' or '_' grouping, no '#' with o, no '0' beside an alignment: what formats the
+// same in Python and here), formatting to one segment of [A-Za-z0-9._=-] other than "." and "..".
+Status ValidateLayout(std::string_view shard_prefix, std::string_view db_path_template,
+                      std::string_view run_registry_prefix, const LayoutFieldNames& names = {});
 
 // Checks every field rule that does not need the data. num_dbs may still be unknown afterwards only
 // for CLUSTER with given centroids (then it is the centroid count).

@@ -64,6 +64,9 @@ struct ShardTask {
   // attempt=NN with a put-if-absent marker starting here and moving to the next free NN, so two
   // attempts of one db_id (a retry, a speculative copy, a re-run stage) never share a folder.
   int64_t first_attempt = 0;
+  // The run's layout, as WriteConfig's (the driver's config.shard_prefix and db_path_template).
+  std::string shard_prefix = "shards";
+  std::string db_path_template = "db={db_id:05d}";
 };
 
 // Claims an attempt folder, builds the shard from `records` (each record checked as WriteSharded

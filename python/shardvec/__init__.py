@@ -10,6 +10,12 @@ from importlib import metadata as _metadata
 
 from shardvec.admin import cleanup, current, history, rollback
 from shardvec.config import VectorSpec
+from shardvec.credentials import (
+    CredentialProvider,
+    EnvCredentialProvider,
+    S3Credentials,
+    StaticCredentialProvider,
+)
 from shardvec.errors import (
     ConfigValidationError,
     ManifestParseError,
@@ -18,6 +24,14 @@ from shardvec.errors import (
     ShardvecError,
 )
 from shardvec.rate_limiter import AcquireResult, RateLimiter, ThreadSafeTokenBucket, TokenBucket
+from shardvec.run_registry import (
+    InMemoryRunRegistry,
+    RunRecord,
+    RunRecordLifecycle,
+    RunRegistry,
+    RunStatus,
+    S3RunRegistry,
+)
 
 # The installed wheel's version, which scikit-build-core read from the repository's VERSION file
 # (CMake's project version reads the same file).
@@ -26,6 +40,16 @@ __version__ = _metadata.version("shardvec")
 __all__ = [
     "AcquireResult",
     "ConfigValidationError",
+    "CredentialProvider",
+    "EnvCredentialProvider",
+    "InMemoryRunRegistry",
+    "RunRecord",
+    "RunRecordLifecycle",
+    "RunRegistry",
+    "RunStatus",
+    "S3Credentials",
+    "S3RunRegistry",
+    "StaticCredentialProvider",
     "ManifestParseError",
     "PublishConflictError",
     "RateLimiter",

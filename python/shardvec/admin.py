@@ -26,6 +26,7 @@ from typing import Any
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, require_utf8
 from shardvec.errors import ConfigValidationError
+from shardvec.run_registry import live_run_ids
 
 HistoryEntry = _engine.HistoryEntry
 ManifestSummary = _engine.ManifestSummary
@@ -161,11 +162,20 @@ def cleanup(
     older_than: timedelta | None = None,
     credential_provider: Callable[[], Any] | None = None,
     s3_connection_options: dict[str, Any] | None = None,
+    shard_prefix: str = "shards",
+    run_registry_prefix: str = "runs",
+    run_registry: Any = None,
 ) -> CleanupReport:
     """Deletes the shard data of runs no kept manifest needs, stale attempt folders, and leftovers of
     killed processes. Kept: the current snapshot, plus every manifest when neither ``keep_last`` nor
     ``older_than`` is given, else the newest ``keep_last`` and those published within ``older_than``
-    (whole seconds). Manifests are never deleted. ``dry_run`` reports and deletes nothing."""
+    (whole seconds). Manifests are never deleted. ``dry_run`` reports and deletes nothing.
+
+    ``shard_prefix`` and ``run_registry_prefix`` are the writers' ``output`` settings: only runs
+    under ``<shard_prefix>/`` are considered, and a run whose record under ``<run_registry_prefix>/``
+    says it is running within its lease is never touched. ``run_registry`` (the writers'
+    ``lifecycle.run_registry``) is consulted too: a run its ``list_records()`` reports running within
+    its lease is never touched either."""
     store = _store(s3_prefix)
     dry = _flag(dry_run, "dry_run")
     keep = _optional_int(keep_last, "keep_last", 1)
@@ -177,4 +187,10 @@ def cleanup(
                 f"older_than must be a datetime.timedelta of whole seconds >= 0 when set, got {older_than!r}"
             )
         seconds = int(older_than.total_seconds())
-    return _engine.admin_cleanup(store, _options(credential_provider, s3_connection_options), dry, keep, seconds)
+    for name, value in (("shard_prefix", shard_prefix), ("run_registry_prefix", run_registry_prefix)):
+        if not isinstance(value, str):
+            raise ConfigValidationError(f"{name} must be a string, got {value!r}")
+    _engine.validate_layout(shard_prefix, "db={db_id:05d}", run_registry_prefix, field_prefix="")
+    live = [] if run_registry is None else live_run_ids(run_registry)
+    return _engine.admin_cleanup(store, _options(credential_provider, s3_connection_options), dry, keep, seconds,
+                                 shard_prefix=shard_prefix, run_registry_prefix=run_registry_prefix, live_runs=live)

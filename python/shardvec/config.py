@@ -388,9 +388,12 @@ class WriterOutputConfig:
     """Object layout and local build settings.
 
     ``run_id`` is generated when None; when given it must be a single safe path segment (the
-    engine rejects anything else, so it is checked here already). The layout fields
-    (``db_path_template``, ``shard_prefix``, ``run_registry_prefix``) accept only their defaults,
-    the one layout the engine writes; any other value is refused.
+    engine rejects anything else, so it is checked here already). The layout fields take effect
+    as in the reference: shards go to ``<shard_prefix>/run_id=<run>/<db_path_template.format(db_id=
+    N)>/attempt=00/shard.db`` and run records to ``<run_registry_prefix>/…/run.yaml``. Beyond the
+    reference's checks, a template the engine cannot format exactly as Python does is refused
+    (fields other than ``{db_id}``/``{db_id:SPEC}``, specs other than ``[[fill]align][sign][#][0]
+    [width][d|x|X|o|b]``, a result that is not one segment of ``[A-Za-z0-9._=-]``).
     """
 
     run_id: str | None = None
@@ -416,16 +419,10 @@ class WriterOutputConfig:
                 f"output.db_path_template must support format(db_id=...), "
                 f"got {self.db_path_template!r}"
             ) from exc
-        for name, value, default in (
-            ("shard_prefix", self.shard_prefix, _DEFAULT_SHARD_PREFIX),
-            ("db_path_template", self.db_path_template, _DEFAULT_DB_PATH_TEMPLATE),
-            ("run_registry_prefix", self.run_registry_prefix, _DEFAULT_RUN_REGISTRY_PREFIX),
-        ):
-            if value != default:
-                refuse_unsupported(
-                    f"output.{name}", value,
-                    f"the engine writes the reference's default layout only ({name}={default!r})",
-                )
+        require_utf8(self.db_path_template, "output.db_path_template")
+        from ._native import _engine  # the engine's own rules, so Python and the CLI agree
+
+        _engine.validate_layout(self.shard_prefix, self.db_path_template, self.run_registry_prefix)
 
 
 @dataclass(slots=True)
@@ -503,18 +500,17 @@ class WriterObservabilityConfig:
 
 @dataclass(slots=True)
 class WriterLifecycleConfig:
-    """Run registry hook. Not supported yet: only None is accepted (the engine keeps its run
-    records under ``runs/`` of the store)."""
+    """Run registry hook: a :class:`~shardvec.run_registry.RunRegistry` (``create``, ``update``,
+    ``load``) that records the write's start, lease and end beside the engine's own record in the
+    store (see :mod:`shardvec.run_registry`), or None for the engine's record alone."""
 
     run_registry: Any | None = None
 
     def validate(self) -> None:
-        """``run_registry`` must be None."""
-        if self.run_registry is not None:
-            refuse_unsupported(
-                "lifecycle.run_registry", self.run_registry,
-                "run records are written to runs/ in the store; leave it None",
-            )
+        """``run_registry`` must be None or have create(), update() and load()."""
+        from .run_registry import validate_run_registry
+
+        validate_run_registry(self.run_registry)
 
 
 @dataclass(slots=True, frozen=True)

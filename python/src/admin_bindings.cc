@@ -1,7 +1,10 @@
 // Snapshot administration for Python (shardvec.admin): history, current, rollback and cleanup over
 // shardvec/admin.h, with its result structs bound as classes with typed, read-only fields. The GIL is
 // released while the store is read or written.
+#include <nanobind/stl/map.h>
+
 #include "engine_common.h"
+#include "format/run_record.h"
 #include "shardvec/admin.h"
 
 namespace shardvec::py {
@@ -39,9 +42,84 @@ RollbackResult Rollback(const std::string& store, const StoreOptions& store_opti
   return WithStore(store, store_options, [&](ObjectStore& s) { return RollbackSnapshot(s, target); });
 }
 
+// ---- Run records (shardvec.run_registry): the engine's YAML format and the store's objects ----------
+
+using RecordFields = std::map<std::string, std::optional<std::string>>;
+
+RecordFields RunRecordFields(const RunRecord& r) {
+  return {{"format_version", std::to_string(r.format_version)},
+          {"run_id", r.run_id}, {"writer_type", r.writer_type}, {"status", r.status},
+          {"started_at", r.started_at}, {"updated_at", r.updated_at}, {"lease_expires_at", r.lease_expires_at},
+          {"s3_prefix", r.s3_prefix}, {"shard_prefix", r.shard_prefix}, {"db_path_template", r.db_path_template},
+          {"manifest_ref", r.manifest_ref}, {"error_type", r.error_type}, {"error_message", r.error_message}};
+}
+
+nb::bytes EncodeRecord(const RecordFields& fields) {
+  static const std::pair<const char*, std::string RunRecord::*> kRequired[] = {
+      {"run_id", &RunRecord::run_id},         {"writer_type", &RunRecord::writer_type},
+      {"status", &RunRecord::status},         {"started_at", &RunRecord::started_at},
+      {"updated_at", &RunRecord::updated_at}, {"lease_expires_at", &RunRecord::lease_expires_at},
+      {"s3_prefix", &RunRecord::s3_prefix},   {"shard_prefix", &RunRecord::shard_prefix},
+      {"db_path_template", &RunRecord::db_path_template}};
+  static const std::pair<const char*, std::optional<std::string> RunRecord::*> kOptional[] = {
+      {"manifest_ref", &RunRecord::manifest_ref}, {"error_type", &RunRecord::error_type},
+      {"error_message", &RunRecord::error_message}};
+  RunRecord r;
+  for (const auto& [name, member] : kRequired) {
+    const auto it = fields.find(name);
+    if (it == fields.end() || !it->second) throw nb::value_error((std::string("run record field ") + name + " is required").c_str());
+    r.*member = *it->second;
+  }
+  for (const auto& [name, member] : kOptional) {
+    if (const auto it = fields.find(name); it != fields.end()) r.*member = it->second;
+  }
+  const std::string yaml = EncodeRunRecord(r);
+  return nb::bytes(yaml.data(), yaml.size());
+}
+
+RecordFields ParseRecord(nb::bytes yaml) {
+  return RunRecordFields(Unwrap(ParseRunRecord(std::string_view(yaml.c_str(), yaml.size()))));
+}
+
+std::string StoreUrl(const std::string& store, const StoreOptions& store_options, const std::string& key) {
+  return WithStore(store, store_options, [&](ObjectStore& s) { return Result<std::string>(s.Url(key)); });
+}
+
+void StorePut(const std::string& store, const StoreOptions& store_options, const std::string& key, nb::bytes data) {
+  const std::string bytes(data.c_str(), data.size());
+  WithStore(store, store_options, [&](ObjectStore& s) -> Result<bool> {
+    RETURN_IF_ERROR(s.Put(key, bytes));
+    return true;
+  });
+}
+
+// Run records are small; anything larger is not one.
+constexpr int64_t kMaxRunRecordBytes = 1 << 20;
+
+nb::bytes StoreGet(const std::string& store, const StoreOptions& store_options, const std::string& key) {
+  const std::string bytes =
+      WithStore(store, store_options, [&](ObjectStore& s) { return s.Get(key, kMaxRunRecordBytes); });
+  return nb::bytes(bytes.data(), bytes.size());
+}
+
+std::vector<std::string> StoreListKeys(const std::string& store, const StoreOptions& store_options,
+                                       const std::string& prefix) {
+  return WithStore(store, store_options, [&](ObjectStore& s) -> Result<std::vector<std::string>> {
+    ASSIGN_OR_RETURN(ListResult listed, s.List(prefix));
+    std::vector<std::string> keys;
+    for (const ObjectInfo& object : listed.objects) keys.push_back(object.key);
+    return keys;
+  });
+}
+
 CleanupReport RunCleanup(const std::string& store, const StoreOptions& store_options,
-                         bool dry_run, std::optional<int64_t> keep_last, std::optional<int64_t> older_than_seconds) {
+                         bool dry_run, std::optional<int64_t> keep_last, std::optional<int64_t> older_than_seconds,
+                         std::string shard_prefix, std::string run_registry_prefix,
+                         std::vector<std::string> live_runs) {
   CleanupOptions options;
+  options.shard_prefix = std::move(shard_prefix);
+  options.run_registry_prefix = std::move(run_registry_prefix);
+  options.live_runs = std::move(live_runs);
   options.dry_run = dry_run;
   options.keep_last = keep_last;
   if (older_than_seconds) options.older_than = std::chrono::seconds(*older_than_seconds);
@@ -93,8 +171,16 @@ void BindAdmin(nb::module_& m) {
         nb::arg("ref").none(), nb::arg("offset").none(), nb::arg("previous"),
         "Points _CURRENT at the selected manifest (exactly one selector).");
   m.def("admin_cleanup", &RunCleanup, nb::arg("store"), nb::arg("store_options"), nb::arg("dry_run"),
-        nb::arg("keep_last").none(), nb::arg("older_than_seconds").none(),
+        nb::arg("keep_last").none(), nb::arg("older_than_seconds").none(), nb::arg("shard_prefix") = "shards",
+        nb::arg("run_registry_prefix") = "runs", nb::arg("live_runs") = std::vector<std::string>(),
         "Deletes shard data no kept snapshot needs.");
+  m.def("encode_run_record", &EncodeRecord, nb::arg("fields"), "A run record's YAML (the engine's run.yaml format).");
+  m.def("parse_run_record", &ParseRecord, nb::arg("yaml"), "A run.yaml's fields (text or None each).");
+  m.def("store_url", &StoreUrl, nb::arg("store"), nb::arg("store_options"), nb::arg("key"));
+  m.def("store_put", &StorePut, nb::arg("store"), nb::arg("store_options"), nb::arg("key"), nb::arg("data"));
+  m.def("store_get", &StoreGet, nb::arg("store"), nb::arg("store_options"), nb::arg("key"),
+        "An object of at most 1 MiB.");
+  m.def("store_list_keys", &StoreListKeys, nb::arg("store"), nb::arg("store_options"), nb::arg("prefix"));
 }
 
 }  // namespace shardvec::py

@@ -143,6 +143,9 @@ void BindWriteConfig(nb::module_& m) {
       .field("sharding", &WriteConfig::sharding, "")
       .field("run_id", &WriteConfig::run_id, "generated when None")
       .field("local_root", &WriteConfig::local_root, "empty: this user's default build folder")
+      .field("shard_prefix", &WriteConfig::shard_prefix, "")
+      .field("db_path_template", &WriteConfig::db_path_template, "")
+      .field("run_registry_prefix", &WriteConfig::run_registry_prefix, "")
       .field("batch_size", &WriteConfig::batch_size, "")
       .field("max_parallel_shards", &WriteConfig::max_parallel_shards, "0: one per usable CPU")
       .field("publish_policy", &WriteConfig::publish_policy, "")
@@ -150,6 +153,18 @@ void BindWriteConfig(nb::module_& m) {
              "extra manifest fields, each value JSON text");
   BindMetricsField(config);
   config.finish(/*picklable=*/false);
+  m.def(
+      "validate_layout",
+      [](const std::string& shard_prefix, const std::string& db_path_template, const std::string& run_registry_prefix,
+         const std::string& field_prefix) {
+        const std::string names[] = {field_prefix + "shard_prefix", field_prefix + "db_path_template",
+                                     field_prefix + "run_registry_prefix"};
+        const Status st = ValidateLayout(shard_prefix, db_path_template, run_registry_prefix, {names[0], names[1], names[2]});
+        if (!st.ok()) Raise(st);
+      },
+      nb::arg("shard_prefix"), nb::arg("db_path_template"), nb::arg("run_registry_prefix"),
+      nb::arg("field_prefix") = "output.",
+      "Refuses (ConfigValidationError naming the field) a layout the engine cannot write exactly as given.");
 }
 
 void BindReaderOptions(nb::module_& m) {
@@ -190,6 +205,8 @@ void BindDistributedTypes(nb::module_& m) {
       .field("dim", &ShardTask::dim, "")
       .field("metric", &ShardTask::metric, "")
       .field("first_attempt", &ShardTask::first_attempt, "")
+      .field("shard_prefix", &ShardTask::shard_prefix, "")
+      .field("db_path_template", &ShardTask::db_path_template, "")
       .finish(/*picklable=*/true);
   StructBinding<ShardInfo>(m, "ShardInfo", "One built shard attempt, as the manifest lists it (picklable).")
       .field("db_id", &ShardInfo::db_id, "")

@@ -42,6 +42,9 @@ struct BuildArgs {
   std::string routing_context_file;
   std::string run_id;
   std::string local_root;
+  std::string shard_prefix = "shards";
+  std::string db_path_template = "db={db_id:05d}";
+  std::string run_registry_prefix = "runs";
   int64_t parallelism = 0;
   bool last_writer_wins = false;
   bool json = false;
@@ -233,14 +236,18 @@ Status CheckFlagsTakeEffect(const BuildArgs& a, const ShardingConfig& sharding) 
   return CheckShardingFieldsTakeEffect(sharding, kShardingFlags);
 }
 
+constexpr LayoutFieldNames kLayoutFlags{"--shard-prefix", "--db-path-template", "--run-registry-prefix"};
+
 // The text flags that end up in the manifest, the run record or messages are UTF-8 (JSON text is).
 Status CheckTextFlags(const BuildArgs& a) {
   std::vector<std::pair<std::string_view, std::string_view>> flags = {
       {"--store", a.store},     {"--cel-expr", a.cel_expr}, {"--routing-values", a.routing_values},
-      {"--run-id", a.run_id},   {"--local-root", a.local_root}};
+      {"--run-id", a.run_id},   {"--local-root", a.local_root},
+      {"--shard-prefix", a.shard_prefix}, {"--db-path-template", a.db_path_template},
+      {"--run-registry-prefix", a.run_registry_prefix}};
   for (const std::string& column : a.cel_columns) flags.emplace_back("--cel-column", column);
   for (const auto& [flag, value] : flags) RETURN_IF_ERROR(CheckUtf8(value, flag));
-  return Status::OK();
+  return ValidateLayout(a.shard_prefix, a.db_path_template, a.run_registry_prefix, kLayoutFlags);
 }
 
 // The sharding flags as a ShardingConfig (matrix files loaded, CEL tokens typed); needs no input.
@@ -283,6 +290,9 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, ShardingConfig sharding, cons
   }
   if (!a.run_id.empty()) c.run_id = a.run_id;
   c.local_root = a.local_root;
+  c.shard_prefix = a.shard_prefix;
+  c.db_path_template = a.db_path_template;
+  c.run_registry_prefix = a.run_registry_prefix;
   c.max_parallel_shards = a.parallelism;
   c.publish_policy = a.last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
   return c;
@@ -366,6 +376,11 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
   cmd->add_option("--routing-context-file", args->routing_context_file,
                   "CEL: routing context per row (.jsonl, one JSON object per line)");
   cmd->add_option("--run-id", args->run_id, "Run id (default: a random uuid hex)");
+  cmd->add_option("--shard-prefix", args->shard_prefix, "Folder of the shards under the store (default: shards)");
+  cmd->add_option("--db-path-template", args->db_path_template,
+                  "Each shard's folder name, Python format text over {db_id} (default: db={db_id:05d})");
+  cmd->add_option("--run-registry-prefix", args->run_registry_prefix,
+                  "Folder of the run records under the store (default: runs)");
   cmd->add_option("--local-root", args->local_root, "Local build folder, private to this user (default: ~/.cache/shardvec/build)");
   cmd->add_option("--parallelism", args->parallelism, "Shards built at once, 1..1024 (default: one per usable CPU, plus one)")
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));

@@ -13,6 +13,8 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "shardvec/admin.h"
+#include "shardvec/config.h"
+#include "shardvec/status_macros.h"
 
 namespace shardvec::cli {
 namespace {
@@ -42,6 +44,8 @@ struct CleanupArgs {
   bool dry_run = false;
   std::optional<int64_t> keep_last;
   std::optional<std::string> older_than;
+  std::string shard_prefix = "shards";
+  std::string run_registry_prefix = "runs";
   bool json = false;
 };
 
@@ -124,8 +128,12 @@ Result<std::chrono::seconds> ParseAge(const std::string& text) {
 }
 
 Result<CleanupOptions> MakeCleanupOptions(const CleanupArgs& a) {
+  RETURN_IF_ERROR(ValidateLayout(a.shard_prefix, "db={db_id:05d}", a.run_registry_prefix,
+                                 {.shard_prefix = "--shard-prefix", .run_registry_prefix = "--run-registry-prefix"}));
   CleanupOptions options;
   options.dry_run = a.dry_run;
+  options.shard_prefix = a.shard_prefix;
+  options.run_registry_prefix = a.run_registry_prefix;
   if (a.keep_last) {
     if (*a.keep_last < 1) {
       return Status::InvalidArgument(
@@ -216,6 +224,10 @@ void RegisterCleanup(CLI::App& app, int& exit_code) {
   cmd->add_option("--keep-last", args->keep_last, "Keep the runs of the newest N manifests");
   cmd->add_option("--older-than", args->older_than,
                   "Keep the runs of manifests younger than this (7d, 24h)");
+  cmd->add_option("--shard-prefix", args->shard_prefix,
+                  "The builds' --shard-prefix: only runs under it are cleaned (default: shards)");
+  cmd->add_option("--run-registry-prefix", args->run_registry_prefix,
+                  "The builds' --run-registry-prefix, where their run records are (default: runs)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->callback([args, &exit_code] { exit_code = RunCleanup(*args); });
 }

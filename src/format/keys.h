@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "shardvec/config.h"
 #include "shardvec/status.h"
 
 namespace shardvec {
@@ -18,31 +19,54 @@ inline constexpr std::string_view kShardFileName = "shard.db";
 inline constexpr std::string_view kClaimFileName = "_CLAIM";
 inline constexpr std::string_view kRunClaimFileName = "_RUN";
 inline constexpr std::string_view kRunsPrefix = "runs/";
+inline constexpr std::string_view kRunRegistryPrefix = "runs";
 inline constexpr std::string_view kVectorMetaPrefix = "vector_meta/";
 // Markers of the rollback/cleanup protocol (snapshot/delete_guard.h); no reader looks under _shardvec/.
 inline constexpr std::string_view kRollbackIntentsPrefix = "_shardvec/rollbacks/";
 inline constexpr std::string_view kCleanupTombstonesPrefix = "_shardvec/cleanups/";
 
+// Where a build's shards and run records go (the reference's output.shard_prefix,
+// output.db_path_template and output.run_registry_prefix). The defaults are the reference's layout.
+struct KeyLayout {
+  std::string shard_prefix = std::string(kShardPrefix);
+  std::string db_path_template = std::string(kDbPathTemplate);
+  std::string run_registry_prefix = std::string(kRunRegistryPrefix);
+};
+
+// Checks a layout as ValidateLayout (shardvec/config.h) describes, naming each field as `names`
+// calls it.
+Status ValidateKeyLayout(const KeyLayout& layout, const LayoutFieldNames& names = {});
+// The folder name of shard `db_id` under a valid template: Python's template.format(db_id=db_id).
+std::string FormatDbPath(std::string_view db_path_template, int64_t db_id);
+
 // shards/run_id=R/db=00003/attempt=00
-std::string ShardDirKey(std::string_view run_id, int64_t db_id, int64_t attempt);
+std::string ShardDirKey(std::string_view run_id, int64_t db_id, int64_t attempt, const KeyLayout& layout = {});
 // shards/run_id=R/db=00003/attempt=00/shard.db
-std::string ShardKey(std::string_view run_id, int64_t db_id, int64_t attempt);
+std::string ShardKey(std::string_view run_id, int64_t db_id, int64_t attempt, const KeyLayout& layout = {});
 // shards/run_id=R/db=00003/attempt=00/_CLAIM: the put-if-absent marker a distributed task writes to
 // own its attempt folder.
-std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attempt);
+std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attempt, const KeyLayout& layout = {});
 // shards/run_id=R/
-std::string RunShardsPrefix(std::string_view run_id);
+std::string RunShardsPrefix(std::string_view run_id, const KeyLayout& layout = {});
 // shards/run_id=R/_RUN: the put-if-absent marker a build writes before any upload, so one run id
 // belongs to exactly one build (cleanup removes it with the run's other objects).
-std::string RunClaimKey(std::string_view run_id);
+std::string RunClaimKey(std::string_view run_id, const KeyLayout& layout = {});
 // vector_meta/run_id=R/centroids.npy
 std::string VectorMetaKey(std::string_view run_id, std::string_view file_name);
 // manifests/2026-11-24T21:36:00.123456Z_run_id=R/manifest
 std::string ManifestKey(std::string_view timestamp, std::string_view run_id);
-// runs/2026-…Z_run_id=R_<uuidhex>/run.yaml
-std::string RunRecordKey(std::string_view timestamp, std::string_view run_id, std::string_view uuid_hex);
-// The run id in a RunRecordKey (uuid hex has no '_'); nullopt for any other key.
-std::optional<std::string> RunIdOfRecordKey(std::string_view key);
+// runs/2026-…Z_run_id=R_<uuidhex>/run.yaml (`registry_prefix` replaces "runs")
+std::string RunRecordKey(std::string_view timestamp, std::string_view run_id, std::string_view uuid_hex,
+                         std::string_view registry_prefix = kRunRegistryPrefix);
+// The run id in a RunRecordKey under `registry_prefix` (uuid hex has no '_'); nullopt for any other key.
+std::optional<std::string> RunIdOfRecordKey(std::string_view key,
+                                            std::string_view registry_prefix = kRunRegistryPrefix);
+// "<shard_prefix>/run_id=R/<db folder>/attempt=NN[/…]": the attempt folder's key and its run id.
+struct ShardDirName {
+  std::string key;
+  std::string run_id;
+};
+std::optional<ShardDirName> ParseShardDirKey(std::string_view key, std::string_view shard_prefix = kShardPrefix);
 
 // The object key a snapshot URL names: the URL must be `prefix_url` (the store's, no trailing slash)
 // + "/" + a key without "." or ".." segments; anything else is Corruption naming the URL.

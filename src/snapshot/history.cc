@@ -113,24 +113,14 @@ Result<ManifestEntry> FindPrevious(ObjectStore& store) {
 
 // ---- Cleanup ---------------------------------------------------------------------------------
 
-// "shards/run_id=R/db=00003/attempt=00" → its run id; nullopt for anything else.
-struct ShardDir {
-  std::string key;
-  std::string run_id;
-};
-std::optional<ShardDir> ParseShardDir(std::string_view key) {
-  static const std::regex kPattern(R"(^(shards/run_id=([^/]+)/db=[^/]+/attempt=[^/]+)(/.*)?$)");
-  std::cmatch m;
-  if (!std::regex_match(key.begin(), key.end(), m, kPattern)) return std::nullopt;
-  return ShardDir{m[1].str(), m[2].str()};
-}
-
-// The shard folder key a manifest's db_url names, or nullopt when it is outside the store.
-std::optional<ShardDir> ShardDirOfUrl(const ObjectStore& store, std::string_view url) {
+// The shard folder key a manifest's db_url names (under the manifest's `shard_prefix`), or nullopt
+// when it is outside the store.
+std::optional<ShardDirName> ShardDirOfUrl(const ObjectStore& store, std::string_view url,
+                                          std::string_view shard_prefix) {
   while (EndsWith(url, "/")) url.remove_suffix(1);
   auto key = KeyFromUrl(store.PrefixUrl(), url);
   if (!key.ok()) return std::nullopt;
-  auto dir = ParseShardDir(*key);
+  auto dir = ParseShardDirKey(*key, shard_prefix);
   if (!dir || dir->key != *key) return std::nullopt;  // a file, or something deeper: not a folder
   return dir;
 }
@@ -141,7 +131,7 @@ std::set<std::string> ObjectsOfManifest(const ObjectStore& store, const Manifest
   std::set<std::string> keys;
   for (const ManifestShard& shard : manifest.shards) {
     if (!shard.db_url) continue;
-    if (const auto dir = ShardDirOfUrl(store, *shard.db_url)) keys.insert(dir->key + "/" + std::string(kShardFileName));
+    if (const auto dir = ShardDirOfUrl(store, *shard.db_url, manifest.shard_prefix)) keys.insert(dir->key + "/" + std::string(kShardFileName));
   }
   const nlohmann::json& custom = manifest.custom;
   if (custom.contains("vector") && custom["vector"].is_object()) {
@@ -181,10 +171,10 @@ std::optional<std::string> RunIdOfObject(std::string_view key, std::string_view 
 
 using ObjectsByRun = std::map<std::string, std::vector<ObjectInfo>>;
 
-// Every object under shards/run_id=…/ and vector_meta/run_id=…/, grouped by run.
-Result<ObjectsByRun> ListRunObjects(ObjectStore& store) {
+// Every object under <shard_prefix>/run_id=…/ and vector_meta/run_id=…/, grouped by run.
+Result<ObjectsByRun> ListRunObjects(ObjectStore& store, std::string_view shard_prefix) {
   ObjectsByRun by_run;
-  const std::string shards_top = std::string(kShardPrefix) + "/";
+  const std::string shards_top = std::string(shard_prefix) + "/";
   for (std::string_view top : {std::string_view(shards_top), kVectorMetaPrefix}) {
     auto listed = store.List(top);
     if (!listed.ok()) return listed.status().WithContext(fmt::format("listing '{}'", top));
@@ -210,13 +200,14 @@ bool HoldsLiveLease(const RunRecord& record, std::string_view key, SystemTime no
 
 // Runs among `candidates` whose record says a writer still holds its lease.
 Result<std::set<std::string>> LiveRuns(ObjectStore& store, const ObjectsByRun& candidates,
-                                       SystemTime now) {
-  std::set<std::string> live;
-  auto listed = store.List(kRunsPrefix);
-  if (!listed.ok()) return listed.status().WithContext("listing 'runs/'");
+                                       const CleanupOptions& options) {
+  std::set<std::string> live(options.live_runs.begin(), options.live_runs.end());
+  const std::string records_prefix = options.run_registry_prefix + "/";
+  auto listed = store.List(records_prefix);
+  if (!listed.ok()) return listed.status().WithContext(fmt::format("listing '{}'", records_prefix));
   for (const ObjectInfo& object : listed->objects) {
     if (!EndsWith(object.key, kRunRecordSuffix)) continue;
-    const auto key_run = RunIdOfRecordKey(object.key);
+    const auto key_run = RunIdOfRecordKey(object.key, options.run_registry_prefix);
     if (key_run && !candidates.count(*key_run)) continue;  // nothing of that run to delete
     auto bytes = store.Get(object.key);
     if (!bytes.ok()) {
@@ -230,7 +221,7 @@ Result<std::set<std::string>> LiveRuns(ObjectStore& store, const ObjectsByRun& c
                                                              record.status().message())}});
       continue;
     }
-    if (HoldsLiveLease(*record, object.key, now)) live.insert(record->run_id);
+    if (HoldsLiveLease(*record, object.key, options.now)) live.insert(record->run_id);
   }
   return live;
 }
@@ -244,6 +235,10 @@ struct KeptData {
 };
 
 Status ValidateCleanupOptions(const CleanupOptions& options) {
+  KeyLayout layout;
+  layout.shard_prefix = options.shard_prefix;
+  layout.run_registry_prefix = options.run_registry_prefix;
+  RETURN_IF_ERROR(ValidateKeyLayout(layout));
   if (options.keep_last && *options.keep_last < 1) {
     return Status::InvalidArgument(
         fmt::format("keep_last must be >= 1 (got {})", *options.keep_last));
@@ -294,7 +289,7 @@ Status AddManifestNeeds(ObjectStore& store, const ManifestEntry& entry, KeptData
   }
   for (const ManifestShard& shard : manifest->shards) {
     if (!shard.db_url) continue;
-    const auto dir = ShardDirOfUrl(store, *shard.db_url);
+    const auto dir = ShardDirOfUrl(store, *shard.db_url, manifest->shard_prefix);
     if (!dir) {
       LogEvent(LogLevel::kWarning, "cleanup_run_kept",
                {{"run_id", entry.run_id},
@@ -336,19 +331,19 @@ Result<KeptData> CollectKeptData(ObjectStore& store, const CleanupOptions& optio
 }
 
 // An object of a kept run goes only when it sits in a shard folder no kept manifest reads.
-bool IsStaleAttempt(const ObjectInfo& object, const KeptData& kept) {
-  const auto dir = ParseShardDir(object.key);
+bool IsStaleAttempt(const ObjectInfo& object, const KeptData& kept, std::string_view shard_prefix) {
+  const auto dir = ParseShardDirKey(object.key, shard_prefix);
   return dir && !kept.named_dirs.count(dir->key);
 }
 
 void PlanRun(const std::string& run_id, const std::vector<ObjectInfo>& objects,
-             const KeptData& kept, const std::set<std::string>& live, CleanupReport& report,
-             std::vector<const ObjectInfo*>& doomed) {
+             const KeptData& kept, const std::set<std::string>& live, std::string_view shard_prefix,
+             CleanupReport& report, std::vector<const ObjectInfo*>& doomed) {
   if (live.count(run_id) || kept.unresolved_runs.count(run_id)) return;
   const bool removed = !kept.runs.count(run_id);
   if (removed) report.removed_runs.push_back(run_id);
   for (const ObjectInfo& object : objects) {
-    if (removed || IsStaleAttempt(object, kept)) doomed.push_back(&object);
+    if (removed || IsStaleAttempt(object, kept, shard_prefix)) doomed.push_back(&object);
   }
 }
 
@@ -492,14 +487,14 @@ Result<CleanupReport> Cleanup(ObjectStore& store, const CleanupOptions& options)
   // Order matters: a writer writes its run record before its shards and publishes before it marks
   // the record succeeded, so objects listed first are covered by either the records or the
   // manifests read after them.
-  ASSIGN_OR_RETURN(ObjectsByRun by_run, ListRunObjects(store));
-  ASSIGN_OR_RETURN(std::set<std::string> live, LiveRuns(store, by_run, options.now));
+  ASSIGN_OR_RETURN(ObjectsByRun by_run, ListRunObjects(store, options.shard_prefix));
+  ASSIGN_OR_RETURN(std::set<std::string> live, LiveRuns(store, by_run, options));
   ASSIGN_OR_RETURN(KeptData kept, CollectKeptData(store, options));
 
   CleanupReport report;
   std::vector<const ObjectInfo*> doomed;
   for (const auto& [run_id, objects] : by_run) {
-    PlanRun(run_id, objects, kept, live, report, doomed);
+    PlanRun(run_id, objects, kept, live, options.shard_prefix, report, doomed);
   }
   std::sort(doomed.begin(), doomed.end(),
             [](const ObjectInfo* a, const ObjectInfo* b) { return a->key < b->key; });

@@ -197,6 +197,16 @@ Status ValidateRunId(std::string_view run_id) {
   return Status::OK();
 }
 
+Status ValidateLayout(std::string_view shard_prefix, std::string_view db_path_template,
+                      std::string_view run_registry_prefix, const LayoutFieldNames& names) {
+  return ValidateKeyLayout(
+      KeyLayout{std::string(shard_prefix), std::string(db_path_template), std::string(run_registry_prefix)}, names);
+}
+
+KeyLayout LayoutOf(const WriteConfig& c) {
+  return KeyLayout{c.shard_prefix, c.db_path_template, c.run_registry_prefix};
+}
+
 Status Validate(const WriteConfig& c) {
   if (c.store.empty()) return Invalid("store must not be empty");
   if (Status texts = ValidateTexts(c); !texts.ok()) return texts;
@@ -230,6 +240,7 @@ Status Validate(const WriteConfig& c) {
     Status run_id = ValidateRunId(*c.run_id);
     if (!run_id.ok()) return run_id;
   }
+  RETURN_IF_ERROR(ValidateKeyLayout(LayoutOf(c)));
   if (c.batch_size <= 0) return Invalid(fmt::format("batch_size must be > 0 (got {})", c.batch_size));
   RETURN_IF_ERROR(CheckThreadCount("max_parallel_shards", c.max_parallel_shards));
   for (const auto& [key, value] : c.custom_manifest_fields_json) {

@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/vector_check.h"  // CheckMatrix, which these rules share
+#include "common/vector_check.h"
+#include "format/keys.h"  // CheckMatrix, which these rules share
 #include "shardvec/config.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
@@ -14,5 +15,8 @@ namespace shardvec {
 
 // 1-128 characters of letters, digits, '.', '_' or '-' (it names folders and object keys).
 Status ValidateRunId(std::string_view run_id);
+
+// The object layout a write config asks for (checked by Validate).
+KeyLayout LayoutOf(const WriteConfig& config);
 
 }  // namespace shardvec

@@ -34,8 +34,11 @@ namespace {
 
 constexpr int64_t kMaxClaims = 100;
 
+KeyLayout LayoutOf(const ShardTask& t) { return KeyLayout{t.shard_prefix, t.db_path_template}; }
+
 Status CheckShardTask(const ShardTask& t) {
   RETURN_IF_ERROR(ValidateRunId(t.run_id));
+  RETURN_IF_ERROR(ValidateKeyLayout(LayoutOf(t), {"shard task shard_prefix", "shard task db_path_template"}));
   if (t.db_id < 0) return Status::InvalidArgument(fmt::format("shard task db_id must be >= 0 (got {})", t.db_id));
   if (t.dim <= 0) return Status::InvalidArgument(fmt::format("shard task dim must be > 0 (got {})", t.dim));
   if (t.first_attempt < 0) {
@@ -52,7 +55,7 @@ std::string AttemptMarker(const ShardTask& t, int64_t attempt) {
 // The first free attempt number from task.first_attempt on, taken with a put-if-absent marker.
 Result<int64_t> ClaimAttempt(ObjectStore& store, const ShardTask& t) {
   for (int64_t attempt = t.first_attempt; attempt < t.first_attempt + kMaxClaims; ++attempt) {
-    Status st = store.PutIfAbsent(ShardClaimKey(t.run_id, t.db_id, attempt), AttemptMarker(t, attempt));
+    Status st = store.PutIfAbsent(ShardClaimKey(t.run_id, t.db_id, attempt, LayoutOf(t)), AttemptMarker(t, attempt));
     if (st.ok()) return attempt;
     if (st.code() != StatusCode::kAlreadyExists && st.code() != StatusCode::kConflict) {
       return st.WithContext(fmt::format("claim of db_id {} attempt {}", t.db_id, attempt));
@@ -134,7 +137,7 @@ class DistributedWriteImpl final : public DistributedWrite {
             fmt::format("shard db_id {} is outside [0, {}) (num_dbs {})", s.db_id, plan.num_dbs, plan.num_dbs));
       }
       // Cleanup trusts the layout: every attempt must be this run's folder for its db_id.
-      const std::string expected = store_->Url(ShardDirKey(run_id_, s.db_id, s.attempt));
+      const std::string expected = store_->Url(ShardDirKey(run_id_, s.db_id, s.attempt, layout_));
       if (s.attempt < 0 || s.db_url != expected) {
         return Status::InvalidArgument(fmt::format("shard db_id {} attempt {}: db_url '{}' is not this run's '{}'",
                                                    s.db_id, s.attempt, s.db_url, expected));
@@ -162,10 +165,10 @@ class DistributedWriteImpl final : public DistributedWrite {
     // From here the manifest is in history (a lost publish race can be rolled back to), so its
     // shards and routing files stay even if the swap fails.
     manifest_written_ = true;
-    keep_.insert(RunClaimKey(run_id_));
+    keep_.insert(RunClaimKey(run_id_, layout_));
     for (const ShardInfo& s : shards) {
-      keep_.insert(ShardKey(run_id_, s.db_id, s.attempt));
-      keep_.insert(ShardClaimKey(run_id_, s.db_id, s.attempt));
+      keep_.insert(ShardKey(run_id_, s.db_id, s.attempt, layout_));
+      keep_.insert(ShardClaimKey(run_id_, s.db_id, s.attempt, layout_));
     }
     RETURN_IF_ERROR(SwapCurrent(*store_, published, run_id_, started_, config_.publish_policy));
     return MakeBuildResult(run_id_, published, plan.num_dbs, std::move(shards));
@@ -175,7 +178,7 @@ class DistributedWriteImpl final : public DistributedWrite {
   // markers of empty ones, and everything when no manifest was written. Failures are only logged:
   // the snapshot is already decided, and `cleanup` removes what is left.
   void DeleteLeftovers() {
-    std::vector<std::string> prefixes = {RunShardsPrefix(run_id_)};
+    std::vector<std::string> prefixes = {RunShardsPrefix(run_id_, layout_)};
     if (!manifest_written_) prefixes.push_back(VectorMetaKey(run_id_, ""));
     std::vector<std::string> doomed;
     for (const std::string& prefix : prefixes) {
@@ -196,6 +199,7 @@ class DistributedWriteImpl final : public DistributedWrite {
   }
 
   const WriteConfig config_;
+  const KeyLayout layout_ = LayoutOf(config_);
   const std::shared_ptr<ObjectStore> store_;
   const std::string run_id_;
   const SystemTime started_ = NowUtc();
@@ -217,7 +221,8 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   RETURN_IF_ERROR(records.Rewind());
   ASSIGN_OR_RETURN(LocalRunFolder run_folder, ClaimLocalRunFolder(task.local_root, task.run_id, FileLock::Mode::kShared));
   const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
-                               LocalAttemptDir(run_folder.dir, task.db_id, attempt), {task.dim, task.metric, kShardPageSize}};
+                               LocalAttemptDir(run_folder.dir, task.db_id, attempt), {task.dim, task.metric, kShardPageSize},
+                               LayoutOf(task)};
   // The claim makes this folder ours: anything in it is left by a crashed process.
   std::error_code ec;
   fs::remove_all(target.build_dir, ec);
@@ -249,9 +254,9 @@ Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteCon
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   std::string run_id = config.run_id.value_or(NewUuidHex());
-  RETURN_IF_ERROR(ClaimRunId(*store, run_id, config.run_id.has_value()));
+  RETURN_IF_ERROR(ClaimRunId(*store, run_id, config.run_id.has_value(), LayoutOf(config)));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", run_id}});
-  auto run_record = RunRecordLifecycle::Start(store, run_id, writer_type);
+  auto run_record = RunRecordLifecycle::Start(store, run_id, writer_type, LayoutOf(config));
   return std::unique_ptr<DistributedWrite>(
       std::make_unique<DistributedWriteImpl>(config, std::move(store), std::move(run_id), std::move(run_record)));
 }

@@ -35,6 +35,8 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   m.created_at = FormatTimestamp(NowUtc());
   m.num_dbs = plan.num_dbs;
   m.s3_prefix = store.PrefixUrl();
+  m.shard_prefix = c.shard_prefix;
+  m.db_path_template = c.db_path_template;
   int64_t total = 0;
   nlohmann::json digests = nlohmann::json::object();
   for (const ShardInfo& s : shards) {

@@ -18,35 +18,36 @@ Status RunIdTaken(const ObjectStore& store, std::string_view run_id, std::string
 
 // The first object some earlier build of `run_id` left (other than `claim_key`), if any.
 Result<std::optional<std::string>> FindRunObject(ObjectStore& store, std::string_view run_id,
-                                                 const std::string& claim_key) {
+                                                 const std::string& claim_key, const KeyLayout& layout) {
   ASSIGN_OR_RETURN(std::vector<ManifestEntry> manifests, ListManifests(store, 0));
   for (const ManifestEntry& entry : manifests) {
     if (entry.run_id == run_id) return std::optional<std::string>(entry.key);
   }
-  for (const std::string& prefix : {RunShardsPrefix(run_id), VectorMetaKey(run_id, "")}) {
+  for (const std::string& prefix : {RunShardsPrefix(run_id, layout), VectorMetaKey(run_id, "")}) {
     auto listed = store.List(prefix);
     if (!listed.ok()) return listed.status().WithContext(fmt::format("listing '{}'", prefix));
     for (const ObjectInfo& object : listed->objects) {
       if (object.key != claim_key) return std::optional<std::string>(object.key);
     }
   }
-  auto records = store.List(kRunsPrefix);
-  if (!records.ok()) return records.status().WithContext(fmt::format("listing '{}'", kRunsPrefix));
+  const std::string records_prefix = layout.run_registry_prefix + "/";
+  auto records = store.List(records_prefix);
+  if (!records.ok()) return records.status().WithContext(fmt::format("listing '{}'", records_prefix));
   for (const ObjectInfo& object : records->objects) {
-    if (RunIdOfRecordKey(object.key) == std::string(run_id)) return std::optional<std::string>(object.key);
+    if (RunIdOfRecordKey(object.key, layout.run_registry_prefix) == std::string(run_id)) return std::optional<std::string>(object.key);
   }
   return std::optional<std::string>();
 }
 
 }  // namespace
 
-Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history) {
-  const std::string claim_key = RunClaimKey(run_id);
+Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history, const KeyLayout& layout) {
+  const std::string claim_key = RunClaimKey(run_id, layout);
   Status put = store.PutIfAbsent(claim_key, ClaimMarker({{"run_id", run_id}}));
   if (put.code() == StatusCode::kAlreadyExists) return RunIdTaken(store, run_id, claim_key);
   RETURN_IF_ERROR(put.WithContext(fmt::format("claiming run_id '{}'", run_id)));
   if (!check_history) return Status::OK();
-  Result<std::optional<std::string>> found = FindRunObject(store, run_id, claim_key);
+  Result<std::optional<std::string>> found = FindRunObject(store, run_id, claim_key, layout);
   if (found.ok() && !*found) return Status::OK();
   // Refused (or unable to tell): the claim is ours and nothing may hang on it yet.
   (void)store.Delete(claim_key);

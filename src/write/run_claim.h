@@ -8,6 +8,8 @@
 
 #include <string_view>
 
+#include "format/keys.h"
+
 #include "shardvec/object_store.h"
 #include "snapshot/marker.h"
 
@@ -16,6 +18,7 @@ namespace shardvec {
 // Claims `run_id` in `store`, or InvalidArgument naming the run id and an object it already has.
 // On success the claim object exists and belongs to the caller. `check_history` also looks for
 // objects of builds that wrote no claim; a freshly generated id skips that (it cannot have any).
-Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history);
+// The claim and the objects looked for are at `layout`'s keys.
+Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history, const KeyLayout& layout = {});
 
 }  // namespace shardvec

@@ -11,7 +11,8 @@ namespace shardvec {
 
 std::unique_ptr<RunRecordLifecycle> RunRecordLifecycle::Start(std::shared_ptr<ObjectStore> store,
                                                               const std::string& run_id,
-                                                              const std::string& writer_type) {
+                                                              const std::string& writer_type,
+                                                              const KeyLayout& layout) {
   const SystemTime now = NowUtc();
   RunRecord record;
   record.run_id = run_id;
@@ -19,7 +20,9 @@ std::unique_ptr<RunRecordLifecycle> RunRecordLifecycle::Start(std::shared_ptr<Ob
   record.started_at = record.updated_at = FormatTimestamp(now);
   record.lease_expires_at = FormatTimestamp(now + kRunLease);
   record.s3_prefix = store->PrefixUrl();
-  std::string key = RunRecordKey(record.started_at, run_id, NewUuidHex());
+  record.shard_prefix = layout.shard_prefix;
+  record.db_path_template = layout.db_path_template;
+  std::string key = RunRecordKey(record.started_at, run_id, NewUuidHex(), layout.run_registry_prefix);
   std::unique_ptr<RunRecordLifecycle> life(new RunRecordLifecycle(std::move(store), std::move(key), record));
   life->Write("run_record_create_failed");
   // Like every registry failure, a heartbeat thread the system refuses is logged, not fatal: the

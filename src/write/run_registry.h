@@ -10,6 +10,7 @@
 #include <string_view>
 #include <thread>
 
+#include "format/keys.h"
 #include "format/run_record.h"
 #include "shardvec/object_store.h"
 
@@ -22,7 +23,8 @@ class RunRecordLifecycle {
  public:
   static std::unique_ptr<RunRecordLifecycle> Start(std::shared_ptr<ObjectStore> store,
                                                    const std::string& run_id,
-                                                   const std::string& writer_type);
+                                                   const std::string& writer_type,
+                                                   const KeyLayout& layout = {});
   // Marks the record failed when neither MarkSucceeded nor MarkFailed ran (an exception unwound the
   // build), then stops the heartbeat.
   ~RunRecordLifecycle();

@@ -110,7 +110,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   ShardInfo info;
   info.db_id = t.db_id;
   info.attempt = t.attempt;
-  info.db_url = t.store->Url(ShardDirKey(t.run_id, t.db_id, t.attempt));
+  info.db_url = t.store->Url(ShardDirKey(t.run_id, t.db_id, t.attempt, t.layout));
   info.row_count = builder->row_count();
   info.checkpoint_id = NewUuidHex();
   ASSIGN_OR_RETURN(info.db_bytes, builder->Seal());
@@ -118,7 +118,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   if (info.row_count == 0) return info;
   ASSIGN_OR_RETURN(FileDigest digest, DigestFile(db_path));
   info.digest = digest.digest;
-  RETURN_IF_ERROR(t.store->PutFile(ShardKey(t.run_id, t.db_id, t.attempt), db_path)
+  RETURN_IF_ERROR(t.store->PutFile(ShardKey(t.run_id, t.db_id, t.attempt, t.layout), db_path)
                       .WithContext(fmt::format("upload of shard {}", t.db_id)));
   return info;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/file_lock.h"
+#include "format/keys.h"
 #include "shard/shard_builder.h"
 #include "shardvec/object_store.h"
 #include "shardvec/writer.h"
@@ -45,12 +46,13 @@ struct ShardFileTarget {
   int64_t attempt = 0;
   std::filesystem::path build_dir;  // must not exist yet; removed afterwards, success or not
   ShardBuildOptions options;
+  KeyLayout layout = {};
 };
 
 // Adds every row of the shard to the builder (rows already checked, payloads canonical).
 using ShardRowFeed = std::function<Status(ShardBuilder&)>;
 
-// Builds, digests and uploads the shard to ShardKey(run_id, db_id, attempt). A shard without rows is
+// Builds, digests and uploads the shard to ShardKey(run_id, db_id, attempt, layout). A shard without rows is
 // not uploaded: its ShardInfo has row_count 0 and no digest.
 Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& target, const ShardRowFeed& feed);
 

@@ -24,6 +24,7 @@
 #include "routing/router.h"
 #include "routing/routing_plan.h"
 #include "shard/sqlite_vec.h"
+#include "write/config_validation.h"
 #include "write/manifest_compose.h"
 #include "snapshot/publisher.h"
 #include "write/record_check.h"
@@ -210,7 +211,7 @@ class BatchPacer {
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
-                               {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}};
+                               {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}, LayoutOf(ctx.config)};
   const auto db = static_cast<size_t>(db_id);
   if (routed.spools.empty()) {
     return BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
@@ -330,7 +331,7 @@ void RemoveUnpublishedRun(RunContext& ctx, const Status& failure) {
     if (dir && dir->run_id == ctx.run_id) return;
   }
   std::vector<std::string> keys;
-  for (const std::string& prefix : {RunShardsPrefix(ctx.run_id), VectorMetaKey(ctx.run_id, "")}) {
+  for (const std::string& prefix : {RunShardsPrefix(ctx.run_id, LayoutOf(ctx.config)), VectorMetaKey(ctx.run_id, "")}) {
     auto listed = ctx.store->List(prefix);
     if (!listed.ok()) return;
     for (const ObjectInfo& o : listed->objects) keys.push_back(o.key);
@@ -381,9 +382,9 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
                    ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));
   ctx.local_run_dir = run_folder.dir;
   // Before anything is uploaded: a reused run id would write over a published snapshot's objects.
-  RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value()));
+  RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value(), LayoutOf(config)));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
-  std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec");
+  std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec", LayoutOf(config));
   Result<BuildResult> result = RunWrite(ctx, records, batch);
   ReleaseLocalRunFolder(run_folder);
   if (!result.ok()) {

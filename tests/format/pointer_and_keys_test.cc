@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <vector>
+
 #include "common/time_util.h"
 #include "format/current_pointer.h"
 #include "format/keys.h"
@@ -45,6 +48,74 @@ TEST(CurrentPointerTest, OversizedOrDeepPointersAreCorruptionNamingTheLimit) {
   r = ParseCurrentPointer(deep);
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
   EXPECT_NE(r.status().message().find(std::to_string(kMaxJsonNesting)), std::string::npos) << r.status().message();
+}
+
+TEST(KeysTest, ACustomLayoutGivesTheReferencesKeys) {
+  // The reference: join(s3_prefix, shard_prefix, f"run_id={run}", db_path_template.format(db_id=N),
+  // f"attempt={a:02d}") and join(s3_prefix, run_registry_prefix, f"{ts}_run_id={run}_{uuid}", "run.yaml").
+  const KeyLayout layout{"blobs", "shard-{db_id:03d}", "registry"};
+  EXPECT_EQ(ShardKey("R", 7, 0, layout), "blobs/run_id=R/shard-007/attempt=00/shard.db");
+  EXPECT_EQ(ShardClaimKey("R", 7, 1, layout), "blobs/run_id=R/shard-007/attempt=01/_CLAIM");
+  EXPECT_EQ(RunClaimKey("R", layout), "blobs/run_id=R/_RUN");
+  EXPECT_EQ(RunRecordKey("2026-01-02T03:04:05.000006Z", "R", "ab12", "registry"),
+            "registry/2026-01-02T03:04:05.000006Z_run_id=R_ab12/run.yaml");
+  EXPECT_EQ(RunIdOfRecordKey("registry/2026-01-02T03:04:05.000006Z_run_id=R_ab12/run.yaml", "registry"), "R");
+  EXPECT_FALSE(RunIdOfRecordKey("registry/2026-01-02T03:04:05.000006Z_run_id=R_ab12/run.yaml"));
+  auto dir = ParseShardDirKey("blobs/run_id=R/shard-007/attempt=00/shard.db", "blobs");
+  ASSERT_TRUE(dir);
+  EXPECT_EQ(dir->key, "blobs/run_id=R/shard-007/attempt=00");
+  EXPECT_EQ(dir->run_id, "R");
+  EXPECT_FALSE(ParseShardDirKey("blobs/run_id=R/shard-007/attempt=00/shard.db"));  // not under shards/
+  EXPECT_FALSE(ParseShardDirKey("blobs/run_id=R/_RUN", "blobs"));
+}
+
+TEST(KeysTest, DbPathTemplatesFormatAsPythonDoes) {
+  // Expected values are Python's str.format(db_id=N) of each template.
+  const std::vector<std::tuple<std::string, int64_t, std::string>> cases = {
+      {"db={db_id:05d}", 3, "db=00003"},   {"{db_id}", 42, "42"},           {"s{db_id:x}", 255, "sff"},
+      {"s{db_id:#X}", 255, "s0XFF"},       {"b{db_id:08b}", 5, "b00000101"}, {"o{db_id:o}", 8, "o10"},
+      {"{db_id:_>6}", 12, "____12"},       {"{db_id:-<4}x", 7, "7---x"},     {"{db_id:.^3}", 1, ".1."},
+      {"{db_id:=6}", 12, "    12"},        {"{{{db_id}}}", 1, "{1}"},        {"a{db_id}b{db_id:02d}", 3, "a3b03"},
+      {"db={db_id:05d}", 123456, "db=123456"},
+  };
+  for (const auto& [tmpl, db_id, expected] : cases) {
+    KeyLayout layout;
+    layout.db_path_template = tmpl;
+    // Valid where the result is a safe segment (spaces and braces are not).
+    const bool safe = expected.find_first_of(" {}") == std::string::npos;
+    EXPECT_EQ(ValidateKeyLayout(layout).ok(), safe) << tmpl << ": " << ValidateKeyLayout(layout).ToString();
+    EXPECT_EQ(FormatDbPath(tmpl, db_id), expected) << tmpl;
+  }
+}
+
+TEST(KeysTest, LayoutErrorsNameTheFieldAndTheValue) {
+  const std::vector<std::tuple<KeyLayout, std::string>> cases = {
+      {{"", "db={db_id:05d}", "runs"}, "shard_prefix must be non-empty"},
+      {{"a/b", "db={db_id:05d}", "runs"}, "shard_prefix must be a single path segment, got 'a/b'"},
+      {{"a..b", "db={db_id:05d}", "runs"}, "shard_prefix must not contain '..', got 'a..b'"},
+      {{"a b", "db={db_id:05d}", "runs"}, "shard_prefix contains unsupported characters"},
+      {{"shards", "db={db_id:05d}", "r=s"}, "run_registry_prefix contains unsupported characters"},
+      {{"shards", "db", "runs"}, "db_path_template 'db' is not supported: it has no {db_id} field"},
+      {{"shards", "{0}", "runs"}, "db_path_template '{0}' is not supported: field '{0}' is not supported"},
+      {{"shards", "{db_id!r}", "runs"}, "field '{db_id!r}' is not supported"},
+      {{"shards", "{db_id:,d}", "runs"}, "format spec ',d' is not supported"},
+      {{"shards", "{db_id:.2f}", "runs"}, "format spec '.2f' is not supported"},
+      {{"shards", "{db_id:#o}", "runs"}, "'#' with type 'o' is not supported"},
+      {{"shards", "{db_id:<05}", "runs"}, "'0' beside an alignment is not supported"},
+      {{"shards", "d/{db_id}", "runs"}, "db_path_template 'd/{db_id}' formatted for db_id=0 must be a single path segment"},
+      {{"shards", "d {db_id}", "runs"}, "formatted for db_id=0 contains unsupported characters"},
+      {{"shards", "{db_id:+}", "runs"}, "contains unsupported characters"},
+      {{"shards", "{db_id", "runs"}, "a '{' is not closed"},
+      {{"shards", "db}{db_id}", "runs"}, "a single '}' must be written '}}'"},
+  };
+  for (const auto& [layout, expected] : cases) {
+    const Status st = ValidateKeyLayout(layout);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << expected;
+    EXPECT_NE(st.message().find(expected), std::string::npos) << st.message();
+  }
+  const Status flags = ValidateKeyLayout(KeyLayout{"a/b", "db={db_id:05d}", "runs"},
+                                         LayoutFieldNames{.shard_prefix = "--shard-prefix"});
+  EXPECT_NE(flags.message().find("--shard-prefix must be a single path segment"), std::string::npos) << flags.message();
 }
 
 TEST(KeysTest, MatchTheLayout) {

@@ -26,3 +26,9 @@ def s3_server() -> dict[str, Any]:
         "credentials": {"access_key_id": os.environ["SHARDVEC_TEST_S3_KEY_ID"],
                         "secret_access_key": os.environ["SHARDVEC_TEST_S3_SECRET"]},
     }
+
+
+def s3_storage(server: dict[str, Any]) -> dict[str, Any]:
+    """The writer's and reader's settings for the S3 test server (`s3_server`'s connection and keys)."""
+    creds = server["credentials"]
+    return {"s3_connection_options": server["s3_connection_options"], "credential_provider": lambda: creds}

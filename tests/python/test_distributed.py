@@ -390,3 +390,65 @@ def test_cel_context_columns_must_match_the_declared_types(tmp_path: Path) -> No
     columns = VectorColumnInput(vector_col="embedding", id_col="doc_id")
     with pytest.raises(ConfigValidationError, match=r"input columns \['region'\] are not in the data"):
         DistributedRun(config, columns, None, "vector-dask", "Dask", ["embedding", "doc_id"])
+
+
+# --- credentials, layout and run registry ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_a_credential_provider_is_resolved_in_each_task(engine: Writer, tmp_path: Path,
+                                                        s3_server: dict[str, Any]) -> None:
+    from shardvec.credentials import StaticCredentialProvider
+
+    table = make_table(rows=300, seed=4)
+    provider = StaticCredentialProvider(**s3_server["credentials"])
+    s3 = {"s3_connection_options": s3_server["s3_connection_options"], "credential_provider": provider}
+    result = engine(table, config_for(s3_server["prefix"], strategy=VectorShardingStrategy.LSH, **s3), INPUT)
+    check_snapshot(result, table, s3_server["prefix"], tmp_path / "cache", **s3)
+
+
+def test_task_specs_carry_a_picklable_provider_instead_of_its_keys(tmp_path: Path, s3_server: dict[str, Any],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from shardvec.credentials import EnvCredentialProvider
+
+    creds = s3_server["credentials"]
+    secret = creds["secret_access_key"]
+    monkeypatch.setenv("S3_ACCESS_KEY_ID", creds["access_key_id"])
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", secret)
+    options = s3_server["s3_connection_options"]
+    columns = ["embedding", "doc_id", "title"]
+    run = DistributedRun(config_for(s3_server["prefix"], VectorShardingStrategy.LSH, s3_connection_options=options,
+                                    credential_provider=EnvCredentialProvider()), INPUT, None, "vector-test", "Test",
+                         columns)
+    spec = run.task_spec()
+    assert secret.encode() not in pickle.dumps(spec) and secret not in repr(spec)
+    assert spec.task.store_options.secret_access_key == ""
+    run.abort(RuntimeError("test over"))
+    # A provider that does not pickle is resolved on the driver: its keys travel, masked in reprs.
+    lam = DistributedRun(config_for(s3_server["prefix"], VectorShardingStrategy.LSH, s3_connection_options=options,
+                                    credential_provider=lambda: creds), INPUT, None, "vector-test", "Test", columns)
+    spec = lam.task_spec()
+    assert spec.credential_provider is None and spec.task.store_options.secret_access_key == secret
+    assert secret not in repr(spec)
+    lam.abort(RuntimeError("test over"))
+
+
+@pytest.mark.parametrize("engine", ["dask"], indirect=True)
+def test_layout_and_run_registry_take_effect_in_distributed_writes(engine: Writer, tmp_path: Path) -> None:
+    from shardvec.config import WriterOutputConfig
+    from shardvec.run_registry import InMemoryRunRegistry, RunStatus
+
+    registry = InMemoryRunRegistry()
+    table = make_table(rows=300, seed=5)
+    cfg = config_for(str(tmp_path / "s"), VectorShardingStrategy.LSH)
+    cfg.output = WriterOutputConfig(shard_prefix="blobs", db_path_template="part{db_id:02d}",
+                                    run_registry_prefix="registry")
+    cfg.run_registry = registry
+    result = engine(table, cfg, INPUT)
+    for shard in result.winners:
+        assert shard.db_url.endswith(f"/blobs/run_id={result.run_id}/part{shard.db_id:02d}/attempt={shard.attempt:02d}")
+    assert [p.parent.parent.name for p in (tmp_path / "s").rglob("run.yaml")] == ["registry"]
+    [(_, record)] = list(registry.list_records())
+    assert (record.status, record.manifest_ref, record.writer_type) == \
+        (RunStatus.SUCCEEDED, result.manifest_ref, "vector-dask")
+    check_snapshot(result, table, str(tmp_path / "s"), tmp_path / "cache")

@@ -126,12 +126,7 @@ def test_s3_settings_for_a_folder_store_are_refused(tmp_path: Path, snapshot: st
 
 
 @pytest.mark.parametrize(("build", "name"), [
-    (lambda: config("/tmp/x", run_registry=object()), "lifecycle.run_registry"),
-    (lambda: config("/tmp/x", lifecycle=WriterLifecycleConfig(run_registry=object())), "lifecycle.run_registry"),
     (lambda: config("/tmp/x", manifest=WriterManifestConfig(store=object())), "manifest.store"),
-    (lambda: WriterOutputConfig(shard_prefix="blobs"), "output.shard_prefix"),
-    (lambda: WriterOutputConfig(db_path_template="shard-{db_id}"), "output.db_path_template"),
-    (lambda: WriterOutputConfig(run_registry_prefix="registry"), "output.run_registry_prefix"),
     (lambda: config("/tmp/x", index_config=VectorIndexConfig(dim=DIM, index_params={"M": 16})),
      "index_config.index_params"),
     (lambda: config("/tmp/x", reader_factory=object()), "adapter.reader_factory"),
@@ -280,12 +275,21 @@ def test_write_call_arguments_that_cannot_take_effect_are_refused(tmp_path: Path
     assert not (tmp_path / "s" / "_CURRENT").exists()
 
 
-@pytest.mark.parametrize(("name", "value"), [("run_registry", object()), ("reader_factory", object())])
+@pytest.mark.parametrize(("build", "name"), [
+    (lambda: config("/tmp/x", run_registry=object()), "lifecycle.run_registry"),
+    (lambda: config("/tmp/x", lifecycle=WriterLifecycleConfig(run_registry=object())), "lifecycle.run_registry"),
+])
+def test_a_run_registry_without_the_protocol_is_refused(build: Any, name: str) -> None:
+    refused(build, name, "is not a RunRegistry: it has no create(), update(), load()")
+
+
+@pytest.mark.parametrize(("name", "value", "why"), [("run_registry", object(), "is not a RunRegistry"),
+                                                    ("reader_factory", object(), "not supported yet")])
 def test_a_setting_set_after_construction_is_checked_when_the_write_starts(tmp_path: Path, name: str,
-                                                                          value: object) -> None:
+                                                                          value: object, why: str) -> None:
     cfg = config(str(tmp_path / "s"))
     setattr(cfg, name, value)
-    refused(lambda: write_arrays(DATA, cfg), name, "not supported yet")
+    refused(lambda: write_arrays(DATA, cfg), name, why)
     refused(lambda: DistributedRun(cfg, VectorColumnInput(vector_col="v", id_col="id"), None, "vector-test", "Test",
                                    ["v", "id"]), name)
     assert not (tmp_path / "s").exists()

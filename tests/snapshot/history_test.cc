@@ -80,19 +80,21 @@ class SnapshotStoreTest : public ::testing::Test {
  protected:
   // Writes shard files, a centroids file and a manifest dated `timestamp` naming those shards.
   ManifestEntry Publish(const std::string& timestamp, const std::string& run_id,
-                        std::map<int64_t, int> attempt_by_db = {{0, 0}, {1, 0}}) {
+                        std::map<int64_t, int> attempt_by_db = {{0, 0}, {1, 0}}, const KeyLayout& layout = {}) {
     Manifest m;
+    m.shard_prefix = layout.shard_prefix;
+    m.db_path_template = layout.db_path_template;
     m.run_id = run_id;
     m.created_at = timestamp;
     m.num_dbs = 2;
     m.s3_prefix = store_.PrefixUrl();
     m.custom = {{"vector", {{"dim", 4}, {"metric", "l2"}}}};
     for (const auto& [db_id, attempt] : attempt_by_db) {
-      Put(ShardKey(run_id, db_id, attempt), "shard " + run_id);
+      Put(ShardKey(run_id, db_id, attempt, layout), "shard " + run_id);
       ManifestShard s;
       s.db_id = db_id;
       s.attempt = attempt;
-      s.db_url = store_.Url(ShardDirKey(run_id, db_id, attempt));
+      s.db_url = store_.Url(ShardDirKey(run_id, db_id, attempt, layout));
       m.shards.push_back(s);
     }
     Put(VectorMetaKey(run_id, "centroids.npy"), "centroids");
@@ -112,14 +114,14 @@ class SnapshotStoreTest : public ::testing::Test {
   }
 
   void WriteRunRecord(const std::string& run_id, const std::string& status,
-                      const std::string& lease_expires_at) {
+                      const std::string& lease_expires_at, const std::string& registry_prefix = "runs") {
     RunRecord r;
     r.run_id = run_id;
     r.status = status;
     r.started_at = kT1;
     r.updated_at = kT1;
     r.lease_expires_at = lease_expires_at;
-    Put(RunRecordKey(kT1, run_id, "0123456789abcdef0123456789abcdef"), EncodeRunRecord(r));
+    Put(RunRecordKey(kT1, run_id, "0123456789abcdef0123456789abcdef", registry_prefix), EncodeRunRecord(r));
   }
 
   // Plain file writes: the store's fsyncs would make setup slower than the code under test.
@@ -404,6 +406,45 @@ TEST_F(CleanupTest, NeverRemovesARunWhoseWriterHoldsALiveLease) {
   EXPECT_FALSE(Exists(ShardKey("expired", 0, 0)));
   EXPECT_NE(std::find(report->kept_runs.begin(), report->kept_runs.end(), "inflight"),
             report->kept_runs.end());
+}
+
+TEST_F(CleanupTest, WorksUnderACustomLayoutAndHonoursLiveRunsOfAnotherRegistry) {
+  const KeyLayout layout{"blobs", "shard-{db_id:03d}", "registry"};
+  const ManifestEntry old_snapshot = Publish(kT1, "A", {{0, 0}, {1, 0}}, layout);
+  SetCurrent(Publish(kT2, "K", {{0, 0}, {1, 0}}, layout));
+  Put(ShardKey("K", 0, 1, layout), "a lost retry");
+  for (const std::string run : {"orphan", "inflight", "elsewhere"}) Put(ShardKey(run, 0, 0, layout), run);
+  WriteRunRecord("inflight", "running", "2026-02-01T00:05:00.000000Z", "registry");
+
+  CleanupOptions defaults;  // shards/ and runs/: nothing of this layout is considered
+  defaults.now = At("2026-02-01T00:00:00Z");
+  auto untouched = Cleanup(store_, defaults);
+  ASSERT_TRUE(untouched.ok()) << untouched.status().ToString();
+  EXPECT_TRUE(untouched->deleted_keys.empty());
+
+  CleanupOptions options = defaults;
+  options.shard_prefix = "blobs";
+  options.run_registry_prefix = "registry";
+  options.live_runs = {"elsewhere"};
+  options.keep_last = 1;
+  auto report = Cleanup(store_, options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->removed_runs, (std::vector<std::string>{"A", "orphan"}));
+  EXPECT_EQ(report->deleted_keys,
+            (std::vector<std::string>{ShardKey("A", 0, 0, layout), ShardKey("A", 1, 0, layout),
+                                      "blobs/run_id=K/shard-000/attempt=01/shard.db",
+                                      ShardKey("orphan", 0, 0, layout), VectorMetaKey("A", "centroids.npy")}));
+  EXPECT_TRUE(Exists("blobs/run_id=K/shard-000/attempt=00/shard.db"));
+  EXPECT_TRUE(Exists(ShardKey("inflight", 0, 0, layout)));
+  EXPECT_TRUE(Exists(ShardKey("elsewhere", 0, 0, layout)));
+  // A rollback reads the shard keys from the manifest's own layout, so it sees A's are gone.
+  auto rollback = Rollback(store_, old_snapshot);
+  EXPECT_EQ(rollback.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(rollback.status().message().find(ShardKey("A", 0, 0, layout)), std::string::npos)
+      << rollback.status().message();
+
+  options.shard_prefix = "a/b";
+  EXPECT_EQ(Cleanup(store_, options).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(CleanupTest, RemovesAttemptFoldersTheManifestDoesNotName) {

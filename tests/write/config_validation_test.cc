@@ -103,5 +103,23 @@ TEST(ConfigValidationTest, IndexSettingsSqliteVecCannotBuildAreRefused) {
   EXPECT_NE(Validate(c).message().find("index_config.quantization 'int8' is not supported"), std::string::npos);
 }
 
+TEST(ConfigValidationTest, TheLayoutIsCheckedAndANonDefaultOneAccepted) {
+  WriteConfig c = Config(Strategy::kLsh);
+  c.shard_prefix = "blobs";
+  c.db_path_template = "shard-{db_id:03d}";
+  c.run_registry_prefix = "registry";
+  EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+  c.db_path_template = "{db_id:,}";
+  EXPECT_NE(Validate(c).message().find("db_path_template '{db_id:,}' is not supported"), std::string::npos)
+      << Validate(c).message();
+  c = Config(Strategy::kLsh);
+  c.run_registry_prefix = "..";
+  EXPECT_NE(Validate(c).message().find("run_registry_prefix must not contain '..'"), std::string::npos);
+  EXPECT_NE(ValidateLayout("shards", "db", "runs", {.db_path_template = "--db-path-template"})
+                .message()
+                .find("--db-path-template 'db' is not supported"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace shardvec

@@ -89,8 +89,10 @@ def store_options(options: Mapping[str, Any]) -> _engine.StoreOptions:
     return _engine.StoreOptions(**fields)
 
 
-def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool) -> _engine.WriteConfig:
-    """The engine's ``WriteConfig`` for ``config`` (everything a write needs except the records)."""
+def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
+                 run_id: str | None = None) -> _engine.WriteConfig:
+    """The engine's ``WriteConfig`` for ``config`` (everything a write needs except the records);
+    ``run_id``, when given, replaces ``config.output.run_id``."""
     sharding = config.sharding
     index = config.index_config
     custom = {k: json.dumps(v) for k, v in (config.manifest.custom_manifest_fields or {}).items()}
@@ -116,8 +118,11 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool) -> _e
             cel_columns=dict(sharding.cel_columns) if sharding.cel_columns else {},
             routing_values=list(sharding.routing_values) if sharding.routing_values is not None else None,
         ),
-        run_id=config.output.run_id,
+        run_id=run_id if run_id is not None else config.output.run_id,
         local_root=str(config.output.local_root or ""),
+        shard_prefix=config.output.shard_prefix,
+        db_path_template=config.output.db_path_template,
+        run_registry_prefix=config.output.run_registry_prefix,
         batch_size=int(config.batch_size),
         max_parallel_shards=int(config.adapter.max_parallel_shards),
         publish_policy=(_engine.PublishPolicy.LAST_WRITER_WINS if last_writer_wins

@@ -9,8 +9,10 @@ built and uploaded by the C++ engine). Plans (``_engine.RoutingPlan``), task spe
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shardvec._native import _engine
-from shardvec.config import VectorColumnInput
+from shardvec.config import VectorColumnInput, resolve_credentials
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
 from shardvec.rate_limiter import RateLimiter, write_rate_limiter
+from shardvec.run_registry import writer_run_record
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector._bridge import (
     NO_SHARD_ID,
@@ -36,6 +39,19 @@ from shardvec.vector._bridge import (
 from shardvec.vector.types import BuildResult, VectorShardingStrategy
 
 VERIFY_SAMPLE_ROWS = 20
+_CREDENTIAL_FIELDS = ("access_key_id", "secret_access_key", "session_token")
+
+
+def _shippable(provider: Any) -> Any:
+    """``provider`` when tasks can resolve it themselves (it pickles), else None: its keys, resolved
+    on the driver, then travel in the task's store options."""
+    if provider is None:
+        return None
+    try:
+        pickle.dumps(provider)
+    except Exception:  # a lambda, a closure, a provider holding a lock: resolved on the driver
+        return None
+    return provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +76,9 @@ class ShardTaskSpec:
     # tasks, so it must pickle; only set when a rate is).
     max_writes_per_second: float | None = None
     metrics_collector: Any = None
+    # The write's credential provider when it pickles: each task resolves it (an EnvCredentialProvider
+    # reads the worker's environment), so ``task.store_options`` then carries no keys.
+    credential_provider: Any = None
 
     @property
     def dim(self) -> int:
@@ -223,6 +242,11 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
 
     stream = batches_for_engine()
     task = copy.copy(spec.task)
+    if spec.credential_provider is not None:
+        options = copy.copy(task.store_options)
+        for key, value in resolve_credentials(spec.credential_provider).items():
+            setattr(options, key, value)
+        task.store_options = options
     task.db_id = int(db_id)
     task.first_attempt = int(first_attempt)
     info = _engine.build_shard_attempt(task, lambda: next(stream, None))
@@ -312,8 +336,15 @@ class DistributedRun:
         self.input = input
         self.options = options or VectorWriteOptions()
         self.engine_name = engine_name
-        self.engine_config = write_config(config, last_writer_wins=False)
-        self._run = _engine.DistributedWrite.begin(self.engine_config, writer_type)
+        # The config's run registry (if any) records this run from here to publish or abort.
+        self._record_scope = contextlib.ExitStack()
+        run_id, self._record = self._record_scope.enter_context(writer_run_record(config, writer_type))
+        try:
+            self.engine_config = write_config(config, last_writer_wins=False, run_id=run_id)
+            self._run = _engine.DistributedWrite.begin(self.engine_config, writer_type)
+        except BaseException as error:
+            self._record_scope.__exit__(type(error), error, error.__traceback__)
+            raise
         self.plan: _engine.RoutingPlan | None = None
 
     @property
@@ -338,14 +369,21 @@ class DistributedRun:
     def task_spec(self) -> ShardTaskSpec:
         c = self.engine_config
         rate = self.config.rate_limits.max_writes_per_second
-        task = _engine.ShardTask(store=c.store, store_options=c.store_options, local_root=c.local_root,
-                                 run_id=self.run_id, dim=c.index.dim, metric=c.index.metric)
+        provider = _shippable(self.config.effective_credential_provider())
+        options = c.store_options
+        if provider is not None:  # the task resolves the provider: no keys travel with it
+            options = copy.copy(options)
+            for key in _CREDENTIAL_FIELDS:
+                setattr(options, key, "")
+        task = _engine.ShardTask(store=c.store, store_options=options, local_root=c.local_root,
+                                 run_id=self.run_id, dim=c.index.dim, metric=c.index.metric,
+                                 shard_prefix=c.shard_prefix, db_path_template=c.db_path_template)
         return ShardTaskSpec(
             task=task, batch_size=int(c.batch_size),
             vector_col=self.input.vector_col, id_col=str(self.input.id_col),
             payload_cols=tuple(self.input.payload_cols or ()), user_shard_col=self.input.shard_id_col,
             routing_col=self.config.shard_id_col, context_cols=self.context_cols,
-            max_writes_per_second=rate,
+            credential_provider=provider, max_writes_per_second=rate,
             metrics_collector=None if rate is None else self.config.metrics_collector)
 
     def verify(self, routed_sample: pa.Table) -> None:
@@ -369,10 +407,16 @@ class DistributedRun:
         """Publishes one winner per db_id (``attempts``: the rows of the workers' info tables) and
         removes every other attempt."""
         assert self.plan is not None
-        return build_result(self._run.publish(self.plan, [shard_info(a) for a in attempts]))
+        result = self._run.publish(self.plan, [shard_info(a) for a in attempts])
+        if self._record is not None:
+            self._record.set_manifest_ref(result.manifest_ref)
+            self._record.mark_succeeded()
+        self._record_scope.close()
+        return build_result(result)
 
     def abort(self, error: BaseException) -> None:
         self._run.abort(f"{type(error).__name__}: {error}")
+        self._record_scope.__exit__(type(error), error, error.__traceback__)
 
 
 def shard_infos_from_table(table: pa.Table) -> list[dict[str, Any]]:

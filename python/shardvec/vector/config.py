@@ -407,13 +407,15 @@ class VectorShardedWriteConfig:
         ``addressing_style``, ``access_key_id``, ``secret_access_key``, ``session_token``,
         ``max_attempts``. The credential provider is called on every use.
         """
-        provider = self.storage.credential_provider
-        if provider is None:
-            provider = self.manifest.credential_provider
         options = self.storage.s3_connection_options
         if options is None:
             options = self.manifest.s3_connection_options
-        return engine_store_options(provider, options)
+        return engine_store_options(self.effective_credential_provider(), options)
+
+    def effective_credential_provider(self) -> Any:
+        """``storage.credential_provider``, else the ``manifest`` one (or None)."""
+        provider = self.storage.credential_provider
+        return self.manifest.credential_provider if provider is None else provider
 
     # --- convenience properties (delegate to the sub-configs) -------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,15 @@ from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
 from shardvec.rate_limiter import write_rate_limiter
+from shardvec.run_registry import writer_run_record
 from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import BuildResult, BuildStats, ShardResult, VectorRecord
 
 __all__ = ["BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
+
+# The writer_type of this writer's run records (the engine's own record says the same).
+WRITER_TYPE = "vector-shardvec"
 
 
 def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None]:
@@ -96,16 +100,27 @@ def write_arrays(
     rows = int(matrix.shape[0])
     int_ids, str_ids = split_ids(ids, rows)
     shard_array = None if shard_ids is None else int64_array(shard_ids, "shard_ids")
-    result = _engine.write(
-        write_config(config, last_writer_wins),
+    texts = _payload_texts(payloads, rows)
+    contexts = None if routing_contexts is None else list(routing_contexts)
+    return _recorded_write(config, lambda run_id: _engine.write(
+        write_config(config, last_writer_wins, run_id),
         vectors=matrix,
         int_ids=int_ids,
         str_ids=str_ids,
-        payloads=_payload_texts(payloads, rows),
+        payloads=texts,
         shard_ids=shard_array,
-        routing_contexts=None if routing_contexts is None else list(routing_contexts),
+        routing_contexts=contexts,
         rate_limiter=_rate_limiter(config),
-    )
+    ))
+
+
+def _recorded_write(config: VectorShardedWriteConfig, write: Callable[[str | None], Any]) -> BuildResult:
+    """Runs ``write(run_id)`` (the engine's write) inside the config's run registry record, if any."""
+    with writer_run_record(config, WRITER_TYPE) as (run_id, life):
+        result = write(run_id)
+        if life is not None:
+            life.set_manifest_ref(result.manifest_ref)
+            life.mark_succeeded()
     return build_result(result)
 
 
@@ -165,10 +180,9 @@ def write_sharded(
     dim = int(config.index_config.dim)
     size_hint = len(records) if isinstance(records, Sized) else None
     batches = _record_batches(records, dim, int(config.batch_size))
-    result = _engine.write(
-        write_config(config, last_writer_wins),
+    return _recorded_write(config, lambda run_id: _engine.write(
+        write_config(config, last_writer_wins, run_id),
         next_batch=lambda: next(batches, None),
         size_hint=size_hint,
         rate_limiter=_rate_limiter(config),
-    )
-    return build_result(result)
+    ))
