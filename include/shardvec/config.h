@@ -14,6 +14,7 @@
 
 #include "shardvec/metrics.h"
 #include "shardvec/object_store.h"
+#include "shardvec/rate_limit.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -86,8 +87,12 @@ struct WriteConfig {
   std::string shard_prefix = "shards";
   std::string db_path_template = "db={db_id:05d}";
   std::string run_registry_prefix = "runs";
-  // Rows inserted per prepared-statement batch when building a shard.
+  // Rows per write batch of a shard: the unit write_rate_limiter counts.
   int64_t batch_size = 10000;
+  // Takes one token before each batch_size rows added to a shard (a shard of n rows takes
+  // ceil(n / batch_size)); shards built at once share it. None when null. An error it returns fails
+  // the write.
+  std::shared_ptr<RateLimiter> write_rate_limiter;
   // Shards built at once, 0..1024; 0 means one per usable CPU, plus one to use the cores while a
   // finished shard waits for its fsync or upload. A thread the system refuses is an error.
   int64_t max_parallel_shards = 0;

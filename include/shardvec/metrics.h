@@ -32,6 +32,8 @@ inline constexpr std::string_view kShardSearch = "vector.reader.shard_search";  
 inline constexpr std::string_view kShardDownload = "vector.reader.shard_download";   // ours: shard_id, bytes, elapsed_ms
 inline constexpr std::string_view kReaderRefreshed = "vector.reader.refreshed";      // manifest_ref
 inline constexpr std::string_view kReaderClosed = "vector.reader.closed";            // {}
+inline constexpr std::string_view kRateLimiterThrottled = "rate_limiter.throttled";  // wait_seconds, limiter_type
+inline constexpr std::string_view kRateLimiterDenied = "rate_limiter.denied";        // deficit_seconds, limiter_type
 }  // namespace metric_events
 
 class MetricsSink {

@@ -26,6 +26,7 @@ from shardvec.errors import (
 )
 from shardvec.manifest import ManifestRef, ParsedManifest, RequiredBuildMeta, RequiredShardMeta, WriterInfo
 from shardvec.manifest_store import InMemoryManifestStore, ManifestStore, S3ManifestStore
+from shardvec.rate_limiter import AcquireResult, RateLimiter, ThreadSafeTokenBucket, TokenBucket
 from shardvec.run_registry import (
     InMemoryRunRegistry,
     RunRecord,
@@ -40,6 +41,7 @@ from shardvec.run_registry import (
 __version__ = _metadata.version("shardvec")
 
 __all__ = [
+    "AcquireResult",
     "ConfigValidationError",
     "CredentialProvider",
     "EnvCredentialProvider",
@@ -58,11 +60,14 @@ __all__ = [
     "ManifestStoreError",
     "ParsedManifest",
     "PublishConflictError",
+    "RateLimiter",
     "ReaderStateError",
     "RequiredBuildMeta",
     "RequiredShardMeta",
     "S3ManifestStore",
     "ShardvecError",
+    "ThreadSafeTokenBucket",
+    "TokenBucket",
     "VectorSpec",
     "WriterInfo",
     "__version__",

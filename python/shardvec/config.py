@@ -15,6 +15,7 @@ Differences from the reference, on purpose:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -474,9 +475,14 @@ class WriterManifestConfig:
 
 @dataclass(slots=True)
 class VectorWriteRateLimitConfig:
-    """Token-bucket limit on vector writes (one token per batch flush in the reference).
+    """Token-bucket limit on vector writes, as the reference defines it: one token before each batch
+    of ``batch_size`` rows of a shard (a shard of n rows takes ceil(n / batch_size) tokens).
 
-    Not supported yet: only ``max_writes_per_second=None`` is accepted.
+    The Python writer shares one bucket among the shards it builds at once; the Spark, Dask and Ray
+    writers hold one bucket per task. The bucket holds ``max(rate, 1)`` tokens and emits
+    ``rate_limiter.throttled`` to the write's ``metrics_collector`` each time it waits
+    (:mod:`shardvec.rate_limiter`). The reference has no other vector write limit
+    (``max_write_bytes_per_second`` belongs to its key-value writers).
     """
 
     max_writes_per_second: float | None = None
@@ -485,15 +491,13 @@ class VectorWriteRateLimitConfig:
         self.validate()
 
     def validate(self) -> None:
-        """``max_writes_per_second`` must be None (a rate > 0 is refused as unsupported)."""
+        """``max_writes_per_second`` must be None or a finite number > 0."""
         _validate_positive_optional(
             self.max_writes_per_second, field_name="rate_limits.max_writes_per_second"
         )
-        if self.max_writes_per_second is not None:
-            refuse_unsupported(
-                "rate_limits.max_writes_per_second", self.max_writes_per_second,
-                "the engine writes without a rate limit; leave it None",
-            )
+        if self.max_writes_per_second is not None and not math.isfinite(self.max_writes_per_second):
+            raise ConfigValidationError(
+                f"rate_limits.max_writes_per_second must be finite, got {self.max_writes_per_second!r}")
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <span>
 
 #include "common/sqlite/sqlite_setup.h"
@@ -23,10 +24,51 @@ namespace nb = nanobind;
 namespace shardvec::py {
 namespace {
 
-BuildResult Write(const WriteConfig& c, std::optional<FloatMatrix> vectors, std::optional<Int64Vector> int_ids,
+// A Python RateLimiter (an object with acquire(tokens)) for the engine's writer threads: each call
+// takes the GIL. The first exception it raises is kept and re-raised as itself after the write.
+// Created and destroyed with the GIL held (it owns a Python object).
+class PyRateLimiter final : public RateLimiter {
+ public:
+  explicit PyRateLimiter(nb::handle limiter) : acquire_(limiter.attr("acquire")) {}
+  Status Acquire(int64_t tokens) override {
+    nb::gil_scoped_acquire gil;
+    try {
+      acquire_(tokens);
+      return Status::OK();
+    } catch (nb::python_error& e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_.emplace(std::move(e));
+      return Status::Internal("the write rate limiter raised an exception");  // replaced by that exception
+    }
+  }
+  // Re-raises the limiter's own exception, if it raised one (with the GIL held).
+  void RethrowError() {
+    if (error_) {
+      error_->restore();
+      error_.reset();
+      throw nb::python_error();
+    }
+  }
+
+ private:
+  nb::object acquire_;
+  std::mutex mu_;
+  std::optional<nb::python_error> error_;
+};
+
+BuildResult Write(const WriteConfig& config, std::optional<FloatMatrix> vectors, std::optional<Int64Vector> int_ids,
                std::vector<std::string> str_ids, std::vector<std::optional<std::string>> payloads,
                std::optional<Int64Vector> shard_ids, nb::object routing_contexts,
-               std::optional<nb::callable> next_batch, std::optional<int64_t> size_hint) {
+               std::optional<nb::callable> next_batch, std::optional<int64_t> size_hint, nb::object rate_limiter) {
+  // A rate limit goes on a copy of the config, so the caller's config object stays as it was.
+  std::shared_ptr<PyRateLimiter> limiter;
+  std::optional<WriteConfig> limited;
+  if (!rate_limiter.is_none()) {
+    limiter = std::make_shared<PyRateLimiter>(rate_limiter);
+    limited.emplace(config);
+    limited->write_rate_limiter = limiter;
+  }
+  const WriteConfig& c = limited ? *limited : config;
   if (vectors.has_value() == next_batch.has_value()) {
     throw nb::value_error("give exactly one of vectors (arrays) and next_batch (a stream)");
   }
@@ -44,6 +86,7 @@ BuildResult Write(const WriteConfig& c, std::optional<FloatMatrix> vectors, std:
     }
     source.RethrowIteratorError();
   }
+  if (limiter) limiter->RethrowError();
   return Unwrap(std::move(result));
 }
 
@@ -141,10 +184,11 @@ NB_MODULE(_engine, m) {
         nb::arg("int_ids").none() = nb::none(), nb::arg("str_ids") = std::vector<std::string>(),
         nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),
         nb::arg("routing_contexts").none() = nb::none(), nb::arg("next_batch").none() = nb::none(),
-        nb::arg("size_hint").none() = nb::none(),
+        nb::arg("size_hint").none() = nb::none(), nb::arg("rate_limiter").none() = nb::none(),
         "Builds and publishes one snapshot from arrays (read in place) or from a stream of array batches "
         "(next_batch() -> (vectors, int_ids, str_ids, payloads, shard_ids, routing_contexts) | None); "
-        "routing_contexts is None or one dict (or None) per row. The GIL is released.");
+        "routing_contexts is None or one dict (or None) per row; rate_limiter.acquire(1) runs before each "
+        "config.batch_size rows of a shard. The GIL is released.");
   BindErrors(m);
   BindDistributed(m);
   BindCel(m);

@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "shardvec/cel.h"
 #include "shardvec/input_files.h"
 #include "shardvec/limits.h"
+#include "shardvec/rate_limit.h"
 #include "shardvec/reader.h"
 #include "shardvec/status_macros.h"
 #include "shardvec/text.h"
@@ -32,6 +34,7 @@ struct ReadArgs {
   std::string shard_ids;
   std::vector<std::string> routing_context;  // KEY=VALUE, CEL snapshots
   std::string staleness;
+  std::optional<std::string> rate_limit;  // search: queries per second
   int64_t max_workers = 0;
   bool json = false;
   // An older snapshot than _CURRENT's: at most one of these.
@@ -219,9 +222,22 @@ void PrintResponse(const SearchResponse& r, bool as_json) {
   }
 }
 
+// --rate-limit QPS as a token bucket (one token per query); null when the flag is not given.
+Result<std::unique_ptr<TokenBucket>> SearchRateLimit(const ReadArgs& a) {
+  if (!a.rate_limit) return std::unique_ptr<TokenBucket>();
+  const std::optional<double> qps = ParseWhole<double>(TrimBlanks(*a.rate_limit));
+  if (!qps) {
+    return Status::InvalidArgument(
+        fmt::format("--rate-limit must be a number of queries per second > 0, got '{}'", DisplayText(*a.rate_limit)));
+  }
+  return TokenBucket::Create(*qps, "--rate-limit", nullptr, CliMetrics());
+}
+
 int RunSearch(const ReadArgs& a) {
   auto queries = LoadQueries(a);
   if (!queries.ok()) return ReportError("search", queries.status());
+  auto rate_limit = SearchRateLimit(a);
+  if (!rate_limit.ok()) return ReportError("search", rate_limit.status());
   SearchOptions options;
   options.num_probes = a.num_probes;
   if (!a.shard_ids.empty()) {
@@ -234,10 +250,17 @@ int RunSearch(const ReadArgs& a) {
   auto context = ParseRoutingContext(a, (*reader)->Info());
   if (!context.ok()) return ReportError("search", context.status());
   options.routing_context = std::move(context).value();
-  if (queries->rows == 1) {
-    auto r = (*reader)->Search(std::span<const float>(queries->row(0), static_cast<size_t>(queries->cols)), a.top_k, options);
-    if (!r.ok()) return ReportError("search", r.status());
-    PrintResponse(*r, a.json);
+  // Rate limited, the queries run one at a time, each after its token.
+  if (queries->rows == 1 || *rate_limit) {
+    for (int64_t i = 0; i < queries->rows; ++i) {
+      if (*rate_limit) {
+        if (Status st = (*rate_limit)->Acquire(1); !st.ok()) return ReportError("search", st);
+      }
+      auto r = (*reader)->Search(std::span<const float>(queries->row(i), static_cast<size_t>(queries->cols)), a.top_k,
+                                 options);
+      if (!r.ok()) return ReportError("search", r.status());
+      PrintResponse(*r, a.json);
+    }
     return kExitOk;
   }
   auto all = (*reader)->BatchSearch(*queries, a.top_k, options);
@@ -373,6 +396,9 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3")
       ->excludes(search->get_option("--num-probes"))
       ->excludes(search->get_option("--routing-context"));
+  search->add_option("--rate-limit", args->rate_limit,
+                     "At most this many queries per second (a token bucket holding max(QPS, 1)); the "
+                     "queries of --query-file then run one at a time");
   search->add_option("--max-workers", args->max_workers, "Search threads, 1..1024 (default: one per usable CPU)")
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   search->callback([args, &exit_code] { exit_code = RunSearch(*args); });

@@ -193,6 +193,21 @@ void Prefetch(std::span<const float> vector) {
   for (size_t offset = 0; offset < vector.size_bytes(); offset += 64) __builtin_prefetch(bytes + offset);
 }
 
+// Takes one token from the write rate limiter before each batch_size rows of one shard.
+class BatchPacer {
+ public:
+  explicit BatchPacer(const WriteConfig& config) : limiter_(config.write_rate_limiter.get()), batch_size_(config.batch_size) {}
+  Status BeforeRow() {
+    if (limiter_ == nullptr || rows_++ % batch_size_ != 0) return Status::OK();
+    return limiter_->Acquire(1);
+  }
+
+ private:
+  RateLimiter* limiter_;
+  int64_t batch_size_;
+  int64_t rows_ = 0;
+};
+
 // Builds one shard from its routed records, uploads it, and removes the local files.
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {
@@ -201,6 +216,7 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
   const auto db = static_cast<size_t>(db_id);
   if (routed.spools.empty()) {
     return BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
+      BatchPacer pacer(ctx.config);
       Record record;
       const std::vector<int64_t>& rows = routed.rows[db];
       for (size_t i = 0; i < rows.size(); ++i) {
@@ -209,6 +225,7 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
         batch->FieldsAt(row, &record);
         // Checked when routed; the canonical text is made again rather than kept for every row.
         ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
+        RETURN_IF_ERROR(pacer.BeforeRow());
         RETURN_IF_ERROR(builder.Add(record.id, batch->VectorAt(row).data(), payload));
       }
       return Status::OK();
@@ -217,12 +234,14 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
   const fs::path& spool_path = routed.spools[db].path();
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
     ASSIGN_OR_RETURN(SpoolReader reader, SpoolReader::Open(spool_path, ctx.config.index.dim));
+    BatchPacer pacer(ctx.config);
     RecordId id;
     std::vector<float> vector;
     std::optional<std::string> payload;
     for (;;) {
       ASSIGN_OR_RETURN(bool more, reader.Next(&id, &vector, &payload));
       if (!more) return Status::OK();
+      RETURN_IF_ERROR(pacer.BeforeRow());
       RETURN_IF_ERROR(builder.Add(id, vector.data(), payload));
     }
   });

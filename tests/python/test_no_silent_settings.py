@@ -66,7 +66,6 @@ def snapshot(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize(("name", "value"), [
     ("reader_factory", object()),
-    ("rate_limiter", object()),
 ])
 def test_reader_refuses_what_it_cannot_honour(snapshot: str, name: str, value: object) -> None:
     refused(lambda: ShardedVectorReader(s3_prefix=snapshot, **{name: value}), name, "not supported yet")
@@ -80,6 +79,12 @@ def test_reader_refuses_a_manifest_store_that_is_not_one(snapshot: str) -> None:
 def test_writer_refuses_a_manifest_store_that_is_not_one() -> None:
     refused(lambda: config("/tmp/x", manifest=WriterManifestConfig(store=object())),
             "manifest.store", "not a manifest store", "load_current")
+
+
+def test_reader_refuses_a_rate_limiter_it_cannot_call(snapshot: str) -> None:
+    # A RateLimiter takes effect (tests/python/test_rate_limiter.py); anything without acquire() is refused.
+    refused(lambda: ShardedVectorReader(s3_prefix=snapshot, rate_limiter=object()), "rate_limiter",
+            "must be None or a RateLimiter")
 
 
 def test_reader_accepts_the_download_factory_it_implements(snapshot: str) -> None:
@@ -130,8 +135,6 @@ def test_s3_settings_for_a_folder_store_are_refused(tmp_path: Path, snapshot: st
 
 
 @pytest.mark.parametrize(("build", "name"), [
-    (lambda: VectorWriteRateLimitConfig(max_writes_per_second=5.0), "rate_limits.max_writes_per_second"),
-    (lambda: config("/tmp/x", max_writes_per_second=5.0), "rate_limits.max_writes_per_second"),
     (lambda: config("/tmp/x", index_config=VectorIndexConfig(dim=DIM, index_params={"M": 16})),
      "index_config.index_params"),
     (lambda: config("/tmp/x", reader_factory=object()), "adapter.reader_factory"),
@@ -139,6 +142,12 @@ def test_s3_settings_for_a_folder_store_are_refused(tmp_path: Path, snapshot: st
 ])
 def test_write_settings_shardvec_cannot_honour_are_refused(build: Any, name: str) -> None:
     refused(build, name, "not supported yet")
+
+
+def test_a_write_rate_limit_is_accepted_where_it_takes_effect() -> None:
+    # The writers take one token per batch of a shard (tests/python/test_rate_limiter.py).
+    assert VectorWriteRateLimitConfig(max_writes_per_second=5.0).max_writes_per_second == 5.0
+    assert config("/tmp/x", max_writes_per_second=5.0).rate_limits.max_writes_per_second == 5.0
 
 
 def test_write_settings_at_their_defaults_stay_accepted() -> None:

@@ -8,6 +8,7 @@ from shardvec.vector.config import (
     VectorShardingSpec,
     VectorWriteOptions,
 )
+from shardvec.vector.async_reader import AsyncShardedVectorReader
 from shardvec.vector.reader import ShardedVectorReader
 from shardvec.vector.types import (
     AsyncVectorShardReader,
@@ -28,6 +29,7 @@ from shardvec.vector.types import (
 from shardvec.vector.writer import BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
 
 __all__ = [
+    "AsyncShardedVectorReader",
     "AsyncVectorShardReader",
     "AsyncVectorShardReaderFactory",
     "BuildResult",

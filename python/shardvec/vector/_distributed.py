@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from shardvec._native import _engine
 from shardvec.config import VectorColumnInput, resolve_credentials
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
+from shardvec.rate_limiter import RateLimiter, write_rate_limiter
 from shardvec.run_registry import writer_run_record
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector._bridge import (
@@ -70,6 +71,11 @@ class ShardTaskSpec:
     # Called in the task with each shard's info once its upload returned (it travels with the spec,
     # so it must pickle); an exception it raises fails the task, which the engine then retries.
     after_upload: Callable[[_engine.ShardInfo], None] | None = None
+    # rate_limits.max_writes_per_second: each task takes one token before each batch_size rows of a
+    # shard from a bucket of its own; the bucket's events go to metrics_collector (shipped to the
+    # tasks, so it must pickle; only set when a rate is).
+    max_writes_per_second: float | None = None
+    metrics_collector: Any = None
     # The write's credential provider when it pickles: each task resolves it (an EnvCredentialProvider
     # reads the worker's environment), so ``task.store_options`` then carries no keys.
     credential_provider: Any = None
@@ -77,6 +83,10 @@ class ShardTaskSpec:
     @property
     def dim(self) -> int:
         return int(self.task.dim)
+
+    def new_rate_limiter(self) -> RateLimiter | None:
+        """A task's own write limiter (None without a rate limit)."""
+        return write_rate_limiter(self.max_writes_per_second, self.metrics_collector)
 
     @property
     def routing_input_cols(self) -> list[str]:
@@ -209,14 +219,24 @@ def _slices(batches: Iterable[pa.RecordBatch | pa.Table], size: int) -> Iterator
 
 
 def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatch | pa.Table],
-                first_attempt: int = 0) -> _engine.ShardInfo:
+                first_attempt: int = 0, limiter: RateLimiter | None = None) -> _engine.ShardInfo:
     """Builds and uploads db ``db_id`` from ``batches`` (all rows of that db), streaming them into the
-    engine ``spec.batch_size`` rows at a time. Returns the shard info the driver publishes."""
+    engine ``spec.batch_size`` rows at a time. Each batch first takes a token from ``limiter`` (a
+    task building several shards passes its one limiter; by default ``spec.new_rate_limiter()``).
+    Returns the shard info the driver publishes."""
     offset = 0
+    if limiter is None:
+        limiter = spec.new_rate_limiter()
 
     def batches_for_engine() -> Iterator[EngineBatch]:
         nonlocal offset
         for piece in _slices(batches, spec.batch_size):
+            if limiter is not None:
+                # One token for each batch of batch_size rows starting in this piece (the input's
+                # own batches may cut the rows anywhere; the shard's batches start every batch_size rows).
+                starts = -(-(offset + piece.num_rows) // spec.batch_size) - -(-offset // spec.batch_size)
+                for _ in range(starts):
+                    limiter.acquire()
             yield engine_batch(piece, spec, offset)
             offset += piece.num_rows
 
@@ -348,6 +368,7 @@ class DistributedRun:
 
     def task_spec(self) -> ShardTaskSpec:
         c = self.engine_config
+        rate = self.config.rate_limits.max_writes_per_second
         provider = _shippable(self.config.effective_credential_provider())
         options = c.store_options
         if provider is not None:  # the task resolves the provider: no keys travel with it
@@ -362,7 +383,8 @@ class DistributedRun:
             vector_col=self.input.vector_col, id_col=str(self.input.id_col),
             payload_cols=tuple(self.input.payload_cols or ()), user_shard_col=self.input.shard_id_col,
             routing_col=self.config.shard_id_col, context_cols=self.context_cols,
-            credential_provider=provider)
+            credential_provider=provider, max_writes_per_second=rate,
+            metrics_collector=None if rate is None else self.config.metrics_collector)
 
     def verify(self, routed_sample: pa.Table) -> None:
         """Re-routes up to 20 routed rows on the driver; a disagreement is a ShardAssignmentError."""

@@ -11,6 +11,7 @@ from shardvec._arrays import float32_array
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, refuse_unsupported, require_utf8
 from shardvec.errors import ConfigValidationError, ReaderStateError
+from shardvec.rate_limiter import RateLimiter, check_rate_limiter
 from shardvec.sqlite_vec_adapter import check_reader_factory
 from shardvec.vector._bridge import reader_health, reader_options, shard_detail, snapshot_info
 from shardvec.vector.types import (
@@ -60,10 +61,16 @@ class ShardedVectorReader:
     ``max_workers`` is the number of search threads, 1..1024 (None or 0: one per usable CPU); a
     thread the system refuses (a process or memory limit) raises instead of crashing.
 
+    ``rate_limiter`` (a :class:`~shardvec.rate_limiter.RateLimiter`, e.g. ``TokenBucket(100)``):
+    ``search`` takes one token (``acquire()``) before it searches, ``batch_search`` one per query,
+    as the reference's per-query searches do. The bucket emits its throttled/denied metric events
+    to the ``metrics_collector`` it was given.
+
     ``reader_factory`` may be None or ``SqliteVecReaderFactory()`` (what the engine does);
     ``manifest_store`` (a :mod:`shardvec.manifest_store` store or any object implementing its
     protocol) supplies the current pointer and the manifests at open, refresh and fallback, None
-    reading them beside the shards; ``rate_limiter`` is not supported yet and must be None.
+    reading them beside the shards; ``rate_limiter`` (a
+    :class:`shardvec.RateLimiter`) takes one token per search and one per query of ``batch_search``.
     Anything else raises ``ConfigValidationError`` naming the parameter.
     """
 
@@ -79,7 +86,7 @@ class ShardedVectorReader:
         preload_shards: bool = False,
         max_cached_shards: int | None = None,
         metrics_collector: Any = None,
-        rate_limiter: Any = None,
+        rate_limiter: RateLimiter | None = None,
         credential_provider: Callable[[], Any] | None = None,
         s3_connection_options: dict[str, Any] | None = None,
     ) -> None:
@@ -87,8 +94,8 @@ class ShardedVectorReader:
             if isinstance(text, str):
                 require_utf8(text, name)
         check_reader_factory(reader_factory)
-        if rate_limiter is not None:
-            refuse_unsupported("rate_limiter", rate_limiter, "searches are not rate limited; leave it None")
+        check_rate_limiter(rate_limiter)
+        self._rate_limiter = rate_limiter
         self._s3_prefix = s3_prefix
         # An empty cache folder is the engine's per-user default (see the class docstring).
         self._engine = _engine.Reader(reader_options(
@@ -108,6 +115,12 @@ class ShardedVectorReader:
         if self._closed:
             raise ReaderStateError("Reader is closed")
 
+    def _take_tokens(self, queries: int) -> None:
+        """One ``acquire()`` per query (a batch takes its tokens before it runs)."""
+        if self._rate_limiter is not None:
+            for _ in range(queries):
+                self._rate_limiter.acquire()
+
     def search(self, query: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
                num_probes: int | None = None, routing_context: dict[str, Any] | None = None) -> VectorSearchResponse:
         """The ``top_k`` nearest vectors to ``query`` (lower score is closer). A CEL snapshot
@@ -116,6 +129,7 @@ class ShardedVectorReader:
         self._check_open()
         vector = float32_array(query, "query").reshape(-1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
+        self._take_tokens(1)
         return _response(self._engine.search(vector, int(top_k), num_probes, ids, routing_context))
 
     def batch_search(self, queries: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
@@ -128,6 +142,7 @@ class ShardedVectorReader:
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
+        self._take_tokens(int(matrix.shape[0]))
         return [_response(raw)
                 for raw in self._engine.batch_search(matrix, int(top_k), num_probes, ids, routing_context)]
 

@@ -22,6 +22,7 @@ from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
+from shardvec.rate_limiter import write_rate_limiter
 from shardvec.run_registry import writer_run_record
 from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
@@ -66,6 +67,12 @@ def _check_python_writer_call(config: VectorShardedWriteConfig, input: Any = Non
             f"writers; the Python writer has none: leave the default {DEFAULT_SHARD_ID_COL!r}")
 
 
+def _rate_limiter(config: VectorShardedWriteConfig) -> Any:
+    """``rate_limits.max_writes_per_second`` as the engine's write limiter: one token before each
+    ``batch_size`` rows of a shard (the reference's write batch), shared by the shards built at once."""
+    return write_rate_limiter(config.rate_limits.max_writes_per_second, config.metrics_collector)
+
+
 def _shard_id_array(shard_ids: Sequence[int | None]) -> np.ndarray | None:
     if all(s is None for s in shard_ids):
         return None
@@ -103,6 +110,7 @@ def write_arrays(
         payloads=texts,
         shard_ids=shard_array,
         routing_contexts=contexts,
+        rate_limiter=_rate_limiter(config),
     ))
 
 
@@ -176,4 +184,5 @@ def write_sharded(
         write_config(config, last_writer_wins, run_id),
         next_batch=lambda: next(batches, None),
         size_hint=size_hint,
+        rate_limiter=_rate_limiter(config),
     ))

@@ -61,7 +61,8 @@ def _route_partition(frame: pd.DataFrame, plan: _engine.RoutingPlan, spec: Shard
 
 def _build_partition(frame: pd.DataFrame, spec: ShardTaskSpec) -> pd.DataFrame:
     columns = [spec.vector_col, spec.id_col, *spec.payload_cols]
-    infos = [build_shard(spec, int(db_id), [_arrow(group[columns])])
+    limiter = spec.new_rate_limiter()  # one per task, as the reference's partition writer
+    infos = [build_shard(spec, int(db_id), [_arrow(group[columns])], limiter=limiter)
              for db_id, group in frame.groupby(spec.routing_col, sort=True)]
     return shard_info_table(infos).to_pandas()
 
