@@ -17,9 +17,10 @@ from shardvec.vector.types import (
     VectorShardingStrategy,
     VectorSnapshotInfo,
 )
-from shardvec.vector.writer import BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
+from shardvec.vector.writer import BuildDurations, BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
 
 __all__ = [
+    "BuildDurations",
     "BuildResult",
     "BuildStats",
     "DistanceMetric",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -295,6 +296,7 @@ class DistributedRun:
         self.engine_config = write_config(config, last_writer_wins=False)
         self._run = _engine.DistributedWrite.begin(self.engine_config, writer_type)
         self.plan: _engine.RoutingPlan | None = None
+        self.sharding_ms = 0.0  # the routing plan's time (BuildDurations.sharding_ms)
 
     @property
     def run_id(self) -> str:
@@ -311,8 +313,10 @@ class DistributedRun:
 
     def plan_routing(self, sample: np.ndarray | None) -> _engine.RoutingPlan:
         """Resolves routing once (training centroids on ``sample`` for CLUSTER)."""
+        started = time.perf_counter()
         matrix = None if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
         self.plan = _engine.plan_routing(self.engine_config, matrix)
+        self.sharding_ms = (time.perf_counter() - started) * 1000
         return self.plan
 
     def task_spec(self) -> ShardTaskSpec:
@@ -346,7 +350,7 @@ class DistributedRun:
         """Publishes one winner per db_id (``attempts``: the rows of the workers' info tables) and
         removes every other attempt."""
         assert self.plan is not None
-        return build_result(self._run.publish(self.plan, [shard_info(a) for a in attempts]))
+        return build_result(self._run.publish(self.plan, [shard_info(a) for a in attempts]), self.sharding_ms)
 
     def abort(self, error: BaseException) -> None:
         self._run.abort(f"{type(error).__name__}: {error}")

@@ -24,9 +24,9 @@ from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
 from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
-from shardvec.vector.types import BuildResult, BuildStats, ShardResult, VectorRecord
+from shardvec.vector.types import BuildDurations, BuildResult, BuildStats, ShardResult, VectorRecord
 
-__all__ = ["BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
+__all__ = ["BuildDurations", "BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
 
 
 def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None]:
