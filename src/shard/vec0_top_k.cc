@@ -120,18 +120,24 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
     std::vector<ScanHit>& hits = (*out)[q];
     if (k <= 0) continue;
     int64_t asked = want;
+    double bound = max_fast;
     std::vector<ScanHit> found = std::move(candidates[q]);
     // Each round at least doubles `asked` up to `rows`, where Rescore is done: a bounded loop.
     for (;;) {
-      const Outcome outcome = Rescore(rescorer, slack, queries[q], k, asked, rows, options.max_distance, max_fast,
+      const Outcome outcome = Rescore(rescorer, slack, queries[q], k, asked, rows, options.max_distance, bound,
                                       std::move(found), &hits);
       if (outcome == Outcome::kDone) break;
       if (outcome == Outcome::kUnbounded) {
         RescoreAll(table, rescorer, queries[q], k, options.max_distance, &hits);
         break;
       }
+      // Only rows whose kernel distance is within the slack of the k-th rescored one can still
+      // enter (the k-th can only get lower), so the next scan leaves out every row beyond that: it
+      // usually comes back short of `asked`, and then holds every row that can enter.
+      const double kth = static_cast<int64_t>(hits.size()) == k ? hits.back().score : options.max_distance;
+      bound = std::min(bound, slack.HighestFast(kth));
       asked = std::min(rows, asked * 2);
-      ScanOne(table, queries[q], asked, max_fast, options.isa, &found);
+      ScanOne(table, queries[q], asked, bound, options.isa, &found);
     }
   }
 }
