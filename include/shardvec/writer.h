@@ -25,6 +25,19 @@ struct ShardInfo {
   std::string digest;  // "xxh3:<16 hex>"
 };
 
+// Where a build's time went, in milliseconds (the phases overlap nowhere; their sum is at most total).
+struct BuildDurations {
+  // Routing: the routing plan (k-means training included) and, for WriteSharded, every record's
+  // shard (a stream is routed into per-shard spool files in this phase). Distributed writes: the
+  // driver's routing plan (measured by the caller of Publish, which does not see it).
+  double sharding_ms = 0;
+  // Building and uploading the shards (distributed: everything between the plan and the publish).
+  double write_ms = 0;
+  // Composing and writing the manifest, then moving _CURRENT.
+  double manifest_ms = 0;
+  double total_ms = 0;  // the whole call (equals elapsed_ms)
+};
+
 struct BuildResult {
   std::string run_id;
   std::string manifest_ref;
@@ -32,6 +45,10 @@ struct BuildResult {
   int64_t total_vectors = 0;
   double elapsed_ms = 0;
   std::vector<ShardInfo> shards;  // non-empty shards, ascending db_id
+  BuildDurations durations;
+  // Shard attempts the build produced: WriteSharded one per shard it built (empty shards are not
+  // built); a distributed write every attempt the workers reported, winners and losers.
+  int64_t num_attempt_results = 0;
 };
 
 // Writes and publishes one snapshot. `store` overrides the store opened from config.store (tests

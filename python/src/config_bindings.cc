@@ -231,6 +231,12 @@ void BindDistributedTypes(nb::module_& m) {
       .field("checkpoint_id", &ShardInfo::checkpoint_id, "")
       .field("digest", &ShardInfo::digest, "xxh3:<16 hex>")
       .finish(/*picklable=*/true);
+  StructBinding<BuildDurations>(m, "BuildDurations", "Where a build's time went, in milliseconds.")
+      .field("sharding_ms", &BuildDurations::sharding_ms, "routing plan and (WriteSharded) routing every record")
+      .field("write_ms", &BuildDurations::write_ms, "building and uploading the shards")
+      .field("manifest_ms", &BuildDurations::manifest_ms, "manifest and _CURRENT")
+      .field("total_ms", &BuildDurations::total_ms, "the whole call")
+      .finish(/*picklable=*/false);
   StructBinding<BuildResult>(m, "BuildResult", "What a published write reports.")
       .field("run_id", &BuildResult::run_id, "")
       .field("manifest_ref", &BuildResult::manifest_ref, "")
@@ -238,6 +244,8 @@ void BindDistributedTypes(nb::module_& m) {
       .field("total_vectors", &BuildResult::total_vectors, "")
       .field("elapsed_ms", &BuildResult::elapsed_ms, "")
       .field("shards", &BuildResult::shards, "non-empty shards, ascending db_id")
+      .field("durations", &BuildResult::durations, "")
+      .field("num_attempt_results", &BuildResult::num_attempt_results, "shard attempts built or reported")
       .finish(/*picklable=*/false);
 }
 

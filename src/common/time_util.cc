@@ -60,4 +60,8 @@ std::optional<SystemTime> ParseTimestamp(std::string_view text) {
   return SystemTime(std::chrono::microseconds(static_cast<int64_t>(secs) * 1000000 + micros));
 }
 
+double MillisSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace shardvec

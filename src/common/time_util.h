@@ -16,4 +16,7 @@ std::string FormatTimestamp(SystemTime t);
 // Parses the format above (also accepts "+00:00" and fewer fractional digits).
 std::optional<SystemTime> ParseTimestamp(std::string_view text);
 
+// Milliseconds on the monotonic clock since `t0`.
+double MillisSince(std::chrono::steady_clock::time_point t0);
+
 }  // namespace shardvec

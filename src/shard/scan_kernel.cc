@@ -516,7 +516,7 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
     for (const auto& [key, row] : entries) {
       // l2 selects on the squared distance and takes the root only of the winners.
       const double score = cosine ? key : std::sqrt(key);
-      hits.push_back(ScanHit{score, table.rowids[static_cast<size_t>(row)]});
+      hits.push_back(ScanHit{score, table.rowids[static_cast<size_t>(row)], row});
     }
     std::sort(hits.begin(), hits.end(), [](const ScanHit& a, const ScanHit& b) {
       return a.score != b.score ? a.score < b.score : a.rowid < b.rowid;

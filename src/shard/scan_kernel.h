@@ -45,6 +45,7 @@ class ScanMatrix {
 struct ScanHit {
   double score = 0;  // vec0's distance, lower is better
   int64_t rowid = 0;
+  int64_t row = -1;  // ScanTopK: the hit's row in the ScanTable (-1 from vec0's KNN)
 };
 
 // The vectors plus what a search needs beside them: each row's rowid and, for cosine, its norm.
@@ -59,6 +60,9 @@ struct ScanTable {
   // Empty: columns in the vectors' own order. Otherwise column j of the matrix holds dimension
   // column_order[j] (distances do not depend on the order; queries are reordered to match).
   std::vector<int32_t> column_order;
+  // The first row of each vec0 chunk, ascending (rows are in vec0's scan order: chunk by chunk,
+  // slot by slot). vec0 breaks distance ties by chunk, then by slot from the last; empty: one chunk.
+  std::vector<int64_t> chunk_starts;
 };
 
 // How much of a scan read whole rows: a lone query gives up on a row once it cannot enter the top k.

@@ -27,6 +27,7 @@
 #include "shard/pinned_file_vfs.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_storage.h"
+#include "shard/vec0_top_k.h"
 
 namespace shardvec {
 namespace {
@@ -443,7 +444,7 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
                           .WithContext(fmt::format("shard {}", shard_name_)));
     }
-    ScanTopK(*table_, queries, k, &out, {.max_distance = max_distance});
+    Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
     return out;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());

@@ -166,6 +166,7 @@ class Loader {
     const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
     int64_t row = 0;
     for (const Chunk& chunk : chunks) {
+      table->chunk_starts.push_back(row);
       sqlite3_reset(stmt.get());
       sqlite3_bind_int64(stmt.get(), 1, chunk.id);
       const int rc = stmt.Step();

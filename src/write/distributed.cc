@@ -85,6 +85,8 @@ class DistributedWriteImpl final : public DistributedWrite {
     if (state_ != State::kOpen) {
       return Status::InvalidArgument(fmt::format("run {} already ended; Publish runs once", run_id_));
     }
+    const auto publish_start = std::chrono::steady_clock::now();
+    const auto num_attempts = static_cast<int64_t>(attempts.size());
     Result<BuildResult> result = PublishWinners(plan, std::move(attempts));
     if (!result.ok()) {
       Abort(result.status());
@@ -93,7 +95,12 @@ class DistributedWriteImpl final : public DistributedWrite {
     state_ = State::kPublished;
     run_record_->MarkSucceeded(result->manifest_ref);
     DeleteLeftovers();
-    result->elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+    result->num_attempt_results = num_attempts;
+    result->durations.manifest_ms = MillisSince(publish_start);
+    result->elapsed_ms = MillisSince(t0_);
+    result->durations.total_ms = result->elapsed_ms;
+    // The plan was made by the caller; all the rest before the publish was the workers' shards.
+    result->durations.write_ms = result->elapsed_ms - result->durations.manifest_ms;
     ReportPublished(*result);
     return result;
   }

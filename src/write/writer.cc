@@ -348,19 +348,30 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
     replayable.emplace(records, ctx.local_run_dir / "input.spool", ctx.config.index.dim);
   }
   RecordSource& source = replayable ? static_cast<RecordSource&>(*replayable) : records;
+  BuildDurations durations;
+  auto phase_start = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(ResolveRouting(ctx, source));
   ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(ctx.plan));
   ASSIGN_OR_RETURN(RoutedRecords routed, RouteRecords(ctx, source, batch, *router));
+  durations.sharding_ms = MillisSince(phase_start);
+  phase_start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, batch, routed));
+  durations.write_ms = MillisSince(phase_start);
+  const auto num_attempts = static_cast<int64_t>(shards.size());
   Report(ctx.config, "publish", 0, 0);
+  phase_start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy));
+  durations.manifest_ms = MillisSince(phase_start);
   if (ctx.config.metrics) {
     EmitMetric(*ctx.config.metrics, metric_events::kWritePublished,
                {{"run_id", ctx.run_id}, {"manifest_ref", published.manifest_ref}});
   }
-  return MakeBuildResult(ctx.run_id, published, ctx.plan.num_dbs, std::move(shards));
+  BuildResult result = MakeBuildResult(ctx.run_id, published, ctx.plan.num_dbs, std::move(shards));
+  result.durations = durations;
+  result.num_attempt_results = num_attempts;
+  return result;
 }
 
 Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, const RecordBatch* batch,
@@ -390,8 +401,8 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
     return result.status();
   }
   run_record->MarkSucceeded(result->manifest_ref);
-  result->elapsed_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  result->elapsed_ms = MillisSince(t0);
+  result->durations.total_ms = result->elapsed_ms;
   LogEvent(LogLevel::kInfo, "vector_write_completed",
            {{"run_id", result->run_id}, {"manifest_ref", result->manifest_ref}, {"total_vectors", result->total_vectors},
             {"num_shards", result->num_dbs}, {"elapsed_ms", static_cast<int64_t>(result->elapsed_ms)}});

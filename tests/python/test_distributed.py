@@ -157,6 +157,10 @@ def check_snapshot(result: BuildResult, table: pa.Table, prefix: str, cache: Pat
     vectors = vectors_of(table)
     ids = table.column("doc_id").to_numpy()
     assert result.stats.rows_written == len(ids)
+    # Every task's attempt is counted (empty shards' and retried ones' too); the phases add up.
+    assert result.stats.num_winners == len(result.winners) <= result.stats.num_attempt_results
+    d = result.stats.durations
+    assert d.total_ms > 0 and d.sharding_ms + d.write_ms + d.manifest_ms <= d.total_ms
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(cache), **reader_args) as reader:
         assert reader.snapshot_info().total_vectors == len(ids)
         explicit = reader.snapshot_info().sharding == VectorShardingStrategy.EXPLICIT

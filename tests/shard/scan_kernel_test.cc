@@ -39,17 +39,6 @@ Matrix Vectors(int64_t rows, int64_t dim, uint64_t seed, int64_t dup_every = 0) 
   return m;
 }
 
-void BuildShard(const std::filesystem::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size) {
-  ShardBuildOptions options{vectors.cols, metric};
-  options.chunk_size = chunk_size;
-  auto builder = ShardBuilder::Create(path, options);
-  ASSERT_TRUE(builder.ok()) << builder.status().ToString();
-  for (int64_t row = 0; row < vectors.rows; ++row) {
-    ASSERT_TRUE((*builder)->Add(RecordId(row), vectors.row(row), std::nullopt).ok());
-  }
-  ASSERT_TRUE((*builder)->Seal().ok());
-}
-
 ScanTable LoadVec0TableForTest(const std::filesystem::path& path, int64_t dim, Metric metric) {
   EXPECT_TRUE(EnsureSqliteVecLoaded().ok());
   sqlite3* db = nullptr;
@@ -113,7 +102,7 @@ TEST(ScanKernelTest, EqualsVec0KnnAcrossDimsMetricsAndChunkFills) {
       const std::string name = Name(c, metric);
       const auto path = dir.path() / fmt::format("d{}_r{}_{}.db", c.dim, c.rows, MetricName(metric));
       const Matrix data = Vectors(c.rows, c.dim, static_cast<uint64_t>(c.dim * 1000 + c.rows), 7);
-      BuildShard(path, data, metric, c.chunk_size);
+      testing::BuildVec0Shard(path, data, metric, c.chunk_size);
       auto kernel = ShardSearcher::Open(path, c.dim, metric, "k", 2, ScanPath::kAuto);
       auto knn = ShardSearcher::Open(path, c.dim, metric, "v", 2, ScanPath::kVec0Knn);
       ASSERT_TRUE(kernel.ok() && knn.ok()) << name << kernel.status().ToString() << knn.status().ToString();
@@ -349,7 +338,7 @@ TEST(ScanKernelTest, UnknownVec0VersionFallsBackToVec0Knn) {
   TempDir dir;
   const auto path = dir.path() / "old.db";
   const Matrix data = Vectors(200, 12, 3);
-  BuildShard(path, data, Metric::kL2, 0);
+  testing::BuildVec0Shard(path, data, Metric::kL2, 0);
   testing::ExecSql(path, "UPDATE vec_index_info SET value = 'v0.2.0' WHERE key = 'CREATE_VERSION'");
   auto searcher = ShardSearcher::Open(path, 12, Metric::kL2, "old");
   ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
@@ -395,7 +384,7 @@ TEST(ScanKernelTest, InconsistentStorageIsCorruptionNamingTheShard) {
   int n = 0;
   for (const Damage& damage : damages) {
     const auto path = dir.path() / fmt::format("bad{}.db", n++);
-    BuildShard(path, Vectors(40, 8, 5), Metric::kCosine, 16);
+    testing::BuildVec0Shard(path, Vectors(40, 8, 5), Metric::kCosine, 16);
     testing::ExecSql(path, damage.sql);
     auto searcher = ShardSearcher::Open(path, 8, Metric::kCosine, "db=00007");
     ASSERT_FALSE(searcher.ok()) << damage.sql;
@@ -408,7 +397,7 @@ TEST(ScanKernelTest, InconsistentStorageIsCorruptionNamingTheShard) {
 TEST(ScanKernelTest, NonFiniteStoredValueIsCorruption) {
   TempDir dir;
   const auto path = dir.path() / "nan.db";
-  BuildShard(path, Vectors(10, 4, 9), Metric::kL2, 8);
+  testing::BuildVec0Shard(path, Vectors(10, 4, 9), Metric::kL2, 8);
   // Row 2's first float becomes a NaN (0x7FC00000, little-endian).
   testing::ExecSql(path, "UPDATE vec_index_vector_chunks00 SET vectors = substr(vectors, 1, 32) || x'0000C07F' || "
                "substr(vectors, 37) WHERE rowid = 1");

@@ -19,6 +19,7 @@
 #include <stdexcept>
 
 #include "routing/distance.h"
+#include "shard/shard_builder.h"
 
 namespace shardvec::testing {
 
@@ -268,6 +269,17 @@ std::vector<std::string> QuotedIncludes(const fs::path& source) {
     if (std::regex_search(line, m, kInclude)) out.push_back(m[1].str());
   }
   return out;
+}
+
+void BuildVec0Shard(const fs::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size) {
+  ShardBuildOptions options{vectors.cols, metric};
+  options.chunk_size = chunk_size;
+  auto builder = ShardBuilder::Create(path, options);
+  ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+  for (int64_t row = 0; row < vectors.rows; ++row) {
+    ASSERT_TRUE((*builder)->Add(RecordId(row), vectors.row(row), std::nullopt).ok());
+  }
+  ASSERT_TRUE((*builder)->Seal().ok());
 }
 
 sqlite3* OpenWithVec0(const fs::path& path) {

@@ -221,6 +221,12 @@ class DistributedTest : public ::testing::Test {
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     ASSERT_EQ(result->shards.size(), 1u);
     EXPECT_EQ(result->total_vectors, 10);
+    // Every attempt reported counts (the duplicate and the empty one too); the publish is timed.
+    EXPECT_EQ(result->num_attempt_results, 4);
+    EXPECT_GT(result->durations.manifest_ms, 0);
+    EXPECT_EQ(result->durations.total_ms, result->elapsed_ms);
+    EXPECT_EQ(result->durations.write_ms, result->elapsed_ms - result->durations.manifest_ms);
+    EXPECT_EQ(result->durations.sharding_ms, 0);  // the plan was made by the caller
     // The run's claim (_RUN) stays with its published shards.
     EXPECT_EQ(RunShardObjects(*store, "R"),
               (std::vector<std::string>{"_RUN", "db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db"}));

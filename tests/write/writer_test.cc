@@ -136,6 +136,28 @@ TEST_F(WriterTest, PayloadsAndTypedIdsAreStoredAsTheReferenceStoresThem) {
   EXPECT_EQ(payloads[1][0], "3");
 }
 
+// The reference's BuildStats fields, measured: each phase's time, their sum within the call's, and
+// one attempt per shard built (shard 3 gets no rows, so it is not built).
+TEST_F(WriterTest, BuildResultReportsEachPhasesTimeAndTheAttemptsBuilt) {
+  Matrix data = testing::ClusteredMatrix(400, 8, 4, 2);
+  WriteConfig c = BaseConfig(8);
+  c.sharding.strategy = Strategy::kExplicit;
+  c.sharding.num_dbs = 4;
+  auto records = MakeRecords(data);
+  for (size_t i = 0; i < records.size(); ++i) records[i].shard_id = static_cast<int64_t>(i % 3);
+  VectorRecordSource source(records);
+  auto result = WriteSharded(c, source);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->num_attempt_results, 3);
+  EXPECT_EQ(result->shards.size(), 3u);
+  const BuildDurations& d = result->durations;
+  EXPECT_GT(d.sharding_ms, 0);
+  EXPECT_GT(d.write_ms, 0);
+  EXPECT_GT(d.manifest_ms, 0);
+  EXPECT_EQ(d.total_ms, result->elapsed_ms);
+  EXPECT_LE(d.sharding_ms + d.write_ms + d.manifest_ms, d.total_ms);
+}
+
 TEST_F(WriterTest, TrainedCentroidsAreDeterministic) {
   Matrix data = testing::ClusteredMatrix(500, 6, 5, 3);
   std::string first;

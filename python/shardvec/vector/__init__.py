@@ -26,12 +26,13 @@ from shardvec.vector.types import (
     VectorShardReaderFactory,
     VectorSnapshotInfo,
 )
-from shardvec.vector.writer import BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
+from shardvec.vector.writer import BuildDurations, BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
 
 __all__ = [
     "AsyncShardedVectorReader",
     "AsyncVectorShardReader",
     "AsyncVectorShardReaderFactory",
+    "BuildDurations",
     "BuildResult",
     "BuildStats",
     "DistanceMetric",

@@ -23,6 +23,7 @@ from shardvec.errors import ConfigValidationError
 from shardvec.manifest_store import engine_manifest_store
 from shardvec.metrics import engine_sink
 from shardvec.vector.types import (
+    BuildDurations,
     BuildResult,
     BuildStats,
     DistanceMetric,
@@ -181,14 +182,29 @@ def shard_info_row(info: _engine.ShardInfo) -> dict[str, Any]:
     return dict(info.__getstate__())
 
 
-def build_result(result: _engine.BuildResult) -> BuildResult:
-    """The public ``BuildResult`` of the engine's."""
+def build_durations(d: _engine.BuildDurations, sharding_ms: float | None = None) -> BuildDurations:
+    """The public ``BuildDurations`` (whole milliseconds) of the engine's; ``sharding_ms``, when
+    given, is the driver's routing-plan time of a distributed write, which the engine does not see
+    (it is then taken out of ``write_ms``)."""
+    write_ms = d.write_ms
+    if sharding_ms is not None:
+        write_ms = max(0.0, write_ms - sharding_ms)
+    else:
+        sharding_ms = d.sharding_ms
+    return BuildDurations(sharding_ms=int(sharding_ms), write_ms=int(write_ms), manifest_ms=int(d.manifest_ms),
+                          total_ms=int(d.total_ms))
+
+
+def build_result(result: _engine.BuildResult, sharding_ms: float | None = None) -> BuildResult:
+    """The public ``BuildResult`` of the engine's (``sharding_ms``: see ``build_durations``)."""
     winners = [ShardResult(**shard_info_row(shard)) for shard in result.shards]
     return BuildResult(
         run_id=result.run_id,
         winners=winners,
         manifest_ref=result.manifest_ref,
-        stats=BuildStats(total_ms=result.elapsed_ms, num_winners=len(winners), rows_written=result.total_vectors),
+        stats=BuildStats(durations=build_durations(result.durations, sharding_ms),
+                         num_attempt_results=result.num_attempt_results, num_winners=len(winners),
+                         rows_written=result.total_vectors),
         num_dbs=result.num_dbs,
     )
 

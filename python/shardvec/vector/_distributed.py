@@ -13,6 +13,7 @@ import contextlib
 import copy
 import json
 import pickle
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -346,6 +347,7 @@ class DistributedRun:
             self._record_scope.__exit__(type(error), error, error.__traceback__)
             raise
         self.plan: _engine.RoutingPlan | None = None
+        self.sharding_ms = 0.0  # the routing plan's time (BuildDurations.sharding_ms)
 
     @property
     def run_id(self) -> str:
@@ -362,8 +364,10 @@ class DistributedRun:
 
     def plan_routing(self, sample: np.ndarray | None) -> _engine.RoutingPlan:
         """Resolves routing once (training centroids on ``sample`` for CLUSTER)."""
+        started = time.perf_counter()
         matrix = None if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
         self.plan = _engine.plan_routing(self.engine_config, matrix)
+        self.sharding_ms = (time.perf_counter() - started) * 1000
         return self.plan
 
     def task_spec(self) -> ShardTaskSpec:
@@ -412,7 +416,7 @@ class DistributedRun:
             self._record.set_manifest_ref(result.manifest_ref)
             self._record.mark_succeeded()
         self._record_scope.close()
-        return build_result(result)
+        return build_result(result, self.sharding_ms)
 
     def abort(self, error: BaseException) -> None:
         self._run.abort(f"{type(error).__name__}: {error}")

@@ -27,6 +27,7 @@ __all__ = [
     "SnapshotInfo",
     "VectorReaderHealth",
     "ShardResult",
+    "BuildDurations",
     "BuildStats",
     "BuildResult",
     "VectorIndexWriter",
@@ -151,12 +152,33 @@ class ShardResult:
 
 
 @dataclass(frozen=True, slots=True)
-class BuildStats:
-    """Timings and counts of a write (milliseconds)."""
+class BuildDurations:
+    """Where a write's time went, in whole milliseconds (the reference's fields, measured):
+    ``sharding_ms`` the routing plan (k-means training included) and, for the Python writer, routing
+    every record; ``write_ms`` building and uploading the shards; ``manifest_ms`` the manifest and
+    ``_CURRENT``; ``total_ms`` the whole call."""
 
-    total_ms: float
+    sharding_ms: int
+    write_ms: int
+    manifest_ms: int
+    total_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildStats:
+    """Timings and counts of a write: ``num_attempt_results`` is the shard attempts built (the Python
+    writer: one per non-empty shard; Spark, Dask, Ray: every attempt the tasks reported, retries
+    included), ``num_winners`` the shards published, ``rows_written`` their rows."""
+
+    durations: BuildDurations
+    num_attempt_results: int
     num_winners: int
     rows_written: int
+
+    @property
+    def total_ms(self) -> int:
+        """``durations.total_ms``."""
+        return self.durations.total_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ from shardvec.rate_limiter import write_rate_limiter
 from shardvec.run_registry import writer_run_record
 from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
-from shardvec.vector.types import BuildResult, BuildStats, ShardResult, VectorRecord
+from shardvec.vector.types import BuildDurations, BuildResult, BuildStats, ShardResult, VectorRecord
 
-__all__ = ["BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
+__all__ = ["BuildDurations", "BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
 
 # The writer_type of this writer's run records (the engine's own record says the same).
 WRITER_TYPE = "vector-shardvec"

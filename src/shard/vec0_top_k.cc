@@ -1,0 +1,145 @@
+#include "shard/vec0_top_k.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "shard/vec0_distance.h"
+
+namespace shardvec {
+namespace {
+
+// A query's candidates rescored with vec0's arithmetic, in vec0's order.
+class Rescorer {
+ public:
+  explicit Rescorer(const ScanTable& table) : table_(table), stored_(static_cast<size_t>(table.vectors.dim())) {
+    // column_order[j] is the dimension held in column j; vec0 sums dimensions in their own order.
+    if (!table.column_order.empty()) {
+      column_of_.resize(table.column_order.size());
+      for (size_t j = 0; j < table.column_order.size(); ++j) column_of_[static_cast<size_t>(table.column_order[j])] = static_cast<int32_t>(j);
+    }
+  }
+
+  double Score(int64_t row, const float* query) {
+    const float* r = table_.vectors.row(row);
+    const int64_t dim = table_.vectors.dim();
+    if (!column_of_.empty()) {
+      for (int64_t d = 0; d < dim; ++d) stored_[static_cast<size_t>(d)] = r[column_of_[static_cast<size_t>(d)]];
+      r = stored_.data();
+    }
+    return Vec0Distance(table_.metric, r, query, dim);
+  }
+
+  // vec0's order: distance, then chunk, then the later slot first.
+  bool Before(const ScanHit& a, const ScanHit& b) const {
+    if (a.score != b.score) return a.score < b.score;
+    const size_t chunk_a = Chunk(a.row), chunk_b = Chunk(b.row);
+    if (chunk_a != chunk_b) return chunk_a < chunk_b;
+    return a.row > b.row;
+  }
+
+ private:
+  size_t Chunk(int64_t row) const {
+    const auto& starts = table_.chunk_starts;
+    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), row) - starts.begin());
+  }
+
+  const ScanTable& table_;
+  std::vector<int32_t> column_of_;
+  std::vector<float> stored_;
+};
+
+void ScanOne(const ScanTable& table, const float* query, int64_t want, double max_fast, ScanIsa isa,
+             std::vector<ScanHit>* hits) {
+  std::vector<std::vector<ScanHit>> out;
+  ScanTopK(table, std::span<const float* const>(&query, 1), want, &out, {.isa = isa, .max_distance = max_fast});
+  *hits = std::move(out.front());
+}
+
+enum class Outcome {
+  kDone,       // `hits` is vec0's answer
+  kMore,       // a row the kernel left out might still belong: ask for more candidates
+  kUnbounded,  // a distance is not finite, so the slack bounds nothing: rescore every row
+};
+
+// Rescores `candidates` (the kernel's `want` nearest within max_fast) into vec0's top k.
+Outcome Rescore(Rescorer& rescorer, const ScoreSlack& slack, const float* query, int64_t k, int64_t want,
+                int64_t rows, double max_distance, double max_fast, std::vector<ScanHit> candidates,
+                std::vector<ScanHit>* hits) {
+  // Fewer than asked for: every row within max_fast is here. Without a bound the kernel only leaves
+  // out rows whose distance is not a number below infinity (a sum that overflows float).
+  const bool short_list = static_cast<int64_t>(candidates.size()) < want;
+  if (short_list && std::isinf(max_fast)) return Outcome::kUnbounded;
+  const bool all_rows = short_list || want >= rows;
+  const double last_fast = candidates.empty() ? 0 : candidates.back().score;
+  hits->clear();
+  for (const ScanHit& c : candidates) {
+    const double score = rescorer.Score(c.row, query);
+    if (!std::isfinite(score) || !std::isfinite(c.score)) return Outcome::kUnbounded;
+    if (score <= max_distance) hits->push_back(ScanHit{score, c.rowid, c.row});
+  }
+  std::sort(hits->begin(), hits->end(), [&](const ScanHit& a, const ScanHit& b) { return rescorer.Before(a, b); });
+  if (static_cast<int64_t>(hits->size()) > k) hits->resize(static_cast<size_t>(k));
+  if (all_rows) return Outcome::kDone;
+  const double kth = static_cast<int64_t>(hits->size()) == k ? hits->back().score : max_distance;
+  return slack.LowestExact(last_fast) > kth ? Outcome::kDone : Outcome::kMore;
+}
+
+// Every row rescored: the answer when the kernel's distances cannot be bounded (overflow).
+void RescoreAll(const ScanTable& table, Rescorer& rescorer, const float* query, int64_t k, double max_distance,
+                std::vector<ScanHit>* hits) {
+  hits->clear();
+  for (int64_t row = 0; row < table.vectors.rows(); ++row) {
+    const double score = rescorer.Score(row, query);
+    // NaN (never from a table the loader accepts) is left out rather than ordered.
+    if (score <= max_distance) hits->push_back(ScanHit{score, table.rowids[static_cast<size_t>(row)], row});
+  }
+  auto before = [&](const ScanHit& a, const ScanHit& b) { return rescorer.Before(a, b); };
+  const size_t keep = std::min(hits->size(), static_cast<size_t>(k));
+  std::partial_sort(hits->begin(), hits->begin() + static_cast<std::ptrdiff_t>(keep), hits->end(), before);
+  hits->resize(keep);
+}
+
+}  // namespace
+
+int64_t Vec0CandidateCount(int64_t k, int64_t rows) {
+  // A few rows past the k-th: near-ties at the boundary are then rescored rather than rescanned.
+  return std::min(rows, k + std::max<int64_t>(8, k / 4));
+}
+
+void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
+              std::vector<std::vector<ScanHit>>* out, const ScanOptions& options) {
+  const int64_t rows = table.vectors.rows();
+  const ScoreSlack slack = KernelScoreSlack(table.metric, table.vectors.stride());
+  const double max_fast = std::isinf(options.max_distance) ? options.max_distance : slack.HighestFast(options.max_distance);
+  int64_t want = Vec0CandidateCount(k, rows);
+  std::vector<std::vector<ScanHit>> candidates;
+  ScanTopK(table, queries, want, &candidates, {.isa = options.isa, .max_distance = max_fast, .stats = options.stats});
+  out->assign(queries.size(), {});
+  Rescorer rescorer(table);
+  for (size_t q = 0; q < queries.size(); ++q) {
+    std::vector<ScanHit>& hits = (*out)[q];
+    if (k <= 0) continue;
+    int64_t asked = want;
+    double bound = max_fast;
+    std::vector<ScanHit> found = std::move(candidates[q]);
+    // Each round at least doubles `asked` up to `rows`, where Rescore is done: a bounded loop.
+    for (;;) {
+      const Outcome outcome = Rescore(rescorer, slack, queries[q], k, asked, rows, options.max_distance, bound,
+                                      std::move(found), &hits);
+      if (outcome == Outcome::kDone) break;
+      if (outcome == Outcome::kUnbounded) {
+        RescoreAll(table, rescorer, queries[q], k, options.max_distance, &hits);
+        break;
+      }
+      // Only rows whose kernel distance is within the slack of the k-th rescored one can still
+      // enter (the k-th can only get lower), so the next scan leaves out every row beyond that: it
+      // usually comes back short of `asked`, and then holds every row that can enter.
+      const double kth = static_cast<int64_t>(hits.size()) == k ? hits.back().score : options.max_distance;
+      bound = std::min(bound, slack.HighestFast(kth));
+      asked = std::min(rows, asked * 2);
+      ScanOne(table, queries[q], asked, bound, options.isa, &found);
+    }
+  }
+}
+
+}  // namespace shardvec
