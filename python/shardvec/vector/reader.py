@@ -56,7 +56,11 @@ class ShardedVectorReader:
     ``max_workers`` is the number of search threads, 1..1024 (None or 0: one per usable CPU); a
     thread the system refuses (a process or memory limit) raises instead of crashing.
 
-    ``reader_factory`` may be None or ``SqliteVecReaderFactory()`` (what the engine does);
+    ``reader_factory`` picks how shards are read: None or ``SqliteVecReaderFactory(...)`` (the
+    download tier above), ``SqliteVecRangeReaderFactory(...)`` (ranged GETs: only the pages a search
+    needs, nothing written locally) or ``AdaptiveSqliteVecReaderFactory(...)`` (per snapshot, by
+    shard sizes), or their async names; the factory's settings take effect (see
+    ``shardvec.sqlite_vec_adapter``), and ``read_stats()`` reports the tier in use and the bytes read.
     ``manifest_store`` and ``rate_limiter`` are not supported yet and must be None. Anything else
     raises ``ConfigValidationError`` naming the parameter.
     """
@@ -80,7 +84,7 @@ class ShardedVectorReader:
         for name, text in (("s3_prefix", s3_prefix), ("local_root", local_root)):
             if isinstance(text, str):
                 require_utf8(text, name)
-        check_reader_factory(reader_factory)
+        tier = check_reader_factory(reader_factory)
         if manifest_store is not None:
             refuse_unsupported("manifest_store", manifest_store,
                                "the reader reads _CURRENT and the manifests at s3_prefix; leave it None")
@@ -97,6 +101,7 @@ class ShardedVectorReader:
             int(max_cached_shards or 0),
             bool(preload_shards),
             metrics_collector,
+            tier,
         ))
         self._closed = False
 
@@ -134,6 +139,16 @@ class ShardedVectorReader:
         self._check_open()
         vector = float32_array(query, "query").reshape(-1)
         return list(self._engine.route(vector, num_probes, routing_context))
+
+    def read_stats(self) -> dict[str, Any]:
+        """What reading shards has cost so far: ``reader_mode`` (the current snapshot's tier,
+        ``"download"`` or ``"range"``; ``auto`` resolved), ``range_bytes_fetched`` and
+        ``range_requests`` (ranged GETs), ``shards_downloaded`` and ``bytes_downloaded``."""
+        self._check_open()
+        stats = self._engine.stats()
+        return {"reader_mode": stats.reader_mode.name.lower(), "range_bytes_fetched": stats.range_bytes_fetched,
+                "range_requests": stats.range_requests, "shards_downloaded": stats.shards_downloaded,
+                "bytes_downloaded": stats.bytes_downloaded}
 
     def snapshot_info(self) -> SnapshotInfo:
         self._check_open()
