@@ -87,6 +87,8 @@ int DeviceCharacteristics(sqlite3_file*) { return SQLITE_IOCAP_IMMUTABLE; }
 const sqlite3_io_methods kIoMethods = {
     1, Close, Read, Write, Truncate, Sync, FileSize, Lock, Unlock, CheckReservedLock,
     FileControl, SectorSize, DeviceCharacteristics,
+    nullptr, nullptr, nullptr, nullptr,  // version 1: no shared memory (no WAL)
+    nullptr, nullptr,                    // and no memory mapping
 };
 
 int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {

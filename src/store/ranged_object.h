@@ -1,7 +1,7 @@
 // RangedObject: reads parts of one immutable object in a store through ranged GETs, without
 // downloading it, behind a bounded LRU cache of fixed-size pages. A read that misses fetches only
-// the missing pages, adjacent ones coalesced into one request; a run of reads that continues where
-// the last fetch ended (a scan) is read ahead in growing windows, split into parts fetched in
+// the missing pages, adjacent ones coalesced into one request; a miss right after a page it holds
+// (a scan) is read ahead in growing windows, whose missing runs are split into parts fetched in
 // parallel. Every byte fetched is counted. Thread-safe.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
@@ -55,9 +56,13 @@ class RangedObject {
   std::string Url() const { return store_->Url(key_); }
 
  private:
-  // Fetches [first_page, end_page) (whole pages, the last one cut at the object's end) in parts.
-  Result<std::string> FetchPages(int64_t first_page, int64_t end_page);
-  Result<std::string> FetchBytes(int64_t offset, int64_t length);
+  struct ByteRange {
+    int64_t offset = 0;
+    int64_t length = 0;
+  };
+  // The bytes of each range, every range split into parts of at most max_request_bytes, all the
+  // parts fetched at once on the pool.
+  Result<std::vector<std::string>> FetchRanges(const std::vector<ByteRange>& ranges);
   void InsertLocked(int64_t page, std::string data);
   int64_t PagesIn(int64_t bytes) const { return (bytes + options_.page_bytes - 1) / options_.page_bytes; }
 
@@ -75,9 +80,7 @@ class RangedObject {
     std::list<int64_t>::iterator position;
   };
   std::unordered_map<int64_t, Page> pages_;
-  // Read-ahead: where the last fetch ended and how many pages it read ahead.
-  int64_t fetched_end_page_ = -1;
-  int64_t window_pages_ = 0;
+  int64_t window_pages_ = 0;  // how far the last scan read ahead
 };
 
 }  // namespace shardvec
