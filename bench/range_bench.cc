@@ -1,6 +1,7 @@
 // The reader's two tiers on a cold first query against the S3 test server on 127.0.0.1 (moto):
-//   .venv/bin/python scripts/s3_test_server.py -- build/range_bench [ROWS [DIM [SHARDS [PROBES]]]]
-// (default 1000000 x 384, 16 LSH shards, 2 probes; each row has a small payload {"n": i}).
+//   .venv/bin/python scripts/s3_test_server.py -- build/range_bench [ROWS [DIM [SHARDS [PROBES [PAGES [folder]]]]]]
+// (default 1000000 x 384, 16 LSH shards, 2 probes, the range tier's default 1024-page cache; each row
+// has a small payload {"n": i}); "folder" puts the snapshot in a local temp folder instead.
 // Builds the snapshot once, then for each tier opens a fresh reader with an empty cache and times
 // its first query (open included) and the same query again (warm: its shards open). For the range tier it reports the bytes
 // fetched beyond the vectors the query scanned, as a percent of the probed shards' bytes.
@@ -62,9 +63,13 @@ int Main(int argc, char** argv) {
   const int64_t dim = argc > 2 ? std::atoll(argv[2]) : 384;
   const int64_t shards = argc > 3 ? std::atoll(argv[3]) : 16;
   const int64_t probes = argc > 4 ? std::atoll(argv[4]) : 2;
-  const StoreOptions server = ServerOptions();
+  const int64_t pages = argc > 5 ? std::atoll(argv[5]) : kDefaultPageCachePages;
+  const bool folder = argc > 6 && std::string(argv[6]) == "folder";
+  const StoreOptions server = folder ? StoreOptions{} : ServerOptions();
+  const fs::path folder_store = fs::temp_directory_path() / ("shardvec-range-bench-store-" + NewUuidHex());
   const std::string prefix =
-      fmt::format("s3://{}/bench/range-{}", std::getenv("SHARDVEC_TEST_S3_BUCKET"), NewUuidHex().substr(0, 8));
+      folder ? folder_store.string()
+             : fmt::format("s3://{}/bench/range-{}", std::getenv("SHARDVEC_TEST_S3_BUCKET"), NewUuidHex().substr(0, 8));
 
   WriteConfig c;
   c.store = prefix;
@@ -81,8 +86,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "build failed: %s\n", built.status().ToString().c_str());
     return 1;
   }
-  std::printf("built %lld x %lld into %lld shards on %s in %.1f s\n", static_cast<long long>(rows),
-              static_cast<long long>(dim), static_cast<long long>(shards), prefix.c_str(), Seconds(t0));
+  std::printf("built %lld x %lld into %lld shards on %s in %.1f s; range tier cache %lld pages per shard\n",
+              static_cast<long long>(rows), static_cast<long long>(dim), static_cast<long long>(shards), prefix.c_str(),
+              Seconds(t0), static_cast<long long>(pages));
 
   const std::vector<float> query = Row(rows + 17, dim);
   std::printf("| tier | cold first query (open + search) s | warm query ms | bytes read | of which beyond vectors "
@@ -94,6 +100,7 @@ int Main(int argc, char** argv) {
     o.store_options = server;
     o.cache_dir = cache.string();
     o.reader_mode = mode;
+    if (mode == ReaderMode::kRange) o.page_cache_pages = pages;
     t0 = std::chrono::steady_clock::now();
     auto reader = ShardedVectorReader::Open(o);
     auto r = reader.ok() ? (*reader)->Search(query, 10) : Result<SearchResponse>(reader.status());
@@ -126,6 +133,7 @@ int Main(int argc, char** argv) {
     reader->reset();
     fs::remove_all(cache);
   }
+  if (folder) fs::remove_all(folder_store);
   return 0;
 }
 
