@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shardvec/admin.h"
 #include "shardvec/metrics.h"
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
@@ -51,6 +52,12 @@ struct ReaderOptions {
   int64_t max_fallback_attempts = 3;  // older manifests tried when the current one does not parse
   int64_t max_cached_shards = 0;      // open shards kept; 0 = unbounded
   bool preload_shards = false;
+  // Open this published manifest instead of the one _CURRENT names: exactly one of run_id (its
+  // newest manifest), ref (a manifest URL or its key), offset (0 = the newest manifest) or previous
+  // (the one before the current), as for RollbackSnapshot. None found is an error naming the
+  // selector (NotFound), and a chosen manifest that does not parse is an error (no fallback). Such
+  // a reader stays on it: Refresh() returns false without reading _CURRENT.
+  std::optional<RollbackTarget> manifest;
   // Receives the vector.reader.* metric events (include/shardvec/metrics.h); none when null.
   std::shared_ptr<MetricsSink> metrics;
   // The sqlite-vec 0.1.9 loadable extension (vec0.so). Empty: the SHARDVEC_VEC0_PATH environment

@@ -39,10 +39,12 @@ __all__ = [
     "AsyncSqliteVecReaderFactory",
     "ReaderTier",
     "SqliteAccessPolicy",
+    "SqliteVecAdapter",
     "SqliteVecAdapterError",
     "SqliteVecFactory",
     "SqliteVecRangeReaderFactory",
     "SqliteVecReaderFactory",
+    "SqliteVecShardReader",
     "ThresholdPolicy",
     "check_reader_factory",
     "decide_access_mode",
@@ -74,6 +76,34 @@ def _refuse_store_settings(name: str, s3_connection_options: object, credential_
     if credential_provider is not None:
         refuse_unsupported(f"{name}.credential_provider", credential_provider,
                            f"{_FACTORY_SETTINGS_HINT}; pass credential_provider there")
+
+#: The reference's download-tier ``mmap_size``.
+DEFAULT_MMAP_SIZE = 256 * 1024 * 1024
+
+
+def check_factory_settings(owner: str, *, page_size: object = 4096, cache_size_pages: object = -2000,
+                           mmap_size: object = DEFAULT_MMAP_SIZE, emit_sidecar: object = True) -> None:
+    """The settings shardyfusion's sqlite-vec classes share, checked alike wherever they appear:
+    ``page_size`` one of the reference's sizes or ``"auto"``; ``cache_size_pages`` and ``mmap_size``
+    (an int >= 0) only their defaults, which is what the engine does; ``emit_sidecar`` a bool.
+    Errors name ``owner``'s field."""
+    if page_size != "auto" and page_size not in SUPPORTED_PAGE_SIZES:
+        raise ConfigValidationError(
+            f"page_size must be one of {list(SUPPORTED_PAGE_SIZES)} or 'auto', got {page_size!r}"
+        )
+    if cache_size_pages != -2000:
+        refuse_unsupported(f"{owner}.cache_size_pages", cache_size_pages,
+                           "the engine sizes its own build cache; leave the default -2000")
+    if isinstance(mmap_size, bool) or not isinstance(mmap_size, int):
+        raise ConfigValidationError(f"mmap_size must be an int, got {mmap_size!r}")
+    if mmap_size < 0:
+        raise ConfigValidationError(f"mmap_size must be >= 0, got {mmap_size}")
+    if mmap_size != DEFAULT_MMAP_SIZE:
+        refuse_unsupported(f"{owner}.mmap_size", mmap_size,
+                           f"the engine maps each whole shard; leave the default {DEFAULT_MMAP_SIZE}")
+    if not isinstance(emit_sidecar, bool):
+        raise ConfigValidationError(f"{owner}.emit_sidecar must be a bool, got {emit_sidecar!r}")
+
 
 _ENGINE_BUILDS = (
     "{name} is a marker in shardvec: the C++ engine builds and reads sqlite-vec shards itself. "
@@ -115,17 +145,11 @@ class SqliteVecFactory:
             raise ConfigValidationError(
                 f"vector_spec must be a VectorSpec, got {type(self.vector_spec).__name__}"
             )
-        if self.page_size != "auto" and self.page_size not in SUPPORTED_PAGE_SIZES:
-            raise ConfigValidationError(
-                f"page_size must be one of {list(SUPPORTED_PAGE_SIZES)} or 'auto', "
-                f"got {self.page_size!r}"
-            )
+        check_factory_settings("SqliteVecFactory", page_size=self.page_size,
+                               cache_size_pages=self.cache_size_pages, emit_sidecar=self.emit_sidecar)
         if self.page_size not in ACCEPTED_PAGE_SIZES:
             refuse_unsupported("SqliteVecFactory.page_size", self.page_size,
                                f"the engine builds {ENGINE_PAGE_SIZE}-byte pages; pass {ENGINE_PAGE_SIZE} or 'auto'")
-        if self.cache_size_pages != -2000:
-            refuse_unsupported("SqliteVecFactory.cache_size_pages", self.cache_size_pages,
-                               "the engine sizes its own build cache; leave the default -2000")
         if self.supports_vector_writes is not True:
             refuse_unsupported("SqliteVecFactory.supports_vector_writes", self.supports_vector_writes,
                                "sqlite-vec shards always hold vectors; leave it True")
@@ -140,8 +164,6 @@ class SqliteVecFactory:
 
 # --- reader factories: the tiers ------------------------------------------------------------------
 
-#: The reference's download-tier ``mmap_size``.
-DEFAULT_MMAP_SIZE = 256 * 1024 * 1024
 #: The reference's range-tier page cache: pages each open shard keeps.
 DEFAULT_PAGE_CACHE_PAGES = 1024
 #: ``auto`` picks the range tier when a shard is at least this large...
@@ -454,3 +476,8 @@ def check_reader_factory(factory: object, *, field_name: str = "reader_factory")
     refuse_unsupported(field_name, factory,
                        "the engine reads sqlite-vec shards itself; pass None, SqliteVecReaderFactory(...), "
                        "SqliteVecRangeReaderFactory(...) or AdaptiveSqliteVecReaderFactory(...)")
+
+
+# One shard file read or built on its own (defined over the engine in shardvec._shard_files, which
+# uses the settings checks above; imported last for that reason).
+from shardvec._shard_files import SqliteVecAdapter, SqliteVecShardReader  # noqa: E402

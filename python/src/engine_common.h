@@ -61,6 +61,12 @@ struct type_caster<shardvec::Result<T>> {
 
 namespace shardvec::py {
 
+// A record id as Python sees it: an int, or a str.
+inline nb::object IdToPython(const RecordId& id) {
+  if (const int64_t* i = std::get_if<int64_t>(&id)) return nb::int_(*i);
+  return TextToPython(std::get<std::string>(id));
+}
+
 inline Matrix CopyMatrix(const FloatMatrix& m) {
   Matrix out{static_cast<int64_t>(m.shape(0)), static_cast<int64_t>(m.shape(1)), {}};
   out.data.assign(m.data(), m.data() + m.size());
@@ -210,5 +216,9 @@ void BindDistributed(nb::module_& m);
 void BindCel(nb::module_& m);
 // admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).
 void BindAdmin(nb::module_& m);
+// routing_bindings.cc: the router, LSH and k-means functions of shardvec.vector.sharding.
+void BindRouting(nb::module_& m);
+// shard_file_bindings.cc: one shard file read or built on its own (shardvec.sqlite_vec_adapter).
+void BindShardFiles(nb::module_& m);
 
 }  // namespace shardvec::py

@@ -47,11 +47,6 @@ BuildResult Write(const WriteConfig& c, std::optional<FloatMatrix> vectors, std:
   return Unwrap(std::move(result));
 }
 
-nb::object IdToPython(const RecordId& id) {
-  if (const int64_t* i = std::get_if<int64_t>(&id)) return nb::int_(*i);
-  return TextToPython(std::get<std::string>(id));
-}
-
 nb::tuple ResponseTuple(const SearchResponse& r) {
   nb::list hits;
   for (const SearchHit& h : r.results) {
@@ -154,6 +149,8 @@ NB_MODULE(_engine, m) {
   BindDistributed(m);
   BindCel(m);
   BindAdmin(m);
+  BindRouting(m);
+  BindShardFiles(m);
   BindMetrics(m);
   using NoGil = nb::call_guard<nb::gil_scoped_release>;
   nb::class_<Reader>(m, "Reader")

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
@@ -33,6 +34,10 @@ struct ReadArgs {
   int64_t max_workers = 0;
   std::string reader_mode;  // empty: download
   bool json = false;
+  // An older snapshot than _CURRENT's: at most one of these.
+  std::optional<std::string> run_id;
+  std::optional<std::string> ref;
+  std::optional<int64_t> offset;
 };
 
 // The query inputs search and route share.
@@ -57,6 +62,24 @@ void AddReaderModeOption(CLI::App* cmd, ReadArgs& a) {
   cmd->add_option("--reader-mode", a.reader_mode,
                   "How shards are read: download (into --cache-dir, default), range (ranged GETs, nothing "
                   "downloaded) or auto (range when a shard is >= 16 MiB or the snapshot >= 2 GiB)");
+}
+
+// --run-id / --ref / --offset: read an older published snapshot instead of _CURRENT's (one at most).
+void AddSnapshotOptions(CLI::App* cmd, ReadArgs& a) {
+  CLI::Option* run_id = cmd->add_option("--run-id", a.run_id, "Read the newest manifest of this run, not _CURRENT's");
+  CLI::Option* ref = cmd->add_option("--ref", a.ref, "Read this manifest (URL or key manifests/<dir>/manifest)");
+  CLI::Option* offset = cmd->add_option("--offset", a.offset, "Read the manifest at this history position (0 = newest)")
+                            ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
+  run_id->excludes(ref)->excludes(offset);
+  ref->excludes(offset);
+}
+
+// The flag that chose the snapshot, with its value ("--run-id 'r1'"); empty when none did.
+std::string SnapshotFlag(const ReadArgs& a) {
+  if (a.run_id) return fmt::format("--run-id '{}'", *a.run_id);
+  if (a.ref) return fmt::format("--ref '{}'", *a.ref);
+  if (a.offset) return fmt::format("--offset {}", *a.offset);
+  return "";
 }
 
 // Parses "1,2.5,3" into numbers of type T; `what` names the expected kind in the error.
@@ -163,7 +186,15 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   if (!a.reader_mode.empty()) {
     ASSIGN_OR_RETURN(options.reader_mode, ParseReaderMode(a.reader_mode, "--reader-mode"));
   }
-  return ShardedVectorReader::Open(options);
+  if (a.run_id || a.ref || a.offset) options.manifest = RollbackTarget{a.run_id, a.ref, a.offset};
+  auto reader = ShardedVectorReader::Open(options);
+  // No manifest matches the flag (NotFound), or its value cannot name one (InvalidArgument).
+  const std::string flag = SnapshotFlag(a);
+  if (!reader.ok() && !flag.empty() &&
+      (reader.status().code() == StatusCode::kNotFound || reader.status().code() == StatusCode::kInvalidArgument)) {
+    return reader.status().WithContext(flag);
+  }
+  return reader;
 }
 
 json IdJson(const RecordId& id) {
@@ -349,6 +380,7 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
 
   CLI::App* search = app.add_subcommand("search", "Search a snapshot");
   AddStoreOptions(search, *args);
+  AddSnapshotOptions(search, *args);
   AddReaderModeOption(search, *args);
   AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
@@ -360,18 +392,21 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   search->callback([args, &exit_code] { exit_code = RunSearch(*args); });
 
-  CLI::App* info = app.add_subcommand("info", "Describe the current snapshot");
+  CLI::App* info = app.add_subcommand("info", "Describe the current snapshot (or an older one: --run-id, --ref, --offset)");
   AddStoreOptions(info, *args);
+  AddSnapshotOptions(info, *args);
   AddReaderModeOption(info, *args);
   info->callback([args, &exit_code] { exit_code = RunInfo(*args); });
 
-  CLI::App* shards = app.add_subcommand("shards", "List the current snapshot's shards");
+  CLI::App* shards = app.add_subcommand("shards", "List the current snapshot's shards (or an older one's)");
   AddStoreOptions(shards, *args);
+  AddSnapshotOptions(shards, *args);
   AddReaderModeOption(shards, *args);
   shards->callback([args, &exit_code] { exit_code = RunShards(*args); });
 
   CLI::App* route = app.add_subcommand("route", "Show the shards a query would probe");
   AddStoreOptions(route, *args);
+  AddSnapshotOptions(route, *args);
   AddQueryOptions(route, *args);
   route->callback([args, &exit_code] { exit_code = RunRoute(*args); });
 

@@ -30,6 +30,7 @@
 #include "read/snapshot_loader.h"
 #include "shard/shard_searcher.h"
 #include "shard/sqlite_vec.h"
+#include "snapshot/history.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -233,8 +234,7 @@ class ShardedVectorReader::Impl {
         fetch_pool_(std::move(fetch_pool)) {}
 
   Status Load() {
-    ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
-                     LoadCurrentSnapshot(*store_, options_.max_fallback_attempts));
+    ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded, LoadFirstSnapshot());
     // Once there is a snapshot to cache: the cache folder checked private (created if missing), and
     // the partial downloads killed readers left in it removed.
     ASSIGN_OR_RETURN(cache_root_, PrepareCacheRoot(options_.cache_dir, *store_));
@@ -246,8 +246,19 @@ class ShardedVectorReader::Impl {
     return Status::OK();
   }
 
+  // The manifest options_.manifest selects, else the one _CURRENT names (with fallback).
+  Result<std::unique_ptr<LoadedSnapshot>> LoadFirstSnapshot() {
+    if (!options_.manifest) return LoadCurrentSnapshot(*store_, options_.max_fallback_attempts);
+    ASSIGN_OR_RETURN(ManifestEntry entry, FindManifest(*store_, *options_.manifest));
+    return LoadSnapshot(*store_, entry.ref, entry.run_id, entry.published_at);
+  }
+
   // Metric and log events are sent after the refresh lock is released.
   Result<bool> Refresh() {
+    if (options_.manifest) {  // pinned to the manifest it was opened at
+      RETURN_IF_ERROR(Current().status());
+      return false;
+    }
     std::string manifest_ref;
     Result<bool> swapped = RefreshLocked(&manifest_ref);
     if (!swapped.ok()) {

@@ -228,6 +228,34 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::Open(const std::filesystem
                  max_connections, scan_path);
 }
 
+Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenDeclared(const std::filesystem::path& file,
+                                                                   std::string_view shard_name, int max_connections) {
+  RETURN_IF_ERROR(CheckOpenArguments(1, shard_name));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    return Status::NotFound(fmt::format("shard {}: '{}' is not a file", shard_name, file.string()));
+  }
+  std::string sql;
+  {
+    // A connection of its own, only to read the declaration; Open then validates the whole file.
+    ShardSearcher probe(file, ImmutableUri(file), -1, 1, Metric::kL2, std::string(shard_name), 1, 0);
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, probe.OpenRawConnection());
+    SqliteStatement stmt(conn->db, "SELECT sql FROM sqlite_master WHERE name = 'vec_index' AND type = 'table'");
+    if (!stmt.ok()) return probe.SqliteError(*conn, stmt.prepare_rc(), "reading the schema");
+    const int rc = stmt.Step();
+    if (rc == SQLITE_ROW) sql = stmt.Text(0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return probe.SqliteError(*conn, rc, "reading the schema");
+  }
+  const std::optional<DeclaredIndex> declared = ParseVecIndexSql(sql);
+  if (!declared) {
+    return Status::Corruption(fmt::format(
+        "shard {}: '{}' has no vec_index vec0 table with an 'embedding float[D]' column", shard_name, file.string()));
+  }
+  auto metric = ParseMetric(declared->metric, "vec_index distance_metric");
+  if (!metric.ok()) return Status::Corruption(fmt::format("shard {}: {}", shard_name, metric.status().message()));
+  return Open(file, declared->dim, *metric, shard_name, max_connections);
+}
+
 Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenPinned(int fd, const std::filesystem::path& file,
                                                                  int64_t dim, Metric metric,
                                                                  std::string_view shard_name,
@@ -322,12 +350,18 @@ Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view wha
   return Status::IOError(std::move(msg));
 }
 
-Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection() const {
+Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenRawConnection() const {
   auto conn = std::make_unique<Connection>();
-  int rc = sqlite3_open_v2(uri_.c_str(), &conn->db,
-                           SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(uri_.c_str(), &conn->db,
+                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "open");
   RETURN_IF_ERROR(HardenUntrustedConnection(conn->db).WithContext(fmt::format("shard {}", shard_name_)));
+  return conn;
+}
+
+Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection() const {
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenRawConnection());
+  int rc = SQLITE_OK;
   // Map the whole file unless told otherwise: scans then read pages straight from the OS page cache.
   const std::string mmap_pragma =
       fmt::format("PRAGMA mmap_size={}", mmap_size_.value_or(std::max<int64_t>(file_bytes_, 1)));
@@ -421,6 +455,18 @@ void ShardSearcher::ReturnConnection(std::unique_ptr<Connection> conn) {
 Result<std::vector<ShardHit>> ShardSearcher::Search(const float* query, int64_t k) {
   ASSIGN_OR_RETURN(std::vector<std::vector<ScanHit>> scanned, Scan(std::span<const float* const>(&query, 1), k));
   return Resolve(scanned.front());
+}
+
+Result<std::optional<std::string>> ShardSearcher::GetKv(std::string_view key) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
+  ConnectionLease lease(this, std::move(borrowed));
+  SqliteStatement stmt(lease.get().db, "SELECT v FROM kv WHERE k = ?");
+  if (!stmt.ok()) return SqliteError(lease.get(), stmt.prepare_rc(), "kv lookup");
+  sqlite3_bind_blob(stmt.get(), 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  const int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return SqliteError(lease.get(), rc, "kv lookup");
+  return std::optional<std::string>(std::string(stmt.Blob(0)));
 }
 
 Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,

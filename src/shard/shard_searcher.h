@@ -62,6 +62,11 @@ class ShardSearcher {
   static Result<std::unique_ptr<ShardSearcher>> OpenRanged(
       std::shared_ptr<RangedObject> object, int64_t dim, Metric metric, std::string_view shard_name,
       int max_connections = kDefaultShardConnections, ScanPath scan_path = ScanPath::kAuto);
+  // Open for a shard file on its own, outside a snapshot: the dimension and metric are the ones its
+  // vec_index declares (Corruption naming `shard_name` when it declares none we can search).
+  static Result<std::unique_ptr<ShardSearcher>> OpenDeclared(const std::filesystem::path& file,
+                                                             std::string_view shard_name,
+                                                             int max_connections = kDefaultShardConnections);
   ~ShardSearcher();
   ShardSearcher(const ShardSearcher&) = delete;
   ShardSearcher& operator=(const ShardSearcher&) = delete;
@@ -76,6 +81,10 @@ class ShardSearcher {
                                                  double max_distance = std::numeric_limits<double>::infinity());
   // The ids and payloads of `hits`, in their order (a rowid may repeat). Thread-safe.
   Result<std::vector<ShardHit>> Resolve(std::span<const ScanHit> hits);
+
+  // The value of `key` in the shard's kv table (shardyfusion's unified KV + vector shards fill it;
+  // vector snapshots leave it empty), or nullopt. Thread-safe.
+  Result<std::optional<std::string>> GetKv(std::string_view key);
 
   // True when scans run on the in-memory kernel rather than vec0's KNN.
   bool uses_scan_kernel() const { return table_ != nullptr; }
@@ -106,6 +115,7 @@ class ShardSearcher {
                                                         std::optional<int64_t> mmap_size = std::nullopt,
                                                         std::string ranged_name = "");
 
+  Result<std::unique_ptr<Connection>> OpenRawConnection() const;  // opened and hardened, nothing read
   Result<std::unique_ptr<Connection>> OpenConnection() const;
   Status ValidateSchema(Connection& conn) const;
   Result<std::unique_ptr<Connection>> BorrowConnection();

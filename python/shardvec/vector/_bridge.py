@@ -21,7 +21,6 @@ from shardvec._native import _engine
 from shardvec.config import engine_store_options, require_utf8
 from shardvec.errors import ConfigValidationError
 from shardvec.metrics import engine_sink
-from shardvec.sqlite_vec_adapter import ReaderTier
 from shardvec.vector.types import (
     BuildResult,
     BuildStats,
@@ -34,6 +33,7 @@ from shardvec.vector.types import (
 )
 
 if TYPE_CHECKING:
+    from shardvec.sqlite_vec_adapter import ReaderTier
     from shardvec.vector.config import VectorShardedWriteConfig
 
 # A shard_ids entry meaning "this record has no shard_id" (the engine's kNoShardId).
@@ -134,7 +134,11 @@ def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_w
                    tier_field: str = "reader_factory") -> _engine.ReaderOptions:
     """The engine's ``ReaderOptions``; ``tier`` is what the reader factory asks for (see
     ``check_reader_factory``), its store settings merged over ``options`` for the shards."""
-    tier = tier or ReaderTier()
+    if tier is None:
+        # Imported here: sqlite_vec_adapter imports _shard_files, which imports this module.
+        from shardvec.sqlite_vec_adapter import ReaderTier
+
+        tier = ReaderTier()
     shard_options = None
     if tier.has_store_settings():
         if not store.startswith("s3://"):

@@ -10,7 +10,7 @@ from typing import Any
 from shardvec._arrays import float32_array
 from shardvec._native import _engine
 from shardvec.config import engine_store_options, refuse_unsupported, require_utf8
-from shardvec.errors import ReaderStateError
+from shardvec.errors import ConfigValidationError, ReaderStateError
 from shardvec.sqlite_vec_adapter import check_reader_factory
 from shardvec.vector._bridge import reader_health, reader_options, shard_detail, snapshot_info
 from shardvec.vector.types import (
@@ -40,10 +40,14 @@ def _payload(text: str | None) -> dict[str, Any] | None:
         return {RAW_PAYLOAD_KEY: text}
 
 
+def hit_results(hits: list[tuple[Any, float, str | None]]) -> list[SearchResult]:
+    """The engine's (id, score, payload text) hits as ``SearchResult`` objects."""
+    return [SearchResult(id=i, score=float(s), payload=_payload(p)) for i, s, p in hits]
+
+
 def _response(raw: tuple[list[tuple[Any, float, str | None]], int, float]) -> VectorSearchResponse:
     hits, shards, latency = raw
-    results = [SearchResult(id=i, score=float(s), payload=_payload(p)) for i, s, p in hits]
-    return VectorSearchResponse(results=results, num_shards_queried=int(shards), latency_ms=float(latency))
+    return VectorSearchResponse(results=hit_results(hits), num_shards_queried=int(shards), latency_ms=float(latency))
 
 
 class ShardedVectorReader:
@@ -157,6 +161,18 @@ class ShardedVectorReader:
     def shard_details(self) -> list[ShardDetail]:
         self._check_open()
         return [shard_detail(d) for d in self._engine.shard_details()]
+
+    def shard_for_id(self, shard_id: int) -> ShardDetail:
+        """The shard ``shard_id`` of the pinned snapshot (``db_url`` and ``checkpoint_id`` None and
+        ``vector_count`` 0 for an empty one). An id outside ``[0, num_dbs)`` raises
+        ``ConfigValidationError`` naming it (the reference returns an empty detail for it)."""
+        self._check_open()
+        if isinstance(shard_id, bool) or not isinstance(shard_id, int):
+            raise ConfigValidationError(f"shard_id must be an int, got {shard_id!r}")
+        details = self._engine.shard_details()
+        if not 0 <= shard_id < len(details):
+            raise ConfigValidationError(f"shard_id {shard_id} is outside [0, {len(details)}) (num_dbs)")
+        return shard_detail(details[shard_id])
 
     def health(self, staleness_threshold: timedelta | None = None) -> VectorReaderHealth:
         if self._closed:

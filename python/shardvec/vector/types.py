@@ -33,6 +33,11 @@ __all__ = [
     "VectorIndexWriterFactory",
     "VectorShardReader",
     "VectorShardReaderFactory",
+    "AsyncVectorShardReader",
+    "AsyncVectorShardReaderFactory",
+    "HnswNode",
+    "HnswGraph",
+    "HnswGraphBuilder",
 ]
 
 
@@ -208,3 +213,47 @@ class VectorShardReaderFactory(Protocol):
     def __call__(
         self, *, db_url: str, local_dir: Path, index_config: VectorIndexConfig, manifest: Any
     ) -> VectorShardReader: ...
+
+
+class AsyncVectorShardReader(Protocol):
+    """Searches one shard from asyncio code."""
+
+    async def search(self, query: np.ndarray, top_k: int) -> list[SearchResult]: ...
+
+    async def close(self) -> None: ...
+
+
+class AsyncVectorShardReaderFactory(Protocol):
+    """Awaited as ``await factory(db_url=, local_dir=, index_config=, manifest=)`` to open one shard."""
+
+    async def __call__(
+        self, *, db_url: str, local_dir: Path, index_config: VectorIndexConfig, manifest: Any
+    ) -> AsyncVectorShardReader: ...
+
+
+# --- HNSW graph types (the reference's serialisation types; plain data, read by no shardvec API) ---
+
+
+@dataclass(frozen=True, slots=True)
+class HnswNode:
+    """One node of an HNSW graph: its top layer and its neighbours per layer."""
+
+    max_layer: int
+    neighbors: dict[int, list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class HnswGraph:
+    """A whole HNSW graph. shardvec shards are sqlite-vec tables, so no shardvec API reads one."""
+
+    entry_point: int
+    max_layer: int
+    nodes: dict[int, HnswNode]
+
+
+class HnswGraphBuilder(Protocol):
+    """Builds an ``HnswGraph`` in memory from vectors (a protocol for user code; shardvec has none)."""
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def build(self) -> HnswGraph: ...
