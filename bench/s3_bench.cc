@@ -10,6 +10,7 @@
 #include <random>
 
 #include "common/random_id.h"
+#include "s3_server_env.h"
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
 
@@ -19,19 +20,7 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kRows = 100000, kDim = 384, kShards = 16;
 
-StoreOptions ServerOptions() {
-  StoreOptions o;
-  const char* endpoint = std::getenv("SHARDVEC_TEST_S3_ENDPOINT");
-  if (!endpoint) {
-    std::fprintf(stderr, "run under: .venv/bin/python scripts/s3_test_server.py -- build/s3_bench\n");
-    std::exit(2);
-  }
-  o.endpoint_url = endpoint;
-  o.region = "us-east-1";
-  o.access_key_id = std::getenv("SHARDVEC_TEST_S3_KEY_ID");
-  o.secret_access_key = std::getenv("SHARDVEC_TEST_S3_SECRET");
-  return o;
-}
+StoreOptions ServerOptions() { return S3ServerOptions("build/s3_bench"); }
 
 std::string BucketUrl(const std::string& name) {
   return std::string("s3://") + std::getenv("SHARDVEC_TEST_S3_BUCKET") + "/bench/" + name;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shardvec/admin.h"
@@ -20,6 +21,27 @@
 namespace shardvec {
 
 class ManifestStore;  // shardvec/manifest_store.h
+
+// How a reader reaches a shard's bytes (its tier).
+enum class ReaderMode {
+  kDownload,  // download each probed shard once into cache_dir, verify it (size, digest), map it
+  kRange,     // query each shard in place through ranged reads: only the pages a search needs are
+              // fetched (into a per-shard page cache), nothing is written locally; the shard's size
+              // is checked, its digest is not (that would need every byte)
+  kAuto,      // per snapshot: kRange when any shard is >= auto_per_shard_threshold_bytes or all of
+              // them add up to >= auto_total_budget_bytes, else kDownload
+};
+// "download" | "range" | "auto".
+std::string_view ReaderModeName(ReaderMode mode);
+// The mode a name spells; InvalidArgument naming `field` and the text otherwise.
+Result<ReaderMode> ParseReaderMode(std::string_view text, std::string_view field = "reader_mode");
+// What kAuto picks for shards of these sizes (kDownload or kRange).
+ReaderMode ResolveReaderMode(ReaderMode mode, const std::vector<int64_t>& shard_bytes,
+                             int64_t per_shard_threshold_bytes, int64_t total_budget_bytes);
+
+inline constexpr int64_t kDefaultPageCachePages = 1024;
+inline constexpr int64_t kDefaultAutoPerShardThresholdBytes = int64_t{16} << 20;  // 16 MiB
+inline constexpr int64_t kDefaultAutoTotalBudgetBytes = int64_t{2} << 30;         // 2 GiB
 
 struct ReaderOptions {
   std::string store;  // prefix: a folder, file:///abs/path or s3://bucket/prefix
@@ -48,6 +70,29 @@ struct ReaderOptions {
   // was configured with. A file that does not exist is refused naming vec0_path; vec0 loads once per
   // process, so a path other than the one already loaded is refused too.
   std::string vec0_path;
+
+  // The tier (ReaderMode). A setting of a tier the reader does not use is refused (naming it).
+  ReaderMode reader_mode = ReaderMode::kDownload;
+  // Range tier: pages each open shard keeps in its LRU page cache (0: none, every read fetched).
+  int64_t page_cache_pages = kDefaultPageCachePages;
+  // Auto: the thresholds of ReaderMode::kAuto (> 0).
+  int64_t auto_per_shard_threshold_bytes = kDefaultAutoPerShardThresholdBytes;
+  int64_t auto_total_budget_bytes = kDefaultAutoTotalBudgetBytes;
+  // Download tier: SQLite's PRAGMA mmap_size on each shard (>= 0; 0 turns mapping off); none maps
+  // the whole file.
+  std::optional<int64_t> mmap_size;
+  // When set, shards are read with these connection settings instead of store_options (manifests
+  // and the pointer still with store_options); an s3:// store only.
+  std::optional<StoreOptions> shard_store_options;
+};
+
+// What reading shards has cost so far, over every snapshot this reader served.
+struct ReadStats {
+  ReaderMode reader_mode = ReaderMode::kDownload;  // the current snapshot's tier (kAuto resolved)
+  int64_t range_bytes_fetched = 0;  // range tier: bytes of ranged GETs (a shard's HEAD not counted)
+  int64_t range_requests = 0;
+  int64_t shards_downloaded = 0;    // download tier
+  int64_t bytes_downloaded = 0;
 };
 
 // Every option given must take effect, or the search is refused (InvalidArgument naming it).
@@ -133,6 +178,7 @@ class ShardedVectorReader {
 
   SnapshotInfo Info() const;
   std::vector<ShardDetail> ShardDetails() const;
+  ReadStats Stats() const;
   ReaderHealth Health(std::optional<std::chrono::seconds> staleness_threshold = std::nullopt) const;
 
   class Impl;

@@ -2,6 +2,7 @@
 // ShardInfo, ...): the Python package fills and reads these instead of string-keyed dicts. Plans,
 // shard tasks, shard infos and store options pickle, so a driver can ship them to Spark, Dask and Ray
 // workers.
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
 
 #include "engine_common.h"
@@ -97,6 +98,10 @@ void BindEnums(nb::module_& m) {
       .value("LSH", Strategy::kLsh)
       .value("EXPLICIT", Strategy::kExplicit)
       .value("CEL", Strategy::kCel);
+  nb::enum_<ReaderMode>(m, "ReaderMode", "How a reader reaches a shard's bytes.")
+      .value("DOWNLOAD", ReaderMode::kDownload)
+      .value("RANGE", ReaderMode::kRange)
+      .value("AUTO", ReaderMode::kAuto);
   nb::enum_<PublishPolicy>(m, "PublishPolicy", "What publish does when _CURRENT moved on meanwhile.")
       .value("REJECT_IF_NEWER", PublishPolicy::kRejectIfNewer)
       .value("LAST_WRITER_WINS", PublishPolicy::kLastWriterWins);
@@ -188,7 +193,13 @@ void BindReaderOptions(nb::module_& m) {
       .field("max_workers", &ReaderOptions::max_workers, "0: one per usable CPU")
       .field("max_fallback_attempts", &ReaderOptions::max_fallback_attempts, "")
       .field("max_cached_shards", &ReaderOptions::max_cached_shards, "0: unbounded")
-      .field("preload_shards", &ReaderOptions::preload_shards, "");
+      .field("preload_shards", &ReaderOptions::preload_shards, "")
+      .field("reader_mode", &ReaderOptions::reader_mode, "DOWNLOAD, RANGE or AUTO")
+      .field("page_cache_pages", &ReaderOptions::page_cache_pages, "range tier: pages cached per shard")
+      .field("auto_per_shard_threshold_bytes", &ReaderOptions::auto_per_shard_threshold_bytes, "")
+      .field("auto_total_budget_bytes", &ReaderOptions::auto_total_budget_bytes, "")
+      .field("mmap_size", &ReaderOptions::mmap_size, "download tier: None maps the whole shard")
+      .field("shard_store_options", &ReaderOptions::shard_store_options, "None: store_options");
   BindManifestStoreField(options);
   BindMetricsField(options);
   options.finish(/*picklable=*/false);
@@ -250,6 +261,13 @@ void BindDistributedTypes(nb::module_& m) {
 }
 
 void BindReaderTypes(nb::module_& m) {
+  StructBinding<ReadStats>(m, "ReadStats", "What reading shards has cost a reader so far.")
+      .field("reader_mode", &ReadStats::reader_mode, "")
+      .field("range_bytes_fetched", &ReadStats::range_bytes_fetched, "")
+      .field("range_requests", &ReadStats::range_requests, "")
+      .field("shards_downloaded", &ReadStats::shards_downloaded, "")
+      .field("bytes_downloaded", &ReadStats::bytes_downloaded, "")
+      .finish(/*picklable=*/false);
   StructBinding<SnapshotInfo>(m, "SnapshotInfo", "The snapshot a reader is pinned to.")
       .field("run_id", &SnapshotInfo::run_id, "")
       .field("num_dbs", &SnapshotInfo::num_dbs, "")

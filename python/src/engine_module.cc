@@ -157,6 +157,7 @@ class Reader {
   void Close() { reader_->Close(); }
   SnapshotInfo Info() const { return reader_->Info(); }
   std::vector<ShardDetail> ShardDetails() const { return reader_->ShardDetails(); }
+  ReadStats Stats() const { return reader_->Stats(); }
   ReaderHealth Health(std::optional<double> staleness_seconds) const {
     std::optional<std::chrono::seconds> threshold;
     if (staleness_seconds) threshold = std::chrono::seconds(static_cast<int64_t>(*staleness_seconds));
@@ -221,5 +222,6 @@ NB_MODULE(_engine, m) {
       .def("close", &Reader::Close, NoGil())
       .def("info", &Reader::Info, NoGil())
       .def("shard_details", &Reader::ShardDetails, NoGil())
+      .def("stats", &Reader::Stats, NoGil())
       .def("health", &Reader::Health, nb::arg("staleness_seconds").none(), NoGil());
 }

@@ -36,6 +36,7 @@ struct ReadArgs {
   std::string staleness;
   std::optional<std::string> rate_limit;  // search: queries per second
   int64_t max_workers = 0;
+  std::string reader_mode;  // empty: download
   bool json = false;
   // An older snapshot than _CURRENT's: at most one of these.
   std::optional<std::string> run_id;
@@ -58,6 +59,14 @@ void AddStoreOptions(CLI::App* cmd, ReadArgs& a) {
   AddManifestStoreOption(cmd, a.manifest_store);
   cmd->add_option("--cache-dir", a.cache_dir, "Local shard cache, private to this user (default: ~/.cache/shardvec/shards/…)");
   cmd->add_flag("--json", a.json, "Print JSON");
+}
+
+// --reader-mode: search reads shards with the tier it names; info and shards report the tier a
+// search would use (auto resolved for the snapshot).
+void AddReaderModeOption(CLI::App* cmd, ReadArgs& a) {
+  cmd->add_option("--reader-mode", a.reader_mode,
+                  "How shards are read: download (into --cache-dir, default), range (ranged GETs, nothing "
+                  "downloaded) or auto (range when a shard is >= 16 MiB or the snapshot >= 2 GiB)");
 }
 
 // --run-id / --ref / --offset: read an older published snapshot instead of _CURRENT's (one at most).
@@ -180,6 +189,9 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   options.cache_dir = a.cache_dir;
   options.max_workers = a.max_workers;
   options.metrics = CliMetrics();
+  if (!a.reader_mode.empty()) {
+    ASSIGN_OR_RETURN(options.reader_mode, ParseReaderMode(a.reader_mode, "--reader-mode"));
+  }
   if (a.run_id || a.ref || a.offset) options.manifest = RollbackTarget{a.run_id, a.ref, a.offset};
   auto reader = ShardedVectorReader::Open(options);
   // No manifest matches the flag (NotFound), or its value cannot name one (InvalidArgument).
@@ -291,7 +303,8 @@ json InfoJson(const SnapshotInfo& i) {
 int RunInfo(const ReadArgs& a) {
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("info", reader.status());
-  const json info = InfoJson((*reader)->Info());
+  json info = InfoJson((*reader)->Info());
+  if (!a.reader_mode.empty()) info["reader_mode"] = ReaderModeName((*reader)->Stats().reader_mode);
   if (a.json) {
     PrintJson(info);
   } else {
@@ -315,10 +328,14 @@ int RunShards(const ReadArgs& a) {
                     {"checkpoint_id", d.checkpoint_id ? json(*d.checkpoint_id) : json()},
                     {"digest", d.digest ? json(*d.digest) : json()}});
   }
+  const std::string_view mode = ReaderModeName((*reader)->Stats().reader_mode);
   if (a.json) {
-    PrintJson({{"shards", rows}});
+    json out = {{"shards", rows}};
+    if (!a.reader_mode.empty()) out["reader_mode"] = mode;
+    PrintJson(out);
     return kExitOk;
   }
+  if (!a.reader_mode.empty()) std::printf("reader_mode: %s\n", std::string(mode).c_str());
   std::printf("%-6s %12s %12s  %s\n", "DB_ID", "VECTORS", "BYTES", "URL");
   for (const auto& r : rows) {
     std::printf("%-6lld %12lld %12lld  %s\n", r["db_id"].get<long long>(), r["vector_count"].get<long long>(),
@@ -390,6 +407,7 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   CLI::App* search = app.add_subcommand("search", "Search a snapshot");
   AddStoreOptions(search, *args);
   AddSnapshotOptions(search, *args);
+  AddReaderModeOption(search, *args);
   AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
   // --shard-ids replaces routing, so the routing flags cannot take effect beside it.
@@ -406,11 +424,13 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   CLI::App* info = app.add_subcommand("info", "Describe the current snapshot (or an older one: --run-id, --ref, --offset)");
   AddStoreOptions(info, *args);
   AddSnapshotOptions(info, *args);
+  AddReaderModeOption(info, *args);
   info->callback([args, &exit_code] { exit_code = RunInfo(*args); });
 
   CLI::App* shards = app.add_subcommand("shards", "List the current snapshot's shards (or an older one's)");
   AddStoreOptions(shards, *args);
   AddSnapshotOptions(shards, *args);
+  AddReaderModeOption(shards, *args);
   shards->callback([args, &exit_code] { exit_code = RunShards(*args); });
 
   CLI::App* route = app.add_subcommand("route", "Show the shards a query would probe");

@@ -119,13 +119,14 @@ void ShardLease::Release() {
 // ---- ShardCache ---------------------------------------------------------------------------------
 
 ShardCache::ShardCache(std::shared_ptr<ObjectStore> store, fs::path cache_dir, int64_t dim,
-                       Metric metric, int64_t max_open, bool record_downloads)
+                       Metric metric, int64_t max_open, bool record_downloads, ShardAccess access)
     : store_(std::move(store)),
       cache_dir_(std::move(cache_dir)),
       dim_(dim),
       metric_(metric),
       max_open_(max_open),
-      record_downloads_(record_downloads) {}
+      record_downloads_(record_downloads),
+      access_(std::move(access)) {}
 
 std::vector<ShardDownload> ShardCache::TakeDownloads() {
   if (!record_downloads_) return {};
@@ -165,12 +166,55 @@ Result<ShardLease> ShardCache::Acquire(const ShardLocation& loc) {
   std::lock_guard<std::mutex> loading(*load_lock);
   // Another thread may have finished loading while this one waited for the shard's lock.
   if (std::optional<ShardLease> lease = TryBorrowCached(name)) return std::move(*lease);
+  if (access_.ranged) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ShardSearcher> searcher, OpenRanged(loc));
+    return Install(name, std::move(searcher), generation);
+  }
   ASSIGN_OR_RETURN(const int fd, OpenVerifiedFile(loc, name));
   // Bound to the verified file: a file put at its path later is never read through this searcher.
   ASSIGN_OR_RETURN(std::unique_ptr<ShardSearcher> searcher,
                    ShardSearcher::OpenPinned(fd, cache_dir_ / name / std::string(kShardFileName), dim_, metric_,
-                                             std::to_string(loc.db_id)));
+                                             std::to_string(loc.db_id), kDefaultShardConnections, ScanPath::kAuto,
+                                             access_.mmap_size));
   return Install(name, std::move(searcher), generation);
+}
+
+Result<std::unique_ptr<ShardSearcher>> ShardCache::OpenRanged(const ShardLocation& loc) {
+  const std::string shard = std::to_string(loc.db_id);
+  const std::string context = fmt::format("shard {}: ranged read of '{}'", shard, loc.key);
+  Result<ObjectInfo> info = store_->Head(loc.key);
+  if (!info.ok()) return info.status().WithContext(context);
+  if (info->size != loc.size) {
+    return Status::Corruption(fmt::format("shard {} failed verification: expected {} bytes, the object '{}' has {}",
+                                          loc.db_id, loc.size, loc.key, info->size))
+        .WithKind(ErrorKind::kShardVerification);
+  }
+  // The first page holds the page size (bytes 16-17 of the SQLite header; 1 means 65536). One read
+  // of the largest page SQLite allows fetches it whatever it is; the pages it covers are kept.
+  constexpr int64_t kMaxPageBytes = 65536;
+  Result<std::string> fetched = store_->GetRange(loc.key, 0, std::min(kMaxPageBytes, loc.size));
+  if (!fetched.ok()) return fetched.status().WithContext(context);
+  const std::string& head = *fetched;
+  if (access_.counters) {
+    access_.counters->requests.fetch_add(1);
+    access_.counters->bytes_fetched.fetch_add(static_cast<int64_t>(head.size()));
+  }
+  constexpr std::string_view kMagic("SQLite format 3\0", 16);
+  if (head.size() < 100 || std::string_view(head).substr(0, 16) != kMagic) {
+    return Status::Corruption(fmt::format("shard {}: '{}' is not an SQLite database", shard, loc.key));
+  }
+  const int64_t raw = (static_cast<unsigned char>(head[16]) << 8) | static_cast<unsigned char>(head[17]);
+  const int64_t page_bytes = raw == 1 ? 65536 : raw;
+  if (page_bytes < 512 || (page_bytes & (page_bytes - 1)) != 0) {
+    return Status::Corruption(fmt::format("shard {}: '{}' declares a page size of {}", shard, loc.key, raw));
+  }
+  RangedObjectOptions options;
+  options.page_bytes = page_bytes;
+  options.page_cache_pages = access_.page_cache_pages;
+  auto object = std::make_shared<RangedObject>(store_, loc.key, loc.size, options, access_.counters,
+                                               access_.fetch_pool.get());
+  object->Seed(head);
+  return ShardSearcher::OpenRanged(std::move(object), dim_, metric_, shard);
 }
 
 std::optional<ShardLease> ShardCache::TryBorrowCached(const std::string& name) {
@@ -270,6 +314,10 @@ Result<int> ShardCache::DownloadVerified(const ShardLocation& loc, const std::st
     if (fd >= 0) ::close(fd);
     ::unlink(staged.c_str());
     return st;
+  }
+  if (access_.downloads) {
+    access_.downloads->shards.fetch_add(1);
+    access_.downloads->bytes.fetch_add(loc.size);
   }
   std::lock_guard<std::mutex> lock(mu_);
   verified_[name] = IdentityOf(stat_buf);

@@ -6,6 +6,7 @@
 // Evicted or retired searchers that are still borrowed close when their last lease goes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <list>
@@ -17,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/thread_pool.h"
 #include "shard/shard_searcher.h"
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
@@ -43,6 +45,25 @@ struct FileIdentity {
   int64_t size = 0;
   int64_t mtime_ns = 0;
   bool operator==(const FileIdentity&) const = default;
+};
+
+// How the cache reaches a shard's bytes: downloaded into the cache folder (the default), or read in
+// place through ranged reads (no local copy; the size is checked with a HEAD, the digest cannot be
+// without reading every byte, so it is not).
+// Downloads done, summed over every cache that shares the counters (e.g. one reader's).
+struct DownloadCounters {
+  std::atomic<int64_t> shards{0};
+  std::atomic<int64_t> bytes{0};
+};
+
+struct ShardAccess {
+  bool ranged = false;
+  std::shared_ptr<DownloadCounters> downloads;  // counts downloads when set
+  int64_t page_cache_pages = 1024;  // ranged: pages each open shard caches (0: none)
+  // Ranged: counts every ranged read; the fetch pool runs a read's parts in parallel (may be null).
+  std::shared_ptr<RangeReadCounters> counters;
+  std::shared_ptr<ThreadPool> fetch_pool;
+  std::optional<int64_t> mmap_size;  // downloaded shards: PRAGMA mmap_size (none: the whole file)
 };
 
 // One shard fetched from the store into the cache (for the reader's shard_download metric event).
@@ -81,7 +102,7 @@ class ShardCache {
   // max_open = 0 keeps every searcher open.
   // record_downloads keeps a list of completed downloads for TakeDownloads (off: nothing is kept).
   ShardCache(std::shared_ptr<ObjectStore> store, std::filesystem::path cache_dir, int64_t dim,
-             Metric metric, int64_t max_open, bool record_downloads = false);
+             Metric metric, int64_t max_open, bool record_downloads = false, ShardAccess access = {});
   // Retires everything; leases still out must be released before the cache is destroyed.
   ~ShardCache();
   ShardCache(const ShardCache&) = delete;
@@ -123,6 +144,8 @@ class ShardCache {
   // Needs the shard folder's download lock held.
   Result<int> DownloadVerified(const ShardLocation& loc, const std::string& name,
                                const std::filesystem::path& final_path);
+  // The searcher of a shard read in place through ranged reads.
+  Result<std::unique_ptr<ShardSearcher>> OpenRanged(const ShardLocation& loc);
   ShardLease Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,
                      int64_t generation);
   void Release(const std::shared_ptr<ShardCacheEntry>& entry);
@@ -140,6 +163,7 @@ class ShardCache {
   const Metric metric_;
   const int64_t max_open_;
   const bool record_downloads_;
+  const ShardAccess access_;
 
   mutable std::mutex mu_;
   LruList lru_;

@@ -19,6 +19,7 @@
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/private_dir.h"
+#include "common/text_util.h"
 #include "metrics/emit.h"
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
@@ -39,7 +40,52 @@ namespace {
 struct Snapshot {
   std::unique_ptr<LoadedSnapshot> loaded;
   std::shared_ptr<ShardCache> cache;
+  ReaderMode mode = ReaderMode::kDownload;  // resolved: kDownload or kRange
 };
+
+// Parallel parts of one ranged read (a shard's scan reads ahead in windows split into parts).
+constexpr size_t kRangeFetchThreads = 8;
+// A page cache beyond this many pages per shard is refused (at 64 KiB pages: 64 GiB).
+constexpr int64_t kMaxPageCachePages = int64_t{1} << 20;
+
+// Each tier's settings must be valid, and a setting of a tier the reader cannot use is refused.
+Status CheckTierOptions(const ReaderOptions& o) {
+  const ReaderMode mode = o.reader_mode;
+  if (mode != ReaderMode::kDownload && mode != ReaderMode::kRange && mode != ReaderMode::kAuto) {
+    return Status::InvalidArgument(fmt::format("reader_mode {} is not download, range or auto", static_cast<int>(mode)));
+  }
+  if (o.page_cache_pages < 0 || o.page_cache_pages > kMaxPageCachePages) {
+    return Status::InvalidArgument(
+        fmt::format("page_cache_pages must be in 0..{} (got {})", kMaxPageCachePages, o.page_cache_pages));
+  }
+  if (o.mmap_size && *o.mmap_size < 0) {
+    return Status::InvalidArgument(fmt::format("mmap_size must be >= 0 (got {})", *o.mmap_size));
+  }
+  if (o.auto_per_shard_threshold_bytes <= 0 || o.auto_total_budget_bytes <= 0) {
+    return Status::InvalidArgument(fmt::format(
+        "auto_per_shard_threshold_bytes and auto_total_budget_bytes must be > 0 (got {} and {})",
+        o.auto_per_shard_threshold_bytes, o.auto_total_budget_bytes));
+  }
+  const std::string_view name = ReaderModeName(mode);
+  if (mode == ReaderMode::kDownload && o.page_cache_pages != kDefaultPageCachePages) {
+    return Status::InvalidArgument(fmt::format(
+        "page_cache_pages ({}) applies to the range tier; reader_mode is {}", o.page_cache_pages, name));
+  }
+  if (mode == ReaderMode::kRange && o.mmap_size) {
+    return Status::InvalidArgument(fmt::format(
+        "mmap_size ({}) applies to the download tier; reader_mode is {}", *o.mmap_size, name));
+  }
+  if (mode != ReaderMode::kAuto && (o.auto_per_shard_threshold_bytes != kDefaultAutoPerShardThresholdBytes ||
+                                    o.auto_total_budget_bytes != kDefaultAutoTotalBudgetBytes)) {
+    return Status::InvalidArgument(fmt::format(
+        "auto_per_shard_threshold_bytes and auto_total_budget_bytes apply to reader_mode auto; it is {}", name));
+  }
+  if (o.shard_store_options && !IsS3Prefix(o.store)) {
+    return Status::InvalidArgument(fmt::format(
+        "shard_store_options applies to an s3:// store; '{}' is a folder", o.store));
+  }
+  return Status::OK();
+}
 
 Status ReaderClosed() {
   return Status::FailedPrecondition("reader is closed").WithKind(ErrorKind::kReaderClosed);
@@ -149,13 +195,44 @@ Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStor
 
 }  // namespace
 
+std::string_view ReaderModeName(ReaderMode mode) {
+  switch (mode) {
+    case ReaderMode::kDownload: return "download";
+    case ReaderMode::kRange: return "range";
+    case ReaderMode::kAuto: return "auto";
+  }
+  return "unknown";
+}
+
+Result<ReaderMode> ParseReaderMode(std::string_view text, std::string_view field) {
+  for (ReaderMode mode : {ReaderMode::kDownload, ReaderMode::kRange, ReaderMode::kAuto}) {
+    if (text == ReaderModeName(mode)) return mode;
+  }
+  return Status::InvalidArgument(
+      fmt::format("{} must be download, range or auto (got '{}')", field, EscapeForDisplay(text)));
+}
+
+ReaderMode ResolveReaderMode(ReaderMode mode, const std::vector<int64_t>& shard_bytes,
+                             int64_t per_shard_threshold_bytes, int64_t total_budget_bytes) {
+  if (mode != ReaderMode::kAuto) return mode;
+  int64_t total = 0;
+  for (int64_t bytes : shard_bytes) {
+    if (bytes >= per_shard_threshold_bytes) return ReaderMode::kRange;
+    total += bytes;
+  }
+  return total >= total_budget_bytes ? ReaderMode::kRange : ReaderMode::kDownload;
+}
+
 class ShardedVectorReader::Impl {
  public:
-  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::unique_ptr<ThreadPool> pool)
+  Impl(ReaderOptions options, std::shared_ptr<ObjectStore> store, std::shared_ptr<ObjectStore> shard_store,
+       std::unique_ptr<ThreadPool> pool, std::shared_ptr<ThreadPool> fetch_pool)
       : options_(std::move(options)),
         store_(std::move(store)),
         manifests_(options_.manifest_store ? options_.manifest_store : MakeObjectManifestStore(store_)),
-        pool_(std::move(pool)) {}
+        shard_store_(std::move(shard_store)),
+        pool_(std::move(pool)),
+        fetch_pool_(std::move(fetch_pool)) {}
 
   Status Load() {
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded, LoadFirstSnapshot());
@@ -324,6 +401,16 @@ class ShardedVectorReader::Impl {
                {{"s3_prefix", store_->PrefixUrl()}, {"num_shards", snap ? snap->loaded->num_dbs : int64_t{0}}});
   }
 
+  ReadStats Stats() const {
+    ReadStats stats;
+    if (auto snap = Peek()) stats.reader_mode = snap->mode;
+    stats.range_bytes_fetched = range_counters_->bytes_fetched.load();
+    stats.range_requests = range_counters_->requests.load();
+    stats.shards_downloaded = download_counters_->shards.load();
+    stats.bytes_downloaded = download_counters_->bytes.load();
+    return stats;
+  }
+
   std::shared_ptr<const Snapshot> Peek() const {
     std::lock_guard<std::mutex> lock(mu_);
     return current_;
@@ -342,11 +429,24 @@ class ShardedVectorReader::Impl {
 
   std::shared_ptr<const Snapshot> MakeSnapshot(std::unique_ptr<LoadedSnapshot> loaded) {
     auto snapshot = std::make_shared<Snapshot>();
-    snapshot->cache = std::make_shared<ShardCache>(store_, cache_root_, loaded->dim, loaded->metric,
-                                                   options_.max_cached_shards, /*record_downloads=*/metrics_ != nullptr);
+    std::vector<int64_t> shard_bytes;
+    for (const auto& [id, loc] : loaded->shards) shard_bytes.push_back(loc.size);
+    snapshot->mode = ResolveReaderMode(options_.reader_mode, shard_bytes, options_.auto_per_shard_threshold_bytes,
+                                       options_.auto_total_budget_bytes);
+    ShardAccess access;
+    access.ranged = snapshot->mode == ReaderMode::kRange;
+    access.page_cache_pages = options_.page_cache_pages;
+    access.counters = range_counters_;
+    access.fetch_pool = fetch_pool_;
+    access.downloads = download_counters_;
+    access.mmap_size = options_.mmap_size;
+    snapshot->cache = std::make_shared<ShardCache>(shard_store_, cache_root_, loaded->dim, loaded->metric,
+                                                   options_.max_cached_shards, /*record_downloads=*/metrics_ != nullptr,
+                                                   std::move(access));
     snapshot->loaded = std::move(loaded);
     return snapshot;
   }
+
 
   Status Preload(const Snapshot& snap) {
     for (const auto& [id, loc] : snap.loaded->shards) {
@@ -450,9 +550,13 @@ class ShardedVectorReader::Impl {
   ReaderOptions options_;
   std::shared_ptr<ObjectStore> store_;
   std::shared_ptr<ManifestStore> manifests_;
+  std::shared_ptr<ObjectStore> shard_store_;  // store_, or one with shard_store_options
   const std::shared_ptr<MetricsSink> metrics_ = options_.metrics;
   fs::path cache_root_;
   std::unique_ptr<ThreadPool> pool_;
+  std::shared_ptr<ThreadPool> fetch_pool_;  // ranged reads' parts (null unless a tier may range)
+  const std::shared_ptr<RangeReadCounters> range_counters_ = std::make_shared<RangeReadCounters>();
+  const std::shared_ptr<DownloadCounters> download_counters_ = std::make_shared<DownloadCounters>();
   mutable std::mutex mu_;
   std::mutex refresh_mu_;
   std::shared_ptr<const Snapshot> current_;
@@ -472,9 +576,19 @@ Result<std::unique_ptr<ShardedVectorReader>> ShardedVectorReader::Open(const Rea
   if (options.max_fallback_attempts < 0) {
     return Status::InvalidArgument(fmt::format("max_fallback_attempts must be >= 0 (got {})", options.max_fallback_attempts));
   }
+  RETURN_IF_ERROR(CheckTierOptions(options));
+  std::shared_ptr<ObjectStore> shard_store = store;
+  if (options.shard_store_options) {
+    ASSIGN_OR_RETURN(shard_store, OpenStore(options.store, *options.shard_store_options));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool,
                    ThreadPool::Create(ThreadPool::DefaultSize(options.max_workers), "the reader's searches (max_workers)"));
-  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(pool));
+  std::shared_ptr<ThreadPool> fetch_pool;
+  if (options.reader_mode != ReaderMode::kDownload) {
+    ASSIGN_OR_RETURN(fetch_pool, ThreadPool::Create(kRangeFetchThreads, "the reader's ranged reads"));
+  }
+  auto impl = std::make_unique<Impl>(options, std::move(store), std::move(shard_store), std::move(pool),
+                                     std::move(fetch_pool));
   RETURN_IF_ERROR(impl->Load());
   impl->EmitInitialized();
   return std::unique_ptr<ShardedVectorReader>(new ShardedVectorReader(std::move(impl)));
@@ -519,6 +633,8 @@ SnapshotInfo ShardedVectorReader::Info() const {
   info.routing_values = s.routing.routing_values;
   return info;
 }
+
+ReadStats ShardedVectorReader::Stats() const { return impl_->Stats(); }
 
 std::vector<ShardDetail> ShardedVectorReader::ShardDetails() const {
   std::vector<ShardDetail> out;

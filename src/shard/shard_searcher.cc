@@ -25,6 +25,7 @@
 #include "common/vector_check.h"
 #include "common/text_util.h"
 #include "shard/pinned_file_vfs.h"
+#include "shard/ranged_object_vfs.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_storage.h"
 #include "shard/vec0_top_k.h"
@@ -259,7 +260,8 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenDeclared(const std::fi
 Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenPinned(int fd, const std::filesystem::path& file,
                                                                  int64_t dim, Metric metric,
                                                                  std::string_view shard_name,
-                                                                 int max_connections, ScanPath scan_path) {
+                                                                 int max_connections, ScanPath scan_path,
+                                                                 std::optional<int64_t> mmap_size) {
   struct ::stat st {};
   Result<std::string> vfs = PinnedFileVfsName();
   if (!vfs.ok() || ::fstat(fd, &st) != 0) {
@@ -268,16 +270,42 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenPinned(int fd, const s
     return Status::IOError(fmt::format("shard {}: cannot open '{}': {}", shard_name, file.string(), why));
   }
   return OpenUri(file, ImmutableUri(PinnedFileName(fd)) + "&vfs=" + *vfs, fd, static_cast<int64_t>(st.st_size),
-                 dim, metric, shard_name, max_connections, scan_path);
+                 dim, metric, shard_name, max_connections, scan_path, mmap_size);
+}
+
+Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenRanged(std::shared_ptr<RangedObject> object, int64_t dim,
+                                                                 Metric metric, std::string_view shard_name,
+                                                                 int max_connections, ScanPath scan_path) {
+  ASSIGN_OR_RETURN(const std::string vfs, RangedObjectVfsName());
+  const std::string url = object->Url();
+  const int64_t size = object->size();
+  const std::string name = RegisterRangedObject(std::move(object));
+  // Dropped with the searcher, or at once when the open fails (open connections keep the object).
+  std::shared_ptr<void> registration(nullptr, [name](void*) { UnregisterRangedObject(name); });
+  Result<std::unique_ptr<ShardSearcher>> searcher =
+      OpenUri(url, ImmutableUri(name) + "&vfs=" + vfs, -1, size, dim, metric, shard_name, max_connections,
+              scan_path, std::nullopt, name);
+  if (searcher.ok()) {
+    (*searcher)->ranged_registration_ = std::move(registration);
+    return searcher;
+  }
+  // A failed read is reported as the store's error, not as the damaged file SQLite takes it for.
+  Status read_error = TakeRangedReadError(name);
+  if (!read_error.ok()) return read_error.WithContext(fmt::format("shard {}", shard_name));
+  return searcher.status();
 }
 
 Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesystem::path& file, std::string uri,
                                                               int pinned_fd, int64_t file_bytes, int64_t dim,
                                                               Metric metric, std::string_view shard_name,
-                                                              int max_connections, ScanPath scan_path) {
+                                                              int max_connections, ScanPath scan_path,
+                                                              std::optional<int64_t> mmap_size,
+                                                              std::string ranged_name) {
   // Owned from here on, so every return below closes a pinned file.
   std::unique_ptr<ShardSearcher> searcher(new ShardSearcher(file, std::move(uri), pinned_fd, dim, metric,
                                                             std::string(shard_name), max_connections, file_bytes));
+  searcher->mmap_size_ = mmap_size;
+  searcher->ranged_name_ = std::move(ranged_name);
   RETURN_IF_ERROR(CheckOpenArguments(dim, shard_name));
   // The first connection validates the file now, so a bad shard never reaches a search.
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, searcher->OpenConnection());
@@ -298,7 +326,19 @@ int ShardSearcher::open_connections() const {
   return opened_;
 }
 
+Result<int64_t> ShardSearcher::MmapSize() {
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, BorrowConnection());
+  ConnectionLease lease(this, std::move(conn));
+  SqliteStatement stmt(lease.get().db, "PRAGMA mmap_size");
+  if (!stmt.ok() || stmt.Step() != SQLITE_ROW) return SqliteError(lease.get(), SQLITE_ERROR, "PRAGMA mmap_size");
+  return stmt.Int(0);
+}
+
 Status ShardSearcher::SqliteError(Connection& conn, int rc, std::string_view what) const {
+  if (!ranged_name_.empty()) {
+    Status read_error = TakeRangedReadError(ranged_name_);
+    if (!read_error.ok()) return read_error.WithContext(fmt::format("shard {}: {}", shard_name_, what));
+  }
   std::string msg =
       fmt::format("shard {}: {} failed on '{}': {}", shard_name_, what, file_.string(),
                   conn.db != nullptr ? sqlite3_errmsg(conn.db) : sqlite3_errstr(rc));
@@ -323,9 +363,9 @@ Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenRawConnect
 Result<std::unique_ptr<ShardSearcher::Connection>> ShardSearcher::OpenConnection() const {
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenRawConnection());
   int rc = SQLITE_OK;
-  // Map the whole file: scans then read pages straight from the OS page cache.
+  // Map the whole file unless told otherwise: scans then read pages straight from the OS page cache.
   const std::string mmap_pragma =
-      fmt::format("PRAGMA mmap_size={}", std::max<int64_t>(file_bytes_, 1));
+      fmt::format("PRAGMA mmap_size={}", mmap_size_.value_or(std::max<int64_t>(file_bytes_, 1)));
   rc = sqlite3_exec(conn->db, mmap_pragma.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(*conn, rc, "PRAGMA mmap_size");
   RETURN_IF_ERROR(ValidateSchema(*conn));

@@ -20,6 +20,7 @@
 
 #include "shard/scan_kernel.h"
 #include "shardvec/status.h"
+#include "store/ranged_object.h"
 #include "shardvec/types.h"
 
 namespace shardvec {
@@ -51,8 +52,15 @@ class ShardSearcher {
   // Open for the file this process holds open as `fd`, which the searcher takes over (closed with
   // it, or at once on failure): every connection, including those opened later, reads that very
   // file, whatever `file` (named in messages) holds by then.
+  // `mmap_size`: the bytes of the file SQLite maps (PRAGMA mmap_size); default the whole file.
   static Result<std::unique_ptr<ShardSearcher>> OpenPinned(
       int fd, const std::filesystem::path& file, int64_t dim, Metric metric, std::string_view shard_name,
+      int max_connections = kDefaultShardConnections, ScanPath scan_path = ScanPath::kAuto,
+      std::optional<int64_t> mmap_size = std::nullopt);
+  // Open for a shard read in place through ranged reads (no local copy): SQLite reads its pages
+  // through `object`'s page cache. A store error during a read is returned as that error.
+  static Result<std::unique_ptr<ShardSearcher>> OpenRanged(
+      std::shared_ptr<RangedObject> object, int64_t dim, Metric metric, std::string_view shard_name,
       int max_connections = kDefaultShardConnections, ScanPath scan_path = ScanPath::kAuto);
   // Open for a shard file on its own, outside a snapshot: the dimension and metric are the ones its
   // vec_index declares (Corruption naming `shard_name` when it declares none we can search).
@@ -89,6 +97,8 @@ class ShardSearcher {
   const std::string& shard_name() const { return shard_name_; }
   // Connections opened so far (for tests and stats).
   int open_connections() const;
+  // What `PRAGMA mmap_size` answers on a connection of this searcher (for tests).
+  Result<int64_t> MmapSize();
 
  private:
   struct Connection;
@@ -97,10 +107,13 @@ class ShardSearcher {
   ShardSearcher(std::filesystem::path file, std::string uri, int pinned_fd, int64_t dim, Metric metric,
                 std::string shard_name, int max_connections, int64_t file_bytes);
   // Open and OpenPinned: `uri` names the file for SQLite, `pinned_fd` (or -1) is closed with the searcher.
+  // `ranged_name` (or empty): the RangedObject registration SQLite reads through.
   static Result<std::unique_ptr<ShardSearcher>> OpenUri(const std::filesystem::path& file, std::string uri,
                                                         int pinned_fd, int64_t file_bytes, int64_t dim,
                                                         Metric metric, std::string_view shard_name,
-                                                        int max_connections, ScanPath scan_path);
+                                                        int max_connections, ScanPath scan_path,
+                                                        std::optional<int64_t> mmap_size = std::nullopt,
+                                                        std::string ranged_name = "");
 
   Result<std::unique_ptr<Connection>> OpenRawConnection() const;  // opened and hardened, nothing read
   Result<std::unique_ptr<Connection>> OpenConnection() const;
@@ -126,6 +139,9 @@ class ShardSearcher {
   const std::string shard_name_;
   const int max_connections_;
   const int64_t file_bytes_;
+  std::optional<int64_t> mmap_size_;  // none: the whole file
+  std::string ranged_name_;           // set when SQLite reads through a RangedObject
+  std::shared_ptr<void> ranged_registration_;  // ends that registration with the searcher
   std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
   // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard
   // without payloads: a query then touches SQLite only for payloads it returns.

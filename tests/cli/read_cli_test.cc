@@ -151,5 +151,39 @@ TEST_F(ReadCliTest, RollbackThenSearchAnswersFromTheOlderSnapshot) {
   EXPECT_LT(a["results"][0]["score"].get<double>(), 1e-3);
 }
 
+TEST_F(ReadCliTest, ReaderModeRangeAnswersAsDownloadAndAutoIsReported) {
+  ASSERT_EQ(Build("r1").exit_code, 0);
+  const std::string query = " --query " + QueryOfRow(42) + " --top-k 5 --num-probes 4 --json";
+  auto download = RunCli("search" + StoreArgs() + query + " --reader-mode download");
+  ASSERT_EQ(download.exit_code, 0) << download.err;
+  const fs::path range_cache = tmp_ / "range-cache";
+  auto range = RunCli("search --store " + ShellQuote((tmp_ / "store").string()) + " --cache-dir " +
+                      ShellQuote(range_cache.string()) + query + " --reader-mode range");
+  ASSERT_EQ(range.exit_code, 0) << range.err;
+  json d = json::parse(download.out), r = json::parse(range.out);
+  EXPECT_EQ(r["results"], d["results"]);
+  EXPECT_EQ(r["results"][0]["id"], 42);
+  EXPECT_TRUE(testing::ListFiles(range_cache).empty());  // nothing downloaded
+
+  // info and shards report the tier a search would use; auto is resolved (small shards: download).
+  auto info = RunCli("info" + StoreArgs() + " --json --reader-mode auto");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(json::parse(info.out)["reader_mode"], "download");
+  auto shards = RunCli("shards" + StoreArgs() + " --json --reader-mode range");
+  ASSERT_EQ(shards.exit_code, 0) << shards.err;
+  EXPECT_EQ(json::parse(shards.out)["reader_mode"], "range");
+  EXPECT_EQ(json::parse(shards.out)["shards"].size(), 4u);
+  // Without the flag the output is what it was.
+  EXPECT_FALSE(json::parse(RunCli("info" + StoreArgs() + " --json").out).contains("reader_mode"));
+
+  for (const char* command : {"search", "info", "shards"}) {
+    auto bad = RunCli(std::string(command) + StoreArgs() + (command == std::string("search") ? query : "") +
+                      " --reader-mode ranged");
+    EXPECT_EQ(bad.exit_code, 1) << command;
+    EXPECT_NE(bad.err.find("--reader-mode must be download, range or auto (got 'ranged')"), std::string::npos)
+        << command << ": " << bad.err;
+  }
+}
+
 }  // namespace
 }  // namespace shardvec

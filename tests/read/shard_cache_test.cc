@@ -418,3 +418,65 @@ TEST(ShardCacheDirNameTest, PlainIdentitiesAreKeptOthersAreMadeSafeAndDistinct) 
 
 }  // namespace
 }  // namespace shardvec
+
+namespace shardvec {
+namespace {
+
+TEST_F(ShardCacheTest, MmapSizeReachesEveryConnectionOfADownloadedShard) {
+  const ShardLocation loc = PublishShard(1);
+  auto cache1 = MakeCache(0);
+  auto defaults = cache1->Acquire(loc);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  // By default SQLite maps the whole file.
+  EXPECT_EQ(*(*defaults)->MmapSize(), loc.size);
+  ShardAccess access;
+  access.mmap_size = 12345;
+  ShardCache cache(store_, tmp_.path() / "cache2", kDim, Metric::kL2, 0, false, access);
+  auto lease = cache.Acquire(loc);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(*(*lease)->MmapSize(), 12345);
+  ExpectServes(lease->searcher(), 1);
+  access.mmap_size = 0;  // mapping off
+  ShardCache unmapped(store_, tmp_.path() / "cache3", kDim, Metric::kL2, 0, false, access);
+  auto off = unmapped.Acquire(loc);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(*(*off)->MmapSize(), 0);
+  ExpectServes(off->searcher(), 1);
+}
+
+TEST_F(ShardCacheTest, RangedAccessServesAShardWithoutDownloadingIt) {
+  const ShardLocation loc = PublishShard(2);
+  ShardAccess access;
+  access.ranged = true;
+  access.page_cache_pages = 8;
+  access.counters = std::make_shared<RangeReadCounters>();
+  ShardCache cache(store_, tmp_.path() / "cache", kDim, Metric::kL2, 0, false, access);
+  auto lease = cache.Acquire(loc);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  for (int64_t row : {0, 7, 39}) ExpectServes(lease->searcher(), 2, row);
+  EXPECT_EQ(store_->downloads(), 0);
+  EXPECT_FALSE(fs::exists(tmp_.path() / "cache"));  // nothing written locally
+  EXPECT_GT(access.counters->bytes_fetched.load(), 0);
+  EXPECT_LE(access.counters->bytes_fetched.load(), loc.size);
+}
+
+TEST_F(ShardCacheTest, RangedAccessRefusesAnObjectOfAnotherSizeOrNotSqlite) {
+  ShardLocation loc = PublishShard(3);
+  ShardAccess access;
+  access.ranged = true;
+  ShardCache cache(store_, tmp_.path() / "cache", kDim, Metric::kL2, 0, false, access);
+  ShardLocation wrong = loc;
+  wrong.size += 1;
+  auto lease = cache.Acquire(wrong);
+  EXPECT_EQ(lease.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(lease.status().kind(), ErrorKind::kShardVerification);
+  EXPECT_NE(lease.status().message().find(std::to_string(loc.size)), std::string::npos) << lease.status().message();
+  ASSERT_TRUE(local_->Delete(loc.key).ok());
+  ASSERT_TRUE(local_->Put(loc.key, std::string(static_cast<size_t>(loc.size), 'x')).ok());
+  lease = cache.Acquire(loc);
+  EXPECT_EQ(lease.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(lease.status().message().find("not an SQLite database"), std::string::npos) << lease.status().message();
+}
+
+}  // namespace
+}  // namespace shardvec

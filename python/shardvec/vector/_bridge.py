@@ -18,7 +18,7 @@ import numpy as np
 
 from shardvec._arrays import float32_array, int64_array
 from shardvec._native import _engine
-from shardvec.config import require_utf8
+from shardvec.config import engine_store_options, require_utf8
 from shardvec.errors import ConfigValidationError
 from shardvec.manifest_store import engine_manifest_store
 from shardvec.metrics import engine_sink
@@ -35,6 +35,7 @@ from shardvec.vector.types import (
 )
 
 if TYPE_CHECKING:
+    from shardvec.sqlite_vec_adapter import ReaderTier
     from shardvec.vector.config import VectorShardedWriteConfig
 
 # A shard_ids entry meaning "this record has no shard_id" (the engine's kNoShardId).
@@ -137,13 +138,31 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
 
 def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_workers: int,
                    max_fallback_attempts: int, max_cached_shards: int, preload_shards: bool,
-                   metrics_collector: Any, manifest_store: Any = None) -> _engine.ReaderOptions:
+                   metrics_collector: Any, manifest_store: Any = None, tier: ReaderTier | None = None,
+                   tier_field: str = "reader_factory") -> _engine.ReaderOptions:
     """The engine's ``ReaderOptions``; ``manifest_store`` (None: beside the shards) supplies the
-    current pointer and the manifests."""
+    current pointer and the manifests; ``tier`` is what the reader factory asks for (see
+    ``check_reader_factory``), its store settings merged over ``options`` for the shards."""
+    if tier is None:
+        # Imported here: sqlite_vec_adapter imports _shard_files, which imports this module.
+        from shardvec.sqlite_vec_adapter import ReaderTier
+
+        tier = ReaderTier()
+    shard_options = None
+    if tier.has_store_settings():
+        if not store.startswith("s3://"):
+            raise ConfigValidationError(
+                f"{tier_field}'s s3_connection_options / credential_provider reach shards on an s3:// store; "
+                f"{store!r} is a folder")
+        shard_options = store_options({**options, **engine_store_options(tier.credential_provider,
+                                                                         tier.s3_connection_options)})
     return _engine.ReaderOptions(
         store=store, store_options=store_options(options), cache_dir=cache_dir, max_workers=max_workers,
         max_fallback_attempts=max_fallback_attempts, max_cached_shards=max_cached_shards,
         preload_shards=preload_shards, metrics=engine_sink(metrics_collector),
+        reader_mode=_engine.ReaderMode[tier.mode.upper()], mmap_size=tier.mmap_size,
+        page_cache_pages=tier.page_cache_pages, auto_per_shard_threshold_bytes=tier.per_shard_threshold,
+        auto_total_budget_bytes=tier.total_budget, shard_store_options=shard_options,
         manifest_store=engine_manifest_store(manifest_store, "manifest_store"))
 
 

@@ -66,12 +66,14 @@ class ShardedVectorReader:
     as the reference's per-query searches do. The bucket emits its throttled/denied metric events
     to the ``metrics_collector`` it was given.
 
-    ``reader_factory`` may be None or ``SqliteVecReaderFactory()`` (what the engine does);
+    ``reader_factory`` picks how shards are read: None or ``SqliteVecReaderFactory(...)`` (the
+    download tier above), ``SqliteVecRangeReaderFactory(...)`` (ranged GETs: only the pages a search
+    needs, nothing written locally) or ``AdaptiveSqliteVecReaderFactory(...)`` (per snapshot, by
+    shard sizes), or their async names; the factory's settings take effect (see
+    ``shardvec.sqlite_vec_adapter``), and ``read_stats()`` reports the tier in use and the bytes read.
     ``manifest_store`` (a :mod:`shardvec.manifest_store` store or any object implementing its
     protocol) supplies the current pointer and the manifests at open, refresh and fallback, None
-    reading them beside the shards; ``rate_limiter`` (a
-    :class:`shardvec.RateLimiter`) takes one token per search and one per query of ``batch_search``.
-    Anything else raises ``ConfigValidationError`` naming the parameter.
+    reading them beside the shards. Anything else raises ``ConfigValidationError`` naming the parameter.
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class ShardedVectorReader:
         for name, text in (("s3_prefix", s3_prefix), ("local_root", local_root)):
             if isinstance(text, str):
                 require_utf8(text, name)
-        check_reader_factory(reader_factory)
+        tier = check_reader_factory(reader_factory)
         check_rate_limiter(rate_limiter)
         self._rate_limiter = rate_limiter
         self._s3_prefix = s3_prefix
@@ -108,6 +110,7 @@ class ShardedVectorReader:
             bool(preload_shards),
             metrics_collector,
             manifest_store,
+            tier,
         ))
         self._closed = False
 
@@ -153,6 +156,16 @@ class ShardedVectorReader:
         self._check_open()
         vector = float32_array(query, "query").reshape(-1)
         return list(self._engine.route(vector, num_probes, routing_context))
+
+    def read_stats(self) -> dict[str, Any]:
+        """What reading shards has cost so far: ``reader_mode`` (the current snapshot's tier,
+        ``"download"`` or ``"range"``; ``auto`` resolved), ``range_bytes_fetched`` and
+        ``range_requests`` (ranged GETs), ``shards_downloaded`` and ``bytes_downloaded``."""
+        self._check_open()
+        stats = self._engine.stats()
+        return {"reader_mode": stats.reader_mode.name.lower(), "range_bytes_fetched": stats.range_bytes_fetched,
+                "range_requests": stats.range_requests, "shards_downloaded": stats.shards_downloaded,
+                "bytes_downloaded": stats.bytes_downloaded}
 
     def snapshot_info(self) -> SnapshotInfo:
         self._check_open()
