@@ -132,15 +132,15 @@ def test_factory_store_settings_reach_the_shards_merged_over_the_readers(s3_serv
 
 
 def test_tier_settings_reach_the_engine_options() -> None:
-    opts = reader_options("/tmp/x", {}, "", 0, 3, 0, False, None, check_reader_factory(None))
+    opts = reader_options("/tmp/x", {}, "", 0, 3, 0, False, None, None, check_reader_factory(None))
     assert (opts.reader_mode.name, opts.mmap_size, opts.shard_store_options) == ("DOWNLOAD", None, None)
-    opts = reader_options("/tmp/x", {}, "", 0, 3, 0, False, None,
+    opts = reader_options("/tmp/x", {}, "", 0, 3, 0, False, None, None,
                           check_reader_factory(SqliteVecReaderFactory(mmap_size=4096)))
     assert (opts.reader_mode.name, opts.mmap_size) == ("DOWNLOAD", 4096)
-    opts = reader_options("/tmp/x", {}, "", 0, 3, 0, False, None,
+    opts = reader_options("/tmp/x", {}, "", 0, 3, 0, False, None, None,
                           check_reader_factory(SqliteVecRangeReaderFactory(page_cache_pages=7)))
     assert (opts.reader_mode.name, opts.page_cache_pages, opts.mmap_size) == ("RANGE", 7, None)
-    opts = reader_options("s3://b/p", {"endpoint_url": "http://127.0.0.1:1", "region": "r1"}, "", 0, 3, 0, False, None,
+    opts = reader_options("s3://b/p", {"endpoint_url": "http://127.0.0.1:1", "region": "r1"}, "", 0, 3, 0, False, None, None,
                           check_reader_factory(AdaptiveSqliteVecReaderFactory(
                               per_shard_threshold=5, total_budget=9, page_cache_pages=3, mmap_size=0,
                               s3_connection_options={"region": "r2"})))
