@@ -4,6 +4,8 @@ scripts/pg_test_server.py starts, and the CLI binary."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 import uuid
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,16 @@ def pg_dsn() -> str:
                     ".venv/bin/python scripts/pg_test_server.py -- .venv/bin/python -m pytest tests/python")
     assert "@127.0.0.1:" in dsn, "PostgreSQL tests only ever talk to 127.0.0.1"
     return dsn
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv's packages
+    session = (SparkSession.builder.master("local[2,3]").appName("shardvec-tests")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -68,19 +68,6 @@ def vectors_of(table: pa.Table) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv's packages
-    session = (SparkSession.builder.master("local[2,3]").appName("shardvec-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
     import dask
     from dask.distributed import Client, LocalCluster
