@@ -21,11 +21,12 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from test_server_common import free_port, wrapped_command
 
 USER = "shardvec"
 DATABASE = "shardvec_test"
@@ -41,12 +42,6 @@ def pg_bin_dir() -> Path:
             return candidate
     sys.exit("pg test server: no initdb/pg_ctl under /usr/lib/postgresql/*/bin (SHARDVEC_PG_BIN): "
              "run scripts/setup, which installs Debian's postgresql package")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_user() -> pwd.struct_passwd | None:
@@ -71,11 +66,7 @@ def run(args: list[str], account: pwd.struct_passwd | None, log: Path, **kwargs:
 
 
 def main() -> int:
-    args = sys.argv[1:]
-    if args[:1] == ["--"]:
-        args = args[1:]
-    if not args:
-        sys.exit(__doc__)
+    args = wrapped_command(__doc__)
     bin_dir = pg_bin_dir()
     account = server_user()
     password = secrets.token_hex(16)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,15 +22,10 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+from test_server_common import free_port, wrapped_command
 
 BUCKET = "shardvec-test"
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(endpoint: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -66,11 +60,7 @@ def configure(endpoint: str) -> tuple[str, str]:
 
 
 def main() -> int:
-    args = sys.argv[1:]
-    if args[:1] == ["--"]:
-        args = args[1:]
-    if not args:
-        sys.exit(__doc__)
+    args = wrapped_command(__doc__)
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = Path(sys.executable).parent / "moto_server"
