@@ -50,6 +50,8 @@ from shardvec.manifest import (
     ParsedManifest,
     RequiredBuildMeta,
     RequiredShardMeta,
+    check_list_limit,
+    check_publish_run_id,
     format_timestamp,
     manifest_from_json,
     manifest_to_json,
@@ -176,9 +178,7 @@ class PostgresManifestStore:
 
         With ``run_started``, a current manifest published after it rejects the move:
         :class:`PublishConflictError`, this manifest staying listed (``manifest_ref``)."""
-        if run_id != required_build.run_id:
-            raise ConfigValidationError(
-                f"run_id {run_id!r} differs from required_build.run_id {required_build.run_id!r}")
+        check_publish_run_id(run_id, required_build)
         # The engine's JSON form checks every field's type and gives the texts the tables keep.
         data = json.loads(manifest_to_json(required_build, list(shards), dict(custom or {})))
         build = data["required_build"]
@@ -262,8 +262,7 @@ class PostgresManifestStore:
 
     def list_manifests(self, *, limit: int = 10) -> list[ManifestRef]:
         """At most ``limit`` manifests (0: all), newest ``created_at`` first."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ConfigValidationError(f"limit must be an integer >= 0, got {limit!r}")
+        check_list_limit(limit)
         with self._transaction("read_committed", "listing manifests") as cur:
             cur.execute(self._sql["list_builds"], (limit or None,))
             rows = cur.fetchall()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from shardvec.errors import ManifestParseError
+from shardvec.errors import ConfigValidationError, ManifestParseError
 
 __all__ = [
     "MANIFEST_TIMESTAMP_FMT",
@@ -47,6 +47,21 @@ def format_timestamp(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc)
     return value.strftime(MANIFEST_TIMESTAMP_FMT)
+
+
+def check_list_limit(limit: Any) -> int:
+    """A manifest store's ``list_manifests`` limit: an int >= 0 (not a bool), else
+    ``ConfigValidationError`` naming it."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ConfigValidationError(f"limit must be an integer >= 0, got {limit!r}")
+    return limit
+
+
+def check_publish_run_id(run_id: str, required_build: RequiredBuildMeta) -> None:
+    """A manifest store's ``publish`` is given the run id twice; they must agree."""
+    if run_id != required_build.run_id:
+        raise ConfigValidationError(
+            f"run_id {run_id!r} differs from required_build.run_id {required_build.run_id!r}")
 
 
 def parse_timestamp(text: str, *, field_name: str = "timestamp") -> datetime:

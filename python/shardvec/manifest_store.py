@@ -33,6 +33,8 @@ from shardvec.manifest import (
     ParsedManifest,
     RequiredBuildMeta,
     RequiredShardMeta,
+    check_list_limit,
+    check_publish_run_id,
     format_timestamp,
     manifest_from_json,
     manifest_to_json,
@@ -116,12 +118,6 @@ def engine_manifest_store(store: Any, field_name: str = "manifest_store") -> Any
     return _engine.python_manifest_store(store)
 
 
-def _check_limit(limit: Any) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ConfigValidationError(f"limit must be an integer >= 0, got {limit!r}")
-    return limit
-
-
 # --- the object-store layout -----------------------------------------------------------------------
 
 
@@ -185,10 +181,7 @@ class S3ManifestStore:
         custom: dict[str, Any],
     ) -> str:
         """Writes the manifest (never over another) and swaps the pointer to it; returns its URL."""
-        if run_id != required_build.run_id:
-            raise ConfigValidationError(
-                f"run_id {run_id!r} differs from required_build.run_id {required_build.run_id!r}"
-            )
+        check_publish_run_id(run_id, required_build)
         ref, _, _ = self._engine_store.publish(manifest_to_json(required_build, list(shards), dict(custom or {})),
                                                last_writer_wins=True)
         return ref
@@ -201,7 +194,7 @@ class S3ManifestStore:
         return manifest_from_json(self._engine_store.load_manifest_json(ref))
 
     def list_manifests(self, *, limit: int = 10) -> list[ManifestRef]:
-        limit = _check_limit(limit)
+        limit = check_list_limit(limit)
         if limit == 0:
             return []
         return [_ref(row) for row in self._engine_store.list_manifests(limit)]
@@ -258,7 +251,7 @@ class InMemoryManifestStore:
             return self._manifests[ref]
 
     def list_manifests(self, *, limit: int = 10) -> list[ManifestRef]:
-        limit = _check_limit(limit)
+        limit = check_list_limit(limit)
         with self._lock:
             return list(reversed(self._history))[:limit]
 

@@ -138,8 +138,8 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
 
 def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_workers: int,
                    max_fallback_attempts: int, max_cached_shards: int, preload_shards: bool,
-                   metrics_collector: Any, manifest_store: Any = None, tier: ReaderTier | None = None,
-                   tier_field: str = "reader_factory") -> _engine.ReaderOptions:
+                   metrics_collector: Any, manifest_store: Any = None,
+                   tier: ReaderTier | None = None) -> _engine.ReaderOptions:
     """The engine's ``ReaderOptions``; ``manifest_store`` (None: beside the shards) supplies the
     current pointer and the manifests; ``tier`` is what the reader factory asks for (see
     ``check_reader_factory``), its store settings merged over ``options`` for the shards."""
@@ -152,7 +152,7 @@ def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_w
     if tier.has_store_settings():
         if not store.startswith("s3://"):
             raise ConfigValidationError(
-                f"{tier_field}'s s3_connection_options / credential_provider reach shards on an s3:// store; "
+                f"reader_factory's s3_connection_options / credential_provider reach shards on an s3:// store; "
                 f"{store!r} is a folder")
         shard_options = store_options({**options, **engine_store_options(tier.credential_provider,
                                                                          tier.s3_connection_options)})
