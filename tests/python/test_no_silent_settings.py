@@ -18,7 +18,7 @@ from shardvec.config import (
     WriterOutputConfig,
 )
 from shardvec.errors import ConfigValidationError
-from shardvec.sqlite_vec_adapter import SqliteVecFactory, SqliteVecReaderFactory, check_reader_factory
+from shardvec.sqlite_vec_adapter import SqliteVecFactory, SqliteVecRangeReaderFactory, SqliteVecReaderFactory, check_reader_factory
 from shardvec.vector import ShardedVectorReader, VectorRecord, VectorShardedWriteConfig, write_arrays, write_sharded
 from shardvec.vector._distributed import DistributedRun
 from shardvec.vector.config import (
@@ -139,10 +139,18 @@ def test_s3_settings_for_a_folder_store_are_refused(tmp_path: Path, snapshot: st
     (lambda: config("/tmp/x", index_config=VectorIndexConfig(dim=DIM, index_params={"M": 16})),
      "index_config.index_params"),
     (lambda: config("/tmp/x", reader_factory=object()), "adapter.reader_factory"),
+    (lambda: config("/tmp/x", reader_factory=SqliteVecRangeReaderFactory(page_cache_pages=7)), "adapter.reader_factory"),
+    (lambda: config("/tmp/x", reader_factory=SqliteVecReaderFactory(mmap_size=0)), "adapter.reader_factory"),
     (lambda: config("/tmp/x", adapter=VectorAdapterConfig(reader_factory=lambda **kw: None)), "adapter.reader_factory"),
 ])
 def test_write_settings_shardvec_cannot_honour_are_refused(build: Any, name: str) -> None:
     refused(build, name, "not supported yet")
+
+
+def test_a_default_reader_factory_is_accepted_on_the_write_side() -> None:
+    # The reference's signature takes one; only settings (which the writer would not use) are refused.
+    for factory in (None, SqliteVecReaderFactory(), SqliteVecRangeReaderFactory()):
+        config("/tmp/x", reader_factory=factory).validate()
 
 
 def test_a_write_rate_limit_is_accepted_where_it_takes_effect() -> None:

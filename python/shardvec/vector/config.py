@@ -388,7 +388,14 @@ class VectorShardedWriteConfig:
         if self.index_config.index_params:
             refuse_unsupported("index_config.index_params", self.index_config.index_params,
                                "sqlite-vec has no index parameters; leave it {}")
-        check_reader_factory(self.adapter.reader_factory, field_name="adapter.reader_factory")
+        factory = self.adapter.reader_factory
+        tier = check_reader_factory(factory, field_name="adapter.reader_factory")
+        # The writer reads no shards: a factory is accepted for the reference's signature, but only
+        # with its defaults (a setting here would take no effect).
+        if factory is not None and tier != check_reader_factory(type(factory)()):
+            refuse_unsupported("adapter.reader_factory", factory,
+                               "the writer reads no shards; pass the factory to the reader, and leave it "
+                               "None or at its defaults here")
         for name in ("credential_provider", "s3_connection_options"):
             mine, theirs = getattr(self.manifest, name), getattr(self.storage, name)
             if mine is not None and theirs is not None and mine is not theirs and mine != theirs:
