@@ -20,11 +20,7 @@ using ::testing::HasSubstr;
 
 class MovedStoreTest : public ::testing::Test {
  protected:
-  std::shared_ptr<ObjectStore> Folder(const std::string& name) {
-    auto store = OpenStore((tmp_ / name).string());
-    EXPECT_TRUE(store.ok()) << store.status().ToString();
-    return *store;
-  }
+  std::shared_ptr<ObjectStore> Folder(const std::string& name) { return testing::OpenFolderStore(tmp_ / name); }
   // Runs R1 then R2 written into tmp/original, whose answers are returned; then the folder is moved
   // to tmp/<to> (nothing is left at the old place).
   testing::Answers WriteAndMove(const std::string& to) {

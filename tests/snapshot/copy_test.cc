@@ -37,11 +37,7 @@ class PutFileBudgetStore final : public testing::ForwardingStore {
 
 class CopyTest : public ::testing::Test {
  protected:
-  std::shared_ptr<ObjectStore> Folder(const std::string& name) {
-    auto store = OpenStore((tmp_ / name).string());
-    EXPECT_TRUE(store.ok()) << store.status().ToString();
-    return *store;
-  }
+  std::shared_ptr<ObjectStore> Folder(const std::string& name) { return testing::OpenFolderStore(tmp_ / name); }
   // R1 then R2 in tmp/src; returns the answers of R2 (current).
   testing::Answers WriteSource() {
     src_ = Folder("src");

@@ -15,6 +15,12 @@
 
 namespace shardvec::testing {
 
+std::shared_ptr<ObjectStore> OpenFolderStore(const std::filesystem::path& folder) {
+  auto store = OpenStore(folder.string());
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? *store : nullptr;
+}
+
 Matrix RelocationData(const std::string& run_id) {
   return ClusteredMatrix(240, kRelocationDim, kRelocationDbs, std::hash<std::string>{}(run_id) % 1000);
 }

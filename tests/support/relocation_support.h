@@ -18,6 +18,8 @@ namespace shardvec::testing {
 inline constexpr int64_t kRelocationDim = 8;
 inline constexpr int64_t kRelocationDbs = 4;
 
+// A folder store (a test failure and null when it does not open).
+std::shared_ptr<ObjectStore> OpenFolderStore(const std::filesystem::path& folder);
 // The data run `run_id` writes (seeded by its name).
 Matrix RelocationData(const std::string& run_id);
 // Writes run `run_id` (CLUSTER, trained centroids, l2, 4 shards) into `store`, building under `build_root`.
