@@ -37,13 +37,17 @@ class CopyCliTest : public ::testing::Test {
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
   }
-  std::string Search(const std::string& store) {
+  // Each query's hits (ids, scores, payloads), without the timing.
+  json Search(const std::string& store) {
     auto r = Cli("search --json --top-k 5 --num-probes 4 --store " + ShellQuote(store) + " --cache-dir " +
                      ShellQuote((tmp_ / ("cache" + std::to_string(++searches_))).string()) + " --query-file " +
                      ShellQuote((tmp_ / "q.npy").string()),
                  IsS3(store));
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
+    json hits = json::array();
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) hits.push_back(json::parse(line)["results"]);
+    return hits;
   }
   json Copy(const std::string& src, const std::string& dst, const std::string& flags = "") {
     auto r = Cli("copy --json " + ShellQuote(src) + " " + ShellQuote(dst) + " --staging-dir " +
@@ -97,7 +101,7 @@ class S3CopyCliTest : public CopyCliTest {};
 TEST_F(S3CopyCliTest, FolderToS3ToFolderAnswersAsTheOriginalAndResumes) {
   const std::string src = (tmp_ / "src").string();
   Build(src);
-  const std::string before = Search(src);
+  const json before = Search(src);
   ASSERT_FALSE(before.empty());
   const std::string s3 = testing::UniqueS3Prefix("cli-copy");
   int64_t objects = 0;  // every shard file and routing artifact (hyperplanes) of both runs
