@@ -41,6 +41,10 @@ void PrintJson(const nlohmann::json& value) { std::printf("%s\n", JsonText(value
 
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   cmd->add_option("--store", store, "Store prefix: a folder, file:///abs/path or s3://bucket/prefix")->required();
+  AddS3Options(cmd, options, {{"--store", &store}});
+}
+
+void AddS3Options(CLI::App* cmd, StoreOptions& options, std::vector<NamedStore> stores) {
   cmd->add_option("--endpoint-url", options.endpoint_url,
                   "S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, "
                   "the profile, then AWS)");
@@ -48,9 +52,13 @@ void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
   cmd->add_option("--profile", options.profile, "AWS profile in ~/.aws/credentials and ~/.aws/config");
   cmd->add_option("--addressing-style", options.addressing_style, "S3 addressing: auto, path or virtual")
       ->check(CLI::IsMember({"auto", "path", "virtual"}));
-  // The S3 flags take effect on s3:// stores only: with a folder store they are a usage error.
-  cmd->parse_complete_callback([store = &store, options = &options] {
-    if (IsS3Prefix(*store)) return;
+  // The S3 flags take effect on s3:// stores only: with folder stores alone they are a usage error.
+  cmd->parse_complete_callback([stores = std::move(stores), options = &options] {
+    std::vector<std::string> folders;
+    for (const auto& [name, store] : stores) {
+      if (IsS3Prefix(*store)) return;
+      folders.push_back(fmt::format("{} '{}'", name, *store));
+    }
     std::vector<std::string> flags;
     for (std::string_view field : SetS3Options(*options)) {
       std::string flag = "--" + std::string(field);
@@ -58,8 +66,9 @@ void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options) {
       flags.push_back(std::move(flag));
     }
     if (flags.empty()) return;
-    throw CLI::ValidationError(fmt::format("{} {} to s3:// stores only, and --store '{}' is a folder",
-                                           fmt::join(flags, ", "), flags.size() == 1 ? "applies" : "apply", *store));
+    throw CLI::ValidationError(fmt::format("{} {} to s3:// stores only, and {} {}", fmt::join(flags, ", "),
+                                           flags.size() == 1 ? "applies" : "apply", fmt::join(folders, " and "),
+                                           folders.size() == 1 ? "is a folder" : "are folders"));
   });
 }
 

@@ -3,6 +3,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "cli/run.h"
 #include "shardvec/manifest_store.h"
 #include "shardvec/object_store.h"
@@ -12,6 +16,10 @@ namespace shardvec::cli {
 // The required --store option every subcommand takes.
 // --store plus the S3 connection flags (--endpoint-url, --region, --profile, --addressing-style).
 void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options);
+// A store a command names, for messages: its flag or argument name and where its value is parsed to.
+using NamedStore = std::pair<std::string, const std::string*>;
+// The S3 connection flags alone; set while every one of `stores` is a folder, they are a usage error.
+void AddS3Options(CLI::App* cmd, StoreOptions& options, std::vector<NamedStore> stores);
 // --manifest-store: where manifests and the current pointer live (a postgresql:// DSN); empty keeps
 // them beside the shards.
 void AddManifestStoreOption(CLI::App* cmd, std::string& spec);
@@ -24,5 +32,7 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);
 // search, info, shards, route, health (src/cli/read_commands.cc)
 void RegisterReadCommands(CLI::App& app, int& exit_code);
+// copy (src/cli/copy_command.cc)
+void RegisterCopyCommand(CLI::App& app, int& exit_code);
 
 }  // namespace shardvec::cli

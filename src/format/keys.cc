@@ -214,14 +214,13 @@ std::optional<std::string> RunIdOfRecordKey(std::string_view key, std::string_vi
   return m[1].str();
 }
 
-Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url) {
-  // Snapshot URLs come from manifests and pointers anyone with write access to the store may have
-  // written: a URL that leaves the prefix (another folder or bucket, another scheme, '..') would
-  // make the reader fetch, and trust, bytes from somewhere else. No fallback by folder names.
+namespace {
+
+// The key below `prefix_url` that `url` names, or nullopt when it is not under it; Corruption for a
+// '.' or '..' segment (`store` names the prefix in the message).
+Result<std::optional<std::string>> KeyBelow(std::string_view prefix_url, std::string_view url, std::string_view store) {
   const std::string prefix = std::string(prefix_url) + "/";
-  if (url.substr(0, prefix.size()) != prefix) {
-    return Status::Corruption(fmt::format("URL '{}' is outside the store '{}'", url, prefix_url));
-  }
+  if (url.substr(0, prefix.size()) != prefix) return std::optional<std::string>();
   const std::string_view key = url.substr(prefix.size());
   size_t start = 0;
   for (;;) {
@@ -230,13 +229,48 @@ Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url
     // Empty segments stay: the reference writes "prefix//shards/…" for a prefix with a trailing
     // slash, and on S3 that is the object's real key; on a folder "a//b" is "a/b", still inside.
     if (segment == "." || segment == "..") {
-      return Status::Corruption(fmt::format(
-          "URL '{}' has a '.' or '..' path segment below the store '{}'", url, prefix_url));
+      return Status::Corruption(fmt::format("URL '{}' has a '.' or '..' path segment below {}", url, store));
     }
     if (end == key.size()) break;
     start = end + 1;
   }
-  return std::string(key);
+  return std::optional<std::string>(key);
+}
+
+}  // namespace
+
+Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url) {
+  // Snapshot URLs come from manifests and pointers anyone with write access to the store may have
+  // written: a URL that leaves the prefix (another folder or bucket, another scheme, '..') would
+  // make the reader fetch, and trust, bytes from somewhere else. No fallback by folder names.
+  ASSIGN_OR_RETURN(std::optional<std::string> key, KeyBelow(prefix_url, url, fmt::format("the store '{}'", prefix_url)));
+  if (!key) return Status::Corruption(fmt::format("URL '{}' is outside the store '{}'", url, prefix_url));
+  return std::move(*key);
+}
+
+std::string_view TrimTrailingSlashes(std::string_view prefix) {
+  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
+  return prefix;
+}
+
+Result<std::string> KeyFromSnapshotUrl(std::string_view prefix_url, std::string_view written_under,
+                                       std::string_view url) {
+  const std::string_view recorded = TrimTrailingSlashes(written_under);
+  // A recorded prefix names a place (scheme://something); anything else maps nothing.
+  const size_t scheme_end = recorded.find("://");
+  if (scheme_end == std::string_view::npos || scheme_end == 0 || scheme_end + 3 == recorded.size() ||
+      recorded == prefix_url) {
+    return KeyFromUrl(prefix_url, url);
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> key,
+                   KeyBelow(prefix_url, url, fmt::format("the store '{}'", prefix_url)));
+  if (key) return std::move(*key);
+  // The recorded prefix only names this store as it was called when the snapshot was written: the
+  // key is read here, in the store being read, never at the recorded place.
+  ASSIGN_OR_RETURN(key, KeyBelow(recorded, url, fmt::format("the prefix '{}' the snapshot was written under", recorded)));
+  if (key) return std::move(*key);
+  return Status::Corruption(fmt::format("URL '{}' is outside the store '{}' and the prefix '{}' the snapshot was written under",
+                                        url, prefix_url, recorded));
 }
 
 std::optional<ManifestDirName> ParseManifestDirName(std::string_view name) {

@@ -71,6 +71,16 @@ std::optional<ShardDirName> ParseShardDirKey(std::string_view key, std::string_v
 // The object key a snapshot URL names: the URL must be `prefix_url` (the store's, no trailing slash)
 // + "/" + a key without "." or ".." segments; anything else is Corruption naming the URL.
 Result<std::string> KeyFromUrl(std::string_view prefix_url, std::string_view url);
+// KeyFromUrl for a URL a manifest names, in a store that may have been moved or copied since the
+// snapshot was written: a URL under the store's prefix, or under `written_under` (the prefix the
+// manifest records, its s3_prefix; trailing '/' ignored), names that key in this store. The URLs of
+// a store copied with `cp -r` or `aws s3 sync` keep naming the old place; this maps them into the
+// store being read, never anywhere else. A URL under neither is Corruption naming the URL, the
+// store and the recorded prefix.
+Result<std::string> KeyFromSnapshotUrl(std::string_view prefix_url, std::string_view written_under,
+                                       std::string_view url);
+// `prefix` without trailing '/'.
+std::string_view TrimTrailingSlashes(std::string_view prefix);
 
 struct ManifestDirName {
   std::string timestamp;

@@ -289,4 +289,24 @@ Result<Manifest> ParseManifest(std::string_view bytes) {
   return m;
 }
 
+Result<std::optional<std::string>> RecordedDigest(const Manifest& manifest, std::string_view table,
+                                                  const std::string& name) {
+  const nlohmann::json& custom = manifest.custom;
+  const std::string field(table);
+  if (!custom.contains("shardvec") || !custom["shardvec"].is_object() || !custom["shardvec"].contains(field)) {
+    return std::optional<std::string>();
+  }
+  auto corrupt = [](std::string msg) { return Status::Corruption(std::move(msg)).WithKind(ErrorKind::kManifestParse); };
+  const nlohmann::json& digests = custom["shardvec"][field];
+  if (!digests.is_object()) {
+    return corrupt(fmt::format("manifest custom.shardvec.{} must be an object (got {})", field, digests.dump()));
+  }
+  if (!digests.contains(name)) return std::optional<std::string>();
+  if (!digests[name].is_string()) {
+    return corrupt(fmt::format("manifest custom.shardvec.{}.{} must be a string (got {})", field, name,
+                               digests[name].dump()));
+  }
+  return std::optional<std::string>(digests[name].get<std::string>());
+}
+
 }  // namespace shardvec

@@ -25,4 +25,10 @@ Status ValidateManifest(const Manifest& manifest);
 // not JSON or nests deeper than kMaxJsonNesting.
 nlohmann::json ParseManifestJson(const std::string& text);
 
+// custom["shardvec"][table][name] ("xxh3:<hex>"; table "shard_digests" by db_id or
+// "artifact_digests" by artifact name) when the writer recorded one (older snapshots and other
+// writers' have none); Corruption (ErrorKind::kManifestParse) when the key is there but malformed.
+Result<std::optional<std::string>> RecordedDigest(const Manifest& manifest, std::string_view table,
+                                                  const std::string& name);
+
 }  // namespace shardvec

@@ -27,33 +27,12 @@ Status RouterCorrupt(std::string msg) {
   return Status::Corruption(std::move(msg)).WithKind(ErrorKind::kRouterUnavailable);
 }
 
-// custom["shardvec"]["artifact_digests"][name], when the writer recorded one (older snapshots and
-// other writers' have none); Corruption when the key is there but malformed.
-Result<std::optional<std::string>> ArtifactDigest(const Manifest& manifest, const std::string& name) {
-  const nlohmann::json& custom = manifest.custom;
-  if (!custom.contains("shardvec") || !custom["shardvec"].is_object() ||
-      !custom["shardvec"].contains("artifact_digests")) {
-    return std::optional<std::string>();
-  }
-  const nlohmann::json& digests = custom["shardvec"]["artifact_digests"];
-  if (!digests.is_object()) {
-    return ManifestCorrupt(fmt::format("manifest custom.shardvec.artifact_digests must be an object (got {})",
-                                       digests.dump()));
-  }
-  if (!digests.contains(name)) return std::optional<std::string>();
-  if (!digests[name].is_string()) {
-    return ManifestCorrupt(fmt::format("manifest custom.shardvec.artifact_digests.{} must be a string (got {})",
-                                       name, digests[name].dump()));
-  }
-  return std::optional<std::string>(digests[name].get<std::string>());
-}
-
 // Reads, verifies (digest, finite values) and parses one routing artifact ("centroids" or
 // "hyperplanes", named by custom.vector.<name>_ref).
 Result<Matrix> ReadArtifact(ObjectStore& store, const Manifest& manifest, const std::string& name,
                             const std::string& url) {
-  ASSIGN_OR_RETURN(std::optional<std::string> expected, ArtifactDigest(manifest, name));
-  ASSIGN_OR_RETURN(std::string key, KeyFromUrl(store.PrefixUrl(), url));
+  ASSIGN_OR_RETURN(std::optional<std::string> expected, RecordedDigest(manifest, "artifact_digests", name));
+  ASSIGN_OR_RETURN(std::string key, KeyFromSnapshotUrl(store.PrefixUrl(), manifest.s3_prefix, url));
   ASSIGN_OR_RETURN(std::string bytes, store.Get(key, kMaxNpyFileBytes));
   if (expected && Xxh3Digest(bytes) != *expected) {
     return RouterCorrupt(fmt::format("{} artifact '{}' has digest {}, but the snapshot recorded {}", name, url,
@@ -188,7 +167,8 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
     if (!shard.db_url || shard.row_count == 0) continue;
     ShardLocation loc;
     loc.db_id = shard.db_id;
-    auto key = KeyFromUrl(store.PrefixUrl(), *shard.db_url + "/" + std::string(kShardFileName));
+    auto key = KeyFromSnapshotUrl(store.PrefixUrl(), s.manifest.s3_prefix,
+                                  *shard.db_url + "/" + std::string(kShardFileName));
     if (!key.ok()) {
       return ManifestCorrupt(fmt::format("manifest '{}': shard db_id {} has db_url '{}': {}", s.manifest_ref,
                                          shard.db_id, *shard.db_url, key.status().message()));

@@ -137,13 +137,12 @@ Result<ManifestEntry> FindPrevious(ManifestStore& manifests) {
 // ---- Cleanup ---------------------------------------------------------------------------------
 
 // The shard folder key a manifest's db_url names (under the manifest's `shard_prefix`), or nullopt
-// when it is outside the store.
-std::optional<ShardDirName> ShardDirOfUrl(const ObjectStore& store, std::string_view url,
-                                          std::string_view shard_prefix) {
+// when it is outside the store (a moved store's URLs under the manifest's s3_prefix are inside).
+std::optional<ShardDirName> ShardDirOfUrl(const ObjectStore& store, const Manifest& manifest, std::string_view url) {
   while (EndsWith(url, "/")) url.remove_suffix(1);
-  auto key = KeyFromUrl(store.PrefixUrl(), url);
+  auto key = KeyFromSnapshotUrl(store.PrefixUrl(), manifest.s3_prefix, url);
   if (!key.ok()) return std::nullopt;
-  auto dir = ParseShardDirKey(*key, shard_prefix);
+  auto dir = ParseShardDirKey(*key, manifest.shard_prefix);
   if (!dir || dir->key != *key) return std::nullopt;  // a file, or something deeper: not a folder
   return dir;
 }
@@ -154,14 +153,17 @@ std::set<std::string> ObjectsOfManifest(const ObjectStore& store, const Manifest
   std::set<std::string> keys;
   for (const ManifestShard& shard : manifest.shards) {
     if (!shard.db_url) continue;
-    if (const auto dir = ShardDirOfUrl(store, *shard.db_url, manifest.shard_prefix)) keys.insert(dir->key + "/" + std::string(kShardFileName));
+    if (const auto dir = ShardDirOfUrl(store, manifest, *shard.db_url)) keys.insert(dir->key + "/" + std::string(kShardFileName));
   }
   const nlohmann::json& custom = manifest.custom;
   if (custom.contains("vector") && custom["vector"].is_object()) {
     for (const char* field : {"centroids_ref", "hyperplanes_ref"}) {
       const nlohmann::json& vector = custom["vector"];
       if (!vector.contains(field) || !vector[field].is_string()) continue;
-      if (auto key = KeyFromUrl(store.PrefixUrl(), vector[field].get<std::string>()); key.ok()) keys.insert(*key);
+      if (auto key = KeyFromSnapshotUrl(store.PrefixUrl(), manifest.s3_prefix, vector[field].get<std::string>());
+          key.ok()) {
+        keys.insert(*key);
+      }
     }
   }
   return keys;
@@ -312,7 +314,7 @@ Status AddManifestNeeds(ObjectStore& store, ManifestStore& manifests, const Mani
   }
   for (const ManifestShard& shard : manifest->shards) {
     if (!shard.db_url) continue;
-    const auto dir = ShardDirOfUrl(store, *shard.db_url, manifest->shard_prefix);
+    const auto dir = ShardDirOfUrl(store, *manifest, *shard.db_url);
     if (!dir) {
       LogEvent(LogLevel::kWarning, "cleanup_run_kept",
                {{"run_id", entry.run_id},

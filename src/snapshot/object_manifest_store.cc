@@ -3,6 +3,8 @@
 // (default _CURRENT), moved by compare-and-swap (docs/publish-protocol.md).
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "common/log.h"
 #include "common/url_redact.h"
 #include "common/status_macros.h"
@@ -73,6 +75,8 @@ class ObjectManifestStore final : public ManifestStore {
   Result<Manifest> LoadManifest(const std::string& ref) override {
     auto key = KeyFromUrl(objects_->PrefixUrl(), ref);
     if (!key.ok()) {
+      ASSIGN_OR_RETURN(std::optional<Manifest> moved, LoadMovedManifest(ref));
+      if (moved) return std::move(*moved);
       return key.status().WithContext("manifest_ref").WithKindIf(StatusCode::kCorruption, ErrorKind::kManifestParse);
     }
     return ReadManifest(*objects_, *key, ref);
@@ -135,6 +139,29 @@ class ObjectManifestStore final : public ManifestStore {
   std::string Describe() const override { return objects_->Url(key_); }
 
  private:
+  // A store moved or copied since the publish: the pointer (and history tools) still name the
+  // manifest by its old URL, <old prefix>/manifests/<dir>/manifest. The manifest at that layout key
+  // in this store is the one meant when it records <old prefix> as the prefix it was written under
+  // (its s3_prefix); nullopt otherwise (the URL stays refused as outside the store). A store that
+  // cannot be read is its error.
+  Result<std::optional<Manifest>> LoadMovedManifest(const std::string& ref) {
+    const std::optional<Manifest> none;
+    const auto dir = ParseManifestRef(ref);
+    if (!dir) return none;
+    const std::string key = ManifestKey(dir->timestamp, dir->run_id);
+    const std::string tail = "/" + key;
+    if (ref.size() <= tail.size() || ref.compare(ref.size() - tail.size(), tail.size(), tail) != 0) return none;
+    const std::string_view written_under(ref.data(), ref.size() - tail.size());
+    auto manifest = ReadManifest(*objects_, key, ref);
+    if (!manifest.ok()) {
+      const StatusCode code = manifest.status().code();
+      if (code == StatusCode::kNotFound || code == StatusCode::kCorruption) return none;
+      return manifest.status();
+    }
+    if (TrimTrailingSlashes(manifest->s3_prefix) != written_under) return none;
+    return std::optional<Manifest>(std::move(manifest).value());
+  }
+
   std::shared_ptr<ObjectStore> objects_;
   std::string key_;
   Status key_status_;
