@@ -174,10 +174,8 @@ TEST_F(VerifyTest, AManifestThatDoesNotParseIsAProblem) {
   EXPECT_EQ(r->problems[0].check, "manifest");
 }
 
-class S3VerifyTest : public ::testing::Test {
- protected:
-  testing::TempDir tmp_;
-};
+// The S3 test server's suite (run with the server: --gtest_filter='S3*').
+class S3VerifyTest : public VerifyTest {};
 
 TEST_F(S3VerifyTest, AGoodS3SnapshotPassesAndEachDamageIsNamed) {
   auto store = testing::OpenS3TestStore(testing::UniqueS3Prefix("verify"));

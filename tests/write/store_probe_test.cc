@@ -90,10 +90,8 @@ TEST_F(StoreProbeTest, AFolderThatCannotBeMadeStopsTheBuildBeforeTraining) {
   EXPECT_EQ(w.phases, std::vector<std::string>{});
 }
 
-class S3StoreProbeTest : public ::testing::Test {
- protected:
-  testing::TempDir tmp_;
-};
+// The S3 test server's suite (run with the server: --gtest_filter='S3*').
+class S3StoreProbeTest : public StoreProbeTest {};
 
 TEST_F(S3StoreProbeTest, WrongCredentialsStopTheBuildBeforeTraining) {
   StoreOptions options = testing::S3TestOptions();
