@@ -431,10 +431,6 @@ Result<VerifyReport> RunVerification(const ReadArgs& a, std::optional<RollbackTa
 }
 
 int RunVerify(const ReadArgs& a) {
-  if (a.seed && !a.sample) {
-    return ReportError("verify", Status::InvalidArgument(fmt::format(
-                                     "--seed {} chooses the shards of --sample; give --sample too", *a.seed)));
-  }
   std::optional<RollbackTarget> snapshot;
   if (a.run_id || a.ref || a.offset) snapshot = RollbackTarget{a.run_id, a.ref, a.offset};
   Result<VerifyReport> report = RunVerification(a, std::move(snapshot));
@@ -548,11 +544,12 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   AddStoreOption(verify, args->store, args->store_options);
   AddManifestStoreOption(verify, args->manifest_store);
   AddSnapshotOptions(verify, *args);
-  verify->add_option("--sample", args->sample,
-                     "Read the contents (digest, schema, rows) of this many random shards only; every shard's "
-                     "presence and size are still checked")
-      ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
-  verify->add_option("--seed", args->seed, "Seed of --sample's choice (default: random, printed)");
+  CLI::Option* sample =
+      verify->add_option("--sample", args->sample,
+                         "Read the contents (digest, schema, rows) of this many random shards only; every "
+                         "shard's presence and size are still checked")
+          ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  verify->add_option("--seed", args->seed, "Seed of --sample's choice (default: random, printed)")->needs(sample);
   verify->add_option("--max-workers", args->max_workers, "Shards checked at once, 1..1024 (default: one per usable CPU)")
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   verify->add_flag("--json", args->json, "Print the report as JSON");

@@ -103,8 +103,8 @@ TEST_F(VerifyCliTest, UsageErrorsNameTheFlag) {
   EXPECT_EQ(zero.exit_code, 2);
   EXPECT_THAT(zero.err, HasSubstr("--sample"));
   auto seed_alone = RunCli("verify --seed 4" + args);
-  EXPECT_EQ(seed_alone.exit_code, 1);
-  EXPECT_THAT(seed_alone.err, HasSubstr("--seed 4"));
+  EXPECT_EQ(seed_alone.exit_code, 2);
+  EXPECT_THAT(seed_alone.err, HasSubstr("--seed requires --sample"));
   auto unknown = RunCli("verify --run-id nope" + args);
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.err, HasSubstr("--run-id 'nope'"));
