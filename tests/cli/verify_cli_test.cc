@@ -112,7 +112,10 @@ TEST_F(VerifyCliTest, UsageErrorsNameTheFlag) {
   EXPECT_EQ(older.exit_code, 0) << older.err;
 }
 
-TEST_F(VerifyCliTest, S3AGoodSnapshotPassesAndAMissingShardIsNamed) {
+// The S3 test server's suite (run with the server: --gtest_filter='S3*').
+class S3VerifyCliTest : public VerifyCliTest {};
+
+TEST_F(S3VerifyCliTest, AGoodSnapshotPassesAndAMissingShardIsNamed) {
   const std::string prefix = testing::UniqueS3Prefix("verify-cli");
   const std::string env = testing::S3CliEnv();
   ASSERT_EQ(Build(env, prefix).exit_code, 0);
