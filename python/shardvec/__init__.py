@@ -8,7 +8,7 @@ or a local folder.
 
 from importlib import metadata as _metadata
 
-from shardvec.admin import cleanup, current, history, rollback
+from shardvec.admin import cleanup, current, history, rollback, verify
 from shardvec.config import VectorSpec
 from shardvec.credentials import (
     CredentialProvider,
@@ -75,4 +75,5 @@ __all__ = [
     "current",
     "history",
     "rollback",
+    "verify",
 ]

@@ -9,10 +9,11 @@ The same operations as the ``shardvec history``, ``rollback`` and ``cleanup`` co
         print(snap.published_at, snap.run_id, snap.current, snap.manifest.total_vectors)
     shardvec.rollback("s3://bucket/vectors", previous=True)
     report = shardvec.cleanup("s3://bucket/vectors", keep_last=3, dry_run=True)
+    assert shardvec.verify("s3://bucket/vectors", sample=4).ok
 
 Results are read-only engine objects with typed fields (:class:`HistoryEntry`,
 :class:`ManifestSummary`, :class:`CurrentSnapshot`, :class:`RollbackResult`,
-:class:`CleanupReport`). Engine errors raise the :mod:`shardvec.errors` classes the writer and
+:class:`CleanupReport`, :class:`VerifyReport`). Engine errors raise the :mod:`shardvec.errors` classes the writer and
 reader raise; a bad argument raises :class:`~shardvec.errors.ConfigValidationError` naming it.
 """
 
@@ -33,6 +34,8 @@ ManifestSummary = _engine.ManifestSummary
 CurrentSnapshot = _engine.CurrentSnapshot
 RollbackResult = _engine.RollbackResult
 CleanupReport = _engine.CleanupReport
+VerifyProblem = _engine.VerifyProblem
+VerifyReport = _engine.VerifyReport
 
 __all__ = [
     "CleanupReport",
@@ -40,10 +43,13 @@ __all__ = [
     "HistoryEntry",
     "ManifestSummary",
     "RollbackResult",
+    "VerifyProblem",
+    "VerifyReport",
     "cleanup",
     "current",
     "history",
     "rollback",
+    "verify",
 ]
 
 
@@ -194,3 +200,37 @@ def cleanup(
     live = [] if run_registry is None else live_run_ids(run_registry)
     return _engine.admin_cleanup(store, _options(credential_provider, s3_connection_options), dry, keep, seconds,
                                  shard_prefix=shard_prefix, run_registry_prefix=run_registry_prefix, live_runs=live)
+
+
+def verify(
+    s3_prefix: str | PathLike[str],
+    *,
+    run_id: str | None = None,
+    ref: str | None = None,
+    offset: int | None = None,
+    sample: int | None = None,
+    seed: int | None = None,
+    max_workers: int = 0,
+    credential_provider: Callable[[], Any] | None = None,
+    s3_connection_options: dict[str, Any] | None = None,
+) -> VerifyReport:
+    """Checks a published snapshot against its manifest, as ``shardvec verify`` does: the current one,
+    or the one ``run_id``, ``ref`` or ``offset`` selects (at most one). Every shard's presence and size
+    are checked; the contents (digest, vec0 schema of the snapshot's dim and metric, row counts) of
+    every shard, or of ``sample`` random ones (``seed`` makes the choice repeatable). The routing
+    artifacts are read and checked too. Problems are the report's (``report.ok`` is False, each one
+    in ``report.problems`` naming its check, shard and object); no snapshot to check raises."""
+    store = _store(s3_prefix)
+    chosen = (_optional_text(run_id, "run_id"), _optional_text(ref, "ref"), _optional_int(offset, "offset", 0))
+    if sum(1 for value in chosen if value is not None) > 1:
+        raise ConfigValidationError(
+            f"at most one of run_id, ref or offset selects the snapshot (got run_id={run_id!r}, ref={ref!r}, "
+            f"offset={offset!r})"
+        )
+    count = _optional_int(sample, "sample", 1)
+    chosen_seed = _optional_int(seed, "seed", 0)
+    if chosen_seed is not None and count is None:
+        raise ConfigValidationError(f"seed ({seed!r}) chooses the shards of sample; give sample too")
+    workers = _optional_int(max_workers, "max_workers", 0)
+    return _engine.admin_verify(store, _options(credential_provider, s3_connection_options), *chosen, count,
+                                chosen_seed, workers or 0)

@@ -6,6 +6,7 @@
 #include "engine_common.h"
 #include "format/run_record.h"
 #include "shardvec/admin.h"
+#include "shardvec/verify.h"
 
 namespace shardvec::py {
 namespace {
@@ -126,6 +127,23 @@ CleanupReport RunCleanup(const std::string& store, const StoreOptions& store_opt
   return WithStore(store, store_options, [&](ObjectStore& s) { return Cleanup(s, options); });
 }
 
+VerifyReport Verify(const std::string& store, const StoreOptions& store_options, std::optional<std::string> run_id,
+                    std::optional<std::string> ref, std::optional<int64_t> offset, std::optional<int64_t> sample,
+                    std::optional<uint64_t> seed, int64_t max_workers) {
+  VerifyOptions options;
+  if (run_id || ref || offset) options.snapshot = RollbackTarget{std::move(run_id), std::move(ref), offset};
+  options.sample = sample;
+  options.seed = seed;
+  options.max_workers = max_workers;
+  std::optional<Result<VerifyReport>> result;
+  {
+    nb::gil_scoped_release release;
+    Result<std::shared_ptr<ObjectStore>> opened = OpenStore(store, store_options);
+    result.emplace(opened.ok() ? VerifySnapshot(*opened, options) : Result<VerifyReport>(opened.status()));
+  }
+  return Unwrap(std::move(*result));
+}
+
 }  // namespace
 
 void BindAdmin(nb::module_& m) {
@@ -163,6 +181,27 @@ void BindAdmin(nb::module_& m) {
       .def_ro("objects", &CleanupReport::objects)
       .def_ro("bytes", &CleanupReport::bytes);
 
+  nb::class_<VerifyProblem>(m, "VerifyProblem", "One thing wrong with a verified snapshot.")
+      .def_ro("check", &VerifyProblem::check,
+              "manifest, routing, missing, size, digest, schema, row_count or read")
+      .def_ro("db_id", &VerifyProblem::db_id, "the shard, or None for a snapshot-wide problem")
+      .def_ro("object", &VerifyProblem::object, "the URL concerned")
+      .def_ro("message", &VerifyProblem::message)
+      .def("__repr__", [](const VerifyProblem& p) { return "VerifyProblem(" + p.check + ": " + p.message + ")"; });
+  nb::class_<VerifyReport>(m, "VerifyReport", "What verify found (ok when problems is empty).")
+      .def_prop_ro("ok", &VerifyReport::ok)
+      .def_ro("manifest_ref", &VerifyReport::manifest_ref)
+      .def_ro("run_id", &VerifyReport::run_id)
+      .def_ro("num_dbs", &VerifyReport::num_dbs)
+      .def_ro("shards_checked", &VerifyReport::shards_checked, "shards whose presence and size were checked")
+      .def_ro("shards_read", &VerifyReport::shards_read, "shards whose contents were read")
+      .def_ro("sampled", &VerifyReport::sampled, "with sample: the db_ids whose contents were read")
+      .def_ro("seed", &VerifyReport::seed)
+      .def_ro("digests_absent", &VerifyReport::digests_absent)
+      .def_ro("bytes_read", &VerifyReport::bytes_read)
+      .def_ro("elapsed_ms", &VerifyReport::elapsed_ms)
+      .def_ro("problems", &VerifyReport::problems);
+
   m.def("admin_history", &History, nb::arg("store"), nb::arg("store_options"), nb::arg("limit"),
         nb::arg("read_manifests"), "Published snapshots, newest first (limit 0: all).");
   m.def("admin_current", &Current, nb::arg("store"), nb::arg("store_options"),
@@ -174,6 +213,9 @@ void BindAdmin(nb::module_& m) {
         nb::arg("keep_last").none(), nb::arg("older_than_seconds").none(), nb::arg("shard_prefix") = "shards",
         nb::arg("run_registry_prefix") = "runs", nb::arg("live_runs") = std::vector<std::string>(),
         "Deletes shard data no kept snapshot needs.");
+  m.def("admin_verify", &Verify, nb::arg("store"), nb::arg("store_options"), nb::arg("run_id").none(),
+        nb::arg("ref").none(), nb::arg("offset").none(), nb::arg("sample").none(), nb::arg("seed").none(),
+        nb::arg("max_workers"), "Checks a snapshot against its manifest (shardvec/verify.h).");
   m.def("encode_run_record", &EncodeRecord, nb::arg("fields"), "A run record's YAML (the engine's run.yaml format).");
   m.def("parse_run_record", &ParseRecord, nb::arg("yaml"), "A run.yaml's fields (text or None each).");
   m.def("store_url", &StoreUrl, nb::arg("store"), nb::arg("store_options"), nb::arg("key"));

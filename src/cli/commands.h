@@ -30,7 +30,7 @@ Result<std::shared_ptr<ManifestStore>> OpenCliManifestStore(const std::string& s
 void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wrap_store);
 // history, rollback, cleanup (src/cli/history_commands.cc)
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);
-// search, info, shards, route, health (src/cli/read_commands.cc)
+// search, info, shards, route, health, verify (src/cli/read_commands.cc)
 void RegisterReadCommands(CLI::App& app, int& exit_code);
 // copy (src/cli/copy_command.cc)
 void RegisterCopyCommand(CLI::App& app, int& exit_code);

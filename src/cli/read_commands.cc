@@ -16,6 +16,7 @@
 #include "shardvec/reader.h"
 #include "shardvec/status_macros.h"
 #include "shardvec/text.h"
+#include "shardvec/verify.h"
 
 namespace shardvec::cli {
 namespace {
@@ -42,6 +43,11 @@ struct ReadArgs {
   std::optional<std::string> run_id;
   std::optional<std::string> ref;
   std::optional<int64_t> offset;
+  // verify / health --deep
+  std::optional<int64_t> sample;
+  std::optional<uint64_t> seed;
+  bool deep = false;
+  bool quiet = false;
 };
 
 // The query inputs search and route share.
@@ -378,22 +384,104 @@ Result<std::optional<std::chrono::seconds>> ParseStaleness(const std::string& te
   return std::optional<std::chrono::seconds>(std::chrono::seconds(n * scale));
 }
 
+json ProblemJson(const VerifyProblem& p) {
+  return {{"check", p.check}, {"db_id", p.db_id ? json(*p.db_id) : json()}, {"object", p.object}, {"message", p.message}};
+}
+
+json VerifyReportJson(const VerifyReport& r) {
+  json problems = json::array();
+  for (const VerifyProblem& p : r.problems) problems.push_back(ProblemJson(p));
+  json out = {{"ok", r.ok()},
+              {"manifest_ref", r.manifest_ref},
+              {"run_id", r.run_id},
+              {"num_dbs", r.num_dbs},
+              {"shards_checked", r.shards_checked},
+              {"shards_read", r.shards_read},
+              {"digests_absent", r.digests_absent},
+              {"bytes_read", r.bytes_read},
+              {"elapsed_ms", r.elapsed_ms},
+              {"problems", problems}};
+  if (!r.sampled.empty() || r.seed != 0) {
+    out["sampled"] = r.sampled;
+    out["seed"] = r.seed;
+  }
+  return out;
+}
+
+void PrintProblems(const VerifyReport& r) {
+  for (const VerifyProblem& p : r.problems) {
+    std::printf("problem %-9s %s\n", p.check.c_str(), DisplayText(p.message).c_str());
+  }
+}
+
+// VerifySnapshot over the store and snapshot the flags name, with a progress line on a terminal.
+Result<VerifyReport> RunVerification(const ReadArgs& a, std::optional<RollbackTarget> snapshot) {
+  ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> store, OpenStore(a.store, a.store_options));
+  VerifyOptions options;
+  options.snapshot = std::move(snapshot);
+  ASSIGN_OR_RETURN(options.manifest_store, OpenCliManifestStore(a.manifest_store));
+  options.sample = a.sample;
+  options.seed = a.seed;
+  options.max_workers = a.max_workers;
+  ProgressLine progress(!a.quiet && StderrIsTty());
+  options.on_progress = [&progress](int64_t done, int64_t total) { progress.Update("verify", done, total); };
+  Result<VerifyReport> report = VerifySnapshot(std::move(store), options);
+  progress.Finish();
+  return report;
+}
+
+int RunVerify(const ReadArgs& a) {
+  std::optional<RollbackTarget> snapshot;
+  if (a.run_id || a.ref || a.offset) snapshot = RollbackTarget{a.run_id, a.ref, a.offset};
+  Result<VerifyReport> report = RunVerification(a, std::move(snapshot));
+  if (!report.ok()) {
+    const std::string flag = SnapshotFlag(a);
+    return ReportError("verify", flag.empty() ? report.status() : report.status().WithContext(flag));
+  }
+  const VerifyReport& r = *report;
+  if (a.json) {
+    PrintJson(VerifyReportJson(r));
+  } else {
+    std::printf("%s  %s  shards=%lld  present_and_sized=%lld  contents_read=%lld  problems=%zu  %.2f s\n",
+                r.ok() ? "ok" : "FAILED", DisplayText(r.manifest_ref).c_str(), static_cast<long long>(r.num_dbs),
+                static_cast<long long>(r.shards_checked), static_cast<long long>(r.shards_read), r.problems.size(),
+                r.elapsed_ms / 1000);
+    if (!r.sampled.empty()) std::printf("sample seed=%llu\n", static_cast<unsigned long long>(r.seed));
+    if (r.digests_absent > 0) {
+      std::printf("note: %lld shard(s) read have no digest in the manifest (only size, schema and rows checked)\n",
+                  static_cast<long long>(r.digests_absent));
+    }
+    PrintProblems(r);
+  }
+  return r.ok() ? kExitOk : kExitError;
+}
+
 int RunHealth(const ReadArgs& a) {
   auto staleness = ParseStaleness(a.staleness);
   if (!staleness.ok()) return ReportError("health", staleness.status());
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("health", reader.status());
-  const ReaderHealth h = (*reader)->Health(*staleness);
+  ReaderHealth h = (*reader)->Health(*staleness);
+  // --deep: the shards of the snapshot the reader serves are verified too; a problem is unhealthy.
+  std::optional<VerifyReport> deep;
+  if (a.deep && h.manifest_ref) {
+    Result<VerifyReport> report = RunVerification(a, RollbackTarget{.ref = *h.manifest_ref});
+    if (!report.ok()) return ReportError("health", report.status().WithContext("--deep"));
+    if (!report->ok()) h.status = "unhealthy";
+    deep = std::move(report).value();
+  }
   json out = {{"status", h.status},
               {"manifest_ref", h.manifest_ref ? json(*h.manifest_ref) : json()},
               {"manifest_age_seconds", h.manifest_age_seconds ? json(*h.manifest_age_seconds) : json()},
               {"num_shards", h.num_shards},
               {"is_closed", h.is_closed}};
+  if (deep) out["deep"] = VerifyReportJson(*deep);
   if (a.json) {
     PrintJson(out);
   } else {
     std::printf("%s  age=%.0fs  shards=%lld  %s\n", h.status.c_str(), h.manifest_age_seconds.value_or(0),
                 static_cast<long long>(h.num_shards), DisplayText(h.manifest_ref.value_or("")).c_str());
+    if (deep) PrintProblems(*deep);
   }
   // As the reference CLI: 1 for degraded, 2 for unhealthy.
   return h.status == "healthy" ? kExitOk : h.status == "degraded" ? kExitError : kExitUsage;
@@ -442,7 +530,31 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   CLI::App* health = app.add_subcommand("health", "Reader health; exit 1 when degraded, 2 when unhealthy");
   AddStoreOptions(health, *args);
   health->add_option("--staleness", args->staleness, "Degraded when the snapshot is older, e.g. 24h");
+  health->add_flag("--deep", args->deep,
+                   "Also verify the served snapshot's shards (present, size, digest, schema, row counts) as "
+                   "`verify` does; unhealthy when one is not");
+  health->add_flag("--quiet", args->quiet, "No progress line (--deep)");
+  health->add_option("--max-workers", args->max_workers, "--deep: shards checked at once, 1..1024 (default: one per usable CPU)")
+      ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   health->callback([args, &exit_code] { exit_code = RunHealth(*args); });
+
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Check a snapshot against its manifest: shards present, sizes, digests, schema, row counts, "
+                "routing artifacts; exit 1 naming each problem");
+  AddStoreOption(verify, args->store, args->store_options);
+  AddManifestStoreOption(verify, args->manifest_store);
+  AddSnapshotOptions(verify, *args);
+  CLI::Option* sample =
+      verify->add_option("--sample", args->sample,
+                         "Read the contents (digest, schema, rows) of this many random shards only; every "
+                         "shard's presence and size are still checked")
+          ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  verify->add_option("--seed", args->seed, "Seed of --sample's choice (default: random, printed)")->needs(sample);
+  verify->add_option("--max-workers", args->max_workers, "Shards checked at once, 1..1024 (default: one per usable CPU)")
+      ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
+  verify->add_flag("--json", args->json, "Print the report as JSON");
+  verify->add_flag("--quiet", args->quiet, "No progress line");
+  verify->callback([args, &exit_code] { exit_code = RunVerify(*args); });
 }
 
 }  // namespace shardvec::cli

@@ -18,6 +18,19 @@ uint64_t Xxh3_64(std::string_view bytes) { return XXH3_64bits(bytes.data(), byte
 
 std::string Xxh3Digest(std::string_view bytes) { return fmt::format("xxh3:{:016x}", Xxh3_64(bytes)); }
 
+struct Xxh3Stream::State {
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> xxh{XXH3_createState(), XXH3_freeState};
+};
+
+Xxh3Stream::Xxh3Stream() : state_(std::make_unique<State>()) { XXH3_64bits_reset(state_->xxh.get()); }
+Xxh3Stream::~Xxh3Stream() = default;
+
+void Xxh3Stream::Update(std::string_view bytes) { XXH3_64bits_update(state_->xxh.get(), bytes.data(), bytes.size()); }
+
+std::string Xxh3Stream::Digest() const {
+  return fmt::format("xxh3:{:016x}", XXH3_64bits_digest(state_->xxh.get()));
+}
+
 Result<FileDigest> DigestFile(const std::filesystem::path& path, size_t window_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -38,18 +51,17 @@ Result<FileDigest> DigestFd(int fd, const std::filesystem::path& path, size_t wi
   window_bytes = std::max(page, window_bytes / page * page);
   // Hashed through windows mapped straight from the page cache: read() would first copy every byte
   // (the shard was just written, so its pages are cached), which cost as much CPU as the hash itself.
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), XXH3_freeState);
-  XXH3_64bits_reset(state.get());
+  Xxh3Stream stream;
   for (size_t offset = 0; offset < total; offset += window_bytes) {
     const size_t length = std::min(window_bytes, total - offset);
     void* map = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, static_cast<off_t>(offset));
     if (map == MAP_FAILED) {
       return Status::IOError(fmt::format("cannot map '{}' at byte {}: {}", path.string(), offset, std::strerror(errno)));
     }
-    XXH3_64bits_update(state.get(), map, length);
+    stream.Update(std::string_view(static_cast<const char*>(map), length));
     ::munmap(map, length);
   }
-  return FileDigest{fmt::format("xxh3:{:016x}", XXH3_64bits_digest(state.get())), static_cast<int64_t>(total)};
+  return FileDigest{stream.Digest(), static_cast<int64_t>(total)};
 }
 
 }  // namespace shardvec

@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "common/text_util.h"
 #include "format/keys.h"
+#include "shard/ranged_object_vfs.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -189,31 +190,17 @@ Result<std::unique_ptr<ShardSearcher>> ShardCache::OpenRanged(const ShardLocatio
                                           loc.db_id, loc.size, loc.key, info->size))
         .WithKind(ErrorKind::kShardVerification);
   }
-  // The first page holds the page size (bytes 16-17 of the SQLite header; 1 means 65536). One read
-  // of the largest page SQLite allows fetches it whatever it is; the pages it covers are kept.
-  constexpr int64_t kMaxPageBytes = 65536;
-  Result<std::string> fetched = store_->GetRange(loc.key, 0, std::min(kMaxPageBytes, loc.size));
+  // The first page holds the page size. One read of the largest page SQLite allows fetches it
+  // whatever it is; the pages it covers are kept.
+  Result<std::string> fetched = store_->GetRange(loc.key, 0, std::min(kMaxSqlitePageBytes, loc.size));
   if (!fetched.ok()) return fetched.status().WithContext(context);
-  const std::string& head = *fetched;
   if (access_.counters) {
     access_.counters->requests.fetch_add(1);
-    access_.counters->bytes_fetched.fetch_add(static_cast<int64_t>(head.size()));
+    access_.counters->bytes_fetched.fetch_add(static_cast<int64_t>(fetched->size()));
   }
-  constexpr std::string_view kMagic("SQLite format 3\0", 16);
-  if (head.size() < 100 || std::string_view(head).substr(0, 16) != kMagic) {
-    return Status::Corruption(fmt::format("shard {}: '{}' is not an SQLite database", shard, loc.key));
-  }
-  const int64_t raw = (static_cast<unsigned char>(head[16]) << 8) | static_cast<unsigned char>(head[17]);
-  const int64_t page_bytes = raw == 1 ? 65536 : raw;
-  if (page_bytes < 512 || (page_bytes & (page_bytes - 1)) != 0) {
-    return Status::Corruption(fmt::format("shard {}: '{}' declares a page size of {}", shard, loc.key, raw));
-  }
-  RangedObjectOptions options;
-  options.page_bytes = page_bytes;
-  options.page_cache_pages = access_.page_cache_pages;
-  auto object = std::make_shared<RangedObject>(store_, loc.key, loc.size, options, access_.counters,
-                                               access_.fetch_pool.get());
-  object->Seed(head);
+  ASSIGN_OR_RETURN(std::shared_ptr<RangedObject> object,
+                   MakeSqliteRangedObject(store_, loc.key, loc.size, *fetched, shard, access_.page_cache_pages,
+                                          access_.counters, access_.fetch_pool.get()));
   return ShardSearcher::OpenRanged(std::move(object), dim_, metric_, shard);
 }
 

@@ -90,6 +90,8 @@ Status ApplyCelMetadata(const nlohmann::json& v, LoadedSnapshot& s) {
   return Status::OK();
 }
 
+}  // namespace
+
 // Reads custom["vector"] the way the reference does, with clear errors instead of raw exceptions.
 Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s) {
   const nlohmann::json& custom = s.manifest.custom;
@@ -185,8 +187,6 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
   return Status::OK();
 }
 
-}  // namespace
-
 Result<ManifestRef> LoadCurrentRef(ManifestStore& manifests) {
   ASSIGN_OR_RETURN(std::optional<ManifestRef> current, manifests.LoadCurrent());
   if (!current) {
@@ -205,14 +205,19 @@ Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store) {
   return pointer;
 }
 
-Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, ManifestStore& manifests,
-                                                     const ManifestRef& ref) {
+Result<std::unique_ptr<LoadedSnapshot>> LoadManifestOnly(ManifestStore& manifests, const ManifestRef& ref) {
   auto snapshot = std::make_unique<LoadedSnapshot>();
   snapshot->manifest_ref = ref.ref;
   snapshot->run_id = ref.run_id;
   snapshot->published_at = ref.published_at;
   ASSIGN_OR_RETURN(snapshot->manifest, manifests.LoadManifest(ref.ref));
   if (snapshot->run_id.empty()) snapshot->run_id = snapshot->manifest.run_id;
+  return snapshot;
+}
+
+Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, ManifestStore& manifests,
+                                                     const ManifestRef& ref) {
+  ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> snapshot, LoadManifestOnly(manifests, ref));
   // Shard URLs are checked before the metadata's artifacts are downloaded.
   RETURN_IF_ERROR(ApplyShards(store, *snapshot));
   RETURN_IF_ERROR(ApplyVectorMetadata(store, *snapshot));

@@ -32,14 +32,23 @@ struct LoadedSnapshot {
   std::map<int64_t, ShardLocation> shards;    // non-empty shards only
 };
 
+// The manifest `ref` names as a snapshot with nothing else loaded (NotFound, or Corruption when it
+// does not parse).
+Result<std::unique_ptr<LoadedSnapshot>> LoadManifestOnly(ManifestStore& manifests, const ManifestRef& ref);
+// The two steps LoadSnapshot then runs: where each non-empty shard lives in `store` (Corruption naming a db_url outside it), then
+// custom["vector"] and the routing artifacts it names (read and verified) and the router. The second
+// sets dim, metric and strategy before it reads any artifact, so they hold when only routing failed.
+Status ApplyShards(ObjectStore& store, LoadedSnapshot& s);
+Status ApplyVectorMetadata(ObjectStore& store, LoadedSnapshot& s);
+
 // The manifest store's current pointer (NotFound, kind NoCurrentPointer, when there is none).
 Result<ManifestRef> LoadCurrentRef(ManifestStore& manifests);
 // Reads _CURRENT of the object-store layout (NotFound when there is none, Corruption when it does
 // not parse).
 Result<CurrentPointer> LoadCurrentPointer(ObjectStore& store);
 
-// Loads the manifest `ref` names (from `manifests`) plus its artifacts (from `store`). Corruption
-// when the manifest does not parse.
+// Loads the manifest `ref` names (from `manifests`) plus its artifacts (from `store`): the three
+// steps above. Corruption when the manifest does not parse.
 Result<std::unique_ptr<LoadedSnapshot>> LoadSnapshot(ObjectStore& store, ManifestStore& manifests,
                                                      const ManifestRef& ref);
 

@@ -180,4 +180,28 @@ Status TakeRangedReadError(const std::string& name) {
   return std::exchange(registered->first_error, Status::OK());
 }
 
+Result<std::shared_ptr<RangedObject>> MakeSqliteRangedObject(std::shared_ptr<ObjectStore> store,
+                                                             const std::string& key, int64_t size,
+                                                             std::string_view head, std::string_view shard_name,
+                                                             int64_t page_cache_pages,
+                                                             std::shared_ptr<RangeReadCounters> counters,
+                                                             ThreadPool* pool) {
+  // The page size is bytes 16-17 of the SQLite header; 1 means 65536.
+  constexpr std::string_view kMagic("SQLite format 3\0", 16);
+  if (head.size() < 100 || head.substr(0, 16) != kMagic) {
+    return Status::Corruption(fmt::format("shard {}: '{}' is not an SQLite database", shard_name, key));
+  }
+  const int64_t raw = (static_cast<unsigned char>(head[16]) << 8) | static_cast<unsigned char>(head[17]);
+  const int64_t page_bytes = raw == 1 ? 65536 : raw;
+  if (page_bytes < 512 || (page_bytes & (page_bytes - 1)) != 0) {
+    return Status::Corruption(fmt::format("shard {}: '{}' declares a page size of {}", shard_name, key, raw));
+  }
+  RangedObjectOptions options;
+  options.page_bytes = page_bytes;
+  options.page_cache_pages = page_cache_pages;
+  auto object = std::make_shared<RangedObject>(std::move(store), key, size, options, std::move(counters), pool);
+  object->Seed(head.substr(0, std::min<size_t>(head.size(), static_cast<size_t>(kMaxSqlitePageBytes))));
+  return object;
+}
+
 }  // namespace shardvec

@@ -470,6 +470,18 @@ Result<std::optional<std::string>> ShardSearcher::GetKv(std::string_view key) {
   return std::optional<std::string>(std::string(stmt.Blob(0)));
 }
 
+Result<ShardRowCounts> ShardSearcher::CountRows() {
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());
+  ConnectionLease lease(this, std::move(borrowed));
+  // vec0 keeps one row per vector in its vec_index_rowids shadow table.
+  SqliteStatement stmt(lease.get().db,
+                       "SELECT (SELECT count(*) FROM vec_index_rowids), (SELECT count(*) FROM vec_id_map)");
+  if (!stmt.ok()) return SqliteError(lease.get(), stmt.prepare_rc(), "counting rows");
+  const int rc = stmt.Step();
+  if (rc != SQLITE_ROW) return SqliteError(lease.get(), rc, "counting rows");
+  return ShardRowCounts{stmt.Int(0), stmt.Int(1)};
+}
+
 Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,
                                                               int64_t k, double max_distance) {
   if (k < 0 || k > kMaxKnnK) {

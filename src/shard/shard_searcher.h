@@ -36,6 +36,12 @@ struct ShardHit {
   int64_t rowid = 0;                        // the internal rowid inside the shard
 };
 
+// How many rows a shard's tables hold.
+struct ShardRowCounts {
+  int64_t vectors = 0;  // vec_index (its vec_index_rowids table)
+  int64_t ids = 0;      // vec_id_map
+};
+
 enum class ScanPath {
   kAuto,     // our kernel when the storage layout is recognised, else vec0's KNN
   kVec0Knn,  // always vec0's KNN query (the reference the kernel is tested against)
@@ -85,6 +91,9 @@ class ShardSearcher {
   // The value of `key` in the shard's kv table (shardyfusion's unified KV + vector shards fill it;
   // vector snapshots leave it empty), or nullopt. Thread-safe.
   Result<std::optional<std::string>> GetKv(std::string_view key);
+
+  // The rows of vec_index and vec_id_map (every page of both is read). Thread-safe.
+  Result<ShardRowCounts> CountRows();
 
   // True when scans run on the in-memory kernel rather than vec0's KNN.
   bool uses_scan_kernel() const { return table_ != nullptr; }

@@ -266,6 +266,7 @@ Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteCon
   }
   std::string run_id = config.run_id.value_or(NewUuidHex());
   RETURN_IF_ERROR(ClaimRunId(*store, run_id, config.run_id.has_value(), LayoutOf(config)));
+  RETURN_IF_ERROR(ProbeStoreWritable(*store, run_id, LayoutOf(config)));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", run_id}});
   auto run_record = RunRecordLifecycle::Start(store, run_id, writer_type, LayoutOf(config));
   return std::unique_ptr<DistributedWrite>(

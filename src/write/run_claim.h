@@ -19,6 +19,14 @@ namespace shardvec {
 // On success the claim object exists and belongs to the caller. `check_history` also looks for
 // objects of builds that wrote no claim; a freshly generated id skips that (it cannot have any).
 // The claim and the objects looked for are at `layout`'s keys.
+// A claim the store refuses to write is an error naming the store (its code kept, e.g.
+// PermissionDenied for refused credentials).
 Status ClaimRunId(ObjectStore& store, std::string_view run_id, bool check_history, const KeyLayout& layout = {});
+
+// Checks, before any training or building, that the store takes this run's writes: puts a small
+// probe object in the claimed run's shard folder and deletes it. A refused put is an error naming
+// the store and the probe's URL (its code kept). A refused delete is only logged: a build needs no
+// delete permission to publish, and the probe left behind is cleanup's, as the run's other objects.
+Status ProbeStoreWritable(ObjectStore& store, std::string_view run_id, const KeyLayout& layout = {});
 
 }  // namespace shardvec

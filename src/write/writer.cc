@@ -391,6 +391,8 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
   ctx.local_run_dir = run_folder.dir;
   // Before anything is uploaded: a reused run id would write over a published snapshot's objects.
   RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value(), LayoutOf(config)));
+  // An unwritable store fails here, not after the training and the builds.
+  RETURN_IF_ERROR(ProbeStoreWritable(*store, ctx.run_id, LayoutOf(config)));
   if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record = RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec", LayoutOf(config));
   Result<BuildResult> result = RunWrite(ctx, records, batch);
