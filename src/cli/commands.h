@@ -24,5 +24,7 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);
 // search, info, shards, route, health (src/cli/read_commands.cc)
 void RegisterReadCommands(CLI::App& app, int& exit_code);
+// cache ls, cache prune (src/cli/cache_commands.cc)
+void RegisterCacheCommands(CLI::App& app, int& exit_code);
 
 }  // namespace shardvec::cli
