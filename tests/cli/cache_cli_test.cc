@@ -47,6 +47,8 @@ TEST_F(CacheCliTest, LsListsSizesAndPruneKeepsWhatALiveReaderUses) {
   Plant("db=00002-live", 2000, 500);  // the oldest, but in use
   auto live = FileLock::Acquire(Cache() / "db=00002-live" / ".use.lock", FileLock::Mode::kShared, false);
   ASSERT_TRUE(live.ok() && live->has_value());
+  // Creating the lock file touched the folder: it is made the oldest again.
+  fs::last_write_time(Cache() / "db=00002-live", fs::file_time_type::clock::now() - std::chrono::seconds(500));
 
   std::vector<json> listed = Ls();
   ASSERT_EQ(listed.size(), 3u);

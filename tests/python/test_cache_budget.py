@@ -125,3 +125,15 @@ def test_another_schema_is_refused_unless_allowed_and_live_readers_keep_serving(
     reader.close()
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "d"), **storage) as fresh:
         assert fresh.snapshot_info().dim == 16
+
+
+def test_an_empty_write_arrays_follows_the_clis_rule(tmp_path: Path) -> None:
+    """The CLI publishes an empty snapshot for an input of 0 rows whose dimension is known (an .npy
+    of shape (0, dim)); write_arrays does the same for a (0, dim) array."""
+    prefix = str(tmp_path / "store")
+    result = write_arrays(np.zeros((0, 16), np.float32), config(prefix, {}))
+    assert result.winners == []
+    with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "c")) as reader:
+        assert reader.snapshot_info().dim == 16
+        assert reader.snapshot_info().total_vectors == 0
+        assert reader.search(np.ones(16, np.float32), top_k=3, shard_ids=[0, 1]).results == []

