@@ -41,6 +41,7 @@ class RangeTierTest : public ::testing::Test {
     c.sharding.strategy = Strategy::kCluster;
     c.sharding.num_dbs = kDbs;
     c.sharding.train_centroids = true;
+    c.allow_schema_change = true;  // each metric's snapshot replaces the other's in the same store
     std::vector<Record> records = testing::MakeRecords(data, false);
     if (!payloads) {
       for (Record& r : records) r.payload_json.reset();
