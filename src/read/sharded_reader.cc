@@ -442,10 +442,10 @@ class ShardedVectorReader::Impl {
   }
 
   // Prunes the cache folder to max_cache_bytes (shards live snapshots use are kept). One prune at a
-  // time; a call while another runs returns at once (that one sees the same folder).
+  // time: a call while another runs waits for it, then lists the folder again (a download that ended
+  // meanwhile may have taken it over the budget).
   void EnforceCacheBudget() {
-    std::unique_lock<std::mutex> pruning(prune_mu_, std::try_to_lock);
-    if (!pruning.owns_lock()) return;
+    std::lock_guard<std::mutex> pruning(prune_mu_);
     pruned_downloads_ = download_counters_->shards.load();
     Result<ShardCachePruneResult> pruned = PruneShardCache(cache_root_.string(), options_.max_cache_bytes);
     if (!pruned.ok()) {

@@ -62,7 +62,7 @@ def test_the_cache_stays_under_its_budget_across_refreshes_on_s3(s3_server: dict
             sizes.append(cache_bytes(cache))
             assert sizes[-1] <= budget, sizes
     print(f"cache bytes after each refresh (budget {budget}, one snapshot {snapshot}): {sizes}")
-    assert len(shard_files(cache)) == 4  # the last snapshot's shards and the previous one's
+    assert len(shard_files(cache)) >= 4  # at least the last snapshot's shards and the previous one's
 
 
 def test_a_folder_stores_shards_are_read_in_place(tmp_path: Path) -> None:
