@@ -97,6 +97,10 @@ struct WriteConfig {
   // finished shard waits for its fsync or upload. A thread the system refuses is an error.
   int64_t max_parallel_shards = 0;
   PublishPolicy publish_policy = PublishPolicy::kRejectIfNewer;
+  // A snapshot whose dim or metric differs from the current snapshot's is refused at publish
+  // (Conflict, ErrorKind::kPublishConflict, naming both values; no manifest written): live readers
+  // could not search it. True publishes it anyway (those readers then refuse to refresh onto it).
+  bool allow_schema_change = false;
   // Where the manifest is published and the current pointer moved; null: the object-store layout
   // beside the shards (manifests/… and _CURRENT under `store`).
   std::shared_ptr<ManifestStore> manifest_store;

@@ -31,6 +31,8 @@ inline constexpr std::string_view kSearch = "vector.reader.search";             
 inline constexpr std::string_view kShardSearch = "vector.reader.shard_search";       // shard_id, top_k, num_results, elapsed_ms (+ num_queries)
 inline constexpr std::string_view kShardDownload = "vector.reader.shard_download";   // ours: shard_id, bytes, elapsed_ms
 inline constexpr std::string_view kReaderRefreshed = "vector.reader.refreshed";      // manifest_ref
+// ours: manifest_ref, reason (refresh() refused a snapshot of another dim or metric; the old one serves)
+inline constexpr std::string_view kReaderRefreshRefused = "vector.reader.refresh_refused";
 inline constexpr std::string_view kReaderClosed = "vector.reader.closed";            // {}
 inline constexpr std::string_view kRateLimiterThrottled = "rate_limiter.throttled";  // wait_seconds, limiter_type
 inline constexpr std::string_view kRateLimiterDenied = "rate_limiter.denied";        // deficit_seconds, limiter_type

@@ -15,6 +15,7 @@
 #include "shardvec/admin.h"
 #include "shardvec/metrics.h"
 #include "shardvec/object_store.h"
+#include "shardvec/shard_cache_admin.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -56,6 +57,13 @@ struct ReaderOptions {
   int64_t max_workers = 0;            // search threads, 0..1024; 0 = one per usable CPU
   int64_t max_fallback_attempts = 3;  // older manifests tried when the current one does not parse
   int64_t max_cached_shards = 0;      // open shards kept; 0 = unbounded
+  // Download tier: the bytes cache_dir may hold (>= 0). After each refresh() and each download the
+  // reader removes unused shard folders, least recently used first, until the folder holds at most
+  // this (0: every unused one); a shard any live snapshot uses (this reader's, an older one an
+  // in-flight search still holds, another process's reader's) is never removed, so the cache exceeds
+  // the budget only by what live snapshots use. A folder store's shards are read in place and never
+  // enter the cache. See include/shardvec/shard_cache_admin.h.
+  int64_t max_cache_bytes = kDefaultMaxCacheBytes;
   bool preload_shards = false;
   // Open this published manifest instead of the one _CURRENT names: exactly one of run_id (its
   // newest manifest), ref (a manifest URL or its key), offset (0 = the newest manifest) or previous

@@ -449,17 +449,24 @@ class WriterManifestConfig:
     storage config sets none (shardvec writes shards and manifests through one store; both set
     and different is refused). ``store``: where the manifest is published and the pointer moved
     (a :mod:`shardvec.manifest_store` store or any object implementing its protocol); None keeps
-    them beside the shards at ``s3_prefix``.
+    them beside the shards at ``s3_prefix``. ``allow_schema_change``: publish even when the current
+    snapshot has another ``dim`` or ``metric`` (by default such a publish raises
+    ``PublishConflictError`` naming both values and publishes nothing: live readers could not search
+    it, and refuse to ``refresh()`` onto it).
     """
 
     store: Any | None = None
     custom_manifest_fields: dict[str, Any] = field(default_factory=dict)
     credential_provider: CredentialProvider | None = None
     s3_connection_options: S3ConnectionOptions | None = None
+    allow_schema_change: bool = False
 
     def validate(self) -> None:
         """Checks that custom fields are a dict and the store settings are well formed."""
         validate_manifest_store(self.store, field_name="manifest.store")
+        if not isinstance(self.allow_schema_change, bool):
+            raise ConfigValidationError(
+                f"manifest.allow_schema_change must be a bool, got {self.allow_schema_change!r}")
         if not isinstance(self.custom_manifest_fields, dict):
             raise ConfigValidationError(
                 f"manifest.custom_manifest_fields must be a dict, got "

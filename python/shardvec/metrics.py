@@ -67,6 +67,8 @@ class MetricEvent(str, Enum):
     VECTOR_SHARD_SEARCH = "vector.reader.shard_search"
     VECTOR_SHARD_DOWNLOAD = "vector.reader.shard_download"  # shardvec: shard_id, bytes, elapsed_ms
     VECTOR_READER_REFRESHED = "vector.reader.refreshed"
+    # shardvec: manifest_ref, reason (refresh() refused a snapshot of another dim or metric)
+    VECTOR_READER_REFRESH_REFUSED = "vector.reader.refresh_refused"
     VECTOR_READER_CLOSED = "vector.reader.closed"
 
 

@@ -166,6 +166,7 @@ void BindWriteConfig(nb::module_& m) {
       .field("batch_size", &WriteConfig::batch_size, "")
       .field("max_parallel_shards", &WriteConfig::max_parallel_shards, "0: one per usable CPU")
       .field("publish_policy", &WriteConfig::publish_policy, "")
+      .field("allow_schema_change", &WriteConfig::allow_schema_change, "publish over a current snapshot of another dim/metric")
       .field("custom_manifest_fields_json", &WriteConfig::custom_manifest_fields_json,
              "extra manifest fields, each value JSON text");
   BindManifestStoreField(config);
@@ -193,6 +194,7 @@ void BindReaderOptions(nb::module_& m) {
       .field("max_workers", &ReaderOptions::max_workers, "0: one per usable CPU")
       .field("max_fallback_attempts", &ReaderOptions::max_fallback_attempts, "")
       .field("max_cached_shards", &ReaderOptions::max_cached_shards, "0: unbounded")
+      .field("max_cache_bytes", &ReaderOptions::max_cache_bytes, "download tier: the cache folder's byte budget")
       .field("preload_shards", &ReaderOptions::preload_shards, "")
       .field("reader_mode", &ReaderOptions::reader_mode, "DOWNLOAD, RANGE or AUTO")
       .field("page_cache_pages", &ReaderOptions::page_cache_pages, "range tier: pages cached per shard")

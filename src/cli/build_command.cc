@@ -48,6 +48,7 @@ struct BuildArgs {
   std::string run_registry_prefix = "runs";
   int64_t parallelism = 0;
   bool last_writer_wins = false;
+  bool allow_schema_change = false;
   bool json = false;
   bool quiet = false;
 };
@@ -296,6 +297,7 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, ShardingConfig sharding, cons
   c.run_registry_prefix = a.run_registry_prefix;
   c.max_parallel_shards = a.parallelism;
   c.publish_policy = a.last_writer_wins ? PublishPolicy::kLastWriterWins : PublishPolicy::kRejectIfNewer;
+  c.allow_schema_change = a.allow_schema_change;
   ASSIGN_OR_RETURN(c.manifest_store, OpenCliManifestStore(a.manifest_store));
   return c;
 }
@@ -389,6 +391,8 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
       ->check(CLI::Range(int64_t{1}, kMaxPoolThreads));
   cmd->add_flag("--last-writer-wins", args->last_writer_wins,
                 "Publish even if _CURRENT moved to a newer snapshot meanwhile");
+  cmd->add_flag("--allow-schema-change", args->allow_schema_change,
+                "Publish even if the current snapshot has another dim or metric (live readers then refuse to refresh onto it)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->add_flag("--quiet", args->quiet, "No progress line");
   cmd->callback([args, &exit_code, wrap_store] { exit_code = RunBuild(*args, wrap_store); });

@@ -34,5 +34,7 @@ void RegisterHistoryCommands(CLI::App& app, int& exit_code);
 void RegisterReadCommands(CLI::App& app, int& exit_code);
 // copy (src/cli/copy_command.cc)
 void RegisterCopyCommand(CLI::App& app, int& exit_code);
+// cache ls, cache prune (src/cli/cache_commands.cc)
+void RegisterCacheCommands(CLI::App& app, int& exit_code);
 
 }  // namespace shardvec::cli

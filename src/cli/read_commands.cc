@@ -38,6 +38,7 @@ struct ReadArgs {
   std::optional<std::string> rate_limit;  // search: queries per second
   int64_t max_workers = 0;
   std::string reader_mode;  // empty: download
+  std::optional<int64_t> cache_max_bytes;  // download tier: the cache folder's byte budget
   bool json = false;
   // An older snapshot than _CURRENT's: at most one of these.
   std::optional<std::string> run_id;
@@ -73,6 +74,9 @@ void AddReaderModeOption(CLI::App* cmd, ReadArgs& a) {
   cmd->add_option("--reader-mode", a.reader_mode,
                   "How shards are read: download (into --cache-dir, default), range (ranged GETs, nothing "
                   "downloaded) or auto (range when a shard is >= 16 MiB or the snapshot >= 2 GiB)");
+  cmd->add_option("--cache-max-bytes", a.cache_max_bytes,
+                  "Download tier: prune unused shards from --cache-dir down to this many bytes (default 2 GiB)")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
 }
 
 // --run-id / --ref / --offset: read an older published snapshot instead of _CURRENT's (one at most).
@@ -198,6 +202,7 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   if (!a.reader_mode.empty()) {
     ASSIGN_OR_RETURN(options.reader_mode, ParseReaderMode(a.reader_mode, "--reader-mode"));
   }
+  if (a.cache_max_bytes) options.max_cache_bytes = *a.cache_max_bytes;
   if (a.run_id || a.ref || a.offset) options.manifest = RollbackTarget{a.run_id, a.ref, a.offset};
   auto reader = ShardedVectorReader::Open(options);
   // No manifest matches the flag (NotFound), or its value cannot name one (InvalidArgument).

@@ -31,6 +31,8 @@ class ScopedFd {
   ScopedFd(ScopedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
   ScopedFd& operator=(ScopedFd&& other) noexcept;
   int get() const { return fd_; }
+  // Hands the descriptor to the caller, who closes it; this one holds none afterwards.
+  int Release() { const int fd = fd_; fd_ = -1; return fd; }
 
  private:
   int fd_;

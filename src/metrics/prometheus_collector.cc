@@ -47,6 +47,8 @@ const std::vector<CounterDef>& Counters() {
       {"vector_shard_downloads_total", "Shards downloaded into a reader's cache.", ev::kShardDownload, ""},
       {"vector_shard_download_bytes_total", "Bytes of shards downloaded.", ev::kShardDownload, "bytes"},
       {"vector_reader_refreshes_total", "Reader refreshes that swapped to a new snapshot.", ev::kReaderRefreshed, ""},
+      {"vector_reader_refreshes_refused_total", "Reader refreshes refused (a snapshot of another dim or metric).",
+       ev::kReaderRefreshRefused, ""},
       {"vector_reader_closed_total", "Readers closed.", ev::kReaderClosed, ""},
   };
   return defs;

@@ -19,6 +19,7 @@
 #include "common/text_util.h"
 #include "format/keys.h"
 #include "shard/ranged_object_vfs.h"
+#include "store/local_store.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -49,10 +50,6 @@ std::string SafeIdentity(const std::string& identity) {
   for (char c : identity.substr(0, 40)) safe += IsPlainIdentityChar(c) ? c : '_';
   return fmt::format("{}-{:016x}", safe, Xxh3_64(identity));
 }
-
-// Held by the process writing a shard folder's partial download; a partial file in a folder whose
-// lock is free was left by a process that died.
-constexpr std::string_view kDownloadLockName = ".download.lock";
 
 // A hidden partial download: "<dir>/.<name>.tmp.<random>" (ours and the stores' staging names).
 bool IsPartialDownload(const std::string& file_name) {
@@ -171,10 +168,21 @@ Result<ShardLease> ShardCache::Acquire(const ShardLocation& loc) {
     ASSIGN_OR_RETURN(std::unique_ptr<ShardSearcher> searcher, OpenRanged(loc));
     return Install(name, std::move(searcher), generation);
   }
-  ASSIGN_OR_RETURN(const int fd, OpenVerifiedFile(loc, name));
+  std::optional<int> in_place;
+  if (access_.in_place) {
+    ASSIGN_OR_RETURN(in_place, OpenInPlace(loc, name));
+  }
+  if (!in_place) RETURN_IF_ERROR(HoldUseLock(name));
+  const fs::path file = in_place ? fs::path(store_->Url(loc.key)) : cache_dir_ / name / std::string(kShardFileName);
+  int fd;
+  if (in_place) {
+    fd = *in_place;
+  } else {
+    ASSIGN_OR_RETURN(fd, OpenVerifiedFile(loc, name));
+  }
   // Bound to the verified file: a file put at its path later is never read through this searcher.
   ASSIGN_OR_RETURN(std::unique_ptr<ShardSearcher> searcher,
-                   ShardSearcher::OpenPinned(fd, cache_dir_ / name / std::string(kShardFileName), dim_, metric_,
+                   ShardSearcher::OpenPinned(fd, file, dim_, metric_,
                                              std::to_string(loc.db_id), kDefaultShardConnections, ScanPath::kAuto,
                                              access_.mmap_size));
   return Install(name, std::move(searcher), generation);
@@ -202,6 +210,58 @@ Result<std::unique_ptr<ShardSearcher>> ShardCache::OpenRanged(const ShardLocatio
                    MakeSqliteRangedObject(store_, loc.key, loc.size, *fetched, shard, access_.page_cache_pages,
                                           access_.counters, access_.fetch_pool.get()));
   return ShardSearcher::OpenRanged(std::move(object), dim_, metric_, shard);
+}
+
+Result<std::optional<int>> ShardCache::OpenInPlace(const ShardLocation& loc, const std::string& name) {
+  auto* local = dynamic_cast<LocalStore*>(store_.get());
+  if (local == nullptr) return std::optional<int>();
+  struct stat st {};
+  Result<ScopedFd> opened = local->OpenForRead(loc.key, &st);
+  if (!opened.ok()) return opened.status().WithContext(fmt::format("shard {}", loc.db_id));
+  // Someone other than the store's owner could rewrite such a file after it was verified.
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) return std::optional<int>();
+  ScopedFd fd = std::move(opened).value();
+  const FileIdentity identity = IdentityOf(st);
+  const std::string verified_name = "in-place/" + name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = verified_.find(verified_name);
+    if (it != verified_.end() && it->second == identity) return std::optional<int>(fd.Release());
+  }
+  Status checked = VerifyFd(loc, fd.get(), store_->Url(loc.key));
+  if (!checked.ok()) {
+    LogEvent(LogLevel::kError, "shard_verification_failed",
+             {{"shard_id", loc.db_id}, {"key", loc.key}, {"error", checked.message()}});
+    return checked;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  verified_[verified_name] = identity;
+  return std::optional<int>(fd.Release());
+}
+
+Status ShardCache::HoldUseLock(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (use_locks_.count(name) != 0) return Status::OK();
+  }
+  const fs::path folder = cache_dir_ / name;
+  // A pruner may remove the folder between its creation and the lock; then it is made again.
+  constexpr int kAttempts = 4;
+  Status last;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    RETURN_IF_ERROR(CreatePrivateDirectories(folder));
+    Result<std::optional<FileLock>> held =
+        FileLock::Acquire(folder / std::string(kUseLockName), FileLock::Mode::kShared, /*wait=*/true);
+    if (held.ok() && held->has_value()) {
+      // The folder's mtime is when a reader last opened the shard: what pruning orders by.
+      ::utimensat(AT_FDCWD, folder.c_str(), nullptr, 0);
+      std::lock_guard<std::mutex> lock(mu_);
+      use_locks_.emplace(name, std::move(**held));
+      return Status::OK();
+    }
+    last = held.ok() ? Status::Unavailable("the lock was not granted") : held.status();
+  }
+  return last.WithContext(fmt::format("shard cache folder '{}'", folder.string()));
 }
 
 std::optional<ShardLease> ShardCache::TryBorrowCached(const std::string& name) {

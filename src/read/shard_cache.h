@@ -1,7 +1,8 @@
 // ShardCache: the reader's local copies of shards and the searchers open on them (docs/architecture.md#search, with
 // docs/snapshot-format.md#digests). A shard is downloaded once into
 // `cache_dir/db=NNNNN-<identity>/shard.db` (temp file + rename, verified by size and xxh3 before it
-// takes the final name), opened read-only through the descriptor it was verified through (so a file
+// takes the final name), its folder's use lock (`.use.lock`) held shared for as long as the cache
+// lives (so no pruning, in this process or another, removes a file a live snapshot uses), opened read-only through the descriptor it was verified through (so a file
 // swapped in at its path is never read), and kept in an LRU of at most `max_open` searchers.
 // Evicted or retired searchers that are still borrowed close when their last lease goes.
 #pragma once
@@ -18,6 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/file_lock.h"
 #include "common/thread_pool.h"
 #include "shard/shard_searcher.h"
 #include "shardvec/object_store.h"
@@ -64,6 +66,10 @@ struct ShardAccess {
   std::shared_ptr<RangeReadCounters> counters;
   std::shared_ptr<ThreadPool> fetch_pool;
   std::optional<int64_t> mmap_size;  // downloaded shards: PRAGMA mmap_size (none: the whole file)
+  // A folder store (LocalStore): each shard is read where it lies (no copy into the cache), verified
+  // once (size, digest) through the descriptor it is then read through. A shard file group or others
+  // may write is downloaded into the cache instead, as from any other store.
+  bool in_place = false;
 };
 
 // One shard fetched from the store into the cache (for the reader's shard_download metric event).
@@ -128,6 +134,10 @@ class ShardCache {
   // whose download lock a live process holds (in this process or another) is left alone. Returns
   // how many files went.
   static int64_t RemoveStaleDownloads(const std::filesystem::path& cache_dir);
+  // The lock a shard folder's users hold shared (a live snapshot's cache) and a pruner exclusive.
+  static constexpr std::string_view kUseLockName = ".use.lock";
+  // The lock a download holds on its shard folder.
+  static constexpr std::string_view kDownloadLockName = ".download.lock";
 
  private:
   friend class ShardLease;
@@ -144,6 +154,11 @@ class ShardCache {
   // Needs the shard folder's download lock held.
   Result<int> DownloadVerified(const ShardLocation& loc, const std::string& name,
                                const std::filesystem::path& final_path);
+  // A folder store's shard opened where it lies and verified (once per file identity); nullopt when
+  // group or others may write the file (it is then downloaded).
+  Result<std::optional<int>> OpenInPlace(const ShardLocation& loc, const std::string& name);
+  // Takes the shard folder's use lock (shared) for the cache's lifetime, creating the folder.
+  Status HoldUseLock(const std::string& name);
   // The searcher of a shard read in place through ranged reads.
   Result<std::unique_ptr<ShardSearcher>> OpenRanged(const ShardLocation& loc);
   ShardLease Install(const std::string& name, std::unique_ptr<ShardSearcher> searcher,
@@ -172,6 +187,8 @@ class ShardCache {
   std::unordered_map<std::string, std::shared_ptr<std::mutex>> load_locks_;
   // Cache folders whose file this process downloaded or re-verified, and what that file was.
   std::unordered_map<std::string, FileIdentity> verified_;
+  // The use locks this cache holds, by cache folder name (released when the cache goes).
+  std::unordered_map<std::string, FileLock> use_locks_;
   int64_t generation_ = 0;
   int64_t open_count_ = 0;
   std::vector<ShardDownload> downloads_;

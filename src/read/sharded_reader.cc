@@ -31,6 +31,7 @@
 #include "shard/shard_searcher.h"
 #include "shard/sqlite_vec.h"
 #include "snapshot/history.h"
+#include "store/local_store.h"
 
 namespace shardvec {
 namespace fs = std::filesystem;
@@ -79,6 +80,13 @@ Status CheckTierOptions(const ReaderOptions& o) {
                                     o.auto_total_budget_bytes != kDefaultAutoTotalBudgetBytes)) {
     return Status::InvalidArgument(fmt::format(
         "auto_per_shard_threshold_bytes and auto_total_budget_bytes apply to reader_mode auto; it is {}", name));
+  }
+  if (o.max_cache_bytes < 0) {
+    return Status::InvalidArgument(fmt::format("max_cache_bytes must be >= 0 (got {})", o.max_cache_bytes));
+  }
+  if (mode == ReaderMode::kRange && o.max_cache_bytes != kDefaultMaxCacheBytes) {
+    return Status::InvalidArgument(fmt::format(
+        "max_cache_bytes ({}) applies to the download tier; reader_mode is {}", o.max_cache_bytes, name));
   }
   if (o.shard_store_options && !IsS3Prefix(o.store)) {
     return Status::InvalidArgument(fmt::format(
@@ -242,8 +250,11 @@ class ShardedVectorReader::Impl {
     ShardCache::RemoveStaleDownloads(cache_root_);
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
-    std::lock_guard<std::mutex> lock(mu_);
-    current_ = std::move(snapshot);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current_ = std::move(snapshot);
+    }
+    EnforceCacheBudget();
     return Status::OK();
   }
 
@@ -264,23 +275,52 @@ class ShardedVectorReader::Impl {
       return false;
     }
     std::string manifest_ref;
-    Result<bool> swapped = RefreshLocked(&manifest_ref);
+    bool refused_event = false;
+    Result<bool> swapped = RefreshLocked(&manifest_ref, &refused_event);
+    if (refused_event && metrics_) {
+      EmitMetric(*metrics_, metric_events::kReaderRefreshRefused,
+                 {{"manifest_ref", manifest_ref}, {"reason", swapped.status().message()}});
+    }
     if (!swapped.ok()) {
       LogEvent(LogLevel::kWarning, "vector_reader_refresh_apply_failed",
                {{"s3_prefix", store_->PrefixUrl()}, {"error", swapped.status().message()}});
     } else if (*swapped && metrics_) {
       EmitMetric(*metrics_, metric_events::kReaderRefreshed, {{"manifest_ref", manifest_ref}});
     }
+    if (swapped.ok() && *swapped) EnforceCacheBudget();
     return swapped;
   }
 
-  Result<bool> RefreshLocked(std::string* manifest_ref) {
+  // Refuses a snapshot live callers' queries cannot search: another dim or metric.
+  static Status CheckSameSchema(const LoadedSnapshot& serving, const LoadedSnapshot& next) {
+    if (serving.dim == next.dim && serving.metric == next.metric) return Status::OK();
+    return Status::FailedPrecondition(fmt::format(
+               "refresh refused: manifest '{}' has dim {} and metric {}, but this reader serves dim {} and metric {} "
+               "(manifest '{}'); it keeps serving that snapshot. Open a new reader to read the new one",
+               next.manifest_ref, next.dim, MetricName(next.metric), serving.dim, MetricName(serving.metric),
+               serving.manifest_ref));
+  }
+
+  Result<bool> RefreshLocked(std::string* manifest_ref, bool* refused_event) {
     std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> now, Current());
     ASSIGN_OR_RETURN(ManifestRef pointer, LoadCurrentRef(*manifests_));
     if (pointer.ref == now->loaded->manifest_ref) return false;
+    // A snapshot already refused is refused again without reading it.
+    if (pointer.ref == refused_ref_) {
+      *refused_event = true;
+      *manifest_ref = pointer.ref;
+      return refused_;
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<LoadedSnapshot> loaded,
                      LoadSnapshot(*store_, *manifests_, pointer));
+    if (Status compatible = CheckSameSchema(*now->loaded, *loaded); !compatible.ok()) {
+      refused_ref_ = pointer.ref;
+      refused_ = compatible;
+      *refused_event = true;
+      *manifest_ref = pointer.ref;
+      return compatible;
+    }
     auto snapshot = MakeSnapshot(std::move(loaded));
     if (options_.preload_shards) RETURN_IF_ERROR(Preload(*snapshot));
     std::lock_guard<std::mutex> lock(mu_);
@@ -401,6 +441,28 @@ class ShardedVectorReader::Impl {
                {{"s3_prefix", store_->PrefixUrl()}, {"num_shards", snap ? snap->loaded->num_dbs : int64_t{0}}});
   }
 
+  // Prunes the cache folder to max_cache_bytes (shards live snapshots use are kept). One prune at a
+  // time: a call while another runs waits for it, then lists the folder again (a download that ended
+  // meanwhile may have taken it over the budget).
+  void EnforceCacheBudget() {
+    std::lock_guard<std::mutex> pruning(prune_mu_);
+    pruned_downloads_ = download_counters_->shards.load();
+    Result<ShardCachePruneResult> pruned = PruneShardCache(cache_root_.string(), options_.max_cache_bytes);
+    if (!pruned.ok()) {
+      LogEvent(LogLevel::kWarning, "shard_cache_prune_failed",
+               {{"path", cache_root_.string()}, {"error", pruned.status().message()}});
+    } else if (pruned->removed_folders > 0) {
+      LogEvent(LogLevel::kInfo, "shard_cache_pruned",
+               {{"path", cache_root_.string()}, {"folders", pruned->removed_folders},
+                {"bytes", pruned->removed_bytes}, {"kept_bytes", pruned->kept_bytes}});
+    }
+  }
+
+  // After a download: the budget is enforced again (a download may have taken the folder over it).
+  void EnforceCacheBudgetAfterDownloads() {
+    if (download_counters_->shards.load() != pruned_downloads_.load()) EnforceCacheBudget();
+  }
+
   ReadStats Stats() const {
     ReadStats stats;
     if (auto snap = Peek()) stats.reader_mode = snap->mode;
@@ -440,6 +502,7 @@ class ShardedVectorReader::Impl {
     access.fetch_pool = fetch_pool_;
     access.downloads = download_counters_;
     access.mmap_size = options_.mmap_size;
+    access.in_place = dynamic_cast<LocalStore*>(shard_store_.get()) != nullptr;
     snapshot->cache = std::make_shared<ShardCache>(shard_store_, cache_root_, loaded->dim, loaded->metric,
                                                    options_.max_cached_shards, /*record_downloads=*/metrics_ != nullptr,
                                                    std::move(access));
@@ -454,6 +517,7 @@ class ShardedVectorReader::Impl {
       (void)lease;
       EmitDownloads(*snap.cache);
     }
+    EnforceCacheBudgetAfterDownloads();
     return Status::OK();
   }
 
@@ -478,8 +542,12 @@ class ShardedVectorReader::Impl {
       const Snapshot& snap, const ShardLocation& loc, std::span<const float* const> queries, int64_t top_k,
       double max_distance = std::numeric_limits<double>::infinity()) {
     if (!metrics_) {
-      ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-      return lease.searcher().Scan(queries, top_k, max_distance);
+      Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
+        ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
+        return lease.searcher().Scan(queries, top_k, max_distance);
+      }();
+      EnforceCacheBudgetAfterDownloads();
+      return scanned;
     }
     const auto t0 = std::chrono::steady_clock::now();
     Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
@@ -487,6 +555,7 @@ class ShardedVectorReader::Impl {
       return lease.searcher().Scan(queries, top_k, max_distance);
     }();  // the lease is back before any event is sent
     EmitDownloads(*snap.cache);
+    EnforceCacheBudgetAfterDownloads();
     if (scanned.ok()) {
       int64_t results = 0;
       for (const auto& hits : *scanned) results += static_cast<int64_t>(hits.size());
@@ -559,8 +628,13 @@ class ShardedVectorReader::Impl {
   const std::shared_ptr<DownloadCounters> download_counters_ = std::make_shared<DownloadCounters>();
   mutable std::mutex mu_;
   std::mutex refresh_mu_;
+  std::mutex prune_mu_;
+  std::atomic<int64_t> pruned_downloads_{0};  // downloads counted when the cache was last pruned
   std::shared_ptr<const Snapshot> current_;
   bool closed_ = false;
+  // The last snapshot Refresh refused (another dim or metric) and why; refresh_mu_ guards them.
+  std::string refused_ref_;
+  Status refused_;
 };
 
 ShardedVectorReader::ShardedVectorReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -169,7 +169,8 @@ class DistributedWriteImpl final : public DistributedWrite {
       if (s.row_count > 0) shards.push_back(std::move(s));
     }
     ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*store_, config_, plan, run_id_, shards));
-    auto published = PublishRun(*manifests_, manifest, started_, config_.publish_policy);
+    auto published = PublishRun(*manifests_, manifest, started_, config_.publish_policy,
+                                config_.allow_schema_change);
     // Once the manifest is in history (a lost publish race can be rolled back to), its shards and
     // routing files stay even though the publish failed.
     if (published.ok() || RunHasManifest(*manifests_, run_id_)) {

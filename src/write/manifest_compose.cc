@@ -1,6 +1,7 @@
 #include "write/manifest_compose.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/digest.h"
 #include "common/status_macros.h"
@@ -110,8 +111,43 @@ std::shared_ptr<ManifestStore> WriteManifestStore(const WriteConfig& config, std
   return MakeObjectManifestStore(std::move(store));
 }
 
+namespace {
+
+// custom.vector.<field> as compact JSON text ("(missing)" when absent), for comparing and naming.
+std::string VectorField(const Manifest& m, const char* field) {
+  if (!m.custom.is_object() || !m.custom.contains("vector") || !m.custom["vector"].is_object() ||
+      !m.custom["vector"].contains(field)) {
+    return "(missing)";
+  }
+  const nlohmann::json& value = m.custom["vector"][field];
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+}  // namespace
+
+Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next) {
+  Result<std::optional<ManifestRef>> current = manifests.LoadCurrent();
+  if (!current.ok() || !current->has_value()) return Status::OK();
+  Result<Manifest> live = manifests.LoadManifest((*current)->ref);
+  if (!live.ok()) return Status::OK();
+  std::vector<std::string> changed;
+  for (const char* field : {"dim", "metric"}) {
+    const std::string was = VectorField(*live, field);
+    const std::string now = VectorField(next, field);
+    if (was != now) changed.push_back(fmt::format("{} {} (current: {})", field, now, was));
+  }
+  if (changed.empty()) return Status::OK();
+  return Status::Conflict(fmt::format(
+             "PublishConflictError: this snapshot's {} differs from the current snapshot's (manifest '{}', "
+             "run_id={}); live readers cannot search it, so it was not published. Set allow_schema_change "
+             "(CLI: --allow-schema-change) to publish it anyway",
+             fmt::join(changed, " and "), (*current)->ref, (*current)->run_id))
+      .WithKind(ErrorKind::kPublishConflict);
+}
+
 Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manifest, SystemTime started,
-                                 PublishPolicy policy) {
+                                 PublishPolicy policy, bool allow_schema_change) {
+  if (!allow_schema_change) RETURN_IF_ERROR(CheckSchemaUnchanged(manifests, manifest));
   ASSIGN_OR_RETURN(ManifestRef ref, manifests.Publish(manifest, PublishGuard{started, policy}));
   return PublishResult{std::move(ref.ref), std::string()};
 }

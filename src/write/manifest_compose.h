@@ -25,9 +25,15 @@ BuildResult MakeBuildResult(const std::string& run_id, const PublishResult& publ
 // over `store`.
 std::shared_ptr<ManifestStore> WriteManifestStore(const WriteConfig& config, std::shared_ptr<ObjectStore> store);
 
-// Publishes `manifest` through `manifests` (guarded by the run's start and the publish policy).
+// Publishes `manifest` through `manifests` (guarded by the run's start and the publish policy, and
+// unless `allow_schema_change`, by CheckSchemaUnchanged).
 Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manifest, SystemTime started,
-                                 PublishPolicy policy);
+                                 PublishPolicy policy, bool allow_schema_change);
+
+// Conflict (ErrorKind::kPublishConflict) naming both values when `next`'s custom.vector dim or metric
+// differs from those of the manifest the current pointer names; OK when there is no current snapshot
+// or its manifest cannot be read (a corrupt current pointer or manifest is replaced, as before).
+Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next);
 
 // Whether a manifest of `run_id` is listed in `manifests` (true when the listing fails: a caller that
 // cannot tell keeps the run's objects for cleanup).

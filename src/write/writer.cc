@@ -362,7 +362,8 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
   phase_start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
   ASSIGN_OR_RETURN(PublishResult published,
-                   PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy));
+                   PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy,
+                              ctx.config.allow_schema_change));
   durations.manifest_ms = MillisSince(phase_start);
   if (ctx.config.metrics) {
     EmitMetric(*ctx.config.metrics, metric_events::kWritePublished,

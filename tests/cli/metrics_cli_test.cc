@@ -54,6 +54,14 @@ TEST_F(MetricsCliTest, BuildAndSearchWriteCountsToTheMetricsFile) {
   EXPECT_EQ(built["shardvec_vector_write_seconds_count"], 1);
   EXPECT_EQ(built["shardvec_events_total{event=\"vector.write.started\"}"], 1);
 
+  // Shards group members may write are downloaded into the cache (a folder store's others are read
+  // in place), so the search below has downloads to count.
+  for (const std::string& f : testing::ListFiles(tmp_ / "store")) {
+    if (f.ends_with("shard.db")) {
+      std::filesystem::permissions(tmp_ / "store" / f, std::filesystem::perms::group_write,
+                                   std::filesystem::perm_options::add);
+    }
+  }
   const std::string search_prom = (tmp_ / "search.prom").string();
   // The flag also works before the subcommand.
   auto s = RunCli("--metrics-file " + ShellQuote(search_prom) + " search" + Store() + " --cache-dir " +

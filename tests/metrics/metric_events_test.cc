@@ -10,6 +10,8 @@
 #include "shardvec/metrics.h"
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
+#include "store/local_store.h"
+#include "support/forwarding_store.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -101,7 +103,10 @@ TEST_F(MetricEventsTest, WriteSendsStartedShardsPublishedCompletedWithPayloads) 
 TEST_F(MetricEventsTest, ReaderSendsInitializedSearchShardEventsRefreshedClosed) {
   ASSERT_TRUE(Write("run-a", nullptr).ok());
   auto sink = std::make_shared<RecordingSink>();
-  auto reader = ShardedVectorReader::Open(Options(sink));
+  // Through a wrapper the folder store is read as a remote one: shards are downloaded (a folder
+  // store itself is read in place, with no download to report).
+  auto reader = ShardedVectorReader::Open(
+      Options(sink), std::make_shared<testing::ForwardingStore>(std::make_shared<LocalStore>(tmp_ / "store")));
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   // A sink may call back into the reader: it is never called while the reader holds a lock.
   sink->on_emit = [r = reader->get()](std::string_view) { (void)r->Info(); (void)r->Health(); };

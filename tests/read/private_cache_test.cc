@@ -9,6 +9,8 @@
 
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
+#include "store/local_store.h"
+#include "support/forwarding_store.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -45,7 +47,9 @@ class PrivateCacheTest : public ::testing::Test {
     o.store = Store();
     o.cache_dir = cache_dir;
     o.max_workers = max_workers;
-    return ShardedVectorReader::Open(o);
+    // Through a wrapper the folder store is read as a remote one, its shards downloaded into the
+    // cache folder (a folder store itself is read in place).
+    return ShardedVectorReader::Open(o, std::make_shared<testing::ForwardingStore>(std::make_shared<LocalStore>(Store())));
   }
   void ExpectAnswers(ShardedVectorReader& reader) {
     SearchOptions all;

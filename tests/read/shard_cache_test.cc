@@ -123,7 +123,7 @@ TEST_F(ShardCacheTest, FirstAcquireDownloadsVerifiesAndLaterOnesReuse) {
   EXPECT_EQ(cache->open_count(), 1);
   EXPECT_EQ(CachedFile(loc), tmp_.path() / "cache" / "db=00003-ckpt3" / "shard.db");
   // Only the final file and the folder's download lock are left: no temp files beside them.
-  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), (std::vector<std::string>{".download.lock", "shard.db"}));
+  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), (std::vector<std::string>{".download.lock", ".use.lock", "shard.db"}));
   EXPECT_EQ(DigestFile(CachedFile(loc))->digest, *loc.digest);
 
   ShardSearcher* first = &lease->searcher();
@@ -171,7 +171,7 @@ TEST_F(ShardCacheTest, CorruptObjectIsRefusedDeletedAndNeverServed) {
   }
   EXPECT_EQ(store_->downloads(), 2);  // a refused shard is never cached
   EXPECT_FALSE(fs::exists(CachedFile(loc)));
-  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), std::vector<std::string>{".download.lock"});
+  EXPECT_EQ(FileNamesIn(CachedFile(loc).parent_path()), (std::vector<std::string>{".download.lock", ".use.lock"}));
   EXPECT_EQ(cache->open_count(), 0);
   EXPECT_EQ(cache->cached_count(), 0);
 }

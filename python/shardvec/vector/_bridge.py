@@ -130,6 +130,7 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
         max_parallel_shards=int(config.adapter.max_parallel_shards),
         publish_policy=(_engine.PublishPolicy.LAST_WRITER_WINS if last_writer_wins
                         else _engine.PublishPolicy.REJECT_IF_NEWER),
+        allow_schema_change=bool(config.manifest.allow_schema_change),
         custom_manifest_fields_json=custom,
         manifest_store=engine_manifest_store(config.manifest.store, "manifest.store"),
         metrics=engine_sink(config.metrics_collector),
@@ -138,8 +139,8 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
 
 def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_workers: int,
                    max_fallback_attempts: int, max_cached_shards: int, preload_shards: bool,
-                   metrics_collector: Any, manifest_store: Any = None,
-                   tier: ReaderTier | None = None) -> _engine.ReaderOptions:
+                   metrics_collector: Any, manifest_store: Any = None, tier: ReaderTier | None = None,
+                   max_cache_bytes: int | None = None) -> _engine.ReaderOptions:
     """The engine's ``ReaderOptions``; ``manifest_store`` (None: beside the shards) supplies the
     current pointer and the manifests; ``tier`` is what the reader factory asks for (see
     ``check_reader_factory``), its store settings merged over ``options`` for the shards."""
@@ -156,7 +157,13 @@ def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_w
                 f"{store!r} is a folder")
         shard_options = store_options({**options, **engine_store_options(tier.credential_provider,
                                                                          tier.s3_connection_options)})
+    extra: dict[str, Any] = {}
+    if max_cache_bytes is not None:
+        if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int):
+            raise ConfigValidationError(f"max_cache_bytes must be an int >= 0 or None, got {max_cache_bytes!r}")
+        extra["max_cache_bytes"] = max_cache_bytes
     return _engine.ReaderOptions(
+        **extra,
         store=store, store_options=store_options(options), cache_dir=cache_dir, max_workers=max_workers,
         max_fallback_attempts=max_fallback_attempts, max_cached_shards=max_cached_shards,
         preload_shards=preload_shards, metrics=engine_sink(metrics_collector),

@@ -60,6 +60,10 @@ class ShardedVectorReader:
     created 0700; a folder not owned by this user or writable by group or others is refused.
     ``max_workers`` is the number of search threads, 1..1024 (None or 0: one per usable CPU); a
     thread the system refuses (a process or memory limit) raises instead of crashing.
+    ``max_cache_bytes`` (download tier; None: 2 GiB) bounds ``local_root``: after each refresh and
+    download, shards no live snapshot uses are removed, least recently used first, until it holds at
+    most this many bytes (0: every unused one). A local folder store's shards are read where they lie
+    (verified once, never copied), so they do not enter the cache.
 
     ``rate_limiter`` (a :class:`~shardvec.rate_limiter.RateLimiter`, e.g. ``TokenBucket(100)``):
     ``search`` takes one token (``acquire()``) before it searches, ``batch_search`` one per query,
@@ -87,6 +91,7 @@ class ShardedVectorReader:
         max_fallback_attempts: int = 3,
         preload_shards: bool = False,
         max_cached_shards: int | None = None,
+        max_cache_bytes: int | None = None,
         metrics_collector: Any = None,
         rate_limiter: RateLimiter | None = None,
         credential_provider: Callable[[], Any] | None = None,
@@ -111,6 +116,7 @@ class ShardedVectorReader:
             metrics_collector,
             manifest_store,
             tier,
+            max_cache_bytes=max_cache_bytes,
         ))
         self._closed = False
 

@@ -1,0 +1,90 @@
+// shardvec cache ls / cache prune: what a reader's shard cache folder holds, and pruning it.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "shardvec/shard_cache_admin.h"
+
+namespace shardvec::cli {
+namespace {
+
+using nlohmann::json;
+
+struct CacheArgs {
+  std::string cache_dir;
+  std::optional<int64_t> max_bytes;
+  bool all = false;
+  bool json = false;
+};
+
+int RunCacheLs(const CacheArgs& a) {
+  Result<std::vector<CachedShardFolder>> folders = ListShardCache(a.cache_dir);
+  if (!folders.ok()) return ReportError("cache ls", folders.status());
+  int64_t total = 0;
+  for (const CachedShardFolder& f : *folders) {
+    total += f.bytes;
+    if (a.json) {
+      PrintJson(json{{"name", f.name}, {"bytes", f.bytes}, {"last_used_unix_ns", f.last_used_unix_ns},
+                     {"in_use", f.in_use}});
+    } else {
+      std::printf("%s\t%lld bytes\t%s\n", DisplayText(f.name).c_str(), static_cast<long long>(f.bytes),
+                  f.in_use ? "in use" : "unused");
+    }
+  }
+  if (!a.json) std::printf("%zu shard folder(s), %lld bytes\n", folders->size(), static_cast<long long>(total));
+  return kExitOk;
+}
+
+int RunCachePrune(const CacheArgs& a) {
+  Result<ShardCachePruneResult> pruned = PruneShardCache(a.cache_dir, a.all ? 0 : *a.max_bytes);
+  if (!pruned.ok()) return ReportError("cache prune", pruned.status().WithContext(
+                                                          a.all ? "--all" : fmt::format("--max-bytes {}", *a.max_bytes)));
+  const ShardCachePruneResult& r = *pruned;
+  if (a.json) {
+    PrintJson(json{{"removed_folders", r.removed_folders}, {"removed_bytes", r.removed_bytes},
+                   {"kept_folders", r.kept_folders}, {"kept_bytes", r.kept_bytes}, {"in_use_bytes", r.in_use_bytes}});
+  } else {
+    std::printf("removed %lld shard folder(s), %lld bytes; kept %lld, %lld bytes (%lld bytes in use)\n",
+                static_cast<long long>(r.removed_folders), static_cast<long long>(r.removed_bytes),
+                static_cast<long long>(r.kept_folders), static_cast<long long>(r.kept_bytes),
+                static_cast<long long>(r.in_use_bytes));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterCacheCommands(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<CacheArgs>();
+  CLI::App* cache = app.add_subcommand("cache", "List or prune a reader's shard cache folder");
+  cache->require_subcommand(1);
+
+  CLI::App* ls = cache->add_subcommand("ls", "List the shard folders of a cache folder, least recently used first");
+  ls->add_option("--cache-dir", args->cache_dir, "The shard cache folder (a reader's --cache-dir)")->required();
+  ls->add_flag("--json", args->json, "Print one JSON object per shard folder");
+  ls->callback([args, &exit_code] { exit_code = RunCacheLs(*args); });
+
+  CLI::App* prune = cache->add_subcommand(
+      "prune", "Remove unused shard folders, least recently used first (a folder a live reader uses is kept)");
+  prune->add_option("--cache-dir", args->cache_dir, "The shard cache folder (a reader's --cache-dir)")->required();
+  CLI::Option* max_bytes = prune->add_option("--max-bytes", args->max_bytes, "Prune until the folder holds at most this many bytes")
+                               ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
+  CLI::Option* all = prune->add_flag("--all", args->all, "Remove every unused shard folder");
+  max_bytes->excludes(all);
+  prune->add_flag("--json", args->json, "Print the result as JSON");
+  prune->callback([args, &exit_code, max_bytes, all] {
+    if (max_bytes->count() == 0 && all->count() == 0) {
+      std::fprintf(stderr, "shardvec cache prune: error: give --max-bytes N or --all\n");
+      exit_code = kExitUsage;
+      return;
+    }
+    exit_code = RunCachePrune(*args);
+  });
+}
+
+}  // namespace shardvec::cli
