@@ -213,13 +213,18 @@ def verify(
     max_workers: int = 0,
     credential_provider: Callable[[], Any] | None = None,
     s3_connection_options: dict[str, Any] | None = None,
+    manifest_store: Any = None,
 ) -> VerifyReport:
     """Checks a published snapshot against its manifest, as ``shardvec verify`` does: the current one,
     or the one ``run_id``, ``ref`` or ``offset`` selects (at most one). Every shard's presence and size
     are checked; the contents (digest, vec0 schema of the snapshot's dim and metric, row counts) of
     every shard, or of ``sample`` random ones (``seed`` makes the choice repeatable). The routing
     artifacts are read and checked too. Problems are the report's (``report.ok`` is False, each one
-    in ``report.problems`` naming its check, shard and object); no snapshot to check raises."""
+    in ``report.problems`` naming its check, shard and object); no snapshot to check raises.
+    ``manifest_store`` (a :mod:`shardvec.manifest_store` store or protocol object; None: beside the
+    shards) supplies the current pointer and the manifests, as for the reader."""
+    from shardvec.manifest_store import engine_manifest_store
+
     store = _store(s3_prefix)
     chosen = (_optional_text(run_id, "run_id"), _optional_text(ref, "ref"), _optional_int(offset, "offset", 0))
     if sum(1 for value in chosen if value is not None) > 1:
@@ -233,4 +238,4 @@ def verify(
         raise ConfigValidationError(f"seed ({seed!r}) chooses the shards of sample; give sample too")
     workers = _optional_int(max_workers, "max_workers", 0)
     return _engine.admin_verify(store, _options(credential_provider, s3_connection_options), *chosen, count,
-                                chosen_seed, workers or 0)
+                                chosen_seed, workers or 0, engine_manifest_store(manifest_store))

@@ -2,10 +2,12 @@
 // shardvec/admin.h, with its result structs bound as classes with typed, read-only fields. The GIL is
 // released while the store is read or written.
 #include <nanobind/stl/map.h>
+#include <nanobind/stl/shared_ptr.h>
 
 #include "engine_common.h"
 #include "format/run_record.h"
 #include "shardvec/admin.h"
+#include "shardvec/manifest_store.h"
 #include "shardvec/verify.h"
 
 namespace shardvec::py {
@@ -129,8 +131,9 @@ CleanupReport RunCleanup(const std::string& store, const StoreOptions& store_opt
 
 VerifyReport Verify(const std::string& store, const StoreOptions& store_options, std::optional<std::string> run_id,
                     std::optional<std::string> ref, std::optional<int64_t> offset, std::optional<int64_t> sample,
-                    std::optional<uint64_t> seed, int64_t max_workers) {
+                    std::optional<uint64_t> seed, int64_t max_workers, std::shared_ptr<ManifestStore> manifest_store) {
   VerifyOptions options;
+  options.manifest_store = std::move(manifest_store);
   if (run_id || ref || offset) options.snapshot = RollbackTarget{std::move(run_id), std::move(ref), offset};
   options.sample = sample;
   options.seed = seed;
@@ -215,7 +218,8 @@ void BindAdmin(nb::module_& m) {
         "Deletes shard data no kept snapshot needs.");
   m.def("admin_verify", &Verify, nb::arg("store"), nb::arg("store_options"), nb::arg("run_id").none(),
         nb::arg("ref").none(), nb::arg("offset").none(), nb::arg("sample").none(), nb::arg("seed").none(),
-        nb::arg("max_workers"), "Checks a snapshot against its manifest (shardvec/verify.h).");
+        nb::arg("max_workers"), nb::arg("manifest_store").none() = nb::none(),
+        "Checks a snapshot against its manifest (shardvec/verify.h); manifest_store None: beside the shards.");
   m.def("encode_run_record", &EncodeRecord, nb::arg("fields"), "A run record's YAML (the engine's run.yaml format).");
   m.def("parse_run_record", &ParseRecord, nb::arg("yaml"), "A run.yaml's fields (text or None each).");
   m.def("store_url", &StoreUrl, nb::arg("store"), nb::arg("store_options"), nb::arg("key"));

@@ -76,3 +76,31 @@ def test_a_good_snapshot_is_ok_and_damage_is_named(published: tuple[str, dict[st
 def test_bad_arguments_are_refused_naming_them(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigValidationError, match=message):
         shardvec.verify(str(tmp_path / "store"), **kwargs)
+
+
+def test_reader_health_deep_verifies_the_shards_it_serves(published: tuple[str, dict[str, Any]],
+                                                           tmp_path: Path) -> None:
+    from shardvec.manifest_store import S3ManifestStore
+    from shardvec.vector import ShardedVectorReader
+
+    prefix, storage = published
+    options = admin._options(storage.get("credential_provider"), storage.get("s3_connection_options"))
+    with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), **storage) as reader:
+        shallow = reader.health()
+        assert shallow.status == "healthy" and shallow.deep is None
+        good = reader.health(deep=True)
+        assert good.status == "healthy" and good.deep.ok and good.deep.shards_read == 3
+        assert good.deep.manifest_ref == good.manifest_ref
+        with pytest.raises(ConfigValidationError, match="give deep=True too"):
+            reader.health(sample=1)
+
+        key = sorted(k for k in admin._engine.store_list_keys(prefix, options, "shards/") if k.endswith("/shard.db"))[0]
+        data = bytearray(admin._engine.store_get(prefix, options, key))
+        data[len(data) // 2] ^= 0xFF  # same size, other bytes
+        admin._engine.store_put(prefix, options, key, bytes(data))
+        bad = reader.health(deep=True)
+        assert bad.status == "unhealthy"
+        assert [(p.check, p.object) for p in bad.deep.problems] == [
+            ("digest", admin._engine.store_url(prefix, options, key))]
+        # The check reads what the store holds, through the manifest store the reader was given too.
+        assert not shardvec.verify(prefix, manifest_store=S3ManifestStore(prefix, **storage), **storage).ok

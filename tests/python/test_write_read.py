@@ -175,3 +175,24 @@ def test_importing_shardvec_leaves_sqlite_for_the_engine_to_configure() -> None:
     warned = subprocess.run([sys.executable, "-c", late], check=True, capture_output=True, text=True)
     if (os.cpu_count() or 1) > 1:  # one core builds one shard at a time: nothing to warn about
         assert "SQLite was initialised before shardvec" in warned.stderr
+
+
+@pytest.mark.parametrize("empty", [[], np.zeros((0,), np.float32), np.zeros((0, 8), np.float32)],
+                         ids=["list", "1-d", "2-d"])
+def test_empty_write_arrays_publishes_an_empty_snapshot_as_the_cli_does(tmp_path: Path, empty: Any) -> None:
+    # The CLI publishes an empty snapshot for an input of shape (0, dim); write_arrays does the same
+    # for no rows in any shape, taking dim from the config, instead of refusing a 1-D empty list.
+    np.save(tmp_path / "empty.npy", np.zeros((0, 8), np.float32))
+    subprocess.run([str(CLI), "build", "--quiet", "--store", str(tmp_path / "cli"), "--input",
+                    str(tmp_path / "empty.npy"), "--metric", "l2", "--strategy", "lsh", "--num-dbs", "2"], check=True)
+    config = VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=2, strategy=VectorShardingStrategy.LSH),
+        s3_prefix=str(tmp_path / "py"), index_config=VectorIndexConfig(dim=8, metric=DistanceMetric.L2))
+    assert write_arrays(empty, config).manifest_ref
+
+    def summary(store: str) -> tuple[Any, ...]:
+        with ShardedVectorReader(s3_prefix=store, local_root=str(tmp_path / ("r-" + Path(store).name))) as reader:
+            info = reader.snapshot_info()
+            return (info.num_dbs, info.dim, info.total_vectors, reader.search(np.ones(8, np.float32), top_k=3).results)
+
+    assert summary(str(tmp_path / "py")) == summary(str(tmp_path / "cli")) == (2, 8, 0, [])

@@ -199,13 +199,16 @@ class AsyncShardedVectorReader:
         """As :meth:`ShardedVectorReader.shard_for_id`."""
         return self._open_reader().shard_for_id(shard_id)
 
-    def health(self, staleness_threshold: timedelta | None = None) -> VectorReaderHealth:
+    def health(self, staleness_threshold: timedelta | None = None, *, deep: bool = False,
+               sample: int | None = None) -> VectorReaderHealth:
         """As :meth:`ShardedVectorReader.health`: unhealthy and ``is_closed`` once closed (or never
-        opened)."""
+        opened). Synchronous, as the reference's is: ``deep=True`` reads the shards on the calling
+        thread, so from a running event loop call it as ``await asyncio.to_thread(reader.health,
+        deep=True)``."""
         if self._reader is None or self._closed:
             return VectorReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
                                       num_shards=0, is_closed=True)
-        return self._reader.health(staleness_threshold)
+        return self._reader.health(staleness_threshold, deep=deep, sample=sample)
 
     async def close(self) -> None:
         """Closes the reader; idempotent. Searches still running finish on their threads (the

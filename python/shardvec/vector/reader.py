@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 from shardvec._arrays import float32_array
 from shardvec._native import _engine
+from shardvec.admin import verify
 from shardvec.config import engine_store_options, refuse_unsupported, require_utf8
 from shardvec.errors import ConfigValidationError, ReaderStateError
 from shardvec.rate_limiter import RateLimiter, check_rate_limiter
@@ -104,6 +106,9 @@ class ShardedVectorReader:
         check_rate_limiter(rate_limiter)
         self._rate_limiter = rate_limiter
         self._s3_prefix = s3_prefix
+        self._manifest_store = manifest_store
+        self._credential_provider = credential_provider
+        self._s3_connection_options = s3_connection_options
         # An empty cache folder is the engine's per-user default (see the class docstring).
         self._engine = _engine.Reader(reader_options(
             s3_prefix,
@@ -193,12 +198,27 @@ class ShardedVectorReader:
             raise ConfigValidationError(f"shard_id {shard_id} is outside [0, {len(details)}) (num_dbs)")
         return shard_detail(details[shard_id])
 
-    def health(self, staleness_threshold: timedelta | None = None) -> VectorReaderHealth:
+    def health(self, staleness_threshold: timedelta | None = None, *, deep: bool = False,
+               sample: int | None = None) -> VectorReaderHealth:
+        """The reader's health. ``deep=True`` also verifies the shards of the snapshot it serves
+        against their manifest (``shardvec.verify``: presence, size, digest, schema, row counts;
+        ``sample`` reads the contents of that many random shards only): a problem makes the status
+        "unhealthy", and the report is ``.deep``. ``sample`` without ``deep`` is refused."""
+        if not isinstance(deep, bool):
+            raise ConfigValidationError(f"deep must be a bool, got {deep!r}")
+        if sample is not None and not deep:
+            raise ConfigValidationError(f"sample ({sample!r}) applies to health(deep=True); give deep=True too")
         if self._closed:
             return VectorReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
                                       num_shards=0, is_closed=True)
         seconds = None if staleness_threshold is None else staleness_threshold.total_seconds()
-        return reader_health(self._engine.health(seconds))
+        health = reader_health(self._engine.health(seconds))
+        if not deep or health.manifest_ref is None:
+            return health
+        report = verify(self._s3_prefix, ref=health.manifest_ref, sample=sample, manifest_store=self._manifest_store,
+                        credential_provider=self._credential_provider,
+                        s3_connection_options=self._s3_connection_options)
+        return dataclasses.replace(health, status=health.status if report.ok else "unhealthy", deep=report)
 
     def refresh(self) -> bool:
         """Moves to the snapshot ``_CURRENT`` names now; False when it did not change."""

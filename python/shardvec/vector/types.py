@@ -129,13 +129,16 @@ class SnapshotInfo(VectorSnapshotInfo):
 
 @dataclass(frozen=True)
 class VectorReaderHealth:
-    """A reader's health: "degraded" when its manifest is older than the staleness threshold."""
+    """A reader's health: "degraded" when its manifest is older than the staleness threshold.
+    ``deep`` is the :class:`shardvec.VerifyReport` of ``health(deep=True)`` (None otherwise); a
+    problem in it makes the status "unhealthy"."""
 
     status: Literal["healthy", "degraded", "unhealthy"]
     manifest_ref: str | None
     manifest_age_seconds: float | None
     num_shards: int
     is_closed: bool
+    deep: Any = None
 
 
 @dataclass(frozen=True, slots=True)

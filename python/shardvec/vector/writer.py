@@ -95,6 +95,9 @@ def write_arrays(
     the :mod:`shardvec.errors` class the engine's error maps to."""
     _check_python_writer_call(config)
     matrix = float32_array(vectors, "vectors")
+    if matrix.ndim == 1 and matrix.size == 0:
+        # No rows: the configured dim gives the shape, as the CLI's empty (0, dim) input does.
+        matrix = matrix.reshape(0, config.index_config.dim)
     if matrix.ndim != 2:
         raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
     rows = int(matrix.shape[0])
