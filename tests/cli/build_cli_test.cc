@@ -224,6 +224,7 @@ TEST_F(BuildCliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCli("--help").exit_code, 0);
 }
 
+// Three inputs of three dims into one store: each build changes the schema on purpose.
 TEST_F(BuildCliTest, JsonlFvecsAndIdxInputsBuild) {
   testing::WriteText(tmp_ / "r.jsonl",
                      "{\"id\": \"a\", \"vector\": [1, 0, 0], \"payload\": {\"x\": 1}, \"shard_id\": 1}\n"
@@ -240,13 +241,13 @@ TEST_F(BuildCliTest, JsonlFvecsAndIdxInputsBuild) {
     f.write(reinterpret_cast<const char*>(m.row(i)), 24);
   }
   f.close();
-  r = RunCli(Base() + " --input " + ShellQuote((tmp_ / "v.fvecs").string()) + " --metric l2 --strategy lsh --num-dbs 2 --json");
+  r = RunCli(Base() + " --input " + ShellQuote((tmp_ / "v.fvecs").string()) + " --metric l2 --strategy lsh --num-dbs 2 --json --allow-schema-change");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["total_vectors"], 50);
 
   const fs::path idx = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
   if (!fs::exists(idx)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  r = RunCli(Base() + " --input " + ShellQuote(idx.string()) + " --metric l2 --strategy cluster --num-dbs 4 --train-centroids --sample-size 2000 --json");
+  r = RunCli(Base() + " --input " + ShellQuote(idx.string()) + " --metric l2 --strategy cluster --num-dbs 4 --train-centroids --sample-size 2000 --json --allow-schema-change");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json out = json::parse(r.out);
   EXPECT_EQ(out["total_vectors"], 10000);

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import shards_downloaded
 from shardvec.errors import ConfigValidationError
 from shardvec.vector import ShardedVectorReader, VectorRecord, VectorShardedWriteConfig, write_sharded
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
@@ -37,10 +38,7 @@ def test_default_folders_are_this_users_private_ones(tmp_path: Path, monkeypatch
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     store = tmp_path / "store"
     publish(store)
-    # Shards group members may write are downloaded into the cache (a folder store's others are read
-    # in place), so the default cache folder receives them.
-    for shard in store.rglob("shard.db"):
-        shard.chmod(shard.stat().st_mode | 0o020)
+    shards_downloaded(store)  # so the cache receives them
     with ShardedVectorReader(s3_prefix=str(store)) as reader:
         assert len(reader.search(np.zeros(DIM, np.float32), top_k=3, shard_ids=[0, 1]).results) == 3
     root = tmp_path / "xdg" / "shardvec"

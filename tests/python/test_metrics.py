@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import shards_downloaded
 from shardvec.metrics import PrometheusCollector
 from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
@@ -97,10 +98,7 @@ def test_a_write_and_a_search_deliver_the_spec_events_and_payloads(tmp_path: Pat
         "run_id": result.run_id, "total_vectors": ROWS, "num_shards": 4}
     assert isinstance(completed["elapsed_ms"], int)
 
-    # Shards group members may write are downloaded into the cache (a folder store's others are read
-    # in place, with no download to report).
-    for shard in (tmp_path / "store").rglob("shard.db"):
-        shard.chmod(shard.stat().st_mode | 0o020)
+    shards_downloaded(tmp_path / "store")  # so the cache receives them
     reader = ShardedVectorReader(s3_prefix=str(tmp_path / "store"), local_root=str(tmp_path / "cache"),
                                  metrics_collector=recorder)
     assert recorder.take() == [("vector.reader.initialized",

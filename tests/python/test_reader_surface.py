@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import shards_downloaded
 import shardvec.vector
 import shardvec.vector.types
 from shardvec import VectorSpec
@@ -399,6 +400,7 @@ def test_every_event_the_engine_emits_is_a_metric_event(tmp_path: Path) -> None:
         index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
         output=WriterOutputConfig(local_root=str(tmp_path / "build")), metrics_collector=recorder)
     write_arrays(VECTORS, config)
+    shards_downloaded(tmp_path / "store")  # so shard_download is emitted
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), metrics_collector=recorder) as r:
         r.batch_search(QUERIES[:3], top_k=2)
         write_arrays(VECTORS, config)

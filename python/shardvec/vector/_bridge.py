@@ -30,7 +30,7 @@ from shardvec.vector.types import (
     ShardDetail,
     ShardResult,
     SnapshotInfo,
-    VectorReaderHealth,
+    ReaderHealth,
     VectorShardingStrategy,
 )
 
@@ -253,8 +253,8 @@ def shard_detail(detail: _engine.ShardDetail) -> ShardDetail:
                              checkpoint_id=detail.checkpoint_id, db_bytes=detail.db_bytes, digest=detail.digest)
 
 
-def reader_health(health: _engine.ReaderHealth) -> VectorReaderHealth:
-    """The public ``VectorReaderHealth`` of the engine's."""
-    return VectorReaderHealth(status=health.status,  # type: ignore[arg-type]  # the engine's three values
+def reader_health(health: _engine.ReaderHealth) -> ReaderHealth:
+    """The public ``ReaderHealth`` (a ``VectorReaderHealth``) of the engine's."""
+    return ReaderHealth(status=health.status,  # type: ignore[arg-type]  # the engine's three values
                               manifest_ref=health.manifest_ref, manifest_age_seconds=health.manifest_age_seconds,
                               num_shards=health.num_shards, is_closed=health.is_closed)

@@ -21,7 +21,7 @@ from shardvec.errors import ConfigValidationError, ReaderStateError
 from shardvec.rate_limiter import RateLimiter, check_rate_limiter
 from shardvec.sqlite_vec_adapter import check_reader_factory
 from shardvec.vector.reader import ShardedVectorReader
-from shardvec.vector.types import ShardDetail, SnapshotInfo, VectorReaderHealth, VectorSearchResponse
+from shardvec.vector.types import ReaderHealth, ShardDetail, SnapshotInfo, VectorSearchResponse
 
 __all__ = ["AsyncShardedVectorReader", "MAX_CONCURRENCY_LIMIT"]
 
@@ -200,13 +200,13 @@ class AsyncShardedVectorReader:
         return self._open_reader().shard_for_id(shard_id)
 
     def health(self, staleness_threshold: timedelta | None = None, *, deep: bool = False,
-               sample: int | None = None) -> VectorReaderHealth:
+               sample: int | None = None) -> ReaderHealth:
         """As :meth:`ShardedVectorReader.health`: unhealthy and ``is_closed`` once closed (or never
         opened). Synchronous, as the reference's is: ``deep=True`` reads the shards on the calling
         thread, so from a running event loop call it as ``await asyncio.to_thread(reader.health,
         deep=True)``."""
         if self._reader is None or self._closed:
-            return VectorReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
+            return ReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
                                       num_shards=0, is_closed=True)
         return self._reader.health(staleness_threshold, deep=deep, sample=sample)
 

@@ -20,7 +20,7 @@ from shardvec.vector.types import (
     SearchResult,
     ShardDetail,
     SnapshotInfo,
-    VectorReaderHealth,
+    ReaderHealth,
     VectorSearchResponse,
 )
 
@@ -199,7 +199,7 @@ class ShardedVectorReader:
         return shard_detail(details[shard_id])
 
     def health(self, staleness_threshold: timedelta | None = None, *, deep: bool = False,
-               sample: int | None = None) -> VectorReaderHealth:
+               sample: int | None = None) -> ReaderHealth:
         """The reader's health. ``deep=True`` also verifies the shards of the snapshot it serves
         against their manifest (``shardvec.verify``: presence, size, digest, schema, row counts;
         ``sample`` reads the contents of that many random shards only): a problem makes the status
@@ -209,7 +209,7 @@ class ShardedVectorReader:
         if sample is not None and not deep:
             raise ConfigValidationError(f"sample ({sample!r}) applies to health(deep=True); give deep=True too")
         if self._closed:
-            return VectorReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
+            return ReaderHealth(status="unhealthy", manifest_ref=None, manifest_age_seconds=None,
                                       num_shards=0, is_closed=True)
         seconds = None if staleness_threshold is None else staleness_threshold.total_seconds()
         health = reader_health(self._engine.health(seconds))

@@ -25,6 +25,7 @@ __all__ = [
     "ShardDetail",
     "VectorSnapshotInfo",
     "SnapshotInfo",
+    "ReaderHealth",
     "VectorReaderHealth",
     "ShardResult",
     "BuildDurations",
@@ -129,15 +130,21 @@ class SnapshotInfo(VectorSnapshotInfo):
 
 @dataclass(frozen=True)
 class VectorReaderHealth:
-    """A reader's health: "degraded" when its manifest is older than the staleness threshold.
-    ``deep`` is the :class:`shardvec.VerifyReport` of ``health(deep=True)`` (None otherwise); a
-    problem in it makes the status "unhealthy"."""
+    """A reader's health: "degraded" when its manifest is older than the staleness threshold."""
 
     status: Literal["healthy", "degraded", "unhealthy"]
     manifest_ref: str | None
     manifest_age_seconds: float | None
     num_shards: int
     is_closed: bool
+
+
+@dataclass(frozen=True)
+class ReaderHealth(VectorReaderHealth):
+    """What ``health()`` returns: the reference's fields, then ``deep``: the
+    :class:`shardvec.VerifyReport` of ``health(deep=True)`` (None otherwise); a problem in it makes
+    the status "unhealthy"."""
+
     deep: Any = None
 
 
