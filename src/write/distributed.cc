@@ -265,6 +265,7 @@ Result<std::unique_ptr<DistributedWrite>> DistributedWrite::Begin(const WriteCon
   if (!store) {
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
+  RETURN_IF_ERROR(CheckSchemaBeforeBuild(*WriteManifestStore(config, store), config));
   std::string run_id = config.run_id.value_or(NewUuidHex());
   RETURN_IF_ERROR(ClaimRunId(*store, run_id, config.run_id.has_value(), LayoutOf(config)));
   RETURN_IF_ERROR(ProbeStoreWritable(*store, run_id, LayoutOf(config)));

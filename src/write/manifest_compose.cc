@@ -145,6 +145,13 @@ Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next) {
       .WithKind(ErrorKind::kPublishConflict);
 }
 
+Status CheckSchemaBeforeBuild(ManifestStore& manifests, const WriteConfig& config) {
+  if (config.allow_schema_change) return Status::OK();
+  Manifest planned;
+  planned.custom["vector"] = {{"dim", config.index.dim}, {"metric", MetricName(config.index.metric)}};
+  return CheckSchemaUnchanged(manifests, planned);
+}
+
 Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manifest, SystemTime started,
                                  PublishPolicy policy, bool allow_schema_change) {
   if (!allow_schema_change) RETURN_IF_ERROR(CheckSchemaUnchanged(manifests, manifest));

@@ -35,6 +35,11 @@ Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manif
 // or its manifest cannot be read (a corrupt current pointer or manifest is replaced, as before).
 Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next);
 
+// CheckSchemaUnchanged for the snapshot `config` will build (its dim and metric), unless
+// config.allow_schema_change: run before sampling and training, so a refused schema change fails in
+// milliseconds. PublishRun checks again (another snapshot may have been published meanwhile).
+Status CheckSchemaBeforeBuild(ManifestStore& manifests, const WriteConfig& config);
+
 // Whether a manifest of `run_id` is listed in `manifests` (true when the listing fails: a caller that
 // cannot tell keeps the run's objects for cleanup).
 bool RunHasManifest(ManifestStore& manifests, const std::string& run_id);

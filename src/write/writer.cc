@@ -386,6 +386,8 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
   }
   RunContext ctx{config, store, WriteManifestStore(config, store), config.run_id.value_or(NewUuidHex()), NowUtc(),
                  {}, {}};
+  // A refused schema change fails before anything is claimed, sampled or trained.
+  RETURN_IF_ERROR(CheckSchemaBeforeBuild(*ctx.manifests, config));
   // Run-scoped, so a reused local_root never mixes two builds; held until the build ends.
   ASSIGN_OR_RETURN(LocalRunFolder run_folder,
                    ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));

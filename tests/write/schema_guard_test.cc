@@ -5,6 +5,7 @@
 
 #include <mutex>
 
+#include "shardvec/distributed.h"
 #include "shardvec/metrics.h"
 #include "shardvec/reader.h"
 #include "shardvec/writer.h"
@@ -64,6 +65,34 @@ TEST_F(SchemaGuardTest, AnotherDimOrMetricIsRefusedUnlessAllowed) {
   auto allowed = Write(16, Metric::kL2, /*allow=*/true);
   ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
   EXPECT_THAT(Current(), HasSubstr(allowed->run_id));
+}
+
+// The check runs first too: a refused change claims, samples, trains and uploads nothing (the
+// writer's and a distributed driver's), so it fails before the work, not after it.
+TEST_F(SchemaGuardTest, ARefusedChangeFailsBeforeAnythingIsWritten) {
+  ASSERT_TRUE(Write(8, Metric::kCosine).ok());
+  const std::vector<std::string> before = testing::ListFiles(tmp_ / "store");
+  auto sink = std::make_shared<RecordingSink>();
+  WriteConfig c;
+  c.store = (tmp_ / "store").string();
+  c.local_root = (tmp_ / "build").string();
+  c.index.dim = 16;
+  c.index.metric = Metric::kL2;
+  c.sharding.strategy = Strategy::kCluster;
+  c.sharding.num_dbs = 2;
+  c.sharding.train_centroids = true;
+  c.metrics = sink;
+  data_ = testing::RandomMatrix(50, 16, 16);
+  VectorRecordSource source(testing::MakeRecords(data_, false));
+  auto refused = WriteSharded(c, source);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().kind(), ErrorKind::kPublishConflict);
+  EXPECT_THAT(refused.status().message(), HasSubstr("dim 16 (current: 8)"));
+  EXPECT_TRUE(sink->events.empty());  // not even vector.write.started
+  auto distributed = DistributedWrite::Begin(c, "vector-dask", nullptr);
+  ASSERT_FALSE(distributed.ok());
+  EXPECT_EQ(distributed.status().kind(), ErrorKind::kPublishConflict);
+  EXPECT_EQ(testing::ListFiles(tmp_ / "store"), before);
 }
 
 TEST_F(SchemaGuardTest, ALiveReaderRefusesToRefreshOntoAnotherSchemaAndKeepsServing) {
