@@ -23,6 +23,8 @@ struct ShardInfo {
   int64_t db_bytes = 0;
   std::string checkpoint_id;
   std::string digest;  // "xxh3:<16 hex>"
+  // The ids' type: "int", "str" or "mixed"; "" for an empty shard (or one whose builder did not say).
+  std::string id_type;
 };
 
 // Where a build's time went, in milliseconds (the phases overlap nowhere; their sum is at most total).

@@ -243,6 +243,7 @@ void BindDistributedTypes(nb::module_& m) {
       .field("db_bytes", &ShardInfo::db_bytes, "")
       .field("checkpoint_id", &ShardInfo::checkpoint_id, "")
       .field("digest", &ShardInfo::digest, "xxh3:<16 hex>")
+      .field("id_type", &ShardInfo::id_type, "int, str or mixed; empty for an empty shard")
       .finish(/*picklable=*/true);
   StructBinding<BuildDurations>(m, "BuildDurations", "Where a build's time went, in milliseconds.")
       .field("sharding_ms", &BuildDurations::sharding_ms, "routing plan and (WriteSharded) routing every record")

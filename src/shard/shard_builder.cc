@@ -137,8 +137,15 @@ Status ShardBuilder::Add(const RecordId& id, const float* vector,
                       SQLITE_STATIC);
     RETURN_IF_ERROR(step(*insert_payload_, "vec_payloads"));
   }
+  (std::holds_alternative<int64_t>(id) ? saw_int_id_ : saw_str_id_) = true;
   ++next_rowid_;
   return Status::OK();
+}
+
+std::string_view ShardBuilder::id_type() const {
+  if (saw_int_id_ && saw_str_id_) return "mixed";
+  if (saw_int_id_) return "int";
+  return saw_str_id_ ? "str" : "";
 }
 
 Result<int64_t> ShardBuilder::Seal() {

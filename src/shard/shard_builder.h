@@ -52,6 +52,8 @@ class ShardBuilder {
   Result<int64_t> Seal();
 
   int64_t row_count() const { return next_rowid_; }
+  // The ids' type: "int", "str", "mixed" (both), or "" before the first row.
+  std::string_view id_type() const;
   // Whether vectors go straight into vec0's chunks (see ShardBuildOptions::write_chunks_directly).
   bool writes_chunks_directly() const { return chunk_writer_ != nullptr; }
 
@@ -70,6 +72,8 @@ class ShardBuilder {
   std::unique_ptr<SqliteStatement> insert_payload_;
   std::unique_ptr<Vec0ChunkWriter> chunk_writer_;  // null: insert_vector_ goes through vec0
   int64_t next_rowid_ = 0;
+  bool saw_int_id_ = false;
+  bool saw_str_id_ = false;
   bool sealed_ = false;
   std::string id_text_;  // reused buffer for the id map JSON
 };

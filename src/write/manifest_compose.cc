@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <optional>
+#include <set>
+#include <string>
+
 #include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
@@ -40,7 +44,9 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   m.db_path_template = c.db_path_template;
   int64_t total = 0;
   nlohmann::json digests = nlohmann::json::object();
+  std::set<std::string> id_types;  // of the non-empty shards; "" when one did not say
   for (const ShardInfo& s : shards) {
+    if (s.row_count > 0) id_types.insert(s.id_type);
     ManifestShard row;
     row.db_id = s.db_id;
     row.db_url = s.db_url;
@@ -92,6 +98,10 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
       {"page_size", kShardPageSize},
       {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
   };
+  // The snapshot's id type, when every non-empty shard said (a guarded publish compares it).
+  if (!id_types.empty() && !id_types.contains("")) {
+    m.custom["shardvec"]["id_type"] = id_types.size() == 1 ? *id_types.begin() : std::string("mixed");
+  }
   return m;
 }
 
@@ -123,6 +133,16 @@ std::string VectorField(const Manifest& m, const char* field) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
+// custom.shardvec.id_type ("int", "str" or "mixed"), or nullopt when the manifest does not record it.
+std::optional<std::string> IdType(const Manifest& m) {
+  if (!m.custom.is_object() || !m.custom.contains("shardvec") || !m.custom["shardvec"].is_object()) {
+    return std::nullopt;
+  }
+  const nlohmann::json& shardvec = m.custom["shardvec"];
+  if (!shardvec.contains("id_type") || !shardvec["id_type"].is_string()) return std::nullopt;
+  return shardvec["id_type"].get<std::string>();
+}
+
 }  // namespace
 
 Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next) {
@@ -135,6 +155,12 @@ Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next) {
     const std::string was = VectorField(*live, field);
     const std::string now = VectorField(next, field);
     if (was != now) changed.push_back(fmt::format("{} {} (current: {})", field, now, was));
+  }
+  // Ids of another type would reach the callers of live readers: compared when both record it.
+  const std::optional<std::string> was_ids = IdType(*live);
+  const std::optional<std::string> now_ids = IdType(next);
+  if (was_ids && now_ids && *was_ids != *now_ids) {
+    changed.push_back(fmt::format("id type {} (current: {})", *now_ids, *was_ids));
   }
   if (changed.empty()) return Status::OK();
   return Status::Conflict(fmt::format(

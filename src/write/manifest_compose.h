@@ -30,8 +30,9 @@ std::shared_ptr<ManifestStore> WriteManifestStore(const WriteConfig& config, std
 Result<PublishResult> PublishRun(ManifestStore& manifests, const Manifest& manifest, SystemTime started,
                                  PublishPolicy policy, bool allow_schema_change);
 
-// Conflict (ErrorKind::kPublishConflict) naming both values when `next`'s custom.vector dim or metric
-// differs from those of the manifest the current pointer names; OK when there is no current snapshot
+// Conflict (ErrorKind::kPublishConflict) naming both values when `next`'s custom.vector dim or metric,
+// or its custom.shardvec.id_type (when both manifests record one), differs from those of the manifest
+// the current pointer names; OK when there is no current snapshot
 // or its manifest cannot be read (a corrupt current pointer or manifest is replaced, as before).
 Status CheckSchemaUnchanged(ManifestStore& manifests, const Manifest& next);
 

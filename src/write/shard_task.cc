@@ -112,6 +112,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   info.attempt = t.attempt;
   info.db_url = t.store->Url(ShardDirKey(t.run_id, t.db_id, t.attempt, t.layout));
   info.row_count = builder->row_count();
+  info.id_type = builder->id_type();
   info.checkpoint_id = NewUuidHex();
   ASSIGN_OR_RETURN(info.db_bytes, builder->Seal());
   builder.reset();

@@ -164,6 +164,10 @@ def check_snapshot(result: BuildResult, table: pa.Table, prefix: str, cache: Pat
     if prefix.startswith("/"):
         found = sorted(i for shard in ids_per_shard(result).values() for i in shard)
         assert found == sorted(int(i) for i in ids)
+        # Each task's id type reached the driver: the manifest records the snapshot's (guarded publishes).
+        with sqlite3.connect(result.manifest_ref.removeprefix("file://")) as manifest:
+            custom = json.loads(manifest.execute("SELECT custom FROM build_meta").fetchone()[0])
+        assert custom["shardvec"]["id_type"] == "int"
 
 
 STRATEGIES = {

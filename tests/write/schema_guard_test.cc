@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
 #include <mutex>
 
 #include "shardvec/distributed.h"
@@ -27,7 +30,7 @@ class RecordingSink : public MetricsSink {
 
 class SchemaGuardTest : public ::testing::Test {
  protected:
-  Result<BuildResult> Write(int64_t dim, Metric metric, bool allow = false) {
+  Result<BuildResult> Write(int64_t dim, Metric metric, bool allow = false, bool string_ids = false) {
     WriteConfig c;
     c.store = (tmp_ / "store").string();
     c.local_root = (tmp_ / "build").string();
@@ -37,7 +40,7 @@ class SchemaGuardTest : public ::testing::Test {
     c.sharding.num_dbs = 2;
     c.allow_schema_change = allow;
     data_ = testing::RandomMatrix(50, dim, static_cast<uint64_t>(dim));
-    VectorRecordSource source(testing::MakeRecords(data_, false));
+    VectorRecordSource source(testing::MakeRecords(data_, string_ids));
     return WriteSharded(c, source);
   }
   std::string Current() { return testing::ReadText(tmp_ / "store" / "_CURRENT"); }
@@ -65,6 +68,25 @@ TEST_F(SchemaGuardTest, AnotherDimOrMetricIsRefusedUnlessAllowed) {
   auto allowed = Write(16, Metric::kL2, /*allow=*/true);
   ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
   EXPECT_THAT(Current(), HasSubstr(allowed->run_id));
+}
+
+// The id type is recorded (custom.shardvec.id_type) and guarded too: readers' callers would get ids
+// of another type. Manifests that record none (other writers') are not compared.
+TEST_F(SchemaGuardTest, AnotherIdTypeIsRefusedUnlessAllowed) {
+  ASSERT_TRUE(Write(8, Metric::kCosine).ok());
+  const std::string before = Current();
+  auto refused = Write(8, Metric::kCosine, /*allow=*/false, /*string_ids=*/true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().kind(), ErrorKind::kPublishConflict);
+  EXPECT_THAT(refused.status().message(), HasSubstr("id type str (current: int)"));
+  EXPECT_THAT(refused.status().message(), ::testing::Not(HasSubstr("dim")));
+  EXPECT_EQ(Current(), before);
+  auto allowed = Write(8, Metric::kCosine, /*allow=*/true, /*string_ids=*/true);
+  ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
+  sqlite3* db = testing::OpenWithVec0(nlohmann::json::parse(Current())["manifest_ref"].get<std::string>().substr(7));
+  const auto custom = nlohmann::json::parse(testing::QueryRows(db, "SELECT custom FROM build_meta").at(0).at(0));
+  sqlite3_close(db);
+  EXPECT_EQ(custom["shardvec"]["id_type"], "str");
 }
 
 // The check runs first too: a refused change claims, samples, trains and uploads nothing (the

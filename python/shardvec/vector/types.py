@@ -159,6 +159,7 @@ class ShardResult:
     checkpoint_id: str
     digest: str
     attempt: int = 0
+    id_type: str = ""  # "int", "str" or "mixed" (what the manifest's custom.shardvec.id_type sums up)
 
 
 @dataclass(frozen=True, slots=True)
