@@ -199,7 +199,7 @@ Result<S3Settings> ResolveS3Settings(const StoreOptions& options, std::string_vi
   chain.transport = std::make_shared<CurlTransport>(TlsOptions{options.verify_tls, settings.ca_bundle});
   ASSIGN_OR_RETURN(settings.credential_provider, ResolveCredentialChain(chain));
   settings.credentials_source = settings.credential_provider->source();
-  ASSIGN_OR_RETURN(settings.credentials, settings.credential_provider->Current());
+  settings.credentials = settings.credential_provider->Snapshot();
   return settings;
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
+#include <tuple>
 #include <set>
 #include <utility>
 
@@ -22,34 +24,35 @@ namespace {
 // fixed limit, but a loop is caught first by name).
 constexpr int kMaxSourceProfileDepth = 16;
 
-// Static keys from one profile section. Half a key pair is an error, as in botocore, rather than a
-// silent fall-through to some other source.
-Result<std::optional<AwsCredentials>> KeysFromProfile(const IniSection* section, const std::string& profile,
-                                                      const std::string& path) {
-  const auto id = SectionValue(section, "aws_access_key_id");
-  const auto secret = SectionValue(section, "aws_secret_access_key");
+// A key pair from two settings. Half a pair is an error (`half_set` words it from which half is there),
+// as in botocore, rather than a silent fall-through to some other source.
+Result<std::optional<AwsCredentials>> KeyPair(std::optional<std::string> id, std::optional<std::string> secret,
+                                              std::optional<std::string> token,
+                                              const std::function<std::string(bool has_id)>& half_set) {
   if (!id && !secret) return std::optional<AwsCredentials>();
-  if (!id || !secret) {
-    const char* have = id ? "aws_access_key_id" : "aws_secret_access_key";
-    const char* missing = id ? "aws_secret_access_key" : "aws_access_key_id";
-    return Status::InvalidArgument(fmt::format("AWS profile '{}' in {} sets {} but not {}; set both",
-                                               profile, path, have, missing));
-  }
-  return std::optional<AwsCredentials>(
-      AwsCredentials{*id, *secret, SectionValue(section, "aws_session_token").value_or("")});
+  if (!id || !secret) return Status::InvalidArgument(half_set(id.has_value()));
+  return std::optional<AwsCredentials>(AwsCredentials{*id, *secret, token.value_or("")});
 }
 
-// Environment keys (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN]); half a pair is an error.
+// Static keys from one profile section.
+Result<std::optional<AwsCredentials>> KeysFromProfile(const IniSection* section, const std::string& profile,
+                                                      const std::string& path) {
+  return KeyPair(SectionValue(section, "aws_access_key_id"), SectionValue(section, "aws_secret_access_key"),
+                 SectionValue(section, "aws_session_token"), [&](bool has_id) {
+                   return fmt::format("AWS profile '{}' in {} sets {} but not {}; set both", profile, path,
+                                      has_id ? "aws_access_key_id" : "aws_secret_access_key",
+                                      has_id ? "aws_secret_access_key" : "aws_access_key_id");
+                 });
+}
+
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN].
 Result<std::optional<AwsCredentials>> KeysFromEnvironment(const EnvLookup& env) {
-  const auto id = EnvValue(env, "AWS_ACCESS_KEY_ID");
-  const auto secret = EnvValue(env, "AWS_SECRET_ACCESS_KEY");
-  if (!id && !secret) return std::optional<AwsCredentials>();
-  if (!id || !secret) {
-    const char* have = id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY";
-    const char* missing = id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID";
-    return Status::InvalidArgument(fmt::format("{} is set but {} is not; set both or neither", have, missing));
-  }
-  return std::optional<AwsCredentials>(AwsCredentials{*id, *secret, EnvValue(env, "AWS_SESSION_TOKEN").value_or("")});
+  return KeyPair(EnvValue(env, "AWS_ACCESS_KEY_ID"), EnvValue(env, "AWS_SECRET_ACCESS_KEY"),
+                 EnvValue(env, "AWS_SESSION_TOKEN"), [](bool has_id) {
+                   return fmt::format("{} is set but {} is not; set both or neither",
+                                      has_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                                      has_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+                 });
 }
 
 std::string DefaultSessionName() {

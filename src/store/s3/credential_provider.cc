@@ -38,6 +38,11 @@ std::shared_ptr<CredentialProvider> CredentialProvider::Static(std::string sourc
       new CredentialProvider(std::move(source), nullptr, ExpiringCredentials{std::move(keys), std::nullopt}));
 }
 
+AwsCredentials CredentialProvider::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_.keys;
+}
+
 int CredentialProvider::fetches() const {
   std::lock_guard<std::mutex> lock(mu_);
   return fetches_;

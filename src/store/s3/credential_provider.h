@@ -44,6 +44,8 @@ class CredentialProvider {
   // failed refresh keeps the old keys while they last and is an error naming the provider after that.
   Result<AwsCredentials> Current();
 
+  // The keys held now, without refreshing (what resolution found, for settings and tests).
+  AwsCredentials Snapshot() const;
   const std::string& source() const { return source_; }
   // How many times the keys were fetched (the first fetch included); for tests and logs.
   int fetches() const;
