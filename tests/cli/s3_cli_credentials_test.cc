@@ -35,11 +35,11 @@ TEST(S3CliCredentialsTest, BuildAndSearchWithWebIdentityCredentials) {
   const std::string store = testing::UniqueS3Prefix("cli-web-identity");
   const std::string cli = env + " " + ShellQuote(SHARDVEC_CLI_PATH);
 
-  auto built = testing::RunCommand(cli + " build --quiet --metric l2 --num-dbs 2 --store " + ShellQuote(store) +
+  auto built = testing::RunCommand(cli + " build --quiet --metric l2 --strategy lsh --num-dbs 2 --store " + ShellQuote(store) +
                                    " --local-root " + ShellQuote((tmp.path() / "lr").string()) + " --input " +
                                    ShellQuote((tmp.path() / "v.npy").string()));
   ASSERT_EQ(built.exit_code, 0) << built.err;
-  auto searched = testing::RunCommand(cli + " search --json --top-k 4 --store " + ShellQuote(store) + " --cache-dir " +
+  auto searched = testing::RunCommand(cli + " search --json --top-k 4 --num-probes 2 --store " + ShellQuote(store) + " --cache-dir " +
                                       ShellQuote((tmp.path() / "cache").string()) + " --query-file " +
                                       ShellQuote((tmp.path() / "q.npy").string()));
   ASSERT_EQ(searched.exit_code, 0) << searched.err;
