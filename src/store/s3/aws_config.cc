@@ -3,17 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <initializer_list>
 #include <utility>
 
-#include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "common/url_redact.h"
-#include "shardvec/limits.h"
 #include "store/s3/aws_profile.h"
 #include "store/s3/credential_chain.h"
 #include "store/s3/http_transport.h"
