@@ -41,8 +41,9 @@ struct ListResult {
 };
 
 // How an s3:// store connects. Empty fields fall back to the AWS environment the way the AWS CLI finds
-// it: AWS_* variables, then the profile in ~/.aws/credentials and ~/.aws/config. OpenStore refuses a
-// folder prefix with any field set to other than its default (it could not take effect).
+// it: AWS_* variables, then the profile in ~/.aws/credentials and ~/.aws/config; credentials from the
+// standard chain (keys, roles, web identity, SSO, credential_process, ECS and EC2 metadata, refreshed
+// before they expire). OpenStore refuses a folder prefix with any field set to other than its default (it could not take effect).
 struct StoreOptions {
   std::string endpoint_url;  // e.g. http://127.0.0.1:9000 for S3-compatible servers
   std::string region;

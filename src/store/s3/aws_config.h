@@ -1,27 +1,24 @@
-// Resolves how to reach an S3 bucket the way the AWS CLI (botocore) does: explicit StoreOptions, then
-// AWS_* environment variables, then the profile in the shared credentials and config files. Only static
-// keys are supported; role, SSO and credential_process profiles are reported as unsupported.
+// Resolves how to reach an S3 bucket the way the AWS CLI (botocore) does: region, endpoint, addressing
+// style and TLS from explicit StoreOptions, then AWS_* environment variables, then the profile in the
+// shared config file; credentials from the standard chain (credential_chain.h).
 #pragma once
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "shardvec/object_store.h"
 #include "shardvec/status.h"
+#include "store/s3/credential_provider.h"
 
 namespace shardvec {
 
-struct AwsCredentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  std::string session_token;  // empty for long-term keys
-};
-
 struct S3Settings {
-  AwsCredentials credentials;
+  AwsCredentials credentials;      // the keys found at resolution (credential_provider has the current ones)
+  std::shared_ptr<CredentialProvider> credential_provider;  // never null after ResolveS3Settings
   std::string region;              // never empty; default "us-east-1"
   std::string endpoint_url;        // "scheme://host[:port]", no trailing slash; empty = AWS's own endpoint
   bool path_style = false;         // resolved addressing style

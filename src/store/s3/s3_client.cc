@@ -94,8 +94,6 @@ Status S3Client::ErrorFor(const S3Call& call, const HttpResponse& response) cons
 Result<HttpResponse> S3Client::Execute(const S3Call& call) const {
   const Target target = TargetFor(call);
   const std::string payload_hash = Sha256Hex(call.body);
-  const SigningKey key{settings_.credentials.access_key_id, settings_.credentials.secret_access_key,
-                       settings_.credentials.session_token};
   const auto start = std::chrono::steady_clock::now();
 
   for (int attempt = 1;; ++attempt) {
@@ -110,7 +108,13 @@ Result<HttpResponse> S3Client::Execute(const S3Call& call) const {
     request.timeout_seconds = request_timeout_seconds_;
     request.headers = call.headers;
     request.headers.emplace_back("Host", target.host);
-    // Signed afresh on every attempt: a signature is only valid for a few minutes.
+    // Signed afresh on every attempt (a signature is only valid for a few minutes), with the current keys:
+    // temporary ones are refreshed shortly before they expire.
+    Result<AwsCredentials> keys = settings_.credential_provider
+                                      ? settings_.credential_provider->Current()
+                                      : Result<AwsCredentials>(settings_.credentials);
+    if (!keys.ok()) return keys.status().WithContext(fmt::format("S3 {} {}", call.method, Describe(call.object_key)));
+    const SigningKey key{keys->access_key_id, keys->secret_access_key, keys->session_token};
     SignableRequest signable{call.method, target.host, target.encoded_path, call.query, call.headers,
                              payload_hash};
     for (auto& header : SignV4(signable, key, settings_.region, "s3", AmzDateNow())) {

@@ -40,6 +40,7 @@ S3ErrorBody ParseS3Error(std::string_view body) {
   pugi::xml_document doc;
   if (body.empty() || !doc.load_buffer(body.data(), body.size())) return error;
   pugi::xml_node root = doc.child("Error");
+  if (!root) root = doc.child("ErrorResponse").child("Error");  // STS wraps its error
   if (!root) return error;
   error.code = root.child_value("Code");
   error.message = root.child_value("Message");

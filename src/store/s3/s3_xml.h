@@ -18,7 +18,8 @@ struct S3ErrorBody {
   std::string code;     // e.g. "NoSuchKey", "SlowDown"; empty when the body is not an S3 error
   std::string message;
 };
-// Reads <Error><Code/><Message/></Error>; an empty or foreign body gives empty fields.
+// Reads <Error><Code/><Message/></Error> (also inside STS's <ErrorResponse>); an empty or foreign
+// body gives empty fields.
 S3ErrorBody ParseS3Error(std::string_view body);
 
 struct S3ListPage {

@@ -72,12 +72,18 @@ std::string CanonicalQueryString(const HeaderList& query) {
   return out;
 }
 
-std::string Sha256Hex(std::string_view data) {
+namespace {
+std::string DigestHex(std::string_view data, const EVP_MD* md) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out, &len, md, nullptr);
   return ToHex(out, len);
 }
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) { return DigestHex(data, EVP_sha256()); }
+
+std::string Sha1Hex(std::string_view data) { return DigestHex(data, EVP_sha1()); }
 
 std::string Md5Base64(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];

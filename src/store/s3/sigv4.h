@@ -38,6 +38,8 @@ std::string UriEncode(std::string_view text, bool keep_slash);
 std::string CanonicalQueryString(const HeaderList& query);
 
 std::string Sha256Hex(std::string_view data);
+// SHA-1 in lowercase hex: the AWS CLI names its SSO token cache files with it.
+std::string Sha1Hex(std::string_view data);
 std::string Md5Base64(std::string_view data);
 // The current UTC time as "YYYYMMDDTHHMMSSZ".
 std::string AmzDateNow();

@@ -28,6 +28,7 @@ class AwsConfigTest : public ::testing::Test {
   AwsConfigTest() {
     fs::create_directories(tmp_.path() / ".aws");
     env_["HOME"] = tmp_.path().string();
+    env_["AWS_EC2_METADATA_DISABLED"] = "true";  // the chain's last provider must not ask a real one
   }
 
   std::string CredentialsPath() const { return (tmp_.path() / ".aws/credentials").string(); }
