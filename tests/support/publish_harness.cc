@@ -61,6 +61,8 @@ Result<BuildResult> PublishHarness::WriteInProcess(const SnapshotSpec& spec) {
   c.sharding.num_dbs = kNumDbs;
   c.max_parallel_shards = 1;
   c.run_id = spec.run_id;
+  // Snapshots tell themselves apart by their ids' type, on purpose: not a schema change to guard.
+  c.allow_schema_change = true;
   VectorRecordSource source(MakeRecords(spec.data, spec.string_ids));
   return WriteSharded(c, source, store_);
 }
@@ -77,7 +79,7 @@ std::string PublishHarness::BuildCommand(const SnapshotSpec& spec, const std::st
   WriteText(in / "ids.txt", ids);
   return fmt::format(
       "{}{} {} build --quiet --store {} --local-root {} --input {} --ids {} --metric l2 --strategy lsh "
-      "--num-dbs {} --parallelism 1 --run-id {} {}",
+      "--num-dbs {} --parallelism 1 --allow-schema-change --run-id {} {}",
       cli_env_, env.empty() ? "" : "env " + env, ShellQuote(cli), ShellQuote(prefix_),
       ShellQuote((work_dir_ / "lr").string()), ShellQuote((in / "v.npy").string()),
       ShellQuote((in / "ids.txt").string()), kNumDbs, ShellQuote(spec.run_id), extra_flags);
