@@ -243,7 +243,8 @@ TEST_F(MannersCliTest, SizesPrintInIecUnitsAndAsWholeBytesWithTheBytesFlag) {
   auto built = RunCli(Build("R1", " --json"));
   ASSERT_EQ(built.exit_code, 0) << built.err;
   int64_t total = 0;
-  for (const json& s : json::parse(built.out)["shards"]) total += s["db_bytes"].get<int64_t>();
+  const json result = json::parse(built.out);
+  for (const json& s : result["shards"]) total += s["db_bytes"].get<int64_t>();
   ASSERT_GT(total, 1024);
   const std::regex iec(R"(\d+\.\d (KiB|MiB))");
 
@@ -311,19 +312,21 @@ TEST_F(MannersCliTest, RollbackToTheCurrentSnapshotSaysSoAndWritesNothing) {
 TEST_F(MannersCliTest, TheProgressLineShowsEachTrainingIterationAndItsInertiaOnATerminal) {
   if (RunCommand("command -v script").exit_code != 0) GTEST_SKIP() << "script(1) is not installed";
   // The build without --quiet; script(1) gives it a terminal, and its output is what the terminal showed.
-  const std::string command = "build" + Build("R1").substr(std::string("build --quiet").size());
+  const auto command = [this](const std::string& run_id) {
+    return "build" + Build(run_id).substr(std::string("build --quiet").size());
+  };
   const auto on_terminal = [](const std::string& args) {
     return RunCommand("script -qec " + ShellQuote(ShellQuote(SHARDVEC_CLI_PATH) + " " + args) + " /dev/null");
   };
-  auto tty = on_terminal(command);
+  auto tty = on_terminal(command("R1"));
   ASSERT_EQ(tty.exit_code, 0) << tty.out << tty.err;
   // The first iteration always shows (a new phase is drawn at once), later ones at most ten times a second.
   EXPECT_TRUE(std::regex_search(tty.out, std::regex(R"(train iteration: 1, inertia \d)"))) << tty.out;
   // --quiet, or not a terminal: no progress line at all.
-  auto quiet = on_terminal(command + " --quiet --run-id R2");
+  auto quiet = on_terminal(command("R2") + " --quiet");
   ASSERT_EQ(quiet.exit_code, 0) << quiet.out;
   EXPECT_EQ(quiet.out.find("train iteration"), std::string::npos) << quiet.out;
-  auto piped = RunCli(command + " --run-id R3");
+  auto piped = RunCli(command("R3"));
   ASSERT_EQ(piped.exit_code, 0) << piped.err;
   EXPECT_EQ(piped.err.find("train"), std::string::npos) << piped.err;
 }
