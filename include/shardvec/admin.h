@@ -80,13 +80,16 @@ struct RollbackResult {
   std::string ref;  // the manifest _CURRENT now names
   std::string run_id;
   std::string published_at;
+  // _CURRENT already named the target: nothing was written.
+  bool already_current = false;
 };
 
 // Points _CURRENT at the target after checking that its manifest parses and that every shard file and
 // routing artifact it names is still there (NotFound otherwise, e.g. after cleanup). The pointer is
 // swapped against the version read just before, so a concurrent publish or rollback makes this fail
 // with Conflict instead of being overwritten; a cleanup deleting what the target needs makes it fail
-// with Conflict too. Errors name the selector and its value.
+// with Conflict too. Errors name the selector and its value. A target _CURRENT already names is
+// returned with already_current set, and nothing is written.
 Result<RollbackResult> RollbackSnapshot(ObjectStore& store, const RollbackTarget& target);
 // The same with the manifests and the pointer in `manifests` (the shards it checks and the
 // rollback/cleanup markers stay in `store`). A ref must be one `manifests` lists.

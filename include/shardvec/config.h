@@ -58,9 +58,12 @@ enum class PublishPolicy {
 };
 
 struct WriteProgress {
-  std::string phase;  // "sample", "route", "build", "publish"
-  int64_t done = 0;
+  std::string phase;  // "sample", "train", "route", "build", "publish"
+  int64_t done = 0;   // "train": the k-means iteration just run (1-based)
   int64_t total = 0;  // 0 when unknown
+  // "train": the k-means inertia after iteration `done` (sum of the sample's squared L2 distances to
+  // their nearest centroid); nullopt in the other phases.
+  std::optional<double> inertia = std::nullopt;
 };
 
 class ManifestStore;  // shardvec/manifest_store.h

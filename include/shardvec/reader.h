@@ -126,6 +126,8 @@ struct SearchHit {
 struct SearchResponse {
   std::vector<SearchHit> results;
   int64_t num_shards_queried = 0;
+  // The db ids of the shards searched (num_shards_queried of them), in the order they were probed.
+  std::vector<int64_t> shard_ids;
   double latency_ms = 0;
 };
 

@@ -175,7 +175,8 @@ void BindAdmin(nb::module_& m) {
   nb::class_<RollbackResult>(m, "RollbackResult", "The manifest a rollback made current.")
       .def_ro("ref", &RollbackResult::ref)
       .def_ro("run_id", &RollbackResult::run_id)
-      .def_ro("published_at", &RollbackResult::published_at);
+      .def_ro("published_at", &RollbackResult::published_at)
+      .def_ro("already_current", &RollbackResult::already_current);
   nb::class_<CleanupReport>(m, "CleanupReport", "What a cleanup deleted (or would delete on a dry run).")
       .def_ro("deleted_keys", &CleanupReport::deleted_keys)
       .def_ro("leftover_keys", &CleanupReport::leftover_keys, "leftovers of killed processes, removed too")

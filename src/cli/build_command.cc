@@ -51,6 +51,7 @@ struct BuildArgs {
   bool allow_schema_change = false;
   bool json = false;
   bool quiet = false;
+  bool raw_bytes = false;  // --bytes
 };
 
 // The loaded input as one in-memory batch; the routing contexts move into the column the batch views.
@@ -302,7 +303,7 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, ShardingConfig sharding, cons
   return c;
 }
 
-void PrintResult(const BuildResult& r, bool json) {
+void PrintResult(const BuildResult& r, bool json, bool raw_bytes) {
   if (json) {
     nlohmann::json shards = nlohmann::json::array();
     for (const ShardInfo& s : r.shards) {
@@ -316,24 +317,39 @@ void PrintResult(const BuildResult& r, bool json) {
   }
   int64_t bytes = 0;
   for (const ShardInfo& s : r.shards) bytes += s.db_bytes;
-  std::printf("published run %s: %lld vectors in %zu of %lld shards (%.1f MiB) in %.2f s\n",
-              r.run_id.c_str(), static_cast<long long>(r.total_vectors), r.shards.size(),
-              static_cast<long long>(r.num_dbs), bytes / 1048576.0, r.elapsed_ms / 1000.0);
+  std::printf("published run %s: %lld vectors in %zu of %lld shards (%s) in %.2f s\n", r.run_id.c_str(),
+              static_cast<long long>(r.total_vectors), r.shards.size(), static_cast<long long>(r.num_dbs),
+              SizeText(bytes, raw_bytes).c_str(), r.elapsed_ms / 1000.0);
   std::printf("manifest: %s\n", r.manifest_ref.c_str());
 }
 
 int RunBuild(const BuildArgs& a, const StoreWrapper& wrap_store) {
-  if (Status st = CheckTextFlags(a); !st.ok()) return ReportError("build", st);
+  // What the command line alone decides is a usage error (exit 2): text and layout flags, the
+  // metric's and the strategy's names.
+  if (Status st = CheckTextFlags(a); !st.ok()) return ReportUsageError("build", st.message());
+  if (auto metric = ParseMetric(a.metric, "--metric"); !metric.ok()) {
+    return ReportUsageError("build", metric.status().message());
+  }
+  if (auto strategy = ParseStrategy(a.strategy, "--strategy"); !strategy.ok()) {
+    return ReportUsageError("build", strategy.status().message());
+  }
   auto sharding = ShardingFromArgs(a);
   if (!sharding.ok()) return ReportError("build", sharding.status());
   // A usage error: main prints it with the help hint and exits 2, before any input is read.
-  if (Status st = CheckFlagsTakeEffect(a, *sharding); !st.ok()) throw CLI::ValidationError(st.message());
+  if (Status st = CheckFlagsTakeEffect(a, *sharding); !st.ok()) return ReportUsageError("build", st.message());
   auto data = LoadInputs(a);
   if (!data.ok()) return ReportError("build", data.status());
   auto config = MakeConfig(a, std::move(sharding).value(), *data);
   if (!config.ok()) return ReportError("build", config.status());
   ProgressLine progress(!a.quiet && StderrIsTty());
-  config->on_progress = [&progress](const WriteProgress& p) { progress.Update(p.phase, p.done, p.total); };
+  config->on_progress = [&progress](const WriteProgress& p) {
+    // Centroid training reports each k-means iteration and its inertia.
+    if (p.inertia) {
+      progress.Update("train iteration", p.done, p.total, fmt::format("inertia {:.4g}", *p.inertia));
+    } else {
+      progress.Update(p.phase, p.done, p.total);
+    }
+  };
   const InputBatch input(std::move(data).value());
   std::shared_ptr<ObjectStore> store;  // null: WriteSharded opens config->store
   if (wrap_store) {
@@ -344,7 +360,7 @@ int RunBuild(const BuildArgs& a, const StoreWrapper& wrap_store) {
   auto result = WriteSharded(*config, input.batch, std::move(store));
   progress.Finish();
   if (!result.ok()) return ReportError("build", result.status());
-  PrintResult(*result, a.json);
+  PrintResult(*result, a.json, a.raw_bytes);
   return kExitOk;
 }
 
@@ -395,6 +411,7 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
                 "Publish even if the current snapshot has another dim or metric (live readers then refuse to refresh onto it)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->add_flag("--quiet", args->quiet, "No progress line");
+  AddBytesFlag(cmd, args->raw_bytes);
   cmd->callback([args, &exit_code, wrap_store] { exit_code = RunBuild(*args, wrap_store); });
 }
 

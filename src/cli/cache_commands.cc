@@ -20,6 +20,7 @@ struct CacheArgs {
   std::optional<int64_t> max_bytes;
   bool all = false;
   bool json = false;
+  bool raw_bytes = false;  // --bytes
 };
 
 int RunCacheLs(const CacheArgs& a) {
@@ -32,11 +33,11 @@ int RunCacheLs(const CacheArgs& a) {
       PrintJson(json{{"name", f.name}, {"bytes", f.bytes}, {"last_used_unix_ns", f.last_used_unix_ns},
                      {"in_use", f.in_use}});
     } else {
-      std::printf("%s\t%lld bytes\t%s\n", DisplayText(f.name).c_str(), static_cast<long long>(f.bytes),
+      std::printf("%s\t%s\t%s\n", DisplayText(f.name).c_str(), SizeText(f.bytes, a.raw_bytes).c_str(),
                   f.in_use ? "in use" : "unused");
     }
   }
-  if (!a.json) std::printf("%zu shard folder(s), %lld bytes\n", folders->size(), static_cast<long long>(total));
+  if (!a.json) std::printf("%zu shard folder(s), %s\n", folders->size(), SizeText(total, a.raw_bytes).c_str());
   return kExitOk;
 }
 
@@ -49,10 +50,10 @@ int RunCachePrune(const CacheArgs& a) {
     PrintJson(json{{"removed_folders", r.removed_folders}, {"removed_bytes", r.removed_bytes},
                    {"kept_folders", r.kept_folders}, {"kept_bytes", r.kept_bytes}, {"in_use_bytes", r.in_use_bytes}});
   } else {
-    std::printf("removed %lld shard folder(s), %lld bytes; kept %lld, %lld bytes (%lld bytes in use)\n",
-                static_cast<long long>(r.removed_folders), static_cast<long long>(r.removed_bytes),
-                static_cast<long long>(r.kept_folders), static_cast<long long>(r.kept_bytes),
-                static_cast<long long>(r.in_use_bytes));
+    std::printf("removed %lld shard folder(s), %s; kept %lld, %s (%s in use)\n",
+                static_cast<long long>(r.removed_folders), SizeText(r.removed_bytes, a.raw_bytes).c_str(),
+                static_cast<long long>(r.kept_folders), SizeText(r.kept_bytes, a.raw_bytes).c_str(),
+                SizeText(r.in_use_bytes, a.raw_bytes).c_str());
   }
   return kExitOk;
 }
@@ -67,6 +68,7 @@ void RegisterCacheCommands(CLI::App& app, int& exit_code) {
   CLI::App* ls = cache->add_subcommand("ls", "List the shard folders of a cache folder, least recently used first");
   ls->add_option("--cache-dir", args->cache_dir, "The shard cache folder (a reader's --cache-dir)")->required();
   ls->add_flag("--json", args->json, "Print one JSON object per shard folder");
+  AddBytesFlag(ls, args->raw_bytes);
   ls->callback([args, &exit_code] { exit_code = RunCacheLs(*args); });
 
   CLI::App* prune = cache->add_subcommand(
@@ -77,10 +79,10 @@ void RegisterCacheCommands(CLI::App& app, int& exit_code) {
   CLI::Option* all = prune->add_flag("--all", args->all, "Remove every unused shard folder");
   max_bytes->excludes(all);
   prune->add_flag("--json", args->json, "Print the result as JSON");
+  AddBytesFlag(prune, args->raw_bytes);
   prune->callback([args, &exit_code, max_bytes, all] {
     if (max_bytes->count() == 0 && all->count() == 0) {
-      std::fprintf(stderr, "shardvec cache prune: error: give --max-bytes N or --all\n");
-      exit_code = kExitUsage;
+      exit_code = ReportUsageError("cache prune", "give --max-bytes N or --all");
       return;
     }
     exit_code = RunCachePrune(*args);

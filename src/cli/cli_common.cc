@@ -16,7 +16,57 @@
 
 namespace shardvec::cli {
 
+namespace {
+
+void PrintJsonError(std::string_view command, std::string_view code, std::string_view kind, std::string_view message,
+                    int exit_code) {
+  const nlohmann::json error = {{"error",
+                                 {{"code", code},
+                                  {"kind", kind},
+                                  {"message", message},
+                                  {"command", command},
+                                  {"exit_code", exit_code}}}};
+  std::fprintf(stderr, "%s\n", JsonText(error).c_str());
+}
+
+}  // namespace
+
+bool& JsonErrors() {
+  static bool on = false;
+  return on;
+}
+
+int ReportUsageError(std::string_view command, std::string_view message) {
+  if (JsonErrors()) {
+    PrintJsonError(command, "Usage", "Usage", message, kExitUsage);
+    return kExitUsage;
+  }
+  const std::string text = EscapeForDisplay(message);
+  std::fprintf(stderr, "shardvec%s%.*s: error: %s\nRun with --help for more information.\n", command.empty() ? "" : " ",
+               static_cast<int>(command.size()), command.data(), text.c_str());
+  return kExitUsage;
+}
+
+std::string SizeText(int64_t bytes, bool raw) {
+  if (raw) return fmt::format("{} bytes", bytes);
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024 && bytes > -1024) return fmt::format("{} B", bytes);
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  // 1023.95 KiB would print as "1024.0 KiB": the next unit reads better.
+  while ((value >= 1023.95 || value <= -1023.95) && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  return fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
 int ReportError(std::string_view command, const Status& status) {
+  if (JsonErrors()) {
+    PrintJsonError(command, StatusCodeName(status.code()), ErrorKindName(status.kind()), status.message(),
+                   kExitError);
+    return kExitError;
+  }
   std::string message;
   std::string_view rest = status.message();
   while (true) {
@@ -72,6 +122,10 @@ void AddS3Options(CLI::App* cmd, StoreOptions& options, std::vector<NamedStore> 
   });
 }
 
+void AddBytesFlag(CLI::App* cmd, bool& raw_bytes) {
+  cmd->add_flag("--bytes", raw_bytes, "Print sizes as whole numbers of bytes (default: KiB, MiB, GiB)");
+}
+
 void AddManifestStoreOption(CLI::App* cmd, std::string& spec) {
   cmd->add_option("--manifest-store", spec,
                   "Where manifests and the current pointer live: a postgresql://user@host:port/db DSN (keep "
@@ -107,12 +161,13 @@ ProgressLine::ProgressLine(bool enabled) : enabled_(enabled) {}
 
 ProgressLine::~ProgressLine() { Finish(); }
 
-void ProgressLine::Update(std::string_view phase, int64_t done, int64_t total) {
+void ProgressLine::Update(std::string_view phase, int64_t done, int64_t total, std::string_view detail) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
-  // Redraw at most ten times a second, but always show the end of a phase.
-  if (now - last_ < std::chrono::milliseconds(100) && done != total) return;
+  // Redraw at most ten times a second, but always show the start and the end of a phase.
+  if (now - last_ < std::chrono::milliseconds(100) && done != total && phase == last_phase_) return;
   last_ = now;
+  last_phase_ = phase;
   if (total > 0) {
     std::fprintf(stderr, "\r\033[K%.*s: %lld/%lld (%.0f%%)", static_cast<int>(phase.size()), phase.data(),
                  static_cast<long long>(done), static_cast<long long>(total), 100.0 * done / total);
@@ -122,6 +177,7 @@ void ProgressLine::Update(std::string_view phase, int64_t done, int64_t total) {
   } else {
     std::fprintf(stderr, "\r\033[K%.*s…", static_cast<int>(phase.size()), phase.data());
   }
+  if (!detail.empty()) std::fprintf(stderr, ", %.*s", static_cast<int>(detail.size()), detail.data());
   std::fflush(stderr);
   dirty_ = true;
 }

@@ -22,8 +22,20 @@ inline constexpr int kExitUsage = 2;
 
 // Prints "shardvec <command>: error: <message>" to stderr and returns kExitError. Control
 // characters and bytes that are not UTF-8 in the message (values quoted from inputs or a store) are
-// escaped; line breaks stay.
+// escaped; line breaks stay. With JsonErrors() on, stderr gets one JSON object instead:
+// {"error": {"code", "kind", "message", "command", "exit_code"}}.
 int ReportError(std::string_view command, const Status& status);
+
+// A usage error (a bad flag, value or combination) the same way, with "Run with --help for more
+// information." in text; code and kind are "Usage" in JSON. Returns kExitUsage.
+int ReportUsageError(std::string_view command, std::string_view message);
+
+// Whether errors go to stderr as JSON: --json is on the command line. Run sets it before parsing.
+bool& JsonErrors();
+
+// `bytes` for people, in IEC units with one decimal ("512 B", "1.5 KiB", "215.7 MiB"), or, with
+// `raw` (the --bytes flag), the whole number ("1536 bytes").
+std::string SizeText(int64_t bytes, bool raw);
 
 // `text` (a value read from a store or an input) with control characters and bytes that are not
 // UTF-8 escaped, for printing.
@@ -42,13 +54,15 @@ class ProgressLine {
  public:
   explicit ProgressLine(bool enabled);
   ~ProgressLine();
-  void Update(std::string_view phase, int64_t done, int64_t total);
+  // `detail`, when not empty, follows the count (e.g. "inertia 1.25e+05").
+  void Update(std::string_view phase, int64_t done, int64_t total, std::string_view detail = {});
   void Finish();
   bool enabled() const { return enabled_; }
 
  private:
   bool enabled_;
   bool dirty_ = false;
+  std::string last_phase_;
   std::chrono::steady_clock::time_point last_{};
 };
 

@@ -20,6 +20,8 @@ void AddStoreOption(CLI::App* cmd, std::string& store, StoreOptions& options);
 using NamedStore = std::pair<std::string, const std::string*>;
 // The S3 connection flags alone; set while every one of `stores` is a folder, they are a usage error.
 void AddS3Options(CLI::App* cmd, StoreOptions& options, std::vector<NamedStore> stores);
+// --bytes: sizes printed as whole numbers of bytes instead of IEC units (SizeText).
+void AddBytesFlag(CLI::App* cmd, bool& raw_bytes);
 // --manifest-store: where manifests and the current pointer live (a postgresql:// DSN); empty keeps
 // them beside the shards.
 void AddManifestStoreOption(CLI::App* cmd, std::string& spec);

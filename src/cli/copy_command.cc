@@ -25,9 +25,10 @@ struct CopyArgs {
   std::string staging_dir;
   bool quiet = false;
   bool json = false;
+  bool raw_bytes = false;  // --bytes
 };
 
-void PrintCopy(const CopyReport& r, bool json) {
+void PrintCopy(const CopyReport& r, bool json, bool raw_bytes) {
   if (json) {
     PrintJson({{"manifests", r.manifests},           {"current_ref", r.current_ref},
                {"run_id", r.run_id},                 {"objects_copied", r.objects_copied},
@@ -35,9 +36,9 @@ void PrintCopy(const CopyReport& r, bool json) {
                {"bytes_skipped", r.bytes_skipped}});
     return;
   }
-  std::printf("copied %lld objects (%lld bytes); %lld already there (%lld bytes)\n",
-              static_cast<long long>(r.objects_copied), static_cast<long long>(r.bytes_copied),
-              static_cast<long long>(r.objects_skipped), static_cast<long long>(r.bytes_skipped));
+  std::printf("copied %lld objects (%s); %lld already there (%s)\n", static_cast<long long>(r.objects_copied),
+              SizeText(r.bytes_copied, raw_bytes).c_str(), static_cast<long long>(r.objects_skipped),
+              SizeText(r.bytes_skipped, raw_bytes).c_str());
   std::printf("%zu manifest(s) in DST\n", r.manifests.size());
   if (r.current_ref.empty()) {
     std::printf("SRC has no _CURRENT, so DST's _CURRENT was not set\n");
@@ -61,7 +62,7 @@ int RunCopy(const CopyArgs& a) {
   auto report = CopySnapshots(**src, **dst, options);
   line.Finish();
   if (!report.ok()) return ReportError("copy", report.status());
-  PrintCopy(*report, a.json);
+  PrintCopy(*report, a.json, a.raw_bytes);
   return kExitOk;
 }
 
@@ -84,6 +85,7 @@ void RegisterCopyCommand(CLI::App& app, int& exit_code) {
                   "Local folder for objects in transit, private to this user (default: ~/.cache/shardvec/copy)");
   cmd->add_flag("--quiet", args->quiet, "No progress line");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  AddBytesFlag(cmd, args->raw_bytes);
   cmd->callback([args, &exit_code] { exit_code = RunCopy(*args); });
 }
 

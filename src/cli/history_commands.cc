@@ -50,6 +50,7 @@ struct CleanupArgs {
   std::string shard_prefix = "shards";
   std::string run_registry_prefix = "runs";
   bool json = false;
+  bool raw_bytes = false;  // --bytes
 };
 
 // ---- history ---------------------------------------------------------------------------------
@@ -78,10 +79,7 @@ void PrintHistory(const std::vector<HistoryEntry>& entries, bool json) {
 }
 
 int RunHistory(const HistoryArgs& a) {
-  if (a.limit < 1) {
-    return ReportError(
-        "history", Status::InvalidArgument(fmt::format("--limit must be >= 1 (got {})", a.limit)));
-  }
+  if (a.limit < 1) return ReportUsageError("history", fmt::format("--limit must be >= 1 (got {})", a.limit));
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("history", store.status());
   auto manifests = OpenCliManifestStore(a.manifest_store);
@@ -105,7 +103,10 @@ int RunRollback(const RollbackArgs& a) {
   auto done = *manifests ? RollbackSnapshot(**store, **manifests, target) : RollbackSnapshot(**store, target);
   if (!done.ok()) return ReportError("rollback", done.status());
   if (a.json) {
-    PrintJson({{"manifest_ref", done->ref}, {"run_id", done->run_id}});
+    PrintJson({{"manifest_ref", done->ref}, {"run_id", done->run_id}, {"already_current", done->already_current}});
+  } else if (done->already_current) {
+    std::printf("already current: %s (_CURRENT unchanged: %s)\n", DisplayText(done->run_id).c_str(),
+                DisplayText(done->ref).c_str());
   } else {
     std::printf("Rolled back _CURRENT to: %s\n", DisplayText(done->ref).c_str());
   }
@@ -164,7 +165,7 @@ std::string JoinRuns(const std::vector<std::string>& runs) {
   return out;
 }
 
-void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
+void PrintCleanup(const CleanupReport& r, bool dry_run, bool json, bool raw_bytes) {
   if (json) {
     PrintJson({{"dry_run", dry_run},       {"removed_runs", r.removed_runs},
                {"kept_runs", r.kept_runs}, {"objects", r.objects},
@@ -172,9 +173,9 @@ void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
                {"leftover_keys", r.leftover_keys}});
     return;
   }
-  std::printf("%s %lld objects (%lld bytes) and %s %zu run(s)%s%s\n",
+  std::printf("%s %lld objects (%s) and %s %zu run(s)%s%s\n",
               dry_run ? "would delete" : "deleted", static_cast<long long>(r.objects),
-              static_cast<long long>(r.bytes), dry_run ? "remove" : "removed",
+              SizeText(r.bytes, raw_bytes).c_str(), dry_run ? "remove" : "removed",
               r.removed_runs.size(), r.removed_runs.empty() ? "" : ": ",
               JoinRuns(r.removed_runs).c_str());
   std::printf("kept %zu run(s)%s%s\n", r.kept_runs.size(), r.kept_runs.empty() ? "" : ": ",
@@ -184,15 +185,16 @@ void PrintCleanup(const CleanupReport& r, bool dry_run, bool json) {
 }
 
 int RunCleanup(const CleanupArgs& a) {
+  // The options come from the command line alone: a bad one is a usage error.
   auto options = MakeCleanupOptions(a);
-  if (!options.ok()) return ReportError("cleanup", options.status());
+  if (!options.ok()) return ReportUsageError("cleanup", options.status().message());
   auto store = OpenStore(a.store, a.store_options);
   if (!store.ok()) return ReportError("cleanup", store.status());
   auto manifests = OpenCliManifestStore(a.manifest_store);
   if (!manifests.ok()) return ReportError("cleanup", manifests.status());
   auto report = *manifests ? Cleanup(**store, **manifests, *options) : Cleanup(**store, *options);
   if (!report.ok()) return ReportError("cleanup", report.status());
-  PrintCleanup(*report, a.dry_run, a.json);
+  PrintCleanup(*report, a.dry_run, a.json, a.raw_bytes);
   return kExitOk;
 }
 
@@ -243,6 +245,7 @@ void RegisterCleanup(CLI::App& app, int& exit_code) {
   cmd->add_option("--run-registry-prefix", args->run_registry_prefix,
                   "The builds' --run-registry-prefix, where their run records are (default: runs)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  AddBytesFlag(cmd, args->raw_bytes);
   cmd->callback([args, &exit_code] { exit_code = RunCleanup(*args); });
 }
 

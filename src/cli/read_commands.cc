@@ -49,6 +49,7 @@ struct ReadArgs {
   std::optional<uint64_t> seed;
   bool deep = false;
   bool quiet = false;
+  bool raw_bytes = false;  // shards --bytes
 };
 
 // The query inputs search and route share.
@@ -116,13 +117,24 @@ Result<std::vector<T>> ParseList(const std::string& text, std::string_view flag,
   return out;
 }
 
-// The queries of --query or --query-file (a 1-D .npy is one query, a 2-D one runs every row).
-Result<Matrix> LoadQueries(const ReadArgs& a) {
+// The query flags as typed: exactly one of --query and --query-file, --query's numbers and
+// --shard-ids' integers. Decided by the command line alone, so a failure is a usage error.
+Status CheckQueryFlags(const ReadArgs& a) {
   if (!a.query.empty() && !a.query_file.empty()) {
     return Status::InvalidArgument("give either --query or --query-file, not both");
   }
+  if (a.query.empty() && a.query_file.empty()) {
+    return Status::InvalidArgument("one of --query or --query-file is required");
+  }
+  if (!a.query.empty()) RETURN_IF_ERROR(ParseList<float>(a.query, "--query", "floats").status());
+  if (!a.shard_ids.empty()) RETURN_IF_ERROR(ParseList<int64_t>(a.shard_ids, "--shard-ids", "integers").status());
+  return Status::OK();
+}
+
+// The queries of --query or --query-file (a 1-D .npy is one query, a 2-D one runs every row).
+Result<Matrix> LoadQueries(const ReadArgs& a) {
+  RETURN_IF_ERROR(CheckQueryFlags(a));
   if (!a.query_file.empty()) return LoadMatrixFile(a.query_file, "--query-file");
-  if (a.query.empty()) return Status::InvalidArgument("one of --query or --query-file is required");
   ASSIGN_OR_RETURN(std::vector<float> values, ParseList<float>(a.query, "--query", "floats"));
   Matrix m{1, static_cast<int64_t>(values.size()), std::move(values)};
   return m;
@@ -219,7 +231,8 @@ json IdJson(const RecordId& id) {
   return std::get<std::string>(id);
 }
 
-json ResponseJson(const SearchResponse& r) {
+// One query's response; `query` is its row in --query-file (0 for --query).
+json ResponseJson(const SearchResponse& r, int64_t query) {
   json results = json::array();
   for (const SearchHit& h : r.results) {
     // The reader hands back every payload as a JSON object of bounded depth (a stored text that is
@@ -228,12 +241,16 @@ json ResponseJson(const SearchResponse& r) {
     if (payload.is_discarded()) payload = json::parse(ReadablePayloadJson(*h.payload_json));
     results.push_back({{"id", IdJson(h.id)}, {"score", h.score}, {"payload", payload}});
   }
-  return {{"results", results}, {"num_shards_queried", r.num_shards_queried}, {"latency_ms", r.latency_ms}};
+  return {{"query", query},
+          {"results", results},
+          {"num_shards_queried", r.num_shards_queried},
+          {"shards", r.shard_ids},
+          {"latency_ms", r.latency_ms}};
 }
 
-void PrintResponse(const SearchResponse& r, bool as_json) {
+void PrintResponse(const SearchResponse& r, int64_t query, bool as_json) {
   if (as_json) {
-    PrintJson(ResponseJson(r));
+    PrintJson(ResponseJson(r, query));
     return;
   }
   std::printf("top_k=%zu  shards=%lld  latency_ms=%.2f\n", r.results.size(),
@@ -257,10 +274,11 @@ Result<std::unique_ptr<TokenBucket>> SearchRateLimit(const ReadArgs& a) {
 }
 
 int RunSearch(const ReadArgs& a) {
+  if (Status st = CheckQueryFlags(a); !st.ok()) return ReportUsageError("search", st.message());
+  auto rate_limit = SearchRateLimit(a);
+  if (!rate_limit.ok()) return ReportUsageError("search", rate_limit.status().message());
   auto queries = LoadQueries(a);
   if (!queries.ok()) return ReportError("search", queries.status());
-  auto rate_limit = SearchRateLimit(a);
-  if (!rate_limit.ok()) return ReportError("search", rate_limit.status());
   SearchOptions options;
   options.num_probes = a.num_probes;
   if (!a.shard_ids.empty()) {
@@ -282,13 +300,13 @@ int RunSearch(const ReadArgs& a) {
       auto r = (*reader)->Search(std::span<const float>(queries->row(i), static_cast<size_t>(queries->cols)), a.top_k,
                                  options);
       if (!r.ok()) return ReportError("search", r.status());
-      PrintResponse(*r, a.json);
+      PrintResponse(*r, i, a.json);
     }
     return kExitOk;
   }
   auto all = (*reader)->BatchSearch(*queries, a.top_k, options);
   if (!all.ok()) return ReportError("search", all.status());
-  for (const SearchResponse& r : *all) PrintResponse(r, a.json);
+  for (size_t i = 0; i < all->size(); ++i) PrintResponse((*all)[i], static_cast<int64_t>(i), a.json);
   return kExitOk;
 }
 
@@ -347,15 +365,17 @@ int RunShards(const ReadArgs& a) {
     return kExitOk;
   }
   if (!a.reader_mode.empty()) std::printf("reader_mode: %s\n", std::string(mode).c_str());
-  std::printf("%-6s %12s %12s  %s\n", "DB_ID", "VECTORS", "BYTES", "URL");
+  std::printf("%-6s %12s %16s  %s\n", "DB_ID", "VECTORS", "SIZE", "URL");
   for (const auto& r : rows) {
-    std::printf("%-6lld %12lld %12lld  %s\n", r["db_id"].get<long long>(), r["vector_count"].get<long long>(),
-                r["db_bytes"].get<long long>(), r["db_url"].is_null() ? "(empty)" : DisplayText(r["db_url"].get<std::string>()).c_str());
+    std::printf("%-6lld %12lld %16s  %s\n", r["db_id"].get<long long>(), r["vector_count"].get<long long>(),
+                SizeText(r["db_bytes"].get<int64_t>(), a.raw_bytes).c_str(),
+                r["db_url"].is_null() ? "(empty)" : DisplayText(r["db_url"].get<std::string>()).c_str());
   }
   return kExitOk;
 }
 
 int RunRoute(const ReadArgs& a) {
+  if (Status st = CheckQueryFlags(a); !st.ok()) return ReportUsageError("route", st.message());
   auto queries = LoadQueries(a);
   if (!queries.ok()) return ReportError("route", queries.status());
   auto reader = OpenReader(a);
@@ -463,7 +483,7 @@ int RunVerify(const ReadArgs& a) {
 
 int RunHealth(const ReadArgs& a) {
   auto staleness = ParseStaleness(a.staleness);
-  if (!staleness.ok()) return ReportError("health", staleness.status());
+  if (!staleness.ok()) return ReportUsageError("health", staleness.status().message());
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("health", reader.status());
   ReaderHealth h = (*reader)->Health(*staleness);
@@ -524,6 +544,7 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   AddStoreOptions(shards, *args);
   AddSnapshotOptions(shards, *args);
   AddReaderModeOption(shards, *args);
+  AddBytesFlag(shards, args->raw_bytes);
   shards->callback([args, &exit_code] { exit_code = RunShards(*args); });
 
   CLI::App* route = app.add_subcommand("route", "Show the shards a query would probe");

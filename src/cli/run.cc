@@ -5,12 +5,16 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <exception>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/completion.h"
+#include "cli/suggest.h"
 
 namespace shardvec::cli {
 namespace {
@@ -38,6 +42,44 @@ void CheckIntegerOptions(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) CheckIntegerOptions(*sub);
 }
 
+// The global options (those of `app` but --help and --version) in every subcommand's --help, since
+// they are accepted after the subcommand too.
+void ListGlobalOptions(CLI::App& app) {
+  std::string text = "Global options (before or after the subcommand):";
+  for (const CLI::Option* option : app.get_options()) {
+    if (option == app.get_help_ptr() || option == app.get_version_ptr()) continue;
+    text += fmt::format("\n  {:<28}{}", option->get_name() + " " + option->get_type_name(), option->get_description());
+  }
+  const auto all = [](CLI::App*) { return true; };
+  std::vector<CLI::App*> pending = app.get_subcommands(all);
+  while (!pending.empty()) {
+    CLI::App* sub = pending.back();
+    pending.pop_back();
+    sub->footer(text);
+    for (CLI::App* inner : sub->get_subcommands(all)) pending.push_back(inner);
+  }
+}
+
+// --json anywhere before "--": errors, usage errors included, go to stderr as JSON.
+bool JsonOnCommandLine(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    if (arg == "--") break;
+    if (arg == "--json" || arg.starts_with("--json=")) return true;
+  }
+  return false;
+}
+
+// A usage error: an unknown subcommand or flag is named with the nearest valid names; any other is
+// CLI11's message (text: with the usage hint, as CLI11 prints it). Exit 2 either way.
+int ReportParseError(const CLI::App& app, const CLI::ParseError& error, const std::vector<std::string>& args) {
+  if (const std::optional<UnknownName> unknown = FindUnknownName(app, args)) {
+    return ReportUsageError(unknown->command, UnknownNameMessage(*unknown));
+  }
+  if (JsonErrors()) return ReportUsageError(CommandPath(app, args), error.what());
+  app.exit(error);
+  return kExitUsage;
+}
+
 }  // namespace
 
 int Run(int argc, char** argv, const StoreWrapper& wrap_build_store) {
@@ -54,7 +96,11 @@ int Run(int argc, char** argv, const StoreWrapper& wrap_build_store) {
   RegisterReadCommands(app, exit_code);
   RegisterCopyCommand(app, exit_code);
   RegisterCacheCommands(app, exit_code);
+  RegisterCompletionCommand(app, exit_code);
   CheckIntegerOptions(app);
+  ListGlobalOptions(app);
+  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  JsonErrors() = JsonOnCommandLine(args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -64,8 +110,7 @@ int Run(int argc, char** argv, const StoreWrapper& wrap_build_store) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the usage message
-    return kExitUsage;
+    return ReportParseError(app, e, args);
   } catch (const std::exception& e) {
     // A subcommand reports its errors as Status values; anything thrown past it is a bug, still
     // reported as exit 1 with a message rather than std::terminate.

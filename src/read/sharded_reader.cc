@@ -594,6 +594,7 @@ class ShardedVectorReader::Impl {
       const std::vector<MergedRef> merged = MergeTopK(plans[q].scanned, top_k);
       responses[q].results.resize(merged.size());
       responses[q].num_shards_queried = static_cast<int64_t>(plans[q].shards.size());
+      for (const ShardLocation* loc : plans[q].shards) responses[q].shard_ids.push_back(loc->db_id);
       for (size_t rank = 0; rank < merged.size(); ++rank) {
         Winners& w = by_shard[plans[q].shards[merged[rank].list]];
         w.hits.push_back(plans[q].scanned[merged[rank].list][merged[rank].index]);

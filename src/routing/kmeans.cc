@@ -107,7 +107,8 @@ float SquaredL2(const Kernels& kernels, const float* a, const float* b, int64_t 
 }
 
 // Nearest centroid by squared L2; a strictly smaller distance is needed to move off a lower index.
-int64_t NearestCentroid(const Kernels& kernels, const float* v, const Matrix& centroids) {
+// The index of `v`'s nearest centroid; its squared L2 distance goes to `distance` when given.
+int64_t NearestCentroid(const Kernels& kernels, const float* v, const Matrix& centroids, float* distance = nullptr) {
   int64_t best = 0;
   float best_distance = std::numeric_limits<float>::infinity();
   for (int64_t first = 0; first < centroids.rows;) {
@@ -125,6 +126,7 @@ int64_t NearestCentroid(const Kernels& kernels, const float* v, const Matrix& ce
     }
     first += count;
   }
+  if (distance) *distance = best_distance;
   return best;
 }
 
@@ -220,10 +222,13 @@ Matrix SeedCentroids(const Kernels& kernels, const Matrix& sample, int64_t k, in
 
 // ---- Lloyd iterations ------------------------------------------------------------------------
 
+// Each row's nearest centroid into `labels`, and its squared distance into `distances` when given.
 void AssignRows(const Kernels& kernels, const Matrix& sample, const Matrix& centroids, int threads,
-                std::vector<int64_t>& labels) {
+                std::vector<int64_t>& labels, std::vector<float>* distances) {
   ParallelFor(sample.rows, threads, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) labels[r] = NearestCentroid(kernels, sample.row(r), centroids);
+    for (int64_t r = begin; r < end; ++r) {
+      labels[r] = NearestCentroid(kernels, sample.row(r), centroids, distances ? &(*distances)[r] : nullptr);
+    }
   });
 }
 
@@ -278,8 +283,15 @@ Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions&
   const int assign_threads = ThreadsFor(row_work * k, options.num_threads);
   const int move_threads = ThreadsFor(row_work, options.num_threads);
   std::vector<int64_t> labels(static_cast<size_t>(sample.rows));
+  // Only a progress callback needs the distances (summed in row order: the same for every thread count).
+  std::vector<float> distances(options.on_iteration ? static_cast<size_t>(sample.rows) : 0);
   for (int iter = 0; iter < options.max_iter; ++iter) {
-    AssignRows(kernels, sample, centroids, assign_threads, labels);
+    AssignRows(kernels, sample, centroids, assign_threads, labels, options.on_iteration ? &distances : nullptr);
+    if (options.on_iteration) {
+      double inertia = 0;
+      for (float d : distances) inertia += d;
+      options.on_iteration(iter + 1, inertia);
+    }
     Matrix updated = MoveCentroids(sample, labels, centroids, move_threads);
     if (AllClose(centroids, updated, options.rtol, options.atol)) return centroids;
     centroids = std::move(updated);

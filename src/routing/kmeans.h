@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "common/simd_isa.h"
 #include "shardvec/status.h"
@@ -21,6 +22,9 @@ struct KMeansOptions {
   int num_threads = 0;
   // The distance kernels' instruction set. The centroids do not depend on it either.
   ScanIsa isa = DefaultScanIsa();
+  // Called after each Lloyd assignment with the iteration (1-based) and the inertia: the sum of the
+  // rows' squared L2 distances to their nearest centroid. Does not change the centroids.
+  std::function<void(int iteration, double inertia)> on_iteration;
 };
 
 // Trains k centroids (a k x sample.cols matrix) from `sample` (one vector per row).

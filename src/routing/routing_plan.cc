@@ -43,7 +43,13 @@ Result<RoutingPlan> ResolveRoutingPlan(const WriteConfig& config, const Matrix* 
           return Status::InvalidArgument("CLUSTER sharding with train_centroids needs a training sample");
         }
         RETURN_IF_ERROR(CheckMatrix(*training_sample, "training sample", plan.dim));
-        ASSIGN_OR_RETURN(plan.centroids, TrainKMeans(*training_sample, *s.num_dbs));
+        KMeansOptions kmeans;
+        if (config.on_progress) {
+          kmeans.on_iteration = [&config](int iteration, double inertia) {
+            config.on_progress(WriteProgress{.phase = "train", .done = iteration, .total = 0, .inertia = inertia});
+          };
+        }
+        ASSIGN_OR_RETURN(plan.centroids, TrainKMeans(*training_sample, *s.num_dbs, kmeans));
       } else {
         plan.centroids = *s.centroids;
       }

@@ -100,6 +100,11 @@ namespace {
 Result<RollbackResult> RollbackTo(ObjectStore& store, ManifestStore& manifests, Result<ManifestEntry> found) {
   if (!found.ok()) return found.status();
   ManifestEntry& entry = *found;
+  // A target _CURRENT already names: nothing to do, and nothing is written (no marker, no pointer).
+  if (IsCurrentRef(entry, CurrentRef(manifests))) {
+    return RollbackResult{std::move(entry.ref), std::move(entry.run_id), std::move(entry.published_at),
+                          /*already_current=*/true};
+  }
   ASSIGN_OR_RETURN(std::string ref, Rollback(store, manifests, entry));
   return RollbackResult{std::move(ref), std::move(entry.run_id), std::move(entry.published_at)};
 }

@@ -192,15 +192,16 @@ TEST_F(BuildCliTest, EveryRejectedInputExitsOneNamingTheFieldAndLeavesCurrentAlo
   testing::WriteNpy(tmp_ / "sid.npy", shard_ids);
   const std::string good = " --input " + ShellQuote((tmp_ / "good.npy").string());
 
-  struct Case { std::string args; std::string expect; };
+  // Exit 2 for a flag value the command line alone shows is wrong (a usage error), else 1.
+  struct Case { std::string args; std::string expect; int exit_code = 1; };
   std::vector<Case> cases = {
-      {good + " --metric dot_product --strategy lsh --num-dbs 2", "--metric 'dot_product' is not supported"},
-      {good + " --metric hamming --strategy lsh --num-dbs 2", "--metric 'hamming' is not supported"},
+      {good + " --metric dot_product --strategy lsh --num-dbs 2", "--metric 'dot_product' is not supported", 2},
+      {good + " --metric hamming --strategy lsh --num-dbs 2", "--metric 'hamming' is not supported", 2},
       {good + " --metric l2 --strategy lsh --num-dbs 0", "num_dbs must be > 0, got 0"},
       {good + " --metric l2 --strategy lsh --num-dbs -4", "num_dbs must be > 0, got -4"},
       {good + " --metric l2 --strategy cluster --num-dbs 2", "CLUSTER sharding requires either centroids or train_centroids"},
       {good + " --metric l2 --strategy cluster --centroids " + ShellQuote((tmp_ / "c3.npy").string()), "centroids has 3 columns but index_config.dim is 4"},
-      {good + " --metric l2 --strategy nearest --num-dbs 2", "--strategy 'nearest' is not supported"},
+      {good + " --metric l2 --strategy nearest --num-dbs 2", "--strategy 'nearest' is not supported", 2},
       {" --input " + ShellQuote((tmp_ / "nan.npy").string()) + " --metric l2 --strategy lsh --num-dbs 2", "row 13): vector[1] is nan"},
       {" --input " + ShellQuote((tmp_ / "inf.npy").string()) + " --metric l2 --strategy lsh --num-dbs 2", "row 3): vector[0] is inf"},
       {" --input " + ShellQuote((tmp_ / "missing.npy").string()) + " --metric l2 --strategy lsh --num-dbs 2", "missing.npy"},
@@ -210,7 +211,7 @@ TEST_F(BuildCliTest, EveryRejectedInputExitsOneNamingTheFieldAndLeavesCurrentAlo
   };
   for (const auto& tc : cases) {
     auto r = RunCli(Base() + tc.args);
-    EXPECT_EQ(r.exit_code, 1) << tc.args << "\n" << r.err;
+    EXPECT_EQ(r.exit_code, tc.exit_code) << tc.args << "\n" << r.err;
     EXPECT_NE(r.err.find(tc.expect), std::string::npos) << tc.args << "\nstderr: " << r.err;
     EXPECT_EQ(testing::ReadText(tmp_ / "store/_CURRENT"), before) << tc.args;
   }

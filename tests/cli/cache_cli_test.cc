@@ -57,9 +57,14 @@ TEST_F(CacheCliTest, LsListsSizesAndPruneKeepsWhatALiveReaderUses) {
   EXPECT_EQ(listed[0]["in_use"], true);
   EXPECT_EQ(listed[1]["name"], "db=00001-older");
   EXPECT_EQ(listed[1]["in_use"], false);
-  auto text = RunCli("cache ls --cache-dir " + ShellQuote(Cache().string()));
+  auto text = RunCli("cache ls --bytes --cache-dir " + ShellQuote(Cache().string()));
   EXPECT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("3 shard folder(s), 6000 bytes"), std::string::npos) << text.out;
+  // Without --bytes, sizes read in IEC units.
+  auto iec = RunCli("cache ls --cache-dir " + ShellQuote(Cache().string()));
+  EXPECT_EQ(iec.exit_code, 0) << iec.err;
+  EXPECT_NE(iec.out.find("db=00002-live\t2.0 KiB\tin use"), std::string::npos) << iec.out;
+  EXPECT_NE(iec.out.find("3 shard folder(s), 5.9 KiB"), std::string::npos) << iec.out;
 
   // 6000 bytes down to 3500: the older unused folder goes, the in-use one stays though older.
   auto pruned = RunCli("cache prune --json --max-bytes 3500 --cache-dir " + ShellQuote(Cache().string()));

@@ -91,7 +91,7 @@ TEST_F(HistoryCliTest, ListsNewestFirstMarksCurrentAndHonoursLimit) {
     EXPECT_TRUE(fs::exists(m["ref"].get<std::string>().substr(7))) << m["ref"];
   }
   EXPECT_EQ(json::parse(Current())["manifest_ref"], all["manifests"][0]["ref"]);
-  EXPECT_EQ(Run("history", "--limit 0").exit_code, 1);
+  EXPECT_EQ(Run("history", "--limit 0").exit_code, 2) << "a bad flag value is a usage error";
 }
 
 TEST_F(RollbackCliTest, ByRunIdRefAndOffsetMovesCurrentToThatManifest) {
@@ -275,7 +275,7 @@ TEST_F(CleanupCliTest, ARunningWriterWithinItsLeaseKeepsItsShards) {
   EXPECT_TRUE(fs::exists(record_file)) << "run records are never deleted";
 }
 
-TEST_F(CleanupCliTest, BadFlagsExitOneNamingTheValue) {
+TEST_F(CleanupCliTest, BadFlagsExitTwoNamingTheValue) {
   Build("R1");
   WriteOrphan("orphan");
   struct Case {
@@ -291,7 +291,7 @@ TEST_F(CleanupCliTest, BadFlagsExitOneNamingTheValue) {
   };
   for (const Case& tc : cases) {
     auto r = Run("cleanup", tc.flags);
-    EXPECT_EQ(r.exit_code, 1) << tc.flags << "\n" << r.err;
+    EXPECT_EQ(r.exit_code, 2) << tc.flags << "\n" << r.err;
     EXPECT_NE(r.err.find(tc.expect), std::string::npos) << tc.flags << "\nstderr: " << r.err;
   }
   EXPECT_TRUE(HasShards("orphan"));

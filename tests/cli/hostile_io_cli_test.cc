@@ -162,9 +162,10 @@ class NonUtf8InputCliTest : public HostileIoCliTest {
     return RunCli("build --quiet --store " + ShellQuote(store) + " --local-root " + Path("lr") + " --input " +
                   Path("v.npy") + " --metric l2 " + args);
   }
-  // Exit 1, a message naming each of `parts`, as UTF-8, and no run record left "running".
-  void ExpectRefused(const testing::CommandResult& r, const std::vector<std::string>& parts) {
-    EXPECT_EQ(r.exit_code, 1) << r.err;
+  // Exit 1 (2 for a flag's own text: a usage error), a message naming each of `parts`, as UTF-8, and
+  // no run record left "running".
+  void ExpectRefused(const testing::CommandResult& r, const std::vector<std::string>& parts, int exit_code = 1) {
+    EXPECT_EQ(r.exit_code, exit_code) << r.err;
     for (const std::string& part : parts) EXPECT_NE(r.err.find(part), std::string::npos) << part << " in " << r.err;
     EXPECT_TRUE(DumpsStrictly(r.err)) << "stderr is not UTF-8: " << r.err;
     for (const fs::path& record : FilesContaining(tmp_.path(), "run.yaml")) {
@@ -182,12 +183,12 @@ TEST_F(NonUtf8InputCliTest, IdsFileLineIsRefusedNamingTheLine) {
 TEST_F(NonUtf8InputCliTest, RoutingValuesFlagIsRefusedNamingTheFlag) {
   ExpectRefused(Build(Store(), "--strategy cel --cel-expr region --cel-column region=string --routing-values "
                                "'eu,\xffus' --routing-context-file " + Path("regions.jsonl")),
-                {"--routing-values", "not valid UTF-8", "byte 0xFF at offset 3"});
+                {"--routing-values", "not valid UTF-8", "byte 0xFF at offset 3"}, 2);
 }
 
 TEST_F(NonUtf8InputCliTest, StorePathIsRefusedNamingTheFlagAndNothingIsWritten) {
   const std::string store = (tmp_ / "st\xff" "ore").string();
-  ExpectRefused(Build(store, "--strategy lsh --num-dbs 2"), {"--store", "not valid UTF-8"});
+  ExpectRefused(Build(store, "--strategy lsh --num-dbs 2"), {"--store", "not valid UTF-8"}, 2);
   EXPECT_FALSE(fs::exists(store));
 }
 

@@ -86,7 +86,7 @@ TEST_F(RateLimitCliTest, ARateThatIsNotANumberAboveZeroIsRefused) {
   };
   for (const Case& c : cases) {
     auto r = RunCli(Search(" --rate-limit " + ShellQuote(c.value)));
-    EXPECT_EQ(r.exit_code, 1) << c.value;
+    EXPECT_EQ(r.exit_code, 2) << c.value << ": a bad flag value is a usage error";
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.value << "\n" << r.err;
   }
 }

@@ -75,21 +75,23 @@ TEST_F(ReadCliTest, SearchJsonPrintsOneLinePerQuery) {
 
 TEST_F(ReadCliTest, BadQueriesExitOneWithAClearMessage) {
   ASSERT_EQ(Build("r1").exit_code, 0);
-  struct Case { std::string args; std::string expect; };
+  // Exit 2 when the command line alone is wrong (a usage error), 1 when the snapshot or a file refuses it.
+  struct Case { std::string args; std::string expect; int exit_code = 1; };
   std::vector<Case> cases = {
       {" --query 1,2,3", "query has 3 values, but the snapshot's dim is 6"},
-      {" --query 1,2,x,4,5,6", "'x' is not one"},
+      {" --query 1,2,x,4,5,6", "'x' is not one", 2},
       {" --query " + QueryOfRow(1) + " --top-k 5000", "top_k must be in 1..4096 (got 5000)"},
       {" --query " + QueryOfRow(1) + " --num-probes 0", "num_probes must be >= 1 (got 0)"},
       {" --query " + QueryOfRow(1) + " --shard-ids 9", "shard_ids contains 9, outside [0, 4)"},
-      {"", "one of --query or --query-file is required"},
+      {" --query " + QueryOfRow(1) + " --shard-ids 1,x", "--shard-ids must be comma-separated integers; 'x'", 2},
+      {"", "one of --query or --query-file is required", 2},
       // A query file that cannot be read is an error naming the flag and the file.
       {" --query-file " + ShellQuote((tmp_ / "absent.npy").string()), "--query-file: "},
       {" --query-file " + ShellQuote((tmp_ / "absent.npy").string()), "absent.npy"},
   };
   for (const auto& tc : cases) {
     auto r = RunCli("search" + StoreArgs() + tc.args);
-    EXPECT_EQ(r.exit_code, 1) << tc.args;
+    EXPECT_EQ(r.exit_code, tc.exit_code) << tc.args;
     EXPECT_NE(r.err.find(tc.expect), std::string::npos) << tc.args << "\n" << r.err;
   }
   auto missing = RunCli("search --store " + ShellQuote((tmp_ / "nowhere").string()) + " --query 1,2");
@@ -127,7 +129,7 @@ TEST_F(ReadCliTest, InfoShardsRouteAndHealth) {
   auto stale = RunCli("health" + StoreArgs() + " --staleness 0s --json");
   EXPECT_EQ(stale.exit_code, 1);
   EXPECT_EQ(json::parse(stale.out)["status"], "degraded");
-  EXPECT_EQ(RunCli("health" + StoreArgs() + " --staleness soon").exit_code, 1);
+  EXPECT_EQ(RunCli("health" + StoreArgs() + " --staleness soon").exit_code, 2) << "a usage error";
 }
 
 TEST_F(ReadCliTest, RollbackThenSearchAnswersFromTheOlderSnapshot) {

@@ -176,10 +176,10 @@ def test_the_cli_build_writes_the_layout_and_refuses_a_bad_one_naming_the_flag(t
     assert not (store / "shards").exists() and not (store / "runs").exists()
     bad = subprocess.run([*base[:-3], "--local-root", str(tmp_path / "b2"), "--db-path-template", "db"],
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 1 and "--db-path-template 'db' is not supported" in bad.stderr, bad.stderr
+    assert bad.returncode == 2 and "--db-path-template 'db' is not supported" in bad.stderr, bad.stderr
     ok = subprocess.run([str(CLI), "cleanup", "--store", str(store), "--shard-prefix", "blobs",
                          "--run-registry-prefix", "registry", "--json"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and '"kept_runs":["C"]' in ok.stdout.replace(" ", ""), ok.stdout + ok.stderr
     cleaned = subprocess.run([str(CLI), "cleanup", "--store", str(store), "--shard-prefix", "a/b"],
                              capture_output=True, text=True, timeout=60)
-    assert cleaned.returncode == 1 and "--shard-prefix must be a single path segment" in cleaned.stderr, cleaned.stderr
+    assert cleaned.returncode == 2 and "--shard-prefix must be a single path segment" in cleaned.stderr, cleaned.stderr

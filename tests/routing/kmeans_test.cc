@@ -301,3 +301,38 @@ TEST(RoutingKMeansTest, MaxIterZeroReturnsSeedsAndOneIterationReturnsMeans) {
 
 }  // namespace
 }  // namespace shardvec
+
+namespace shardvec {
+namespace {
+
+// The progress callback sees every Lloyd iteration in order with its inertia, which never rises,
+// and the centroids are those of a run without it.
+TEST(RoutingKMeansTest, OnIterationReportsEachIterationAndAFallingInertiaWithoutChangingCentroids) {
+  const Matrix sample = RandomSample(2000, 16, 7);
+  std::vector<std::pair<int, double>> seen;
+  KMeansOptions options;
+  options.on_iteration = [&seen](int iteration, double inertia) { seen.emplace_back(iteration, inertia); };
+  Result<Matrix> reported = TrainKMeans(sample, 8, options);
+  Result<Matrix> silent = TrainKMeans(sample, 8);
+  ASSERT_TRUE(reported.ok()) << reported.status().ToString();
+  ASSERT_TRUE(silent.ok());
+  EXPECT_EQ(reported->data, silent->data);
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_LE(seen.size(), 100u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].first, static_cast<int>(i) + 1);
+    EXPECT_GT(seen[i].second, 0.0);
+    if (i > 0) EXPECT_LE(seen[i].second, seen[i - 1].second * (1 + 1e-6)) << "iteration " << i + 1;
+  }
+  // The inertia is the sum of squared distances to the nearest centroid: with k = rows, after the
+  // first assignment every row is its own centroid.
+  const Matrix tiny = RandomSample(4, 3, 9);
+  std::vector<double> inertias;
+  options.on_iteration = [&inertias](int, double inertia) { inertias.push_back(inertia); };
+  ASSERT_TRUE(TrainKMeans(tiny, 4, options).ok());
+  ASSERT_FALSE(inertias.empty());
+  EXPECT_EQ(inertias[0], 0.0);
+}
+
+}  // namespace
+}  // namespace shardvec

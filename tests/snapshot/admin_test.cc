@@ -146,7 +146,33 @@ class AdminTestBase : public ::testing::Test {
     EXPECT_EQ(by_offset->run_id, "B");
     auto by_ref = RollbackSnapshot(store, {.ref = to_a->ref});
     ASSERT_TRUE(by_ref.ok()) << by_ref.status().ToString();
+    EXPECT_FALSE(by_ref->already_current);
     EXPECT_EQ(world.AnswersInProcess({a_, b_, c_}), "A");
+
+    // A rollback to the snapshot _CURRENT names says so and writes nothing: no pointer, no marker.
+    const auto keys = [&store] {
+      std::vector<std::string> out;
+      auto listed = store.List("");
+      EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+      if (listed.ok()) {
+        for (const ObjectInfo& o : listed->objects) out.push_back(o.key);
+      }
+      return out;
+    };
+    const auto pointer_before = store.GetVersioned("_CURRENT", 1 << 20);
+    ASSERT_TRUE(pointer_before.ok()) << pointer_before.status().ToString();
+    const std::vector<std::string> keys_before = keys();
+    for (const RollbackTarget& target : {RollbackTarget{.run_id = "A"}, RollbackTarget{.ref = to_a->ref}}) {
+      auto again = RollbackSnapshot(store, target);
+      ASSERT_TRUE(again.ok()) << again.status().ToString();
+      EXPECT_TRUE(again->already_current);
+      EXPECT_EQ(again->run_id, "A");
+      auto pointer_after = store.GetVersioned("_CURRENT", 1 << 20);
+      ASSERT_TRUE(pointer_after.ok());
+      EXPECT_EQ(pointer_after->data, pointer_before->data);
+      EXPECT_EQ(pointer_after->version, pointer_before->version) << "_CURRENT was rewritten";
+      EXPECT_EQ(keys(), keys_before);
+    }
 
     auto two = RollbackSnapshot(store, {.run_id = "B", .previous = true});
     ASSERT_FALSE(two.ok());
