@@ -56,7 +56,7 @@ def test_pip_install_in_a_fresh_venv(tmp_path: Path) -> None:
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index",
          "--find-links", str(WHEELHOUSE), str(source)],
-        capture_output=True, text=True, timeout=900)
+        capture_output=True, text=True, timeout=1800)  # the engine, bindings and CLI
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     run = subprocess.run([str(python), "-c", CHECK, str(tmp_path / "store"), str(tmp_path / "cache")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
