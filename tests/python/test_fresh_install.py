@@ -1,4 +1,5 @@
-"""`pip install .` in a fresh virtualenv builds the engine and gives a working package.
+"""`pip install .` in a fresh virtualenv builds the engine and gives a working package, with the
+`shardvec` console command (the C++ CLI the wheel ships).
 
 Offline: the build backend and the runtime dependencies come from .deps/wheelhouse, which
 scripts/setup fills with requirements.txt's pins. Only the project's tracked files are copied, so
@@ -7,6 +8,8 @@ no build folder of this checkout is reused.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,9 +56,16 @@ def test_pip_install_in_a_fresh_venv(tmp_path: Path) -> None:
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index",
          "--find-links", str(WHEELHOUSE), str(source)],
-        capture_output=True, text=True, timeout=900)
+        capture_output=True, text=True, timeout=1800)  # the engine, bindings and CLI
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     run = subprocess.run([str(python), "-c", CHECK, str(tmp_path / "store"), str(tmp_path / "cache")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "fresh install ok" in run.stdout
+    env = {k: v for k, v in os.environ.items() if k != "SHARDVEC_VEC0_PATH"}
+    cli = subprocess.run([str(venv / "bin" / "shardvec"), "search", "--store", str(tmp_path / "store"),
+                          "--query", ",".join(["0.5"] * 24), "--shard-ids", "0,1,2,3",
+                          "--cache-dir", str(tmp_path / "cli-cache"), "--json"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert len(json.loads(cli.stdout)["results"]) == 10
