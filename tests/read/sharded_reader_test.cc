@@ -34,6 +34,7 @@ class ReaderTest : public ::testing::Test {
     c.sharding.num_dbs = num_dbs;
     if (strategy == Strategy::kCluster) c.sharding.train_centroids = true;
     if (!run_id.empty()) c.run_id = run_id;
+    c.allow_schema_change = true;  // snapshots here tell themselves apart by their ids' type, on purpose
     VectorRecordSource source(MakeRecords(data, string_ids, strategy == Strategy::kExplicit ? num_dbs : 0));
     return WriteSharded(c, source);
   }
