@@ -72,7 +72,7 @@ def vectors_matrix(value: Any, name: str) -> np.ndarray:
         if isinstance(value, pd.Series) and isinstance(value.dtype, pd.ArrowDtype):
             import pyarrow as pa
 
-            value = _arrow_list_matrix(pa.chunked_array(value.array), name)
+            value = _arrow_list_matrix(pa.array(value.array), name)  # its Arrow data, no copy
         elif isinstance(value, pd.Series):
             value = value.to_numpy()
         elif isinstance(value, pd.DataFrame):

@@ -84,7 +84,7 @@ class ArrowInputReader {
     return Invalid(fmt::format("column '{}' row {}: {}", column, row, detail));
   }
   Status FromArrow(const arrow::Status& st, std::string_view doing) const {
-    if (st.IsIOError() && st.message().find("No such file") != std::string::npos) {
+    if (st.IsIOError() && st.ToString().find("No such file or directory") != std::string::npos) {
       return Status::NotFound(fmt::format("{}: file not found", label_));
     }
     return Invalid(fmt::format("{} ({})", doing, EscapeForDisplay(st.ToString())));

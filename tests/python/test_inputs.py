@@ -8,6 +8,7 @@ blobs, the id map and the payload table), so vectors are compared byte for byte 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -139,10 +140,10 @@ def test_parquet_on_an_s3_store_builds_and_searches(tmp_path: Path, s3_server: d
     vectors = source_vectors(rows=120)
     path = tmp_path / "in.parquet"
     pq.write_table(pa.table({"vector": fixed_size_list(vectors), "id": pa.array(np.arange(120, dtype=np.uint32))}), path)
-    env_args = ["--endpoint-url", s3_server["s3_connection_options"]["endpoint_url"], "--addressing-style", "path"]
+    env_args = ["--endpoint-url", s3_server["s3_connection_options"]["endpoint_url"], "--region", "us-east-1",
+                "--addressing-style", "path"]
     creds = s3_server["credentials"]
-    env = {"AWS_ACCESS_KEY_ID": creds["access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["secret_access_key"],
-           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": creds["access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["secret_access_key"]}
     run = subprocess.run([str(CLI), "build", "--store", s3_server["prefix"], "--input", str(path), "--id-col", "id",
                           "--metric", "l2", "--strategy", "lsh", "--num-dbs", "2", "--json", "--quiet", *env_args],
                          capture_output=True, text=True, env=env, timeout=300)
