@@ -19,6 +19,8 @@ def float32_array(value: Any, name: str) -> np.ndarray:
 
 def int64_array(value: Any, name: str) -> np.ndarray:
     """``value`` as a C-contiguous int64 array; integers outside int64 are refused by name."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "u" and value.size and value.max() > np.iinfo(np.int64).max:
+        raise ConfigValidationError(f"{name} must be integers in the int64 range: {value.max()} is above it")
     try:
         return np.ascontiguousarray(value, dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as error:
@@ -102,8 +104,9 @@ def column_values(value: Any, name: str) -> Any:
         import pandas as pd
 
         if isinstance(value, (pd.Series, pd.Index)):
-            if value.isna().any():
-                row = int(np.flatnonzero(value.isna().to_numpy())[0])
+            missing = np.asarray(value.isna())
+            if missing.any():
+                row = int(np.flatnonzero(missing)[0])
                 raise ConfigValidationError(f"{name} row {row} is null")
             if pd.api.types.is_integer_dtype(value.dtype):
                 return value.to_numpy(dtype=np.int64 if pd.api.types.is_signed_integer_dtype(value.dtype) else None)

@@ -300,6 +300,8 @@ def test_write_arrays_refuses_ragged_or_null_arrow_vectors_and_null_ids_naming_t
         write_arrays(nulls, config(tmp_path / "b"))
     with pytest.raises(ConfigValidationError, match="ids row 1 is null"):
         write_arrays(source_vectors(rows=2), config(tmp_path / "c"), ids=pd.Series([1, None], dtype="Int64"))
+    with pytest.raises(ConfigValidationError, match="ids must be integers in the int64 range: 9223372036854775808 is above it"):
+        write_arrays(source_vectors(rows=2), config(tmp_path / "c"), ids=pa.array([1, 2**63], type=pa.uint64()))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
