@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/arrow_input.h"
 #include "cli/commands.h"
-#include "format/arrow_input.h"
 #include "shardvec/cel.h"
 #include "shardvec/input_files.h"
 #include "shardvec/limits.h"

@@ -23,6 +23,8 @@ struct ArrowInputColumns {
 
 // True for the file names this module reads: .parquet, .pq, .arrow, .feather, .ipc (any case).
 bool IsArrowInputPath(std::string_view path);
+// True for .parquet and .pq (the others are read as Arrow IPC files or streams).
+bool IsParquetPath(std::string_view path);
 
 // True when this build can read them.
 bool ArrowInputAvailable();

@@ -1,8 +1,8 @@
 // LoadArrowInput of a build without Apache Arrow: every Parquet/Arrow file is refused, saying why.
 #include <fmt/format.h>
 
-#include "common/text_util.h"
-#include "format/arrow_input.h"
+#include "cli/arrow_input.h"
+#include "shardvec/text.h"
 
 namespace shardvec {
 

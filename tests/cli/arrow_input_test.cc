@@ -1,6 +1,6 @@
 // The Arrow-free half of the Parquet/Arrow input module. Reading real Parquet and Arrow IPC files
 // (written by pyarrow) is tested end to end through the CLI in tests/python/test_inputs.py.
-#include "format/arrow_input.h"
+#include "cli/arrow_input.h"
 
 #include <gtest/gtest.h>
 

@@ -3,6 +3,7 @@
 #include <arrow/api.h>
 #include <arrow/io/file.h>
 #include <arrow/ipc/reader.h>
+#include <arrow/util/float16.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <parquet/arrow/reader.h>
@@ -18,9 +19,8 @@
 #include <optional>
 #include <utility>
 
-#include "common/half_float.h"
-#include "common/text_util.h"
-#include "format/arrow_input.h"
+#include "cli/arrow_input.h"
+#include "shardvec/text.h"
 
 namespace shardvec {
 namespace {
@@ -69,8 +69,7 @@ class ArrowInputReader {
   Result<InputData> Read() {
     auto file = arrow::io::ReadableFile::Open(path_);
     if (!file.ok()) return FromArrow(file.status(), "cannot open");
-    std::string ext = AsciiLower(path_.substr(path_.find_last_of('.') + 1));
-    Status st = (ext == "parquet" || ext == "pq") ? ReadParquet(*file) : ReadIpc(*file);
+    Status st = IsParquetPath(path_) ? ReadParquet(*file) : ReadIpc(*file);
     if (!st.ok()) return st;
     if (input_.vectors.rows == 0) return Invalid("holds no rows");
     return std::move(input_);
@@ -252,7 +251,7 @@ class ArrowInputReader {
     switch (values.type_id()) {
       case arrow::Type::HALF_FLOAT: {
         const uint16_t* raw = static_cast<const arrow::HalfFloatArray&>(values).raw_values() + offset;
-        for (int64_t j = 0; j < length; ++j) out.push_back(HalfToFloat(raw[j]));
+        for (int64_t j = 0; j < length; ++j) out.push_back(arrow::util::Float16::FromBits(raw[j]).ToFloat());
         break;
       }
       case arrow::Type::FLOAT: {
@@ -327,7 +326,7 @@ class ArrowInputReader {
     }
     if (arrow::is_floating(type)) {
       double number = type == arrow::Type::HALF_FLOAT
-                          ? HalfToFloat(static_cast<const arrow::HalfFloatScalar&>(value).value)
+                          ? arrow::util::Float16::FromBits(static_cast<const arrow::HalfFloatScalar&>(value).value).ToFloat()
                       : type == arrow::Type::FLOAT ? static_cast<const arrow::FloatScalar&>(value).value
                                                    : static_cast<const arrow::DoubleScalar&>(value).value;
       if (!std::isfinite(number)) {
