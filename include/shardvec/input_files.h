@@ -21,6 +21,11 @@
 
 namespace shardvec {
 
+// The path that names standard input for LoadVectorInput, LoadIdsFile, LoadPayloadsFile,
+// LoadShardIdsFile and LoadRoutingContextsFile: its format is found from its content (.npy magic,
+// IDX magic, else JSON lines or, for ids and shard ids, text lines); gzip is refused.
+inline constexpr std::string_view kStandardInputPath = "-";
+
 struct InputData {
   Matrix vectors;
   // Present when the input carries ids (only .jsonl can); rows without one get their row number.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "cli/arrow_input.h"
 #include "cli/commands.h"
 #include "shardvec/cel.h"
 #include "shardvec/input_files.h"
@@ -24,6 +25,9 @@ struct BuildArgs {
   StoreOptions store_options;
   std::string manifest_store;
   std::string input;
+  std::optional<std::string> vector_col;  // Parquet/Arrow inputs: the columns (see ArrowInputColumns)
+  std::string id_col;
+  std::vector<std::string> payload_cols;
   std::string metric;
   std::string strategy;
   std::optional<int64_t> num_dbs;
@@ -96,8 +100,15 @@ Status CheckGivenOnce(const std::optional<T>& from_input, const std::string& fla
       field, input));
 }
 
+Result<InputData> LoadVectorFile(const BuildArgs& a) {
+  if (!IsArrowInputPath(a.input)) return LoadVectorInput(a.input);
+  ArrowInputColumns columns{.id_col = a.id_col, .payload_cols = a.payload_cols};
+  if (a.vector_col) columns.vector_col = *a.vector_col;
+  return LoadArrowInput(a.input, columns);
+}
+
 Result<InputData> LoadInputs(const BuildArgs& a) {
-  ASSIGN_OR_RETURN(InputData data, LoadVectorInput(a.input));
+  ASSIGN_OR_RETURN(InputData data, LoadVectorFile(a));
   const int64_t rows = data.vectors.rows;
   RETURN_IF_ERROR(CheckGivenOnce(data.ids, a.ids_file, "--ids", "id", a.input));
   RETURN_IF_ERROR(CheckGivenOnce(data.payloads, a.payloads_file, "--payloads", "payload", a.input));
@@ -216,6 +227,42 @@ constexpr ShardingFieldNames kShardingFlags{
     .routing_values = "--routing-values",
 };
 
+// The input flags that cannot take effect: column flags for a file that has no named columns, a
+// column given both by a flag and by --id-col/--payload-cols, and standard input ("-") named twice.
+Status CheckInputFlags(const BuildArgs& a) {
+  if (!IsArrowInputPath(a.input)) {
+    std::vector<std::string_view> given;
+    if (a.vector_col) given.push_back("--vector-col");
+    if (!a.id_col.empty()) given.push_back("--id-col");
+    if (!a.payload_cols.empty()) given.push_back("--payload-cols");
+    if (!given.empty()) {
+      return Status::InvalidArgument(fmt::format(
+          "{} {} to Parquet/Arrow inputs only (.parquet, .pq, .arrow, .feather, .ipc; got --input '{}')",
+          fmt::join(given, ", "), given.size() == 1 ? "applies" : "apply", EscapeForDisplay(a.input)));
+    }
+  }
+  if (!a.id_col.empty() && !a.ids_file.empty()) {
+    return Status::InvalidArgument(fmt::format("--id-col '{}' and --ids '{}' both give the ids; give one",
+                                               a.id_col, a.ids_file));
+  }
+  if (!a.payload_cols.empty() && !a.payloads_file.empty()) {
+    return Status::InvalidArgument(fmt::format("--payload-cols and --payloads '{}' both give the payloads; give one",
+                                               a.payloads_file));
+  }
+  std::vector<std::string_view> from_stdin;
+  const std::pair<std::string_view, const std::string*> files[] = {
+      {"--input", &a.input}, {"--ids", &a.ids_file}, {"--payloads", &a.payloads_file},
+      {"--shard-ids", &a.shard_ids_file}, {"--routing-context-file", &a.routing_context_file}};
+  for (const auto& [flag, value] : files) {
+    if (*value == kStandardInputPath) from_stdin.push_back(flag);
+  }
+  if (from_stdin.size() > 1) {
+    return Status::InvalidArgument(fmt::format("{} all read standard input ('-'); at most one file can come from it",
+                                               fmt::join(from_stdin, ", ")));
+  }
+  return Status::OK();
+}
+
 // Flags that --strategy would not use (the CLI-only ones here; the sharding fields through the
 // engine's own rule, under their flag names): a usage error, so that no flag is silently dropped.
 Status CheckFlagsTakeEffect(const BuildArgs& a, const ShardingConfig& sharding) {
@@ -249,6 +296,9 @@ Status CheckTextFlags(const BuildArgs& a) {
       {"--shard-prefix", a.shard_prefix}, {"--db-path-template", a.db_path_template},
       {"--run-registry-prefix", a.run_registry_prefix}};
   for (const std::string& column : a.cel_columns) flags.emplace_back("--cel-column", column);
+  if (a.vector_col) flags.emplace_back("--vector-col", *a.vector_col);
+  flags.emplace_back("--id-col", a.id_col);
+  for (const std::string& column : a.payload_cols) flags.emplace_back("--payload-cols", column);
   for (const auto& [flag, value] : flags) RETURN_IF_ERROR(CheckUtf8(value, flag));
   return ValidateLayout(a.shard_prefix, a.db_path_template, a.run_registry_prefix, kLayoutFlags);
 }
@@ -337,6 +387,7 @@ int RunBuild(const BuildArgs& a, const StoreWrapper& wrap_store) {
   if (!sharding.ok()) return ReportError("build", sharding.status());
   // A usage error: main prints it with the help hint and exits 2, before any input is read.
   if (Status st = CheckFlagsTakeEffect(a, *sharding); !st.ok()) return ReportUsageError("build", st.message());
+  if (Status st = CheckInputFlags(a); !st.ok()) return ReportUsageError("build", st.message());
   auto data = LoadInputs(a);
   if (!data.ok()) return ReportError("build", data.status());
   auto config = MakeConfig(a, std::move(sharding).value(), *data);
@@ -371,7 +422,14 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
   CLI::App* cmd = app.add_subcommand("build", "Build and publish a snapshot from a vector file");
   AddStoreOption(cmd, args->store, args->store_options);
   AddManifestStoreOption(cmd, args->manifest_store);
-  cmd->add_option("--input", args->input, "Vectors: .npy, .fvecs, IDX (.gz) or .jsonl records")->required();
+  cmd->add_option("--input", args->input,
+                  "Vectors: .npy, .fvecs, IDX (.gz), .jsonl records, '-' (standard input: .npy or .jsonl), or "
+                  ".parquet / Arrow IPC (.arrow, .feather, .ipc) with --vector-col")->required();
+  cmd->add_option("--vector-col", args->vector_col,
+                  "Parquet/Arrow: the vector column, a (fixed-size) list of float16/float32/float64 (default: vector)");
+  cmd->add_option("--id-col", args->id_col, "Parquet/Arrow: the id column, integers or strings (default: row numbers)");
+  cmd->add_option("--payload-cols", args->payload_cols, "Parquet/Arrow: columns that make each row's JSON payload, a,b,c")
+      ->delimiter(',');
   cmd->add_option("--metric", args->metric, "Distance metric: l2 or cosine")->required();
   cmd->add_option("--strategy", args->strategy, "Sharding: cluster, lsh, explicit or cel")->required();
   cmd->add_option("--num-dbs", args->num_dbs, "Number of shards");
@@ -381,8 +439,9 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
   cmd->add_option("--num-probes", args->num_probes, "Default shards probed per query (default 1)");
   cmd->add_option("--num-hash-bits", args->num_hash_bits, "LSH hash bits (default 8)");
   cmd->add_option("--hyperplanes", args->hyperplanes_file, "LSH: hyperplanes .npy (bits x dim)");
-  cmd->add_option("--ids", args->ids_file, "Ids: .npy integers, or one id per line");
-  cmd->add_option("--payloads", args->payloads_file, "Payloads: .jsonl, one JSON object (or null) per line");
+  cmd->add_option("--ids", args->ids_file, "Ids: .npy integers, or one id per line ('-': standard input)");
+  cmd->add_option("--payloads", args->payloads_file,
+                  "Payloads: .jsonl, one JSON object (or null) per line ('-': standard input)");
   cmd->add_option("--shard-ids", args->shard_ids_file, "EXPLICIT: shard id per row (.npy or text)");
   cmd->add_option("--cel-expr", args->cel_expr, "CEL: expression over each record's routing_context");
   cmd->add_option("--cel-column", args->cel_columns,

@@ -144,8 +144,29 @@ Result<std::string> GunzipFile(const std::string& path, std::string_view label, 
   return out;
 }
 
-// The file's bytes, decompressed when they are gzip.
+// Everything on standard input (the path "-"), until its end; gzip is refused.
+Result<std::string> ReadStandardInput(std::string_view label) {
+  std::string bytes;
+  char buffer[1 << 16];
+  while (true) {
+    ssize_t n = ::read(STDIN_FILENO, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(label, errno);
+    if (n == 0) break;
+    try {
+      bytes.append(buffer, static_cast<size_t>(n));
+    } catch (const std::exception&) {  // std::bad_alloc or std::length_error
+      return Status::InvalidArgument(
+          fmt::format("{}: standard input holds more than this process can hold in memory", label));
+    }
+  }
+  if (IsGzip(bytes)) return Invalid(label, "standard input is gzip-compressed; pipe it through 'gunzip -c' first");
+  return bytes;
+}
+
+// The file's bytes, decompressed when they are gzip. "-" is standard input (not gzip).
 Result<std::string> ReadInputBytes(const std::string& path, std::string_view label) {
+  if (path == kStandardInputPath) return ReadStandardInput(label);
   ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path, label));
   if (!IsGzip(bytes)) return bytes;
   return GunzipFile(path, label, GzipSizeHint(bytes));

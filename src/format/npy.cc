@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "common/half_float.h"
 #include "common/status_macros.h"
 #include "shardvec/limits.h"
 
@@ -266,7 +267,7 @@ Result<NpyHeader> ParseHeader(std::string_view bytes, std::string_view what) {
   for (auto& [key, value] : *entries) {
     if (key == "descr") {
       if (value.kind != PyValue::Kind::kString) {
-        return Invalid(what, "structured dtypes are not supported; expected float32 or float64");
+        return Invalid(what, "structured dtypes are not supported; expected float16, float32 or float64");
       }
       header.descr = value.text;
       has_descr = true;
@@ -323,6 +324,8 @@ std::optional<DType> ParseDType(std::string_view descr) {
 }
 
 bool IsFloat(const DType& d) { return d.kind == 'f' && (d.size == 4 || d.size == 8); }
+// float16 vectors: accepted by the matrix reader (converted exactly), not as integer ids.
+bool IsMatrixFloat(const DType& d) { return IsFloat(d) || (d.kind == 'f' && d.size == 2); }
 bool IsInteger(const DType& d) { return d.kind == 'i' || d.kind == 'u'; }
 
 // Checks that the data holds exactly the elements the shape and dtype call for.
@@ -355,6 +358,8 @@ void DecodeFloats(std::string_view data, const DType& dtype, float* out, int64_t
     std::memcpy(out, data.data(), static_cast<size_t>(count) * sizeof(float));
   } else if (dtype.size == 4) {
     for (int64_t i = 0; i < count; ++i) out[i] = LoadScalar<float>(data.data() + i * 4, true);
+  } else if (dtype.size == 2) {
+    for (int64_t i = 0; i < count; ++i) out[i] = HalfToFloat(LoadScalar<uint16_t>(data.data() + i * 2, swap));
   } else {
     for (int64_t i = 0; i < count; ++i) {
       out[i] = static_cast<float>(LoadScalar<double>(data.data() + i * 8, swap));
@@ -409,8 +414,8 @@ size_t DecimalDigits(int64_t value) { return fmt::format("{}", value).size(); }
 Result<Matrix> ParseNpyMatrix(std::string_view bytes, std::string_view what) {
   ASSIGN_OR_RETURN(NpyHeader header, ParseHeader(bytes, what));
   std::optional<DType> dtype = ParseDType(header.descr);
-  if (!dtype || !IsFloat(*dtype)) {
-    return Invalid(what, fmt::format("dtype '{}' is not supported; expected float32 or float64",
+  if (!dtype || !IsMatrixFloat(*dtype)) {
+    return Invalid(what, fmt::format("dtype '{}' is not supported; expected float16, float32 or float64",
                                      header.descr));
   }
   if (header.shape.size() != 1 && header.shape.size() != 2) {

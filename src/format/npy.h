@@ -15,7 +15,8 @@
 
 namespace shardvec {
 
-// A C-order float32 or float64 array (float64 is narrowed to float32). A 2-D array (R, C) gives an
+// A C-order float16, float32 or float64 array (float16 is widened exactly, float64 narrowed to
+// float32). A 2-D array (R, C) gives an
 // R×C matrix; a 1-D array (n,) gives a 1×n matrix.
 Result<Matrix> ParseNpyMatrix(std::string_view bytes, std::string_view what);
 

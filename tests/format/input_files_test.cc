@@ -189,7 +189,7 @@ TEST_F(InputFilesTest, NpyErrorsNameTheFile) {
   std::string path = Write("v.npy", ints);
   ExpectInvalid(LoadVectorInput(path).status(),
                 Label("--input", path) +
-                    ": dtype '<i4' is not supported; expected float32 or float64");
+                    ": dtype '<i4' is not supported; expected float16, float32 or float64");
   std::string bad_magic = Write("w.npy", "\x93NUMPX garbage");
   ExpectInvalid(LoadVectorInput(bad_magic).status(),
                 Label("--input", bad_magic) +
@@ -205,7 +205,7 @@ TEST_F(InputFilesTest, LoadsNpyMatrixFilesNamingTheFlag) {
   std::string ints = Write("ints.npy", MakeNpy("{'descr': '<i4', 'fortran_order': False, 'shape': (1, 1), }",
                                                RawBytes<int32_t>({1})));
   ExpectInvalid(LoadMatrixFile(ints, "--hyperplanes").status(),
-                Label("--hyperplanes", ints) + ": dtype '<i4' is not supported; expected float32 or float64");
+                Label("--hyperplanes", ints) + ": dtype '<i4' is not supported; expected float16, float32 or float64");
   Status missing = LoadMatrixFile((dir_ / "absent.npy").string(), "--centroids").status();
   EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
   EXPECT_TRUE(missing.message().starts_with("--centroids: ")) << missing.ToString();

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cstdint>
+#include <limits>
 #include <cstring>
 #include <random>
 #include <string>
@@ -245,15 +247,33 @@ TEST(NpyParseMatrixTest, AcceptsKeysInAnyOrderDoubleQuotesAndPython2Longs) {
 
 TEST(NpyParseMatrixTest, RejectsIntegerDtypeNamingIt) {
   ExpectInvalid(ParseNpyMatrix(FromHex(kNumpyI4), kWhat).status(),
-                "--centroids 'c.npy': dtype '<i4' is not supported; expected float32 or float64");
+                "--centroids 'c.npy': dtype '<i4' is not supported; expected float16, float32 or float64");
 }
 
-TEST(NpyParseMatrixTest, RejectsHalfFloatsAndStructuredDtypes) {
-  ExpectInvalidContaining(
-      ParseNpyMatrix(MakeNpy("{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }", "ab"),
-                     kWhat)
-          .status(),
-      "dtype '<f2' is not supported");
+// float16 vectors widen to float32 exactly, in either byte order: 1.0, -2.5, 65504 (the largest
+// half), 2^-24 (the smallest subnormal), 2^-14 (the smallest normal), -0 and +infinity.
+TEST(NpyParseMatrixTest, WidensHalfFloatsExactly) {
+  const std::vector<uint16_t> halves = {0x3c00, 0xc100, 0x7bff, 0x0001, 0x0400, 0x8000, 0x7c00};
+  const std::vector<float> expected = {1.0f, -2.5f, 65504.0f, 0x1p-24f, 0x1p-14f, -0.0f,
+                                       std::numeric_limits<float>::infinity()};
+  std::string little = RawBytes<uint16_t>(halves), big;
+  for (uint16_t h : halves) {
+    big.push_back(static_cast<char>(h >> 8));
+    big.push_back(static_cast<char>(h & 0xff));
+  }
+  for (const auto& [descr, data] : {std::pair<std::string, std::string>{"<f2", little}, {">f2", big}}) {
+    auto parsed = ParseNpyMatrix(
+        MakeNpy(fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': (1, 7), }}", descr), data), kWhat);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(parsed->cols, 7);
+    ASSERT_EQ(parsed->data.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(parsed->data[i]), std::bit_cast<uint32_t>(expected[i])) << descr << " " << i;
+    }
+  }
+}
+
+TEST(NpyParseMatrixTest, RejectsStructuredDtypes) {
   ExpectInvalidContaining(
       ParseNpyMatrix(
           MakeNpy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", "abcd"),

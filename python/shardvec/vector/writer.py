@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
 
 import numpy as np
 
-from shardvec._arrays import float32_array, int64_array
+from shardvec._arrays import column_values, int64_array, json_default, payload_rows, vectors_matrix
 from shardvec._native import _engine
 from shardvec.config import require_utf8
 from shardvec.errors import ConfigValidationError
@@ -40,9 +40,19 @@ def _payload_texts(payloads: Sequence[Any] | None, rows: int) -> list[str | None
     if len(payloads) != rows:
         raise ConfigValidationError(f"payloads has {len(payloads)} entries for {rows} vectors")
     return [
-        None if p is None else (require_utf8(p, f"payload of row {row}") if isinstance(p, str) else json.dumps(p))
+        None if p is None else (require_utf8(p, f"payload of row {row}") if isinstance(p, str)
+                                else _payload_json(p, row))
         for row, p in enumerate(payloads)
     ]
+
+
+def _payload_json(payload: Any, row: int) -> str:
+    """A payload as JSON text; NumPy scalars and arrays inside it become JSON numbers, booleans,
+    strings and lists."""
+    try:
+        return json.dumps(payload, default=json_default)
+    except (TypeError, ValueError) as error:
+        raise ConfigValidationError(f"payload of row {row} is not JSON-serializable: {error}") from None
 
 
 def _check_python_writer_call(config: VectorShardedWriteConfig, input: Any = None,  # noqa: A002
@@ -80,30 +90,35 @@ def _shard_id_array(shard_ids: Sequence[int | None]) -> np.ndarray | None:
 
 
 def write_arrays(
-    vectors: np.ndarray,
+    vectors: Any,
     config: VectorShardedWriteConfig,
     *,
-    ids: np.ndarray | Sequence[int] | Sequence[str] | None = None,
-    payloads: Sequence[dict[str, Any] | str | None] | None = None,
-    shard_ids: np.ndarray | Sequence[int] | None = None,
+    ids: Any = None,
+    payloads: Any = None,
+    shard_ids: Any = None,
     routing_contexts: Sequence[dict[str, Any] | None] | None = None,
     last_writer_wins: bool = False,
 ) -> BuildResult:
     """Builds and publishes a snapshot from arrays: ``vectors`` (n, dim) float32, optional ``ids``
     (int64 array, or n ints / strs; default row numbers), ``payloads`` (dicts or JSON text),
     ``shard_ids`` (EXPLICIT) and ``routing_contexts`` (CEL: one dict of variables per row). Raises
-    the :mod:`shardvec.errors` class the engine's error maps to."""
+    the :mod:`shardvec.errors` class the engine's error maps to.
+
+    ``vectors`` may also be float16/float64 (converted to float32, float16 exactly), a pandas
+    DataFrame, a pandas Series of arrays or a pyarrow FixedSizeList/List (Chunked)Array; ``ids`` and
+    ``shard_ids`` pandas or pyarrow columns; ``payloads`` a pandas DataFrame or a pyarrow Table (one
+    dict per row). NumPy scalars and arrays inside payloads serialize as JSON values."""
     _check_python_writer_call(config)
-    matrix = float32_array(vectors, "vectors")
+    matrix = vectors_matrix(vectors, "vectors")
     if matrix.ndim == 1 and matrix.size == 0:
         # No rows: the configured dim gives the shape, as the CLI's empty (0, dim) input does.
         matrix = matrix.reshape(0, config.index_config.dim)
     if matrix.ndim != 2:
         raise ConfigValidationError(f"vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
     rows = int(matrix.shape[0])
-    int_ids, str_ids = split_ids(ids, rows)
-    shard_array = None if shard_ids is None else int64_array(shard_ids, "shard_ids")
-    texts = _payload_texts(payloads, rows)
+    int_ids, str_ids = split_ids(column_values(ids, "ids"), rows)
+    shard_array = None if shard_ids is None else int64_array(column_values(shard_ids, "shard_ids"), "shard_ids")
+    texts = _payload_texts(payload_rows(payloads), rows)
     contexts = None if routing_contexts is None else list(routing_contexts)
     return _recorded_write(config, lambda run_id: _engine.write(
         write_config(config, last_writer_wins, run_id),
@@ -127,6 +142,18 @@ def _recorded_write(config: VectorShardedWriteConfig, write: Callable[[str | Non
     return build_result(result)
 
 
+def _refuse_record(record: Any, row: int) -> None:
+    """Records are VectorRecord objects (the reference's writer reads them by attribute, so a dict
+    fails there with an AttributeError; here it is refused by name)."""
+    if isinstance(record, Mapping):
+        keys = ", ".join(f"{k}=..." for k in record)
+        raise ConfigValidationError(
+            f"record at row {row} is a {type(record).__name__}, not a VectorRecord: write "
+            f"VectorRecord({keys}) (or VectorRecord(**record)), or pass arrays to write_arrays")
+    raise ConfigValidationError(
+        f"record at row {row} is a {type(record).__name__}, not a VectorRecord(id=..., vector=..., payload=...)")
+
+
 def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) -> Iterator[EngineBatch]:
     """Turns records into engine batches of at most ``batch_size`` rows, checking each vector's length."""
     iterator = iter(records)
@@ -134,6 +161,8 @@ def _record_batches(records: Iterable[VectorRecord], dim: int, batch_size: int) 
     while chunk := list(itertools.islice(iterator, batch_size)):
         matrix = np.empty((len(chunk), dim), dtype=np.float32)
         for offset, record in enumerate(chunk):
+            if isinstance(record, Mapping) or not hasattr(record, "vector"):
+                _refuse_record(record, first_row + offset)
             try:
                 vector = np.asarray(record.vector, dtype=np.float32).reshape(-1)
             except (TypeError, ValueError, OverflowError) as error:  # named here: this runs per row

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
+from shardvec.errors import ConfigValidationError
 from shardvec.vector._distributed import (
     SHARD_INFO_SCHEMA,
     DistributedRun,
@@ -67,9 +68,32 @@ def _build_partition(frame: pd.DataFrame, spec: ShardTaskSpec) -> pd.DataFrame:
     return shard_info_table(infos).to_pandas()
 
 
+def _is_text_dtype(dtype: object) -> bool:
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    return isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
+                                                 or pa.types.is_large_string(dtype.pyarrow_dtype))
+
+
+def _refuse_converted_vectors(data: dd.DataFrame, input: VectorColumnInput) -> None:  # noqa: A002
+    """A vector column of text: Dask's ``dataframe.convert-string`` (on by default) turns object
+    columns, such as one of NumPy arrays, into strings when the DataFrame is made, and the vectors
+    are then only their printed form. Refused here with the fix, before any task runs."""
+    dtype = data.dtypes.get(input.vector_col) if input.vector_col in data.columns else None
+    if dtype is not None and _is_text_dtype(dtype):
+        raise ConfigValidationError(
+            f"input.vector_col {input.vector_col!r} is a text column ({dtype}) in this Dask DataFrame, not vectors: "
+            "Dask's 'dataframe.convert-string' setting (on by default) turned its objects (e.g. NumPy arrays) into "
+            "strings when the DataFrame was made. Make the DataFrame after dask.config.set({'dataframe.convert-string': "
+            "False}), or hold the vectors in an Arrow list column (pd.ArrowDtype(pa.list_(pa.float32(), dim))), "
+            "which the setting leaves alone")
+
+
 def write_sharded(data: dd.DataFrame, config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
                   options: VectorWriteOptions | None = None) -> BuildResult:
     """Builds and publishes one snapshot from a Dask DataFrame (see the module docstring)."""
+    if isinstance(input, VectorColumnInput):
+        _refuse_converted_vectors(data, input)
     run = DistributedRun(config, input, options, "vector-dask", "Dask", list(data.columns))
     try:
         plan = run.plan_routing(_sample(data, run) if run.needs_sample else None)
