@@ -3,18 +3,15 @@
 The ground truth is an exact brute force computed here with NumPy, independently of shardvec and
 sqlite-vec. For each num_probes: single-query latency is the wall time of one ``search`` call through
 the Python reader (``ShardedVectorReader``), one query at a time over the first ``--single`` test
-images (mean, p50, p99); batch QPS is all test images in one ``shardvec search --query-file … --json``
-call over that call's wall time, and recall@10 is measured on that batch's answers.
+images (mean, p50, p99); batch QPS is all test images in one ``reader.batch_search`` call over that
+call's wall time, and recall@10 is measured on that batch's answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +20,6 @@ import numpy as np
 from shardvec.vector import ShardedVectorReader
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = ROOT / "bin" / "shardvec"
 K = 10
 
 
@@ -64,16 +60,13 @@ def table_row(probes: int, recall: float, latencies_ms: np.ndarray, batch_qps: f
             f"{batch_qps:>10.0f}")
 
 
-def run_search(store: str, queries: Path, probes: int, cache: str) -> tuple[list[dict], float]:
-    """Every row of ``queries`` in one ``shardvec search`` call: its responses and its wall time."""
-    cmd = [str(CLI), "search", "--store", store, "--query-file", str(queries), "--top-k", str(K),
-           "--num-probes", str(probes), "--cache-dir", cache, "--json"]
+def run_batch(reader: ShardedVectorReader, queries: np.ndarray, probes: int) -> tuple[list[list[float]], float]:
+    """Every row of ``queries`` in one ``reader.batch_search`` call (searched in parallel in C++):
+    each query's scores and the call's wall time."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    responses = reader.batch_search(queries, top_k=K, num_probes=probes)
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"shardvec search failed: {proc.stderr.strip()}")
-    return [json.loads(line) for line in proc.stdout.splitlines()], elapsed
+    return [[hit.score for hit in response.results] for response in responses], elapsed
 
 
 def single_query_latencies(reader: ShardedVectorReader, queries: np.ndarray, probes: int) -> np.ndarray:
@@ -86,11 +79,10 @@ def single_query_latencies(reader: ShardedVectorReader, queries: np.ndarray, pro
     return out
 
 
-def recall_at_k(responses: list[dict], kth: np.ndarray) -> float:
+def recall_at_k(scores: list[list[float]], kth: np.ndarray) -> float:
     # A hit counts when it is as close as the true k-th neighbour (ties count as found).
-    hits = sum(sum(1 for r in response["results"] if r["score"] <= kth[i] * (1 + 1e-5) + 1e-3)
-               for i, response in enumerate(responses))
-    return hits / (K * len(responses))
+    hits = sum(sum(1 for score in row if score <= kth[i] * (1 + 1e-5) + 1e-3) for i, row in enumerate(scores))
+    return hits / (K * len(scores))
 
 
 def main() -> int:
@@ -111,21 +103,15 @@ def main() -> int:
 
     cache = str(ROOT / "demo" / ".cache" / Path(args.store).name)
     singles = test[:args.single]
-    with tempfile.TemporaryDirectory() as tmp, \
-            ShardedVectorReader(s3_prefix=args.store, local_root=cache) as reader:
-        queries = Path(tmp) / "queries.npy"
-        np.save(queries, test)
-        np.save(Path(tmp) / "warm.npy", test[:64])
-        run_search(args.store, Path(tmp) / "warm.npy", 16, cache)  # download and open every shard once
-        single_query_latencies(reader, test[:64], 16)  # the same for the reader timed one query at a time
+    with ShardedVectorReader(s3_prefix=args.store, local_root=cache) as reader:
+        run_batch(reader, test[:64], 16)  # open every shard once
         print(f"\n{HEADER}")
         for probes in (int(p) for p in args.probes.split(",")):
             latencies = single_query_latencies(reader, singles, probes)
-            responses, elapsed = run_search(args.store, queries, probes, cache)
-            print(table_row(probes, recall_at_k(responses, kth), latencies, len(responses) / elapsed),
-                  flush=True)
+            scores, elapsed = run_batch(reader, test, probes)
+            print(table_row(probes, recall_at_k(scores, kth), latencies, len(scores) / elapsed), flush=True)
     print(f"\nmean/p50/p99_ms = one query at a time through the reader ({len(singles)} queries); "
-          f"batch_QPS = all {len(test)} queries in one `shardvec search` call / its wall time")
+          f"batch_QPS = all {len(test)} queries in one reader.batch_search call / its wall time")
     return 0
 
 
