@@ -261,10 +261,12 @@ class PostgresManifestStore:
         return parsed
 
     def list_manifests(self, *, limit: int = 10) -> list[ManifestRef]:
-        """At most ``limit`` manifests (0: all), newest ``created_at`` first."""
-        check_list_limit(limit)
+        """At most ``limit`` manifests, newest ``created_at`` first (0: none, as the reference's
+        ``LIMIT 0`` and the other stores)."""
+        if check_list_limit(limit) == 0:
+            return []
         with self._transaction("read_committed", "listing manifests") as cur:
-            cur.execute(self._sql["list_builds"], (limit or None,))
+            cur.execute(self._sql["list_builds"], (limit,))
             rows = cur.fetchall()
         return [_ref(row, 1) for row in rows]
 
