@@ -42,6 +42,12 @@ class ScanMatrix {
   std::unique_ptr<float[], Free> data_;
 };
 
+// A run of a ScanTable's rows, [begin, end).
+struct RowRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
 struct ScanHit {
   double score = 0;  // vec0's distance, lower is better
   int64_t rowid = 0;
