@@ -106,28 +106,33 @@ float SquaredL2(const Kernels& kernels, const float* a, const float* b, int64_t 
   return distance;
 }
 
-// Nearest centroid by squared L2; a strictly smaller distance is needed to move off a lower index.
-// The index of `v`'s nearest centroid; its squared L2 distance goes to `distance` when given.
-int64_t NearestCentroid(const Kernels& kernels, const float* v, const Matrix& centroids, float* distance = nullptr) {
-  int64_t best = 0;
-  float best_distance = std::numeric_limits<float>::infinity();
+// Rows assigned together: each group of centroids is compared with a block of rows while it is in
+// the cache, so the centroid matrix is read once per block rather than once per row.
+constexpr int64_t kRowBlock = 8;
+
+// The nearest centroid by squared L2 of rows [first_row, first_row + count), count <= kRowBlock, into
+// `labels` and their distances into `distances`. Centroids are compared in index order and a strictly
+// smaller distance is needed to move off a lower index (ties go to the lowest index).
+void NearestCentroids(const Kernels& kernels, const Matrix& sample, int64_t first_row, int64_t count,
+                      const Matrix& centroids, int64_t* labels, float* distances) {
+  std::fill(distances, distances + count, std::numeric_limits<float>::infinity());
   for (int64_t first = 0; first < centroids.rows;) {
     const bool group = centroids.rows - first >= kGroup;
-    const int64_t count = group ? kGroup : 1;
+    const int64_t group_size = group ? kGroup : 1;
     const float* rows[kGroup];
-    float distances[kGroup];
-    for (int64_t j = 0; j < count; ++j) rows[j] = centroids.row(first + j);
-    (group ? kernels.group : kernels.one)(v, rows, centroids.cols, distances);
-    for (int64_t j = 0; j < count; ++j) {
-      if (first + j == 0 || distances[j] < best_distance) {
-        best = first + j;
-        best_distance = distances[j];
+    for (int64_t j = 0; j < group_size; ++j) rows[j] = centroids.row(first + j);
+    for (int64_t i = 0; i < count; ++i) {
+      float group_distances[kGroup];
+      (group ? kernels.group : kernels.one)(sample.row(first_row + i), rows, centroids.cols, group_distances);
+      for (int64_t j = 0; j < group_size; ++j) {
+        if (first + j == 0 || group_distances[j] < distances[i]) {
+          labels[i] = first + j;
+          distances[i] = group_distances[j];
+        }
       }
     }
-    first += count;
+    first += group_size;
   }
-  if (distance) *distance = best_distance;
-  return best;
 }
 
 // ---- Validation ------------------------------------------------------------------------------
@@ -164,6 +169,13 @@ Status ValidateInputs(const Matrix& sample, int64_t k, const KMeansOptions& opti
   }
   if (options.max_iter < 0) {
     return Status::InvalidArgument(fmt::format("max_iter must be >= 0, got {}", options.max_iter));
+  }
+  if (!(options.inertia_tol >= 0)) {
+    return Status::InvalidArgument(fmt::format("inertia_tol must be >= 0, got {}", options.inertia_tol));
+  }
+  if (options.warm_start_rows_per_centroid < 0) {
+    return Status::InvalidArgument(fmt::format("warm_start_rows_per_centroid must be >= 0, got {}",
+                                               options.warm_start_rows_per_centroid));
   }
   return FirstNonFinite(sample);
 }
@@ -222,12 +234,13 @@ Matrix SeedCentroids(const Kernels& kernels, const Matrix& sample, int64_t k, in
 
 // ---- Lloyd iterations ------------------------------------------------------------------------
 
-// Each row's nearest centroid into `labels`, and its squared distance into `distances` when given.
+// Each row's nearest centroid into `labels`, and its squared distance into `distances`.
 void AssignRows(const Kernels& kernels, const Matrix& sample, const Matrix& centroids, int threads,
-                std::vector<int64_t>& labels, std::vector<float>* distances) {
+                std::vector<int64_t>& labels, std::vector<float>& distances) {
   ParallelFor(sample.rows, threads, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      labels[r] = NearestCentroid(kernels, sample.row(r), centroids, distances ? &(*distances)[r] : nullptr);
+    for (int64_t block = begin; block < end; block += kRowBlock) {
+      NearestCentroids(kernels, sample, block, std::min(kRowBlock, end - block), centroids, &labels[block],
+                       &distances[block]);
     }
   });
 }
@@ -270,6 +283,48 @@ bool AllClose(const Matrix& old, const Matrix& updated, double rtol, double atol
   return true;
 }
 
+// Lloyd iterations on `sample` from `centroids` (see TrainKMeans), reporting each to
+// options.on_iteration when `report`.
+Matrix Lloyd(const Kernels& kernels, const Matrix& sample, Matrix centroids, const KMeansOptions& options,
+             bool report) {
+  const int64_t row_work = sample.rows * sample.cols;
+  const int assign_threads = ThreadsFor(row_work * centroids.rows, options.num_threads);
+  const int move_threads = ThreadsFor(row_work, options.num_threads);
+  std::vector<int64_t> labels(static_cast<size_t>(sample.rows));
+  std::vector<float> distances(static_cast<size_t>(sample.rows));
+  double previous_inertia = 0;
+  for (int iter = 0; iter < options.max_iter; ++iter) {
+    AssignRows(kernels, sample, centroids, assign_threads, labels, distances);
+    // Summed in row order: the same for every thread count.
+    double inertia = 0;
+    for (float d : distances) inertia += d;
+    if (report && options.on_iteration) options.on_iteration(iter + 1, inertia);
+    if (iter > 0 && options.inertia_tol > 0 && previous_inertia - inertia <= options.inertia_tol * previous_inertia) {
+      return centroids;
+    }
+    previous_inertia = inertia;
+    Matrix updated = MoveCentroids(sample, labels, centroids, move_threads);
+    if (AllClose(centroids, updated, options.rtol, options.atol)) return centroids;
+    centroids = std::move(updated);
+  }
+  return centroids;
+}
+
+// `count` distinct rows of `sample` (count <= rows) drawn by a partial Fisher-Yates shuffle, kept in
+// sample order.
+Matrix DrawRows(const Matrix& sample, int64_t count, std::mt19937_64& rng) {
+  std::vector<int64_t> order(static_cast<size_t>(sample.rows));
+  for (int64_t r = 0; r < sample.rows; ++r) order[r] = r;
+  for (int64_t i = 0; i < count; ++i) std::swap(order[i], order[i + UniformIndex(rng, sample.rows - i)]);
+  order.resize(static_cast<size_t>(count));
+  std::sort(order.begin(), order.end());
+  Matrix drawn;
+  drawn.cols = sample.cols;
+  drawn.data.reserve(static_cast<size_t>(count * sample.cols));
+  for (int64_t r : order) AppendRow(drawn, sample.row(r));
+  return drawn;
+}
+
 }  // namespace
 
 Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions& options) {
@@ -277,26 +332,16 @@ Result<Matrix> TrainKMeans(const Matrix& sample, int64_t k, const KMeansOptions&
 
   std::mt19937_64 rng(options.seed);
   const Kernels& kernels = KernelsFor(options.isa);
-  const int64_t row_work = sample.rows * sample.cols;
-  Matrix centroids = SeedCentroids(kernels, sample, k, ThreadsFor(row_work, options.num_threads), rng);
-
-  const int assign_threads = ThreadsFor(row_work * k, options.num_threads);
-  const int move_threads = ThreadsFor(row_work, options.num_threads);
-  std::vector<int64_t> labels(static_cast<size_t>(sample.rows));
-  // Only a progress callback needs the distances (summed in row order: the same for every thread count).
-  std::vector<float> distances(options.on_iteration ? static_cast<size_t>(sample.rows) : 0);
-  for (int iter = 0; iter < options.max_iter; ++iter) {
-    AssignRows(kernels, sample, centroids, assign_threads, labels, options.on_iteration ? &distances : nullptr);
-    if (options.on_iteration) {
-      double inertia = 0;
-      for (float d : distances) inertia += d;
-      options.on_iteration(iter + 1, inertia);
-    }
-    Matrix updated = MoveCentroids(sample, labels, centroids, move_threads);
-    if (AllClose(centroids, updated, options.rtol, options.atol)) return centroids;
-    centroids = std::move(updated);
+  auto seeded = [&](const Matrix& rows) {
+    return SeedCentroids(kernels, rows, k, ThreadsFor(rows.rows * rows.cols, options.num_threads), rng);
+  };
+  const int64_t warm = options.warm_start_rows_per_centroid;
+  if (warm > 0 && warm <= (sample.rows - 1) / k) {  // more than k x warm rows
+    const Matrix subsample = DrawRows(sample, k * warm, rng);
+    Matrix warm_centroids = Lloyd(kernels, subsample, seeded(subsample), options, /*report=*/false);
+    return Lloyd(kernels, sample, std::move(warm_centroids), options, /*report=*/true);
   }
-  return centroids;
+  return Lloyd(kernels, sample, seeded(sample), options, /*report=*/true);
 }
 
 }  // namespace shardvec

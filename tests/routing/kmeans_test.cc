@@ -336,3 +336,116 @@ TEST(RoutingKMeansTest, OnIterationReportsEachIterationAndAFallingInertiaWithout
 
 }  // namespace
 }  // namespace shardvec
+
+namespace shardvec {
+namespace {
+
+// `clusters` Gaussian blobs (centres ~N(0, 4), noise N(0, 1)) in `cols` dimensions.
+Matrix ClusteredSample(int64_t rows, int64_t cols, int clusters, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> centres(static_cast<size_t>(clusters * cols));
+  for (float& value : centres) value = 4.0f * normal(rng);
+  Matrix m = MakeMatrix(rows, cols, {});
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = static_cast<int64_t>(rng() % static_cast<uint32_t>(clusters));
+    for (int64_t d = 0; d < cols; ++d) m.data.push_back(centres[c * cols + d] + normal(rng));
+  }
+  return m;
+}
+
+// The sum of the rows' squared L2 distances to their nearest centroid, in double.
+double Inertia(const Matrix& sample, const Matrix& centroids) {
+  double total = 0.0;
+  for (int64_t r = 0; r < sample.rows; ++r) {
+    const float* v = sample.row(r);
+    const float* c = centroids.row(NearestRow(centroids, v));
+    for (int64_t d = 0; d < sample.cols; ++d) total += (static_cast<double>(c[d]) - v[d]) * (c[d] - v[d]);
+  }
+  return total;
+}
+
+std::vector<double> Inertias(const Matrix& sample, int64_t k, KMeansOptions options) {
+  std::vector<double> seen;
+  options.on_iteration = [&seen](int, double inertia) { seen.push_back(inertia); };
+  EXPECT_TRUE(TrainKMeans(sample, k, options).ok());
+  return seen;
+}
+
+// Training stops at the first assignment that lowers the inertia by no more than inertia_tol of the
+// previous one, well before the coordinate test (made unreachable here) or max_iter would stop it.
+TEST(RoutingKMeansTest, InertiaToleranceStopsTrainingEarly) {
+  const Matrix sample = RandomSample(3000, 8, 21);
+  KMeansOptions options;
+  options.warm_start_rows_per_centroid = 0;
+  options.rtol = 0;
+  options.atol = 0;
+  options.max_iter = 60;
+  options.inertia_tol = 0;
+  const std::vector<double> full = Inertias(sample, 16, options);
+  options.inertia_tol = 1e-3;
+  const std::vector<double> early = Inertias(sample, 16, options);
+  ASSERT_GE(early.size(), 2u);
+  EXPECT_LT(early.size(), full.size());
+  // The same iterations up to the stop, and the stop is where the rule says.
+  for (size_t i = 0; i < early.size(); ++i) EXPECT_EQ(early[i], full[i]) << "iteration " << i + 1;
+  for (size_t i = 1; i + 1 < early.size(); ++i) {
+    EXPECT_GT(early[i - 1] - early[i], 1e-3 * early[i - 1]) << "iteration " << i + 1;
+  }
+  const size_t last = early.size() - 1;
+  EXPECT_LE(early[last - 1] - early[last], 1e-3 * early[last - 1]);
+}
+
+// A sample larger than k x warm_start_rows_per_centroid trains first on a subsample: the result
+// differs from whole-sample training, yet its inertia over the whole sample stays within 2% of full
+// Lloyd's (no early stop) on a clustered set, and it is the same for every thread count.
+TEST(RoutingKMeansTest, WarmStartKeepsQualityAndDeterminism) {
+  const Matrix sample = ClusteredSample(40000, 24, 40, 5);
+  KMeansOptions full;
+  full.warm_start_rows_per_centroid = 0;
+  full.inertia_tol = 0;
+  Result<Matrix> reference = TrainKMeans(sample, 32, full);
+  ASSERT_TRUE(reference.ok());
+
+  KMeansOptions fast;  // the defaults: warm start on 32 x 256 rows, early stop
+  fast.num_threads = 1;
+  Result<Matrix> one = TrainKMeans(sample, 32, fast);
+  fast.num_threads = 2;
+  Result<Matrix> two = TrainKMeans(sample, 32, fast);
+  fast.num_threads = 5;
+  Result<Matrix> five = TrainKMeans(sample, 32, fast);
+  ASSERT_TRUE(one.ok());
+  ASSERT_TRUE(two.ok());
+  ASSERT_TRUE(five.ok());
+  EXPECT_EQ(one->data, two->data);
+  EXPECT_EQ(one->data, five->data);
+  EXPECT_NE(one->data, reference->data);
+  EXPECT_LE(Inertia(sample, *one), 1.02 * Inertia(sample, *reference));
+
+  // Only the whole-sample iterations are reported, and their inertia never rises.
+  const std::vector<double> reported = Inertias(sample, 32, fast);
+  ASSERT_FALSE(reported.empty());
+  for (size_t i = 1; i < reported.size(); ++i) EXPECT_LE(reported[i], reported[i - 1] * (1 + 1e-6));
+}
+
+TEST(RoutingKMeansTest, RejectsBadEarlyStopAndWarmStartOptions) {
+  const Matrix sample = RandomSample(20, 2, 1);
+  KMeansOptions options;
+  options.inertia_tol = -0.5;
+  Result<Matrix> negative = TrainKMeans(sample, 2, options);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.status().message(), "inertia_tol must be >= 0, got -0.5");
+  options.inertia_tol = std::nan("");
+  Result<Matrix> nan = TrainKMeans(sample, 2, options);
+  ASSERT_FALSE(nan.ok());
+  EXPECT_EQ(nan.status().message(), "inertia_tol must be >= 0, got nan");
+  options.inertia_tol = 0;
+  options.warm_start_rows_per_centroid = -1;
+  Result<Matrix> warm = TrainKMeans(sample, 2, options);
+  ASSERT_FALSE(warm.ok());
+  EXPECT_EQ(warm.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(warm.status().message(), "warm_start_rows_per_centroid must be >= 0, got -1");
+}
+
+}  // namespace
+}  // namespace shardvec
