@@ -27,6 +27,22 @@ int64_t DefaultChunkSize(int64_t dim) {
   return std::clamp<int64_t>(fit / 8 * 8, 64, kVec0DefaultChunkSize);
 }
 
+int64_t ChunkSizeFor(int64_t dim, int64_t rows) {
+  const int64_t largest = DefaultChunkSize(dim);
+  if (rows <= 0) return largest;
+  const int64_t chunks = (rows + largest - 1) / largest;
+  const int64_t per_chunk = (rows + chunks - 1) / chunks;
+  return (per_chunk + 7) / 8 * 8;  // <= largest, a multiple of 8
+}
+
+int64_t PageSizeFor(int64_t dim, int64_t rows) {
+  if (rows <= 0) return kShardPageSize;
+  const int64_t vector_bytes = rows * std::max<int64_t>(dim, 1) * static_cast<int64_t>(sizeof(float));
+  int64_t page_size = kSmallestShardPageSize;
+  while (page_size < kShardPageSize && page_size * 2 <= vector_bytes / 512) page_size *= 2;
+  return page_size;
+}
+
 ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options)
     : path_(std::move(path)), options_(options) {}
 
@@ -72,7 +88,8 @@ Status ShardBuilder::Open() {
   }
   // page_size must precede the first table; the rest trade durability we do not need (the file is
   // sealed and uploaded whole, or thrown away) for insert speed.
-  RETURN_IF_ERROR(Exec(fmt::format("PRAGMA page_size={}", options_.page_size).c_str()));
+  const int64_t page_size = options_.page_size > 0 ? options_.page_size : PageSizeFor(options_.dim, options_.expected_rows);
+  RETURN_IF_ERROR(Exec(fmt::format("PRAGMA page_size={}", page_size).c_str()));
   RETURN_IF_ERROR(Exec("PRAGMA journal_mode=OFF"));
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=OFF"));
   RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
@@ -80,7 +97,8 @@ Status ShardBuilder::Open() {
   RETURN_IF_ERROR(Exec("PRAGMA cache_size=-2048"));
   RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"));
   // vec0's default chunk size is left unsaid, so the DDL stays the reference's byte for byte.
-  const int64_t chunk_size = options_.chunk_size > 0 ? options_.chunk_size : DefaultChunkSize(options_.dim);
+  const int64_t chunk_size =
+      options_.chunk_size > 0 ? options_.chunk_size : ChunkSizeFor(options_.dim, options_.expected_rows);
   const std::string chunk_option = chunk_size == kVec0DefaultChunkSize ? "" : fmt::format(", chunk_size={}", chunk_size);
   RETURN_IF_ERROR(Exec(fmt::format(
       "CREATE VIRTUAL TABLE IF NOT EXISTS vec_index USING vec0(embedding float[{}] distance_metric={}{})",

@@ -20,8 +20,11 @@ inline constexpr int64_t kShardPageSize = 65536;
 struct ShardBuildOptions {
   int64_t dim = 0;
   Metric metric = Metric::kCosine;
-  int64_t page_size = kShardPageSize;
-  int64_t chunk_size = 0;  // vec0 vectors per chunk; 0 = DefaultChunkSize(dim)
+  int64_t page_size = kShardPageSize;  // 0 = PageSizeFor(dim, expected_rows)
+  int64_t chunk_size = 0;  // vec0 vectors per chunk; 0 = ChunkSizeFor(dim, expected_rows)
+  // The rows the caller will add, when it knows them (0 = unknown): sizes the chunks so the last one
+  // is not mostly empty. Adding more or fewer rows still builds a valid shard, only a less compact one.
+  int64_t expected_rows = 0;
   // Fill vec0's storage a chunk at a time (Vec0ChunkWriter) when its layout is one we know; false
   // inserts every row through vec0 (the tests compare the two).
   bool write_chunks_directly = true;
@@ -32,6 +35,16 @@ struct ShardBuildOptions {
 inline constexpr int64_t kVec0DefaultChunkSize = 1024;
 inline constexpr int64_t kChunkTargetBytes = int64_t{1} << 20;
 int64_t DefaultChunkSize(int64_t dim);
+// The chunk size for `rows` rows (0 = unknown: DefaultChunkSize(dim)): as few chunks as
+// DefaultChunkSize allows, filled evenly, so at most 7 slots per chunk stay empty; a multiple of 8.
+int64_t ChunkSizeFor(int64_t dim, int64_t rows);
+
+// A shard holds about ten tables and indexes of at least one page each, so 64 KiB pages make a small
+// shard mostly empty pages. The page size for `rows` rows (0 = unknown: kShardPageSize): the largest
+// power of two in [kSmallestShardPageSize, kShardPageSize] that is at most 1/512 of the rows' vector
+// bytes, which keeps the pages every shard needs to about 2% of it.
+inline constexpr int64_t kSmallestShardPageSize = 4096;
+int64_t PageSizeFor(int64_t dim, int64_t rows);
 
 class SqliteStatement;
 class Vec0ChunkWriter;

@@ -211,9 +211,12 @@ class BatchPacer {
 // Builds one shard from its routed records, uploads it, and removes the local files.
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {
-  const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
-                               {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}, LayoutOf(ctx.config)};
   const auto db = static_cast<size_t>(db_id);
+  // The shard's row count is known here, so its pages and chunks are sized to it.
+  const ShardBuildOptions options{.dim = ctx.config.index.dim, .metric = ctx.config.index.metric, .page_size = 0,
+                                  .expected_rows = routed.count(db)};
+  const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
+                               options, LayoutOf(ctx.config)};
   if (routed.spools.empty()) {
     return BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
       BatchPacer pacer(ctx.config);

@@ -5,6 +5,7 @@ independently of shardvec, through the C library by ctypes (a Python built witho
 support, as pyenv builds it by default, has no ``enable_load_extension``); several shards are merged the way the reference merges per-shard lists
 (``heapq.nsmallest`` over their concatenation, by score). Data: random rows, and rows a few float ulps
 apart (plus exact copies, also across shards), which the reader's SIMD scan alone puts in another order.
+The shards are small, so the writer sizes their pages and vec0 chunks to their rows (compact shards).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def build(tmp_path: Path, name: str, data: np.ndarray, metric: DistanceMetric) -
     shard_ids = np.concatenate([np.arange(len(data)) % NUM_DBS, np.full(20, 2)])
     result = write_arrays(data[rows], config, ids=np.arange(len(rows)), shard_ids=shard_ids)
     shards = {w.db_id: Path(w.db_url.removeprefix("file://")) / "shard.db" for w in result.winners}
+    for shard in shards.values():  # small shards sized to their rows: 4 KiB pages (bytes 16-17 of the header)
+        assert int.from_bytes(shard.read_bytes()[16:18], "big") == 4096, shard
     return prefix, [shards[i] for i in range(NUM_DBS)]
 
 

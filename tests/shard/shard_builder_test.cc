@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -114,12 +116,16 @@ TEST(ShardBuilderTest, DirectChunkWritesLeaveWhatVec0InsertsLeave) {
   struct Case {
     int64_t dim, rows, chunk_size;
     Metric metric;
+    int64_t expected_rows = 0;  // > 0: pages and chunks sized to the rows
   };
   const Case cases[] = {{1, 0, 8, Metric::kL2},       {3, 1, 8, Metric::kL2},      {3, 7, 8, Metric::kCosine},
                         {17, 8, 8, Metric::kL2},      {17, 9, 8, Metric::kCosine}, {5, 29, 8, Metric::kL2},
-                        {384, 1500, 0, Metric::kCosine}, {784, 700, 0, Metric::kL2}, {16, 300, 64, Metric::kL2}};
+                        {384, 1500, 0, Metric::kCosine}, {784, 700, 0, Metric::kL2}, {16, 300, 64, Metric::kL2},
+                        {384, 1500, 0, Metric::kCosine, 1500}, {784, 700, 0, Metric::kL2, 700},
+                        {3, 5000, 0, Metric::kL2, 5000}, {784, 700, 0, Metric::kL2, 650}};
   for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << "dim " << c.dim << " rows " << c.rows << " chunk_size " << c.chunk_size);
+    SCOPED_TRACE(::testing::Message() << "dim " << c.dim << " rows " << c.rows << " chunk_size " << c.chunk_size
+                                      << " expected_rows " << c.expected_rows);
     testing::TempDir tmp;
     const Matrix data = testing::RandomMatrix(std::max<int64_t>(c.rows, 1), c.dim, 40 + c.dim);
     std::vector<std::vector<std::vector<std::string>>> storage;
@@ -127,6 +133,10 @@ TEST(ShardBuilderTest, DirectChunkWritesLeaveWhatVec0InsertsLeave) {
       ShardBuildOptions options{c.dim, c.metric};
       options.chunk_size = c.chunk_size;
       options.write_chunks_directly = direct;
+      if (c.expected_rows > 0) {
+        options.page_size = 0;
+        options.expected_rows = c.expected_rows;
+      }
       const auto path = tmp / (direct ? "direct.db" : "vec0.db");
       auto builder = ShardBuilder::Create(path, options);
       ASSERT_TRUE(builder.ok()) << builder.status().ToString();
@@ -142,6 +152,90 @@ TEST(ShardBuilderTest, DirectChunkWritesLeaveWhatVec0InsertsLeave) {
     // The scan lists every row once, so an empty comparison cannot pass by accident.
     EXPECT_EQ(std::count_if(storage[0].begin(), storage[0].end(), [](const auto& row) { return row[0] == "scan"; }),
               c.rows);
+  }
+}
+
+// Chunks sized to a known row count: as few chunks as DefaultChunkSize allows, filled evenly.
+TEST(ShardBuilderTest, ChunkSizeFollowsTheRowCount) {
+  EXPECT_EQ(ChunkSizeFor(784, 0), 328);     // unknown: DefaultChunkSize
+  EXPECT_EQ(ChunkSizeFor(784, 1), 8);
+  EXPECT_EQ(ChunkSizeFor(784, 234), 240);
+  EXPECT_EQ(ChunkSizeFor(784, 328), 328);
+  EXPECT_EQ(ChunkSizeFor(784, 329), 168);   // two chunks of 165 rows, rounded up to 8
+  EXPECT_EQ(ChunkSizeFor(784, 3750), 320);  // 12 chunks of 313
+  EXPECT_EQ(ChunkSizeFor(3, 5000), 1000);
+  EXPECT_EQ(ChunkSizeFor(384, 1000000), 680);
+  for (int64_t rows : {1, 7, 8, 9, 100, 329, 1000, 4097, 123457}) {
+    for (int64_t dim : {3, 384, 784, 8192}) {
+      const int64_t size = ChunkSizeFor(dim, rows);
+      const int64_t chunks = (rows + size - 1) / size;
+      EXPECT_EQ(size % 8, 0);
+      EXPECT_LE(size, DefaultChunkSize(dim));
+      EXPECT_EQ(chunks, (rows + DefaultChunkSize(dim) - 1) / DefaultChunkSize(dim)) << rows << " rows, dim " << dim;
+      EXPECT_LT(chunks * size - rows, 8 * chunks) << rows << " rows, dim " << dim;
+    }
+  }
+  EXPECT_EQ(PageSizeFor(784, 0), 65536);
+  EXPECT_EQ(PageSizeFor(784, 234), 4096);
+  EXPECT_EQ(PageSizeFor(784, 938), 4096);
+  EXPECT_EQ(PageSizeFor(784, 3750), 16384);
+  EXPECT_EQ(PageSizeFor(384, 62500), 65536);
+}
+
+// A small shard sized to its rows holds its vectors and ids in at most 1.15x their raw bytes (one
+// built without the row count needs more), and sqlite-vec answers a KNN over it with the exact result.
+TEST(ShardBuilderTest, ShardSizedToItsRowsIsCompactAndReadBySqliteVec) {
+  struct Case {
+    int64_t dim, rows;
+  };
+  for (const Case c : {Case{784, 234}, Case{384, 781}, Case{784, 3750}, Case{384, 20000}}) {
+    SCOPED_TRACE(::testing::Message() << "dim " << c.dim << " rows " << c.rows);
+    testing::TempDir tmp;
+    const Matrix data = testing::RandomMatrix(c.rows, c.dim, 7);
+    const double raw = static_cast<double>(c.rows) * (c.dim * sizeof(float) + sizeof(int64_t));
+    std::vector<int64_t> sizes;
+    for (bool sized : {true, false}) {
+      ShardBuildOptions options{c.dim, Metric::kL2};
+      if (sized) {
+        options.page_size = 0;
+        options.expected_rows = c.rows;
+      }
+      const auto path = tmp / (sized ? "sized.db" : "default.db");
+      auto builder = ShardBuilder::Create(path, options);
+      ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+      for (int64_t r = 0; r < c.rows; ++r) ASSERT_TRUE((*builder)->Add(RecordId(r), data.row(r), std::nullopt).ok());
+      auto size = (*builder)->Seal();
+      ASSERT_TRUE(size.ok());
+      sizes.push_back(*size);
+    }
+    EXPECT_LE(static_cast<double>(sizes[0]), 1.15 * raw) << sizes[0] << " bytes for " << raw << " raw";
+    EXPECT_LT(sizes[0], sizes[1]);
+
+    sqlite3* db = testing::OpenWithVec0(tmp / "sized.db");
+    EXPECT_EQ(QueryRows(db, "PRAGMA page_size")[0][0], std::to_string(PageSizeFor(c.dim, c.rows)));
+    const int64_t chunk = ChunkSizeFor(c.dim, c.rows);
+    const std::string chunk_option = chunk == kVec0DefaultChunkSize ? "" : fmt::format(", chunk_size={}", chunk);
+    EXPECT_EQ(QueryRows(db, "SELECT sql FROM sqlite_master WHERE name = 'vec_index'")[0][0],
+              fmt::format("CREATE VIRTUAL TABLE vec_index USING vec0(embedding float[{}] distance_metric=l2{})", c.dim,
+                          chunk_option));
+    // vec0's own KNN over every row: the exact 10 nearest of a stored row (itself first, at 0).
+    const float* query = data.row(c.rows / 2);
+    std::string literal = "[";
+    for (int64_t d = 0; d < c.dim; ++d) literal += fmt::format("{}{:.9g}", d ? "," : "", query[d]);
+    literal += "]";
+    std::vector<std::pair<double, int64_t>> exact;
+    for (int64_t r = 0; r < c.rows; ++r) {
+      double distance = 0;
+      for (int64_t d = 0; d < c.dim; ++d) distance += (double{data.row(r)[d]} - query[d]) * (double{data.row(r)[d]} - query[d]);
+      exact.emplace_back(distance, r);
+    }
+    std::sort(exact.begin(), exact.end());
+    const auto knn = QueryRows(db, "SELECT rowid FROM vec_index WHERE embedding MATCH '" + literal +
+                                       "' AND k = 10 ORDER BY distance");
+    ASSERT_EQ(knn.size(), 10u);
+    for (size_t i = 0; i < knn.size(); ++i) EXPECT_EQ(knn[i][0], std::to_string(exact[i].second)) << "rank " << i;
+    EXPECT_EQ(QueryRows(db, "SELECT count(*) FROM vec_index")[0][0], std::to_string(c.rows));
+    sqlite3_close(db);
   }
 }
 

@@ -11,6 +11,7 @@
 #include "format/npy.h"
 #include "routing/cluster.h"
 #include "routing/lsh.h"
+#include "shard/shard_builder.h"
 #include "snapshot/publisher.h"
 #include "support/test_util.h"
 
@@ -110,6 +111,43 @@ TEST_F(WriterTest, ClusterWithGivenCentroidsPublishesAVerifiableSnapshot) {
   EXPECT_EQ(rows, 300);
   // The run-scoped build folder is gone.
   EXPECT_FALSE(fs::exists(tmp_ / "build" / ("run_id=" + result->run_id)));
+}
+
+// The writer knows each shard's row count before building it, so the shard's pages and vec0 chunks
+// are sized to it: within 1.15x of the raw vectors and ids even for shards of a few hundred rows.
+TEST_F(WriterTest, EachShardIsSizedToItsRowCount) {
+  constexpr int64_t kDim = 384;
+  Matrix data = testing::ClusteredMatrix(3000, kDim, 4, 11);
+  WriteConfig c = BaseConfig(kDim);
+  Matrix centroids{4, kDim, {}};
+  for (int64_t k = 0; k < 4; ++k) centroids.data.insert(centroids.data.end(), data.row(k), data.row(k) + kDim);
+  c.sharding.centroids = centroids;
+  std::vector<Record> records;
+  for (int64_t i = 0; i < data.rows; ++i) {
+    Record r;
+    r.id = RecordId(i);
+    r.vector.assign(data.row(i), data.row(i) + kDim);
+    records.push_back(std::move(r));
+  }
+  VectorRecordSource source(std::move(records));
+  auto result = WriteSharded(c, source);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  Manifest m = CurrentManifest();
+  ASSERT_GE(m.shards.size(), 2u);
+  for (const ManifestShard& s : m.shards) {
+    SCOPED_TRACE(::testing::Message() << "shard " << s.db_id << ", " << s.row_count << " rows");
+    const double raw = static_cast<double>(s.row_count) * (kDim * sizeof(float) + sizeof(int64_t));
+    EXPECT_LE(static_cast<double>(s.db_bytes), 1.15 * raw);
+    sqlite3* db = testing::OpenWithVec0(PathFromUrl(*s.db_url) / "shard.db");
+    EXPECT_EQ(QueryRows(db, "PRAGMA page_size")[0][0], std::to_string(PageSizeFor(kDim, s.row_count)));
+    EXPECT_EQ(QueryRows(db, "SELECT sql FROM sqlite_master WHERE name = 'vec_index'")[0][0],
+              "CREATE VIRTUAL TABLE vec_index USING vec0(embedding float[384] distance_metric=l2, chunk_size=" +
+                  std::to_string(ChunkSizeFor(kDim, s.row_count)) + ")");
+    EXPECT_EQ(QueryRows(db, "SELECT count(*) FROM vec_index")[0][0], std::to_string(s.row_count));
+    sqlite3_close(db);
+  }
+  // The manifest still names the largest page size.
+  EXPECT_EQ(m.custom["shardvec"]["page_size"], kShardPageSize);
 }
 
 TEST_F(WriterTest, PayloadsAndTypedIdsAreStoredAsTheReferenceStoresThem) {
