@@ -396,18 +396,44 @@ TEST(RoutingKMeansTest, InertiaToleranceStopsTrainingEarly) {
   EXPECT_LE(early[last - 1] - early[last], 1e-3 * early[last - 1]);
 }
 
-// A sample larger than k x warm_start_rows_per_centroid trains first on a subsample: the result
-// differs from whole-sample training, yet its inertia over the whole sample stays within 2% of full
-// Lloyd's (no early stop) on a clustered set, and it is the same for every thread count.
-TEST(RoutingKMeansTest, WarmStartKeepsQualityAndDeterminism) {
+// Quality on a clustered set against full Lloyd (whole sample from the seeding on, no early stop).
+// The early stop alone costs under 0.1% of inertia for each seed. A sample larger than k x
+// warm_start_rows_per_centroid trains first on a subsample: its result differs, and since the local
+// optimum depends on the seeding far more than that (about 15% between seeds here), it is compared
+// as the mean over four seeds, within 3% of full Lloyd's mean.
+TEST(RoutingKMeansTest, EarlyStopAndWarmStartKeepTheInertiaOfFullLloyd) {
   const Matrix sample = ClusteredSample(40000, 24, 40, 5);
-  KMeansOptions full;
-  full.warm_start_rows_per_centroid = 0;
-  full.inertia_tol = 0;
-  Result<Matrix> reference = TrainKMeans(sample, 32, full);
-  ASSERT_TRUE(reference.ok());
+  double full_total = 0, fast_total = 0;
+  for (uint64_t seed : {1, 2, 3, 42}) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    KMeansOptions full;
+    full.seed = seed;
+    full.warm_start_rows_per_centroid = 0;
+    full.inertia_tol = 0;
+    KMeansOptions early_only = full;
+    early_only.inertia_tol = KMeansOptions{}.inertia_tol;
+    KMeansOptions fast;  // the defaults: warm start on 32 x 256 rows, early stop
+    fast.seed = seed;
+    Result<Matrix> reference = TrainKMeans(sample, 32, full);
+    Result<Matrix> early = TrainKMeans(sample, 32, early_only);
+    Result<Matrix> warm = TrainKMeans(sample, 32, fast);
+    ASSERT_TRUE(reference.ok());
+    ASSERT_TRUE(early.ok());
+    ASSERT_TRUE(warm.ok());
+    const double full_inertia = Inertia(sample, *reference);
+    EXPECT_LE(Inertia(sample, *early), 1.001 * full_inertia);
+    EXPECT_NE(warm->data, reference->data);
+    full_total += full_inertia;
+    fast_total += Inertia(sample, *warm);
+  }
+  EXPECT_LE(fast_total, 1.03 * full_total);
+}
 
-  KMeansOptions fast;  // the defaults: warm start on 32 x 256 rows, early stop
+// The warm start gives the same centroids for every thread count, and only the whole-sample
+// iterations are reported (their inertia never rises).
+TEST(RoutingKMeansTest, WarmStartIsTheSameForEveryThreadCount) {
+  const Matrix sample = ClusteredSample(40000, 24, 40, 5);
+  KMeansOptions fast;
   fast.num_threads = 1;
   Result<Matrix> one = TrainKMeans(sample, 32, fast);
   fast.num_threads = 2;
@@ -419,13 +445,13 @@ TEST(RoutingKMeansTest, WarmStartKeepsQualityAndDeterminism) {
   ASSERT_TRUE(five.ok());
   EXPECT_EQ(one->data, two->data);
   EXPECT_EQ(one->data, five->data);
-  EXPECT_NE(one->data, reference->data);
-  EXPECT_LE(Inertia(sample, *one), 1.02 * Inertia(sample, *reference));
 
-  // Only the whole-sample iterations are reported, and their inertia never rises.
   const std::vector<double> reported = Inertias(sample, 32, fast);
   ASSERT_FALSE(reported.empty());
   for (size_t i = 1; i < reported.size(); ++i) EXPECT_LE(reported[i], reported[i - 1] * (1 + 1e-6));
+  // The first whole-sample assignment starts from trained centroids: already near the end.
+  const std::vector<double> from_seeds = Inertias(sample, 32, KMeansOptions{.warm_start_rows_per_centroid = 0});
+  EXPECT_LT(reported.size(), from_seeds.size());
 }
 
 TEST(RoutingKMeansTest, RejectsBadEarlyStopAndWarmStartOptions) {
