@@ -70,7 +70,8 @@ struct ShardTask {
 };
 
 // Claims an attempt folder, builds the shard from `records` (each record checked as WriteSharded
-// checks it; shard_id is ignored), uploads it, removes the local files and returns its ShardInfo
+// checks it; shard_id is ignored; its SizeHint, when known, sizes the shard's pages and chunks as
+// WriteSharded sizes them), uploads it, removes the local files and returns its ShardInfo
 // (with `attempt`). An empty `records` still yields a ShardInfo with row_count 0 and nothing uploaded
 // but the claim marker.
 Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records,

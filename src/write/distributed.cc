@@ -232,9 +232,11 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   ASSIGN_OR_RETURN(const int64_t attempt, ClaimAttempt(*store, task));
   RETURN_IF_ERROR(records.Rewind());
   ASSIGN_OR_RETURN(LocalRunFolder run_folder, ClaimLocalRunFolder(task.local_root, task.run_id, FileLock::Mode::kShared));
+  // A source that knows its record count gets a shard sized to it, byte for byte WriteSharded's.
+  const ShardBuildOptions options{.dim = task.dim, .metric = task.metric, .page_size = 0,
+                                  .expected_rows = records.SizeHint().value_or(0)};
   const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
-                               LocalAttemptDir(run_folder.dir, task.db_id, attempt), {task.dim, task.metric, kShardPageSize},
-                               LayoutOf(task)};
+                               LocalAttemptDir(run_folder.dir, task.db_id, attempt), options, LayoutOf(task)};
   // The claim makes this folder ours: anything in it is left by a crashed process.
   std::error_code ec;
   fs::remove_all(target.build_dir, ec);
