@@ -51,6 +51,19 @@ int64_t NearestRow(const Matrix& centroids, const float* v) {
   return best;
 }
 
+// Trains `sample` with each thread count and expects bit-identical centroids.
+void ExpectSameCentroidsForThreadCounts(const Matrix& sample, int64_t k, KMeansOptions options,
+                                        std::initializer_list<int> thread_counts) {
+  std::vector<float> first;
+  for (int threads : thread_counts) {
+    options.num_threads = threads;
+    Result<Matrix> centroids = TrainKMeans(sample, k, options);
+    ASSERT_TRUE(centroids.ok()) << centroids.status().ToString();
+    if (first.empty()) first = centroids->data;
+    EXPECT_EQ(centroids->data, first) << threads << " threads";
+  }
+}
+
 TEST(RoutingKMeansTest, RejectsNonPositiveK) {
   const Matrix sample = RandomSample(10, 2, 1);
   for (int64_t k : {0, -3}) {
@@ -119,20 +132,9 @@ TEST(RoutingKMeansTest, DifferentSeedGivesDifferentCentroids) {
 
 // Large enough that both the assignment and the centroid update split across threads.
 TEST(RoutingKMeansTest, ThreadCountDoesNotChangeCentroids) {
-  const Matrix sample = RandomSample(32768, 256, 3);
   KMeansOptions options;
   options.max_iter = 3;
-  options.num_threads = 1;
-  Result<Matrix> one = TrainKMeans(sample, 4, options);
-  options.num_threads = 3;
-  Result<Matrix> three = TrainKMeans(sample, 4, options);
-  options.num_threads = 8;
-  Result<Matrix> eight = TrainKMeans(sample, 4, options);
-  ASSERT_TRUE(one.ok());
-  ASSERT_TRUE(three.ok());
-  ASSERT_TRUE(eight.ok());
-  EXPECT_EQ(one->data, three->data);
-  EXPECT_EQ(one->data, eight->data);
+  ExpectSameCentroidsForThreadCounts(RandomSample(32768, 256, 3), 4, options, {1, 3, 8});
 }
 
 // The distance kernels come in three instruction sets with the same lane order; a sample must train
@@ -433,18 +435,8 @@ TEST(RoutingKMeansTest, EarlyStopAndWarmStartKeepTheInertiaOfFullLloyd) {
 // iterations are reported (their inertia never rises).
 TEST(RoutingKMeansTest, WarmStartIsTheSameForEveryThreadCount) {
   const Matrix sample = ClusteredSample(40000, 24, 40, 5);
-  KMeansOptions fast;
-  fast.num_threads = 1;
-  Result<Matrix> one = TrainKMeans(sample, 32, fast);
-  fast.num_threads = 2;
-  Result<Matrix> two = TrainKMeans(sample, 32, fast);
-  fast.num_threads = 5;
-  Result<Matrix> five = TrainKMeans(sample, 32, fast);
-  ASSERT_TRUE(one.ok());
-  ASSERT_TRUE(two.ok());
-  ASSERT_TRUE(five.ok());
-  EXPECT_EQ(one->data, two->data);
-  EXPECT_EQ(one->data, five->data);
+  KMeansOptions fast;  // the defaults: warm start on 32 x 256 rows, early stop
+  ExpectSameCentroidsForThreadCounts(sample, 32, fast, {1, 2, 5});
 
   const std::vector<double> reported = Inertias(sample, 32, fast);
   ASSERT_FALSE(reported.empty());
