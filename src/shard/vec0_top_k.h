@@ -27,6 +27,11 @@ namespace shardvec {
 void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
               std::vector<std::vector<ScanHit>>* out, const ScanOptions& options = {});
 
+// The k nearest of `rows` (ScanTable rows) to `query` in vec0's distances and order, those farther
+// than max_distance left out: the rescore of another scan's candidates (the int8 pre-scan's).
+void Vec0RescoreRows(const ScanTable& table, const float* query, std::span<const int64_t> rows, int64_t k,
+                     double max_distance, std::vector<ScanHit>* hits);
+
 // The kernel candidates Vec0TopK first asks for, for k hits (k plus a margin, at most `rows`).
 int64_t Vec0CandidateCount(int64_t k, int64_t rows);
 
