@@ -504,7 +504,7 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
     }
     // The pre-scan pays where its candidates are a small part of the shard; otherwise the float
     // scan's own candidates are as cheap.
-    if (sq8_ && k * rescore_oversample_ * kPrescanRowsPerCandidate <= table_->vectors.rows()) {
+    if (sq8_ && k * kPrescanRowsPerCandidate <= table_->vectors.rows() / rescore_oversample_) {
       Sq8TopK(*table_, *sq8_, queries, k, &out, {.oversample = rescore_oversample_, .max_distance = max_distance});
     } else {
       Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
