@@ -297,9 +297,19 @@ void Sq8TopK(const ScanTable& table, const Sq8Codes& codes, std::span<const floa
     scan.row_ranges = ranges;
     Sq8Candidates(codes, queries, want, &candidates, scan);
   }
+  // The candidates' kernel distances first (SIMD), then vec0's arithmetic for those that can be hits.
   out->assign(queries.size(), {});
+  std::vector<double> fast;
   for (size_t q = 0; q < queries.size(); ++q) {
-    Vec0RescoreRows(table, queries[q], candidates[q], k, options.max_distance, &(*out)[q]);
+    const std::vector<int64_t>& rows_q = candidates[q];
+    fast.resize(rows_q.size());
+    ScoreRows(table, queries[q], rows_q, fast, options.isa);
+    std::vector<ScanHit> scored;
+    scored.reserve(rows_q.size());
+    for (size_t i = 0; i < rows_q.size(); ++i) {
+      scored.push_back(ScanHit{fast[i], table.rowids[static_cast<size_t>(rows_q[i])], rows_q[i]});
+    }
+    Vec0RescoreFast(table, queries[q], std::move(scored), k, options.max_distance, &(*out)[q]);
   }
 }
 

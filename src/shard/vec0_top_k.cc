@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "shard/vec0_distance.h"
@@ -151,10 +152,25 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
   }
 }
 
-void Vec0RescoreRows(const ScanTable& table, const float* query, std::span<const int64_t> rows, int64_t k,
+void Vec0RescoreFast(const ScanTable& table, const float* query, std::vector<ScanHit> fast, int64_t k,
                      double max_distance, std::vector<ScanHit>* hits) {
+  hits->clear();
+  if (k <= 0 || fast.empty()) return;
+  std::sort(fast.begin(), fast.end(), [](const ScanHit& a, const ScanHit& b) { return a.score < b.score; });
   Rescorer rescorer(table);
-  RescoreRows(table, rescorer, query, rows, k, max_distance, hits);
+  const ScoreSlack slack = KernelScoreSlack(table.metric, table.vectors.stride());
+  const auto rows = static_cast<int64_t>(fast.size());
+  // Each round doubles `want` up to every row, where Rescore is done: a bounded loop.
+  for (int64_t want = Vec0CandidateCount(k, rows);; want = std::min(rows, want * 2)) {
+    std::vector<ScanHit> head(fast.begin(), fast.begin() + want);
+    const Outcome outcome = Rescore(rescorer, slack, query, k, want, rows, max_distance,
+                                    std::numeric_limits<double>::infinity(), std::move(head), hits);
+    if (outcome == Outcome::kDone) return;
+    if (outcome == Outcome::kUnbounded) break;
+  }
+  std::vector<int64_t> all;
+  for (const ScanHit& f : fast) all.push_back(f.row);
+  RescoreRows(table, rescorer, query, all, k, max_distance, hits);
 }
 
 }  // namespace shardvec
