@@ -106,6 +106,35 @@ TEST(Sq8Test, EveryRowRescoredEqualsTheFloatScanBitForBit) {
   }
 }
 
+// The rescore ranks candidates by ScoreRows before vec0's arithmetic: its distances are the scan
+// kernel's, bit for bit, on every instruction set.
+TEST(Sq8Test, ScoreRowsGivesTheScanKernelsScoresBitForBit) {
+  TempDir dir;
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    const Matrix data = testing::ClusteredMatrix(300, 200, 5, 2);
+    const auto path = dir.path() / fmt::format("{}.db", MetricName(metric));
+    testing::BuildVec0Shard(path, data, metric);
+    sqlite3* db = testing::OpenWithVec0(path);
+    auto table = LoadVec0Table(db, data.cols, metric, "t");
+    sqlite3_close(db);
+    ASSERT_TRUE(table.ok() && table->has_value());
+    const Matrix queries = testing::RandomMatrix(3, data.cols, 6);
+    for (const ScanIsa isa : {ScanIsa::kScalar, ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+      if (!ScanIsaSupported(isa)) continue;
+      std::vector<std::vector<ScanHit>> hits;
+      ScanTopK(**table, Pointers(queries), data.rows, &hits, {.isa = isa});
+      for (int64_t q = 0; q < queries.rows; ++q) {
+        const auto& h = hits[static_cast<size_t>(q)];
+        std::vector<int64_t> rows;
+        for (const ScanHit& hit : h) rows.push_back(hit.row);
+        std::vector<double> scores(rows.size());
+        ScoreRows(**table, queries.row(q), rows, scores, isa);
+        for (size_t i = 0; i < h.size(); ++i) EXPECT_EQ(scores[i], h[i].score) << MetricName(metric) << " row " << rows[i];
+      }
+    }
+  }
+}
+
 TEST(Sq8Test, ThePrescanPicksTheSameRowsOnEveryInstructionSet) {
   TempDir dir;
   for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
