@@ -24,8 +24,20 @@ struct IndexConfig {
   int64_t dim = 0;
   Metric metric = Metric::kCosine;
   std::string index_type = "hnsw";          // recorded in the manifest only
-  std::optional<std::string> quantization;  // recorded in the manifest only
+  // "int8": each shard also stores int8 codes of its rows (extra shardvec_sq8_* tables other
+  // readers ignore), which our reader scans first and rescores with the float32 rows (same scores);
+  // "none": float32 only. Unset: kDefaultQuantization. Recorded in the manifest as configured
+  // (custom["vector"]) and as built (custom["shardvec"]["quantization"]); anything else is refused.
+  std::optional<std::string> quantization;
 };
+
+inline constexpr std::string_view kDefaultQuantization = "none";
+// Whether shards built under `quantization` (an IndexConfig::quantization) carry int8 codes.
+inline bool WritesInt8Codes(const std::optional<std::string>& quantization) {
+  return quantization.value_or(std::string(kDefaultQuantization)) == "int8";
+}
+// The refusal of a quantization other than unset, "none" or "int8", naming `field` and the value.
+Status ValidateQuantization(const std::optional<std::string>& quantization, std::string_view field);
 
 struct ShardingConfig {
   // Shard count; inferred from the centroid count for CLUSTER with given centroids.

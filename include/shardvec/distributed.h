@@ -60,6 +60,8 @@ struct ShardTask {
   int64_t db_id = 0;
   int64_t dim = 0;
   Metric metric = Metric::kCosine;
+  // As WriteConfig's index.quantization (the driver's): "int8" also writes int8 codes.
+  std::optional<std::string> quantization;
   // The engine's attempt number (Spark's TaskContext.attemptNumber(), else 0). The task claims
   // attempt=NN with a put-if-absent marker starting here and moving to the next free NN, so two
   // attempts of one db_id (a retry, a speculative copy, a re-run stage) never share a folder.

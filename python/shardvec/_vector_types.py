@@ -50,8 +50,10 @@ class VectorIndexConfig:
     """The per-shard index: dimension and metric.
 
     sqlite-vec shards are float32 and searched exhaustively, so the engine accepts ``index_type``
-    "hnsw" (the reference's default) or "flat" (recorded in the manifest), ``quantization`` None
-    and ``index_params`` empty only; other values are refused."""
+    "hnsw" (the reference's default) or "flat" (recorded in the manifest) and ``index_params``
+    empty only. ``quantization`` "int8" also stores int8 codes of every row in each shard (extra
+    tables other readers ignore), which shardvec's reader scans first and rescores with the
+    float32 rows (the same scores); "none" or None stores float32 only. Other values are refused."""
 
     dim: int
     metric: DistanceMetric = DistanceMetric.COSINE

@@ -134,7 +134,7 @@ void BindWriteConfig(nb::module_& m) {
       .field("dim", &IndexConfig::dim, "")
       .field("metric", &IndexConfig::metric, "")
       .field("index_type", &IndexConfig::index_type, "'hnsw' or 'flat' (recorded in the manifest)")
-      .field("quantization", &IndexConfig::quantization, "None only")
+      .field("quantization", &IndexConfig::quantization, "None ('none'), 'none' or 'int8'")
       .finish(/*picklable=*/false);
   StructBinding<ShardingConfig>(m, "ShardingConfig", "How rows map to shards (checked when the write starts).")
       .field("num_dbs", &ShardingConfig::num_dbs, "")
@@ -231,6 +231,7 @@ void BindDistributedTypes(nb::module_& m) {
       .field("db_id", &ShardTask::db_id, "")
       .field("dim", &ShardTask::dim, "")
       .field("metric", &ShardTask::metric, "")
+      .field("quantization", &ShardTask::quantization, "")
       .field("first_attempt", &ShardTask::first_attempt, "")
       .field("shard_prefix", &ShardTask::shard_prefix, "")
       .field("db_path_template", &ShardTask::db_path_template, "")

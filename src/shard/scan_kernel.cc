@@ -389,9 +389,44 @@ void ScanAlone(const ScanTable& table, const Kernels& kernels, const float* quer
   }
 }
 
+// Aligned, zero-padded copies of the queries in the table's column order (`padded`: one row each),
+// and their norms for a cosine table (`norms`: one each).
+void PadQueries(const ScanTable& table, std::span<const float* const> queries, const Kernels& kernels,
+                ScanMatrix* padded, std::vector<float>* norms) {
+  const int64_t dim = table.vectors.dim();
+  for (size_t q = 0; q < queries.size(); ++q) {
+    float* row = padded->row(static_cast<int64_t>(q));
+    if (table.column_order.empty()) {
+      std::memcpy(row, queries[q], static_cast<size_t>(dim) * sizeof(float));
+    } else {
+      for (int64_t j = 0; j < dim; ++j) row[j] = queries[q][table.column_order[static_cast<size_t>(j)]];
+    }
+    float sum = 0;
+    if (table.metric == Metric::kCosine) kernels.dot(row, row, 1, padded->stride(), StoreSums{&sum});
+    (*norms)[q] = std::sqrt(sum);
+  }
+}
+
 }  // namespace
 
 void ScanMatrix::Free::operator()(float* p) const { std::free(p); }
+
+void ScoreRows(const ScanTable& table, const float* query, std::span<const int64_t> rows, std::span<double> out,
+               ScanIsa isa) {
+  const Kernels& kernels = KernelsFor(isa);
+  const bool cosine = table.metric == Metric::kCosine;
+  ScanMatrix padded(1, table.vectors.dim());
+  std::vector<float> norm(1);
+  PadQueries(table, std::span<const float* const>(&query, 1), kernels, &padded, &norm);
+  const BlockKernel kernel = cosine ? kernels.dot : kernels.l2sq;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    float sum = 0;
+    kernel(padded.row(0), table.vectors.row(rows[i]), 1, table.vectors.stride(), StoreSums{&sum});
+    // As ScanTopK scores a row (Scorer, then the root of an l2 winner's key).
+    out[i] = cosine ? static_cast<double>(1.0f - sum / (norm[0] * table.norms[static_cast<size_t>(rows[i])]))
+                    : static_cast<double>(std::sqrt(sum));
+  }
+}
 
 ScanMatrix::ScanMatrix(int64_t rows, int64_t dim) : rows_(rows), dim_(dim), stride_(PaddedDim(dim)) {
   const size_t bytes = static_cast<size_t>(std::max<int64_t>(rows * stride_, 1)) * sizeof(float);
@@ -466,17 +501,7 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
   // Aligned, zero-padded copies of the queries (and their norms for cosine).
   ScanMatrix padded(nq, m.dim());
   std::vector<float> query_norms(static_cast<size_t>(nq));
-  for (int64_t q = 0; q < nq; ++q) {
-    const float* query = queries[static_cast<size_t>(q)];
-    if (table.column_order.empty()) {
-      std::memcpy(padded.row(q), query, static_cast<size_t>(m.dim()) * sizeof(float));
-    } else {
-      for (int64_t j = 0; j < m.dim(); ++j) padded.row(q)[j] = query[table.column_order[static_cast<size_t>(j)]];
-    }
-    float sum = 0;
-    if (cosine) kernels.dot(padded.row(q), padded.row(q), 1, stride, StoreSums{&sum});
-    query_norms[static_cast<size_t>(q)] = std::sqrt(sum);
-  }
+  PadQueries(table, queries, kernels, &padded, &query_norms);
 
   // Keys (l2: squared distances) must be below this to enter: a little above max_distance's key,
   // since a float square root squared again can come out an ulp low; the hits are cut at

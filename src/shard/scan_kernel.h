@@ -93,6 +93,11 @@ struct ScanOptions {
 void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
               std::vector<std::vector<ScanHit>>* out, const ScanOptions& options = {});
 
+// The kernel's distances (ScanTopK's scores, bit for bit) of `rows` (indices into the table) to
+// `query`: out[i] for rows[i].
+void ScoreRows(const ScanTable& table, const float* query, std::span<const int64_t> rows, std::span<double> out,
+               ScanIsa isa = DefaultScanIsa());
+
 // Reorders the matrix's columns by decreasing variance over its rows (sets column_order), so the
 // first floats of a row carry most of its distance to a query and a lone query's scan rules far rows
 // out at an early check (image pixels, for one, spread much more at the centre than at the border).

@@ -9,6 +9,7 @@
 
 #include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
+#include "shard/sq8_table.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_chunk_writer.h"
 #include "shard/vec0_storage.h"
@@ -174,6 +175,7 @@ Result<int64_t> ShardBuilder::Seal() {
     chunk_writer_.reset();
   }
   ResetStatements();
+  if (options_.int8_codes && next_rowid_ > 0) RETURN_IF_ERROR(WriteSq8Tables(db_, options_.dim, options_.metric, path_.string()));
   RETURN_IF_ERROR(Exec("COMMIT"));
   RETURN_IF_ERROR(Exec("PRAGMA optimize"));
   if (sqlite3_close(db_) != SQLITE_OK) {

@@ -28,6 +28,9 @@ struct ShardBuildOptions {
   // Fill vec0's storage a chunk at a time (Vec0ChunkWriter) when its layout is one we know; false
   // inserts every row through vec0 (the tests compare the two).
   bool write_chunks_directly = true;
+  // Write int8 codes of every row (shardvec_sq8_* tables, sq8_table.h) at Seal, for the reader's
+  // quantized pre-scan.
+  bool int8_codes = false;
 };
 
 // vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make

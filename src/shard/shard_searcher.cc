@@ -26,6 +26,7 @@
 #include "common/text_util.h"
 #include "shard/pinned_file_vfs.h"
 #include "shard/ranged_object_vfs.h"
+#include "shard/sq8_table.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_storage.h"
 #include "shard/vec0_top_k.h"
@@ -78,6 +79,9 @@ class ResetOnExit {
 
 // Rowids per id/payload lookup statement; larger sets are looked up in parts.
 constexpr size_t kMaxLookupRows = 512;
+
+// The int8 pre-scan runs when the shard holds at least this many rows per candidate it keeps.
+constexpr int64_t kPrescanRowsPerCandidate = 4;
 
 // IN lists are padded to a few fixed lengths so each connection keeps at most ~10 lookup
 // statements prepared instead of one per distinct k.
@@ -313,6 +317,8 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesys
     ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(first->db, dim, metric, shard_name));
     if (table) {
       searcher->table_ = std::make_unique<const ScanTable>(std::move(*table));
+      ASSIGN_OR_RETURN(std::optional<Sq8Codes> codes, LoadSq8Codes(first->db, *searcher->table_, shard_name));
+      if (codes) searcher->sq8_ = std::make_unique<const Sq8Codes>(std::move(*codes));
       RETURN_IF_ERROR(searcher->LoadIdsAndPayloadPresence(*first));
     }
   }
@@ -496,7 +502,13 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
                           .WithContext(fmt::format("shard {}", shard_name_)));
     }
-    Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
+    // The pre-scan pays where its candidates are a small part of the shard; otherwise the float
+    // scan's own candidates are as cheap.
+    if (sq8_ && k * kPrescanRowsPerCandidate <= table_->vectors.rows() / rescore_oversample_) {
+      Sq8TopK(*table_, *sq8_, queries, k, &out, {.oversample = rescore_oversample_, .max_distance = max_distance});
+    } else {
+      Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
+    }
     return out;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());

@@ -5,6 +5,7 @@
 // kernel (scan_kernel.h); otherwise every scan is vec0's KNN query.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "shard/scan_kernel.h"
+#include "shard/sq8.h"
 #include "shardvec/status.h"
 #include "store/ranged_object.h"
 #include "shardvec/types.h"
@@ -97,8 +99,15 @@ class ShardSearcher {
 
   // True when scans run on the in-memory kernel rather than vec0's KNN.
   bool uses_scan_kernel() const { return table_ != nullptr; }
-  // Bytes of vectors held in memory for the kernel (0 with vec0's KNN).
-  int64_t resident_bytes() const { return table_ ? table_->vectors.bytes() : 0; }
+  // True when the shard carries int8 codes (shardvec_sq8_* tables) and scans pre-scan them.
+  bool uses_int8_codes() const { return sq8_ != nullptr; }
+  // Bytes of vectors (and int8 codes) held in memory for the kernel (0 with vec0's KNN).
+  int64_t resident_bytes() const {
+    return (table_ ? table_->vectors.bytes() : 0) + (sq8_ ? sq8_->bytes() : 0);
+  }
+  // Candidates the int8 pre-scan keeps per hit wanted (≥ 1; kDefaultRescoreOversample unless set).
+  // Set before searching: not synchronised with scans.
+  void set_rescore_oversample(int64_t oversample) { rescore_oversample_ = std::max<int64_t>(oversample, 1); }
 
   int64_t file_bytes() const { return file_bytes_; }
   int64_t dim() const { return dim_; }
@@ -152,6 +161,8 @@ class ShardSearcher {
   std::string ranged_name_;           // set when SQLite reads through a RangedObject
   std::shared_ptr<void> ranged_registration_;  // ends that registration with the searcher
   std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
+  std::unique_ptr<const Sq8Codes> sq8_;      // set when the shard has int8 codes (with table_)
+  int64_t rescore_oversample_ = kDefaultRescoreOversample;
   // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard
   // without payloads: a query then touches SQLite only for payloads it returns.
   std::unordered_map<int64_t, RecordId> ids_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 #include "shard/vec0_distance.h"
 
@@ -84,19 +86,27 @@ Outcome Rescore(Rescorer& rescorer, const ScoreSlack& slack, const float* query,
   return slack.LowestExact(last_fast) > kth ? Outcome::kDone : Outcome::kMore;
 }
 
-// Every row rescored: the answer when the kernel's distances cannot be bounded (overflow).
-void RescoreAll(const ScanTable& table, Rescorer& rescorer, const float* query, int64_t k, double max_distance,
-                std::vector<ScanHit>* hits) {
+// The k nearest of `rows`, in vec0's order.
+void RescoreRows(const ScanTable& table, Rescorer& rescorer, const float* query, std::span<const int64_t> rows,
+                 int64_t k, double max_distance, std::vector<ScanHit>* hits) {
   hits->clear();
-  for (int64_t row = 0; row < table.vectors.rows(); ++row) {
+  for (const int64_t row : rows) {
     const double score = rescorer.Score(row, query);
     // NaN (never from a table the loader accepts) is left out rather than ordered.
     if (score <= max_distance) hits->push_back(ScanHit{score, table.rowids[static_cast<size_t>(row)], row});
   }
   auto before = [&](const ScanHit& a, const ScanHit& b) { return rescorer.Before(a, b); };
-  const size_t keep = std::min(hits->size(), static_cast<size_t>(k));
+  const size_t keep = std::min(hits->size(), static_cast<size_t>(std::max<int64_t>(k, 0)));
   std::partial_sort(hits->begin(), hits->begin() + static_cast<std::ptrdiff_t>(keep), hits->end(), before);
   hits->resize(keep);
+}
+
+// Every row rescored: the answer when the kernel's distances cannot be bounded (overflow).
+void RescoreAll(const ScanTable& table, Rescorer& rescorer, const float* query, int64_t k, double max_distance,
+                std::vector<ScanHit>* hits) {
+  std::vector<int64_t> rows(static_cast<size_t>(table.vectors.rows()));
+  std::iota(rows.begin(), rows.end(), int64_t{0});
+  RescoreRows(table, rescorer, query, rows, k, max_distance, hits);
 }
 
 }  // namespace
@@ -140,6 +150,27 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
       ScanOne(table, queries[q], asked, bound, options.isa, &found);
     }
   }
+}
+
+void Vec0RescoreFast(const ScanTable& table, const float* query, std::vector<ScanHit> fast, int64_t k,
+                     double max_distance, std::vector<ScanHit>* hits) {
+  hits->clear();
+  if (k <= 0 || fast.empty()) return;
+  std::sort(fast.begin(), fast.end(), [](const ScanHit& a, const ScanHit& b) { return a.score < b.score; });
+  Rescorer rescorer(table);
+  const ScoreSlack slack = KernelScoreSlack(table.metric, table.vectors.stride());
+  const auto rows = static_cast<int64_t>(fast.size());
+  // Each round doubles `want` up to every row, where Rescore is done: a bounded loop.
+  for (int64_t want = Vec0CandidateCount(k, rows);; want = std::min(rows, want * 2)) {
+    std::vector<ScanHit> head(fast.begin(), fast.begin() + want);
+    const Outcome outcome = Rescore(rescorer, slack, query, k, want, rows, max_distance,
+                                    std::numeric_limits<double>::infinity(), std::move(head), hits);
+    if (outcome == Outcome::kDone) return;
+    if (outcome == Outcome::kUnbounded) break;
+  }
+  std::vector<int64_t> all;
+  for (const ScanHit& f : fast) all.push_back(f.row);
+  RescoreRows(table, rescorer, query, all, k, max_distance, hits);
 }
 
 }  // namespace shardvec

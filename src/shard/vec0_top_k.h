@@ -27,6 +27,14 @@ namespace shardvec {
 void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
               std::vector<std::vector<ScanHit>>* out, const ScanOptions& options = {});
 
+// The k nearest of the rows in `fast` (ScanTable rows, each with its kernel distance from ScoreRows
+// as its score, in any order) to `query` in vec0's distances and order, those farther than
+// max_distance left out: the rescore of another scan's candidates (the int8 pre-scan's). Only the
+// nearest by kernel distance are rescored, more while a row left out might still enter (the slack
+// argument of Vec0TopK), so the answer is that of rescoring every row given.
+void Vec0RescoreFast(const ScanTable& table, const float* query, std::vector<ScanHit> fast, int64_t k,
+                     double max_distance, std::vector<ScanHit>* hits);
+
 // The kernel candidates Vec0TopK first asks for, for k hits (k plus a margin, at most `rows`).
 int64_t Vec0CandidateCount(int64_t k, int64_t rows);
 

@@ -41,6 +41,7 @@ Status CheckShardTask(const ShardTask& t) {
   RETURN_IF_ERROR(ValidateKeyLayout(LayoutOf(t), {"shard task shard_prefix", "shard task db_path_template"}));
   if (t.db_id < 0) return Status::InvalidArgument(fmt::format("shard task db_id must be >= 0 (got {})", t.db_id));
   if (t.dim <= 0) return Status::InvalidArgument(fmt::format("shard task dim must be > 0 (got {})", t.dim));
+  RETURN_IF_ERROR(ValidateQuantization(t.quantization, "shard task quantization"));
   if (t.first_attempt < 0) {
     return Status::InvalidArgument(fmt::format("shard task first_attempt must be >= 0 (got {})", t.first_attempt));
   }
@@ -234,7 +235,8 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   ASSIGN_OR_RETURN(LocalRunFolder run_folder, ClaimLocalRunFolder(task.local_root, task.run_id, FileLock::Mode::kShared));
   // A source that knows its record count gets a shard sized to it, byte for byte WriteSharded's.
   const ShardBuildOptions options{.dim = task.dim, .metric = task.metric, .page_size = 0,
-                                  .expected_rows = records.SizeHint().value_or(0)};
+                                  .expected_rows = records.SizeHint().value_or(0),
+                                  .int8_codes = WritesInt8Codes(task.quantization)};
   const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
                                LocalAttemptDir(run_folder.dir, task.db_id, attempt), options, LayoutOf(task)};
   // The claim makes this folder ours: anything in it is left by a crashed process.

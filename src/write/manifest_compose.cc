@@ -97,6 +97,8 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
       {"artifact_digests", std::move(artifact_digests)},
       {"page_size", kShardPageSize},
       {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
+      // What the shards carry beside their float32 vectors: "int8" codes or "none".
+      {"quantization", WritesInt8Codes(c.index.quantization) ? "int8" : "none"},
   };
   // The snapshot's id type, when every non-empty shard said (a guarded publish compares it).
   if (!id_types.empty() && !id_types.contains("")) {

@@ -173,6 +173,31 @@ TEST_F(BuildCliTest, DigestsInTheManifestMatchTheShardBytes) {
   }
 }
 
+// --quantization int8: the manifest records it and every shard carries the code tables; an unknown
+// value is a usage error naming the flag and the value, before any input is read.
+TEST_F(BuildCliTest, QuantizationInt8WritesCodesAndAnUnknownValueIsAUsageError) {
+  testing::WriteNpy(tmp_ / "v.npy", testing::RandomMatrix(300, 8, 5));
+  auto bad = RunCli(Base() + " --input missing.npy --metric l2 --strategy lsh --num-dbs 2 --quantization fp16");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--quantization 'fp16' is not supported"), std::string::npos) << bad.err;
+  auto r = RunCli(Base() + " --input " + ShellQuote((tmp_ / "v.npy").string()) +
+                  " --metric l2 --strategy lsh --num-dbs 2 --quantization int8 --run-id Q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json current = json::parse(testing::ReadText(tmp_ / "store/_CURRENT"));
+  sqlite3* mdb = testing::OpenWithVec0(current["manifest_ref"].get<std::string>().substr(7));
+  json custom = json::parse(QueryRows(mdb, "SELECT custom FROM build_meta")[0][0]);
+  auto shards = QueryRows(mdb, "SELECT db_url, row_count FROM shards");
+  sqlite3_close(mdb);
+  EXPECT_EQ(custom["shardvec"]["quantization"], "int8");
+  EXPECT_EQ(custom["vector"]["quantization"], "int8");
+  ASSERT_FALSE(shards.empty());
+  for (auto& row : shards) {
+    sqlite3* sdb = testing::OpenWithVec0(row[0].substr(7) + "/shard.db");
+    EXPECT_EQ(QueryRows(sdb, "SELECT rows FROM shardvec_sq8_params")[0][0], row[1]);
+    sqlite3_close(sdb);
+  }
+}
+
 TEST_F(BuildCliTest, EveryRejectedInputExitsOneNamingTheFieldAndLeavesCurrentAlone) {
   testing::WriteNpy(tmp_ / "good.npy", testing::RandomMatrix(20, 4, 1));
   auto ok = RunCli(Base() + " --input " + ShellQuote((tmp_ / "good.npy").string()) + " --metric l2 --strategy lsh --num-dbs 2");

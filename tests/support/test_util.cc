@@ -271,9 +271,10 @@ std::vector<std::string> QuotedIncludes(const fs::path& source) {
   return out;
 }
 
-void BuildVec0Shard(const fs::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size) {
+void BuildVec0Shard(const fs::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size, bool int8_codes) {
   ShardBuildOptions options{vectors.cols, metric};
   options.chunk_size = chunk_size;
+  options.int8_codes = int8_codes;
   auto builder = ShardBuilder::Create(path, options);
   ASSERT_TRUE(builder.ok()) << builder.status().ToString();
   for (int64_t row = 0; row < vectors.rows; ++row) {

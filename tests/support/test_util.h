@@ -102,8 +102,9 @@ class LockHolder {
 };
 
 // Builds a shard file of `vectors` with ShardBuilder: id = row number, no payloads; chunk_size 0 is
-// the builder's choice. A test failure when it cannot.
-void BuildVec0Shard(const std::filesystem::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size = 0);
+// the builder's choice; `int8_codes` as ShardBuildOptions'. A test failure when it cannot.
+void BuildVec0Shard(const std::filesystem::path& path, const Matrix& vectors, Metric metric, int64_t chunk_size = 0,
+                    bool int8_codes = false);
 // Opens an SQLite file read-only and loads vec0 explicitly with sqlite3_load_extension.
 sqlite3* OpenWithVec0(const std::filesystem::path& path);
 // Runs `sql` (one or more statements) on an SQLite file opened read-write, without vec0; a test

@@ -2,6 +2,7 @@
 // default takes effect under the strategy, or is refused naming it (under the caller's names).
 #include "write/config_validation.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -99,8 +100,27 @@ TEST(ConfigValidationTest, IndexSettingsSqliteVecCannotBuildAreRefused) {
   c.index.index_type = "ivf_pq";
   EXPECT_NE(Validate(c).message().find("index_config.index_type 'ivf_pq' is not supported"), std::string::npos);
   c = Config(Strategy::kLsh);
-  c.index.quantization = "int8";
-  EXPECT_NE(Validate(c).message().find("index_config.quantization 'int8' is not supported"), std::string::npos);
+  c.index.quantization = "fp16";
+  EXPECT_NE(Validate(c).message().find("index_config.quantization 'fp16' is not supported"), std::string::npos);
+}
+
+TEST(ConfigValidationTest, QuantizationIsInt8NoneOrUnset) {
+  for (const char* ok : {"int8", "none"}) {
+    WriteConfig c = Config(Strategy::kLsh);
+    c.index.quantization = ok;
+    EXPECT_TRUE(Validate(c).ok()) << ok;
+  }
+  EXPECT_FALSE(WritesInt8Codes(std::nullopt));
+  EXPECT_FALSE(WritesInt8Codes("none"));
+  EXPECT_TRUE(WritesInt8Codes("int8"));
+  for (const char* bad : {"INT8", "int4", ""}) {
+    WriteConfig c = Config(Strategy::kLsh);
+    c.index.quantization = bad;
+    const Status st = Validate(c);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find(fmt::format("index_config.quantization '{}' is not supported", bad)), std::string::npos)
+        << st.message();
+  }
 }
 
 TEST(ConfigValidationTest, TheLayoutIsCheckedAndANonDefaultOneAccepted) {

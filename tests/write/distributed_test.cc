@@ -72,6 +72,7 @@ class DistributedTest : public ::testing::Test {
     t.db_id = db_id;
     t.dim = config.index.dim;
     t.metric = config.index.metric;
+    t.quantization = config.index.quantization;
     return t;
   }
 
@@ -331,6 +332,25 @@ TEST_F(DistributedTest, FirstAttemptStartsTheClaimAndABadRecordNamesItsRow) {
   EXPECT_TRUE(testing::ListFiles(tmp_ / "build").empty());
   task.run_id = "../x";
   EXPECT_THAT(BuildShardAttempt(task, good, store).status().message(), HasSubstr("run_id '../x'"));
+}
+
+// A task's quantization takes effect in the shard it builds, and an unknown one is refused by name.
+TEST_F(DistributedTest, ATaskWithInt8QuantizationWritesCodesAndAnUnknownOneIsRefused) {
+  auto store = LocalStore("store");
+  WriteConfig config = Config({"lsh", Strategy::kLsh}, store->PrefixUrl());
+  ShardTask task = Task(config, "Q", 0);
+  task.quantization = "int8";
+  VectorRecordSource source(Records());
+  auto info = BuildShardAttempt(task, source, store);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  sqlite3* db = testing::OpenWithVec0(info->db_url.substr(std::string("file://").size()) + "/shard.db");
+  EXPECT_EQ(testing::QueryRows(db, "SELECT rows FROM shardvec_sq8_params")[0][0], std::to_string(info->row_count));
+  sqlite3_close(db);
+  task.quantization = "fp16";
+  task.db_id = 1;
+  VectorRecordSource again(Records());
+  EXPECT_THAT(BuildShardAttempt(task, again, store).status().message(),
+              HasSubstr("shard task quantization 'fp16' is not supported"));
 }
 
 TEST_F(DistributedTest, PublishRejectsADbIdOutOfRangeAndLeavesCurrentAlone) {

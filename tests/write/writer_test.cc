@@ -150,6 +150,36 @@ TEST_F(WriterTest, EachShardIsSizedToItsRowCount) {
   EXPECT_EQ(m.custom["shardvec"]["page_size"], kShardPageSize);
 }
 
+// quantization "int8": every shard carries the code tables and the manifest says so; "none" and
+// unset: no code tables, custom.shardvec.quantization "none".
+TEST_F(WriterTest, QuantizationInt8WritesCodesInEveryShardAndTheManifestRecordsIt) {
+  for (const std::optional<std::string>& q : {std::optional<std::string>("int8"), std::optional<std::string>("none"),
+                                             std::optional<std::string>()}) {
+    Matrix data = testing::ClusteredMatrix(200, 8, 3, 5);
+    WriteConfig c = BaseConfig(8);
+    c.sharding.strategy = Strategy::kLsh;
+    c.sharding.num_dbs = 3;
+    c.index.quantization = q;
+    c.allow_schema_change = true;
+    VectorRecordSource source(MakeRecords(data));
+    auto result = WriteSharded(c, source);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    Manifest m = CurrentManifest();
+    const bool int8 = q == "int8";
+    EXPECT_EQ(m.custom["shardvec"]["quantization"], int8 ? "int8" : "none");
+    EXPECT_EQ(m.custom["vector"]["quantization"], q ? nlohmann::json(*q) : nlohmann::json());
+    for (const ManifestShard& s : m.shards) {
+      sqlite3* db = testing::OpenWithVec0(PathFromUrl(*s.db_url) / "shard.db");
+      auto tables = QueryRows(db, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'shardvec_sq8%'");
+      EXPECT_EQ(tables[0][0], int8 ? "2" : "0") << q.value_or("unset");
+      if (int8) {
+        EXPECT_EQ(QueryRows(db, "SELECT rows FROM shardvec_sq8_params")[0][0], std::to_string(s.row_count));
+      }
+      sqlite3_close(db);
+    }
+  }
+}
+
 TEST_F(WriterTest, PayloadsAndTypedIdsAreStoredAsTheReferenceStoresThem) {
   Matrix data = testing::RandomMatrix(30, 4, 1);
   WriteConfig c = BaseConfig(4);

@@ -381,6 +381,7 @@ class DistributedRun:
                 setattr(options, key, "")
         task = _engine.ShardTask(store=c.store, store_options=options, local_root=c.local_root,
                                  run_id=self.run_id, dim=c.index.dim, metric=c.index.metric,
+                                 quantization=c.index.quantization,
                                  shard_prefix=c.shard_prefix, db_path_template=c.db_path_template)
         return ShardTaskSpec(
             task=task, batch_size=int(c.batch_size),
