@@ -569,6 +569,13 @@ def ids_matrix(rows: Sequence[Sequence[int]]) -> np.ndarray:
     return out
 
 
+def peer_inputs(data: Dataset) -> tuple[PeerPlan, np.ndarray, np.ndarray]:
+    """The plan's peer settings, and the train rows and queries as the peers take them (unit vectors
+    for cosine, as FAISS)."""
+    x, q = data.faiss_vectors()
+    return data.plan.peers, x, q
+
+
 def run_hnswlib(data: Dataset, cores: int, floor: dict[str, Any], work: Path) -> tuple[list[Row], list[Build]]:
     """hnswlib HNSW graphs (M from the plan, efConstruction 200), built on all cores; ef swept until
     recall reaches PEER_SWEEP_STOP. 1 thread: ``set_num_threads(1)`` and one query per knn_query;
@@ -576,8 +583,7 @@ def run_hnswlib(data: Dataset, cores: int, floor: dict[str, Any], work: Path) ->
     vectors in inner-product space (the same order)."""
     import hnswlib
 
-    peers = data.plan.peers
-    x, q = data.faiss_vectors()
+    peers, x, q = peer_inputs(data)
     n, d = x.shape
     space = "l2" if data.plan.metric == "l2" else "ip"
     rows: list[Row] = []
@@ -653,8 +659,7 @@ def run_lancedb(data: Dataset, cores: int, floor: dict[str, Any], work: Path) ->
     import pyarrow as pa
     from lancedb.index import IvfFlat, IvfPq
 
-    peers = data.plan.peers
-    x, q = data.faiss_vectors()
+    peers, x, q = peer_inputs(data)
     n, d = x.shape
     metric = "l2" if data.plan.metric == "l2" else "cosine"
     rows: list[Row] = []
@@ -1583,15 +1588,18 @@ def main() -> int:
             log(f"plan {plan.name}: {plan.train_rows} x queries {plan.query_rows}; {sweeps}; 1-thread <= "
                 f"{plan.budget.latency_max} queries / {plan.budget.latency_s} s per setting; raw sqlite-vec "
                 f"{plan.raw_vec0_queries} queries")
-    datasets = [run_dataset(plan, binary, cores, args.work_dir, info) for plan in plans.values()
-                if args.only in (None, plan.name)]
-    (out / "results.md").write_text(markdown(info, datasets, args.quick))
-    (out / "results.json").write_text(json.dumps(
-        {"machine": info, "quick": args.quick, "k": K, "recall_target": RECALL_TARGET, "targets": TARGETS,
-         "peer_recalls": PEER_RECALLS, "peer_targets": PEER_TARGETS, "build_targets": BUILD_TARGETS,
-         "seconds": time.perf_counter() - START, "datasets": to_json(datasets)}, indent=1))
-    plot(out / "recall_qps.png", datasets)
-    log(f"wrote {out / 'results.md'}, results.json and recall_qps.png in {time.perf_counter() - START:.0f} s")
+    datasets: list[dict[str, Any]] = []
+    for plan in plans.values():
+        if args.only in (None, plan.name):
+            datasets.append(run_dataset(plan, binary, cores, args.work_dir, info))
+            # Written after every data set, so a long run stopped later keeps what it measured.
+            (out / "results.md").write_text(markdown(info, datasets, args.quick))
+            (out / "results.json").write_text(json.dumps(
+                {"machine": info, "quick": args.quick, "k": K, "recall_target": RECALL_TARGET, "targets": TARGETS,
+                 "peer_recalls": PEER_RECALLS, "peer_targets": PEER_TARGETS, "build_targets": BUILD_TARGETS,
+                 "seconds": time.perf_counter() - START, "datasets": to_json(datasets)}, indent=1))
+            plot(out / "recall_qps.png", datasets)
+            log(f"wrote {out / 'results.md'}, results.json and recall_qps.png in {time.perf_counter() - START:.0f} s")
     return 1 if sanity_failures(datasets) else 0
 
 
