@@ -461,13 +461,15 @@ def measure(system: str, num_dbs: int | None, probes: int | None, setting: str, 
 # Systems.
 
 
-def run_faiss(data: Dataset, cores: int, floor: dict[str, Any], work: Path,
-              shardvec_centroids: dict[int, np.ndarray], build_only: set[int]) -> tuple[list[Row], list[Build]]:
+def run_faiss(data: Dataset, cores: int, floor: dict[str, Any], work: Path, shardvec_centroids: dict[int, np.ndarray],
+              build_only: set[int], same_lists: bool = True) -> tuple[list[Row], list[Build]]:
     """FAISS IndexFlat; per list count of the shardvec sweeps IndexIVFFlat twice: with its own k-means,
     and over the centroids shardvec's writer trained (the same partitioning: both then scan the same
     lists); IndexIVFFlat with its own k-means over the plan's nlist sweep (its best nlist), each nprobe
     sweep stopping at PEER_SWEEP_STOP; and the train + add time alone at each list count in
-    ``build_only`` not measured otherwise (shardvec's list counts, for the build target)."""
+    ``build_only`` not measured otherwise (shardvec's list counts, for the build target). Without
+    ``same_lists`` the nlist = num_dbs sweeps are left out (their train + add is still timed when
+    ``build_only`` names them)."""
     import faiss
 
     rows: list[Row] = []
@@ -511,12 +513,13 @@ def run_faiss(data: Dataset, cores: int, floor: dict[str, Any], work: Path,
     del flat
 
     peers = data.plan.peers
-    runs = [(nlist, probes, system, False) for nlist, probes in data.plan.sweeps.items()
+    swept = set(data.plan.sweeps) if same_lists else set()
+    runs = [(nlist, probes, system, False) for nlist, probes in data.plan.sweeps.items() if nlist in swept
             for system in ("faiss-ivf", "faiss-ivf-same")]
     runs += [(nlist, tuple(p for p in peers.ivf_nprobes if p <= nlist), "faiss-ivf", True)
-             for nlist in peers.ivf_nlists if nlist not in data.plan.sweeps]
+             for nlist in peers.ivf_nlists if nlist not in swept]
     runs += [(nlist, (), "faiss-ivf", False) for nlist in sorted(build_only)
-             if nlist not in data.plan.sweeps and nlist not in peers.ivf_nlists and nlist <= n]
+             if nlist not in swept and nlist not in peers.ivf_nlists and nlist <= n]
     for nlist, probes, system, stop_early in runs:
         given = shardvec_centroids.get(nlist) if system == "faiss-ivf-same" else None
         if system == "faiss-ivf-same" and given is None:
@@ -1383,6 +1386,9 @@ def peer_markdown(ds: dict[str, Any]) -> list[str]:
 
 def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) -> str:
     lines = ["# shardvec benchmark" + (" (quick smoke run: small subsets, not for comparison)" if quick else ""), ""]
+    if info.get("peers_only"):
+        lines += ["`--peers-only`: only what issue 28's table needs (no build rounds of the older targets, no FAISS "
+                  "sweeps at nlist = shard count, no raw sqlite-vec).", ""]
     lines += [
         f"Machine: {info['cpu']}, {info['cores']} cores, L3 {info['l3_cache']}, {info['memory_gib']} GiB; "
         f"{info['date']}; git {info['git_commit']}{' (dirty)' if info['git_dirty'] else ''}; shardvec "
@@ -1493,7 +1499,11 @@ def plot(path: Path, datasets: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, info: dict[str, Any]) -> dict[str, Any]:
+def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, info: dict[str, Any],
+                peers_only: bool = False) -> dict[str, Any]:
+    """One data set. ``peers_only`` measures only what issue 28's table needs: no build rounds of the
+    older targets, no FAISS sweeps at nlist = num_dbs (their train + add alone still runs), no raw
+    sqlite-vec."""
     log(f"== {plan.title}")
     watch = CpuWatch()
     data = load_fashion(plan) if plan.name == "fashion" else synthetic(plan)
@@ -1508,12 +1518,15 @@ def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, 
     try:
         npy = work / "train.npy"
         np.save(npy, data.train)
-        log("-- builds the targets compare")
-        target_builds = run_target_builds(data, cores, work, npy, binary)
+        target_builds = []
+        if not peers_only:
+            log("-- builds the targets compare")
+            target_builds = run_target_builds(data, cores, work, npy, binary)
         log("-- shardvec")
         sv_rows, sv_builds, sv_run = run_shardvec(data, cores, floor, work)
         log("-- FAISS")
-        faiss_rows, faiss_builds = run_faiss(data, cores, floor, work, sv_run.centroids, set(sv_run.lists.values()))
+        faiss_rows, faiss_builds = run_faiss(data, cores, floor, work, sv_run.centroids, set(sv_run.lists.values()),
+                                             same_lists=not peers_only)
         log("-- hnswlib")
         hnsw_rows, hnsw_builds = run_hnswlib(data, cores, floor, work)
         log("-- LanceDB")
@@ -1522,9 +1535,12 @@ def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, 
         flat = next(r for r in faiss_rows if r.system == "faiss-flat")
         if flat.recall < 0.999:
             log(f"  WARNING: FAISS IndexFlat recall@10 is {flat.recall:.4f}, not ~1.0: check the ground truth")
-        log("-- raw sqlite-vec")
-        raw_rows, raw_builds, extra = run_raw_vec0(data, cores, floor, work, npy, binary)
-        info.update(extra)
+        raw_rows: list[Row] = []
+        raw_builds: list[Build] = []
+        if not peers_only:
+            log("-- raw sqlite-vec")
+            raw_rows, raw_builds, extra = run_raw_vec0(data, cores, floor, work, npy, binary)
+            info.update(extra)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = sv_rows + faiss_rows + hnsw_rows + lance_rows + raw_rows
@@ -1535,7 +1551,7 @@ def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, 
     return {"name": plan.name, "title": plan.title, "description": f"{data.description}; {plan.note}",
             "metric": plan.metric, "train_rows": len(data.train), "dim": data.dim, "queries": len(data.queries),
             "floor": floor, "other_cpu_pct": others, "rows": rows, "builds": builds,
-            "targets": targets_for(data, rows, builds, cores), "peer_targets": peer_targets(data, rows, builds, sv_run),
+            "targets": [] if peers_only else targets_for(data, rows, builds, cores), "peer_targets": peer_targets(data, rows, builds, sv_run),
             "best": best_per_system(rows), "profiles": sv_run.profiles, "skipped": sv_run.skipped,
             "lists": {f"{num_dbs} shards{', ' + name if name else ''}": count
                       for (num_dbs, name), count in sv_run.lists.items()}}
@@ -1560,6 +1576,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets and num_dbs 16 only (CI smoke run)")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results, or bench/results/quick)")
     parser.add_argument("--only", choices=("fashion", "synthetic"), help="run one data set")
+    parser.add_argument("--peers-only", action="store_true",
+                        help="measure only what issue 28's table needs (no older targets' builds, FAISS sweeps "
+                             "at nlist = num_dbs or raw sqlite-vec)")
     parser.add_argument("--synthetic-rows", type=int, default=1_000_000,
                         help="rows of the synthetic set in the full run (default 1000000; e.g. 200000 while iterating)")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()),
@@ -1581,7 +1600,9 @@ def main() -> int:
     if args.synthetic_rows < 10_000:
         parser.error(f"--synthetic-rows must be at least 10000, got {args.synthetic_rows}")
     plans = make_plans(args.quick, args.synthetic_rows)
+    info_flags = {"peers_only": args.peers_only}
     info = machine_info(binary, args.work_dir)
+    info.update(info_flags)
     for plan in plans.values():
         if args.only in (None, plan.name):
             sweeps = "; ".join(f"num_dbs {n}: probes {','.join(map(str, p))}" for n, p in plan.sweeps.items())
@@ -1591,7 +1612,7 @@ def main() -> int:
     datasets: list[dict[str, Any]] = []
     for plan in plans.values():
         if args.only in (None, plan.name):
-            datasets.append(run_dataset(plan, binary, cores, args.work_dir, info))
+            datasets.append(run_dataset(plan, binary, cores, args.work_dir, info, args.peers_only))
             # Written after every data set, so a long run stopped later keeps what it measured.
             (out / "results.md").write_text(markdown(info, datasets, args.quick))
             (out / "results.json").write_text(json.dumps(
