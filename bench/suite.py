@@ -1,7 +1,10 @@
 """The benchmark suite behind ``bench/run``: recall@10 against queries per second, build cost and scan
 bandwidth for shardvec, FAISS ``IndexIVFFlat`` (nlist = num_dbs, nprobe = num_probes), FAISS
 ``IndexFlat`` (exact) and raw sqlite-vec (one un-sharded vec0 table, default settings), all measured in
-one run on this machine, beside a memory-bandwidth floor measured the same way.
+one run on this machine, beside a memory-bandwidth floor measured the same way; and the peers a user
+would pick, each at its best settings: hnswlib (M16/M32, ef swept), FAISS IVFFlat over an nlist sweep
+(nprobe swept) and LanceDB (IVF_PQ with refine, IVF_FLAT; nprobes swept), with the ratios of issue 28's
+targets. The peers and matplotlib are pinned in bench/requirements.txt (bench/run installs them).
 
 Data sets: Fashion-MNIST 60k x 784 (l2, raw 0..255 pixel values as the CLI loads them, the 10k test
 images as queries) and a synthetic clustered 1M x 384 cosine set (fixed seed). Ground truth is an exact
@@ -11,7 +14,11 @@ top-10 computed here with NumPy. Writes results.md, results.json and recall_qps.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import gzip
+import importlib.metadata
+import inspect
 import json
 import os
 import shutil
@@ -21,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +53,23 @@ TARGETS: dict[str, float] = {
     "qps_vs_ivf_own_kmeans": 1.0,
     "batch_vs_ivf_own_kmeans": 1.0,
 }
+# Issue 28's targets against the peers, each at recall@10 >= every PEER_RECALLS value: shardvec's best
+# QPS / the peer's best (at least the threshold), and build seconds / bytes on disk (at most).
+PEER_RECALLS = (0.95, 0.99)
+PEER_TARGETS: dict[str, float] = {
+    "qps_vs_hnswlib": 1.0,  # 1 thread, best of hnswlib M16/M32 over the ef sweep
+    "qps_vs_faiss_ivf_best": 2.0,  # 1 thread, FAISS IVFFlat at its best nlist (own k-means) and nprobe
+    "qps_vs_lancedb": 5.0,  # 1 thread, best LanceDB index and nprobes
+    "batch_vs_hnswlib": 1.0,  # all cores, hnswlib knn_query on the batch
+}
+BUILD_TARGETS: dict[str, float] = {  # at most
+    "build_vs_faiss_ivf": 1.5,  # shardvec write / FAISS IVFFlat train + add at shardvec's list count
+    "build_vs_hnswlib": 1.0,  # shardvec write / the faster hnswlib build (M16 or M32)
+    "bytes_vs_raw": 1.15,  # shard bytes / raw float32 vectors + int64 ids (the bench has no payloads)
+}
+INT8_BYTES_ALLOWANCE = 0.25  # int8 codes add ~0.25x of the raw vectors: their bytes target is 1.40x
+# A peer's sweep stops after the first setting at or above this recall (higher settings only cost time).
+PEER_SWEEP_STOP = 0.995
 # Above this share of the machine's CPU taken by other processes during a data set, its numbers are
 # flagged as disturbed.
 OTHER_CPU_WARN_PCT = 5.0
@@ -113,28 +136,67 @@ class DatasetPlan:
     budget: Budget
     sweeps: dict[int, tuple[int, ...]]  # num_dbs -> num_probes / nprobe values
     note: str
+    peers: PeerPlan
 
 
-def make_plans(quick: bool) -> dict[str, DatasetPlan]:
+@dataclass(frozen=True)
+class PeerPlan:
+    """The peers' settings: hnswlib graphs (M, efConstruction) and its ef sweep; FAISS IVFFlat's nlist
+    and nprobe sweeps; LanceDB's IVF partitions, its indexes and nprobes sweep."""
+
+    hnsw_m: tuple[int, ...]
+    hnsw_ef: tuple[int, ...]
+    ivf_nlists: tuple[int, ...]
+    ivf_nprobes: tuple[int, ...]
+    lance_partitions: int
+    lance_indexes: tuple[tuple[str, int | None], ...]  # (index_type, refine_factor or None)
+    lance_nprobes: tuple[int, ...]
+    hnsw_ef_construction: int = 200
+
+
+LANCE_INDEXES = (("IVF_PQ", 10), ("IVF_FLAT", None))
+
+
+def lance_partitions(rows: int) -> int:
+    """LanceDB's own default partition count, sqrt(rows), rounded to a power of two."""
+    return 1 << max(1, round(np.log2(max(4.0, np.sqrt(rows)))))
+
+
+def make_plans(quick: bool, synthetic_rows: int = 1_000_000) -> dict[str, DatasetPlan]:
     if quick:
         budget = Budget(latency_max=50, latency_min=10, latency_s=0.5, batch_min=50, batch_s=1.0)
-        sweeps = {16: tuple(range(1, 17))}
+        sweeps = {16: (1, 2, 4, 8, 16)}
+        # LanceDB's IVF_PQ (PQ training: about a minute even on 10k rows) only in the full run; hnswlib's
+        # graphs with efConstruction 40 (200 took over a minute on the 50k set).
+        peers = PeerPlan(hnsw_m=(16,), hnsw_ef=(10, 20, 40, 80), ivf_nlists=(256,), ivf_nprobes=(1, 4, 16),
+                         lance_partitions=64, lance_indexes=(("IVF_FLAT", None),), lance_nprobes=(1, 4, 16),
+                         hnsw_ef_construction=40)
         return {
             "fashion": DatasetPlan("fashion", "Fashion-MNIST (quick: 10k train x 200 test)", "l2", 10_000, 200, 50,
-                                   budget, sweeps, "quick smoke run: the first 10k train and 200 test images"),
+                                   budget, sweeps, "quick smoke run: the first 10k train and 200 test images", peers),
             "synthetic": DatasetPlan("synthetic", "Synthetic clustered 384-d cosine (quick: 50k x 200)", "cosine",
-                                     50_000, 200, 50, budget, sweeps, "quick smoke run"),
+                                     50_000, 200, 50, budget, sweeps, "quick smoke run", peers),
         }
     full_sweeps = {16: tuple(range(1, 17)), 64: SHARDVEC_64_PROBES}
+
+    def peers(rows: int) -> PeerPlan:
+        return PeerPlan(hnsw_m=(16, 32), hnsw_ef=(10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 200, 300, 400),
+                        ivf_nlists=(256, 512, 1024, 2048, 4096),
+                        ivf_nprobes=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256),
+                        lance_partitions=lance_partitions(rows), lance_indexes=LANCE_INDEXES,
+                        lance_nprobes=(1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256))
+
+    synth_title = (f"Synthetic clustered {synthetic_rows // 1000}k x 384, cosine" if synthetic_rows < 1_000_000
+                   else f"Synthetic clustered {synthetic_rows / 1e6:g}M x 384, cosine")
     return {
         "fashion": DatasetPlan(
             "fashion", "Fashion-MNIST 60k x 784, l2", "l2", 60_000, 10_000, 200,
             Budget(latency_max=1000, latency_min=50, latency_s=3.0, batch_min=500, batch_s=4.0), full_sweeps,
-            "1-thread latency on up to 1000 of the queries"),
+            "1-thread latency on up to 1000 of the queries", peers(60_000)),
         "synthetic": DatasetPlan(
-            "synthetic", "Synthetic clustered 1M x 384, cosine", "cosine", 1_000_000, 1_000, 50,
+            "synthetic", synth_title, "cosine", synthetic_rows, 1_000, 50,
             Budget(latency_max=300, latency_min=15, latency_s=4.0, batch_min=40, batch_s=5.0), full_sweeps,
-            "1-thread latency on up to 300 of the queries"),
+            "1-thread latency on up to 300 of the queries", peers(synthetic_rows)),
     }
 
 
@@ -333,7 +395,7 @@ def batch_size_for(latency: Latency, total: int, budget: Budget, cores: int) -> 
 
 @dataclass
 class Row:
-    system: str  # shardvec | faiss-ivf | faiss-ivf-same | faiss-flat | sqlite-vec
+    system: str  # shardvec | faiss-ivf | faiss-ivf-same | faiss-flat | sqlite-vec | hnswlib | lancedb
     num_dbs: int | None
     probes: int | None
     setting: str
@@ -345,12 +407,15 @@ class Row:
     scanned_bytes_per_query: float
     scan_gbps_per_core: float
     pct_of_floor: float
+    variant: str = ""  # shardvec: its setting's name ("" = default); hnswlib: "M16"; lancedb: the index
 
     @property
     def label(self) -> str:
-        return {"shardvec": f"shardvec {self.num_dbs} shards", "faiss-ivf": f"FAISS IVFFlat nlist={self.num_dbs}",
+        shardvec = f"shardvec {self.num_dbs} shards" + (f", {self.variant}" if self.variant else "")
+        return {"shardvec": shardvec, "faiss-ivf": f"FAISS IVFFlat nlist={self.num_dbs}",
                 "faiss-ivf-same": f"FAISS IVFFlat nlist={self.num_dbs}, shardvec's centroids",
-                "faiss-flat": "FAISS IndexFlat (exact)", "sqlite-vec": "raw sqlite-vec (1 vec0 table)"}[self.system]
+                "faiss-flat": "FAISS IndexFlat (exact)", "sqlite-vec": "raw sqlite-vec (1 vec0 table)",
+                "hnswlib": f"hnswlib {self.variant}", "lancedb": f"LanceDB {self.variant}"}[self.system]
 
 
 @dataclass
@@ -372,10 +437,12 @@ class Build:
 def measure(system: str, num_dbs: int | None, probes: int | None, setting: str, data: Dataset,
             search_one: Callable[[np.ndarray], Any], search_many: Callable[[np.ndarray], np.ndarray],
             bytes_scanned: Callable[[np.ndarray], float], queries: np.ndarray, floor: dict[str, Any],
-            cores: int) -> Row:
-    """One setting: the 1-thread loop, then the batch (whose answers give recall)."""
+            cores: int, variant: str = "", one_thread: Callable[[], Any] | None = None) -> Row:
+    """One setting: the 1-thread loop (inside the ``one_thread`` context when given), then the batch
+    (whose answers give recall)."""
     budget = data.plan.budget
-    latency = time_single(search_one, queries, budget)
+    with one_thread() if one_thread else contextlib.nullcontext():
+        latency = time_single(search_one, queries, budget)
     scanned = bytes_scanned(queries[:latency.n])  # total over the timed queries
     n_batch = batch_size_for(latency, len(queries), budget, cores)
     t0 = time.perf_counter()
@@ -384,7 +451,7 @@ def measure(system: str, num_dbs: int | None, probes: int | None, setting: str, 
     recall, id_recall = recall_at_k(data, ids)
     gbps = scanned / (latency.mean_ms / 1e3 * latency.n) / 1e9
     row = Row(system, num_dbs, probes, setting, recall, id_recall, n_batch, latency, n_batch / batch_s,
-              scanned / latency.n, gbps, 100 * gbps / floor["gbps_per_core"])
+              scanned / latency.n, gbps, 100 * gbps / floor["gbps_per_core"], variant)
     log(f"  {row.label:32s} {setting:10s} recall {recall:.4f}  1t {latency.mean_ms:8.2f} ms ({latency.n} q)  "
         f"batch {row.batch_qps:9.1f} q/s ({n_batch} q)  scan {gbps:5.2f} GB/s/core")
     return row
@@ -394,10 +461,15 @@ def measure(system: str, num_dbs: int | None, probes: int | None, setting: str, 
 # Systems.
 
 
-def run_faiss(data: Dataset, cores: int, floor: dict[str, Any], work: Path,
-              shardvec_centroids: dict[int, np.ndarray]) -> tuple[list[Row], list[Build]]:
-    """FAISS IndexFlat, and per list count IndexIVFFlat twice: with its own k-means, and over the
-    centroids shardvec's writer trained (the same partitioning: both then scan the same lists)."""
+def run_faiss(data: Dataset, cores: int, floor: dict[str, Any], work: Path, shardvec_centroids: dict[int, np.ndarray],
+              build_only: set[int], same_lists: bool = True) -> tuple[list[Row], list[Build]]:
+    """FAISS IndexFlat; per list count of the shardvec sweeps IndexIVFFlat twice: with its own k-means,
+    and over the centroids shardvec's writer trained (the same partitioning: both then scan the same
+    lists); IndexIVFFlat with its own k-means over the plan's nlist sweep (its best nlist), each nprobe
+    sweep stopping at PEER_SWEEP_STOP; and the train + add time alone at each list count in
+    ``build_only`` not measured otherwise (shardvec's list counts, for the build target). Without
+    ``same_lists`` the nlist = num_dbs sweeps are left out (their train + add is still timed when
+    ``build_only`` names them)."""
     import faiss
 
     rows: list[Row] = []
@@ -440,59 +512,265 @@ def run_faiss(data: Dataset, cores: int, floor: dict[str, Any], work: Path,
                         lambda qs: float(len(qs) * data.vector_bytes), q, floor, cores))
     del flat
 
-    for nlist, probes in data.plan.sweeps.items():
-        for system in ("faiss-ivf", "faiss-ivf-same"):
-            given = shardvec_centroids.get(nlist) if system == "faiss-ivf-same" else None
-            if system == "faiss-ivf-same" and given is None:
-                continue
-            faiss.omp_set_num_threads(cores)
-            t0 = time.perf_counter()
-            quantizer = faiss.IndexFlat(d, metric)
-            ivf = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
-            if given is None:
-                ivf.train(x)
-                how = "train + add, all cores"
-            else:
-                # Cosine routes by the angle to each centroid: the same argmax as inner product
-                # with unit centroids over the unit vectors FAISS holds.
-                quantizer.add(normalised(given) if data.plan.metric == "cosine" else given)
-                ivf.is_trained = True
-                how = "add over shardvec's centroids, all cores"
-            ivf.add(x)
-            seconds = time.perf_counter() - t0
-            setting = f"IVFFlat nlist={nlist}" + (", shardvec's centroids" if given is not None else "")
-            builds.append(Build(system, setting, seconds, n / seconds, cores, index_bytes(ivf), how))
-            sizes = np.array([ivf.invlists.list_size(i) for i in range(nlist)], dtype=np.float64)
-            faiss.omp_set_num_threads(1)
-            one, many = searchers(ivf)
-            for p in probes:
-                ivf.nprobe = p
+    peers = data.plan.peers
+    swept = set(data.plan.sweeps) if same_lists else set()
+    runs = [(nlist, probes, system, False) for nlist, probes in data.plan.sweeps.items() if nlist in swept
+            for system in ("faiss-ivf", "faiss-ivf-same")]
+    runs += [(nlist, tuple(p for p in peers.ivf_nprobes if p <= nlist), "faiss-ivf", True)
+             for nlist in peers.ivf_nlists if nlist not in swept]
+    runs += [(nlist, (), "faiss-ivf", False) for nlist in sorted(build_only)
+             if nlist not in swept and nlist not in peers.ivf_nlists and nlist <= n]
+    for nlist, probes, system, stop_early in runs:
+        given = shardvec_centroids.get(nlist) if system == "faiss-ivf-same" else None
+        if system == "faiss-ivf-same" and given is None:
+            continue
+        faiss.omp_set_num_threads(cores)
+        t0 = time.perf_counter()
+        quantizer = faiss.IndexFlat(d, metric)
+        ivf = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
+        if given is None:
+            ivf.train(x)
+            how = "train + add, all cores"
+        else:
+            # Cosine routes by the angle to each centroid: the same argmax as inner product
+            # with unit centroids over the unit vectors FAISS holds.
+            quantizer.add(normalised(given) if data.plan.metric == "cosine" else given)
+            ivf.is_trained = True
+            how = "add over shardvec's centroids, all cores"
+        ivf.add(x)
+        seconds = time.perf_counter() - t0
+        setting = f"IVFFlat nlist={nlist}" + (", shardvec's centroids" if given is not None else "")
+        builds.append(Build(system, setting, seconds, n / seconds, cores, index_bytes(ivf), how))
+        sizes = np.array([ivf.invlists.list_size(i) for i in range(nlist)], dtype=np.float64)
+        faiss.omp_set_num_threads(1)
+        one, many = searchers(ivf)
+        for p in probes:
+            ivf.nprobe = p
 
-                def scanned(qs: np.ndarray, p: int = p, quantizer: Any = quantizer, sizes: np.ndarray = sizes) -> float:
-                    lists = quantizer.search(qs, p)[1]
-                    return float(sizes[lists].sum() * d * 4)
+            def scanned(qs: np.ndarray, p: int = p, quantizer: Any = quantizer, sizes: np.ndarray = sizes) -> float:
+                lists = quantizer.search(qs, p)[1]
+                return float(sizes[lists].sum() * d * 4)
 
-                rows.append(measure(system, nlist, p, f"nprobe={p}", data, one, many, scanned, q, floor, cores))
-            del ivf, quantizer
+            rows.append(measure(system, nlist, p, f"nprobe={p}", data, one, many, scanned, q, floor, cores))
+            if stop_early and rows[-1].recall >= PEER_SWEEP_STOP:
+                break
+        del ivf, quantizer
     faiss.omp_set_num_threads(cores)
     return rows, builds
 
 
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def ids_matrix(rows: Sequence[Sequence[int]]) -> np.ndarray:
+    """Ragged id lists as a (n, K) int64 matrix padded with -1."""
+    out = np.full((len(rows), K), -1, dtype=np.int64)
+    for i, got in enumerate(rows):
+        got = list(got)[:K]
+        out[i, :len(got)] = got
+    return out
+
+
+def peer_inputs(data: Dataset) -> tuple[PeerPlan, np.ndarray, np.ndarray]:
+    """The plan's peer settings, and the train rows and queries as the peers take them (unit vectors
+    for cosine, as FAISS)."""
+    x, q = data.faiss_vectors()
+    return data.plan.peers, x, q
+
+
+def run_hnswlib(data: Dataset, cores: int, floor: dict[str, Any], work: Path) -> tuple[list[Row], list[Build]]:
+    """hnswlib HNSW graphs (M from the plan, efConstruction 200), built on all cores; ef swept until
+    recall reaches PEER_SWEEP_STOP. 1 thread: ``set_num_threads(1)`` and one query per knn_query;
+    batch: ``set_num_threads(cores)`` and the whole batch in one knn_query. Cosine runs on the unit
+    vectors in inner-product space (the same order)."""
+    import hnswlib
+
+    peers, x, q = peer_inputs(data)
+    n, d = x.shape
+    space = "l2" if data.plan.metric == "l2" else "ip"
+    rows: list[Row] = []
+    builds: list[Build] = []
+    for m in peers.hnsw_m:
+        variant = f"M{m}"
+        log(f"  hnswlib {variant}, efConstruction {peers.hnsw_ef_construction}, build on {cores} cores")
+        index = hnswlib.Index(space=space, dim=d)
+        t0 = time.perf_counter()
+        index.init_index(max_elements=n, ef_construction=peers.hnsw_ef_construction, M=m, random_seed=100)
+        index.set_num_threads(cores)
+        index.add_items(x, np.arange(n))
+        seconds = time.perf_counter() - t0
+        path = work / "hnsw.bin"
+        index.save_index(str(path))
+        size = path.stat().st_size
+        path.unlink()
+        builds.append(Build("hnswlib", f"{variant}, efConstruction {peers.hnsw_ef_construction}", seconds, n / seconds,
+                            cores, size, "init_index + add_items, all cores; bytes: save_index"))
+        log(f"    {seconds:.2f} s, {size / 2**20:.1f} MiB")
+
+        def one(v: np.ndarray, index: Any = index) -> Any:
+            return index.knn_query(v.reshape(1, -1), k=K)
+
+        def many(mat: np.ndarray, index: Any = index) -> np.ndarray:
+            index.set_num_threads(cores)
+            try:
+                return index.knn_query(mat, k=K)[0].astype(np.int64)
+            finally:
+                index.set_num_threads(1)
+
+        index.set_num_threads(1)
+        for ef in peers.hnsw_ef:
+            index.set_ef(ef)
+            rows.append(measure("hnswlib", None, ef, f"ef={ef}", data, one, many, lambda qs: 0.0, q, floor, cores,
+                                variant))
+            if rows[-1].recall >= PEER_SWEEP_STOP:
+                break
+        del index
+    return rows, builds
+
+
+@contextlib.contextmanager
+def process_on_one_cpu() -> Iterator[None]:
+    """Confines every thread of this process (and the threads they start meanwhile) to one CPU, for
+    a library whose thread pools cannot be sized per query (LanceDB); restored afterwards."""
+    full = os.sched_getaffinity(0)
+    one = {min(full)}
+
+    def set_all(mask: set[int]) -> None:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), mask)
+            except OSError:  # a thread that ended meanwhile
+                pass
+
+    set_all(one)
+    try:
+        yield
+    finally:
+        set_all(full)
+
+
+def run_lancedb(data: Dataset, cores: int, floor: dict[str, Any], work: Path) -> tuple[list[Row], list[Build]]:
+    """LanceDB in a local folder: per index of the plan, a table of (id, vector) and one vector index
+    (IVF_PQ with num_sub_vectors = dim/8 and a refine_factor, or IVF_FLAT), nprobes swept until recall
+    reaches PEER_SWEEP_STOP. 1 thread: one query at a time with every thread of the process confined
+    to one CPU (LanceDB sizes its thread pools once per process); batch: the batch's queries issued
+    from ``cores`` threads at once."""
+    for name in ("LANCE_LOG", "LANCEDB_LOG"):  # not one warning per PQ sub-vector's k-means or per query
+        os.environ.setdefault(name, "error")
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import IvfFlat, IvfPq
+
+    peers, x, q = peer_inputs(data)
+    n, d = x.shape
+    metric = "l2" if data.plan.metric == "l2" else "cosine"
+    rows: list[Row] = []
+    builds: list[Build] = []
+    table_data = pa.table({"id": pa.array(np.arange(n, dtype=np.int64)),
+                           "vector": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), d)})
+    for index_type, refine in peers.lance_indexes:
+        variant = f"{index_type}{f' refine {refine}' if refine else ''}, {peers.lance_partitions} partitions"
+        folder = work / f"lancedb-{index_type}"
+        log(f"  LanceDB {variant}: table + index in {folder.name}")
+        db = lancedb.connect(str(folder))
+        t0 = time.perf_counter()
+        table = db.create_table("vectors", data=table_data)
+        written = time.perf_counter() - t0
+        config = (IvfPq(distance_type=metric, num_partitions=peers.lance_partitions, num_sub_vectors=d // 8)
+                  if index_type == "IVF_PQ" else IvfFlat(distance_type=metric, num_partitions=peers.lance_partitions))
+        table.create_index("vector", config=config)
+        seconds = time.perf_counter() - t0
+        size = folder_bytes(folder)
+        builds.append(Build("lancedb", variant, seconds, n / seconds, cores, size,
+                            f"create_table {written:.1f} s + create_index, all cores; bytes: the folder"))
+        log(f"    {seconds:.2f} s ({written:.2f} s table), {size / 2**20:.1f} MiB")
+
+        def query(v: np.ndarray, p: int, table: Any = table, refine: int | None = refine) -> list[int]:
+            search = table.search(v, vector_column_name="vector").limit(K).nprobes(p).select(["id"])
+            if refine:
+                search = search.refine_factor(refine)
+            return search.to_arrow()["id"].to_pylist()
+
+        for p in (p for p in peers.lance_nprobes if p <= peers.lance_partitions):
+            def many(mat: np.ndarray, p: int = p) -> np.ndarray:
+                with concurrent.futures.ThreadPoolExecutor(cores) as pool:
+                    return ids_matrix(list(pool.map(lambda v: query(v, p), mat)))
+
+            rows.append(measure("lancedb", None, p, f"nprobes={p}", data, lambda v, p=p: query(v, p), many,
+                                lambda qs: 0.0, q, floor, cores, variant, one_thread=process_on_one_cpu))
+            if rows[-1].recall >= PEER_SWEEP_STOP:
+                break
+        del table, db
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows, builds
+
+
+@dataclass(frozen=True)
+class ShardvecSetting:
+    """One shardvec configuration the suite builds for every shard count and sweeps num_probes over.
+    ``write`` knobs go to whichever write config class takes that keyword (VectorIndexConfig,
+    VectorShardingConfig, VectorShardedWriteConfig), ``search`` knobs to every search and batch_search.
+    A setting whose knob the installed shardvec does not take is skipped and listed as skipped."""
+
+    name: str  # "" is the default setting
+    write: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bytes_target(self) -> float:
+        int8 = self.write.get("quantization") == "int8"
+        return BUILD_TARGETS["bytes_vs_raw"] + (INT8_BYTES_ALLOWANCE if int8 else 0.0)
+
+
+# Adding a setting is one line: ShardvecSetting("name", write={"knob": value}, search={"knob": value}).
+SHARDVEC_SETTINGS = (
+    ShardvecSetting(""),
+    ShardvecSetting("int8", write={"quantization": "int8"}),
+)
+
+
+def write_knob_classes() -> dict[str, Any]:
+    from shardvec.vector.config import VectorIndexConfig, VectorShardedWriteConfig, VectorShardingConfig
+
+    return {"index_config": VectorIndexConfig, "sharding": VectorShardingConfig, "config": VectorShardedWriteConfig}
+
+
+def missing_knobs(setting: ShardvecSetting) -> list[str]:
+    """The knobs of ``setting`` the installed shardvec does not take, read from its signatures."""
+    from shardvec.vector import ShardedVectorReader
+
+    takes = [set(inspect.signature(cls).parameters) for cls in write_knob_classes().values()]
+    out = [f"write knob {k}" for k in setting.write if not any(k in t for t in takes)]
+    for method in (ShardedVectorReader.search, ShardedVectorReader.batch_search):
+        params = inspect.signature(method).parameters
+        out += [f"{method.__name__} knob {k}" for k in setting.search if k not in params]
+    return sorted(set(out))
+
+
 def shardvec_write(vectors: np.ndarray, metric: str, num_dbs: int, store: Path, build_root: Path,
-                   centroids: np.ndarray | None = None) -> tuple[float, int]:
+                   centroids: np.ndarray | None = None, knobs: dict[str, Any] | None = None) -> tuple[float, int]:
     """One ``write_arrays`` into a local-folder store: CLUSTER routing, with k-means trained by the
-    writer unless ``centroids`` are given. Returns (seconds, bytes of all shards)."""
+    writer unless ``centroids`` are given; ``knobs`` (a ShardvecSetting's write knobs) go to the config
+    class that takes them. Returns (seconds, bytes of all shards)."""
     from shardvec.config import WriterOutputConfig
     from shardvec.vector import VectorShardedWriteConfig, write_arrays
     from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
     from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
 
+    classes = write_knob_classes()
+    extra: dict[str, dict[str, Any]] = {name: {} for name in classes}
+    for knob, value in (knobs or {}).items():
+        owner = next(name for name, cls in classes.items() if knob in inspect.signature(cls).parameters)
+        extra[owner][knob] = value
     config = VectorShardedWriteConfig(
         s3_prefix=str(store),
-        index_config=VectorIndexConfig(dim=int(vectors.shape[1]), metric=DistanceMetric(metric)),
+        index_config=VectorIndexConfig(dim=int(vectors.shape[1]), metric=DistanceMetric(metric),
+                                       **extra["index_config"]),
         sharding=VectorShardingConfig(num_dbs=num_dbs, strategy=VectorShardingStrategy.CLUSTER, num_probes=1,
-                                      train_centroids=centroids is None, centroids=centroids),
+                                      train_centroids=centroids is None, centroids=centroids, **extra["sharding"]),
         output=WriterOutputConfig(local_root=str(build_root)),
+        **extra["config"],
     )
     t0 = time.perf_counter()
     result = write_arrays(vectors, config, ids=np.arange(len(vectors), dtype=np.int64))
@@ -514,51 +792,192 @@ def sample_centroids(data: Dataset, k: int) -> np.ndarray:
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
-def run_shardvec(data: Dataset, cores: int, floor: dict[str, Any],
-                 work: Path) -> tuple[list[Row], list[Build], dict[int, np.ndarray]]:
+def list_count(store: Path, num_dbs: int) -> int:
+    """The lists a snapshot's reader can probe: the rows of every shard's shardvec_sublists table, or
+    one list per shard for shards without it."""
+    import sqlite3  # only after shardvec: SQLite initialised first costs parallel builds (shardvec warns)
+
+    total, seen = 0, 0
+    for path in sorted(p for p in store.rglob("*") if p.is_file() and p.suffix in (".db", ".sqlite", ".sqlite3")):
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            has = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'shardvec_sublists'").fetchone()
+            total += db.execute("SELECT count(*) FROM shardvec_sublists").fetchone()[0] if has else 1
+            seen += 1
+    return total + max(0, num_dbs - seen)
+
+
+@dataclass
+class ShardvecRun:
+    """What the shardvec sweeps leave for the FAISS run and the targets."""
+
+    centroids: dict[int, np.ndarray] = field(default_factory=dict)  # the writer's, per shard count
+    lists: dict[tuple[int, str], int] = field(default_factory=dict)  # (num_dbs, setting) -> list count
+    skipped: list[str] = field(default_factory=list)  # settings the installed shardvec cannot take
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_shardvec(data: Dataset, cores: int, floor: dict[str, Any], work: Path) -> tuple[list[Row], list[Build], ShardvecRun]:
+    rows: list[Row] = []
+    builds: list[Build] = []
+    run = ShardvecRun()
+    settings = []
+    for setting in SHARDVEC_SETTINGS:
+        missing = missing_knobs(setting)
+        if missing:
+            run.skipped.append(f"shardvec setting {setting.name!r}: the installed shardvec lacks {', '.join(missing)}")
+            log(f"  skipped: {run.skipped[-1]}")
+        else:
+            settings.append(setting)
+    for num_dbs, probes in data.plan.sweeps.items():
+        for setting in settings:
+            rows += run_shardvec_setting(data, cores, floor, work, num_dbs, probes, setting, builds, run)
+    return rows, builds, run
+
+
+def run_shardvec_setting(data: Dataset, cores: int, floor: dict[str, Any], work: Path, num_dbs: int,
+                         probes: tuple[int, ...], setting: ShardvecSetting, builds: list[Build],
+                         run: ShardvecRun) -> list[Row]:
     from shardvec.vector import ShardedVectorReader
 
     rows: list[Row] = []
-    builds: list[Build] = []
-    trained: dict[int, np.ndarray] = {}  # the writer's centroids per shard count, for FAISS
     n, d = data.train.shape
-    for num_dbs, probes in data.plan.sweeps.items():
-        store, build_root = work / f"store-{num_dbs}", work / f"build-{num_dbs}"
-        log(f"  shardvec write, {num_dbs} shards (CLUSTER, centroids trained by the writer), all cores")
-        seconds, size = shardvec_write(data.train, data.plan.metric, num_dbs, store, build_root)
-        builds.append(Build("shardvec", f"{num_dbs} shards, trained", seconds, n / seconds, cores, size,
-                            "write_arrays: k-means + route + build + publish to a local folder"))
-        log(f"    {seconds:.2f} s, {n / seconds:,.0f} vectors/s, {size / 2**20:.1f} MiB")
-        trained[num_dbs] = np.load(next(store.glob("vector_meta/run_id=*/centroids.npy")))
-        single = ShardedVectorReader(s3_prefix=str(store), local_root=str(work / f"cache-{num_dbs}-1"),
-                                     max_workers=1, preload_shards=True)
-        batch = ShardedVectorReader(s3_prefix=str(store), local_root=str(work / f"cache-{num_dbs}-n"),
-                                    preload_shards=True)
-        counts = {s.db_id: s.vector_count for s in single.shard_details()}
+    store, build_root = work / f"store-{num_dbs}", work / f"build-{num_dbs}"
+    from shardvec.errors import ConfigValidationError
+
+    named = f", {setting.name}" if setting.name else ""
+    log(f"  shardvec write, {num_dbs} shards{named} (CLUSTER, centroids trained by the writer), all cores")
+    try:
+        seconds, size = shardvec_write(data.train, data.plan.metric, num_dbs, store, build_root, knobs=setting.write)
+    except ConfigValidationError as e:
+        if not setting.name:
+            raise
+        # The installed shardvec takes the knob but refuses the value: the setting is not available.
+        run.skipped.append(f"shardvec setting {setting.name!r}, {num_dbs} shards: the installed shardvec refuses it ({e})")
+        log(f"  skipped: {run.skipped[-1]}")
+        shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(build_root, ignore_errors=True)
+        return []
+    run.lists[(num_dbs, setting.name)] = list_count(store, num_dbs)
+    builds.append(Build("shardvec", f"{num_dbs} shards, trained{named}", seconds, n / seconds, cores, size,
+                        f"write_arrays: k-means + route + build + publish to a local folder; "
+                        f"{run.lists[(num_dbs, setting.name)]} lists"))
+    log(f"    {seconds:.2f} s, {n / seconds:,.0f} vectors/s, {size / 2**20:.1f} MiB, "
+        f"{run.lists[(num_dbs, setting.name)]} lists")
+    if not setting.name:
+        run.centroids[num_dbs] = np.load(next(store.glob("vector_meta/run_id=*/centroids.npy")))
+    single = ShardedVectorReader(s3_prefix=str(store), local_root=str(work / f"cache-{num_dbs}-1"),
+                                 max_workers=1, preload_shards=True)
+    batch = ShardedVectorReader(s3_prefix=str(store), local_root=str(work / f"cache-{num_dbs}-n"),
+                                preload_shards=True)
+    counts = {s.db_id: s.vector_count for s in single.shard_details()}
+    knobs = setting.search
+    try:
+        for p in probes:
+            def one(v: np.ndarray, p: int = p) -> Any:
+                return single.search(v, K, num_probes=p, **knobs)
+
+            def many(m: np.ndarray, p: int = p) -> np.ndarray:
+                out = np.full((len(m), K), -1, dtype=np.int64)
+                for i, response in enumerate(batch.batch_search(m, K, num_probes=p, **knobs)):
+                    got = [int(r.id) for r in response.results[:K]]
+                    out[i, :len(got)] = got
+                return out
+
+            def scanned(qs: np.ndarray, p: int = p) -> float:
+                rows_scanned = sum(counts[s] for v in qs for s in single.route_vector(v, num_probes=p))
+                return float(rows_scanned * d * 4)
+
+            rows.append(measure("shardvec", num_dbs, p, f"probes={p}", data, one, many, scanned,
+                                data.queries, floor, cores, setting.name))
+        best = best_row(rows, lambda r: True, RECALL_TARGET, lambda r: r.latency.qps)
+        if best is not None:
+            run.profiles.append(profile_point(data, single, best, knobs, work))
+    finally:
+        single.close()
+        batch.close()
+        for path in (store, build_root, work / f"cache-{num_dbs}-1", work / f"cache-{num_dbs}-n"):
+            shutil.rmtree(path, ignore_errors=True)
+    return rows
+
+
+PROFILE_SECONDS = 2.0
+
+
+def perf_report(loop: Callable[[], None], work: Path) -> dict[str, Any]:
+    """CPU samples of this process (every thread) while ``loop`` runs, by ``perf record -F 997``: the
+    share of each shared object and the top symbols. An error text when perf is missing or refused."""
+    perf = shutil.which("perf")
+    if perf is None:
+        loop()
+        return {"error": "perf is not installed"}
+    data_path = work / "perf.data"
+    proc = subprocess.Popen([perf, "record", "-F", "997", "-p", str(os.getpid()), "-o", str(data_path), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attach before the loop starts
+    try:
+        loop()
+    finally:
+        proc.send_signal(signal.SIGINT)
         try:
-            for p in probes:
-                def one(v: np.ndarray, p: int = p) -> Any:
-                    return single.search(v, K, num_probes=p)
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    if not data_path.exists():
+        return {"error": f"perf record failed: {err.decode(errors='replace').strip()[:300]}"}
 
-                def many(m: np.ndarray, p: int = p) -> np.ndarray:
-                    out = np.full((len(m), K), -1, dtype=np.int64)
-                    for i, response in enumerate(batch.batch_search(m, K, num_probes=p)):
-                        got = [int(r.id) for r in response.results[:K]]
-                        out[i, :len(got)] = got
-                    return out
+    def report(sort: str, limit: str) -> list[tuple[float, str]]:
+        done = subprocess.run([perf, "report", "-i", str(data_path), "--stdio", "--no-children", "--sort", sort,
+                               "-q", "--percent-limit", limit], capture_output=True, text=True, timeout=120)
+        out = []
+        for line in done.stdout.splitlines():
+            parts = line.split(None, 1)
+            if len(parts) == 2 and parts[0].endswith("%"):
+                out.append((float(parts[0].rstrip("%")), " ".join(parts[1].split())))
+        return out
 
-                def scanned(qs: np.ndarray, p: int = p) -> float:
-                    rows_scanned = sum(counts[s] for v in qs for s in single.route_vector(v, num_probes=p))
-                    return float(rows_scanned * d * 4)
+    symbols: dict[str, float] = {}
+    for pct, name in report("dso,sym", "0.05"):
+        dso, _, sym = name.partition(" [.] ")
+        key = f"{dso}: code without a symbol" if sym.startswith("0x") else name
+        symbols[key] = symbols.get(key, 0.0) + pct
+    try:
+        return {"dso": report("dso", "0.5"),
+                "symbols": sorted(((pct, name) for name, pct in symbols.items()), reverse=True)[:12]}
+    finally:
+        data_path.unlink(missing_ok=True)
 
-                rows.append(measure("shardvec", num_dbs, p, f"probes={p}", data, one, many, scanned,
-                                    data.queries, floor, cores))
-        finally:
-            single.close()
-            batch.close()
-            for path in (store, build_root, work / f"cache-{num_dbs}-1", work / f"cache-{num_dbs}-n"):
-                shutil.rmtree(path, ignore_errors=True)
-    return rows, builds, trained
+
+def profile_point(data: Dataset, reader: Any, row: Row, knobs: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Where a 1-thread query's time goes at ``row``'s setting: Python wall time per search, the
+    engine's own latency_ms (routing + scans + merge + id lookup, measured inside the C++ reader), their
+    difference (the Python layer: argument checks, the binding, building the response), a
+    route_vector call alone (routing + its own Python call), and perf's CPU samples by shared object
+    and symbol over PROFILE_SECONDS of the same queries."""
+    p = row.probes
+    queries = data.queries[:max(1, row.latency.n)]
+    wall, engine, route = [], [], []
+    for v in queries:
+        t0 = time.perf_counter_ns()
+        response = reader.search(v, K, num_probes=p, **knobs)
+        wall.append(time.perf_counter_ns() - t0)
+        engine.append(response.latency_ms)
+    for v in queries:
+        t0 = time.perf_counter_ns()
+        reader.route_vector(v, num_probes=p)
+        route.append(time.perf_counter_ns() - t0)
+
+    def loop() -> None:
+        started = time.perf_counter()
+        while time.perf_counter() - started < PROFILE_SECONDS:
+            for v in queries[:200]:
+                reader.search(v, K, num_probes=p, **knobs)
+
+    wall_ms, engine_ms = float(np.mean(wall)) / 1e6, float(np.mean(engine))
+    return {"label": row.label, "setting": row.setting, "recall": row.recall, "qps": row.latency.qps,
+            "queries": len(queries), "wall_ms": wall_ms, "engine_ms": engine_ms,
+            "python_ms": wall_ms - engine_ms, "route_call_ms": float(np.mean(route)) / 1e6,
+            "perf": perf_report(loop, work)}
 
 
 def raw_vec0(binary: Path, *args: str) -> dict[str, Any]:
@@ -615,7 +1034,7 @@ def write_file(path: Path, nbytes: int) -> float:
     return seconds
 
 
-@contextmanager
+@contextlib.contextmanager
 def pinned_to_one_cpu() -> Iterator[None]:
     """Confines the calling thread, and so every thread the engine starts from it, to one CPU; the
     engine sizes its pools by the CPUs it may use, as it would under taskset or a container limit."""
@@ -698,11 +1117,82 @@ def run_target_builds(data: Dataset, cores: int, work: Path, npy: Path, binary: 
 # Ratios and targets.
 
 
+def best_row(rows: list[Row], which: Callable[[Row], bool], recall: float,
+             key: Callable[[Row], float | None]) -> Row | None:
+    """The row with the highest ``key`` among the rows ``which`` picks that reach ``recall``."""
+    ok = [r for r in rows if which(r) and r.recall >= recall and key(r) is not None]
+    return max(ok, key=lambda r: key(r) or 0.0) if ok else None
+
+
 def cheapest(rows: list[Row], system: str, num_dbs: int | None, key: Callable[[Row], float | None]) -> Row | None:
     """The setting with the highest ``key`` among ``system``'s rows reaching RECALL_TARGET."""
-    ok = [r for r in rows if r.system == system and r.num_dbs == num_dbs and r.recall >= RECALL_TARGET
-          and key(r) is not None]
-    return max(ok, key=lambda r: key(r) or 0.0) if ok else None
+    return best_row(rows, lambda r: r.system == system and r.num_dbs == num_dbs, RECALL_TARGET, key)
+
+
+# The peers of issue 28's targets: which rows each is best over.
+PEERS: dict[str, tuple[str, Callable[[Row], bool]]] = {
+    "hnswlib": ("hnswlib (best of M16/M32, ef swept)", lambda r: r.system == "hnswlib"),
+    "faiss_ivf_best": ("FAISS IVFFlat (best nlist, own k-means)", lambda r: r.system == "faiss-ivf"),
+    "lancedb": ("LanceDB (best index, nprobes swept)", lambda r: r.system == "lancedb"),
+}
+
+
+def peer_targets(data: Dataset, rows: list[Row], builds: list[Build], run: ShardvecRun) -> list[Target]:
+    """Issue 28's targets for every shard count and shardvec setting measured: QPS ratios at each
+    PEER_RECALLS value, then build time and bytes on disk."""
+    out: list[Target] = []
+    name = data.plan.name
+    qps: Callable[[Row], float | None] = lambda r: r.latency.qps  # noqa: E731
+    batch: Callable[[Row], float | None] = lambda r: r.batch_qps  # noqa: E731
+    settings = sorted({r.variant for r in rows if r.system == "shardvec"})
+    for num_dbs in data.plan.sweeps:
+        for variant in settings:
+            label = f"shardvec {num_dbs} shards" + (f", {variant}" if variant else "")
+            for recall in PEER_RECALLS:
+                for field_name, peer, key, what in (("qps_vs_hnswlib", "hnswlib", qps, "1-thread QPS"),
+                                                    ("qps_vs_faiss_ivf_best", "faiss_ivf_best", qps, "1-thread QPS"),
+                                                    ("qps_vs_lancedb", "lancedb", qps, "1-thread QPS"),
+                                                    ("batch_vs_hnswlib", "hnswlib", batch, "batch QPS")):
+                    peer_label, which = PEERS[peer]
+                    ours = best_row(rows, lambda r: r.system == "shardvec" and r.num_dbs == num_dbs
+                                    and r.variant == variant, recall, key)
+                    theirs = best_row(rows, which, recall, key)
+                    if ours and theirs:
+                        ratio: float | None = (key(ours) or 0.0) / (key(theirs) or 1.0)
+                        detail = (f"{what} at recall@10 >= {recall}: {label} ({ours.setting}: {key(ours):,.1f}) / "
+                                  f"{theirs.label} ({theirs.setting}: {key(theirs):,.1f})")
+                    else:
+                        missing = " and ".join(s for s, r in ((label, ours), (peer_label, theirs)) if r is None)
+                        ratio, detail = None, f"{what} at recall@10 >= {recall}: {missing} never reached it"
+                    out.append(Target(name, f"{field_name} @{recall}", detail, ratio, PEER_TARGETS[field_name]))
+            out += build_targets(data, builds, run, num_dbs, variant, label)
+    return out
+
+
+def build_targets(data: Dataset, builds: list[Build], run: ShardvecRun, num_dbs: int, variant: str,
+                  label: str) -> list[Target]:
+    name = data.plan.name
+    ours = next((b for b in builds if b.system == "shardvec"
+                 and b.setting == f"{num_dbs} shards, trained" + (f", {variant}" if variant else "")), None)
+    if ours is None:
+        return []
+    lists = run.lists.get((num_dbs, variant), num_dbs)
+    ivf = next((b for b in builds if b.system == "faiss-ivf" and b.setting == f"IVFFlat nlist={lists}"), None)
+    hnsw = min((b for b in builds if b.system == "hnswlib"), key=lambda b: b.seconds, default=None)
+    raw = data.vector_bytes + 8 * len(data.train)
+    setting = next((s for s in SHARDVEC_SETTINGS if s.name == variant), ShardvecSetting(variant))
+    out = []
+    for field_name, theirs, detail in (
+            ("build_vs_faiss_ivf", ivf, f"build seconds: {label} ({lists} lists) / FAISS IVFFlat nlist={lists} train + add"),
+            ("build_vs_hnswlib", hnsw, f"build seconds: {label} / hnswlib {hnsw.setting if hnsw else '?'} build")):
+        if theirs is None:
+            out.append(Target(name, field_name, f"{detail}: not measured", None, BUILD_TARGETS[field_name], at_most=True))
+        else:
+            out.append(Target(name, field_name, f"{detail}: {ours.seconds:.2f} s / {theirs.seconds:.2f} s",
+                              ours.seconds / theirs.seconds, BUILD_TARGETS[field_name], at_most=True))
+    out.append(Target(name, "bytes_vs_raw", f"bytes on disk: {label} {fmt_bytes(ours.bytes)} / raw float32 vectors + "
+                      f"int64 ids {fmt_bytes(raw)}", ours.bytes / raw, setting.bytes_target, at_most=True))
+    return out
 
 
 @dataclass
@@ -713,10 +1203,13 @@ class Target:
     ratio: float | None
     threshold: float
     unit: str = "x"
+    at_most: bool = False  # the ratio passes at or below the threshold (build time, bytes)
 
     @property
     def passed(self) -> bool | None:
-        return None if self.ratio is None else self.ratio >= self.threshold
+        if self.ratio is None:
+            return None
+        return self.ratio <= self.threshold if self.at_most else self.ratio >= self.threshold
 
 
 def targets_for(data: Dataset, rows: list[Row], builds: list[Build], cores: int) -> list[Target]:
@@ -807,6 +1300,8 @@ def machine_info(binary: Path, work_dir: Path) -> dict[str, Any]:
         "shardvec_engine_built": (datetime.fromtimestamp(so.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                                   if so else "?"),
         "faiss": faiss.__version__,
+        "hnswlib": importlib.metadata.version("hnswlib"),
+        "lancedb": importlib.metadata.version("lancedb"),
         "numpy": np.__version__,
         "python": sys.version.split()[0],
         "raw_vec0": str(binary),
@@ -825,12 +1320,80 @@ def fmt_num(v: float | None, digits: int = 1) -> str:
     return "–" if v is None else f"{v:,.{digits}f}"
 
 
+def system_group(r: Row) -> str:
+    """The name a row's system goes by in the best-per-system table (FAISS IVFFlat with its own
+    k-means is one system over every nlist: its best nlist)."""
+    if r.system == "faiss-ivf":
+        return "FAISS IVFFlat (own k-means, best nlist)"
+    return r.label
+
+
+def best_per_system(rows: list[Row]) -> list[dict[str, Any]]:
+    """For each system and each PEER_RECALLS value: its best 1-thread QPS and best batch QPS among the
+    settings reaching that recall."""
+    out = []
+    for group in dict.fromkeys(system_group(r) for r in rows):
+        for recall in PEER_RECALLS:
+            entry: dict[str, Any] = {"system": group, "recall": recall}
+            for name, key in (("qps", lambda r: r.latency.qps), ("batch_qps", lambda r: r.batch_qps)):
+                best = best_row(rows, lambda r: system_group(r) == group, recall, key)
+                entry[name] = None if best is None else key(best)
+                entry[f"{name}_at"] = None if best is None else (
+                    f"nlist={best.num_dbs}, {best.setting}" if best.system == "faiss-ivf" else best.setting)
+            out.append(entry)
+    return out
+
+
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    perf = profile["perf"]
+    lines = [f"{profile['label']}, {profile['setting']} (recall@10 {profile['recall']:.4f}, {profile['qps']:,.0f} QPS "
+             f"1 thread), over {profile['queries']} queries: {profile['wall_ms']:.3f} ms per search from Python, of "
+             f"which the engine's own latency_ms {profile['engine_ms']:.3f} ms (routing + shard scans + merge + id "
+             f"lookup) and the Python layer {profile['python_ms']:.3f} ms; a route_vector call alone (routing + "
+             f"its Python call) {profile['route_call_ms']:.3f} ms.", ""]
+    if "error" in perf:
+        return lines + [f"perf: {perf['error']}", ""]
+    lines += [f"perf record -F 997 over {PROFILE_SECONDS:.0f} s of the same searches, CPU samples by shared object: "
+              + "; ".join(f"{name} {pct:.1f} %" for pct, name in perf["dso"]) + ". Top symbols:", "",
+              "| % samples | shared object, symbol |", "|---|---|"]
+    lines += [f"| {pct:.1f} | `{name}` |" for pct, name in perf["symbols"]]
+    return lines + [""]
+
+
+def peer_markdown(ds: dict[str, Any]) -> list[str]:
+    lines = [f"### Best per system ({ds['name']})", "",
+             "| system | recall@10 ≥ | best 1t QPS | at | best batch QPS | at |", "|---|---|---|---|---|---|"]
+    for e in ds["best"]:
+        lines.append(f"| {e['system']} | {e['recall']} | {fmt_num(e['qps'])} | {e['qps_at'] or '–'} | "
+                     f"{fmt_num(e['batch_qps'])} | {e['batch_qps_at'] or '–'} |")
+    lines += ["", f"### Issue 28 targets ({ds['name']})", "",
+              "| target | measured | threshold | pass | how |", "|---|---|---|---|---|"]
+    for t in ds["peer_targets"]:
+        measured = "–" if t.ratio is None else f"{t.ratio:.2f}x"
+        mark = {True: "✅", False: "❌", None: "–"}[t.passed]
+        lines.append(f"| {t.name} | {measured} | {'≤' if t.at_most else '≥'} {t.threshold:.2f}x | {mark} | {t.detail} |")
+    lines.append("")
+    lists = ", ".join(f"{k}: {v}" for k, v in ds["lists"].items())
+    lines += [f"Lists a reader can probe (shardvec_sublists rows, or one per shard): {lists}.", ""]
+    lines += [f"Skipped: {s}." for s in ds["skipped"]] + ([""] if ds["skipped"] else [])
+    lines += [f"### Profile of the best recall ≥ {RECALL_TARGET} point ({ds['name']})", ""]
+    if ds["profiles"]:
+        lines += profile_lines(max(ds["profiles"], key=lambda p: p["qps"]))
+    else:
+        lines += [f"No shardvec setting reached recall@10 ≥ {RECALL_TARGET}.", ""]
+    return lines
+
+
 def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) -> str:
     lines = ["# shardvec benchmark" + (" (quick smoke run: small subsets, not for comparison)" if quick else ""), ""]
+    if info.get("peers_only"):
+        lines += ["`--peers-only`: only what issue 28's table needs (no build rounds of the older targets, no FAISS "
+                  "sweeps at nlist = shard count, no raw sqlite-vec).", ""]
     lines += [
         f"Machine: {info['cpu']}, {info['cores']} cores, L3 {info['l3_cache']}, {info['memory_gib']} GiB; "
         f"{info['date']}; git {info['git_commit']}{' (dirty)' if info['git_dirty'] else ''}; shardvec "
         f"{info['shardvec_package']} (engine built {info['shardvec_engine_built']}), FAISS {info['faiss']}, "
+        f"hnswlib {info['hnswlib']}, LanceDB {info['lancedb']}, "
         f"sqlite {info.get('sqlite', '?')}, sqlite-vec 0.1.9. Snapshots, shard builds and databases in "
         f"{info.get('work_dir', '?')}.",
         "",
@@ -838,7 +1401,11 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
         "within the exact 10th-nearest distance (exact top-10 by NumPy; equals |ids ∩ true top-10|/10 when "
         "there are no ties; results.json has both). *1 thread*: one query at a time (shardvec reader "
         "`max_workers=1`, FAISS `omp_set_num_threads(1)`, sqlite-vec one connection); *batch*: all queries "
-        "of the batch at once on all cores (`batch_search`, FAISS `search` on the matrix). Each setting's "
+        "of the batch at once on all cores (`batch_search`, FAISS `search` on the matrix). The peers: hnswlib "
+        "`set_num_threads(1)` one query per `knn_query` / `set_num_threads(all)` and the whole batch in one "
+        "`knn_query`; LanceDB (local folder) one query at a time with every thread of the process confined to "
+        "one CPU (its thread pools are sized once per process) / the batch's queries from as many threads as "
+        "cores. A peer's sweep stops at the first setting with recall ≥ 0.995. Each setting's "
         "1-thread loop and batch are sized by a time budget; *n* gives the query counts used "
         "(1-thread / batch = recall). *scan*: bytes of float32 vectors in the probed shards / lists "
         "(whole table for exact scans) per 1-thread second; *% floor*: of a plain SIMD read (the widest "
@@ -862,8 +1429,10 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
             lat = r.latency
             lines.append(
                 f"| {r.label} | {r.setting} | {r.recall:.4f} | {lat.mean_ms:.2f} | {lat.p50_ms:.2f} | {lat.p99_ms:.2f} | "
-                f"{lat.qps:,.1f} | {fmt_num(r.batch_qps)} | {fmt_bytes(r.scanned_bytes_per_query)} | "
-                f"{r.scan_gbps_per_core:.2f} | {r.pct_of_floor:.0f} % | {lat.n} / {r.recall_queries} |")
+                f"{lat.qps:,.1f} | {fmt_num(r.batch_qps)} | "
+                + (f"{fmt_bytes(r.scanned_bytes_per_query)} | {r.scan_gbps_per_core:.2f} | {r.pct_of_floor:.0f} % | "
+                   if r.scanned_bytes_per_query else "– | – | – | ")
+                + f"{lat.n} / {r.recall_queries} |")
         lines += ["", "| build | setting | seconds | rounds (s) | vectors/s | vectors/s per core | bytes on disk | how |",
                   "|---|---|---|---|---|---|---|---|"]
         for b in ds["builds"]:
@@ -871,6 +1440,7 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
             lines.append(f"| {b.system} | {b.setting} | {b.seconds:.2f} | {rounds} | {b.vectors_per_s:,.0f} | "
                          f"{b.per_core:,.0f} | {fmt_bytes(b.bytes)} | {b.note} |")
         lines.append("")
+        lines += peer_markdown(ds)
     lines += ["## Targets", "",
               "| data | target | measured | threshold | pass | how |", "|---|---|---|---|---|---|"]
     for ds in datasets:
@@ -884,34 +1454,43 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
 
 
 def plot(path: Path, datasets: list[dict[str, Any]]) -> None:
+    """Recall@10 against QPS, one curve per system and setting (1 thread on top, batch below), one
+    column per data set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(datasets), figsize=(7 * len(datasets), 5.5), squeeze=False)
-    styles = {"shardvec": ("tab:blue", "o"), "faiss-ivf": ("tab:orange", "s"), "faiss-ivf-same": ("tab:purple", "^")}
-    for ax, ds in zip(axes[0], datasets):
+    fig, axes = plt.subplots(2, len(datasets), figsize=(8 * len(datasets), 11), squeeze=False)
+    colors = {"shardvec": "tab:blue", "faiss-ivf": "tab:orange", "faiss-ivf-same": "tab:purple",
+              "hnswlib": "tab:brown", "lancedb": "tab:cyan"}
+    markers = {"shardvec": "o", "faiss-ivf": "s", "faiss-ivf-same": "^", "hnswlib": "D", "lancedb": "v"}
+    styles = ("-", "--", ":", "-.")
+    for column, ds in enumerate(datasets):
         rows: list[Row] = ds["rows"]
-        for system in ("shardvec", "faiss-ivf", "faiss-ivf-same"):
-            for i, num_dbs in enumerate(sorted({r.num_dbs for r in rows if r.system == system})):
-                curve = sorted((r for r in rows if r.system == system and r.num_dbs == num_dbs),
-                               key=lambda r: r.probes or 0)
-                color, marker = styles[system]
-                label = curve[0].label
-                ax.plot([r.recall for r in curve], [r.latency.qps for r in curve], marker=marker, color=color,
-                        linestyle="-" if i == 0 else "--", markersize=4, label=label)
-        for system, color, marker in (("faiss-flat", "tab:green", "*"), ("sqlite-vec", "tab:red", "X")):
-            for r in (r for r in rows if r.system == system):
-                ax.plot([r.recall], [r.latency.qps], marker=marker, color=color, markersize=12, linestyle="none",
-                        label=r.label)
-        ax.axvline(RECALL_TARGET, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_yscale("log")
-        ax.set_xlabel("recall@10")
-        ax.set_ylabel("queries per second, 1 thread (log)")
-        ax.set_title(ds["title"])
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        for row_no, (what, key) in enumerate((("1 thread", lambda r: r.latency.qps), ("batch, all cores", lambda r: r.batch_qps))):
+            ax = axes[row_no][column]
+            for system, color in colors.items():
+                curves = dict.fromkeys((r.num_dbs, r.variant) for r in rows if r.system == system)
+                for i, (num_dbs, variant) in enumerate(curves):
+                    curve = sorted((r for r in rows if r.system == system and r.num_dbs == num_dbs
+                                    and r.variant == variant and key(r) is not None), key=lambda r: r.probes or 0)
+                    if curve:
+                        ax.plot([r.recall for r in curve], [key(r) for r in curve], marker=markers[system],
+                                color=color, linestyle=styles[i % len(styles)], markersize=3,
+                                linewidth=2 if system == "shardvec" else 1, label=curve[0].label)
+            for system, color, marker in (("faiss-flat", "tab:green", "*"), ("sqlite-vec", "tab:red", "X")):
+                for r in (r for r in rows if r.system == system and key(r) is not None):
+                    ax.plot([r.recall], [key(r)], marker=marker, color=color, markersize=12, linestyle="none",
+                            label=r.label)
+            for recall in PEER_RECALLS:
+                ax.axvline(recall, color="grey", linewidth=0.8, linestyle=":")
+            ax.set_yscale("log")
+            ax.set_xlabel("recall@10")
+            ax.set_ylabel(f"queries per second, {what} (log)")
+            ax.set_title(f"{ds['title']}: {what}")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -920,7 +1499,11 @@ def plot(path: Path, datasets: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, info: dict[str, Any]) -> dict[str, Any]:
+def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, info: dict[str, Any],
+                peers_only: bool = False) -> dict[str, Any]:
+    """One data set. ``peers_only`` measures only what issue 28's table needs: no build rounds of the
+    older targets, no FAISS sweeps at nlist = num_dbs (their train + add alone still runs), no raw
+    sqlite-vec."""
     log(f"== {plan.title}")
     watch = CpuWatch()
     data = load_fashion(plan) if plan.name == "fashion" else synthetic(plan)
@@ -935,30 +1518,43 @@ def run_dataset(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, 
     try:
         npy = work / "train.npy"
         np.save(npy, data.train)
-        log("-- builds the targets compare")
-        target_builds = run_target_builds(data, cores, work, npy, binary)
+        target_builds = []
+        if not peers_only:
+            log("-- builds the targets compare")
+            target_builds = run_target_builds(data, cores, work, npy, binary)
         log("-- shardvec")
-        sv_rows, sv_builds, trained = run_shardvec(data, cores, floor, work)
+        sv_rows, sv_builds, sv_run = run_shardvec(data, cores, floor, work)
         log("-- FAISS")
-        faiss_rows, faiss_builds = run_faiss(data, cores, floor, work, trained)
+        faiss_rows, faiss_builds = run_faiss(data, cores, floor, work, sv_run.centroids, set(sv_run.lists.values()),
+                                             same_lists=not peers_only)
+        log("-- hnswlib")
+        hnsw_rows, hnsw_builds = run_hnswlib(data, cores, floor, work)
+        log("-- LanceDB")
+        lance_rows, lance_builds = run_lancedb(data, cores, floor, work)
         # The exact index's recall checks the ground truth (and vice versa).
         flat = next(r for r in faiss_rows if r.system == "faiss-flat")
         if flat.recall < 0.999:
             log(f"  WARNING: FAISS IndexFlat recall@10 is {flat.recall:.4f}, not ~1.0: check the ground truth")
-        log("-- raw sqlite-vec")
-        raw_rows, raw_builds, extra = run_raw_vec0(data, cores, floor, work, npy, binary)
-        info.update(extra)
+        raw_rows: list[Row] = []
+        raw_builds: list[Build] = []
+        if not peers_only:
+            log("-- raw sqlite-vec")
+            raw_rows, raw_builds, extra = run_raw_vec0(data, cores, floor, work, npy, binary)
+            info.update(extra)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    rows = sv_rows + faiss_rows + raw_rows
-    builds = target_builds + sv_builds + faiss_builds + raw_builds
+    rows = sv_rows + faiss_rows + hnsw_rows + lance_rows + raw_rows
+    builds = target_builds + sv_builds + faiss_builds + hnsw_builds + lance_builds + raw_builds
     others = watch.others_pct()
     if others > OTHER_CPU_WARN_PCT:
         log(f"  WARNING: other processes used {others:.0f} % of the CPU while {plan.name} ran: numbers are disturbed")
     return {"name": plan.name, "title": plan.title, "description": f"{data.description}; {plan.note}",
             "metric": plan.metric, "train_rows": len(data.train), "dim": data.dim, "queries": len(data.queries),
             "floor": floor, "other_cpu_pct": others, "rows": rows, "builds": builds,
-            "targets": targets_for(data, rows, builds, cores)}
+            "targets": [] if peers_only else targets_for(data, rows, builds, cores), "peer_targets": peer_targets(data, rows, builds, sv_run),
+            "best": best_per_system(rows), "profiles": sv_run.profiles, "skipped": sv_run.skipped,
+            "lists": {f"{num_dbs} shards{', ' + name if name else ''}": count
+                      for (num_dbs, name), count in sv_run.lists.items()}}
 
 
 def to_json(value: Any) -> Any:
@@ -980,6 +1576,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets and num_dbs 16 only (CI smoke run)")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results, or bench/results/quick)")
     parser.add_argument("--only", choices=("fashion", "synthetic"), help="run one data set")
+    parser.add_argument("--peers-only", action="store_true",
+                        help="measure only what issue 28's table needs (no older targets' builds, FAISS sweeps "
+                             "at nlist = num_dbs or raw sqlite-vec)")
+    parser.add_argument("--synthetic-rows", type=int, default=1_000_000,
+                        help="rows of the synthetic set in the full run (default 1000000; e.g. 200000 while iterating)")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()),
                         help="where snapshots and databases are built (removed afterwards)")
     args = parser.parse_args()
@@ -996,22 +1597,30 @@ def main() -> int:
     time.sleep(1.0)
     if before.others_pct() > OTHER_CPU_WARN_PCT:
         log(f"WARNING: other processes use {before.others_pct():.0f} % of the CPU: the numbers will be disturbed")
-    plans = make_plans(args.quick)
+    if args.synthetic_rows < 10_000:
+        parser.error(f"--synthetic-rows must be at least 10000, got {args.synthetic_rows}")
+    plans = make_plans(args.quick, args.synthetic_rows)
+    info_flags = {"peers_only": args.peers_only}
     info = machine_info(binary, args.work_dir)
+    info.update(info_flags)
     for plan in plans.values():
         if args.only in (None, plan.name):
             sweeps = "; ".join(f"num_dbs {n}: probes {','.join(map(str, p))}" for n, p in plan.sweeps.items())
             log(f"plan {plan.name}: {plan.train_rows} x queries {plan.query_rows}; {sweeps}; 1-thread <= "
                 f"{plan.budget.latency_max} queries / {plan.budget.latency_s} s per setting; raw sqlite-vec "
                 f"{plan.raw_vec0_queries} queries")
-    datasets = [run_dataset(plan, binary, cores, args.work_dir, info) for plan in plans.values()
-                if args.only in (None, plan.name)]
-    (out / "results.md").write_text(markdown(info, datasets, args.quick))
-    (out / "results.json").write_text(json.dumps(
-        {"machine": info, "quick": args.quick, "k": K, "recall_target": RECALL_TARGET, "targets": TARGETS,
-         "seconds": time.perf_counter() - START, "datasets": to_json(datasets)}, indent=1))
-    plot(out / "recall_qps.png", datasets)
-    log(f"wrote {out / 'results.md'}, results.json and recall_qps.png in {time.perf_counter() - START:.0f} s")
+    datasets: list[dict[str, Any]] = []
+    for plan in plans.values():
+        if args.only in (None, plan.name):
+            datasets.append(run_dataset(plan, binary, cores, args.work_dir, info, args.peers_only))
+            # Written after every data set, so a long run stopped later keeps what it measured.
+            (out / "results.md").write_text(markdown(info, datasets, args.quick))
+            (out / "results.json").write_text(json.dumps(
+                {"machine": info, "quick": args.quick, "k": K, "recall_target": RECALL_TARGET, "targets": TARGETS,
+                 "peer_recalls": PEER_RECALLS, "peer_targets": PEER_TARGETS, "build_targets": BUILD_TARGETS,
+                 "seconds": time.perf_counter() - START, "datasets": to_json(datasets)}, indent=1))
+            plot(out / "recall_qps.png", datasets)
+            log(f"wrote {out / 'results.md'}, results.json and recall_qps.png in {time.perf_counter() - START:.0f} s")
     return 1 if sanity_failures(datasets) else 0
 
 
