@@ -140,6 +140,7 @@ void BindWriteConfig(nb::module_& m) {
       .field("num_dbs", &ShardingConfig::num_dbs, "")
       .field("strategy", &ShardingConfig::strategy, "")
       .field("num_probes", &ShardingConfig::num_probes, "")
+      .field("sublists_per_shard", &ShardingConfig::sublists_per_shard, "0 = auto (about sqrt(rows)), 1 = none")
       .property("centroids", MatrixGetter(&ShardingConfig::centroids), MatrixSetter(&ShardingConfig::centroids),
                 "CLUSTER: (num_dbs, dim) float32, or None")
       .field("train_centroids", &ShardingConfig::train_centroids, "")

@@ -314,6 +314,7 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesys
     if (table) {
       searcher->table_ = std::make_unique<const ScanTable>(std::move(*table));
       RETURN_IF_ERROR(searcher->LoadIdsAndPayloadPresence(*first));
+      ASSIGN_OR_RETURN(searcher->sublists_, LoadSublists(first->db, *searcher->table_, shard_name));
     }
   }
   searcher->opened_ = 1;
@@ -483,7 +484,8 @@ Result<ShardRowCounts> ShardSearcher::CountRows() {
 }
 
 Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,
-                                                              int64_t k, double max_distance) {
+                                                              int64_t k, double max_distance,
+                                                              std::span<const std::vector<int32_t>> lists_of_query) {
   if (k < 0 || k > kMaxKnnK) {
     return Status::InvalidArgument(
         fmt::format("shard {}: k must be in 0..{} (got {})", shard_name_, kMaxKnnK, k));
@@ -496,7 +498,32 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
                           .WithContext(fmt::format("shard {}", shard_name_)));
     }
-    Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
+    if (!sublists_ || lists_of_query.empty()) {
+      Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
+      return out;
+    }
+    // Each probed list once, with the queries that probe it.
+    const auto lists = static_cast<int32_t>(sublists_->ranges.size());
+    std::vector<std::vector<int32_t>> queries_of(static_cast<size_t>(lists));
+    for (size_t q = 0; q < lists_of_query.size() && q < queries.size(); ++q) {
+      for (const int32_t list : lists_of_query[q]) {
+        if (list < 0 || list >= lists) {
+          return Status::InvalidArgument(
+              fmt::format("shard {}: sub-list {} is outside [0, {})", shard_name_, list, lists));
+        }
+        queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
+      }
+    }
+    std::vector<RowRange> ranges;
+    std::vector<std::vector<int32_t>> range_queries;
+    for (int32_t list = 0; list < lists; ++list) {
+      if (queries_of[static_cast<size_t>(list)].empty()) continue;
+      ranges.push_back(sublists_->ranges[static_cast<size_t>(list)]);
+      range_queries.push_back(std::move(queries_of[static_cast<size_t>(list)]));
+    }
+    if (ranges.empty()) return out;  // no query probes any list here (empty row_ranges would mean all rows)
+    Vec0TopK(*table_, queries, k, &out,
+             {.max_distance = max_distance, .row_ranges = ranges, .range_queries = range_queries});
     return out;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());

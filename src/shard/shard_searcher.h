@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "shard/scan_kernel.h"
+#include "shard/sublists.h"
 #include "shardvec/status.h"
 #include "store/ranged_object.h"
 #include "shardvec/types.h"
@@ -83,8 +84,14 @@ class ShardSearcher {
   // The k nearest rows to each query, ascending distance, ids not yet looked up; with the kernel,
   // one pass over the shard serves all the queries. Rows farther than max_distance are left out
   // (the kernel skips them early). Thread-safe.
+  // `lists_of_query` (when not empty: one entry per query, sub-list indices ascending) limits each
+  // query to those sub-lists of the shard; a batch reads each list once for all queries that scan it.
+  // It is ignored by a shard without sub-lists (searched whole).
   Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k,
-                                                 double max_distance = std::numeric_limits<double>::infinity());
+                                                 double max_distance = std::numeric_limits<double>::infinity(),
+                                                 std::span<const std::vector<int32_t>> lists_of_query = {});
+  // The shard's sub-lists (shard/sublists.h), or null: none, or scans run on vec0's KNN.
+  const SubLists* sublists() const { return sublists_ ? &*sublists_ : nullptr; }
   // The ids and payloads of `hits`, in their order (a rowid may repeat). Thread-safe.
   Result<std::vector<ShardHit>> Resolve(std::span<const ScanHit> hits);
 
@@ -152,6 +159,7 @@ class ShardSearcher {
   std::string ranged_name_;           // set when SQLite reads through a RangedObject
   std::shared_ptr<void> ranged_registration_;  // ends that registration with the searcher
   std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
+  std::optional<SubLists> sublists_;        // with the kernel, when the shard has them
   // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard
   // without payloads: a query then touches SQLite only for payloads it returns.
   std::unordered_map<int64_t, RecordId> ids_;

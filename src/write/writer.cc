@@ -212,7 +212,8 @@ class BatchPacer {
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
-                               {ctx.config.index.dim, ctx.config.index.metric, kShardPageSize}, LayoutOf(ctx.config)};
+                               {.dim = ctx.config.index.dim, .metric = ctx.config.index.metric, .page_size = kShardPageSize,
+                                .sublists = ctx.config.sharding.sublists_per_shard}, LayoutOf(ctx.config)};
   const auto db = static_cast<size_t>(db_id);
   if (routed.spools.empty()) {
     return BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
