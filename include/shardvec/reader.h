@@ -113,8 +113,8 @@ struct SearchOptions {
   // CEL snapshots: the query's variables; they select the one shard searched. Refused on others.
   std::optional<RoutingContext> routing_context;
   // Snapshots built with sub-lists: how many sub-lists are scanned, the nearest across the candidate
-  // shards (or across shard_ids). Default: it follows num_probes (ceil(0.5 x num_probes x the sub-lists
-  // per shard), among the 4 x num_probes nearest shards); a num_probes that reaches every shard scans
+  // shards (or across shard_ids). Default: it follows num_probes (ceil(num_probes x the sub-lists per
+  // shard / 6), among the 4 x num_probes nearest shards); a num_probes that reaches every shard scans
   // every row, as without sub-lists. Must be >= 1; refused on a snapshot without sub-lists.
   std::optional<int64_t> sublist_probes;
 };
