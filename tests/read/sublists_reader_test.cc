@@ -39,6 +39,13 @@ class SublistReaderTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(r).value() : nullptr;
   }
+  // `data` (l2) written with sub-lists ("lists") and without ("whole"), both opened (null on failure).
+  std::pair<std::unique_ptr<ShardedVectorReader>, std::unique_ptr<ShardedVectorReader>> WriteBoth(const Matrix& data) {
+    const bool written = Write(data, Metric::kL2, 0, "lists").ok() && Write(data, Metric::kL2, 1, "whole").ok();
+    EXPECT_TRUE(written);
+    if (!written) return {};
+    return {OpenReader("lists"), OpenReader("whole")};
+  }
   // Recall@10 of `options` over `queries` against an exact scan of `data`.
   static double Recall(ShardedVectorReader& reader, const Matrix& data, const Matrix& queries, Metric metric,
                        const SearchOptions& options) {
@@ -117,10 +124,7 @@ TEST_F(SublistReaderTest, BatchAnswersAsSingleSearchesDo) {
 
 TEST_F(SublistReaderTest, DefaultFollowsNumProbesAndKeepsItsRecall) {
   const Matrix data = testing::ClusteredMatrix(6000, kDim, 60, 81);
-  ASSERT_TRUE(Write(data, Metric::kL2, 0, "lists").ok());
-  ASSERT_TRUE(Write(data, Metric::kL2, 1, "whole").ok());
-  auto lists = OpenReader("lists");
-  auto whole = OpenReader("whole");
+  auto [lists, whole] = WriteBoth(data);
   ASSERT_TRUE(lists && whole);
   const Matrix queries = testing::ClusteredMatrix(60, kDim, 60, 82);
   for (const int64_t probes : {1, 2}) {
@@ -138,10 +142,7 @@ TEST_F(SublistReaderTest, DefaultFollowsNumProbesAndKeepsItsRecall) {
 
 TEST_F(SublistReaderTest, SublistProbesIsRefusedWhenBadOrWithoutSublists) {
   const Matrix data = testing::ClusteredMatrix(2000, kDim, 20, 91);
-  ASSERT_TRUE(Write(data, Metric::kL2, 0, "lists").ok());
-  ASSERT_TRUE(Write(data, Metric::kL2, 1, "whole").ok());
-  auto lists = OpenReader("lists");
-  auto whole = OpenReader("whole");
+  auto [lists, whole] = WriteBoth(data);
   ASSERT_TRUE(lists && whole);
   const std::span<const float> q(data.row(0), static_cast<size_t>(kDim));
   SearchOptions zero;
