@@ -45,6 +45,10 @@ struct ShardingConfig {
   Strategy strategy = Strategy::kCluster;
   // Default read-time probe count; must be 1 for EXPLICIT and CEL.
   int64_t num_probes = 1;
+  // Sub-lists inside each shard (rows clustered at build time; a reader scans only the nearest):
+  // 0 = auto (about sqrt(rows) per shard, none below 256 rows), 1 = none, n = at most n per shard
+  // (fewer where a shard has fewer rows or a cluster comes out empty). 0..65536.
+  int64_t sublists_per_shard = 0;
 
   // CLUSTER: given centroids (num_dbs x dim), or k-means trained on a sample of the input.
   std::optional<Matrix> centroids;
@@ -166,6 +170,7 @@ struct ShardingFieldNames {
   std::string_view cel_expr = "cel_expr";
   std::string_view cel_columns = "cel_columns";
   std::string_view routing_values = "routing_values";
+  std::string_view sublists_per_shard = "sublists_per_shard";
 };
 
 // Every sharding field set to other than its default must take effect. Refuses, naming the field

@@ -62,6 +62,8 @@ struct ShardTask {
   Metric metric = Metric::kCosine;
   // As WriteConfig's index.quantization (the driver's): "int8" also writes int8 codes.
   std::optional<std::string> quantization;
+  // As WriteConfig's sharding.sublists_per_shard (the driver's): 0 = auto, 1 = none, n = at most n.
+  int64_t sublists_per_shard = 0;
   // The engine's attempt number (Spark's TaskContext.attemptNumber(), else 0). The task claims
   // attempt=NN with a put-if-absent marker starting here and moving to the next free NN, so two
   // attempts of one db_id (a retry, a speculative copy, a re-run stage) never share a folder.

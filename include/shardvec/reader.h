@@ -112,6 +112,11 @@ struct SearchOptions {
   std::optional<std::vector<int64_t>> shard_ids;
   // CEL snapshots: the query's variables; they select the one shard searched. Refused on others.
   std::optional<RoutingContext> routing_context;
+  // Snapshots built with sub-lists: how many sub-lists are scanned, the nearest across the candidate
+  // shards (or across shard_ids). Default: it follows num_probes (ceil(num_probes x the sub-lists per
+  // shard / 6), among the 2 x num_probes nearest shards); a num_probes that reaches every shard scans
+  // every row, as without sub-lists. Must be >= 1; refused on a snapshot without sub-lists.
+  std::optional<int64_t> sublist_probes;
 };
 
 struct SearchHit {

@@ -25,6 +25,8 @@ struct ShardInfo {
   std::string digest;  // "xxh3:<16 hex>"
   // The ids' type: "int", "str" or "mixed"; "" for an empty shard (or one whose builder did not say).
   std::string id_type;
+  // The sub-lists the shard was split into (0: none).
+  int64_t sublists = 0;
 };
 
 // Where a build's time went, in milliseconds (the phases overlap nowhere; their sum is at most total).

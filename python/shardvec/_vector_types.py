@@ -71,6 +71,8 @@ class VectorShardingConfig:
             (or ``len(routing_values)`` for CEL).
         strategy: CLUSTER, LSH, EXPLICIT or CEL.
         num_probes: Default read-time probe count; exactly 1 for EXPLICIT and CEL.
+        sublists_per_shard: Sub-lists inside each shard, which a reader scans nearest first: 0 = auto
+            (about sqrt(rows) per shard, none below 256 rows), 1 = none, n = at most n (0..65536).
         centroids: CLUSTER, shape ``(num_dbs, dim)``; not with ``train_centroids``.
         train_centroids: CLUSTER, train k-means on a sample of the input.
         centroids_training_sample_size: Sample cap for training.
@@ -94,6 +96,7 @@ class VectorShardingConfig:
     cel_expr: str | None = None
     cel_columns: dict[str, str] | None = None
     routing_values: list[int | str | bytes] | None = None
+    sublists_per_shard: int = 0
 
 
 #: shardyfusion's other name for :class:`VectorShardingConfig`.

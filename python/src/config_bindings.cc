@@ -140,6 +140,7 @@ void BindWriteConfig(nb::module_& m) {
       .field("num_dbs", &ShardingConfig::num_dbs, "")
       .field("strategy", &ShardingConfig::strategy, "")
       .field("num_probes", &ShardingConfig::num_probes, "")
+      .field("sublists_per_shard", &ShardingConfig::sublists_per_shard, "0 = auto (about sqrt(rows)), 1 = none")
       .property("centroids", MatrixGetter(&ShardingConfig::centroids), MatrixSetter(&ShardingConfig::centroids),
                 "CLUSTER: (num_dbs, dim) float32, or None")
       .field("train_centroids", &ShardingConfig::train_centroids, "")
@@ -232,6 +233,7 @@ void BindDistributedTypes(nb::module_& m) {
       .field("dim", &ShardTask::dim, "")
       .field("metric", &ShardTask::metric, "")
       .field("quantization", &ShardTask::quantization, "")
+      .field("sublists_per_shard", &ShardTask::sublists_per_shard, "")
       .field("first_attempt", &ShardTask::first_attempt, "")
       .field("shard_prefix", &ShardTask::shard_prefix, "")
       .field("db_path_template", &ShardTask::db_path_template, "")

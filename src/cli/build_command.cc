@@ -36,6 +36,7 @@ struct BuildArgs {
   std::string centroids_file;
   std::optional<int64_t> sample_size;
   int64_t num_probes = 1;
+  int64_t sublists_per_shard = 0;
   std::optional<int64_t> num_hash_bits;
   std::string hyperplanes_file;
   std::string ids_file;
@@ -226,6 +227,7 @@ constexpr ShardingFieldNames kShardingFlags{
     .cel_expr = "--cel-expr",
     .cel_columns = "--cel-column",
     .routing_values = "--routing-values",
+    .sublists_per_shard = "--sublists-per-shard",
 };
 
 // The input flags that cannot take effect: column flags for a file that has no named columns, a
@@ -310,6 +312,7 @@ Result<ShardingConfig> ShardingFromArgs(const BuildArgs& a) {
   ASSIGN_OR_RETURN(s.strategy, ParseStrategy(a.strategy, "--strategy"));
   s.num_dbs = a.num_dbs;
   s.num_probes = a.num_probes;
+  s.sublists_per_shard = a.sublists_per_shard;
   s.train_centroids = a.train_centroids;
   if (a.sample_size) s.centroids_training_sample_size = *a.sample_size;
   s.num_hash_bits = a.num_hash_bits;
@@ -445,6 +448,8 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
   cmd->add_option("--centroids", args->centroids_file, "CLUSTER: centroids .npy (num_dbs x dim)");
   cmd->add_option("--sample-size", args->sample_size, "CLUSTER training sample size (default 100000)");
   cmd->add_option("--num-probes", args->num_probes, "Default shards probed per query (default 1)");
+  cmd->add_option("--sublists-per-shard", args->sublists_per_shard,
+                  "Sub-lists inside each shard, scanned nearest first: 0 = auto (about sqrt(rows)), 1 = none (default 0)");
   cmd->add_option("--num-hash-bits", args->num_hash_bits, "LSH hash bits (default 8)");
   cmd->add_option("--hyperplanes", args->hyperplanes_file, "LSH: hyperplanes .npy (bits x dim)");
   cmd->add_option("--ids", args->ids_file, "Ids: .npy integers, or one id per line ('-': standard input)");

@@ -32,6 +32,7 @@ struct ReadArgs {
   std::string query_file;
   int64_t top_k = 10;
   std::optional<int64_t> num_probes;
+  std::optional<int64_t> sublist_probes;  // search only
   std::string shard_ids;
   std::vector<std::string> routing_context;  // KEY=VALUE, CEL snapshots
   std::string staleness;
@@ -281,6 +282,7 @@ int RunSearch(const ReadArgs& a) {
   if (!queries.ok()) return ReportError("search", queries.status());
   SearchOptions options;
   options.num_probes = a.num_probes;
+  options.sublist_probes = a.sublist_probes;
   if (!a.shard_ids.empty()) {
     auto ids = ParseList<int64_t>(a.shard_ids, "--shard-ids", "integers");
     if (!ids.ok()) return ReportError("search", ids.status());
@@ -523,6 +525,9 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   AddReaderModeOption(search, *args);
   AddQueryOptions(search, *args);
   search->add_option("--top-k", args->top_k, "Results per query (1..4096, default 10)");
+  search->add_option("--sublist-probes", args->sublist_probes,
+                     "Snapshots built with sub-lists: sub-lists scanned, nearest first across the probed shards "
+                     "(default: follows --num-probes)");
   // --shard-ids replaces routing, so the routing flags cannot take effect beside it.
   search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3")
       ->excludes(search->get_option("--num-probes"))

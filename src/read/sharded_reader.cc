@@ -28,6 +28,7 @@
 #include "read/merge.h"
 #include "read/shard_cache.h"
 #include "read/snapshot_loader.h"
+#include "read/sublist_router.h"
 #include "shard/shard_searcher.h"
 #include "shard/sqlite_vec.h"
 #include "snapshot/history.h"
@@ -40,6 +41,7 @@ namespace {
 
 struct Snapshot {
   std::unique_ptr<LoadedSnapshot> loaded;
+  SnapshotSublists sublists;  // what the manifest says of the shards' sub-lists
   std::shared_ptr<ShardCache> cache;
   ReaderMode mode = ReaderMode::kDownload;  // resolved: kDownload or kRange
 };
@@ -115,8 +117,10 @@ Status CheckTopK(int64_t top_k) {
 }
 
 // The shard list a query searches: the override (de-duplicated, range-checked) or the router's probes.
+// `lists_per_shard` > 0 (sub-list routing) widens a routed probe list to the candidate shards whose
+// sub-lists are ranked (DefaultSublistRouting); the num_probes nearest come first.
 Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const float> query,
-                                     const SearchOptions& options) {
+                                     const SearchOptions& options, double lists_per_shard = 0) {
   if (options.shard_ids) {
     // shard_ids replaces routing, so a routing setting beside it could not take effect.
     if (options.num_probes) {
@@ -156,13 +160,44 @@ Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const fl
     ASSIGN_OR_RETURN(const int64_t shard, s.router->ProbeContext(context));
     return std::vector<int64_t>{shard};
   }
+  if (lists_per_shard > 0) {
+    return s.router->Probe(query.data(),
+                           DefaultSublistRouting(probes, s.router->MaxProbes(), lists_per_shard).candidate_shards);
+  }
   return s.router->Probe(query.data(), probes);
+}
+
+// The sub-lists each query scans, or nullopt when shards are searched whole: the option, else the
+// default that follows num_probes.
+Result<std::optional<int64_t>> SublistBudget(const LoadedSnapshot& s, const SnapshotSublists& sublists,
+                                             const SearchOptions& options) {
+  if (options.sublist_probes) {
+    if (*options.sublist_probes < 1) {
+      return Status::InvalidArgument(fmt::format("sublist_probes must be >= 1 (got {})", *options.sublist_probes));
+    }
+    if (sublists.lists == 0) {
+      return Status::InvalidArgument(fmt::format(
+          "sublist_probes ({}) applies to snapshots built with sub-lists; manifest '{}' has none",
+          *options.sublist_probes, s.manifest_ref));
+    }
+    return std::optional<int64_t>(*options.sublist_probes);
+  }
+  // Named shards are searched whole unless told how many sub-lists to scan; so is a CEL snapshot's one shard.
+  if (sublists.lists == 0 || options.shard_ids || s.router->RoutesByContext()) return std::optional<int64_t>();
+  const int64_t probes = std::min(options.num_probes.value_or(s.num_probes), s.router->MaxProbes());
+  if (probes >= s.router->MaxProbes()) return std::optional<int64_t>();  // every shard probed: exact, as ever
+  return std::optional<int64_t>(
+      DefaultSublistRouting(probes, s.router->MaxProbes(), sublists.per_shard()).sublist_probes);
 }
 
 // One query's work: the shards it probes and, beside each, that shard's scanned hits.
 struct QueryPlan {
   std::vector<const ShardLocation*> shards;
   std::vector<std::vector<ScanHit>> scanned;
+  // With sub-lists: beside each shard, the sub-lists it scans (a shard without any: the whole shard).
+  std::vector<std::vector<int32_t>> lists;
+  std::optional<int64_t> sublist_budget;  // set: sub-lists are chosen for this query
+  size_t whole_shards = 0;  // the first this many shards are searched whole when they have no sub-lists
 };
 
 // Queries per scan task in a batch: enough to reuse each block of a shard across many of them,
@@ -335,7 +370,9 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckTopK(top_k));
     std::vector<QueryPlan> plans(1);
-    ASSIGN_OR_RETURN(plans[0], Plan(*snap->loaded, query, options));
+    ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options));
+    const float* query_row = query.data();
+    RETURN_IF_ERROR(ChooseSublists(*snap, plans, std::span(&query_row, 1)));
     QueryPlan& plan = plans[0];
     // Once a shard has given top_k hits, its last one bounds what any other shard need return: a
     // shard scanned after it (probes go nearest first) gives up on farther rows early.
@@ -344,8 +381,8 @@ class ShardedVectorReader::Impl {
     for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
       scans.push_back([&, slot]() -> Status {
         const float* q = query.data();
-        ASSIGN_OR_RETURN(auto scanned,
-                         ScanShard(*snap, *plan.shards[slot], std::span(&q, 1), top_k, kth_distance.load()));
+        ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *plan.shards[slot], std::span(&q, 1), top_k,
+                                                 kth_distance.load(), ListsOf(plan, slot)));
         std::vector<ScanHit>& hits = scanned.front();
         if (static_cast<int64_t>(hits.size()) == top_k && top_k > 0) {
           double seen = kth_distance.load();
@@ -380,10 +417,15 @@ class ShardedVectorReader::Impl {
     };
     std::vector<QueryPlan> plans(static_cast<size_t>(queries.rows));
     std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)
+    std::vector<const float*> rows(plans.size());
     for (size_t i = 0; i < plans.size(); ++i) {
-      Result<QueryPlan> plan = Plan(s, row(i), options);
+      Result<QueryPlan> plan = Plan(*snap, row(i), options);
       if (!plan.ok()) return plan.status().WithContext(fmt::format("query row {}", i));
       plans[i] = std::move(plan).value();
+      rows[i] = row(i).data();
+    }
+    RETURN_IF_ERROR(ChooseSublists(*snap, plans, rows));
+    for (size_t i = 0; i < plans.size(); ++i) {
       for (size_t slot = 0; slot < plans[i].shards.size(); ++slot) by_shard[plans[i].shards[slot]].emplace_back(i, slot);
     }
     std::vector<std::function<Status()>> scans;
@@ -392,8 +434,14 @@ class ShardedVectorReader::Impl {
         const size_t end = std::min(pairs.size(), begin + kQueriesPerScanTask);
         scans.push_back([&, loc = loc, group = &pairs, begin, end]() -> Status {
           std::vector<const float*> qs;
-          for (size_t j = begin; j < end; ++j) qs.push_back(row((*group)[j].first).data());
-          ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *loc, qs, top_k));
+          std::vector<std::vector<int32_t>> lists;
+          for (size_t j = begin; j < end; ++j) {
+            const auto [query, slot] = (*group)[j];
+            qs.push_back(row(query).data());
+            if (plans[query].sublist_budget) lists.push_back(plans[query].lists[slot]);
+          }
+          // A shard's queries all route by sub-lists or none do (the options are the batch's).
+          ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *loc, qs, top_k, std::numeric_limits<double>::infinity(), lists));
           for (size_t j = begin; j < end; ++j) {
             const auto [query, slot] = (*group)[j];
             plans[query].scanned[slot] = std::move(scanned[j - begin]);
@@ -506,6 +554,7 @@ class ShardedVectorReader::Impl {
     snapshot->cache = std::make_shared<ShardCache>(shard_store_, cache_root_, loaded->dim, loaded->metric,
                                                    options_.max_cached_shards, /*record_downloads=*/metrics_ != nullptr,
                                                    std::move(access));
+    snapshot->sublists = ReadSnapshotSublists(loaded->manifest);
     snapshot->loaded = std::move(loaded);
     return snapshot;
   }
@@ -526,25 +575,97 @@ class ShardedVectorReader::Impl {
   }
 
   // Checks one query and finds the shards it probes (a shard with no rows is skipped).
-  static Result<QueryPlan> Plan(const LoadedSnapshot& s, std::span<const float> query, const SearchOptions& options) {
+  static Result<QueryPlan> Plan(const Snapshot& snap, std::span<const float> query, const SearchOptions& options) {
+    const LoadedSnapshot& s = *snap.loaded;
     RETURN_IF_ERROR(CheckQuery(s, query));
-    ASSIGN_OR_RETURN(std::vector<int64_t> targets, Targets(s, query, options));
     QueryPlan plan;
-    for (int64_t id : targets) {
-      auto it = s.shards.find(id);
+    ASSIGN_OR_RETURN(plan.sublist_budget, SublistBudget(s, snap.sublists, options));
+    const bool widen = plan.sublist_budget && !options.shard_ids && !s.router->RoutesByContext();
+    ASSIGN_OR_RETURN(std::vector<int64_t> targets, Targets(s, query, options, widen ? snap.sublists.per_shard() : 0));
+    const size_t probes = widen ? static_cast<size_t>(std::min(options.num_probes.value_or(s.num_probes),
+                                                               s.router->MaxProbes()))
+                                : targets.size();
+    for (size_t i = 0; i < targets.size(); ++i) {
+      auto it = s.shards.find(targets[i]);
       if (it != s.shards.end()) plan.shards.push_back(&it->second);
+      if (i < probes) plan.whole_shards = plan.shards.size();
     }
     plan.scanned.resize(plan.shards.size());
+    plan.lists.resize(plan.shards.size());
     return plan;
+  }
+
+  // Sub-list routing for the plans with a budget: each candidate shard ranks its sub-lists for all
+  // the queries that consider it at once (a batch scan of its centroids), then each query keeps its
+  // `budget` nearest across its shards. A shard without sub-lists is searched whole when it is one
+  // of the num_probes nearest, else dropped; so is a shard none of whose lists was picked.
+  Status ChooseSublists(const Snapshot& snap, std::vector<QueryPlan>& plans, std::span<const float* const> queries) {
+    std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)
+    for (size_t q = 0; q < plans.size(); ++q) {
+      if (!plans[q].sublist_budget) continue;
+      for (size_t slot = 0; slot < plans[q].shards.size(); ++slot) by_shard[plans[q].shards[slot]].emplace_back(q, slot);
+    }
+    if (by_shard.empty()) return Status::OK();
+    std::vector<std::vector<ListCandidate>> candidates(plans.size());
+    std::vector<std::vector<char>> whole(plans.size());
+    for (size_t q = 0; q < plans.size(); ++q) whole[q].assign(plans[q].shards.size(), 0);
+    std::vector<const float*> qs;
+    std::vector<std::vector<ScanHit>> nearest;
+    for (const auto& [loc, pairs] : by_shard) {
+      ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(*loc));
+      EmitDownloads(*snap.cache);
+      const SubLists* sublists = lease.searcher().sublists();
+      if (sublists == nullptr) {
+        for (const auto& [q, slot] : pairs) whole[q][slot] = slot < plans[q].whole_shards ? 1 : 0;
+        continue;
+      }
+      qs.clear();
+      int64_t budget = 0;
+      for (const auto& [q, slot] : pairs) {
+        qs.push_back(queries[q]);
+        budget = std::max(budget, *plans[q].sublist_budget);
+      }
+      ScanTopK(sublists->centroids, qs, std::min(budget, sublists->centroids.vectors.rows()), &nearest);
+      for (size_t j = 0; j < pairs.size(); ++j) {
+        const auto [q, slot] = pairs[j];
+        for (const ScanHit& hit : nearest[j]) {
+          candidates[q].push_back(ListCandidate{hit.score, static_cast<int32_t>(slot), static_cast<int32_t>(hit.row)});
+        }
+      }
+    }
+    EnforceCacheBudgetAfterDownloads();
+    for (size_t q = 0; q < plans.size(); ++q) {
+      QueryPlan& plan = plans[q];
+      if (!plan.sublist_budget) continue;
+      std::vector<std::vector<int32_t>> lists = PickSublists(std::move(candidates[q]), *plan.sublist_budget, plan.shards.size());
+      QueryPlan kept;
+      kept.sublist_budget = plan.sublist_budget;
+      for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
+        if (lists[slot].empty() && !whole[q][slot]) continue;
+        kept.shards.push_back(plan.shards[slot]);
+        kept.lists.push_back(std::move(lists[slot]));
+      }
+      kept.scanned.resize(kept.shards.size());
+      kept.whole_shards = kept.shards.size();
+      plan = std::move(kept);
+    }
+    return Status::OK();
+  }
+
+  // The sub-lists `plan` scans in its shard `slot` (empty span: the whole shard).
+  static std::span<const std::vector<int32_t>> ListsOf(const QueryPlan& plan, size_t slot) {
+    if (!plan.sublist_budget) return {};
+    return std::span(&plan.lists[slot], 1);
   }
 
   Result<std::vector<std::vector<ScanHit>>> ScanShard(
       const Snapshot& snap, const ShardLocation& loc, std::span<const float* const> queries, int64_t top_k,
-      double max_distance = std::numeric_limits<double>::infinity()) {
+      double max_distance = std::numeric_limits<double>::infinity(),
+      std::span<const std::vector<int32_t>> lists = {}) {
     if (!metrics_) {
       Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
         ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-        return lease.searcher().Scan(queries, top_k, max_distance);
+        return lease.searcher().Scan(queries, top_k, max_distance, lists);
       }();
       EnforceCacheBudgetAfterDownloads();
       return scanned;
@@ -552,7 +673,7 @@ class ShardedVectorReader::Impl {
     const auto t0 = std::chrono::steady_clock::now();
     Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
       ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-      return lease.searcher().Scan(queries, top_k, max_distance);
+      return lease.searcher().Scan(queries, top_k, max_distance, lists);
     }();  // the lease is back before any event is sent
     EmitDownloads(*snap.cache);
     EnforceCacheBudgetAfterDownloads();

@@ -357,10 +357,10 @@ int64_t BlockRows(int64_t stride) {
 constexpr int64_t kCheckedRows = 64;
 constexpr int64_t kUncheckedRows = 7 * kCheckedRows;
 
-// A lone query's scan of the whole table, rows stopping early where that pays. `sums` holds at
+// A lone query's scan of `ranges` of the table, rows stopping early where that pays. `sums` holds at
 // least kUncheckedRows floats.
 void ScanAlone(const ScanTable& table, const Kernels& kernels, const float* query, const Scorer& scorer,
-               std::span<float> sums, ScanStats* stats) {
+               std::span<const RowRange> ranges, std::span<float> sums, ScanStats* stats) {
   const ScanMatrix& m = table.vectors;
   const int64_t stride = m.stride();
   std::vector<double> query_tails(static_cast<size_t>(CheckCount(stride)));
@@ -369,19 +369,21 @@ void ScanAlone(const ScanTable& table, const Kernels& kernels, const float* quer
   const StoppingKernel stopping = scorer.cosine ? kernels.dot_stopping : kernels.l2sq_stopping;
   const BlockKernel streaming = scorer.cosine ? kernels.dot : kernels.l2sq;
   bool checking = true;
-  for (int64_t start = 0; start < m.rows();) {
-    const int64_t n = std::min(checking ? kCheckedRows : kUncheckedRows, m.rows() - start);
-    scan.StartAt(start);
-    if (checking) {
-      const int64_t stopped_before = scan.stopped();
-      stopping(query, m.row(start), n, stride, scan);
-      checking = (scan.stopped() - stopped_before) * 4 >= n;
-    } else {
-      streaming(query, m.row(start), n, stride, StoreSums{sums.data()});
-      for (int64_t i = 0; i < n; ++i) scan.Take(i, sums[static_cast<size_t>(i)]);
-      checking = true;
+  for (const RowRange& range : ranges) {
+    for (int64_t start = range.begin; start < range.end;) {
+      const int64_t n = std::min(checking ? kCheckedRows : kUncheckedRows, range.end - start);
+      scan.StartAt(start);
+      if (checking) {
+        const int64_t stopped_before = scan.stopped();
+        stopping(query, m.row(start), n, stride, scan);
+        checking = (scan.stopped() - stopped_before) * 4 >= n;
+      } else {
+        streaming(query, m.row(start), n, stride, StoreSums{sums.data()});
+        for (int64_t i = 0; i < n; ++i) scan.Take(i, sums[static_cast<size_t>(i)]);
+        checking = true;
+      }
+      start += n;
     }
-    start += n;
   }
   if (stats != nullptr) {
     stats->rows_stopped = scan.stopped();
@@ -513,22 +515,43 @@ void ScanTopK(const ScanTable& table, std::span<const float* const> queries, int
     limit = std::nextafter(static_cast<float>(key), limit);
   }
   std::vector<TopK> best(static_cast<size_t>(nq), TopK(std::min(k, m.rows()), limit));
-  if (stats != nullptr) *stats = ScanStats{m.rows() * nq, 0};
+  const RowRange whole{0, m.rows()};
+  const std::span<const RowRange> ranges = options.row_ranges.empty() ? std::span(&whole, 1) : options.row_ranges;
+  std::vector<int32_t> every_query(static_cast<size_t>(nq));
+  std::iota(every_query.begin(), every_query.end(), 0);
+  auto queries_of = [&](size_t r) -> const std::vector<int32_t>& {
+    return options.range_queries.empty() ? every_query : options.range_queries[r];
+  };
+  if (stats != nullptr) {
+    *stats = ScanStats{};
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      stats->rows += (ranges[r].end - ranges[r].begin) * static_cast<int64_t>(queries_of(r).size());
+    }
+  }
   // Rows' sums, a block (or a lone query's unchecked windows) at a time.
   std::vector<float> sums(static_cast<size_t>(std::max(BlockRows(stride), kUncheckedRows)));
   if (nq == 1) {
     // One query: nothing to share a block with, so rows may stop early instead.
+    std::vector<RowRange> mine;
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      if (!queries_of(r).empty()) mine.push_back(ranges[r]);
+    }
     const Scorer scorer{cosine, query_norms[0], table.norms.data(), &best[0]};
-    ScanAlone(table, kernels, padded.row(0), scorer, sums, stats);
+    ScanAlone(table, kernels, padded.row(0), scorer, mine, sums, stats);
   } else {
     const int64_t block = BlockRows(stride);
-    for (int64_t start = 0; start < m.rows(); start += block) {
-      const int64_t n = std::min(block, m.rows() - start);
-      for (int64_t q = 0; q < nq; ++q) {
-        // The first query brings the block into cache; the others find it there.
-        (q == 0 ? streaming : cached)(padded.row(q), m.row(start), n, stride, StoreSums{sums.data()});
-        const Scorer scorer{cosine, query_norms[static_cast<size_t>(q)], table.norms.data(), &best[static_cast<size_t>(q)]};
-        for (int64_t i = 0; i < n; ++i) scorer.Take(start + i, sums[static_cast<size_t>(i)]);
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      const std::vector<int32_t>& scanners = queries_of(r);
+      for (int64_t start = ranges[r].begin; start < ranges[r].end; start += block) {
+        const int64_t n = std::min(block, ranges[r].end - start);
+        for (size_t j = 0; j < scanners.size(); ++j) {
+          const auto q = static_cast<size_t>(scanners[j]);
+          // The first query brings the block into cache; the others find it there.
+          (j == 0 ? streaming : cached)(padded.row(static_cast<int64_t>(q)), m.row(start), n, stride,
+                                        StoreSums{sums.data()});
+          const Scorer scorer{cosine, query_norms[q], table.norms.data(), &best[q]};
+          for (int64_t i = 0; i < n; ++i) scorer.Take(start + i, sums[static_cast<size_t>(i)]);
+        }
       }
     }
   }

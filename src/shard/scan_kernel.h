@@ -84,6 +84,11 @@ struct ScanOptions {
   // k hits at this distance from other shards needs none farther, and skips them early.
   double max_distance = std::numeric_limits<double>::infinity();
   ScanStats* stats = nullptr;  // filled when given
+  // The rows scanned: empty = every row of the table; else these ranges only (ascending, disjoint).
+  std::span<const RowRange> row_ranges;
+  // With row_ranges: per range, the queries (indices into `queries`, ascending) that scan it; empty =
+  // every query scans every range. A batch reads each range once for all the queries that scan it.
+  std::span<const std::vector<int32_t>> range_queries;
 };
 
 // The k nearest rows to each query (dim floats each), ascending by distance; ties in any order.

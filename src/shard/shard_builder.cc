@@ -9,8 +9,10 @@
 
 #include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
+#include "shard/row_spool.h"
 #include "shard/sq8_table.h"
 #include "shard/sqlite_vec.h"
+#include "shard/sublists.h"
 #include "shard/vec0_chunk_writer.h"
 #include "shard/vec0_storage.h"
 
@@ -50,6 +52,7 @@ ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options
 ShardBuilder::~ShardBuilder() {
   // The statements go before the connection closes.
   chunk_writer_.reset();
+  spool_.reset();
   ResetStatements();
   if (db_ != nullptr) sqlite3_close(db_);
 }
@@ -122,13 +125,54 @@ Status ShardBuilder::Open() {
     RETURN_IF_ERROR(prepare("INSERT INTO vec_index(rowid, embedding) VALUES (?, ?)", &insert_vector_));
   }
   RETURN_IF_ERROR(prepare("INSERT INTO vec_payloads(rowid, payload) VALUES (?, ?)", &insert_payload_));
+  if (options_.sublists < 0 || options_.sublists > kMaxSublistsPerShard) {
+    return Status::InvalidArgument(fmt::format("sublists_per_shard must be in 0..{} (got {})", kMaxSublistsPerShard,
+                                               options_.sublists));
+  }
+  if (options_.sublists != 1) {
+    ASSIGN_OR_RETURN(spool_, RowSpool::Create(path_, options_.dim));
+  }
   return Status::OK();
 }
 
 Status ShardBuilder::Add(const RecordId& id, const float* vector,
                          const std::optional<std::string>& payload_json) {
   if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
-  const int64_t rowid = next_rowid_;
+  if (spool_ != nullptr) {
+    RETURN_IF_ERROR(spool_->Add(id, vector, payload_json));
+  } else {
+    RETURN_IF_ERROR(Insert(next_rowid_, id, vector, payload_json));
+  }
+  (std::holds_alternative<int64_t>(id) ? saw_int_id_ : saw_str_id_) = true;
+  ++next_rowid_;
+  return Status::OK();
+}
+
+Status ShardBuilder::InsertSpooledRows() {
+  RETURN_IF_ERROR(spool_->Finish());
+  const int64_t rows = spool_->rows();
+  const int64_t count = SublistCount(rows, options_.sublists);
+  std::optional<SublistPlan> plan;
+  if (count > 1) {
+    ASSIGN_OR_RETURN(plan, PlanSublists(spool_->vector(0), rows, options_.dim, options_.metric, count));
+  }
+  RecordId id;
+  std::optional<std::string> payload;
+  for (int64_t rowid = 0; rowid < rows; ++rowid) {
+    const int64_t row = plan ? plan->order[static_cast<size_t>(rowid)] : rowid;
+    RETURN_IF_ERROR(spool_->Read(row, &id, &payload));
+    RETURN_IF_ERROR(Insert(rowid, id, spool_->vector(row), payload));
+  }
+  spool_.reset();
+  if (plan && plan->ranges.size() > 1) {
+    RETURN_IF_ERROR(WriteSublistsTable(db_, *plan, path_.string()));
+    sublist_count_ = static_cast<int64_t>(plan->ranges.size());
+  }
+  return Status::OK();
+}
+
+Status ShardBuilder::Insert(int64_t rowid, const RecordId& id, const float* vector,
+                            const std::optional<std::string>& payload_json) {
   auto step = [this, rowid](SqliteStatement& stmt, std::string_view table) -> Status {
     if (stmt.Run() != SQLITE_DONE) {
       return Status::IOError(fmt::format("shard '{}': insert into {} (rowid {}) failed: {}",
@@ -156,8 +200,6 @@ Status ShardBuilder::Add(const RecordId& id, const float* vector,
                       SQLITE_STATIC);
     RETURN_IF_ERROR(step(*insert_payload_, "vec_payloads"));
   }
-  (std::holds_alternative<int64_t>(id) ? saw_int_id_ : saw_str_id_) = true;
-  ++next_rowid_;
   return Status::OK();
 }
 
@@ -170,6 +212,7 @@ std::string_view ShardBuilder::id_type() const {
 Result<int64_t> ShardBuilder::Seal() {
   if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
   sealed_ = true;
+  if (spool_ != nullptr) RETURN_IF_ERROR(InsertSpooledRows());
   if (chunk_writer_ != nullptr) {
     RETURN_IF_ERROR(chunk_writer_->Finish());
     chunk_writer_.reset();

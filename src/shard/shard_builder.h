@@ -31,6 +31,11 @@ struct ShardBuildOptions {
   // Write int8 codes of every row (shardvec_sq8_* tables, sq8_table.h) at Seal, for the reader's
   // quantized pre-scan.
   bool int8_codes = false;
+  // Sub-lists (shard/sublists.h): 0 = auto (about sqrt(rows), none for small shards), 1 = none, n = at
+  // most n. With sub-lists, rows are parked in a spool beside the file until Seal, which clusters them
+  // and inserts them list by list (memory: about 20 bytes per row besides the mapped spool). The
+  // writer passes its config's sublists_per_shard (default auto).
+  int64_t sublists = 1;
 };
 
 // vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make
@@ -51,6 +56,7 @@ int64_t PageSizeFor(int64_t dim, int64_t rows);
 
 class SqliteStatement;
 class Vec0ChunkWriter;
+class RowSpool;
 
 class ShardBuilder {
  public:
@@ -61,13 +67,16 @@ class ShardBuilder {
   ShardBuilder(const ShardBuilder&) = delete;
   ShardBuilder& operator=(const ShardBuilder&) = delete;
 
-  // Rows get internal ids 0, 1, 2… in the order they are added. `payload_json` must already be the
+  // Rows get internal ids 0, 1, 2… in the order they are added (with sub-lists: in the order of
+  // their lists, each list's rows in the order they were added). `payload_json` must already be the
   // canonical text to store.
   Status Add(const RecordId& id, const float* vector, const std::optional<std::string>& payload_json);
   // Commits, runs PRAGMA optimize and closes the file. Returns the file size in bytes.
   Result<int64_t> Seal();
 
   int64_t row_count() const { return next_rowid_; }
+  // The sub-lists the shard was given (0: none; set by Seal).
+  int64_t sublist_count() const { return sublist_count_; }
   // The ids' type: "int", "str", "mixed" (both), or "" before the first row.
   std::string_view id_type() const;
   // Whether vectors go straight into vec0's chunks (see ShardBuildOptions::write_chunks_directly).
@@ -77,6 +86,10 @@ class ShardBuilder {
   ShardBuilder(std::filesystem::path path, ShardBuildOptions options);
   Status Open();
   Status Exec(const char* sql);
+  // Writes one row under `rowid`.
+  Status Insert(int64_t rowid, const RecordId& id, const float* vector, const std::optional<std::string>& payload_json);
+  // Seal's first step with a spool: the rows clustered into sub-lists and inserted list by list.
+  Status InsertSpooledRows();
   // Finalizes the insert statements (before COMMIT, and before the connection closes).
   void ResetStatements();
 
@@ -87,7 +100,9 @@ class ShardBuilder {
   std::unique_ptr<SqliteStatement> insert_vector_;
   std::unique_ptr<SqliteStatement> insert_payload_;
   std::unique_ptr<Vec0ChunkWriter> chunk_writer_;  // null: insert_vector_ goes through vec0
+  std::unique_ptr<RowSpool> spool_;  // set while rows wait for their sub-lists
   int64_t next_rowid_ = 0;
+  int64_t sublist_count_ = 0;
   bool saw_int_id_ = false;
   bool saw_str_id_ = false;
   bool sealed_ = false;

@@ -320,6 +320,7 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesys
       ASSIGN_OR_RETURN(std::optional<Sq8Codes> codes, LoadSq8Codes(first->db, *searcher->table_, shard_name));
       if (codes) searcher->sq8_ = std::make_unique<const Sq8Codes>(std::move(*codes));
       RETURN_IF_ERROR(searcher->LoadIdsAndPayloadPresence(*first));
+      ASSIGN_OR_RETURN(searcher->sublists_, LoadSublists(first->db, *searcher->table_, shard_name));
     }
   }
   searcher->opened_ = 1;
@@ -488,8 +489,35 @@ Result<ShardRowCounts> ShardSearcher::CountRows() {
   return ShardRowCounts{stmt.Int(0), stmt.Int(1)};
 }
 
+void ShardSearcher::ScanRanges(std::span<const float* const> queries, int64_t k, double max_distance,
+                               std::span<const RowRange> ranges, std::span<const std::vector<int32_t>> range_queries,
+                               std::vector<std::vector<ScanHit>>* out) const {
+  // The rows an average query searches (all of them without ranges).
+  int64_t rows = table_->vectors.rows();
+  if (!ranges.empty()) {
+    int64_t row_queries = 0;
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      const int64_t n = range_queries.empty() ? static_cast<int64_t>(queries.size())
+                                              : static_cast<int64_t>(range_queries[r].size());
+      row_queries += (ranges[r].end - ranges[r].begin) * n;
+    }
+    rows = row_queries / std::max<int64_t>(static_cast<int64_t>(queries.size()), 1);
+  }
+  // The pre-scan pays where its candidates are a small part of the rows searched; otherwise the
+  // float scan's own candidates are as cheap.
+  if (sq8_ && k * kPrescanRowsPerCandidate <= rows / rescore_oversample_) {
+    Sq8TopK(*table_, *sq8_, queries, k, out,
+            {.oversample = rescore_oversample_, .max_distance = max_distance, .row_ranges = ranges,
+             .range_queries = range_queries});
+  } else {
+    Vec0TopK(*table_, queries, k, out,
+             {.max_distance = max_distance, .row_ranges = ranges, .range_queries = range_queries});
+  }
+}
+
 Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,
-                                                              int64_t k, double max_distance) {
+                                                              int64_t k, double max_distance,
+                                                              std::span<const std::vector<int32_t>> lists_of_query) {
   if (k < 0 || k > kMaxKnnK) {
     return Status::InvalidArgument(
         fmt::format("shard {}: k must be in 0..{} (got {})", shard_name_, kMaxKnnK, k));
@@ -502,13 +530,31 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
                           .WithContext(fmt::format("shard {}", shard_name_)));
     }
-    // The pre-scan pays where its candidates are a small part of the shard; otherwise the float
-    // scan's own candidates are as cheap.
-    if (sq8_ && k * kPrescanRowsPerCandidate <= table_->vectors.rows() / rescore_oversample_) {
-      Sq8TopK(*table_, *sq8_, queries, k, &out, {.oversample = rescore_oversample_, .max_distance = max_distance});
-    } else {
-      Vec0TopK(*table_, queries, k, &out, {.max_distance = max_distance});
+    if (!sublists_ || lists_of_query.empty()) {
+      ScanRanges(queries, k, max_distance, {}, {}, &out);
+      return out;
     }
+    // Each probed list once, with the queries that probe it.
+    const auto lists = static_cast<int32_t>(sublists_->ranges.size());
+    std::vector<std::vector<int32_t>> queries_of(static_cast<size_t>(lists));
+    for (size_t q = 0; q < lists_of_query.size() && q < queries.size(); ++q) {
+      for (const int32_t list : lists_of_query[q]) {
+        if (list < 0 || list >= lists) {
+          return Status::InvalidArgument(
+              fmt::format("shard {}: sub-list {} is outside [0, {})", shard_name_, list, lists));
+        }
+        queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
+      }
+    }
+    std::vector<RowRange> ranges;
+    std::vector<std::vector<int32_t>> range_queries;
+    for (int32_t list = 0; list < lists; ++list) {
+      if (queries_of[static_cast<size_t>(list)].empty()) continue;
+      ranges.push_back(sublists_->ranges[static_cast<size_t>(list)]);
+      range_queries.push_back(std::move(queries_of[static_cast<size_t>(list)]));
+    }
+    if (ranges.empty()) return out;  // no query probes any list here (empty row_ranges would mean all rows)
+    ScanRanges(queries, k, max_distance, ranges, range_queries, &out);
     return out;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());

@@ -21,6 +21,7 @@
 
 #include "shard/scan_kernel.h"
 #include "shard/sq8.h"
+#include "shard/sublists.h"
 #include "shardvec/status.h"
 #include "store/ranged_object.h"
 #include "shardvec/types.h"
@@ -85,8 +86,14 @@ class ShardSearcher {
   // The k nearest rows to each query, ascending distance, ids not yet looked up; with the kernel,
   // one pass over the shard serves all the queries. Rows farther than max_distance are left out
   // (the kernel skips them early). Thread-safe.
+  // `lists_of_query` (when not empty: one entry per query, sub-list indices ascending) limits each
+  // query to those sub-lists of the shard; a batch reads each list once for all queries that scan it.
+  // It is ignored by a shard without sub-lists (searched whole).
   Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k,
-                                                 double max_distance = std::numeric_limits<double>::infinity());
+                                                 double max_distance = std::numeric_limits<double>::infinity(),
+                                                 std::span<const std::vector<int32_t>> lists_of_query = {});
+  // The shard's sub-lists (shard/sublists.h), or null: none, or scans run on vec0's KNN.
+  const SubLists* sublists() const { return sublists_ ? &*sublists_ : nullptr; }
   // The ids and payloads of `hits`, in their order (a rowid may repeat). Thread-safe.
   Result<std::vector<ShardHit>> Resolve(std::span<const ScanHit> hits);
 
@@ -139,6 +146,11 @@ class ShardSearcher {
   Result<std::unique_ptr<Connection>> BorrowConnection();
   void ReturnConnection(std::unique_ptr<Connection> conn);
 
+  // The kernel's top k over `ranges` (all rows when empty; range_queries as ScanOptions'), through the
+  // int8 pre-scan when the shard has codes and it pays.
+  void ScanRanges(std::span<const float* const> queries, int64_t k, double max_distance,
+                  std::span<const RowRange> ranges, std::span<const std::vector<int32_t>> range_queries,
+                  std::vector<std::vector<ScanHit>>* out) const;
   Status RunKnn(Connection& conn, const float* query, int64_t k, std::vector<ScanHit>* rows) const;
   // Reads the whole id map into ids_ and whether vec_payloads has any row (kernel path only).
   Status LoadIdsAndPayloadPresence(Connection& conn);
@@ -163,6 +175,7 @@ class ShardSearcher {
   std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
   std::unique_ptr<const Sq8Codes> sq8_;      // set when the shard has int8 codes (with table_)
   int64_t rescore_oversample_ = kDefaultRescoreOversample;
+  std::optional<SubLists> sublists_;        // with the kernel, when the shard has them
   // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard
   // without payloads: a query then touches SQLite only for payloads it returns.
   std::unordered_map<int64_t, RecordId> ids_;

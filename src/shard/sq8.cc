@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <new>
 #include <utility>
 
@@ -259,11 +260,15 @@ void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries,
   const int64_t block = BlockRows(codes.stride());
   std::vector<int32_t> sums(static_cast<size_t>(block));
   // Block by block, every query scans a block while it sits in cache.
-  for (const RowRange& range : ranges) {
+  std::vector<int32_t> every(prepared.size());
+  std::iota(every.begin(), every.end(), 0);
+  for (size_t r = 0; r < ranges.size(); ++r) {
+    const RowRange& range = ranges[r];
+    const std::vector<int32_t>& range_queries = options.range_queries.empty() ? every : options.range_queries[r];
     for (int64_t start = range.begin; start < range.end; start += block) {
       const int64_t n = std::min(block, range.end - start);
-      for (size_t q = 0; q < prepared.size(); ++q) {
-        const QueryWeights& qw = prepared[q];
+      for (const int32_t q : range_queries) {
+        const QueryWeights& qw = prepared[static_cast<size_t>(q)];
         dots(qw.weights.get(), qw.wide.get(), codes.row(start), n, codes.stride(), sums.data());
         for (int64_t i = 0; i < n; ++i) {
           const float dot = qw.dot_min + qw.scale * static_cast<float>(sums[static_cast<size_t>(i)]);
@@ -284,7 +289,9 @@ void Sq8TopK(const ScanTable& table, const Sq8Codes& codes, std::span<const floa
   const int64_t oversample = std::max<int64_t>(options.oversample, 1);
   const int64_t want = k > rows / oversample ? rows : k * oversample;
   std::vector<std::vector<int64_t>> candidates;
-  if (want >= rows) {
+  // (With range_queries each query searches only some ranges: the pre-scan then keeps all of a
+  // query's rows when they are fewer than `want`.)
+  if (want >= rows && options.range_queries.empty()) {
     // Every row is a candidate: no pre-scan needed.
     std::vector<int64_t> all;
     all.reserve(static_cast<size_t>(rows));

@@ -76,6 +76,9 @@ struct Sq8ScanOptions {
   double max_distance = std::numeric_limits<double>::infinity();
   // The rows to search; empty = all of them.
   std::span<const RowRange> row_ranges = {};
+  // With row_ranges: per range, the queries (indices into `queries`, ascending) that search it;
+  // empty = every query searches every range (as ScanOptions::range_queries).
+  std::span<const std::vector<int32_t>> range_queries = {};
 };
 
 // The k nearest rows to each query among the best k × oversample by code, rescored with the float

@@ -51,10 +51,30 @@ class Rescorer {
 };
 
 void ScanOne(const ScanTable& table, const float* query, int64_t want, double max_fast, ScanIsa isa,
-             std::vector<ScanHit>* hits) {
+             std::span<const RowRange> ranges, std::vector<ScanHit>* hits) {
   std::vector<std::vector<ScanHit>> out;
-  ScanTopK(table, std::span<const float* const>(&query, 1), want, &out, {.isa = isa, .max_distance = max_fast});
+  ScanTopK(table, std::span<const float* const>(&query, 1), want, &out,
+           {.isa = isa, .max_distance = max_fast, .row_ranges = ranges});
   *hits = std::move(out.front());
+}
+
+// The ranges query `q` scans (options.row_ranges filtered by range_queries; the whole table when
+// none are given) and how many rows they hold.
+int64_t QueryRanges(const ScanTable& table, const ScanOptions& options, int32_t q, std::vector<RowRange>* ranges) {
+  ranges->clear();
+  if (options.row_ranges.empty()) {
+    ranges->push_back(RowRange{0, table.vectors.rows()});
+  } else {
+    for (size_t r = 0; r < options.row_ranges.size(); ++r) {
+      if (options.range_queries.empty() || std::binary_search(options.range_queries[r].begin(),
+                                                              options.range_queries[r].end(), q)) {
+        ranges->push_back(options.row_ranges[r]);
+      }
+    }
+  }
+  int64_t rows = 0;
+  for (const RowRange& range : *ranges) rows += range.end - range.begin;
+  return rows;
 }
 
 enum class Outcome {
@@ -101,11 +121,13 @@ void RescoreRows(const ScanTable& table, Rescorer& rescorer, const float* query,
   hits->resize(keep);
 }
 
-// Every row rescored: the answer when the kernel's distances cannot be bounded (overflow).
+// Every row of `ranges` rescored: the answer when the kernel's distances cannot be bounded (overflow).
 void RescoreAll(const ScanTable& table, Rescorer& rescorer, const float* query, int64_t k, double max_distance,
-                std::vector<ScanHit>* hits) {
-  std::vector<int64_t> rows(static_cast<size_t>(table.vectors.rows()));
-  std::iota(rows.begin(), rows.end(), int64_t{0});
+                std::span<const RowRange> ranges, std::vector<ScanHit>* hits) {
+  std::vector<int64_t> rows;
+  for (const RowRange& range : ranges) {
+    for (int64_t row = range.begin; row < range.end; ++row) rows.push_back(row);
+  }
   RescoreRows(table, rescorer, query, rows, k, max_distance, hits);
 }
 
@@ -118,18 +140,22 @@ int64_t Vec0CandidateCount(int64_t k, int64_t rows) {
 
 void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int64_t k,
               std::vector<std::vector<ScanHit>>* out, const ScanOptions& options) {
-  const int64_t rows = table.vectors.rows();
   const ScoreSlack slack = KernelScoreSlack(table.metric, table.vectors.stride());
   const double max_fast = std::isinf(options.max_distance) ? options.max_distance : slack.HighestFast(options.max_distance);
-  int64_t want = Vec0CandidateCount(k, rows);
+  const int64_t want = Vec0CandidateCount(k, table.vectors.rows());
   std::vector<std::vector<ScanHit>> candidates;
-  ScanTopK(table, queries, want, &candidates, {.isa = options.isa, .max_distance = max_fast, .stats = options.stats});
+  ScanTopK(table, queries, want, &candidates,
+           {.isa = options.isa, .max_distance = max_fast, .stats = options.stats, .row_ranges = options.row_ranges,
+            .range_queries = options.range_queries});
   out->assign(queries.size(), {});
   Rescorer rescorer(table);
+  std::vector<RowRange> ranges;
   for (size_t q = 0; q < queries.size(); ++q) {
     std::vector<ScanHit>& hits = (*out)[q];
     if (k <= 0) continue;
-    int64_t asked = want;
+    // The rows this query scans: a query with fewer than `want` gets them all.
+    const int64_t rows = QueryRanges(table, options, static_cast<int32_t>(q), &ranges);
+    int64_t asked = std::min(want, rows);
     double bound = max_fast;
     std::vector<ScanHit> found = std::move(candidates[q]);
     // Each round at least doubles `asked` up to `rows`, where Rescore is done: a bounded loop.
@@ -138,7 +164,7 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
                                       std::move(found), &hits);
       if (outcome == Outcome::kDone) break;
       if (outcome == Outcome::kUnbounded) {
-        RescoreAll(table, rescorer, queries[q], k, options.max_distance, &hits);
+        RescoreAll(table, rescorer, queries[q], k, options.max_distance, ranges, &hits);
         break;
       }
       // Only rows whose kernel distance is within the slack of the k-th rescored one can still
@@ -147,7 +173,7 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
       const double kth = static_cast<int64_t>(hits.size()) == k ? hits.back().score : options.max_distance;
       bound = std::min(bound, slack.HighestFast(kth));
       asked = std::min(rows, asked * 2);
-      ScanOne(table, queries[q], asked, bound, options.isa, &found);
+      ScanOne(table, queries[q], asked, bound, options.isa, ranges, &found);
     }
   }
 }

@@ -11,6 +11,7 @@
 #include "common/thread_pool.h"
 #include "routing/cel_routing.h"
 #include "routing/lsh.h"
+#include "shard/sublists.h"
 #include "shardvec/config.h"
 #include "shardvec/limits.h"
 #include "write/config_validation.h"
@@ -139,6 +140,10 @@ Status CheckShardingFieldsTakeEffect(const ShardingConfig& s, const ShardingFiel
   };
   const bool cluster = s.strategy == Strategy::kCluster, lsh = s.strategy == Strategy::kLsh,
              cel = s.strategy == Strategy::kCel;
+  if (s.sublists_per_shard < 0 || s.sublists_per_shard > kMaxSublistsPerShard) {
+    return Invalid(fmt::format("{} must be in 0..{} (0 = auto, 1 = none; got {})", n.sublists_per_shard,
+                               kMaxSublistsPerShard, s.sublists_per_shard));
+  }
   if (!cluster && s.centroids) return only(n.centroids, "", "CLUSTER");
   if (!cluster && s.train_centroids) return only(n.train_centroids, "", "CLUSTER");
   if (s.centroids && s.train_centroids) {
@@ -224,6 +229,7 @@ Status Validate(const WriteConfig& c) {
   if (s.num_dbs && *s.num_dbs <= 0) return Invalid(fmt::format("num_dbs must be > 0, got {}", *s.num_dbs));
   if (s.num_dbs) RETURN_IF_ERROR(CheckShardCount(*s.num_dbs, "num_dbs"));
   if (s.num_probes < 1) return Invalid(fmt::format("num_probes must be >= 1 (got {})", s.num_probes));
+
   if ((s.strategy == Strategy::kExplicit || s.strategy == Strategy::kCel) && s.num_probes > 1) {
     return Invalid(fmt::format("num_probes is only supported for CLUSTER and LSH sharding, got {} for {}",
                                s.num_probes, StrategyName(s.strategy)));

@@ -19,6 +19,7 @@
 #include "common/time_util.h"
 #include "format/keys.h"
 #include "routing/routing_plan.h"
+#include "shard/sublists.h"
 #include "write/config_validation.h"
 #include "write/manifest_compose.h"
 #include "snapshot/publisher.h"
@@ -42,6 +43,10 @@ Status CheckShardTask(const ShardTask& t) {
   if (t.db_id < 0) return Status::InvalidArgument(fmt::format("shard task db_id must be >= 0 (got {})", t.db_id));
   if (t.dim <= 0) return Status::InvalidArgument(fmt::format("shard task dim must be > 0 (got {})", t.dim));
   RETURN_IF_ERROR(ValidateQuantization(t.quantization, "shard task quantization"));
+  if (t.sublists_per_shard < 0 || t.sublists_per_shard > kMaxSublistsPerShard) {
+    return Status::InvalidArgument(fmt::format("shard task sublists_per_shard must be in 0..{} (0 = auto, 1 = none; got {})",
+                                               kMaxSublistsPerShard, t.sublists_per_shard));
+  }
   if (t.first_attempt < 0) {
     return Status::InvalidArgument(fmt::format("shard task first_attempt must be >= 0 (got {})", t.first_attempt));
   }
@@ -236,7 +241,8 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   // A source that knows its record count gets a shard sized to it, byte for byte WriteSharded's.
   const ShardBuildOptions options{.dim = task.dim, .metric = task.metric, .page_size = 0,
                                   .expected_rows = records.SizeHint().value_or(0),
-                                  .int8_codes = WritesInt8Codes(task.quantization)};
+                                  .int8_codes = WritesInt8Codes(task.quantization),
+                                  .sublists = task.sublists_per_shard};
   const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
                                LocalAttemptDir(run_folder.dir, task.db_id, attempt), options, LayoutOf(task)};
   // The claim makes this folder ours: anything in it is left by a crashed process.

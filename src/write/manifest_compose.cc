@@ -45,8 +45,13 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   int64_t total = 0;
   nlohmann::json digests = nlohmann::json::object();
   std::set<std::string> id_types;  // of the non-empty shards; "" when one did not say
+  int64_t sublists = 0, sublist_shards = 0;
   for (const ShardInfo& s : shards) {
     if (s.row_count > 0) id_types.insert(s.id_type);
+    if (s.sublists > 0) {
+      sublists += s.sublists;
+      ++sublist_shards;
+    }
     ManifestShard row;
     row.db_id = s.db_id;
     row.db_url = s.db_url;
@@ -104,6 +109,9 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   if (!id_types.empty() && !id_types.contains("")) {
     m.custom["shardvec"]["id_type"] = id_types.size() == 1 ? *id_types.begin() : std::string("mixed");
   }
+  // Shards split into sub-lists (their shardvec_sublists tables): a reader then scans the nearest lists
+  // rather than whole shards.
+  if (sublists > 0) m.custom["shardvec"]["sublists"] = {{"lists", sublists}, {"shards", sublist_shards}};
   return m;
 }
 

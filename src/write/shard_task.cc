@@ -115,6 +115,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   info.id_type = builder->id_type();
   info.checkpoint_id = NewUuidHex();
   ASSIGN_OR_RETURN(info.db_bytes, builder->Seal());
+  info.sublists = builder->sublist_count();
   builder.reset();
   if (info.row_count == 0) return info;
   ASSIGN_OR_RETURN(FileDigest digest, DigestFile(db_path));

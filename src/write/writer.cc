@@ -215,7 +215,8 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
   // The shard's row count is known here, so its pages and chunks are sized to it.
   const ShardBuildOptions options{.dim = ctx.config.index.dim, .metric = ctx.config.index.metric, .page_size = 0,
                                   .expected_rows = routed.count(db),
-                                  .int8_codes = WritesInt8Codes(ctx.config.index.quantization)};
+                                  .int8_codes = WritesInt8Codes(ctx.config.index.quantization),
+                                  .sublists = ctx.config.sharding.sublists_per_shard};
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
                                options, LayoutOf(ctx.config)};
   if (routed.spools.empty()) {

@@ -69,6 +69,8 @@ TEST_F(FlagConflictsCliTest, BuildFlagsTheStrategyWouldNotUseExitTwoNamingThem) 
       {" --strategy lsh --num-dbs 2 --shard-ids " + Path("sid.npy"), {"--shard-ids", "explicit", "lsh"}},
       {" --strategy lsh --num-dbs 2 --routing-context-file " + Path("r.jsonl"), {"--routing-context-file", "cel"}},
       {" --strategy lsh --num-dbs 2 --cel-expr region", {"--cel-expr applies to --strategy cel only"}},
+      {" --strategy lsh --num-dbs 2 --sublists-per-shard -1", {"--sublists-per-shard must be in 0..65536", "got -1"}},
+      {" --strategy lsh --num-dbs 2 --sublists-per-shard 65537", {"--sublists-per-shard", "got 65537"}},
   };
   for (const Case& tc : cases) {
     auto r = RunCli(Build("store") + tc.args);
@@ -139,6 +141,15 @@ TEST_F(FlagConflictsCliTest, SearchFlagsThatCannotTakeEffectAreRefused) {
   }
   auto ok = RunCli(Read("search") + " --query 1,2,3,4 --num-probes 4 --json");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  // A snapshot of a few rows per shard has no sub-lists to choose from.
+  auto lists = RunCli(Read("search") + " --query 1,2,3,4 --sublist-probes 2");
+  EXPECT_EQ(lists.exit_code, 1) << lists.err;
+  ExpectNamed(lists, {"search", {"sublist_probes (2) applies to snapshots built with sub-lists"}});
+  // Built with sub-lists (--sublists-per-shard 3 gives 20-row shards lists), the same flag is taken.
+  ASSERT_EQ(RunCli(Build("lists") + " --strategy lsh --num-dbs 2 --sublists-per-shard 3").exit_code, 0);
+  auto probed = RunCli("search --store " + Path("lists") + " --cache-dir " + Path("cache2") +
+                       " --query 1,2,3,4 --sublist-probes 1 --json");
+  EXPECT_EQ(probed.exit_code, 0) << probed.err;
 }
 
 }  // namespace

@@ -238,6 +238,42 @@ TEST(Sq8Test, RowRangesBoundTheSearch) {
   }
 }
 
+// A batch whose queries each search only some ranges (the sub-lists they probe): every query gets the
+// answer of its own ranges, the float scan's bit for bit when every candidate is rescored.
+TEST(Sq8Test, RangeQueriesGiveEachQueryTheAnswerOfItsOwnRanges) {
+  TempDir dir;
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    const Matrix data = ShardLike(600, 40, 6, 4);
+    const auto path = dir.path() / fmt::format("range_queries_{}.db", MetricName(metric));
+    testing::BuildVec0Shard(path, data, metric, 0, true);
+    Loaded l = Load(path, data.cols, metric);
+    const RowRange ranges[] = {{0, 90}, {90, 300}, {300, 310}, {450, 600}};
+    // Query 0 searches ranges 0 and 3, query 1 only range 1, query 2 every range, query 3 none.
+    const std::vector<std::vector<int32_t>> range_queries = {{0, 2}, {1, 2}, {2}, {0, 2}};
+    const Matrix queries = ShardLike(4, data.cols, 6, 5);
+    for (const int64_t oversample : {int64_t{3}, int64_t{100000}}) {
+      std::vector<std::vector<ScanHit>> got, want;
+      Sq8TopK(l.table, *l.codes, Pointers(queries), 7, &got,
+              {.oversample = oversample, .row_ranges = ranges, .range_queries = range_queries});
+      Vec0TopK(l.table, Pointers(queries), 7, &want, {.row_ranges = ranges, .range_queries = range_queries});
+      ASSERT_EQ(got.size(), 4u);
+      EXPECT_TRUE(got[3].empty());
+      for (size_t q = 0; q < 3; ++q) {
+        std::set<int64_t> mine;
+        for (size_t r = 0; r < range_queries.size(); ++r) {
+          if (!std::ranges::binary_search(range_queries[r], static_cast<int32_t>(q))) continue;
+          for (int64_t i = ranges[r].begin; i < ranges[r].end; ++i) mine.insert(i);
+        }
+        ASSERT_EQ(got[q].size(), 7u) << q;
+        for (const ScanHit& h : got[q]) EXPECT_TRUE(mine.contains(h.rowid)) << "query " << q << " row " << h.rowid;
+        if (oversample == 100000) {
+          EXPECT_EQ(Pairs(got[q]), Pairs(want[q])) << MetricName(metric) << " query " << q;
+        }
+      }
+    }
+  }
+}
+
 std::set<std::string> TableNames(const std::filesystem::path& path) {
   sqlite3* db = testing::OpenWithVec0(path);
   std::set<std::string> names;

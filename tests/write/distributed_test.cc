@@ -353,6 +353,29 @@ TEST_F(DistributedTest, ATaskWithInt8QuantizationWritesCodesAndAnUnknownOneIsRef
               HasSubstr("shard task quantization 'fp16' is not supported"));
 }
 
+// A task's sublists_per_shard takes effect in the shard it builds (as in WriteSharded), and a value
+// out of range is refused by name.
+TEST_F(DistributedTest, ATaskWithSublistsPerShardWritesSublistsAndABadCountIsRefused) {
+  auto store = LocalStore("store");
+  WriteConfig config = Config({"lsh", Strategy::kLsh}, store->PrefixUrl());
+  ShardTask task = Task(config, "L", 0);
+  task.sublists_per_shard = 4;
+  VectorRecordSource source(Records());
+  auto info = BuildShardAttempt(task, source, store);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_GE(info->sublists, 2);
+  EXPECT_LE(info->sublists, 4);
+  sqlite3* db = testing::OpenWithVec0(info->db_url.substr(std::string("file://").size()) + "/shard.db");
+  EXPECT_EQ(testing::QueryRows(db, "SELECT count(*) FROM shardvec_sublists")[0][0], std::to_string(info->sublists));
+  EXPECT_EQ(testing::QueryRows(db, "SELECT max(rowid_hi) FROM shardvec_sublists")[0][0], std::to_string(info->row_count));
+  sqlite3_close(db);
+  task.sublists_per_shard = -1;
+  task.db_id = 1;
+  VectorRecordSource again(Records());
+  EXPECT_THAT(BuildShardAttempt(task, again, store).status().message(),
+              HasSubstr("shard task sublists_per_shard must be in 0..65536"));
+}
+
 TEST_F(DistributedTest, PublishRejectsADbIdOutOfRangeAndLeavesCurrentAlone) {
   auto store = LocalStore("store");
   WriteConfig config = Config({"explicit", Strategy::kExplicit}, store->PrefixUrl());

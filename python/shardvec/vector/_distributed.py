@@ -382,6 +382,7 @@ class DistributedRun:
         task = _engine.ShardTask(store=c.store, store_options=options, local_root=c.local_root,
                                  run_id=self.run_id, dim=c.index.dim, metric=c.index.metric,
                                  quantization=c.index.quantization,
+                                 sublists_per_shard=c.sharding.sublists_per_shard,
                                  shard_prefix=c.shard_prefix, db_path_template=c.db_path_template)
         return ShardTaskSpec(
             task=task, batch_size=int(c.batch_size),

@@ -321,6 +321,9 @@ class VectorShardedWriteConfig:
             ) from None
         if not _is_int(s.num_probes):
             raise ConfigValidationError(f"num_probes must be >= 1, got {s.num_probes!r}")
+        if not _is_int(s.sublists_per_shard) or not 0 <= s.sublists_per_shard <= 65536:
+            raise ConfigValidationError(
+                f"sublists_per_shard must be in 0..65536 (0 = auto, 1 = none), got {s.sublists_per_shard!r}")
         probes_error = (
             f"num_probes is only supported for CLUSTER and LSH sharding, "
             f"got {s.num_probes} for {s.strategy.value}"

@@ -1,0 +1,61 @@
+// Sub-lists: a shard's rows clustered at build time into lists, each a contiguous rowid range, so a
+// reader scans only the lists nearest a query. Kept in an extra table other readers ignore:
+//   shardvec_sublists(list_id INTEGER PRIMARY KEY, rowid_lo INTEGER NOT NULL, rowid_hi INTEGER NOT NULL,
+//                     centroid BLOB NOT NULL)
+// list i holds rowids [rowid_lo, rowid_hi): ascending, contiguous, none empty, covering every row;
+// centroid is float32[dim].
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "shard/scan_kernel.h"
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+struct sqlite3;
+
+namespace shardvec {
+
+inline constexpr std::string_view kSublistsTable = "shardvec_sublists";
+// sublists_per_shard = 0 (auto) gives a shard of fewer rows than this no sub-lists.
+inline constexpr int64_t kAutoSublistMinRows = 256;
+// The most sub-lists a shard may ask for.
+inline constexpr int64_t kMaxSublistsPerShard = 65536;
+
+// The lists a shard of `rows` rows is split into: `requested` (0 = auto: round(sqrt(rows)) from
+// kAutoSublistMinRows rows on, else 1; 1 = none), at most one per row. 1 means no sub-lists.
+int64_t SublistCount(int64_t rows, int64_t requested);
+
+// The centroids as a table the scan kernel ranks (rowid i = list i), in `metric`.
+ScanTable CentroidTable(const float* centroids, int64_t count, int64_t dim, Metric metric);
+
+// How a shard's rows are split: `order` lists the rows list by list (the rowid each row gets is its
+// place here), ranges[i] the rowids of list i, centroids (ranges.size() x dim) their centres.
+struct SublistPlan {
+  std::vector<int64_t> order;
+  std::vector<RowRange> ranges;
+  Matrix centroids;
+};
+
+// Clusters `rows` vectors (row i at vectors + i * dim) into at most `count` lists with k-means on a
+// sample (unit-normalized for cosine, whose lists are then ranked by cosine distance), each row joining
+// its nearest centroid in `metric`; empty lists are dropped. Deterministic.
+Result<SublistPlan> PlanSublists(const float* vectors, int64_t rows, int64_t dim, Metric metric, int64_t count);
+
+// Creates the table and writes `plan`'s lists into it (inside the caller's transaction).
+Status WriteSublistsTable(sqlite3* db, const SublistPlan& plan, std::string_view shard_name);
+
+// A shard's sub-lists as a reader holds them.
+struct SubLists {
+  std::vector<RowRange> ranges;
+  ScanTable centroids;  // in the snapshot's metric
+};
+
+// Reads and checks the table against `table` (the shard's rows): nullopt when the shard has none.
+// Corruption naming the shard and the table when it disagrees with the rows.
+Result<std::optional<SubLists>> LoadSublists(sqlite3* db, const ScanTable& table, std::string_view shard_name);
+
+}  // namespace shardvec
