@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <new>
 #include <system_error>
 
@@ -62,6 +64,53 @@ ThreadPool::~ThreadPool() {
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+namespace {
+
+// Tasks that several threads take in turn; the last to finish one wakes the caller.
+struct TaskGroup {
+  explicit TaskGroup(std::vector<std::function<Status()>> t) : tasks(std::move(t)) {}
+
+  void Drain() {
+    for (size_t i = next.fetch_add(1); i < tasks.size(); i = next.fetch_add(1)) {
+      Status st;
+      std::exception_ptr thrown;
+      try {
+        st = tasks[i]();
+      } catch (...) {
+        thrown = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      if (first.ok() && !st.ok()) first = std::move(st);
+      if (thrown && !exception) exception = thrown;
+      if (++done == tasks.size()) cv.notify_all();
+    }
+  }
+
+  std::vector<std::function<Status()>> tasks;
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  Status first;
+  std::exception_ptr exception;
+};
+
+}  // namespace
+
+Status ThreadPool::RunAll(std::vector<std::function<Status()>> tasks) {
+  if (tasks.empty()) return Status::OK();
+  auto group = std::make_shared<TaskGroup>(std::move(tasks));
+  // A helper that starts after the caller took the last task finds none and returns at once; the
+  // group lives on in it, so nothing it touches is gone.
+  const size_t helpers = std::min(size(), group->tasks.size()) - 1;
+  for (size_t i = 0; i < helpers; ++i) Submit([group] { group->Drain(); });
+  group->Drain();
+  std::unique_lock<std::mutex> lock(group->mu);
+  group->cv.wait(lock, [&] { return group->done == group->tasks.size(); });
+  if (group->exception) std::rethrow_exception(group->exception);
+  return group->first;
 }
 
 size_t ThreadPool::DefaultSize(long requested) {

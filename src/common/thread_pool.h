@@ -57,6 +57,13 @@ class ThreadPool {
   // Threads to use when the caller asked for `requested` (0 = one per CPU this process may use).
   static size_t DefaultSize(long requested);
 
+  // Runs every task and returns the first error (in task order of finishing), with the calling thread
+  // among the workers: it and up to size() − 1 of the pool's threads take tasks in turn until none is
+  // left, so at most size() threads work, a lone task or a pool of one runs on the caller alone, and
+  // the caller never waits for a busy pool to start a task it could run itself. An exception a task
+  // throws is rethrown here once every task is done.
+  Status RunAll(std::vector<std::function<Status()>> tasks);
+
  private:
   ThreadPool() = default;
   void WorkerLoop();

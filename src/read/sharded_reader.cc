@@ -204,27 +204,6 @@ struct QueryPlan {
 // few enough that a popular shard still spreads over the pool.
 constexpr size_t kQueriesPerScanTask = 64;
 
-// Runs `tasks` on `pool`, returning the first failure. They run inline on the caller when asked,
-// when there is only one, or when the pool has one thread (max_workers = 1: no hand-off cost).
-Status RunAll(ThreadPool& pool, std::vector<std::function<Status()>> tasks, bool inline_run) {
-  Status first;
-  if (inline_run || tasks.size() <= 1 || pool.size() <= 1) {
-    for (auto& task : tasks) {
-      Status st = task();
-      if (first.ok() && !st.ok()) first = st;
-    }
-    return first;
-  }
-  std::vector<std::future<Status>> futures;
-  futures.reserve(tasks.size());
-  for (auto& task : tasks) futures.push_back(pool.Submit(std::move(task)));
-  for (auto& f : futures) {
-    Status st = f.get();
-    if (first.ok() && !st.ok()) first = st;
-  }
-  return first;
-}
-
 // The shard cache folder, created and checked private: `cache_dir`, or this user's default
 // <private root>/shards/<hash of the store's prefix>.
 Result<fs::path> PrepareCacheRoot(const std::string& cache_dir, const ObjectStore& store) {
@@ -393,7 +372,7 @@ class ShardedVectorReader::Impl {
         return Status::OK();
       });
     }
-    RETURN_IF_ERROR(RunAll(*pool_, std::move(scans), /*inline_run=*/false));
+    RETURN_IF_ERROR(pool_->RunAll(std::move(scans)));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/false));
     responses[0].latency_ms = MillisSince(t0);
     if (metrics_) EmitSearch(top_k, responses[0]);
@@ -450,7 +429,7 @@ class ShardedVectorReader::Impl {
         });
       }
     }
-    RETURN_IF_ERROR(RunAll(*pool_, std::move(scans), /*inline_run=*/false));
+    RETURN_IF_ERROR(pool_->RunAll(std::move(scans)));
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/true));
     const double batch_ms = MillisSince(t0);
     for (SearchResponse& r : responses) r.latency_ms = batch_ms;
@@ -734,7 +713,11 @@ class ShardedVectorReader::Impl {
         return Status::OK();
       });
     }
-    RETURN_IF_ERROR(RunAll(*pool_, std::move(lookups), /*inline_run=*/!parallel));
+    if (!parallel) {
+      for (auto& lookup : lookups) RETURN_IF_ERROR(lookup());
+      return responses;
+    }
+    RETURN_IF_ERROR(pool_->RunAll(std::move(lookups)));
     return responses;
   }
 

@@ -91,10 +91,13 @@ std::vector<int64_t> ClusterProbe(const float* q, const Matrix& centroids, Metri
   const std::vector<double> distances = DistancesToCentroids(q, centroids, m);
   std::vector<int64_t> order(distances.size());
   std::iota(order.begin(), order.end(), int64_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return CloserThan(distances[a], distances[b]);
+  // Only the probes are ordered (ties: the lower shard first, as a stable sort would keep them).
+  const auto keep = static_cast<std::ptrdiff_t>(std::min<int64_t>(num_probes, centroids.rows));
+  std::partial_sort(order.begin(), order.begin() + keep, order.end(), [&](int64_t a, int64_t b) {
+    if (CloserThan(distances[a], distances[b])) return true;
+    return !CloserThan(distances[b], distances[a]) && a < b;
   });
-  order.resize(static_cast<size_t>(std::min<int64_t>(num_probes, centroids.rows)));
+  order.resize(static_cast<size_t>(keep));
   return order;
 }
 

@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
 
 #include "support/test_util.h"
 
@@ -80,6 +84,79 @@ TEST(ThreadPoolTest, CountsOutsideTheBoundAreRefusedNamingTheValue) {
     EXPECT_THAT(st.message(), HasSubstr("max_workers"));
     EXPECT_THAT(st.message(), HasSubstr("got " + std::to_string(bad)));
   }
+}
+
+}  // namespace
+}  // namespace shardvec
+
+namespace shardvec {
+namespace {
+
+TEST(ThreadPoolRunAllTest, RunsEveryTaskAndReturnsAnError) {
+  auto pool = ThreadPool::Create(2, "test");
+  ASSERT_TRUE(pool.ok());
+  std::atomic<int> ran{0};
+  std::vector<std::function<Status()>> tasks;
+  for (int i = 0; i < 50; ++i) {
+    tasks.push_back([&ran, i]() -> Status {
+      ++ran;
+      return i == 17 ? Status::Corruption("task 17") : Status::OK();
+    });
+  }
+  const Status st = (*pool)->RunAll(std::move(tasks));
+  EXPECT_EQ(ran.load(), 50);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_EQ(st.message(), "task 17");
+  EXPECT_TRUE((*pool)->RunAll({}).ok());
+}
+
+TEST(ThreadPoolRunAllTest, TheCallerWorksAndAtMostSizeThreadsDo) {
+  for (const size_t size : {size_t{1}, size_t{3}}) {
+    auto pool = ThreadPool::Create(size, "test");
+    ASSERT_TRUE(pool.ok());
+    std::mutex mu;
+    std::set<std::thread::id> threads;
+    std::atomic<int> running{0}, most{0};
+    std::vector<std::function<Status()>> tasks;
+    for (int i = 0; i < 200; ++i) {
+      tasks.push_back([&]() -> Status {
+        const int now = ++running;
+        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          threads.insert(std::this_thread::get_id());
+        }
+        std::this_thread::yield();
+        --running;
+        return Status::OK();
+      });
+    }
+    ASSERT_TRUE((*pool)->RunAll(std::move(tasks)).ok());
+    EXPECT_LE(most.load(), static_cast<int>(size)) << "pool of " << size;
+    EXPECT_LE(threads.size(), size) << "pool of " << size;
+    if (size == 1) {
+      // A pool of one: every task on the caller.
+      ASSERT_EQ(threads.size(), 1u);
+      EXPECT_EQ(*threads.begin(), std::this_thread::get_id());
+    }
+  }
+}
+
+TEST(ThreadPoolRunAllTest, AThrownExceptionReachesTheCallerAfterEveryTask) {
+  auto pool = ThreadPool::Create(2, "test");
+  ASSERT_TRUE(pool.ok());
+  std::atomic<int> ran{0};
+  std::vector<std::function<Status()>> tasks;
+  for (int i = 0; i < 20; ++i) {
+    tasks.push_back([&ran, i]() -> Status {
+      ++ran;
+      if (i == 3) throw std::runtime_error("task 3 threw");
+      return Status::OK();
+    });
+  }
+  EXPECT_THROW((*pool)->RunAll(std::move(tasks)), std::runtime_error);
+  EXPECT_EQ(ran.load(), 20);
 }
 
 }  // namespace
