@@ -604,7 +604,7 @@ class ShardedVectorReader::Impl {
         qs.push_back(queries[q]);
         budget = std::max(budget, *plans[q].sublist_budget);
       }
-      ScanTopK(sublists->centroids, qs, std::min(budget, sublists->centroids.vectors.rows()), &nearest);
+      Sq8Rank(*sublists->centroid_codes, qs, std::min(budget, sublists->centroids.vectors.rows()), &nearest);
       for (size_t j = 0; j < pairs.size(); ++j) {
         const auto [q, slot] = pairs[j];
         for (const ScanHit& hit : nearest[j]) {

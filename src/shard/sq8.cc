@@ -194,6 +194,7 @@ class Best {
       std::push_heap(heap_.begin(), heap_.end());
     }
   }
+  const std::vector<std::pair<float, int64_t>>& Entries() const { return heap_; }
   std::vector<int64_t> Rows() const {
     std::vector<int64_t> rows;
     rows.reserve(heap_.size());
@@ -284,8 +285,12 @@ Sq8Codes::Sq8Codes(Sq8Params params, std::span<const uint8_t> codes, const ScanT
   }
 }
 
-void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
-                   std::vector<std::vector<int64_t>>* out, const Sq8ScanOptions& options) {
+namespace {
+
+// Each query's best `want` keys by code over the options' ranges: block by block, every query scans a
+// block while it sits in cache.
+std::vector<Best> ScanCodes(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
+                            const Sq8ScanOptions& options) {
   const std::vector<RowRange> ranges = RangesOrAll(options.row_ranges, codes.rows());
   const DotKernel dots = DotsFor(options.isa);
   const bool cosine = codes.metric() == Metric::kCosine;
@@ -295,7 +300,6 @@ void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries,
   std::vector<Best> best(queries.size(), Best(want));
   const int64_t block = BlockRows(codes.stride());
   std::vector<int32_t> sums(static_cast<size_t>(block));
-  // Block by block, every query scans a block while it sits in cache.
   std::vector<int32_t> every(prepared.size());
   std::iota(every.begin(), every.end(), 0);
   for (size_t r = 0; r < ranges.size(); ++r) {
@@ -314,8 +318,36 @@ void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries,
       }
     }
   }
+  return best;
+}
+
+}  // namespace
+
+void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
+                   std::vector<std::vector<int64_t>>* out, const Sq8ScanOptions& options) {
+  const std::vector<Best> best = ScanCodes(codes, queries, want, options);
   out->clear();
   for (const Best& b : best) out->push_back(b.Rows());
+}
+
+Sq8Codes QuantizeRows(const float* rows, int64_t n, int64_t dim, const ScanTable& table) {
+  Sq8Params params = TrainSq8(rows, n, dim);
+  std::vector<uint8_t> codes(static_cast<size_t>(n * dim));
+  for (int64_t i = 0; i < n; ++i) EncodeSq8(params, rows + i * dim, codes.data() + i * dim);
+  return Sq8Codes(std::move(params), codes, table);
+}
+
+void Sq8Rank(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
+             std::vector<std::vector<ScanHit>>* out, const Sq8ScanOptions& options) {
+  const std::vector<Best> best = ScanCodes(codes, queries, want, options);
+  out->assign(queries.size(), {});
+  for (size_t q = 0; q < queries.size(); ++q) {
+    std::vector<ScanHit>& hits = (*out)[q];
+    for (const auto& [key, row] : best[q].Entries()) hits.push_back(ScanHit{key, row, row});
+    std::sort(hits.begin(), hits.end(), [](const ScanHit& a, const ScanHit& b) {
+      return a.score != b.score ? a.score < b.score : a.row < b.row;
+    });
+  }
 }
 
 void Sq8TopK(const ScanTable& table, const Sq8Codes& codes, std::span<const float* const> queries, int64_t k,

@@ -91,4 +91,16 @@ void Sq8TopK(const ScanTable& table, const Sq8Codes& codes, std::span<const floa
 void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
                    std::vector<std::vector<int64_t>>* out, const Sq8ScanOptions& options = {});
 
+// Codes for `n` rows of `dim` floats (row-major, in dimension order), trained on those rows; `table`
+// holds the same rows (it gives the row terms).
+Sq8Codes QuantizeRows(const float* rows, int64_t n, int64_t dim, const ScanTable& table);
+
+// The pre-scan as a ranking: per query, the `want` rows of the best keys by code, best first (ties:
+// lower row), each with its key as the score and the row as rowid. A query's keys order rows as
+// their distances to it do (up to the codes' error) and compare across Sq8Codes of the same
+// metric: l2 |x|² − 2 q·x, cosine −q·x / |x| (each leaves out a term fixed by the query alone). For
+// ranking what a search then scans (sub-list centroids), never for answers.
+void Sq8Rank(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
+             std::vector<std::vector<ScanHit>>* out, const Sq8ScanOptions& options = {});
+
 }  // namespace shardvec

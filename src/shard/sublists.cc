@@ -193,7 +193,9 @@ Result<std::optional<SubLists>> LoadSublists(sqlite3* db, const ScanTable& table
   if (covered != rows) {
     return TableError(shard_name, fmt::format("its lists cover rowids [0, {}) but the shard has {} rows", covered, rows));
   }
-  out.centroids = CentroidTable(centroids.data(), static_cast<int64_t>(out.ranges.size()), dim, table.metric);
+  const auto lists = static_cast<int64_t>(out.ranges.size());
+  out.centroids = CentroidTable(centroids.data(), lists, dim, table.metric);
+  out.centroid_codes.emplace(QuantizeRows(centroids.data(), lists, dim, out.centroids));
   return std::optional<SubLists>(std::move(out));
 }
 

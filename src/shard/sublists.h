@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "shard/scan_kernel.h"
+#include "shard/sq8.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -52,6 +53,9 @@ Status WriteSublistsTable(sqlite3* db, const SublistPlan& plan, std::string_view
 struct SubLists {
   std::vector<RowRange> ranges;
   ScanTable centroids;  // in the snapshot's metric
+  // The centroids as int8 codes trained on them, which rank a query's lists (Sq8Rank): a quarter of
+  // the bytes to read.
+  std::optional<Sq8Codes> centroid_codes;
 };
 
 // Reads and checks the table against `table` (the shard's rows): nullopt when the shard has none.

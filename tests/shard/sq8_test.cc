@@ -15,6 +15,7 @@
 
 #include "shard/shard_searcher.h"
 #include "shard/sq8_table.h"
+#include "shard/sublists.h"
 #include "shard/vec0_distance.h"
 #include "shard/vec0_storage.h"
 #include "shard/vec0_top_k.h"
@@ -153,6 +154,53 @@ TEST(Sq8Test, ThePrescanPicksTheSameRowsOnEveryInstructionSet) {
       Sq8Candidates(*l.codes, Pointers(queries), 40, &other, {.isa = isa});
       EXPECT_EQ(other, scalar) << MetricName(metric) << " " << ScanIsaName(isa);
     }
+  }
+}
+
+// Sub-list centroids are ranked by their codes (Sq8Rank): keys from two separately trained code
+// sets merge into the order of the true distances, for rows at clearly different distances.
+TEST(Sq8Test, RankKeysOrderRowsAcrossCodeSetsAsTheirDistances) {
+  const int64_t dim = 64, n = 40;
+  const Matrix q = testing::RandomMatrix(1, dim, 11);
+  const Matrix dirs = testing::RandomMatrix(n, dim, 12);
+  double q_norm = 0;
+  for (int64_t j = 0; j < dim; ++j) q_norm += static_cast<double>(q.row(0)[j]) * q.row(0)[j];
+  q_norm = std::sqrt(q_norm);
+  for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
+    // Row i: l2 at distance 2(i + 1) from q; cosine at angle 0.05(i + 1) from it.
+    Matrix rows{n, dim, std::vector<float>(static_cast<size_t>(n * dim))};
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<double> v(dirs.row(i), dirs.row(i) + dim);
+      double along = 0, norm = 0;
+      for (int64_t j = 0; j < dim; ++j) along += v[j] * q.row(0)[j] / q_norm;
+      for (int64_t j = 0; j < dim; ++j) v[j] -= along * q.row(0)[j] / q_norm;  // orthogonal to q
+      for (double x : v) norm += x * x;
+      norm = std::sqrt(norm);
+      const double angle = 0.05 * static_cast<double>(i + 1);
+      for (int64_t j = 0; j < dim; ++j) {
+        const double unit = v[j] / norm;
+        rows.row(i)[j] = metric == Metric::kL2
+                             ? static_cast<float>(q.row(0)[j] + 2.0 * static_cast<double>(i + 1) * unit)
+                             : static_cast<float>(std::cos(angle) * q.row(0)[j] / q_norm + std::sin(angle) * unit);
+      }
+    }
+    // Even rows in one set, odd rows in the other, each with codes trained on its own rows.
+    std::vector<std::pair<double, int64_t>> merged;
+    for (int64_t parity = 0; parity < 2; ++parity) {
+      Matrix part{n / 2, dim, {}};
+      for (int64_t i = parity; i < n; i += 2) part.data.insert(part.data.end(), rows.row(i), rows.row(i) + dim);
+      const ScanTable table = CentroidTable(part.data.data(), part.rows, dim, metric);
+      const Sq8Codes codes = QuantizeRows(part.data.data(), part.rows, dim, table);
+      std::vector<std::vector<ScanHit>> ranked;
+      const float* query = q.row(0);
+      Sq8Rank(codes, std::span(&query, 1), part.rows, &ranked);
+      ASSERT_EQ(ranked.size(), 1u);
+      ASSERT_EQ(ranked[0].size(), static_cast<size_t>(part.rows));
+      for (size_t r = 1; r < ranked[0].size(); ++r) EXPECT_LE(ranked[0][r - 1].score, ranked[0][r].score);
+      for (const ScanHit& hit : ranked[0]) merged.emplace_back(hit.score, 2 * hit.row + parity);
+    }
+    std::sort(merged.begin(), merged.end());
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(merged[static_cast<size_t>(i)].second, i) << MetricName(metric) << " rank " << i;
   }
 }
 
