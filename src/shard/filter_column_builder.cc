@@ -209,9 +209,9 @@ namespace {
 // "distinct" and "values" (or "many") of a dictionary.
 void DictionaryStats(const FilterColumn& c, nlohmann::json* stats) {
   (*stats)["distinct"] = c.dictionary.size();
-  const bool listable = c.dictionary.size() <= kFilterStatsMaxValues &&
-                        std::all_of(c.dictionary.begin(), c.dictionary.end(),
-                                    [](const std::string& s) { return s.size() <= kFilterStatsMaxValueBytes; });
+  size_t bytes = 0;
+  for (const std::string& s : c.dictionary) bytes += s.size();
+  const bool listable = c.dictionary.size() <= kFilterStatsMaxValues && bytes <= kFilterStatsMaxValueBytes;
   if (listable) {
     (*stats)["values"] = c.dictionary;
   } else {

@@ -43,15 +43,16 @@ class FilterColumnsBuilder {
   int64_t rows_ = 0;
 };
 
-// The most distinct strings a column's statistics list (more: "many"), and the longest one listed.
+// The most distinct strings a column's statistics list (more: "many"), and their most bytes in all
+// (so a manifest stays small however long the strings are).
 inline constexpr size_t kFilterStatsMaxValues = 64;
-inline constexpr size_t kFilterStatsMaxValueBytes = 256;
+inline constexpr size_t kFilterStatsMaxValueBytes = 2048;
 
 // Statistics of each column, {name: stats}, for the manifest: every column has "nulls" (rows without
 // a value); int and double columns "min" and "max" over their values (absent when all are null);
 // bool columns "true" and "false" (row counts); string and list<string> columns "distinct" (distinct
 // strings, over every element for lists) and either "values" (those strings, ascending, when at most
-// kFilterStatsMaxValues and none longer than kFilterStatsMaxValueBytes) or "many": true; list<string>
+// kFilterStatsMaxValues of at most kFilterStatsMaxValueBytes in all) or "many": true; list<string>
 // columns also "empty" (rows holding an empty list).
 nlohmann::json FilterColumnStats(const FilterColumns& columns);
 

@@ -128,7 +128,7 @@ TEST(FilterColumnsTest, EveryTypeRoundTripsWithNullsUnicodeAndLongLists) {
   }
   const FilterColumn* tags = columns.Find("tags");
   ASSERT_NE(tags, nullptr);
-  EXPECT_EQ(tags->offsets[10] - tags->offsets[9], 3001u);  // the long list, whole
+  EXPECT_EQ(tags->offsets[10] - tags->offsets[9], 3000u);  // the long list, whole
   EXPECT_TRUE(tags->CodeOf("🏷️ sale").has_value());
   EXPECT_FALSE(tags->CodeOf("absent").has_value());
   EXPECT_EQ(columns.Find("lang")->CodeOf("en"), 0u);  // "en" sorts before the non-ASCII names
@@ -222,6 +222,13 @@ TEST(FilterColumnsTest, StatisticsSayWhatEachColumnHolds) {
   }
   EXPECT_EQ(FilterColumnStats(many.Finish({}))["lang"],
             nlohmann::json::parse(fmt::format(R"({{"nulls": 0, "distinct": {}, "many": true}})", kFilterStatsMaxValues + 1)));
+  FilterColumnsBuilder long_values({{"lang", FilterType::kString}});  // two strings, more bytes than listed
+  for (const char c : {'a', 'b'}) {
+    const std::string value(kFilterStatsMaxValueBytes / 2 + 1, c);
+    ASSERT_TRUE(long_values.AddRow(RecordId(1), nlohmann::json({{"lang", value}}).dump()).ok());
+  }
+  EXPECT_EQ(FilterColumnStats(long_values.Finish({}))["lang"],
+            nlohmann::json::parse(R"({"nulls": 0, "distinct": 2, "many": true})"));
 }
 
 TEST(FilterColumnsTest, SpecsRefuseBadNamesAndTypesNamingThem) {
@@ -353,6 +360,7 @@ TEST(FilterColumnsTest, AShardLoadsItsColumnsInTheFinalRowidOrderWithAndWithoutS
     BuildShard(path, 600, sublists);
     auto searcher = ShardSearcher::Open(path, kDim, Metric::kL2, "s3");
     ASSERT_TRUE(searcher.ok()) << searcher.status().ToString();
+    ASSERT_TRUE((*searcher)->uses_scan_kernel());
     ASSERT_EQ((*searcher)->sublists() != nullptr, sublists == 0);
     const FilterColumns* columns = (*searcher)->filter_columns();
     ASSERT_NE(columns, nullptr);
