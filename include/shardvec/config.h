@@ -32,6 +32,12 @@ struct IndexConfig {
 };
 
 inline constexpr std::string_view kDefaultQuantization = "none";
+// The refusal of filter column declarations (WriteConfig::filter_columns), naming `field` and the
+// value: more than 64 columns, a name that is not a CEL identifier (letters, digits and '_', not
+// starting with a digit, not a CEL keyword, at most 64 bytes), or a type other than "string", "int",
+// "double", "bool" and "list<string>".
+Status ValidateFilterColumns(const std::map<std::string, std::string>& filter_columns, std::string_view field);
+
 // Whether shards built under `quantization` (an IndexConfig::quantization) carry int8 codes.
 inline bool WritesInt8Codes(const std::optional<std::string>& quantization) {
   return quantization.value_or(std::string(kDefaultQuantization)) == "int8";
@@ -123,6 +129,13 @@ struct WriteConfig {
   // Where the manifest is published and the current pointer moved; null: the object-store layout
   // beside the shards (manifests/… and _CURRENT under `store`).
   std::shared_ptr<ManifestStore> manifest_store;
+  // Filter columns, name -> type ("string", "int" (signed 64-bit), "double", "bool", "list<string>"):
+  // each record's payload key of that name, stored typed and columnar in every shard (an extra
+  // shardvec_filter_columns table other readers ignore), with per-shard statistics in the manifest
+  // (custom["shardvec"]["filter_columns"] and ["filter_stats"]). A missing key or JSON null is null;
+  // a value of another type fails the write naming the record, the column and the value. Names are
+  // CEL identifiers (ValidateFilterColumns).
+  std::map<std::string, std::string> filter_columns;
   // Extra JSON values merged into the manifest's custom block ("vector" and "shardvec" are ours).
   std::map<std::string, std::string> custom_manifest_fields_json;
   // Called from the writing thread as work advances.

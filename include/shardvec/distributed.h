@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +65,8 @@ struct ShardTask {
   std::optional<std::string> quantization;
   // As WriteConfig's sharding.sublists_per_shard (the driver's): 0 = auto, 1 = none, n = at most n.
   int64_t sublists_per_shard = 0;
+  // As WriteConfig's filter_columns (the driver's): the columns every shard stores.
+  std::map<std::string, std::string> filter_columns;
   // The engine's attempt number (Spark's TaskContext.attemptNumber(), else 0). The task claims
   // attempt=NN with a put-if-absent marker starting here and moving to the next free NN, so two
   // attempts of one db_id (a retry, a speculative copy, a re-run stage) never share a folder.

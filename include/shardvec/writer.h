@@ -27,6 +27,9 @@ struct ShardInfo {
   std::string id_type;
   // The sub-lists the shard was split into (0: none).
   int64_t sublists = 0;
+  // The statistics of the shard's filter columns as compact JSON text, {name: {"nulls": …, …}}
+  // (see README "Filter columns"); empty without filter columns. The manifest records them by db_id.
+  std::string filter_stats;
 };
 
 // Where a build's time went, in milliseconds (the phases overlap nowhere; their sum is at most total).

@@ -168,6 +168,8 @@ void BindWriteConfig(nb::module_& m) {
       .field("max_parallel_shards", &WriteConfig::max_parallel_shards, "0: one per usable CPU")
       .field("publish_policy", &WriteConfig::publish_policy, "")
       .field("allow_schema_change", &WriteConfig::allow_schema_change, "publish over a current snapshot of another dim/metric")
+      .field("filter_columns", &WriteConfig::filter_columns,
+             "payload keys stored typed in every shard: name -> string, int, double, bool or list<string>")
       .field("custom_manifest_fields_json", &WriteConfig::custom_manifest_fields_json,
              "extra manifest fields, each value JSON text");
   BindManifestStoreField(config);
@@ -185,6 +187,15 @@ void BindWriteConfig(nb::module_& m) {
       nb::arg("shard_prefix"), nb::arg("db_path_template"), nb::arg("run_registry_prefix"),
       nb::arg("field_prefix") = "output.",
       "Refuses (ConfigValidationError naming the field) a layout the engine cannot write exactly as given.");
+  m.def(
+      "validate_filter_columns",
+      [](const std::map<std::string, std::string>& columns, const std::string& field) {
+        const Status st = ValidateFilterColumns(columns, field);
+        if (!st.ok()) Raise(st);
+      },
+      nb::arg("columns"), nb::arg("field") = "filter_columns",
+      "Refuses (ConfigValidationError naming the field and the value) filter columns the engine cannot store: "
+      "a name that is not a CEL identifier, a type other than string, int, double, bool, list<string>.");
 }
 
 void BindReaderOptions(nb::module_& m) {
@@ -234,6 +245,7 @@ void BindDistributedTypes(nb::module_& m) {
       .field("metric", &ShardTask::metric, "")
       .field("quantization", &ShardTask::quantization, "")
       .field("sublists_per_shard", &ShardTask::sublists_per_shard, "")
+      .field("filter_columns", &ShardTask::filter_columns, "")
       .field("first_attempt", &ShardTask::first_attempt, "")
       .field("shard_prefix", &ShardTask::shard_prefix, "")
       .field("db_path_template", &ShardTask::db_path_template, "")
@@ -247,6 +259,7 @@ void BindDistributedTypes(nb::module_& m) {
       .field("checkpoint_id", &ShardInfo::checkpoint_id, "")
       .field("digest", &ShardInfo::digest, "xxh3:<16 hex>")
       .field("id_type", &ShardInfo::id_type, "int, str or mixed; empty for an empty shard")
+      .field("filter_stats", &ShardInfo::filter_stats, "the filter columns' statistics as JSON text; empty without")
       .finish(/*picklable=*/true);
   StructBinding<BuildDurations>(m, "BuildDurations", "Where a build's time went, in milliseconds.")
       .field("sharding_ms", &BuildDurations::sharding_ms, "routing plan and (WriteSharded) routing every record")

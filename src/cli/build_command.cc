@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
@@ -44,6 +45,7 @@ struct BuildArgs {
   std::string shard_ids_file;
   std::string cel_expr;
   std::vector<std::string> cel_columns;  // NAME=TYPE
+  std::vector<std::string> filter_columns;  // NAME=TYPE
   std::string routing_values;            // comma-separated tokens
   std::string routing_values_file;
   std::string routing_context_file;
@@ -137,24 +139,42 @@ Result<InputData> LoadInputs(const BuildArgs& a) {
   return data;
 }
 
-// --cel-column NAME=TYPE (repeatable) into cel_columns; TYPE is checked here so the message names the flag.
-Result<std::map<std::string, std::string>> ParseCelColumns(const std::vector<std::string>& specs) {
+// A repeatable `flag` NAME=TYPE into a map (`example` shows the form); `check_type` refuses a TYPE,
+// given what to call it, so the message names the flag. A name declared twice is refused.
+Result<std::map<std::string, std::string>> ParseNameTypeFlags(
+    const std::vector<std::string>& specs, std::string_view flag, std::string_view example,
+    const std::function<Status(const std::string& name, const std::string& type, const std::string& what)>& check_type) {
   std::map<std::string, std::string> columns;
   for (const std::string& spec : specs) {
     const size_t eq = spec.find('=');
     const std::string name(TrimBlanks(std::string_view(spec).substr(0, eq)));
     if (eq == std::string::npos || name.empty()) {
-      return Status::InvalidArgument(
-          fmt::format("--cel-column '{}' must look like NAME=TYPE, e.g. region=string", spec));
+      return Status::InvalidArgument(fmt::format("{} '{}' must look like NAME=TYPE, e.g. {}", flag, spec, example));
     }
     const std::string type(TrimBlanks(std::string_view(spec).substr(eq + 1)));
-    RETURN_IF_ERROR(CheckCelColumnType(type, fmt::format("--cel-column '{}': the type", spec)));
+    RETURN_IF_ERROR(check_type(name, type, fmt::format("{} '{}': the type", flag, spec)));
     if (!columns.emplace(name, type).second) {
-      return Status::InvalidArgument(fmt::format("--cel-column '{}' declares '{}' again (it is already {})", spec,
+      return Status::InvalidArgument(fmt::format("{} '{}' declares '{}' again (it is already {})", flag, spec,
                                                  name, columns[name]));
     }
   }
   return columns;
+}
+
+// --cel-column NAME=TYPE (repeatable) into cel_columns.
+Result<std::map<std::string, std::string>> ParseCelColumns(const std::vector<std::string>& specs) {
+  return ParseNameTypeFlags(specs, "--cel-column", "region=string",
+                            [](const std::string&, const std::string& type, const std::string& what) {
+                              return CheckCelColumnType(type, what);
+                            });
+}
+
+// --filter-column NAME=TYPE (repeatable) into filter_columns.
+Result<std::map<std::string, std::string>> ParseFilterColumns(const std::vector<std::string>& specs) {
+  return ParseNameTypeFlags(specs, "--filter-column", "year=int",
+                            [](const std::string& name, const std::string& type, const std::string&) {
+                              return ValidateFilterColumns({{name, type}}, "--filter-column");
+                            });
 }
 
 // --routing-values "eu,us,apac": tokens typed by the expression's result type (int and uint results:
@@ -299,6 +319,7 @@ Status CheckTextFlags(const BuildArgs& a) {
       {"--shard-prefix", a.shard_prefix}, {"--db-path-template", a.db_path_template},
       {"--run-registry-prefix", a.run_registry_prefix}};
   for (const std::string& column : a.cel_columns) flags.emplace_back("--cel-column", column);
+  for (const std::string& column : a.filter_columns) flags.emplace_back("--filter-column", column);
   if (a.vector_col) flags.emplace_back("--vector-col", *a.vector_col);
   flags.emplace_back("--id-col", a.id_col);
   for (const std::string& column : a.payload_cols) flags.emplace_back("--payload-cols", column);
@@ -333,6 +354,7 @@ Result<WriteConfig> MakeConfig(const BuildArgs& a, ShardingConfig sharding, cons
   c.metrics = CliMetrics();
   ASSIGN_OR_RETURN(c.index.metric, ParseMetric(a.metric, "--metric"));
   c.index.quantization = a.quantization;
+  ASSIGN_OR_RETURN(c.filter_columns, ParseFilterColumns(a.filter_columns));
   c.sharding = std::move(sharding);
   c.index.dim = data.vectors.cols;
   if (data.vectors.rows == 0 && c.index.dim == 0) {
@@ -390,6 +412,9 @@ int RunBuild(const BuildArgs& a, const StoreWrapper& wrap_store) {
   }
   if (Status st = ValidateQuantization(a.quantization, "--quantization"); !st.ok()) {
     return ReportUsageError("build", st.message());
+  }
+  if (auto filter_columns = ParseFilterColumns(a.filter_columns); !filter_columns.ok()) {
+    return ReportUsageError("build", filter_columns.status().message());
   }
   auto sharding = ShardingFromArgs(a);
   if (!sharding.ok()) return ReportError("build", sharding.status());
@@ -459,6 +484,9 @@ void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wra
   cmd->add_option("--cel-expr", args->cel_expr, "CEL: expression over each record's routing_context");
   cmd->add_option("--cel-column", args->cel_columns,
                   "CEL: a variable and its type, NAME=TYPE (int, uint, double, string, bytes, bool); repeatable");
+  cmd->add_option("--filter-column", args->filter_columns,
+                  "A payload key stored typed in every shard for filtered search, NAME=TYPE (string, int, double, "
+                  "bool, list<string>); repeatable");
   CLI::Option* values = cmd->add_option(
       "--routing-values", args->routing_values,
       "CEL categorical: comma-separated tokens, typed by the expression's result; token i is shard i");

@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/sqlite/sqlite_statement.h"
+#include "common/json_text.h"
 #include "common/status_macros.h"
+#include "shard/filter_column_builder.h"
+#include "shard/filter_column_table.h"
 #include "shard/row_spool.h"
 #include "shard/sq8_table.h"
 #include "shard/sqlite_vec.h"
@@ -132,12 +135,14 @@ Status ShardBuilder::Open() {
   if (options_.sublists != 1) {
     ASSIGN_OR_RETURN(spool_, RowSpool::Create(path_, options_.dim));
   }
+  if (!options_.filter_columns.empty()) filters_ = std::make_unique<FilterColumnsBuilder>(options_.filter_columns);
   return Status::OK();
 }
 
 Status ShardBuilder::Add(const RecordId& id, const float* vector,
                          const std::optional<std::string>& payload_json) {
   if (sealed_) return Status::Internal(fmt::format("shard '{}' is already sealed", path_.string()));
+  if (filters_ != nullptr) RETURN_IF_ERROR(filters_->AddRow(id, payload_json));
   if (spool_ != nullptr) {
     RETURN_IF_ERROR(spool_->Add(id, vector, payload_json));
   } else {
@@ -168,6 +173,7 @@ Status ShardBuilder::InsertSpooledRows() {
     RETURN_IF_ERROR(WriteSublistsTable(db_, *plan, path_.string()));
     sublist_count_ = static_cast<int64_t>(plan->ranges.size());
   }
+  if (plan) row_order_ = std::move(plan->order);
   return Status::OK();
 }
 
@@ -219,6 +225,11 @@ Result<int64_t> ShardBuilder::Seal() {
   }
   ResetStatements();
   if (options_.int8_codes && next_rowid_ > 0) RETURN_IF_ERROR(WriteSq8Tables(db_, options_.dim, options_.metric, path_.string()));
+  if (filters_ != nullptr && next_rowid_ > 0) {
+    const FilterColumns columns = filters_->Finish(row_order_);
+    RETURN_IF_ERROR(WriteFilterColumnsTable(db_, columns, path_.string()));
+    filter_stats_json_ = CompactJsonDumps(FilterColumnStats(columns));
+  }
   RETURN_IF_ERROR(Exec("COMMIT"));
   RETURN_IF_ERROR(Exec("PRAGMA optimize"));
   if (sqlite3_close(db_) != SQLITE_OK) {

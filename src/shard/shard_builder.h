@@ -7,7 +7,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "shard/filter_columns.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -36,6 +38,10 @@ struct ShardBuildOptions {
   // and inserts them list by list (memory: about 20 bytes per row besides the mapped spool). The
   // writer passes its config's sublists_per_shard (default auto).
   int64_t sublists = 1;
+  // Filter columns (shard/filter_columns.h): each row's values taken from its payload as it is added
+  // (a value of another type fails Add), written at Seal in the final rowid order to the
+  // shardvec_filter_columns table (filter_column_table.h). Empty: no such table.
+  std::vector<FilterColumnSpec> filter_columns = {};
 };
 
 // vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make
@@ -57,6 +63,7 @@ int64_t PageSizeFor(int64_t dim, int64_t rows);
 class SqliteStatement;
 class Vec0ChunkWriter;
 class RowSpool;
+class FilterColumnsBuilder;
 
 class ShardBuilder {
  public:
@@ -77,6 +84,9 @@ class ShardBuilder {
   int64_t row_count() const { return next_rowid_; }
   // The sub-lists the shard was given (0: none; set by Seal).
   int64_t sublist_count() const { return sublist_count_; }
+  // The filter columns' statistics (FilterColumnStats) as compact JSON text, set by Seal; empty
+  // without filter columns or rows.
+  const std::string& filter_stats_json() const { return filter_stats_json_; }
   // The ids' type: "int", "str", "mixed" (both), or "" before the first row.
   std::string_view id_type() const;
   // Whether vectors go straight into vec0's chunks (see ShardBuildOptions::write_chunks_directly).
@@ -101,6 +111,9 @@ class ShardBuilder {
   std::unique_ptr<SqliteStatement> insert_payload_;
   std::unique_ptr<Vec0ChunkWriter> chunk_writer_;  // null: insert_vector_ goes through vec0
   std::unique_ptr<RowSpool> spool_;  // set while rows wait for their sub-lists
+  std::unique_ptr<FilterColumnsBuilder> filters_;  // set with filter columns
+  std::vector<int64_t> row_order_;  // with sub-lists: rowid i holds the row added row_order_[i]-th
+  std::string filter_stats_json_;
   int64_t next_rowid_ = 0;
   int64_t sublist_count_ = 0;
   bool saw_int_id_ = false;

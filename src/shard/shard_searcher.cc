@@ -26,6 +26,7 @@
 #include "common/text_util.h"
 #include "shard/pinned_file_vfs.h"
 #include "shard/ranged_object_vfs.h"
+#include "shard/filter_column_table.h"
 #include "shard/sq8_table.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_storage.h"
@@ -321,6 +322,7 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesys
       if (codes) searcher->sq8_ = std::make_unique<const Sq8Codes>(std::move(*codes));
       RETURN_IF_ERROR(searcher->LoadIdsAndPayloadPresence(*first));
       ASSIGN_OR_RETURN(searcher->sublists_, LoadSublists(first->db, *searcher->table_, shard_name));
+      ASSIGN_OR_RETURN(searcher->filter_columns_, LoadFilterColumns(first->db, *searcher->table_, shard_name));
     }
   }
   searcher->opened_ = 1;

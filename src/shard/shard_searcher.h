@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "shard/filter_columns.h"
 #include "shard/scan_kernel.h"
 #include "shard/sq8.h"
 #include "shard/sublists.h"
@@ -94,6 +95,9 @@ class ShardSearcher {
                                                  std::span<const std::vector<int32_t>> lists_of_query = {});
   // The shard's sub-lists (shard/sublists.h), or null: none, or scans run on vec0's KNN.
   const SubLists* sublists() const { return sublists_ ? &*sublists_ : nullptr; }
+  // The shard's filter columns (shard/filter_columns.h: row i is rowid i), or null: none, or scans
+  // run on vec0's KNN.
+  const FilterColumns* filter_columns() const { return filter_columns_ ? &*filter_columns_ : nullptr; }
   // The ids and payloads of `hits`, in their order (a rowid may repeat). Thread-safe.
   Result<std::vector<ShardHit>> Resolve(std::span<const ScanHit> hits);
 
@@ -108,9 +112,10 @@ class ShardSearcher {
   bool uses_scan_kernel() const { return table_ != nullptr; }
   // True when the shard carries int8 codes (shardvec_sq8_* tables) and scans pre-scan them.
   bool uses_int8_codes() const { return sq8_ != nullptr; }
-  // Bytes of vectors (and int8 codes) held in memory for the kernel (0 with vec0's KNN).
+  // Bytes of vectors (and int8 codes and filter columns) held in memory for the kernel (0 with vec0's KNN).
   int64_t resident_bytes() const {
-    return (table_ ? table_->vectors.bytes() : 0) + (sq8_ ? sq8_->bytes() : 0);
+    return (table_ ? table_->vectors.bytes() : 0) + (sq8_ ? sq8_->bytes() : 0) +
+           (filter_columns_ ? filter_columns_->bytes() : 0);
   }
   // Candidates the int8 pre-scan keeps per hit wanted (≥ 1; kDefaultRescoreOversample unless set).
   // Set before searching: not synchronised with scans.
@@ -176,6 +181,7 @@ class ShardSearcher {
   std::unique_ptr<const Sq8Codes> sq8_;      // set when the shard has int8 codes (with table_)
   int64_t rescore_oversample_ = kDefaultRescoreOversample;
   std::optional<SubLists> sublists_;        // with the kernel, when the shard has them
+  std::optional<FilterColumns> filter_columns_;  // with the kernel, when the shard has them
   // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard
   // without payloads: a query then touches SQLite only for payloads it returns.
   std::unordered_map<int64_t, RecordId> ids_;

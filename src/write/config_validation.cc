@@ -11,6 +11,7 @@
 #include "common/thread_pool.h"
 #include "routing/cel_routing.h"
 #include "routing/lsh.h"
+#include "shard/filter_columns.h"
 #include "shard/sublists.h"
 #include "shardvec/config.h"
 #include "shardvec/limits.h"
@@ -205,6 +206,10 @@ Status ValidateQuantization(const std::optional<std::string>& quantization, std:
       field, *quantization));
 }
 
+Status ValidateFilterColumns(const std::map<std::string, std::string>& filter_columns, std::string_view field) {
+  return ParseFilterColumnSpecs(filter_columns, field).status();
+}
+
 Status ValidateLayout(std::string_view shard_prefix, std::string_view db_path_template,
                       std::string_view run_registry_prefix, const LayoutFieldNames& names) {
   return ValidateKeyLayout(
@@ -225,6 +230,7 @@ Status Validate(const WriteConfig& c) {
     return Invalid(fmt::format("index_config.dim must be <= {} for sqlite-vec (got {})", kMaxDim, c.index.dim));
   }
   RETURN_IF_ERROR(ValidateIndex(c.index));
+  RETURN_IF_ERROR(ValidateFilterColumns(c.filter_columns, "filter_columns"));
   const ShardingConfig& s = c.sharding;
   if (s.num_dbs && *s.num_dbs <= 0) return Invalid(fmt::format("num_dbs must be > 0, got {}", *s.num_dbs));
   if (s.num_dbs) RETURN_IF_ERROR(CheckShardCount(*s.num_dbs, "num_dbs"));

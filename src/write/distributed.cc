@@ -238,11 +238,14 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   ASSIGN_OR_RETURN(const int64_t attempt, ClaimAttempt(*store, task));
   RETURN_IF_ERROR(records.Rewind());
   ASSIGN_OR_RETURN(LocalRunFolder run_folder, ClaimLocalRunFolder(task.local_root, task.run_id, FileLock::Mode::kShared));
+  ASSIGN_OR_RETURN(std::vector<FilterColumnSpec> filter_columns,
+                   ParseFilterColumnSpecs(task.filter_columns, "shard task filter_columns"));
   // A source that knows its record count gets a shard sized to it, byte for byte WriteSharded's.
   const ShardBuildOptions options{.dim = task.dim, .metric = task.metric, .page_size = 0,
                                   .expected_rows = records.SizeHint().value_or(0),
                                   .int8_codes = WritesInt8Codes(task.quantization),
-                                  .sublists = task.sublists_per_shard};
+                                  .sublists = task.sublists_per_shard,
+                                  .filter_columns = std::move(filter_columns)};
   const ShardFileTarget target{store.get(), task.run_id, task.db_id, attempt,
                                LocalAttemptDir(run_folder.dir, task.db_id, attempt), options, LayoutOf(task)};
   // The claim makes this folder ours: anything in it is left by a crashed process.

@@ -31,6 +31,32 @@ Result<std::string> PutNpy(ObjectStore& store, const std::string& run_id, const 
   return store.Url(key);
 }
 
+// Each non-empty shard's filter column statistics by db_id (ShardInfo::filter_stats): a shard must
+// report exactly the columns the write declares (a task given other columns than the driver's is
+// refused here, before anything is published).
+Result<nlohmann::json> FilterStatsByShard(const WriteConfig& c, const std::vector<ShardInfo>& shards) {
+  nlohmann::json by_shard = nlohmann::json::object();
+  for (const ShardInfo& s : shards) {
+    if (s.row_count == 0) continue;
+    nlohmann::json stats = s.filter_stats.empty() ? nlohmann::json::object()
+                                                  : nlohmann::json::parse(s.filter_stats, nullptr, false);
+    std::vector<std::string> names;
+    if (stats.is_object()) {
+      for (const auto& [name, _] : stats.items()) names.push_back(name);
+    }
+    std::vector<std::string> declared;
+    for (const auto& [name, _] : c.filter_columns) declared.push_back(name);
+    if (!stats.is_object() || names != declared) {
+      return Status::InvalidArgument(fmt::format(
+          "shard db_id {} reports filter column statistics for [{}] but the write declares filter_columns [{}]: "
+          "its task was built with other filter columns",
+          s.db_id, fmt::join(names, ", "), fmt::join(declared, ", ")));
+    }
+    if (!declared.empty()) by_shard[std::to_string(s.db_id)] = std::move(stats);
+  }
+  return by_shard;
+}
+
 }  // namespace
 
 Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const RoutingPlan& plan,
@@ -112,6 +138,13 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
   // Shards split into sub-lists (their shardvec_sublists tables): a reader then scans the nearest lists
   // rather than whole shards.
   if (sublists > 0) m.custom["shardvec"]["sublists"] = {{"lists", sublists}, {"shards", sublist_shards}};
+  // Filter columns (each shard's shardvec_filter_columns table): their types, and each shard's
+  // statistics by db_id for pruning.
+  ASSIGN_OR_RETURN(nlohmann::json filter_stats, FilterStatsByShard(c, shards));
+  if (!c.filter_columns.empty()) {
+    m.custom["shardvec"]["filter_columns"] = c.filter_columns;
+    m.custom["shardvec"]["filter_stats"] = std::move(filter_stats);
+  }
   return m;
 }
 

@@ -116,6 +116,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   info.checkpoint_id = NewUuidHex();
   ASSIGN_OR_RETURN(info.db_bytes, builder->Seal());
   info.sublists = builder->sublist_count();
+  info.filter_stats = builder->filter_stats_json();
   builder.reset();
   if (info.row_count == 0) return info;
   ASSIGN_OR_RETURN(FileDigest digest, DigestFile(db_path));

@@ -213,10 +213,13 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
                                    const RoutedRecords& routed) {
   const auto db = static_cast<size_t>(db_id);
   // The shard's row count is known here, so its pages and chunks are sized to it.
+  ASSIGN_OR_RETURN(std::vector<FilterColumnSpec> filter_columns,
+                   ParseFilterColumnSpecs(ctx.config.filter_columns, "filter_columns"));
   const ShardBuildOptions options{.dim = ctx.config.index.dim, .metric = ctx.config.index.metric, .page_size = 0,
                                   .expected_rows = routed.count(db),
                                   .int8_codes = WritesInt8Codes(ctx.config.index.quantization),
-                                  .sublists = ctx.config.sharding.sublists_per_shard};
+                                  .sublists = ctx.config.sharding.sublists_per_shard,
+                                  .filter_columns = std::move(filter_columns)};
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db_id, 0, LocalAttemptDir(ctx.local_run_dir, db_id, 0),
                                options, LayoutOf(ctx.config)};
   if (routed.spools.empty()) {

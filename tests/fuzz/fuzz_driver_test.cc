@@ -157,11 +157,12 @@ TEST(FuzzMutation, CurrentPointer) { FuzzTargetNamed("current_pointer", 1002, 20
 TEST(FuzzMutation, Npy) { FuzzTargetNamed("npy", 1003, 500'000); }
 TEST(FuzzMutation, InputFiles) { FuzzTargetNamed("input_files", 1004, 150'000); }
 TEST(FuzzMutation, Cel) { FuzzTargetNamed("cel", 1005, 500'000); }
+TEST(FuzzMutation, FilterColumn) { FuzzTargetNamed("filter_column", 1006, 1'000'000); }
 
 TEST(FuzzMutation, EveryTargetHasATest) {
   std::vector<std::string> names;
   for (const FuzzTarget& target : AllFuzzTargets()) names.emplace_back(target.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"manifest", "current_pointer", "npy", "input_files", "cel"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"manifest", "current_pointer", "npy", "input_files", "cel", "filter_column"}));
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include "format/manifest.h"
 #include "format/npy.h"
 #include "routing/cel/cel.h"
+#include "shard/filter_column_builder.h"
+#include "shard/filter_column_table.h"
 #include "shardvec/input_files.h"
 #include "support/test_util.h"
 
@@ -404,6 +406,47 @@ std::vector<std::string> CelSeeds() {
           "double(i) / d < 1e309 ? 'x' : \"y\"", "r'\\n' + '''z''' + '\\u00e9'"};
 }
 
+// ---------------------------------------------------------------------------------------------
+// Filter column blobs (a shard's shardvec_filter_columns data, read from stores others write): byte 0
+// picks the type, byte 1 the row count, the rest is the blob. A refused blob is a Corruption with a
+// message; an accepted one re-encodes to the very same bytes.
+
+std::string RunFilterColumnChecks(std::string_view data, bool& accepted) {
+  if (data.size() < 2) return "";
+  const auto type = static_cast<FilterType>(static_cast<uint8_t>(data[0]) % 5);
+  const int64_t rows = static_cast<uint8_t>(data[1]);
+  const std::string_view blob = data.substr(2);
+  Result<FilterColumn> column = DecodeFilterColumn("c", type, rows, blob, "fuzz");
+  accepted = column.ok();
+  if (!column.ok()) {
+    if (column.status().code() != StatusCode::kCorruption) {
+      return "DecodeFilterColumn failed with a code other than Corruption: " + column.status().ToString();
+    }
+    return CheckErrorHasMessage(column.status(), "DecodeFilterColumn");
+  }
+  if (column->rows != rows || column->type != type) return "a decoded column has another shape";
+  if (EncodeFilterColumn(*column) != blob) return "an accepted blob re-encodes to other bytes";
+  return "";
+}
+
+std::vector<std::string> FilterColumnSeeds() {
+  FilterColumnsBuilder builder({{"s", FilterType::kString}, {"i", FilterType::kInt}, {"d", FilterType::kDouble},
+                                {"b", FilterType::kBool}, {"l", FilterType::kStringList}});
+  constexpr int64_t kRows = 70;  // two bitmap words, the second partly used
+  for (int64_t r = 0; r < kRows; ++r) {
+    const std::string payload =
+        r % 4 == 0 ? "{}"
+                   : fmt::format(R"({{"s": "v{}", "i": {}, "d": {}, "b": {}, "l": ["x{}", "héllo"]}})", r % 3, r * 1000 - 7,
+                                 r * 0.5, r % 2 == 0 ? "true" : "false", r % 5);
+    (void)builder.AddRow(RecordId(r), payload);
+  }
+  std::vector<std::string> out;
+  for (const FilterColumn& c : builder.Finish({}).columns) {
+    out.push_back(std::string(1, static_cast<char>(c.type)) + static_cast<char>(kRows) + EncodeFilterColumn(c));
+  }
+  return out;
+}
+
 // Adapts a checker to the FuzzTarget entry signature.
 template <std::string (*Checks)(std::string_view, bool&)>
 FuzzOutcome Entry(std::string_view data) {
@@ -427,6 +470,7 @@ const std::vector<FuzzTarget>& AllFuzzTargets() {
       {"npy", Entry<RunNpyChecks>, NpySeeds},
       {"input_files", Entry<RunInputFilesChecks>, InputFileSeeds},
       {"cel", Entry<RunCelChecks>, CelSeeds},
+      {"filter_column", Entry<RunFilterColumnChecks>, FilterColumnSeeds},
   };
   return targets;
 }

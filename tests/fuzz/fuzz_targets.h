@@ -28,7 +28,7 @@ struct FuzzTarget {
   std::vector<std::string> (*seeds)();
 };
 
-// manifest, current_pointer, npy, input_files, cel.
+// manifest, current_pointer, npy, input_files, cel, filter_column.
 const std::vector<FuzzTarget>& AllFuzzTargets();
 const FuzzTarget* FindFuzzTarget(std::string_view name);
 

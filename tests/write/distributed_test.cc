@@ -376,6 +376,57 @@ TEST_F(DistributedTest, ATaskWithSublistsPerShardWritesSublistsAndABadCountIsRef
               HasSubstr("shard task sublists_per_shard must be in 0..65536"));
 }
 
+// A task's filter_columns take effect in the shard it builds, its statistics reach the manifest by
+// db_id, and a task built with other columns than the driver declares is refused at publish.
+TEST_F(DistributedTest, ATaskWithFilterColumnsStoresThemAndOtherColumnsThanTheDriversAreRefused) {
+  auto store = LocalStore("store");
+  WriteConfig config = Config({"explicit", Strategy::kExplicit}, store->PrefixUrl());
+  config.filter_columns = {{"row", "int"}};
+  config.run_id = "F";
+  auto write = DistributedWrite::Begin(config, "vector-dask", store);
+  ASSERT_TRUE(write.ok()) << write.status().ToString();
+  auto plan = PlanRouting(config, nullptr);
+  ASSERT_TRUE(plan.ok());
+  ShardTask task = Task(config, "F", 1);
+  task.filter_columns = config.filter_columns;
+  VectorRecordSource records(Records());
+  auto info = BuildShardAttempt(task, records, store);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  const auto stats = nlohmann::json::parse(info->filter_stats);
+  EXPECT_EQ(stats, nlohmann::json::parse(fmt::format(R"({{"row": {{"nulls": 0, "min": 0, "max": {}}}}})", data_.rows - 1)));
+  sqlite3* db = testing::OpenWithVec0(info->db_url.substr(std::string("file://").size()) + "/shard.db");
+  EXPECT_EQ(testing::QueryRows(db, "SELECT name, type, rows FROM shardvec_filter_columns"),
+            (std::vector<std::vector<std::string>>{{"row", "int", std::to_string(data_.rows)}}));
+  sqlite3_close(db);
+  ASSERT_TRUE((*write)->Publish(*plan, {*info}).ok());
+  const Snapshot published = ReadSnapshot(*store);
+  EXPECT_EQ(published.manifest.custom["shardvec"]["filter_columns"], nlohmann::json({{"row", "int"}}));
+  EXPECT_EQ(published.manifest.custom["shardvec"]["filter_stats"]["1"], stats);
+  const std::string current = *store->Get("_CURRENT");
+
+  config.run_id = "G";
+  auto other = DistributedWrite::Begin(config, "vector-dask", store);
+  ASSERT_TRUE(other.ok());
+  ShardTask plain = Task(config, "G", 1);  // a task not given the driver's columns
+  VectorRecordSource more(Records());
+  auto built = BuildShardAttempt(plain, more, store);
+  ASSERT_TRUE(built.ok());
+  const Status refused = (*other)->Publish(*plan, {*built}).status();
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("shard db_id 1 reports filter column statistics for [] but the write "
+                                           "declares filter_columns [row]"));
+  EXPECT_EQ(*store->Get("_CURRENT"), current);
+
+  for (const auto& [columns, fragment] : std::vector<std::pair<std::map<std::string, std::string>, std::string>>{
+           {{{"row", "bool"}}, "filter column 'row' (bool): value 0 is not true or false"},
+           {{{"1x", "int"}}, "shard task filter_columns name '1x'"}}) {
+    task.filter_columns = columns;
+    task.db_id = 2;
+    VectorRecordSource again(Records());
+    EXPECT_THAT(BuildShardAttempt(task, again, store).status().message(), HasSubstr(fragment));
+  }
+}
+
 TEST_F(DistributedTest, PublishRejectsADbIdOutOfRangeAndLeavesCurrentAlone) {
   auto store = LocalStore("store");
   WriteConfig config = Config({"explicit", Strategy::kExplicit}, store->PrefixUrl());

@@ -132,6 +132,7 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
         publish_policy=(_engine.PublishPolicy.LAST_WRITER_WINS if last_writer_wins
                         else _engine.PublishPolicy.REJECT_IF_NEWER),
         allow_schema_change=bool(config.manifest.allow_schema_change),
+        filter_columns=dict(config.filter_columns or {}),
         custom_manifest_fields_json=custom,
         manifest_store=engine_manifest_store(config.manifest.store, "manifest.store"),
         metrics=engine_sink(config.metrics_collector),

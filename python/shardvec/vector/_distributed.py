@@ -259,6 +259,7 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
 SHARD_INFO_SCHEMA = pa.schema([
     ("db_id", pa.int64()), ("db_url", pa.string()), ("row_count", pa.int64()), ("db_bytes", pa.int64()),
     ("checkpoint_id", pa.string()), ("digest", pa.string()), ("attempt", pa.int64()), ("id_type", pa.string()),
+    ("filter_stats", pa.string()),
 ])
 
 
@@ -383,6 +384,7 @@ class DistributedRun:
                                  run_id=self.run_id, dim=c.index.dim, metric=c.index.metric,
                                  quantization=c.index.quantization,
                                  sublists_per_shard=c.sharding.sublists_per_shard,
+                                 filter_columns=c.filter_columns,
                                  shard_prefix=c.shard_prefix, db_path_template=c.db_path_template)
         return ShardTaskSpec(
             task=task, batch_size=int(c.batch_size),

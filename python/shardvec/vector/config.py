@@ -153,6 +153,11 @@ class VectorShardedWriteConfig:
     ``lifecycle`` / ``run_registry``. ``sharding`` may be combined with ``num_dbs`` when they
     agree (the given ``sharding`` object then gets ``num_dbs`` set in place).
 
+    ``filter_columns`` ({name: "string" | "int" | "double" | "bool" | "list<string>"}) stores those
+    payload keys typed and columnar in every shard (an extra table other readers ignore), with
+    per-shard statistics in the manifest; a missing key or None is null, a value of another type
+    fails the write naming the record, the column and the value.
+
     Raises:
         ConfigValidationError: on the first rule broken, in the reference's order.
     """
@@ -167,6 +172,7 @@ class VectorShardedWriteConfig:
     observability: WriterObservabilityConfig = field(default_factory=WriterObservabilityConfig)
     lifecycle: WriterLifecycleConfig = field(default_factory=WriterLifecycleConfig)
     shard_id_col: str = DEFAULT_SHARD_ID_COL
+    filter_columns: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -191,6 +197,7 @@ class VectorShardedWriteConfig:
         s3_connection_options: S3ConnectionOptions | None = None,
         metrics_collector: Any | None = None,
         run_registry: Any | None = None,
+        filter_columns: dict[str, str] | None = None,
     ) -> None:
         resolved_index = index_config if index_config is not None else VectorIndexConfig(dim=0)
         self._check_dim(resolved_index)
@@ -239,6 +246,7 @@ class VectorShardedWriteConfig:
         )
         self.lifecycle = lifecycle or WriterLifecycleConfig(run_registry=run_registry)
         self.shard_id_col = shard_id_col
+        self.filter_columns = filter_columns
         self.validate()
 
     # --- validation -------------------------------------------------------------------------------
@@ -382,7 +390,21 @@ class VectorShardedWriteConfig:
             group.validate()
         self._check_adapter_factory()
         self._check_sharding()
+        self._check_filter_columns()
         self._check_not_ignored()
+
+    def _check_filter_columns(self) -> None:
+        """``filter_columns``: None, or a dict of column name -> type the engine can store."""
+        columns = self.filter_columns
+        if columns is None:
+            return
+        if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in columns.items()):
+            raise ConfigValidationError(
+                f"filter_columns must be a dict of column name -> type name (str -> str), got {columns!r}")
+        from .._native import _engine
+
+        _engine.validate_filter_columns(columns, "filter_columns")
 
     def _check_not_ignored(self) -> None:
         """Fields the engine would not honour: refused unless they hold the value it honours."""

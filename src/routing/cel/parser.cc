@@ -236,7 +236,7 @@ class Parser {
         const uint32_t name_pos = Cur().pos;
         ++i_;
         if (Cur().kind != Tok::kLParen) {
-          return Fail(dot, "field selection '." + name + "' is not supported in routing expressions");
+          return Fail(dot, "field selection '." + name + "' is not supported");
         }
         const uint32_t paren = Cur().pos;
         ++i_;
@@ -246,9 +246,9 @@ class Parser {
         (void)name_pos;
         node = Call(std::move(name), paren, std::move(args), /*member=*/true);
       } else if (Cur().kind == Tok::kLBracket) {
-        return Fail(Cur().pos, "indexing with [] is not supported in routing expressions");
+        return Fail(Cur().pos, "indexing with [] is not supported");
       } else if (Cur().kind == Tok::kLBrace) {
-        return Fail(Cur().pos, "message construction is not supported in routing expressions");
+        return Fail(Cur().pos, "message construction is not supported");
       } else {
         break;
       }
@@ -386,7 +386,7 @@ class Parser {
         if (n->depth > kMaxTreeDepth) return Fail(pos, "expression is nested too deeply");
         return n;
       }
-      case Tok::kLBrace: return Fail(pos, "maps are not supported in routing expressions");
+      case Tok::kLBrace: return Fail(pos, "maps are not supported");
       case Tok::kEnd: return Fail(pos, "syntax error: unexpected end of expression");
       default: return Fail(pos, "syntax error: unexpected " + Describe(t));
     }
