@@ -1,9 +1,9 @@
 // vec0's distances (vec0_distance.h) of many rows of a ScanTable to one query at once, bit for bit:
 // SIMD lane i carries row i's serial float sum, dimension by dimension in vec0's order, with a
 // separate multiply and add and the same casts, so each lane computes exactly what Vec0Distance
-// computes on that row alone, while one pass scores 16 rows (AVX-512) or 8 (AVX2) instead of one.
-// (vec0's one-row sum is one long chain of dependent float additions: its speed is the latency of
-// an addition, which the lanes share.)
+// computes on that row alone, while one SIMD register carries 8 rows (AVX2 and AVX-512) instead of
+// one, and a pass interleaves up to 4 such groups. (vec0's one-row sum is one long chain of
+// dependent float additions: its speed is the latency of an addition, which the lanes share.)
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,7 @@ class Vec0Lanes {
   // for `query` in vec0's (the user's) dimension order; out.size() == rows.size().
   void Score(const float* query, std::span<const int64_t> rows, std::span<double> out);
 
-  // The rows one pass scores.
+  // The rows one SIMD register carries (1 for scalar).
   int64_t lanes() const { return lanes_; }
 
  private:
