@@ -1,11 +1,12 @@
 #include "shard/vec0_lanes.h"
 
-// Built with -ffp-contract=off (CMakeLists.txt): GCC's intrinsics are plain vector arithmetic it
-// would otherwise fuse into multiply-adds, and vec0.so fuses none.
+// Built with -ffp-contract=off and without the precompiled header (whose image would drop that flag;
+// CMakeLists.txt): GCC's intrinsics are plain vector arithmetic it would otherwise fuse into
+// multiply-adds, and vec0.so fuses none. Vec0LanesTest fails when they are fused.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "shard/vec0_distance.h"
@@ -13,14 +14,14 @@
 namespace shardvec {
 namespace {
 
-// One pass over a group of rows: lane i of the sums belongs to rows[i].
+// What a pass needs besides its rows (lane i of a group's sums belongs to its i-th row).
 struct Pass {
   const float* query;        // dim floats, vec0's order
   const int32_t* column_of;  // dim entries: the column of each dimension
   int64_t dim;
   int64_t stride;
   bool cosine;
-  float* scratch;  // kMaxGroups × stride × lanes floats, 64-byte aligned
+  float* scratch;  // groups × stride × lanes floats
 };
 
 // Groups of `lanes` rows scored in one pass: their additions are independent chains, so they overlap
@@ -37,7 +38,7 @@ struct Kernel {
   PassKernel pass;  // null for scalar
 };
 
-// ---- AVX2: eight rows per pass -------------------------------------------------------------
+// ---- AVX2: eight rows per group -------------------------------------------------------------
 
 // r[i] holds columns 0..7 of row i; afterwards r[c] holds column c of rows 0..7.
 __attribute__((target("avx2"))) inline void Transpose8(__m256 (&r)[8]) {
@@ -65,7 +66,7 @@ __attribute__((target("avx2"))) void TransposeAvx2(const float* const* rows, int
     __m256 r[8];
     for (int i = 0; i < 8; ++i) r[i] = _mm256_load_ps(rows[i] + j);
     Transpose8(r);
-    for (int c = 0; c < 8; ++c) _mm256_store_ps(out + (j + c) * 8, r[c]);
+    for (int c = 0; c < 8; ++c) _mm256_storeu_ps(out + (j + c) * 8, r[c]);
   }
 }
 
@@ -78,7 +79,7 @@ __attribute__((target("avx2"))) void SumsAvx2(const Pass& pass, float* first, fl
     const float* column = pass.scratch + static_cast<int64_t>(pass.column_of[d]) * 8;
     const __m256 q = _mm256_set1_ps(pass.query[d]);
     for (int g = 0; g < kGroups; ++g) {
-      const __m256 s = _mm256_load_ps(column + g * group_floats);
+      const __m256 s = _mm256_loadu_ps(column + g * group_floats);
       if (pass.cosine) {
         a[g] = _mm256_add_ps(a[g], _mm256_mul_ps(s, q));
         b[g] = _mm256_add_ps(b[g], _mm256_mul_ps(s, s));
@@ -133,14 +134,23 @@ Vec0Lanes::Vec0Lanes(const ScanTable& table, ScanIsa isa)
       column_of_[static_cast<size_t>(table.column_order[j])] = static_cast<int32_t>(j);
     }
   }
-  scratch_ = lanes_ == 1 ? ScanMatrix(1, table.vectors.dim()) : ScanMatrix(kMaxGroups * table.vectors.stride(), lanes_);
+}
+
+float* Vec0Lanes::Scratch(size_t floats) {
+  // Grown, never cleared: a pass writes every float it reads. (Rescoring a shard's few candidates
+  // is too short for zeroing a scratch of several groups every time.)
+  if (floats > scratch_size_) {
+    scratch_ = std::make_unique_for_overwrite<float[]>(floats);
+    scratch_size_ = floats;
+  }
+  return scratch_.get();
 }
 
 void Vec0Lanes::Score(const float* query, std::span<const int64_t> rows, std::span<double> out) {
   const int64_t dim = table_.vectors.dim();
   if (lanes_ == 1) {
     // One row at a time, put back in vec0's order: Vec0Distance itself.
-    float* stored = scratch_.row(0);
+    float* stored = Scratch(static_cast<size_t>(dim));
     for (size_t i = 0; i < rows.size(); ++i) {
       const float* r = table_.vectors.row(rows[i]);
       for (int64_t d = 0; d < dim; ++d) stored[d] = r[column_of_[static_cast<size_t>(d)]];
@@ -150,11 +160,14 @@ void Vec0Lanes::Score(const float* query, std::span<const int64_t> rows, std::sp
   }
   const bool cosine = table_.metric == Metric::kCosine;
   const float query_sq = cosine ? Vec0SquaredNorm(query, dim) : 0;
-  const Pass pass{query, column_of_.data(), dim, table_.vectors.stride(), cosine, scratch_.row(0)};
+  const auto lanes = static_cast<size_t>(lanes_);
+  const auto stride = static_cast<size_t>(table_.vectors.stride());
+  const size_t most_groups = std::min<size_t>(kMaxGroups, (rows.size() + lanes - 1) / lanes);
+  const Pass pass{query, column_of_.data(), dim, table_.vectors.stride(), cosine,
+                  Scratch(most_groups * stride * lanes)};
   const PassKernel kernel = KernelFor(isa_).pass;
   const float* group[kMaxGroups * kMaxLanes];
   float first[kMaxGroups * kMaxLanes], second[kMaxGroups * kMaxLanes];
-  const auto lanes = static_cast<size_t>(lanes_);
   for (size_t start = 0; start < rows.size(); start += kMaxGroups * lanes) {
     const size_t n = std::min(rows.size() - start, kMaxGroups * lanes);
     const size_t groups = (n + lanes - 1) / lanes;

@@ -6,7 +6,9 @@
 // dependent float additions: its speed is the latency of an addition, which the lanes share.)
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -34,8 +36,11 @@ class Vec0Lanes {
   int64_t lanes_;
   // column_of_[d]: the matrix column that holds dimension d (the identity without column_order).
   std::vector<int32_t> column_of_;
-  // Scratch: a pass's rows transposed (column-major, one lane per row), or one row in vec0's order.
-  ScanMatrix scratch_;
+  // At least `floats` floats of scratch: a pass's rows transposed (one lane per row), or one row in
+  // vec0's order.
+  float* Scratch(size_t floats);
+  std::unique_ptr<float[]> scratch_;
+  size_t scratch_size_ = 0;
 };
 
 }  // namespace shardvec
