@@ -12,18 +12,25 @@ float Vec0L2Distance(const float* stored, const float* query, int64_t dim) {
     const float t = stored[i] - query[i];
     sum += t * t;
   }
-  return static_cast<float>(std::sqrt(static_cast<double>(sum)));
+  return Vec0L2FromSum(sum);
 }
 
 float Vec0CosineDistance(const float* stored, const float* query, int64_t dim) {
+  // vec0 sums the three in one loop; each is its own chain of additions, so apart they give the same bits.
   float dot = 0;
-  float stored_sq = 0;
-  float query_sq = 0;
-  for (int64_t i = 0; i < dim; ++i) {
-    dot += stored[i] * query[i];
-    stored_sq += stored[i] * stored[i];
-    query_sq += query[i] * query[i];
-  }
+  for (int64_t i = 0; i < dim; ++i) dot += stored[i] * query[i];
+  return Vec0CosineFromSums(dot, Vec0SquaredNorm(stored, dim), Vec0SquaredNorm(query, dim));
+}
+
+float Vec0SquaredNorm(const float* v, int64_t dim) {
+  float sum = 0;
+  for (int64_t i = 0; i < dim; ++i) sum += v[i] * v[i];
+  return sum;
+}
+
+float Vec0L2FromSum(float sum) { return static_cast<float>(std::sqrt(static_cast<double>(sum))); }
+
+float Vec0CosineFromSums(float dot, float stored_sq, float query_sq) {
   const double denominator = std::sqrt(static_cast<double>(stored_sq)) * std::sqrt(static_cast<double>(query_sq));
   return static_cast<float>(1 - (static_cast<double>(dot) / denominator));
 }

@@ -22,6 +22,12 @@ float Vec0CosineDistance(const float* stored, const float* query, int64_t dim);
 
 float Vec0Distance(Metric metric, const float* stored, const float* query, int64_t dim);
 
+// The steps the two distances share with a caller that sums elsewhere (vec0_lanes.h): a float sum
+// of v[i] * v[i] in index order; l2's distance from its sum of squares; cosine's from its three sums.
+float Vec0SquaredNorm(const float* v, int64_t dim);
+float Vec0L2FromSum(float sum);
+float Vec0CosineFromSums(float dot, float stored_sq, float query_sq);
+
 // How far the scan kernel's distance for a row can be from vec0's, whatever the kernel's summation
 // order (see vec0_distance.cc for the derivation): under l2 a relative bound plus an absolute term
 // for float underflow, under cosine an absolute bound. Both are twice the derived bound.

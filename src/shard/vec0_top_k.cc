@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "shard/vec0_distance.h"
+#include "shard/vec0_lanes.h"
 
 namespace shardvec {
 namespace {
@@ -13,22 +14,13 @@ namespace {
 // A query's candidates rescored with vec0's arithmetic, in vec0's order.
 class Rescorer {
  public:
-  explicit Rescorer(const ScanTable& table) : table_(table), stored_(static_cast<size_t>(table.vectors.dim())) {
-    // column_order[j] is the dimension held in column j; vec0 sums dimensions in their own order.
-    if (!table.column_order.empty()) {
-      column_of_.resize(table.column_order.size());
-      for (size_t j = 0; j < table.column_order.size(); ++j) column_of_[static_cast<size_t>(table.column_order[j])] = static_cast<int32_t>(j);
-    }
-  }
+  explicit Rescorer(const ScanTable& table, ScanIsa isa = DefaultScanIsa()) : table_(table), lanes_(table, isa) {}
 
-  double Score(int64_t row, const float* query) {
-    const float* r = table_.vectors.row(row);
-    const int64_t dim = table_.vectors.dim();
-    if (!column_of_.empty()) {
-      for (int64_t d = 0; d < dim; ++d) stored_[static_cast<size_t>(d)] = r[column_of_[static_cast<size_t>(d)]];
-      r = stored_.data();
-    }
-    return Vec0Distance(table_.metric, r, query, dim);
+  // vec0's distances of `rows` to `query`, many rows per pass (valid until the next call).
+  std::span<const double> Score(std::span<const int64_t> rows, const float* query) {
+    scores_.resize(rows.size());
+    lanes_.Score(query, rows, scores_);
+    return scores_;
   }
 
   // vec0's order: distance, then chunk, then the later slot first.
@@ -46,8 +38,8 @@ class Rescorer {
   }
 
   const ScanTable& table_;
-  std::vector<int32_t> column_of_;
-  std::vector<float> stored_;
+  Vec0Lanes lanes_;
+  std::vector<double> scores_;
 };
 
 void ScanOne(const ScanTable& table, const float* query, int64_t want, double max_fast, ScanIsa isa,
@@ -94,10 +86,14 @@ Outcome Rescore(Rescorer& rescorer, const ScoreSlack& slack, const float* query,
   const bool all_rows = short_list || want >= rows;
   const double last_fast = candidates.empty() ? 0 : candidates.back().score;
   hits->clear();
-  for (const ScanHit& c : candidates) {
-    const double score = rescorer.Score(c.row, query);
-    if (!std::isfinite(score) || !std::isfinite(c.score)) return Outcome::kUnbounded;
-    if (score <= max_distance) hits->push_back(ScanHit{score, c.rowid, c.row});
+  std::vector<int64_t> candidate_rows;
+  candidate_rows.reserve(candidates.size());
+  for (const ScanHit& c : candidates) candidate_rows.push_back(c.row);
+  const std::span<const double> scores = rescorer.Score(candidate_rows, query);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const ScanHit& c = candidates[i];
+    if (!std::isfinite(scores[i]) || !std::isfinite(c.score)) return Outcome::kUnbounded;
+    if (scores[i] <= max_distance) hits->push_back(ScanHit{scores[i], c.rowid, c.row});
   }
   std::sort(hits->begin(), hits->end(), [&](const ScanHit& a, const ScanHit& b) { return rescorer.Before(a, b); });
   if (static_cast<int64_t>(hits->size()) > k) hits->resize(static_cast<size_t>(k));
@@ -110,10 +106,10 @@ Outcome Rescore(Rescorer& rescorer, const ScoreSlack& slack, const float* query,
 void RescoreRows(const ScanTable& table, Rescorer& rescorer, const float* query, std::span<const int64_t> rows,
                  int64_t k, double max_distance, std::vector<ScanHit>* hits) {
   hits->clear();
-  for (const int64_t row : rows) {
-    const double score = rescorer.Score(row, query);
+  const std::span<const double> scores = rescorer.Score(rows, query);
+  for (size_t i = 0; i < rows.size(); ++i) {
     // NaN (never from a table the loader accepts) is left out rather than ordered.
-    if (score <= max_distance) hits->push_back(ScanHit{score, table.rowids[static_cast<size_t>(row)], row});
+    if (scores[i] <= max_distance) hits->push_back(ScanHit{scores[i], table.rowids[static_cast<size_t>(rows[i])], rows[i]});
   }
   auto before = [&](const ScanHit& a, const ScanHit& b) { return rescorer.Before(a, b); };
   const size_t keep = std::min(hits->size(), static_cast<size_t>(std::max<int64_t>(k, 0)));
@@ -148,7 +144,7 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
            {.isa = options.isa, .max_distance = max_fast, .stats = options.stats, .row_ranges = options.row_ranges,
             .range_queries = options.range_queries});
   out->assign(queries.size(), {});
-  Rescorer rescorer(table);
+  Rescorer rescorer(table, options.isa);
   std::vector<RowRange> ranges;
   for (size_t q = 0; q < queries.size(); ++q) {
     std::vector<ScanHit>& hits = (*out)[q];
