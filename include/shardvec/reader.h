@@ -117,6 +117,15 @@ struct SearchOptions {
   // shard / 6), among the 2 x num_probes nearest shards); a num_probes that reaches every shard scans
   // every row, as without sub-lists. Must be >= 1; refused on a snapshot without sub-lists.
   std::optional<int64_t> sublist_probes;
+  // A filter over the snapshot's filter columns (README "Filtered search"), e.g.
+  // "lang == 'en' && year >= 2020 && 'sale' in tags": only rows it passes are scored, so the results
+  // are exactly the filtered top k of the shards searched. When the routed shards hold fewer than
+  // top_k passing rows, further shards are searched in routing order until top_k are found or every
+  // shard was searched (SearchResponse::shard_ids says which).
+  std::optional<std::string> filter;
+  // With a filter: at most this many shards beyond the routed ones are searched to fill top_k
+  // (default: no bound). Must be >= 0; refused without a filter.
+  std::optional<int64_t> max_extra_probes;
 };
 
 struct SearchHit {

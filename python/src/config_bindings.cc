@@ -259,6 +259,7 @@ void BindDistributedTypes(nb::module_& m) {
       .field("checkpoint_id", &ShardInfo::checkpoint_id, "")
       .field("digest", &ShardInfo::digest, "xxh3:<16 hex>")
       .field("id_type", &ShardInfo::id_type, "int, str or mixed; empty for an empty shard")
+      .field("sublists", &ShardInfo::sublists, "the sub-lists the shard was split into (0: none)")
       .field("filter_stats", &ShardInfo::filter_stats, "the filter columns' statistics as JSON text; empty without")
       .finish(/*picklable=*/true);
   StructBinding<BuildDurations>(m, "BuildDurations", "Where a build's time went, in milliseconds.")

@@ -107,10 +107,13 @@ std::optional<RoutingContext> QueryContext(nb::handle routing_context) {
 }
 
 SearchOptions MakeSearchOptions(std::optional<int64_t> num_probes, std::optional<std::vector<int64_t>> shard_ids,
-                                nb::handle routing_context, std::optional<int64_t> sublist_probes) {
+                                nb::handle routing_context, std::optional<int64_t> sublist_probes,
+                                std::optional<std::string> filter, std::optional<int64_t> max_extra_probes) {
   SearchOptions o;
   o.num_probes = num_probes;
   o.sublist_probes = sublist_probes;
+  o.filter = std::move(filter);
+  o.max_extra_probes = max_extra_probes;
   o.shard_ids = std::move(shard_ids);
   o.routing_context = QueryContext(routing_context);
   return o;
@@ -122,8 +125,10 @@ class Reader {
 
   nb::tuple Search(const FloatVector& query, int64_t top_k, std::optional<int64_t> num_probes,
                    std::optional<std::vector<int64_t>> shard_ids, nb::object routing_context,
-                   std::optional<int64_t> sublist_probes) {
-    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids), routing_context, sublist_probes);
+                   std::optional<int64_t> sublist_probes, std::optional<std::string> filter,
+                   std::optional<int64_t> max_extra_probes) {
+    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids), routing_context, sublist_probes,
+                                              std::move(filter), max_extra_probes);
     Result<SearchResponse> r = Status::Internal("not run");
     {
       nb::gil_scoped_release release;
@@ -134,8 +139,10 @@ class Reader {
 
   nb::list BatchSearch(const FloatMatrix& queries, int64_t top_k, std::optional<int64_t> num_probes,
                        std::optional<std::vector<int64_t>> shard_ids, nb::object routing_context,
-                       std::optional<int64_t> sublist_probes) {
-    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids), routing_context, sublist_probes);
+                       std::optional<int64_t> sublist_probes, std::optional<std::string> filter,
+                   std::optional<int64_t> max_extra_probes) {
+    const SearchOptions o = MakeSearchOptions(num_probes, std::move(shard_ids), routing_context, sublist_probes,
+                                              std::move(filter), max_extra_probes);
     Result<std::vector<SearchResponse>> r = Status::Internal("not run");
     {
       nb::gil_scoped_release release;
@@ -216,10 +223,12 @@ NB_MODULE(_engine, m) {
           nb::arg("options"), "Opens the snapshot options.store's _CURRENT names (without the GIL).")
       .def("search", &Reader::Search, nb::arg("query"), nb::arg("top_k"), nb::arg("num_probes").none(),
            nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none(),
-           nb::arg("sublist_probes").none() = nb::none())
+           nb::arg("sublist_probes").none() = nb::none(), nb::arg("filter").none() = nb::none(),
+           nb::arg("max_extra_probes").none() = nb::none())
       .def("batch_search", &Reader::BatchSearch, nb::arg("queries"), nb::arg("top_k"),
            nb::arg("num_probes").none(), nb::arg("shard_ids").none(), nb::arg("routing_context").none() = nb::none(),
-           nb::arg("sublist_probes").none() = nb::none(),
+           nb::arg("sublist_probes").none() = nb::none(), nb::arg("filter").none() = nb::none(),
+           nb::arg("max_extra_probes").none() = nb::none(),
            "Searches every row of a C-contiguous float32 (n, dim) array, read in place (without the GIL).")
       .def("route", &Reader::Route, nb::arg("query"), nb::arg("num_probes").none(),
            nb::arg("routing_context").none() = nb::none())

@@ -33,6 +33,8 @@ struct ReadArgs {
   int64_t top_k = 10;
   std::optional<int64_t> num_probes;
   std::optional<int64_t> sublist_probes;  // search only
+  std::optional<std::string> filter;      // search only
+  std::optional<int64_t> max_extra_probes;  // search only, with --filter
   std::string shard_ids;
   std::vector<std::string> routing_context;  // KEY=VALUE, CEL snapshots
   std::string staleness;
@@ -283,6 +285,8 @@ int RunSearch(const ReadArgs& a) {
   SearchOptions options;
   options.num_probes = a.num_probes;
   options.sublist_probes = a.sublist_probes;
+  options.filter = a.filter;
+  options.max_extra_probes = a.max_extra_probes;
   if (!a.shard_ids.empty()) {
     auto ids = ParseList<int64_t>(a.shard_ids, "--shard-ids", "integers");
     if (!ids.ok()) return ReportError("search", ids.status());
@@ -528,6 +532,12 @@ void RegisterReadCommands(CLI::App& app, int& exit_code) {
   search->add_option("--sublist-probes", args->sublist_probes,
                      "Snapshots built with sub-lists: sub-lists scanned, nearest first across the probed shards "
                      "(default: follows --num-probes)");
+  search->add_option("--filter", args->filter,
+                     "Only rows this CEL condition over the snapshot's filter columns passes, e.g. "
+                     "\"lang == 'en' && year >= 2020\" (further shards are searched until --top-k are found)");
+  search->add_option("--max-extra-probes", args->max_extra_probes,
+                     "With --filter: at most this many shards beyond the routed ones to fill --top-k (default: no bound)")
+      ->needs(search->get_option("--filter"));
   // --shard-ids replaces routing, so the routing flags cannot take effect beside it.
   search->add_option("--shard-ids", args->shard_ids, "Search exactly these shards, e.g. 0,3")
       ->excludes(search->get_option("--num-probes"))

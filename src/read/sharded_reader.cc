@@ -14,6 +14,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <set>
 
 #include "common/digest.h"
@@ -29,6 +30,7 @@
 #include "read/shard_cache.h"
 #include "read/snapshot_loader.h"
 #include "read/sublist_router.h"
+#include "shard/filter_predicate.h"
 #include "shard/shard_searcher.h"
 #include "shard/sqlite_vec.h"
 #include "snapshot/history.h"
@@ -42,6 +44,8 @@ namespace {
 struct Snapshot {
   std::unique_ptr<LoadedSnapshot> loaded;
   SnapshotSublists sublists;  // what the manifest says of the shards' sub-lists
+  // The filter columns the manifest declares (custom.shardvec.filter_columns), or why they are unreadable.
+  Result<std::vector<FilterColumnSpec>> filter_columns = std::vector<FilterColumnSpec>();
   std::shared_ptr<ShardCache> cache;
   ReaderMode mode = ReaderMode::kDownload;  // resolved: kDownload or kRange
 };
@@ -167,6 +171,49 @@ Result<std::vector<int64_t>> Targets(const LoadedSnapshot& s, std::span<const fl
   return s.router->Probe(query.data(), probes);
 }
 
+// The filter columns a manifest declares: custom.shardvec.filter_columns, {name: type} (none: empty).
+Result<std::vector<FilterColumnSpec>> ReadFilterColumns(const Manifest& manifest) {
+  const nlohmann::json& custom = manifest.custom;
+  if (!custom.is_object() || !custom.contains("shardvec") || !custom["shardvec"].is_object() ||
+      !custom["shardvec"].contains("filter_columns")) {
+    return std::vector<FilterColumnSpec>();
+  }
+  const nlohmann::json& declared = custom["shardvec"]["filter_columns"];
+  std::map<std::string, std::string> columns;
+  if (declared.is_object()) {
+    for (const auto& [name, type] : declared.items()) {
+      if (!type.is_string()) {
+        return Status::Corruption(fmt::format("the manifest's custom.shardvec.filter_columns['{}'] is not a type name",
+                                              name));
+      }
+      columns[name] = type.get<std::string>();
+    }
+  } else {
+    return Status::Corruption("the manifest's custom.shardvec.filter_columns is not an object");
+  }
+  Result<std::vector<FilterColumnSpec>> specs = ParseFilterColumnSpecs(columns, "the manifest's filter_columns");
+  if (!specs.ok()) return Status::Corruption(std::string(specs.status().message()));
+  return specs;
+}
+
+// The query's filter compiled against the snapshot's columns, or none; max_extra_probes checked.
+Result<std::optional<FilterPredicate>> CompileFilter(const Result<std::vector<FilterColumnSpec>>& columns,
+                                                     const SearchOptions& options) {
+  if (options.max_extra_probes) {
+    if (!options.filter) {
+      return Status::InvalidArgument(fmt::format(
+          "max_extra_probes ({}) applies to filtered searches only: give a filter", *options.max_extra_probes));
+    }
+    if (*options.max_extra_probes < 0) {
+      return Status::InvalidArgument(fmt::format("max_extra_probes must be >= 0 (got {})", *options.max_extra_probes));
+    }
+  }
+  if (!options.filter) return std::optional<FilterPredicate>();
+  if (!columns.ok()) return columns.status();
+  ASSIGN_OR_RETURN(FilterPredicate predicate, FilterPredicate::Compile(*options.filter, *columns));
+  return std::optional<FilterPredicate>(std::move(predicate));
+}
+
 // The sub-lists each query scans, or nullopt when shards are searched whole: the option, else the
 // default that follows num_probes.
 Result<std::optional<int64_t>> SublistBudget(const LoadedSnapshot& s, const SnapshotSublists& sublists,
@@ -203,6 +250,12 @@ struct QueryPlan {
 // Queries per scan task in a batch: enough to reuse each block of a shard across many of them,
 // few enough that a popular shard still spreads over the pool.
 constexpr size_t kQueriesPerScanTask = 64;
+
+// A filtered search searches shards until they hold this many passing rows per hit asked for (or
+// every shard): at the default probing on a 20k-row, 8-shard clustered set, recall@10 of a 1 % filter
+// went from 0.82 (stopping once top_k rows were found) to 1.0, and 0.96-1.0 for every filter of
+// tests/python/test_filtered_search.py.
+constexpr int64_t kFilterRowsPerHit = 10;
 
 // The shard cache folder, created and checked private: `cache_dir`, or this user's default
 // <private root>/shards/<hash of the store's prefix>.
@@ -348,6 +401,8 @@ class ShardedVectorReader::Impl {
     const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckTopK(top_k));
+    ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(snap->filter_columns, options));
+    const FilterPredicate* predicate = filter ? &*filter : nullptr;
     std::vector<QueryPlan> plans(1);
     ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options));
     const float* query_row = query.data();
@@ -357,11 +412,12 @@ class ShardedVectorReader::Impl {
     // shard scanned after it (probes go nearest first) gives up on farther rows early.
     std::atomic<double> kth_distance{std::numeric_limits<double>::infinity()};
     std::vector<std::function<Status()>> scans;
+    std::vector<int64_t> passing(plan.shards.size(), 0);  // with a filter: each shard's passing rows
     for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
       scans.push_back([&, slot]() -> Status {
         const float* q = query.data();
         ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *plan.shards[slot], std::span(&q, 1), top_k,
-                                                 kth_distance.load(), ListsOf(plan, slot)));
+                                                 kth_distance.load(), ListsOf(plan, slot), predicate, &passing[slot]));
         std::vector<ScanHit>& hits = scanned.front();
         if (static_cast<int64_t>(hits.size()) == top_k && top_k > 0) {
           double seen = kth_distance.load();
@@ -373,6 +429,10 @@ class ShardedVectorReader::Impl {
       });
     }
     RETURN_IF_ERROR(pool_->RunAll(std::move(scans)));
+    if (predicate != nullptr) {
+      RETURN_IF_ERROR(FillFiltered(*snap, query_row, options, *predicate, top_k,
+                                   std::accumulate(passing.begin(), passing.end(), int64_t{0}), plan));
+    }
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/false));
     responses[0].latency_ms = MillisSince(t0);
     if (metrics_) EmitSearch(top_k, responses[0]);
@@ -394,6 +454,8 @@ class ShardedVectorReader::Impl {
     auto row = [&queries](size_t i) {
       return std::span<const float>(queries.row(static_cast<int64_t>(i)), static_cast<size_t>(queries.cols));
     };
+    ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(snap->filter_columns, options));
+    const FilterPredicate* predicate = filter ? &*filter : nullptr;
     std::vector<QueryPlan> plans(static_cast<size_t>(queries.rows));
     std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)
     std::vector<const float*> rows(plans.size());
@@ -408,6 +470,9 @@ class ShardedVectorReader::Impl {
       for (size_t slot = 0; slot < plans[i].shards.size(); ++slot) by_shard[plans[i].shards[slot]].emplace_back(i, slot);
     }
     std::vector<std::function<Status()>> scans;
+    // With a filter: per query, each of its shards' passing rows.
+    std::vector<std::vector<int64_t>> passing(plans.size());
+    for (size_t i = 0; i < plans.size(); ++i) passing[i].assign(plans[i].shards.size(), 0);
     for (const auto& [loc, pairs] : by_shard) {
       for (size_t begin = 0; begin < pairs.size(); begin += kQueriesPerScanTask) {
         const size_t end = std::min(pairs.size(), begin + kQueriesPerScanTask);
@@ -420,16 +485,25 @@ class ShardedVectorReader::Impl {
             if (plans[query].sublist_budget) lists.push_back(plans[query].lists[slot]);
           }
           // A shard's queries all route by sub-lists or none do (the options are the batch's).
-          ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *loc, qs, top_k, std::numeric_limits<double>::infinity(), lists));
+          int64_t shard_passing = 0;
+          ASSIGN_OR_RETURN(auto scanned, ScanShard(*snap, *loc, qs, top_k, std::numeric_limits<double>::infinity(), lists,
+                                                   predicate, &shard_passing));
           for (size_t j = begin; j < end; ++j) {
             const auto [query, slot] = (*group)[j];
             plans[query].scanned[slot] = std::move(scanned[j - begin]);
+            passing[query][slot] = shard_passing;
           }
           return Status::OK();
         });
       }
     }
     RETURN_IF_ERROR(pool_->RunAll(std::move(scans)));
+    if (predicate != nullptr) {
+      for (size_t i = 0; i < plans.size(); ++i) {
+        RETURN_IF_ERROR(FillFiltered(*snap, rows[i], options, *predicate, top_k,
+                                     std::accumulate(passing[i].begin(), passing[i].end(), int64_t{0}), plans[i]));
+      }
+    }
     ASSIGN_OR_RETURN(std::vector<SearchResponse> responses, Finish(*snap, plans, top_k, /*parallel=*/true));
     const double batch_ms = MillisSince(t0);
     for (SearchResponse& r : responses) r.latency_ms = batch_ms;
@@ -534,6 +608,7 @@ class ShardedVectorReader::Impl {
                                                    options_.max_cached_shards, /*record_downloads=*/metrics_ != nullptr,
                                                    std::move(access));
     snapshot->sublists = ReadSnapshotSublists(loaded->manifest);
+    snapshot->filter_columns = ReadFilterColumns(loaded->manifest);
     snapshot->loaded = std::move(loaded);
     return snapshot;
   }
@@ -640,20 +715,27 @@ class ShardedVectorReader::Impl {
   Result<std::vector<std::vector<ScanHit>>> ScanShard(
       const Snapshot& snap, const ShardLocation& loc, std::span<const float* const> queries, int64_t top_k,
       double max_distance = std::numeric_limits<double>::infinity(),
-      std::span<const std::vector<int32_t>> lists = {}) {
-    if (!metrics_) {
-      Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
-        ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-        return lease.searcher().Scan(queries, top_k, max_distance, lists);
-      }();
-      EnforceCacheBudgetAfterDownloads();
-      return scanned;
-    }
+      std::span<const std::vector<int32_t>> lists = {}, const FilterPredicate* filter = nullptr,
+      int64_t* passing = nullptr) {
     const auto t0 = std::chrono::steady_clock::now();
     Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
       ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
-      return lease.searcher().Scan(queries, top_k, max_distance, lists);
+      ShardSearcher& searcher = lease.searcher();
+      if (filter == nullptr) return searcher.Scan(queries, top_k, max_distance, lists);
+      const FilterColumns* columns = searcher.filter_columns();
+      if (columns == nullptr) {
+        return Status::Corruption(fmt::format(
+            "shard {}: the manifest declares filter columns, but the shard holds none a filter can read", loc.db_id));
+      }
+      ASSIGN_OR_RETURN(const std::vector<uint64_t> allowed,
+                       filter->Evaluate(*columns, fmt::format("{}", loc.db_id)));
+      if (passing != nullptr) *passing = CountRows(allowed);
+      return searcher.Scan(queries, top_k, max_distance, lists, allowed);
     }();  // the lease is back before any event is sent
+    if (!metrics_) {
+      EnforceCacheBudgetAfterDownloads();
+      return scanned;
+    }
     EmitDownloads(*snap.cache);
     EnforceCacheBudgetAfterDownloads();
     if (scanned.ok()) {
@@ -664,6 +746,46 @@ class ShardedVectorReader::Impl {
                   {"num_queries", static_cast<int64_t>(queries.size())}, {"elapsed_ms", MillisSince(t0)}});
     }
     return scanned;
+  }
+
+  // A filtered query's plan after its routed shards, holding `passing` rows the filter passes: further
+  // shards are searched whole (every passing row), in routing order and then by id, until the shards
+  // searched hold kFilterRowsPerHit x top_k passing rows (a selective filter's nearest rows lie in
+  // more shards than the routed ones; with fewer than top_k found it never stops short), or
+  // options.max_extra_probes shards were added, or none is left. Not with shard_ids or CEL routing,
+  // which name the shards a query may see.
+  Status FillFiltered(const Snapshot& snap, const float* query, const SearchOptions& options,
+                      const FilterPredicate& filter, int64_t top_k, int64_t passing, QueryPlan& plan) {
+    const LoadedSnapshot& s = *snap.loaded;
+    if (options.shard_ids || s.router->RoutesByContext()) return Status::OK();
+    std::set<const ShardLocation*> seen(plan.shards.begin(), plan.shards.end());
+    std::vector<const ShardLocation*> order;
+    auto add = [&](int64_t id) {
+      auto it = s.shards.find(id);
+      if (it != s.shards.end() && seen.insert(&it->second).second) order.push_back(&it->second);
+    };
+    ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
+    for (const int64_t id : routed) add(id);
+    for (const auto& [id, loc] : s.shards) add(id);
+    int64_t found = 0;
+    for (const auto& hits : plan.scanned) found += static_cast<int64_t>(hits.size());
+    int64_t extra = 0;
+    for (const ShardLocation* loc : order) {
+      if ((found >= top_k && passing >= kFilterRowsPerHit * top_k) ||
+          (options.max_extra_probes && extra >= *options.max_extra_probes)) {
+        break;
+      }
+      int64_t more = 0;
+      ASSIGN_OR_RETURN(auto scanned, ScanShard(snap, *loc, std::span(&query, 1), top_k,
+                                               std::numeric_limits<double>::infinity(), {}, &filter, &more));
+      ++extra;
+      passing += more;
+      found += static_cast<int64_t>(scanned.front().size());
+      plan.shards.push_back(loc);
+      plan.scanned.push_back(std::move(scanned.front()));
+      plan.lists.emplace_back();
+    }
+    return Status::OK();
   }
 
   void EmitSearch(int64_t top_k, const SearchResponse& r) {

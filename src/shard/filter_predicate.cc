@@ -514,4 +514,41 @@ int64_t CountRows(std::span<const uint64_t> bitmap) {
   return n;
 }
 
+namespace {
+
+bool IsSet(std::span<const uint64_t> bitmap, int64_t row) {
+  return (bitmap[static_cast<size_t>(row >> 6)] >> (row & 63)) & 1;
+}
+
+}  // namespace
+
+int64_t CountSet(std::span<const uint64_t> bitmap, RowRange range) {
+  int64_t n = 0;
+  int64_t r = range.begin;
+  for (; r < range.end && (r & 63) != 0; ++r) n += IsSet(bitmap, r);
+  for (; r + 64 <= range.end; r += 64) n += std::popcount(bitmap[static_cast<size_t>(r >> 6)]);
+  for (; r < range.end; ++r) n += IsSet(bitmap, r);
+  return n;
+}
+
+std::vector<RowRange> SetRuns(std::span<const uint64_t> bitmap, RowRange range) {
+  std::vector<RowRange> runs;
+  int64_t r = range.begin;
+  while (r < range.end) {
+    // Skip clear rows a word at a time where the word is empty.
+    if ((r & 63) == 0 && bitmap[static_cast<size_t>(r >> 6)] == 0) {
+      r += 64;
+      continue;
+    }
+    if (!IsSet(bitmap, r)) {
+      ++r;
+      continue;
+    }
+    const int64_t begin = r;
+    while (r < range.end && IsSet(bitmap, r)) ++r;
+    runs.push_back(RowRange{begin, r});
+  }
+  return runs;
+}
+
 }  // namespace shardvec

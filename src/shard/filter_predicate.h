@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "shard/filter_columns.h"
+#include "shard/scan_kernel.h"
 #include "shardvec/status.h"
 
 namespace shardvec {
@@ -55,7 +56,10 @@ class FilterPredicate {
   std::unique_ptr<FilterNode> root_;
 };
 
-// How many rows of a bitmap over `rows` rows are set.
+// How many rows of a bitmap are set: all of them, or those in `range`.
 int64_t CountRows(std::span<const uint64_t> bitmap);
+int64_t CountSet(std::span<const uint64_t> bitmap, RowRange range);
+// The runs of set rows in `range`, ascending.
+std::vector<RowRange> SetRuns(std::span<const uint64_t> bitmap, RowRange range);
 
 }  // namespace shardvec

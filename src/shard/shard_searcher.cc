@@ -27,6 +27,7 @@
 #include "shard/pinned_file_vfs.h"
 #include "shard/ranged_object_vfs.h"
 #include "shard/filter_column_table.h"
+#include "shard/filter_predicate.h"
 #include "shard/sq8_table.h"
 #include "shard/sqlite_vec.h"
 #include "shard/vec0_storage.h"
@@ -519,43 +520,78 @@ void ShardSearcher::ScanRanges(std::span<const float* const> queries, int64_t k,
 
 Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const float* const> queries,
                                                               int64_t k, double max_distance,
-                                                              std::span<const std::vector<int32_t>> lists_of_query) {
+                                                              std::span<const std::vector<int32_t>> lists_of_query,
+                                                              std::span<const uint64_t> allowed) {
   if (k < 0 || k > kMaxKnnK) {
     return Status::InvalidArgument(
         fmt::format("shard {}: k must be in 0..{} (got {})", shard_name_, kMaxKnnK, k));
   }
   std::vector<std::vector<ScanHit>> out(queries.size());
   if (k == 0 || queries.empty()) return out;
+  if (!allowed.empty() && !table_) {
+    return Status::FailedPrecondition(fmt::format(
+        "shard {} is searched through vec0's KNN (it has columns the in-memory scan does not read), which cannot "
+        "apply a filter", shard_name_));
+  }
   if (table_) {
     // vec0 would answer a zero or non-finite query with NULL distances; the kernel refuses it.
     for (const float* query : queries) {
       RETURN_IF_ERROR(CheckVectorValues(std::span(query, static_cast<size_t>(dim_)), metric_, "query")
                           .WithContext(fmt::format("shard {}", shard_name_)));
     }
-    if (!sublists_ || lists_of_query.empty()) {
-      ScanRanges(queries, k, max_distance, {}, {}, &out);
-      return out;
-    }
-    // Each probed list once, with the queries that probe it.
-    const auto lists = static_cast<int32_t>(sublists_->ranges.size());
-    std::vector<std::vector<int32_t>> queries_of(static_cast<size_t>(lists));
-    for (size_t q = 0; q < lists_of_query.size() && q < queries.size(); ++q) {
-      for (const int32_t list : lists_of_query[q]) {
-        if (list < 0 || list >= lists) {
-          return Status::InvalidArgument(
-              fmt::format("shard {}: sub-list {} is outside [0, {})", shard_name_, list, lists));
-        }
-        queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
-      }
+    const int64_t rows = table_->vectors.rows();
+    if (!allowed.empty() && allowed.size() != BitmapWords(rows)) {
+      return Status::InvalidArgument(fmt::format("shard {}: the allowed-rows bitmap has {} words for {} rows",
+                                                 shard_name_, allowed.size(), rows));
     }
     std::vector<RowRange> ranges;
     std::vector<std::vector<int32_t>> range_queries;
-    for (int32_t list = 0; list < lists; ++list) {
-      if (queries_of[static_cast<size_t>(list)].empty()) continue;
-      ranges.push_back(sublists_->ranges[static_cast<size_t>(list)]);
-      range_queries.push_back(std::move(queries_of[static_cast<size_t>(list)]));
+    if (!sublists_ || lists_of_query.empty()) {
+      if (allowed.empty()) {
+        ScanRanges(queries, k, max_distance, {}, {}, &out);
+        return out;
+      }
+      ranges.push_back(RowRange{0, rows});  // every query, every range (range_queries stays empty)
+    } else {
+      // Each probed list once, with the queries that probe it.
+      const auto lists = static_cast<int32_t>(sublists_->ranges.size());
+      std::vector<std::vector<int32_t>> queries_of(static_cast<size_t>(lists));
+      for (size_t q = 0; q < lists_of_query.size() && q < queries.size(); ++q) {
+        int64_t allowed_rows = 0;
+        for (const int32_t list : lists_of_query[q]) {
+          if (list < 0 || list >= lists) {
+            return Status::InvalidArgument(
+                fmt::format("shard {}: sub-list {} is outside [0, {})", shard_name_, list, lists));
+          }
+          if (!allowed.empty()) allowed_rows += CountSet(allowed, sublists_->ranges[static_cast<size_t>(list)]);
+        }
+        if (!allowed.empty() && allowed_rows < k) {
+          // Too few allowed rows in its lists: the query searches every allowed row.
+          for (int32_t list = 0; list < lists; ++list) queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
+          continue;
+        }
+        for (const int32_t list : lists_of_query[q]) queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
+      }
+      for (int32_t list = 0; list < lists; ++list) {
+        if (queries_of[static_cast<size_t>(list)].empty()) continue;
+        ranges.push_back(sublists_->ranges[static_cast<size_t>(list)]);
+        range_queries.push_back(std::move(queries_of[static_cast<size_t>(list)]));
+      }
     }
-    if (ranges.empty()) return out;  // no query probes any list here (empty row_ranges would mean all rows)
+    if (!allowed.empty()) {
+      // Each range split into its runs of allowed rows, each run scanned by the range's queries.
+      std::vector<RowRange> runs;
+      std::vector<std::vector<int32_t>> run_queries;
+      for (size_t r = 0; r < ranges.size(); ++r) {
+        for (const RowRange& run : SetRuns(allowed, ranges[r])) {
+          runs.push_back(run);
+          if (!range_queries.empty()) run_queries.push_back(range_queries[r]);
+        }
+      }
+      ranges = std::move(runs);
+      range_queries = std::move(run_queries);
+    }
+    if (ranges.empty()) return out;  // nothing to search (empty row_ranges would mean all rows)
     ScanRanges(queries, k, max_distance, ranges, range_queries, &out);
     return out;
   }

@@ -90,9 +90,15 @@ class ShardSearcher {
   // `lists_of_query` (when not empty: one entry per query, sub-list indices ascending) limits each
   // query to those sub-lists of the shard; a batch reads each list once for all queries that scan it.
   // It is ignored by a shard without sub-lists (searched whole).
+  // `allowed` (when not empty: a bitmap over the shard's rows, BitmapWords(rows) words, as a
+  // FilterPredicate gives) limits every query to the rows whose bit is set: only those are scored, so
+  // the answer is exactly the top k of the allowed rows searched. A query whose sub-lists hold fewer
+  // than k allowed rows searches every allowed row of the shard instead. Refused (FailedPrecondition)
+  // on a shard searched through vec0's KNN.
   Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k,
                                                  double max_distance = std::numeric_limits<double>::infinity(),
-                                                 std::span<const std::vector<int32_t>> lists_of_query = {});
+                                                 std::span<const std::vector<int32_t>> lists_of_query = {},
+                                                 std::span<const uint64_t> allowed = {});
   // The shard's sub-lists (shard/sublists.h), or null: none, or scans run on vec0's KNN.
   const SubLists* sublists() const { return sublists_ ? &*sublists_ : nullptr; }
   // The shard's filter columns (shard/filter_columns.h: row i is rowid i), or null: none, or scans

@@ -15,6 +15,7 @@ from shardvec.errors import ConfigValidationError
 from shardvec.vector import AsyncShardedVectorReader, ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+from test_distributed import dask_client, ray_session  # noqa: F401  (fixtures make_writer asks for)
 from test_score_parity import match
 
 DIM = 20
@@ -103,3 +104,25 @@ def test_sublist_settings_are_refused_naming_them(tmp_path: Path) -> None:
             reader.search(data[0], top_k=5, sublist_probes=3)
         with pytest.raises(Exception, match="sublist_probes"):
             reader.batch_search(data[:2], top_k=5, sublist_probes=3)
+
+
+@pytest.mark.parametrize("engine", ["spark", "dask", "ray"])
+def test_distributed_writes_record_their_sublists_and_readers_use_them(
+        request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> None:
+    """Each task's sub-list count reaches the driver (ShardResult.sublists) and the manifest's
+    custom.shardvec.sublists, so a reader ranks sub-lists (sublist_probes is accepted, not refused)."""
+    from test_distributed import INPUT, NUM_DBS, config_for, make_table, make_writer
+
+    write = make_writer(request, engine)
+    table = make_table()
+    prefix = str(tmp_path / "store")
+    cfg = config_for(prefix, VectorShardingStrategy.LSH, sublists_per_shard=4)
+    result = write(table, cfg, INPUT, None)
+    assert all(w.sublists == 4 for w in result.winners), [w.sublists for w in result.winners]
+    with sqlite3.connect(result.manifest_ref.removeprefix("file://")) as manifest:
+        custom = json.loads(manifest.execute("SELECT custom FROM build_meta").fetchone()[0])
+    assert custom["shardvec"]["sublists"] == {"lists": 4 * len(result.winners), "shards": len(result.winners)}
+    vectors = np.asarray(table.column(INPUT.vector_col).combine_chunks().flatten()).reshape(table.num_rows, -1)
+    with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache")) as reader:
+        hits = reader.search(vectors[0], top_k=5, num_probes=NUM_DBS, sublist_probes=4 * NUM_DBS).results
+        assert hits[0].id == table.column(INPUT.id_col)[0].as_py()

@@ -220,5 +220,42 @@ TEST(FilterPredicateTest, AShardWhoseColumnsDisagreeIsCorruption) {
   EXPECT_EQ(lang->Evaluate(short_column, "s").status().code(), StatusCode::kCorruption);
 }
 
+// The bitmap helpers the filtered scan uses: runs of set rows and counts inside any range, against a
+// row-by-row reading of random bitmaps (word edges, empty words and full words included).
+TEST(FilterPredicateTest, SetRunsAndCountsMatchARowByRowReading) {
+  std::mt19937_64 rng(3);
+  for (const int64_t rows : {1, 63, 64, 65, 200, 1000}) {
+    for (const int density : {0, 1, 50, 99, 100}) {
+      std::vector<uint64_t> bits(BitmapWords(rows), 0);
+      for (int64_t r = 0; r < rows; ++r) {
+        if (static_cast<int>(rng() % 100) < density) bits[static_cast<size_t>(r / 64)] |= uint64_t{1} << (r % 64);
+      }
+      for (int trial = 0; trial < 20; ++trial) {
+        int64_t a = static_cast<int64_t>(rng() % static_cast<uint64_t>(rows + 1));
+        int64_t b = static_cast<int64_t>(rng() % static_cast<uint64_t>(rows + 1));
+        if (a > b) std::swap(a, b);
+        std::vector<RowRange> want;
+        int64_t count = 0;
+        for (int64_t r = a; r < b; ++r) {
+          if (!((bits[static_cast<size_t>(r / 64)] >> (r % 64)) & 1)) continue;
+          ++count;
+          if (!want.empty() && want.back().end == r) {
+            ++want.back().end;
+          } else {
+            want.push_back(RowRange{r, r + 1});
+          }
+        }
+        const std::vector<RowRange> got = SetRuns(bits, RowRange{a, b});
+        ASSERT_EQ(got.size(), want.size()) << rows << " " << density << " [" << a << ", " << b << ")";
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].begin, want[i].begin);
+          EXPECT_EQ(got[i].end, want[i].end);
+        }
+        EXPECT_EQ(CountSet(bits, RowRange{a, b}), count);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shardvec

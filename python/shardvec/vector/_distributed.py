@@ -259,7 +259,7 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
 SHARD_INFO_SCHEMA = pa.schema([
     ("db_id", pa.int64()), ("db_url", pa.string()), ("row_count", pa.int64()), ("db_bytes", pa.int64()),
     ("checkpoint_id", pa.string()), ("digest", pa.string()), ("attempt", pa.int64()), ("id_type", pa.string()),
-    ("filter_stats", pa.string()),
+    ("sublists", pa.int64()), ("filter_stats", pa.string()),
 ])
 
 

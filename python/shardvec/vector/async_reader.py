@@ -158,24 +158,28 @@ class AsyncShardedVectorReader:
     async def search(self, query: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
                      num_probes: int | None = None,
                      routing_context: dict[str, Any] | None = None,
-                     sublist_probes: int | None = None) -> VectorSearchResponse:
+                     sublist_probes: int | None = None, filter: str | None = None,  # noqa: A002
+                     max_extra_probes: int | None = None) -> VectorSearchResponse:
         """As :meth:`ShardedVectorReader.search`, without blocking the event loop."""
         reader = self._open_reader()
         await self._take_tokens(1)
         return await self._run(reader.search, query, top_k, shard_ids=shard_ids, num_probes=num_probes,
-                               routing_context=routing_context, sublist_probes=sublist_probes)
+                               routing_context=routing_context, sublist_probes=sublist_probes, filter=filter,
+                               max_extra_probes=max_extra_probes)
 
     async def batch_search(self, queries: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
                            num_probes: int | None = None,
                            routing_context: dict[str, Any] | None = None,
-                           sublist_probes: int | None = None) -> list[VectorSearchResponse]:
+                           sublist_probes: int | None = None, filter: str | None = None,  # noqa: A002
+                           max_extra_probes: int | None = None) -> list[VectorSearchResponse]:
         """As :meth:`ShardedVectorReader.batch_search` (the rows searched in parallel in one engine
         call), without blocking the event loop."""
         reader = self._open_reader()
         matrix = float32_array(queries, "queries")
         await self._take_tokens(1 if matrix.ndim == 1 else int(matrix.shape[0]))
         return await self._run(reader.batch_search, matrix, top_k, shard_ids=shard_ids, num_probes=num_probes,
-                               routing_context=routing_context, sublist_probes=sublist_probes)
+                               routing_context=routing_context, sublist_probes=sublist_probes, filter=filter,
+                               max_extra_probes=max_extra_probes)
 
     async def refresh(self) -> bool:
         """Moves to the snapshot ``_CURRENT`` names now; False when it did not change. Refreshes

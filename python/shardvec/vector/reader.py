@@ -137,25 +137,31 @@ class ShardedVectorReader:
 
     def search(self, query: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
                num_probes: int | None = None, routing_context: dict[str, Any] | None = None,
-               sublist_probes: int | None = None) -> VectorSearchResponse:
+               sublist_probes: int | None = None, filter: str | None = None,  # noqa: A002
+               max_extra_probes: int | None = None) -> VectorSearchResponse:
         """The ``top_k`` nearest vectors to ``query`` (lower score is closer). A CEL snapshot
         needs ``routing_context`` (the expression's variables), which selects the one shard searched;
         ``shard_ids`` bypasses routing for every strategy. On a snapshot built with sub-lists,
         ``sublist_probes`` sets how many are scanned (nearest first across the probed shards; by
-        default it follows ``num_probes``); refused on a snapshot without them."""
+        default it follows ``num_probes``); refused on a snapshot without them. ``filter`` is a CEL
+        condition over the snapshot's filter columns (e.g. ``"lang == 'en' && year >= 2020"``): only
+        passing rows are scored, and when the routed shards hold fewer than ``top_k`` of them further
+        shards are searched in routing order (at most ``max_extra_probes`` more; default no bound)."""
         self._check_open()
         vector = float32_array(query, "query").reshape(-1)
         ids = None if shard_ids is None else [int(s) for s in shard_ids]
         self._take_tokens(1)
-        return _response(self._engine.search(vector, int(top_k), num_probes, ids, routing_context, sublist_probes))
+        return _response(self._engine.search(vector, int(top_k), num_probes, ids, routing_context, sublist_probes,
+                                             filter, max_extra_probes))
 
     def batch_search(self, queries: Any, top_k: int = 10, *, shard_ids: Sequence[int] | None = None,
                      num_probes: int | None = None,
                      routing_context: dict[str, Any] | None = None,
-                     sublist_probes: int | None = None) -> list[VectorSearchResponse]:
+                     sublist_probes: int | None = None, filter: str | None = None,  # noqa: A002
+                     max_extra_probes: int | None = None) -> list[VectorSearchResponse]:
         """One response per row of a 2-D ``queries`` array, searched in parallel in C++. On a CEL
         snapshot, ``routing_context`` selects the shard for every query; ``sublist_probes`` as in
-        :meth:`search`."""
+        :meth:`search`, and so are ``filter`` and ``max_extra_probes``."""
         self._check_open()
         matrix = float32_array(queries, "queries")
         if matrix.ndim == 1:
@@ -164,7 +170,7 @@ class ShardedVectorReader:
         self._take_tokens(int(matrix.shape[0]))
         return [_response(raw)
                 for raw in self._engine.batch_search(matrix, int(top_k), num_probes, ids, routing_context,
-                                                     sublist_probes)]
+                                                     sublist_probes, filter, max_extra_probes)]
 
     def route_vector(self, query: Any, *, num_probes: int | None = None,
                      routing_context: dict[str, Any] | None = None) -> list[int]:

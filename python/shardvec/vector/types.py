@@ -160,6 +160,7 @@ class ShardResult:
     digest: str
     attempt: int = 0
     id_type: str = ""  # "int", "str" or "mixed" (what the manifest's custom.shardvec.id_type sums up)
+    sublists: int = 0  # the sub-lists the shard was split into (0: none; custom.shardvec.sublists sums them up)
     # The shard's filter column statistics as JSON text ({name: {"nulls": ..., ...}}); "" without
     # filter columns (the manifest's custom.shardvec.filter_stats holds them by db_id).
     filter_stats: str = ""

@@ -34,7 +34,7 @@ from shardvec.vector.writer import BuildResult
 __all__ = ["write_sharded", "write_vector_sharded"]
 
 _SHARD_INFO_DDL = ("db_id long, db_url string, row_count long, db_bytes long, checkpoint_id string, "
-                   "digest string, attempt long, id_type string, filter_stats string")
+                   "digest string, attempt long, id_type string, sublists long, filter_stats string")
 
 
 def _sample(df: DataFrame, run: DistributedRun) -> np.ndarray:
