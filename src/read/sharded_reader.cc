@@ -197,7 +197,8 @@ Result<std::vector<FilterColumnSpec>> ReadFilterColumns(const Manifest& manifest
 }
 
 // The query's filter compiled against the snapshot's columns, or none; max_extra_probes checked.
-Result<std::optional<FilterPredicate>> CompileFilter(const Result<std::vector<FilterColumnSpec>>& columns,
+Result<std::optional<FilterPredicate>> CompileFilter(const LoadedSnapshot& s,
+                                                     const Result<std::vector<FilterColumnSpec>>& columns,
                                                      const SearchOptions& options) {
   if (options.max_extra_probes) {
     if (!options.filter) {
@@ -206,6 +207,17 @@ Result<std::optional<FilterPredicate>> CompileFilter(const Result<std::vector<Fi
     }
     if (*options.max_extra_probes < 0) {
       return Status::InvalidArgument(fmt::format("max_extra_probes must be >= 0 (got {})", *options.max_extra_probes));
+    }
+    // Those name the shards a query may see, so no further shard is searched: a bound could not take effect.
+    if (options.shard_ids) {
+      return Status::InvalidArgument(fmt::format(
+          "max_extra_probes ({}) cannot be combined with shard_ids: only the named shards are searched",
+          *options.max_extra_probes));
+    }
+    if (s.router->RoutesByContext()) {
+      return Status::InvalidArgument(fmt::format(
+          "max_extra_probes ({}) does not apply to CEL snapshots: routing_context names the one shard searched",
+          *options.max_extra_probes));
     }
   }
   if (!options.filter) return std::optional<FilterPredicate>();
@@ -401,7 +413,7 @@ class ShardedVectorReader::Impl {
     const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckTopK(top_k));
-    ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(snap->filter_columns, options));
+    ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(*snap->loaded, snap->filter_columns, options));
     const FilterPredicate* predicate = filter ? &*filter : nullptr;
     std::vector<QueryPlan> plans(1);
     ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options));
@@ -454,7 +466,7 @@ class ShardedVectorReader::Impl {
     auto row = [&queries](size_t i) {
       return std::span<const float>(queries.row(static_cast<int64_t>(i)), static_cast<size_t>(queries.cols));
     };
-    ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(snap->filter_columns, options));
+    ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(*snap->loaded, snap->filter_columns, options));
     const FilterPredicate* predicate = filter ? &*filter : nullptr;
     std::vector<QueryPlan> plans(static_cast<size_t>(queries.rows));
     std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)

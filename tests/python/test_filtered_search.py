@@ -162,6 +162,10 @@ def test_bad_filters_and_settings_are_refused_naming_them(snapshot: str, tmp_pat
             reader.search(q, max_extra_probes=2)
         with pytest.raises(Exception, match=r"max_extra_probes must be >= 0 \(got -1\)"):
             reader.search(q, filter="lang == 'en'", max_extra_probes=-1)
+        with pytest.raises(Exception, match=r"max_extra_probes \(1\) cannot be combined with shard_ids"):
+            reader.search(q, filter="lang == 'en'", shard_ids=[0], max_extra_probes=1)
+        named = reader.search(q, top_k=K, filter="bucket < 2", shard_ids=[0])
+        assert named.num_shards_queried == 1  # shard_ids is never widened
 
 
 def test_a_snapshot_without_filter_columns_refuses_a_filter(tmp_path: Path) -> None:
