@@ -30,8 +30,10 @@ Result<struct stat> StatNoFollow(int dir_fd, const std::string& name, std::strin
   return st;
 }
 
-Result<ScopedFd> OpenFolderBeneath(int base_fd, const std::vector<std::string>& parts, bool create,
-                                   std::string_view shown_base) {
+namespace {
+
+Result<ScopedFd> WalkFolders(int base_fd, const std::vector<std::string>& parts, bool create,
+                             std::string_view shown_base) {
   ScopedFd current(::dup(base_fd));
   if (current.get() < 0) return ErrnoError("open", shown_base, errno);
   std::string shown(shown_base);
@@ -52,6 +54,22 @@ Result<ScopedFd> OpenFolderBeneath(int base_fd, const std::vector<std::string>& 
     current = std::move(next);
   }
   return current;
+}
+
+// A delete prunes folders it leaves empty, so one made here can vanish before it is opened (or a
+// parent before its child is made): the walk starts again, a bounded number of times.
+constexpr int kMaxCreateWalks = 16;
+
+}  // namespace
+
+Result<ScopedFd> OpenFolderBeneath(int base_fd, const std::vector<std::string>& parts, bool create,
+                                   std::string_view shown_base) {
+  for (int walk = 1;; ++walk) {
+    auto folder = WalkFolders(base_fd, parts, create, shown_base);
+    if (folder.ok() || !create || walk == kMaxCreateWalks || folder.status().code() != StatusCode::kNotFound) {
+      return folder;
+    }
+  }
 }
 
 Result<ScopedFd> OpenRegularFileAt(int dir_fd, const std::string& name, std::string_view shown,

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "support/test_util.h"
@@ -129,6 +130,31 @@ TEST_F(LocalStoreTest, DeleteRemovesTheObjectAndEmptyFolders) {
   ASSERT_TRUE(store_.Delete("shards/run_id=r/db=00000/attempt=00/shard.db").ok());
   EXPECT_FALSE(std::filesystem::exists(tmp_.path() / "store/shards"));
   EXPECT_TRUE(store_.Delete("never-there").ok());
+}
+
+TEST_F(LocalStoreTest, WritesRacingDeletesThatPruneTheirFolderNeverFail) {
+  // Each thread puts and deletes its own objects in one shared folder two levels deep; every delete
+  // that empties the folder prunes it while the other thread may be creating it again.
+  std::atomic<int> failures{0};
+  std::string first_failure;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) {
+        const std::string key = "markers/cleanups/" + std::to_string(t) + "_" + std::to_string(i);
+        Status st = i % 2 ? store_.PutIfAbsent(key, "m") : store_.Put(key, "m");
+        if (st.ok()) st = store_.Delete(key);
+        if (!st.ok() && failures++ == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          first_failure = st.ToString();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0) << first_failure;
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() / "store/markers"));
 }
 
 TEST_F(LocalStoreTest, PutFileAndGetToFileCopyWholeFiles) {
