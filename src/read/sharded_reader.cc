@@ -658,7 +658,7 @@ class ShardedVectorReader::Impl {
   }
 
   // Checks one query and finds the shards it probes (a shard with no rows is skipped, and so is a
-  // shard `filter`'s statistics rule out: the next shard in routing order takes its place).
+  // routed shard `filter`'s statistics rule out: the next shard in routing order takes its place).
   static Result<QueryPlan> Plan(const Snapshot& snap, std::span<const float> query, const SearchOptions& options,
                                 const FilterCall* filter) {
     const LoadedSnapshot& s = *snap.loaded;
@@ -667,8 +667,9 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(plan.sublist_budget, SublistBudget(s, snap.sublists, options));
     const bool widen = plan.sublist_budget && !options.shard_ids && !s.router->RoutesByContext();
     ASSIGN_OR_RETURN(std::vector<int64_t> targets, Targets(s, query, options, widen ? snap.sublists.per_shard() : 0));
-    if (filter != nullptr && filter->AnyPruned()) {
-      ASSIGN_OR_RETURN(targets, Unpruned(s, query, options, *filter, std::move(targets)));
+    // Shards named by shard_ids or a CEL snapshot's routing_context are searched as named.
+    if (filter != nullptr && filter->AnyPruned() && !options.shard_ids && !s.router->RoutesByContext()) {
+      ASSIGN_OR_RETURN(targets, Unpruned(s, query, *filter, targets.size()));
     }
     const size_t probes = widen ? static_cast<size_t>(std::min(options.num_probes.value_or(s.num_probes),
                                                                s.router->MaxProbes()))
@@ -683,21 +684,16 @@ class ShardedVectorReader::Impl {
     return plan;
   }
 
-  // `targets` without the shards `filter` prunes. A routed list keeps its length: a pruned shard's
-  // slot goes to the next shard in routing order (so pruning never leaves fewer shards that can hold
-  // hits); shard_ids and a CEL snapshot's shard only lose the pruned ones.
+  // The first `count` shards in the query's routing order that `filter` does not prune: a routed
+  // probe list keeps its length, a pruned shard's slot going to the next shard in routing order (so
+  // pruning never leaves fewer shards that can hold hits). A routed probe list is the head of the
+  // full routing order.
   static Result<std::vector<int64_t>> Unpruned(const LoadedSnapshot& s, std::span<const float> query,
-                                               const SearchOptions& options, const FilterCall& filter,
-                                               std::vector<int64_t> targets) {
-    const size_t want = targets.size();
-    std::vector<int64_t> candidates = std::move(targets);
-    if (!options.shard_ids && !s.router->RoutesByContext()) {
-      // A routed probe list is the head of the full routing order.
-      ASSIGN_OR_RETURN(candidates, s.router->Probe(query.data(), s.router->MaxProbes()));
-    }
+                                               const FilterCall& filter, size_t count) {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> order, s.router->Probe(query.data(), s.router->MaxProbes()));
     std::vector<int64_t> out;
-    for (const int64_t id : candidates) {
-      if (out.size() == want) break;
+    for (const int64_t id : order) {
+      if (out.size() == count) break;
       if (!filter.Pruned(id)) out.push_back(id);
     }
     return out;

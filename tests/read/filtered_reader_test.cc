@@ -275,7 +275,7 @@ TEST_F(FilteredReaderTest, EveryColumnTypeAtFullProbingEqualsABruteForce) {
   }
 }
 
-TEST_F(FilteredReaderTest, ShardIdsSearchOnlyThoseShardsLessThoseTheStatisticsRuleOut) {
+TEST_F(FilteredReaderTest, ShardIdsSearchExactlyThoseShards) {
   std::shared_ptr<CountingStore> counting;
   auto reader = Open(&counting);
   ASSERT_NE(reader, nullptr);
@@ -290,11 +290,12 @@ TEST_F(FilteredReaderTest, ShardIdsSearchOnlyThoseShardsLessThoseTheStatisticsRu
     }, kTopK), "shard_ids 2, 5");
     EXPECT_EQ(r->shard_ids, (std::vector<int64_t>{2, 5}));
   }
+  // Named shards are searched as named, even one the statistics rule out.
   options.filter = "region == 'r5'";
   auto r = reader->Search(Query(0), kTopK, options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->shard_ids, std::vector<int64_t>{5});
-  EXPECT_EQ(r->num_shards_queried, 1);
+  EXPECT_EQ(r->shard_ids, (std::vector<int64_t>{2, 5}));
+  ExpectEqualsTruth(*r, Truth(queries_->row(0), [](int64_t row) { return BlobOf(row) == 5; }, kTopK), "r5");
   EXPECT_EQ(counting->Shards(), (std::set<int64_t>{2, 5}));
 }
 
