@@ -794,11 +794,10 @@ class ShardedVectorReader::Impl {
 
   // A filtered query's plan after its routed shards, holding `passing` rows the filter passes: further
   // shards the filter's statistics do not rule out are searched whole (every passing row), in routing
-  // order and then by id, until the shards
-  // searched hold kFilterRowsPerHit x top_k passing rows (a selective filter's nearest rows lie in
-  // more shards than the routed ones; with fewer than top_k found it never stops short), or
-  // options.max_extra_probes shards were added, or none is left. Not with shard_ids or CEL routing,
-  // which name the shards a query may see.
+  // order and then by id, until the shards searched hold kFilterRowsPerHit x top_k passing rows (a
+  // selective filter's nearest rows lie in more shards than the routed ones; with fewer than top_k
+  // found it never stops short), or options.max_extra_probes shards were added, or none that can
+  // match is left. Not with shard_ids or CEL routing, which name the shards a query may see.
   Status FillFiltered(const Snapshot& snap, const float* query, const SearchOptions& options,
                       FilterCall& filter, int64_t top_k, int64_t passing, QueryPlan& plan) {
     const LoadedSnapshot& s = *snap.loaded;
