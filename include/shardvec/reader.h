@@ -44,6 +44,8 @@ inline constexpr int64_t kDefaultPageCachePages = 1024;
 inline constexpr int64_t kDefaultAutoPerShardThresholdBytes = int64_t{16} << 20;  // 16 MiB
 inline constexpr int64_t kDefaultAutoTotalBudgetBytes = int64_t{2} << 30;         // 2 GiB
 
+inline constexpr int64_t kDefaultFilterCacheBytes = int64_t{64} << 20;  // 64 MiB
+
 struct ReaderOptions {
   std::string store;  // prefix: a folder, file:///abs/path or s3://bucket/prefix
   StoreOptions store_options;  // how to reach an s3:// store
@@ -65,6 +67,11 @@ struct ReaderOptions {
   // enter the cache. See include/shardvec/shard_cache_admin.h.
   int64_t max_cache_bytes = kDefaultMaxCacheBytes;
   bool preload_shards = false;
+  // Filtered searches keep each searched shard's bitmap of passing rows, by shard and filter (its
+  // compiled form: spacing and literal placement do not matter), in a least recently used cache of
+  // at most this many bytes (>= 0; 0 keeps none), so a filter served again is not evaluated again.
+  // The cache is emptied when refresh() moves to another snapshot.
+  int64_t filter_cache_bytes = kDefaultFilterCacheBytes;
   // Open this published manifest instead of the one _CURRENT names: exactly one of run_id (its
   // newest manifest), ref (a manifest URL or its key), offset (0 = the newest manifest) or previous
   // (the one before the current), as for RollbackSnapshot. None found is an error naming the
@@ -101,6 +108,10 @@ struct ReadStats {
   int64_t range_requests = 0;
   int64_t shards_downloaded = 0;    // download tier
   int64_t bytes_downloaded = 0;
+  // Filtered searches: bitmaps of passing rows evaluated over a shard's filter columns (one per
+  // shard and filter in a call), and those taken from the cache instead (filter_cache_bytes).
+  int64_t filter_bitmaps_evaluated = 0;
+  int64_t filter_bitmaps_reused = 0;
 };
 
 // Every option given must take effect, or the search is refused (InvalidArgument naming it).

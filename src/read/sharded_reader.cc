@@ -26,6 +26,8 @@
 #include "common/thread_pool.h"
 #include "common/vector_check.h"
 #include "common/time_util.h"
+#include "read/filter_bitmap_cache.h"
+#include "read/filter_call.h"
 #include "read/merge.h"
 #include "read/shard_cache.h"
 #include "read/snapshot_loader.h"
@@ -46,6 +48,8 @@ struct Snapshot {
   SnapshotSublists sublists;  // what the manifest says of the shards' sub-lists
   // The filter columns the manifest declares (custom.shardvec.filter_columns), or why they are unreadable.
   Result<std::vector<FilterColumnSpec>> filter_columns = std::vector<FilterColumnSpec>();
+  std::map<int64_t, ShardFilterStats> filter_stats;  // what prunes shards under a filter
+  uint64_t generation = 0;  // this reader's count of snapshots made, at this one (keys kept bitmaps)
   std::shared_ptr<ShardCache> cache;
   ReaderMode mode = ReaderMode::kDownload;  // resolved: kDownload or kRange
 };
@@ -86,6 +90,9 @@ Status CheckTierOptions(const ReaderOptions& o) {
                                     o.auto_total_budget_bytes != kDefaultAutoTotalBudgetBytes)) {
     return Status::InvalidArgument(fmt::format(
         "auto_per_shard_threshold_bytes and auto_total_budget_bytes apply to reader_mode auto; it is {}", name));
+  }
+  if (o.filter_cache_bytes < 0) {
+    return Status::InvalidArgument(fmt::format("filter_cache_bytes must be >= 0 (got {})", o.filter_cache_bytes));
   }
   if (o.max_cache_bytes < 0) {
     return Status::InvalidArgument(fmt::format("max_cache_bytes must be >= 0 (got {})", o.max_cache_bytes));
@@ -405,7 +412,9 @@ class ShardedVectorReader::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return ReaderClosed();
     *manifest_ref = snapshot->loaded->manifest_ref;
+    const uint64_t generation = snapshot->generation;
     current_ = std::move(snapshot);  // the old snapshot lives on while searches hold it
+    filter_cache_->Reset(generation);  // bitmaps belong to the snapshot they were evaluated on
     return true;
   }
 
@@ -414,9 +423,11 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckTopK(top_k));
     ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(*snap->loaded, snap->filter_columns, options));
-    const FilterPredicate* predicate = filter ? &*filter : nullptr;
+    std::optional<FilterCall> filter_call;
+    if (filter) filter_call.emplace(*filter, snap->filter_stats, *filter_cache_, snap->generation);
+    FilterCall* predicate = filter_call ? &*filter_call : nullptr;
     std::vector<QueryPlan> plans(1);
-    ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options));
+    ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options, predicate));
     const float* query_row = query.data();
     RETURN_IF_ERROR(ChooseSublists(*snap, plans, std::span(&query_row, 1)));
     QueryPlan& plan = plans[0];
@@ -467,12 +478,14 @@ class ShardedVectorReader::Impl {
       return std::span<const float>(queries.row(static_cast<int64_t>(i)), static_cast<size_t>(queries.cols));
     };
     ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(*snap->loaded, snap->filter_columns, options));
-    const FilterPredicate* predicate = filter ? &*filter : nullptr;
+    std::optional<FilterCall> filter_call;
+    if (filter) filter_call.emplace(*filter, snap->filter_stats, *filter_cache_, snap->generation);
+    FilterCall* predicate = filter_call ? &*filter_call : nullptr;
     std::vector<QueryPlan> plans(static_cast<size_t>(queries.rows));
     std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)
     std::vector<const float*> rows(plans.size());
     for (size_t i = 0; i < plans.size(); ++i) {
-      Result<QueryPlan> plan = Plan(*snap, row(i), options);
+      Result<QueryPlan> plan = Plan(*snap, row(i), options, predicate);
       if (!plan.ok()) return plan.status().WithContext(fmt::format("query row {}", i));
       plans[i] = std::move(plan).value();
       rows[i] = row(i).data();
@@ -583,6 +596,8 @@ class ShardedVectorReader::Impl {
     stats.range_requests = range_counters_->requests.load();
     stats.shards_downloaded = download_counters_->shards.load();
     stats.bytes_downloaded = download_counters_->bytes.load();
+    stats.filter_bitmaps_evaluated = filter_cache_->evaluated();
+    stats.filter_bitmaps_reused = filter_cache_->reused();
     return stats;
   }
 
@@ -621,6 +636,8 @@ class ShardedVectorReader::Impl {
                                                    std::move(access));
     snapshot->sublists = ReadSnapshotSublists(loaded->manifest);
     snapshot->filter_columns = ReadFilterColumns(loaded->manifest);
+    snapshot->filter_stats = ReadFilterStats(loaded->manifest);
+    snapshot->generation = ++generations_;
     snapshot->loaded = std::move(loaded);
     return snapshot;
   }
@@ -640,14 +657,20 @@ class ShardedVectorReader::Impl {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
-  // Checks one query and finds the shards it probes (a shard with no rows is skipped).
-  static Result<QueryPlan> Plan(const Snapshot& snap, std::span<const float> query, const SearchOptions& options) {
+  // Checks one query and finds the shards it probes (a shard with no rows is skipped, and so is a
+  // routed shard `filter`'s statistics rule out: the next shard in routing order takes its place).
+  static Result<QueryPlan> Plan(const Snapshot& snap, std::span<const float> query, const SearchOptions& options,
+                                const FilterCall* filter) {
     const LoadedSnapshot& s = *snap.loaded;
     RETURN_IF_ERROR(CheckQuery(s, query));
     QueryPlan plan;
     ASSIGN_OR_RETURN(plan.sublist_budget, SublistBudget(s, snap.sublists, options));
     const bool widen = plan.sublist_budget && !options.shard_ids && !s.router->RoutesByContext();
     ASSIGN_OR_RETURN(std::vector<int64_t> targets, Targets(s, query, options, widen ? snap.sublists.per_shard() : 0));
+    // Shards named by shard_ids or a CEL snapshot's routing_context are searched as named.
+    if (filter != nullptr && filter->AnyPruned() && !options.shard_ids && !s.router->RoutesByContext()) {
+      ASSIGN_OR_RETURN(targets, Unpruned(s, query, *filter, targets.size()));
+    }
     const size_t probes = widen ? static_cast<size_t>(std::min(options.num_probes.value_or(s.num_probes),
                                                                s.router->MaxProbes()))
                                 : targets.size();
@@ -659,6 +682,21 @@ class ShardedVectorReader::Impl {
     plan.scanned.resize(plan.shards.size());
     plan.lists.resize(plan.shards.size());
     return plan;
+  }
+
+  // The first `count` shards in the query's routing order that `filter` does not prune: a routed
+  // probe list keeps its length, a pruned shard's slot going to the next shard in routing order (so
+  // pruning never leaves fewer shards that can hold hits). A routed probe list is the head of the
+  // full routing order.
+  static Result<std::vector<int64_t>> Unpruned(const LoadedSnapshot& s, std::span<const float> query,
+                                               const FilterCall& filter, size_t count) {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> order, s.router->Probe(query.data(), s.router->MaxProbes()));
+    std::vector<int64_t> out;
+    for (const int64_t id : order) {
+      if (out.size() == count) break;
+      if (!filter.Pruned(id)) out.push_back(id);
+    }
+    return out;
   }
 
   // Sub-list routing for the plans with a budget: each candidate shard ranks its sub-lists for all
@@ -727,22 +765,16 @@ class ShardedVectorReader::Impl {
   Result<std::vector<std::vector<ScanHit>>> ScanShard(
       const Snapshot& snap, const ShardLocation& loc, std::span<const float* const> queries, int64_t top_k,
       double max_distance = std::numeric_limits<double>::infinity(),
-      std::span<const std::vector<int32_t>> lists = {}, const FilterPredicate* filter = nullptr,
+      std::span<const std::vector<int32_t>> lists = {}, FilterCall* filter = nullptr,
       int64_t* passing = nullptr) {
     const auto t0 = std::chrono::steady_clock::now();
     Result<std::vector<std::vector<ScanHit>>> scanned = [&]() -> Result<std::vector<std::vector<ScanHit>>> {
       ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
       ShardSearcher& searcher = lease.searcher();
       if (filter == nullptr) return searcher.Scan(queries, top_k, max_distance, lists);
-      const FilterColumns* columns = searcher.filter_columns();
-      if (columns == nullptr) {
-        return Status::Corruption(fmt::format(
-            "shard {}: the manifest declares filter columns, but the shard holds none a filter can read", loc.db_id));
-      }
-      ASSIGN_OR_RETURN(const std::vector<uint64_t> allowed,
-                       filter->Evaluate(*columns, fmt::format("{}", loc.db_id)));
-      if (passing != nullptr) *passing = CountRows(allowed);
-      return searcher.Scan(queries, top_k, max_distance, lists, allowed);
+      ASSIGN_OR_RETURN(const std::shared_ptr<const FilterBitmap> allowed, filter->Bitmap(loc, searcher));
+      if (passing != nullptr) *passing = allowed->passing;
+      return searcher.Scan(queries, top_k, max_distance, lists, allowed->bits);
     }();  // the lease is back before any event is sent
     if (!metrics_) {
       EnforceCacheBudgetAfterDownloads();
@@ -761,20 +793,20 @@ class ShardedVectorReader::Impl {
   }
 
   // A filtered query's plan after its routed shards, holding `passing` rows the filter passes: further
-  // shards are searched whole (every passing row), in routing order and then by id, until the shards
-  // searched hold kFilterRowsPerHit x top_k passing rows (a selective filter's nearest rows lie in
-  // more shards than the routed ones; with fewer than top_k found it never stops short), or
-  // options.max_extra_probes shards were added, or none is left. Not with shard_ids or CEL routing,
-  // which name the shards a query may see.
+  // shards the filter's statistics do not rule out are searched whole (every passing row), in routing
+  // order and then by id, until the shards searched hold kFilterRowsPerHit x top_k passing rows (a
+  // selective filter's nearest rows lie in more shards than the routed ones; with fewer than top_k
+  // found it never stops short), or options.max_extra_probes shards were added, or none that can
+  // match is left. Not with shard_ids or CEL routing, which name the shards a query may see.
   Status FillFiltered(const Snapshot& snap, const float* query, const SearchOptions& options,
-                      const FilterPredicate& filter, int64_t top_k, int64_t passing, QueryPlan& plan) {
+                      FilterCall& filter, int64_t top_k, int64_t passing, QueryPlan& plan) {
     const LoadedSnapshot& s = *snap.loaded;
     if (options.shard_ids || s.router->RoutesByContext()) return Status::OK();
     std::set<const ShardLocation*> seen(plan.shards.begin(), plan.shards.end());
     std::vector<const ShardLocation*> order;
     auto add = [&](int64_t id) {
       auto it = s.shards.find(id);
-      if (it != s.shards.end() && seen.insert(&it->second).second) order.push_back(&it->second);
+      if (it != s.shards.end() && !filter.Pruned(id) && seen.insert(&it->second).second) order.push_back(&it->second);
     };
     ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
     for (const int64_t id : routed) add(id);
@@ -865,6 +897,9 @@ class ShardedVectorReader::Impl {
   std::shared_ptr<ThreadPool> fetch_pool_;  // ranged reads' parts (null unless a tier may range)
   const std::shared_ptr<RangeReadCounters> range_counters_ = std::make_shared<RangeReadCounters>();
   const std::shared_ptr<DownloadCounters> download_counters_ = std::make_shared<DownloadCounters>();
+  // Filtered searches' bitmaps kept across calls (options_.filter_cache_bytes).
+  const std::unique_ptr<FilterBitmapCache> filter_cache_ = std::make_unique<FilterBitmapCache>(options_.filter_cache_bytes);
+  std::atomic<uint64_t> generations_{0};  // snapshots made so far
   mutable std::mutex mu_;
   std::mutex refresh_mu_;
   std::mutex prune_mu_;

@@ -5,37 +5,13 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 
 #include "common/status_macros.h"
 #include "routing/cel/parser.h"
+#include "shard/filter_node.h"
 
 namespace shardvec {
-
-enum class FilterOp : uint8_t {
-  kAnd, kOr, kNot, kConst,
-  kCompare,     // column <cmp> literal
-  kInSet,       // column in [literals]
-  kHasValue,    // 'x' in list<string> column
-  kStartsWith, kEndsWith, kContains,
-  kIsNull, kNotNull,
-  kBoolColumn,  // a bool column alone
-};
-
-enum class FilterCmp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
-
-struct FilterNode {
-  FilterOp op = FilterOp::kConst;
-  std::vector<std::unique_ptr<FilterNode>> children;
-  bool constant = false;  // kConst
-  std::string column;
-  FilterType type = FilterType::kString;
-  FilterCmp cmp = FilterCmp::kEq;
-  // The literals: strings for string columns, numbers (exact for every int64 and double) for int and
-  // double columns, booleans for bool columns.
-  std::vector<std::string> strings;
-  std::vector<long double> numbers;
-  std::vector<bool> booleans;
-};
 
 namespace {
 
@@ -371,49 +347,6 @@ class Evaluator {
     return col;
   }
 
-  // For string columns: which dictionary codes pass.
-  static std::vector<char> PassingCodes(const FilterNode& node, const FilterColumn& col) {
-    const auto& dict = col.dictionary;
-    std::vector<char> pass(dict.size(), 0);
-    auto bound = [&](bool upper) {
-      const std::string& s = node.strings[0];
-      return static_cast<size_t>((upper ? std::upper_bound(dict.begin(), dict.end(), s)
-                                        : std::lower_bound(dict.begin(), dict.end(), s)) - dict.begin());
-    };
-    switch (node.op) {
-      case FilterOp::kCompare: {
-        // The dictionary is sorted bytewise, as CEL compares strings: a code range.
-        size_t lo = 0, hi = dict.size();
-        switch (node.cmp) {
-          case FilterCmp::kEq: case FilterCmp::kNe: lo = bound(false); hi = bound(true); break;
-          case FilterCmp::kLt: hi = bound(false); break;
-          case FilterCmp::kLe: hi = bound(true); break;
-          case FilterCmp::kGt: lo = bound(true); break;
-          case FilterCmp::kGe: lo = bound(false); break;
-        }
-        std::fill(pass.begin() + static_cast<std::ptrdiff_t>(lo), pass.begin() + static_cast<std::ptrdiff_t>(hi), 1);
-        if (node.cmp == FilterCmp::kNe) {
-          for (char& p : pass) p = !p;
-        }
-        break;
-      }
-      case FilterOp::kInSet:
-      case FilterOp::kHasValue:
-        for (const std::string& s : node.strings) {
-          if (const std::optional<uint32_t> code = col.CodeOf(s)) pass[*code] = 1;
-        }
-        break;
-      default:
-        for (size_t c = 0; c < dict.size(); ++c) {
-          const std::string_view v = dict[c], s = node.strings[0];
-          pass[c] = node.op == FilterOp::kStartsWith ? v.starts_with(s)
-                    : node.op == FilterOp::kEndsWith ? v.ends_with(s)
-                                                     : v.find(s) != std::string_view::npos;
-        }
-    }
-    return pass;
-  }
-
   // True and false rows of a leaf: its predicate over the rows with a value; null rows are neither.
   template <typename Pass>
   Tri Leaf(const FilterColumn& col, Pass pass) const {
@@ -434,14 +367,8 @@ class Evaluator {
   Tri LeafOf(const FilterNode& node, const FilterColumn& col) const {
     switch (col.type) {
       case FilterType::kBool: {
-        if (node.op == FilterOp::kBoolColumn) return Leaf(col, [&col](int64_t r) { return col.BoolAt(r); });
-        // == b, != b or in [...]: which of true and false pass.
-        bool when[2] = {false, false};
-        for (const bool value : {false, true}) {
-          for (const bool lit : node.booleans) {
-            when[value] |= node.op == FilterOp::kInSet ? value == lit : Compare<bool>(value, lit, node.cmp);
-          }
-        }
+        bool when[2];
+        PassingBools(node, when);
         return Leaf(col, [&col, when](int64_t r) { return when[col.BoolAt(r)]; });
       }
       case FilterType::kInt:
@@ -460,14 +387,14 @@ class Evaluator {
         return Leaf(col, [value, lit, cmp](int64_t r) { return Compare<long double>(value(r), lit, cmp); });
       }
       case FilterType::kString: {
-        const std::vector<char> pass = PassingCodes(node, col);
+        const std::vector<char> pass = PassingStrings(node, col.dictionary);
         return Leaf(col, [&pass, &col](int64_t r) {
           const uint32_t code = col.codes[static_cast<size_t>(r)];
           return code < pass.size() && pass[code] != 0;
         });
       }
       case FilterType::kStringList: {
-        const std::vector<char> pass = PassingCodes(node, col);
+        const std::vector<char> pass = PassingStrings(node, col.dictionary);
         return Leaf(col, [&pass, &col](int64_t r) {
           const size_t end = std::min<size_t>(col.offsets[static_cast<size_t>(r) + 1], col.codes.size());
           for (size_t e = col.offsets[static_cast<size_t>(r)]; e < end; ++e) {
@@ -488,8 +415,91 @@ class Evaluator {
 
 }  // namespace
 
+std::vector<char> PassingStrings(const FilterNode& node, std::span<const std::string> dict) {
+  std::vector<char> pass(dict.size(), 0);
+  auto bound = [&](bool upper) {
+    const std::string& s = node.strings[0];
+    return static_cast<size_t>((upper ? std::upper_bound(dict.begin(), dict.end(), s)
+                                      : std::lower_bound(dict.begin(), dict.end(), s)) - dict.begin());
+  };
+  switch (node.op) {
+    case FilterOp::kCompare: {
+      // The strings are sorted bytewise, as CEL compares strings: a range of them.
+      size_t lo = 0, hi = dict.size();
+      switch (node.cmp) {
+        case FilterCmp::kEq: case FilterCmp::kNe: lo = bound(false); hi = bound(true); break;
+        case FilterCmp::kLt: hi = bound(false); break;
+        case FilterCmp::kLe: hi = bound(true); break;
+        case FilterCmp::kGt: lo = bound(true); break;
+        case FilterCmp::kGe: lo = bound(false); break;
+      }
+      std::fill(pass.begin() + static_cast<std::ptrdiff_t>(lo), pass.begin() + static_cast<std::ptrdiff_t>(hi), 1);
+      if (node.cmp == FilterCmp::kNe) {
+        for (char& p : pass) p = !p;
+      }
+      break;
+    }
+    case FilterOp::kInSet:
+    case FilterOp::kHasValue:
+      for (const std::string& s : node.strings) {
+        const auto it = std::lower_bound(dict.begin(), dict.end(), s);
+        if (it != dict.end() && *it == s) pass[static_cast<size_t>(it - dict.begin())] = 1;
+      }
+      break;
+    default:
+      for (size_t c = 0; c < dict.size(); ++c) {
+        const std::string_view v = dict[c], s = node.strings[0];
+        pass[c] = node.op == FilterOp::kStartsWith ? v.starts_with(s)
+                  : node.op == FilterOp::kEndsWith ? v.ends_with(s)
+                                                   : v.find(s) != std::string_view::npos;
+      }
+  }
+  return pass;
+}
+
+void PassingBools(const FilterNode& node, bool when[2]) {
+  for (const bool value : {false, true}) {
+    when[value] = node.op == FilterOp::kBoolColumn && value;
+    // == b, != b or in [...].
+    for (const bool lit : node.booleans) {
+      when[value] |= node.op == FilterOp::kInSet ? value == lit : Compare<bool>(value, lit, node.cmp);
+    }
+  }
+}
+
+namespace {
+
+// `node` as text: an operator and its operands in brackets, each string as its length and its bytes,
+// numbers in hexadecimal floating point (exact for every literal a filter holds).
+void AppendCanonical(const FilterNode& node, std::string* out) {
+  static constexpr const char* kOps[] = {"and", "or", "not", "const", "cmp", "in", "has", "starts", "ends",
+                                         "contains", "null", "notnull", "bool"};
+  static constexpr const char* kCmps[] = {"==", "!=", "<", "<=", ">", ">="};
+  *out += kOps[static_cast<size_t>(node.op)];
+  *out += '(';
+  if (node.op == FilterOp::kConst) *out += node.constant ? "true" : "false";
+  if (!node.column.empty()) *out += node.column + ',';
+  if (node.op == FilterOp::kCompare) *out += std::string(kCmps[static_cast<size_t>(node.cmp)]) + ',';
+  for (const std::string& s : node.strings) *out += fmt::format("{}:{},", s.size(), s);
+  for (const long double n : node.numbers) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%La,", n);
+    *out += text;
+  }
+  for (const bool b : node.booleans) *out += b ? "true," : "false,";
+  for (const auto& child : node.children) {
+    AppendCanonical(*child, out);
+    *out += ',';
+  }
+  *out += ')';
+}
+
+}  // namespace
+
 FilterPredicate::FilterPredicate(std::string expr, std::unique_ptr<FilterNode> root)
-    : expr_(std::move(expr)), root_(std::move(root)) {}
+    : expr_(std::move(expr)), root_(std::move(root)) {
+  AppendCanonical(*root_, &canonical_);
+}
 FilterPredicate::FilterPredicate(FilterPredicate&&) noexcept = default;
 FilterPredicate& FilterPredicate::operator=(FilterPredicate&&) noexcept = default;
 FilterPredicate::~FilterPredicate() = default;
@@ -512,6 +522,17 @@ int64_t CountRows(std::span<const uint64_t> bitmap) {
   int64_t n = 0;
   for (const uint64_t w : bitmap) n += std::popcount(w);
   return n;
+}
+
+std::vector<int64_t> SetRows(std::span<const uint64_t> bitmap) {
+  std::vector<int64_t> rows;
+  rows.reserve(static_cast<size_t>(CountRows(bitmap)));
+  for (size_t w = 0; w < bitmap.size(); ++w) {
+    for (uint64_t bits = bitmap[w]; bits != 0; bits &= bits - 1) {
+      rows.push_back(static_cast<int64_t>(w * 64) + std::countr_zero(bits));
+    }
+  }
+  return rows;
 }
 
 namespace {

@@ -44,6 +44,12 @@ class FilterPredicate {
   ~FilterPredicate();
 
   const std::string& expression() const { return expr_; }
+  // The compiled filter as text: the same for filters written differently that compile to the same
+  // tree (spaces, parentheses, a literal on either side of a comparison, 2020 and 2020.0), so it
+  // can key what is kept of a filter's results across searches.
+  const std::string& canonical() const { return canonical_; }
+  // The compiled tree (shard/filter_node.h).
+  const FilterNode& root() const { return *root_; }
 
   // The rows of `columns` the filter passes: a bitmap of BitmapWords(columns.rows) words (row r at bit
   // r % 64 of word r / 64). Corruption naming `shard_name` when a column the filter reads is missing
@@ -53,12 +59,15 @@ class FilterPredicate {
  private:
   FilterPredicate(std::string expr, std::unique_ptr<FilterNode> root);
   std::string expr_;
+  std::string canonical_;
   std::unique_ptr<FilterNode> root_;
 };
 
 // How many rows of a bitmap are set: all of them, or those in `range`.
 int64_t CountRows(std::span<const uint64_t> bitmap);
 int64_t CountSet(std::span<const uint64_t> bitmap, RowRange range);
+// The set rows, ascending.
+std::vector<int64_t> SetRows(std::span<const uint64_t> bitmap);
 // The runs of set rows in `range`, ascending.
 std::vector<RowRange> SetRuns(std::span<const uint64_t> bitmap, RowRange range);
 

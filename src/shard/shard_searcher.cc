@@ -85,6 +85,13 @@ constexpr size_t kMaxLookupRows = 512;
 // The int8 pre-scan runs when the shard holds at least this many rows per candidate it keeps.
 constexpr int64_t kPrescanRowsPerCandidate = 4;
 
+// A filtered scan that searches every allowed row scores them one by one (the index path) when they
+// are at most max(kFilterIndexMinRows, rows / kFilterIndexRowsPerShardRows) of the shard's rows.
+// Measured on 384-d shards of 3,125 and 20,000 rows (k = 10): the index path is 1.3-4x faster than
+// the runs below about 2-2.5 % of the rows (64 and 512 rows), and slower above.
+constexpr int64_t kFilterIndexMinRows = 64;
+constexpr int64_t kFilterIndexRowsPerShardRows = 40;
+
 // IN lists are padded to a few fixed lengths so each connection keeps at most ~10 lookup
 // statements prepared instead of one per distinct k.
 int64_t InListBucket(int64_t n) {
@@ -331,6 +338,14 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesys
   return searcher;
 }
 
+int64_t DefaultFilterIndexRows(int64_t rows) {
+  return std::max(kFilterIndexMinRows, rows / kFilterIndexRowsPerShardRows);
+}
+
+int64_t ShardSearcher::filter_index_rows() const {
+  return filter_index_rows_.value_or(DefaultFilterIndexRows(table_ ? table_->vectors.rows() : 0));
+}
+
 int ShardSearcher::open_connections() const {
   std::lock_guard<std::mutex> lock(pool_mu_);
   return opened_;
@@ -544,11 +559,19 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       return Status::InvalidArgument(fmt::format("shard {}: the allowed-rows bitmap has {} words for {} rows",
                                                  shard_name_, allowed.size(), rows));
     }
+    // The index path: a query that searches every passing row of the shard scores exactly those,
+    // with vec0's arithmetic, when they are few, rather than the candidate scan reading their runs.
+    const bool index_path = !allowed.empty() && shardvec::CountRows(allowed) <= filter_index_rows();
+    std::vector<int32_t> by_index;  // the queries that take it
     std::vector<RowRange> ranges;
     std::vector<std::vector<int32_t>> range_queries;
     if (!sublists_ || lists_of_query.empty()) {
       if (allowed.empty()) {
         ScanRanges(queries, k, max_distance, {}, {}, &out);
+        return out;
+      }
+      if (index_path) {
+        Vec0TopKOfRows(*table_, queries, SetRows(allowed), k, max_distance, &out);
         return out;
       }
       ranges.push_back(RowRange{0, rows});  // every query, every range (range_queries stays empty)
@@ -567,6 +590,10 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
         }
         if (!allowed.empty() && allowed_rows < k) {
           // Too few allowed rows in its lists: the query searches every allowed row.
+          if (index_path) {
+            by_index.push_back(static_cast<int32_t>(q));
+            continue;
+          }
           for (int32_t list = 0; list < lists; ++list) queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
           continue;
         }
@@ -591,8 +618,15 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       ranges = std::move(runs);
       range_queries = std::move(run_queries);
     }
-    if (ranges.empty()) return out;  // nothing to search (empty row_ranges would mean all rows)
-    ScanRanges(queries, k, max_distance, ranges, range_queries, &out);
+    // (Empty ranges: nothing to search; to ScanRanges they would mean every row.)
+    if (!ranges.empty()) ScanRanges(queries, k, max_distance, ranges, range_queries, &out);
+    if (!by_index.empty()) {
+      std::vector<const float*> indexed;
+      for (const int32_t q : by_index) indexed.push_back(queries[static_cast<size_t>(q)]);
+      std::vector<std::vector<ScanHit>> hits;
+      Vec0TopKOfRows(*table_, indexed, SetRows(allowed), k, max_distance, &hits);
+      for (size_t i = 0; i < by_index.size(); ++i) out[static_cast<size_t>(by_index[i])] = std::move(hits[i]);
+    }
     return out;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> borrowed, BorrowConnection());

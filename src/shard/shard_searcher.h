@@ -51,6 +51,10 @@ enum class ScanPath {
   kVec0Knn,  // always vec0's KNN query (the reference the kernel is tested against)
 };
 
+// The allowed rows up to which a filtered scan of a shard of `rows` rows takes the index path
+// (ShardSearcher::set_filter_index_rows).
+int64_t DefaultFilterIndexRows(int64_t rows);
+
 class ShardSearcher {
  public:
   // Validates that `file` is an SQLite shard whose vec_index declares `dim` and `metric`
@@ -123,6 +127,12 @@ class ShardSearcher {
     return (table_ ? table_->vectors.bytes() : 0) + (sq8_ ? sq8_->bytes() : 0) +
            (filter_columns_ ? filter_columns_->bytes() : 0);
   }
+  // A filtered query that searches every allowed row of the shard (no sub-lists, or its sub-lists
+  // hold fewer than k allowed rows) scores exactly those rows, one by one, instead of scanning their
+  // runs (the index path) when they are at most this many. Default DefaultFilterIndexRows(rows).
+  // Set before searching: not synchronised with scans.
+  void set_filter_index_rows(int64_t rows) { filter_index_rows_ = rows; }
+  int64_t filter_index_rows() const;
   // Candidates the int8 pre-scan keeps per hit wanted (≥ 1; kDefaultRescoreOversample unless set).
   // Set before searching: not synchronised with scans.
   void set_rescore_oversample(int64_t oversample) { rescore_oversample_ = std::max<int64_t>(oversample, 1); }
@@ -186,6 +196,7 @@ class ShardSearcher {
   std::unique_ptr<const ScanTable> table_;  // set when the kernel serves scans
   std::unique_ptr<const Sq8Codes> sq8_;      // set when the shard has int8 codes (with table_)
   int64_t rescore_oversample_ = kDefaultRescoreOversample;
+  std::optional<int64_t> filter_index_rows_;  // none: DefaultFilterIndexRows
   std::optional<SubLists> sublists_;        // with the kernel, when the shard has them
   std::optional<FilterColumns> filter_columns_;  // with the kernel, when the shard has them
   // With the kernel, the id map is held in memory too, and payload lookups are skipped for a shard

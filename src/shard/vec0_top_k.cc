@@ -129,6 +129,13 @@ void RescoreAll(const ScanTable& table, Rescorer& rescorer, const float* query, 
 
 }  // namespace
 
+void Vec0TopKOfRows(const ScanTable& table, std::span<const float* const> queries, std::span<const int64_t> rows,
+                    int64_t k, double max_distance, std::vector<std::vector<ScanHit>>* out) {
+  out->assign(queries.size(), {});
+  Rescorer rescorer(table);
+  for (size_t q = 0; q < queries.size(); ++q) RescoreRows(table, rescorer, queries[q], rows, k, max_distance, &(*out)[q]);
+}
+
 int64_t Vec0CandidateCount(int64_t k, int64_t rows) {
   // A few rows past the k-th: near-ties at the boundary are then rescored rather than rescanned.
   return std::min(rows, k + std::max<int64_t>(8, k / 4));

@@ -35,6 +35,12 @@ void Vec0TopK(const ScanTable& table, std::span<const float* const> queries, int
 void Vec0RescoreFast(const ScanTable& table, const float* query, std::vector<ScanHit> fast, int64_t k,
                      double max_distance, std::vector<ScanHit>* hits);
 
+// The k nearest of `rows` (ScanTable rows, in any order) to each query, every row scored with vec0's
+// arithmetic (no candidate scan: the way to search a few scattered rows), in vec0's distances and
+// order, those farther than max_distance left out. `out` gets one list per query.
+void Vec0TopKOfRows(const ScanTable& table, std::span<const float* const> queries, std::span<const int64_t> rows,
+                    int64_t k, double max_distance, std::vector<std::vector<ScanHit>>* out);
+
 // The kernel candidates Vec0TopK first asks for, for k hits (k plus a margin, at most `rows`).
 int64_t Vec0CandidateCount(int64_t k, int64_t rows);
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -255,6 +256,33 @@ TEST(FilterPredicateTest, SetRunsAndCountsMatchARowByRowReading) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace shardvec
+
+namespace shardvec {
+namespace {
+
+TEST(FilterPredicateTest, CanonicalTextIgnoresHowAFilterIsWrittenButNotWhatItSays) {
+  auto canonical = [](const std::string& expr) {
+    auto predicate = FilterPredicate::Compile(expr, Specs());
+    EXPECT_TRUE(predicate.ok()) << expr << ": " << predicate.status().ToString();
+    return predicate.ok() ? predicate->canonical() : std::string();
+  };
+  EXPECT_EQ(canonical("year >= 2020"), canonical("2020 <= year"));
+  EXPECT_EQ(canonical("year >= 2020"), canonical("(year>=2020.0)"));
+  EXPECT_EQ(canonical("lang == 'en' && !in_stock"), canonical("  ( 'en' == lang ) && ! in_stock"));
+  // Different filters never share a text: other operators, literals, columns, nesting.
+  const std::vector<std::string> distinct = {
+      "year >= 2020", "year > 2020", "year >= 2021", "year >= 9007199254740993", "year >= 9007199254740992",
+      "price >= 2020.0", "lang == 'a'", "lang == 'b'", "lang in ['a', 'b']", "lang in ['a,b']", "lang == 'a,b'",
+      "lang == 'a' && lang == 'b'", "lang == 'a' || lang == 'b'", "!(lang == 'a') || lang == 'b'",
+      "!(lang == 'a' || lang == 'b')", "lang.startsWith('a')", "lang.endsWith('a')", "lang.contains('a')",
+      "lang == null", "lang != null", "in_stock", "in_stock == true", "'a' in tags", "true", "false",
+      "lang == '1:a,'", "lang in ['1:a,', '']"};
+  std::set<std::string> texts;
+  for (const std::string& expr : distinct) EXPECT_TRUE(texts.insert(canonical(expr)).second) << expr;
 }
 
 }  // namespace
