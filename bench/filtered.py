@@ -233,7 +233,8 @@ def run_lancedb(data: Dataset, views: dict[str, Dataset], sel: np.ndarray, lang:
 
 
 def run_sqlite_vec(data: Dataset, views: dict[str, Dataset], sel: np.ndarray, lang: list[str], floor: dict[str, Any],
-                   work: Path, binary: Path, all_cases: list[FilterCase]) -> tuple[list[FilteredRow], Build]:
+                   work: Path, binary: Path, all_cases: list[FilterCase]) -> tuple[list[FilteredRow], Build, str]:
+    """The vec0 table with metadata columns, then each filter; also returns SQLite's version."""
     npy, meta, db = work / "train.npy", work / "metadata.tsv", work / "meta.db"
     np.save(npy, data.train)
     with meta.open("w") as out:
@@ -256,7 +257,7 @@ def run_sqlite_vec(data: Dataset, views: dict[str, Dataset], sel: np.ndarray, la
             rows.append(FilteredRow(case.name, case.selectivity, passing_count(view), row))
     finally:
         db.unlink(missing_ok=True)
-    return rows, build
+    return rows, build, str(built.get("sqlite", "?"))
 
 
 def passing_count(view: Dataset) -> int:
@@ -287,7 +288,7 @@ def run(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, quick: b
         log("-- LanceDB, filtered")
         lance_rows, lance_build = run_lancedb(data, views, sel, lang, cores, floor, work, all_cases)
         log("-- sqlite-vec metadata columns, filtered")
-        vec_rows, vec_build = run_sqlite_vec(data, views, sel, lang, floor, work, binary, all_cases)
+        vec_rows, vec_build, sqlite_version = run_sqlite_vec(data, views, sel, lang, floor, work, binary, all_cases)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = sv_rows + lance_rows + vec_rows
@@ -295,7 +296,7 @@ def run(plan: DatasetPlan, binary: Path, cores: int, work_parent: Path, quick: b
     return {"name": plan.name, "title": plan.title, "quick": quick,
             "description": f"{data.description}; {plan.note}", "rows": rows, "builds": [sv_build, lance_build, vec_build],
             "cases": [dataclasses.asdict(c) for c in all_cases], "other_cpu_pct": others,
-            "targets": targets(plan, rows)}
+            "targets": targets(plan, rows), "sqlite": sqlite_version}
 
 
 def targets(plan: DatasetPlan, rows: list[FilteredRow]) -> list[Target]:

@@ -1680,6 +1680,7 @@ def main() -> int:
             write_results()
     if filtered_plan is not None:
         filtered_result = filtered.run(filtered_plan, binary, cores, args.work_dir, args.quick)
+        info.setdefault("sqlite", filtered_result["sqlite"])
         write_results()
     return 1 if sanity_failures(datasets, filtered_result) else 0
 
