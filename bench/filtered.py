@@ -101,7 +101,7 @@ def make_plan(quick: bool, rows: int) -> DatasetPlan:
         # 29 settings in all: a smaller time budget each than the unfiltered smoke's.
         budget = Budget(latency_max=20, latency_min=5, latency_s=0.2, batch_min=20, batch_s=0.3)
         return dataclasses.replace(base, name="filtered", title="Filtered search, synthetic 384-d cosine (quick: 20k x 100)",
-                                   train_rows=20_000, query_rows=100, raw_vec0_queries=20, sweeps={16: (16,)},
+                                   train_rows=20_000, query_rows=100, raw_vec0_queries=10, sweeps={16: (16,)},
                                    budget=budget, note="quick smoke run")
     scale = f"{rows // 1000}k" if rows < 1_000_000 else f"{rows / 1e6:g}M"
     return dataclasses.replace(base, name="filtered", title=f"Filtered search, synthetic clustered {scale} x 384, cosine",
