@@ -8,7 +8,9 @@ targets. The peers and matplotlib are pinned in bench/requirements.txt (bench/ru
 
 Data sets: Fashion-MNIST 60k x 784 (l2, raw 0..255 pixel values as the CLI loads them, the 10k test
 images as queries) and a synthetic clustered 1M x 384 cosine set (fixed seed). Ground truth is an exact
-top-10 computed here with NumPy. Writes results.md, results.json and recall_qps.png to --out.
+top-10 computed here with NumPy. After the data sets, filtered search on the synthetic set against
+LanceDB and sqlite-vec metadata columns (bench/filtered.py). Writes results.md, results.json and
+recall_qps.png to --out.
 """
 
 from __future__ import annotations
