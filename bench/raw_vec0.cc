@@ -1,14 +1,19 @@
 // raw_vec0: the yardsticks bench/suite.py measures shardvec against, without shardvec in the way.
 //
 //   raw_vec0 build  --npy X.npy --db out.db --metric l2|cosine [--pragmas default|shardvec] [--chunk-size N]
+//                   [--metadata M.tsv]
 //       Inserts every row of X into one `vec0(embedding float[D] distance_metric=M)` table (chunk_size N
 //       when given, else vec0's default), in one transaction. `default` keeps SQLite's defaults (4 KiB pages, rollback journal); `shardvec`
 //       sets exactly the pragmas ShardBuilder (src/shard/shard_builder.cc) sets before its schema.
+//       --metadata adds vec0 metadata columns: the file's first line declares them, tab-separated
+//       "NAME TYPE" (TYPE integer, float, boolean or text), then one tab-separated line of values per
+//       row of X, in row order.
 //       Prints {"seconds", "vectors_per_s", "bytes", ...} as one JSON line.
-//   raw_vec0 search --db out.db --npy queries.npy --k 10 [--limit N] [--out ids.npy]
+//   raw_vec0 search --db out.db --npy queries.npy --k 10 [--limit N] [--out ids.npy] [--where CONDITION]
 //       One KNN query at a time on one thread, the connection opened with default settings (no
-//       mmap). Writes the neighbours' rowids as an int64 (N, k) .npy (-1 pads short answers) and
-//       prints {"mean_ms", "p50_ms", "p99_ms", "qps", ...}.
+//       mmap). --where adds `AND CONDITION` to the KNN query (sqlite-vec's metadata filters, e.g.
+//       "year < 2000"). Writes the neighbours' rowids as an int64 (N, k) .npy (-1 pads short answers)
+//       and prints {"mean_ms", "p50_ms", "p99_ms", "qps", ...}.
 //   raw_vec0 floor  --bytes N [--threads T]
 //       The memory-bandwidth floor: a plain SIMD sum (AVX-512, else AVX2, else scalar, picked at run
 //       time) over N bytes of floats (touched first), best of 5 passes, on 1 thread and on T threads. Prints {"gbps_per_core", "gbps_total", ...}.
@@ -57,7 +62,8 @@ using Clock = std::chrono::steady_clock;
 void Usage() {
   std::fprintf(stderr,
                "usage: raw_vec0 build  --npy X.npy --db out.db --metric l2|cosine [--pragmas default|shardvec] [--chunk-size N]\n"
-               "       raw_vec0 search --db out.db --npy queries.npy [--k 10] [--limit N] [--out ids.npy]\n"
+               "                       [--metadata M.tsv]\n"
+               "       raw_vec0 search --db out.db --npy queries.npy [--k 10] [--limit N] [--out ids.npy] [--where COND]\n"
                "       raw_vec0 floor  --bytes N [--threads T]\n");
   std::exit(2);
 }
@@ -111,6 +117,68 @@ void Exec(sqlite3* db, const std::string& sql) {
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
+std::vector<std::string> SplitTabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1) {
+    out.push_back(line.substr(start, tab - start));
+  }
+  out.push_back(line.substr(start));
+  return out;
+}
+
+// vec0 metadata columns read from --metadata: names, types and one value per row of each, as text.
+struct Metadata {
+  std::vector<std::string> names, types;
+  std::vector<std::vector<std::string>> rows;
+};
+
+Metadata LoadMetadata(const std::string& path, int64_t want_rows) {
+  std::ifstream in(path);
+  if (!in) Die(fmt::format("cannot open '{}'", path));
+  Metadata m;
+  std::string line;
+  if (!std::getline(in, line)) Die(fmt::format("--metadata '{}' is empty", path));
+  for (const std::string& decl : SplitTabs(line)) {
+    const size_t space = decl.find(' ');
+    const std::string type = space == std::string::npos ? "" : decl.substr(space + 1);
+    if (space == 0 || (type != "integer" && type != "float" && type != "boolean" && type != "text")) {
+      Die(fmt::format("--metadata '{}': column declaration '{}' is not 'NAME integer|float|boolean|text'", path, decl));
+    }
+    m.names.push_back(decl.substr(0, space));
+    m.types.push_back(type);
+  }
+  while (std::getline(in, line)) {
+    m.rows.push_back(SplitTabs(line));
+    if (m.rows.back().size() != m.names.size()) {
+      Die(fmt::format("--metadata '{}': line {} has {} values, the header declares {}", path, m.rows.size() + 1,
+                      m.rows.back().size(), m.names.size()));
+    }
+  }
+  if (static_cast<int64_t>(m.rows.size()) != want_rows) {
+    Die(fmt::format("--metadata '{}' has {} rows of values, --npy has {}", path, m.rows.size(), want_rows));
+  }
+  return m;
+}
+
+// Binds metadata value `value` of a column of `type` to parameter `index`.
+void BindMetadata(sqlite3_stmt* stmt, int index, const std::string& type, const std::string& value) {
+  if (type == "text") {
+    sqlite3_bind_text(stmt, index, value.c_str(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    return;
+  }
+  char* end = nullptr;
+  if (type == "float") {
+    const double v = std::strtod(value.c_str(), &end);
+    if (end == value.c_str() || *end != '\0') Die(fmt::format("metadata value '{}' is not a float", value));
+    sqlite3_bind_double(stmt, index, v);
+    return;
+  }
+  const long long v = std::strtoll(value.c_str(), &end, 10);
+  if (end == value.c_str() || *end != '\0') Die(fmt::format("metadata value '{}' is not an integer", value));
+  sqlite3_bind_int64(stmt, index, v);
+}
+
 int Build(const std::map<std::string, std::string>& flags) {
   const std::string db_path = Flag(flags, "db");
   const std::string metric = Flag(flags, "metric");
@@ -118,6 +186,8 @@ int Build(const std::map<std::string, std::string>& flags) {
   if (metric != "l2" && metric != "cosine") Die("--metric must be l2 or cosine");
   if (pragmas != "default" && pragmas != "shardvec") Die("--pragmas must be default or shardvec");
   const shardvec::Matrix m = LoadNpy(Flag(flags, "npy"));
+  const auto metadata_flag = flags.find("metadata");
+  const Metadata metadata = metadata_flag == flags.end() ? Metadata{} : LoadMetadata(metadata_flag->second, m.rows);
   if (auto st = shardvec::EnsureSqliteVecLoaded(); !st.ok()) Die(st.message());
   std::filesystem::remove(db_path);
 
@@ -137,17 +207,28 @@ int Build(const std::map<std::string, std::string>& flags) {
   }
   const int64_t chunk_size = IntFlag(flags, "chunk-size", 0);  // 0: vec0's default (1024), left unsaid
   const std::string chunk_option = chunk_size > 0 ? fmt::format(", chunk_size={}", chunk_size) : "";
-  Exec(db, fmt::format("CREATE VIRTUAL TABLE t USING vec0(embedding float[{}] distance_metric={}{})", m.cols, metric,
-                       chunk_option));
+  std::string metadata_columns, metadata_names, metadata_params;
+  for (size_t c = 0; c < metadata.names.size(); ++c) {
+    metadata_columns += fmt::format(", {} {}", metadata.names[c], metadata.types[c]);
+    metadata_names += ", " + metadata.names[c];
+    metadata_params += ", ?";
+  }
+  Exec(db, fmt::format("CREATE VIRTUAL TABLE t USING vec0(embedding float[{}] distance_metric={}{}{})", m.cols, metric,
+                       chunk_option, metadata_columns));
   Exec(db, "BEGIN");
   sqlite3_stmt* insert = nullptr;
-  if (sqlite3_prepare_v2(db, "INSERT INTO t(rowid, embedding) VALUES (?, ?)", -1, &insert, nullptr) != SQLITE_OK) {
+  const std::string insert_sql =
+      fmt::format("INSERT INTO t(rowid, embedding{}) VALUES (?, ?{})", metadata_names, metadata_params);
+  if (sqlite3_prepare_v2(db, insert_sql.c_str(), -1, &insert, nullptr) != SQLITE_OK) {
     Die(sqlite3_errmsg(db));
   }
   const int row_bytes = static_cast<int>(m.cols * sizeof(float));
   for (int64_t i = 0; i < m.rows; ++i) {
     sqlite3_bind_int64(insert, 1, i);
     sqlite3_bind_blob(insert, 2, m.row(i), row_bytes, SQLITE_STATIC);
+    for (size_t c = 0; c < metadata.names.size(); ++c) {
+      BindMetadata(insert, static_cast<int>(c) + 3, metadata.types[c], metadata.rows[static_cast<size_t>(i)][c]);
+    }
     if (sqlite3_step(insert) != SQLITE_DONE) Die(fmt::format("insert of row {}: {}", i, sqlite3_errmsg(db)));
     sqlite3_reset(insert);
   }
@@ -192,9 +273,11 @@ int Search(const std::map<std::string, std::string>& flags) {
     Die(fmt::format("cannot open '{}'", db_path));
   }
   sqlite3_stmt* knn = nullptr;
-  if (sqlite3_prepare_v2(db, "SELECT rowid, distance FROM t WHERE embedding MATCH ? AND k = ?", -1, &knn,
-                         nullptr) != SQLITE_OK) {
-    Die(sqlite3_errmsg(db));
+  const auto where = flags.find("where");
+  const std::string knn_sql = "SELECT rowid, distance FROM t WHERE embedding MATCH ? AND k = ?" +
+                              (where == flags.end() ? std::string() : " AND " + where->second);
+  if (sqlite3_prepare_v2(db, knn_sql.c_str(), -1, &knn, nullptr) != SQLITE_OK) {
+    Die(fmt::format("{}: {}", knn_sql, sqlite3_errmsg(db)));
   }
   const int row_bytes = static_cast<int>(q.cols * sizeof(float));
   std::vector<int64_t> ids(static_cast<size_t>(n * k), -1);

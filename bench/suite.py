@@ -8,7 +8,9 @@ targets. The peers and matplotlib are pinned in bench/requirements.txt (bench/ru
 
 Data sets: Fashion-MNIST 60k x 784 (l2, raw 0..255 pixel values as the CLI loads them, the 10k test
 images as queries) and a synthetic clustered 1M x 384 cosine set (fixed seed). Ground truth is an exact
-top-10 computed here with NumPy. Writes results.md, results.json and recall_qps.png to --out.
+top-10 computed here with NumPy. After the data sets, filtered search on the synthetic set against
+LanceDB and sqlite-vec metadata columns (bench/filtered.py). Writes results.md, results.json and
+recall_qps.png to --out.
 """
 
 from __future__ import annotations
@@ -213,6 +215,10 @@ class Dataset:
     gt_ids: np.ndarray = field(default_factory=lambda: np.empty((0, K), np.int64))
     gt_kth: np.ndarray = field(default_factory=lambda: np.empty(0))  # exact distance of the K-th neighbour
     _unit_train: np.ndarray | None = None
+    # The train rows a filter passes (bool per row); None: every row. Ground truth and recall are over them.
+    passes: np.ndarray | None = None
+    # recall counts a returned row whose exact distance is within the K-th's times (1 + tie_rtol).
+    tie_rtol: float = 1e-9
 
     @property
     def dim(self) -> int:
@@ -315,42 +321,56 @@ def exact_distances(data: Dataset, query_rows: np.ndarray, ids: np.ndarray) -> n
 
 
 def compute_ground_truth(data: Dataset) -> None:
-    """Exact top-K by a float32 BLAS scan for 3K candidates, re-ranked in float64."""
+    """Exact top-K by a float32 BLAS scan for 3K candidates, re-ranked in float64; over the rows
+    ``data.passes`` marks when set (with fewer than K of them, -1 pads the ids and the K-th distance
+    is the last passing row's)."""
     train, queries = data.train, data.queries
     cosine = data.plan.metric == "cosine"
     base = data.unit_train() if cosine else train
-    norms = None if cosine else (train.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    subset = None if data.passes is None else np.flatnonzero(data.passes)
+    if subset is not None:
+        base = base[subset]
+    norms = None if cosine else (base.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
     cand = 3 * K
-    ids = np.empty((len(queries), K), dtype=np.int64)
-    kth = np.empty(len(queries))
-    block = max(16, min(512, int(4e8 // (len(train) * 4))))
-    for start in range(0, len(queries), block):
+    keep = min(K, len(base))
+    ids = np.full((len(queries), K), -1, dtype=np.int64)
+    kth = np.full(len(queries), np.inf)
+    block = max(16, min(512, int(4e8 // (max(1, len(base)) * 4))))
+    for start in range(0, len(queries) if keep else 0, block):
         q = queries[start:start + block]
         if cosine:
             scores = -(normalised(q) @ base.T)
         else:
             scores = norms[None, :] - 2.0 * (q @ base.T)
-        top = np.argpartition(scores, cand, axis=1)[:, :cand]
+        top = (np.argpartition(scores, cand, axis=1)[:, :cand] if cand < len(base)
+               else np.tile(np.arange(len(base)), (len(q), 1)))
+        if subset is not None:
+            top = subset[top]
         rows = np.arange(start, start + len(q))
         dist = exact_distances(data, rows, top)
-        order = np.argsort(dist, axis=1, kind="stable")[:, :K]
-        ids[start:start + len(q)] = np.take_along_axis(top, order, axis=1)
-        kth[start:start + len(q)] = np.take_along_axis(dist, order, axis=1)[:, K - 1]
+        order = np.argsort(dist, axis=1, kind="stable")[:, :keep]
+        ids[start:start + len(q), :keep] = np.take_along_axis(top, order, axis=1)
+        kth[start:start + len(q)] = np.take_along_axis(dist, order, axis=1)[:, keep - 1]
     data.gt_ids, data.gt_kth = ids, kth
 
 
 def recall_at_k(data: Dataset, ids: np.ndarray) -> tuple[float, float]:
     """(recall, id recall) of answers for the first len(ids) queries. recall counts a returned id when
     its exact distance is within the exact K-th nearest distance (ties at the K-th place count); id
-    recall is |returned ids ∩ exact top-K| / K. They agree when there are no ties."""
+    recall is |returned ids ∩ exact top-K| / K. They agree when there are no ties. With a filter
+    (``data.passes``) a returned row the filter refuses counts as a miss, and a query's answer is out
+    of min(K, passing rows)."""
     n = len(ids)
     rows = np.arange(n)
+    if data.passes is not None:
+        ids = np.where((ids >= 0) & data.passes[np.maximum(ids, 0)], ids, -1)
     dist = exact_distances(data, rows, ids)
-    limit = data.gt_kth[:n, None] * (1 + 1e-9) + 1e-12
-    hits = np.minimum((dist <= limit).sum(axis=1), K)
+    limit = data.gt_kth[:n, None] * (1 + data.tie_rtol) + 1e-12
     gt = data.gt_ids[:n]
-    id_hits = np.array([len(set(ids[i][ids[i] >= 0].tolist()) & set(gt[i].tolist())) for i in range(n)])
-    return float(hits.mean() / K), float(id_hits.mean() / K)
+    want = np.maximum(1, (gt >= 0).sum(axis=1))
+    hits = np.minimum((dist <= limit).sum(axis=1), want)
+    id_hits = np.array([len(set(ids[i][ids[i] >= 0].tolist()) & set(gt[i][gt[i] >= 0].tolist())) for i in range(n)])
+    return float((hits / want).mean()), float((id_hits / want).mean())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -749,10 +769,11 @@ def missing_knobs(setting: ShardvecSetting) -> list[str]:
 
 
 def shardvec_write(vectors: np.ndarray, metric: str, num_dbs: int, store: Path, build_root: Path,
-                   centroids: np.ndarray | None = None, knobs: dict[str, Any] | None = None) -> tuple[float, int]:
+                   centroids: np.ndarray | None = None, knobs: dict[str, Any] | None = None,
+                   payloads: Sequence[str] | None = None) -> tuple[float, int]:
     """One ``write_arrays`` into a local-folder store: CLUSTER routing, with k-means trained by the
     writer unless ``centroids`` are given; ``knobs`` (a ShardvecSetting's write knobs) go to the config
-    class that takes them. Returns (seconds, bytes of all shards)."""
+    class that takes them; ``payloads``: one JSON text per row. Returns (seconds, bytes of all shards)."""
     from shardvec.config import WriterOutputConfig
     from shardvec.vector import VectorShardedWriteConfig, write_arrays
     from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
@@ -773,7 +794,7 @@ def shardvec_write(vectors: np.ndarray, metric: str, num_dbs: int, store: Path, 
         **extra["config"],
     )
     t0 = time.perf_counter()
-    result = write_arrays(vectors, config, ids=np.arange(len(vectors), dtype=np.int64))
+    result = write_arrays(vectors, config, ids=np.arange(len(vectors), dtype=np.int64), payloads=payloads)
     seconds = time.perf_counter() - t0
     return seconds, sum(int(w.db_bytes) for w in result.winners)
 
@@ -996,21 +1017,29 @@ def run_raw_vec0(data: Dataset, cores: int, floor: dict[str, Any], work: Path, n
                      "--pragmas", "default")
     builds = [Build("sqlite-vec", "1 vec0 table, SQLite defaults", built["seconds"], built["vectors_per_s"], 1,
                     built["bytes"], "raw_vec0 build --pragmas default")]
+    row = raw_vec0_search(data, binary, db, work, floor, "defaults")
+    db.unlink()
+    return [row], builds, {"sqlite": built.get("sqlite")}
+
+
+def raw_vec0_search(data: Dataset, binary: Path, db: Path, work: Path, floor: dict[str, Any], setting: str,
+                    *extra: str) -> Row:
+    """The first ``raw_vec0_queries`` queries one at a time against the vec0 table in ``db``
+    (``extra``: more raw_vec0 search flags, e.g. ``--where``), as a sqlite-vec row."""
     nq = min(data.plan.raw_vec0_queries, len(data.queries))
     queries_npy, ids_npy = work / "raw-queries.npy", work / "raw-ids.npy"
     np.save(queries_npy, data.queries[:nq])
     log(f"  raw sqlite-vec search, {nq} queries, one at a time")
     found = raw_vec0(binary, "search", "--db", str(db), "--npy", str(queries_npy), "--k", str(K),
-                     "--out", str(ids_npy))
+                     "--out", str(ids_npy), *extra)
     ids = np.load(ids_npy)
     recall, id_recall = recall_at_k(data, ids)
     latency = Latency(int(found["queries"]), found["mean_ms"], found["p50_ms"], found["p99_ms"], 1e3 / found["mean_ms"])
     gbps = data.vector_bytes / (latency.mean_ms / 1e3) / 1e9
-    row = Row("sqlite-vec", None, None, "defaults", recall, id_recall, nq, latency, None,
+    row = Row("sqlite-vec", None, None, setting, recall, id_recall, nq, latency, None,
               float(data.vector_bytes), gbps, 100 * gbps / floor["gbps_per_core"])
     log(f"  {row.label:32s} recall {recall:.4f}  1t {latency.mean_ms:8.2f} ms ({nq} q)  scan {gbps:5.2f} GB/s/core")
-    db.unlink()
-    return [row], builds, {"sqlite": built.get("sqlite")}
+    return row
 
 
 BUILD_ROUNDS = 3
@@ -1384,7 +1413,8 @@ def peer_markdown(ds: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) -> str:
+def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool,
+             filtered_result: dict[str, Any] | None = None) -> str:
     lines = ["# shardvec benchmark" + (" (quick smoke run: small subsets, not for comparison)" if quick else ""), ""]
     if info.get("peers_only"):
         lines += ["`--peers-only`: only what issue 28's table needs (no build rounds of the older targets, no FAISS "
@@ -1441,6 +1471,12 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
                          f"{b.per_core:,.0f} | {fmt_bytes(b.bytes)} | {b.note} |")
         lines.append("")
         lines += peer_markdown(ds)
+    if filtered_result is not None:
+        import filtered
+
+        lines += filtered.markdown(filtered_result)
+    if not datasets:
+        return "\n".join(lines)
     lines += ["## Targets", "",
               "| data | target | measured | threshold | pass | how |", "|---|---|---|---|---|---|"]
     for ds in datasets:
@@ -1453,15 +1489,20 @@ def markdown(info: dict[str, Any], datasets: list[dict[str, Any]], quick: bool) 
     return "\n".join(lines)
 
 
-def plot(path: Path, datasets: list[dict[str, Any]]) -> None:
+def plot(path: Path, datasets: list[dict[str, Any]], filtered_result: dict[str, Any] | None = None) -> None:
     """Recall@10 against QPS, one curve per system and setting (1 thread on top, batch below), one
-    column per data set."""
+    column per data set; then, when measured, a column for filtered search (bench/filtered.py)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(datasets), figsize=(8 * len(datasets), 11), squeeze=False)
+    columns = len(datasets) + (filtered_result is not None)
+    fig, axes = plt.subplots(2, columns, figsize=(8 * columns, 11), squeeze=False)
+    if filtered_result is not None:
+        import filtered
+
+        filtered.plot((axes[0][-1], axes[1][-1]), filtered_result)
     colors = {"shardvec": "tab:blue", "faiss-ivf": "tab:orange", "faiss-ivf-same": "tab:purple",
               "hnswlib": "tab:brown", "lancedb": "tab:cyan"}
     markers = {"shardvec": "o", "faiss-ivf": "s", "faiss-ivf-same": "^", "hnswlib": "D", "lancedb": "v"}
@@ -1575,7 +1616,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small subsets and num_dbs 16 only (CI smoke run)")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results, or bench/results/quick)")
-    parser.add_argument("--only", choices=("fashion", "synthetic"), help="run one data set")
+    parser.add_argument("--only", choices=("fashion", "synthetic", "filtered"),
+                        help="run one data set (filtered: the filtered-search comparison on the synthetic set)")
     parser.add_argument("--peers-only", action="store_true",
                         help="measure only what issue 28's table needs (no older targets' builds, FAISS sweeps "
                              "at nlist = num_dbs or raw sqlite-vec)")
@@ -1599,7 +1641,15 @@ def main() -> int:
         log(f"WARNING: other processes use {before.others_pct():.0f} % of the CPU: the numbers will be disturbed")
     if args.synthetic_rows < 10_000:
         parser.error(f"--synthetic-rows must be at least 10000, got {args.synthetic_rows}")
+    if args.peers_only and args.only == "filtered":
+        parser.error("--peers-only leaves the filtered comparison out: it cannot go with --only filtered")
+    import filtered
+
     plans = make_plans(args.quick, args.synthetic_rows)
+    # The filtered-search comparison runs after the data sets (not with --peers-only: issue 28's table
+    # does not need it).
+    filtered_plan = (filtered.make_plan(args.quick, args.synthetic_rows)
+                     if args.only in (None, "filtered") and not args.peers_only else None)
     info_flags = {"peers_only": args.peers_only}
     info = machine_info(binary, args.work_dir)
     info.update(info_flags)
@@ -1609,34 +1659,54 @@ def main() -> int:
             log(f"plan {plan.name}: {plan.train_rows} x queries {plan.query_rows}; {sweeps}; 1-thread <= "
                 f"{plan.budget.latency_max} queries / {plan.budget.latency_s} s per setting; raw sqlite-vec "
                 f"{plan.raw_vec0_queries} queries")
+    if filtered_plan is not None:
+        log(f"plan filtered: {filtered_plan.train_rows} x queries {filtered_plan.query_rows}; "
+            f"{next(iter(filtered_plan.sweeps))} shards; sqlite-vec {filtered_plan.raw_vec0_queries} queries per filter")
     datasets: list[dict[str, Any]] = []
+    filtered_result: dict[str, Any] | None = None
+
+    def write_results() -> None:
+        """Written after every data set, so a long run stopped later keeps what it measured."""
+        (out / "results.md").write_text(markdown(info, datasets, args.quick, filtered_result))
+        (out / "results.json").write_text(json.dumps(
+            {"machine": info, "quick": args.quick, "k": K, "recall_target": RECALL_TARGET, "targets": TARGETS,
+             "peer_recalls": PEER_RECALLS, "peer_targets": PEER_TARGETS, "build_targets": BUILD_TARGETS,
+             "filter_targets": filtered.FILTER_TARGETS, "seconds": time.perf_counter() - START,
+             "datasets": to_json(datasets), "filtered": to_json(filtered_result)}, indent=1))
+        plot(out / "recall_qps.png", datasets, filtered_result)
+        log(f"wrote {out / 'results.md'}, results.json and recall_qps.png in {time.perf_counter() - START:.0f} s")
+
     for plan in plans.values():
         if args.only in (None, plan.name):
             datasets.append(run_dataset(plan, binary, cores, args.work_dir, info, args.peers_only))
-            # Written after every data set, so a long run stopped later keeps what it measured.
-            (out / "results.md").write_text(markdown(info, datasets, args.quick))
-            (out / "results.json").write_text(json.dumps(
-                {"machine": info, "quick": args.quick, "k": K, "recall_target": RECALL_TARGET, "targets": TARGETS,
-                 "peer_recalls": PEER_RECALLS, "peer_targets": PEER_TARGETS, "build_targets": BUILD_TARGETS,
-                 "seconds": time.perf_counter() - START, "datasets": to_json(datasets)}, indent=1))
-            plot(out / "recall_qps.png", datasets)
-            log(f"wrote {out / 'results.md'}, results.json and recall_qps.png in {time.perf_counter() - START:.0f} s")
-    return 1 if sanity_failures(datasets) else 0
+            write_results()
+    if filtered_plan is not None:
+        filtered_result = filtered.run(filtered_plan, binary, cores, args.work_dir, args.quick)
+        info.setdefault("sqlite", filtered_result["sqlite"])
+        write_results()
+    return 1 if sanity_failures(datasets, filtered_result) else 0
 
 
-def sanity_failures(datasets: list[dict[str, Any]]) -> list[str]:
-    """Answers that must be exact whatever the speed: shardvec probing every shard, and FAISS's flat
-    index, both reach recall@10 = 1 (ties aside). Logged; a non-empty list fails the run (CI smoke)."""
+def sanity_failures(datasets: list[dict[str, Any]], filtered_result: dict[str, Any] | None = None) -> list[str]:
+    """Answers that must be exact whatever the speed: shardvec probing every shard (with and without a
+    filter), and FAISS's flat index, all reach recall@10 = 1 (ties aside). Logged; a non-empty list
+    fails the run (CI smoke)."""
     failures = []
     for ds in datasets:
         for r in ds["rows"]:
             exact = r.system == "faiss-flat" or (r.system == "shardvec" and r.probes == r.num_dbs)
             if exact and r.recall < 0.999:
                 failures.append(f"{ds['name']}: {r.label} {r.setting} recall@10 {r.recall:.4f} < 0.999")
+    if filtered_result is not None:
+        import filtered
+
+        failures += filtered.sanity_failures(filtered_result)
     for failure in failures:
         log(f"FAILED: {failure}")
     return failures
 
 
 if __name__ == "__main__":
+    # bench/filtered.py imports this module as `suite`: the same module object, not a second copy.
+    sys.modules.setdefault("suite", sys.modules[__name__])
     sys.exit(main())
