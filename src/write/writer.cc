@@ -328,24 +328,6 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* b
   return shards;
 }
 
-// A run that failed before its manifest reached history leaves objects nothing references: its
-// shards (also one that failed just after its upload) and routing artifacts go, so a failed write
-// leaves the store as it was. Once a manifest of the run exists (a publish conflict, or a put that
-// failed after it landed), they stay for it.
-void RemoveUnpublishedRun(RunContext& ctx, const Status& failure) {
-  if (RunHasManifest(*ctx.manifests, ctx.run_id)) return;  // or cannot tell: leave them for cleanup
-  std::vector<std::string> keys;
-  for (const std::string& prefix : {RunShardsPrefix(ctx.run_id, LayoutOf(ctx.config)), VectorMetaKey(ctx.run_id, "")}) {
-    auto listed = ctx.store->List(prefix);
-    if (!listed.ok()) return;
-    for (const ObjectInfo& o : listed->objects) keys.push_back(o.key);
-  }
-  if (Status st = ctx.store->DeleteMany(keys); !st.ok()) {
-    LogWarning(fmt::format("run {} failed ({}); removing its objects failed too, `cleanup` removes them: {}",
-                           ctx.run_id, failure.message(), st.message()));
-  }
-}
-
 // `records` streams the input (for a batch, `batch` read as a stream); `batch` is null for a stream.
 Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const RecordBatch* batch) {
   // Training reads the input twice; a one-shot stream is kept on local disk for the second pass.
@@ -409,7 +391,7 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
   Result<BuildResult> result = RunWrite(ctx, records, batch);
   ReleaseLocalRunFolder(run_folder);
   if (!result.ok()) {
-    RemoveUnpublishedRun(ctx, result.status());
+    RemoveUnpublishedRun(*ctx.store, *ctx.manifests, ctx.run_id, LayoutOf(config), result.status());
     run_record->MarkFailed(result.status());
     return result.status();
   }
