@@ -81,9 +81,6 @@ void PrintText(const UpdateResult& r) {
 }
 
 int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
-  if (a.upsert.input.empty() && a.delete_file.empty()) {
-    return ReportUsageError("update", "nothing to do: give --upsert FILE, --delete IDS_FILE, or both");
-  }
   for (const auto& [flag, value] : {std::pair<std::string_view, const std::string*>{"--ids", &a.upsert.ids_file},
                                     {"--payloads", &a.upsert.payloads_file},
                                     {"--shard-ids", &a.upsert.shard_ids_file},
@@ -91,6 +88,9 @@ int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
     if (!value->empty() && a.upsert.input.empty()) {
       return ReportUsageError("update", fmt::format("{} describes the --upsert rows; give --upsert FILE too", flag));
     }
+  }
+  if (a.upsert.input.empty() && a.delete_file.empty()) {
+    return ReportUsageError("update", "nothing to do: give --upsert FILE, --delete IDS_FILE, or both");
   }
   auto manifest_store = OpenCliManifestStore(a.manifest_store);
   if (!manifest_store.ok()) return ReportError("update", manifest_store.status());

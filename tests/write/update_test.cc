@@ -51,9 +51,10 @@ struct Row {
 };
 using Model = std::map<int64_t, Row>;
 
-// Rows as a RecordBatch (the batch views this object's columns).
+// Rows as a RecordBatch (the batch views this object's columns): shard ids only under EXPLICIT and
+// routing contexts only under CEL (a column the strategy does not read is refused).
 struct Batch {
-  explicit Batch(const std::vector<Row>& rows) {
+  Batch(const std::vector<Row>& rows, Strategy strategy) {
     for (const Row& r : rows) {
       vectors.insert(vectors.end(), r.vector.begin(), r.vector.end());
       ids.push_back(r.id);
@@ -66,8 +67,8 @@ struct Batch {
     batch.vectors = vectors.data();
     batch.int_ids = ids;
     batch.payloads = payloads;
-    batch.shard_ids = shard_ids;
-    batch.routing_contexts = contexts;
+    if (strategy == Strategy::kExplicit) batch.shard_ids = shard_ids;
+    if (strategy == Strategy::kCel) batch.routing_contexts = contexts;
   }
   std::vector<float> vectors;
   std::vector<int64_t> ids;
@@ -281,7 +282,7 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
   int64_t next_id = 0;
   for (; next_id < 160; ++next_id) model[next_id] = RandomRow(next_id, rng);
   {
-    const Batch b(RowsOf(model));
+    const Batch b(RowsOf(model), pc.strategy);
     auto built = WriteSharded(config, b.batch, t.store);
     ASSERT_TRUE(built.ok()) << built.status().ToString();
   }
@@ -300,7 +301,7 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
     for (int i = 10; i < 18; ++i) model.erase(existing[i]);
     std::shuffle(upserts.begin(), upserts.end(), rng);
 
-    const Batch b(upserts);
+    const Batch b(upserts, pc.strategy);
     auto updated = UpdateSharded(config, &b.batch, deletes, {}, t.store);
     ASSERT_TRUE(updated.ok()) << updated.status().ToString();
     const UpdateReport& r = updated->report;
@@ -320,7 +321,7 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
     WriteConfig full = config;
     full.store = (tmp_ / fmt::format("full-{}", round)).string();
     full.store_options = {};
-    const Batch all(RowsOf(model));
+    const Batch all(RowsOf(model), pc.strategy);
     auto rebuilt = WriteSharded(full, all.batch);
     ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
     auto full_store = OpenStore(full.store);
@@ -389,11 +390,12 @@ class UpdateCrashTest : public UpdateTestBase, public ::testing::WithParamInterf
     Model model;
     int64_t next_id = 0;
     for (; next_id < 120; ++next_id) model[next_id] = RandomRow(next_id, rng);
-    const Batch base(RowsOf(model));
-    ASSERT_TRUE(WriteSharded(config, base.batch, t.store).ok());
+    const Batch base(RowsOf(model), Strategy::kCluster);
+    auto built = WriteSharded(config, base.batch, t.store);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
     std::vector<Row> first = {RandomRow(next_id++, rng), RandomRow(3, rng)};
     for (const Row& r : first) model[r.id] = r;
-    const Batch first_batch(first);
+    const Batch first_batch(first, Strategy::kCluster);
     ASSERT_TRUE(UpdateSharded(config, &first_batch.batch, {RecordId(int64_t{5})}, {}, t.store).ok());
     model.erase(5);
     int n = 0;
@@ -429,7 +431,7 @@ class UpdateCrashTest : public UpdateTestBase, public ::testing::WithParamInterf
         WriteConfig c = config;
         c.run_id = run_id;
         std::vector<RecordId> deletes(deleted.begin(), deleted.end());
-        const Batch b(upserts);
+        const Batch b(upserts, Strategy::kCluster);
         auto r = UpdateSharded(c, &b.batch, deletes, {}, t.store);
         Arm(nullptr);
         ASSERT_FALSE(r.ok());
@@ -464,7 +466,7 @@ class UpdateCrashTest : public UpdateTestBase, public ::testing::WithParamInterf
     }
     // The next update publishes.
     const std::vector<Row> last = {RandomRow(next_id++, rng)};
-    const Batch b(last);
+    const Batch b(last, Strategy::kCluster);
     auto next = UpdateSharded(config, &b.batch, {}, {}, t.store);
     ASSERT_TRUE(next.ok()) << next.status().ToString();
     model[last[0].id] = last[0];
@@ -493,9 +495,9 @@ class UpdateHistoryTest : public UpdateTestBase, public ::testing::WithParamInte
     Model model;
     int64_t next_id = 0;
     for (; next_id < 80; ++next_id) model[next_id] = RandomRow(next_id, rng);
-    const Batch base(RowsOf(model));
+    const Batch base(RowsOf(model), Strategy::kExplicit);
     auto built = WriteSharded(config, base.batch, t.store);
-    ASSERT_TRUE(built.ok());
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
     std::vector<Model> models = {model};
     for (int round = 0; round < 10; ++round) {
       const int64_t shard = round % 3;
@@ -511,7 +513,7 @@ class UpdateHistoryTest : public UpdateTestBase, public ::testing::WithParamInte
       }
       for (const Row& r : upserts) model[r.id] = r;
       model.erase(victim);
-      const Batch b(upserts);
+      const Batch b(upserts, Strategy::kExplicit);
       auto updated = UpdateSharded(config, &b.batch, {RecordId(victim)}, {}, t.store);
       ASSERT_TRUE(updated.ok()) << updated.status().ToString();
       ASSERT_EQ(updated->report.rebuilt.size(), 1u);
@@ -567,7 +569,7 @@ class UpdateHistoryTest : public UpdateTestBase, public ::testing::WithParamInte
     in_copy.store = (tmp_ / "copy").string();
     in_copy.store_options = {};
     const std::vector<Row> one = {RandomRow(next_id++, rng)};
-    const Batch b(one);
+    const Batch b(one, Strategy::kExplicit);
     auto updated = UpdateSharded(in_copy, &b.batch, {}, {}, *dst);
     ASSERT_TRUE(updated.ok()) << updated.status().ToString();
     EXPECT_TRUE(updated->report.used_id_index);
@@ -605,9 +607,9 @@ class UpdateErrorsTest : public UpdateTestBase {
     config_ = ConfigFor(Strategy::kCluster, t_.prefix, {}, tmp_);
     std::mt19937_64 rng(3);
     for (int64_t id = 0; id < 40; ++id) rows_.push_back(RandomRow(id, rng));
-    const Batch b(rows_);
+    const Batch b(rows_, Strategy::kCluster);
     auto built = WriteSharded(config_, b.batch, t_.store);
-    ASSERT_TRUE(built.ok());
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
     base_run_ = built->run_id;
   }
   Target t_;
@@ -617,7 +619,7 @@ class UpdateErrorsTest : public UpdateTestBase {
 };
 
 TEST_F(UpdateErrorsTest, AConfigThatDisagreesWithTheBaseIsRefusedNamingTheField) {
-  const Batch b({rows_[0]});
+  const Batch b({rows_[0]}, Strategy::kCluster);
   WriteConfig probes = config_;
   probes.sharding.num_probes = 2;
   auto r = UpdateSharded(probes, &b.batch, {}, {}, t_.store);
@@ -642,15 +644,15 @@ TEST_F(UpdateErrorsTest, AConfigThatDisagreesWithTheBaseIsRefusedNamingTheField)
 }
 
 TEST_F(UpdateErrorsTest, ChangesThatCannotAllTakeEffectAreRefused) {
-  Batch twice({rows_[0], rows_[0]});
+  Batch twice({rows_[0], rows_[0]}, Strategy::kCluster);
   auto r = UpdateSharded(config_, &twice.batch, {}, {}, t_.store);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("id 0 appears at rows 0 and 1"));
-  const Batch one({rows_[1]});
+  const Batch one({rows_[1]}, Strategy::kCluster);
   r = UpdateSharded(config_, &one.batch, {RecordId(int64_t{1})}, {}, t_.store);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("id 1 (entry 0) is also upserted"));
-  Batch no_ids({rows_[2]});
+  Batch no_ids({rows_[2]}, Strategy::kCluster);
   no_ids.batch.int_ids = {};
   r = UpdateSharded(config_, &no_ids.batch, {}, {}, t_.store);
   ASSERT_FALSE(r.ok());
@@ -671,7 +673,7 @@ TEST_F(UpdateErrorsTest, AMissingDeleteIsCountedOrWithStrictFatal) {
 }
 
 TEST_F(UpdateErrorsTest, ABaseThatIsNotCurrentIsAPublishConflict) {
-  const Batch b({rows_[3]});
+  const Batch b({rows_[3]}, Strategy::kCluster);
   ASSERT_TRUE(UpdateSharded(config_, &b.batch, {}, {}, t_.store).ok());
   auto stale = UpdateSharded(config_, &b.batch, {}, {.base = base_run_}, t_.store);
   ASSERT_FALSE(stale.ok());
@@ -682,7 +684,7 @@ TEST_F(UpdateErrorsTest, ABaseThatIsNotCurrentIsAPublishConflict) {
   std::atomic<bool> raced{false};
   Arm([&](std::string_view point) {
     if (point == testing::kFaultAfterShardUpload && !raced.exchange(true)) {
-      const Batch other({rows_[4]});
+      const Batch other({rows_[4]}, Strategy::kCluster);
       EXPECT_TRUE(WriteSharded(config_, other.batch, t_.store).ok());
     }
     return Status::OK();
