@@ -145,7 +145,8 @@ Status CheckConfigAgainstBase(const WriteConfig& c, const Base& b) {
   }
   RETURN_IF_ERROR(CheckMatrixSame("sharding.centroids", sh.centroids, s.routing.centroids, b));
   RETURN_IF_ERROR(CheckMatrixSame("sharding.hyperplanes", sh.hyperplanes, s.routing.hyperplanes, b));
-  if (sh.num_hash_bits && *sh.num_hash_bits != b.plan.num_hash_bits) {
+  // Outside LSH the field has only its default (Validate refuses others) and no effect.
+  if (sh.strategy == Strategy::kLsh && sh.num_hash_bits && *sh.num_hash_bits != b.plan.num_hash_bits) {
     return Disagree("sharding.num_hash_bits", std::to_string(*sh.num_hash_bits), std::to_string(b.plan.num_hash_bits), b);
   }
   if (sh.cel_expr.value_or("") != s.routing.cel_expr) {

@@ -109,3 +109,21 @@ def test_a_base_that_is_no_longer_current_is_a_publish_conflict(tmp_path: Path) 
         update_sharded(deletes=[1], config=config, base=first.run_id)
     with pytest.raises(Exception, match="strict: 1 id"):
         update_sharded(deletes=[12345], config=config, strict=True)
+
+
+def test_a_cluster_snapshot_built_from_python_updates_with_the_same_config(tmp_path: Path) -> None:
+    # The Python config carries every sharding default (num_hash_bits too): an update with it is not
+    # refused for fields the strategy does not use.
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((60, DIM)).astype(np.float32)
+    config = VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
+        s3_prefix=str(tmp_path / "store"),
+        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
+    )
+    write_arrays(vectors, config, ids=np.arange(60))
+    result = update_sharded(upserts={"vectors": vectors[:2] + 1, "ids": [0, 1]}, deletes=[2], config=config)
+    assert (result.report.replaced, result.report.deleted) == (2, 1)
+    assert result.report.upsert_centroid_distance is not None
+    assert result.report.base_centroid_distance is not None
