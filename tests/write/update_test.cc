@@ -529,27 +529,29 @@ class UpdateHistoryTest : public UpdateTestBase, public ::testing::WithParamInte
     EXPECT_EQ(history->back().manifest->shared_shards, 0);
     EXPECT_EQ(history->back().manifest->base_run_id, "");
 
-    // Rollback across incremental snapshots, and back.
-    ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 2}).ok());
-    ExpectSearchEqualsModel(t, models[8], false, 1);
-    ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 0}).ok());
-
-    // Cleanup keeping the last 3: every shard they name stays, rollback to the oldest kept works.
-    auto kept3 = Cleanup(*t.store, {.keep_last = 3});
-    ASSERT_TRUE(kept3.ok()) << kept3.status().ToString();
-    EXPECT_FALSE(kept3->deleted_keys.empty());
-    ExpectNamedShardsPresent(*t.store, 3);
-    ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 2}).ok());
-    ExpectSearchEqualsModel(t, models[8], false, 2);
-    ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 0}).ok());
+    // Rollback two snapshots back answers with that round's records; then forward again.
+    auto rollback_and_back = [&](uint64_t seed) {
+      ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 2}).ok());
+      ExpectSearchEqualsModel(t, models[8], false, seed);
+      ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 0}).ok());
+    };
+    // Cleanup keeping the newest `n`: something goes, every shard they name stays.
+    auto cleanup_keeping = [&](int64_t n) {
+      auto report = Cleanup(*t.store, {.keep_last = n});
+      EXPECT_TRUE(report.ok()) << report.status().ToString();
+      if (report.ok()) EXPECT_FALSE(report->deleted_keys.empty());
+      ExpectNamedShardsPresent(*t.store, n);
+      return report;
+    };
+    rollback_and_back(1);
+    ASSERT_TRUE(cleanup_keeping(3).ok());
+    rollback_and_back(2);  // the oldest kept snapshot still has every shard
 
     // Keeping only the current one: it shares shard 3 with the build (run kept), and every shard it
     // names stays; an older snapshot whose own shards went can no longer be made current.
-    auto kept1 = Cleanup(*t.store, {.keep_last = 1});
-    ASSERT_TRUE(kept1.ok()) << kept1.status().ToString();
-    EXPECT_FALSE(kept1->deleted_keys.empty());
+    auto kept1 = cleanup_keeping(1);
+    ASSERT_TRUE(kept1.ok());
     EXPECT_THAT(kept1->kept_runs, ::testing::Contains(built->run_id));
-    ExpectNamedShardsPresent(*t.store, 1);
     ExpectSearchEqualsModel(t, model, false, 3);
     auto verified = VerifySnapshot(t.store);
     ASSERT_TRUE(verified.ok());
