@@ -26,6 +26,7 @@
 #include "common/time_util.h"
 #include "format/keys.h"
 #include "format/routing_json.h"
+#include "metrics/emit.h"
 #include "read/snapshot_loader.h"
 #include "read/sublist_router.h"
 #include "routing/distance.h"
@@ -348,6 +349,7 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
                                LayoutOf(c)};
   const float* centroid = s.routing.centroids ? s.routing.centroids->row(db) : nullptr;
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
+    BatchPacer pacer(c);
     if (!base_file.empty()) {
       RETURN_IF_ERROR(ReadShardRows(base_file, ShardName(base_loc->second), s.dim, /*with_vectors=*/true,
                                     [&](const BaseRow& row) -> Status {
@@ -363,6 +365,7 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
           return Status::OK();
         }
         out.entries.push_back(IdIndexEntry{IdIndexHash(row.id), static_cast<uint32_t>(db)});
+        RETURN_IF_ERROR(pacer.BeforeRow());
         return builder.Add(row.id, row.vector.data(), row.payload);
       }));
     }
@@ -371,6 +374,7 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
       const Upsert& u = ch.upserts[static_cast<size_t>(i)];
       upserts->FieldsAt(u.row, &record);
       out.entries.push_back(IdIndexEntry{IdIndexHash(record.id), static_cast<uint32_t>(db)});
+      RETURN_IF_ERROR(pacer.BeforeRow());
       RETURN_IF_ERROR(builder.Add(record.id, upserts->VectorAt(u.row).data(), u.payload));
     }
     return Status::OK();
@@ -601,6 +605,7 @@ Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch*
   ctx.local_run_dir = run_folder.dir;
   RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value(), LayoutOf(config)));
   RETURN_IF_ERROR(ProbeStoreWritable(*store, ctx.run_id, LayoutOf(config)));
+  if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
   std::unique_ptr<RunRecordLifecycle> run_record =
       RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec-update", LayoutOf(config));
   Result<UpdateResult> result = RunUpdate(ctx, upserts, deletes);
@@ -620,6 +625,19 @@ Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch*
             {"missing_deletes", r.missing_deletes}, {"rebuilt_shards", static_cast<int64_t>(r.rebuilt.size())},
             {"shared_shards", r.shared_shards}, {"elapsed_ms", static_cast<int64_t>(result->build.elapsed_ms)}});
   if (r.rebuild_advised) LogEvent(LogLevel::kWarning, "update_rebuild_advised", {{"message", r.advice}});
+  if (config.metrics) {
+    const BuildResult& b = result->build;
+    for (const UpdateShardChange& c : r.rebuilt) {
+      const auto built = std::find_if(b.shards.begin(), b.shards.end(), [&](const ShardInfo& s) { return s.db_id == c.db_id; });
+      if (built == b.shards.end()) continue;
+      EmitMetric(*config.metrics, metric_events::kShardWriteCompleted,
+                 {{"run_id", b.run_id}, {"db_id", c.db_id}, {"row_count", built->row_count}, {"db_bytes", built->db_bytes}});
+    }
+    EmitMetric(*config.metrics, metric_events::kWritePublished, {{"run_id", b.run_id}, {"manifest_ref", b.manifest_ref}});
+    EmitMetric(*config.metrics, metric_events::kWriteCompleted,
+               {{"run_id", b.run_id}, {"total_vectors", b.total_vectors}, {"num_shards", b.num_dbs},
+                {"elapsed_ms", static_cast<int64_t>(b.elapsed_ms)}});
+  }
   return result;
 }
 

@@ -193,21 +193,6 @@ void Prefetch(std::span<const float> vector) {
   for (size_t offset = 0; offset < vector.size_bytes(); offset += 64) __builtin_prefetch(bytes + offset);
 }
 
-// Takes one token from the write rate limiter before each batch_size rows of one shard.
-class BatchPacer {
- public:
-  explicit BatchPacer(const WriteConfig& config) : limiter_(config.write_rate_limiter.get()), batch_size_(config.batch_size) {}
-  Status BeforeRow() {
-    if (limiter_ == nullptr || rows_++ % batch_size_ != 0) return Status::OK();
-    return limiter_->Acquire(1);
-  }
-
- private:
-  RateLimiter* limiter_;
-  int64_t batch_size_;
-  int64_t rows_ = 0;
-};
-
 // Builds one shard from its routed records, uploads it, and removes the local files.
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {

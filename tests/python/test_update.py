@@ -98,6 +98,10 @@ def test_a_config_that_disagrees_with_the_base_is_refused_naming_the_field(tmp_p
         update_sharded(upserts={"vectors": np.ones((1, DIM), dtype=np.float32)}, config=config)
     with pytest.raises(ConfigValidationError, match="needs upserts, deletes, or both"):
         update_sharded(config=config)
+    limited = make_config(prefix, tmp_path, {})
+    limited.rate_limits.max_writes_per_second = 100.0
+    with pytest.raises(ConfigValidationError, match="rate_limits.max_writes_per_second=100.0 is not applied"):
+        update_sharded(deletes=[1], config=limited)
 
 
 def test_a_base_that_is_no_longer_current_is_a_publish_conflict(tmp_path: Path) -> None:

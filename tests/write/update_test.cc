@@ -697,6 +697,26 @@ TEST_F(UpdateErrorsTest, ABaseThatIsNotCurrentIsAPublishConflict) {
   EXPECT_EQ(racing.status().kind(), ErrorKind::kPublishConflict);
 }
 
+TEST_F(UpdateErrorsTest, TheWriteRateLimiterPacesTheRebuiltShards) {
+  struct Counting final : RateLimiter {
+    Status Acquire(int64_t tokens) override {
+      taken += tokens;
+      return Status::OK();
+    }
+    std::atomic<int64_t> taken{0};
+  };
+  auto limiter = std::make_shared<Counting>();
+  WriteConfig paced = config_;
+  paced.write_rate_limiter = limiter;
+  paced.batch_size = 4;
+  const Batch b({rows_[0]}, Strategy::kCluster);
+  auto r = UpdateSharded(paced, &b.batch, {}, {}, t_.store);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->report.rebuilt.size(), 1u);
+  const int64_t rows = r->report.rebuilt[0].rows;
+  EXPECT_EQ(limiter->taken.load(), (rows + 3) / 4) << "one token before each batch_size rows of the rebuilt shard";
+}
+
 // ---- The id index artifact -----------------------------------------------------------------------
 
 TEST(IdIndexTest, EncodesParsesAndFindsTheShardsOfAnId) {

@@ -333,6 +333,10 @@ def update_sharded(
         raise ConfigValidationError("update_sharded needs upserts, deletes, or both")
     if not isinstance(base, str):
         raise ConfigValidationError(f"base must be 'current' or a run id (str), got {type(base).__name__}")
+    if config.rate_limits.max_writes_per_second is not None:
+        raise ConfigValidationError(
+            f"rate_limits.max_writes_per_second={config.rate_limits.max_writes_per_second!r} is not applied by "
+            "update_sharded yet (it would be ignored): leave it None for an update")
     arrays = _upsert_arrays(upserts, int(config.index_config.dim))
     arrays.update(_delete_arrays(deletes))
     build, report = _recorded_call(config, lambda run_id: _engine.update(
