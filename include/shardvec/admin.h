@@ -30,6 +30,11 @@ struct ManifestSummary {
   int64_t dim = 0;                 // custom.vector.dim; 0 when the manifest has none
   std::string metric;              // custom.vector.metric; empty when absent
   std::string sharding_strategy;   // custom.vector.sharding_strategy; empty when absent
+  // Shards whose db_url is another run's folder: shared with an earlier snapshot (an incremental
+  // update keeps the shards it did not change; see shardvec/update.h).
+  int64_t shared_shards = 0;
+  // custom.shardvec.update.base_run_id: the snapshot this one updated; empty for a full build.
+  std::string base_run_id;
 };
 
 // One published snapshot: a manifest under manifests/<timestamp>_run_id=<run>/.

@@ -156,7 +156,9 @@ void BindAdmin(nb::module_& m) {
       .def_ro("total_vectors", &ManifestSummary::total_vectors, "the shards' row counts added up")
       .def_ro("dim", &ManifestSummary::dim, "0 when the manifest records none")
       .def_ro("metric", &ManifestSummary::metric)
-      .def_ro("sharding_strategy", &ManifestSummary::sharding_strategy);
+      .def_ro("sharding_strategy", &ManifestSummary::sharding_strategy)
+      .def_ro("shared_shards", &ManifestSummary::shared_shards, "shards shared with an earlier snapshot's run")
+      .def_ro("base_run_id", &ManifestSummary::base_run_id, "the snapshot an update started from; '' for a build");
   nb::class_<HistoryEntry>(m, "HistoryEntry", "One published snapshot (a manifest under manifests/).")
       .def_ro("ref", &HistoryEntry::ref, "the manifest's URL (what rollback's ref takes)")
       .def_ro("run_id", &HistoryEntry::run_id)

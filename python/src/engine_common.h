@@ -213,6 +213,7 @@ class StreamSource final : public RecordSource {
 // config_bindings.cc: the engine's value types (WriteConfig, RoutingPlan, ShardInfo, ...) as classes.
 void BindConfigTypes(nb::module_& m);
 void BindDistributed(nb::module_& m);
+void BindUpdate(nb::module_& m);  // update_bindings.cc
 // cel_bindings.cc: cel_evaluate (the differential tests' entry) and shard_hash.
 void BindCel(nb::module_& m);
 // admin_bindings.cc: history, current, rollback and cleanup (shardvec/admin.h).

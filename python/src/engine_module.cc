@@ -202,6 +202,7 @@ NB_MODULE(_engine, m) {
         "config.batch_size rows of a shard. The GIL is released.");
   BindErrors(m);
   BindDistributed(m);
+  BindUpdate(m);
   BindCel(m);
   BindAdmin(m);
   BindRouting(m);

@@ -11,6 +11,7 @@
 #include "cli/cli_common.h"
 #include "cli/arrow_input.h"
 #include "cli/commands.h"
+#include "cli/record_input.h"
 #include "shardvec/cel.h"
 #include "shardvec/input_files.h"
 #include "shardvec/limits.h"
@@ -62,81 +63,11 @@ struct BuildArgs {
   bool raw_bytes = false;  // --bytes
 };
 
-// The loaded input as one in-memory batch; the routing contexts move into the column the batch views.
-struct InputBatch {
-  explicit InputBatch(InputData input) : data(std::move(input)) {
-    if (data.routing_contexts) {
-      for (RoutingContext& c : *data.routing_contexts) contexts.emplace_back(std::move(c));
-    }
-    batch.rows = data.vectors.rows;
-    batch.dim = data.vectors.cols;
-    batch.vectors = data.vectors.data.data();
-    if (data.ids) batch.ids = *data.ids;
-    if (data.payloads) batch.payloads = *data.payloads;
-    if (data.shard_ids) batch.shard_ids = *data.shard_ids;
-    batch.routing_contexts = contexts;
-  }
-  InputBatch(const InputBatch&) = delete;
-  InputBatch& operator=(const InputBatch&) = delete;
-
-  InputData data;
-  std::vector<std::optional<RoutingContext>> contexts;
-  RecordBatch batch;
-};
-
-template <typename T>
-Status CheckRowCount(const std::vector<T>& values, int64_t rows, std::string_view flag,
-                     const std::string& path) {
-  if (static_cast<int64_t>(values.size()) != rows) {
-    return Status::InvalidArgument(fmt::format("{} '{}' has {} rows but --input has {} vectors", flag,
-                                               path, values.size(), rows));
-  }
-  return Status::OK();
-}
-
-// A column given both by a flag and by the records of a .jsonl --input: one of them would be dropped.
-template <typename T>
-Status CheckGivenOnce(const std::optional<T>& from_input, const std::string& flag_value, std::string_view flag,
-                      std::string_view field, const std::string& input) {
-  if (flag_value.empty() || !from_input) return Status::OK();
-  return Status::InvalidArgument(fmt::format(
-      "{} '{}' and the '{}' fields of --input '{}' both give this column; give it in one place", flag, flag_value,
-      field, input));
-}
-
-Result<InputData> LoadVectorFile(const BuildArgs& a) {
-  if (!IsArrowInputPath(a.input)) return LoadVectorInput(a.input);
-  ArrowInputColumns columns{.id_col = a.id_col, .payload_cols = a.payload_cols};
-  if (a.vector_col) columns.vector_col = *a.vector_col;
-  return LoadArrowInput(a.input, columns);
-}
-
 Result<InputData> LoadInputs(const BuildArgs& a) {
-  ASSIGN_OR_RETURN(InputData data, LoadVectorFile(a));
-  const int64_t rows = data.vectors.rows;
-  RETURN_IF_ERROR(CheckGivenOnce(data.ids, a.ids_file, "--ids", "id", a.input));
-  RETURN_IF_ERROR(CheckGivenOnce(data.payloads, a.payloads_file, "--payloads", "payload", a.input));
-  RETURN_IF_ERROR(CheckGivenOnce(data.shard_ids, a.shard_ids_file, "--shard-ids", "shard_id", a.input));
-  RETURN_IF_ERROR(CheckGivenOnce(data.routing_contexts, a.routing_context_file, "--routing-context-file",
-                                 "routing_context", a.input));
-  if (!a.ids_file.empty()) {
-    ASSIGN_OR_RETURN(data.ids, LoadIdsFile(a.ids_file));
-    RETURN_IF_ERROR(CheckRowCount(*data.ids, rows, "--ids", a.ids_file));
-  }
-  if (!a.payloads_file.empty()) {
-    ASSIGN_OR_RETURN(data.payloads, LoadPayloadsFile(a.payloads_file));
-    RETURN_IF_ERROR(CheckRowCount(*data.payloads, rows, "--payloads", a.payloads_file));
-  }
-  if (!a.shard_ids_file.empty()) {
-    ASSIGN_OR_RETURN(data.shard_ids, LoadShardIdsFile(a.shard_ids_file));
-    RETURN_IF_ERROR(CheckRowCount(*data.shard_ids, rows, "--shard-ids", a.shard_ids_file));
-  }
-  if (!a.routing_context_file.empty()) {
-    ASSIGN_OR_RETURN(data.routing_contexts, LoadRoutingContextsFile(a.routing_context_file));
-    RETURN_IF_ERROR(CheckRowCount(*data.routing_contexts, rows, "--routing-context-file",
-                                  a.routing_context_file));
-  }
-  return data;
+  return LoadRecordInput(RecordInputFlags{.input = a.input, .vector_col = a.vector_col, .id_col = a.id_col,
+                                          .payload_cols = a.payload_cols, .ids_file = a.ids_file,
+                                          .payloads_file = a.payloads_file, .shard_ids_file = a.shard_ids_file,
+                                          .routing_context_file = a.routing_context_file});
 }
 
 // A repeatable `flag` NAME=TYPE into a map (`example` shows the form); `check_type` refuses a TYPE,

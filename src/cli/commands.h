@@ -30,6 +30,8 @@ Result<std::shared_ptr<ManifestStore>> OpenCliManifestStore(const std::string& s
 
 // `wrap_store`, when set, wraps the store build writes to.
 void RegisterBuildCommand(CLI::App& app, int& exit_code, const StoreWrapper& wrap_store);
+// update (src/cli/update_command.cc); `wrap_store`, when set, wraps the store it writes to.
+void RegisterUpdateCommand(CLI::App& app, int& exit_code, const StoreWrapper& wrap_store);
 // history, rollback, cleanup (src/cli/history_commands.cc)
 void RegisterHistoryCommands(CLI::App& app, int& exit_code);
 // search, info, shards, route, health, verify (src/cli/read_commands.cc)

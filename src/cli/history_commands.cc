@@ -27,6 +27,7 @@ struct HistoryArgs {
   StoreOptions store_options;
   std::string manifest_store;
   int64_t limit = 10;
+  bool shards = false;  // --shards: read each manifest and say what it shares
   bool json = false;
 };
 
@@ -62,6 +63,11 @@ void PrintHistory(const std::vector<HistoryEntry>& entries, bool json) {
       const HistoryEntry& e = entries[i];
       manifests.push_back({{"offset", i}, {"run_id", e.run_id}, {"published_at", e.published_at},
                            {"ref", e.ref}, {"current", e.current}});
+      if (e.manifest) {
+        manifests.back()["shards"] = e.manifest->num_dbs;
+        manifests.back()["shared_shards"] = e.manifest->shared_shards;
+        manifests.back()["base_run_id"] = e.manifest->base_run_id;
+      }
     }
     PrintJson({{"manifests", std::move(manifests)}});
     return;
@@ -73,8 +79,15 @@ void PrintHistory(const std::vector<HistoryEntry>& entries, bool json) {
   for (size_t i = 0; i < entries.size(); ++i) {
     const HistoryEntry& e = entries[i];
     // Store listings are text someone else wrote: control characters are escaped.
-    std::printf("[%zu] %s  run_id=%s%s\n", i, DisplayText(e.published_at).c_str(), DisplayText(e.run_id).c_str(),
+    std::printf("[%zu] %s  run_id=%s%s", i, DisplayText(e.published_at).c_str(), DisplayText(e.run_id).c_str(),
                 e.current ? "  (current)" : "");
+    if (e.manifest && e.manifest->shared_shards > 0) {
+      std::printf("  shares %lld of %lld shards (updated from run_id=%s)", static_cast<long long>(e.manifest->shared_shards),
+                  static_cast<long long>(e.manifest->num_dbs), DisplayText(e.manifest->base_run_id).c_str());
+    } else if (!e.manifest_error.empty()) {
+      std::printf("  (manifest unreadable)");
+    }
+    std::printf("\n");
   }
 }
 
@@ -84,8 +97,8 @@ int RunHistory(const HistoryArgs& a) {
   if (!store.ok()) return ReportError("history", store.status());
   auto manifests = OpenCliManifestStore(a.manifest_store);
   if (!manifests.ok()) return ReportError("history", manifests.status());
-  // The listing alone: the text and JSON output name no manifest contents.
-  const HistoryOptions options{.limit = a.limit, .read_manifests = false};
+  // The listing alone (one read per manifest with --shards, to say which shards each shares).
+  const HistoryOptions options{.limit = a.limit, .read_manifests = a.shards};
   auto entries = *manifests ? ListSnapshots(**manifests, options) : ListSnapshots(**store, options);
   if (!entries.ok()) return ReportError("history", entries.status());
   PrintHistory(*entries, a.json);
@@ -206,6 +219,8 @@ void RegisterHistory(CLI::App& app, int& exit_code) {
   AddStoreOption(cmd, args->store, args->store_options);
   AddManifestStoreOption(cmd, args->manifest_store);
   cmd->add_option("--limit", args->limit, "Manifests shown (default 10)");
+  cmd->add_flag("--shards", args->shards,
+                "Read each manifest and mark the shards it shares with earlier snapshots (incremental updates)");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
   cmd->callback([args, &exit_code] { exit_code = RunHistory(*args); });
 }

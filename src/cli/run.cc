@@ -92,6 +92,7 @@ int Run(int argc, char** argv, const StoreWrapper& wrap_build_store) {
                  "Write the Prometheus text exposition of this run's metric events to PATH at exit");
   int exit_code = kExitOk;
   RegisterBuildCommand(app, exit_code, wrap_build_store);
+  RegisterUpdateCommand(app, exit_code, wrap_build_store);
   RegisterHistoryCommands(app, exit_code);
   RegisterReadCommands(app, exit_code);
   RegisterCopyCommand(app, exit_code);

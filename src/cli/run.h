@@ -9,7 +9,7 @@
 
 namespace shardvec::cli {
 
-// Wraps the store `build` opened before it writes (a test build's fault-injecting store); the
+// Wraps the store `build` and `update` opened before they write (a test build's fault-injecting store); the
 // shipped CLI passes none.
 using StoreWrapper = std::function<std::shared_ptr<ObjectStore>(std::shared_ptr<ObjectStore>)>;
 

@@ -47,6 +47,16 @@ ManifestSummary Summarize(const Manifest& manifest) {
   summary.dim = VectorField<int64_t>(manifest, "dim");
   summary.metric = VectorField<std::string>(manifest, "metric");
   summary.sharding_strategy = VectorField<std::string>(manifest, "sharding_strategy");
+  const std::string own_run = "/run_id=" + manifest.run_id + "/";
+  for (const ManifestShard& shard : manifest.shards) {
+    if (shard.db_url && (*shard.db_url + "/").find(own_run) == std::string::npos) ++summary.shared_shards;
+  }
+  const nlohmann::json& custom = manifest.custom;
+  if (custom.contains("shardvec") && custom["shardvec"].is_object() && custom["shardvec"].contains("update") &&
+      custom["shardvec"]["update"].is_object() && custom["shardvec"]["update"].contains("base_run_id") &&
+      custom["shardvec"]["update"]["base_run_id"].is_string()) {
+    summary.base_run_id = custom["shardvec"]["update"]["base_run_id"].get<std::string>();
+  }
   return summary;
 }
 

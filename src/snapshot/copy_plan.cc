@@ -71,11 +71,32 @@ class PlanBuilder {
       vector[field] = dst_.Url(CompactKey(key));
     }
     if (vector.is_null()) out.rewritten.custom.erase("vector");  // operator[] made it; SRC had none
+    RETURN_IF_ERROR(AddIdIndex(chosen, manifest, out.rewritten));
     manifests_.push_back(std::move(out));
     return Status::OK();
   }
 
   std::vector<CopyManifest> TakeManifests() { return std::move(manifests_); }
+
+  // The id index an incremental update reads (custom.shardvec.id_index), when the manifest has one:
+  // copied beside the rest and its ref rewritten, so the copy updates as fast as the original.
+  Status AddIdIndex(const Chosen& chosen, const Manifest& manifest, Manifest& rewritten) {
+    if (!manifest.custom.contains("shardvec") || !manifest.custom["shardvec"].is_object()) return Status::OK();
+    const nlohmann::json& shardvec = manifest.custom["shardvec"];
+    if (!shardvec.contains("id_index") || !shardvec["id_index"].is_object()) return Status::OK();
+    const nlohmann::json& index = shardvec["id_index"];
+    if (!index.contains("ref") || !index["ref"].is_string()) return Status::OK();
+    const std::string what = fmt::format("manifest '{}': custom.shardvec.id_index.ref", chosen.ref);
+    ASSIGN_OR_RETURN(std::string key, Resolve(manifest, index["ref"].get<std::string>(), what));
+    std::optional<std::string> digest;
+    if (index.contains("digest") && index["digest"].is_string()) digest = index["digest"].get<std::string>();
+    int64_t rows = 0;
+    for (const ManifestShard& shard : manifest.shards) rows += std::max<int64_t>(shard.row_count, 0);
+    // 16 header bytes and 12 per row (src/write/id_index.h).
+    RETURN_IF_ERROR(AddObject(chosen.ref, key, std::nullopt, digest, 16 + 12 * (rows + 1)));
+    rewritten.custom["shardvec"]["id_index"]["ref"] = dst_.Url(CompactKey(key));
+    return Status::OK();
+  }
 
   std::vector<CopyObject> TakeObjects() {
     std::vector<CopyObject> objects;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/digest.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "format/keys.h"
@@ -235,6 +236,21 @@ bool RunHasManifest(ManifestStore& manifests, const std::string& run_id) {
     if (ref.run_id == run_id) return true;
   }
   return false;
+}
+
+void RemoveUnpublishedRun(ObjectStore& store, ManifestStore& manifests, const std::string& run_id,
+                          const KeyLayout& layout, const Status& failure) {
+  if (RunHasManifest(manifests, run_id)) return;  // or cannot tell: leave them for cleanup
+  std::vector<std::string> keys;
+  for (const std::string& prefix : {RunShardsPrefix(run_id, layout), VectorMetaKey(run_id, "")}) {
+    auto listed = store.List(prefix);
+    if (!listed.ok()) return;
+    for (const ObjectInfo& o : listed->objects) keys.push_back(o.key);
+  }
+  if (Status st = store.DeleteMany(keys); !st.ok()) {
+    LogWarning(fmt::format("run {} failed ({}); removing its objects failed too, `cleanup` removes them: {}", run_id,
+                           failure.message(), st.message()));
+  }
 }
 
 }  // namespace shardvec

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "format/keys.h"
 #include "format/manifest.h"
 #include "shardvec/distributed.h"
 #include "shardvec/manifest_store.h"
@@ -44,5 +45,12 @@ Status CheckSchemaBeforeBuild(ManifestStore& manifests, const WriteConfig& confi
 // Whether a manifest of `run_id` is listed in `manifests` (true when the listing fails: a caller that
 // cannot tell keeps the run's objects for cleanup).
 bool RunHasManifest(ManifestStore& manifests, const std::string& run_id);
+
+// A run that failed before its manifest reached history leaves objects nothing references: its
+// shards (also one that failed just after its upload) and routing artifacts go, so a failed write
+// leaves the store as it was. Once a manifest of the run exists (a publish conflict, or a put that
+// failed after it landed), they stay for it. A failed delete is logged (`cleanup` removes them).
+void RemoveUnpublishedRun(ObjectStore& store, ManifestStore& manifests, const std::string& run_id,
+                          const KeyLayout& layout, const Status& failure);
 
 }  // namespace shardvec

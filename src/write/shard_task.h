@@ -13,6 +13,7 @@
 #include "common/file_lock.h"
 #include "format/keys.h"
 #include "shard/shard_builder.h"
+#include "shardvec/config.h"
 #include "shardvec/object_store.h"
 #include "shardvec/writer.h"
 
@@ -47,6 +48,21 @@ struct ShardFileTarget {
   std::filesystem::path build_dir;  // must not exist yet; removed afterwards, success or not
   ShardBuildOptions options;
   KeyLayout layout = {};
+};
+
+// Takes one token from the write rate limiter before each batch_size rows of one shard.
+class BatchPacer {
+ public:
+  explicit BatchPacer(const WriteConfig& config) : limiter_(config.write_rate_limiter.get()), batch_size_(config.batch_size) {}
+  Status BeforeRow() {
+    if (limiter_ == nullptr || rows_++ % batch_size_ != 0) return Status::OK();
+    return limiter_->Acquire(1);
+  }
+
+ private:
+  RateLimiter* limiter_;
+  int64_t batch_size_;
+  int64_t rows_ = 0;
 };
 
 // Adds every row of the shard to the builder (rows already checked, payloads canonical).

@@ -193,21 +193,6 @@ void Prefetch(std::span<const float> vector) {
   for (size_t offset = 0; offset < vector.size_bytes(); offset += 64) __builtin_prefetch(bytes + offset);
 }
 
-// Takes one token from the write rate limiter before each batch_size rows of one shard.
-class BatchPacer {
- public:
-  explicit BatchPacer(const WriteConfig& config) : limiter_(config.write_rate_limiter.get()), batch_size_(config.batch_size) {}
-  Status BeforeRow() {
-    if (limiter_ == nullptr || rows_++ % batch_size_ != 0) return Status::OK();
-    return limiter_->Acquire(1);
-  }
-
- private:
-  RateLimiter* limiter_;
-  int64_t batch_size_;
-  int64_t rows_ = 0;
-};
-
 // Builds one shard from its routed records, uploads it, and removes the local files.
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
                                    const RoutedRecords& routed) {
@@ -328,24 +313,6 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* b
   return shards;
 }
 
-// A run that failed before its manifest reached history leaves objects nothing references: its
-// shards (also one that failed just after its upload) and routing artifacts go, so a failed write
-// leaves the store as it was. Once a manifest of the run exists (a publish conflict, or a put that
-// failed after it landed), they stay for it.
-void RemoveUnpublishedRun(RunContext& ctx, const Status& failure) {
-  if (RunHasManifest(*ctx.manifests, ctx.run_id)) return;  // or cannot tell: leave them for cleanup
-  std::vector<std::string> keys;
-  for (const std::string& prefix : {RunShardsPrefix(ctx.run_id, LayoutOf(ctx.config)), VectorMetaKey(ctx.run_id, "")}) {
-    auto listed = ctx.store->List(prefix);
-    if (!listed.ok()) return;
-    for (const ObjectInfo& o : listed->objects) keys.push_back(o.key);
-  }
-  if (Status st = ctx.store->DeleteMany(keys); !st.ok()) {
-    LogWarning(fmt::format("run {} failed ({}); removing its objects failed too, `cleanup` removes them: {}",
-                           ctx.run_id, failure.message(), st.message()));
-  }
-}
-
 // `records` streams the input (for a batch, `batch` read as a stream); `batch` is null for a stream.
 Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const RecordBatch* batch) {
   // Training reads the input twice; a one-shot stream is kept on local disk for the second pass.
@@ -409,7 +376,7 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
   Result<BuildResult> result = RunWrite(ctx, records, batch);
   ReleaseLocalRunFolder(run_folder);
   if (!result.ok()) {
-    RemoveUnpublishedRun(ctx, result.status());
+    RemoveUnpublishedRun(*ctx.store, *ctx.manifests, ctx.run_id, LayoutOf(config), result.status());
     run_record->MarkFailed(result.status());
     return result.status();
   }

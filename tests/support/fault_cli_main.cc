@@ -1,6 +1,6 @@
 // shardvec_fault_cli: the shardvec CLI of the test build, for crash-safety tests. With
 // SHARDVEC_FAULT_POINT=<point>[:<nth>] (and SHARDVEC_FAULT_ACTION=fail|crash, default crash) set,
-// `build` writes through a FaultInjectionStore that fails or kills the process at the nth pass of
+// `build` and `update` write through a FaultInjectionStore that fails or kills the process at the nth pass of
 // that publish step; otherwise it is the shipped CLI. Only this test program reads those variables.
 #include <cstdio>
 #include <cstdlib>

@@ -26,7 +26,17 @@ from shardvec.vector.types import (
     VectorShardReaderFactory,
     VectorSnapshotInfo,
 )
-from shardvec.vector.writer import BuildDurations, BuildResult, BuildStats, ShardResult, write_arrays, write_sharded
+from shardvec.vector.writer import (
+    BuildDurations,
+    BuildResult,
+    BuildStats,
+    ShardResult,
+    UpdateReport,
+    UpdateResult,
+    update_sharded,
+    write_arrays,
+    write_sharded,
+)
 
 __all__ = [
     "AsyncShardedVectorReader",
@@ -38,6 +48,8 @@ __all__ = [
     "DistanceMetric",
     "SearchResult",
     "ShardResult",
+    "UpdateReport",
+    "UpdateResult",
     "ShardedVectorReader",
     "VectorIndexConfig",
     "VectorIndexWriter",
@@ -55,6 +67,7 @@ __all__ = [
     "VectorShardingStrategy",
     "VectorSnapshotInfo",
     "VectorWriteOptions",
+    "update_sharded",
     "write_arrays",
     "write_sharded",
 ]

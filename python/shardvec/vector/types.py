@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "UpdateReport",
+    "UpdateResult",
     "DistanceMetric",
     "VectorShardingStrategy",
     "VectorRecord",
@@ -207,6 +209,41 @@ class BuildResult:
     num_dbs: int = 0
     run_record_ref: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What an update changed (``update_sharded``): rows upserted (``replaced`` of them took the place
+    of a base row with the same id), rows deleted, ids to delete the base did not hold, the shards
+    rebuilt as ``(db_id, base_rows, rows)``, the shards shared with the base, the largest shard's rows
+    over the mean before and after, and for CLUSTER the mean distance of the upserted vectors to their
+    centroid vs the rebuilt shards' base rows. ``rebuild_advised`` and ``advice`` say when a full
+    rebuild (a new ``write_sharded``, retraining the routing) would pay. ``used_id_index`` is False
+    when the base had no id index (every shard's id map was read instead)."""
+
+    base_run_id: str
+    base_manifest_ref: str
+    upserted: int
+    replaced: int
+    deleted: int
+    missing_deletes: int
+    used_id_index: bool
+    rebuilt: list[tuple[int, int, int]]
+    shared_shards: int
+    base_imbalance: float
+    imbalance: float
+    upsert_centroid_distance: float | None
+    base_centroid_distance: float | None
+    rebuild_advised: bool
+    advice: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What ``update_sharded`` returns: the published snapshot and what changed."""
+
+    build: BuildResult
+    report: UpdateReport
 
 
 # --- adapter protocols (documented shape; the shardvec engine builds and reads shards itself) ----

@@ -26,9 +26,20 @@ from shardvec.rate_limiter import write_rate_limiter
 from shardvec.run_registry import writer_run_record
 from shardvec.vector._bridge import NO_SHARD_ID, EngineBatch, build_result, split_ids, write_config
 from shardvec.vector.config import DEFAULT_SHARD_ID_COL, VectorRecordInput, VectorShardedWriteConfig, VectorWriteOptions
-from shardvec.vector.types import BuildDurations, BuildResult, BuildStats, ShardResult, VectorRecord
+from shardvec.vector.types import (
+    BuildDurations,
+    BuildResult,
+    BuildStats,
+    ShardResult,
+    UpdateReport,
+    UpdateResult,
+    VectorRecord,
+)
 
-__all__ = ["BuildDurations", "BuildResult", "BuildStats", "ShardResult", "write_arrays", "write_sharded"]
+__all__ = [
+    "BuildDurations", "BuildResult", "BuildStats", "ShardResult", "UpdateReport", "UpdateResult", "update_sharded",
+    "write_arrays", "write_sharded",
+]
 
 # The writer_type of this writer's run records (the engine's own record says the same).
 WRITER_TYPE = "vector-shardvec"
@@ -132,14 +143,21 @@ def write_arrays(
     ))
 
 
+def _recorded_call(config: VectorShardedWriteConfig, call: Callable[[str | None], Any],
+                   build_of: Callable[[Any], Any]) -> Any:
+    """Runs ``call(run_id)`` (an engine write) inside the config's run registry record, if any;
+    ``build_of`` picks the engine's BuildResult out of what it returns."""
+    with writer_run_record(config, WRITER_TYPE) as (run_id, life):
+        result = call(run_id)
+        if life is not None:
+            life.set_manifest_ref(build_of(result).manifest_ref)
+            life.mark_succeeded()
+    return result
+
+
 def _recorded_write(config: VectorShardedWriteConfig, write: Callable[[str | None], Any]) -> BuildResult:
     """Runs ``write(run_id)`` (the engine's write) inside the config's run registry record, if any."""
-    with writer_run_record(config, WRITER_TYPE) as (run_id, life):
-        result = write(run_id)
-        if life is not None:
-            life.set_manifest_ref(result.manifest_ref)
-            life.mark_succeeded()
-    return build_result(result)
+    return build_result(_recorded_call(config, write, lambda result: result))
 
 
 def _refuse_record(record: Any, row: int) -> None:
@@ -218,3 +236,111 @@ def write_sharded(
         size_hint=size_hint,
         rate_limiter=_rate_limiter(config),
     ))
+
+
+def _upsert_arrays(upserts: Any, dim: int) -> dict[str, Any]:
+    """The engine's array arguments for ``upserts``: a mapping of arrays (``vectors`` and optional
+    ``ids``, ``payloads``, ``shard_ids``, ``routing_contexts``, as ``write_arrays`` takes them) or an
+    iterable of :class:`VectorRecord` (read once, into memory)."""
+    if upserts is None:
+        return {}
+    if isinstance(upserts, Mapping):
+        unknown = sorted(set(upserts) - {"vectors", "ids", "payloads", "shard_ids", "routing_contexts"})
+        if unknown or "vectors" not in upserts:
+            raise ConfigValidationError(
+                f"upserts as a mapping takes 'vectors' and optionally 'ids', 'payloads', 'shard_ids', "
+                f"'routing_contexts' (got keys {sorted(upserts)})")
+        columns = dict(upserts)
+    else:
+        records = list(upserts)
+        for row, record in enumerate(records):
+            if isinstance(record, Mapping) or not hasattr(record, "vector"):
+                _refuse_record(record, row)
+        columns = {
+            "vectors": np.asarray([np.asarray(r.vector, dtype=np.float32).reshape(-1) for r in records],
+                                  dtype=np.float32).reshape(len(records), dim),
+            "ids": [r.id for r in records],
+            "payloads": [r.payload for r in records] if any(r.payload is not None for r in records) else None,
+            "shard_ids": [r.shard_id for r in records] if any(r.shard_id is not None for r in records) else None,
+            "routing_contexts": ([r.routing_context for r in records]
+                                 if any(r.routing_context is not None for r in records) else None),
+        }
+    matrix = vectors_matrix(columns["vectors"], "upserts vectors")
+    if matrix.ndim != 2:
+        raise ConfigValidationError(f"upserts vectors must be a 2-D array (n, dim), got shape {matrix.shape}")
+    rows = int(matrix.shape[0])
+    if columns.get("ids") is None:
+        raise ConfigValidationError("upserts need ids: an update replaces and deletes rows by id")
+    int_ids, str_ids = split_ids(column_values(columns["ids"], "ids"), rows)
+    shard_ids = columns.get("shard_ids")
+    if shard_ids is not None and not isinstance(shard_ids, np.ndarray):
+        shard_ids = _shard_id_array(list(shard_ids))
+    elif shard_ids is not None:
+        shard_ids = int64_array(shard_ids, "shard_ids")
+    contexts = columns.get("routing_contexts")
+    return {
+        "vectors": matrix,
+        "int_ids": int_ids,
+        "str_ids": str_ids,
+        "payloads": _payload_texts(payload_rows(columns.get("payloads")), rows),
+        "shard_ids": shard_ids,
+        "routing_contexts": None if contexts is None else list(contexts),
+    }
+
+
+def _delete_arrays(deletes: Iterable[int | str] | None) -> dict[str, Any]:
+    """Ids to delete as the engine's two columns (int ids as int64, the rest as UTF-8 strings)."""
+    if deletes is None:
+        return {}
+    values = list(column_values(deletes, "deletes"))
+    ints = [v for v in values if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
+    strs = [v for v in values if isinstance(v, str)]
+    if len(ints) + len(strs) != len(values):
+        kinds = sorted({type(v).__name__ for v in values if not isinstance(v, (int, np.integer, str))
+                        or isinstance(v, bool)})
+        raise ConfigValidationError(f"deletes must be int or str ids, got {', '.join(kinds)}")
+    for position, value in enumerate(strs):
+        require_utf8(value, f"deletes entry {position}")
+    return {"delete_int_ids": int64_array(ints, "deletes") if ints else None, "delete_str_ids": strs}
+
+
+def update_sharded(
+    upserts: Any = None,
+    deletes: Iterable[int | str] | None = None,
+    config: VectorShardedWriteConfig | None = None,
+    *,
+    base: str = "current",
+    strict: bool = False,
+    last_writer_wins: bool = False,
+) -> UpdateResult:
+    """Upserts records and deletes ids in a published snapshot and publishes the result, rebuilding
+    only the shards that change (the others are shared with the base by URL and digest).
+
+    ``upserts``: None, an iterable of :class:`VectorRecord`, or a mapping of arrays as
+    ``write_arrays`` takes them (``vectors``, ``ids``, ``payloads``, ``shard_ids``,
+    ``routing_contexts``); every upsert needs an id, and one whose id the base holds replaces that row.
+    ``deletes``: ids to remove (one the base does not hold is counted in
+    ``report.missing_deletes``, or raises with ``strict``). ``config`` is the snapshot's write config;
+    whatever it says of the index, the routing, the filter columns and the layout must agree with the
+    base (``ConfigValidationError`` naming the field otherwise): upserts are routed with the base's
+    centroids, hyperplanes or CEL expression. ``base`` is ``"current"`` or a run id, and must be the
+    current snapshot (``PublishConflictError`` otherwise, and when another snapshot becomes current
+    before the update publishes) unless ``last_writer_wins``."""
+    if config is None:
+        raise ConfigValidationError("update_sharded needs config: the snapshot's VectorShardedWriteConfig")
+    _check_python_writer_call(config)
+    if upserts is None and deletes is None:
+        raise ConfigValidationError("update_sharded needs upserts, deletes, or both")
+    if not isinstance(base, str):
+        raise ConfigValidationError(f"base must be 'current' or a run id (str), got {type(base).__name__}")
+    if config.rate_limits.max_writes_per_second is not None:
+        raise ConfigValidationError(
+            f"rate_limits.max_writes_per_second={config.rate_limits.max_writes_per_second!r} is not applied by "
+            "update_sharded yet (it would be ignored): leave it None for an update")
+    arrays = _upsert_arrays(upserts, int(config.index_config.dim))
+    arrays.update(_delete_arrays(deletes))
+    build, report = _recorded_call(config, lambda run_id: _engine.update(
+        write_config(config, last_writer_wins, run_id), base=base, strict=bool(strict), **arrays),
+        lambda result: result[0])
+    return UpdateResult(build=build_result(build), report=UpdateReport(
+        **{**report, "rebuilt": [tuple(change) for change in report["rebuilt"]]}))

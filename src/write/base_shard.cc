@@ -1,0 +1,114 @@
+#include "write/base_shard.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <cstring>
+#include <memory>
+
+#include "common/digest.h"
+#include "common/sqlite/sqlite_setup.h"
+#include "common/sqlite/sqlite_statement.h"
+#include "common/status_macros.h"
+#include "shard/shard_searcher.h"
+#include "shard/sqlite_vec.h"
+#include "shard/sublists.h"
+
+namespace shardvec {
+namespace {
+
+struct CloseDb {
+  void operator()(sqlite3* db) const { sqlite3_close(db); }
+};
+using DbHandle = std::unique_ptr<sqlite3, CloseDb>;
+
+Result<DbHandle> OpenReadOnly(const std::filesystem::path& file, std::string_view name) {
+  RETURN_IF_ERROR(EnsureSqliteVecLoaded());
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  DbHandle db(raw);
+  if (rc != SQLITE_OK) {
+    return Status::IOError(fmt::format("shard {}: cannot open '{}': {}", name, file.string(),
+                                       raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  RETURN_IF_ERROR(HardenUntrustedConnection(db.get()).WithContext(fmt::format("shard {}", name)));
+  return db;
+}
+
+Status SqlError(sqlite3* db, std::string_view name, std::string_view what) {
+  return Status::Corruption(fmt::format("shard {}: {}: {}", name, what, sqlite3_errmsg(db)));
+}
+
+std::string_view ColumnText(const SqliteStatement& stmt, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), column));
+  return text == nullptr ? std::string_view() : std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(stmt.get(), column)));
+}
+
+}  // namespace
+
+Status FetchShardFile(ObjectStore& store, const ShardLocation& loc, const std::filesystem::path& dest) {
+  RETURN_IF_ERROR(store.GetToFile(loc.key, dest, loc.size).WithContext(fmt::format("downloading shard {}", loc.db_id)));
+  ASSIGN_OR_RETURN(FileDigest got, DigestFile(dest));
+  if (got.size != loc.size) {
+    return Status::Corruption(fmt::format("shard {} has {} bytes in '{}', the manifest records {}", loc.db_id,
+                                          got.size, store.Url(loc.key), loc.size));
+  }
+  if (loc.digest && got.digest != *loc.digest) {
+    return Status::Corruption(fmt::format("shard {} has digest {} in '{}', the manifest records {}", loc.db_id,
+                                          got.digest, store.Url(loc.key), *loc.digest));
+  }
+  return Status::OK();
+}
+
+Status ReadShardRows(const std::filesystem::path& file, std::string_view name, int64_t dim, bool with_vectors,
+                     const std::function<Status(const BaseRow&)>& visit) {
+  ASSIGN_OR_RETURN(DbHandle db, OpenReadOnly(file, name));
+  const char* sql = with_vectors
+                        ? "SELECT v.rowid, m.original_id, v.embedding, p.payload FROM vec_index AS v "
+                          "JOIN vec_id_map AS m ON m.internal_id = v.rowid "
+                          "LEFT JOIN vec_payloads AS p ON p.rowid = v.rowid ORDER BY v.rowid"
+                        : "SELECT internal_id, original_id FROM vec_id_map ORDER BY internal_id";
+  SqliteStatement stmt(db.get(), sql);
+  if (!stmt.ok()) return SqlError(db.get(), name, "reading its rows");
+  const size_t vector_bytes = static_cast<size_t>(dim) * sizeof(float);
+  std::vector<float> vector(with_vectors ? static_cast<size_t>(dim) : 0);
+  BaseRow row;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    const int64_t rowid = stmt.Int(0);
+    Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
+    if (!id.ok()) return id.status().WithContext(fmt::format("shard {}, rowid {}", name, rowid));
+    row.id = std::move(id).value();
+    if (with_vectors) {
+      const std::string_view blob = stmt.Blob(2);
+      if (blob.size() != vector_bytes) {
+        return Status::Corruption(fmt::format("shard {}, rowid {}: its vector has {} bytes, dim {} needs {}", name,
+                                              rowid, blob.size(), dim, vector_bytes));
+      }
+      std::memcpy(vector.data(), blob.data(), vector_bytes);
+      row.vector = vector;
+      if (sqlite3_column_type(stmt.get(), 3) == SQLITE_NULL) {
+        row.payload.reset();
+      } else {
+        row.payload = std::string(ColumnText(stmt, 3));
+      }
+    }
+    RETURN_IF_ERROR(visit(row));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db.get(), name, "reading its rows");
+  return Status::OK();
+}
+
+Result<int64_t> ShardFileSublists(const std::filesystem::path& file, std::string_view name) {
+  ASSIGN_OR_RETURN(DbHandle db, OpenReadOnly(file, name));
+  SqliteStatement exists(db.get(), "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?");
+  if (!exists.ok()) return SqlError(db.get(), name, "reading its schema");
+  sqlite3_bind_text(exists.get(), 1, kSublistsTable.data(), static_cast<int>(kSublistsTable.size()), SQLITE_STATIC);
+  if (exists.Step() != SQLITE_ROW) return SqlError(db.get(), name, "reading its schema");
+  if (exists.Int(0) == 0) return int64_t{0};
+  SqliteStatement count(db.get(), fmt::format("SELECT count(*) FROM {}", kSublistsTable));
+  if (!count.ok() || count.Step() != SQLITE_ROW) return SqlError(db.get(), name, "counting its sub-lists");
+  return count.Int(0);
+}
+
+}  // namespace shardvec

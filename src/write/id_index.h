@@ -1,0 +1,52 @@
+// A snapshot's id index: where each id lives, without opening a shard. Every row's original id is
+// hashed to 64 bits (xxh3 of its id-map text, so the int 7 and the string "7" differ) and the
+// (hash, db_id) pairs are kept sorted, one artifact per snapshot (vector_meta/run_id=R/id_index.bin,
+// its digest and entry count in custom["shardvec"]["id_index"]). An update reads it once, finds the
+// shards of the ids it changes by binary search, and writes the next snapshot's.
+//
+// Bytes: "SVIDX" 0x01 0x00 0x00, the entry count (u64 little endian), then the hashes ascending
+// (u64 LE each), then each entry's db_id (u32 LE each, in the same order): 12 bytes per row plus 16.
+// Two ids with one hash (about 1 in 2^64 per pair) both stay listed: a lookup then names both
+// shards, and the update reads each to find the id, so a collision costs time, never a wrong row.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardvec/status.h"
+#include "shardvec/types.h"
+
+namespace shardvec {
+
+inline constexpr std::string_view kIdIndexFileName = "id_index.bin";
+
+// The hash an id is indexed under.
+uint64_t IdIndexHash(const RecordId& id);
+
+struct IdIndexEntry {
+  uint64_t hash = 0;
+  uint32_t db_id = 0;
+  auto operator<=>(const IdIndexEntry&) const = default;
+};
+
+class IdIndex {
+ public:
+  IdIndex() = default;
+  // Sorts `entries` (any order).
+  explicit IdIndex(std::vector<IdIndexEntry> entries);
+
+  // Parses an artifact; Corruption naming `what` when it is malformed or names a db_id >= num_dbs.
+  static Result<IdIndex> Parse(std::string_view bytes, int64_t num_dbs, std::string_view what);
+  std::string Encode() const;
+
+  // The shards that hold an id of this hash (ascending, without repeats; usually none or one).
+  std::vector<int64_t> ShardsOf(uint64_t hash) const;
+  const std::vector<IdIndexEntry>& entries() const { return entries_; }
+
+ private:
+  std::vector<IdIndexEntry> entries_;  // ascending
+};
+
+}  // namespace shardvec

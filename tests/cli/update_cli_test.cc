@@ -1,0 +1,118 @@
+// End-to-end tests of `shardvec update` (the binary as a child process) on a snapshot `shardvec build`
+// made: upserts from a .jsonl file, deletes from an id file, what it prints, what a reader then sees,
+// `history --shards`, and the usage errors.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "shardvec/reader.h"
+#include "support/test_util.h"
+
+namespace shardvec {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::RunCli;
+using testing::ShellQuote;
+using ::testing::HasSubstr;
+
+class UpdateCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::WriteNpy(tmp_ / "v.npy", testing::RandomMatrix(60, 4, 7));
+    std::string ids;
+    for (int i = 0; i < 60; ++i) ids += std::to_string(i) + "\n";
+    testing::WriteText(tmp_ / "ids.txt", ids);
+    auto r = RunCli(fmt::format("build --quiet --store {} --local-root {} --input {} --ids {} --metric l2 "
+                                "--strategy cluster --num-dbs 3 --train-centroids --sublists-per-shard 1 --run-id base",
+                                ShellQuote(Store()), ShellQuote(LocalRoot()), ShellQuote((tmp_ / "v.npy").string()),
+                                ShellQuote((tmp_ / "ids.txt").string())));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  testing::CommandResult Update(const std::string& flags) {
+    return RunCli(fmt::format("update --store {} --local-root {} {}", ShellQuote(Store()), ShellQuote(LocalRoot()), flags));
+  }
+  std::string Store() const { return (tmp_ / "store").string(); }
+  std::string LocalRoot() const { return (tmp_ / "lr").string(); }
+
+  testing::TempDir dir_;
+  const fs::path tmp_ = dir_.path();
+};
+
+TEST_F(UpdateCliTest, UpsertsAndDeletesFromFilesArePublishedAndReported) {
+  testing::WriteText(tmp_ / "up.jsonl",
+                     "{\"id\": 3, \"vector\": [9, 9, 9, 9], \"payload\": {\"v\": 2}}\n"
+                     "{\"id\": 100, \"vector\": [-9, -9, -9, -9]}\n");
+  testing::WriteText(tmp_ / "del.txt", "5\n6\n777\n");
+  auto r = Update(fmt::format("--upsert {} --delete {} --run-id next --json", ShellQuote((tmp_ / "up.jsonl").string()),
+                              ShellQuote((tmp_ / "del.txt").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json out = json::parse(r.out);
+  EXPECT_EQ(out["run_id"], "next");
+  EXPECT_EQ(out["base_run_id"], "base");
+  EXPECT_EQ(out["upserted"], 2);
+  EXPECT_EQ(out["replaced"], 1);
+  EXPECT_EQ(out["deleted"], 2);
+  EXPECT_EQ(out["missing_deletes"], 1);
+  EXPECT_EQ(out["total_vectors"], 59);
+  EXPECT_FALSE(out["used_id_index"]);  // a build writes none; this update wrote one
+  EXPECT_TRUE(out["base_centroid_distance"].is_number());
+
+  ReaderOptions o;
+  o.store = Store();
+  o.cache_dir = (tmp_ / "cache").string();
+  auto reader = ShardedVectorReader::Open(o);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  SearchOptions all;
+  all.num_probes = 3;
+  auto hit = (*reader)->Search(std::vector<float>{9, 9, 9, 9}, 1, all);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(std::get<int64_t>(hit->results[0].id), 3);
+  EXPECT_EQ(hit->results[0].payload_json, "{\"v\": 2}");
+
+  // The text report, an update by the index this time, then history marks the shared shards.
+  testing::WriteText(tmp_ / "del2.txt", "7\n");
+  r = Update(fmt::format("--delete {} --run-id third", ShellQuote((tmp_ / "del2.txt").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("published run third over base next"));
+  EXPECT_THAT(r.out, HasSubstr("1 rebuilt, 2 shared with the base"));
+  r = RunCli(fmt::format("history --store {} --shards --json", ShellQuote(Store())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json history = json::parse(r.out);
+  EXPECT_EQ(history["manifests"][0]["run_id"], "third");
+  EXPECT_EQ(history["manifests"][0]["shared_shards"], 2);
+  EXPECT_EQ(history["manifests"][0]["base_run_id"], "next");
+  EXPECT_EQ(history["manifests"][2]["shared_shards"], 0);
+  r = RunCli(fmt::format("history --store {} --shards", ShellQuote(Store())));
+  EXPECT_THAT(r.out, HasSubstr("run_id=third  (current)  shares 2 of 3 shards (updated from run_id=next)"));
+}
+
+TEST_F(UpdateCliTest, StrictRefusesAMissingDeleteAndPublishesNothing) {
+  testing::WriteText(tmp_ / "del.txt", "5\ndoc-404\n");
+  auto r = Update(fmt::format("--delete {} --strict", ShellQuote((tmp_ / "del.txt").string())));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("doc-404"));
+  r = RunCli(fmt::format("history --store {} --json", ShellQuote(Store())));
+  EXPECT_EQ(json::parse(r.out)["manifests"].size(), 1u);
+}
+
+TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {
+  auto r = Update("");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("give --upsert FILE, --delete IDS_FILE, or both"));
+  r = Update(fmt::format("--ids {}", ShellQuote((tmp_ / "ids.txt").string())));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--ids describes the --upsert rows"));
+  r = Update(fmt::format("--upsert {}", ShellQuote((tmp_ / "v.npy").string())));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("has no ids"));
+  testing::WriteText(tmp_ / "del.txt", "5\n");
+  r = Update(fmt::format("--delete {} --base nosuchrun", ShellQuote((tmp_ / "del.txt").string())));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("nosuchrun"));
+}
+
+}  // namespace
+}  // namespace shardvec

@@ -1,0 +1,133 @@
+"""update_sharded: upserts (records or arrays) and deletes by id in the current snapshot, on a folder
+and on S3; the result searches like a full rebuild of the same records; a config that disagrees with
+the base and a base that is no longer current are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shardvec.config import WriterOutputConfig
+from shardvec.errors import ConfigValidationError, PublishConflictError
+from shardvec.vector import (
+    ShardedVectorReader,
+    UpdateResult,
+    VectorRecord,
+    VectorShardedWriteConfig,
+    update_sharded,
+    write_arrays,
+)
+from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
+from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+
+DIM = 8
+
+
+def make_config(prefix: str, tmp_path: Path, storage: dict[str, Any], num_probes: int = 1) -> VectorShardedWriteConfig:
+    return VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=4, strategy=VectorShardingStrategy.LSH, num_probes=num_probes),
+        s3_prefix=prefix,
+        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
+        **storage,
+    )
+
+
+def top_ids(rows: dict[int, np.ndarray], query: np.ndarray, k: int) -> list[int]:
+    ids = sorted(rows)
+    data = np.stack([rows[i] for i in ids])
+    order = np.argsort(((data - query) ** 2).sum(axis=1), kind="stable")[:k]
+    return [ids[i] for i in order]
+
+
+def test_upserts_and_deletes_publish_what_a_full_rebuild_holds(
+        tmp_path: Path, prefix_and_storage: tuple[str, dict[str, Any]]) -> None:
+    prefix, storage = prefix_and_storage
+    config = make_config(prefix, tmp_path, storage)
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((100, DIM)).astype(np.float32)
+    write_arrays(vectors, config, ids=np.arange(100), payloads=[{"n": i} for i in range(100)])
+    rows = {i: vectors[i] for i in range(100)}
+
+    # Records: one replaces id 4, one is new; deletes: two held ids and one the snapshot never had.
+    replaced = rng.standard_normal(DIM).astype(np.float32)
+    added = rng.standard_normal(DIM).astype(np.float32)
+    result = update_sharded(upserts=[VectorRecord(id=4, vector=replaced, payload={"n": -4}),
+                                     VectorRecord(id=500, vector=added, payload={"n": 500})],
+                            deletes=[7, 8, 9999], config=config)
+    assert isinstance(result, UpdateResult)
+    assert (result.report.upserted, result.report.replaced, result.report.deleted,
+            result.report.missing_deletes) == (2, 1, 2, 1)
+    assert result.report.used_id_index is False
+    assert result.build.stats.rows_written == 99
+    assert result.report.shared_shards + len(result.report.rebuilt) == 4
+    rows.update({4: replaced, 500: added})
+    del rows[7], rows[8]
+
+    # Arrays, through the id index the first update wrote.
+    more = rng.standard_normal((3, DIM)).astype(np.float32)
+    second = update_sharded(upserts={"vectors": more, "ids": np.array([10, 600, 601])}, deletes=np.array([11]),
+                            config=config)
+    assert second.report.used_id_index is True
+    assert second.report.base_run_id == result.build.run_id
+    rows.update({10: more[0], 600: more[1], 601: more[2]})
+    del rows[11]
+
+    reader = ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), **storage)
+    try:
+        assert reader.snapshot_info().total_vectors == len(rows)
+        for query in rng.standard_normal((5, DIM)).astype(np.float32):
+            hits = reader.search(query, top_k=10, shard_ids=[0, 1, 2, 3]).results
+            assert [hit.id for hit in hits] == top_ids(rows, query, 10)
+        hit = reader.search(replaced, top_k=1, shard_ids=[0, 1, 2, 3]).results[0]
+        assert (hit.id, hit.payload) == (4, {"n": -4})
+    finally:
+        reader.close()
+
+
+def test_a_config_that_disagrees_with_the_base_is_refused_naming_the_field(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "store")
+    config = make_config(prefix, tmp_path, {})
+    write_arrays(np.ones((10, DIM), dtype=np.float32), config, ids=np.arange(10))
+    with pytest.raises(ConfigValidationError, match="sharding.num_probes is 2 but the base snapshot"):
+        update_sharded(deletes=[1], config=make_config(prefix, tmp_path, {}, num_probes=2))
+    with pytest.raises(ConfigValidationError, match="upserts need ids"):
+        update_sharded(upserts={"vectors": np.ones((1, DIM), dtype=np.float32)}, config=config)
+    with pytest.raises(ConfigValidationError, match="needs upserts, deletes, or both"):
+        update_sharded(config=config)
+    limited = make_config(prefix, tmp_path, {})
+    limited.rate_limits.max_writes_per_second = 100.0
+    with pytest.raises(ConfigValidationError, match="rate_limits.max_writes_per_second=100.0 is not applied"):
+        update_sharded(deletes=[1], config=limited)
+
+
+def test_a_base_that_is_no_longer_current_is_a_publish_conflict(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "store")
+    config = make_config(prefix, tmp_path, {})
+    first = write_arrays(np.ones((10, DIM), dtype=np.float32), config, ids=np.arange(10))
+    write_arrays(np.ones((10, DIM), dtype=np.float32) * 2, config, ids=np.arange(10))
+    with pytest.raises(PublishConflictError, match="is not the current one"):
+        update_sharded(deletes=[1], config=config, base=first.run_id)
+    with pytest.raises(Exception, match="strict: 1 id"):
+        update_sharded(deletes=[12345], config=config, strict=True)
+
+
+def test_a_cluster_snapshot_built_from_python_updates_with_the_same_config(tmp_path: Path) -> None:
+    # The Python config carries every sharding default (num_hash_bits too): an update with it is not
+    # refused for fields the strategy does not use.
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((60, DIM)).astype(np.float32)
+    config = VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
+        s3_prefix=str(tmp_path / "store"),
+        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
+    )
+    write_arrays(vectors, config, ids=np.arange(60))
+    result = update_sharded(upserts={"vectors": vectors[:2] + 1, "ids": [0, 1]}, deletes=[2], config=config)
+    assert (result.report.replaced, result.report.deleted) == (2, 1)
+    assert result.report.upsert_centroid_distance is not None
+    assert result.report.base_centroid_distance is not None

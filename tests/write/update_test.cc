@@ -1,0 +1,744 @@
+// Incremental snapshots (UpdateSharded, shardvec update): after rounds of random upserts and deletes
+// the snapshot holds exactly what a full rebuild of the same final records holds (same ids and tables
+// per shard, read with plain SQLite + vec0 per manifest entry), searches equal brute force, a failure
+// or a SIGKILL at every publish step leaves the previous snapshot current and whole, cleanup keeps
+// every shard a kept manifest shares, and copy / verify / rollback follow shared shards. Folder and
+// S3 stores.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "common/time_util.h"
+#include "format/keys.h"
+#include "shardvec/admin.h"
+#include "shardvec/copy.h"
+#include "shardvec/manifest_store.h"
+#include "shardvec/reader.h"
+#include "shardvec/update.h"
+#include "shardvec/verify.h"
+#include "shardvec/writer.h"
+#include "support/fault_injection_store.h"
+#include "support/s3_test_env.h"
+#include "support/test_util.h"
+#include "write/id_index.h"
+#include "write/run_registry.h"
+
+namespace shardvec {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr int64_t kDim = 8;
+constexpr int64_t kDbs = 4;
+const std::vector<std::string> kRegions = {"eu", "us", "apac", "sa"};
+
+// One record of the model the snapshot must equal.
+struct Row {
+  int64_t id = 0;
+  std::vector<float> vector;
+  std::string tag;         // payload {"tag": …}, a filter column under CLUSTER
+  int64_t shard_id = 0;    // EXPLICIT
+  std::string region;      // CEL routing context
+};
+using Model = std::map<int64_t, Row>;
+
+// Rows as a RecordBatch (the batch views this object's columns): shard ids only under EXPLICIT and
+// routing contexts only under CEL (a column the strategy does not read is refused).
+struct Batch {
+  Batch(const std::vector<Row>& rows, Strategy strategy) {
+    for (const Row& r : rows) {
+      vectors.insert(vectors.end(), r.vector.begin(), r.vector.end());
+      ids.push_back(r.id);
+      payloads.push_back(nlohmann::json({{"tag", r.tag}}).dump());
+      shard_ids.push_back(r.shard_id);
+      contexts.push_back(RoutingContext{{"region", RoutingValue(r.region)}});
+    }
+    batch.rows = static_cast<int64_t>(rows.size());
+    batch.dim = kDim;
+    batch.vectors = vectors.data();
+    batch.int_ids = ids;
+    batch.payloads = payloads;
+    if (strategy == Strategy::kExplicit) batch.shard_ids = shard_ids;
+    if (strategy == Strategy::kCel) batch.routing_contexts = contexts;
+  }
+  std::vector<float> vectors;
+  std::vector<int64_t> ids;
+  std::vector<std::optional<std::string>> payloads;
+  std::vector<int64_t> shard_ids;
+  std::vector<std::optional<RoutingContext>> contexts;
+  RecordBatch batch;
+};
+
+std::vector<Row> RowsOf(const Model& m) {
+  std::vector<Row> rows;
+  for (const auto& [id, r] : m) rows.push_back(r);
+  return rows;
+}
+
+Row RandomRow(int64_t id, std::mt19937_64& rng) {
+  std::normal_distribution<float> gauss;
+  Row r;
+  r.id = id;
+  for (int64_t d = 0; d < kDim; ++d) r.vector.push_back(gauss(rng));
+  r.tag = rng() % 2 ? "a" : "b";
+  r.shard_id = static_cast<int64_t>(rng() % kDbs);
+  r.region = kRegions[rng() % kRegions.size()];
+  return r;
+}
+
+WriteConfig ConfigFor(Strategy strategy, const std::string& store, const StoreOptions& options, const fs::path& work) {
+  WriteConfig c;
+  c.store = store;
+  c.store_options = options;
+  c.local_root = (work / "build").string();
+  c.index.dim = kDim;
+  c.index.metric = Metric::kL2;
+  c.sharding.strategy = strategy;
+  c.sharding.num_dbs = kDbs;
+  c.sharding.sublists_per_shard = 1;
+  c.max_parallel_shards = 2;
+  switch (strategy) {
+    case Strategy::kCluster:
+      c.sharding.centroids = testing::RandomMatrix(kDbs, kDim, 7);
+      c.sharding.sublists_per_shard = 3;  // sub-lists rebuilt in every rebuilt shard
+      c.index.quantization = "int8";      // and int8 codes
+      c.filter_columns = {{"tag", "string"}};
+      break;
+    case Strategy::kLsh:
+      c.sharding.num_hash_bits = 3;
+      break;
+    case Strategy::kExplicit:
+      break;
+    case Strategy::kCel:
+      c.sharding.cel_expr = "region";
+      c.sharding.cel_columns = {{"region", "string"}};
+      c.sharding.routing_values = std::vector<RoutingValue>(kRegions.begin(), kRegions.end());
+      c.sharding.num_dbs.reset();
+      break;
+  }
+  return c;
+}
+
+// What one manifest entry's shard holds, read with plain SQLite + vec0 (the other reader's view).
+struct ShardContents {
+  std::vector<int64_t> ids;          // sorted
+  std::vector<std::string> tables;   // sorted table names
+  int64_t vectors = 0;               // rows of vec_index
+  bool operator==(const ShardContents&) const = default;
+};
+
+std::map<int64_t, ShardContents> ReadWithPlainSqlite(ObjectStore& store, const fs::path& scratch) {
+  auto manifests = MakeObjectManifestStore(std::shared_ptr<ObjectStore>(&store, [](ObjectStore*) {}));
+  auto current = manifests->LoadCurrent();
+  EXPECT_TRUE(current.ok() && current->has_value());
+  auto manifest = manifests->LoadManifest((*current)->ref);
+  EXPECT_TRUE(manifest.ok()) << manifest.status().ToString();
+  std::map<int64_t, ShardContents> out;
+  fs::create_directories(scratch);
+  for (const ManifestShard& shard : manifest->shards) {
+    auto key = KeyFromSnapshotUrl(store.PrefixUrl(), manifest->s3_prefix, *shard.db_url + "/shard.db");
+    EXPECT_TRUE(key.ok()) << key.status().ToString();
+    auto bytes = store.Get(*key, int64_t{1} << 30);
+    EXPECT_TRUE(bytes.ok()) << *key << ": " << bytes.status().ToString();
+    const fs::path file = scratch / fmt::format("db{}.db", shard.db_id);
+    fs::remove(file);
+    testing::WriteText(file, *bytes);
+    sqlite3* db = testing::OpenWithVec0(file);
+    ShardContents c;
+    for (const auto& row : testing::QueryRows(db, "SELECT original_id FROM vec_id_map")) {
+      c.ids.push_back(nlohmann::json::parse(row[0])["v"].get<int64_t>());
+    }
+    std::sort(c.ids.begin(), c.ids.end());
+    for (const auto& row : testing::QueryRows(db, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) {
+      c.tables.push_back(row[0]);
+    }
+    c.vectors = std::stoll(testing::QueryRows(db, "SELECT count(*) FROM vec_index")[0][0]);
+    EXPECT_EQ(c.vectors, shard.row_count) << "db " << shard.db_id;
+    // The shard answers a vec0 KNN query on its own.
+    const std::string knn = testing::QueryRows(
+        db, "SELECT count(*) FROM (SELECT rowid FROM vec_index WHERE embedding MATCH '[0,0,0,0,0,0,0,0]' AND k = 3)")[0][0];
+    EXPECT_EQ(std::stoll(knn), std::min<int64_t>(3, shard.row_count));
+    sqlite3_close(db);
+    out[shard.db_id] = std::move(c);
+  }
+  return out;
+}
+
+// The exact top-k ids of `rows` (l2), optionally only rows with tag `tag`.
+std::vector<int64_t> BruteForceIds(const Model& model, const std::vector<float>& q, int64_t k,
+                                   const std::string& tag = "") {
+  std::vector<std::pair<double, int64_t>> scored;
+  for (const auto& [id, r] : model) {
+    if (!tag.empty() && r.tag != tag) continue;
+    double d = 0;
+    for (int64_t i = 0; i < kDim; ++i) d += (r.vector[i] - q[i]) * (r.vector[i] - q[i]);
+    scored.emplace_back(d, id);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < scored.size() && static_cast<int64_t>(i) < k; ++i) ids.push_back(scored[i].second);
+  return ids;
+}
+
+class UpdateTestBase : public ::testing::Test {
+ protected:
+  // A store under test, with the options a reader or CLI child needs to reach it.
+  struct Target {
+    std::string prefix;
+    std::shared_ptr<ObjectStore> store;  // injects the armed fault
+    StoreOptions options;
+    std::string cli_env;
+  };
+  Target Folder(const std::string& name) {
+    const std::string prefix = (tmp_ / name).string();
+    auto store = OpenStore(prefix);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return {prefix, Injecting(*store), {}, ""};
+  }
+  Target S3(const std::string& name) {
+    const std::string prefix = testing::UniqueS3Prefix(name);
+    return {prefix, Injecting(testing::OpenS3TestStore(prefix)), testing::S3TestOptions(), testing::S3CliEnv() + " "};
+  }
+  Target Make(bool s3, const std::string& name) { return s3 ? S3(name) : Folder(name); }
+
+  std::shared_ptr<ObjectStore> Injecting(std::shared_ptr<ObjectStore> store) {
+    return std::make_shared<testing::FaultInjectionStore>(std::move(store), [this](std::string_view point) {
+      std::shared_ptr<testing::FaultHook> hook;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        hook = fault_;
+      }
+      return hook ? (*hook)(point) : Status::OK();
+    });
+  }
+  void Arm(testing::FaultHook hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fault_ = hook ? std::make_shared<testing::FaultHook>(std::move(hook)) : nullptr;
+  }
+
+  // Searches the current snapshot of `t` (every shard, every sub-list) and compares with brute force.
+  void ExpectSearchEqualsModel(const Target& t, const Model& model, bool filtered, uint64_t seed) {
+    ReaderOptions o;
+    o.store = t.prefix;
+    o.store_options = t.options;
+    o.cache_dir = (tmp_ / fmt::format("cache{}", ++caches_)).string();
+    auto reader = ShardedVectorReader::Open(o);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    std::mt19937_64 rng(seed);
+    for (int q = 0; q < 6; ++q) {
+      const std::vector<float> query = RandomRow(0, rng).vector;
+      SearchOptions so;
+      so.shard_ids = std::vector<int64_t>{0, 1, 2, 3};
+      if (filtered) so.sublist_probes = 1000;
+      auto hits = (*reader)->Search(query, 10, so);
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      std::vector<int64_t> got;
+      for (const SearchHit& h : hits->results) got.push_back(std::get<int64_t>(h.id));
+      EXPECT_EQ(got, BruteForceIds(model, query, 10)) << "query " << q;
+      if (!filtered) continue;
+      so.filter = "tag == 'a'";
+      auto tagged = (*reader)->Search(query, 10, so);
+      ASSERT_TRUE(tagged.ok()) << tagged.status().ToString();
+      got.clear();
+      for (const SearchHit& h : tagged->results) got.push_back(std::get<int64_t>(h.id));
+      EXPECT_EQ(got, BruteForceIds(model, query, 10, "a")) << "filtered query " << q;
+    }
+  }
+
+  testing::TempDir dir_;
+  const fs::path tmp_ = dir_.path();
+  std::mutex mu_;
+  std::shared_ptr<testing::FaultHook> fault_;
+  int caches_ = 0;
+};
+
+// ---- Property: rounds of random changes equal a full rebuild ------------------------------------
+
+struct PropertyCase {
+  Strategy strategy;
+  bool s3;
+};
+
+class UpdatePropertyTest : public UpdateTestBase, public ::testing::WithParamInterface<PropertyCase> {
+ protected:
+  void RunProperty(const PropertyCase& pc);
+};
+
+// Four rounds of 10 replaced ids, 12 new ids, 8 deleted ids and 1 missing delete, seeded.
+void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
+  const Target t = Make(pc.s3, "prop");
+  const WriteConfig config = ConfigFor(pc.strategy, t.prefix, t.options, tmp_);
+  std::mt19937_64 rng(1234 + static_cast<uint64_t>(pc.strategy));
+  Model model;
+  int64_t next_id = 0;
+  for (; next_id < 160; ++next_id) model[next_id] = RandomRow(next_id, rng);
+  {
+    const Batch b(RowsOf(model), pc.strategy);
+    auto built = WriteSharded(config, b.batch, t.store);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+  }
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE(fmt::format("round {}", round));
+    std::vector<int64_t> existing;
+    for (const auto& [id, r] : model) existing.push_back(id);
+    std::shuffle(existing.begin(), existing.end(), rng);
+    std::vector<Row> upserts;
+    for (int i = 0; i < 10; ++i) upserts.push_back(RandomRow(existing[i], rng));      // replaced
+    for (int i = 0; i < 12; ++i) upserts.push_back(RandomRow(next_id++, rng));        // new
+    std::vector<RecordId> deletes;
+    for (int i = 10; i < 18; ++i) deletes.emplace_back(existing[i]);
+    deletes.emplace_back(int64_t{1000000 + round});  // not in the snapshot
+    for (const Row& r : upserts) model[r.id] = r;
+    for (int i = 10; i < 18; ++i) model.erase(existing[i]);
+    std::shuffle(upserts.begin(), upserts.end(), rng);
+
+    const Batch b(upserts, pc.strategy);
+    auto updated = UpdateSharded(config, &b.batch, deletes, {}, t.store);
+    ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+    const UpdateReport& r = updated->report;
+    EXPECT_EQ(r.upserted, 22);
+    EXPECT_EQ(r.replaced, 10);
+    EXPECT_EQ(r.deleted, 8);
+    EXPECT_EQ(r.missing_deletes, 1);
+    EXPECT_EQ(r.used_id_index, round > 0) << "the build wrote no index; every update writes one";
+    EXPECT_EQ(updated->build.total_vectors, static_cast<int64_t>(model.size()));
+    EXPECT_EQ(r.shared_shards + static_cast<int64_t>(r.rebuilt.size()), kDbs);
+    if (pc.strategy == Strategy::kCluster) {
+      EXPECT_TRUE(r.upsert_centroid_distance.has_value());
+      EXPECT_TRUE(r.base_centroid_distance.has_value());
+    }
+
+    // A full rebuild of the same final records, in a folder of its own.
+    WriteConfig full = config;
+    full.store = (tmp_ / fmt::format("full-{}", round)).string();
+    full.store_options = {};
+    const Batch all(RowsOf(model), pc.strategy);
+    auto rebuilt = WriteSharded(full, all.batch);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
+    auto full_store = OpenStore(full.store);
+    ASSERT_TRUE(full_store.ok());
+    const auto want = ReadWithPlainSqlite(**full_store, tmp_ / fmt::format("sql-full-{}", round));
+    const auto got = ReadWithPlainSqlite(*t.store, tmp_ / fmt::format("sql-upd-{}", round));
+    EXPECT_EQ(got, want);
+    std::set<int64_t> seen;
+    for (const auto& [db, c] : got) {
+      for (int64_t id : c.ids) EXPECT_TRUE(seen.insert(id).second) << "id " << id << " twice";
+    }
+    ExpectSearchEqualsModel(t, model, pc.strategy == Strategy::kCluster, 99 + round);
+  }
+  auto verified = VerifySnapshot(t.store);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_TRUE(verified->ok()) << (verified->problems.empty() ? "" : verified->problems[0].message);
+}
+
+TEST_P(UpdatePropertyTest, RoundsOfUpsertsAndDeletesEqualAFullRebuild) { RunProperty(GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Folder, UpdatePropertyTest,
+                         ::testing::Values(PropertyCase{Strategy::kCluster, false}, PropertyCase{Strategy::kLsh, false},
+                                           PropertyCase{Strategy::kExplicit, false}, PropertyCase{Strategy::kCel, false}),
+                         [](const auto& info) { return std::string(StrategyName(info.param.strategy)); });
+
+class S3UpdatePropertyTest : public UpdatePropertyTest {};
+TEST_P(S3UpdatePropertyTest, RoundsOfUpsertsAndDeletesEqualAFullRebuild) { RunProperty(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(S3, S3UpdatePropertyTest,
+                         ::testing::Values(PropertyCase{Strategy::kCluster, true}, PropertyCase{Strategy::kCel, true}),
+                         [](const auto& info) { return std::string(StrategyName(info.param.strategy)); });
+
+// ---- Crash safety: a failure or SIGKILL at every publish step of an update --------------------
+
+struct CrashCase {
+  std::string_view point;
+  int nth;
+  bool swapped;  // the new snapshot became current before the fault
+};
+
+const std::vector<CrashCase>& CrashCases() {
+  static const std::vector<CrashCase> cases = {
+      {testing::kFaultAfterShardUpload, 1, false},      {testing::kFaultAfterShardUpload, 2, false},
+      {testing::kFaultAfterRoutingArtifacts, 1, false}, {testing::kFaultAfterManifestPut, 1, false},
+      {testing::kFaultDuringCurrentSwap, 1, false},     {testing::kFaultAfterCurrentSwap, 1, true},
+  };
+  return cases;
+}
+
+// The records of `rows` as a .jsonl file `shardvec update --upsert` reads.
+void WriteJsonl(const fs::path& path, const std::vector<Row>& rows) {
+  std::string text;
+  for (const Row& r : rows) {
+    text += nlohmann::json({{"id", r.id}, {"vector", r.vector}, {"payload", {{"tag", r.tag}}}}).dump() + "\n";
+  }
+  testing::WriteText(path, text);
+}
+
+class UpdateCrashTest : public UpdateTestBase, public ::testing::WithParamInterface<bool> {
+ protected:
+  // Publishes a build and one update (so the snapshot a crash must leave whole is an incremental
+  // one), then runs every fault case in turn on that store.
+  void RunCases(bool s3, bool crash) {
+    const Target t = Make(s3, crash ? "crash" : "fail");
+    WriteConfig config = ConfigFor(Strategy::kCluster, t.prefix, t.options, tmp_);
+    std::mt19937_64 rng(77);
+    Model model;
+    int64_t next_id = 0;
+    for (; next_id < 120; ++next_id) model[next_id] = RandomRow(next_id, rng);
+    const Batch base(RowsOf(model), Strategy::kCluster);
+    auto built = WriteSharded(config, base.batch, t.store);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    std::vector<Row> first = {RandomRow(next_id++, rng), RandomRow(3, rng)};
+    for (const Row& r : first) model[r.id] = r;
+    const Batch first_batch(first, Strategy::kCluster);
+    ASSERT_TRUE(UpdateSharded(config, &first_batch.batch, {RecordId(int64_t{5})}, {}, t.store).ok());
+    model.erase(5);
+    int n = 0;
+    for (const CrashCase& fc : CrashCases()) {
+      SCOPED_TRACE(fmt::format("{}:{} {}", fc.point, fc.nth, crash ? "crash" : "fail"));
+      auto before = t.store->Get("_CURRENT", 1 << 20);
+      ASSERT_TRUE(before.ok());
+      std::vector<Row> upserts;
+      std::vector<int64_t> existing;
+      for (const auto& [id, r] : model) existing.push_back(id);
+      std::shuffle(existing.begin(), existing.end(), rng);
+      for (int i = 0; i < 4; ++i) upserts.push_back(RandomRow(existing[i], rng));
+      for (int i = 0; i < 4; ++i) upserts.push_back(RandomRow(next_id++, rng));
+      const std::vector<int64_t> deleted = {existing[4], existing[5]};
+      Model after = model;
+      for (const Row& r : upserts) after[r.id] = r;
+      for (int64_t id : deleted) after.erase(id);
+      const std::string run_id = fmt::format("crash{}", ++n);
+      if (crash) {
+        const fs::path upsert_file = tmp_ / (run_id + ".jsonl");
+        const fs::path delete_file = tmp_ / (run_id + ".ids");
+        WriteJsonl(upsert_file, upserts);
+        testing::WriteText(delete_file, fmt::format("{}\n{}\n", deleted[0], deleted[1]));
+        const auto r = testing::RunCommand(fmt::format(
+            "{}SHARDVEC_FAULT_POINT={}:{} SHARDVEC_FAULT_ACTION=crash {} update --store {} --upsert {} --delete {} "
+            "--run-id {} --local-root {} --sublists-per-shard 3",
+            t.cli_env, fc.point, fc.nth, testing::ShellQuote(SHARDVEC_FAULT_CLI_PATH), testing::ShellQuote(t.prefix),
+            testing::ShellQuote(upsert_file.string()), testing::ShellQuote(delete_file.string()), run_id,
+            testing::ShellQuote((tmp_ / "cli-build").string())));
+        ASSERT_EQ(r.exit_code, 128 + SIGKILL) << "the updater was not killed: " << r.err;
+      } else {
+        Arm(testing::FaultAt(fc.point, fc.nth, /*crash=*/false));
+        WriteConfig c = config;
+        c.run_id = run_id;
+        std::vector<RecordId> deletes(deleted.begin(), deleted.end());
+        const Batch b(upserts, Strategy::kCluster);
+        auto r = UpdateSharded(c, &b.batch, deletes, {}, t.store);
+        Arm(nullptr);
+        ASSERT_FALSE(r.ok());
+        EXPECT_THAT(r.status().message(), HasSubstr("fault injected"));
+      }
+      auto now = t.store->Get("_CURRENT", 1 << 20);
+      ASSERT_TRUE(now.ok());
+      if (fc.swapped) {
+        EXPECT_NE(*now, *before);
+        model = after;
+      } else {
+        EXPECT_EQ(*now, *before) << "_CURRENT moved";
+      }
+      ExpectSearchEqualsModel(t, model, /*filtered=*/true, 500 + n);
+      auto verified = VerifySnapshot(t.store);
+      ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+      EXPECT_TRUE(verified->ok()) << (verified->problems.empty() ? "" : verified->problems[0].message);
+      if (!fc.swapped && fc.point != testing::kFaultAfterManifestPut && fc.point != testing::kFaultDuringCurrentSwap) {
+        // No manifest of the run: a failed update removed its objects; a killed one's go at cleanup.
+        if (crash) {
+          // The killed updater's run record still holds its lease: cleanup removes its objects after it.
+          CleanupOptions expired;
+          expired.now = NowUtc() + kRunLease + std::chrono::seconds(1);
+          ASSERT_TRUE(Cleanup(*t.store, expired).ok());
+        }
+        for (const std::string& prefix : {"shards/run_id=" + run_id + "/", "vector_meta/run_id=" + run_id + "/"}) {
+          auto listed = t.store->List(prefix);
+          ASSERT_TRUE(listed.ok());
+          EXPECT_TRUE(listed->objects.empty()) << prefix << " keeps " << listed->objects.size() << " objects";
+        }
+      }
+    }
+    // The next update publishes.
+    const std::vector<Row> last = {RandomRow(next_id++, rng)};
+    const Batch b(last, Strategy::kCluster);
+    auto next = UpdateSharded(config, &b.batch, {}, {}, t.store);
+    ASSERT_TRUE(next.ok()) << next.status().ToString();
+    model[last[0].id] = last[0];
+    ExpectSearchEqualsModel(t, model, /*filtered=*/true, 999);
+  }
+};
+
+TEST_P(UpdateCrashTest, AFailureAtEveryStepLeavesThePreviousSnapshotCurrentAndWhole) { RunCases(GetParam(), false); }
+TEST_P(UpdateCrashTest, ASigkillAtEveryStepLeavesThePreviousSnapshotCurrentAndWhole) { RunCases(GetParam(), true); }
+INSTANTIATE_TEST_SUITE_P(Folder, UpdateCrashTest, ::testing::Values(false));
+
+class S3UpdateCrashTest : public UpdateCrashTest {};
+TEST_P(S3UpdateCrashTest, AFailureAtEveryStepLeavesThePreviousSnapshotCurrentAndWhole) { RunCases(GetParam(), false); }
+TEST_P(S3UpdateCrashTest, ASigkillAtEveryStepLeavesThePreviousSnapshotCurrentAndWhole) { RunCases(GetParam(), true); }
+INSTANTIATE_TEST_SUITE_P(S3, S3UpdateCrashTest, ::testing::Values(true));
+
+// ---- History, cleanup, rollback, copy across incremental snapshots ------------------------------
+
+class UpdateHistoryTest : public UpdateTestBase, public ::testing::WithParamInterface<bool> {
+ protected:
+  // Ten updates each touching one of shards 0..2 (EXPLICIT), so shard 3 is the build's throughout.
+  void RunRounds(bool s3) {
+    const Target t = Make(s3, "history");
+    const WriteConfig config = ConfigFor(Strategy::kExplicit, t.prefix, t.options, tmp_);
+    std::mt19937_64 rng(5);
+    Model model;
+    int64_t next_id = 0;
+    for (; next_id < 80; ++next_id) model[next_id] = RandomRow(next_id, rng);
+    const Batch base(RowsOf(model), Strategy::kExplicit);
+    auto built = WriteSharded(config, base.batch, t.store);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    std::vector<Model> models = {model};
+    for (int round = 0; round < 10; ++round) {
+      const int64_t shard = round % 3;
+      std::vector<Row> upserts;
+      for (int i = 0; i < 3; ++i) {
+        Row r = RandomRow(next_id++, rng);
+        r.shard_id = shard;
+        upserts.push_back(r);
+      }
+      int64_t victim = -1;
+      for (const auto& [id, r] : model) {
+        if (r.shard_id == shard) victim = id;
+      }
+      for (const Row& r : upserts) model[r.id] = r;
+      model.erase(victim);
+      const Batch b(upserts, Strategy::kExplicit);
+      auto updated = UpdateSharded(config, &b.batch, {RecordId(victim)}, {}, t.store);
+      ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+      ASSERT_EQ(updated->report.rebuilt.size(), 1u);
+      EXPECT_EQ(updated->report.shared_shards, 3);
+      models.push_back(model);
+    }
+    // History marks what each snapshot shares.
+    auto history = ListSnapshots(*t.store, {.limit = 0, .read_manifests = true});
+    ASSERT_TRUE(history.ok());
+    ASSERT_EQ(history->size(), 11u);
+    EXPECT_EQ((*history)[0].manifest->shared_shards, 3);
+    EXPECT_EQ((*history)[0].manifest->base_run_id, (*history)[1].run_id);
+    EXPECT_EQ(history->back().manifest->shared_shards, 0);
+    EXPECT_EQ(history->back().manifest->base_run_id, "");
+
+    // Rollback two snapshots back answers with that round's records; then forward again.
+    auto rollback_and_back = [&](uint64_t seed) {
+      ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 2}).ok());
+      ExpectSearchEqualsModel(t, models[8], false, seed);
+      ASSERT_TRUE(RollbackSnapshot(*t.store, {.offset = 0}).ok());
+    };
+    // Cleanup keeping the newest `n`: something goes, every shard they name stays.
+    auto cleanup_keeping = [&](int64_t n) {
+      auto report = Cleanup(*t.store, {.keep_last = n});
+      EXPECT_TRUE(report.ok()) << report.status().ToString();
+      if (report.ok()) EXPECT_FALSE(report->deleted_keys.empty());
+      ExpectNamedShardsPresent(*t.store, n);
+      return report;
+    };
+    rollback_and_back(1);
+    ASSERT_TRUE(cleanup_keeping(3).ok());
+    rollback_and_back(2);  // the oldest kept snapshot still has every shard
+
+    // Keeping only the current one: it shares shard 3 with the build (run kept), and every shard it
+    // names stays; an older snapshot whose own shards went can no longer be made current.
+    auto kept1 = cleanup_keeping(1);
+    ASSERT_TRUE(kept1.ok());
+    EXPECT_THAT(kept1->kept_runs, ::testing::Contains(built->run_id));
+    ExpectSearchEqualsModel(t, model, false, 3);
+    auto verified = VerifySnapshot(t.store);
+    ASSERT_TRUE(verified.ok());
+    EXPECT_TRUE(verified->ok()) << (verified->problems.empty() ? "" : verified->problems[0].message);
+    auto refused = RollbackSnapshot(*t.store, {.offset = 2});
+    EXPECT_FALSE(refused.ok());
+
+    // Copy follows the shared shards (and the id index): the copy verifies and updates by index.
+    auto dst = OpenStore((tmp_ / "copy").string());
+    ASSERT_TRUE(dst.ok());
+    auto copied = CopySnapshots(*t.store, **dst);
+    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+    auto copy_verified = VerifySnapshot(*dst);
+    ASSERT_TRUE(copy_verified.ok());
+    EXPECT_TRUE(copy_verified->ok()) << (copy_verified->problems.empty() ? "" : copy_verified->problems[0].message);
+    WriteConfig in_copy = config;
+    in_copy.store = (tmp_ / "copy").string();
+    in_copy.store_options = {};
+    const std::vector<Row> one = {RandomRow(next_id++, rng)};
+    const Batch b(one, Strategy::kExplicit);
+    auto updated = UpdateSharded(in_copy, &b.batch, {}, {}, *dst);
+    ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+    EXPECT_TRUE(updated->report.used_id_index);
+  }
+
+  // Every shard the `newest` newest manifests name exists.
+  void ExpectNamedShardsPresent(ObjectStore& store, int64_t newest) {
+    auto manifests = MakeObjectManifestStore(std::shared_ptr<ObjectStore>(&store, [](ObjectStore*) {}));
+    auto listed = manifests->ListManifests(newest);
+    ASSERT_TRUE(listed.ok());
+    for (const ManifestRef& ref : *listed) {
+      auto manifest = manifests->LoadManifest(ref.ref);
+      ASSERT_TRUE(manifest.ok());
+      for (const ManifestShard& shard : manifest->shards) {
+        auto key = KeyFromSnapshotUrl(store.PrefixUrl(), manifest->s3_prefix, *shard.db_url + "/shard.db");
+        ASSERT_TRUE(key.ok());
+        EXPECT_TRUE(store.Head(*key).ok()) << ref.ref << " names " << *key << ", which cleanup removed";
+      }
+    }
+  }
+};
+
+TEST_P(UpdateHistoryTest, CleanupRollbackCopyAndVerifyFollowSharedShardsOverTenRounds) { RunRounds(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Folder, UpdateHistoryTest, ::testing::Values(false));
+class S3UpdateHistoryTest : public UpdateHistoryTest {};
+TEST_P(S3UpdateHistoryTest, CleanupRollbackCopyAndVerifyFollowSharedShardsOverTenRounds) { RunRounds(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(S3, S3UpdateHistoryTest, ::testing::Values(true));
+
+// ---- Refusals ------------------------------------------------------------------------------------
+
+class UpdateErrorsTest : public UpdateTestBase {
+ protected:
+  void SetUp() override {
+    t_ = Folder("errors");
+    config_ = ConfigFor(Strategy::kCluster, t_.prefix, {}, tmp_);
+    std::mt19937_64 rng(3);
+    for (int64_t id = 0; id < 40; ++id) rows_.push_back(RandomRow(id, rng));
+    const Batch b(rows_, Strategy::kCluster);
+    auto built = WriteSharded(config_, b.batch, t_.store);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    base_run_ = built->run_id;
+  }
+  Target t_;
+  WriteConfig config_;
+  std::vector<Row> rows_;
+  std::string base_run_;
+};
+
+TEST_F(UpdateErrorsTest, AConfigThatDisagreesWithTheBaseIsRefusedNamingTheField) {
+  const Batch b({rows_[0]}, Strategy::kCluster);
+  WriteConfig probes = config_;
+  probes.sharding.num_probes = 2;
+  auto r = UpdateSharded(probes, &b.batch, {}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("sharding.num_probes is 2 but the base snapshot"));
+  WriteConfig filters = config_;
+  filters.filter_columns = {{"tag", "string"}, {"year", "int"}};
+  r = UpdateSharded(filters, &b.batch, {}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("filter_columns"));
+  WriteConfig centroids = config_;
+  centroids.sharding.centroids = testing::RandomMatrix(kDbs, kDim, 8);
+  r = UpdateSharded(centroids, &b.batch, {}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("sharding.centroids"));
+  WriteConfig quant = config_;
+  quant.index.quantization = "none";
+  r = UpdateSharded(quant, &b.batch, {}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("index.quantization is none"));
+}
+
+TEST_F(UpdateErrorsTest, ChangesThatCannotAllTakeEffectAreRefused) {
+  Batch twice({rows_[0], rows_[0]}, Strategy::kCluster);
+  auto r = UpdateSharded(config_, &twice.batch, {}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("id 0 appears at rows 0 and 1"));
+  const Batch one({rows_[1]}, Strategy::kCluster);
+  r = UpdateSharded(config_, &one.batch, {RecordId(int64_t{1})}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("id 1 (entry 0) is also upserted"));
+  Batch no_ids({rows_[2]}, Strategy::kCluster);
+  no_ids.batch.int_ids = {};
+  r = UpdateSharded(config_, &no_ids.batch, {}, {}, t_.store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("without ids"));
+}
+
+TEST_F(UpdateErrorsTest, AMissingDeleteIsCountedOrWithStrictFatal) {
+  auto strict = UpdateSharded(config_, nullptr, {RecordId(int64_t{7}), RecordId(int64_t{999})},
+                              {.base = "current", .strict = true}, t_.store);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(strict.status().message(), HasSubstr("999"));
+  auto counted = UpdateSharded(config_, nullptr, {RecordId(int64_t{7}), RecordId(int64_t{999})}, {}, t_.store);
+  ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+  EXPECT_EQ(counted->report.deleted, 1);
+  EXPECT_EQ(counted->report.missing_deletes, 1);
+  EXPECT_EQ(counted->build.total_vectors, 39);
+}
+
+TEST_F(UpdateErrorsTest, ABaseThatIsNotCurrentIsAPublishConflict) {
+  const Batch b({rows_[3]}, Strategy::kCluster);
+  ASSERT_TRUE(UpdateSharded(config_, &b.batch, {}, {}, t_.store).ok());
+  auto stale = UpdateSharded(config_, &b.batch, {}, {.base = base_run_}, t_.store);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(stale.status().kind(), ErrorKind::kPublishConflict);
+  EXPECT_THAT(stale.status().message(), HasSubstr("PublishConflictError"));
+  // Another snapshot published while an update runs: its publish is refused the same way.
+  std::atomic<bool> raced{false};
+  Arm([&](std::string_view point) {
+    if (point == testing::kFaultAfterShardUpload && !raced.exchange(true)) {
+      const Batch other({rows_[4]}, Strategy::kCluster);
+      EXPECT_TRUE(WriteSharded(config_, other.batch, t_.store).ok());
+    }
+    return Status::OK();
+  });
+  auto racing = UpdateSharded(config_, &b.batch, {}, {}, t_.store);
+  Arm(nullptr);
+  ASSERT_FALSE(racing.ok());
+  EXPECT_EQ(racing.status().kind(), ErrorKind::kPublishConflict);
+}
+
+TEST_F(UpdateErrorsTest, TheWriteRateLimiterPacesTheRebuiltShards) {
+  struct Counting final : RateLimiter {
+    Status Acquire(int64_t tokens) override {
+      taken += tokens;
+      return Status::OK();
+    }
+    std::atomic<int64_t> taken{0};
+  };
+  auto limiter = std::make_shared<Counting>();
+  WriteConfig paced = config_;
+  paced.write_rate_limiter = limiter;
+  paced.batch_size = 4;
+  const Batch b({rows_[0]}, Strategy::kCluster);
+  auto r = UpdateSharded(paced, &b.batch, {}, {}, t_.store);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->report.rebuilt.size(), 1u);
+  const int64_t rows = r->report.rebuilt[0].rows;
+  EXPECT_EQ(limiter->taken.load(), (rows + 3) / 4) << "one token before each batch_size rows of the rebuilt shard";
+}
+
+// ---- The id index artifact -----------------------------------------------------------------------
+
+TEST(IdIndexTest, EncodesParsesAndFindsTheShardsOfAnId) {
+  const uint64_t a = IdIndexHash(RecordId(int64_t{7})), b = IdIndexHash(RecordId(std::string("7")));
+  EXPECT_NE(a, b);
+  const IdIndex index({{a, 2}, {b, 0}, {a, 1}});
+  const std::string bytes = index.Encode();
+  EXPECT_EQ(bytes.size(), 16u + 3 * 12);
+  auto parsed = IdIndex::Parse(bytes, 3, "test");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->ShardsOf(a), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(parsed->ShardsOf(b), (std::vector<int64_t>{0}));
+  EXPECT_TRUE(parsed->ShardsOf(a + 1).empty());
+  EXPECT_EQ(IdIndex::Parse(bytes, 2, "test").status().code(), StatusCode::kCorruption);  // db_id 2 of 2
+  EXPECT_EQ(IdIndex::Parse(bytes.substr(0, bytes.size() - 1), 3, "test").status().code(), StatusCode::kCorruption);
+  std::string unsorted = bytes;  // the first and last hashes (a and b) swapped
+  const std::string first_hash = unsorted.substr(16, 8), last_hash = unsorted.substr(32, 8);
+  unsorted.replace(16, 8, last_hash);
+  unsorted.replace(32, 8, first_hash);
+  EXPECT_EQ(IdIndex::Parse(unsorted, 3, "test").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(IdIndex::Parse("SVIDX", 3, "test").status().code(), StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace shardvec
