@@ -74,7 +74,7 @@ def wrk_point(url: str, lua: Path, connections: int, seconds: int) -> dict[str, 
 def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: int, num_probes: int) -> dict[str, float]:
     from shardvec.vector import ShardedVectorReader
 
-    reader = ShardedVectorReader(str(store))
+    reader = ShardedVectorReader(s3_prefix=str(store), local_root=tempfile.mkdtemp(prefix="serve-bench-cache-"))
     for row in q[:50]:  # warm: shards opened and mapped, as the server preloads them
         reader.search(row, top_k, num_probes=num_probes)
     latencies: list[list[float]] = [[] for _ in range(threads)]
