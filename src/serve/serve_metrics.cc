@@ -1,5 +1,7 @@
 #include "serve/serve_metrics.h"
 
+#include <fmt/format.h>
+
 #include <string>
 
 namespace shardvec::serve {
@@ -31,7 +33,8 @@ std::vector<PromFamily> ServeMetrics::Families(int64_t in_flight, bool ready) co
                      "Time from routing a request to writing its answer, by endpoint", "histogram", {}};
   for (const auto& [endpoint, h] : latency_) {
     for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-      latency.samples.push_back({"_bucket", {{"endpoint", endpoint}, {"le", PromNumber(kLatencyBuckets[i])}},
+      // Bounds as people write them ("0.0005", "1"), the labels prometheus_client gives.
+      latency.samples.push_back({"_bucket", {{"endpoint", endpoint}, {"le", fmt::format("{}", kLatencyBuckets[i])}},
                                  static_cast<double>(h.buckets[i])});
     }
     latency.samples.push_back({"_bucket", {{"endpoint", endpoint}, {"le", "+Inf"}}, static_cast<double>(h.count)});

@@ -25,6 +25,7 @@ TEST(ServeMetricsTest, CountsRequestsAndBucketsTheirLatency) {
         "shardvec_serve_request_duration_seconds_bucket{endpoint=\"/v1/search\",le=\"0.0025\"} 2",
         "shardvec_serve_request_duration_seconds_bucket{endpoint=\"/v1/search\",le=\"0.1\"} 2",
         "shardvec_serve_request_duration_seconds_bucket{endpoint=\"/v1/search\",le=\"0.25\"} 3",
+        "shardvec_serve_request_duration_seconds_bucket{endpoint=\"/v1/search\",le=\"1\"} 3",
         "shardvec_serve_request_duration_seconds_bucket{endpoint=\"/v1/search\",le=\"+Inf\"} 3",
         "shardvec_serve_request_duration_seconds_count{endpoint=\"/v1/search\"} 3",
         "shardvec_serve_refreshes_total{result=\"failed\"} 2", "shardvec_serve_refreshes_total{result=\"swapped\"} 1",
