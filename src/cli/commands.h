@@ -38,6 +38,8 @@ void RegisterHistoryCommands(CLI::App& app, int& exit_code);
 void RegisterReadCommands(CLI::App& app, int& exit_code);
 // copy (src/cli/copy_command.cc)
 void RegisterCopyCommand(CLI::App& app, int& exit_code);
+// serve (src/cli/serve_command.cc)
+void RegisterServeCommand(CLI::App& app, int& exit_code);
 // cache ls, cache prune (src/cli/cache_commands.cc)
 void RegisterCacheCommands(CLI::App& app, int& exit_code);
 

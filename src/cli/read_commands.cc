@@ -14,6 +14,7 @@
 #include "shardvec/limits.h"
 #include "shardvec/rate_limit.h"
 #include "shardvec/reader.h"
+#include "shardvec/reader_json.h"
 #include "shardvec/status_macros.h"
 #include "shardvec/text.h"
 #include "shardvec/verify.h"
@@ -229,26 +230,12 @@ Result<std::unique_ptr<ShardedVectorReader>> OpenReader(const ReadArgs& a) {
   return reader;
 }
 
-json IdJson(const RecordId& id) {
-  if (const auto* i = std::get_if<int64_t>(&id)) return *i;
-  return std::get<std::string>(id);
-}
-
 // One query's response; `query` is its row in --query-file (0 for --query).
 json ResponseJson(const SearchResponse& r, int64_t query) {
-  json results = json::array();
-  for (const SearchHit& h : r.results) {
-    // The reader hands back every payload as a JSON object of bounded depth (a stored text that is
-    // not one arrives as {"__raw_payload__": "<text>"}), so this parse succeeds.
-    json payload = h.payload_json ? json::parse(*h.payload_json, nullptr, false) : json();
-    if (payload.is_discarded()) payload = json::parse(ReadablePayloadJson(*h.payload_json));
-    results.push_back({{"id", IdJson(h.id)}, {"score", h.score}, {"payload", payload}});
-  }
-  return {{"query", query},
-          {"results", results},
-          {"num_shards_queried", r.num_shards_queried},
-          {"shards", r.shard_ids},
-          {"latency_ms", r.latency_ms}};
+  json out = json::parse(SearchResponseJson(r));
+  out["query"] = query;
+  out["shards"] = r.shard_ids;
+  return out;
 }
 
 void PrintResponse(const SearchResponse& r, int64_t query, bool as_json) {
@@ -316,29 +303,10 @@ int RunSearch(const ReadArgs& a) {
   return kExitOk;
 }
 
-json InfoJson(const SnapshotInfo& i) {
-  json out = {{"run_id", i.run_id},
-              {"num_dbs", i.num_dbs},
-              {"dim", i.dim},
-              {"metric", MetricName(i.metric)},
-              {"sharding", StrategyName(i.strategy)},
-              {"num_probes", i.num_probes},
-              {"manifest_ref", i.manifest_ref},
-              {"total_vectors", i.total_vectors},
-              {"created_at", i.created_at},
-              {"published_at", i.published_at}};
-  if (i.strategy == Strategy::kCel) {
-    out["cel_expr"] = i.cel_expr;
-    out["cel_columns"] = i.cel_columns;
-    out["routing_values"] = i.routing_values ? json::parse(RoutingValuesJsonText(*i.routing_values)) : json();
-  }
-  return out;
-}
-
 int RunInfo(const ReadArgs& a) {
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("info", reader.status());
-  json info = InfoJson((*reader)->Info());
+  json info = json::parse(SnapshotInfoJson((*reader)->Info()));
   if (!a.reader_mode.empty()) info["reader_mode"] = ReaderModeName((*reader)->Stats().reader_mode);
   if (a.json) {
     PrintJson(info);
@@ -354,18 +322,10 @@ int RunInfo(const ReadArgs& a) {
 int RunShards(const ReadArgs& a) {
   auto reader = OpenReader(a);
   if (!reader.ok()) return ReportError("shards", reader.status());
-  json rows = json::array();
-  for (const ShardDetail& d : (*reader)->ShardDetails()) {
-    rows.push_back({{"db_id", d.db_id},
-                    {"db_url", d.db_url ? json(*d.db_url) : json()},
-                    {"vector_count", d.vector_count},
-                    {"db_bytes", d.db_bytes},
-                    {"checkpoint_id", d.checkpoint_id ? json(*d.checkpoint_id) : json()},
-                    {"digest", d.digest ? json(*d.digest) : json()}});
-  }
+  json out = json::parse(ShardDetailsJson((*reader)->ShardDetails()));
+  const json& rows = out["shards"];
   const std::string_view mode = ReaderModeName((*reader)->Stats().reader_mode);
   if (a.json) {
-    json out = {{"shards", rows}};
     if (!a.reader_mode.empty()) out["reader_mode"] = mode;
     PrintJson(out);
     return kExitOk;

@@ -96,6 +96,7 @@ int Run(int argc, char** argv, const StoreWrapper& wrap_build_store) {
   RegisterHistoryCommands(app, exit_code);
   RegisterReadCommands(app, exit_code);
   RegisterCopyCommand(app, exit_code);
+  RegisterServeCommand(app, exit_code);
   RegisterCacheCommands(app, exit_code);
   RegisterCompletionCommand(app, exit_code);
   CheckIntegerOptions(app);

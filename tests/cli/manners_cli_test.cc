@@ -193,7 +193,8 @@ TEST_F(MannersCliTest, WithJsonARuntimeErrorIsOneJsonObjectWithItsCodeAndKind) {
 
 TEST_F(MannersCliTest, EverySubcommandsHelpListsTheGlobalFlags) {
   for (const std::string command : {"build", "history", "rollback", "cleanup", "search", "info", "shards", "route",
-                                    "health", "verify", "copy", "cache", "cache ls", "cache prune", "completion"}) {
+                                    "health", "verify", "copy", "cache", "cache ls", "cache prune", "completion",
+                                    "serve"}) {
     auto r = RunCli(command + " --help");
     EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
     EXPECT_NE(r.out.find("Global options"), std::string::npos) << command << "\n" << r.out;
@@ -355,7 +356,7 @@ TEST_F(MannersCliTest, TheBashCompletionScriptRegistersAndCompletesSubcommandsAn
   std::string all = " " + BashCompletes("shardvec ''");
   std::replace(all.begin(), all.end(), '\n', ' ');
   for (const std::string sub : {"build", "history", "rollback", "cleanup", "search", "info", "shards", "route", "health",
-                                "verify", "copy", "cache", "completion"}) {
+                                "verify", "copy", "cache", "completion", "serve"}) {
     EXPECT_NE(all.find(" " + sub + " "), std::string::npos) << sub << " in" << all;
   }
 }

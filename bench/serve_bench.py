@@ -1,0 +1,156 @@
+"""`shardvec serve` under load: QPS and p50/p99 latency of single-query searches at concurrency 1, 8
+and 64, driven by `wrk` (Debian) against 127.0.0.1, beside the Python reader searching the same
+queries in-process with the same number of threads. Bounded in time (--seconds per point).
+
+Run: .venv/bin/python bench/serve_bench.py [--store ./demo/fashion-mnist] [--seconds 10]
+     [--num-probes 2] [--top-k 10] [--concurrency 1,8,64]
+Without --store it builds Fashion-MNIST train (as scripts/quickstart does) into ./demo/fashion-mnist.
+The queries are the first 1000 test images. Overhead = (server mean latency - reader mean latency) /
+reader mean latency, from the same run; the server's latency is the whole HTTP round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = ROOT / "build" / "shardvec"
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+LUA = r"""
+local bodies = {}
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+local n = 0
+request = function()
+  n = n %% #bodies + 1
+  return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"}, bodies[n])
+end
+"""
+
+
+def queries(count: int) -> np.ndarray:
+    raw = gzip.open(FASHION / "t10k-images-idx3-ubyte.gz").read()
+    return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)[:count].astype(np.float32)
+
+
+def ensure_store(store: Path) -> None:
+    if (store / "_CURRENT").exists():
+        return
+    subprocess.run([str(CLI), "build", "--store", str(store), "--input", str(FASHION / "train-images-idx3-ubyte.gz"),
+                    "--metric", "l2", "--strategy", "cluster", "--num-dbs", "16", "--train-centroids", "--quiet"],
+                   check=True)
+
+
+def wrk_point(url: str, lua: Path, connections: int, seconds: int) -> dict[str, float]:
+    threads = min(connections, 2)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                          "-s", str(lua), url], capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+    qps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    return {"qps": qps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": errors.group(0) if errors else ""}
+
+
+def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: int, num_probes: int) -> dict[str, float]:
+    from shardvec.vector import ShardedVectorReader
+
+    reader = ShardedVectorReader(s3_prefix=str(store), local_root=tempfile.mkdtemp(prefix="serve-bench-cache-"))
+    for row in q[:50]:  # warm: shards opened and mapped, as the server preloads them
+        reader.search(row, top_k, num_probes=num_probes)
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    stop = time.perf_counter() + seconds
+
+    def work(t: int) -> None:
+        i = t
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            reader.search(q[i % len(q)], top_k, num_probes=num_probes)
+            latencies[t].append((time.perf_counter() - t0) * 1e3)
+            i += threads
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for p in pool:
+        p.start()
+    for p in pool:
+        p.join()
+    wall = time.perf_counter() - start
+    reader.close()
+    flat = np.array([x for lat in latencies for x in lat])
+    return {"qps": len(flat) / wall, "p50": float(np.percentile(flat, 50)), "p99": float(np.percentile(flat, 99)),
+            "mean": float(flat.mean())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", default=str(ROOT / "demo" / "fashion-mnist"))
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--num-probes", type=int, default=2)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--concurrency", default="1,8,64")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk; scripts/setup installs it)")
+    store = Path(args.store)
+    ensure_store(store)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    q = queries(1000)
+    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    bodies = work / "bodies.jsonl"
+    bodies.write_text("".join(json.dumps({"vector": row.tolist(), "top_k": args.top_k, "num_probes": args.num_probes})
+                              + "\n" for row in q))
+    lua = work / "search.lua"
+    lua.write_text(LUA % bodies)
+    server = subprocess.Popen([str(CLI), "serve", "--store", str(store), "--port", "0", "--refresh-interval", "0",
+                               "--max-concurrency", str(max(levels) + 8)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)
+        subprocess.run(["curl", "-sS", "-f", "--retry", "60", "--retry-delay", "1", "--retry-connrefused", "-o",
+                        "/dev/null", f"{url}/v1/ready"], check=True)
+        subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "2s", "-s", str(lua), url], capture_output=True, check=True)
+        rows = []
+        for c in levels:
+            s = wrk_point(url, lua, c, args.seconds)
+            r = reader_point(store, q, c, args.seconds, args.top_k, args.num_probes)
+            # Closed loop: mean latency = concurrency / QPS for the server (wrk keeps c requests out).
+            server_mean = c / s["qps"] * 1e3
+            rows.append((c, s, r, (server_mean - r["mean"]) / r["mean"]))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"store {store}, {len(q)} queries round robin, top_k {args.top_k}, num_probes {args.num_probes}, "
+          f"{args.seconds} s per point\n")
+    print(f"{'conc':>4} {'serve_QPS':>10} {'p50_ms':>7} {'p99_ms':>7} {'non2xx':>6} | {'reader_QPS':>10} {'p50_ms':>7} "
+          f"{'p99_ms':>7} | {'overhead':>8}")
+    for c, s, r, overhead in rows:
+        print(f"{c:>4} {s['qps']:>10.0f} {s['p50']:>7.2f} {s['p99']:>7.2f} {s['non2xx']:>6} | {r['qps']:>10.0f} "
+              f"{r['p50']:>7.2f} {r['p99']:>7.2f} | {overhead * 100:>7.1f}%  {s['socket_errors']}")
+    print("\nserve = wrk over HTTP/1.1 keep-alive on 127.0.0.1 (latency = the whole round trip); reader = "
+          "ShardedVectorReader.search in this process, one thread per concurrent client; overhead = the server's "
+          "mean latency (concurrency / QPS) over the reader's mean, minus 1")
+
+
+if __name__ == "__main__":
+    main()
