@@ -57,14 +57,15 @@ def test_pip_install_in_a_fresh_venv(tmp_path: Path) -> None:
     # The project venv's pip drives the install into the fresh venv (--python), so no pip is fetched.
     build_env = dict(os.environ)
     if build_env.get("CMAKE_CXX_COMPILER_LAUNCHER"):
-        # The same command lines as the Release build: paths relative to the copy, and the compiler
-        # names CMake picks by itself (scikit-build-core would otherwise set Python's, g++ and gcc).
+        # The same command lines as the Release build (no precompiled engine headers, as there):
+        # paths relative to the copy, and the compiler names CMake picks by itself
+        # (scikit-build-core would otherwise set Python's, g++ and gcc).
         build_env["CCACHE_BASEDIR"] = str(source)
         build_env.setdefault("CXX", "c++")
         build_env.setdefault("CC", "cc")
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index",
-         "--find-links", str(WHEELHOUSE), str(source)],
+         "--find-links", str(WHEELHOUSE), "-C", "cmake.define.SHARDVEC_ENGINE_PCH=OFF", str(source)],
         capture_output=True, text=True, timeout=1800, env=build_env)  # the engine, bindings and CLI
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     run = subprocess.run([str(python), "-c", CHECK, str(tmp_path / "store"), str(tmp_path / "cache")],
