@@ -140,6 +140,12 @@ std::vector<UsageCase> UsageCases() {
       {"missing required flag", "cache", "A subcommand is required"},
       {"bad value", "completion tcsh", "tcsh"},
       {"missing required flag", "completion", "SHELL is required"},
+      {"missing required flag", "update --delete ids.txt", "--store is required"},
+      {"missing required flag", "update --store st", "give --upsert FILE, --delete IDS_FILE, or both"},
+      {"bad value", "update --store st --delete ids.txt --sublists-per-shard x", "--sublists-per-shard"},
+      {"missing required flag", "serve --port 0", "--store is required"},
+      {"bad value", "serve --store st --port x", "--port"},
+      {"bad value", "serve --store st --max-concurrency 0", "--max-concurrency"},
       {"missing required flag", "", "A subcommand is required"},
   };
 }
@@ -156,7 +162,10 @@ TEST_F(MannersCliTest, EveryUsageErrorOfEverySubcommandExitsTwoNamingIt) {
 
 TEST_F(MannersCliTest, WithJsonEveryUsageErrorIsOneJsonObjectOnStderr) {
   for (const UsageCase& tc : UsageCases()) {
-    if (tc.args.empty() || tc.args == "cache" || tc.args.starts_with("completion")) continue;  // no --json there
+    // No --json there (serve prints no JSON of its own on the command line).
+    if (tc.args.empty() || tc.args == "cache" || tc.args.starts_with("completion") || tc.args.starts_with("serve")) {
+      continue;
+    }
     auto r = RunCommand("cd " + ShellQuote(tmp_.path().string()) + " && " + ShellQuote(SHARDVEC_CLI_PATH) + " " +
                         tc.args + " --json");
     EXPECT_EQ(r.exit_code, 2) << tc.args << "\n" << r.err;
@@ -194,7 +203,7 @@ TEST_F(MannersCliTest, WithJsonARuntimeErrorIsOneJsonObjectWithItsCodeAndKind) {
 TEST_F(MannersCliTest, EverySubcommandsHelpListsTheGlobalFlags) {
   for (const std::string command : {"build", "history", "rollback", "cleanup", "search", "info", "shards", "route",
                                     "health", "verify", "copy", "cache", "cache ls", "cache prune", "completion",
-                                    "serve"}) {
+                                    "serve", "update"}) {
     auto r = RunCli(command + " --help");
     EXPECT_EQ(r.exit_code, 0) << command << "\n" << r.err;
     EXPECT_NE(r.out.find("Global options"), std::string::npos) << command << "\n" << r.out;
@@ -356,7 +365,7 @@ TEST_F(MannersCliTest, TheBashCompletionScriptRegistersAndCompletesSubcommandsAn
   std::string all = " " + BashCompletes("shardvec ''");
   std::replace(all.begin(), all.end(), '\n', ' ');
   for (const std::string sub : {"build", "history", "rollback", "cleanup", "search", "info", "shards", "route", "health",
-                                "verify", "copy", "cache", "completion", "serve"}) {
+                                "verify", "copy", "cache", "completion", "serve", "update"}) {
     EXPECT_NE(all.find(" " + sub + " "), std::string::npos) << sub << " in" << all;
   }
 }
