@@ -797,7 +797,12 @@ class ShardedVectorReader::Impl {
   // order and then by id, until the shards searched hold kFilterRowsPerHit x top_k passing rows (a
   // selective filter's nearest rows lie in more shards than the routed ones; with fewer than top_k
   // found it never stops short), or options.max_extra_probes shards were added, or none that can
-  // match is left. Not with shard_ids or CEL routing, which name the shards a query may see.
+  // match is left. When the routed shards' share of passing rows says the whole snapshot holds no
+  // more passing rows than the routed shards hold rows (an unfiltered search's budget), every shard
+  // that can match is searched: beyond a query's own neighbourhood a selective filter's nearest
+  // rows lie anywhere, and all of them cost no more to score than the routed shards' rows (those are
+  // then searched whole too, beyond their chosen sub-lists).
+  // Not with shard_ids or CEL routing, which name the shards a query may see.
   Status FillFiltered(const Snapshot& snap, const float* query, const SearchOptions& options,
                       FilterCall& filter, int64_t top_k, int64_t passing, QueryPlan& plan) {
     const LoadedSnapshot& s = *snap.loaded;
@@ -811,11 +816,20 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
     for (const int64_t id : routed) add(id);
     for (const auto& [id, loc] : s.shards) add(id);
+    const bool exhaustive = FewPassingRows(s, plan, passing);
+    if (exhaustive && plan.sublist_budget) {
+      // The routed shards were scanned in their chosen sub-lists: every passing row of theirs too.
+      for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
+        ASSIGN_OR_RETURN(auto scanned, ScanShard(snap, *plan.shards[slot], std::span(&query, 1), top_k,
+                                                 std::numeric_limits<double>::infinity(), {}, &filter));
+        plan.scanned[slot] = std::move(scanned.front());
+      }
+    }
     int64_t found = 0;
     for (const auto& hits : plan.scanned) found += static_cast<int64_t>(hits.size());
     int64_t extra = 0;
     for (const ShardLocation* loc : order) {
-      if ((found >= top_k && passing >= kFilterRowsPerHit * top_k) ||
+      if ((!exhaustive && found >= top_k && passing >= kFilterRowsPerHit * top_k) ||
           (options.max_extra_probes && extra >= *options.max_extra_probes)) {
         break;
       }
@@ -830,6 +844,19 @@ class ShardedVectorReader::Impl {
       plan.lists.emplace_back();
     }
     return Status::OK();
+  }
+
+  // Whether the snapshot's passing rows, estimated from the `passing` rows of the shards `plan`
+  // searched, number at most the rows those shards hold.
+  static bool FewPassingRows(const LoadedSnapshot& s, const QueryPlan& plan, int64_t passing) {
+    std::map<int64_t, int64_t> rows;
+    for (const ManifestShard& shard : s.manifest.shards) rows[shard.db_id] += shard.row_count;
+    int64_t searched = 0, total = 0;
+    for (const ShardLocation* loc : plan.shards) searched += rows[loc->db_id];
+    for (const auto& [id, n] : rows) total += n;
+    if (searched <= 0) return false;
+    return static_cast<double>(passing) * static_cast<double>(total) / static_cast<double>(searched) <=
+           static_cast<double>(searched);
   }
 
   void EmitSearch(int64_t top_k, const SearchResponse& r) {

@@ -245,6 +245,30 @@ TEST_F(FilteredReaderTest, DefaultProbingNeverReturnsFewerThanTopKWhileThatManyR
   }
 }
 
+TEST_F(FilteredReaderTest, AFilterPassingFewerRowsThanTheRoutedShardsHoldIsExactAtDefaultProbing) {
+  // Queries halfway between two blobs (a little nearer the first, whose shard the router picks):
+  // their nearest passing rows lie in both shards. A filter whose passing rows, estimated from the
+  // routed shard, number at most that shard's rows (10 % and below here) searches every shard that can
+  // match, so the answer is the brute force's; at 50 % the routed shard alone holds enough.
+  auto reader = Open();
+  ASSERT_NE(reader, nullptr);
+  for (const int64_t t : {int64_t{1000}, int64_t{100}}) {
+    SearchOptions options;
+    options.filter = fmt::format("sel < {}", t);
+    for (int64_t a = 0; a < kShards; ++a) {
+      const int64_t b = (a + 1) % kShards;
+      std::vector<float> query(static_cast<size_t>(kDim), 0.0f);
+      query[static_cast<size_t>(a)] = 25.5f;
+      query[static_cast<size_t>(b)] = 24.5f;
+      auto r = reader->Search(query, kTopK, options);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->num_shards_queried, kShards) << *options.filter;
+      ExpectEqualsTruth(*r, Truth(query.data(), [t](int64_t row) { return Sel(row) < t; }, kTopK),
+                        fmt::format("{} between blobs {} and {}", *options.filter, a, b));
+    }
+  }
+}
+
 TEST_F(FilteredReaderTest, EveryColumnTypeAtFullProbingEqualsABruteForce) {
   auto reader = Open();
   ASSERT_NE(reader, nullptr);
