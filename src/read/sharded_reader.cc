@@ -430,6 +430,7 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options, predicate));
     const float* query_row = query.data();
     RETURN_IF_ERROR(ChooseSublists(*snap, plans, std::span(&query_row, 1)));
+    if (predicate != nullptr) RETURN_IF_ERROR(WidenRoutedShardsWhenFewPass(*snap, options, *predicate, plans));
     QueryPlan& plan = plans[0];
     // Once a shard has given top_k hits, its last one bounds what any other shard need return: a
     // shard scanned after it (probes go nearest first) gives up on farther rows early.
@@ -491,6 +492,7 @@ class ShardedVectorReader::Impl {
       rows[i] = row(i).data();
     }
     RETURN_IF_ERROR(ChooseSublists(*snap, plans, rows));
+    if (predicate != nullptr) RETURN_IF_ERROR(WidenRoutedShardsWhenFewPass(*snap, options, *predicate, plans));
     for (size_t i = 0; i < plans.size(); ++i) {
       for (size_t slot = 0; slot < plans[i].shards.size(); ++slot) by_shard[plans[i].shards[slot]].emplace_back(i, slot);
     }
@@ -816,15 +818,8 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
     for (const int64_t id : routed) add(id);
     for (const auto& [id, loc] : s.shards) add(id);
+    // (WidenRoutedShardsWhenFewPass made the routed shards' scans whole in that case.)
     const bool exhaustive = FewPassingRows(s, plan, passing);
-    if (exhaustive && plan.sublist_budget) {
-      // The routed shards were scanned in their chosen sub-lists: every passing row of theirs too.
-      for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
-        ASSIGN_OR_RETURN(auto scanned, ScanShard(snap, *plan.shards[slot], std::span(&query, 1), top_k,
-                                                 std::numeric_limits<double>::infinity(), {}, &filter));
-        plan.scanned[slot] = std::move(scanned.front());
-      }
-    }
     int64_t found = 0;
     for (const auto& hits : plan.scanned) found += static_cast<int64_t>(hits.size());
     int64_t extra = 0;
@@ -849,14 +844,56 @@ class ShardedVectorReader::Impl {
   // Whether the snapshot's passing rows, estimated from the `passing` rows of the shards `plan`
   // searched, number at most the rows those shards hold.
   static bool FewPassingRows(const LoadedSnapshot& s, const QueryPlan& plan, int64_t passing) {
-    std::map<int64_t, int64_t> rows;
-    for (const ManifestShard& shard : s.manifest.shards) rows[shard.db_id] += shard.row_count;
-    int64_t searched = 0, total = 0;
-    for (const ShardLocation* loc : plan.shards) searched += rows[loc->db_id];
-    for (const auto& [id, n] : rows) total += n;
+    double searched = 0;
+    for (const ShardLocation* loc : plan.shards) searched += static_cast<double>(loc->rows);
     if (searched <= 0) return false;
-    return static_cast<double>(passing) * static_cast<double>(total) / static_cast<double>(searched) <=
-           static_cast<double>(searched);
+    return static_cast<double>(passing) * static_cast<double>(s.total_rows) / searched <= searched;
+  }
+
+  // Before a filtered batch's routed shards are scanned in their chosen sub-lists: each shard's
+  // passing rows (its bitmap, which the scan then reuses from `filter`), and for each query that
+  // FillFiltered will widen to every shard that can match (FewPassingRows), every sub-list of its
+  // routed shards in place of the chosen ones, so that no routed shard is scanned twice.
+  Status WidenRoutedShardsWhenFewPass(const Snapshot& snap, const SearchOptions& options, FilterCall& filter,
+                                      std::vector<QueryPlan>& plans) {
+    const LoadedSnapshot& s = *snap.loaded;
+    if (options.shard_ids || s.router->RoutesByContext()) return Status::OK();
+    struct Counts {
+      int64_t passing = 0;
+      size_t lists = 0;  // the shard's sub-lists (0: none, searched whole anyway)
+    };
+    std::map<const ShardLocation*, Counts> counts;
+    for (const QueryPlan& plan : plans) {
+      if (!plan.sublist_budget) continue;
+      for (const ShardLocation* loc : plan.shards) counts[loc];
+    }
+    if (counts.empty()) return Status::OK();
+    std::vector<std::function<Status()>> tasks;
+    for (auto& [loc, c] : counts) {
+      tasks.push_back([&, loc = loc, c = &c]() -> Status {
+        ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(*loc));
+        const ShardSearcher& searcher = lease.searcher();
+        ASSIGN_OR_RETURN(const std::shared_ptr<const FilterBitmap> allowed, filter.Bitmap(*loc, searcher));
+        c->passing = allowed->passing;
+        c->lists = searcher.sublists() ? searcher.sublists()->ranges.size() : 0;
+        return Status::OK();
+      });
+    }
+    const Status evaluated = pool_->RunAll(std::move(tasks));
+    EnforceCacheBudgetAfterDownloads();
+    RETURN_IF_ERROR(evaluated);
+    for (QueryPlan& plan : plans) {
+      if (!plan.sublist_budget) continue;
+      int64_t passing = 0;
+      for (const ShardLocation* loc : plan.shards) passing += counts[loc].passing;
+      if (!FewPassingRows(s, plan, passing)) continue;
+      for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
+        std::vector<int32_t>& lists = plan.lists[slot];
+        lists.resize(counts[plan.shards[slot]].lists);
+        std::iota(lists.begin(), lists.end(), 0);
+      }
+    }
+    return Status::OK();
   }
 
   void EmitSearch(int64_t top_k, const SearchResponse& r) {

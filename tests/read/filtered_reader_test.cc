@@ -138,8 +138,10 @@ class FilteredReaderTest : public ::testing::Test {
 
   // A reader through a counting store (which downloads every shard it opens) with its own cache.
   std::unique_ptr<ShardedVectorReader> Open(std::shared_ptr<CountingStore>* counting = nullptr,
-                                            int64_t filter_cache_bytes = kDefaultFilterCacheBytes) {
+                                            int64_t filter_cache_bytes = kDefaultFilterCacheBytes,
+                                            std::shared_ptr<MetricsSink> metrics = nullptr) {
     ReaderOptions o;
+    o.metrics = std::move(metrics);
     o.store = (store_dir_->path() / "store").string();
     o.cache_dir = (cache_dir_.path() / fmt::format("cache{}", readers_++)).string();
     o.filter_cache_bytes = filter_cache_bytes;
@@ -250,7 +252,19 @@ TEST_F(FilteredReaderTest, AFilterPassingFewerRowsThanTheRoutedShardsHoldIsExact
   // their nearest passing rows lie in both shards. A filter whose passing rows, estimated from the
   // routed shard, number at most that shard's rows (10 % and below here) searches every shard that can
   // match, so the answer is the brute force's; at 50 % the routed shard alone holds enough.
-  auto reader = Open();
+  // Each shard is scanned once per query: the routed one whole from the start, not first in its
+  // chosen sub-lists and then again whole.
+  struct ShardScans : MetricsSink {
+    void Emit(std::string_view event, const MetricPayload& payload) override {
+      if (event != metric_events::kShardSearch) return;
+      std::lock_guard lock(mu);
+      ids.push_back(std::get<int64_t>(payload.at("shard_id")));
+    }
+    std::mutex mu;
+    std::vector<int64_t> ids;
+  };
+  auto scans = std::make_shared<ShardScans>();
+  auto reader = Open(nullptr, kDefaultFilterCacheBytes, scans);
   ASSERT_NE(reader, nullptr);
   for (const int64_t t : {int64_t{1000}, int64_t{100}}) {
     SearchOptions options;
@@ -260,11 +274,33 @@ TEST_F(FilteredReaderTest, AFilterPassingFewerRowsThanTheRoutedShardsHoldIsExact
       std::vector<float> query(static_cast<size_t>(kDim), 0.0f);
       query[static_cast<size_t>(a)] = 25.5f;
       query[static_cast<size_t>(b)] = 24.5f;
+      scans->ids.clear();
       auto r = reader->Search(query, kTopK, options);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       EXPECT_EQ(r->num_shards_queried, kShards) << *options.filter;
+      std::vector<int64_t> scanned = scans->ids;
+      std::sort(scanned.begin(), scanned.end());
+      std::vector<int64_t> each(static_cast<size_t>(kShards));
+      std::iota(each.begin(), each.end(), int64_t{0});
+      EXPECT_EQ(scanned, each) << *options.filter << ": shards scanned, one event per scan";
       ExpectEqualsTruth(*r, Truth(query.data(), [t](int64_t row) { return Sel(row) < t; }, kTopK),
                         fmt::format("{} between blobs {} and {}", *options.filter, a, b));
+    }
+    // The same queries as one batch.
+    std::vector<float> batch_rows;
+    std::vector<std::vector<std::pair<double, int64_t>>> truths;
+    for (int64_t a = 0; a < kShards; ++a) {
+      std::vector<float> query(static_cast<size_t>(kDim), 0.0f);
+      query[static_cast<size_t>(a)] = 25.5f;
+      query[static_cast<size_t>((a + 1) % kShards)] = 24.5f;
+      truths.push_back(Truth(query.data(), [t](int64_t row) { return Sel(row) < t; }, kTopK));
+      batch_rows.insert(batch_rows.end(), query.begin(), query.end());
+    }
+    auto batch = reader->BatchSearch(MatrixView{batch_rows.data(), kShards, kDim}, kTopK, options);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    ASSERT_EQ(batch->size(), truths.size());
+    for (size_t q = 0; q < truths.size(); ++q) {
+      ExpectEqualsTruth((*batch)[q], truths[q], fmt::format("{} batch query {}", *options.filter, q));
     }
   }
 }
