@@ -64,6 +64,31 @@ def pg_dsn() -> str:
 
 
 @pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    """A Dask LocalCluster of 2 worker processes, one thread each, on 127.0.0.1."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    dask.config.set({"dataframe.convert-string": False})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[Any]:
+    """A local Ray with 2 CPUs on 127.0.0.1."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024 * 1024, logging_level="WARNING",
+             _node_ip_address="127.0.0.1")
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     from pyspark.sql import SparkSession
 

@@ -67,29 +67,6 @@ def vectors_of(table: pa.Table) -> np.ndarray:
 # --- engines --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dask_client() -> Iterator[Any]:
-    import dask
-    from dask.distributed import Client, LocalCluster
-
-    dask.config.set({"dataframe.convert-string": False})
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      host="127.0.0.1") as cluster, Client(cluster) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[Any]:
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024 * 1024, logging_level="WARNING",
-             _node_ip_address="127.0.0.1")
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield ray
-    ray.shutdown()
-
-
 Writer = Callable[[pa.Table, VectorShardedWriteConfig, VectorColumnInput, VectorWriteOptions | None], BuildResult]
 
 

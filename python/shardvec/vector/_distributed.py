@@ -103,14 +103,16 @@ def _column(data: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def vectors_from_arrow(column: pa.Array, dim: int, name: str, row_offset: int = 0) -> np.ndarray:
-    """An (n, dim) float32 matrix from a list / fixed-size list of numbers or float32 binary column."""
+def vectors_from_arrow(column: pa.Array, dim: int, name: str, row_offset: int = 0,
+                       field: str = "input.vector_col") -> np.ndarray:
+    """An (n, dim) float32 matrix from a list / fixed-size list of numbers or float32 binary column;
+    errors name ``field`` (the parameter that named the column) and the column."""
     if isinstance(column.type, pa.ExtensionType):  # e.g. Ray's tensor columns
         column = column.storage
     rows = len(column)
     if column.null_count:
         first = column.is_null().to_numpy(zero_copy_only=False).argmax()
-        raise ConfigValidationError(f"input.vector_col {name!r} is null at row {row_offset + int(first)}")
+        raise ConfigValidationError(f"{field} {name!r} is null at row {row_offset + int(first)}")
     kind = column.type
     if pa.types.is_fixed_size_binary(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         lengths = np.asarray(pc.binary_length(column))
@@ -118,7 +120,7 @@ def vectors_from_arrow(column: pa.Array, dim: int, name: str, row_offset: int = 
         bad = np.flatnonzero(lengths != width)
         if bad.size:
             raise ConfigValidationError(
-                f"input.vector_col {name!r} row {row_offset + int(bad[0])}: {int(lengths[bad[0]])} bytes, "
+                f"{field} {name!r} row {row_offset + int(bad[0])}: {int(lengths[bad[0]])} bytes, "
                 f"expected {width} (dim={dim} float32)")
         if pa.types.is_fixed_size_binary(kind):
             buffer = column.buffers()[1]
@@ -129,12 +131,12 @@ def vectors_from_arrow(column: pa.Array, dim: int, name: str, row_offset: int = 
         bad = np.flatnonzero(lengths != dim)
         if bad.size:
             raise ConfigValidationError(
-                f"input.vector_col {name!r} row {row_offset + int(bad[0])}: vector has {int(lengths[bad[0]])} "
+                f"{field} {name!r} row {row_offset + int(bad[0])}: vector has {int(lengths[bad[0]])} "
                 f"values, expected dim={dim}")
         flat = column.flatten().to_numpy(zero_copy_only=False)
         return np.ascontiguousarray(flat, dtype=np.float32).reshape(rows, dim)
     raise ConfigValidationError(
-        f"input.vector_col {name!r} has type {kind}; expected a list of numbers or float32 bytes")
+        f"{field} {name!r} has type {kind}; expected a list of numbers or float32 bytes")
 
 
 def _payload_texts(data: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> list[str | None]:
