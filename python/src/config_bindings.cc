@@ -213,7 +213,20 @@ void BindReaderOptions(nb::module_& m) {
       .field("auto_per_shard_threshold_bytes", &ReaderOptions::auto_per_shard_threshold_bytes, "")
       .field("auto_total_budget_bytes", &ReaderOptions::auto_total_budget_bytes, "")
       .field("mmap_size", &ReaderOptions::mmap_size, "download tier: None maps the whole shard")
-      .field("shard_store_options", &ReaderOptions::shard_store_options, "None: store_options");
+      .field("shard_store_options", &ReaderOptions::shard_store_options, "None: store_options")
+      .field("filter_cache_bytes", &ReaderOptions::filter_cache_bytes,
+             "filtered searches: bytes of passing-row bitmaps kept (>= 0; 0 keeps none)")
+      .property(
+          "manifest_ref",
+          [](const ReaderOptions& o) -> std::optional<std::string> { return o.manifest ? o.manifest->ref : std::nullopt; },
+          [](ReaderOptions& o, std::optional<std::string> ref) {
+            if (ref) {
+              o.manifest = RollbackTarget{.ref = std::move(ref)};
+            } else {
+              o.manifest.reset();
+            }
+          },
+          "None: the manifest _CURRENT names (refresh() follows it); a manifest URL or key: that one, for good");
   BindManifestStoreField(options);
   BindMetricsField(options);
   options.finish(/*picklable=*/false);
@@ -287,6 +300,8 @@ void BindReaderTypes(nb::module_& m) {
       .field("range_requests", &ReadStats::range_requests, "")
       .field("shards_downloaded", &ReadStats::shards_downloaded, "")
       .field("bytes_downloaded", &ReadStats::bytes_downloaded, "")
+      .field("filter_bitmaps_evaluated", &ReadStats::filter_bitmaps_evaluated, "")
+      .field("filter_bitmaps_reused", &ReadStats::filter_bitmaps_reused, "")
       .finish(/*picklable=*/false);
   StructBinding<SnapshotInfo>(m, "SnapshotInfo", "The snapshot a reader is pinned to.")
       .field("run_id", &SnapshotInfo::run_id, "")

@@ -189,3 +189,25 @@ def test_cleanup_refuses_bad_options_naming_them(tmp_path: Path, kwargs: dict[st
 def test_cleanup_passes_a_too_large_older_than_to_the_engine_which_refuses_it(tmp_path: Path) -> None:
     with pytest.raises(ShardvecError, match="older_than must be at most"):
         shardvec.cleanup(str(tmp_path), older_than=timedelta(days=100001))
+
+
+def test_a_reader_opened_at_a_manifest_ref_stays_on_that_snapshot(store: Store) -> None:
+    """manifest_ref: a published manifest's URL, or its key under the store; refresh() never moves
+    such a reader, and an unknown ref is an error naming it."""
+    from shardvec.vector import ShardedVectorReader
+
+    snapshots = {s.run_id: s for s in admin.history(store.prefix, limit=10, **store.storage)}
+    first = snapshots["A"].ref
+    key = first[first.index("manifests/"):]
+    for i, ref in enumerate((first, key)):
+        with ShardedVectorReader(s3_prefix=store.prefix, local_root=str(store.tmp_path / f"pinned-{i}"),
+                                 manifest_ref=ref, **store.storage) as reader:
+            assert reader.snapshot_info().run_id == "A"
+            assert reader.search(VECTORS[3], top_k=1, shard_ids=[0, 1, 2]).results[0].id == RUN_BASES["A"] + 3
+            assert reader.refresh() is False
+            assert reader.snapshot_info().run_id == "A"
+    with pytest.raises(ShardvecError, match="manifests/nope"):
+        ShardedVectorReader(s3_prefix=store.prefix, local_root=str(store.tmp_path / "pinned-bad"),
+                            manifest_ref="manifests/nope", **store.storage)
+    with pytest.raises(ConfigValidationError, match="manifest_ref must be"):
+        ShardedVectorReader(s3_prefix=store.prefix, local_root=str(store.tmp_path / "pinned-bad"), manifest_ref="")

@@ -15,6 +15,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from shardvec.errors import ConfigValidationError
+
 from shardvec.vector import AsyncShardedVectorReader, ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
@@ -177,3 +179,27 @@ def test_a_snapshot_without_filter_columns_refuses_a_filter(tmp_path: Path) -> N
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "c")) as reader:
         with pytest.raises(Exception, match="this snapshot declares no filter columns"):
             reader.search(DATA[0], filter="lang == 'en'")
+
+
+def test_filter_cache_bytes_keeps_bitmaps_for_a_filter_asked_again(snapshot: str, tmp_path: Path) -> None:
+    """read_stats() counts the bitmaps evaluated and reused; with filter_cache_bytes=0 none is kept.
+    The answers are the same either way."""
+    expr = "lang == 'en' && year >= 2015"
+    answers = {}
+    for budget, cache in ((None, "default"), (0, "none")):
+        with ShardedVectorReader(s3_prefix=snapshot, local_root=str(tmp_path / cache), filter_cache_bytes=budget) as reader:
+            first = reader.search(QUERIES[0], top_k=K, num_probes=NUM_DBS, filter=expr)
+            stats = reader.read_stats()
+            assert stats["filter_bitmaps_evaluated"] == NUM_DBS and stats["filter_bitmaps_reused"] == 0, stats
+            again = reader.search(QUERIES[0], top_k=K, num_probes=NUM_DBS, filter="lang=='en'&&year>=2015")
+            stats = reader.read_stats()
+            if budget is None:  # the same filter in another spelling: every bitmap from the cache
+                assert (stats["filter_bitmaps_evaluated"], stats["filter_bitmaps_reused"]) == (NUM_DBS, NUM_DBS), stats
+            else:
+                assert (stats["filter_bitmaps_evaluated"], stats["filter_bitmaps_reused"]) == (2 * NUM_DBS, 0), stats
+            assert [r.id for r in again.results] == [r.id for r in first.results]
+            answers[cache] = [(r.id, r.score) for r in first.results]
+    assert answers["default"] == answers["none"]
+    for bad in (-1, 1.5, True, "64"):
+        with pytest.raises(ConfigValidationError, match="filter_cache_bytes must be an int >= 0"):
+            ShardedVectorReader(s3_prefix=snapshot, local_root=str(tmp_path / "bad"), filter_cache_bytes=bad)

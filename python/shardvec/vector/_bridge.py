@@ -142,7 +142,8 @@ def write_config(config: VectorShardedWriteConfig, last_writer_wins: bool,
 def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_workers: int,
                    max_fallback_attempts: int, max_cached_shards: int, preload_shards: bool,
                    metrics_collector: Any, manifest_store: Any = None, tier: ReaderTier | None = None,
-                   max_cache_bytes: int | None = None) -> _engine.ReaderOptions:
+                   max_cache_bytes: int | None = None, filter_cache_bytes: int | None = None,
+                   manifest_ref: str | None = None) -> _engine.ReaderOptions:
     """The engine's ``ReaderOptions``; ``manifest_store`` (None: beside the shards) supplies the
     current pointer and the manifests; ``tier`` is what the reader factory asks for (see
     ``check_reader_factory``), its store settings merged over ``options`` for the shards."""
@@ -164,6 +165,14 @@ def reader_options(store: str, options: Mapping[str, Any], cache_dir: str, max_w
         if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int):
             raise ConfigValidationError(f"max_cache_bytes must be an int >= 0 or None, got {max_cache_bytes!r}")
         extra["max_cache_bytes"] = max_cache_bytes
+    if filter_cache_bytes is not None:
+        if isinstance(filter_cache_bytes, bool) or not isinstance(filter_cache_bytes, int) or filter_cache_bytes < 0:
+            raise ConfigValidationError(f"filter_cache_bytes must be an int >= 0 or None, got {filter_cache_bytes!r}")
+        extra["filter_cache_bytes"] = filter_cache_bytes
+    if manifest_ref is not None:
+        if not isinstance(manifest_ref, str) or not manifest_ref:
+            raise ConfigValidationError(f"manifest_ref must be a manifest's URL or key (text) or None, got {manifest_ref!r}")
+        extra["manifest_ref"] = manifest_ref
     return _engine.ReaderOptions(
         **extra,
         store=store, store_options=store_options(options), cache_dir=cache_dir, max_workers=max_workers,

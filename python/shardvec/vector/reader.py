@@ -79,7 +79,12 @@ class ShardedVectorReader:
     ``shardvec.sqlite_vec_adapter``), and ``read_stats()`` reports the tier in use and the bytes read.
     ``manifest_store`` (a :mod:`shardvec.manifest_store` store or any object implementing its
     protocol) supplies the current pointer and the manifests at open, refresh and fallback, None
-    reading them beside the shards. Anything else raises ``ConfigValidationError`` naming the parameter.
+    reading them beside the shards. ``manifest_ref`` (a manifest's ref: in the store's own layout its
+    URL or its key under the store) opens that published snapshot instead of the current one, for good: ``refresh()`` then returns
+    False without reading the pointer. ``filter_cache_bytes`` (None: 64 MiB; 0 keeps none) bounds the
+    bitmaps of passing rows that filtered searches keep per shard and filter, so that a filter asked
+    again is not evaluated again (``read_stats()`` counts both). Anything else raises
+    ``ConfigValidationError`` naming the parameter.
     """
 
     def __init__(
@@ -94,12 +99,14 @@ class ShardedVectorReader:
         preload_shards: bool = False,
         max_cached_shards: int | None = None,
         max_cache_bytes: int | None = None,
+        filter_cache_bytes: int | None = None,
+        manifest_ref: str | None = None,
         metrics_collector: Any = None,
         rate_limiter: RateLimiter | None = None,
         credential_provider: Callable[[], Any] | None = None,
         s3_connection_options: dict[str, Any] | None = None,
     ) -> None:
-        for name, text in (("s3_prefix", s3_prefix), ("local_root", local_root)):
+        for name, text in (("s3_prefix", s3_prefix), ("local_root", local_root), ("manifest_ref", manifest_ref)):
             if isinstance(text, str):
                 require_utf8(text, name)
         tier = check_reader_factory(reader_factory)
@@ -122,6 +129,8 @@ class ShardedVectorReader:
             manifest_store,
             tier,
             max_cache_bytes=max_cache_bytes,
+            filter_cache_bytes=filter_cache_bytes,
+            manifest_ref=manifest_ref,
         ))
         self._closed = False
 
@@ -183,12 +192,16 @@ class ShardedVectorReader:
     def read_stats(self) -> dict[str, Any]:
         """What reading shards has cost so far: ``reader_mode`` (the current snapshot's tier,
         ``"download"`` or ``"range"``; ``auto`` resolved), ``range_bytes_fetched`` and
-        ``range_requests`` (ranged GETs), ``shards_downloaded`` and ``bytes_downloaded``."""
+        ``range_requests`` (ranged GETs), ``shards_downloaded`` and ``bytes_downloaded``; and, for
+        filtered searches, ``filter_bitmaps_evaluated`` (a shard's passing rows computed from its filter
+        columns) and ``filter_bitmaps_reused`` (taken from the cache ``filter_cache_bytes`` bounds)."""
         self._check_open()
         stats = self._engine.stats()
         return {"reader_mode": stats.reader_mode.name.lower(), "range_bytes_fetched": stats.range_bytes_fetched,
                 "range_requests": stats.range_requests, "shards_downloaded": stats.shards_downloaded,
-                "bytes_downloaded": stats.bytes_downloaded}
+                "bytes_downloaded": stats.bytes_downloaded,
+                "filter_bitmaps_evaluated": stats.filter_bitmaps_evaluated,
+                "filter_bitmaps_reused": stats.filter_bitmaps_reused}
 
     def snapshot_info(self) -> SnapshotInfo:
         self._check_open()
