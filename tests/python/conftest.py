@@ -63,7 +63,7 @@ def pg_dsn() -> str:
     return dsn
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dask_client() -> Iterator[Any]:
     """A Dask LocalCluster of 2 worker processes, one thread each, on 127.0.0.1."""
     import dask
@@ -75,7 +75,7 @@ def dask_client() -> Iterator[Any]:
         yield client
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """A local Ray with 2 CPUs on 127.0.0.1."""
     import ray
@@ -88,7 +88,7 @@ def ray_session() -> Iterator[Any]:
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     from pyspark.sql import SparkSession
 

@@ -36,7 +36,8 @@ def corpus(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return vectors, queries
 
 
-def write(store: Path, seed: int, string_ids: bool = False, strategy: str = "cluster") -> None:
+def write(store: Path, seed: int, string_ids: bool = False, strategy: str = "cluster",
+          metric: DistanceMetric = DistanceMetric.L2) -> None:
     vectors, _ = corpus(seed)
     ids: Any = np.arange(ROWS, dtype=np.int64) * 7 + seed
     if string_ids:
@@ -45,7 +46,7 @@ def write(store: Path, seed: int, string_ids: bool = False, strategy: str = "clu
     if strategy == "cluster":
         sharding["train_centroids"] = True
     config = VectorShardedWriteConfig(
-        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+        index_config=VectorIndexConfig(dim=DIM, metric=metric),
         sharding=VectorShardingConfig(**sharding), s3_prefix=str(store), filter_columns={"region": "string"})
     payloads = [{"region": REGIONS[i % len(REGIONS)], "n": i} for i in range(ROWS)]
     write_arrays(vectors, config, ids=ids, payloads=payloads,
@@ -152,6 +153,16 @@ def test_the_snapshot_is_pinned_when_the_search_is_planned(request: pytest.Fixtu
     assert all(isinstance(hit[0], str) for hits in got.values() for hit in hits)
 
 
+def test_a_cosine_snapshot(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    search = make_search(request, "dask")
+    store = tmp_path / "store"
+    write(store, seed=9, metric=DistanceMetric.COSINE)
+    _, queries = corpus(9)
+    want = expected(store, queries, tmp_path, top_k=6, num_probes=2)
+    assert answers(search(query_frame(queries), str(store), "emb", "qid", top_k=6, num_probes=2,
+                          local_root=str(tmp_path / "workers"))) == want
+
+
 def test_manifest_ref_searches_that_manifest(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     from shardvec.manifest_store import S3ManifestStore
     from shardvec.reader.dask import search_sharded as dask_search
@@ -167,7 +178,7 @@ def test_manifest_ref_searches_that_manifest(request: pytest.FixtureRequest, tmp
     want = expected(store, queries, tmp_path, top_k=3)
     write(store, seed=5)
     frame = query_frame(queries).assign(emb=lambda f: [v.astype(np.float64) for v in f["emb"]])
-    with pytest.raises(ConfigValidationError, match="manifest_ref 'nope'"):
+    with pytest.raises(ShardvecError, match="nope"):
         dask_search(dd.from_pandas(frame, npartitions=2), str(store), "emb", "qid", manifest_ref="nope")
     got = answers(dask_search(dd.from_pandas(frame, npartitions=2), str(store), "emb", "qid", top_k=3,
                               manifest_ref=first.ref, local_root=str(tmp_path / "workers")).compute())

@@ -24,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 
 from shardvec.errors import ConfigValidationError, ManifestStoreError
-from shardvec.manifest import ManifestRef, ParsedManifest
 from shardvec.manifest_store import S3ManifestStore
 from shardvec.vector._distributed import vectors_from_arrow
 from shardvec.vector.reader import ShardedVectorReader
@@ -41,37 +40,13 @@ UNROUTED_GROUPS = 16
 _MAX_READERS = 4
 
 
-class PinnedManifestStore:
-    """The manifest store of a search job: ``load_current`` always answers the pinned manifest, and
-    it lists no other, so a reader never moves (nor falls back) to another snapshot."""
-
-    def __init__(self, base: S3ManifestStore, current: ManifestRef) -> None:
-        self._base = base
-        self._current = current
-
-    def publish(self, **_: Any) -> str:
-        raise ManifestStoreError("a batch search's pinned manifest store is read-only")
-
-    def load_current(self) -> ManifestRef:
-        return self._current
-
-    def load_manifest(self, ref: str) -> ParsedManifest:
-        return self._base.load_manifest(ref)
-
-    def list_manifests(self, *, limit: int = 10) -> list[ManifestRef]:
-        return [self._current][: max(0, limit)]
-
-    def set_current(self, ref: str) -> None:
-        raise ManifestStoreError("a batch search's pinned manifest store is read-only")
-
-
 @dataclass(frozen=True)
 class SearchSpec:
     """Everything a task needs; picklable (``credential_provider`` is shipped only when it pickles,
     else its credentials, resolved on the driver, are)."""
 
     s3_prefix: str
-    current: ManifestRef
+    manifest_ref: str  # the pinned snapshot's manifest
     query_col: str
     id_col: str
     dim: int
@@ -91,14 +66,14 @@ class SearchSpec:
 
     def reader(self) -> ShardedVectorReader:
         """This process's reader of the pinned snapshot (opened once, then reused by later tasks)."""
-        key = pickle.dumps((self.s3_prefix, self.current.ref, self.local_root, self.max_workers,
+        key = pickle.dumps((self.s3_prefix, self.manifest_ref, self.local_root, self.max_workers,
                             self.credential_provider, self.s3_connection_options))
         with _READERS_LOCK:
             reader = _READERS.get(key)
             if reader is not None:
                 _READERS.move_to_end(key)
                 return reader
-        reader = open_pinned_reader(self.s3_prefix, self.current, local_root=self.local_root,
+        reader = open_pinned_reader(self.s3_prefix, self.manifest_ref, local_root=self.local_root,
                                     max_workers=self.max_workers, credential_provider=self.credential_provider,
                                     s3_connection_options=self.s3_connection_options)
         with _READERS_LOCK:
@@ -121,15 +96,13 @@ _READERS: OrderedDict[bytes, ShardedVectorReader] = OrderedDict()
 _READERS_LOCK = threading.Lock()
 
 
-def open_pinned_reader(s3_prefix: str, current: ManifestRef, *, local_root: str | None, max_workers: int,
+def open_pinned_reader(s3_prefix: str, manifest_ref: str, *, local_root: str | None, max_workers: int,
                        credential_provider: Any, s3_connection_options: Mapping[str, Any] | None
                        ) -> ShardedVectorReader:
-    options = None if s3_connection_options is None else dict(s3_connection_options)
-    manifests = S3ManifestStore(s3_prefix, credential_provider=credential_provider, s3_connection_options=options)
-    return ShardedVectorReader(s3_prefix=s3_prefix, local_root=local_root,
-                               manifest_store=PinnedManifestStore(manifests, current), max_workers=max_workers,
-                               max_fallback_attempts=0, credential_provider=credential_provider,
-                               s3_connection_options=options)
+    """A reader of the manifest ``manifest_ref``, whatever ``_CURRENT`` says now or later."""
+    return ShardedVectorReader(s3_prefix=s3_prefix, local_root=local_root, manifest_ref=manifest_ref,
+                               max_workers=max_workers, credential_provider=credential_provider,
+                               s3_connection_options=None if s3_connection_options is None else dict(s3_connection_options))
 
 
 class _ResolvedCredentials:
@@ -187,29 +160,26 @@ def plan_search(*, store: str, query_col: str, id_col: str, columns: Sequence[st
         current = manifests.load_current()
         if current is None:
             raise ManifestStoreError(f"no snapshot to search: {store!r} has no current pointer")
-    else:
-        if not isinstance(manifest_ref, str):
-            raise ConfigValidationError(f"manifest_ref must be a manifest's ref (text), got {manifest_ref!r}")
-        known = {m.ref: m for m in manifests.list_manifests(limit=1_000_000)}
-        if manifest_ref not in known:
-            raise ConfigValidationError(f"manifest_ref {manifest_ref!r} is not a manifest of {store!r}")
-        current = known[manifest_ref]
+        manifest_ref = current.ref
+    elif not isinstance(manifest_ref, str) or not manifest_ref:
+        raise ConfigValidationError(f"manifest_ref must be a manifest's ref (text), got {manifest_ref!r}")
     ids = None if shard_ids is None else tuple(int(s) for s in shard_ids)
     context = None if routing_context is None else dict(routing_context)
-    with open_pinned_reader(store, current, local_root=local_root, max_workers=1, credential_provider=provider,
+    with open_pinned_reader(store, manifest_ref, local_root=local_root, max_workers=1, credential_provider=provider,
                             s3_connection_options=options) as reader:
         info = reader.snapshot_info()
+        manifest_ref = info.manifest_ref  # a key given: the manifest's URL
         # No query: every option is checked against the snapshot (a bad filter names its position),
         # and no shard is read.
         reader.batch_search(np.zeros((0, info.dim), np.float32), top_k, num_probes=num_probes, filter=filter,
                             sublist_probes=sublist_probes, max_extra_probes=max_extra_probes,
                             shard_ids=None if ids is None else list(ids), routing_context=context)
         if ids is None:
-            reader.route_vector(np.zeros(info.dim, np.float32), num_probes=num_probes, routing_context=context)
-    id_type = manifests.load_manifest(current.ref).custom.get("shardvec", {}).get("id_type")
+            reader.route_vector(np.ones(info.dim, np.float32), num_probes=num_probes, routing_context=context)
+    id_type = manifests.load_manifest(manifest_ref).custom.get("shardvec", {}).get("id_type")
     routes = ids is None and context is None and info.sharding not in (VectorShardingStrategy.EXPLICIT,
                                                                        VectorShardingStrategy.CEL)
-    return SearchSpec(s3_prefix=store, current=current, query_col=query_col, id_col=id_col, dim=int(info.dim),
+    return SearchSpec(s3_prefix=store, manifest_ref=manifest_ref, query_col=query_col, id_col=id_col, dim=int(info.dim),
                       top_k=int(top_k), num_probes=num_probes, filter=filter, sublist_probes=sublist_probes,
                       max_extra_probes=max_extra_probes, shard_ids=ids, routing_context=context,
                       routes_by_vector=routes, result_ids="int" if id_type == "int" else "str",
