@@ -2,10 +2,13 @@
 and 64, driven by `wrk` (Debian) against 127.0.0.1, beside the Python reader searching the same
 queries in-process with the same number of threads. Bounded in time (--seconds per point).
 
-Run: .venv/bin/python bench/serve_bench.py [--store ./demo/fashion-mnist] [--seconds 10]
-     [--num-probes 2] [--top-k 10] [--concurrency 1,8,64]
-Without --store it builds Fashion-MNIST train (as scripts/quickstart does) into ./demo/fashion-mnist.
-The queries are the first 1000 test images. Overhead = (server mean latency - reader mean latency) /
+Run: .venv/bin/python bench/serve_bench.py [--dataset fashion|synthetic] [--store DIR] [--seconds 10]
+     [--num-probes 2] [--top-k 10] [--concurrency 1,8,64] [--rows 1000000] [--shards 64]
+fashion (default): a store that does not exist yet is built from Fashion-MNIST train (as
+scripts/quickstart does; default ./demo/fashion-mnist), and the queries are the first 1000 test images.
+synthetic: a store that does not exist yet is built from the first --rows points of the synthetic
+clustered cosine set (bench/synthetic_data.py, bench/suite.py's 1M x 384 set) with --shards shards
+(default ./demo/synthetic-<rows>), and the queries are 1000 of its query points. Overhead = (server mean latency - reader mean latency) /
 reader mean latency, from the same run; the server's latency is the whole HTTP round trip.
 """
 
@@ -26,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic_data  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "build" / "shardvec"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -41,13 +47,26 @@ end
 """
 
 
-def queries(count: int) -> np.ndarray:
+def queries(dataset: str, count: int) -> np.ndarray:
+    if dataset == "synthetic":
+        return synthetic_data.draw(count, synthetic_data.QUERIES)
     raw = gzip.open(FASHION / "t10k-images-idx3-ubyte.gz").read()
     return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)[:count].astype(np.float32)
 
 
-def ensure_store(store: Path) -> None:
+def ensure_store(store: Path, dataset: str, rows: int, shards: int) -> None:
     if (store / "_CURRENT").exists():
+        return
+    if dataset == "synthetic":
+        from shardvec.vector import VectorShardedWriteConfig, write_arrays
+        from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
+        from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+
+        config = VectorShardedWriteConfig(
+            index_config=VectorIndexConfig(dim=synthetic_data.SYNTH_DIM, metric=DistanceMetric.COSINE),
+            s3_prefix=str(store),
+            sharding=VectorShardingConfig(num_dbs=shards, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True))
+        write_arrays(synthetic_data.draw(rows, synthetic_data.CORPUS), config, ids=np.arange(rows, dtype=np.int64))
         return
     subprocess.run([str(CLI), "build", "--store", str(store), "--input", str(FASHION / "train-images-idx3-ubyte.gz"),
                     "--metric", "l2", "--strategy", "cluster", "--num-dbs", "16", "--train-centroids", "--quiet"],
@@ -103,7 +122,10 @@ def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--store", default=str(ROOT / "demo" / "fashion-mnist"))
+    ap.add_argument("--dataset", choices=("fashion", "synthetic"), default="fashion")
+    ap.add_argument("--store", help="default ./demo/fashion-mnist or ./demo/synthetic-<rows>")
+    ap.add_argument("--rows", type=int, help="synthetic: corpus rows (default 1000000)")
+    ap.add_argument("--shards", type=int, help="synthetic: shards of a new store (default 64)")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--num-probes", type=int, default=2)
     ap.add_argument("--top-k", type=int, default=10)
@@ -111,10 +133,17 @@ def main() -> None:
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk; scripts/setup installs it)")
-    store = Path(args.store)
-    ensure_store(store)
+    if args.dataset == "fashion" and (args.rows is not None or args.shards is not None):
+        ap.error("--rows and --shards are for --dataset synthetic")
+    args.rows = 1_000_000 if args.rows is None else args.rows
+    args.shards = 64 if args.shards is None else args.shards
+    if args.dataset == "fashion" and not FASHION.is_dir():
+        sys.exit(f"{FASHION} is missing (apt-get install dataset-fashion-mnist; scripts/setup installs it)")
+    default = "fashion-mnist" if args.dataset == "fashion" else f"synthetic-{args.rows}"
+    store = Path(args.store) if args.store else ROOT / "demo" / default
+    ensure_store(store, args.dataset, args.rows, args.shards)
     levels = [int(c) for c in args.concurrency.split(",")]
-    q = queries(1000)
+    q = queries(args.dataset, 1000)
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     bodies = work / "bodies.jsonl"
     bodies.write_text("".join(json.dumps({"vector": row.tolist(), "top_k": args.top_k, "num_probes": args.num_probes})

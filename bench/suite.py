@@ -37,6 +37,9 @@ from typing import Any
 
 import numpy as np
 
+import synthetic_data
+from synthetic_data import SYNTH_CENTRES, SYNTH_DIM, SYNTH_SEED, SYNTH_SIGMA
+
 ROOT = Path(__file__).resolve().parent.parent
 K = 10
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -271,30 +274,11 @@ def load_fashion(plan: DatasetPlan) -> Dataset:
                    "(raw 0..255 pixel values as float32, l2)")
 
 
-SYNTH_SEED = 20240611
-SYNTH_CENTRES = 1000
-SYNTH_SIGMA = 0.3
-SYNTH_DIM = 384
-
-
 def synthetic(plan: DatasetPlan) -> Dataset:
-    """SYNTH_CENTRES Gaussian centres ~N(0, 1) in SYNTH_DIM dimensions; each point is a uniformly
-    chosen centre plus SYNTH_SIGMA * N(0, 1) noise. Queries are drawn the same way from another
-    stream of the same seed."""
-    rng = np.random.default_rng(SYNTH_SEED)
-    centres = rng.standard_normal((SYNTH_CENTRES, SYNTH_DIM), dtype=np.float32)
-
-    def draw(stream: np.random.Generator, n: int) -> np.ndarray:
-        labels = stream.integers(0, SYNTH_CENTRES, n)
-        out = np.empty((n, SYNTH_DIM), dtype=np.float32)
-        for start in range(0, n, 65536):
-            stop = min(n, start + 65536)
-            noise = stream.standard_normal((stop - start, SYNTH_DIM), dtype=np.float32)
-            out[start:stop] = centres[labels[start:stop]] + np.float32(SYNTH_SIGMA) * noise
-        return out
-
-    train = draw(np.random.default_rng([SYNTH_SEED, 1]), plan.train_rows)
-    queries = draw(np.random.default_rng([SYNTH_SEED, 2]), plan.query_rows)
+    """bench/synthetic_data.py's clustered set: its corpus stream as the train rows, its query stream
+    as the queries."""
+    train = synthetic_data.draw(plan.train_rows, synthetic_data.CORPUS)
+    queries = synthetic_data.draw(plan.query_rows, synthetic_data.QUERIES)
     return Dataset(plan, train, queries,
                    f"{plan.train_rows} x {SYNTH_DIM}: {SYNTH_CENTRES} centres ~N(0,1), point = centre + "
                    f"{SYNTH_SIGMA}*N(0,1), seed {SYNTH_SEED}; {plan.query_rows} queries drawn the same way (cosine)")
