@@ -21,7 +21,6 @@ from shardvec.errors import ConfigValidationError
 from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import BuildResult, DistanceMetric, VectorShardingStrategy
-from test_distributed import dask_client  # noqa: F401  (the Dask cluster fixture make_writer asks for)
 from test_score_parity import match
 
 DIM = 12

@@ -16,7 +16,7 @@ from shardvec.metrics import PrometheusCollector
 from shardvec.vector import ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
-from test_distributed import EXPLICIT_INPUT, config_for, dask_client, make_table, make_writer  # noqa: F401 (fixture)
+from test_distributed import EXPLICIT_INPUT, config_for, make_table, make_writer
 
 DIM = 8
 ROWS = 400

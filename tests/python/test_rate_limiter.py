@@ -22,7 +22,7 @@ from shardvec.vector import ShardedVectorReader, VectorRecord, VectorShardedWrit
 from shardvec.vector import _distributed, writer
 from shardvec.vector.config import VectorAdapterConfig, VectorIndexConfig, VectorShardingConfig, VectorWriteRateLimitConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
-from test_distributed import EXPLICIT_INPUT, config_for, dask_client, make_table, make_writer  # noqa: F401 (fixture)
+from test_distributed import EXPLICIT_INPUT, config_for, make_table, make_writer
 
 DIM = 4
 DATA = np.random.default_rng(3).standard_normal((90, DIM)).astype(np.float32)

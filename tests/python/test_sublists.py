@@ -15,7 +15,6 @@ from shardvec.errors import ConfigValidationError
 from shardvec.vector import AsyncShardedVectorReader, ShardedVectorReader, VectorShardedWriteConfig, write_arrays
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
-from test_distributed import dask_client, ray_session  # noqa: F401  (fixtures make_writer asks for)
 from test_score_parity import match
 
 DIM = 20
