@@ -30,7 +30,7 @@ std::shared_ptr<const FilterBitmap> FilterBitmapCache::Find(uint64_t generation,
 void FilterBitmapCache::Insert(uint64_t generation, int64_t db_id, std::string_view filter,
                                std::shared_ptr<const FilterBitmap> bitmap) {
   std::string key = Key(generation, db_id, filter);
-  const int64_t bytes = static_cast<int64_t>(bitmap->bits.size() * sizeof(uint64_t) + 2 * key.size()) +
+  const int64_t bytes = static_cast<int64_t>(bitmap->bits.size() * sizeof(uint64_t) + bitmap->list_passing.size() * sizeof(int64_t) + 2 * key.size()) +
                         kEntryOverheadBytes;
   if (bytes > max_bytes_) return;
   std::lock_guard<std::mutex> lock(mu_);

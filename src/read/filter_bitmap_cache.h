@@ -20,6 +20,7 @@ namespace shardvec {
 struct FilterBitmap {
   std::vector<uint64_t> bits;
   int64_t passing = 0;
+  std::vector<int64_t> list_passing;  // with sub-lists: the passing rows of each list
 };
 
 class FilterBitmapCache {

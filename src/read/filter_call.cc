@@ -53,6 +53,10 @@ Result<std::shared_ptr<const FilterBitmap>> FilterCall::Bitmap(const ShardLocati
   auto bitmap = std::make_shared<FilterBitmap>();
   ASSIGN_OR_RETURN(bitmap->bits, predicate_.Evaluate(*columns, fmt::format("{}", loc.db_id)));
   bitmap->passing = CountRows(bitmap->bits);
+  if (const SubLists* sublists = searcher.sublists()) {
+    bitmap->list_passing.reserve(sublists->ranges.size());
+    for (const RowRange& range : sublists->ranges) bitmap->list_passing.push_back(CountSet(bitmap->bits, range));
+  }
   cache_.CountEvaluation();
   cache_.Insert(generation_, loc.db_id, predicate_.canonical(), bitmap);
   slot->bitmap = std::move(bitmap);

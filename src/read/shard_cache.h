@@ -32,7 +32,6 @@ struct ShardLocation {
   int64_t db_id = 0;
   std::string key;  // object key of shard.db, relative to the store
   int64_t size = 0;
-  int64_t rows = 0;  // the manifest's row_count
   std::optional<std::string> digest;  // "xxh3:<16hex>" or none
   std::string identity;  // e.g. checkpoint id or url; part of the cache file name
 };

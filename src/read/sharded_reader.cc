@@ -52,6 +52,14 @@ struct Snapshot {
   uint64_t generation = 0;  // this reader's count of snapshots made, at this one (keys kept bitmaps)
   std::shared_ptr<ShardCache> cache;
   ReaderMode mode = ReaderMode::kDownload;  // resolved: kDownload or kRange
+  // Every shard's sub-lists in one table (shard_of: an index into `shards`), made by the first
+  // filtered query that ranks them all.
+  struct ListDirectory {
+    SnapshotListTable table;
+    std::vector<const ShardLocation*> shards;
+  };
+  mutable std::mutex directory_mu;
+  mutable std::shared_ptr<const ListDirectory> directory;
 };
 
 // Parallel parts of one ranged read (a shard's scan reads ahead in windows split into parts).
@@ -263,6 +271,11 @@ struct QueryPlan {
   // With sub-lists: beside each shard, the sub-lists it scans (a shard without any: the whole shard).
   std::vector<std::vector<int32_t>> lists;
   std::optional<int64_t> sublist_budget;  // set: sub-lists are chosen for this query
+  // > 0: a filtered query, which picks its sub-lists until they hold this many passing rows
+  // (PickFilteredSublists; PlanFilteredSublists says among which shards' lists).
+  int64_t filter_need = 0;
+  bool lists_chosen = false;  // a filtered query's lists are chosen already (ChooseSublists leaves them)
+  int64_t extra_probes = 0;   // shards beyond its routed ones that PlanFilteredSublists chose
   size_t whole_shards = 0;  // the first this many shards are searched whole when they have no sub-lists
 };
 
@@ -275,6 +288,12 @@ constexpr size_t kQueriesPerScanTask = 64;
 // went from 0.82 (stopping once top_k rows were found) to 1.0, and 0.96-1.0 for every filter of
 // tests/python/test_filtered_search.py.
 constexpr int64_t kFilterRowsPerHit = 10;
+// A filtered query whose routed shards say that the sub-lists an unfiltered query would scan hold
+// fewer passing rows than it needs ranks the sub-lists of the whole snapshot (its nearest passing
+// rows lie beyond its neighbourhood), this many at most; when the snapshot's passing rows are
+// estimated at no more than kFilterExhaustivePerNeed times its need, it scores them all instead.
+constexpr int64_t kFilterRankedLists = 256;
+constexpr int64_t kFilterExhaustivePerNeed = 4;
 
 // The shard cache folder, created and checked private: `cache_dir`, or this user's default
 // <private root>/shards/<hash of the store's prefix>.
@@ -429,8 +448,10 @@ class ShardedVectorReader::Impl {
     std::vector<QueryPlan> plans(1);
     ASSIGN_OR_RETURN(plans[0], Plan(*snap, query, options, predicate));
     const float* query_row = query.data();
-    RETURN_IF_ERROR(ChooseSublists(*snap, plans, std::span(&query_row, 1)));
-    if (predicate != nullptr) RETURN_IF_ERROR(WidenRoutedShardsWhenFewPass(*snap, options, *predicate, plans));
+    if (predicate != nullptr) {
+      RETURN_IF_ERROR(PlanFilteredSublists(*snap, options, *predicate, top_k, plans, std::span(&query_row, 1)));
+    }
+    RETURN_IF_ERROR(ChooseSublists(*snap, plans, std::span(&query_row, 1), predicate));
     QueryPlan& plan = plans[0];
     // Once a shard has given top_k hits, its last one bounds what any other shard need return: a
     // shard scanned after it (probes go nearest first) gives up on farther rows early.
@@ -491,8 +512,8 @@ class ShardedVectorReader::Impl {
       plans[i] = std::move(plan).value();
       rows[i] = row(i).data();
     }
-    RETURN_IF_ERROR(ChooseSublists(*snap, plans, rows));
-    if (predicate != nullptr) RETURN_IF_ERROR(WidenRoutedShardsWhenFewPass(*snap, options, *predicate, plans));
+    if (predicate != nullptr) RETURN_IF_ERROR(PlanFilteredSublists(*snap, options, *predicate, top_k, plans, rows));
+    RETURN_IF_ERROR(ChooseSublists(*snap, plans, rows, predicate));
     for (size_t i = 0; i < plans.size(); ++i) {
       for (size_t slot = 0; slot < plans[i].shards.size(); ++slot) by_shard[plans[i].shards[slot]].emplace_back(i, slot);
     }
@@ -703,12 +724,14 @@ class ShardedVectorReader::Impl {
 
   // Sub-list routing for the plans with a budget: each candidate shard ranks its sub-lists for all
   // the queries that consider it at once (a batch scan of its centroids), then each query keeps its
-  // `budget` nearest across its shards. A shard without sub-lists is searched whole when it is one
-  // of the num_probes nearest, else dropped; so is a shard none of whose lists was picked.
-  Status ChooseSublists(const Snapshot& snap, std::vector<QueryPlan>& plans, std::span<const float* const> queries) {
+  // `budget` nearest across its shards (a filtered query: PickFilteredSublists, with each list's
+  // passing rows counted on `filter`'s bitmap). A shard without sub-lists is searched whole when it
+  // is one of the num_probes nearest, else dropped; so is a shard none of whose lists was picked.
+  Status ChooseSublists(const Snapshot& snap, std::vector<QueryPlan>& plans, std::span<const float* const> queries,
+                        FilterCall* filter) {
     std::map<const ShardLocation*, std::vector<std::pair<size_t, size_t>>> by_shard;  // -> (query, slot)
     for (size_t q = 0; q < plans.size(); ++q) {
-      if (!plans[q].sublist_budget) continue;
+      if (!plans[q].sublist_budget || plans[q].lists_chosen) continue;
       for (size_t slot = 0; slot < plans[q].shards.size(); ++slot) by_shard[plans[q].shards[slot]].emplace_back(q, slot);
     }
     if (by_shard.empty()) return Status::OK();
@@ -726,26 +749,39 @@ class ShardedVectorReader::Impl {
         continue;
       }
       qs.clear();
+      const int64_t lists = sublists->centroids.vectors.rows();
       int64_t budget = 0;
+      bool filtered = false;
       for (const auto& [q, slot] : pairs) {
         qs.push_back(queries[q]);
-        budget = std::max(budget, *plans[q].sublist_budget);
+        filtered = filtered || plans[q].filter_need > 0;
+        budget = std::max(budget, plans[q].filter_need > 0 ? lists : *plans[q].sublist_budget);
       }
-      Sq8Rank(*sublists->centroid_codes, qs, std::min(budget, sublists->centroids.vectors.rows()), &nearest);
+      std::shared_ptr<const FilterBitmap> allowed;  // a filtered query's, with each list's passing rows
+      if (filtered) {
+        ASSIGN_OR_RETURN(allowed, filter->Bitmap(*loc, lease.searcher()));
+      }
+      Sq8Rank(*sublists->centroid_codes, qs, std::min(budget, lists), &nearest);
       for (size_t j = 0; j < pairs.size(); ++j) {
         const auto [q, slot] = pairs[j];
+        const bool counts = plans[q].filter_need > 0;
         for (const ScanHit& hit : nearest[j]) {
-          candidates[q].push_back(ListCandidate{hit.score, static_cast<int32_t>(slot), static_cast<int32_t>(hit.row)});
+          candidates[q].push_back(ListCandidate{hit.score, static_cast<int32_t>(slot), static_cast<int32_t>(hit.row),
+                                                counts ? allowed->list_passing[static_cast<size_t>(hit.row)] : 0});
         }
       }
     }
     EnforceCacheBudgetAfterDownloads();
     for (size_t q = 0; q < plans.size(); ++q) {
       QueryPlan& plan = plans[q];
-      if (!plan.sublist_budget) continue;
-      std::vector<std::vector<int32_t>> lists = PickSublists(std::move(candidates[q]), *plan.sublist_budget, plan.shards.size());
+      if (!plan.sublist_budget || plan.lists_chosen) continue;
+      std::vector<std::vector<int32_t>> lists =
+          plan.filter_need > 0
+              ? PickFilteredSublists(std::move(candidates[q]), *plan.sublist_budget, plan.filter_need, plan.shards.size())
+              : PickSublists(std::move(candidates[q]), *plan.sublist_budget, plan.shards.size());
       QueryPlan kept;
       kept.sublist_budget = plan.sublist_budget;
+      kept.filter_need = plan.filter_need;
       for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
         if (lists[slot].empty() && !whole[q][slot]) continue;
         kept.shards.push_back(plan.shards[slot]);
@@ -794,21 +830,21 @@ class ShardedVectorReader::Impl {
     return scanned;
   }
 
-  // A filtered query's plan after its routed shards, holding `passing` rows the filter passes: further
-  // shards the filter's statistics do not rule out are searched whole (every passing row), in routing
-  // order and then by id, until the shards searched hold kFilterRowsPerHit x top_k passing rows (a
-  // selective filter's nearest rows lie in more shards than the routed ones; with fewer than top_k
-  // found it never stops short), or options.max_extra_probes shards were added, or none that can
-  // match is left. When the routed shards' share of passing rows says the whole snapshot holds no
-  // more passing rows than the routed shards hold rows (an unfiltered search's budget), every shard
-  // that can match is searched: beyond a query's own neighbourhood a selective filter's nearest
-  // rows lie anywhere, and all of them cost no more to score than the routed shards' rows (those are
-  // then searched whole too, beyond their chosen sub-lists).
+  // A filtered query's plan after its scans, whose shards hold `passing` rows the filter passes:
+  // further shards the filter's statistics do not rule out are searched whole (every passing row), in
+  // routing order and then by id, until the query has top_k hits and its shards hold
+  // kFilterRowsPerHit x top_k passing rows, or options.max_extra_probes shards were added, or none
+  // that can match is left (so it never stops short of top_k hits that exist). A query that picked
+  // sub-lists by their passing rows (PlanFilteredSublists) rarely needs any.
   // Not with shard_ids or CEL routing, which name the shards a query may see.
   Status FillFiltered(const Snapshot& snap, const float* query, const SearchOptions& options,
                       FilterCall& filter, int64_t top_k, int64_t passing, QueryPlan& plan) {
     const LoadedSnapshot& s = *snap.loaded;
     if (options.shard_ids || s.router->RoutesByContext()) return Status::OK();
+    int64_t found = 0;
+    for (const auto& hits : plan.scanned) found += static_cast<int64_t>(hits.size());
+    auto enough = [&] { return found >= top_k && passing >= kFilterRowsPerHit * top_k; };
+    if (enough()) return Status::OK();
     std::set<const ShardLocation*> seen(plan.shards.begin(), plan.shards.end());
     std::vector<const ShardLocation*> order;
     auto add = [&](int64_t id) {
@@ -818,16 +854,9 @@ class ShardedVectorReader::Impl {
     ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
     for (const int64_t id : routed) add(id);
     for (const auto& [id, loc] : s.shards) add(id);
-    // (WidenRoutedShardsWhenFewPass made the routed shards' scans whole in that case.)
-    const bool exhaustive = FewPassingRows(s, plan, passing);
-    int64_t found = 0;
-    for (const auto& hits : plan.scanned) found += static_cast<int64_t>(hits.size());
-    int64_t extra = 0;
+    int64_t extra = plan.extra_probes;
     for (const ShardLocation* loc : order) {
-      if ((!exhaustive && found >= top_k && passing >= kFilterRowsPerHit * top_k) ||
-          (options.max_extra_probes && extra >= *options.max_extra_probes)) {
-        break;
-      }
+      if (enough() || (options.max_extra_probes && extra >= *options.max_extra_probes)) break;
       int64_t more = 0;
       ASSIGN_OR_RETURN(auto scanned, ScanShard(snap, *loc, std::span(&query, 1), top_k,
                                                std::numeric_limits<double>::infinity(), {}, &filter, &more));
@@ -841,59 +870,183 @@ class ShardedVectorReader::Impl {
     return Status::OK();
   }
 
-  // Whether the snapshot's passing rows, estimated from the `passing` rows of the shards `plan`
-  // searched, number at most the rows those shards hold.
-  static bool FewPassingRows(const LoadedSnapshot& s, const QueryPlan& plan, int64_t passing) {
-    double searched = 0;
-    for (const ShardLocation* loc : plan.shards) searched += static_cast<double>(loc->rows);
-    if (searched <= 0) return false;
-    return static_cast<double>(passing) * static_cast<double>(s.total_rows) / searched <= searched;
+  // What a filtered query learns of a shard: its passing rows, rows and sub-lists (FilterCall keeps
+  // the bitmap for the scans).
+  struct ShardPassing {
+    std::shared_ptr<const FilterBitmap> bitmap;
+    int64_t rows = 0;
+  };
+  Result<ShardPassing> Passing(const Snapshot& snap, FilterCall& filter, const ShardLocation& loc) {
+    ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(loc));
+    EmitDownloads(*snap.cache);
+    ShardPassing out;
+    ASSIGN_OR_RETURN(out.bitmap, filter.Bitmap(loc, lease.searcher()));
+    const FilterColumns* columns = lease.searcher().filter_columns();
+    out.rows = columns != nullptr ? columns->rows : 0;
+    return out;
   }
 
-  // Before a filtered batch's routed shards are scanned in their chosen sub-lists: each shard's
-  // passing rows (its bitmap, which the scan then reuses from `filter`), and for each query that
-  // FillFiltered will widen to every shard that can match (FewPassingRows), every sub-list of its
-  // routed shards in place of the chosen ones, so that no routed shard is scanned twice.
-  Status WidenRoutedShardsWhenFewPass(const Snapshot& snap, const SearchOptions& options, FilterCall& filter,
-                                      std::vector<QueryPlan>& plans) {
+  // How each filtered query that picks sub-lists finds them (filter_need: the passing rows it wants
+  // in them, kFilterRowsPerHit x top_k). From its routed candidate shards' passing rows, the
+  // sub-lists an unfiltered query would scan hold about `density x their rows` passing rows:
+  //  - enough: it picks its lists among those shards' (ChooseSublists, PickFilteredSublists);
+  //  - too few, and the whole snapshot is estimated to hold no more than kFilterExhaustivePerNeed x
+  //    the need: every shard the statistics do not rule out is searched, every passing row scored;
+  //  - else the kFilterRankedLists nearest lists of the whole snapshot are ranked (one table,
+  //    SnapshotListTable) and it picks among those.
+  Status PlanFilteredSublists(const Snapshot& snap, const SearchOptions& options, FilterCall& filter,
+                              int64_t top_k, std::vector<QueryPlan>& plans, std::span<const float* const> queries) {
     const LoadedSnapshot& s = *snap.loaded;
-    if (options.shard_ids || s.router->RoutesByContext()) return Status::OK();
-    struct Counts {
-      int64_t passing = 0;
-      size_t lists = 0;  // the shard's sub-lists (0: none, searched whole anyway)
-    };
-    std::map<const ShardLocation*, Counts> counts;
+    if (options.shard_ids || s.router->RoutesByContext() || top_k == 0) return Status::OK();
+    std::map<const ShardLocation*, ShardPassing> known;
     for (const QueryPlan& plan : plans) {
       if (!plan.sublist_budget) continue;
-      for (const ShardLocation* loc : plan.shards) counts[loc];
+      for (const ShardLocation* loc : plan.shards) known[loc];
     }
-    if (counts.empty()) return Status::OK();
+    if (known.empty()) return Status::OK();
     std::vector<std::function<Status()>> tasks;
-    for (auto& [loc, c] : counts) {
-      tasks.push_back([&, loc = loc, c = &c]() -> Status {
-        ASSIGN_OR_RETURN(ShardLease lease, snap.cache->Acquire(*loc));
-        const ShardSearcher& searcher = lease.searcher();
-        ASSIGN_OR_RETURN(const std::shared_ptr<const FilterBitmap> allowed, filter.Bitmap(*loc, searcher));
-        c->passing = allowed->passing;
-        c->lists = searcher.sublists() ? searcher.sublists()->ranges.size() : 0;
+    for (auto& [loc, passing] : known) {
+      tasks.push_back([&, loc = loc, passing = &passing]() -> Status {
+        ASSIGN_OR_RETURN(*passing, Passing(snap, filter, *loc));
         return Status::OK();
       });
     }
     const Status evaluated = pool_->RunAll(std::move(tasks));
     EnforceCacheBudgetAfterDownloads();
     RETURN_IF_ERROR(evaluated);
-    for (QueryPlan& plan : plans) {
-      if (!plan.sublist_budget) continue;
-      int64_t passing = 0;
-      for (const ShardLocation* loc : plan.shards) passing += counts[loc].passing;
-      if (!FewPassingRows(s, plan, passing)) continue;
-      for (size_t slot = 0; slot < plan.shards.size(); ++slot) {
-        std::vector<int32_t>& lists = plan.lists[slot];
-        lists.resize(counts[plan.shards[slot]].lists);
-        std::iota(lists.begin(), lists.end(), 0);
+    auto passing_of = [&](const ShardLocation* loc) -> Result<const ShardPassing*> {
+      auto it = known.find(loc);
+      if (it == known.end()) {
+        ASSIGN_OR_RETURN(ShardPassing p, Passing(snap, filter, *loc));
+        EnforceCacheBudgetAfterDownloads();
+        it = known.emplace(loc, std::move(p)).first;
       }
+      return &it->second;
+    };
+    const int64_t need = kFilterRowsPerHit * top_k;
+    std::map<size_t, std::set<const ShardLocation*>> bounded;  // with max_extra_probes: the shards a query may search
+    auto outside = [&](size_t q, const ShardLocation* loc) {
+      auto it = bounded.find(q);
+      return it != bounded.end() && !it->second.contains(loc);
+    };
+    std::shared_ptr<const Snapshot::ListDirectory> directory;
+    std::vector<size_t> ranked;  // the queries that rank the whole snapshot's lists
+    for (size_t q = 0; q < plans.size(); ++q) {
+      QueryPlan& plan = plans[q];
+      if (!plan.sublist_budget) continue;
+      plan.filter_need = need;
+      double held = 0, rows = 0, lists = 0;
+      for (const ShardLocation* loc : plan.shards) {
+        const ShardPassing& p = known[loc];
+        held += static_cast<double>(p.bitmap->passing);
+        rows += static_cast<double>(p.rows);
+        lists += static_cast<double>(p.bitmap->list_passing.size());
+      }
+      if (rows <= 0 || lists <= 0) continue;
+      const double density = held / rows;
+      if (density * static_cast<double>(*plan.sublist_budget) * rows / lists >= static_cast<double>(need)) continue;
+      if (!directory) {
+        ASSIGN_OR_RETURN(directory, Directory(snap));
+      }
+      plan.lists_chosen = true;
+      if (options.max_extra_probes) {
+        // Its routed shards and, beyond them, at most max_extra_probes more in routing order.
+        std::set<const ShardLocation*>& allowed = bounded[q];
+        allowed.insert(plan.shards.begin(), plan.shards.end());
+        ASSIGN_OR_RETURN(const std::vector<int64_t> order, s.router->Probe(queries[q], s.router->MaxProbes()));
+        int64_t more = 0;
+        for (const int64_t id : order) {
+          if (more >= *options.max_extra_probes) break;
+          auto it = s.shards.find(id);
+          if (it != s.shards.end() && !filter.Pruned(id) && allowed.insert(&it->second).second) ++more;
+        }
+      }
+      if (density * static_cast<double>(directory->table.rows) > static_cast<double>(kFilterExhaustivePerNeed * need)) {
+        ranked.push_back(q);
+        continue;
+      }
+      // Every shard that can match, in routing order, each searched whole (empty lists).
+      ASSIGN_OR_RETURN(const std::vector<int64_t> order, s.router->Probe(queries[q], s.router->MaxProbes()));
+      std::set<const ShardLocation*> seen;
+      const std::set<const ShardLocation*> routed(plan.shards.begin(), plan.shards.end());
+      plan.shards.clear();
+      auto add = [&](int64_t id) {
+        auto it = s.shards.find(id);
+        if (it == s.shards.end() || filter.Pruned(id) || outside(q, &it->second) || !seen.insert(&it->second).second) return;
+        plan.shards.push_back(&it->second);
+        if (!routed.contains(&it->second)) ++plan.extra_probes;
+      };
+      for (const int64_t id : order) add(id);
+      for (const auto& [id, loc] : s.shards) add(id);
+      plan.lists.assign(plan.shards.size(), {});
+      plan.scanned.assign(plan.shards.size(), {});
+      plan.whole_shards = plan.shards.size();
+    }
+    if (ranked.empty()) return Status::OK();
+    std::vector<const float*> qs;
+    for (const size_t q : ranked) qs.push_back(queries[q]);
+    std::vector<std::vector<ScanHit>> nearest;
+    if (directory->table.codes) {
+      Sq8Rank(*directory->table.codes, qs, std::min<int64_t>(kFilterRankedLists, directory->table.centroids.vectors.rows()),
+              &nearest);
+    } else {
+      nearest.assign(qs.size(), {});
+    }
+    for (size_t j = 0; j < ranked.size(); ++j) {
+      QueryPlan& plan = plans[ranked[j]];
+      const std::set<const ShardLocation*> routed(plan.shards.begin(), plan.shards.end());
+      std::map<int32_t, int32_t> slot_of;  // directory shard -> slot
+      std::vector<const ShardLocation*> shards;
+      std::vector<ListCandidate> candidates;
+      for (const ScanHit& hit : nearest[j]) {
+        const int32_t shard = directory->table.shard_of[static_cast<size_t>(hit.row)];
+        const ShardLocation* loc = directory->shards[static_cast<size_t>(shard)];
+        if (filter.Pruned(loc->db_id) || outside(ranked[j], loc)) continue;
+        ASSIGN_OR_RETURN(const ShardPassing* p, passing_of(loc));
+        const int32_t list = directory->table.list_of[static_cast<size_t>(hit.row)];
+        if (static_cast<size_t>(list) >= p->bitmap->list_passing.size()) continue;
+        auto [it, added] = slot_of.emplace(shard, static_cast<int32_t>(shards.size()));
+        if (added) shards.push_back(loc);
+        candidates.push_back(ListCandidate{hit.score, it->second, list, p->bitmap->list_passing[static_cast<size_t>(list)]});
+      }
+      std::vector<std::vector<int32_t>> lists =
+          PickFilteredSublists(std::move(candidates), *plan.sublist_budget, plan.filter_need, shards.size());
+      plan.shards.clear();
+      plan.lists.clear();
+      for (size_t slot = 0; slot < shards.size(); ++slot) {
+        if (lists[slot].empty()) continue;
+        plan.shards.push_back(shards[slot]);
+        plan.lists.push_back(std::move(lists[slot]));
+        if (!routed.contains(shards[slot])) ++plan.extra_probes;
+      }
+      plan.scanned.assign(plan.shards.size(), {});
+      plan.whole_shards = plan.shards.size();
     }
     return Status::OK();
+  }
+
+  // The snapshot's ListDirectory, made on first use from every shard's sub-lists (each shard opened).
+  Result<std::shared_ptr<const Snapshot::ListDirectory>> Directory(const Snapshot& snap) {
+    std::lock_guard<std::mutex> lock(snap.directory_mu);
+    if (snap.directory) return snap.directory;
+    auto directory = std::make_shared<Snapshot::ListDirectory>();
+    const LoadedSnapshot& s = *snap.loaded;
+    for (const auto& [id, loc] : s.shards) {
+      Result<ShardLease> lease = snap.cache->Acquire(loc);
+      EmitDownloads(*snap.cache);
+      if (!lease.ok()) {
+        EnforceCacheBudgetAfterDownloads();
+        return lease.status();
+      }
+      if (const SubLists* lists = lease->searcher().sublists()) {
+        directory->table.Add(static_cast<int32_t>(directory->shards.size()), *lists, s.dim);
+        directory->shards.push_back(&loc);
+      }
+    }
+    EnforceCacheBudgetAfterDownloads();
+    directory->table.Finish(s.dim, s.metric);
+    snap.directory = directory;
+    return snap.directory;
   }
 
   void EmitSearch(int64_t top_k, const SearchResponse& r) {

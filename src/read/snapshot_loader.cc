@@ -166,16 +166,10 @@ Status ApplyShards(ObjectStore& store, LoadedSnapshot& s) {
       s.manifest.custom["shardvec"].contains("shard_digests")) {
     digests = &s.manifest.custom["shardvec"]["shard_digests"];
   }
-  s.total_rows = 0;
   for (const ManifestShard& shard : s.manifest.shards) {
     if (!shard.db_url || shard.row_count == 0) continue;
-    // Saturating: a hostile manifest's counts must not overflow.
-    s.total_rows = shard.row_count > std::numeric_limits<int64_t>::max() - s.total_rows
-                       ? std::numeric_limits<int64_t>::max()
-                       : s.total_rows + shard.row_count;
     ShardLocation loc;
     loc.db_id = shard.db_id;
-    loc.rows = shard.row_count;
     auto key = KeyFromSnapshotUrl(store.PrefixUrl(), s.manifest.s3_prefix,
                                   *shard.db_url + "/" + std::string(kShardFileName));
     if (!key.ok()) {

@@ -30,7 +30,6 @@ struct LoadedSnapshot {
   RoutingPlan routing;
   std::unique_ptr<Router> router;             // every strategy's; EXPLICIT's asks for shard_ids
   std::map<int64_t, ShardLocation> shards;    // non-empty shards only
-  int64_t total_rows = 0;                     // the manifest's rows over every shard
 };
 
 // The manifest `ref` names as a snapshot with nothing else loaded (NotFound, or Corruption when it

@@ -5,9 +5,13 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "format/manifest.h"
+#include "shard/scan_kernel.h"
+#include "shard/sq8.h"
+#include "shard/sublists.h"
 
 namespace shardvec {
 
@@ -42,10 +46,36 @@ struct ListCandidate {
   double score = 0;
   int32_t slot = 0;
   int32_t list = 0;
+  int64_t passing = 0;  // a filtered query's passing rows in the list
 };
 
 // The `budget` nearest candidates (ties: lower slot, then lower list), as each slot's lists
 // ascending (`slots` entries; a slot none was picked from gets an empty list).
 std::vector<std::vector<int32_t>> PickSublists(std::vector<ListCandidate> candidates, int64_t budget, size_t slots);
+
+// A filtered query's pick: the nearest candidates, in the order above, until at least `budget` were
+// taken and they hold at least `need` passing rows (or none is left); lists without a passing row are
+// taken but left out of the result, which has PickSublists' shape.
+std::vector<std::vector<int32_t>> PickFilteredSublists(std::vector<ListCandidate> candidates, int64_t budget,
+                                                       int64_t need, size_t slots);
+
+// Every shard's sub-lists as one table, which ranks them all for a query at once: a filtered query
+// whose passing rows are too sparse near it ranks the nearest lists of the whole snapshot (one pass
+// over a quarter of the centroids' bytes instead of a ranking per shard).
+struct SnapshotListTable {
+  std::vector<int32_t> shard_of;  // per row: the shard it came from (Add's `shard`)
+  std::vector<int32_t> list_of;   // per row: its list in that shard
+  ScanTable centroids;            // in the snapshot's metric, once finished
+  std::optional<Sq8Codes> codes;  // once finished, when there is a row
+  int64_t rows = 0;               // the rows the shards' lists hold
+
+  // Appends shard `shard`'s lists (their centroids are `dim` wide).
+  void Add(int32_t shard, const SubLists& lists, int64_t dim);
+  // Makes the tables that rank the rows added, in `metric`.
+  void Finish(int64_t dim, Metric metric);
+
+ private:
+  std::vector<float> added_;
+};
 
 }  // namespace shardvec

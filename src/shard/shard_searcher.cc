@@ -580,16 +580,14 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       const auto lists = static_cast<int32_t>(sublists_->ranges.size());
       std::vector<std::vector<int32_t>> queries_of(static_cast<size_t>(lists));
       for (size_t q = 0; q < lists_of_query.size() && q < queries.size(); ++q) {
-        int64_t allowed_rows = 0;
         for (const int32_t list : lists_of_query[q]) {
           if (list < 0 || list >= lists) {
             return Status::InvalidArgument(
                 fmt::format("shard {}: sub-list {} is outside [0, {})", shard_name_, list, lists));
           }
-          if (!allowed.empty()) allowed_rows += CountSet(allowed, sublists_->ranges[static_cast<size_t>(list)]);
         }
-        if (!allowed.empty() && allowed_rows < k) {
-          // Too few allowed rows in its lists: the query searches every allowed row.
+        if (!allowed.empty() && lists_of_query[q].empty()) {
+          // No lists named: a filtered query searches every allowed row.
           if (index_path) {
             by_index.push_back(static_cast<int32_t>(q));
             continue;

@@ -96,9 +96,9 @@ class ShardSearcher {
   // It is ignored by a shard without sub-lists (searched whole).
   // `allowed` (when not empty: a bitmap over the shard's rows, BitmapWords(rows) words, as a
   // FilterPredicate gives) limits every query to the rows whose bit is set: only those are scored, so
-  // the answer is exactly the top k of the allowed rows searched. A query whose sub-lists hold fewer
-  // than k allowed rows searches every allowed row of the shard instead. Refused (FailedPrecondition)
-  // on a shard searched through vec0's KNN.
+  // the answer is exactly the top k of the allowed rows searched (its lists' allowed rows, which may
+  // be fewer than k; a filtered query given no list searches every allowed row of the shard). Refused
+  // (FailedPrecondition) on a shard searched through vec0's KNN.
   Result<std::vector<std::vector<ScanHit>>> Scan(std::span<const float* const> queries, int64_t k,
                                                  double max_distance = std::numeric_limits<double>::infinity(),
                                                  std::span<const std::vector<int32_t>> lists_of_query = {},

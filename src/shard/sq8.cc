@@ -181,31 +181,43 @@ QueryWeights PrepareQuery(const Sq8Codes& codes, const float* query, ScanIsa isa
 int64_t BlockRows(int64_t stride) { return std::clamp<int64_t>((int64_t{128} << 10) / stride / 4 * 4, 4, 4096); }
 
 // A bounded max-heap of (key, row): the `want` smallest keys.
+// The `want` smallest (key, row) pairs pushed. Rows are buffered and cut back to the `want` smallest
+// (nth_element) whenever the buffer holds twice that, so a row costs O(1) however large `want` is (a
+// heap paid O(log want) for each of the many rows that displace one while a scan's best improve).
 class Best {
  public:
-  explicit Best(int64_t want) : want_(static_cast<size_t>(want)) { heap_.reserve(want_); }
+  explicit Best(int64_t want) : want_(static_cast<size_t>(want)) { kept_.reserve(2 * want_); }
   void Push(float key, int64_t row) {
-    if (heap_.size() < want_) {
-      heap_.emplace_back(key, row);
-      std::push_heap(heap_.begin(), heap_.end());
-    } else if (want_ > 0 && key < heap_.front().first) {
-      std::pop_heap(heap_.begin(), heap_.end());
-      heap_.back() = {key, row};
-      std::push_heap(heap_.begin(), heap_.end());
-    }
+    if (want_ == 0) return;
+    if (full_ && !(std::pair(key, row) < bound_)) return;
+    kept_.emplace_back(key, row);
+    if (kept_.size() >= 2 * want_) Cut();
   }
-  const std::vector<std::pair<float, int64_t>>& Entries() const { return heap_; }
-  std::vector<int64_t> Rows() const {
+  // The kept pairs, at most `want`, in no order.
+  const std::vector<std::pair<float, int64_t>>& Entries() {
+    if (kept_.size() > want_) Cut();
+    return kept_;
+  }
+  std::vector<int64_t> Rows() {
     std::vector<int64_t> rows;
-    rows.reserve(heap_.size());
-    for (const auto& entry : heap_) rows.push_back(entry.second);
+    rows.reserve(std::min(kept_.size(), want_));
+    for (const auto& entry : Entries()) rows.push_back(entry.second);
     std::sort(rows.begin(), rows.end());
     return rows;
   }
 
  private:
+  void Cut() {
+    std::nth_element(kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(want_ - 1), kept_.end());
+    bound_ = kept_[want_ - 1];
+    kept_.resize(want_);
+    full_ = true;
+  }
+
   size_t want_;
-  std::vector<std::pair<float, int64_t>> heap_;
+  std::vector<std::pair<float, int64_t>> kept_;
+  bool full_ = false;               // bound_ is set: `want` pairs were kept
+  std::pair<float, int64_t> bound_;  // the largest pair kept at the last cut
 };
 
 std::vector<RowRange> RangesOrAll(std::span<const RowRange> ranges, int64_t rows) {
@@ -325,9 +337,9 @@ std::vector<Best> ScanCodes(const Sq8Codes& codes, std::span<const float* const>
 
 void Sq8Candidates(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
                    std::vector<std::vector<int64_t>>* out, const Sq8ScanOptions& options) {
-  const std::vector<Best> best = ScanCodes(codes, queries, want, options);
+  std::vector<Best> best = ScanCodes(codes, queries, want, options);
   out->clear();
-  for (const Best& b : best) out->push_back(b.Rows());
+  for (Best& b : best) out->push_back(b.Rows());
 }
 
 Sq8Codes QuantizeRows(const float* rows, int64_t n, int64_t dim, const ScanTable& table) {
@@ -339,7 +351,7 @@ Sq8Codes QuantizeRows(const float* rows, int64_t n, int64_t dim, const ScanTable
 
 void Sq8Rank(const Sq8Codes& codes, std::span<const float* const> queries, int64_t want,
              std::vector<std::vector<ScanHit>>* out, const Sq8ScanOptions& options) {
-  const std::vector<Best> best = ScanCodes(codes, queries, want, options);
+  std::vector<Best> best = ScanCodes(codes, queries, want, options);
   out->assign(queries.size(), {});
   for (size_t q = 0; q < queries.size(); ++q) {
     std::vector<ScanHit>& hits = (*out)[q];

@@ -117,7 +117,7 @@ TEST(FilterScanTest, IndexPathAndRunScanEqualABruteForceOverThePassingRows) {
   }
 }
 
-TEST(FilterScanTest, AQueryWhoseSublistsHoldTooFewPassingRowsScoresEveryPassingRowOnEitherPath) {
+TEST(FilterScanTest, AQueryScoresItsListsPassingRowsOnlyAndEveryPassingRowWhenGivenNoListOnEitherPath) {
   testing::TempDir dir;
   const Matrix data = testing::ClusteredMatrix(kRows, kDim, 12, 81);
   auto searcher = Build(dir / "s.db", data, Metric::kL2, 0, false);
@@ -126,26 +126,43 @@ TEST(FilterScanTest, AQueryWhoseSublistsHoldTooFewPassingRowsScoresEveryPassingR
   auto predicate = FilterPredicate::Compile("g < 30", Specs());
   auto allowed = predicate->Evaluate(*searcher->filter_columns(), "s0");
   ASSERT_TRUE(allowed.ok());
-  // One probed list holding fewer than k passing rows: the query searches every passing row of the
-  // shard, on the index path as on the runs.
-  ASSERT_LT(CountSet(*allowed, searcher->sublists()->ranges[0]), 5);
-  const std::vector<std::vector<int32_t>> one_list = {{0}};
+  // One probed list holding fewer than k passing rows: the query gets just those (the reader
+  // decides whether more lists or shards are searched).
+  int32_t few = 0;  // a list holding 1..4 passing rows
+  while (static_cast<size_t>(few) < searcher->sublists()->ranges.size() &&
+         (CountSet(*allowed, searcher->sublists()->ranges[static_cast<size_t>(few)]) < 1 ||
+          CountSet(*allowed, searcher->sublists()->ranges[static_cast<size_t>(few)]) > 4)) {
+    ++few;
+  }
+  ASSERT_LT(static_cast<size_t>(few), searcher->sublists()->ranges.size());
+  const int64_t in_first = CountSet(*allowed, searcher->sublists()->ranges[static_cast<size_t>(few)]);
+  const std::vector<std::vector<int32_t>> one_list = {{few}};
   const float* q = data.row(5);
-  searcher->set_filter_index_rows(kRows);
   auto narrowed = searcher->Scan(std::span(&q, 1), 5, std::numeric_limits<double>::infinity(), one_list, *allowed);
+  ASSERT_TRUE(narrowed.ok());
+  EXPECT_EQ(static_cast<int64_t>((*narrowed)[0].size()), in_first);
+  for (const ScanHit& hit : (*narrowed)[0]) {
+    EXPECT_GE(hit.row, searcher->sublists()->ranges[static_cast<size_t>(few)].begin);
+    EXPECT_LT(hit.row, searcher->sublists()->ranges[static_cast<size_t>(few)].end);
+    EXPECT_TRUE(((*allowed)[static_cast<size_t>(hit.row >> 6)] >> (hit.row & 63)) & 1);
+  }
+  // Given no list, a filtered query searches every passing row of the shard, on the index path as
+  // on the runs, alone or in a batch whose queries name lists.
+  const std::vector<std::vector<int32_t>> no_list = {{}};
+  searcher->set_filter_index_rows(kRows);
+  auto index_whole = searcher->Scan(std::span(&q, 1), 5, std::numeric_limits<double>::infinity(), no_list, *allowed);
   auto whole = searcher->Scan(std::span(&q, 1), 5, std::numeric_limits<double>::infinity(), {}, *allowed);
-  ASSERT_TRUE(narrowed.ok() && whole.ok());
   searcher->set_filter_index_rows(0);
-  auto narrowed_runs = searcher->Scan(std::span(&q, 1), 5, std::numeric_limits<double>::infinity(), one_list, *allowed);
-  ASSERT_TRUE(narrowed.ok() && whole.ok() && narrowed_runs.ok());
-  EXPECT_EQ(Resolved(*searcher, (*narrowed)[0]), Resolved(*searcher, (*whole)[0]));
-  EXPECT_EQ(Resolved(*searcher, (*narrowed)[0]), Resolved(*searcher, (*narrowed_runs)[0]));
-  EXPECT_EQ((*narrowed)[0].size(), 5u);
+  auto runs_whole = searcher->Scan(std::span(&q, 1), 5, std::numeric_limits<double>::infinity(), no_list, *allowed);
+  ASSERT_TRUE(index_whole.ok() && whole.ok() && runs_whole.ok());
+  EXPECT_EQ(Resolved(*searcher, (*index_whole)[0]), Resolved(*searcher, (*whole)[0]));
+  EXPECT_EQ(Resolved(*searcher, (*runs_whole)[0]), Resolved(*searcher, (*whole)[0]));
+  EXPECT_EQ((*whole)[0].size(), 5u);
   // A batch mixing a query whose lists (all of them) hold enough passing rows, which takes the runs,
   // with one that takes the index path: each gets its own answer.
   std::vector<int32_t> every(searcher->sublists()->ranges.size());
   std::iota(every.begin(), every.end(), 0);
-  const std::vector<std::vector<int32_t>> mixed_lists = {every, {0}};
+  const std::vector<std::vector<int32_t>> mixed_lists = {every, {}};
   const std::vector<const float*> two = {data.row(77), q};
   searcher->set_filter_index_rows(kRows);
   auto mixed = searcher->Scan(two, 5, std::numeric_limits<double>::infinity(), mixed_lists, *allowed);
