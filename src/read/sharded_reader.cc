@@ -290,7 +290,8 @@ constexpr size_t kQueriesPerScanTask = 64;
 constexpr int64_t kFilterRowsPerHit = 10;
 // A filtered query whose routed shards say that the sub-lists an unfiltered query would scan hold
 // fewer passing rows than it needs ranks the sub-lists of the whole snapshot (its nearest passing
-// rows lie beyond its neighbourhood), this many at most; when the snapshot's passing rows are
+// rows lie beyond its neighbourhood): the nearest that should hold twice its need by the routed
+// shards' density of passing rows, at least kFilterRankedLists; when the snapshot's passing rows are
 // estimated at no more than kFilterExhaustivePerNeed times its need, it scores them all instead.
 constexpr int64_t kFilterRankedLists = 256;
 constexpr int64_t kFilterExhaustivePerNeed = 4;
@@ -892,8 +893,8 @@ class ShardedVectorReader::Impl {
   //  - enough: it picks its lists among those shards' (ChooseSublists, PickFilteredSublists);
   //  - too few, and the whole snapshot is estimated to hold no more than kFilterExhaustivePerNeed x
   //    the need: every shard the statistics do not rule out is searched, every passing row scored;
-  //  - else the kFilterRankedLists nearest lists of the whole snapshot are ranked (one table,
-  //    SnapshotListTable) and it picks among those.
+  //  - else the nearest lists of the whole snapshot are ranked (one table, SnapshotListTable; as
+  //    many as should hold twice its need, at least kFilterRankedLists) and it picks among those.
   Status PlanFilteredSublists(const Snapshot& snap, const SearchOptions& options, FilterCall& filter,
                               int64_t top_k, std::vector<QueryPlan>& plans, std::span<const float* const> queries) {
     const LoadedSnapshot& s = *snap.loaded;
@@ -931,6 +932,7 @@ class ShardedVectorReader::Impl {
     };
     std::shared_ptr<const Snapshot::ListDirectory> directory;
     std::vector<size_t> ranked;  // the queries that rank the whole snapshot's lists
+    int64_t ranked_lists = kFilterRankedLists;  // how many they rank
     for (size_t q = 0; q < plans.size(); ++q) {
       QueryPlan& plan = plans[q];
       if (!plan.sublist_budget) continue;
@@ -963,6 +965,9 @@ class ShardedVectorReader::Impl {
       }
       if (density * static_cast<double>(directory->table.rows) > static_cast<double>(kFilterExhaustivePerNeed * need)) {
         ranked.push_back(q);
+        const double per_list = density * rows / lists;  // > 0 here
+        ranked_lists = std::max(ranked_lists, static_cast<int64_t>(std::min(
+            2.0 * static_cast<double>(need) / per_list, static_cast<double>(directory->table.shard_of.size()))));
         continue;
       }
       // Every shard that can match, in routing order, each searched whole (empty lists).
@@ -986,28 +991,34 @@ class ShardedVectorReader::Impl {
     std::vector<const float*> qs;
     for (const size_t q : ranked) qs.push_back(queries[q]);
     std::vector<std::vector<ScanHit>> nearest;
-    if (directory->table.codes) {
-      Sq8Rank(*directory->table.codes, qs, std::min<int64_t>(kFilterRankedLists, directory->table.centroids.vectors.rows()),
-              &nearest);
-    } else {
-      nearest.assign(qs.size(), {});
-    }
+    RankSnapshotLists(directory->table, qs, std::min<int64_t>(ranked_lists, directory->table.centroids.vectors.rows()),
+                      &nearest);
     for (size_t j = 0; j < ranked.size(); ++j) {
       QueryPlan& plan = plans[ranked[j]];
       const std::set<const ShardLocation*> routed(plan.shards.begin(), plan.shards.end());
-      std::map<int32_t, int32_t> slot_of;  // directory shard -> slot
+      // Per directory shard: its slot here (-1: none yet, -2: left out) and its passing rows.
+      std::vector<int32_t> slot_of(directory->shards.size(), -1);
+      std::vector<const ShardPassing*> passing_at(directory->shards.size(), nullptr);
       std::vector<const ShardLocation*> shards;
       std::vector<ListCandidate> candidates;
+      candidates.reserve(nearest[j].size());
       for (const ScanHit& hit : nearest[j]) {
-        const int32_t shard = directory->table.shard_of[static_cast<size_t>(hit.row)];
-        const ShardLocation* loc = directory->shards[static_cast<size_t>(shard)];
-        if (filter.Pruned(loc->db_id) || outside(ranked[j], loc)) continue;
-        ASSIGN_OR_RETURN(const ShardPassing* p, passing_of(loc));
+        const auto shard = static_cast<size_t>(directory->table.shard_of[static_cast<size_t>(hit.row)]);
+        if (slot_of[shard] == -2) continue;
+        const ShardLocation* loc = directory->shards[shard];
+        if (slot_of[shard] == -1) {
+          if (filter.Pruned(loc->db_id) || outside(ranked[j], loc)) {
+            slot_of[shard] = -2;
+            continue;
+          }
+          ASSIGN_OR_RETURN(passing_at[shard], passing_of(loc));
+          slot_of[shard] = static_cast<int32_t>(shards.size());
+          shards.push_back(loc);
+        }
+        const std::vector<int64_t>& list_passing = passing_at[shard]->bitmap->list_passing;
         const int32_t list = directory->table.list_of[static_cast<size_t>(hit.row)];
-        if (static_cast<size_t>(list) >= p->bitmap->list_passing.size()) continue;
-        auto [it, added] = slot_of.emplace(shard, static_cast<int32_t>(shards.size()));
-        if (added) shards.push_back(loc);
-        candidates.push_back(ListCandidate{hit.score, it->second, list, p->bitmap->list_passing[static_cast<size_t>(list)]});
+        if (static_cast<size_t>(list) >= list_passing.size()) continue;
+        candidates.push_back(ListCandidate{hit.score, slot_of[shard], list, list_passing[static_cast<size_t>(list)]});
       }
       std::vector<std::vector<int32_t>> lists =
           PickFilteredSublists(std::move(candidates), *plan.sublist_budget, plan.filter_need, shards.size());
@@ -1044,7 +1055,7 @@ class ShardedVectorReader::Impl {
       }
     }
     EnforceCacheBudgetAfterDownloads();
-    directory->table.Finish(s.dim, s.metric);
+    RETURN_IF_ERROR(directory->table.Finish(s.dim, s.metric));
     snap.directory = directory;
     return snap.directory;
   }

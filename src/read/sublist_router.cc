@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/status_macros.h"
+
 namespace shardvec {
 
 SnapshotSublists ReadSnapshotSublists(const Manifest& manifest) {
@@ -79,11 +81,73 @@ void SnapshotListTable::Add(int32_t shard, const SubLists& lists, int64_t dim) {
   if (!lists.ranges.empty()) rows += lists.ranges.back().end;
 }
 
-void SnapshotListTable::Finish(int64_t dim, Metric metric) {
+Status SnapshotListTable::Finish(int64_t dim, Metric metric) {
   const auto count = static_cast<int64_t>(shard_of.size());
+  if (count >= kGroupedListsMin) {
+    ASSIGN_OR_RETURN(SublistPlan plan, PlanSublists(added_.data(), count, dim, metric, SublistCount(count, 0)));
+    std::vector<float> ordered(added_.size());
+    std::vector<int32_t> shards(shard_of.size()), lists(list_of.size());
+    for (size_t i = 0; i < plan.order.size(); ++i) {
+      const auto from = static_cast<size_t>(plan.order[i]);
+      std::copy_n(added_.begin() + static_cast<std::ptrdiff_t>(from * static_cast<size_t>(dim)), dim,
+                  ordered.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(dim)));
+      shards[i] = shard_of[from];
+      lists[i] = list_of[from];
+    }
+    added_ = std::move(ordered);
+    shard_of = std::move(shards);
+    list_of = std::move(lists);
+    SubLists g;
+    g.ranges = std::move(plan.ranges);
+    g.centroids = CentroidTable(plan.centroids.data.data(), plan.centroids.rows, dim, metric);
+    g.centroid_codes.emplace(QuantizeRows(plan.centroids.data.data(), plan.centroids.rows, dim, g.centroids));
+    groups = g.ranges;
+    grouping.emplace(std::move(g));
+  }
   centroids = CentroidTable(added_.data(), count, dim, metric);
   if (count > 0) codes.emplace(QuantizeRows(added_.data(), count, dim, centroids));
   added_ = {};
+  return Status::OK();
+}
+
+void RankSnapshotLists(const SnapshotListTable& table, std::span<const float* const> queries, int64_t want,
+                       std::vector<std::vector<ScanHit>>* out) {
+  if (!table.codes) {
+    out->assign(queries.size(), {});
+    return;
+  }
+  if (!table.grouping || kGroupRowsPerWant * want >= table.codes->rows()) {
+    Sq8Rank(*table.codes, queries, want, out);
+    return;
+  }
+  const SubLists& g = *table.grouping;
+  std::vector<std::vector<ScanHit>> nearest;
+  Sq8Rank(*g.centroid_codes, queries, static_cast<int64_t>(g.ranges.size()), &nearest);
+  std::vector<std::vector<int32_t>> queries_of(g.ranges.size());
+  for (size_t q = 0; q < queries.size(); ++q) {
+    int64_t rows = 0;
+    for (const ScanHit& hit : nearest[q]) {
+      if (rows >= kGroupRowsPerWant * want) break;
+      const RowRange& range = g.ranges[static_cast<size_t>(hit.row)];
+      rows += range.end - range.begin;
+      queries_of[static_cast<size_t>(hit.row)].push_back(static_cast<int32_t>(q));
+    }
+  }
+  std::vector<RowRange> ranges;
+  std::vector<std::vector<int32_t>> range_queries;
+  for (size_t group = 0; group < g.ranges.size(); ++group) {
+    if (queries_of[group].empty()) continue;
+    ranges.push_back(g.ranges[group]);
+    range_queries.push_back(std::move(queries_of[group]));
+  }
+  Sq8ScanOptions options;
+  options.row_ranges = ranges;
+  options.range_queries = range_queries;
+  if (ranges.empty()) {
+    out->assign(queries.size(), {});
+    return;
+  }
+  Sq8Rank(*table.codes, queries, want, out, options);
 }
 
 }  // namespace shardvec

@@ -68,14 +68,31 @@ struct SnapshotListTable {
   ScanTable centroids;            // in the snapshot's metric, once finished
   std::optional<Sq8Codes> codes;  // once finished, when there is a row
   int64_t rows = 0;               // the rows the shards' lists hold
+  // From kGroupedListsMin rows on: the rows grouped by k-means over their centroids (as a shard's
+  // rows into sub-lists, about sqrt(rows) groups) and stored group by group, so that a query ranks
+  // the groups' centroids and then only the rows of its nearest groups (RankSnapshotLists).
+  std::vector<RowRange> groups;
+  std::optional<SubLists> grouping;  // the groups' ranges, centroids and codes
 
   // Appends shard `shard`'s lists (their centroids are `dim` wide).
   void Add(int32_t shard, const SubLists& lists, int64_t dim);
   // Makes the tables that rank the rows added, in `metric`.
-  void Finish(int64_t dim, Metric metric);
+  Status Finish(int64_t dim, Metric metric);
 
  private:
   std::vector<float> added_;
 };
+inline constexpr int64_t kGroupedListsMin = 1024;
+// A query of a grouped table ranks the rows of its nearest groups that hold this many times the
+// rows it wants.
+// Measured on the 1M x 384 benchmark set (8,000 lists, 89 groups, 256 wanted): 4 lost recall@10
+// at a 1 % filter (0.947), 8 kept 0.969 at 0.245 ms a query, 16 0.988 at 0.287 ms (ranking all
+// 8,000: 0.999 at 0.335 ms).
+inline constexpr int64_t kGroupRowsPerWant = 8;
+
+// The `want` nearest rows of `table` to each query, ascending by their codes' distance (ties: lower
+// row); with groups, among the rows of each query's nearest groups (kGroupRowsPerWant x want rows).
+void RankSnapshotLists(const SnapshotListTable& table, std::span<const float* const> queries, int64_t want,
+                       std::vector<std::vector<ScanHit>>* out);
 
 }  // namespace shardvec
