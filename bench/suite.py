@@ -220,8 +220,10 @@ class Dataset:
     _unit_train: np.ndarray | None = None
     # The train rows a filter passes (bool per row); None: every row. Ground truth and recall are over them.
     passes: np.ndarray | None = None
-    # recall counts a returned row whose exact distance is within the K-th's times (1 + tie_rtol).
+    # recall counts a returned row whose exact distance is within the K-th's times (1 + tie_rtol),
+    # plus tie_atol.
     tie_rtol: float = 1e-9
+    tie_atol: float = 0.0
 
     @property
     def dim(self) -> int:
@@ -349,7 +351,7 @@ def recall_at_k(data: Dataset, ids: np.ndarray) -> tuple[float, float]:
     if data.passes is not None:
         ids = np.where((ids >= 0) & data.passes[np.maximum(ids, 0)], ids, -1)
     dist = exact_distances(data, rows, ids)
-    limit = data.gt_kth[:n, None] * (1 + data.tie_rtol) + 1e-12
+    limit = data.gt_kth[:n, None] * (1 + data.tie_rtol) + data.tie_atol + 1e-12
     gt = data.gt_ids[:n]
     want = np.maximum(1, (gt >= 0).sum(axis=1))
     hits = np.minimum((dist <= limit).sum(axis=1), want)

@@ -535,6 +535,15 @@ std::vector<int64_t> SetRows(std::span<const uint64_t> bitmap) {
   return rows;
 }
 
+void AppendSetRows(std::span<const uint64_t> bitmap, RowRange range, std::vector<int64_t>* rows) {
+  for (int64_t w = range.begin >> 6; w <= (range.end - 1) >> 6 && range.begin < range.end; ++w) {
+    uint64_t bits = bitmap[static_cast<size_t>(w)];
+    if (w == range.begin >> 6) bits &= ~uint64_t{0} << (range.begin & 63);
+    if (w == (range.end - 1) >> 6 && (range.end & 63) != 0) bits &= ~uint64_t{0} >> (64 - (range.end & 63));
+    for (; bits != 0; bits &= bits - 1) rows->push_back(w * 64 + std::countr_zero(bits));
+  }
+}
+
 namespace {
 
 bool IsSet(std::span<const uint64_t> bitmap, int64_t row) {

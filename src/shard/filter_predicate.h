@@ -68,6 +68,8 @@ int64_t CountRows(std::span<const uint64_t> bitmap);
 int64_t CountSet(std::span<const uint64_t> bitmap, RowRange range);
 // The set rows, ascending.
 std::vector<int64_t> SetRows(std::span<const uint64_t> bitmap);
+// Appends the set rows in `range`, ascending.
+void AppendSetRows(std::span<const uint64_t> bitmap, RowRange range, std::vector<int64_t>* rows);
 // The runs of set rows in `range`, ascending.
 std::vector<RowRange> SetRuns(std::span<const uint64_t> bitmap, RowRange range);
 

@@ -563,6 +563,9 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
     // with vec0's arithmetic, when they are few, rather than the candidate scan reading their runs.
     const bool index_path = !allowed.empty() && shardvec::CountRows(allowed) <= filter_index_rows();
     std::vector<int32_t> by_index;  // the queries that take it
+    // Filtered queries whose lists hold few passing rows (at most filter_index_rows()): each scores
+    // exactly those rows with vec0's arithmetic, as the index path.
+    std::vector<std::pair<int32_t, std::vector<int64_t>>> by_list_rows;
     std::vector<RowRange> ranges;
     std::vector<std::vector<int32_t>> range_queries;
     if (!sublists_ || lists_of_query.empty()) {
@@ -595,6 +598,19 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
           for (int32_t list = 0; list < lists; ++list) queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
           continue;
         }
+        if (!allowed.empty()) {
+          int64_t passing = 0;
+          for (const int32_t list : lists_of_query[q]) passing += CountSet(allowed, sublists_->ranges[static_cast<size_t>(list)]);
+          if (passing <= filter_index_rows()) {
+            std::vector<int64_t> rows_of_q;
+            rows_of_q.reserve(static_cast<size_t>(passing));
+            for (const int32_t list : lists_of_query[q]) {
+              AppendSetRows(allowed, sublists_->ranges[static_cast<size_t>(list)], &rows_of_q);
+            }
+            by_list_rows.emplace_back(static_cast<int32_t>(q), std::move(rows_of_q));
+            continue;
+          }
+        }
         for (const int32_t list : lists_of_query[q]) queries_of[static_cast<size_t>(list)].push_back(static_cast<int32_t>(q));
       }
       for (int32_t list = 0; list < lists; ++list) {
@@ -624,6 +640,12 @@ Result<std::vector<std::vector<ScanHit>>> ShardSearcher::Scan(std::span<const fl
       std::vector<std::vector<ScanHit>> hits;
       Vec0TopKOfRows(*table_, indexed, SetRows(allowed), k, max_distance, &hits);
       for (size_t i = 0; i < by_index.size(); ++i) out[static_cast<size_t>(by_index[i])] = std::move(hits[i]);
+    }
+    for (auto& [q, rows_of_q] : by_list_rows) {
+      std::vector<std::vector<ScanHit>> hits;
+      const float* query = queries[static_cast<size_t>(q)];
+      Vec0TopKOfRows(*table_, std::span(&query, 1), rows_of_q, k, max_distance, &hits);
+      out[static_cast<size_t>(q)] = std::move(hits[0]);
     }
     return out;
   }

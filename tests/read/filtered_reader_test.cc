@@ -507,5 +507,91 @@ TEST_F(FilteredReaderTest, EachShardsBitmapIsEvaluatedOncePerCallAndKeptAcrossCa
       << refused.status().ToString();
 }
 
+
+// A snapshot of 4 shards x 300 sub-lists (1200 in all, so the snapshot-wide list table is grouped),
+// 24,000 rows in 60 clusters, with a `sel` column (a permutation). At 5 % the lists an unfiltered
+// query would scan in its routed shards hold too few passing rows, and the snapshot too many to score
+// all: each query ranks the nearest lists of every shard. Recall@10 against a brute force over the
+// passing rows, no underfill, single = batch; max_extra_probes = 0 keeps it to its routed shards; at
+// full probing the answer is exact.
+TEST(FilteredSnapshotListsTest, ASparseFilterRanksEveryShardsListsAndFindsTheNearestPassingRows) {
+  constexpr int64_t kListRows = 24000, kListDim = 16, kListShards = 4, kK = 10;
+  testing::TempDir dir;
+  const Matrix data = testing::ClusteredMatrix(kListRows, kListDim, 60, 11);
+  const Matrix queries = testing::ClusteredMatrix(40, kListDim, 60, 12);
+  std::vector<int64_t> sel(static_cast<size_t>(kListRows));
+  std::iota(sel.begin(), sel.end(), int64_t{0});
+  std::shuffle(sel.begin(), sel.end(), std::mt19937_64(3));
+  WriteConfig c;
+  c.store = (dir.path() / "store").string();
+  c.local_root = (dir.path() / "build").string();
+  c.index.dim = kListDim;
+  c.index.metric = Metric::kL2;
+  c.sharding.num_dbs = kListShards;
+  c.sharding.train_centroids = true;
+  c.sharding.sublists_per_shard = 300;
+  c.filter_columns = {{"sel", "int"}};
+  std::vector<Record> records = testing::MakeRecords(data, false);
+  for (size_t r = 0; r < records.size(); ++r) records[r].payload_json = nlohmann::json{{"sel", sel[r]}}.dump();
+  VectorRecordSource source(std::move(records));
+  auto built = WriteSharded(c, source);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  ReaderOptions o;
+  o.store = c.store;
+  o.cache_dir = (dir.path() / "cache").string();
+  auto reader = ShardedVectorReader::Open(o);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  const int64_t bound = kListRows / 20;  // 5 %
+  SearchOptions options;
+  options.filter = fmt::format("sel < {}", bound);
+  auto truth_of = [&](int64_t q) {
+    std::vector<int64_t> rows;
+    std::vector<float> values;
+    for (int64_t r = 0; r < kListRows; ++r) {
+      if (sel[static_cast<size_t>(r)] >= bound) continue;
+      rows.push_back(r);
+      values.insert(values.end(), data.row(r), data.row(r) + kListDim);
+    }
+    const Matrix m = testing::MakeMatrix(static_cast<int64_t>(rows.size()), kListDim, std::move(values));
+    std::set<RecordId> ids;
+    for (const auto& [d, row] : testing::BruteForce(m, queries.row(q), Metric::kL2, kK)) {
+      ids.insert(RecordId(rows[static_cast<size_t>(row)] * 3));  // MakeRecords' ids
+    }
+    return ids;
+  };
+  auto batch = (*reader)->BatchSearch(MatrixView{queries.data.data(), queries.rows, kListDim}, kK, options);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  int64_t found = 0;
+  for (int64_t q = 0; q < queries.rows; ++q) {
+    const std::span<const float> query(queries.row(q), static_cast<size_t>(kListDim));
+    auto r = (*reader)->Search(query, kK, options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(static_cast<int64_t>(r->results.size()), kK) << "query " << q;
+    const std::set<RecordId> truth = truth_of(q);
+    for (size_t i = 0; i < r->results.size(); ++i) {
+      found += truth.contains(r->results[i].id) ? 1 : 0;
+      EXPECT_LT(sel[static_cast<size_t>(std::get<int64_t>(r->results[i].id) / 3)], bound);
+      EXPECT_EQ((*batch)[static_cast<size_t>(q)].results[i].id, r->results[i].id) << "query " << q << " rank " << i;
+    }
+    SearchOptions bounded = options;
+    bounded.max_extra_probes = 0;
+    auto kept = (*reader)->Search(query, kK, bounded);
+    ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+    auto routed = (*reader)->Route(query, 2, std::nullopt);  // the routed candidate shards (2 x num_probes)
+    ASSERT_TRUE(routed.ok());
+    for (const int64_t shard : kept->shard_ids) {
+      EXPECT_TRUE(std::find(routed->begin(), routed->end(), shard) != routed->end()) << "query " << q << " shard " << shard;
+    }
+    SearchOptions full = options;
+    full.num_probes = kListShards;
+    auto exact = (*reader)->Search(query, kK, full);
+    ASSERT_TRUE(exact.ok());
+    std::set<RecordId> got;
+    for (const SearchHit& hit : exact->results) got.insert(hit.id);
+    EXPECT_EQ(got, truth) << "query " << q << " at full probing";
+  }
+  EXPECT_GE(found, queries.rows * kK * 9 / 10) << "recall@10 of a 5 % filter at the default probing";
+}
+
 }  // namespace
 }  // namespace shardvec
