@@ -294,7 +294,9 @@ constexpr int64_t kFilterRowsPerHit = 10;
 // shards' density of passing rows, at least kFilterRankedLists; when the snapshot's passing rows are
 // estimated at no more than kFilterExhaustivePerNeed times its need, it scores them all instead.
 constexpr int64_t kFilterRankedLists = 256;
-constexpr int64_t kFilterExhaustivePerNeed = 4;
+// (Measured on the 1M x 384 benchmark set, 64 shards: at 0.1 %, 1,000 passing rows, scoring them all
+// took 0.46 ms a query and ranking lists 0.58 ms.)
+constexpr int64_t kFilterExhaustivePerNeed = 16;
 
 // The shard cache folder, created and checked private: `cache_dir`, or this user's default
 // <private root>/shards/<hash of the store's prefix>.
