@@ -29,6 +29,12 @@ from conftest import CLI
 DIM = 8
 QUERIES = np.random.default_rng(5).standard_normal((40, DIM)).astype(np.float32)
 
+# Each request on a connection the server closes after answering: a response a test still holds
+# keeps its keep-alive connection open otherwise, and a draining server waits for an idle one up to
+# its keep-alive timeout (5 s) before it exits.
+http = requests.Session()
+http.headers["Connection"] = "close"
+
 
 def data(seed: int, rows: int = 400) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((rows, DIM)).astype(np.float32)
@@ -90,7 +96,7 @@ def serving(store: Store, *flags: str) -> Iterator[tuple[str, subprocess.Popen[s
         assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
         url = match.group(1)
         for _ in range(600):  # the snapshot loads after the port is bound
-            if requests.get(f"{url}/v1/ready", timeout=30, headers=auth_header(flags)).status_code == 200:
+            if http.get(f"{url}/v1/ready", timeout=30, headers=auth_header(flags)).status_code == 200:
                 break
             time.sleep(0.05)
         else:
@@ -115,7 +121,7 @@ def answer(response: dict[str, Any]) -> list[tuple[Any, float, Any]]:
 
 
 def search(url: str, body: Any, **kwargs: Any) -> requests.Response:
-    return requests.post(f"{url}/v1/search", json=body, timeout=60, **kwargs)
+    return http.post(f"{url}/v1/search", json=body, timeout=60, **kwargs)
 
 
 def test_every_endpoint_answers_like_the_cli(store: Store) -> None:
@@ -123,13 +129,13 @@ def test_every_endpoint_answers_like_the_cli(store: Store) -> None:
     info = json.loads(store.cli("info", "--json", "--cache-dir", str(store.tmp / "cli-cache")).stdout)
     shards = json.loads(store.cli("shards", "--json", "--cache-dir", str(store.tmp / "cli-cache")).stdout)
     with serving(store, "--refresh-interval", "0") as (url, _):
-        assert requests.get(f"{url}/v1/health", timeout=30).json() == {"status": "ok"}
-        ready = requests.get(f"{url}/v1/ready", timeout=30)
+        assert http.get(f"{url}/v1/health", timeout=30).json() == {"status": "ok"}
+        ready = http.get(f"{url}/v1/ready", timeout=30)
         assert ready.status_code == 200 and ready.json() == {"ready": True, "run_id": "run_a",
                                                              "manifest_ref": info["manifest_ref"]}
-        assert requests.get(f"{url}/v1/info", timeout=30).json() == info
+        assert http.get(f"{url}/v1/info", timeout=30).json() == info
         assert info["run_id"] == "run_a"
-        assert requests.get(f"{url}/v1/shards", timeout=30).json() == shards
+        assert http.get(f"{url}/v1/shards", timeout=30).json() == shards
 
         one = search(url, {"vector": QUERIES[3].tolist(), "top_k": 5, "num_probes": 2})
         assert one.status_code == 200 and one.headers["Content-Type"] == "application/json"
@@ -146,10 +152,10 @@ def test_every_endpoint_answers_like_the_cli(store: Store) -> None:
         forced = search(url, {"vector": QUERIES[0].tolist(), "top_k": 3, "shard_ids": [1]}).json()
         assert forced["num_shards_queried"] == 1
 
-        refreshed = requests.post(f"{url}/v1/refresh", timeout=60)
+        refreshed = http.post(f"{url}/v1/refresh", timeout=60)
         assert refreshed.status_code == 200 and refreshed.json()["refreshed"] is False
 
-        metrics = requests.get(f"{url}/metrics", timeout=30)
+        metrics = http.get(f"{url}/metrics", timeout=30)
         assert metrics.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = metrics.text
         assert 'shardvec_serve_requests_total{endpoint="/v1/search",code="200"} 3' in text
@@ -183,21 +189,21 @@ BAD = [
 def test_every_bad_request_is_a_4xx_naming_the_field(store: Store) -> None:
     with serving(store, "--refresh-interval", "0", "--max-body-bytes", "4096") as (url, _):
         for body, status, field, words in BAD:
-            r = requests.post(f"{url}/v1/search", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+            r = http.post(f"{url}/v1/search", data=body, headers={"Content-Type": "application/json"}, timeout=30)
             assert r.status_code == status, (body, r.text)
             error = r.json()["error"]
             assert error["field"] == field and words in error["message"], (body, error)
         # Errors the engine finds are 400s with its message: a shard the snapshot does not have.
         r = search(url, {"vector": [0.5] * DIM, "shard_ids": [99]})
         assert r.status_code == 400 and "99" in r.json()["error"]["message"], r.text
-        huge = requests.post(f"{url}/v1/search", data=b'{"vector": [' + b"0.5, " * 2000 + b"0.5]}", timeout=30,
+        huge = http.post(f"{url}/v1/search", data=b'{"vector": [' + b"0.5, " * 2000 + b"0.5]}", timeout=30,
                              headers={"Content-Type": "application/json"})
         assert huge.status_code == 413 and huge.json()["error"]["field"] == "body", huge.text
-        wrong_method = requests.get(f"{url}/v1/search", timeout=30)
+        wrong_method = http.get(f"{url}/v1/search", timeout=30)
         assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
-        missing = requests.get(f"{url}/v1/nothing", timeout=30)
+        missing = http.get(f"{url}/v1/nothing", timeout=30)
         assert missing.status_code == 404 and "/v1/nothing" in missing.json()["error"]["message"]
-        assert requests.post(f"{url}/v1/refresh", data=b"{}", timeout=30).json()["error"]["field"] == "body"
+        assert http.post(f"{url}/v1/refresh", data=b"{}", timeout=30).json()["error"]["field"] == "body"
         # The service still answers after all of them.
         assert search(url, {"vector": [0.5] * DIM}).status_code == 200
 
@@ -237,7 +243,7 @@ def test_a_refresh_during_a_request_storm_answers_every_request_from_one_snapsho
         for t in threads:
             t.start()
         assert started.wait(timeout=300)
-        refreshed = requests.post(f"{url}/v1/refresh", timeout=120)
+        refreshed = http.post(f"{url}/v1/refresh", timeout=120)
         for t in threads:
             t.join(timeout=600)
         assert refreshed.status_code == 200, refreshed.text
@@ -246,21 +252,21 @@ def test_a_refresh_during_a_request_storm_answers_every_request_from_one_snapsho
         assert seen["old"] + seen["new"] == 800
         after = search(url, {"vectors": QUERIES.tolist(), "top_k": 5, "num_probes": 2}).json()
         assert [answer(r) for r in after] == new
-        assert requests.get(f"{url}/v1/info", timeout=30).json()["run_id"] == "run_b"
+        assert http.get(f"{url}/v1/info", timeout=30).json()["run_id"] == "run_b"
 
 
 def test_the_interval_refresh_swaps_in_a_new_snapshot(store: Store) -> None:
     with serving(store, "--refresh-interval", "100ms") as (url, _):
         store.build(data(3), "run_c")
         for _ in range(1200):  # bounded: the refresh thread polls every 100 ms
-            if requests.get(f"{url}/v1/info", timeout=30).json()["run_id"] == "run_c":
+            if http.get(f"{url}/v1/info", timeout=30).json()["run_id"] == "run_c":
                 break
             time.sleep(0.05)
         else:
             pytest.fail("the new snapshot was never served")
         assert [answer(r) for r in search(url, {"vectors": QUERIES.tolist(), "top_k": 5, "num_probes": 2}).json()] == \
             [answer(e) for e in store.expected()]
-        assert 'shardvec_serve_refreshes_total{result="swapped"}' in requests.get(f"{url}/metrics", timeout=30).text
+        assert 'shardvec_serve_refreshes_total{result="swapped"}' in http.get(f"{url}/metrics", timeout=30).text
 
 
 def test_a_snapshot_that_fails_to_load_is_not_swapped_in(store: Store) -> None:
@@ -273,14 +279,14 @@ def test_a_snapshot_that_fails_to_load_is_not_swapped_in(store: Store) -> None:
         with open(shard, "r+b") as f:
             f.seek(4096)
             f.write(b"\xff" * 64)
-        r = requests.post(f"{url}/v1/refresh", timeout=120)
+        r = http.post(f"{url}/v1/refresh", timeout=120)
         assert r.status_code >= 500 and "error" in r.json(), r.text
         assert "shard" in r.json()["error"]["message"], r.text
-        ready = requests.get(f"{url}/v1/ready", timeout=30)
+        ready = http.get(f"{url}/v1/ready", timeout=30)
         assert ready.status_code == 200 and ready.json()["run_id"] == "run_a"
         after = search(url, {"vectors": QUERIES.tolist(), "top_k": 5, "num_probes": 2}).json()
         assert [answer(a) for a in after] == old
-        assert 'shardvec_serve_refreshes_total{result="failed"} 1' in requests.get(f"{url}/metrics", timeout=30).text
+        assert 'shardvec_serve_refreshes_total{result="failed"} 1' in http.get(f"{url}/metrics", timeout=30).text
 
 
 def raw_request_head(port: int, body_length: int) -> socket.socket:
@@ -301,7 +307,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
 
 def wait_in_flight(url: str, n: int) -> None:
     for _ in range(600):
-        if f"shardvec_serve_searches_in_flight {n}\n" in requests.get(f"{url}/metrics", timeout=30).text:
+        if f"shardvec_serve_searches_in_flight {n}\n" in http.get(f"{url}/metrics", timeout=30).text:
             return
         time.sleep(0.05)
     pytest.fail(f"never {n} searches in flight")
@@ -354,13 +360,13 @@ def test_bearer_auth_guards_everything_but_health(store: Store) -> None:
     token.write_text("s3cret-token\n")
     token.chmod(0o600)
     with serving(store, "--refresh-interval", "0", "--auth-token-file", str(token)) as (url, _):
-        assert requests.get(f"{url}/v1/health", timeout=30).status_code == 200
+        assert http.get(f"{url}/v1/health", timeout=30).status_code == 200
         for bad in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"}):
-            r = requests.get(f"{url}/v1/info", headers=bad, timeout=30)
+            r = http.get(f"{url}/v1/info", headers=bad, timeout=30)
             assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer", r.text
             assert r.json()["error"]["field"] == "Authorization"
         good = {"Authorization": "Bearer s3cret-token"}
-        assert requests.get(f"{url}/v1/info", headers=good, timeout=30).status_code == 200
+        assert http.get(f"{url}/v1/info", headers=good, timeout=30).status_code == 200
         assert search(url, {"vector": QUERIES[0].tolist()}, headers=good).status_code == 200
         assert search(url, {"vector": QUERIES[0].tolist()}).status_code == 401
     token.chmod(0o644)
@@ -413,6 +419,6 @@ def test_serves_an_s3_store_and_refreshes_it(tmp_path: Path, s3_server: dict[str
         assert [answer(r) for r in search(url, {"vectors": QUERIES.tolist(), "top_k": 5, "num_probes": 2}).json()] == \
             [answer(e) for e in s3.expected()]
         s3.build(data(2), "s3_b")
-        assert requests.post(f"{url}/v1/refresh", timeout=120).json()["run_id"] == "s3_b"
+        assert http.post(f"{url}/v1/refresh", timeout=120).json()["run_id"] == "s3_b"
         assert [answer(r) for r in search(url, {"vectors": QUERIES.tolist(), "top_k": 5, "num_probes": 2}).json()] == \
             [answer(e) for e in s3.expected()]
