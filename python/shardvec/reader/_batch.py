@@ -29,10 +29,13 @@ from shardvec.vector._distributed import vectors_from_arrow
 from shardvec.vector.reader import ShardedVectorReader
 from shardvec.vector.types import VectorShardingStrategy
 
-__all__ = ["GROUP_COL", "RESULT_COLUMNS", "SearchSpec", "plan_search", "result_schema", "route_table", "search_table"]
+__all__ = ["CHUNK_ROWS", "GROUP_COL", "RESULT_COLUMNS", "SearchSpec", "plan_search", "result_schema", "route_table",
+           "search_chunks", "search_table"]
 
 GROUP_COL = "__shardvec_group"
 RESULT_COLUMNS = ("query_id", "rank", "id", "score", "payload")
+# Queries per engine call inside a task (bounds its memory; a shard is reused across calls).
+CHUNK_ROWS = 4096
 # Queries that are not routed by their vector (shard_ids given, a CEL or EXPLICIT snapshot) are spread
 # over this many groups by their row number.
 UNROUTED_GROUPS = 16
@@ -190,9 +193,9 @@ def plan_search(*, store: str, query_col: str, id_col: str, columns: Sequence[st
 def result_schema(spec: SearchSpec, query_id_type: pa.DataType) -> pa.Schema:
     """query_id (the id column's type), rank (from 0), id (int64 when the manifest records that every id
     is an integer, else text), score, payload (JSON text, null when the row has none)."""
-    return pa.schema([("query_id", query_id_type), ("rank", pa.int64()),
-                      ("id", pa.int64() if spec.result_ids == "int" else pa.string()), ("score", pa.float64()),
-                      ("payload", pa.string())])
+    types = (query_id_type, pa.int64(), pa.int64() if spec.result_ids == "int" else pa.string(), pa.float64(),
+             pa.string())
+    return pa.schema(list(zip(RESULT_COLUMNS, types)))
 
 
 def _queries(spec: SearchSpec, table: pa.Table | pa.RecordBatch) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -241,3 +244,9 @@ def search_table(spec: SearchSpec, table: pa.Table | pa.RecordBatch) -> pa.Table
     return pa.Table.from_arrays(
         [query_ids.take(pa.array(take, pa.int64())), pa.array(ranks, pa.int64()), pa.array(ids, schema.field("id").type),
          pa.array(scores, pa.float64()), pa.array(payloads, pa.string())], schema=schema)
+
+
+def search_chunks(spec: SearchSpec, table: pa.Table) -> pa.Table:
+    """``search_table`` over ``table`` CHUNK_ROWS queries at a time, the answers concatenated."""
+    parts = [search_table(spec, table.slice(start, CHUNK_ROWS)) for start in range(0, table.num_rows, CHUNK_ROWS)]
+    return pa.concat_tables(parts) if parts else search_table(spec, table)

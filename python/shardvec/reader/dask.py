@@ -18,12 +18,9 @@ import pandas as pd
 import pyarrow as pa
 
 from shardvec.errors import ConfigValidationError
-from shardvec.reader._batch import GROUP_COL, SearchSpec, plan_search, result_schema, route_table, search_table
+from shardvec.reader._batch import GROUP_COL, SearchSpec, plan_search, result_schema, route_table, search_chunks
 
 __all__ = ["search_sharded"]
-
-# Queries per engine call inside a partition (bounds a task's memory; a shard is reused across calls).
-CHUNK_ROWS = 4096
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
@@ -38,10 +35,9 @@ def _route_partition(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
 def _search_partition(frame: pd.DataFrame, spec: SearchSpec, meta: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values(GROUP_COL, kind="stable")
     table = _arrow(frame[[spec.id_col, spec.query_col]])
-    parts = [search_table(spec, table.slice(start, CHUNK_ROWS)) for start in range(0, table.num_rows, CHUNK_ROWS)]
-    if not parts:
+    if table.num_rows == 0:
         return meta
-    return pa.concat_tables(parts).to_pandas().astype(meta.dtypes.to_dict())
+    return search_chunks(spec, table).to_pandas().astype(meta.dtypes.to_dict())
 
 
 def search_sharded(df: dd.DataFrame, store: str, query_col: str, id_col: str, top_k: int = 10,

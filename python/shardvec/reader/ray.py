@@ -15,12 +15,9 @@ from typing import Any
 import pyarrow as pa
 import ray.data
 
-from shardvec.reader._batch import GROUP_COL, SearchSpec, plan_search, route_table, search_table
+from shardvec.reader._batch import GROUP_COL, SearchSpec, plan_search, route_table, search_chunks
 
 __all__ = ["search_sharded"]
-
-# Queries per engine call inside a group (bounds a task's memory; a shard is reused across calls).
-CHUNK_ROWS = 4096
 
 
 def _router(spec: SearchSpec) -> Callable[[pa.Table], pa.Table]:
@@ -31,8 +28,7 @@ def _router(spec: SearchSpec) -> Callable[[pa.Table], pa.Table]:
 
 def _searcher(spec: SearchSpec) -> Callable[[pa.Table], pa.Table]:
     def search(group: pa.Table) -> pa.Table:
-        parts = [search_table(spec, group.slice(start, CHUNK_ROWS)) for start in range(0, group.num_rows, CHUNK_ROWS)]
-        return pa.concat_tables(parts) if parts else search_table(spec, group)
+        return search_chunks(spec, group)
     return search
 
 

@@ -27,12 +27,9 @@ from pyspark.sql.types import (
 )
 
 from shardvec.errors import ConfigValidationError
-from shardvec.reader._batch import GROUP_COL, SearchSpec, plan_search, route_table, search_table
+from shardvec.reader._batch import CHUNK_ROWS, GROUP_COL, SearchSpec, plan_search, route_table, search_table
 
 __all__ = ["search_sharded"]
-
-# Queries per engine call inside a group (bounds a task's memory; a shard is reused across calls).
-CHUNK_ROWS = 4096
 
 
 def _router(spec: SearchSpec) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
