@@ -113,7 +113,9 @@ void DamageIsNamed(std::shared_ptr<ObjectStore> store, const std::filesystem::pa
     }
     EXPECT_THAT(p.message, HasSubstr("shard " + std::to_string(*p.db_id)));
     EXPECT_THAT(p.object, HasSubstr("shard.db"));
-    if (p.check == "size") EXPECT_THAT(p.message, HasSubstr(std::to_string(b0.size() / 2) + " bytes"));
+    if (p.check == "size") {
+      EXPECT_THAT(p.message, HasSubstr(std::to_string(b0.size() / 2) + " bytes"));
+    }
     if (p.check == "row_count") {
       EXPECT_THAT(p.message, HasSubstr("the manifest records " + std::to_string(shards[3].row_count + 1)));
     }

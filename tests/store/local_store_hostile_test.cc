@@ -58,7 +58,9 @@ class LocalStoreHostileTest : public ::testing::Test {
 
   // Nothing was left where downloads go: no copy, no staged temp file.
   void ExpectNoDownload() {
-    if (fs::exists(tmp_ / "dl")) EXPECT_EQ(testing::ListFiles(tmp_ / "dl"), std::vector<std::string>{});
+    if (fs::exists(tmp_ / "dl")) {
+      EXPECT_EQ(testing::ListFiles(tmp_ / "dl"), std::vector<std::string>{});
+    }
   }
 
   // Runs `read` on a thread; a read that waits on a FIFO is released by opening its writer end
@@ -140,7 +142,7 @@ TEST_F(LocalStoreHostileTest, ShardLargerThanAllowedFailsBeforeCopying) {
 }
 
 TEST_F(LocalStoreHostileTest, SparseHugeObjectsAreRefusedWithoutAllocating) {
-  for (const std::string key : {std::string(kCurrentKey), std::string("manifests/m/manifest")}) {
+  for (const std::string& key : {std::string(kCurrentKey), std::string("manifests/m/manifest")}) {
     fs::create_directories((root_ / key).parent_path());
     {
       const int fd = ::open((root_ / key).c_str(), O_CREAT | O_WRONLY, 0644);

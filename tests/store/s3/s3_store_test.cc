@@ -204,7 +204,9 @@ TEST(S3StoreTest, FailedMultipartIsAbortedAndLeavesNoObject) {
   EXPECT_EQ(transport->CountRequests("DELETE", "uploadId="), 1);
   EXPECT_EQ(store->Head("big.db").status().code(), StatusCode::kNotFound);
   // The server holds no unfinished upload for the key.
-  S3Call uploads{.method = "GET", .query = {{"uploads", ""}}};
+  S3Call uploads;
+  uploads.method = "GET";
+  uploads.query = {{"uploads", ""}};
   auto listed = store->client().Execute(uploads);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_THAT(listed->body, Not(HasSubstr("big.db")));
@@ -296,7 +298,10 @@ TEST(S3StoreTest, VirtualHostedAddressingReachesTheSameBucket) {
   options.endpoint_url = "http://localhost:" + testing::RequireS3Server().endpoint.substr(17);
   auto virtual_store = OpenTestStore("virtual", options);
   ASSERT_TRUE(virtual_store);
-  EXPECT_THAT(virtual_store->client().UrlFor({.method = "GET", .object_key = "k"}),
+  S3Call get_k;
+  get_k.method = "GET";
+  get_k.object_key = "k";
+  EXPECT_THAT(virtual_store->client().UrlFor(get_k),
               HasSubstr("://" + testing::RequireS3Server().bucket + ".localhost:"));
   ASSERT_TRUE(virtual_store->Put("k", "via virtual host").ok());
   auto path_store = S3Store::Open(virtual_store->PrefixUrl(), S3TestOptions());
