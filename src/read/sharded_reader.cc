@@ -848,17 +848,11 @@ class ShardedVectorReader::Impl {
     for (const auto& hits : plan.scanned) found += static_cast<int64_t>(hits.size());
     auto enough = [&] { return found >= top_k && passing >= kFilterRowsPerHit * top_k; };
     if (enough()) return Status::OK();
-    std::set<const ShardLocation*> seen(plan.shards.begin(), plan.shards.end());
-    std::vector<const ShardLocation*> order;
-    auto add = [&](int64_t id) {
-      auto it = s.shards.find(id);
-      if (it != s.shards.end() && !filter.Pruned(id) && seen.insert(&it->second).second) order.push_back(&it->second);
-    };
-    ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
-    for (const int64_t id : routed) add(id);
-    for (const auto& [id, loc] : s.shards) add(id);
+    const std::set<const ShardLocation*> searched(plan.shards.begin(), plan.shards.end());
+    ASSIGN_OR_RETURN(const std::vector<const ShardLocation*> order, ShardsThatCanMatch(s, query, filter));
     int64_t extra = plan.extra_probes;
     for (const ShardLocation* loc : order) {
+      if (searched.contains(loc)) continue;
       if (enough() || (options.max_extra_probes && extra >= *options.max_extra_probes)) break;
       int64_t more = 0;
       ASSIGN_OR_RETURN(auto scanned, ScanShard(snap, *loc, std::span(&query, 1), top_k,
@@ -871,6 +865,22 @@ class ShardedVectorReader::Impl {
       plan.lists.emplace_back();
     }
     return Status::OK();
+  }
+
+  // The shards `filter`'s statistics do not rule out, in `query`'s routing order, then by id those
+  // its routing does not reach.
+  static Result<std::vector<const ShardLocation*>> ShardsThatCanMatch(const LoadedSnapshot& s, const float* query,
+                                                                     const FilterCall& filter) {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> routed, s.router->Probe(query, s.router->MaxProbes()));
+    std::vector<const ShardLocation*> out;
+    std::set<const ShardLocation*> seen;
+    auto add = [&](int64_t id) {
+      auto it = s.shards.find(id);
+      if (it != s.shards.end() && !filter.Pruned(id) && seen.insert(&it->second).second) out.push_back(&it->second);
+    };
+    for (const int64_t id : routed) add(id);
+    for (const auto& [id, loc] : s.shards) add(id);
+    return out;
   }
 
   // What a filtered query learns of a shard: its passing rows, rows and sub-lists (FilterCall keeps
@@ -953,38 +963,37 @@ class ShardedVectorReader::Impl {
         ASSIGN_OR_RETURN(directory, Directory(snap));
       }
       plan.lists_chosen = true;
+      const bool exhaustive =
+          density * static_cast<double>(directory->table.rows) <= static_cast<double>(kFilterExhaustivePerNeed * need);
+      std::vector<const ShardLocation*> matching;  // what the bound and the exhaustive search need
+      if (options.max_extra_probes || exhaustive) {
+        ASSIGN_OR_RETURN(matching, ShardsThatCanMatch(s, queries[q], filter));
+      }
       if (options.max_extra_probes) {
-        // Its routed shards and, beyond them, at most max_extra_probes more in routing order.
+        // Its routed shards and, beyond them, at most max_extra_probes more in that order.
         std::set<const ShardLocation*>& allowed = bounded[q];
         allowed.insert(plan.shards.begin(), plan.shards.end());
-        ASSIGN_OR_RETURN(const std::vector<int64_t> order, s.router->Probe(queries[q], s.router->MaxProbes()));
         int64_t more = 0;
-        for (const int64_t id : order) {
+        for (const ShardLocation* loc : matching) {
           if (more >= *options.max_extra_probes) break;
-          auto it = s.shards.find(id);
-          if (it != s.shards.end() && !filter.Pruned(id) && allowed.insert(&it->second).second) ++more;
+          if (allowed.insert(loc).second) ++more;
         }
       }
-      if (density * static_cast<double>(directory->table.rows) > static_cast<double>(kFilterExhaustivePerNeed * need)) {
+      if (!exhaustive) {
         ranked.push_back(q);
         const double per_list = density * rows / lists;  // > 0 here
         ranked_lists = std::max(ranked_lists, static_cast<int64_t>(std::min(
             2.0 * static_cast<double>(need) / per_list, static_cast<double>(directory->table.shard_of.size()))));
         continue;
       }
-      // Every shard that can match, in routing order, each searched whole (empty lists).
-      ASSIGN_OR_RETURN(const std::vector<int64_t> order, s.router->Probe(queries[q], s.router->MaxProbes()));
-      std::set<const ShardLocation*> seen;
+      // Every shard that can match, each searched whole (empty lists).
       const std::set<const ShardLocation*> routed(plan.shards.begin(), plan.shards.end());
       plan.shards.clear();
-      auto add = [&](int64_t id) {
-        auto it = s.shards.find(id);
-        if (it == s.shards.end() || filter.Pruned(id) || outside(q, &it->second) || !seen.insert(&it->second).second) return;
-        plan.shards.push_back(&it->second);
-        if (!routed.contains(&it->second)) ++plan.extra_probes;
-      };
-      for (const int64_t id : order) add(id);
-      for (const auto& [id, loc] : s.shards) add(id);
+      for (const ShardLocation* loc : matching) {
+        if (outside(q, loc)) continue;
+        plan.shards.push_back(loc);
+        if (!routed.contains(loc)) ++plan.extra_probes;
+      }
       plan.lists.assign(plan.shards.size(), {});
       plan.scanned.assign(plan.shards.size(), {});
       plan.whole_shards = plan.shards.size();

@@ -101,7 +101,6 @@ Status SnapshotListTable::Finish(int64_t dim, Metric metric) {
     g.ranges = std::move(plan.ranges);
     g.centroids = CentroidTable(plan.centroids.data.data(), plan.centroids.rows, dim, metric);
     g.centroid_codes.emplace(QuantizeRows(plan.centroids.data.data(), plan.centroids.rows, dim, g.centroids));
-    groups = g.ranges;
     grouping.emplace(std::move(g));
   }
   centroids = CentroidTable(added_.data(), count, dim, metric);

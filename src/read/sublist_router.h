@@ -71,7 +71,6 @@ struct SnapshotListTable {
   // From kGroupedListsMin rows on: the rows grouped by k-means over their centroids (as a shard's
   // rows into sub-lists, about sqrt(rows) groups) and stored group by group, so that a query ranks
   // the groups' centroids and then only the rows of its nearest groups (RankSnapshotLists).
-  std::vector<RowRange> groups;
   std::optional<SubLists> grouping;  // the groups' ranges, centroids and codes
 
   // Appends shard `shard`'s lists (their centroids are `dim` wide).

@@ -77,12 +77,12 @@ TEST_F(SnapshotListTableTest, HoldsEveryShardsListsOnceWithTheirCentroidsAndGrou
   }
   EXPECT_EQ(static_cast<int64_t>(seen.size()), kShards * kListsPerShard);
   int64_t covered = 0;
-  for (const RowRange& group : table.groups) {
+  for (const RowRange& group : table.grouping->ranges) {
     EXPECT_EQ(group.begin, covered);
     covered = group.end;
   }
   EXPECT_EQ(covered, kShards * kListsPerShard);
-  EXPECT_GT(table.groups.size(), 1u);
+  EXPECT_GT(table.grouping->ranges.size(), 1u);
   // Two shards' 800 lists: one table, not grouped.
   EXPECT_FALSE(Build(2).grouping.has_value());
 }
@@ -101,7 +101,9 @@ TEST_F(SnapshotListTableTest, RankingTheNearestGroupsFindsMostOfTheNearestListsA
     std::set<int64_t> best;
     for (const ScanHit& hit : all[0]) best.insert(hit.row);
     for (size_t i = 0; i < grouped[0].size(); ++i) {
-      if (i > 0) EXPECT_LE(grouped[0][i - 1].score, grouped[0][i].score);
+      if (i > 0) {
+        EXPECT_LE(grouped[0][i - 1].score, grouped[0][i].score);
+      }
       found += best.contains(grouped[0][i].row) ? 1 : 0;
     }
     // 8 x 150 covers every row: the whole table is ranked, exactly as Sq8Rank ranks it.
