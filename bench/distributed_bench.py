@@ -18,6 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import engine_setup  # noqa: E402
+
 CHILD = r"""
 import json, os, sys, time
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
@@ -36,28 +39,21 @@ def main():
         s3_prefix=store, index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2))
     column_input = VectorColumnInput(vector_col="embedding", id_col="id")
     if engine == "spark":
-        from pyspark.sql import SparkSession
+        import engine_setup
         from shardvec.writer.spark import write_sharded
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-                 .config("spark.sql.shuffle.partitions", "8").getOrCreate())
-        spark.sparkContext.setLogLevel("ERROR")
+        spark = engine_setup.start(engine)
         run = lambda: write_sharded(spark.read.parquet(data_dir), config, column_input)
     elif engine == "dask":
-        import dask, dask.dataframe as dd
-        from dask.distributed import Client, LocalCluster
+        import dask.dataframe as dd
+        import engine_setup
         from shardvec.writer.dask import write_sharded
-        dask.config.set({"dataframe.convert-string": False})
-        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                     host="127.0.0.1"))
+        client = engine_setup.start(engine)
         run = lambda: write_sharded(dd.read_parquet(data_dir, dtype_backend="pyarrow"), config, column_input)
     elif engine == "ray":
-        import ray, ray.data
+        import engine_setup
+        import ray.data
         from shardvec.writer.ray import write_sharded
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=1 << 30, logging_level="ERROR")
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        engine_setup.start(engine)
         run = lambda: write_sharded(ray.data.read_parquet(data_dir), config, column_input)
     else:
         table = pq.read_table(data_dir)
@@ -110,7 +106,7 @@ def main() -> None:
             for engine in args.engines:
                 store = Path(tmp) / f"store-{engine}"
                 out = subprocess.run([sys.executable, str(child), engine, str(rows), str(data_dir), str(store)],
-                                     capture_output=True, text=True, timeout=3600)
+                                     capture_output=True, text=True, timeout=3600, env=engine_setup.child_env())
                 if out.returncode != 0:
                     print(f"{engine:6s} {rows:>9}: failed\n{out.stderr[-2000:]}")
                     continue

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import engine_setup  # noqa: E402
 import synthetic_data  # noqa: E402
 
 CHILD = r"""
@@ -37,30 +38,23 @@ TOP_K = 10
 def main():
     engine, store, queries_dir, out_dir, cache = sys.argv[1:6]
     if engine == "spark":
-        from pyspark.sql import SparkSession
+        import engine_setup
         from shardvec.reader.spark import search_sharded
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-                 .config("spark.sql.shuffle.partitions", "8").getOrCreate())
-        spark.sparkContext.setLogLevel("ERROR")
+        spark = engine_setup.start(engine)
         run = lambda: search_sharded(spark.read.parquet(queries_dir), store, "embedding", "qid", TOP_K,
                                      local_root=cache).write.parquet(out_dir)
     elif engine == "dask":
-        import dask, dask.dataframe as dd
-        from dask.distributed import Client, LocalCluster
+        import dask.dataframe as dd
+        import engine_setup
         from shardvec.reader.dask import search_sharded
-        dask.config.set({"dataframe.convert-string": False})
-        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                     host="127.0.0.1"))
+        client = engine_setup.start(engine)
         run = lambda: search_sharded(dd.read_parquet(queries_dir, dtype_backend="pyarrow"), store, "embedding", "qid",
                                      TOP_K, local_root=cache).to_parquet(out_dir)
     elif engine == "ray":
-        import ray, ray.data
+        import engine_setup
+        import ray.data
         from shardvec.reader.ray import search_sharded
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=1 << 30, logging_level="ERROR")
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        engine_setup.start(engine)
         run = lambda: search_sharded(ray.data.read_parquet(queries_dir), store, "embedding", "qid", TOP_K,
                                      local_root=cache).write_parquet(out_dir)
     else:
@@ -152,7 +146,8 @@ def main() -> None:
         for engine in args.engines:
             out_dir = work / f"hits-{engine}"
             done = subprocess.run([sys.executable, str(child), engine, str(store), str(work / "queries"), str(out_dir),
-                                   str(work / f"cache-{engine}")], capture_output=True, text=True, timeout=3600)
+                                   str(work / f"cache-{engine}")], capture_output=True, text=True, timeout=3600,
+                                  env=engine_setup.child_env())
             if done.returncode != 0:
                 print(f"{engine:6s}: failed\n{done.stderr[-3000:]}", flush=True)
                 continue
