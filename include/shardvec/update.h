@@ -35,6 +35,9 @@ struct UpdateOptions {
   // Deleting an id the base does not hold fails the update (NotFound naming the ids) instead of
   // being counted in UpdateReport::missing_deletes.
   bool strict = false;
+  // Rebuild every shard the update touches whole (its sub-lists retrained, no holes) instead of
+  // editing it in place: slower, and what a shard gets anyway once edits reach a quarter of its rows.
+  bool compact = false;
 };
 
 // One rebuilt shard: its rows in the base and in the new snapshot (0: the shard is left out).
@@ -55,6 +58,8 @@ struct UpdateReport {
   // older or another writer's snapshot) and every shard's id map was read instead.
   bool used_id_index = false;
   std::vector<UpdateShardChange> rebuilt;  // ascending db_id
+  // Of those, the shards edited in place (ascending db_id); the others were rebuilt whole.
+  std::vector<int64_t> edited_in_place;
   int64_t shared_shards = 0;               // shards the new manifest takes from the base as they are
   // The largest shard's rows over the mean rows per shard (num_dbs shards), before and after.
   double base_imbalance = 0;

@@ -2,6 +2,7 @@
 // given) snapshot, rebuilding only the shards that change, and publish the result.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,7 @@ struct UpdateArgs {
   std::string delete_file;
   std::string base = "current";
   bool strict = false;
+  bool compact = false;
   std::optional<int64_t> sublists_per_shard;
   std::string run_id;
   std::string local_root;
@@ -36,7 +38,8 @@ nlohmann::json ReportJson(const UpdateResult& r) {
   const UpdateReport& u = r.report;
   nlohmann::json rebuilt = nlohmann::json::array();
   for (const UpdateShardChange& c : u.rebuilt) {
-    rebuilt.push_back({{"db_id", c.db_id}, {"base_rows", c.base_rows}, {"rows", c.rows}});
+    const bool edited = std::binary_search(u.edited_in_place.begin(), u.edited_in_place.end(), c.db_id);
+    rebuilt.push_back({{"db_id", c.db_id}, {"base_rows", c.base_rows}, {"rows", c.rows}, {"in_place", edited}});
   }
   auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
   return {{"run_id", r.build.run_id},
@@ -65,11 +68,13 @@ void PrintText(const UpdateResult& r) {
               r.build.run_id.c_str(), u.base_run_id.c_str(), static_cast<long long>(r.build.total_vectors),
               static_cast<long long>(u.upserted), static_cast<long long>(u.replaced), static_cast<long long>(u.deleted));
   if (u.missing_deletes > 0) std::printf(", %lld ids to delete not found", static_cast<long long>(u.missing_deletes));
-  std::printf("\nshards: %zu rebuilt, %lld shared with the base%s\n", u.rebuilt.size(),
-              static_cast<long long>(u.shared_shards), u.used_id_index ? "" : " (the base had no id index)");
+  std::printf("\nshards: %zu rebuilt (%zu of them edited in place), %lld shared with the base%s\n", u.rebuilt.size(),
+              u.edited_in_place.size(), static_cast<long long>(u.shared_shards),
+              u.used_id_index ? "" : " (the base had no id index)");
   for (const UpdateShardChange& c : u.rebuilt) {
-    std::printf("  db %lld: %lld -> %lld rows\n", static_cast<long long>(c.db_id), static_cast<long long>(c.base_rows),
-                static_cast<long long>(c.rows));
+    const bool edited = std::binary_search(u.edited_in_place.begin(), u.edited_in_place.end(), c.db_id);
+    std::printf("  db %lld: %lld -> %lld rows%s\n", static_cast<long long>(c.db_id), static_cast<long long>(c.base_rows),
+                static_cast<long long>(c.rows), edited ? " (edited in place)" : "");
   }
   std::printf("imbalance (largest shard / mean): %.2f (base %.2f)\n", u.imbalance, u.base_imbalance);
   if (u.upsert_centroid_distance && u.base_centroid_distance) {
@@ -126,7 +131,7 @@ int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
     deletes = std::move(ids).value();
   }
   auto result = UpdateSharded(*config, upserts ? &upserts->batch : nullptr, deletes,
-                              UpdateOptions{.base = a.base, .strict = a.strict}, store);
+                              UpdateOptions{.base = a.base, .strict = a.strict, .compact = a.compact}, store);
   if (!result.ok()) return ReportError("update", result.status());
   if (a.json) {
     PrintJson(ReportJson(*result));
@@ -154,6 +159,8 @@ void RegisterUpdateCommand(CLI::App& app, int& exit_code, const StoreWrapper& wr
   cmd->add_option("--delete", args->delete_file, "Ids to delete, one per line (or .npy / .jsonl as --ids)");
   cmd->add_option("--base", args->base, "The snapshot updated: current (default) or a run id; it must be current");
   cmd->add_flag("--strict", args->strict, "Fail when an id to delete is not in the base (default: count it)");
+  cmd->add_flag("--compact", args->compact,
+                "Rebuild each touched shard whole (sub-lists retrained, no holes) instead of editing it in place");
   cmd->add_option("--sublists-per-shard", args->sublists_per_shard,
                   "Sub-lists inside each rebuilt shard: 0 = auto (about sqrt(rows); default), 1 = none, n = at most n");
   cmd->add_option("--run-id", args->run_id, "Run id of the new snapshot (default: a random uuid hex)");

@@ -6,7 +6,9 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <span>
 #include <vector>
 
 #include "common/sqlite/sqlite_statement.h"
@@ -244,6 +246,43 @@ Status WriteFilterColumnsTable(sqlite3* db, const FilterColumns& columns, std::s
   return Status::OK();
 }
 
+namespace {
+
+// `column`'s rows `rowids` (each < column.rows), in that order, as a column of their own.
+FilterColumn GatherRows(const FilterColumn& column, std::span<const int64_t> rowids) {
+  FilterColumn out;
+  out.name = column.name;
+  out.type = column.type;
+  out.rows = static_cast<int64_t>(rowids.size());
+  out.valid.assign(BitmapWords(out.rows), 0);
+  out.dictionary = column.dictionary;
+  if (column.type == FilterType::kBool) out.bools.assign(BitmapWords(out.rows), 0);
+  if (column.type == FilterType::kStringList) out.offsets.push_back(0);
+  for (int64_t row = 0; row < out.rows; ++row) {
+    const int64_t from = rowids[static_cast<size_t>(row)];
+    const uint64_t bit = uint64_t{1} << (row & 63);
+    const bool valid = column.IsValid(from);
+    if (valid) out.valid[static_cast<size_t>(row >> 6)] |= bit;
+    else ++out.null_count;
+    switch (column.type) {
+      case FilterType::kInt: out.ints.push_back(column.ints[static_cast<size_t>(from)]); break;
+      case FilterType::kDouble: out.doubles.push_back(column.doubles[static_cast<size_t>(from)]); break;
+      case FilterType::kBool:
+        if (column.BoolAt(from)) out.bools[static_cast<size_t>(row >> 6)] |= bit;
+        break;
+      case FilterType::kString: out.codes.push_back(column.codes[static_cast<size_t>(from)]); break;
+      case FilterType::kStringList:
+        out.codes.insert(out.codes.end(), column.codes.begin() + static_cast<std::ptrdiff_t>(column.offsets[static_cast<size_t>(from)]),
+                         column.codes.begin() + static_cast<std::ptrdiff_t>(column.offsets[static_cast<size_t>(from) + 1]));
+        out.offsets.push_back(out.codes.size());
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::optional<FilterColumns>> LoadFilterColumns(sqlite3* db, const ScanTable& table,
                                                        std::string_view shard_name) {
   {
@@ -256,12 +295,14 @@ Result<std::optional<FilterColumns>> LoadFilterColumns(sqlite3* db, const ScanTa
     if (rc != SQLITE_ROW || exists.Text(0) != "table") return TableError(shard_name, "is not a readable table");
   }
   const int64_t rows = table.vectors.rows();
-  // Column row i is rowid i, so the shard's row i must be rowid i (our builder's layout).
+  // Column row r is rowid r. As built, the shard's row i is rowid i; a shard edited in place has
+  // holes and rows in another order, and its columns are gathered row by row.
+  bool in_rowid_order = true;
+  int64_t max_rowid = -1;
   for (int64_t i = 0; i < rows; ++i) {
-    if (table.rowids[static_cast<size_t>(i)] != i) {
-      return TableError(shard_name, fmt::format("the shard's row {} holds rowid {}: filter columns are stored by "
-                                                "rowid 0..{} in order", i, table.rowids[static_cast<size_t>(i)], rows - 1));
-    }
+    const int64_t rowid = table.rowids[static_cast<size_t>(i)];
+    in_rowid_order = in_rowid_order && rowid == i;
+    max_rowid = std::max(max_rowid, rowid);
   }
   SqliteStatement select(db, fmt::format("SELECT name, type, format, rows, data FROM {} ORDER BY name",
                                          kFilterColumnsTable));
@@ -284,13 +325,14 @@ Result<std::optional<FilterColumns>> LoadFilterColumns(sqlite3* db, const ScanTa
       return TableError(shard_name, fmt::format("column '{}' has format {}, not {}", name, select.Int(2),
                                                 kFilterColumnsFormat));
     }
-    if (select.Int(3) != rows) {
-      return TableError(shard_name, fmt::format("column '{}' has {} rows but the shard holds {}", name, select.Int(3),
-                                                rows));
+    const int64_t stored_rows = select.Int(3);
+    if (in_rowid_order ? stored_rows != rows : stored_rows <= max_rowid) {
+      return TableError(shard_name, fmt::format("column '{}' has {} rows but the shard holds {} up to rowid {}", name,
+                                                stored_rows, rows, max_rowid));
     }
     ASSIGN_OR_RETURN(FilterColumn column,
-                     DecodeFilterColumn(name, (*spec)[0].type, rows, select.Blob(4), shard_name));
-    out.columns.push_back(std::move(column));
+                     DecodeFilterColumn(name, (*spec)[0].type, stored_rows, select.Blob(4), shard_name));
+    out.columns.push_back(in_rowid_order ? std::move(column) : GatherRows(column, table.rowids));
   }
   if (rc != SQLITE_DONE) return TableError(shard_name, sqlite3_errmsg(db));
   return std::optional<FilterColumns>(std::move(out));

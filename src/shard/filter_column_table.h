@@ -42,10 +42,11 @@ Result<FilterColumn> DecodeFilterColumn(std::string name, FilterType type, int64
 // Creates the table and writes every column into it (inside the caller's transaction).
 Status WriteFilterColumnsTable(sqlite3* db, const FilterColumns& columns, std::string_view shard_name);
 
-// The shard's filter columns, or nullopt when it has no such table. `table` is the shard's rows,
-// which must hold rowids 0..rows-1 in order. Corruption naming the shard and the table when the
-// table disagrees with them: a name or type that is not a filter column's, another format, a row
-// count other than the shard's, a blob DecodeFilterColumn refuses.
+// The shard's filter columns over `table`'s rows (row i of a column is table row i), or nullopt
+// when it has no such table. Corruption naming the shard and the table when the table disagrees
+// with them: a name or type that is not a filter column's, another format, a row count other than
+// the shard's (with rows 0..n-1 in rowid order; else fewer than its largest rowid needs), a blob
+// DecodeFilterColumn refuses.
 Result<std::optional<FilterColumns>> LoadFilterColumns(sqlite3* db, const ScanTable& table,
                                                        std::string_view shard_name);
 

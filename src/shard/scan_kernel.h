@@ -66,9 +66,16 @@ struct ScanTable {
   // Empty: columns in the vectors' own order. Otherwise column j of the matrix holds dimension
   // column_order[j] (distances do not depend on the order; queries are reordered to match).
   std::vector<int32_t> column_order;
-  // The first row of each vec0 chunk, ascending (rows are in vec0's scan order: chunk by chunk,
-  // slot by slot). vec0 breaks distance ties by chunk, then by slot from the last; empty: one chunk.
+  // The first slot of each vec0 chunk, ascending (slots number vec0's valid rows in its scan order:
+  // chunk by chunk, slot by slot). vec0 breaks distance ties by chunk, then by slot from the last;
+  // empty: one chunk.
   std::vector<int64_t> chunk_starts;
+  // Empty: row i is slot i. Otherwise the slot each row came from: a shard whose rows are not in
+  // rowid order or whose sub-lists are not contiguous in it (one an update edited in place) is held
+  // rearranged, each sub-list's rows together (shard/sublists.h ArrangeRows).
+  std::vector<int64_t> slots;
+
+  int64_t SlotOf(int64_t row) const { return slots.empty() ? row : slots[static_cast<size_t>(row)]; }
 };
 
 // How much of a scan read whole rows: a lone query gives up on a row once it cannot enter the top k.

@@ -323,13 +323,21 @@ Result<std::unique_ptr<ShardSearcher>> ShardSearcher::OpenUri(const std::filesys
   // The first connection validates the file now, so a bad shard never reaches a search.
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, searcher->OpenConnection());
   if (scan_path == ScanPath::kAuto) {
-    ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(first->db, dim, metric, shard_name));
+    ASSIGN_OR_RETURN(std::optional<StoredSublists> stored, ReadSublistsTable(first->db, dim, shard_name));
+    // The rows arranged by rowid and list by list (as built: in slot order already).
+    std::optional<SubLists> lists;
+    const RowArranger arrange = [&](std::span<const int64_t> slot_rowids) -> Result<std::vector<int64_t>> {
+      ASSIGN_OR_RETURN(RowArrangement arranged, ArrangeRows(slot_rowids, stored, dim, metric, shard_name));
+      lists = std::move(arranged.lists);
+      return std::move(arranged.slots);
+    };
+    ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(first->db, dim, metric, shard_name, arrange));
     if (table) {
       searcher->table_ = std::make_unique<const ScanTable>(std::move(*table));
       ASSIGN_OR_RETURN(std::optional<Sq8Codes> codes, LoadSq8Codes(first->db, *searcher->table_, shard_name));
       if (codes) searcher->sq8_ = std::make_unique<const Sq8Codes>(std::move(*codes));
       RETURN_IF_ERROR(searcher->LoadIdsAndPayloadPresence(*first));
-      ASSIGN_OR_RETURN(searcher->sublists_, LoadSublists(first->db, *searcher->table_, shard_name));
+      searcher->sublists_ = std::move(lists);
       ASSIGN_OR_RETURN(searcher->filter_columns_, LoadFilterColumns(first->db, *searcher->table_, shard_name));
     }
   }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 
 #include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
@@ -134,30 +136,20 @@ Status WriteSublistsTable(sqlite3* db, const SublistPlan& plan, std::string_view
   return Status::OK();
 }
 
-Result<std::optional<SubLists>> LoadSublists(sqlite3* db, const ScanTable& table, std::string_view shard_name) {
+Result<std::optional<StoredSublists>> ReadSublistsTable(sqlite3* db, int64_t dim, std::string_view shard_name) {
   {
     SqliteStatement exists(db, "SELECT type FROM sqlite_master WHERE name = ?");
     if (!exists.ok()) return TableError(shard_name, sqlite3_errmsg(db));
     sqlite3_bind_text(exists.get(), 1, kSublistsTable.data(), static_cast<int>(kSublistsTable.size()), SQLITE_STATIC);
     const int rc = exists.Step();
-    if (rc == SQLITE_DONE) return std::optional<SubLists>();
+    if (rc == SQLITE_DONE) return std::optional<StoredSublists>();
     if (rc != SQLITE_ROW) return TableError(shard_name, sqlite3_errmsg(db));
     if (exists.Text(0) != "table") return TableError(shard_name, fmt::format("is a {}, not a table", exists.Text(0)));
-  }
-  const int64_t rows = table.vectors.rows();
-  const int64_t dim = table.vectors.dim();
-  // Rows are scanned by ranges of rowids, so row i must hold rowid i (our builder's layout).
-  for (int64_t i = 0; i < rows; ++i) {
-    if (table.rowids[static_cast<size_t>(i)] != i) {
-      return TableError(shard_name, fmt::format("the shard's row {} holds rowid {}, not {}: its rows are not "
-                                                "in rowid order", i, table.rowids[static_cast<size_t>(i)], i));
-    }
   }
   SqliteStatement select(db, fmt::format("SELECT list_id, rowid_lo, rowid_hi, centroid FROM {} ORDER BY list_id",
                                          kSublistsTable));
   if (!select.ok()) return TableError(shard_name, sqlite3_errmsg(db));
-  SubLists out;
-  std::vector<float> centroids;
+  StoredSublists out;
   int rc;
   while ((rc = select.Step()) == SQLITE_ROW) {
     const auto list = static_cast<int64_t>(out.ranges.size());
@@ -169,9 +161,9 @@ Result<std::optional<SubLists>> LoadSublists(sqlite3* db, const ScanTable& table
     const int64_t id = select.Int(0), lo = select.Int(1), hi = select.Int(2);
     const int64_t expected_lo = out.ranges.empty() ? 0 : out.ranges.back().end;
     if (id != list) return TableError(shard_name, fmt::format("list_id {} where {} was expected", id, list));
-    if (lo != expected_lo || hi <= lo || hi > rows) {
-      return TableError(shard_name, fmt::format("list {} holds rowids [{}, {}); expected a non-empty range from {} "
-                                                "within the shard's {} rows", id, lo, hi, expected_lo, rows));
+    if (lo != expected_lo || hi <= lo) {
+      return TableError(shard_name, fmt::format("list {} holds rowids [{}, {}); expected a non-empty range from {}",
+                                                id, lo, hi, expected_lo));
     }
     const std::string_view blob = select.Blob(3);
     if (sqlite3_column_type(select.get(), 3) != SQLITE_BLOB ||
@@ -179,24 +171,91 @@ Result<std::optional<SubLists>> LoadSublists(sqlite3* db, const ScanTable& table
       return TableError(shard_name, fmt::format("list {}'s centroid has {} bytes; dim {} needs {}", id, blob.size(),
                                                 dim, dim * static_cast<int64_t>(sizeof(float))));
     }
-    const size_t at = centroids.size();
-    centroids.resize(at + static_cast<size_t>(dim));
-    std::memcpy(centroids.data() + at, blob.data(), blob.size());
-    if (!std::all_of(centroids.begin() + static_cast<std::ptrdiff_t>(at), centroids.end(),
+    const size_t at = out.centroids.size();
+    out.centroids.resize(at + static_cast<size_t>(dim));
+    std::memcpy(out.centroids.data() + at, blob.data(), blob.size());
+    if (!std::all_of(out.centroids.begin() + static_cast<std::ptrdiff_t>(at), out.centroids.end(),
                      [](float v) { return std::isfinite(v); })) {
       return TableError(shard_name, fmt::format("list {}'s centroid holds a value that is not finite", id));
     }
     out.ranges.push_back(RowRange{lo, hi});
   }
   if (rc != SQLITE_DONE) return TableError(shard_name, sqlite3_errmsg(db));
-  const int64_t covered = out.ranges.empty() ? 0 : out.ranges.back().end;
-  if (covered != rows) {
-    return TableError(shard_name, fmt::format("its lists cover rowids [0, {}) but the shard has {} rows", covered, rows));
+  return std::optional<StoredSublists>(std::move(out));
+}
+
+Result<RowArrangement> ArrangeRows(std::span<const int64_t> slot_rowids, const std::optional<StoredSublists>& stored,
+                                   int64_t dim, Metric metric, std::string_view shard_name) {
+  const auto rows = static_cast<int64_t>(slot_rowids.size());
+  bool ascending = true;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t rowid = slot_rowids[static_cast<size_t>(i)];
+    if (rowid < 0) return Status::Corruption(fmt::format("shard {}: vec0 holds rowid {}", shard_name, rowid));
+    if (i > 0 && rowid <= slot_rowids[static_cast<size_t>(i - 1)]) ascending = false;
   }
-  const auto lists = static_cast<int64_t>(out.ranges.size());
-  out.centroids = CentroidTable(centroids.data(), lists, dim, table.metric);
-  out.centroid_codes.emplace(QuantizeRows(centroids.data(), lists, dim, out.centroids));
-  return std::optional<SubLists>(std::move(out));
+  // The slots in rowid order.
+  std::vector<int64_t> by_rowid(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) by_rowid[static_cast<size_t>(i)] = i;
+  if (!ascending) {
+    std::stable_sort(by_rowid.begin(), by_rowid.end(), [&](int64_t a, int64_t b) {
+      return slot_rowids[static_cast<size_t>(a)] < slot_rowids[static_cast<size_t>(b)];
+    });
+  }
+  RowArrangement out;
+  if (!stored || stored->ranges.empty()) {
+    if (!ascending) out.slots = std::move(by_rowid);
+    return out;
+  }
+  const int64_t covered = stored->ranges.back().end;
+  if (rows > 0 && slot_rowids[static_cast<size_t>(by_rowid.back())] >= covered) {
+    return TableError(shard_name, fmt::format("its lists cover rowids [0, {}) but the shard holds rowid {}", covered,
+                                              slot_rowids[static_cast<size_t>(by_rowid.back())]));
+  }
+  // The stored lists of each centroid, the centroids in the order they first appear.
+  const auto stored_lists = static_cast<int64_t>(stored->ranges.size());
+  const size_t centroid_bytes = static_cast<size_t>(dim) * sizeof(float);
+  std::unordered_map<std::string_view, size_t> group_of;
+  std::vector<std::vector<int64_t>> groups;
+  for (int64_t list = 0; list < stored_lists; ++list) {
+    const std::string_view key(reinterpret_cast<const char*>(stored->centroids.data() + list * dim), centroid_bytes);
+    const auto [it, added] = group_of.emplace(key, groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(list);
+  }
+  // Each group's rows together: its ranges' rows in rowid order.
+  std::vector<int64_t> sorted_rowids(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) sorted_rowids[static_cast<size_t>(i)] = slot_rowids[static_cast<size_t>(by_rowid[static_cast<size_t>(i)])];
+  auto first_at_or_after = [&](int64_t rowid) {
+    return static_cast<int64_t>(std::lower_bound(sorted_rowids.begin(), sorted_rowids.end(), rowid) - sorted_rowids.begin());
+  };
+  SubLists lists;
+  std::vector<float> centroids;
+  std::vector<int64_t> slots;
+  slots.reserve(static_cast<size_t>(rows));
+  for (const std::vector<int64_t>& group : groups) {
+    const auto begin = static_cast<int64_t>(slots.size());
+    for (const int64_t list : group) {
+      const RowRange& range = stored->ranges[static_cast<size_t>(list)];
+      for (int64_t i = first_at_or_after(range.begin), end = first_at_or_after(range.end); i < end; ++i) {
+        slots.push_back(by_rowid[static_cast<size_t>(i)]);
+      }
+    }
+    const auto end = static_cast<int64_t>(slots.size());
+    if (end == begin) continue;
+    lists.ranges.push_back(RowRange{begin, end});
+    const float* centroid = stored->centroids.data() + group.front() * dim;
+    centroids.insert(centroids.end(), centroid, centroid + dim);
+  }
+  bool identity = true;
+  for (int64_t i = 0; i < rows && identity; ++i) identity = slots[static_cast<size_t>(i)] == i;
+  if (!identity) out.slots = std::move(slots);
+  const auto count = static_cast<int64_t>(lists.ranges.size());
+  if (count > 0) {
+    lists.centroids = CentroidTable(centroids.data(), count, dim, metric);
+    lists.centroid_codes.emplace(QuantizeRows(centroids.data(), count, dim, lists.centroids));
+    out.lists = std::move(lists);
+  }
+  return out;
 }
 
 }  // namespace shardvec

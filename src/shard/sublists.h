@@ -2,12 +2,16 @@
 // reader scans only the lists nearest a query. Kept in an extra table other readers ignore:
 //   shardvec_sublists(list_id INTEGER PRIMARY KEY, rowid_lo INTEGER NOT NULL, rowid_hi INTEGER NOT NULL,
 //                     centroid BLOB NOT NULL)
-// list i holds rowids [rowid_lo, rowid_hi): ascending, contiguous, none empty, covering every row;
-// centroid is float32[dim].
+// list i covers rowids [rowid_lo, rowid_hi): the ranges ascending and contiguous from rowid 0, covering
+// every row; centroid is float32[dim]. A shard as built holds rowids 0..n-1 and one range per list. An
+// update that edits a shard in place (write/delta_shard.h) deletes rows (a range keeps its holes) and
+// appends the new rows after the others, grouped by their nearest list, each group a further range
+// with that list's centroid repeated: a reader takes the ranges of one centroid as one list.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -58,8 +62,29 @@ struct SubLists {
   std::optional<Sq8Codes> centroid_codes;
 };
 
-// Reads and checks the table against `table` (the shard's rows): nullopt when the shard has none.
-// Corruption naming the shard and the table when it disagrees with the rows.
-Result<std::optional<SubLists>> LoadSublists(sqlite3* db, const ScanTable& table, std::string_view shard_name);
+// The table as stored: range i and centroid i (float32[dim] at centroids[i * dim]) per row.
+struct StoredSublists {
+  std::vector<RowRange> ranges;  // rowids
+  std::vector<float> centroids;
+};
+
+// Reads and checks the table: nullopt when the shard has none. Corruption naming the shard and the
+// table when a row is malformed (list ids not 0, 1, ...; ranges not contiguous from 0 or empty; a
+// centroid of another size or not finite).
+Result<std::optional<StoredSublists>> ReadSublistsTable(sqlite3* db, int64_t dim, std::string_view shard_name);
+
+// Where a reader puts a shard's rows: `slots` is the slot (vec0 scan order) each row takes, empty
+// when rows stay in slot order; `lists` the sub-lists over those rows, each one contiguous range.
+struct RowArrangement {
+  std::vector<int64_t> slots;
+  std::optional<SubLists> lists;
+};
+
+// Arranges the rows whose rowids are `slot_rowids` (vec0 scan order): by rowid, then with
+// `stored`, list by list, the ranges of one centroid together (lists left without rows dropped). A
+// shard as built stays in slot order. Corruption naming the shard when a rowid is negative or lies
+// past the lists' ranges.
+Result<RowArrangement> ArrangeRows(std::span<const int64_t> slot_rowids, const std::optional<StoredSublists>& stored,
+                                   int64_t dim, Metric metric, std::string_view shard_name);
 
 }  // namespace shardvec

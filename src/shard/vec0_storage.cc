@@ -92,15 +92,22 @@ namespace {
 
 class Loader {
  public:
-  Loader(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name)
-      : db_(db), dim_(dim), metric_(metric), shard_name_(shard_name) {}
+  Loader(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name, const RowArranger& arrange)
+      : db_(db), dim_(dim), metric_(metric), shard_name_(shard_name), arrange_(arrange) {}
 
   Result<ScanTable> Load() {
     ASSIGN_OR_RETURN(std::vector<Chunk> chunks, ReadChunks());
-    int64_t rows = 0;
+    // Every valid slot's rowid, in vec0's scan order.
+    std::vector<int64_t> slot_rowids;
     for (const Chunk& chunk : chunks) {
-      for (int64_t slot = 0; slot < chunk.slots; ++slot) rows += SlotValid(chunk, slot);
+      for (int64_t slot = 0; slot < chunk.slots; ++slot) {
+        if (!SlotValid(chunk, slot)) continue;
+        int64_t rowid;
+        std::memcpy(&rowid, chunk.rowids.data() + slot * 8, sizeof(rowid));
+        slot_rowids.push_back(rowid);
+      }
     }
+    const auto rows = static_cast<int64_t>(slot_rowids.size());
     ASSIGN_OR_RETURN(const int64_t expected, CountRowids());
     if (rows != expected) {
       return Corrupt(fmt::format("vec0 chunks hold {} valid rows but vec_index_rowids has {}", rows, expected));
@@ -108,8 +115,31 @@ class Loader {
     ScanTable table;
     table.metric = metric_;
     table.vectors = ScanMatrix(rows, dim_);
-    table.rowids.reserve(static_cast<size_t>(rows));
-    RETURN_IF_ERROR(CopyVectors(chunks, &table));
+    if (arrange_) {
+      ASSIGN_OR_RETURN(table.slots, arrange_(slot_rowids));
+      if (!table.slots.empty() && static_cast<int64_t>(table.slots.size()) != rows) {
+        return Status::Internal(fmt::format("shard {}: {} rows arranged, {} expected", shard_name_,
+                                            table.slots.size(), rows));
+      }
+    }
+    // The row each slot fills.
+    std::vector<int64_t> row_of_slot;
+    if (!table.slots.empty()) {
+      row_of_slot.assign(static_cast<size_t>(rows), -1);
+      for (int64_t row = 0; row < rows; ++row) {
+        const int64_t slot = table.slots[static_cast<size_t>(row)];
+        if (slot < 0 || slot >= rows || row_of_slot[static_cast<size_t>(slot)] >= 0) {
+          return Status::Internal(fmt::format("shard {}: the rows' arrangement is not a permutation", shard_name_));
+        }
+        row_of_slot[static_cast<size_t>(slot)] = row;
+      }
+    }
+    table.rowids.resize(static_cast<size_t>(rows));
+    for (int64_t slot = 0; slot < rows; ++slot) {
+      const int64_t row = row_of_slot.empty() ? slot : row_of_slot[static_cast<size_t>(slot)];
+      table.rowids[static_cast<size_t>(row)] = slot_rowids[static_cast<size_t>(slot)];
+    }
+    RETURN_IF_ERROR(CopyVectors(chunks, row_of_slot, &table));
     OrderColumnsBySpread(&table);
     if (metric_ == Metric::kCosine) {
       ComputeNorms(&table);
@@ -160,13 +190,14 @@ class Loader {
     return sqlite3_column_int64(stmt.get(), 0);
   }
 
-  Status CopyVectors(const std::vector<Chunk>& chunks, ScanTable* table) const {
+  // Copies every valid slot's vector into its row (row_of_slot; empty: the slot's own number).
+  Status CopyVectors(const std::vector<Chunk>& chunks, const std::vector<int64_t>& row_of_slot, ScanTable* table) const {
     SqliteStatement stmt(db_, "SELECT vectors FROM vec_index_vector_chunks00 WHERE rowid = ?");
     if (!stmt.ok()) return SqlError("vec_index_vector_chunks00");
     const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
-    int64_t row = 0;
+    int64_t next_slot = 0;
     for (const Chunk& chunk : chunks) {
-      table->chunk_starts.push_back(row);
+      table->chunk_starts.push_back(next_slot);
       sqlite3_reset(stmt.get());
       sqlite3_bind_int64(stmt.get(), 1, chunk.id);
       const int rc = stmt.Step();
@@ -179,14 +210,13 @@ class Loader {
       }
       for (int64_t slot = 0; slot < chunk.slots; ++slot) {
         if (!SlotValid(chunk, slot)) continue;
-        int64_t rowid;
-        std::memcpy(&rowid, chunk.rowids.data() + slot * 8, sizeof(rowid));
-        float* dst = table->vectors.row(row++);
+        const int64_t row = row_of_slot.empty() ? next_slot : row_of_slot[static_cast<size_t>(next_slot)];
+        ++next_slot;
+        float* dst = table->vectors.row(row);
         std::memcpy(dst, vectors.data() + static_cast<size_t>(slot) * row_bytes, row_bytes);
         if (!std::all_of(dst, dst + dim_, [](float v) { return std::isfinite(v); })) {
-          return Corrupt(fmt::format("rowid {} has a NaN or infinite value", rowid));
+          return Corrupt(fmt::format("rowid {} has a NaN or infinite value", table->rowids[static_cast<size_t>(row)]));
         }
-        table->rowids.push_back(rowid);
       }
     }
     return Status::OK();
@@ -196,15 +226,16 @@ class Loader {
   int64_t dim_;
   Metric metric_;
   std::string_view shard_name_;
+  const RowArranger& arrange_;
 };
 
 }  // namespace
 
 Result<std::optional<ScanTable>> LoadVec0Table(sqlite3* db, int64_t dim, Metric metric,
-                                               std::string_view shard_name) {
+                                               std::string_view shard_name, const RowArranger& arrange) {
   static_assert(std::endian::native == std::endian::little, "vec0 stores little-endian rowids and floats");
   if (!IsKnownVec0Layout(db)) return std::optional<ScanTable>();
-  ASSIGN_OR_RETURN(ScanTable table, Loader(db, dim, metric, shard_name).Load());
+  ASSIGN_OR_RETURN(ScanTable table, Loader(db, dim, metric, shard_name, arrange).Load());
   return std::optional<ScanTable>(std::move(table));
 }
 

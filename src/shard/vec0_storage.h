@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
+#include <vector>
 #include <string_view>
 
 #include "shard/scan_kernel.h"
@@ -28,7 +31,12 @@ bool IsKnownVec0Layout(sqlite3* db);
 // `distance_metric` and `chunk_size`. Corruption (naming `shard_name`) when a recognised layout is
 // inconsistent: blob sizes that disagree with the chunk size, a chunk without vectors, a row count
 // that disagrees with vec_index_rowids, a non-finite value, or a zero vector under cosine.
+//
+// `arrange`, when given, places the rows: it receives every valid slot's rowid (vec0's scan order)
+// and returns the slot each table row takes (a permutation of the slots), or an empty vector for
+// slot order; the table then records it in ScanTable::slots.
+using RowArranger = std::function<Result<std::vector<int64_t>>(std::span<const int64_t> slot_rowids)>;
 Result<std::optional<ScanTable>> LoadVec0Table(sqlite3* db, int64_t dim, Metric metric,
-                                               std::string_view shard_name);
+                                               std::string_view shard_name, const RowArranger& arrange = nullptr);
 
 }  // namespace shardvec

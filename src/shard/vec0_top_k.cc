@@ -26,15 +26,16 @@ class Rescorer {
   // vec0's order: distance, then chunk, then the later slot first.
   bool Before(const ScanHit& a, const ScanHit& b) const {
     if (a.score != b.score) return a.score < b.score;
-    const size_t chunk_a = Chunk(a.row), chunk_b = Chunk(b.row);
+    const int64_t slot_a = table_.SlotOf(a.row), slot_b = table_.SlotOf(b.row);
+    const size_t chunk_a = Chunk(slot_a), chunk_b = Chunk(slot_b);
     if (chunk_a != chunk_b) return chunk_a < chunk_b;
-    return a.row > b.row;
+    return slot_a > slot_b;
   }
 
  private:
-  size_t Chunk(int64_t row) const {
+  size_t Chunk(int64_t slot) const {
     const auto& starts = table_.chunk_starts;
-    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), row) - starts.begin());
+    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), slot) - starts.begin());
   }
 
   const ScanTable& table_;

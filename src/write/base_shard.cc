@@ -106,7 +106,11 @@ Result<int64_t> ShardFileSublists(const std::filesystem::path& file, std::string
   sqlite3_bind_text(exists.get(), 1, kSublistsTable.data(), static_cast<int>(kSublistsTable.size()), SQLITE_STATIC);
   if (exists.Step() != SQLITE_ROW) return SqlError(db.get(), name, "reading its schema");
   if (exists.Int(0) == 0) return int64_t{0};
-  SqliteStatement count(db.get(), fmt::format("SELECT count(*) FROM {}", kSublistsTable));
+  // As a reader takes them: one list per centroid (an update edits lists in place by adding ranges
+  // with a list's centroid), and only lists that hold a row.
+  SqliteStatement count(db.get(), fmt::format("SELECT count(DISTINCT centroid) FROM {} AS s WHERE EXISTS (SELECT 1 "
+                                              "FROM vec_id_map WHERE internal_id >= s.rowid_lo AND internal_id < "
+                                              "s.rowid_hi)", kSublistsTable));
   if (!count.ok() || count.Step() != SQLITE_ROW) return SqlError(db.get(), name, "counting its sub-lists");
   return count.Int(0);
 }

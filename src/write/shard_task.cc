@@ -108,22 +108,33 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   ASSIGN_OR_RETURN(std::unique_ptr<ShardBuilder> builder, ShardBuilder::Create(db_path, t.options));
   RETURN_IF_ERROR(feed(*builder));
   ShardInfo info;
-  info.db_id = t.db_id;
-  info.attempt = t.attempt;
-  info.db_url = t.store->Url(ShardDirKey(t.run_id, t.db_id, t.attempt, t.layout));
   info.row_count = builder->row_count();
   info.id_type = builder->id_type();
-  info.checkpoint_id = NewUuidHex();
   ASSIGN_OR_RETURN(info.db_bytes, builder->Seal());
   info.sublists = builder->sublist_count();
   info.filter_stats = builder->filter_stats_json();
   builder.reset();
-  if (info.row_count == 0) return info;
-  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(db_path));
-  info.digest = digest.digest;
-  RETURN_IF_ERROR(t.store->PutFile(ShardKey(t.run_id, t.db_id, t.attempt, t.layout), db_path)
-                      .WithContext(fmt::format("upload of shard {}", t.db_id)));
+  if (info.row_count == 0) {
+    info.db_id = t.db_id;
+    info.attempt = t.attempt;
+    info.db_url = t.store->Url(ShardDirKey(t.run_id, t.db_id, t.attempt, t.layout));
+    info.checkpoint_id = NewUuidHex();
+    return info;
+  }
+  RETURN_IF_ERROR(UploadShardFile(t, db_path, &info));
   return info;
+}
+
+Status UploadShardFile(const ShardFileTarget& t, const fs::path& file, ShardInfo* info) {
+  info->db_id = t.db_id;
+  info->attempt = t.attempt;
+  info->db_url = t.store->Url(ShardDirKey(t.run_id, t.db_id, t.attempt, t.layout));
+  info->checkpoint_id = NewUuidHex();
+  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(file));
+  info->digest = digest.digest;
+  info->db_bytes = digest.size;
+  return t.store->PutFile(ShardKey(t.run_id, t.db_id, t.attempt, t.layout), file)
+      .WithContext(fmt::format("upload of shard {}", t.db_id));
 }
 
 }  // namespace shardvec

@@ -72,4 +72,8 @@ using ShardRowFeed = std::function<Status(ShardBuilder&)>;
 // not uploaded: its ShardInfo has row_count 0 and no digest.
 Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& target, const ShardRowFeed& feed);
 
+// Uploads a finished shard file (`target.build_dir` unused) to ShardKey(run_id, db_id, attempt,
+// layout) and fills `info`'s db_id, attempt, db_url, checkpoint_id, digest and db_bytes.
+Status UploadShardFile(const ShardFileTarget& target, const std::filesystem::path& file, ShardInfo* info);
+
 }  // namespace shardvec

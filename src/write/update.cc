@@ -35,6 +35,7 @@
 #include "snapshot/history.h"
 #include "write/base_shard.h"
 #include "write/config_validation.h"
+#include "write/delta_shard.h"
 #include "write/id_index.h"
 #include "write/manifest_compose.h"
 #include "write/record_check.h"
@@ -188,6 +189,8 @@ struct Changes {
   std::vector<std::vector<int64_t>> upserts_of;                // by db: indexes into upserts
   std::unordered_map<std::string, bool> ids;                   // id text -> is an upsert (else a delete)
   std::set<uint64_t> hashes;                                   // of every changed id
+  std::unordered_map<std::string, uint64_t> hash_of;           // id text -> its id-index hash
+  std::vector<std::vector<std::string>> held_by;               // by db: changed ids the base's index places there
   std::optional<double> upsert_distance;                       // CLUSTER: mean to the assigned centroid
 };
 
@@ -224,6 +227,7 @@ Result<Changes> CheckChanges(const WriteConfig& c, const LoadedSnapshot& s, cons
         distance_sum += RoutingDistance(s.metric, vector.data(), s.routing.centroids->row(u.db), s.dim);
       }
       ch.hashes.insert(IdIndexHash(record.id));
+      ch.hash_of.emplace(text, IdIndexHash(record.id));
       ch.ids.emplace(std::move(text), true);
       ch.upserts_of[static_cast<size_t>(u.db)].push_back(static_cast<int64_t>(ch.upserts.size()));
       ch.upserts.push_back(std::move(u));
@@ -238,6 +242,7 @@ Result<Changes> CheckChanges(const WriteConfig& c, const LoadedSnapshot& s, cons
           it->second));
     }
     ch.hashes.insert(IdIndexHash(deletes[i]));
+    ch.hash_of.emplace(text, IdIndexHash(deletes[i]));
     ch.ids.emplace(std::move(text), false);  // a repeated delete is one
   }
   return ch;
@@ -321,8 +326,63 @@ struct Rebuilt {
   int64_t deleted = 0;
   std::vector<std::string> deleted_ids;  // texts of the ids deleted here
   double base_distance_sum = 0;
+  int64_t base_distance_rows = 0;  // the base rows base_distance_sum is over
+  // Rebuilt: every row's entry. Edited in place: the added rows' entries, and the hashes of the rows
+  // removed (the base index's other entries for the shard stay).
   std::vector<IdIndexEntry> entries;
+  bool in_place = false;
+  std::vector<uint64_t> removed_hashes;
 };
+
+// Edits the shard's downloaded base file in place (write/delta_shard.h) and uploads it, or returns
+// nullopt when the shard is better rebuilt whole.
+Result<std::optional<Rebuilt>> EditShard(const RunCtx& ctx, const Changes& ch, const RecordBatch* upserts, int64_t db,
+                                         const fs::path& base_file, const ShardFileTarget& target) {
+  const LoadedSnapshot& s = *ctx.base.snap;
+  const WriteConfig& c = ctx.config;
+  std::vector<Record> records(ch.upserts_of[static_cast<size_t>(db)].size());
+  ShardEdit edit;
+  edit.dim = s.dim;
+  edit.metric = s.metric;
+  edit.filter_columns = target.options.filter_columns;
+  edit.sublists = c.sharding.sublists_per_shard;
+  edit.changed = &ch.ids;
+  edit.expected_here = ch.held_by[static_cast<size_t>(db)];
+  size_t k = 0;
+  for (int64_t i : ch.upserts_of[static_cast<size_t>(db)]) {
+    const Upsert& u = ch.upserts[static_cast<size_t>(i)];
+    upserts->FieldsAt(u.row, &records[k]);
+    edit.adds.push_back(ShardEdit::Row{records[k].id, upserts->VectorAt(u.row).data(), &u.payload});
+    ++k;
+  }
+  BatchPacer pacer(c);
+  edit.before_row = [&pacer] { return pacer.BeforeRow(); };
+  edit.routing_centroid = s.routing.centroids ? s.routing.centroids->row(db) : nullptr;
+  const std::string name = fmt::format("db_id {}", db);
+  std::string why;
+  ASSIGN_OR_RETURN(std::optional<ShardEditOutcome> edited, EditShardInPlace(base_file, name, edit, &why));
+  if (!edited) {
+    LogEvent(LogLevel::kInfo, "update_shard_rebuilt",
+             {{"run_id", ctx.run_id}, {"db_id", db}, {"message", fmt::format("shard {} is rebuilt whole: {}", db, why)}});
+    return std::optional<Rebuilt>();
+  }
+  Rebuilt out;
+  out.in_place = true;
+  out.base_rows = edited->base_rows;
+  out.replaced = edited->replaced;
+  out.deleted = edited->deleted;
+  out.deleted_ids = std::move(edited->deleted_ids);
+  out.base_distance_sum = edited->base_distance_sum;
+  out.base_distance_rows = edited->base_distance_rows;
+  for (const std::string& text : edited->removed_ids) out.removed_hashes.push_back(ch.hash_of.at(text));
+  for (const ShardEdit::Row& row : edit.adds) out.entries.push_back(IdIndexEntry{IdIndexHash(row.id), static_cast<uint32_t>(db)});
+  out.info.row_count = edited->rows;
+  out.info.id_type = edited->id_type;
+  out.info.sublists = edited->sublists;
+  out.info.filter_stats = edited->filter_stats_json;
+  RETURN_IF_ERROR(UploadShardFile(target, base_file, &out.info));
+  return std::optional<Rebuilt>(std::move(out));
+}
 
 Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordBatch* upserts, int64_t db) {
   const LoadedSnapshot& s = *ctx.base.snap;
@@ -347,7 +407,18 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
                                   .filter_columns = std::move(filter_columns)};
   const ShardFileTarget target{ctx.store.get(), ctx.run_id, db, 0, LocalAttemptDir(ctx.local_run_dir, db, 0), options,
                                LayoutOf(c)};
+  if (!base_file.empty() && !ctx.options.compact) {
+    Result<std::optional<Rebuilt>> edited = EditShard(ctx, ch, upserts, db, base_file, target);
+    if (!edited.ok() || edited->has_value()) {
+      std::error_code ec;
+      fs::remove(base_file, ec);
+      RETURN_IF_ERROR(edited.status());
+      (*edited)->base_sublists = out.base_sublists;
+      return std::move(**edited);
+    }
+  }
   const float* centroid = s.routing.centroids ? s.routing.centroids->row(db) : nullptr;
+  out.base_distance_rows = out.base_rows;
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
     BatchPacer pacer(c);
     if (!base_file.empty()) {
@@ -487,8 +558,12 @@ Result<UpdateResult> RunUpdate(RunCtx& ctx, const RecordBatch* upserts, const st
     ASSIGN_OR_RETURN(index, IndexFromIdMaps(ctx));
   }
   std::set<int64_t> affected;
-  for (uint64_t hash : ch.hashes) {
-    for (int64_t db : index->ShardsOf(hash)) affected.insert(db);
+  ch.held_by.assign(static_cast<size_t>(s.num_dbs), {});
+  for (const auto& [text, hash] : ch.hash_of) {
+    for (int64_t db : index->ShardsOf(hash)) {
+      affected.insert(db);
+      ch.held_by[static_cast<size_t>(db)].push_back(text);
+    }
   }
   for (size_t db = 0; db < ch.upserts_of.size(); ++db) {
     if (!ch.upserts_of[db].empty()) affected.insert(static_cast<int64_t>(db));
@@ -507,7 +582,7 @@ Result<UpdateResult> RunUpdate(RunCtx& ctx, const RecordBatch* upserts, const st
     for (std::string& text : r.deleted_ids) found.insert(std::move(text));
     report.replaced += r.replaced;
     report.deleted += r.deleted;
-    base_rows_read += r.base_rows;
+    base_rows_read += r.base_distance_rows;
     base_distance_sum += r.base_distance_sum;
   }
   std::vector<std::string> missing;
@@ -536,12 +611,28 @@ Result<UpdateResult> RunUpdate(RunCtx& ctx, const RecordBatch* upserts, const st
     shards.push_back(std::move(info));
     ++report.shared_shards;
   }
+  // The base's entries of the shards shared, and of those edited in place less one per removed row.
+  std::map<int64_t, std::unordered_multiset<uint64_t>> removed_of;
+  for (const auto& [db, r] : rebuilt) {
+    if (r.in_place) removed_of[db].insert(r.removed_hashes.begin(), r.removed_hashes.end());
+  }
   for (const IdIndexEntry& e : index->entries()) {
-    if (!affected.count(e.db_id)) entries.push_back(e);
+    if (!affected.count(e.db_id)) {
+      entries.push_back(e);
+      continue;
+    }
+    const auto removed = removed_of.find(e.db_id);
+    if (removed == removed_of.end()) continue;  // rebuilt whole: its entries are the new rows'
+    if (auto it = removed->second.find(e.hash); it != removed->second.end()) {
+      removed->second.erase(it);
+      continue;
+    }
+    entries.push_back(e);
   }
   int64_t base_lists_rebuilt = 0, base_list_shards_rebuilt = 0, lists_new = 0, list_shards_new = 0;
   for (auto& [db, r] : rebuilt) {
     report.rebuilt.push_back(UpdateShardChange{db, r.base_rows, r.info.row_count});
+    if (r.in_place) report.edited_in_place.push_back(db);
     base_lists_rebuilt += r.base_sublists;
     base_list_shards_rebuilt += r.base_sublists > 0 ? 1 : 0;
     entries.insert(entries.end(), r.entries.begin(), r.entries.end());

@@ -77,7 +77,7 @@ TEST_F(UpdateCliTest, UpsertsAndDeletesFromFilesArePublishedAndReported) {
   r = Update(fmt::format("--delete {} --run-id third", ShellQuote((tmp_ / "del2.txt").string())));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("published run third over base next"));
-  EXPECT_THAT(r.out, HasSubstr("1 rebuilt, 2 shared with the base"));
+  EXPECT_THAT(r.out, HasSubstr("1 rebuilt (1 of them edited in place), 2 shared with the base"));
   r = RunCli(fmt::format("history --store {} --shards --json", ShellQuote(Store())));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json history = json::parse(r.out);

@@ -266,7 +266,12 @@ class UpdateTestBase : public ::testing::Test {
 struct PropertyCase {
   Strategy strategy;
   bool s3;
+  bool int8 = true;  // CLUSTER: int8 codes, so every touched shard is rebuilt whole
 };
+
+std::string PropertyCaseName(const PropertyCase& pc) {
+  return std::string(StrategyName(pc.strategy)) + (pc.strategy == Strategy::kCluster && !pc.int8 ? "_in_place" : "");
+}
 
 class UpdatePropertyTest : public UpdateTestBase, public ::testing::WithParamInterface<PropertyCase> {
  protected:
@@ -276,8 +281,11 @@ class UpdatePropertyTest : public UpdateTestBase, public ::testing::WithParamInt
 // Four rounds of 10 replaced ids, 12 new ids, 8 deleted ids and 1 missing delete, seeded.
 void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
   const Target t = Make(pc.s3, "prop");
-  const WriteConfig config = ConfigFor(pc.strategy, t.prefix, t.options, tmp_);
+  WriteConfig config = ConfigFor(pc.strategy, t.prefix, t.options, tmp_);
+  if (!pc.int8) config.index.quantization = "none";
+  const bool int8 = config.index.quantization == "int8";
   std::mt19937_64 rng(1234 + static_cast<uint64_t>(pc.strategy));
+  int64_t edited = 0, whole = 0;  // shards edited in place and rebuilt whole, over the rounds
   Model model;
   int64_t next_id = 0;
   for (; next_id < 160; ++next_id) model[next_id] = RandomRow(next_id, rng);
@@ -312,6 +320,8 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
     EXPECT_EQ(r.used_id_index, round > 0) << "the build wrote no index; every update writes one";
     EXPECT_EQ(updated->build.total_vectors, static_cast<int64_t>(model.size()));
     EXPECT_EQ(r.shared_shards + static_cast<int64_t>(r.rebuilt.size()), kDbs);
+    edited += static_cast<int64_t>(r.edited_in_place.size());
+    whole += static_cast<int64_t>(r.rebuilt.size() - r.edited_in_place.size());
     if (pc.strategy == Strategy::kCluster) {
       EXPECT_TRUE(r.upsert_centroid_distance.has_value());
       EXPECT_TRUE(r.base_centroid_distance.has_value());
@@ -335,6 +345,14 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
     }
     ExpectSearchEqualsModel(t, model, pc.strategy == Strategy::kCluster, 99 + round);
   }
+  if (int8) {
+    EXPECT_EQ(edited, 0) << "int8 codes are trained on a shard's rows: its shards are rebuilt whole";
+  } else {
+    // ~4.5 holes and ~5.5 appended rows a round in shards of ~40 rows: edited in place until a
+    // quarter of a shard is holes or appended rows, then rebuilt whole.
+    EXPECT_GT(edited, 0);
+    EXPECT_GT(whole, 0);
+  }
   auto verified = VerifySnapshot(t.store);
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
   EXPECT_TRUE(verified->ok()) << (verified->problems.empty() ? "" : verified->problems[0].message);
@@ -343,15 +361,18 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
 TEST_P(UpdatePropertyTest, RoundsOfUpsertsAndDeletesEqualAFullRebuild) { RunProperty(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Folder, UpdatePropertyTest,
-                         ::testing::Values(PropertyCase{Strategy::kCluster, false}, PropertyCase{Strategy::kLsh, false},
-                                           PropertyCase{Strategy::kExplicit, false}, PropertyCase{Strategy::kCel, false}),
-                         [](const auto& info) { return std::string(StrategyName(info.param.strategy)); });
+                         ::testing::Values(PropertyCase{Strategy::kCluster, false},
+                                           PropertyCase{Strategy::kCluster, false, /*int8=*/false},
+                                           PropertyCase{Strategy::kLsh, false}, PropertyCase{Strategy::kExplicit, false},
+                                           PropertyCase{Strategy::kCel, false}),
+                         [](const auto& info) { return PropertyCaseName(info.param); });
 
 class S3UpdatePropertyTest : public UpdatePropertyTest {};
 TEST_P(S3UpdatePropertyTest, RoundsOfUpsertsAndDeletesEqualAFullRebuild) { RunProperty(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(S3, S3UpdatePropertyTest,
-                         ::testing::Values(PropertyCase{Strategy::kCluster, true}, PropertyCase{Strategy::kCel, true}),
-                         [](const auto& info) { return std::string(StrategyName(info.param.strategy)); });
+                         ::testing::Values(PropertyCase{Strategy::kCluster, true, /*int8=*/false},
+                                           PropertyCase{Strategy::kCel, true}),
+                         [](const auto& info) { return PropertyCaseName(info.param); });
 
 // ---- Crash safety: a failure or SIGKILL at every publish step of an update --------------------
 

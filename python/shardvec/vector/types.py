@@ -219,7 +219,8 @@ class UpdateReport:
     over the mean before and after, and for CLUSTER the mean distance of the upserted vectors to their
     centroid vs the rebuilt shards' base rows. ``rebuild_advised`` and ``advice`` say when a full
     rebuild (a new ``write_sharded``, retraining the routing) would pay. ``used_id_index`` is False
-    when the base had no id index (every shard's id map was read instead)."""
+    when the base had no id index (every shard's id map was read instead). ``edited_in_place``
+    lists the rebuilt shards that were edited in place rather than rebuilt whole."""
 
     base_run_id: str
     base_manifest_ref: str
@@ -229,6 +230,7 @@ class UpdateReport:
     missing_deletes: int
     used_id_index: bool
     rebuilt: list[tuple[int, int, int]]
+    edited_in_place: list[int]
     shared_shards: int
     base_imbalance: float
     imbalance: float

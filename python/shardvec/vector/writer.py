@@ -312,6 +312,7 @@ def update_sharded(
     base: str = "current",
     strict: bool = False,
     last_writer_wins: bool = False,
+    compact: bool = False,
 ) -> UpdateResult:
     """Upserts records and deletes ids in a published snapshot and publishes the result, rebuilding
     only the shards that change (the others are shared with the base by URL and digest).
@@ -325,7 +326,9 @@ def update_sharded(
     base (``ConfigValidationError`` naming the field otherwise): upserts are routed with the base's
     centroids, hyperplanes or CEL expression. ``base`` is ``"current"`` or a run id, and must be the
     current snapshot (``PublishConflictError`` otherwise, and when another snapshot becomes current
-    before the update publishes) unless ``last_writer_wins``."""
+    before the update publishes) unless ``last_writer_wins``. A touched shard is edited in place (its
+    removed rows deleted, its new rows appended to their nearest sub-lists) unless ``compact``, which
+    rebuilds each touched shard whole (sub-lists retrained, no holes left)."""
     if config is None:
         raise ConfigValidationError("update_sharded needs config: the snapshot's VectorShardedWriteConfig")
     _check_python_writer_call(config)
@@ -340,7 +343,8 @@ def update_sharded(
     arrays = _upsert_arrays(upserts, int(config.index_config.dim))
     arrays.update(_delete_arrays(deletes))
     build, report = _recorded_call(config, lambda run_id: _engine.update(
-        write_config(config, last_writer_wins, run_id), base=base, strict=bool(strict), **arrays),
+        write_config(config, last_writer_wins, run_id), base=base, strict=bool(strict),
+        compact=bool(compact), **arrays),
         lambda result: result[0])
     return UpdateResult(build=build_result(build), report=UpdateReport(
         **{**report, "rebuilt": [tuple(change) for change in report["rebuilt"]]}))

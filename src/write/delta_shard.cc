@@ -1,0 +1,371 @@
+#include "write/delta_shard.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/sqlite/sqlite_statement.h"
+#include "common/status_macros.h"
+#include "routing/distance.h"
+#include "shard/filter_column_builder.h"
+#include "shard/filter_column_table.h"
+#include "shard/scan_kernel.h"
+#include "shard/shard_builder.h"
+#include "shard/shard_searcher.h"
+#include "shard/sq8_table.h"
+#include "shard/sqlite_vec.h"
+#include "shard/sublists.h"
+#include "shard/vec0_storage.h"
+
+namespace shardvec {
+namespace {
+
+struct DbHandle {
+  sqlite3* db = nullptr;
+  ~DbHandle() {
+    if (db != nullptr) sqlite3_close(db);
+  }
+};
+
+class Editor {
+ public:
+  Editor(sqlite3* db, std::string_view name) : db_(db), name_(name) {}
+
+  Status Error(std::string_view what) const {
+    return Status::IOError(fmt::format("shard {}: {}: {}", name_, what, sqlite3_errmsg(db_)));
+  }
+  Status Exec(const std::string& sql) const {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      Status st = Status::IOError(fmt::format("shard {}: {}: {}", name_, sql, err != nullptr ? err : "?"));
+      sqlite3_free(err);
+      return st;
+    }
+    return Status::OK();
+  }
+  bool HasTable(std::string_view table) const {
+    SqliteStatement stmt(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    if (!stmt.ok()) return false;
+    sqlite3_bind_text(stmt.get(), 1, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
+    return stmt.Step() == SQLITE_ROW;
+  }
+  // Runs `stmt` (bound by the caller) and resets it.
+  Status Run(SqliteStatement& stmt, std::string_view what) const {
+    if (!stmt.ok()) return Error(what);
+    if (stmt.Run() != SQLITE_DONE) return Error(what);
+    return Status::OK();
+  }
+
+ private:
+  sqlite3* db_;
+  std::string_view name_;
+};
+
+// One base row the id map names.
+struct LiveRow {
+  int64_t rowid = 0;
+  std::string text;  // its id-map text
+};
+
+// "int" or "str" for an id-map text as EncodeOriginalId writes it, else "".
+std::string_view IdTypeOfText(std::string_view text) {
+  if (text.ends_with("\"t\": \"int\"}")) return "int";
+  if (text.ends_with("\"t\": \"str\"}")) return "str";
+  return "";
+}
+
+// The base rows' routing distance to `centroid` over the first vec0 chunk's valid slots.
+Status SampleBaseDistance(sqlite3* db, std::string_view name, const ShardEdit& edit, ShardEditOutcome* out) {
+  SqliteStatement chunk(db, "SELECT c.size, c.validity, v.vectors FROM vec_index_chunks AS c "
+                            "JOIN vec_index_vector_chunks00 AS v ON v.rowid = c.chunk_id ORDER BY c.chunk_id LIMIT 1");
+  if (!chunk.ok()) return Status::IOError(fmt::format("shard {}: reading a vec0 chunk: {}", name, sqlite3_errmsg(db)));
+  if (chunk.Step() != SQLITE_ROW) return Status::OK();
+  const int64_t slots = chunk.Int(0);
+  const std::string_view validity = chunk.Blob(1), vectors = chunk.Blob(2);
+  const size_t row_bytes = static_cast<size_t>(edit.dim) * sizeof(float);
+  if (validity.size() * 8 < static_cast<size_t>(slots) || vectors.size() < static_cast<size_t>(slots) * row_bytes) {
+    return Status::Corruption(fmt::format("shard {}: its first vec0 chunk is cut short", name));
+  }
+  std::vector<float> row(static_cast<size_t>(edit.dim));
+  for (int64_t slot = 0; slot < slots; ++slot) {
+    if (((static_cast<unsigned char>(validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1) == 0) continue;
+    std::memcpy(row.data(), vectors.data() + static_cast<size_t>(slot) * row_bytes, row_bytes);
+    out->base_distance_sum += RoutingDistance(edit.metric, row.data(), edit.routing_centroid, edit.dim);
+    ++out->base_distance_rows;
+  }
+  return Status::OK();
+}
+
+// The live rowids in [range) of `sorted` (ascending).
+int64_t RowsIn(const std::vector<int64_t>& sorted, const RowRange& range) {
+  return std::lower_bound(sorted.begin(), sorted.end(), range.end) -
+         std::lower_bound(sorted.begin(), sorted.end(), range.begin);
+}
+
+// Rewrites the filter columns by rowid over [0, end) (rowids no row holds are null) and returns their
+// statistics over the live rows.
+Result<std::string> RewriteFilterColumns(sqlite3* db, const Editor& ed, std::string_view name, const ShardEdit& edit,
+                                         int64_t end, int64_t first_added, int64_t live) {
+  FilterColumnsBuilder builder(edit.filter_columns);
+  SqliteStatement ids(db, "SELECT internal_id FROM vec_id_map ORDER BY internal_id");
+  SqliteStatement payloads(db, "SELECT rowid, payload FROM vec_payloads ORDER BY rowid");
+  if (!ids.ok() || !payloads.ok()) return ed.Error("reading the rows for the filter columns");
+  int ids_rc = ids.Step(), payloads_rc = payloads.Step();
+  for (int64_t rowid = 0; rowid < end; ++rowid) {
+    const bool present = ids_rc == SQLITE_ROW && ids.Int(0) == rowid;
+    std::optional<std::string> payload;
+    if (payloads_rc == SQLITE_ROW && payloads.Int(0) == rowid) {
+      payload = payloads.Text(1);
+      payloads_rc = payloads.Step();
+    }
+    // An added row is named by its id; a base row's values passed when it was built.
+    const RecordId id = rowid >= first_added ? edit.adds[static_cast<size_t>(rowid - first_added)].id : RecordId(rowid);
+    RETURN_IF_ERROR(builder.AddRow(id, present ? payload : std::nullopt));
+    if (present) ids_rc = ids.Step();
+  }
+  const FilterColumns columns = builder.Finish({});
+  nlohmann::json stats = FilterColumnStats(columns);
+  const int64_t holes = end - live;
+  for (auto& [column, s] : stats.items()) {
+    if (s.is_object() && s.contains("nulls")) s["nulls"] = s["nulls"].get<int64_t>() - holes;
+  }
+  RETURN_IF_ERROR(ed.Exec(fmt::format("DROP TABLE {}", kFilterColumnsTable)));
+  RETURN_IF_ERROR(WriteFilterColumnsTable(db, columns, name));
+  return stats.dump();
+}
+
+}  // namespace
+
+Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::path& file, std::string_view name,
+                                                         const ShardEdit& edit, std::string* why) {
+  const auto refuse = [&](std::string reason) {
+    *why = std::move(reason);
+    return std::optional<ShardEditOutcome>();
+  };
+  RETURN_IF_ERROR(EnsureSqliteVecLoaded());
+  DbHandle handle;
+  if (sqlite3_open_v2(file.c_str(), &handle.db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    return Status::IOError(fmt::format("shard {}: cannot open '{}': {}", name, file.string(),
+                                       handle.db != nullptr ? sqlite3_errmsg(handle.db) : "out of memory"));
+  }
+  sqlite3* db = handle.db;
+  const Editor ed(db, name);
+  // A private copy, uploaded whole or thrown away: no journal.
+  for (const char* pragma : {"PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA locking_mode=EXCLUSIVE",
+                             "PRAGMA temp_store=MEMORY"}) {
+    RETURN_IF_ERROR(ed.Exec(pragma));
+  }
+  if (!IsKnownVec0Layout(db)) return refuse("its vec0 tables are not in a layout shardvec writes");
+  if (ed.HasTable(kSq8ParamsTable)) return refuse("its int8 codes are trained on its rows");
+
+  // The live rows, and those the update removes.
+  std::vector<LiveRow> rows;
+  {
+    SqliteStatement select(db, "SELECT internal_id, original_id FROM vec_id_map ORDER BY internal_id");
+    if (!select.ok()) return ed.Error("reading the id map");
+    int rc;
+    while ((rc = select.Step()) == SQLITE_ROW) rows.push_back(LiveRow{select.Int(0), select.Text(1)});
+    if (rc != SQLITE_DONE) return ed.Error("reading the id map");
+  }
+  ShardEditOutcome out;
+  out.base_rows = static_cast<int64_t>(rows.size());
+  std::vector<size_t> removed;  // indexes into rows
+  const auto find_removed = [&](bool decode) -> Status {
+    removed.clear();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::string text = rows[i].text;
+      if (decode) {
+        ASSIGN_OR_RETURN(RecordId id, DecodeOriginalId(text));
+        text = EncodeOriginalId(id);
+        rows[i].text = text;
+      }
+      if (edit.changed->count(text)) removed.push_back(i);
+    }
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(find_removed(false));
+  {
+    // An id the index places here but no id-map text matched: texts another writer formatted otherwise.
+    std::unordered_set<std::string_view> found;
+    for (size_t i : removed) found.insert(rows[i].text);
+    if (std::any_of(edit.expected_here.begin(), edit.expected_here.end(),
+                    [&](const std::string& t) { return !found.count(t); })) {
+      RETURN_IF_ERROR(find_removed(true).WithContext(fmt::format("shard {}: its id map", name)));
+    }
+  }
+  const auto adds = static_cast<int64_t>(edit.adds.size());
+  const int64_t live = out.base_rows - static_cast<int64_t>(removed.size()) + adds;
+  if (live == 0) return refuse("no row is left");
+
+  ASSIGN_OR_RETURN(std::optional<StoredSublists> stored, ReadSublistsTable(db, edit.dim, name));
+  if (stored && stored->ranges.empty()) stored.reset();
+  if (!stored && SublistCount(live, edit.sublists) > 1) return refuse("a rebuild would give it sub-lists");
+
+  // The live rowids after the removals, ascending.
+  std::vector<int64_t> kept;
+  kept.reserve(rows.size());
+  {
+    size_t r = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (r < removed.size() && removed[r] == i) {
+        ++r;
+        continue;
+      }
+      kept.push_back(rows[i].rowid);
+    }
+  }
+  const int64_t max_rowid = rows.empty() ? -1 : rows.back().rowid;
+  const int64_t covered = stored ? stored->ranges.back().end : 0;
+  const int64_t first_added = std::max(max_rowid + 1, covered);
+  const int64_t end = first_added + adds;
+
+  // The lists: one per distinct centroid (as a reader takes them), the stored ranges of each.
+  std::vector<std::vector<size_t>> groups;
+  std::vector<float> group_centroids;
+  int64_t appended = adds;  // rows in ranges after a centroid's first, once edited
+  if (stored) {
+    const size_t bytes = static_cast<size_t>(edit.dim) * sizeof(float);
+    std::unordered_map<std::string_view, size_t> group_of;
+    for (size_t list = 0; list < stored->ranges.size(); ++list) {
+      const std::string_view key(reinterpret_cast<const char*>(stored->centroids.data() + list * edit.dim), bytes);
+      const auto [it, added] = group_of.emplace(key, groups.size());
+      if (added) {
+        groups.emplace_back();
+        group_centroids.insert(group_centroids.end(), stored->centroids.data() + list * edit.dim,
+                               stored->centroids.data() + (list + 1) * edit.dim);
+      } else {
+        appended += RowsIn(kept, stored->ranges[list]);
+      }
+      groups[it->second].push_back(list);
+    }
+  }
+  const int64_t holes = end - live;
+  const auto limit = static_cast<int64_t>(kMaxEditedFraction * static_cast<double>(live));
+  if (holes > limit || appended > limit) {
+    return refuse(fmt::format("{} of its {} rows would be holes left by deletes and {} appended to its lists since "
+                              "it was built (over {:.0f}% each calls for a rebuild)",
+                              holes, live, appended, kMaxEditedFraction * 100));
+  }
+
+  if (edit.routing_centroid != nullptr) RETURN_IF_ERROR(SampleBaseDistance(db, name, edit, &out));
+
+  // Each added row's list: its nearest centroid; added rows go list by list.
+  std::vector<int64_t> group_of_add(static_cast<size_t>(adds), 0);
+  if (!groups.empty() && adds > 0) {
+    const ScanTable table = CentroidTable(group_centroids.data(), static_cast<int64_t>(groups.size()), edit.dim, edit.metric);
+    std::vector<const float*> queries;
+    for (const ShardEdit::Row& row : edit.adds) queries.push_back(row.vector);
+    std::vector<std::vector<ScanHit>> nearest;
+    ScanTopK(table, queries, 1, &nearest);
+    for (size_t i = 0; i < nearest.size(); ++i) {
+      if (!nearest[i].empty()) group_of_add[i] = nearest[i].front().rowid;
+    }
+  }
+  std::vector<size_t> add_order(static_cast<size_t>(adds));
+  for (size_t i = 0; i < add_order.size(); ++i) add_order[i] = i;
+  std::stable_sort(add_order.begin(), add_order.end(),
+                   [&](size_t a, size_t b) { return group_of_add[a] < group_of_add[b]; });
+  // The rows as appended (rowid first_added + i holds edit.adds[add_order[i]]), for the filter columns.
+  ShardEdit appended_edit;
+  for (size_t i : add_order) appended_edit.adds.push_back(edit.adds[i]);
+
+  RETURN_IF_ERROR(ed.Exec("BEGIN"));
+  {
+    SqliteStatement insert_vector(db, "INSERT INTO vec_index(rowid, embedding) VALUES (?, ?)");
+    SqliteStatement insert_id(db, "INSERT INTO vec_id_map(internal_id, original_id) VALUES (?, ?)");
+    SqliteStatement insert_payload(db, "INSERT INTO vec_payloads(rowid, payload) VALUES (?, ?)");
+    std::string text;
+    for (int64_t i = 0; i < adds; ++i) {
+      const ShardEdit::Row& row = appended_edit.adds[static_cast<size_t>(i)];
+      if (edit.before_row) RETURN_IF_ERROR(edit.before_row());
+      const int64_t rowid = first_added + i;
+      text = EncodeOriginalId(row.id);
+      sqlite3_bind_int64(insert_id.get(), 1, rowid);
+      sqlite3_bind_text(insert_id.get(), 2, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+      RETURN_IF_ERROR(ed.Run(insert_id, "inserting into vec_id_map"));
+      sqlite3_bind_int64(insert_vector.get(), 1, rowid);
+      sqlite3_bind_blob(insert_vector.get(), 2, row.vector, static_cast<int>(edit.dim * sizeof(float)), SQLITE_STATIC);
+      RETURN_IF_ERROR(ed.Run(insert_vector, "inserting into vec_index"));
+      if (row.payload != nullptr && row.payload->has_value()) {
+        sqlite3_bind_int64(insert_payload.get(), 1, rowid);
+        sqlite3_bind_text(insert_payload.get(), 2, (*row.payload)->data(), static_cast<int>((*row.payload)->size()),
+                          SQLITE_STATIC);
+        RETURN_IF_ERROR(ed.Run(insert_payload, "inserting into vec_payloads"));
+      }
+    }
+    // The added rows' ranges, one per list that got rows, with that list's centroid.
+    if (!groups.empty() && adds > 0) {
+      SqliteStatement insert_list(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?, ?)", kSublistsTable));
+      auto list_id = static_cast<int64_t>(stored->ranges.size());
+      for (int64_t i = 0; i < adds;) {
+        const int64_t group = group_of_add[add_order[static_cast<size_t>(i)]];
+        int64_t j = i;
+        while (j < adds && group_of_add[add_order[static_cast<size_t>(j)]] == group) ++j;
+        sqlite3_bind_int64(insert_list.get(), 1, list_id++);
+        sqlite3_bind_int64(insert_list.get(), 2, first_added + i);
+        sqlite3_bind_int64(insert_list.get(), 3, first_added + j);
+        sqlite3_bind_blob(insert_list.get(), 4, group_centroids.data() + group * edit.dim,
+                          static_cast<int>(edit.dim * sizeof(float)), SQLITE_STATIC);
+        RETURN_IF_ERROR(ed.Run(insert_list, fmt::format("inserting into {}", kSublistsTable)));
+        i = j;
+      }
+    }
+    SqliteStatement delete_vector(db, "DELETE FROM vec_index WHERE rowid = ?");
+    SqliteStatement delete_id(db, "DELETE FROM vec_id_map WHERE internal_id = ?");
+    SqliteStatement delete_payload(db, "DELETE FROM vec_payloads WHERE rowid = ?");
+    for (size_t i : removed) {
+      for (SqliteStatement* stmt : {&delete_vector, &delete_id, &delete_payload}) {
+        sqlite3_bind_int64(stmt->get(), 1, rows[i].rowid);
+        RETURN_IF_ERROR(ed.Run(*stmt, "deleting a row"));
+      }
+      const bool upserted = edit.changed->at(rows[i].text);
+      (upserted ? out.replaced : out.deleted) += 1;
+      if (!upserted) out.deleted_ids.push_back(rows[i].text);
+      out.removed_ids.push_back(rows[i].text);
+    }
+  }
+  if (!edit.filter_columns.empty()) {
+    appended_edit.filter_columns = edit.filter_columns;
+    ASSIGN_OR_RETURN(out.filter_stats_json,
+                     RewriteFilterColumns(db, ed, name, appended_edit, end, first_added, live));
+  }
+  RETURN_IF_ERROR(ed.Exec("COMMIT"));
+
+  out.rows = live;
+  // Lists left holding rows.
+  if (stored) {
+    std::vector<bool> has_add(groups.size(), false);
+    for (const int64_t g : group_of_add) has_add[static_cast<size_t>(g)] = true;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      bool any = has_add[g];
+      for (size_t list : groups[g]) any = any || RowsIn(kept, stored->ranges[list]) > 0;
+      out.sublists += any ? 1 : 0;
+    }
+  }
+  bool saw_int = false, saw_str = false;
+  const auto saw = [&](std::string_view type) {
+    saw_int = saw_int || type == "int";
+    saw_str = saw_str || type == "str";
+  };
+  {
+    size_t r = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (r < removed.size() && removed[r] == i) {
+        ++r;
+        continue;
+      }
+      saw(IdTypeOfText(rows[i].text));
+    }
+  }
+  for (const ShardEdit::Row& row : edit.adds) saw(std::holds_alternative<int64_t>(row.id) ? "int" : "str");
+  out.id_type = saw_int && saw_str ? "mixed" : saw_int ? "int" : "str";
+  return std::optional<ShardEditOutcome>(std::move(out));
+}
+
+}  // namespace shardvec
