@@ -150,8 +150,32 @@ Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::
   ScopedFd out(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                         static_cast<mode_t>(mode)));
   if (out.get() < 0) return ErrnoStatus("create", to, errno);
-  std::vector<char> buf(4 << 20);
   int64_t copied = 0;
+  // A regular file is copied in the kernel while it can be (no copy through user space); anything
+  // else, or a file system that does not offer it, by read/write.
+  struct stat info {};
+  const bool regular = ::fstat(in, &info) == 0 && S_ISREG(info.st_mode);
+  for (; regular;) {
+    const size_t want = static_cast<size_t>(std::min<int64_t>(int64_t{1} << 30, max_bytes - copied + 1));
+    const ssize_t n = ::copy_file_range(in, nullptr, out.get(), nullptr, want, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (copied > 0 || (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)) {
+        return ErrnoStatus("copy", from, errno);
+      }
+      break;  // not offered for these files: read/write below
+    }
+    if (n == 0) {
+      if (::fsync(out.get()) != 0) return ErrnoStatus("fsync", to, errno);
+      return Status::OK();
+    }
+    copied += n;
+    if (copied > max_bytes) {
+      return Status::Corruption(
+          fmt::format("'{}' holds more than the {} bytes expected; not copied", from_shown, max_bytes));
+    }
+  }
+  std::vector<char> buf(4 << 20);
   for (;;) {
     // Never more than one byte past the bound: that byte proves the source is too large.
     const size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), max_bytes - copied + 1));

@@ -157,8 +157,10 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
   sqlite3* db = handle.db;
   const Editor ed(db, name);
   // A private copy, uploaded whole or thrown away: no journal.
+  // Mapped reads: vec0 reaches a slot of a chunk's vectors by walking the blob's overflow pages, which
+  // through pread copies every page it passes.
   for (const char* pragma : {"PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA locking_mode=EXCLUSIVE",
-                             "PRAGMA temp_store=MEMORY"}) {
+                             "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=2147418112"}) {
     RETURN_IF_ERROR(ed.Exec(pragma));
   }
   if (!IsKnownVec0Layout(db)) return refuse("its vec0 tables are not in a layout shardvec writes");

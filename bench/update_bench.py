@@ -1,0 +1,171 @@
+"""Incremental updates against a full build: the time to publish and the bytes uploaded of a 1 % upsert
+(random existing ids, new vectors) and a 1 % append (new ids) on a CLUSTER snapshot, each against a
+full build of the same records in the same script, and the search speed and recall after the updates
+against a full rebuild of the final records.
+
+Run: .venv/bin/python bench/update_bench.py [--rows 1000000] [--shards 64] [--share 0.01] [--queries 1000]
+     [--work-dir /tmp] [--compact] [--out FILE.json]
+
+The synthetic clustered cosine set (bench/synthetic_data.py, bench/suite.py's 1M x 384 set) is built
+into a local-folder store (trained centroids, sub-lists, as the suite builds it; build folder and
+store on one file system). The upserted vectors are fresh points of the same distribution (a
+third stream). Bytes uploaded are the bytes of the objects the update's run wrote (its shards, id
+index and manifest). Reads: ``batch_search`` of the query stream at the snapshot's default probing
+(top 10; one warm-up pass, then the best of 3) and recall@10 against exact NumPy search over the final
+records. ``--compact`` also times the same two updates with ``compact=True`` (every touched shard
+rebuilt whole) on a second copy of the built store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic_data  # noqa: E402
+
+UPSERTS = 3  # the stream of the upserted and appended vectors
+TOP_K = 10
+
+
+def config_for(store: Path, build_root: Path, shards: int) -> Any:
+    from shardvec.config import WriterOutputConfig
+    from shardvec.vector import VectorShardedWriteConfig
+    from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
+    from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
+
+    return VectorShardedWriteConfig(
+        s3_prefix=str(store),
+        index_config=VectorIndexConfig(dim=synthetic_data.SYNTH_DIM, metric=DistanceMetric("cosine")),
+        sharding=VectorShardingConfig(num_dbs=shards, strategy=VectorShardingStrategy.CLUSTER, num_probes=1,
+                                      train_centroids=True),
+        output=WriterOutputConfig(local_root=str(build_root)),
+    )
+
+
+def run_bytes(store: Path, run_id: str) -> int:
+    """Bytes of every object under the store whose key names the run."""
+    return sum(p.stat().st_size for p in store.rglob("*") if p.is_file() and f"run_id={run_id}" in str(p))
+
+
+def build(vectors: np.ndarray, ids: np.ndarray, store: Path, build_root: Path, shards: int) -> dict[str, Any]:
+    from shardvec.vector import write_arrays
+
+    t0 = time.perf_counter()
+    result = write_arrays(vectors, config_for(store, build_root, shards), ids=ids)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "bytes": run_bytes(store, result.run_id), "run_id": result.run_id}
+
+
+def update(store: Path, build_root: Path, shards: int, vectors: np.ndarray, ids: np.ndarray,
+           compact: bool) -> dict[str, Any]:
+    from shardvec.vector import update_sharded
+
+    t0 = time.perf_counter()
+    result = update_sharded({"vectors": vectors, "ids": ids}, None, config_for(store, build_root, shards),
+                            compact=compact)
+    seconds = time.perf_counter() - t0
+    r = result.report
+    return {"seconds": seconds, "bytes": run_bytes(store, result.build.run_id), "run_id": result.build.run_id,
+            "rebuilt": len(r.rebuilt), "edited_in_place": len(r.edited_in_place), "shared": r.shared_shards,
+            "replaced": r.replaced, "upserted": r.upserted}
+
+
+def reads(store: Path, cache: Path, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    from shardvec.vector import ShardedVectorReader
+
+    with ShardedVectorReader(s3_prefix=str(store), local_root=str(cache)) as reader:
+        reader.batch_search(queries, TOP_K)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            responses = reader.batch_search(queries, TOP_K)
+            best = min(best, time.perf_counter() - t0)
+    hits = sum(len(set(int(h.id) for h in resp.results) & set(truth[q].tolist())) for q, resp in enumerate(responses))
+    return {"qps": len(queries) / best, "recall": hits / (len(queries) * TOP_K)}
+
+
+def exact_top(corpus: np.ndarray, ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Ids of the TOP_K nearest rows by cosine distance, per query."""
+    unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    out = np.empty((len(queries), TOP_K), dtype=np.int64)
+    for start in range(0, len(q), 100):
+        sims = q[start:start + 100] @ unit.T
+        top = np.argpartition(-sims, TOP_K, axis=1)[:, :TOP_K]
+        out[start:start + 100] = ids[top]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=64)
+    parser.add_argument("--share", type=float, default=0.01, help="rows upserted, and rows appended, as a share")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--work-dir", default="/tmp")
+    parser.add_argument("--compact", action="store_true", help="also time the updates with compact=True")
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="shardvec-update-bench-", dir=args.work_dir))
+    try:
+        corpus = synthetic_data.draw(args.rows, synthetic_data.CORPUS)
+        ids = np.arange(args.rows, dtype=np.int64)
+        queries = synthetic_data.draw(args.queries, synthetic_data.QUERIES)
+        changed = max(1, int(args.rows * args.share))
+        fresh = synthetic_data.draw(2 * changed, UPSERTS)
+        rng = np.random.default_rng(7)
+        upsert_ids = np.sort(rng.choice(args.rows, changed, replace=False)).astype(np.int64)
+        append_ids = np.arange(args.rows, args.rows + changed, dtype=np.int64)
+
+        result: dict[str, Any] = {"rows": args.rows, "shards": args.shards, "dim": synthetic_data.SYNTH_DIM,
+                                  "changed_rows": changed}
+        store = work / "store"
+        print(f"building {args.rows} x {synthetic_data.SYNTH_DIM} into {args.shards} shards", file=sys.stderr)
+        result["build"] = build(corpus, ids, store, work / "build", args.shards)
+        print(f"  build: {result['build']['seconds']:.2f} s", file=sys.stderr)
+        if args.compact:
+            shutil.copytree(store, work / "store-compact")
+        for name, vecs, vec_ids in (("upsert", fresh[:changed], upsert_ids), ("append", fresh[changed:], append_ids)):
+            result[name] = update(store, work / "build", args.shards, vecs, vec_ids, compact=False)
+            ratio = result[name]["seconds"] / result["build"]["seconds"]
+            print(f"  {name} {changed} rows: {result[name]['seconds']:.2f} s = {ratio:.3f}x the build; "
+                  f"{result[name]['edited_in_place']} of {result[name]['rebuilt']} touched shards edited in place; "
+                  f"{result[name]['bytes'] / 1e6:.1f} MB uploaded", file=sys.stderr)
+            if args.compact:
+                result[name + "_compact"] = update(work / "store-compact", work / "build", args.shards, vecs, vec_ids,
+                                                   compact=True)
+                print(f"  {name} with compact=True: {result[name + '_compact']['seconds']:.2f} s", file=sys.stderr)
+        # The final records, built in full.
+        final = corpus.copy()
+        final[upsert_ids] = fresh[:changed]
+        final = np.concatenate([final, fresh[changed:]])
+        final_ids = np.concatenate([ids, append_ids])
+        rebuilt_store = work / "rebuilt"
+        result["rebuild"] = build(final, final_ids, rebuilt_store, work / "build", args.shards)
+        print(f"  full rebuild of the final records: {result['rebuild']['seconds']:.2f} s", file=sys.stderr)
+        truth = exact_top(final, final_ids, queries)
+        result["reads_updated"] = reads(store, work / "cache-u", queries, truth)
+        result["reads_rebuilt"] = reads(rebuilt_store, work / "cache-r", queries, truth)
+        for name in ("upsert", "append"):
+            result[name]["time_vs_build"] = result[name]["seconds"] / result["build"]["seconds"]
+            result[name]["bytes_vs_build"] = result[name]["bytes"] / result["build"]["bytes"]
+        result["read_qps_vs_rebuilt"] = result["reads_updated"]["qps"] / result["reads_rebuilt"]["qps"]
+        print(json.dumps(result, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
