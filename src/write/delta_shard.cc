@@ -102,6 +102,76 @@ Status SampleBaseDistance(sqlite3* db, std::string_view name, const ShardEdit& e
   return Status::OK();
 }
 
+// A vec0 slot no row holds.
+struct FreeSlot {
+  int64_t chunk_id = 0;
+  int64_t slot = 0;
+};
+
+Result<std::vector<FreeSlot>> FreeSlots(sqlite3* db, std::string_view name) {
+  SqliteStatement chunks(db, "SELECT chunk_id, size, validity FROM vec_index_chunks ORDER BY chunk_id");
+  if (!chunks.ok()) return Status::IOError(fmt::format("shard {}: reading vec_index_chunks: {}", name, sqlite3_errmsg(db)));
+  std::vector<FreeSlot> out;
+  int rc;
+  while ((rc = chunks.Step()) == SQLITE_ROW) {
+    const int64_t id = chunks.Int(0), size = chunks.Int(1);
+    const std::string_view validity = chunks.Blob(2);
+    if (size < 0 || validity.size() * 8 < static_cast<size_t>(size)) {
+      return Status::Corruption(fmt::format("shard {}: vec0 chunk {} of size {} has a {}-byte validity bitmap", name,
+                                            id, size, validity.size()));
+    }
+    for (int64_t slot = 0; slot < size; ++slot) {
+      if (((static_cast<unsigned char>(validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1) == 0) {
+        out.push_back(FreeSlot{id, slot});
+      }
+    }
+  }
+  if (rc != SQLITE_DONE) return Status::IOError(fmt::format("shard {}: reading vec_index_chunks: {}", name, sqlite3_errmsg(db)));
+  return out;
+}
+
+// Puts row `rowid` into a free slot as vec0 itself places a row (sqlite-vec v0.1.9's layout, which
+// IsKnownVec0Layout checked): the vector into the chunk's vectors blob, the validity bit and the
+// rowid into the chunk's bitmaps, and the row's place into vec_index_rowids.
+Status WriteIntoSlot(sqlite3* db, std::string_view name, const FreeSlot& at, int64_t rowid, const float* vector,
+                     int64_t dim) {
+  const auto fail = [&](std::string_view what) {
+    return Status::IOError(fmt::format("shard {}: writing rowid {} into vec0 chunk {} slot {}: {}: {}", name, rowid,
+                                       at.chunk_id, at.slot, what, sqlite3_errmsg(db)));
+  };
+  const auto write = [&](const char* table, const char* column, const void* data, int bytes, int64_t offset) -> Status {
+    sqlite3_blob* blob = nullptr;
+    if (sqlite3_blob_open(db, "main", table, column, at.chunk_id, 1, &blob) != SQLITE_OK) {
+      sqlite3_blob_close(blob);
+      return fail(column);
+    }
+    const int rc = sqlite3_blob_write(blob, data, bytes, static_cast<int>(offset));
+    sqlite3_blob_close(blob);
+    return rc == SQLITE_OK ? Status::OK() : fail(column);
+  };
+  const auto row_bytes = static_cast<int64_t>(dim * sizeof(float));
+  RETURN_IF_ERROR(write("vec_index_vector_chunks00", "vectors", vector, static_cast<int>(row_bytes), at.slot * row_bytes));
+  RETURN_IF_ERROR(write("vec_index_chunks", "rowids", &rowid, sizeof(rowid), at.slot * 8));
+  unsigned char bits = 0;
+  {
+    sqlite3_blob* blob = nullptr;
+    if (sqlite3_blob_open(db, "main", "vec_index_chunks", "validity", at.chunk_id, 0, &blob) != SQLITE_OK ||
+        sqlite3_blob_read(blob, &bits, 1, static_cast<int>(at.slot / 8)) != SQLITE_OK) {
+      sqlite3_blob_close(blob);
+      return fail("validity");
+    }
+    sqlite3_blob_close(blob);
+  }
+  bits = static_cast<unsigned char>(bits | (1u << (at.slot % 8)));
+  RETURN_IF_ERROR(write("vec_index_chunks", "validity", &bits, 1, at.slot / 8));
+  SqliteStatement place(db, "INSERT INTO vec_index_rowids(rowid, id, chunk_id, chunk_offset) VALUES (?, NULL, ?, ?)");
+  sqlite3_bind_int64(place.get(), 1, rowid);
+  sqlite3_bind_int64(place.get(), 2, at.chunk_id);
+  sqlite3_bind_int64(place.get(), 3, at.slot);
+  if (!place.ok() || place.Step() != SQLITE_DONE) return fail("vec_index_rowids");
+  return Status::OK();
+}
+
 // The live rowids in [range) of `sorted` (ascending).
 int64_t RowsIn(const std::vector<int64_t>& sorted, const RowRange& range) {
   return std::lower_bound(sorted.begin(), sorted.end(), range.end) -
@@ -279,6 +349,25 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
 
   RETURN_IF_ERROR(ed.Exec("BEGIN"));
   {
+    SqliteStatement delete_vector(db, "DELETE FROM vec_index WHERE rowid = ?");
+    SqliteStatement delete_id(db, "DELETE FROM vec_id_map WHERE internal_id = ?");
+    SqliteStatement delete_payload(db, "DELETE FROM vec_payloads WHERE rowid = ?");
+    for (size_t i : removed) {
+      for (SqliteStatement* stmt : {&delete_vector, &delete_id, &delete_payload}) {
+        sqlite3_bind_int64(stmt->get(), 1, rows[i].rowid);
+        RETURN_IF_ERROR(ed.Run(*stmt, "deleting a row"));
+      }
+      const bool upserted = edit.changed->at(rows[i].text);
+      (upserted ? out.replaced : out.deleted) += 1;
+      if (!upserted) out.deleted_ids.push_back(rows[i].text);
+      out.removed_ids.push_back(rows[i].text);
+    }
+  }
+  {
+    // The slots the removed rows freed (and any other free slot), chunk by chunk: added rows fill them
+    // before vec0 makes a new chunk, so a shard whose rows are replaced does not grow.
+    ASSIGN_OR_RETURN(std::vector<FreeSlot> free_slots, FreeSlots(db, name));
+    size_t next_free = 0;
     SqliteStatement insert_vector(db, "INSERT INTO vec_index(rowid, embedding) VALUES (?, ?)");
     SqliteStatement insert_id(db, "INSERT INTO vec_id_map(internal_id, original_id) VALUES (?, ?)");
     SqliteStatement insert_payload(db, "INSERT INTO vec_payloads(rowid, payload) VALUES (?, ?)");
@@ -291,9 +380,13 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
       sqlite3_bind_int64(insert_id.get(), 1, rowid);
       sqlite3_bind_text(insert_id.get(), 2, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
       RETURN_IF_ERROR(ed.Run(insert_id, "inserting into vec_id_map"));
-      sqlite3_bind_int64(insert_vector.get(), 1, rowid);
-      sqlite3_bind_blob(insert_vector.get(), 2, row.vector, static_cast<int>(edit.dim * sizeof(float)), SQLITE_STATIC);
-      RETURN_IF_ERROR(ed.Run(insert_vector, "inserting into vec_index"));
+      if (next_free < free_slots.size()) {
+        RETURN_IF_ERROR(WriteIntoSlot(db, name, free_slots[next_free++], rowid, row.vector, edit.dim));
+      } else {
+        sqlite3_bind_int64(insert_vector.get(), 1, rowid);
+        sqlite3_bind_blob(insert_vector.get(), 2, row.vector, static_cast<int>(edit.dim * sizeof(float)), SQLITE_STATIC);
+        RETURN_IF_ERROR(ed.Run(insert_vector, "inserting into vec_index"));
+      }
       if (row.payload != nullptr && row.payload->has_value()) {
         sqlite3_bind_int64(insert_payload.get(), 1, rowid);
         sqlite3_bind_text(insert_payload.get(), 2, (*row.payload)->data(), static_cast<int>((*row.payload)->size()),
@@ -317,19 +410,6 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
         RETURN_IF_ERROR(ed.Run(insert_list, fmt::format("inserting into {}", kSublistsTable)));
         i = j;
       }
-    }
-    SqliteStatement delete_vector(db, "DELETE FROM vec_index WHERE rowid = ?");
-    SqliteStatement delete_id(db, "DELETE FROM vec_id_map WHERE internal_id = ?");
-    SqliteStatement delete_payload(db, "DELETE FROM vec_payloads WHERE rowid = ?");
-    for (size_t i : removed) {
-      for (SqliteStatement* stmt : {&delete_vector, &delete_id, &delete_payload}) {
-        sqlite3_bind_int64(stmt->get(), 1, rows[i].rowid);
-        RETURN_IF_ERROR(ed.Run(*stmt, "deleting a row"));
-      }
-      const bool upserted = edit.changed->at(rows[i].text);
-      (upserted ? out.replaced : out.deleted) += 1;
-      if (!upserted) out.deleted_ids.push_back(rows[i].text);
-      out.removed_ids.push_back(rows[i].text);
     }
   }
   if (!edit.filter_columns.empty()) {
