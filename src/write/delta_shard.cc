@@ -180,9 +180,11 @@ int64_t RowsIn(const std::vector<int64_t>& sorted, const RowRange& range) {
 
 // Rewrites the filter columns by rowid over [0, end) (rowids no row holds are null) and returns their
 // statistics over the live rows.
-Result<std::string> RewriteFilterColumns(sqlite3* db, const Editor& ed, std::string_view name, const ShardEdit& edit,
-                                         int64_t end, int64_t first_added, int64_t live) {
-  FilterColumnsBuilder builder(edit.filter_columns);
+Result<std::string> RewriteFilterColumns(sqlite3* db, const Editor& ed, std::string_view name,
+                                         const std::vector<FilterColumnSpec>& specs,
+                                         const std::unordered_map<int64_t, const RecordId*>& added_ids, int64_t end,
+                                         int64_t live) {
+  FilterColumnsBuilder builder(specs);
   SqliteStatement ids(db, "SELECT internal_id FROM vec_id_map ORDER BY internal_id");
   SqliteStatement payloads(db, "SELECT rowid, payload FROM vec_payloads ORDER BY rowid");
   if (!ids.ok() || !payloads.ok()) return ed.Error("reading the rows for the filter columns");
@@ -195,7 +197,8 @@ Result<std::string> RewriteFilterColumns(sqlite3* db, const Editor& ed, std::str
       payloads_rc = payloads.Step();
     }
     // An added row is named by its id; a base row's values passed when it was built.
-    const RecordId id = rowid >= first_added ? edit.adds[static_cast<size_t>(rowid - first_added)].id : RecordId(rowid);
+    const auto added = added_ids.find(rowid);
+    const RecordId id = added != added_ids.end() ? *added->second : RecordId(rowid);
     RETURN_IF_ERROR(builder.AddRow(id, present ? payload : std::nullopt));
     if (present) ids_rc = ids.Step();
   }
@@ -294,13 +297,12 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
   }
   const int64_t max_rowid = rows.empty() ? -1 : rows.back().rowid;
   const int64_t covered = stored ? stored->ranges.back().end : 0;
-  const int64_t first_added = std::max(max_rowid + 1, covered);
-  const int64_t end = first_added + adds;
+  const int64_t first_appended = std::max(max_rowid + 1, covered);
 
   // The lists: one per distinct centroid (as a reader takes them), the stored ranges of each.
   std::vector<std::vector<size_t>> groups;
   std::vector<float> group_centroids;
-  int64_t appended = adds;  // rows in ranges after a centroid's first, once edited
+  int64_t appended = 0;  // live rows in ranges after a centroid's first
   if (stored) {
     const size_t bytes = static_cast<size_t>(edit.dim) * sizeof(float);
     std::unordered_map<std::string_view, size_t> group_of;
@@ -317,17 +319,8 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
       groups[it->second].push_back(list);
     }
   }
-  const int64_t holes = end - live;
-  const auto limit = static_cast<int64_t>(kMaxEditedFraction * static_cast<double>(live));
-  if (holes > limit || appended > limit) {
-    return refuse(fmt::format("{} of its {} rows would be holes left by deletes and {} appended to its lists since "
-                              "it was built (over {:.0f}% each calls for a rebuild)",
-                              holes, live, appended, kMaxEditedFraction * 100));
-  }
 
-  if (edit.routing_centroid != nullptr) RETURN_IF_ERROR(SampleBaseDistance(db, name, edit, &out));
-
-  // Each added row's list: its nearest centroid; added rows go list by list.
+  // Each added row's list: its nearest centroid.
   std::vector<int64_t> group_of_add(static_cast<size_t>(adds), 0);
   if (!groups.empty() && adds > 0) {
     const ScanTable table = CentroidTable(group_centroids.data(), static_cast<int64_t>(groups.size()), edit.dim, edit.metric);
@@ -339,13 +332,66 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
       if (!nearest[i].empty()) group_of_add[i] = nearest[i].front().rowid;
     }
   }
-  std::vector<size_t> add_order(static_cast<size_t>(adds));
-  for (size_t i = 0; i < add_order.size(); ++i) add_order[i] = i;
-  std::stable_sort(add_order.begin(), add_order.end(),
+  // Each added row's rowid: a free rowid of its list's ranges (one a removed row left, say) while
+  // there is one, else a rowid past the others, in a further range of its list (list by list).
+  std::vector<int64_t> rowid_of_add(static_cast<size_t>(adds), -1);
+  {
+    std::vector<int64_t> free_rowids;
+    std::vector<size_t> free_at(groups.size() + 1, 0);  // group g's free rowids: [free_at[g], free_at[g + 1])
+    for (size_t g = 0; g < groups.size(); ++g) {
+      free_at[g] = free_rowids.size();
+      for (const size_t list : groups[g]) {
+        const RowRange& range = stored->ranges[list];
+        auto live_it = std::lower_bound(kept.begin(), kept.end(), range.begin);
+        for (int64_t rowid = range.begin; rowid < std::min(range.end, first_appended); ++rowid) {
+          if (live_it != kept.end() && *live_it == rowid) {
+            ++live_it;
+          } else {
+            free_rowids.push_back(rowid);
+          }
+        }
+      }
+    }
+    free_at[groups.size()] = free_rowids.size();
+    std::vector<size_t> next_free(free_at.begin(), free_at.end() - 1);
+    for (int64_t i = 0; i < adds; ++i) {
+      if (groups.empty()) break;
+      const auto g = static_cast<size_t>(group_of_add[static_cast<size_t>(i)]);
+      if (next_free[g] < free_at[g + 1]) rowid_of_add[static_cast<size_t>(i)] = free_rowids[next_free[g]++];
+    }
+    if (groups.empty()) {
+      // Without lists, the holes below the last rowid take the rows.
+      auto live_it = kept.begin();
+      int64_t i = 0;
+      for (int64_t rowid = 0; rowid < first_appended && i < adds; ++rowid) {
+        if (live_it != kept.end() && *live_it == rowid) {
+          ++live_it;
+        } else {
+          rowid_of_add[static_cast<size_t>(i++)] = rowid;
+        }
+      }
+    }
+  }
+  // The rows past the others, list by list.
+  std::vector<size_t> appended_adds;
+  for (size_t i = 0; i < rowid_of_add.size(); ++i) {
+    if (rowid_of_add[i] < 0) appended_adds.push_back(i);
+  }
+  std::stable_sort(appended_adds.begin(), appended_adds.end(),
                    [&](size_t a, size_t b) { return group_of_add[a] < group_of_add[b]; });
-  // The rows as appended (rowid first_added + i holds edit.adds[add_order[i]]), for the filter columns.
-  ShardEdit appended_edit;
-  for (size_t i : add_order) appended_edit.adds.push_back(edit.adds[i]);
+  for (size_t k = 0; k < appended_adds.size(); ++k) rowid_of_add[appended_adds[k]] = first_appended + static_cast<int64_t>(k);
+  const int64_t end = first_appended + static_cast<int64_t>(appended_adds.size());
+  if (!groups.empty()) appended += static_cast<int64_t>(appended_adds.size());
+
+  const int64_t holes = end - live;
+  const auto limit = static_cast<int64_t>(kMaxEditedFraction * static_cast<double>(live));
+  if (holes > limit || appended > limit) {
+    return refuse(fmt::format("{} of its {} rows would be holes left by deletes and {} appended to its lists since "
+                              "it was built (over {:.0f}% each calls for a rebuild)",
+                              holes, live, appended, kMaxEditedFraction * 100));
+  }
+
+  if (edit.routing_centroid != nullptr) RETURN_IF_ERROR(SampleBaseDistance(db, name, edit, &out));
 
   RETURN_IF_ERROR(ed.Exec("BEGIN"));
   {
@@ -373,9 +419,9 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     SqliteStatement insert_payload(db, "INSERT INTO vec_payloads(rowid, payload) VALUES (?, ?)");
     std::string text;
     for (int64_t i = 0; i < adds; ++i) {
-      const ShardEdit::Row& row = appended_edit.adds[static_cast<size_t>(i)];
+      const ShardEdit::Row& row = edit.adds[static_cast<size_t>(i)];
       if (edit.before_row) RETURN_IF_ERROR(edit.before_row());
-      const int64_t rowid = first_added + i;
+      const int64_t rowid = rowid_of_add[static_cast<size_t>(i)];
       text = EncodeOriginalId(row.id);
       sqlite3_bind_int64(insert_id.get(), 1, rowid);
       sqlite3_bind_text(insert_id.get(), 2, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
@@ -394,17 +440,17 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
         RETURN_IF_ERROR(ed.Run(insert_payload, "inserting into vec_payloads"));
       }
     }
-    // The added rows' ranges, one per list that got rows, with that list's centroid.
-    if (!groups.empty() && adds > 0) {
+    // The appended rows' ranges, one per list that got some, with that list's centroid.
+    if (!groups.empty() && !appended_adds.empty()) {
       SqliteStatement insert_list(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?, ?)", kSublistsTable));
       auto list_id = static_cast<int64_t>(stored->ranges.size());
-      for (int64_t i = 0; i < adds;) {
-        const int64_t group = group_of_add[add_order[static_cast<size_t>(i)]];
-        int64_t j = i;
-        while (j < adds && group_of_add[add_order[static_cast<size_t>(j)]] == group) ++j;
+      for (size_t i = 0; i < appended_adds.size();) {
+        const int64_t group = group_of_add[appended_adds[i]];
+        size_t j = i;
+        while (j < appended_adds.size() && group_of_add[appended_adds[j]] == group) ++j;
         sqlite3_bind_int64(insert_list.get(), 1, list_id++);
-        sqlite3_bind_int64(insert_list.get(), 2, first_added + i);
-        sqlite3_bind_int64(insert_list.get(), 3, first_added + j);
+        sqlite3_bind_int64(insert_list.get(), 2, first_appended + static_cast<int64_t>(i));
+        sqlite3_bind_int64(insert_list.get(), 3, first_appended + static_cast<int64_t>(j));
         sqlite3_bind_blob(insert_list.get(), 4, group_centroids.data() + group * edit.dim,
                           static_cast<int>(edit.dim * sizeof(float)), SQLITE_STATIC);
         RETURN_IF_ERROR(ed.Run(insert_list, fmt::format("inserting into {}", kSublistsTable)));
@@ -413,9 +459,9 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     }
   }
   if (!edit.filter_columns.empty()) {
-    appended_edit.filter_columns = edit.filter_columns;
-    ASSIGN_OR_RETURN(out.filter_stats_json,
-                     RewriteFilterColumns(db, ed, name, appended_edit, end, first_added, live));
+    std::unordered_map<int64_t, const RecordId*> added_ids;
+    for (int64_t i = 0; i < adds; ++i) added_ids.emplace(rowid_of_add[static_cast<size_t>(i)], &edit.adds[static_cast<size_t>(i)].id);
+    ASSIGN_OR_RETURN(out.filter_stats_json, RewriteFilterColumns(db, ed, name, edit.filter_columns, added_ids, end, live));
   }
   RETURN_IF_ERROR(ed.Exec("COMMIT"));
 
