@@ -165,13 +165,23 @@ Result<std::optional<StoredSublists>> ReadSublistsTable(sqlite3* db, int64_t dim
       return TableError(shard_name, fmt::format("list {} holds rowids [{}, {}); expected a non-empty range from {}",
                                                 id, lo, hi, expected_lo));
     }
+    const size_t at = out.centroids.size();
+    if (sqlite3_column_type(select.get(), 3) == SQLITE_INTEGER) {
+      // A further range of an earlier list, named by its list_id.
+      const int64_t of = select.Int(3);
+      if (of < 0 || of >= list) {
+        return TableError(shard_name, fmt::format("list {}'s centroid names list {}, not an earlier one", id, of));
+      }
+      out.centroids.insert(out.centroids.end(), out.centroids.begin() + of * dim, out.centroids.begin() + (of + 1) * dim);
+      out.ranges.push_back(RowRange{lo, hi});
+      continue;
+    }
     const std::string_view blob = select.Blob(3);
     if (sqlite3_column_type(select.get(), 3) != SQLITE_BLOB ||
         blob.size() != static_cast<size_t>(dim) * sizeof(float)) {
       return TableError(shard_name, fmt::format("list {}'s centroid has {} bytes; dim {} needs {}", id, blob.size(),
                                                 dim, dim * static_cast<int64_t>(sizeof(float))));
     }
-    const size_t at = out.centroids.size();
     out.centroids.resize(at + static_cast<size_t>(dim));
     std::memcpy(out.centroids.data() + at, blob.data(), blob.size());
     if (!std::all_of(out.centroids.begin() + static_cast<std::ptrdiff_t>(at), out.centroids.end(),

@@ -5,8 +5,9 @@
 // list i covers rowids [rowid_lo, rowid_hi): the ranges ascending and contiguous from rowid 0, covering
 // every row; centroid is float32[dim]. A shard as built holds rowids 0..n-1 and one range per list. An
 // update that edits a shard in place (write/delta_shard.h) deletes rows (a range keeps its holes) and
-// appends the new rows after the others, grouped by their nearest list, each group a further range
-// with that list's centroid repeated: a reader takes the ranges of one centroid as one list.
+// gives a new row a free rowid of its nearest list's ranges, or appends it after the others, grouped by
+// list, each group a further range whose centroid is the list_id (an integer) of the list it extends:
+// a reader takes the ranges of one centroid as one list.
 #pragma once
 
 #include <cstdint>

@@ -106,11 +106,13 @@ Result<int64_t> ShardFileSublists(const std::filesystem::path& file, std::string
   sqlite3_bind_text(exists.get(), 1, kSublistsTable.data(), static_cast<int>(kSublistsTable.size()), SQLITE_STATIC);
   if (exists.Step() != SQLITE_ROW) return SqlError(db.get(), name, "reading its schema");
   if (exists.Int(0) == 0) return int64_t{0};
-  // As a reader takes them: one list per centroid (an update edits lists in place by adding ranges
-  // with a list's centroid), and only lists that hold a row.
-  SqliteStatement count(db.get(), fmt::format("SELECT count(DISTINCT centroid) FROM {} AS s WHERE EXISTS (SELECT 1 "
-                                              "FROM vec_id_map WHERE internal_id >= s.rowid_lo AND internal_id < "
-                                              "s.rowid_hi)", kSublistsTable));
+  // As a reader takes them: a further range an update added to a list (its centroid the list's
+  // list_id) is that list, and only lists that hold a row count.
+  SqliteStatement count(db.get(), fmt::format("SELECT count(*) FROM {0} AS s WHERE typeof(s.centroid) = 'blob' AND "
+                                              "EXISTS (SELECT 1 FROM {0} AS t JOIN vec_id_map AS m ON m.internal_id >= "
+                                              "t.rowid_lo AND m.internal_id < t.rowid_hi WHERE t.list_id = s.list_id OR "
+                                              "(typeof(t.centroid) = 'integer' AND t.centroid = s.list_id))",
+                                              kSublistsTable));
   if (!count.ok() || count.Step() != SQLITE_ROW) return SqlError(db.get(), name, "counting its sub-lists");
   return count.Int(0);
 }

@@ -451,8 +451,8 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
         sqlite3_bind_int64(insert_list.get(), 1, list_id++);
         sqlite3_bind_int64(insert_list.get(), 2, first_appended + static_cast<int64_t>(i));
         sqlite3_bind_int64(insert_list.get(), 3, first_appended + static_cast<int64_t>(j));
-        sqlite3_bind_blob(insert_list.get(), 4, group_centroids.data() + group * edit.dim,
-                          static_cast<int>(edit.dim * sizeof(float)), SQLITE_STATIC);
+        // The centroid as the number of the group's first list, whose centroid it is.
+        sqlite3_bind_int64(insert_list.get(), 4, static_cast<int64_t>(groups[static_cast<size_t>(group)].front()));
         RETURN_IF_ERROR(ed.Run(insert_list, fmt::format("inserting into {}", kSublistsTable)));
         i = j;
       }

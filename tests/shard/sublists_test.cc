@@ -263,6 +263,10 @@ TEST(SublistsTest, DamagedTableIsCorruptionNamingShardAndTable) {
       {"UPDATE shardvec_sublists SET rowid_lo = 'zero' WHERE list_id = 0", "not an integer"},
       {"UPDATE shardvec_sublists SET list_id = list_id + 100000 WHERE list_id = 3", "list_id"},
       {"UPDATE shardvec_sublists SET centroid = zeroblob(96) WHERE list_id = 1", ""},  // finite zeros: valid
+      // A further range of an earlier list names it (an update's in-place edit); only earlier ones.
+      {"UPDATE shardvec_sublists SET centroid = 0 WHERE list_id = 1", ""},
+      {"UPDATE shardvec_sublists SET centroid = 5 WHERE list_id = 1", "names list 5"},
+      {"UPDATE shardvec_sublists SET centroid = 1 WHERE list_id = 1", "names list 1"},
       {"DROP TABLE shardvec_sublists; CREATE VIEW shardvec_sublists AS SELECT 1", "is a view"},
       {"DROP TABLE shardvec_sublists; CREATE TABLE shardvec_sublists(list_id INTEGER PRIMARY KEY)", "shardvec_sublists"},
   };
