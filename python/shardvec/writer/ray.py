@@ -8,7 +8,7 @@ winners. Tasks are retried (``max_retries``, ``retry_exceptions``); a retry clai
 ``update_sharded`` updates the current snapshot: ``map_batches`` routes the upserts with the base's
 routing, the driver collects only their id and routing columns and the ids to delete, and plans;
 ``groupby(routing column).map_groups`` rebuilds each shard that receives upserts in one task, a
-``map_batches`` over the other planned shards' db_ids rebuilds those, and the driver publishes from
+``map_groups`` over the other planned shards' db_ids rebuilds those, and the driver publishes from
 one small row per shard.
 """
 
@@ -95,7 +95,7 @@ def _rebuild_group(group: pa.Table, spec: UpdateTaskSpec) -> pa.Table:
 
 
 def _rebuild_alone(batch: pa.Table, spec: UpdateTaskSpec) -> pa.Table:
-    """Rebuilds the planned shards no upsert routes to (a column of their db_ids)."""
+    """Rebuilds the planned shards no upsert routes to (a group of their db_id column)."""
     return pa.concat_tables([result_table(db_id, rebuild_shard(spec, db_id, []))
                              for db_id in batch.column("db_id").to_pylist()])
 
@@ -136,9 +136,10 @@ def update_sharded(ds_upserts: ray.data.Dataset | None, ds_deletes: ray.data.Dat
                 _rebuild_group, batch_format="pyarrow", fn_kwargs={"spec": spec},
                 max_retries=TASK_RETRIES, retry_exceptions=True))
         if alone:
-            ids = ray.data.from_arrow(pa.table({"db_id": pa.array(alone, type=pa.int64())})).repartition(len(alone))
-            parts.append(ids.map_batches(_rebuild_alone, batch_format="pyarrow", batch_size=1, fn_kwargs={"spec": spec},
-                                         max_retries=TASK_RETRIES, retry_exceptions=True))
+            ids = ray.data.from_arrow(pa.table({"db_id": pa.array(alone, type=pa.int64())}))
+            parts.append(ids.groupby("db_id", num_partitions=len(alone)).map_groups(
+                _rebuild_alone, batch_format="pyarrow", fn_kwargs={"spec": spec},
+                max_retries=TASK_RETRIES, retry_exceptions=True))
         results: list[bytes] = []
         if parts:
             combined = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
