@@ -177,7 +177,7 @@ class UpdateRun {
 
   // Checks the ids (an id upserted twice, or both upserted and deleted, is refused naming it; a
   // db_id outside the base's shards too), finds the shards that hold them (the base's id index, else
-  // every shard's id map) and returns the plan. Plan runs once.
+  // every shard's id map) and returns the plan. Plan runs once; a failure ends the run as Abort does.
   virtual Result<UpdatePlan> Plan(const std::vector<UpsertRoute>& upserts, const std::vector<RecordId>& deletes) = 0;
 
   // Takes one result per planned shard (a missing, repeated or unplanned db_id, or a shard that is
