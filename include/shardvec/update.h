@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,123 @@ struct UpdateResult {
 Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch* upserts,
                                    const std::vector<RecordId>& deletes, const UpdateOptions& options = {},
                                    std::shared_ptr<ObjectStore> store = nullptr);
+
+// ---- The same update in phases, for a driver that ships the shard rebuilds to other processes ----
+//
+// UpdateSharded runs these phases in one process; shardvec.writer.spark / dask / ray run them across
+// a cluster:
+//   driver:  UpdateRun::Begin (base loaded and checked, run claimed) → workers route the upserts with
+//            run->routing() (RowRouter) → run->Plan(the upserts' ids and shards, deletes)
+//   workers: RebuildUpdateShard(plan, db_id, that shard's upserts) for each plan.shards entry
+//   driver:  run->Finish(the shard results) → the manifest, composed and published.
+// The driver holds the upserts' ids and the base's id index, never their vectors or payloads.
+
+// One upserted row as the driver plans it: its id and the shard the base's routing sends it to.
+struct UpsertRoute {
+  RecordId id;
+  int64_t db_id = 0;
+};
+
+// One shard the update rebuilds.
+struct UpdateShardPlan {
+  int64_t db_id = 0;
+  int64_t upserts = 0;  // upserted rows routed to this shard
+  // The wrapping sum of the IdIndexHash of those rows' ids: the task checks it received exactly them.
+  uint64_t upsert_digest = 0;
+  std::vector<RecordId> replaced;  // upserted ids the base's id index places in this shard
+  std::vector<RecordId> deleted;   // ids to delete the base's id index places in this shard
+};
+
+// What the driver decided. Every field is plain data, so the plan travels to other processes as it
+// is (Python pickles it); a task needs no manifest store: the base's manifest is in it.
+struct UpdatePlan {
+  // Where and how the rebuilt shards are written, as the driver's WriteConfig says (its store and
+  // store_options, local_root, index.dim / metric / quantization, sharding.sublists_per_shard,
+  // filter_columns, shard_prefix, db_path_template) and the new run's id.
+  std::string store;
+  StoreOptions store_options;
+  std::string local_root;
+  std::string run_id;
+  int64_t dim = 0;
+  Metric metric = Metric::kCosine;
+  std::optional<std::string> quantization;
+  int64_t sublists_per_shard = 0;
+  std::map<std::string, std::string> filter_columns;
+  std::string shard_prefix = "shards";
+  std::string db_path_template = "db={db_id:05d}";
+  bool compact = false;  // UpdateOptions::compact: every shard rebuilt whole, none edited in place
+  // The base snapshot: its manifest ref, run id, publish time and manifest bytes.
+  std::string base_manifest_ref;
+  std::string base_run_id;
+  std::string base_published_at;
+  std::string base_manifest;
+  // The changes: every shard to rebuild (ascending db_id), the upserted rows, every id to delete
+  // (distinct) and whether the base's id index placed them (false: its shards' id maps did).
+  std::vector<UpdateShardPlan> shards;
+  int64_t upserted = 0;
+  std::vector<RecordId> deletes;
+  bool used_id_index = false;
+};
+
+// What a shard's rebuild reports (RebuildUpdateShard), for UpdateRun::Finish.
+struct UpdateShardResult {
+  int64_t db_id = 0;
+  ShardInfo info;          // the new shard (row_count 0: it is left out of the manifest)
+  int64_t base_rows = 0;   // the shard's rows in the base
+  int64_t base_sublists = 0;
+  int64_t upserts = 0;     // upserted rows added
+  int64_t replaced = 0;    // base rows removed because their id was upserted
+  int64_t deleted = 0;     // base rows removed by a delete
+  std::vector<RecordId> deleted_ids;  // the ids those were
+  // CLUSTER: the routing distances to this shard's centroid, summed over its base rows and its upserts.
+  double base_distance_sum = 0;
+  int64_t base_distance_rows = 0;  // the base rows base_distance_sum is over (a sample when edited in place)
+  double upsert_distance_sum = 0;
+  // Rebuilt whole: IdIndexHash of every row of the new shard, its id index entries. Edited in place:
+  // those of the rows added, and removed_id_hashes those of the base rows removed (one entry each).
+  bool edited_in_place = false;
+  std::vector<uint64_t> id_hashes;
+  std::vector<uint64_t> removed_id_hashes;
+};
+
+// The driver's side of one update.
+class UpdateRun {
+ public:
+  // Validates `config` (as UpdateSharded: it must agree with the base), loads the base `options.base`
+  // names, checks it is current (unless last-writer-wins), claims the run id (config.run_id or a new
+  // one) and starts the run record with `writer_type` (e.g. "vector-spark-update"). The shards are
+  // rebuilt elsewhere, so config.vec0_path (a task loads its own vec0), max_parallel_shards and
+  // write_rate_limiter (a task rebuilds one shard, unpaced) are refused when set.
+  static Result<std::unique_ptr<UpdateRun>> Begin(const WriteConfig& config, const UpdateOptions& options,
+                                                  std::string writer_type, std::shared_ptr<ObjectStore> store = nullptr);
+  virtual ~UpdateRun() = default;
+
+  virtual const std::string& run_id() const = 0;
+  // The base's routing: workers route the upserts with it (RowRouter), never retrained.
+  virtual const RoutingPlan& routing() const = 0;
+
+  // Checks the ids (an id upserted twice, or both upserted and deleted, is refused naming it; a
+  // db_id outside the base's shards too), finds the shards that hold them (the base's id index, else
+  // every shard's id map) and returns the plan. Plan runs once; a failure ends the run as Abort does.
+  virtual Result<UpdatePlan> Plan(const std::vector<UpsertRoute>& upserts, const std::vector<RecordId>& deletes) = 0;
+
+  // Takes one result per planned shard (a missing, repeated or unplanned db_id, or a shard that is
+  // not this run's, is an InvalidArgument naming it), counts the deletes no shard held (NotFound
+  // under options.strict), composes the manifest (the other shards shared by URL and digest, a new id
+  // index) and publishes it as UpdateSharded does. Any failure ends the run as Abort does.
+  virtual Result<UpdateResult> Finish(std::vector<UpdateShardResult> results) = 0;
+
+  // Marks the run failed and removes its uploads. Also done by the destructor when the run neither
+  // finished nor was aborted; a no-op once it has ended.
+  virtual void Abort(const Status& error) = 0;
+};
+
+// A worker's task: rebuilds shard `db_id` of `plan` from its base file (fetched from the store, size
+// and digest checked) less the plan's replaced and deleted ids, plus `upserts` (every row the base's
+// routing sends to db_id, with ids; null when none), and uploads it under plan.run_id. A db_id the
+// plan does not list, or upserts other than the planned ones (count or ids), is refused naming it.
+Result<UpdateShardResult> RebuildUpdateShard(const UpdatePlan& plan, int64_t db_id, const RecordBatch* upserts,
+                                             std::shared_ptr<ObjectStore> store = nullptr);
 
 // The write config of the snapshot `base` ("current" or a run id) names, as its manifest records it:
 // store (and store_options, manifest_store) as given, index and sharding settings, routing artifacts,

@@ -1,7 +1,9 @@
-// UpdateSharded: load the base snapshot → check the config against it → check and route the upserts
-// with the base's router → find the shards of the changed ids (the base's id index, or every
-// shard's id map) → rebuild those shards from their base file plus their upserts → compose the
-// manifest (other shards shared by URL and digest, a new id index) → publish as WriteSharded does.
+// An update in phases (update.h): UpdateRun::Begin loads the base snapshot and checks the config
+// against it → the upserts are checked and routed with the base's router (here, or by a worker) →
+// Plan finds the shards of the changed ids (the base's id index, or every shard's id map) → each of
+// those shards is rebuilt from its base file plus its upserts (RebuildShard: here on a pool, or in a
+// worker's RebuildUpdateShard) → Finish composes the manifest (other shards shared by URL and digest,
+// a new id index) and publishes as WriteSharded does. UpdateSharded runs them all in one process.
 #include "shardvec/update.h"
 
 #include <fmt/format.h>
@@ -24,6 +26,7 @@
 #include "common/status_macros.h"
 #include "common/thread_pool.h"
 #include "common/time_util.h"
+#include "format/manifest.h"
 #include "format/keys.h"
 #include "format/routing_json.h"
 #include "metrics/emit.h"
@@ -31,6 +34,8 @@
 #include "read/sublist_router.h"
 #include "routing/distance.h"
 #include "shard/shard_builder.h"
+#include "shard/shard_searcher.h"
+#include "shard/sublists.h"
 #include "shard/sqlite_vec.h"
 #include "snapshot/history.h"
 #include "write/base_shard.h"
@@ -66,6 +71,13 @@ struct Base {
   RoutingPlan plan;  // the snapshot's routing, as the manifest records it
 };
 
+// The routing plan of the loaded snapshot, as its manifest records it.
+void SetRouting(Base& base) {
+  base.plan = base.snap->routing;
+  base.plan.num_probes = base.snap->num_probes;
+  if (base.plan.hyperplanes) base.plan.num_hash_bits = base.plan.hyperplanes->rows;
+}
+
 // The manifest `base` names ("current" or a run id), loaded with its routing.
 Result<Base> LoadBase(ObjectStore& store, ManifestStore& manifests, const std::string& base) {
   Base out;
@@ -79,9 +91,22 @@ Result<Base> LoadBase(ObjectStore& store, ManifestStore& manifests, const std::s
     out.ref = ManifestRef{entry.ref, entry.run_id, entry.published_at};
   }
   ASSIGN_OR_RETURN(out.snap, LoadSnapshot(store, manifests, out.ref));
-  out.plan = out.snap->routing;
-  out.plan.num_probes = out.snap->num_probes;
-  if (out.plan.hyperplanes) out.plan.num_hash_bits = out.plan.hyperplanes->rows;
+  SetRouting(out);
+  return out;
+}
+
+// A task's base: the manifest the plan carries (no manifest store), with its shards and routing.
+Result<Base> BaseFromPlan(ObjectStore& store, const UpdatePlan& plan) {
+  Base out;
+  out.ref = ManifestRef{plan.base_manifest_ref, plan.base_run_id, plan.base_published_at};
+  out.snap = std::make_unique<LoadedSnapshot>();
+  out.snap->manifest_ref = plan.base_manifest_ref;
+  out.snap->run_id = plan.base_run_id;
+  out.snap->published_at = plan.base_published_at;
+  ASSIGN_OR_RETURN(out.snap->manifest, ParseManifest(plan.base_manifest));
+  RETURN_IF_ERROR(ApplyShards(store, *out.snap));
+  RETURN_IF_ERROR(ApplyVectorMetadata(store, *out.snap));
+  SetRouting(out);
   return out;
 }
 
@@ -182,6 +207,7 @@ struct Upsert {
   int64_t row = 0;
   int64_t db = 0;
   std::optional<std::string> payload;  // canonical
+  double distance = 0;                 // CLUSTER: to the assigned centroid
 };
 
 struct Changes {
@@ -194,58 +220,88 @@ struct Changes {
   std::optional<double> upsert_distance;                       // CLUSTER: mean to the assigned centroid
 };
 
-Result<Changes> CheckChanges(const WriteConfig& c, const LoadedSnapshot& s, const RecordBatch* upserts,
-                             const std::vector<RecordId>& deletes) {
+// Checks each upsert (an id, a vector of the base's dim, a canonical payload) and gives it its shard:
+// `db` for every row (a task's rows, which a worker routed), else the base's router's choice. The
+// ids the shards drop come from the plan (AddDrops).
+Result<Changes> CheckUpserts(const LoadedSnapshot& s, const RecordBatch* upserts, std::optional<int64_t> db) {
   Changes ch;
   ch.upserts_of.resize(static_cast<size_t>(s.num_dbs));
-  std::unordered_map<std::string, int64_t> upsert_row;
+  ch.held_by.resize(static_cast<size_t>(s.num_dbs));
+  if (upserts == nullptr || upserts->rows == 0) return ch;
+  RETURN_IF_ERROR(upserts->Check());
+  if (upserts->ids.empty() && upserts->int_ids.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "upserts: {} rows without ids; an update replaces and deletes rows by id, so every upsert needs one",
+        upserts->rows));
+  }
+  if (upserts->dim != s.dim) {
+    return Status::InvalidArgument(fmt::format("upserts have dim {} but the base snapshot has dim {}", upserts->dim, s.dim));
+  }
   double distance_sum = 0;
-  if (upserts != nullptr && upserts->rows > 0) {
-    RETURN_IF_ERROR(upserts->Check());
-    if (upserts->ids.empty() && upserts->int_ids.empty()) {
-      return Status::InvalidArgument(fmt::format(
-          "upserts: {} rows without ids; an update replaces and deletes rows by id, so every upsert needs one",
-          upserts->rows));
-    }
-    if (upserts->dim != s.dim) {
-      return Status::InvalidArgument(fmt::format("upserts have dim {} but the base snapshot has dim {}", upserts->dim, s.dim));
-    }
-    Record record;
-    for (int64_t row = 0; row < upserts->rows; ++row) {
-      upserts->FieldsAt(row, &record);
-      const std::span<const float> vector = upserts->VectorAt(row);
-      RETURN_IF_ERROR(CheckRecordVector(record, vector, s.dim, s.metric, row));
-      Upsert u{row, 0, {}};
-      ASSIGN_OR_RETURN(u.payload, CanonicalPayload(record, row));
+  Record record;
+  for (int64_t row = 0; row < upserts->rows; ++row) {
+    upserts->FieldsAt(row, &record);
+    const std::span<const float> vector = upserts->VectorAt(row);
+    RETURN_IF_ERROR(CheckRecordVector(record, vector, s.dim, s.metric, row));
+    Upsert u{row, 0, {}};
+    ASSIGN_OR_RETURN(u.payload, CanonicalPayload(record, row));
+    if (db) {
+      u.db = *db;
+    } else {
       ASSIGN_OR_RETURN(u.db, AssignRecord(*s.router, record, vector, row));
-      std::string text = EncodeOriginalId(record.id);
-      if (auto [it, fresh] = upsert_row.emplace(text, row); !fresh) {
-        return Status::InvalidArgument(fmt::format("upserts: id {} appears at rows {} and {}; an id may be upserted once",
-                                                   RecordIdToString(record.id), it->second, row));
-      }
-      if (s.routing.centroids) {
-        distance_sum += RoutingDistance(s.metric, vector.data(), s.routing.centroids->row(u.db), s.dim);
-      }
-      ch.hashes.insert(IdIndexHash(record.id));
-      ch.hash_of.emplace(text, IdIndexHash(record.id));
-      ch.ids.emplace(std::move(text), true);
-      ch.upserts_of[static_cast<size_t>(u.db)].push_back(static_cast<int64_t>(ch.upserts.size()));
-      ch.upserts.push_back(std::move(u));
     }
-    if (s.routing.centroids) ch.upsert_distance = distance_sum / static_cast<double>(upserts->rows);
-  }
-  for (size_t i = 0; i < deletes.size(); ++i) {
-    std::string text = EncodeOriginalId(deletes[i]);
-    if (auto it = upsert_row.find(text); it != upsert_row.end()) {
-      return Status::InvalidArgument(fmt::format(
-          "deletes: id {} (entry {}) is also upserted (row {}); give each id one change", RecordIdToString(deletes[i]), i,
-          it->second));
+    if (s.routing.centroids) {
+      u.distance = RoutingDistance(s.metric, vector.data(), s.routing.centroids->row(u.db), s.dim);
+      distance_sum += u.distance;
     }
-    ch.hashes.insert(IdIndexHash(deletes[i]));
-    ch.hash_of.emplace(text, IdIndexHash(deletes[i]));
-    ch.ids.emplace(std::move(text), false);  // a repeated delete is one
+    ch.upserts_of[static_cast<size_t>(u.db)].push_back(static_cast<int64_t>(ch.upserts.size()));
+    ch.upserts.push_back(std::move(u));
   }
+  if (s.routing.centroids) ch.upsert_distance = distance_sum / static_cast<double>(upserts->rows);
   return ch;
+}
+
+// Each upsert's id and shard, for UpdateRun::Plan.
+std::vector<UpsertRoute> RoutesOf(const Changes& ch, const RecordBatch* upserts) {
+  std::vector<UpsertRoute> routes;
+  routes.reserve(ch.upserts.size());
+  Record record;
+  for (const Upsert& u : ch.upserts) {
+    upserts->FieldsAt(u.row, &record);
+    routes.push_back(UpsertRoute{record.id, u.db});
+  }
+  return routes;
+}
+
+// The ids a planned shard drops, as RebuildShard looks its base rows up (true: replaced by an upsert).
+void AddDrops(Changes& ch, const UpdateShardPlan& shard) {
+  for (const bool replaced : {true, false}) {
+    for (const RecordId& id : replaced ? shard.replaced : shard.deleted) {
+      std::string text = EncodeOriginalId(id);
+      ch.hashes.insert(IdIndexHash(id));
+      ch.hash_of.emplace(text, IdIndexHash(id));
+      ch.held_by[static_cast<size_t>(shard.db_id)].push_back(text);
+      ch.ids.emplace(std::move(text), replaced);
+    }
+  }
+}
+
+// A task's rows must be the ones the plan routed to its shard: the same count and id digest.
+Status CheckPlannedUpserts(const UpdateShardPlan& shard, const Changes& ch, const RecordBatch* upserts) {
+  uint64_t digest = 0;
+  Record record;
+  for (const Upsert& u : ch.upserts) {
+    upserts->FieldsAt(u.row, &record);
+    digest += IdIndexHash(record.id);
+  }
+  const auto rows = static_cast<int64_t>(ch.upserts.size());
+  if (rows != shard.upserts || digest != shard.upsert_digest) {
+    return Status::InvalidArgument(fmt::format(
+        "db_id {}: the task received {} upserted rows{} but the plan routed {} there; the upserts must be the same "
+        "rows, routed the same way, when they are read again for the rebuild (a deterministic input)",
+        shard.db_id, rows, rows == shard.upserts ? " with other ids" : "", shard.upserts));
+  }
+  return Status::OK();
 }
 
 // ---- Finding the shards of the changed ids -------------------------------------------------------
@@ -459,34 +515,61 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
   return out;
 }
 
-// Rebuilds `dbs` on a pool; the first failure (in time) is returned.
-Result<std::map<int64_t, Rebuilt>> RebuildShards(const RunCtx& ctx, const Changes& ch, const RecordBatch* upserts,
-                                                 const std::set<int64_t>& dbs) {
+// What a rebuilt shard reports to Finish.
+Result<UpdateShardResult> ShardResultOf(Rebuilt r, const Changes& ch, int64_t db) {
+  UpdateShardResult out;
+  out.db_id = db;
+  out.info = std::move(r.info);
+  out.base_rows = r.base_rows;
+  out.base_sublists = r.base_sublists;
+  out.replaced = r.replaced;
+  out.deleted = r.deleted;
+  out.base_distance_sum = r.base_distance_sum;
+  out.base_distance_rows = r.base_distance_rows;
+  out.edited_in_place = r.in_place;
+  out.removed_id_hashes = std::move(r.removed_hashes);
+  const std::vector<int64_t>& mine = ch.upserts_of[static_cast<size_t>(db)];
+  out.upserts = static_cast<int64_t>(mine.size());
+  for (int64_t i : mine) out.upsert_distance_sum += ch.upserts[static_cast<size_t>(i)].distance;
+  out.deleted_ids.reserve(r.deleted_ids.size());
+  for (const std::string& text : r.deleted_ids) {
+    ASSIGN_OR_RETURN(RecordId id, DecodeOriginalId(text));
+    out.deleted_ids.push_back(std::move(id));
+  }
+  out.id_hashes.reserve(r.entries.size());
+  for (const IdIndexEntry& e : r.entries) out.id_hashes.push_back(e.hash);
+  return out;
+}
+
+// Rebuilds the plan's shards on a pool; the first failure (in time) is returned.
+Result<std::vector<UpdateShardResult>> RebuildShards(const RunCtx& ctx, const Changes& ch, const RecordBatch* upserts,
+                                                     const UpdatePlan& plan) {
   RETURN_IF_ERROR(CreateDirectories(ctx.local_run_dir / "base"));
-  std::map<int64_t, Rebuilt> out;
-  if (dbs.empty()) return out;
-  const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards), dbs.size());
+  std::vector<UpdateShardResult> out;
+  if (plan.shards.empty()) return out;
+  const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards), plan.shards.size());
   std::atomic<bool> failed{false};
-  std::vector<std::pair<int64_t, std::future<Result<Rebuilt>>>> futures;
+  std::vector<std::future<Result<UpdateShardResult>>> futures;
   {
     ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, ThreadPool::Create(threads, "shard rebuilds (max_parallel_shards)"));
-    for (int64_t db : dbs) {
-      futures.emplace_back(db, pool->Submit([&, db]() -> Result<Rebuilt> {
+    for (const UpdateShardPlan& shard : plan.shards) {
+      futures.push_back(pool->Submit([&, db = shard.db_id]() -> Result<UpdateShardResult> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
         Result<Rebuilt> r = RebuildShard(ctx, ch, upserts, db);
-        if (!r.ok()) failed.store(true);
-        return r;
+        Result<UpdateShardResult> result = r.ok() ? ShardResultOf(std::move(r).value(), ch, db) : r.status();
+        if (!result.ok()) failed.store(true);
+        return result;
       }));
     }
   }
   Status first;
-  for (auto& [db, f] : futures) {
-    Result<Rebuilt> r = f.get();
+  for (auto& f : futures) {
+    Result<UpdateShardResult> r = f.get();
     if (!r.ok()) {
       if (first.ok() || first.code() == StatusCode::kUnavailable) first = r.status();
       continue;
     }
-    out.emplace(db, std::move(r).value());
+    out.push_back(std::move(r).value());
   }
   if (!first.ok()) return first;
   return out;
@@ -541,194 +624,470 @@ void Advise(UpdateReport& r) {
   r.advice = fmt::format("a full rebuild (a new build, retraining the routing) would pay: {}", fmt::join(why, "; "));
 }
 
-Result<UpdateResult> RunUpdate(RunCtx& ctx, const RecordBatch* upserts, const std::vector<RecordId>& deletes) {
-  const LoadedSnapshot& s = *ctx.base.snap;
-  UpdateResult result;
-  UpdateReport& report = result.report;
-  report.base_run_id = ctx.base.ref.run_id;
-  report.base_manifest_ref = ctx.base.ref.ref;
-  auto phase = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(Changes ch, CheckChanges(ctx.config, s, upserts, deletes));
-  report.upserted = static_cast<int64_t>(ch.upserts.size());
-  report.upsert_centroid_distance = ch.upsert_distance;
-
-  ASSIGN_OR_RETURN(std::optional<IdIndex> index, LoadIdIndex(ctx));
-  report.used_id_index = index.has_value();
-  if (!index) {
-    ASSIGN_OR_RETURN(index, IndexFromIdMaps(ctx));
+// The settings of the rebuilt shards a task takes from the plan (the rest of a WriteConfig is unused
+// by a rebuild), refused naming the field when they could not have come from a valid config.
+Status CheckPlanSettings(const UpdatePlan& p) {
+  RETURN_IF_ERROR(ValidateRunId(p.run_id));
+  RETURN_IF_ERROR(ValidateKeyLayout(KeyLayout{p.shard_prefix, p.db_path_template},
+                                    {"update plan shard_prefix", "update plan db_path_template"}));
+  if (p.dim <= 0) return Status::InvalidArgument(fmt::format("update plan dim must be > 0 (got {})", p.dim));
+  RETURN_IF_ERROR(ValidateQuantization(p.quantization, "update plan quantization"));
+  if (p.sublists_per_shard < 0 || p.sublists_per_shard > kMaxSublistsPerShard) {
+    return Status::InvalidArgument(fmt::format("update plan sublists_per_shard must be in 0..{} (0 = auto, 1 = none; got {})",
+                                               kMaxSublistsPerShard, p.sublists_per_shard));
   }
-  std::set<int64_t> affected;
-  ch.held_by.assign(static_cast<size_t>(s.num_dbs), {});
-  for (const auto& [text, hash] : ch.hash_of) {
-    for (int64_t db : index->ShardsOf(hash)) {
-      affected.insert(db);
-      ch.held_by[static_cast<size_t>(db)].push_back(text);
+  return Status::OK();
+}
+
+WriteConfig TaskConfig(const UpdatePlan& p) {
+  WriteConfig c;
+  c.store = p.store;
+  c.store_options = p.store_options;
+  c.local_root = p.local_root;
+  c.run_id = p.run_id;
+  c.index.dim = p.dim;
+  c.index.metric = p.metric;
+  c.index.quantization = p.quantization;
+  c.sharding.sublists_per_shard = p.sublists_per_shard;
+  c.filter_columns = p.filter_columns;
+  c.shard_prefix = p.shard_prefix;
+  c.db_path_template = p.db_path_template;
+  return c;
+}
+
+class UpdateRunImpl final : public UpdateRun {
+ public:
+  // Loads and checks the base, claims the local run folder (`folder_mode`: kExclusive when this
+  // process rebuilds the shards, kShared when tasks on this machine build beside it) and the run.
+  static Result<std::unique_ptr<UpdateRunImpl>> Start(const WriteConfig& config, const UpdateOptions& options,
+                                                      std::string writer_type, std::shared_ptr<ObjectStore> store,
+                                                      FileLock::Mode folder_mode) {
+    RETURN_IF_ERROR(Validate(config));
+    if (writer_type.empty()) return Status::InvalidArgument("writer_type must not be empty");
+    if (!store) {
+      ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
     }
-  }
-  for (size_t db = 0; db < ch.upserts_of.size(); ++db) {
-    if (!ch.upserts_of[db].empty()) affected.insert(static_cast<int64_t>(db));
-  }
-  result.build.durations.sharding_ms = MillisSince(phase);
-  phase = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(auto rebuilt, RebuildShards(ctx, ch, upserts, affected));
-  result.build.durations.write_ms = MillisSince(phase);
-  phase = std::chrono::steady_clock::now();
-
-  // Deletes no rebuilt shard found.
-  std::unordered_set<std::string> found;
-  int64_t base_rows_read = 0;
-  double base_distance_sum = 0;
-  for (auto& [db, r] : rebuilt) {
-    for (std::string& text : r.deleted_ids) found.insert(std::move(text));
-    report.replaced += r.replaced;
-    report.deleted += r.deleted;
-    base_rows_read += r.base_distance_rows;
-    base_distance_sum += r.base_distance_sum;
-  }
-  std::vector<std::string> missing;
-  for (const auto& [text, is_upsert] : ch.ids) {
-    if (!is_upsert && !found.count(text)) missing.push_back(text);
-  }
-  std::sort(missing.begin(), missing.end());
-  report.missing_deletes = static_cast<int64_t>(missing.size());
-  if (!missing.empty() && ctx.options.strict) {
-    missing.resize(std::min<size_t>(missing.size(), 10));
-    return Status::NotFound(fmt::format("strict: {} id(s) to delete are not in the base snapshot (run_id={}), e.g. {}",
-                                        report.missing_deletes, report.base_run_id, fmt::join(missing, ", ")));
-  }
-  if (s.routing.centroids && base_rows_read > 0) {
-    report.base_centroid_distance = base_distance_sum / static_cast<double>(base_rows_read);
+    auto run = std::unique_ptr<UpdateRunImpl>(new UpdateRunImpl(config, options, std::move(store)));
+    RunCtx& ctx = run->ctx_;
+    ASSIGN_OR_RETURN(ctx.base, LoadBase(*ctx.store, *ctx.manifests, options.base));
+    RETURN_IF_ERROR(CheckConfigAgainstBase(config, ctx.base));
+    if (config.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx.manifests, ctx.base));
+    ASSIGN_OR_RETURN(run->folder_, ClaimLocalRunFolder(config.local_root, ctx.run_id, folder_mode));
+    ctx.local_run_dir = run->folder_->dir;
+    RETURN_IF_ERROR(ClaimRunId(*ctx.store, ctx.run_id, config.run_id.has_value(), LayoutOf(config)));
+    RETURN_IF_ERROR(ProbeStoreWritable(*ctx.store, ctx.run_id, LayoutOf(config)));
+    if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
+    run->run_record_ = RunRecordLifecycle::Start(ctx.store, ctx.run_id, writer_type, LayoutOf(config));
+    run->state_ = State::kBegun;
+    run->begun_ = std::chrono::steady_clock::now();
+    return run;
   }
 
-  // Every shard of the new snapshot: the rebuilt ones, the others shared from the base.
-  std::vector<ShardInfo> shards;
-  std::vector<IdIndexEntry> entries;
-  std::vector<int64_t> base_rows_by_db(static_cast<size_t>(s.num_dbs), 0), rows_by_db(static_cast<size_t>(s.num_dbs), 0);
-  for (const ManifestShard& shard : s.manifest.shards) {
-    base_rows_by_db[static_cast<size_t>(shard.db_id)] = shard.row_count;
-    if (affected.count(shard.db_id) || !shard.db_url || shard.row_count == 0) continue;
-    ASSIGN_OR_RETURN(ShardInfo info, SharedShard(ctx, shard));
-    shards.push_back(std::move(info));
-    ++report.shared_shards;
+  ~UpdateRunImpl() override {
+    if (state_ == State::kBegun || state_ == State::kPlanned) {
+      Abort(Status::Internal("the update ended without Finish or Abort"));
+    }
+    ReleaseFolder();
   }
-  // The base's entries of the shards shared, and of those edited in place less one per removed row.
-  std::map<int64_t, std::unordered_multiset<uint64_t>> removed_of;
-  for (const auto& [db, r] : rebuilt) {
-    if (r.in_place) removed_of[db].insert(r.removed_hashes.begin(), r.removed_hashes.end());
+
+  const std::string& run_id() const override { return ctx_.run_id; }
+  const RoutingPlan& routing() const override { return ctx_.base.plan; }
+  const RunCtx& ctx() const { return ctx_; }
+
+  Result<UpdatePlan> Plan(const std::vector<UpsertRoute>& upserts, const std::vector<RecordId>& deletes) override {
+    if (state_ != State::kBegun) {
+      return Status::InvalidArgument(fmt::format("update run {}: Plan runs once, before Finish", ctx_.run_id));
+    }
+    Result<UpdatePlan> plan = MakePlan(upserts, deletes);
+    if (!plan.ok()) {
+      Abort(plan.status());
+      return plan.status();
+    }
+    plan_ = *plan;
+    state_ = State::kPlanned;
+    planned_ = std::chrono::steady_clock::now();
+    return plan;
   }
-  for (const IdIndexEntry& e : index->entries()) {
-    if (!affected.count(e.db_id)) {
+
+  Result<UpdateResult> Finish(std::vector<UpdateShardResult> results) override {
+    if (state_ != State::kPlanned) {
+      return Status::InvalidArgument(fmt::format("update run {}: Finish runs once, after Plan", ctx_.run_id));
+    }
+    const auto finish_start = std::chrono::steady_clock::now();
+    Result<UpdateResult> result = Compose(std::move(results));
+    ReleaseFolder();
+    if (!result.ok()) {
+      Abort(result.status());
+      return result.status();
+    }
+    state_ = State::kFinished;
+    run_record_->MarkSucceeded(result->build.manifest_ref);
+    BuildDurations& d = result->build.durations;
+    d.sharding_ms = MillisBetween(begun_, planned_);
+    d.write_ms = MillisBetween(planned_, finish_start);
+    d.manifest_ms = MillisSince(finish_start);
+    result->build.elapsed_ms = MillisSince(t0_);
+    d.total_ms = result->build.elapsed_ms;
+    ReportFinished(*result);
+    return result;
+  }
+
+  void Abort(const Status& error) override {
+    if (state_ != State::kBegun && state_ != State::kPlanned) return;
+    state_ = State::kFailed;
+    ReleaseFolder();
+    RemoveUnpublishedRun(*ctx_.store, *ctx_.manifests, ctx_.run_id, LayoutOf(config_), error);
+    run_record_->MarkFailed(error);
+  }
+
+ private:
+  enum class State { kStarting, kBegun, kPlanned, kFinished, kFailed };
+
+  UpdateRunImpl(const WriteConfig& config, const UpdateOptions& options, std::shared_ptr<ObjectStore> store)
+      : config_(config),
+        options_(options),
+        ctx_{config_, options_, store, WriteManifestStore(config_, store), config_.run_id.value_or(NewUuidHex()),
+             NowUtc(), {}, {}} {}
+
+  static double MillisBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  }
+
+  void ReleaseFolder() {
+    if (folder_) ReleaseLocalRunFolder(*folder_);
+    folder_.reset();
+  }
+
+  Result<UpdatePlan> MakePlan(const std::vector<UpsertRoute>& upserts, const std::vector<RecordId>& deletes) {
+    const LoadedSnapshot& s = *ctx_.base.snap;
+    UpdatePlan plan;
+    plan.store = config_.store;
+    plan.store_options = config_.store_options;
+    plan.local_root = config_.local_root;
+    plan.run_id = ctx_.run_id;
+    plan.dim = s.dim;
+    plan.metric = s.metric;
+    plan.quantization = config_.index.quantization;
+    plan.sublists_per_shard = config_.sharding.sublists_per_shard;
+    plan.filter_columns = config_.filter_columns;
+    plan.shard_prefix = config_.shard_prefix;
+    plan.db_path_template = config_.db_path_template;
+    plan.compact = options_.compact;
+    plan.base_manifest_ref = ctx_.base.ref.ref;
+    plan.base_run_id = ctx_.base.ref.run_id;
+    plan.base_published_at = ctx_.base.ref.published_at;
+    ASSIGN_OR_RETURN(plan.base_manifest, SerializeManifest(s.manifest));
+    std::map<int64_t, UpdateShardPlan> shards;
+    const auto shard = [&](int64_t db) -> UpdateShardPlan& {
+      UpdateShardPlan& p = shards[db];
+      p.db_id = db;
+      return p;
+    };
+    std::unordered_map<std::string, size_t> upsert_row;
+    for (size_t row = 0; row < upserts.size(); ++row) {
+      const UpsertRoute& u = upserts[row];
+      if (u.db_id < 0 || u.db_id >= s.num_dbs) {
+        return Status::InvalidArgument(fmt::format("upserts: row {} (id {}) is routed to db_id {}, outside the base's 0..{}",
+                                                   row, RecordIdToString(u.id), u.db_id, s.num_dbs - 1));
+      }
+      if (auto [it, fresh] = upsert_row.emplace(EncodeOriginalId(u.id), row); !fresh) {
+        return Status::InvalidArgument(fmt::format("upserts: id {} appears at rows {} and {}; an id may be upserted once",
+                                                   RecordIdToString(u.id), it->second, row));
+      }
+      UpdateShardPlan& p = shard(u.db_id);
+      ++p.upserts;
+      p.upsert_digest += IdIndexHash(u.id);
+    }
+    std::unordered_set<std::string> deleted;
+    for (size_t i = 0; i < deletes.size(); ++i) {
+      std::string text = EncodeOriginalId(deletes[i]);
+      if (auto it = upsert_row.find(text); it != upsert_row.end()) {
+        return Status::InvalidArgument(fmt::format(
+            "deletes: id {} (entry {}) is also upserted (row {}); give each id one change", RecordIdToString(deletes[i]), i,
+            it->second));
+      }
+      if (deleted.insert(std::move(text)).second) plan.deletes.push_back(deletes[i]);  // a repeated delete is one
+    }
+    ASSIGN_OR_RETURN(index_, LoadIdIndex(ctx_));
+    plan.used_id_index = index_.has_value();
+    if (!index_) {
+      ASSIGN_OR_RETURN(index_, IndexFromIdMaps(ctx_));
+    }
+    for (const UpsertRoute& u : upserts) {
+      for (int64_t db : index_->ShardsOf(IdIndexHash(u.id))) shard(db).replaced.push_back(u.id);
+    }
+    for (const RecordId& id : plan.deletes) {
+      for (int64_t db : index_->ShardsOf(IdIndexHash(id))) shard(db).deleted.push_back(id);
+    }
+    for (auto& [db, p] : shards) plan.shards.push_back(std::move(p));
+    plan.upserted = static_cast<int64_t>(upserts.size());
+    return plan;
+  }
+
+  // One result per planned shard, each this run's shard for its db_id; sorted by db_id.
+  Status CheckResults(std::vector<UpdateShardResult>& results) const {
+    std::sort(results.begin(), results.end(),
+              [](const UpdateShardResult& a, const UpdateShardResult& b) { return a.db_id < b.db_id; });
+    std::map<int64_t, const UpdateShardPlan*> planned;
+    for (const UpdateShardPlan& p : plan_.shards) planned.emplace(p.db_id, &p);
+    std::set<int64_t> seen;
+    for (const UpdateShardResult& r : results) {
+      const auto it = planned.find(r.db_id);
+      if (it == planned.end()) {
+        return Status::InvalidArgument(fmt::format("shard result db_id {} is not a shard the update plan rebuilds", r.db_id));
+      }
+      if (!seen.insert(r.db_id).second) {
+        return Status::InvalidArgument(fmt::format("shard result db_id {} is given twice", r.db_id));
+      }
+      if (r.upserts != it->second->upserts) {
+        return Status::InvalidArgument(fmt::format("shard result db_id {} added {} upserted rows but the plan routed {} there",
+                                                   r.db_id, r.upserts, it->second->upserts));
+      }
+      if (r.info.row_count > 0) {
+        const std::string expected = ctx_.store->Url(ShardDirKey(ctx_.run_id, r.db_id, 0, LayoutOf(config_)));
+        if (r.info.db_id != r.db_id || r.info.attempt != 0 || r.info.db_url != expected) {
+          return Status::InvalidArgument(fmt::format(
+              "shard result db_id {}: its shard (db_id {}, attempt {}, db_url '{}') is not this run's '{}'", r.db_id,
+              r.info.db_id, r.info.attempt, r.info.db_url, expected));
+        }
+      }
+    }
+    for (const auto& [db, p] : planned) {
+      if (!seen.count(db)) return Status::InvalidArgument(fmt::format("no shard result for db_id {} (the plan rebuilds it)", db));
+    }
+    return Status::OK();
+  }
+
+  Result<UpdateResult> Compose(std::vector<UpdateShardResult> results) {
+    RETURN_IF_ERROR(CheckResults(results));
+    const LoadedSnapshot& s = *ctx_.base.snap;
+    UpdateResult result;
+    UpdateReport& report = result.report;
+    report.base_run_id = ctx_.base.ref.run_id;
+    report.base_manifest_ref = ctx_.base.ref.ref;
+    report.upserted = plan_.upserted;
+    report.used_id_index = plan_.used_id_index;
+    std::set<int64_t> affected;
+    for (const UpdateShardPlan& p : plan_.shards) affected.insert(p.db_id);
+
+    // Deletes no rebuilt shard found.
+    std::unordered_set<std::string> found;
+    int64_t base_rows_read = 0;
+    double base_distance_sum = 0, upsert_distance_sum = 0;
+    for (const UpdateShardResult& r : results) {
+      for (const RecordId& id : r.deleted_ids) found.insert(EncodeOriginalId(id));
+      report.replaced += r.replaced;
+      report.deleted += r.deleted;
+      base_rows_read += r.base_distance_rows;
+      base_distance_sum += r.base_distance_sum;
+      upsert_distance_sum += r.upsert_distance_sum;
+    }
+    std::vector<std::string> missing;
+    for (const RecordId& id : plan_.deletes) {
+      std::string text = EncodeOriginalId(id);
+      if (!found.count(text)) missing.push_back(std::move(text));
+    }
+    std::sort(missing.begin(), missing.end());
+    report.missing_deletes = static_cast<int64_t>(missing.size());
+    if (!missing.empty() && options_.strict) {
+      missing.resize(std::min<size_t>(missing.size(), 10));
+      return Status::NotFound(fmt::format("strict: {} id(s) to delete are not in the base snapshot (run_id={}), e.g. {}",
+                                          report.missing_deletes, report.base_run_id, fmt::join(missing, ", ")));
+    }
+    if (s.routing.centroids && plan_.upserted > 0) {
+      report.upsert_centroid_distance = upsert_distance_sum / static_cast<double>(plan_.upserted);
+    }
+    if (s.routing.centroids && base_rows_read > 0) {
+      report.base_centroid_distance = base_distance_sum / static_cast<double>(base_rows_read);
+    }
+
+    // Every shard of the new snapshot: the rebuilt ones, the others shared from the base.
+    std::vector<ShardInfo> shards;
+    std::vector<IdIndexEntry> entries;
+    std::vector<int64_t> base_rows_by_db(static_cast<size_t>(s.num_dbs), 0), rows_by_db(static_cast<size_t>(s.num_dbs), 0);
+    for (const ManifestShard& shard : s.manifest.shards) {
+      base_rows_by_db[static_cast<size_t>(shard.db_id)] = shard.row_count;
+      if (affected.count(shard.db_id) || !shard.db_url || shard.row_count == 0) continue;
+      ASSIGN_OR_RETURN(ShardInfo info, SharedShard(ctx_, shard));
+      shards.push_back(std::move(info));
+      ++report.shared_shards;
+    }
+    // The base's entries of the shards shared, and of those edited in place less one per removed row.
+    std::map<int64_t, std::unordered_multiset<uint64_t>> removed_of;
+    for (const UpdateShardResult& r : results) {
+      if (r.edited_in_place) removed_of[r.db_id].insert(r.removed_id_hashes.begin(), r.removed_id_hashes.end());
+    }
+    for (const IdIndexEntry& e : index_->entries()) {
+      if (!affected.count(e.db_id)) {
+        entries.push_back(e);
+        continue;
+      }
+      const auto removed = removed_of.find(e.db_id);
+      if (removed == removed_of.end()) continue;  // rebuilt whole: its entries are the new rows'
+      if (auto it = removed->second.find(e.hash); it != removed->second.end()) {
+        removed->second.erase(it);
+        continue;
+      }
       entries.push_back(e);
-      continue;
     }
-    const auto removed = removed_of.find(e.db_id);
-    if (removed == removed_of.end()) continue;  // rebuilt whole: its entries are the new rows'
-    if (auto it = removed->second.find(e.hash); it != removed->second.end()) {
-      removed->second.erase(it);
-      continue;
+    int64_t base_lists_rebuilt = 0, base_list_shards_rebuilt = 0, lists_new = 0, list_shards_new = 0;
+    for (const UpdateShardResult& r : results) {
+      report.rebuilt.push_back(UpdateShardChange{r.db_id, r.base_rows, r.info.row_count});
+      if (r.edited_in_place) report.edited_in_place.push_back(r.db_id);
+      base_lists_rebuilt += r.base_sublists;
+      base_list_shards_rebuilt += r.base_sublists > 0 ? 1 : 0;
+      for (uint64_t hash : r.id_hashes) entries.push_back(IdIndexEntry{hash, static_cast<uint32_t>(r.db_id)});
+      if (r.info.row_count > 0) {
+        lists_new += r.info.sublists;
+        list_shards_new += r.info.sublists > 0 ? 1 : 0;
+        shards.push_back(r.info);
+      }
     }
-    entries.push_back(e);
-  }
-  int64_t base_lists_rebuilt = 0, base_list_shards_rebuilt = 0, lists_new = 0, list_shards_new = 0;
-  for (auto& [db, r] : rebuilt) {
-    report.rebuilt.push_back(UpdateShardChange{db, r.base_rows, r.info.row_count});
-    if (r.in_place) report.edited_in_place.push_back(db);
-    base_lists_rebuilt += r.base_sublists;
-    base_list_shards_rebuilt += r.base_sublists > 0 ? 1 : 0;
-    entries.insert(entries.end(), r.entries.begin(), r.entries.end());
-    if (r.info.row_count > 0) {
-      lists_new += r.info.sublists;
-      list_shards_new += r.info.sublists > 0 ? 1 : 0;
-      shards.push_back(r.info);
-    }
-  }
-  std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.db_id < b.db_id; });
-  for (const ShardInfo& info : shards) rows_by_db[static_cast<size_t>(info.db_id)] = info.row_count;
-  report.base_imbalance = Imbalance(base_rows_by_db);
-  report.imbalance = Imbalance(rows_by_db);
-  Advise(report);
+    std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.db_id < b.db_id; });
+    for (const ShardInfo& info : shards) rows_by_db[static_cast<size_t>(info.db_id)] = info.row_count;
+    report.base_imbalance = Imbalance(base_rows_by_db);
+    report.imbalance = Imbalance(rows_by_db);
+    Advise(report);
 
-  ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.base.plan, ctx.run_id, shards));
-  nlohmann::json& custom = manifest.custom["shardvec"];
-  // The shared shards' sub-lists are the base's count less the rebuilt shards' old ones.
-  const SnapshotSublists base_lists = ReadSnapshotSublists(s.manifest);
-  const int64_t lists = base_lists.lists - base_lists_rebuilt + lists_new;
-  const int64_t list_shards = base_lists.shards - base_list_shards_rebuilt + list_shards_new;
-  custom.erase("sublists");
-  if (lists > 0 && list_shards > 0) custom["sublists"] = {{"lists", lists}, {"shards", list_shards}};
-  const IdIndex next(std::move(entries));
-  const std::string index_bytes = next.Encode();
-  const std::string index_key = VectorMetaKey(ctx.run_id, kIdIndexFileName);
-  RETURN_IF_ERROR(ctx.store->PutIfAbsent(index_key, index_bytes));
-  custom["id_index"] = {{"format", 1}, {"ref", ctx.store->Url(index_key)}, {"digest", Xxh3Digest(index_bytes)},
-                        {"entries", static_cast<int64_t>(next.entries().size())}};
-  custom["update"] = {{"base_run_id", report.base_run_id}, {"base_manifest_ref", report.base_manifest_ref}};
+    ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx_.store, config_, ctx_.base.plan, ctx_.run_id, shards));
+    nlohmann::json& custom = manifest.custom["shardvec"];
+    // The shared shards' sub-lists are the base's count less the rebuilt shards' old ones.
+    const SnapshotSublists base_lists = ReadSnapshotSublists(s.manifest);
+    const int64_t lists = base_lists.lists - base_lists_rebuilt + lists_new;
+    const int64_t list_shards = base_lists.shards - base_list_shards_rebuilt + list_shards_new;
+    custom.erase("sublists");
+    if (lists > 0 && list_shards > 0) custom["sublists"] = {{"lists", lists}, {"shards", list_shards}};
+    const IdIndex next(std::move(entries));
+    const std::string index_bytes = next.Encode();
+    const std::string index_key = VectorMetaKey(ctx_.run_id, kIdIndexFileName);
+    RETURN_IF_ERROR(ctx_.store->PutIfAbsent(index_key, index_bytes));
+    custom["id_index"] = {{"format", 1}, {"ref", ctx_.store->Url(index_key)}, {"digest", Xxh3Digest(index_bytes)},
+                          {"entries", static_cast<int64_t>(next.entries().size())}};
+    custom["update"] = {{"base_run_id", report.base_run_id}, {"base_manifest_ref", report.base_manifest_ref}};
 
-  if (ctx.config.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx.manifests, ctx.base));
-  ASSIGN_OR_RETURN(PublishResult published, PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy,
-                                                       ctx.config.allow_schema_change));
-  result.build.durations.manifest_ms = MillisSince(phase);
-  const auto num_attempts = static_cast<int64_t>(rebuilt.size());
-  const BuildDurations durations = result.build.durations;
-  result.build = MakeBuildResult(ctx.run_id, published, s.num_dbs, std::move(shards));
-  result.build.durations = durations;
-  result.build.num_attempt_results = num_attempts;
-  return result;
+    if (config_.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx_.manifests, ctx_.base));
+    ASSIGN_OR_RETURN(PublishResult published, PublishRun(*ctx_.manifests, manifest, ctx_.started, config_.publish_policy,
+                                                         config_.allow_schema_change));
+    const auto num_attempts = static_cast<int64_t>(results.size());
+    result.build = MakeBuildResult(ctx_.run_id, published, s.num_dbs, std::move(shards));
+    result.build.num_attempt_results = num_attempts;
+    return result;
+  }
+
+  void ReportFinished(const UpdateResult& result) const {
+    const UpdateReport& r = result.report;
+    const BuildResult& b = result.build;
+    LogEvent(LogLevel::kInfo, "vector_update_completed",
+             {{"run_id", b.run_id}, {"base_run_id", r.base_run_id}, {"manifest_ref", b.manifest_ref},
+              {"upserted", r.upserted}, {"replaced", r.replaced}, {"deleted", r.deleted},
+              {"missing_deletes", r.missing_deletes}, {"rebuilt_shards", static_cast<int64_t>(r.rebuilt.size())},
+              {"shared_shards", r.shared_shards}, {"elapsed_ms", static_cast<int64_t>(b.elapsed_ms)}});
+    if (r.rebuild_advised) LogEvent(LogLevel::kWarning, "update_rebuild_advised", {{"message", r.advice}});
+    if (!config_.metrics) return;
+    for (const UpdateShardChange& c : r.rebuilt) {
+      const auto built = std::find_if(b.shards.begin(), b.shards.end(), [&](const ShardInfo& s) { return s.db_id == c.db_id; });
+      if (built == b.shards.end()) continue;
+      EmitMetric(*config_.metrics, metric_events::kShardWriteCompleted,
+                 {{"run_id", b.run_id}, {"db_id", c.db_id}, {"row_count", built->row_count}, {"db_bytes", built->db_bytes}});
+    }
+    EmitMetric(*config_.metrics, metric_events::kWritePublished, {{"run_id", b.run_id}, {"manifest_ref", b.manifest_ref}});
+    EmitMetric(*config_.metrics, metric_events::kWriteCompleted,
+               {{"run_id", b.run_id}, {"total_vectors", b.total_vectors}, {"num_shards", b.num_dbs},
+                {"elapsed_ms", static_cast<int64_t>(b.elapsed_ms)}});
+  }
+
+  const WriteConfig config_;
+  const UpdateOptions options_;
+  RunCtx ctx_;
+  std::optional<LocalRunFolder> folder_;
+  std::unique_ptr<RunRecordLifecycle> run_record_;
+  State state_ = State::kStarting;
+  std::optional<IdIndex> index_;  // the base's, found by Plan
+  UpdatePlan plan_;
+  const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point begun_, planned_;
+};
+
+// The phases in this process: the upserts checked and routed here, the shards rebuilt on a pool.
+Result<UpdateResult> UpdateInProcess(UpdateRunImpl& run, const RecordBatch* upserts, const std::vector<RecordId>& deletes) {
+  ASSIGN_OR_RETURN(Changes ch, CheckUpserts(*run.ctx().base.snap, upserts, std::nullopt));
+  ASSIGN_OR_RETURN(UpdatePlan plan, run.Plan(RoutesOf(ch, upserts), deletes));
+  for (const UpdateShardPlan& shard : plan.shards) AddDrops(ch, shard);
+  ASSIGN_OR_RETURN(std::vector<UpdateShardResult> results, RebuildShards(run.ctx(), ch, upserts, plan));
+  return run.Finish(std::move(results));
 }
 
 }  // namespace
 
+Result<std::unique_ptr<UpdateRun>> UpdateRun::Begin(const WriteConfig& config, const UpdateOptions& options,
+                                                    std::string writer_type, std::shared_ptr<ObjectStore> store) {
+  if (!config.vec0_path.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "vec0_path='{}' cannot take effect in a distributed update (its tasks load their own default)", config.vec0_path));
+  }
+  if (config.max_parallel_shards != 0) {
+    return Status::InvalidArgument(fmt::format(
+        "max_parallel_shards={} cannot take effect in a distributed update (each task rebuilds one shard); leave it 0",
+        config.max_parallel_shards));
+  }
+  if (config.write_rate_limiter) {
+    return Status::InvalidArgument(
+        "write_rate_limiter cannot take effect in a distributed update (its tasks rebuild shards in other processes); "
+        "leave it unset");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<UpdateRunImpl> run,
+                   UpdateRunImpl::Start(config, options, std::move(writer_type), std::move(store), FileLock::Mode::kShared));
+  return std::unique_ptr<UpdateRun>(std::move(run));
+}
+
+Result<UpdateShardResult> RebuildUpdateShard(const UpdatePlan& plan, int64_t db_id, const RecordBatch* upserts,
+                                             std::shared_ptr<ObjectStore> store) {
+  RETURN_IF_ERROR(CheckPlanSettings(plan));
+  const auto planned = std::find_if(plan.shards.begin(), plan.shards.end(),
+                                    [&](const UpdateShardPlan& p) { return p.db_id == db_id; });
+  if (planned == plan.shards.end()) {
+    std::vector<int64_t> dbs;
+    for (const UpdateShardPlan& p : plan.shards) dbs.push_back(p.db_id);
+    return Status::InvalidArgument(fmt::format("db_id {} is not a shard the update plan rebuilds (it rebuilds {})", db_id,
+                                               fmt::join(dbs, ", ")));
+  }
+  if (!store) {
+    ASSIGN_OR_RETURN(store, OpenStore(plan.store, plan.store_options));
+  }
+  const WriteConfig config = TaskConfig(plan);
+  const UpdateOptions options{.base = plan.base_run_id, .compact = plan.compact};
+  // A task has no manifest store: the base's manifest came in the plan, and the driver publishes.
+  RunCtx ctx{config, options, store, nullptr, plan.run_id, NowUtc(), {}, {}};
+  ASSIGN_OR_RETURN(ctx.base, BaseFromPlan(*store, plan));
+  if (db_id < 0 || db_id >= ctx.base.snap->num_dbs) {
+    return Status::InvalidArgument(fmt::format("update plan db_id {} is outside the base's 0..{}", db_id,
+                                               ctx.base.snap->num_dbs - 1));
+  }
+  ASSIGN_OR_RETURN(Changes ch, CheckUpserts(*ctx.base.snap, upserts, db_id));
+  RETURN_IF_ERROR(CheckPlannedUpserts(*planned, ch, upserts));
+  AddDrops(ch, *planned);
+  ASSIGN_OR_RETURN(LocalRunFolder folder, ClaimLocalRunFolder(plan.local_root, plan.run_id, FileLock::Mode::kShared));
+  // A folder of this task's own: two tries of one shard (a retry beside a dying one) never share files.
+  ctx.local_run_dir = folder.dir / fmt::format("update-db={:05d}-{}", db_id, NewUuidHex());
+  Status made = CreateDirectories(ctx.local_run_dir / "base");
+  Result<Rebuilt> rebuilt = made.ok() ? RebuildShard(ctx, ch, upserts, db_id) : Result<Rebuilt>(made);
+  std::error_code ec;
+  fs::remove_all(ctx.local_run_dir, ec);
+  ReleaseLocalRunFolder(folder);
+  RETURN_IF_ERROR(rebuilt.status());
+  return ShardResultOf(std::move(rebuilt).value(), ch, db_id);
+}
+
 Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch* upserts,
                                    const std::vector<RecordId>& deletes, const UpdateOptions& options,
                                    std::shared_ptr<ObjectStore> store) {
-  const auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(Validate(config));
   RETURN_IF_ERROR(UseSqliteVec("vec0_path", config.vec0_path));
-  if (!store) {
-    ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
-  }
-  RunCtx ctx{config, options, store, WriteManifestStore(config, store), config.run_id.value_or(NewUuidHex()), NowUtc(),
-             {}, {}};
-  ASSIGN_OR_RETURN(ctx.base, LoadBase(*store, *ctx.manifests, options.base));
-  RETURN_IF_ERROR(CheckConfigAgainstBase(config, ctx.base));
-  if (config.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx.manifests, ctx.base));
-  ASSIGN_OR_RETURN(LocalRunFolder run_folder, ClaimLocalRunFolder(config.local_root, ctx.run_id, FileLock::Mode::kExclusive));
-  ctx.local_run_dir = run_folder.dir;
-  RETURN_IF_ERROR(ClaimRunId(*store, ctx.run_id, config.run_id.has_value(), LayoutOf(config)));
-  RETURN_IF_ERROR(ProbeStoreWritable(*store, ctx.run_id, LayoutOf(config)));
-  if (config.metrics) EmitMetric(*config.metrics, metric_events::kWriteStarted, {{"run_id", ctx.run_id}});
-  std::unique_ptr<RunRecordLifecycle> run_record =
-      RunRecordLifecycle::Start(store, ctx.run_id, "vector-shardvec-update", LayoutOf(config));
-  Result<UpdateResult> result = RunUpdate(ctx, upserts, deletes);
-  ReleaseLocalRunFolder(run_folder);
-  if (!result.ok()) {
-    RemoveUnpublishedRun(*store, *ctx.manifests, ctx.run_id, LayoutOf(config), result.status());
-    run_record->MarkFailed(result.status());
-    return result.status();
-  }
-  run_record->MarkSucceeded(result->build.manifest_ref);
-  result->build.elapsed_ms = MillisSince(t0);
-  result->build.durations.total_ms = result->build.elapsed_ms;
-  const UpdateReport& r = result->report;
-  LogEvent(LogLevel::kInfo, "vector_update_completed",
-           {{"run_id", result->build.run_id}, {"base_run_id", r.base_run_id}, {"manifest_ref", result->build.manifest_ref},
-            {"upserted", r.upserted}, {"replaced", r.replaced}, {"deleted", r.deleted},
-            {"missing_deletes", r.missing_deletes}, {"rebuilt_shards", static_cast<int64_t>(r.rebuilt.size())},
-            {"shared_shards", r.shared_shards}, {"elapsed_ms", static_cast<int64_t>(result->build.elapsed_ms)}});
-  if (r.rebuild_advised) LogEvent(LogLevel::kWarning, "update_rebuild_advised", {{"message", r.advice}});
-  if (config.metrics) {
-    const BuildResult& b = result->build;
-    for (const UpdateShardChange& c : r.rebuilt) {
-      const auto built = std::find_if(b.shards.begin(), b.shards.end(), [&](const ShardInfo& s) { return s.db_id == c.db_id; });
-      if (built == b.shards.end()) continue;
-      EmitMetric(*config.metrics, metric_events::kShardWriteCompleted,
-                 {{"run_id", b.run_id}, {"db_id", c.db_id}, {"row_count", built->row_count}, {"db_bytes", built->db_bytes}});
-    }
-    EmitMetric(*config.metrics, metric_events::kWritePublished, {{"run_id", b.run_id}, {"manifest_ref", b.manifest_ref}});
-    EmitMetric(*config.metrics, metric_events::kWriteCompleted,
-               {{"run_id", b.run_id}, {"total_vectors", b.total_vectors}, {"num_shards", b.num_dbs},
-                {"elapsed_ms", static_cast<int64_t>(b.elapsed_ms)}});
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<UpdateRunImpl> run,
+                   UpdateRunImpl::Start(config, options, "vector-shardvec-update", std::move(store),
+                                        FileLock::Mode::kExclusive));
+  Result<UpdateResult> result = UpdateInProcess(*run, upserts, deletes);
+  if (!result.ok()) run->Abort(result.status());  // a no-op when Plan or Finish already ended the run
   return result;
 }
 

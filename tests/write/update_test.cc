@@ -17,10 +17,12 @@
 #include <random>
 #include <set>
 
+#include "common/status_macros.h"
 #include "common/time_util.h"
 #include "format/keys.h"
 #include "shardvec/admin.h"
 #include "shardvec/copy.h"
+#include "shardvec/distributed.h"
 #include "shardvec/manifest_store.h"
 #include "shardvec/reader.h"
 #include "shardvec/update.h"
@@ -738,6 +740,119 @@ TEST_F(UpdateErrorsTest, TheWriteRateLimiterPacesTheRebuiltShards) {
   ASSERT_EQ(r->report.rebuilt.size(), 1u);
   const int64_t rows = r->report.rebuilt[0].rows;
   EXPECT_EQ(limiter->taken.load(), (rows + 3) / 4) << "one token before each batch_size rows of the rebuilt shard";
+}
+
+// ---- The same update in phases (the distributed writers' path) ------------------------------------
+
+// Runs the update as a distributed driver and its tasks do: Begin, route with the base's routing,
+// Plan, one RebuildUpdateShard per planned shard (with only that shard's rows), Finish.
+Result<UpdateResult> PhasedUpdate(const WriteConfig& config, const std::vector<Row>& upserts,
+                                  const std::vector<RecordId>& deletes, const UpdateOptions& options,
+                                  std::shared_ptr<ObjectStore> store) {
+  ASSIGN_OR_RETURN(std::unique_ptr<UpdateRun> run, UpdateRun::Begin(config, options, "vector-test-update", store));
+  ASSIGN_OR_RETURN(std::unique_ptr<RowRouter> router, RowRouter::Create(run->routing()));
+  const Batch all(upserts, run->routing().strategy);
+  ASSIGN_OR_RETURN(std::vector<int64_t> dbs, router->Route(all.batch));
+  std::vector<UpsertRoute> routes;
+  for (size_t i = 0; i < upserts.size(); ++i) routes.push_back(UpsertRoute{RecordId(upserts[i].id), dbs[i]});
+  ASSIGN_OR_RETURN(UpdatePlan plan, run->Plan(routes, deletes));
+  std::vector<UpdateShardResult> results;
+  for (const UpdateShardPlan& shard : plan.shards) {
+    std::vector<Row> mine;
+    for (size_t i = 0; i < upserts.size(); ++i) {
+      if (dbs[i] == shard.db_id) mine.push_back(upserts[i]);
+    }
+    const Batch batch(mine, Strategy::kLsh);  // routed already: no shard ids or routing contexts
+    ASSIGN_OR_RETURN(UpdateShardResult r, RebuildUpdateShard(plan, shard.db_id, mine.empty() ? nullptr : &batch.batch, store));
+    results.push_back(std::move(r));
+  }
+  return run->Finish(std::move(results));
+}
+
+class UpdatePhasesTest : public UpdateTestBase {
+ protected:
+  // The same base in two folders: one updated in phases, the other by UpdateSharded.
+  void SetUp() override {
+    std::mt19937_64 rng(11);
+    for (int64_t id = 0; id < 60; ++id) rows_.push_back(RandomRow(id, rng));
+    for (const char* name : {"phased", "single"}) {
+      targets_.push_back(Folder(name));
+      configs_.push_back(ConfigFor(Strategy::kCluster, targets_.back().prefix, {}, tmp_ / name));
+      if (configs_.size() == 1) configs_.back().max_parallel_shards = 0;  // refused by a phased update
+      const Batch b(rows_, Strategy::kCluster);
+      ASSERT_TRUE(WriteSharded(configs_.back(), b.batch, targets_.back().store).ok());
+    }
+  }
+  std::vector<Target> targets_;
+  std::vector<WriteConfig> configs_;
+  std::vector<Row> rows_;
+};
+
+TEST_F(UpdatePhasesTest, PublishesWhatUpdateShardedPublishesWithTheSameReport) {
+  std::mt19937_64 rng(12);
+  std::vector<Row> upserts = {RandomRow(3, rng), RandomRow(17, rng), RandomRow(100, rng), RandomRow(101, rng)};
+  const std::vector<RecordId> deletes = {RecordId(int64_t{5}), RecordId(int64_t{40}), RecordId(int64_t{5}),
+                                         RecordId(int64_t{777})};
+  auto phased = PhasedUpdate(configs_[0], upserts, deletes, {}, targets_[0].store);
+  ASSERT_TRUE(phased.ok()) << phased.status().ToString();
+  const Batch b(upserts, Strategy::kCluster);
+  auto single = UpdateSharded(configs_[1], &b.batch, deletes, {}, targets_[1].store);
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  const UpdateReport &p = phased->report, &s = single->report;
+  EXPECT_EQ(std::tie(p.upserted, p.replaced, p.deleted, p.missing_deletes, p.shared_shards, p.used_id_index),
+            std::tie(s.upserted, s.replaced, s.deleted, s.missing_deletes, s.shared_shards, s.used_id_index));
+  EXPECT_EQ(std::tie(p.replaced, p.deleted, p.missing_deletes), std::make_tuple(int64_t{2}, int64_t{2}, int64_t{1}));
+  ASSERT_EQ(p.rebuilt.size(), s.rebuilt.size());
+  for (size_t i = 0; i < p.rebuilt.size(); ++i) {
+    EXPECT_EQ(std::tie(p.rebuilt[i].db_id, p.rebuilt[i].base_rows, p.rebuilt[i].rows),
+              std::tie(s.rebuilt[i].db_id, s.rebuilt[i].base_rows, s.rebuilt[i].rows));
+  }
+  EXPECT_DOUBLE_EQ(p.imbalance, s.imbalance);
+  ASSERT_TRUE(p.upsert_centroid_distance && s.upsert_centroid_distance);
+  EXPECT_DOUBLE_EQ(*p.upsert_centroid_distance, *s.upsert_centroid_distance);
+  EXPECT_DOUBLE_EQ(*p.base_centroid_distance, *s.base_centroid_distance);
+  EXPECT_EQ(phased->build.total_vectors, single->build.total_vectors);
+  ASSERT_EQ(phased->build.shards.size(), single->build.shards.size());
+  for (size_t i = 0; i < phased->build.shards.size(); ++i) {
+    EXPECT_EQ(phased->build.shards[i].row_count, single->build.shards[i].row_count);
+    EXPECT_EQ(phased->build.shards[i].digest, single->build.shards[i].digest) << "db_id " << phased->build.shards[i].db_id;
+  }
+  // The next update of each finds the changed ids through the id index the phases wrote.
+  auto next = PhasedUpdate(configs_[0], {}, {RecordId(int64_t{100})}, {.base = "current", .strict = true}, targets_[0].store);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_TRUE(next->report.used_id_index);
+  EXPECT_EQ(next->report.deleted, 1);
+}
+
+TEST_F(UpdatePhasesTest, TasksAndFinishRefuseWhatThePlanDidNotSay) {
+  const WriteConfig& config = configs_[0];
+  std::shared_ptr<ObjectStore> store = targets_[0].store;
+  WriteConfig parallel = config;
+  parallel.max_parallel_shards = 2;
+  auto refused = UpdateRun::Begin(parallel, {}, "vector-test-update", store);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("max_parallel_shards=2 cannot take effect"));
+
+  auto run = UpdateRun::Begin(config, {}, "vector-test-update", store);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  auto plan = (*run)->Plan({}, {RecordId(int64_t{7})});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->shards.size(), 1u);
+  const int64_t db = plan->shards[0].db_id;
+  auto other = RebuildUpdateShard(*plan, (db + 1) % kDbs, nullptr, store);
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(other.status().message(), HasSubstr(fmt::format("db_id {} is not a shard the update plan rebuilds", (db + 1) % kDbs)));
+  const Batch stray({rows_[0]}, Strategy::kLsh);
+  auto unplanned = RebuildUpdateShard(*plan, db, &stray.batch, store);
+  ASSERT_FALSE(unplanned.ok());
+  EXPECT_THAT(unplanned.status().message(), HasSubstr("received 1 upserted rows but the plan routed 0 there"));
+  auto missing = (*run)->Finish({});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr(fmt::format("no shard result for db_id {}", db)));
+  // The failed Finish ended the run: its uploads are gone and the base is still current.
+  auto listed = store->List(fmt::format("shards/run_id={}/", (*run)->run_id()));
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->objects.empty());
 }
 
 // ---- The id index artifact -----------------------------------------------------------------------

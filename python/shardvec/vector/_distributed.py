@@ -16,7 +16,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -53,6 +53,27 @@ def _shippable(provider: Any) -> Any:
     except Exception:  # a lambda, a closure, a provider holding a lock: resolved on the driver
         return None
     return provider
+
+
+def shipped_store_options(options: _engine.StoreOptions, provider: Any) -> _engine.StoreOptions:
+    """The store options a task receives: without keys when it resolves ``provider`` itself (see
+    :func:`_shippable`), else as the driver resolved them."""
+    if provider is None:
+        return options
+    options = copy.copy(options)
+    for key in _CREDENTIAL_FIELDS:
+        setattr(options, key, "")
+    return options
+
+
+def task_store_options(options: _engine.StoreOptions, provider: Any) -> _engine.StoreOptions:
+    """In a task: the shipped store options with the keys ``provider`` (when shipped) resolves now."""
+    if provider is None:
+        return options
+    options = copy.copy(options)
+    for key, value in resolve_credentials(provider).items():
+        setattr(options, key, value)
+    return options
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +114,25 @@ class ShardTaskSpec:
     def routing_input_cols(self) -> list[str]:
         """The columns routing reads: the vector, and the shard id or routing-context columns."""
         return [self.vector_col, *([self.user_shard_col] if self.user_shard_col else []), *self.context_cols]
+
+
+class ColumnSpec(Protocol):
+    """Which columns of a task's rows hold what: a :class:`ShardTaskSpec`, or an update's task spec."""
+
+    @property
+    def vector_col(self) -> str: ...
+    @property
+    def id_col(self) -> str: ...
+    @property
+    def payload_cols(self) -> tuple[str, ...]: ...
+    @property
+    def user_shard_col(self) -> str | None: ...
+    @property
+    def routing_col(self) -> str: ...
+    @property
+    def context_cols(self) -> tuple[str, ...]: ...
+    @property
+    def dim(self) -> int: ...
 
 
 # --- columns -> engine arrays -------------------------------------------------------------------
@@ -145,11 +185,14 @@ def _payload_texts(data: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> l
     return [json.dumps(row, default=str) for row in data.select(list(columns)).to_pylist()]
 
 
-def _ids(data: pa.RecordBatch | pa.Table, name: str, row_offset: int) -> tuple[np.ndarray | None, list[str]]:
+def _ids(data: pa.RecordBatch | pa.Table, name: str, row_offset: int,
+         field: str = "input.id_col") -> tuple[np.ndarray | None, list[str]]:
+    """A column of ids as the engine takes them: int64 ids, or str ids; ``field`` names the parameter
+    that named the column in errors."""
     column = _column(data, name)
     if column.null_count:
         first = int(column.is_null().to_numpy(zero_copy_only=False).argmax())
-        raise ConfigValidationError(f"input.id_col {name!r} is null at row {row_offset + first}")
+        raise ConfigValidationError(f"{field} {name!r} is null at row {row_offset + first}")
     if pa.types.is_integer(column.type):
         return np.asarray(column.to_numpy(), dtype=np.int64), []
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -172,7 +215,7 @@ def _routing_contexts(data: pa.RecordBatch | pa.Table, columns: Sequence[str]) -
     return data.select(list(columns)).to_pylist()
 
 
-def engine_batch(data: pa.RecordBatch | pa.Table, spec: ShardTaskSpec, row_offset: int = 0) -> EngineBatch:
+def engine_batch(data: pa.RecordBatch | pa.Table, spec: ColumnSpec, row_offset: int = 0) -> EngineBatch:
     """The engine's (vectors, int_ids, str_ids, payloads, shard_ids, routing_contexts) for a batch of
     rows already routed (so without shard ids or contexts)."""
     vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
@@ -199,7 +242,7 @@ def prepared_router(plan: _engine.RoutingPlan) -> _engine.RowRouter:
     return router
 
 
-def route_vectors(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec,
+def route_vectors(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, spec: ColumnSpec,
                   row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each row's vector as an (n, dim) float32 matrix, and its shard from the C++ router."""
     vectors = vectors_from_arrow(_column(data, spec.vector_col), spec.dim, spec.vector_col, row_offset)
@@ -208,7 +251,7 @@ def route_vectors(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, sp
     return vectors, routed
 
 
-def route_table(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec,
+def route_table(data: pa.RecordBatch | pa.Table, plan: _engine.RoutingPlan, spec: ColumnSpec,
                 row_offset: int = 0) -> pa.RecordBatch | pa.Table:
     """``data`` with ``spec.routing_col`` (int64) appended: each row's shard, from the C++ router."""
     _, routed = route_vectors(data, plan, spec, row_offset)
@@ -245,11 +288,7 @@ def build_shard(spec: ShardTaskSpec, db_id: int, batches: Iterable[pa.RecordBatc
 
     stream = batches_for_engine()
     task = copy.copy(spec.task)
-    if spec.credential_provider is not None:
-        options = copy.copy(task.store_options)
-        for key, value in resolve_credentials(spec.credential_provider).items():
-            setattr(options, key, value)
-        task.store_options = options
+    task.store_options = task_store_options(task.store_options, spec.credential_provider)
     task.db_id = int(db_id)
     task.first_attempt = int(first_attempt)
     info = _engine.build_shard_attempt(task, lambda: next(stream, None))
@@ -298,44 +337,53 @@ def _context_columns(config: VectorShardedWriteConfig, input: VectorColumnInput)
     return tuple(sorted(columns))
 
 
+def check_column_input(config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
+                       engine_name: str, columns: Sequence[str] | None) -> tuple[str, ...]:
+    """What a distributed writer (a write or an update) checks before it starts: the config, the
+    column input against the strategy and the data's ``columns`` (None: not known); returns the
+    routing-context columns (CEL)."""
+    if not isinstance(input, VectorColumnInput):
+        raise ConfigValidationError(f"input must be a VectorColumnInput, got {type(input).__name__}")
+    config.validate()  # again: a setter may have changed it since construction
+    input.validate()
+    if input.id_col is None:
+        raise ConfigValidationError("input.id_col is required for vector writes")
+    strategy = config.sharding.strategy
+    context_cols = _context_columns(config, input)
+    if strategy == VectorShardingStrategy.EXPLICIT and input.shard_id_col is None:
+        raise ConfigValidationError("EXPLICIT sharding needs input.shard_id_col (the column of shard ids)")
+    if strategy != VectorShardingStrategy.EXPLICIT and input.shard_id_col is not None:
+        raise ConfigValidationError(
+            f"input.shard_id_col={input.shard_id_col!r} applies to EXPLICIT sharding only (strategy is "
+            f"{strategy.value})")
+    if config.adapter.max_parallel_shards != 0:
+        raise ConfigValidationError(
+            f"adapter.max_parallel_shards={config.adapter.max_parallel_shards!r} applies to the Python "
+            f"writer only; {engine_name} builds one shard per task (leave it 0)")
+    if columns is not None:
+        if config.shard_id_col in columns:
+            raise ConfigValidationError(
+                f"shard_id_col {config.shard_id_col!r} conflicts with user data column "
+                f"{config.shard_id_col!r}; set config.shard_id_col to another name")
+        wanted = [input.vector_col, input.id_col, *(input.payload_cols or [])]
+        if input.shard_id_col:
+            wanted.append(input.shard_id_col)
+        wanted.extend(c for c in context_cols if c not in wanted)
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise ConfigValidationError(f"input columns {missing} are not in the data (columns: {list(columns)})")
+    return context_cols
+
+
 class DistributedRun:
     """One distributed write on the driver: validation, run record, routing plan, publish."""
 
     def __init__(self, config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
                  options: VectorWriteOptions | None, writer_type: str, engine_name: str,
                  columns: Sequence[str] | None) -> None:
-        if not isinstance(input, VectorColumnInput):
-            raise ConfigValidationError(f"input must be a VectorColumnInput, got {type(input).__name__}")
-        config.validate()  # again: a setter may have changed it since construction
-        input.validate()
-        if input.id_col is None:
-            raise ConfigValidationError("input.id_col is required for vector writes")
-        strategy = config.sharding.strategy
-        self.context_cols = _context_columns(config, input)
-        if strategy == VectorShardingStrategy.EXPLICIT and input.shard_id_col is None:
-            raise ConfigValidationError("EXPLICIT sharding needs input.shard_id_col (the column of shard ids)")
-        if strategy != VectorShardingStrategy.EXPLICIT and input.shard_id_col is not None:
-            raise ConfigValidationError(
-                f"input.shard_id_col={input.shard_id_col!r} applies to EXPLICIT sharding only (strategy is "
-                f"{strategy.value})")
-        if config.adapter.max_parallel_shards != 0:
-            raise ConfigValidationError(
-                f"adapter.max_parallel_shards={config.adapter.max_parallel_shards!r} applies to the Python "
-                f"writer only; {engine_name} builds one shard per task (leave it 0)")
+        self.context_cols = check_column_input(config, input, engine_name, columns)
         if options is not None and not isinstance(options, VectorWriteOptions):
             raise ConfigValidationError(f"options must be a VectorWriteOptions or None, got {type(options).__name__}")
-        if columns is not None:
-            if config.shard_id_col in columns:
-                raise ConfigValidationError(
-                    f"shard_id_col {config.shard_id_col!r} conflicts with user data column "
-                    f"{config.shard_id_col!r}; set config.shard_id_col to another name")
-            wanted = [input.vector_col, input.id_col, *(input.payload_cols or [])]
-            if input.shard_id_col:
-                wanted.append(input.shard_id_col)
-            wanted.extend(c for c in self.context_cols if c not in wanted)
-            missing = [c for c in wanted if c not in columns]
-            if missing:
-                raise ConfigValidationError(f"input columns {missing} are not in the data (columns: {list(columns)})")
         self.config = config
         self.input = input
         self.options = options or VectorWriteOptions()
@@ -377,11 +425,8 @@ class DistributedRun:
         c = self.engine_config
         rate = self.config.rate_limits.max_writes_per_second
         provider = _shippable(self.config.effective_credential_provider())
-        options = c.store_options
-        if provider is not None:  # the task resolves the provider: no keys travel with it
-            options = copy.copy(options)
-            for key in _CREDENTIAL_FIELDS:
-                setattr(options, key, "")
+        # When the task resolves the provider, no keys travel with it.
+        options = shipped_store_options(c.store_options, provider)
         task = _engine.ShardTask(store=c.store, store_options=options, local_root=c.local_root,
                                  run_id=self.run_id, dim=c.index.dim, metric=c.index.metric,
                                  quantization=c.index.quantization,

@@ -346,5 +346,10 @@ def update_sharded(
         write_config(config, last_writer_wins, run_id), base=base, strict=bool(strict),
         compact=bool(compact), **arrays),
         lambda result: result[0])
+    return update_result(build, report)
+
+
+def update_result(build: Any, report: dict[str, Any]) -> UpdateResult:
+    """The engine's (BuildResult, report dict) of an update as the Python :class:`UpdateResult`."""
     return UpdateResult(build=build_result(build), report=UpdateReport(
         **{**report, "rebuilt": [tuple(change) for change in report["rebuilt"]]}))

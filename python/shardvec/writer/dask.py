@@ -5,11 +5,17 @@ The driver samples for CLUSTER training, plans routing once and ships only the p
 Arrow fixed-size list, so shuffled partitions hold buffers rather than Python objects), a task-based
 ``shuffle`` on the routing column co-locates each db, and one task per partition builds and uploads
 each of its dbs. Tasks are retried (``retries``); a retried task claims a fresh attempt folder.
+
+``update_sharded`` updates the current snapshot: ``map_partitions`` routes the upserts with the base's
+routing, the driver computes only their id and routing columns and the ids to delete, and plans; a
+``shuffle`` on the routing column hands each shard's upserts to one task that rebuilds it, the other
+planned shards get a task each, and the driver publishes from one small row per shard.
 """
 
 from __future__ import annotations
 
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -27,10 +33,18 @@ from shardvec.vector._distributed import (
     shard_info_table,
     vectors_from_arrow,
 )
+from shardvec.vector._distributed_update import (
+    RESULT_SCHEMA,
+    DistributedUpdate,
+    UpdateTaskSpec,
+    rebuild_shard,
+    result_table,
+)
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
+from shardvec.vector.types import UpdateResult
 from shardvec.vector.writer import BuildResult
 
-__all__ = ["write_sharded", "write_vector_sharded"]
+__all__ = ["update_sharded", "write_sharded", "write_vector_sharded"]
 
 TASK_RETRIES = 3
 
@@ -51,7 +65,8 @@ def _sample(data: dd.DataFrame, run: DistributedRun) -> np.ndarray:
     return vectors_from_arrow(_arrow(rows).column(column).combine_chunks(), run.task_spec().dim, column)
 
 
-def _route_partition(frame: pd.DataFrame, plan: _engine.RoutingPlan, spec: ShardTaskSpec) -> pd.DataFrame:
+def _route_partition(frame: pd.DataFrame, plan: _engine.RoutingPlan,
+                     spec: ShardTaskSpec | UpdateTaskSpec) -> pd.DataFrame:
     vectors, db_ids = route_vectors(_arrow(frame[spec.routing_input_cols]), plan, spec)
     packed = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), spec.dim)
     return frame.assign(**{
@@ -114,3 +129,62 @@ def write_sharded(data: dd.DataFrame, config: VectorShardedWriteConfig, input: V
 
 
 write_vector_sharded = write_sharded
+
+
+# --- update_sharded -------------------------------------------------------------------------------
+
+
+def _rebuild_partition(frame: pd.DataFrame, spec: UpdateTaskSpec) -> pd.DataFrame:
+    tables = [result_table(int(db_id), rebuild_shard(spec, int(db_id), [_arrow(group[spec.rebuild_cols])]))
+              for db_id, group in frame.groupby(spec.routing_col, sort=True)]
+    return (pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()).to_pandas()
+
+
+def _rebuild_alone(frame: pd.DataFrame, spec: UpdateTaskSpec) -> pd.DataFrame:
+    """Rebuilds the planned shards no upsert routes to (a column of their db_ids)."""
+    tables = [result_table(int(db_id), rebuild_shard(spec, int(db_id), [])) for db_id in frame["db_id"]]
+    return (pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()).to_pandas()
+
+
+def update_sharded(df_upserts: dd.DataFrame | None, df_deletes: dd.DataFrame | None, config: VectorShardedWriteConfig,
+                   input: VectorColumnInput, *, delete_id_col: str | None = None,  # noqa: A002
+                   base: str = "current", strict: bool = False, last_writer_wins: bool = False,
+                   compact: bool = False) -> UpdateResult:
+    """Upserts the rows of ``df_upserts`` (columns as ``input`` names them; every row needs an id) and
+    deletes the ids in column ``delete_id_col`` (default ``input.id_col``) of ``df_deletes`` in the
+    snapshot ``base`` names, and publishes the result; either DataFrame may be None. Semantics and
+    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` included (see the module docstring)."""
+    if df_upserts is None and df_deletes is None:
+        raise ConfigValidationError("update_sharded needs df_upserts, df_deletes, or both")
+    if df_upserts is not None and isinstance(input, VectorColumnInput):
+        _refuse_converted_vectors(df_upserts, input)
+    update = DistributedUpdate(config, input, "vector-dask-update", "Dask",
+                               None if df_upserts is None else list(df_upserts.columns),
+                               None if df_deletes is None else list(df_deletes.columns), delete_id_col, base, strict,
+                               last_writer_wins, compact)
+    try:
+        spec = update.spec
+        routed = routed_ids = None
+        if df_upserts is not None:
+            meta = df_upserts._meta.assign(**{spec.vector_col: pd.Series(dtype=_vector_dtype(spec.dim)),
+                                              spec.routing_col: pd.Series(dtype="int64")})
+            routed = df_upserts.map_partitions(_route_partition, spec.routing, spec, meta=meta)
+            routed_ids = _arrow(routed[[spec.id_col, spec.routing_col]].compute(retries=TASK_RETRIES))
+        deletes = None if df_deletes is None else _arrow(df_deletes[[update.delete_id_col]].compute(retries=TASK_RETRIES))
+        spec = update.plan(routed_ids, deletes)
+        results_meta = RESULT_SCHEMA.empty_table().to_pandas()
+        parts = []
+        alone = spec.shards_without_upserts()
+        with_upserts = len(spec.planned_shards()) - len(alone)
+        if routed is not None and with_upserts:
+            shuffled = routed.shuffle(on=spec.routing_col, npartitions=max(1, min(with_upserts, routed.npartitions)),
+                                      shuffle_method="tasks")
+            parts.append(shuffled.map_partitions(_rebuild_partition, spec, meta=results_meta))
+        if alone:
+            ids = dd.from_pandas(pd.DataFrame({"db_id": pd.Series(alone, dtype="int64")}), npartitions=len(alone))
+            parts.append(ids.map_partitions(_rebuild_alone, spec, meta=results_meta))
+        frames = dask.compute(*parts, retries=TASK_RETRIES)
+        return update.finish([row for frame in frames for row in frame["result"]])
+    except BaseException as error:
+        update.abort(error)
+        raise

@@ -4,6 +4,12 @@ The driver samples for CLUSTER training, plans routing once and ships only the p
 adds the routing column with the C++ router over Arrow batches, ``groupby(routing column).map_groups``
 hands each db's rows to one task that builds and uploads that shard, and the driver publishes the
 winners. Tasks are retried (``max_retries``, ``retry_exceptions``); a retry claims a fresh attempt folder.
+
+``update_sharded`` updates the current snapshot: ``map_batches`` routes the upserts with the base's
+routing, the driver collects only their id and routing columns and the ids to delete, and plans;
+``groupby(routing column).map_groups`` rebuilds each shard that receives upserts in one task, a
+``map_groups`` over the other planned shards' db_ids rebuilds those, and the driver publishes from
+one small row per shard.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import ray
 import ray.data
 
 from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
+from shardvec.errors import ConfigValidationError
 from shardvec.vector._distributed import (
     DistributedRun,
     ShardTaskSpec,
@@ -23,10 +31,17 @@ from shardvec.vector._distributed import (
     shard_info_table,
     vectors_from_arrow,
 )
+from shardvec.vector._distributed_update import (
+    DistributedUpdate,
+    UpdateTaskSpec,
+    rebuild_shard,
+    result_table,
+)
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
+from shardvec.vector.types import UpdateResult
 from shardvec.vector.writer import BuildResult
 
-__all__ = ["write_sharded", "write_vector_sharded"]
+__all__ = ["update_sharded", "write_sharded", "write_vector_sharded"]
 
 TASK_RETRIES = 3
 
@@ -39,7 +54,7 @@ def _sample(data: ray.data.Dataset, run: DistributedRun) -> np.ndarray:
     return vectors_from_arrow(rows.column(column).combine_chunks(), run.task_spec().dim, column)
 
 
-def _route_batch(batch: pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec) -> pa.Table:
+def _route_batch(batch: pa.Table, plan: _engine.RoutingPlan, spec: ShardTaskSpec | UpdateTaskSpec) -> pa.Table:
     return route_table(batch, plan, spec)
 
 
@@ -69,3 +84,67 @@ def write_sharded(data: ray.data.Dataset, config: VectorShardedWriteConfig, inpu
 
 
 write_vector_sharded = write_sharded
+
+
+# --- update_sharded -------------------------------------------------------------------------------
+
+
+def _rebuild_group(group: pa.Table, spec: UpdateTaskSpec) -> pa.Table:
+    db_id = int(group.column(spec.routing_col)[0].as_py())
+    return result_table(db_id, rebuild_shard(spec, db_id, [group]))
+
+
+def _rebuild_alone(batch: pa.Table, spec: UpdateTaskSpec) -> pa.Table:
+    """Rebuilds the planned shards no upsert routes to (a group of their db_id column)."""
+    return pa.concat_tables([result_table(db_id, rebuild_shard(spec, db_id, []))
+                             for db_id in batch.column("db_id").to_pylist()])
+
+
+def _collect(data: ray.data.Dataset) -> pa.Table | None:
+    tables = [t for t in ray.get(data.to_arrow_refs()) if t.num_rows]
+    return pa.concat_tables(tables) if tables else None
+
+
+def update_sharded(ds_upserts: ray.data.Dataset | None, ds_deletes: ray.data.Dataset | None,
+                   config: VectorShardedWriteConfig, input: VectorColumnInput, *,  # noqa: A002
+                   delete_id_col: str | None = None, base: str = "current", strict: bool = False,
+                   last_writer_wins: bool = False, compact: bool = False) -> UpdateResult:
+    """Upserts the rows of ``ds_upserts`` (columns as ``input`` names them; every row needs an id) and
+    deletes the ids in column ``delete_id_col`` (default ``input.id_col``) of ``ds_deletes`` in the
+    snapshot ``base`` names, and publishes the result; either Dataset may be None. Semantics and
+    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` included (see the module docstring)."""
+    if ds_upserts is None and ds_deletes is None:
+        raise ConfigValidationError("update_sharded needs ds_upserts, ds_deletes, or both")
+    update = DistributedUpdate(config, input, "vector-ray-update", "Ray",
+                               None if ds_upserts is None else ds_upserts.columns(),
+                               None if ds_deletes is None else ds_deletes.columns(), delete_id_col, base, strict,
+                               last_writer_wins, compact)
+    try:
+        spec = update.spec
+        routed = None
+        if ds_upserts is not None:
+            routed = ds_upserts.map_batches(_route_batch, batch_format="pyarrow",
+                                            fn_kwargs={"plan": spec.routing, "spec": spec})
+        spec = update.plan(
+            None if routed is None else _collect(routed.select_columns([spec.id_col, spec.routing_col])),
+            None if ds_deletes is None else _collect(ds_deletes.select_columns([update.delete_id_col])))
+        parts = []
+        alone = spec.shards_without_upserts()
+        with_upserts = len(spec.planned_shards()) - len(alone)
+        if routed is not None and with_upserts:
+            parts.append(routed.groupby(spec.routing_col, num_partitions=with_upserts).map_groups(
+                _rebuild_group, batch_format="pyarrow", fn_kwargs={"spec": spec},
+                max_retries=TASK_RETRIES, retry_exceptions=True))
+        if alone:
+            ids = ray.data.from_arrow(pa.table({"db_id": pa.array(alone, type=pa.int64())}))
+            parts.append(ids.groupby("db_id", num_partitions=len(alone)).map_groups(
+                _rebuild_alone, batch_format="pyarrow", fn_kwargs={"spec": spec},
+                max_retries=TASK_RETRIES, retry_exceptions=True))
+        results: list[bytes] = []
+        if parts:
+            combined = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+            results = [row["result"] for row in combined.take_all()]
+        return update.finish(results)
+    except BaseException as error:
+        update.abort(error)
+        raise

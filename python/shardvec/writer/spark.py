@@ -5,6 +5,13 @@ once and ships only the plan: ``mapInArrow`` adds the routing column on the exec
 router, ``groupBy(routing column).applyInArrow`` streams each db's rows into one task that builds and
 uploads that shard (attempt folder claimed from ``TaskContext.attemptNumber()``), and the driver
 collects one small row per attempt and publishes the winners.
+
+``update_sharded`` updates the current snapshot from a DataFrame of upserts and one of ids to delete:
+``mapInArrow`` routes the upserts with the base's routing, the driver collects their ids and shards
+(never their vectors or payloads) and the ids to delete, and plans; ``groupBy(routing
+column).applyInArrow`` rebuilds each shard that receives upserts in one task, a ``mapInArrow`` over
+the other planned shards' db_ids rebuilds those, and the driver publishes from one small row per
+shard.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pyspark.sql.types import LongType, StructField, StructType
 
 from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
+from shardvec.errors import ConfigValidationError
 from shardvec.vector._distributed import (
     DistributedRun,
     ShardTaskSpec,
@@ -28,10 +36,18 @@ from shardvec.vector._distributed import (
     shard_infos_from_table,
     vectors_from_arrow,
 )
+from shardvec.vector._distributed_update import (
+    RESULT_DDL,
+    DistributedUpdate,
+    UpdateTaskSpec,
+    rebuild_shard,
+    result_table,
+)
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
+from shardvec.vector.types import UpdateResult
 from shardvec.vector.writer import BuildResult
 
-__all__ = ["write_sharded", "write_vector_sharded"]
+__all__ = ["update_sharded", "write_sharded", "write_vector_sharded"]
 
 _SHARD_INFO_DDL = ("db_id long, db_url string, row_count long, db_bytes long, checkpoint_id string, "
                    "digest string, attempt long, id_type string, sublists long, filter_stats string")
@@ -46,7 +62,7 @@ def _sample(df: DataFrame, run: DistributedRun) -> np.ndarray:
     return vectors_from_arrow(rows.column(column).combine_chunks(), run.task_spec().dim, column)
 
 
-def _router(plan: _engine.RoutingPlan, spec: ShardTaskSpec):
+def _router(plan: _engine.RoutingPlan, spec: ShardTaskSpec | UpdateTaskSpec):
     def route(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             yield route_table(batch, plan, spec)
@@ -81,3 +97,72 @@ def write_sharded(data: DataFrame, config: VectorShardedWriteConfig, input: Vect
 
 
 write_vector_sharded = write_sharded
+
+
+# --- update_sharded -------------------------------------------------------------------------------
+
+
+def _rebuilder(spec: UpdateTaskSpec):
+    def rebuild(key: tuple[pa.Scalar, ...], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        db_id = int(key[0].as_py())
+        yield from result_table(db_id, rebuild_shard(spec, db_id, batches)).to_batches()
+    return rebuild
+
+
+def _lone_rebuilder(spec: UpdateTaskSpec):
+    """Rebuilds the planned shards no upsert routes to (a column of their db_ids)."""
+    def rebuild(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for db_id in batch.column("db_id").to_pylist():
+                yield from result_table(db_id, rebuild_shard(spec, db_id, [])).to_batches()
+    return rebuild
+
+
+def update_sharded(df_upserts: DataFrame | None, df_deletes: DataFrame | None, config: VectorShardedWriteConfig,
+                   input: VectorColumnInput, *, delete_id_col: str | None = None,  # noqa: A002
+                   base: str = "current", strict: bool = False, last_writer_wins: bool = False,
+                   compact: bool = False) -> UpdateResult:
+    """Upserts the rows of ``df_upserts`` (columns as ``input`` names them; every row needs an id) and
+    deletes the ids in column ``delete_id_col`` (default ``input.id_col``) of ``df_deletes`` in the
+    snapshot ``base`` names, and publishes the result; either DataFrame may be None. Semantics and
+    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` included (see the module
+    docstring for how the work is spread). Refused with ``spark.speculation`` on: a speculative copy of
+    a rebuild task would upload the same shard."""
+    if df_upserts is None and df_deletes is None:
+        raise ConfigValidationError("update_sharded needs df_upserts, df_deletes, or both")
+    session = (df_upserts if df_upserts is not None else df_deletes).sparkSession
+    if str(session.conf.get("spark.speculation", "false")).lower() == "true":
+        raise ConfigValidationError(
+            "spark.speculation is true: a speculative copy of an update's rebuild task would upload the same shard "
+            "as the original; set it false for update_sharded")
+    update = DistributedUpdate(config, input, "vector-spark-update", "Spark",
+                               None if df_upserts is None else df_upserts.columns,
+                               None if df_deletes is None else df_deletes.columns, delete_id_col, base, strict,
+                               last_writer_wins, compact)
+    try:
+        spec = update.spec
+        routed = None
+        if df_upserts is not None:
+            schema = StructType([*df_upserts.schema.fields, StructField(spec.routing_col, LongType(), False)])
+            routed = df_upserts.mapInArrow(_router(spec.routing, spec), schema)
+        spec = update.plan(
+            None if routed is None else routed.select(spec.id_col, spec.routing_col).toArrow(),
+            None if df_deletes is None else df_deletes.select(update.delete_id_col).toArrow())
+        frames = []
+        if routed is not None and len(spec.shards_without_upserts()) < len(spec.planned_shards()):
+            frames.append(routed.groupBy(spec.routing_col).applyInArrow(_rebuilder(spec), RESULT_DDL))
+        alone = spec.shards_without_upserts()
+        if alone:
+            ids = session.createDataFrame([(db_id,) for db_id in alone], "db_id long")
+            ids = ids.repartition(max(1, min(len(alone), session.sparkContext.defaultParallelism)))
+            frames.append(ids.mapInArrow(_lone_rebuilder(spec), RESULT_DDL))
+        results: list[bytes] = []
+        if frames:
+            combined = frames[0]
+            for frame in frames[1:]:
+                combined = combined.unionByName(frame)
+            results = combined.toArrow().column("result").to_pylist()
+        return update.finish(results)
+    except BaseException as error:
+        update.abort(error)
+        raise
