@@ -39,7 +39,14 @@ struct UpdateOptions {
   // Rebuild every shard the update touches whole (its sub-lists retrained, no holes) instead of
   // editing it in place: slower, and what a shard gets anyway once edits reach a quarter of its rows.
   bool compact = false;
+  // When the base is not, or stops being, the current snapshot (a PublishConflict), redo the update
+  // on the snapshot current then: its ids found anew, its shards edited or rebuilt, published as
+  // always. Up to kMaxRebases times, then the conflict is returned. UpdateSharded only; refused with
+  // publish_policy kLastWriterWins (which never conflicts) and by UpdateRun::Begin.
+  bool rebase = false;
 };
+
+inline constexpr int kMaxRebases = 3;
 
 // One rebuilt shard: its rows in the base and in the new snapshot (0: the shard is left out).
 struct UpdateShardChange {
@@ -61,6 +68,8 @@ struct UpdateReport {
   std::vector<UpdateShardChange> rebuilt;  // ascending db_id
   // Of those, the shards edited in place (ascending db_id); the others were rebuilt whole.
   std::vector<int64_t> edited_in_place;
+  // How many times the update was redone on a newer current snapshot (UpdateOptions::rebase).
+  int64_t rebased = 0;
   int64_t shared_shards = 0;               // shards the new manifest takes from the base as they are
   // The largest shard's rows over the mean rows per shard (num_dbs shards), before and after.
   double base_imbalance = 0;

@@ -26,6 +26,7 @@ struct UpdateArgs {
   std::string base = "current";
   bool strict = false;
   bool compact = false;
+  bool rebase = false;
   std::optional<int64_t> sublists_per_shard;
   std::string run_id;
   std::string local_root;
@@ -52,6 +53,7 @@ nlohmann::json ReportJson(const UpdateResult& r) {
           {"missing_deletes", u.missing_deletes},
           {"used_id_index", u.used_id_index},
           {"rebuilt", std::move(rebuilt)},
+          {"rebased", u.rebased},
           {"shared_shards", u.shared_shards},
           {"base_imbalance", u.base_imbalance},
           {"imbalance", u.imbalance},
@@ -68,6 +70,7 @@ void PrintText(const UpdateResult& r) {
               r.build.run_id.c_str(), u.base_run_id.c_str(), static_cast<long long>(r.build.total_vectors),
               static_cast<long long>(u.upserted), static_cast<long long>(u.replaced), static_cast<long long>(u.deleted));
   if (u.missing_deletes > 0) std::printf(", %lld ids to delete not found", static_cast<long long>(u.missing_deletes));
+  if (u.rebased > 0) std::printf(" (redone %lld time(s) on a newer current snapshot)", static_cast<long long>(u.rebased));
   std::printf("\nshards: %zu rebuilt (%zu of them edited in place), %lld shared with the base%s\n", u.rebuilt.size(),
               u.edited_in_place.size(), static_cast<long long>(u.shared_shards),
               u.used_id_index ? "" : " (the base had no id index)");
@@ -131,7 +134,8 @@ int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
     deletes = std::move(ids).value();
   }
   auto result = UpdateSharded(*config, upserts ? &upserts->batch : nullptr, deletes,
-                              UpdateOptions{.base = a.base, .strict = a.strict, .compact = a.compact}, store);
+                              UpdateOptions{.base = a.base, .strict = a.strict, .compact = a.compact, .rebase = a.rebase},
+                              store);
   if (!result.ok()) return ReportError("update", result.status());
   if (a.json) {
     PrintJson(ReportJson(*result));
@@ -161,6 +165,9 @@ void RegisterUpdateCommand(CLI::App& app, int& exit_code, const StoreWrapper& wr
   cmd->add_flag("--strict", args->strict, "Fail when an id to delete is not in the base (default: count it)");
   cmd->add_flag("--compact", args->compact,
                 "Rebuild each touched shard whole (sub-lists retrained, no holes) instead of editing it in place");
+  cmd->add_flag("--rebase", args->rebase,
+                "If the base is not (or stops being) the current snapshot, redo the update on the current one (up to 3 "
+                "times) instead of failing with a publish conflict");
   cmd->add_option("--sublists-per-shard", args->sublists_per_shard,
                   "Sub-lists inside each rebuilt shard: 0 = auto (about sqrt(rows); default), 1 = none, n = at most n");
   cmd->add_option("--run-id", args->run_id, "Run id of the new snapshot (default: a random uuid hex)");

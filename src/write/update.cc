@@ -1035,6 +1035,11 @@ Result<std::unique_ptr<UpdateRun>> UpdateRun::Begin(const WriteConfig& config, c
         "write_rate_limiter cannot take effect in a distributed update (its tasks rebuild shards in other processes); "
         "leave it unset");
   }
+  if (options.rebase) {
+    return Status::InvalidArgument(
+        "rebase cannot take effect in a distributed update (its tasks rebuild the planned base's shards); a "
+        "PublishConflictError means: run the update again");
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<UpdateRunImpl> run,
                    UpdateRunImpl::Start(config, options, std::move(writer_type), std::move(store), FileLock::Mode::kShared));
   return std::unique_ptr<UpdateRun>(std::move(run));
@@ -1083,12 +1088,31 @@ Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch*
                                    std::shared_ptr<ObjectStore> store) {
   RETURN_IF_ERROR(Validate(config));
   RETURN_IF_ERROR(UseSqliteVec("vec0_path", config.vec0_path));
-  ASSIGN_OR_RETURN(std::unique_ptr<UpdateRunImpl> run,
-                   UpdateRunImpl::Start(config, options, "vector-shardvec-update", std::move(store),
-                                        FileLock::Mode::kExclusive));
-  Result<UpdateResult> result = UpdateInProcess(*run, upserts, deletes);
-  if (!result.ok()) run->Abort(result.status());  // a no-op when Plan or Finish already ended the run
-  return result;
+  if (options.rebase && config.publish_policy == PublishPolicy::kLastWriterWins) {
+    return Status::InvalidArgument(
+        "rebase cannot take effect with publish_policy last-writer-wins (which publishes over a newer snapshot "
+        "instead of conflicting); choose one");
+  }
+  UpdateOptions attempt = options;
+  for (int64_t rebased = 0;; ++rebased) {
+    Result<UpdateResult> result = Status::Internal("not run");
+    {
+      Result<std::unique_ptr<UpdateRunImpl>> run =
+          UpdateRunImpl::Start(config, attempt, "vector-shardvec-update", store, FileLock::Mode::kExclusive);
+      result = run.ok() ? UpdateInProcess(**run, upserts, deletes) : Result<UpdateResult>(run.status());
+      // A no-op when Plan or Finish already ended the run; its uploads are removed before a rebase.
+      if (run.ok() && !result.ok()) (*run)->Abort(result.status());
+    }
+    const bool conflict = !result.ok() && result.status().kind() == ErrorKind::kPublishConflict;
+    if (!conflict || !options.rebase || rebased == kMaxRebases) {
+      if (result.ok()) result->report.rebased = rebased;
+      return result;
+    }
+    LogEvent(LogLevel::kInfo, "update_rebased",
+             {{"attempt", rebased + 1}, {"message", fmt::format("redoing the update on the current snapshot: {}",
+                                                                result.status().message())}});
+    attempt.base = "current";
+  }
 }
 
 Result<WriteConfig> SnapshotWriteConfig(const std::string& store_spec, const StoreOptions& store_options,

@@ -722,6 +722,66 @@ TEST_F(UpdateErrorsTest, ABaseThatIsNotCurrentIsAPublishConflict) {
   EXPECT_EQ(racing.status().kind(), ErrorKind::kPublishConflict);
 }
 
+TEST_F(UpdateErrorsTest, WithRebaseAnUpdateIsRedoneOnTheCurrentSnapshot) {
+  const Batch b({rows_[3]}, Strategy::kCluster);
+  auto first = UpdateSharded(config_, &b.batch, {RecordId(int64_t{5})}, {}, t_.store);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // A stale base: redone on the current snapshot (id 5 already gone there: a missing delete).
+  std::mt19937_64 rng(9);
+  const Batch again({RandomRow(3, rng)}, Strategy::kCluster);
+  auto stale = UpdateSharded(config_, &again.batch, {RecordId(int64_t{5}), RecordId(int64_t{6})},
+                             {.base = base_run_, .rebase = true}, t_.store);
+  ASSERT_TRUE(stale.ok()) << stale.status().ToString();
+  EXPECT_EQ(stale->report.rebased, 1);
+  EXPECT_EQ(stale->report.base_run_id, first->build.run_id);
+  EXPECT_EQ(stale->report.replaced, 1);
+  EXPECT_EQ(stale->report.deleted, 1);
+  EXPECT_EQ(stale->report.missing_deletes, 1);
+  EXPECT_EQ(stale->build.total_vectors, 38);
+  // Another snapshot published while the update runs: the update is redone on it.
+  std::atomic<bool> raced{false};
+  Arm([&](std::string_view point) {
+    if (point == testing::kFaultAfterShardUpload && !raced.exchange(true)) {
+      const Batch other({rows_[4], rows_[7]}, Strategy::kCluster);
+      EXPECT_TRUE(WriteSharded(config_, other.batch, t_.store).ok());
+    }
+    return Status::OK();
+  });
+  auto racing = UpdateSharded(config_, &b.batch, {RecordId(int64_t{7})}, {.rebase = true}, t_.store);
+  Arm(nullptr);
+  ASSERT_TRUE(racing.ok()) << racing.status().ToString();
+  EXPECT_EQ(racing->report.rebased, 1);
+  EXPECT_EQ(racing->report.deleted, 1);
+  EXPECT_EQ(racing->build.total_vectors, 2) << "the raced snapshot's rows 4 and 7, less 7, plus the upsert of 3";
+  ReaderOptions o;
+  o.store = t_.prefix;
+  o.cache_dir = (tmp_ / "rebase-cache").string();
+  auto reader = ShardedVectorReader::Open(o);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  SearchOptions so;
+  so.shard_ids = std::vector<int64_t>{0, 1, 2, 3};
+  auto hits = (*reader)->Search(rows_[3].vector, 10, so);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  std::set<int64_t> ids;
+  for (const SearchHit& h : hits->results) ids.insert(std::get<int64_t>(h.id));
+  EXPECT_EQ(ids, (std::set<int64_t>{3, 4}));
+  // The raced attempt's uploads are gone: the shard folders are the 5 published runs' (the build, 3
+  // updates, the raced write).
+  auto listed = t_.store->List("shards/");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::set<std::string> runs;
+  for (const ObjectInfo& object : listed->objects) runs.insert(object.key.substr(0, object.key.find('/', 7)));
+  EXPECT_EQ(runs.size(), 5u) << fmt::format("{}", fmt::join(runs, ", "));
+  // With last-writer-wins there is no conflict to rebase on: refused, naming both.
+  WriteConfig lww = config_;
+  lww.publish_policy = PublishPolicy::kLastWriterWins;
+  auto both = UpdateSharded(lww, &b.batch, {}, {.rebase = true}, t_.store);
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(both.status().message(), HasSubstr("rebase"));
+  EXPECT_THAT(both.status().message(), HasSubstr("last-writer-wins"));
+}
+
 TEST_F(UpdateErrorsTest, TheWriteRateLimiterPacesTheRebuiltShards) {
   struct Counting final : RateLimiter {
     Status Acquire(int64_t tokens) override {

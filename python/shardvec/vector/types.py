@@ -220,7 +220,8 @@ class UpdateReport:
     centroid vs the rebuilt shards' base rows. ``rebuild_advised`` and ``advice`` say when a full
     rebuild (a new ``write_sharded``, retraining the routing) would pay. ``used_id_index`` is False
     when the base had no id index (every shard's id map was read instead). ``edited_in_place``
-    lists the rebuilt shards that were edited in place rather than rebuilt whole."""
+    lists the rebuilt shards that were edited in place rather than rebuilt whole; ``rebased`` how many
+    times the update was redone on a newer current snapshot (``rebase=True``)."""
 
     base_run_id: str
     base_manifest_ref: str
@@ -231,6 +232,7 @@ class UpdateReport:
     used_id_index: bool
     rebuilt: list[tuple[int, int, int]]
     edited_in_place: list[int]
+    rebased: int
     shared_shards: int
     base_imbalance: float
     imbalance: float

@@ -313,6 +313,7 @@ def update_sharded(
     strict: bool = False,
     last_writer_wins: bool = False,
     compact: bool = False,
+    rebase: bool = False,
 ) -> UpdateResult:
     """Upserts records and deletes ids in a published snapshot and publishes the result, rebuilding
     only the shards that change (the others are shared with the base by URL and digest).
@@ -328,7 +329,9 @@ def update_sharded(
     current snapshot (``PublishConflictError`` otherwise, and when another snapshot becomes current
     before the update publishes) unless ``last_writer_wins``. A touched shard is edited in place (its
     removed rows deleted, its new rows appended to their nearest sub-lists) unless ``compact``, which
-    rebuilds each touched shard whole (sub-lists retrained, no holes left)."""
+    rebuilds each touched shard whole (sub-lists retrained, no holes left). With ``rebase``, an update
+    whose base is not (or stops being) current is redone on the current snapshot instead of raising
+    ``PublishConflictError`` (up to 3 times; not with ``last_writer_wins``)."""
     if config is None:
         raise ConfigValidationError("update_sharded needs config: the snapshot's VectorShardedWriteConfig")
     _check_python_writer_call(config)
@@ -344,7 +347,7 @@ def update_sharded(
     arrays.update(_delete_arrays(deletes))
     build, report = _recorded_call(config, lambda run_id: _engine.update(
         write_config(config, last_writer_wins, run_id), base=base, strict=bool(strict),
-        compact=bool(compact), **arrays),
+        compact=bool(compact), rebase=bool(rebase), **arrays),
         lambda result: result[0])
     return update_result(build, report)
 
