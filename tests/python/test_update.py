@@ -131,3 +131,42 @@ def test_a_cluster_snapshot_built_from_python_updates_with_the_same_config(tmp_p
     assert (result.report.replaced, result.report.deleted) == (2, 1)
     assert result.report.upsert_centroid_distance is not None
     assert result.report.base_centroid_distance is not None
+
+
+def test_shards_are_edited_in_place_unless_compact_and_a_stale_base_is_rebased(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "store")
+    config = make_config(prefix, tmp_path, {})
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_normal((200, DIM)).astype(np.float32)
+    first = write_arrays(vectors, config, ids=np.arange(200))
+    rows = {i: vectors[i] for i in range(200)}
+
+    fresh = rng.standard_normal((4, DIM)).astype(np.float32)
+    edited = update_sharded(upserts={"vectors": fresh[:2], "ids": [1, 2]}, deletes=[3], config=config)
+    assert edited.report.edited_in_place == sorted(db for db, _, _ in edited.report.rebuilt)
+    assert edited.report.edited_in_place and edited.report.rebased == 0
+    compacted = update_sharded(upserts={"vectors": fresh[2:3], "ids": [4]}, config=config, compact=True)
+    assert compacted.report.rebuilt and compacted.report.edited_in_place == []
+    rows.update({1: fresh[0], 2: fresh[1], 4: fresh[2]})
+    del rows[3]
+
+    # The build is no longer current: rebase redoes the update on the current snapshot.
+    with pytest.raises(PublishConflictError):
+        update_sharded(deletes=[5], config=config, base=first.run_id)
+    rebased = update_sharded(upserts={"vectors": fresh[3:], "ids": [6]}, deletes=[5], config=config,
+                             base=first.run_id, rebase=True)
+    assert (rebased.report.rebased, rebased.report.base_run_id) == (1, compacted.build.run_id)
+    assert (rebased.report.replaced, rebased.report.deleted) == (1, 1)
+    rows[6] = fresh[3]
+    del rows[5]
+    with pytest.raises(ConfigValidationError, match="rebase cannot take effect with publish_policy last-writer-wins"):
+        update_sharded(deletes=[7], config=config, rebase=True, last_writer_wins=True)
+
+    reader = ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"))
+    try:
+        assert reader.snapshot_info().total_vectors == len(rows)
+        for query in rng.standard_normal((5, DIM)).astype(np.float32):
+            hits = reader.search(query, top_k=10, shard_ids=[0, 1, 2, 3]).results
+            assert [hit.id for hit in hits] == top_ids(rows, query, 10)
+    finally:
+        reader.close()
