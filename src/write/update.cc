@@ -565,12 +565,7 @@ Result<UpdateResult> RunUpdate(RunCtx& ctx, const RecordBatch* upserts, const st
   const int64_t list_shards = base_lists.shards - base_list_shards_rebuilt + list_shards_new;
   custom.erase("sublists");
   if (lists > 0 && list_shards > 0) custom["sublists"] = {{"lists", lists}, {"shards", list_shards}};
-  const IdIndex next(std::move(entries));
-  const std::string index_bytes = next.Encode();
-  const std::string index_key = VectorMetaKey(ctx.run_id, kIdIndexFileName);
-  RETURN_IF_ERROR(ctx.store->PutIfAbsent(index_key, index_bytes));
-  custom["id_index"] = {{"format", 1}, {"ref", ctx.store->Url(index_key)}, {"digest", Xxh3Digest(index_bytes)},
-                        {"entries", static_cast<int64_t>(next.entries().size())}};
+  RETURN_IF_ERROR(WriteIdIndex(*ctx.store, ctx.run_id, std::move(entries), manifest));
   custom["update"] = {{"base_run_id", report.base_run_id}, {"base_manifest_ref", report.base_manifest_ref}};
 
   if (ctx.config.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx.manifests, ctx.base));
