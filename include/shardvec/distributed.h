@@ -78,8 +78,9 @@ struct ShardTask {
 
 // Claims an attempt folder, builds the shard from `records` (each record checked as WriteSharded
 // checks it; shard_id is ignored; its SizeHint, when known, sizes the shard's pages and chunks as
-// WriteSharded sizes them), uploads it, removes the local files and returns its ShardInfo
-// (with `attempt`). An empty `records` still yields a ShardInfo with row_count 0 and nothing uploaded
+// WriteSharded sizes them), uploads it and its part of the snapshot's id index (its rows' id hashes,
+// 12 bytes a row, beside the shard as id_index.part), removes the local files and returns its
+// ShardInfo (with `attempt`). An empty `records` still yields a ShardInfo with row_count 0 and nothing uploaded
 // but the claim marker.
 Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records,
                                     std::shared_ptr<ObjectStore> store = nullptr);
@@ -96,9 +97,10 @@ class DistributedWrite {
   virtual const std::string& run_id() const = 0;
 
   // Keeps one winner per db_id among `attempts` (lowest attempt, then the smallest db_url), publishes
-  // the winners with non-zero rows (manifest put-if-absent, then _CURRENT compare-and-swap, as
-  // WriteSharded), marks the run succeeded, then deletes every other object under this run's shard
-  // folders (losing and failed attempts, claim markers of empty attempts). A db_id outside
+  // the winners with non-zero rows (the id index merged from the winners' parts, then the manifest
+  // put-if-absent, then _CURRENT compare-and-swap, as WriteSharded), marks the run succeeded, then
+  // deletes every other object under this run's shard folders (losing and failed attempts, claim
+  // markers of empty attempts, the id index parts). A db_id outside
   // [0, num_dbs), or a db_url that is not this run's folder for its db_id and attempt, is an
   // InvalidArgument naming it. Any failure ends the run as Abort does, except that once the manifest
   // is in history (a lost publish race, PublishConflictError) the winners it names stay for rollback.

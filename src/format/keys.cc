@@ -165,6 +165,10 @@ std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attemp
   return ShardDirKey(run_id, db_id, attempt, layout) + "/" + std::string(kClaimFileName);
 }
 
+std::string ShardIdIndexPartKey(std::string_view run_id, int64_t db_id, int64_t attempt, const KeyLayout& layout) {
+  return ShardDirKey(run_id, db_id, attempt, layout) + "/" + std::string(kIdIndexPartFileName);
+}
+
 std::string RunShardsPrefix(std::string_view run_id, const KeyLayout& layout) {
   return fmt::format("{}/run_id={}/", layout.shard_prefix, run_id);
 }

@@ -17,6 +17,9 @@ inline constexpr std::string_view kShardPrefix = "shards";
 inline constexpr std::string_view kDbPathTemplate = "db={db_id:05d}";
 inline constexpr std::string_view kShardFileName = "shard.db";
 inline constexpr std::string_view kClaimFileName = "_CLAIM";
+// A distributed task's id index of its own shard, beside the shard file until the driver has merged
+// it into the snapshot's (write/id_index.h).
+inline constexpr std::string_view kIdIndexPartFileName = "id_index.part";
 inline constexpr std::string_view kRunClaimFileName = "_RUN";
 inline constexpr std::string_view kRunsPrefix = "runs/";
 inline constexpr std::string_view kRunRegistryPrefix = "runs";
@@ -46,6 +49,9 @@ std::string ShardKey(std::string_view run_id, int64_t db_id, int64_t attempt, co
 // shards/run_id=R/db=00003/attempt=00/_CLAIM: the put-if-absent marker a distributed task writes to
 // own its attempt folder.
 std::string ShardClaimKey(std::string_view run_id, int64_t db_id, int64_t attempt, const KeyLayout& layout = {});
+// shards/run_id=R/db=00003/attempt=00/id_index.part: the entries of that attempt's shard, which the
+// driver merges into vector_meta/run_id=R/id_index.bin and then deletes.
+std::string ShardIdIndexPartKey(std::string_view run_id, int64_t db_id, int64_t attempt, const KeyLayout& layout = {});
 // shards/run_id=R/
 std::string RunShardsPrefix(std::string_view run_id, const KeyLayout& layout = {});
 // shards/run_id=R/_RUN: the put-if-absent marker a build writes before any upload, so one run id

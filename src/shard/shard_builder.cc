@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/digest.h"
 #include "common/sqlite/sqlite_statement.h"
 #include "common/json_text.h"
 #include "common/status_macros.h"
@@ -50,7 +51,9 @@ int64_t PageSizeFor(int64_t dim, int64_t rows) {
 }
 
 ShardBuilder::ShardBuilder(std::filesystem::path path, ShardBuildOptions options)
-    : path_(std::move(path)), options_(options) {}
+    : path_(std::move(path)), options_(options) {
+  if (options_.hash_ids && options_.expected_rows > 0) id_hashes_.reserve(static_cast<size_t>(options_.expected_rows));
+}
 
 ShardBuilder::~ShardBuilder() {
   // The statements go before the connection closes.
@@ -190,6 +193,7 @@ Status ShardBuilder::Insert(int64_t rowid, const RecordId& id, const float* vect
   sqlite3_bind_int64(insert_id_->get(), 1, rowid);
   sqlite3_bind_text(insert_id_->get(), 2, id_text_.data(), static_cast<int>(id_text_.size()), SQLITE_STATIC);
   RETURN_IF_ERROR(step(*insert_id_, "vec_id_map"));
+  if (options_.hash_ids) id_hashes_.push_back(Xxh3_64(id_text_));
 
   if (chunk_writer_ != nullptr) {
     RETURN_IF_ERROR(chunk_writer_->Add(rowid, vector));

@@ -42,6 +42,9 @@ struct ShardBuildOptions {
   // (a value of another type fails Add), written at Seal in the final rowid order to the
   // shardvec_filter_columns table (filter_column_table.h). Empty: no such table.
   std::vector<FilterColumnSpec> filter_columns = {};
+  // Keep each row's id hash (xxh3 of its id-map text: IdIndexHash, write/id_index.h) for the
+  // snapshot's id index, 8 bytes per row, taken with TakeIdHashes after Seal. No id text is kept.
+  bool hash_ids = false;
 };
 
 // vec0 rewrites a chunk's blob through its overflow pages on every insert, so large chunks make
@@ -89,6 +92,8 @@ class ShardBuilder {
   const std::string& filter_stats_json() const { return filter_stats_json_; }
   // The ids' type: "int", "str", "mixed" (both), or "" before the first row.
   std::string_view id_type() const;
+  // With options.hash_ids, every row's id hash (in rowid order), moved out; empty otherwise.
+  std::vector<uint64_t> TakeIdHashes() { return std::move(id_hashes_); }
   // Whether vectors go straight into vec0's chunks (see ShardBuildOptions::write_chunks_directly).
   bool writes_chunks_directly() const { return chunk_writer_ != nullptr; }
 
@@ -120,6 +125,7 @@ class ShardBuilder {
   bool saw_str_id_ = false;
   bool sealed_ = false;
   std::string id_text_;  // reused buffer for the id map JSON
+  std::vector<uint64_t> id_hashes_;  // with options_.hash_ids
 };
 
 // The id map's JSON for an original id: {"v": 10, "t": "int"} or {"v": "doc", "t": "str"}.

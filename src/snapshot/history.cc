@@ -350,10 +350,12 @@ Result<KeptData> CollectKeptData(ObjectStore& store, ManifestStore& manifests, c
   return kept;
 }
 
-// An object of a kept run goes only when it sits in a shard folder no kept manifest reads.
+// An object of a kept run goes only when it sits in a shard folder no kept manifest reads, or is a
+// distributed task's id index part (merged into the run's id index when it published; left only
+// when the driver's delete of it failed).
 bool IsStaleAttempt(const ObjectInfo& object, const KeptData& kept, std::string_view shard_prefix) {
   const auto dir = ParseShardDirKey(object.key, shard_prefix);
-  return dir && !kept.named_dirs.count(dir->key);
+  return dir && (!kept.named_dirs.count(dir->key) || object.key == dir->key + "/" + std::string(kIdIndexPartFileName));
 }
 
 void PlanRun(const std::string& run_id, const std::vector<ObjectInfo>& objects,

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -21,6 +22,7 @@
 #include "routing/routing_plan.h"
 #include "shard/sublists.h"
 #include "write/config_validation.h"
+#include "write/id_index.h"
 #include "write/manifest_compose.h"
 #include "snapshot/publisher.h"
 #include "write/record_check.h"
@@ -175,6 +177,7 @@ class DistributedWriteImpl final : public DistributedWrite {
       if (s.row_count > 0) shards.push_back(std::move(s));
     }
     ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*store_, config_, plan, run_id_, shards));
+    RETURN_IF_ERROR(MergeIdIndexParts(plan, shards, manifest));
     auto published = PublishRun(*manifests_, manifest, started_, config_.publish_policy,
                                 config_.allow_schema_change);
     // Once the manifest is in history (a lost publish race can be rolled back to), its shards and
@@ -189,6 +192,41 @@ class DistributedWriteImpl final : public DistributedWrite {
     }
     if (!published.ok()) return published.status();
     return MakeBuildResult(run_id_, *published, plan.num_dbs, std::move(shards));
+  }
+
+  // The snapshot's id index, merged from the winners' parts (ShardIdIndexPartKey, each sorted, of its
+  // shard's rows only), written and recorded in `manifest`. A winner without a part (a task of an
+  // older shardvec) leaves the snapshot without an index, as before, with a warning: its first
+  // update reads every shard's id map instead. The parts are deleted with the other leftovers.
+  Status MergeIdIndexParts(const RoutingPlan& plan, const std::vector<ShardInfo>& shards, Manifest& manifest) {
+    int64_t rows = 0;
+    for (const ShardInfo& s : shards) rows += s.row_count;
+    std::vector<IdIndexEntry> entries;
+    entries.reserve(static_cast<size_t>(rows));
+    for (const ShardInfo& s : shards) {
+      const std::string key = ShardIdIndexPartKey(run_id_, s.db_id, s.attempt, layout_);
+      Result<std::string> bytes = store_->Get(key, IdIndexBytes(s.row_count));
+      if (bytes.status().code() == StatusCode::kNotFound) {
+        LogEvent(LogLevel::kWarning, "build_without_id_index",
+                 {{"run_id", run_id_}, {"db_id", s.db_id},
+                  {"message", fmt::format("shard db_id {} (attempt {}) came without its id index part '{}' (a task "
+                                          "of an older shardvec?): the snapshot is published without an id index, "
+                                          "so its first update reads every shard's id map",
+                                          s.db_id, s.attempt, store_->Url(key))}});
+        return Status::OK();
+      }
+      if (!bytes.ok()) return bytes.status().WithContext(fmt::format("id index part of db_id {}", s.db_id));
+      ASSIGN_OR_RETURN(IdIndex part, IdIndex::Parse(*bytes, plan.num_dbs, store_->Url(key)));
+      const auto& part_entries = part.entries();
+      if (static_cast<int64_t>(part_entries.size()) != s.row_count ||
+          std::any_of(part_entries.begin(), part_entries.end(),
+                      [&](const IdIndexEntry& e) { return e.db_id != static_cast<uint32_t>(s.db_id); })) {
+        return Status::Corruption(fmt::format("id index part '{}' does not list the {} rows of db_id {} alone",
+                                              store_->Url(key), s.row_count, s.db_id));
+      }
+      entries.insert(entries.end(), part_entries.begin(), part_entries.end());
+    }
+    return WriteIdIndex(*store_, run_id_, std::move(entries), manifest);
   }
 
   // Deletes this run's objects that no written manifest needs: losing and failed attempts, claim
@@ -251,6 +289,7 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   // The claim makes this folder ours: anything in it is left by a crashed process.
   std::error_code ec;
   fs::remove_all(target.build_dir, ec);
+  std::vector<uint64_t> id_hashes;
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
     Record record;
     for (int64_t row = 0;; ++row) {
@@ -260,8 +299,16 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
       ASSIGN_OR_RETURN(std::optional<std::string> payload, CanonicalPayload(record, row));
       RETURN_IF_ERROR(builder.Add(record.id, record.vector.data(), payload));
     }
-  });
+  }, &id_hashes);
   ReleaseLocalRunFolder(run_folder);  // removed only once no other task of this run builds beside it
+  if (!info.ok() || info->row_count == 0) return info;
+  // The shard's part of the snapshot's id index, beside it, for the driver to merge (12 bytes a row).
+  std::vector<IdIndexEntry> entries;
+  entries.reserve(id_hashes.size());
+  AppendShardEntries(entries, task.db_id, std::move(id_hashes));
+  RETURN_IF_ERROR(store->PutIfAbsent(ShardIdIndexPartKey(task.run_id, task.db_id, attempt, LayoutOf(task)),
+                                     IdIndex(std::move(entries)).Encode())
+                      .WithContext(fmt::format("upload of the id index part of shard {}", task.db_id)));
   return info;
 }
 

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "common/digest.h"
+#include "common/status_macros.h"
+#include "format/keys.h"
 #include "shard/shard_builder.h"
 
 namespace shardvec {
@@ -78,6 +80,23 @@ std::vector<int64_t> IdIndex::ShardsOf(uint64_t hash) const {
     if (shards.empty() || shards.back() != it->db_id) shards.push_back(it->db_id);
   }
   return shards;
+}
+
+void AppendShardEntries(std::vector<IdIndexEntry>& entries, int64_t db_id, std::vector<uint64_t> hashes) {
+  for (uint64_t hash : hashes) entries.push_back(IdIndexEntry{hash, static_cast<uint32_t>(db_id)});
+}
+
+int64_t IdIndexBytes(int64_t rows) { return static_cast<int64_t>(kHeaderBytes + kEntryBytes * rows); }
+
+Status WriteIdIndex(ObjectStore& store, std::string_view run_id, std::vector<IdIndexEntry> entries,
+                    Manifest& manifest) {
+  const auto count = static_cast<int64_t>(entries.size());
+  std::string bytes = IdIndex(std::move(entries)).Encode();  // the sorted entries go once encoded
+  const std::string key = VectorMetaKey(run_id, kIdIndexFileName);
+  RETURN_IF_ERROR(store.PutIfAbsent(key, bytes));
+  manifest.custom["shardvec"]["id_index"] = {
+      {"format", 1}, {"ref", store.Url(key)}, {"digest", Xxh3Digest(bytes)}, {"entries", count}};
+  return Status::OK();
 }
 
 }  // namespace shardvec

@@ -1,8 +1,10 @@
 // A snapshot's id index: where each id lives, without opening a shard. Every row's original id is
 // hashed to 64 bits (xxh3 of its id-map text, so the int 7 and the string "7" differ) and the
 // (hash, db_id) pairs are kept sorted, one artifact per snapshot (vector_meta/run_id=R/id_index.bin,
-// its digest and entry count in custom["shardvec"]["id_index"]). An update reads it once, finds the
-// shards of the ids it changes by binary search, and writes the next snapshot's.
+// its digest and entry count in custom["shardvec"]["id_index"]). Every build writes one (WriteSharded
+// from its shard builders' hashes; a distributed driver from the per-shard parts its tasks uploaded,
+// ShardIdIndexPartKey); an update reads it once, finds the shards of the ids it changes by binary
+// search, and writes the next snapshot's.
 //
 // Bytes: "SVIDX" 0x01 0x00 0x00, the entry count (u64 little endian), then the hashes ascending
 // (u64 LE each), then each entry's db_id (u32 LE each, in the same order): 12 bytes per row plus 16.
@@ -15,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "format/manifest.h"
+#include "shardvec/object_store.h"
 #include "shardvec/status.h"
 #include "shardvec/types.h"
 
@@ -48,5 +52,19 @@ class IdIndex {
  private:
   std::vector<IdIndexEntry> entries_;  // ascending
 };
+
+// Appends one shard's entries, {hash, db_id} for each of `hashes` (ShardBuilder::TakeIdHashes), and
+// frees `hashes` (the caller reserves `entries`).
+void AppendShardEntries(std::vector<IdIndexEntry>& entries, int64_t db_id, std::vector<uint64_t> hashes);
+
+// The artifact's size for `rows` entries: 16 header bytes and 12 per entry.
+int64_t IdIndexBytes(int64_t rows);
+
+// Writes `entries` (any order) as run `run_id`'s id index, vector_meta/run_id=R/id_index.bin
+// (put-if-absent; the caller publishes the manifest after it), and records it in `manifest` as
+// custom["shardvec"]["id_index"] = {"format": 1, "ref": URL, "digest": "xxh3:…", "entries": n}.
+// Memory: the entries (16 bytes each) and the encoded artifact (12 bytes each) at once.
+Status WriteIdIndex(ObjectStore& store, std::string_view run_id, std::vector<IdIndexEntry> entries,
+                    Manifest& manifest);
 
 }  // namespace shardvec

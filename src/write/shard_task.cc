@@ -101,11 +101,14 @@ fs::path LocalAttemptDir(const fs::path& run_dir, int64_t db_id, int64_t attempt
   return run_dir / fmt::format("db={:05d}", db_id) / fmt::format("attempt={:02d}", attempt);
 }
 
-Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFeed& feed) {
+Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFeed& feed,
+                                      std::vector<uint64_t>* id_hashes) {
   RemoveBuildDir cleanup{t.build_dir};
   RETURN_IF_ERROR(CreatePrivateDirectories(t.build_dir));
   const fs::path db_path = t.build_dir / std::string(kShardFileName);
-  ASSIGN_OR_RETURN(std::unique_ptr<ShardBuilder> builder, ShardBuilder::Create(db_path, t.options));
+  ShardBuildOptions options = t.options;
+  options.hash_ids = id_hashes != nullptr;
+  ASSIGN_OR_RETURN(std::unique_ptr<ShardBuilder> builder, ShardBuilder::Create(db_path, options));
   RETURN_IF_ERROR(feed(*builder));
   ShardInfo info;
   info.row_count = builder->row_count();
@@ -113,6 +116,7 @@ Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& t, const ShardRowFe
   ASSIGN_OR_RETURN(info.db_bytes, builder->Seal());
   info.sublists = builder->sublist_count();
   info.filter_stats = builder->filter_stats_json();
+  if (id_hashes != nullptr) *id_hashes = builder->TakeIdHashes();
   builder.reset();
   if (info.row_count == 0) {
     info.db_id = t.db_id;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/file_lock.h"
 #include "format/keys.h"
@@ -69,8 +70,10 @@ class BatchPacer {
 using ShardRowFeed = std::function<Status(ShardBuilder&)>;
 
 // Builds, digests and uploads the shard to ShardKey(run_id, db_id, attempt, layout). A shard without rows is
-// not uploaded: its ShardInfo has row_count 0 and no digest.
-Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& target, const ShardRowFeed& feed);
+// not uploaded: its ShardInfo has row_count 0 and no digest. With `id_hashes`, it gets every row's
+// IdIndexHash (ShardBuildOptions::hash_ids; 8 bytes per row) for the snapshot's id index.
+Result<ShardInfo> BuildAndUploadShard(const ShardFileTarget& target, const ShardRowFeed& feed,
+                                      std::vector<uint64_t>* id_hashes = nullptr);
 
 // Uploads a finished shard file (`target.build_dir` unused) to ShardKey(run_id, db_id, attempt,
 // layout) and fills `info`'s db_id, attempt, db_url, checkpoint_id, digest and db_bytes.

@@ -957,12 +957,7 @@ class UpdateRunImpl final : public UpdateRun {
     const int64_t list_shards = base_lists.shards - base_list_shards_rebuilt + list_shards_new;
     custom.erase("sublists");
     if (lists > 0 && list_shards > 0) custom["sublists"] = {{"lists", lists}, {"shards", list_shards}};
-    const IdIndex next(std::move(entries));
-    const std::string index_bytes = next.Encode();
-    const std::string index_key = VectorMetaKey(ctx_.run_id, kIdIndexFileName);
-    RETURN_IF_ERROR(ctx_.store->PutIfAbsent(index_key, index_bytes));
-    custom["id_index"] = {{"format", 1}, {"ref", ctx_.store->Url(index_key)}, {"digest", Xxh3Digest(index_bytes)},
-                          {"entries", static_cast<int64_t>(next.entries().size())}};
+    RETURN_IF_ERROR(WriteIdIndex(*ctx_.store, ctx_.run_id, std::move(entries), manifest));
     custom["update"] = {{"base_run_id", report.base_run_id}, {"base_manifest_ref", report.base_manifest_ref}};
 
     if (config_.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx_.manifests, ctx_.base));

@@ -25,6 +25,7 @@
 #include "routing/routing_plan.h"
 #include "shard/sqlite_vec.h"
 #include "write/config_validation.h"
+#include "write/id_index.h"
 #include "write/manifest_compose.h"
 #include "snapshot/publisher.h"
 #include "write/record_check.h"
@@ -193,9 +194,10 @@ void Prefetch(std::span<const float> vector) {
   for (size_t offset = 0; offset < vector.size_bytes(); offset += 64) __builtin_prefetch(bytes + offset);
 }
 
-// Builds one shard from its routed records, uploads it, and removes the local files.
+// Builds one shard from its routed records, uploads it, and removes the local files; `id_hashes` gets
+// its rows' id hashes.
 Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const RecordBatch* batch,
-                                   const RoutedRecords& routed) {
+                                   const RoutedRecords& routed, std::vector<uint64_t>* id_hashes) {
   const auto db = static_cast<size_t>(db_id);
   // The shard's row count is known here, so its pages and chunks are sized to it.
   ASSIGN_OR_RETURN(std::vector<FilterColumnSpec> filter_columns,
@@ -222,7 +224,7 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
         RETURN_IF_ERROR(builder.Add(record.id, batch->VectorAt(row).data(), payload));
       }
       return Status::OK();
-    });
+    }, id_hashes);
   }
   const fs::path& spool_path = routed.spools[db].path();
   Result<ShardInfo> info = BuildAndUploadShard(target, [&](ShardBuilder& builder) -> Status {
@@ -237,13 +239,15 @@ Result<ShardInfo> BuildRoutedShard(const RunContext& ctx, int64_t db_id, const R
       RETURN_IF_ERROR(pacer.BeforeRow());
       RETURN_IF_ERROR(builder.Add(id, vector.data(), payload));
     }
-  });
+  }, id_hashes);
   std::error_code ec;
   fs::remove(spool_path, ec);
   return info;
 }
 
-Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* batch, const RoutedRecords& routed) {
+// The built shards (ascending db_id); `id_hashes` (one slot per db_id) gets each shard's id hashes.
+Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* batch, const RoutedRecords& routed,
+                                           std::vector<std::vector<uint64_t>>& id_hashes) {
   std::vector<int64_t> todo;
   int64_t total_rows = 0;
   for (size_t db = 0; db < static_cast<size_t>(ctx.plan.num_dbs); ++db) {
@@ -280,7 +284,7 @@ Result<std::vector<ShardInfo>> BuildShards(RunContext& ctx, const RecordBatch* b
     for (int64_t db : todo) {
       futures.push_back(pool->Submit([&, db]() -> Result<ShardInfo> {
         if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
-        auto result = BuildRoutedShard(ctx, db, batch, routed);
+        auto result = BuildRoutedShard(ctx, db, batch, routed, &id_hashes[static_cast<size_t>(db)]);
         if (!result.ok()) {
           std::lock_guard<std::mutex> lock(failure_mu);
           if (first_failure.ok()) first_failure = result.status();
@@ -330,12 +334,22 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
   ASSIGN_OR_RETURN(RoutedRecords routed, RouteRecords(ctx, source, batch, *router));
   durations.sharding_ms = MillisSince(phase_start);
   phase_start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, batch, routed));
+  std::vector<std::vector<uint64_t>> id_hashes(static_cast<size_t>(ctx.plan.num_dbs));
+  ASSIGN_OR_RETURN(std::vector<ShardInfo> shards, BuildShards(ctx, batch, routed, id_hashes));
   durations.write_ms = MillisSince(phase_start);
   const auto num_attempts = static_cast<int64_t>(shards.size());
   Report(ctx.config, "publish", 0, 0);
   phase_start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Manifest manifest, ComposeManifest(*ctx.store, ctx.config, ctx.plan, ctx.run_id, shards));
+  std::vector<IdIndexEntry> entries;
+  int64_t rows = 0;
+  for (const ShardInfo& shard : shards) rows += shard.row_count;
+  entries.reserve(static_cast<size_t>(rows));
+  for (size_t db = 0; db < id_hashes.size(); ++db) {
+    AppendShardEntries(entries, static_cast<int64_t>(db), std::move(id_hashes[db]));
+  }
+  id_hashes.clear();
+  RETURN_IF_ERROR(WriteIdIndex(*ctx.store, ctx.run_id, std::move(entries), manifest));
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy,
                               ctx.config.allow_schema_change));

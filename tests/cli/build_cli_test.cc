@@ -11,6 +11,9 @@
 #include <regex>
 #include <set>
 
+#include "format/manifest.h"
+#include "shardvec/object_store.h"
+#include "support/id_index_check.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -68,7 +71,10 @@ TEST_F(BuildCliTest, SnapshotHasExactlyTheReferenceLayout) {
   std::string manifest_key;
   int shard_files = 0, runs = 0;
   for (const auto& k : keys) {
-    if (k == "_CURRENT" || k == "vector_meta/run_id=R1/centroids.npy" || k == "shards/run_id=R1/_RUN") continue;
+    if (k == "_CURRENT" || k == "vector_meta/run_id=R1/centroids.npy" || k == "vector_meta/run_id=R1/id_index.bin" ||
+        k == "shards/run_id=R1/_RUN") {
+      continue;
+    }
     if (std::regex_match(k, std::regex(R"(manifests/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z_run_id=R1/manifest)"))) {
       manifest_key = k;
     } else if (std::regex_match(k, std::regex(R"(shards/run_id=R1/db=0000[0-3]/attempt=00/shard\.db)"))) {
@@ -124,6 +130,16 @@ TEST_F(BuildCliTest, SnapshotHasExactlyTheReferenceLayout) {
   EXPECT_EQ(custom["vector"]["centroids_ref"], "file://" + (root / "vector_meta/run_id=R1/centroids.npy").string());
   EXPECT_EQ(custom["shardvec"]["format"], 1);
   EXPECT_EQ(custom["shardvec"]["page_size"], 65536);
+  // The id index an update reads: every row's id hash and shard, as the shards hold them.
+  EXPECT_EQ(custom["shardvec"]["id_index"]["ref"],
+            "file://" + (root / "vector_meta/run_id=R1/id_index.bin").string());
+  {
+    auto store = OpenStore(root.string());
+    ASSERT_TRUE(store.ok());
+    auto manifest = ParseManifest(testing::ReadText(root / manifest_key));
+    ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+    EXPECT_EQ(testing::ExpectIdIndexMatchesShards(**store, *manifest, tmp_ / "scratch"), 240);
+  }
 
   auto shard_rows = QueryRows(mdb, "SELECT db_id, db_url, attempt, row_count, db_bytes, checkpoint_id FROM shards ORDER BY db_id");
   int64_t total = 0;

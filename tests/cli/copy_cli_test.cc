@@ -104,8 +104,10 @@ TEST_F(S3CopyCliTest, FolderToS3ToFolderAnswersAsTheOriginalAndResumes) {
   const json before = Search(src);
   ASSERT_FALSE(before.empty());
   const std::string s3 = testing::UniqueS3Prefix("cli-copy");
-  int64_t objects = 0;  // every shard file and routing artifact (hyperplanes) of both runs
-  for (const std::string& file : testing::ListFiles(src)) objects += file.ends_with("shard.db") || file.ends_with(".npy");
+  int64_t objects = 0;  // every shard file, routing artifact (hyperplanes) and id index of both runs
+  for (const std::string& file : testing::ListFiles(src)) {
+    objects += file.ends_with("shard.db") || file.ends_with(".npy") || file.ends_with("id_index.bin");
+  }
   ASSERT_GE(objects, 2);
   json up = Copy(src, s3, "--all-history --max-workers 2");
   EXPECT_EQ(up["objects_copied"], objects);

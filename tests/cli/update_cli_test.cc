@@ -57,7 +57,7 @@ TEST_F(UpdateCliTest, UpsertsAndDeletesFromFilesArePublishedAndReported) {
   EXPECT_EQ(out["deleted"], 2);
   EXPECT_EQ(out["missing_deletes"], 1);
   EXPECT_EQ(out["total_vectors"], 59);
-  EXPECT_FALSE(out["used_id_index"]);  // a build writes none; this update wrote one
+  EXPECT_TRUE(out["used_id_index"]);  // `shardvec build` wrote one
   EXPECT_TRUE(out["base_centroid_distance"].is_number());
 
   ReaderOptions o;

@@ -3,7 +3,9 @@ scripts/pg_test_server.py starts, and the CLI binary."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 import uuid
@@ -99,6 +101,36 @@ def spark() -> Iterator[Any]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def check_id_index(manifest_ref: str) -> int:
+    """The id index a folder snapshot's manifest records (custom.shardvec.id_index), read as
+    src/write/id_index.h lays it out: its digest and entry count are the recorded ones, its hashes
+    ascend, and it lists exactly (xxh3 of each vec_id_map text, db_id) for every row of every shard
+    the manifest names, as plain sqlite3 reads them. Returns the rows checked."""
+    import numpy as np
+    import xxhash
+
+    with sqlite3.connect(f"file:{manifest_ref.removeprefix('file://')}?mode=ro", uri=True) as manifest:
+        custom = json.loads(manifest.execute("SELECT custom FROM build_meta").fetchone()[0])
+        shards = manifest.execute("SELECT db_id, db_url FROM shards").fetchall()
+    meta = custom["shardvec"]["id_index"]
+    assert meta["format"] == 1
+    data = Path(meta["ref"].removeprefix("file://")).read_bytes()
+    assert meta["digest"] == "xxh3:" + xxhash.xxh3_64_hexdigest(data)
+    assert data[:8] == b"SVIDX\x01\x00\x00"
+    count = int.from_bytes(data[8:16], "little")
+    assert count == meta["entries"] and len(data) == 16 + 12 * count
+    hashes = np.frombuffer(data, dtype="<u8", count=count, offset=16)
+    dbs = np.frombuffer(data, dtype="<u4", count=count, offset=16 + 8 * count)
+    assert (hashes[1:] >= hashes[:-1]).all()
+    want = []
+    for db_id, db_url in shards:
+        with sqlite3.connect(f"file:{db_url.removeprefix('file://')}/shard.db?mode=ro", uri=True) as db:
+            want += [(xxhash.xxh3_64_intdigest(text.encode()), db_id)
+                     for (text,) in db.execute("SELECT original_id FROM vec_id_map")]
+    assert sorted(want) == sorted(zip(hashes.tolist(), dbs.tolist(), strict=True))
+    return count
 
 
 def shards_downloaded(store: Path) -> None:

@@ -19,9 +19,17 @@ import pyarrow as pa
 import pytest
 import xxhash
 
+from conftest import check_id_index
 from shardvec.config import VectorColumnInput
 from shardvec.errors import ConfigValidationError, ShardAssignmentError
-from shardvec.vector import BuildResult, ShardedVectorReader, VectorShardedWriteConfig, write_arrays
+from shardvec.vector import (
+    BuildResult,
+    ShardedVectorReader,
+    VectorRecord,
+    VectorShardedWriteConfig,
+    update_sharded,
+    write_arrays,
+)
 from shardvec.vector._distributed import DistributedRun
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig, VectorWriteOptions
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
@@ -145,6 +153,9 @@ def check_snapshot(result: BuildResult, table: pa.Table, prefix: str, cache: Pat
         with sqlite3.connect(result.manifest_ref.removeprefix("file://")) as manifest:
             custom = json.loads(manifest.execute("SELECT custom FROM build_meta").fetchone()[0])
         assert custom["shardvec"]["id_type"] == "int"
+        # The driver merged the tasks' id index parts into the snapshot's index, and deleted them.
+        assert check_id_index(result.manifest_ref) == len(ids)
+        assert not list(Path(prefix, "shards").rglob("id_index.part"))
 
 
 STRATEGIES = {
@@ -198,6 +209,23 @@ def test_a_task_failing_after_upload_is_retried_and_its_objects_removed(engine: 
     assert winner.attempt >= 1 and winner.db_url.endswith(f"attempt={winner.attempt:02d}")
     db_folder = Path(prefix) / "shards" / f"run_id={result.run_id}" / "db=00002"
     assert sorted(p.name for p in db_folder.iterdir()) == [f"attempt={winner.attempt:02d}"]
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_the_first_update_after_a_distributed_build_finds_its_shards_by_the_id_index(engine: Writer,
+                                                                                     tmp_path: Path) -> None:
+    table = make_table(seed=13)
+    prefix = str(tmp_path / "store")
+    config = config_for(prefix, strategy=VectorShardingStrategy.LSH)
+    result = engine(table, config, INPUT)
+    assert check_id_index(result.manifest_ref) == ROWS
+    # Row 5 (id 15) upserted with its own vector, so routed to the shard that holds it: that shard
+    # alone is rebuilt (and read), the other three shared.
+    update = update_sharded(upserts=[VectorRecord(id=15, vector=vectors_of(table)[5], payload={"title": "new"})],
+                            config=config)
+    assert update.report.used_id_index is True
+    assert (update.report.replaced, len(update.report.rebuilt), update.report.shared_shards) == (1, 1, 3)
+    assert check_id_index(update.build.manifest_ref) == ROWS
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)

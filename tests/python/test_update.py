@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import check_id_index
 from shardvec.config import WriterOutputConfig
 from shardvec.errors import ConfigValidationError, PublishConflictError
 from shardvec.vector import (
@@ -19,6 +20,7 @@ from shardvec.vector import (
     VectorShardedWriteConfig,
     update_sharded,
     write_arrays,
+    write_sharded,
 )
 from shardvec.vector.config import VectorIndexConfig, VectorShardingConfig
 from shardvec.vector.types import DistanceMetric, VectorShardingStrategy
@@ -61,7 +63,7 @@ def test_upserts_and_deletes_publish_what_a_full_rebuild_holds(
     assert isinstance(result, UpdateResult)
     assert (result.report.upserted, result.report.replaced, result.report.deleted,
             result.report.missing_deletes) == (2, 1, 2, 1)
-    assert result.report.used_id_index is False
+    assert result.report.used_id_index is True  # the build's index
     assert result.build.stats.rows_written == 99
     assert result.report.shared_shards + len(result.report.rebuilt) == 4
     rows.update({4: replaced, 500: added})
@@ -86,6 +88,27 @@ def test_upserts_and_deletes_publish_what_a_full_rebuild_holds(
         assert (hit.id, hit.payload) == (4, {"n": -4})
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("writer", ["write_arrays", "write_sharded"])
+def test_a_python_build_writes_the_id_index_and_the_first_update_rebuilds_only_the_shard_it_names(
+        tmp_path: Path, writer: str) -> None:
+    config = make_config(str(tmp_path / "store"), tmp_path, {})
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((200, DIM)).astype(np.float32)
+    ids = [f"doc-{i}" if i % 2 else i for i in range(200)]  # str and int ids
+    if writer == "write_arrays":
+        built = write_arrays(vectors, config, ids=[str(i) for i in ids])
+        ids = [str(i) for i in ids]
+    else:
+        built = write_sharded((VectorRecord(id=i, vector=v) for i, v in zip(ids, vectors, strict=True)), config)
+    assert check_id_index(built.manifest_ref) == 200
+
+    # Row 3 upserted with its own vector (so routed to the shard that holds it): one shard rebuilt.
+    result = update_sharded(upserts=[VectorRecord(id=ids[3], vector=vectors[3], payload={"n": 3})], config=config)
+    assert result.report.used_id_index is True
+    assert (result.report.replaced, len(result.report.rebuilt), result.report.shared_shards) == (1, 1, 3)
+    assert check_id_index(result.build.manifest_ref) == 200
 
 
 def test_a_config_that_disagrees_with_the_base_is_refused_naming_the_field(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@
 
 #include "shardvec/admin.h"
 #include "shardvec/copy.h"
+#include "snapshot/publisher.h"
 #include "support/forwarding_store.h"
+#include "support/id_index_check.h"
 #include "support/relocation_support.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
@@ -85,14 +87,18 @@ TEST_F(CopyTest, AFolderCopyAnswersAsTheOriginalAndNamesOnlyItsOwnUrls) {
   auto dst = Folder("dst");
   auto report = CopySnapshots(*src_, *dst, Options());
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  // The current snapshot (R2): 4 shards and its centroids.
-  EXPECT_EQ(report->objects_copied, 5);
+  // The current snapshot (R2): 4 shards, its centroids and its id index.
+  EXPECT_EQ(report->objects_copied, 6);
   EXPECT_EQ(report->objects_skipped, 0);
   EXPECT_EQ(report->run_id, "R2");
   EXPECT_EQ(report->manifests.size(), 1u);
   EXPECT_EQ(report->current_ref, report->manifests.back());
   EXPECT_EQ(Answers(dst), before);
   ExpectOnlyOwnUrls(*dst, src_->PrefixUrl());
+  // The copy's manifest names the copied id index, which names the copy's shards right.
+  auto manifest = ReadManifest(*dst, *KeyFromUrl(dst->PrefixUrl(), report->current_ref), report->current_ref);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_GT(testing::ExpectIdIndexMatchesShards(*dst, *manifest, tmp_ / "scratch"), 0);
   // Only R2's objects: R1's were not asked for.
   for (const std::string& file : testing::ListFiles(tmp_ / "dst")) EXPECT_THAT(file, ::testing::Not(HasSubstr("R1")));
 }
@@ -127,7 +133,7 @@ TEST_F(CopyTest, AllHistoryCopiesEveryManifestAndServesWhatTheSourceServes) {
   o.all_history = true;
   auto report = CopySnapshots(*src_, *dst, o);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_EQ(report->objects_copied, 10);
+  EXPECT_EQ(report->objects_copied, 12);  // each run's shards, routing file and id index
   EXPECT_EQ(testing::ManifestKeys(*dst), testing::ManifestKeys(*src_));
   EXPECT_EQ(CurrentRun(*dst), "R1");
   EXPECT_EQ(Answers(dst), r1);
@@ -152,12 +158,12 @@ TEST_F(CopyTest, ACopyStoppedPartWayResumesWithoutUploadingAgain) {
   auto resumed = CopySnapshots(*src_, *dst, Options());
   ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
   EXPECT_EQ(resumed->objects_skipped, 2);
-  EXPECT_EQ(resumed->objects_copied, 3);
+  EXPECT_EQ(resumed->objects_copied, 4);
   EXPECT_EQ(Answers(dst), before);
   // Once more: everything is there, the manifest included; nothing is written.
   auto again = CopySnapshots(*src_, *std::make_shared<PutFileBudgetStore>(dst, 0), Options());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->objects_skipped, 5);
+  EXPECT_EQ(again->objects_skipped, 6);
   EXPECT_EQ(again->objects_copied, 0);
   // The staging folder is left empty.
   EXPECT_EQ(testing::ListFiles(tmp_ / "staging"), std::vector<std::string>{});
@@ -263,7 +269,7 @@ TEST_F(S3CopyTest, FolderToS3ToFolderAnswersAsTheOriginal) {
   o.all_history = true;
   auto up = CopySnapshots(*src_, *s3, o);
   ASSERT_TRUE(up.ok()) << up.status().ToString();
-  EXPECT_EQ(up->objects_copied, 10);
+  EXPECT_EQ(up->objects_copied, 12);  // each run's shards, routing file and id index
   EXPECT_EQ(Answers(s3), before);
   ExpectOnlyOwnUrls(*s3, src_->PrefixUrl());
 
@@ -274,7 +280,7 @@ TEST_F(S3CopyTest, FolderToS3ToFolderAnswersAsTheOriginal) {
   auto across = CopySnapshots(*s3, *s3b, o);
   ASSERT_TRUE(across.ok()) << across.status().ToString();
   EXPECT_EQ(across->objects_skipped, 2);
-  EXPECT_EQ(across->objects_copied, 8);
+  EXPECT_EQ(across->objects_copied, 10);
   ExpectOnlyOwnUrls(*s3b, s3->PrefixUrl());
 
   auto down = Folder("down");

@@ -462,6 +462,20 @@ TEST_F(CleanupTest, RemovesAttemptFoldersTheManifestDoesNotName) {
   EXPECT_TRUE(Exists(VectorMetaKey("A", "centroids.npy")));
 }
 
+// A distributed task's id index part is merged into the run's index at publish; one its driver failed
+// to delete goes at cleanup even from a shard folder the manifest names, and the run's index stays.
+TEST_F(CleanupTest, RemovesIdIndexPartsLeftInTheShardFoldersOfAKeptRun) {
+  SetCurrent(Publish(kT1, "A", {{0, 1}, {1, 0}}));
+  Put(ShardIdIndexPartKey("A", 0, 1), "a part the driver failed to delete");
+  Put(VectorMetaKey("A", "id_index.bin"), "the run's index");
+
+  auto report = Cleanup(store_, CleanupOptions{});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->deleted_keys, std::vector<std::string>{ShardIdIndexPartKey("A", 0, 1)});
+  EXPECT_TRUE(Exists(ShardKey("A", 0, 1)));
+  EXPECT_TRUE(Exists(VectorMetaKey("A", "id_index.bin")));
+}
+
 TEST_F(CleanupTest, KeepsEveryObjectOfARunWhoseManifestDoesNotParse) {
   SetCurrent(Publish(kT2, "B"));
   Put(ManifestKey(kT1, "A"), "not sqlite");

@@ -15,6 +15,9 @@
 #include "format/manifest.h"
 #include "format/run_record.h"
 #include "shardvec/reader.h"
+#include "shardvec/update.h"
+#include "support/fault_injection_store.h"
+#include "support/id_index_check.h"
 #include "support/s3_test_env.h"
 #include "support/test_util.h"
 #include "snapshot/publisher.h"
@@ -154,6 +157,10 @@ class DistributedTest : public ::testing::Test {
     EXPECT_EQ(c.strategy == Strategy::kExplicit, have.routing_npy.empty());
     EXPECT_EQ(have.manifest.custom["shardvec"]["shard_digests"], want.manifest.custom["shardvec"]["shard_digests"]);
     EXPECT_EQ(have.manifest.num_dbs, want.manifest.num_dbs);
+    // The driver merged the tasks' id index parts into the index WriteSharded writes.
+    EXPECT_EQ(testing::ExpectIdIndexMatchesShards(*distributed, have.manifest, tmp_ / "scratch"), data_.rows);
+    EXPECT_EQ(have.manifest.custom["shardvec"]["id_index"]["digest"],
+              want.manifest.custom["shardvec"]["id_index"]["digest"]);
     // Every local build folder is gone.
     EXPECT_TRUE(testing::ListFiles(tmp_ / "build").empty());
   }
@@ -212,10 +219,11 @@ class DistributedTest : public ::testing::Test {
     ASSERT_TRUE(empty_info.ok());
     EXPECT_EQ(empty_info->row_count, 0);
     EXPECT_EQ(RunShardObjects(*store, "R"),
-              (std::vector<std::string>{"_RUN", "db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db",
-                                        "db=00000/attempt=01/_CLAIM", "db=00000/attempt=01/shard.db",
-                                        "db=00000/attempt=02/_CLAIM", "db=00000/attempt=02/shard.db",
-                                        "db=00001/attempt=00/_CLAIM"}));
+              (std::vector<std::string>{"_RUN", "db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/id_index.part",
+                                        "db=00000/attempt=00/shard.db", "db=00000/attempt=01/_CLAIM",
+                                        "db=00000/attempt=01/id_index.part", "db=00000/attempt=01/shard.db",
+                                        "db=00000/attempt=02/_CLAIM", "db=00000/attempt=02/id_index.part",
+                                        "db=00000/attempt=02/shard.db", "db=00001/attempt=00/_CLAIM"}));
 
     // Attempt 2 "failed" after its upload: the driver never hears of it.
     auto result = (*write)->Publish(*plan, {attempts[1], attempts[0], attempts[0], *empty_info});
@@ -228,10 +236,12 @@ class DistributedTest : public ::testing::Test {
     EXPECT_EQ(result->durations.total_ms, result->elapsed_ms);
     EXPECT_EQ(result->durations.write_ms, result->elapsed_ms - result->durations.manifest_ms);
     EXPECT_EQ(result->durations.sharding_ms, 0);  // the plan was made by the caller
-    // The run's claim (_RUN) stays with its published shards.
+    // The run's claim (_RUN) stays with its published shards; the id index parts went, merged into
+    // the run's index (of the winner's 10 rows).
     EXPECT_EQ(RunShardObjects(*store, "R"),
               (std::vector<std::string>{"_RUN", "db=00000/attempt=00/_CLAIM", "db=00000/attempt=00/shard.db"}));
     Snapshot snapshot = ReadSnapshot(*store);
+    EXPECT_EQ(testing::ExpectIdIndexMatchesShards(*store, snapshot.manifest, tmp_ / "scratch"), 10);
     ASSERT_EQ(snapshot.manifest.shards.size(), 1u);
     EXPECT_THAT(*snapshot.manifest.shards[0].db_url, ::testing::EndsWith("db=00000/attempt=00"));
     EXPECT_EQ(snapshot.manifest.shards[0].attempt, 0);
@@ -556,6 +566,82 @@ TEST_F(DistributedTest, RunRecordEndsWithTheWriterTypeAndStatus) {
     EXPECT_TRUE(RunShardObjects(*store, run).empty()) << run;
   }
   EXPECT_EQ(ReadRunRecord(*store, "ABORTED").error_message, "executor lost");
+}
+
+// The update after a distributed build finds its shards through the index the driver merged, reading
+// only the shard it rebuilds. A publish that fails before its manifest leaves neither the index nor
+// the parts; a winner without a part (a task of an older shardvec) publishes without an index, and
+// the next update reads every shard's id map instead.
+TEST_F(DistributedTest, TheNextUpdateUsesTheMergedIdIndexAndAFailedPublishLeavesNone) {
+  auto plain = LocalStore("store");
+  auto store = std::make_shared<testing::ShardReadCountingStore>(plain);
+  WriteConfig config = Config({"explicit", Strategy::kExplicit}, store->PrefixUrl());
+  ASSERT_TRUE(WriteDistributed(config, store).ok());
+  // Row 5 (id 15, shard 1) upserted and row 9 (id 27, shard 1) deleted.
+  const Matrix vector = testing::MakeMatrix(1, kDim, {data_.row(5), data_.row(5) + kDim});
+  const std::vector<int64_t> ids = {15}, shard_ids = {1};
+  RecordBatch upsert{1, kDim, vector.data.data()};
+  upsert.int_ids = ids;
+  upsert.shard_ids = shard_ids;
+  store->shard_reads = 0;
+  auto updated = UpdateSharded(config, &upsert, {RecordId(int64_t{27})}, {}, store);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_TRUE(updated->report.used_id_index);
+  EXPECT_EQ(updated->report.replaced, 1);
+  EXPECT_EQ(updated->report.deleted, 1);
+  ASSERT_EQ(updated->report.rebuilt.size(), 1u);
+  EXPECT_EQ(updated->report.rebuilt[0].db_id, 1);
+  EXPECT_EQ(store->shard_reads.load(), 1);
+
+  // The driver's store fails just before the manifest's upload, after the index's.
+  config.run_id = "FAILED";
+  auto failing = std::make_shared<testing::FaultInjectionStore>(
+      plain, testing::FaultAt(testing::kFaultAfterRoutingArtifacts, 1, /*crash=*/false));
+  auto write = DistributedWrite::Begin(config, "vector-ray", failing);
+  ASSERT_TRUE(write.ok());
+  auto plan = PlanRouting(config, nullptr);
+  ASSERT_TRUE(plan.ok());
+  std::vector<ShardInfo> attempts;
+  const std::vector<Record> records = Records();
+  for (int64_t db = 0; db < 2; ++db) {
+    VectorRecordSource source(std::vector<Record>(records.begin() + 10 * db, records.begin() + 10 * db + 10));
+    auto info = BuildShardAttempt(Task(config, "FAILED", db), source, plain);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    attempts.push_back(*info);
+  }
+  EXPECT_THAT((*write)->Publish(*plan, attempts).status().message(), HasSubstr("fault injected"));
+  EXPECT_TRUE(RunShardObjects(*plain, "FAILED").empty());
+  auto meta = plain->List(VectorMetaKey("FAILED", ""));
+  ASSERT_TRUE(meta.ok());
+  EXPECT_TRUE(meta->objects.empty()) << meta->objects[0].key;
+
+  // A winner without its part: published without an index; the next update reads every shard.
+  config.run_id = "OLDTASK";
+  write = DistributedWrite::Begin(config, "vector-spark", plain);
+  ASSERT_TRUE(write.ok());
+  attempts.clear();
+  for (int64_t db = 0; db < 4; ++db) {
+    std::vector<Record> rows;
+    for (const Record& r : records) {
+      if (r.shard_id == db) rows.push_back(r);
+    }
+    VectorRecordSource source(rows);
+    auto info = BuildShardAttempt(Task(config, "OLDTASK", db), source, plain);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    attempts.push_back(*info);
+  }
+  ASSERT_TRUE(plain->Delete(ShardIdIndexPartKey("OLDTASK", 2, 0)).ok());
+  auto published = (*write)->Publish(*plan, attempts);
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  Snapshot snapshot = ReadSnapshot(*plain);
+  EXPECT_FALSE(snapshot.manifest.custom["shardvec"].contains("id_index"));
+  EXPECT_EQ(RunShardObjects(*plain, "OLDTASK").size(), 9u) << "_RUN and each shard's claim and file, no part";
+  config.run_id.reset();
+  store->shard_reads = 0;
+  updated = UpdateSharded(config, &upsert, {}, {}, store);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_FALSE(updated->report.used_id_index);
+  EXPECT_EQ(store->shard_reads.load(), 5) << "every shard's id map, then the rebuilt shard";
 }
 
 // On the S3 test server: claims are If-None-Match puts, deletes are batched.

@@ -12,7 +12,9 @@
 #include "routing/cluster.h"
 #include "routing/lsh.h"
 #include "shard/shard_builder.h"
+#include "shardvec/update.h"
 #include "snapshot/publisher.h"
+#include "support/id_index_check.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -597,6 +599,73 @@ TEST_F(WriterTest, BadRowsOfABatchFailTheRunNamingTheRowAsInAStream) {
     EXPECT_NE(result.status().message().find(tc.expect), std::string::npos) << tc.name << ": " << result.status().message();
     EXPECT_NE(result.status().message().find("row 37"), std::string::npos) << result.status().message();
     EXPECT_FALSE(fs::exists(tmp_ / "store" / "_CURRENT")) << tc.name;
+  }
+}
+
+// Every build writes the snapshot's id index before its manifest (a stream through spool files, a
+// batch in place; rows reordered by sub-lists): each row's id hash and shard as plain SQLite reads
+// them from the shards. The next update finds the shards of its ids through it, reading only the
+// shard it rebuilds, and writes the next index.
+TEST_F(WriterTest, EveryBuildWritesTheIdIndexAndTheNextUpdateReadsOnlyTheShardItRebuilds) {
+  Matrix data = testing::ClusteredMatrix(300, 8, 4, 7);
+  const std::vector<Record> records = MakeRecords(data);  // int and string ids
+  const BatchColumns columns(records);
+  for (bool batch : {false, true}) {
+    SCOPED_TRACE(batch ? "batch" : "stream");
+    WriteConfig c = BaseConfig(8);
+    c.store = (tmp_ / (batch ? "batch" : "stream")).string();
+    c.sharding.strategy = Strategy::kLsh;
+    c.sharding.num_dbs = 4;
+    c.sharding.sublists_per_shard = 3;
+    auto opened = OpenStore(c.store);
+    ASSERT_TRUE(opened.ok());
+    auto store = std::make_shared<testing::ShardReadCountingStore>(*opened);
+    VectorRecordSource stream(records);
+    auto built = batch ? WriteSharded(c, columns.View(data), store) : WriteSharded(c, stream, store);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    ASSERT_GE(built->shards.size(), 2u);
+    auto current = ReadCurrent(*store);
+    ASSERT_TRUE(current.ok() && *current);
+    const std::string ref = (*current)->pointer.manifest_ref;
+    auto manifest = ReadManifest(*store, *KeyFromUrl(store->PrefixUrl(), ref), ref);
+    ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+    EXPECT_EQ(testing::ExpectIdIndexMatchesShards(*store, *manifest, tmp_ / "scratch"), 300);
+
+    // Row 4 (id 40) upserted with its own vector (so routed to the shard that holds it) and another
+    // id of that shard deleted: one shard rebuilt, the only shard file read.
+    const ManifestShard* holder = nullptr;
+    std::string other;
+    for (const ManifestShard& shard : manifest->shards) {
+      const std::vector<std::string> ids = ShardIds(shard);
+      if (std::find(ids.begin(), ids.end(), R"({"v": 40, "t": "int"})") == ids.end()) continue;
+      holder = &shard;
+      for (const std::string& id : ids) {
+        if (id != R"({"v": 40, "t": "int"})") other = id;
+      }
+    }
+    ASSERT_NE(holder, nullptr);
+    ASSERT_FALSE(other.empty());
+    const nlohmann::json deleted = nlohmann::json::parse(other)["v"];
+    const std::vector<RecordId> deletes = {deleted.is_string() ? RecordId(deleted.get<std::string>())
+                                                               : RecordId(deleted.get<int64_t>())};
+    const std::vector<Record> upsert = {records[4]};
+    const Matrix upsert_vector = testing::MakeMatrix(1, 8, {data.row(4), data.row(4) + 8});
+    const BatchColumns upsert_columns(upsert);
+    const RecordBatch upsert_batch = upsert_columns.View(upsert_vector);
+    store->shard_reads = 0;
+    auto updated = UpdateSharded(c, &upsert_batch, deletes, {}, store);
+    ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+    EXPECT_TRUE(updated->report.used_id_index);
+    EXPECT_EQ(updated->report.replaced, 1);
+    EXPECT_EQ(updated->report.deleted, 1);
+    ASSERT_EQ(updated->report.rebuilt.size(), 1u);
+    EXPECT_EQ(updated->report.rebuilt[0].db_id, holder->db_id);
+    EXPECT_EQ(updated->report.shared_shards, static_cast<int64_t>(built->shards.size()) - 1);
+    EXPECT_EQ(store->shard_reads.load(), 1) << "the update read other shards than the one it rebuilt";
+    auto next = ReadManifest(*store, *KeyFromUrl(store->PrefixUrl(), updated->build.manifest_ref),
+                             updated->build.manifest_ref);
+    ASSERT_TRUE(next.ok());
+    EXPECT_EQ(testing::ExpectIdIndexMatchesShards(*store, *next, tmp_ / "scratch"), 299);
   }
 }
 
