@@ -98,6 +98,26 @@ TEST_F(UpdateCliTest, StrictRefusesAMissingDeleteAndPublishesNothing) {
   EXPECT_EQ(json::parse(r.out)["manifests"].size(), 1u);
 }
 
+TEST_F(UpdateCliTest, CompactRebuildsWholeAndRebaseRedoesAStaleUpdate) {
+  testing::WriteText(tmp_ / "del.txt", "5\n");
+  auto r = Update(fmt::format("--delete {} --compact --run-id second --json", ShellQuote((tmp_ / "del.txt").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json out = json::parse(r.out);
+  ASSERT_EQ(out["rebuilt"].size(), 1u);
+  EXPECT_FALSE(out["rebuilt"][0]["in_place"]);
+  EXPECT_EQ(out["rebased"], 0);
+  // The build ("base") is no longer current: refused, or with --rebase redone on "second".
+  testing::WriteText(tmp_ / "del2.txt", "6\n");
+  r = Update(fmt::format("--delete {} --base base", ShellQuote((tmp_ / "del2.txt").string())));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("PublishConflictError"));
+  r = Update(fmt::format("--delete {} --base base --rebase", ShellQuote((tmp_ / "del2.txt").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("over base second"));
+  EXPECT_THAT(r.out, HasSubstr("(redone 1 time(s) on a newer current snapshot)"));
+  EXPECT_THAT(r.out, HasSubstr("(1 of them edited in place)"));
+}
+
 TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {
   auto r = Update("");
   EXPECT_EQ(r.exit_code, 2);
