@@ -39,7 +39,7 @@ from shardvec.vector._distributed import (
 )
 from shardvec.vector.config import VectorShardedWriteConfig
 from shardvec.vector.types import UpdateResult
-from shardvec.vector.writer import update_result
+from shardvec.vector.writer import check_update_options, update_result
 
 # What a rebuild task returns: its db_id and its pickled UpdateShardResult.
 RESULT_SCHEMA = pa.schema([("db_id", pa.int64()), ("result", pa.binary())])
@@ -131,15 +131,7 @@ class DistributedUpdate:
                  delete_columns: Sequence[str] | None, delete_id_col: str | None, base: str, strict: bool,
                  last_writer_wins: bool, compact: bool = False) -> None:
         self.context_cols = check_column_input(config, input, engine_name, columns)
-        if not isinstance(base, str):
-            raise ConfigValidationError(f"base must be 'current' or a run id (str), got {type(base).__name__}")
-        for name, value in (("strict", strict), ("last_writer_wins", last_writer_wins), ("compact", compact)):
-            if not isinstance(value, bool):
-                raise ConfigValidationError(f"{name} must be a bool, got {type(value).__name__}")
-        if config.rate_limits.max_writes_per_second is not None:
-            raise ConfigValidationError(
-                f"rate_limits.max_writes_per_second={config.rate_limits.max_writes_per_second!r} is not applied by "
-                "update_sharded yet (it would be ignored): leave it None for an update")
+        check_update_options(config, base, strict=strict, last_writer_wins=last_writer_wins, compact=compact)
         self.delete_id_col = str(input.id_col) if delete_id_col is None else delete_id_col
         if delete_columns is None and delete_id_col is not None:
             raise ConfigValidationError(

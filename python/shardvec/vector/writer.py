@@ -304,6 +304,20 @@ def _delete_arrays(deletes: Iterable[int | str] | None) -> dict[str, Any]:
     return {"delete_int_ids": int64_array(ints, "deletes") if ints else None, "delete_str_ids": strs}
 
 
+def check_update_options(config: VectorShardedWriteConfig, base: Any, **flags: Any) -> None:
+    """Refuses, naming it, what an update cannot take: a ``base`` that is not a str, a flag that is not
+    a bool, and ``rate_limits.max_writes_per_second`` (an update does not pace its shards)."""
+    if not isinstance(base, str):
+        raise ConfigValidationError(f"base must be 'current' or a run id (str), got {type(base).__name__}")
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigValidationError(f"{name} must be a bool, got {type(value).__name__}")
+    if config.rate_limits.max_writes_per_second is not None:
+        raise ConfigValidationError(
+            f"rate_limits.max_writes_per_second={config.rate_limits.max_writes_per_second!r} is not applied by "
+            "update_sharded yet (it would be ignored): leave it None for an update")
+
+
 def update_sharded(
     upserts: Any = None,
     deletes: Iterable[int | str] | None = None,
@@ -337,17 +351,13 @@ def update_sharded(
     _check_python_writer_call(config)
     if upserts is None and deletes is None:
         raise ConfigValidationError("update_sharded needs upserts, deletes, or both")
-    if not isinstance(base, str):
-        raise ConfigValidationError(f"base must be 'current' or a run id (str), got {type(base).__name__}")
-    if config.rate_limits.max_writes_per_second is not None:
-        raise ConfigValidationError(
-            f"rate_limits.max_writes_per_second={config.rate_limits.max_writes_per_second!r} is not applied by "
-            "update_sharded yet (it would be ignored): leave it None for an update")
+    check_update_options(config, base, strict=strict, last_writer_wins=last_writer_wins, compact=compact,
+                         rebase=rebase)
     arrays = _upsert_arrays(upserts, int(config.index_config.dim))
     arrays.update(_delete_arrays(deletes))
     build, report = _recorded_call(config, lambda run_id: _engine.update(
-        write_config(config, last_writer_wins, run_id), base=base, strict=bool(strict),
-        compact=bool(compact), rebase=bool(rebase), **arrays),
+        write_config(config, last_writer_wins, run_id), base=base, strict=strict,
+        compact=compact, rebase=rebase, **arrays),
         lambda result: result[0])
     return update_result(build, report)
 
