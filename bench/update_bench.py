@@ -1,6 +1,7 @@
 """Incremental updates against a full build: the time to publish and the bytes uploaded of a 1 % upsert
-(random existing ids, new vectors) and a 1 % append (new ids) on a CLUSTER snapshot, each against a
-full build of the same records in the same script, and the search speed and recall after the updates
+(random existing ids, new vectors), a 1 % append (new ids) and a 1 % append concentrated in one
+region of the space (new ids near one of the set's cluster centres, so they route to a shard or two)
+on a CLUSTER snapshot, each against a full build of the same records in the same script, and the search speed and recall after the updates
 against a full rebuild of the final records.
 
 Run: .venv/bin/python bench/update_bench.py [--rows 1000000] [--shards 64] [--share 0.01] [--queries 1000]
@@ -123,9 +124,14 @@ def main() -> None:
         queries = synthetic_data.draw(args.queries, synthetic_data.QUERIES)
         changed = max(1, int(args.rows * args.share))
         fresh = synthetic_data.draw(2 * changed, UPSERTS)
+        centres = np.random.default_rng(synthetic_data.SYNTH_SEED).standard_normal(
+            (synthetic_data.SYNTH_CENTRES, synthetic_data.SYNTH_DIM), dtype=np.float32)
+        noise = np.random.default_rng(11).standard_normal((changed, synthetic_data.SYNTH_DIM), dtype=np.float32)
+        local = centres[0] + np.float32(synthetic_data.SYNTH_SIGMA) * noise
         rng = np.random.default_rng(7)
         upsert_ids = np.sort(rng.choice(args.rows, changed, replace=False)).astype(np.int64)
         append_ids = np.arange(args.rows, args.rows + changed, dtype=np.int64)
+        local_ids = np.arange(args.rows + changed, args.rows + 2 * changed, dtype=np.int64)
 
         result: dict[str, Any] = {"rows": args.rows, "shards": args.shards, "dim": synthetic_data.SYNTH_DIM,
                                   "changed_rows": changed}
@@ -135,7 +141,8 @@ def main() -> None:
         print(f"  build: {result['build']['seconds']:.2f} s", file=sys.stderr)
         if args.compact:
             shutil.copytree(store, work / "store-compact")
-        for name, vecs, vec_ids in (("upsert", fresh[:changed], upsert_ids), ("append", fresh[changed:], append_ids)):
+        for name, vecs, vec_ids in (("upsert", fresh[:changed], upsert_ids), ("append", fresh[changed:], append_ids),
+                                    ("append_local", local, local_ids)):
             result[name] = update(store, work / "build", args.shards, vecs, vec_ids, compact=False)
             ratio = result[name]["seconds"] / result["build"]["seconds"]
             print(f"  {name} {changed} rows: {result[name]['seconds']:.2f} s = {ratio:.3f}x the build; "
@@ -148,15 +155,15 @@ def main() -> None:
         # The final records, built in full.
         final = corpus.copy()
         final[upsert_ids] = fresh[:changed]
-        final = np.concatenate([final, fresh[changed:]])
-        final_ids = np.concatenate([ids, append_ids])
+        final = np.concatenate([final, fresh[changed:], local])
+        final_ids = np.concatenate([ids, append_ids, local_ids])
         rebuilt_store = work / "rebuilt"
         result["rebuild"] = build(final, final_ids, rebuilt_store, work / "build", args.shards)
         print(f"  full rebuild of the final records: {result['rebuild']['seconds']:.2f} s", file=sys.stderr)
         truth = exact_top(final, final_ids, queries)
         result["reads_updated"] = reads(store, work / "cache-u", queries, truth)
         result["reads_rebuilt"] = reads(rebuilt_store, work / "cache-r", queries, truth)
-        for name in ("upsert", "append"):
+        for name in ("upsert", "append", "append_local"):
             result[name]["time_vs_build"] = result[name]["seconds"] / result["build"]["seconds"]
             result[name]["bytes_vs_build"] = result[name]["bytes"] / result["build"]["bytes"]
         result["read_qps_vs_rebuilt"] = result["reads_updated"]["qps"] / result["reads_rebuilt"]["qps"]

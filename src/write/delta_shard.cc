@@ -466,8 +466,16 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
   RETURN_IF_ERROR(ed.Exec("COMMIT"));
 
   out.rows = live;
-  // Lists left holding rows.
+  // Lists holding rows before the edit, and after it.
   if (stored) {
+    std::vector<int64_t> before;
+    before.reserve(rows.size());
+    for (const LiveRow& row : rows) before.push_back(row.rowid);
+    for (const std::vector<size_t>& group : groups) {
+      out.base_sublists += std::any_of(group.begin(), group.end(), [&](size_t list) {
+        return RowsIn(before, stored->ranges[list]) > 0;
+      }) ? 1 : 0;
+    }
     std::vector<bool> has_add(groups.size(), false);
     for (const int64_t g : group_of_add) has_add[static_cast<size_t>(g)] = true;
     for (size_t g = 0; g < groups.size(); ++g) {

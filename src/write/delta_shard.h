@@ -57,7 +57,8 @@ struct ShardEdit {
 struct ShardEditOutcome {
   int64_t base_rows = 0;
   int64_t rows = 0;      // live rows after the edit
-  int64_t sublists = 0;  // lists holding rows after the edit (0: none)
+  int64_t base_sublists = 0;  // lists holding rows before the edit (0: none)
+  int64_t sublists = 0;       // lists holding rows after the edit (0: none)
   int64_t replaced = 0;
   int64_t deleted = 0;
   std::vector<std::string> removed_ids;  // id-map texts of the rows removed (replaced or deleted)

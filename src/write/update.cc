@@ -432,6 +432,7 @@ Result<std::optional<Rebuilt>> EditShard(const RunCtx& ctx, const Changes& ch, c
   out.base_distance_rows = edited->base_distance_rows;
   for (const std::string& text : edited->removed_ids) out.removed_hashes.push_back(ch.hash_of.at(text));
   for (const ShardEdit::Row& row : edit.adds) out.entries.push_back(IdIndexEntry{IdIndexHash(row.id), static_cast<uint32_t>(db)});
+  out.base_sublists = edited->base_sublists;
   out.info.row_count = edited->rows;
   out.info.id_type = edited->id_type;
   out.info.sublists = edited->sublists;
@@ -450,7 +451,6 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
   if (base_loc != s.shards.end()) {
     base_file = BaseFilePath(ctx, db);
     RETURN_IF_ERROR(FetchShardFile(*ctx.store, base_loc->second, base_file));
-    ASSIGN_OR_RETURN(out.base_sublists, ShardFileSublists(base_file, ShardName(base_loc->second)));
   }
   for (const ManifestShard& shard : s.manifest.shards) {
     if (shard.db_id == db) out.base_rows = shard.row_count;
@@ -469,9 +469,11 @@ Result<Rebuilt> RebuildShard(const RunCtx& ctx, const Changes& ch, const RecordB
       std::error_code ec;
       fs::remove(base_file, ec);
       RETURN_IF_ERROR(edited.status());
-      (*edited)->base_sublists = out.base_sublists;
       return std::move(**edited);
     }
+  }
+  if (!base_file.empty()) {
+    ASSIGN_OR_RETURN(out.base_sublists, ShardFileSublists(base_file, ShardName(base_loc->second)));
   }
   const float* centroid = s.routing.centroids ? s.routing.centroids->row(db) : nullptr;
   out.base_distance_rows = out.base_rows;

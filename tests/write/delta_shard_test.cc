@@ -17,6 +17,7 @@
 #include "shard/shard_searcher.h"
 #include "shard/sq8_table.h"
 #include "shard/sublists.h"
+#include "write/base_shard.h"
 #include "support/test_util.h"
 
 namespace shardvec {
@@ -84,10 +85,16 @@ TEST(ShardEditTest, VecZeroAndTheKernelAnswerTheFinalRowsExactly) {
     Build(path, data, metric);
     Edit e;
     MakeEdit(data, metric, 200, 50, 150, &e, fresh);
+    auto lists_before = ShardFileSublists(path, "s1");
+    ASSERT_TRUE(lists_before.ok()) << lists_before.status().ToString();
     std::string why;
     auto edited = EditShardInPlace(path, "s1", e.edit, &why);
     ASSERT_TRUE(edited.ok()) << edited.status().ToString();
     ASSERT_TRUE(edited->has_value()) << why;
+    EXPECT_EQ((*edited)->base_sublists, *lists_before);
+    auto lists_after = ShardFileSublists(path, "s1");
+    ASSERT_TRUE(lists_after.ok()) << lists_after.status().ToString();
+    EXPECT_EQ((*edited)->sublists, *lists_after);
     EXPECT_EQ((*edited)->replaced, 200);
     EXPECT_EQ((*edited)->deleted, 50);
     EXPECT_EQ((*edited)->rows, kRows - 50 + 150);
