@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "common/random_id.h"
@@ -224,6 +226,19 @@ Status FsyncPath(const std::filesystem::path& path, int open_flags, std::string_
 }  // namespace
 
 Status FsyncFile(const std::filesystem::path& path) { return FsyncPath(path, O_RDONLY, "file"); }
+
+int NewFileMode(int mode) {
+  int umask = 022;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("Umask:")) {
+      umask = static_cast<int>(std::strtol(line.c_str() + 6, nullptr, 8));
+      break;
+    }
+  }
+  return mode & ~umask & 07777;
+}
 
 Status FsyncDirectory(const std::filesystem::path& dir) {
   return FsyncPath(dir, O_RDONLY | O_DIRECTORY, "directory");

@@ -52,6 +52,10 @@ Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::
 // fsync of a directory makes a rename or link inside it durable.
 // fsync of a file makes its bytes durable.
 Status FsyncFile(const std::filesystem::path& path);
+
+// The permission bits open(2) gives a new file asked for `mode` (`mode` less the process umask, read
+// from /proc/self/status without changing it; 022 assumed where that line is missing).
+int NewFileMode(int mode);
 Status FsyncDirectory(const std::filesystem::path& dir);
 Status CreateDirectories(const std::filesystem::path& dir);
 // Like CreateDirectories, but every folder it creates is 0700 (existing ones are left as they are):

@@ -2,14 +2,17 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <span>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_util.h"
 #include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
 #include "routing/distance.h"
@@ -464,6 +467,10 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     ASSIGN_OR_RETURN(out.filter_stats_json, RewriteFilterColumns(db, ed, name, edit.filter_columns, added_ids, end, live));
   }
   RETURN_IF_ERROR(ed.Exec("COMMIT"));
+  // The copy was private to this user; the shard takes the mode a shard file a build writes gets.
+  if (::chmod(file.c_str(), static_cast<mode_t>(NewFileMode(0644))) != 0) {
+    return Status::IOError(fmt::format("shard {}: chmod '{}': {}", name, file.string(), std::strerror(errno)));
+  }
 
   out.rows = live;
   // Lists holding rows before the edit, and after it.

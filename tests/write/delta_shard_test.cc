@@ -155,6 +155,8 @@ TEST(ShardEditTest, ReplacedRowsReuseTheirSlotsSoTheShardDoesNotGrow) {
   const Matrix fresh = testing::ClusteredMatrix(400, kDim, 10, 11);
   Build(path, data, Metric::kL2);
   const auto before = fs::file_size(path);
+  const auto built_mode = fs::status(path).permissions();
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);  // as a private download is
   Edit e;
   MakeEdit(data, Metric::kL2, 300, 0, 0, &e, fresh);
   std::string why;
@@ -164,6 +166,8 @@ TEST(ShardEditTest, ReplacedRowsReuseTheirSlotsSoTheShardDoesNotGrow) {
   // vec0 would have put 300 rows into new chunks; the freed slots take them. A few pages of the id
   // map, payloads, lists and filter columns may be added.
   EXPECT_LE(fs::file_size(path), before + 8 * 4096) << before;
+  // The edited file is published: it takes the mode a built shard has, not the download's.
+  EXPECT_EQ(fs::status(path).permissions(), built_mode);
 }
 
 TEST(ShardEditTest, AShardBetterRebuiltIsLeftUntouched) {
