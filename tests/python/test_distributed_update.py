@@ -144,8 +144,8 @@ def test_an_update_publishes_what_the_single_process_update_publishes(
     single, expected = reference
     report = result.report
     assert (report.upserted, report.replaced, report.deleted, report.missing_deletes) == (40, 25, 20, 3)
-    for field in ("upserted", "replaced", "deleted", "missing_deletes", "used_id_index", "rebuilt", "shared_shards",
-                  "base_imbalance", "imbalance", "rebuild_advised"):
+    for field in ("upserted", "replaced", "deleted", "missing_deletes", "used_id_index", "rebuilt", "edited_in_place",
+                  "shared_shards", "base_imbalance", "imbalance", "rebuild_advised"):
         assert getattr(report, field) == getattr(single.report, field), field
     assert report.upsert_centroid_distance == pytest.approx(single.report.upsert_centroid_distance, rel=1e-12)
     assert report.base_centroid_distance == pytest.approx(single.report.base_centroid_distance, rel=1e-12)
@@ -158,11 +158,14 @@ def test_an_update_publishes_what_the_single_process_update_publishes(
         rows.pop(i, None)
     assert [[hit[0] for hit in hits] for hits in got] == brute_force(rows)
 
+    assert report.edited_in_place, "the tasks edit their shards in place"
+
     # Deletes only, through the id index the update wrote: each changed shard is rebuilt by a task of
-    # its own (no upsert routes there).
+    # its own (no upsert routes there), whole with compact.
     gone = sorted(rows)[:7]
-    second = update(None, deletes_table(gone), config(store))
+    second = update(None, deletes_table(gone), config(store), compact=True)
     assert (second.report.deleted, second.report.missing_deletes, second.report.upserted) == (7, 0, 0)
+    assert second.report.rebuilt and second.report.edited_in_place == []
     assert second.report.used_id_index and second.report.base_run_id == result.build.run_id
     for i in gone:
         del rows[i]
