@@ -194,6 +194,19 @@ Result<std::optional<StoredSublists>> ReadSublistsTable(sqlite3* db, int64_t dim
   return std::optional<StoredSublists>(std::move(out));
 }
 
+std::vector<std::vector<int64_t>> ListsByCentroid(const StoredSublists& stored, int64_t dim) {
+  const size_t centroid_bytes = static_cast<size_t>(dim) * sizeof(float);
+  std::unordered_map<std::string_view, size_t> group_of;
+  std::vector<std::vector<int64_t>> groups;
+  for (int64_t list = 0; list < static_cast<int64_t>(stored.ranges.size()); ++list) {
+    const std::string_view key(reinterpret_cast<const char*>(stored.centroids.data() + list * dim), centroid_bytes);
+    const auto [it, added] = group_of.emplace(key, groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(list);
+  }
+  return groups;
+}
+
 Result<RowArrangement> ArrangeRows(std::span<const int64_t> slot_rowids, const std::optional<StoredSublists>& stored,
                                    int64_t dim, Metric metric, std::string_view shard_name) {
   const auto rows = static_cast<int64_t>(slot_rowids.size());
@@ -221,17 +234,7 @@ Result<RowArrangement> ArrangeRows(std::span<const int64_t> slot_rowids, const s
     return TableError(shard_name, fmt::format("its lists cover rowids [0, {}) but the shard holds rowid {}", covered,
                                               slot_rowids[static_cast<size_t>(by_rowid.back())]));
   }
-  // The stored lists of each centroid, the centroids in the order they first appear.
-  const auto stored_lists = static_cast<int64_t>(stored->ranges.size());
-  const size_t centroid_bytes = static_cast<size_t>(dim) * sizeof(float);
-  std::unordered_map<std::string_view, size_t> group_of;
-  std::vector<std::vector<int64_t>> groups;
-  for (int64_t list = 0; list < stored_lists; ++list) {
-    const std::string_view key(reinterpret_cast<const char*>(stored->centroids.data() + list * dim), centroid_bytes);
-    const auto [it, added] = group_of.emplace(key, groups.size());
-    if (added) groups.emplace_back();
-    groups[it->second].push_back(list);
-  }
+  const std::vector<std::vector<int64_t>> groups = ListsByCentroid(*stored, dim);
   // Each group's rows together: its ranges' rows in rowid order.
   std::vector<int64_t> sorted_rowids(static_cast<size_t>(rows));
   for (int64_t i = 0; i < rows; ++i) sorted_rowids[static_cast<size_t>(i)] = slot_rowids[static_cast<size_t>(by_rowid[static_cast<size_t>(i)])];

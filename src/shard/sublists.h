@@ -74,6 +74,10 @@ struct StoredSublists {
 // centroid of another size or not finite).
 Result<std::optional<StoredSublists>> ReadSublistsTable(sqlite3* db, int64_t dim, std::string_view shard_name);
 
+// The stored lists of each distinct centroid, the centroids in the order they first appear: lists
+// whose centroids are the same bytes (an update's further range of a list, say) are one list.
+std::vector<std::vector<int64_t>> ListsByCentroid(const StoredSublists& stored, int64_t dim);
+
 // Where a reader puts a shard's rows: `slots` is the slot (vec0 scan order) each row takes, empty
 // when rows stay in slot order; `lists` the sub-lists over those rows, each one contiguous range.
 struct RowArrangement {

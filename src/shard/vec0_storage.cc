@@ -34,9 +34,7 @@ struct Chunk {
   std::string rowids;    // one little-endian int64 per slot
 };
 
-bool SlotValid(const Chunk& chunk, int64_t slot) {
-  return (static_cast<unsigned char>(chunk.validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1;
-}
+bool SlotValid(const Chunk& chunk, int64_t slot) { return Vec0SlotValid(chunk.validity, slot); }
 
 // The sql of every schema object whose name starts with vec_index, by name.
 std::vector<std::pair<std::string, std::string>> VecIndexObjects(sqlite3* db) {

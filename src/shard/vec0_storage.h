@@ -19,6 +19,12 @@ struct sqlite3;
 
 namespace shardvec {
 
+// Whether slot `slot` of a vec0 chunk holds a row: bit slot % 8 of byte slot / 8 of its validity
+// bitmap (which must hold that byte).
+inline bool Vec0SlotValid(std::string_view validity, int64_t slot) {
+  return (static_cast<unsigned char>(validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1;
+}
+
 // sqlite-vec releases whose storage layout LoadVec0Table understands.
 inline constexpr std::string_view kKnownVec0Versions[] = {"v0.1.9"};
 

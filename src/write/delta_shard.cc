@@ -97,7 +97,7 @@ Status SampleBaseDistance(sqlite3* db, std::string_view name, const ShardEdit& e
   }
   std::vector<float> row(static_cast<size_t>(edit.dim));
   for (int64_t slot = 0; slot < slots; ++slot) {
-    if (((static_cast<unsigned char>(validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1) == 0) continue;
+    if (!Vec0SlotValid(validity, slot)) continue;
     std::memcpy(row.data(), vectors.data() + static_cast<size_t>(slot) * row_bytes, row_bytes);
     out->base_distance_sum += RoutingDistance(edit.metric, row.data(), edit.routing_centroid, edit.dim);
     ++out->base_distance_rows;
@@ -124,9 +124,7 @@ Result<std::vector<FreeSlot>> FreeSlots(sqlite3* db, std::string_view name) {
                                             id, size, validity.size()));
     }
     for (int64_t slot = 0; slot < size; ++slot) {
-      if (((static_cast<unsigned char>(validity[static_cast<size_t>(slot / 8)]) >> (slot % 8)) & 1) == 0) {
-        out.push_back(FreeSlot{id, slot});
-      }
+      if (!Vec0SlotValid(validity, slot)) out.push_back(FreeSlot{id, slot});
     }
   }
   if (rc != SQLITE_DONE) return Status::IOError(fmt::format("shard {}: reading vec_index_chunks: {}", name, sqlite3_errmsg(db)));
@@ -174,6 +172,8 @@ Status WriteIntoSlot(sqlite3* db, std::string_view name, const FreeSlot& at, int
   if (!place.ok() || place.Step() != SQLITE_DONE) return fail("vec_index_rowids");
   return Status::OK();
 }
+
+const RowRange& RangeOf(const StoredSublists& stored, int64_t list) { return stored.ranges[static_cast<size_t>(list)]; }
 
 // The live rowids in [range) of `sorted` (ascending).
 int64_t RowsIn(const std::vector<int64_t>& sorted, const RowRange& range) {
@@ -257,13 +257,11 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
   const auto find_removed = [&](bool decode) -> Status {
     removed.clear();
     for (size_t i = 0; i < rows.size(); ++i) {
-      std::string text = rows[i].text;
       if (decode) {
-        ASSIGN_OR_RETURN(RecordId id, DecodeOriginalId(text));
-        text = EncodeOriginalId(id);
-        rows[i].text = text;
+        ASSIGN_OR_RETURN(RecordId id, DecodeOriginalId(rows[i].text));
+        rows[i].text = EncodeOriginalId(id);
       }
-      if (edit.changed->count(text)) removed.push_back(i);
+      if (edit.changed->count(rows[i].text)) removed.push_back(i);
     }
     return Status::OK();
   };
@@ -303,23 +301,15 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
   const int64_t first_appended = std::max(max_rowid + 1, covered);
 
   // The lists: one per distinct centroid (as a reader takes them), the stored ranges of each.
-  std::vector<std::vector<size_t>> groups;
+  std::vector<std::vector<int64_t>> groups;
   std::vector<float> group_centroids;
   int64_t appended = 0;  // live rows in ranges after a centroid's first
   if (stored) {
-    const size_t bytes = static_cast<size_t>(edit.dim) * sizeof(float);
-    std::unordered_map<std::string_view, size_t> group_of;
-    for (size_t list = 0; list < stored->ranges.size(); ++list) {
-      const std::string_view key(reinterpret_cast<const char*>(stored->centroids.data() + list * edit.dim), bytes);
-      const auto [it, added] = group_of.emplace(key, groups.size());
-      if (added) {
-        groups.emplace_back();
-        group_centroids.insert(group_centroids.end(), stored->centroids.data() + list * edit.dim,
-                               stored->centroids.data() + (list + 1) * edit.dim);
-      } else {
-        appended += RowsIn(kept, stored->ranges[list]);
-      }
-      groups[it->second].push_back(list);
+    groups = ListsByCentroid(*stored, edit.dim);
+    for (const std::vector<int64_t>& group : groups) {
+      const float* centroid = stored->centroids.data() + group.front() * edit.dim;
+      group_centroids.insert(group_centroids.end(), centroid, centroid + edit.dim);
+      for (size_t i = 1; i < group.size(); ++i) appended += RowsIn(kept, RangeOf(*stored, group[i]));
     }
   }
 
@@ -343,8 +333,8 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     std::vector<size_t> free_at(groups.size() + 1, 0);  // group g's free rowids: [free_at[g], free_at[g + 1])
     for (size_t g = 0; g < groups.size(); ++g) {
       free_at[g] = free_rowids.size();
-      for (const size_t list : groups[g]) {
-        const RowRange& range = stored->ranges[list];
+      for (const int64_t list : groups[g]) {
+        const RowRange& range = RangeOf(*stored, list);
         auto live_it = std::lower_bound(kept.begin(), kept.end(), range.begin);
         for (int64_t rowid = range.begin; rowid < std::min(range.end, first_appended); ++rowid) {
           if (live_it != kept.end() && *live_it == rowid) {
@@ -455,7 +445,7 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
         sqlite3_bind_int64(insert_list.get(), 2, first_appended + static_cast<int64_t>(i));
         sqlite3_bind_int64(insert_list.get(), 3, first_appended + static_cast<int64_t>(j));
         // The centroid as the number of the group's first list, whose centroid it is.
-        sqlite3_bind_int64(insert_list.get(), 4, static_cast<int64_t>(groups[static_cast<size_t>(group)].front()));
+        sqlite3_bind_int64(insert_list.get(), 4, groups[static_cast<size_t>(group)].front());
         RETURN_IF_ERROR(ed.Run(insert_list, fmt::format("inserting into {}", kSublistsTable)));
         i = j;
       }
@@ -478,16 +468,16 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     std::vector<int64_t> before;
     before.reserve(rows.size());
     for (const LiveRow& row : rows) before.push_back(row.rowid);
-    for (const std::vector<size_t>& group : groups) {
-      out.base_sublists += std::any_of(group.begin(), group.end(), [&](size_t list) {
-        return RowsIn(before, stored->ranges[list]) > 0;
+    for (const std::vector<int64_t>& group : groups) {
+      out.base_sublists += std::any_of(group.begin(), group.end(), [&](int64_t list) {
+        return RowsIn(before, RangeOf(*stored, list)) > 0;
       }) ? 1 : 0;
     }
     std::vector<bool> has_add(groups.size(), false);
     for (const int64_t g : group_of_add) has_add[static_cast<size_t>(g)] = true;
     for (size_t g = 0; g < groups.size(); ++g) {
       bool any = has_add[g];
-      for (size_t list : groups[g]) any = any || RowsIn(kept, stored->ranges[list]) > 0;
+      for (const int64_t list : groups[g]) any = any || RowsIn(kept, RangeOf(*stored, list)) > 0;
       out.sublists += any ? 1 : 0;
     }
   }
