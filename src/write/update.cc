@@ -214,7 +214,6 @@ struct Changes {
   std::vector<Upsert> upserts;                                // input order
   std::vector<std::vector<int64_t>> upserts_of;                // by db: indexes into upserts
   std::unordered_map<std::string, bool> ids;                   // id text -> is an upsert (else a delete)
-  std::set<uint64_t> hashes;                                   // of every changed id
   std::unordered_map<std::string, uint64_t> hash_of;           // id text -> its id-index hash
   std::vector<std::vector<std::string>> held_by;               // by db: changed ids the base's index places there
   std::optional<double> upsert_distance;                       // CLUSTER: mean to the assigned centroid
@@ -278,7 +277,6 @@ void AddDrops(Changes& ch, const UpdateShardPlan& shard) {
   for (const bool replaced : {true, false}) {
     for (const RecordId& id : replaced ? shard.replaced : shard.deleted) {
       std::string text = EncodeOriginalId(id);
-      ch.hashes.insert(IdIndexHash(id));
       ch.hash_of.emplace(text, IdIndexHash(id));
       ch.held_by[static_cast<size_t>(shard.db_id)].push_back(text);
       ch.ids.emplace(std::move(text), replaced);
