@@ -102,9 +102,14 @@ struct TaskGroup {
 Status ThreadPool::RunAll(std::vector<std::function<Status()>> tasks) {
   if (tasks.empty()) return Status::OK();
   auto group = std::make_shared<TaskGroup>(std::move(tasks));
+  // Callers working at once (Caller scopes) each take a CPU: the pool's threads fill only the CPUs
+  // they leave, and with size() callers or more (a busy server) every caller runs its tasks alone,
+  // which spares each task a hand-off to a thread that would only wait for a CPU.
+  const size_t callers = std::max<size_t>(1, callers_.load(std::memory_order_relaxed));
+  const size_t working = std::min(size(), group->tasks.size());
+  const size_t helpers = working > callers ? working - callers : 0;
   // A helper that starts after the caller took the last task finds none and returns at once; the
   // group lives on in it, so nothing it touches is gone.
-  const size_t helpers = std::min(size(), group->tasks.size()) - 1;
   for (size_t i = 0; i < helpers; ++i) Submit([group] { group->Drain(); });
   group->Drain();
   std::unique_lock<std::mutex> lock(group->mu);

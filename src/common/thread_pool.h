@@ -4,6 +4,7 @@
 // that ends the process.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -60,9 +61,25 @@ class ThreadPool {
   // Runs every task and returns the first error (in task order of finishing), with the calling thread
   // among the workers: it and up to size() − 1 of the pool's threads take tasks in turn until none is
   // left, so at most size() threads work, a lone task or a pool of one runs on the caller alone, and
-  // the caller never waits for a busy pool to start a task it could run itself. An exception a task
-  // throws is rethrown here once every task is done.
+  // the caller never waits for a busy pool to start a task it could run itself. Callers working at
+  // once (in a Caller scope) count among the size() threads: with k ≥ 1 of them a call takes up to
+  // size() − k helpers, none once k ≥ size(). An exception a task throws is rethrown here once every
+  // task is done.
   Status RunAll(std::vector<std::function<Status()>> tasks);
+
+  // While one lives, the thread that made it counts as working for the pool (a whole search, the
+  // RunAll calls it makes and the work between them), so concurrent callers leave fewer CPUs to
+  // the pool's threads.
+  class Caller {
+   public:
+    explicit Caller(ThreadPool& pool) : pool_(pool) { pool_.callers_.fetch_add(1, std::memory_order_relaxed); }
+    ~Caller() { pool_.callers_.fetch_sub(1, std::memory_order_relaxed); }
+    Caller(const Caller&) = delete;
+    Caller& operator=(const Caller&) = delete;
+
+   private:
+    ThreadPool& pool_;
+  };
 
  private:
   ThreadPool() = default;
@@ -73,6 +90,7 @@ class ThreadPool {
   std::queue<std::function<void()>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  std::atomic<size_t> callers_{0};  // live Caller scopes
 };
 
 }  // namespace shardvec

@@ -442,6 +442,7 @@ class ShardedVectorReader::Impl {
 
   Result<SearchResponse> Search(std::span<const float> query, int64_t top_k, const SearchOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
+    ThreadPool::Caller working(*pool_);
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckTopK(top_k));
     ASSIGN_OR_RETURN(const std::optional<FilterPredicate> filter, CompileFilter(*snap->loaded, snap->filter_columns, options));
@@ -492,6 +493,7 @@ class ShardedVectorReader::Impl {
   Result<std::vector<SearchResponse>> BatchSearch(MatrixView queries, int64_t top_k,
                                                   const SearchOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
+    ThreadPool::Caller working(*pool_);
     ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap, Current());
     RETURN_IF_ERROR(CheckTopK(top_k));
     const LoadedSnapshot& s = *snap->loaded;

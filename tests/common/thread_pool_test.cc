@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -141,6 +142,39 @@ TEST(ThreadPoolRunAllTest, TheCallerWorksAndAtMostSizeThreadsDo) {
       EXPECT_EQ(*threads.begin(), std::this_thread::get_id());
     }
   }
+}
+
+TEST(ThreadPoolRunAllTest, CallersWorkingAtOnceLeaveThePoolFewerThreads) {
+  auto pool = ThreadPool::Create(3, "test");
+  ASSERT_TRUE(pool.ok());
+  // Tasks that each wait until `want` of them run at once (or give up after a while): they show how
+  // many threads RunAll used.
+  const auto widest = [&](int want) {
+    std::atomic<int> running{0}, most{0};
+    std::vector<std::function<Status()>> tasks;
+    for (int i = 0; i < 6; ++i) {
+      tasks.push_back([&]() -> Status {
+        const int now = ++running;
+        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        while (most.load() < want && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        --running;
+        return Status::OK();
+      });
+    }
+    EXPECT_TRUE((*pool)->RunAll(std::move(tasks)).ok());
+    return most.load();
+  };
+  EXPECT_EQ(widest(3), 3);  // alone: the caller and two of the pool's threads
+  {
+    ThreadPool::Caller other(**pool);  // as if a second search were running on another thread
+    ThreadPool::Caller self(**pool);
+    EXPECT_EQ(widest(2), 2);  // two callers: one helper beside this one
+    ThreadPool::Caller third(**pool);
+    EXPECT_EQ(widest(2), 1);  // three (the pool's size): the caller alone
+  }
+  EXPECT_EQ(widest(3), 3);
 }
 
 TEST(ThreadPoolRunAllTest, AThrownExceptionReachesTheCallerAfterEveryTask) {

@@ -1,8 +1,13 @@
 // POST /v1/search bodies: what is accepted and how each bad body is refused, naming the field.
 #include "serve/search_request.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -86,6 +91,51 @@ TEST(SearchRequestTest, OptionsOutOfRangeOrOfTheWrongTypeAreRefused) {
   ExpectRefused(R"({"vector": [1,2,3], "routing_context": [1]})", "routing_context", "must be an object");
   ExpectRefused(R"({"vector": [1,2,3], "routing_context": {"a": [1]}})", "routing_context", "routing_context");
   ExpectRefused(R"({"vector": [1,2,3], "filter": 3})", "filter", "filter must be a string");
+}
+
+TEST(SearchRequestTest, AnIntegerPastInt64IsANumberAndOnePastADoubleIsRefused) {
+  // An integer literal past 2^64 is a number like any other (float32 holds it).
+  Result<SearchRequest> big = ParseSearchRequest(R"({"vector": [1, 100000000000000000000, 3], "top_k": 2})", kLimits);
+  ASSERT_TRUE(big.ok()) << big.status().message();
+  EXPECT_EQ(big->queries.data, (std::vector<float>{1, 1e20f, 3}));
+  EXPECT_EQ(big->top_k, 2);
+  ExpectRefused(R"({"vector": [1, 1e400, 3]})", "body", "Number too big");
+  ExpectRefused(R"({"vector": [1, 2, 3], "top_k": 100000000000000000000})", "top_k", "must be an integer");
+  ExpectRefused(R"({"vector": [1, 2, 3], "top_k": 1e400, "x": [[[[[1]]]]]})", "body", "deeper than 4");
+}
+
+TEST(SearchRequestTest, NumbersAreReadAsStrtodReadsThemAndTextMustBeUtf8) {
+  // Texts just past the midpoint of two float32 values, by 0.6 of a double's step: a parser that
+  // reads them a step short lands on the midpoint and may round to the other float.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<float> value(-1e3f, 1e3f);
+  for (int round = 0; round < 300; ++round) {
+    std::vector<std::string> texts;
+    for (int i = 0; i < 3; ++i) {
+      const float f = value(rng) * std::pow(10.0f, static_cast<float>(static_cast<int>(rng() % 20) - 10));
+      const double mid = (static_cast<double>(f) + static_cast<double>(std::nextafter(f, INFINITY))) / 2;
+      const long double past = static_cast<long double>(mid) + 0.6L * (std::nextafter(mid, INFINITY) - mid);
+      texts.push_back(fmt::format("{:.40Le}", past));
+    }
+    const std::string body = fmt::format(R"({{"vector": [{}]}})", fmt::join(texts, ","));
+    Result<SearchRequest> r = ParseSearchRequest(body, kLimits);
+    ASSERT_TRUE(r.ok()) << body << " -> " << r.status().message();
+    for (size_t i = 0; i < 3; ++i) {
+      ASSERT_EQ(r->queries.data[i], static_cast<float>(std::strtod(texts[i].c_str(), nullptr))) << texts[i];
+    }
+  }
+  ExpectRefused("{\"vector\": [1,2,3], \"filter\": \"a == '\xff'\"}", "body", "not valid JSON");
+}
+
+TEST(SearchRequestTest, NestingUpToFourLevelsIsReadAndALaterFieldWins) {
+  Result<SearchRequest> r = ParseSearchRequest(
+      R"({"vectors": [[1,2,3]], "routing_context": {"k": {"bytes": [1]}}, "top_k": 3, "top_k": 4})", kLimits);
+  ASSERT_FALSE(r.ok());  // the context's value is refused by the routing code, not as too deep
+  EXPECT_EQ(r.status().message().find("deeper"), std::string::npos) << r.status().message();
+  Result<SearchRequest> twice = ParseSearchRequest(R"({"vector": [1,2,3], "top_k": 3, "top_k": 4})", kLimits);
+  ASSERT_TRUE(twice.ok()) << twice.status().message();
+  EXPECT_EQ(twice->top_k, 4);
+  ExpectRefused(R"({"vectors": [[[1,2,3]]], "x": [[[[1]]]]})", "body", "deeper than 4");
 }
 
 TEST(SearchRequestTest, UnknownFieldsAreRefusedByName) {
