@@ -3,7 +3,7 @@ and 64, driven by `wrk` (Debian) against 127.0.0.1, beside the Python reader sea
 queries in-process with the same number of threads. Bounded in time (--seconds per point).
 
 Run: .venv/bin/python bench/serve_bench.py [--dataset fashion|synthetic] [--store DIR] [--seconds 10]
-     [--num-probes 2] [--top-k 10] [--concurrency 1,8,64] [--rows 1000000] [--shards 64]
+     [--num-probes 2] [--top-k 10] [--concurrency 1,8,64] [--rounds 3] [--rows 1000000] [--shards 64]
 fashion (default): a store that does not exist yet is built from Fashion-MNIST train (as
 scripts/quickstart does; default ./demo/fashion-mnist), and the queries are the first 1000 test images.
 synthetic: a store that does not exist yet is built from the first --rows points of the synthetic
@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -37,15 +39,19 @@ CLI = ROOT / "build" / "shardvec"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 LUA = r"""
-local bodies = {}
-for line in io.lines("%s") do bodies[#bodies + 1] = line end
+-- Each thread formats every request once, so that wrk spends as little of the shared CPUs as it can.
+local requests = {}
+init = function(args)
+  for line in io.lines("%s") do
+    requests[#requests + 1] = wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"}, line)
+  end
+end
 local n = 0
 request = function()
-  n = n %% #bodies + 1
-  return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"}, bodies[n])
+  n = n %% #requests + 1
+  return requests[n]
 end
 """
-
 
 def queries(dataset: str, count: int) -> np.ndarray:
     if dataset == "synthetic":
@@ -73,10 +79,23 @@ def ensure_store(store: Path, dataset: str, rows: int, shards: int) -> None:
                    check=True)
 
 
-def wrk_point(url: str, lua: Path, connections: int, seconds: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wrk_point(url: str, lua: Path, connections: int, seconds: int, server_pid: int) -> dict[str, float]:
     threads = min(connections, 2)
+    server0, wrk0 = cpu_seconds(server_pid), children_cpu()
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
                           "-s", str(lua), url], capture_output=True, text=True, check=True).stdout
+    server_cpu, wrk_cpu = cpu_seconds(server_pid) - server0, children_cpu() - wrk0
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -84,10 +103,12 @@ def wrk_point(url: str, lua: Path, connections: int, seconds: int) -> dict[str, 
         return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
     qps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
     return {"qps": qps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(0) if errors else ""}
+            "socket_errors": errors.group(0) if errors else "", "cpu_us": server_cpu / requests * 1e6,
+            "wrk_cpu_us": wrk_cpu / requests * 1e6}
 
 
 def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: int, num_probes: int) -> dict[str, float]:
@@ -107,17 +128,17 @@ def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: 
             latencies[t].append((time.perf_counter() - t0) * 1e3)
             i += threads
 
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
     for p in pool:
         p.start()
     for p in pool:
         p.join()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     reader.close()
     flat = np.array([x for lat in latencies for x in lat])
     return {"qps": len(flat) / wall, "p50": float(np.percentile(flat, 50)), "p99": float(np.percentile(flat, 99)),
-            "mean": float(flat.mean())}
+            "mean": float(flat.mean()), "cpu_us": cpu / len(flat) * 1e6}
 
 
 def main() -> None:
@@ -130,9 +151,12 @@ def main() -> None:
     ap.add_argument("--num-probes", type=int, default=2)
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--concurrency", default="1,8,64")
+    ap.add_argument("--rounds", type=int, default=3, help="server/reader pairs per concurrency (medians reported)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk; scripts/setup installs it)")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, got {args.rounds}")
     if args.dataset == "fashion" and (args.rows is not None or args.shards is not None):
         ap.error("--rows and --shards are for --dataset synthetic")
     args.rows = 1_000_000 if args.rows is None else args.rows
@@ -160,8 +184,16 @@ def main() -> None:
         subprocess.run(["wrk", "-t", "1", "-c", "1", "-d", "2s", "-s", str(lua), url], capture_output=True, check=True)
         rows = []
         for c in levels:
-            s = wrk_point(url, lua, c, args.seconds)
-            r = reader_point(store, q, c, args.seconds, args.top_k, args.num_probes)
+            # Server and reader points alternate, --rounds of each, and each column is the median over
+            # the rounds: this VM's speed drifts within a run, and a pair taken apart would show it.
+            points = []
+            for _ in range(args.rounds):
+                points.append((wrk_point(url, lua, c, args.seconds, server.pid),
+                               reader_point(store, q, c, args.seconds, args.top_k, args.num_probes)))
+            s = {k: (float(np.median([p[0][k] for p in points])) if k != "socket_errors" else
+                     " ".join(p[0][k] for p in points if p[0][k])) for k in points[0][0]}
+            s["non2xx"] = sum(p[0]["non2xx"] for p in points)
+            r = {k: float(np.median([p[1][k] for p in points])) for k in points[0][1]}
             # Closed loop: mean latency = concurrency / QPS for the server (wrk keeps c requests out).
             server_mean = c / s["qps"] * 1e3
             rows.append((c, s, r, (server_mean - r["mean"]) / r["mean"]))
@@ -170,16 +202,18 @@ def main() -> None:
         server.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
     print(f"store {store}, {len(q)} queries round robin, top_k {args.top_k}, num_probes {args.num_probes}, "
-          f"{args.seconds} s per point\n")
+          f"{args.seconds} s per point, medians of {args.rounds} alternating server/reader rounds\n")
     print(f"{'conc':>4} {'serve_QPS':>10} {'p50_ms':>7} {'p99_ms':>7} {'non2xx':>6} | {'reader_QPS':>10} {'p50_ms':>7} "
-          f"{'p99_ms':>7} | {'overhead':>8}")
+          f"{'p99_ms':>7} | {'overhead':>8} | {'serve_cpu':>9} {'reader_cpu':>10} {'cpu_overhead':>12} {'wrk_cpu':>7}")
     for c, s, r, overhead in rows:
         print(f"{c:>4} {s['qps']:>10.0f} {s['p50']:>7.2f} {s['p99']:>7.2f} {s['non2xx']:>6} | {r['qps']:>10.0f} "
-              f"{r['p50']:>7.2f} {r['p99']:>7.2f} | {overhead * 100:>7.1f}%  {s['socket_errors']}")
+              f"{r['p50']:>7.2f} {r['p99']:>7.2f} | {overhead * 100:>7.1f}% | {s['cpu_us']:>7.0f}us {r['cpu_us']:>8.0f}us "
+              f"{(s['cpu_us'] / r['cpu_us'] - 1) * 100:>11.1f}% {s['wrk_cpu_us']:>5.0f}us  {s['socket_errors']}")
     print("\nserve = wrk over HTTP/1.1 keep-alive on 127.0.0.1 (latency = the whole round trip); reader = "
           "ShardedVectorReader.search in this process, one thread per concurrent client; overhead = the server's "
-          "mean latency (concurrency / QPS) over the reader's mean, minus 1")
-
+          "mean latency (concurrency / QPS) over the reader's mean, minus 1. serve_cpu = the server process's CPU "
+          "time per answered request, reader_cpu = this process's CPU time per search, cpu_overhead = their ratio "
+          "minus 1; wrk_cpu = the load generator's CPU time per request (it shares the CPUs with the server).")
 
 if __name__ == "__main__":
     main()

@@ -92,6 +92,12 @@ class ObjectStore {
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
   // Downloads an object of at most `max_bytes` to a local file (written whole, then renamed into place).
   virtual Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) = 0;
+  // GetToFile for a scratch copy: the store may skip making the file durable before it takes its
+  // name (no fsync), so a crash may leave it torn. For a file this process alone reads, or makes
+  // durable itself before it counts (an update's private copy of a shard it edits and uploads).
+  virtual Status GetToScratchFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) {
+    return GetToFile(key, dest, max_bytes);
+  }
 
   virtual Status Put(std::string_view key, std::string_view data) = 0;
   // Uploads a sealed local file to a key that must be free: AlreadyExists when the key is taken, and

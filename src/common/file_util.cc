@@ -148,9 +148,12 @@ Status WriteNewFileSyncedAt(int dir_fd, const std::string& name, std::string_vie
   return WriteSyncedToFd(fd, data, std::string(shown));
 }
 
-Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
-                    std::string_view to_shown, int mode, int64_t max_bytes) {
+namespace {
+
+Status CopyFd(int in, std::string_view from_shown, int dir_fd, const std::string& name, std::string_view to_shown,
+              int mode, int64_t max_bytes, bool durable) {
   const std::filesystem::path from(from_shown), to(to_shown);
+  const auto sync = [&](int fd) { return !durable || ::fsync(fd) == 0 ? Status::OK() : ErrnoStatus("fsync", to, errno); };
   ScopedFd out(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                         static_cast<mode_t>(mode)));
   if (out.get() < 0) return ErrnoStatus("create", to, errno);
@@ -161,8 +164,7 @@ Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::
   struct stat info {};
   const bool regular = ::fstat(in, &info) == 0 && S_ISREG(info.st_mode);
   if (regular && info.st_size <= max_bytes && ::ioctl(out.get(), FICLONE, in) == 0) {
-    if (::fsync(out.get()) != 0) return ErrnoStatus("fsync", to, errno);
-    return Status::OK();
+    return sync(out.get());
   }
   for (; regular;) {
     const size_t want = static_cast<size_t>(std::min<int64_t>(int64_t{1} << 30, max_bytes - copied + 1));
@@ -174,10 +176,7 @@ Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::
       }
       break;  // not offered for these files: read/write below
     }
-    if (n == 0) {
-      if (::fsync(out.get()) != 0) return ErrnoStatus("fsync", to, errno);
-      return Status::OK();
-    }
+    if (n == 0) return sync(out.get());
     copied += n;
     if (copied > max_bytes) {
       return Status::Corruption(
@@ -201,8 +200,19 @@ Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::
     RETURN_IF_ERROR(WriteAll(out.get(), buf.data(), static_cast<size_t>(n), to));
     copied += n;
   }
-  if (::fsync(out.get()) != 0) return ErrnoStatus("fsync", to, errno);
-  return Status::OK();
+  return sync(out.get());
+}
+
+}  // namespace
+
+Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
+                    std::string_view to_shown, int mode, int64_t max_bytes) {
+  return CopyFd(in, from_shown, dir_fd, name, to_shown, mode, max_bytes, /*durable=*/true);
+}
+
+Status CopyFdUnsynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
+                      std::string_view to_shown, int mode, int64_t max_bytes) {
+  return CopyFd(in, from_shown, dir_fd, name, to_shown, mode, max_bytes, /*durable=*/false);
 }
 
 Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::path& to, int mode) {

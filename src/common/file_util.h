@@ -49,6 +49,10 @@ Status CopyFileSynced(const std::filesystem::path& from, const std::filesystem::
 // goes past them. `from_shown` and `to_shown` name the two files in errors.
 Status CopyFdSynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
                     std::string_view to_shown, int mode, int64_t max_bytes);
+// The same without the fsync: for a scratch copy that a crash may leave torn (read back only by this
+// process, or made durable by whoever keeps it).
+Status CopyFdUnsynced(int in, std::string_view from_shown, int dir_fd, const std::string& name,
+                      std::string_view to_shown, int mode, int64_t max_bytes);
 // fsync of a directory makes a rename or link inside it durable.
 // fsync of a file makes its bytes durable.
 Status FsyncFile(const std::filesystem::path& path);

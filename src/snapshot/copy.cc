@@ -89,7 +89,7 @@ class ObjectCopier {
   // SRC's object staged at `path`, checked against the size and digest its manifest records.
   Result<FileDigest> FetchVerified(const CopyObject& object, const fs::path& path) {
     const std::string url = src_.Url(object.src_key);
-    RETURN_IF_ERROR(src_.GetToFile(object.src_key, path, object.max_bytes).WithContext(fmt::format("SRC object '{}'", url)));
+    RETURN_IF_ERROR(src_.GetToScratchFile(object.src_key, path, object.max_bytes).WithContext(fmt::format("SRC object '{}'", url)));
     ASSIGN_OR_RETURN(FileDigest got, DigestFile(path));
     if (object.size && got.size != *object.size) {
       return Status::Corruption(fmt::format("SRC object '{}' has {} bytes, but its manifest records {}; nothing of "
@@ -114,7 +114,7 @@ class ObjectCopier {
       return differs(fmt::format("{} bytes, not {}", *dst_size, *object.size));
     }
     StagedFile there{staging_ / fmt::format("{}.dst", index)};
-    RETURN_IF_ERROR(dst_.GetToFile(object.dst_key, there.path, object.max_bytes).WithContext(fmt::format("DST object '{}'", url)));
+    RETURN_IF_ERROR(dst_.GetToScratchFile(object.dst_key, there.path, object.max_bytes).WithContext(fmt::format("DST object '{}'", url)));
     ASSIGN_OR_RETURN(FileDigest have, DigestFile(there.path));
     FileDigest want{object.digest.value_or(""), object.size.value_or(have.size)};
     if (!object.digest) {

@@ -195,13 +195,22 @@ Result<ObjectInfo> LocalStore::Head(std::string_view key) {
 }
 
 Status LocalStore::GetToFile(std::string_view key, const fs::path& dest, int64_t max_bytes) {
+  return Download(key, dest, max_bytes, /*durable=*/true);
+}
+
+Status LocalStore::GetToScratchFile(std::string_view key, const fs::path& dest, int64_t max_bytes) {
+  return Download(key, dest, max_bytes, /*durable=*/false);
+}
+
+Status LocalStore::Download(std::string_view key, const fs::path& dest, int64_t max_bytes, bool durable) {
   struct stat info {};
   ASSIGN_OR_RETURN(ScopedFd fd, OpenObject(key, &info));
   if (info.st_size > max_bytes) return TooLarge(key, info.st_size, max_bytes);
   // A download is a local copy for this user only (the reader's cache), like S3Store's.
   RETURN_IF_ERROR(CreatePrivateDirectories(dest.parent_path()));
   const fs::path staged = TempSiblingPath(dest);
-  Status st = CopyFdSynced(fd.get(), Url(key), AT_FDCWD, staged.string(), staged.string(), 0600, max_bytes);
+  Status st = (durable ? CopyFdSynced : CopyFdUnsynced)(fd.get(), Url(key), AT_FDCWD, staged.string(), staged.string(),
+                                                        0600, max_bytes);
   if (st.ok() && ::rename(staged.c_str(), dest.c_str()) != 0) {
     st = Status::IOError(fmt::format("cannot rename into '{}': {}", dest.string(), std::strerror(errno)));
   }

@@ -37,6 +37,7 @@ class LocalStore : public ObjectStore {
   Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override;
   Result<ObjectInfo> Head(std::string_view key) override;
   Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override;
+  Status GetToScratchFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override;
   // The object's regular file opened for reading where it lies (no copy), with the checks every
   // read makes (no symlink followed, nothing but a regular file opened); `info` receives its fstat.
   Result<ScopedFd> OpenForRead(std::string_view key, struct stat* info) const { return OpenObject(key, info); }
@@ -53,6 +54,8 @@ class LocalStore : public ObjectStore {
   Result<std::vector<StagedObject>> ListStaged() override;
 
  private:
+  // GetToFile and GetToScratchFile: the file fsynced before it takes its name when `durable`.
+  Status Download(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes, bool durable);
   // The folder holding a key, opened beneath the root without following symlinks, and the key's
   // last name in it.
   struct KeyFolder {

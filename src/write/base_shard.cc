@@ -47,7 +47,7 @@ std::string_view ColumnText(const SqliteStatement& stmt, int column) {
 }  // namespace
 
 Status FetchShardFile(ObjectStore& store, const ShardLocation& loc, const std::filesystem::path& dest) {
-  RETURN_IF_ERROR(store.GetToFile(loc.key, dest, loc.size).WithContext(fmt::format("downloading shard {}", loc.db_id)));
+  RETURN_IF_ERROR(store.GetToScratchFile(loc.key, dest, loc.size).WithContext(fmt::format("downloading shard {}", loc.db_id)));
   ASSIGN_OR_RETURN(FileDigest got, DigestFile(dest));
   if (got.size != loc.size) {
     return Status::Corruption(fmt::format("shard {} has {} bytes in '{}', the manifest records {}", loc.db_id,

@@ -16,8 +16,8 @@
 
 namespace shardvec {
 
-// Downloads `loc` to `dest` (a new file), refusing (Corruption naming the object) a size or digest
-// other than the manifest's.
+// Downloads `loc` to `dest` (a new scratch file: not fsynced, which whoever uploads it does),
+// refusing (Corruption naming the object) a size or digest other than the manifest's.
 Status FetchShardFile(ObjectStore& store, const ShardLocation& loc, const std::filesystem::path& dest);
 
 struct BaseRow {

@@ -164,6 +164,14 @@ TEST_F(LocalStoreTest, PutFileAndGetToFileCopyWholeFiles) {
   const auto dst = tmp_ / "dl" / "big.bin";
   ASSERT_TRUE(store_.GetToFile("big", dst, 100000).ok());
   EXPECT_EQ(testing::ReadText(dst), std::string(100000, 'z'));
+  // A scratch download (not fsynced) has the same bytes, mode and bound.
+  const auto scratch = tmp_ / "dl" / "scratch.bin";
+  ASSERT_TRUE(store_.GetToScratchFile("big", scratch, 100000).ok());
+  EXPECT_EQ(testing::ReadText(scratch), std::string(100000, 'z'));
+  EXPECT_EQ(std::filesystem::status(scratch).permissions(), std::filesystem::status(dst).permissions());
+  const Status over = store_.GetToScratchFile("big", tmp_ / "dl" / "over.bin", 99999);
+  EXPECT_EQ(over.code(), StatusCode::kCorruption) << over.ToString();
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "dl" / "over.bin"));
 }
 
 // On one file system the sealed file is linked into place, not copied; it outlives its source.

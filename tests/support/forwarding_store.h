@@ -29,6 +29,9 @@ class ForwardingStore : public ObjectStore {
   Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override {
     return inner_->GetToFile(key, dest, max_bytes);
   }
+  Status GetToScratchFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override {
+    return inner_->GetToScratchFile(key, dest, max_bytes);
+  }
   Status Put(std::string_view key, std::string_view data) override { return inner_->Put(key, data); }
   Status PutFile(std::string_view key, const std::filesystem::path& source) override {
     return inner_->PutFile(key, source);

@@ -38,6 +38,10 @@ class ShardReadCountingStore final : public ForwardingStore {
     Count(key);
     return ForwardingStore::GetToFile(key, dest, max_bytes);
   }
+  Status GetToScratchFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override {
+    Count(key);
+    return ForwardingStore::GetToScratchFile(key, dest, max_bytes);
+  }
   std::atomic<int64_t> shard_reads{0};
 
  private:

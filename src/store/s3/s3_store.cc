@@ -184,6 +184,14 @@ Status S3Store::GetRangesToFd(const std::string& object_key, const std::string& 
 }
 
 Status S3Store::GetToFile(std::string_view key, const fs::path& dest, int64_t max_bytes) {
+  return Download(key, dest, max_bytes, /*durable=*/true);
+}
+
+Status S3Store::GetToScratchFile(std::string_view key, const fs::path& dest, int64_t max_bytes) {
+  return Download(key, dest, max_bytes, /*durable=*/false);
+}
+
+Status S3Store::Download(std::string_view key, const fs::path& dest, int64_t max_bytes, bool durable) {
   ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
   if (info.size > max_bytes) return TooLarge(key, info.size, max_bytes);
   RETURN_IF_ERROR(CreatePrivateDirectories(dest.parent_path()));
@@ -209,7 +217,7 @@ Status S3Store::GetToFile(std::string_view key, const fs::path& dest, int64_t ma
                                          response->body_bytes, info.size));
       }
     }
-    if (st.ok() && fsync(fd) != 0) {
+    if (st.ok() && durable && fsync(fd) != 0) {
       st = Status::IOError(fmt::format("cannot fsync '{}': {}", staged.string(), std::strerror(errno)));
     }
   }

@@ -32,6 +32,7 @@ class S3Store final : public ObjectStore {
   Result<VersionedObject> GetVersioned(std::string_view key, int64_t max_bytes) override;
   Result<ObjectInfo> Head(std::string_view key) override;
   Status GetToFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override;
+  Status GetToScratchFile(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes) override;
 
   Status Put(std::string_view key, std::string_view data) override;
   Status PutFile(std::string_view key, const std::filesystem::path& source) override;
@@ -48,6 +49,8 @@ class S3Store final : public ObjectStore {
   void set_list_page_size(int keys) { list_page_size_ = keys; }
 
  private:
+  // GetToFile and GetToScratchFile: the file fsynced before it takes its name when `durable`.
+  Status Download(std::string_view key, const std::filesystem::path& dest, int64_t max_bytes, bool durable);
   std::string ObjectKey(std::string_view key) const;
   // Uploads `size` bytes in parts read by `read_part(offset, length)`; aborts the upload on failure.
   // `complete_headers` go on the completion (e.g. If-None-Match: *, which S3 checks there).
