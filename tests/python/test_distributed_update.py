@@ -237,3 +237,48 @@ def test_s3_store(request: pytest.FixtureRequest, engine: str, tmp_path: Path, s
     with ShardedVectorReader(s3_prefix=prefix, local_root=str(tmp_path / "cache"), **storage) as reader:
         got = [[h.id for h in r.results] for r in reader.batch_search(QUERIES, top_k=10, num_probes=NUM_DBS)]
     assert got == brute_force(rows)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rebase_redoes_a_stale_or_raced_update_on_the_current_snapshot(
+        request: pytest.FixtureRequest, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shardvec.vector._distributed_update import DistributedUpdate
+
+    update = make_update(request, engine)
+    store = tmp_path / "store"
+    first = build_base(store)
+    build_base(store)  # now `first` is stale
+    held = sorted(base_rows())
+    # A stale base at the start: the update is redone on the current snapshot.
+    stale = update(None, deletes_table([held[0]]), config(store), base=first, rebase=True)
+    assert stale.report.rebased == 1 and stale.report.deleted == 1 and stale.report.base_run_id != first
+    # A snapshot published while the tasks ran (a single-process update deleting held[1], just before
+    # the driver publishes): the publish conflicts, and the update is redone on that snapshot.
+    real_finish = DistributedUpdate.finish
+    raced: list[str] = []
+
+    def racing_finish(self: DistributedUpdate, results: Any) -> UpdateResult:
+        if not raced:
+            raced.append(update_sharded(deletes=[held[1]], config=config(store)).build.run_id)
+        return real_finish(self, results)
+
+    monkeypatch.setattr(DistributedUpdate, "finish", racing_finish)
+    new_rows = {20_000 + k: (np.full(DIM, 50.0 + k, dtype=np.float32), f"n{k}") for k in range(3)}
+    result = update(table(new_rows), deletes_table([held[2]]), config(store), rebase=True)
+    assert result.report.rebased == 1 and result.report.base_run_id == raced[0]
+    assert result.report.upserted == 3 and result.report.deleted == 1
+    # Every change is in the final snapshot: the three deletes and the three new rows (exact search).
+    final = {i: base_rows()[i] for i in held[3:]} | new_rows
+    got = answers(store, tmp_path / "cache")
+    assert [[hit[0] for hit in hits] for hits in got] == brute_force(final)
+    with ShardedVectorReader(s3_prefix=str(store), local_root=str(tmp_path / "cache2")) as reader:
+        assert reader.snapshot_info().run_id == result.build.run_id
+        assert reader.snapshot_info().total_vectors == len(final)
+    # The raced attempt's rebuilt shards were removed: the runs left are the builds and the 3 updates.
+    assert len(list((store / "shards").iterdir())) == 5
+    # Without rebase the same race is a PublishConflictError; with last_writer_wins rebase is refused.
+    raced.clear()
+    with pytest.raises(PublishConflictError):
+        update(None, deletes_table([held[3]]), config(store))
+    with pytest.raises(ConfigValidationError, match="rebase cannot take effect with last_writer_wins"):
+        update(None, deletes_table([held[4]]), config(store), rebase=True, last_writer_wins=True)

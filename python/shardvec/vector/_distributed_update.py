@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
+import logging
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ import pyarrow as pa
 
 from shardvec._native import _engine
 from shardvec.config import VectorColumnInput
-from shardvec.errors import ConfigValidationError
+from shardvec.errors import ConfigValidationError, PublishConflictError
 from shardvec.run_registry import writer_run_record
 from shardvec.vector._bridge import write_config
 from shardvec.vector._distributed import (
@@ -40,6 +42,12 @@ from shardvec.vector._distributed import (
 from shardvec.vector.config import VectorShardedWriteConfig
 from shardvec.vector.types import UpdateResult
 from shardvec.vector.writer import check_update_options, update_result
+
+# How many times a distributed update with ``rebase`` is redone on a newer current snapshot before
+# the conflict is raised (the engine's kMaxRebases, which the single-process update uses).
+MAX_REBASES = 3
+
+_log = logging.getLogger("shardvec.update")
 
 # What a rebuild task returns: its db_id and its pickled UpdateShardResult.
 RESULT_SCHEMA = pa.schema([("db_id", pa.int64()), ("result", pa.binary())])
@@ -129,9 +137,14 @@ class DistributedUpdate:
     def __init__(self, config: VectorShardedWriteConfig, input: VectorColumnInput,  # noqa: A002
                  writer_type: str, engine_name: str, columns: Sequence[str] | None,
                  delete_columns: Sequence[str] | None, delete_id_col: str | None, base: str, strict: bool,
-                 last_writer_wins: bool, compact: bool = False) -> None:
+                 last_writer_wins: bool, compact: bool = False, rebase: bool = False) -> None:
         self.context_cols = check_column_input(config, input, engine_name, columns)
-        check_update_options(config, base, strict=strict, last_writer_wins=last_writer_wins, compact=compact)
+        check_update_options(config, base, strict=strict, last_writer_wins=last_writer_wins, compact=compact,
+                             rebase=rebase)
+        if rebase and last_writer_wins:
+            raise ConfigValidationError(
+                "rebase cannot take effect with last_writer_wins=True (which publishes over a newer snapshot instead "
+                "of conflicting); choose one")
         self.delete_id_col = str(input.id_col) if delete_id_col is None else delete_id_col
         if delete_columns is None and delete_id_col is not None:
             raise ConfigValidationError(
@@ -190,3 +203,35 @@ class DistributedUpdate:
     def abort(self, error: BaseException) -> None:
         self._run.abort(f"{type(error).__name__}: {error}")
         self._record_scope.__exit__(type(error), error, error.__traceback__)
+
+
+def run_update(begin: Callable[[str], DistributedUpdate], tasks: Callable[[DistributedUpdate], list[bytes]],
+               base: str, rebase: bool) -> UpdateResult:
+    """One distributed update: ``begin(base)`` starts it on the driver, ``tasks(update)`` routes, plans
+    and runs the rebuild tasks on the engine (their results), and the driver publishes. With
+    ``rebase``, a :class:`PublishConflictError` (the base is no longer current: at the start, or a
+    snapshot published while the tasks ran) redoes the whole update on the current snapshot, up to
+    :data:`MAX_REBASES` times, after the failed attempt's uploads are removed; the report counts it in
+    ``rebased``. The routing is redone too: the new current snapshot may route otherwise."""
+    for rebased in itertools.count():
+        attempt_base = base if rebased == 0 else "current"
+        try:
+            update = begin(attempt_base)
+        except PublishConflictError as error:
+            if not rebase or rebased == MAX_REBASES:
+                raise
+            _log.info("update_rebased attempt=%d: redoing the update on the current snapshot: %s", rebased + 1, error)
+            continue
+        try:
+            result = update.finish(tasks(update))
+        except PublishConflictError as error:
+            update.abort(error)  # the engine already removed the attempt's uploads; this closes its run record
+            if not rebase or rebased == MAX_REBASES:
+                raise
+            _log.info("update_rebased attempt=%d: redoing the update on the current snapshot: %s", rebased + 1, error)
+            continue
+        except BaseException as error:
+            update.abort(error)
+            raise
+        return dataclasses.replace(result, report=dataclasses.replace(result.report, rebased=rebased))
+    raise AssertionError("unreachable")

@@ -39,6 +39,7 @@ from shardvec.vector._distributed_update import (
     UpdateTaskSpec,
     rebuild_shard,
     result_table,
+    run_update,
 )
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import UpdateResult
@@ -149,42 +150,48 @@ def _rebuild_alone(frame: pd.DataFrame, spec: UpdateTaskSpec) -> pd.DataFrame:
 def update_sharded(df_upserts: dd.DataFrame | None, df_deletes: dd.DataFrame | None, config: VectorShardedWriteConfig,
                    input: VectorColumnInput, *, delete_id_col: str | None = None,  # noqa: A002
                    base: str = "current", strict: bool = False, last_writer_wins: bool = False,
-                   compact: bool = False) -> UpdateResult:
+                   compact: bool = False, rebase: bool = False) -> UpdateResult:
     """Upserts the rows of ``df_upserts`` (columns as ``input`` names them; every row needs an id) and
     deletes the ids in column ``delete_id_col`` (default ``input.id_col``) of ``df_deletes`` in the
     snapshot ``base`` names, and publishes the result; either DataFrame may be None. Semantics and
-    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` included (see the module docstring)."""
+    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` and ``rebase`` included
+    (a rebase redoes the whole distributed update on the current snapshot; see the module docstring)."""
     if df_upserts is None and df_deletes is None:
         raise ConfigValidationError("update_sharded needs df_upserts, df_deletes, or both")
     if df_upserts is not None and isinstance(input, VectorColumnInput):
         _refuse_converted_vectors(df_upserts, input)
-    update = DistributedUpdate(config, input, "vector-dask-update", "Dask",
-                               None if df_upserts is None else list(df_upserts.columns),
-                               None if df_deletes is None else list(df_deletes.columns), delete_id_col, base, strict,
-                               last_writer_wins, compact)
-    try:
-        spec = update.spec
-        routed = routed_ids = None
-        if df_upserts is not None:
-            meta = df_upserts._meta.assign(**{spec.vector_col: pd.Series(dtype=_vector_dtype(spec.dim)),
-                                              spec.routing_col: pd.Series(dtype="int64")})
-            routed = df_upserts.map_partitions(_route_partition, spec.routing, spec, meta=meta)
-            routed_ids = _arrow(routed[[spec.id_col, spec.routing_col]].compute(retries=TASK_RETRIES))
-        deletes = None if df_deletes is None else _arrow(df_deletes[[update.delete_id_col]].compute(retries=TASK_RETRIES))
-        spec = update.plan(routed_ids, deletes)
-        results_meta = RESULT_SCHEMA.empty_table().to_pandas()
-        parts = []
-        alone = spec.shards_without_upserts()
-        with_upserts = len(spec.planned_shards()) - len(alone)
-        if routed is not None and with_upserts:
-            shuffled = routed.shuffle(on=spec.routing_col, npartitions=max(1, min(with_upserts, routed.npartitions)),
-                                      shuffle_method="tasks")
-            parts.append(shuffled.map_partitions(_rebuild_partition, spec, meta=results_meta))
-        if alone:
-            ids = dd.from_pandas(pd.DataFrame({"db_id": pd.Series(alone, dtype="int64")}), npartitions=len(alone))
-            parts.append(ids.map_partitions(_rebuild_alone, spec, meta=results_meta))
-        frames = dask.compute(*parts, retries=TASK_RETRIES)
-        return update.finish([row for frame in frames for row in frame["result"]])
-    except BaseException as error:
-        update.abort(error)
-        raise
+
+    def begin(attempt_base: str) -> DistributedUpdate:
+        return DistributedUpdate(config, input, "vector-dask-update", "Dask",
+                                 None if df_upserts is None else list(df_upserts.columns),
+                                 None if df_deletes is None else list(df_deletes.columns), delete_id_col, attempt_base,
+                                 strict, last_writer_wins, compact, rebase)
+
+    return run_update(begin, lambda update: _update_tasks(update, df_upserts, df_deletes), base, rebase)
+
+
+def _update_tasks(update: DistributedUpdate, df_upserts: dd.DataFrame | None,
+                  df_deletes: dd.DataFrame | None) -> list[bytes]:
+    """Routes, plans and rebuilds on the cluster; the rebuild tasks' results."""
+    spec = update.spec
+    routed = routed_ids = None
+    if df_upserts is not None:
+        meta = df_upserts._meta.assign(**{spec.vector_col: pd.Series(dtype=_vector_dtype(spec.dim)),
+                                          spec.routing_col: pd.Series(dtype="int64")})
+        routed = df_upserts.map_partitions(_route_partition, spec.routing, spec, meta=meta)
+        routed_ids = _arrow(routed[[spec.id_col, spec.routing_col]].compute(retries=TASK_RETRIES))
+    deletes = None if df_deletes is None else _arrow(df_deletes[[update.delete_id_col]].compute(retries=TASK_RETRIES))
+    spec = update.plan(routed_ids, deletes)
+    results_meta = RESULT_SCHEMA.empty_table().to_pandas()
+    parts = []
+    alone = spec.shards_without_upserts()
+    with_upserts = len(spec.planned_shards()) - len(alone)
+    if routed is not None and with_upserts:
+        shuffled = routed.shuffle(on=spec.routing_col, npartitions=max(1, min(with_upserts, routed.npartitions)),
+                                  shuffle_method="tasks")
+        parts.append(shuffled.map_partitions(_rebuild_partition, spec, meta=results_meta))
+    if alone:
+        ids = dd.from_pandas(pd.DataFrame({"db_id": pd.Series(alone, dtype="int64")}), npartitions=len(alone))
+        parts.append(ids.map_partitions(_rebuild_alone, spec, meta=results_meta))
+    frames = dask.compute(*parts, retries=TASK_RETRIES)
+    return [row for frame in frames for row in frame["result"]]

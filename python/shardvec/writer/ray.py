@@ -36,6 +36,7 @@ from shardvec.vector._distributed_update import (
     UpdateTaskSpec,
     rebuild_shard,
     result_table,
+    run_update,
 )
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import UpdateResult
@@ -108,43 +109,49 @@ def _collect(data: ray.data.Dataset) -> pa.Table | None:
 def update_sharded(ds_upserts: ray.data.Dataset | None, ds_deletes: ray.data.Dataset | None,
                    config: VectorShardedWriteConfig, input: VectorColumnInput, *,  # noqa: A002
                    delete_id_col: str | None = None, base: str = "current", strict: bool = False,
-                   last_writer_wins: bool = False, compact: bool = False) -> UpdateResult:
+                   last_writer_wins: bool = False, compact: bool = False, rebase: bool = False) -> UpdateResult:
     """Upserts the rows of ``ds_upserts`` (columns as ``input`` names them; every row needs an id) and
     deletes the ids in column ``delete_id_col`` (default ``input.id_col``) of ``ds_deletes`` in the
     snapshot ``base`` names, and publishes the result; either Dataset may be None. Semantics and
-    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` included (see the module docstring)."""
+    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` and ``rebase`` included
+    (a rebase redoes the whole distributed update on the current snapshot; see the module docstring)."""
     if ds_upserts is None and ds_deletes is None:
         raise ConfigValidationError("update_sharded needs ds_upserts, ds_deletes, or both")
-    update = DistributedUpdate(config, input, "vector-ray-update", "Ray",
-                               None if ds_upserts is None else ds_upserts.columns(),
-                               None if ds_deletes is None else ds_deletes.columns(), delete_id_col, base, strict,
-                               last_writer_wins, compact)
-    try:
-        spec = update.spec
-        routed = None
-        if ds_upserts is not None:
-            routed = ds_upserts.map_batches(_route_batch, batch_format="pyarrow",
-                                            fn_kwargs={"plan": spec.routing, "spec": spec})
-        spec = update.plan(
-            None if routed is None else _collect(routed.select_columns([spec.id_col, spec.routing_col])),
-            None if ds_deletes is None else _collect(ds_deletes.select_columns([update.delete_id_col])))
-        parts = []
-        alone = spec.shards_without_upserts()
-        with_upserts = len(spec.planned_shards()) - len(alone)
-        if routed is not None and with_upserts:
-            parts.append(routed.groupby(spec.routing_col, num_partitions=with_upserts).map_groups(
-                _rebuild_group, batch_format="pyarrow", fn_kwargs={"spec": spec},
-                max_retries=TASK_RETRIES, retry_exceptions=True))
-        if alone:
-            ids = ray.data.from_arrow(pa.table({"db_id": pa.array(alone, type=pa.int64())}))
-            parts.append(ids.groupby("db_id", num_partitions=len(alone)).map_groups(
-                _rebuild_alone, batch_format="pyarrow", fn_kwargs={"spec": spec},
-                max_retries=TASK_RETRIES, retry_exceptions=True))
-        results: list[bytes] = []
-        if parts:
-            combined = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-            results = [row["result"] for row in combined.take_all()]
-        return update.finish(results)
-    except BaseException as error:
-        update.abort(error)
-        raise
+
+    def begin(attempt_base: str) -> DistributedUpdate:
+        return DistributedUpdate(config, input, "vector-ray-update", "Ray",
+                                 None if ds_upserts is None else ds_upserts.columns(),
+                                 None if ds_deletes is None else ds_deletes.columns(), delete_id_col, attempt_base,
+                                 strict, last_writer_wins, compact, rebase)
+
+    return run_update(begin, lambda update: _update_tasks(update, ds_upserts, ds_deletes), base, rebase)
+
+
+def _update_tasks(update: DistributedUpdate, ds_upserts: ray.data.Dataset | None,
+                  ds_deletes: ray.data.Dataset | None) -> list[bytes]:
+    """Routes, plans and rebuilds on the cluster; the rebuild tasks' results."""
+    spec = update.spec
+    routed = None
+    if ds_upserts is not None:
+        routed = ds_upserts.map_batches(_route_batch, batch_format="pyarrow",
+                                        fn_kwargs={"plan": spec.routing, "spec": spec})
+    spec = update.plan(
+        None if routed is None else _collect(routed.select_columns([spec.id_col, spec.routing_col])),
+        None if ds_deletes is None else _collect(ds_deletes.select_columns([update.delete_id_col])))
+    parts = []
+    alone = spec.shards_without_upserts()
+    with_upserts = len(spec.planned_shards()) - len(alone)
+    if routed is not None and with_upserts:
+        parts.append(routed.groupby(spec.routing_col, num_partitions=with_upserts).map_groups(
+            _rebuild_group, batch_format="pyarrow", fn_kwargs={"spec": spec},
+            max_retries=TASK_RETRIES, retry_exceptions=True))
+    if alone:
+        ids = ray.data.from_arrow(pa.table({"db_id": pa.array(alone, type=pa.int64())}))
+        parts.append(ids.groupby("db_id", num_partitions=len(alone)).map_groups(
+            _rebuild_alone, batch_format="pyarrow", fn_kwargs={"spec": spec},
+            max_retries=TASK_RETRIES, retry_exceptions=True))
+    results: list[bytes] = []
+    if parts:
+        combined = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+        results = [row["result"] for row in combined.take_all()]
+    return results

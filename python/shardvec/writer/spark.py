@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 from pyspark import TaskContext
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import LongType, StructField, StructType
 
 from shardvec._native import _engine
@@ -42,6 +42,7 @@ from shardvec.vector._distributed_update import (
     UpdateTaskSpec,
     rebuild_shard,
     result_table,
+    run_update,
 )
 from shardvec.vector.config import VectorShardedWriteConfig, VectorWriteOptions
 from shardvec.vector.types import UpdateResult
@@ -121,13 +122,14 @@ def _lone_rebuilder(spec: UpdateTaskSpec):
 def update_sharded(df_upserts: DataFrame | None, df_deletes: DataFrame | None, config: VectorShardedWriteConfig,
                    input: VectorColumnInput, *, delete_id_col: str | None = None,  # noqa: A002
                    base: str = "current", strict: bool = False, last_writer_wins: bool = False,
-                   compact: bool = False) -> UpdateResult:
+                   compact: bool = False, rebase: bool = False) -> UpdateResult:
     """Upserts the rows of ``df_upserts`` (columns as ``input`` names them; every row needs an id) and
     deletes the ids in column ``delete_id_col`` (default ``input.id_col``) of ``df_deletes`` in the
     snapshot ``base`` names, and publishes the result; either DataFrame may be None. Semantics and
-    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` included (see the module
-    docstring for how the work is spread). Refused with ``spark.speculation`` on: a speculative copy of
-    a rebuild task would upload the same shard."""
+    report are those of :func:`shardvec.vector.update_sharded`, ``compact`` and ``rebase`` included (a
+    rebase redoes the whole distributed update on the current snapshot; see the module docstring for
+    how the work is spread). Refused with ``spark.speculation`` on: a speculative copy of a rebuild task
+    would upload the same shard."""
     if df_upserts is None and df_deletes is None:
         raise ConfigValidationError("update_sharded needs df_upserts, df_deletes, or both")
     session = (df_upserts if df_upserts is not None else df_deletes).sparkSession
@@ -135,34 +137,39 @@ def update_sharded(df_upserts: DataFrame | None, df_deletes: DataFrame | None, c
         raise ConfigValidationError(
             "spark.speculation is true: a speculative copy of an update's rebuild task would upload the same shard "
             "as the original; set it false for update_sharded")
-    update = DistributedUpdate(config, input, "vector-spark-update", "Spark",
-                               None if df_upserts is None else df_upserts.columns,
-                               None if df_deletes is None else df_deletes.columns, delete_id_col, base, strict,
-                               last_writer_wins, compact)
-    try:
-        spec = update.spec
-        routed = None
-        if df_upserts is not None:
-            schema = StructType([*df_upserts.schema.fields, StructField(spec.routing_col, LongType(), False)])
-            routed = df_upserts.mapInArrow(_router(spec.routing, spec), schema)
-        spec = update.plan(
-            None if routed is None else routed.select(spec.id_col, spec.routing_col).toArrow(),
-            None if df_deletes is None else df_deletes.select(update.delete_id_col).toArrow())
-        frames = []
-        if routed is not None and len(spec.shards_without_upserts()) < len(spec.planned_shards()):
-            frames.append(routed.groupBy(spec.routing_col).applyInArrow(_rebuilder(spec), RESULT_DDL))
-        alone = spec.shards_without_upserts()
-        if alone:
-            ids = session.createDataFrame([(db_id,) for db_id in alone], "db_id long")
-            ids = ids.repartition(max(1, min(len(alone), session.sparkContext.defaultParallelism)))
-            frames.append(ids.mapInArrow(_lone_rebuilder(spec), RESULT_DDL))
-        results: list[bytes] = []
-        if frames:
-            combined = frames[0]
-            for frame in frames[1:]:
-                combined = combined.unionByName(frame)
-            results = combined.toArrow().column("result").to_pylist()
-        return update.finish(results)
-    except BaseException as error:
-        update.abort(error)
-        raise
+
+    def begin(attempt_base: str) -> DistributedUpdate:
+        return DistributedUpdate(config, input, "vector-spark-update", "Spark",
+                                 None if df_upserts is None else df_upserts.columns,
+                                 None if df_deletes is None else df_deletes.columns, delete_id_col, attempt_base,
+                                 strict, last_writer_wins, compact, rebase)
+
+    return run_update(begin, lambda update: _update_tasks(update, session, df_upserts, df_deletes), base, rebase)
+
+
+def _update_tasks(update: DistributedUpdate, session: SparkSession, df_upserts: DataFrame | None,
+                  df_deletes: DataFrame | None) -> list[bytes]:
+    """Routes, plans and rebuilds on the cluster; the rebuild tasks' results."""
+    spec = update.spec
+    routed = None
+    if df_upserts is not None:
+        schema = StructType([*df_upserts.schema.fields, StructField(spec.routing_col, LongType(), False)])
+        routed = df_upserts.mapInArrow(_router(spec.routing, spec), schema)
+    spec = update.plan(
+        None if routed is None else routed.select(spec.id_col, spec.routing_col).toArrow(),
+        None if df_deletes is None else df_deletes.select(update.delete_id_col).toArrow())
+    frames = []
+    if routed is not None and len(spec.shards_without_upserts()) < len(spec.planned_shards()):
+        frames.append(routed.groupBy(spec.routing_col).applyInArrow(_rebuilder(spec), RESULT_DDL))
+    alone = spec.shards_without_upserts()
+    if alone:
+        ids = session.createDataFrame([(db_id,) for db_id in alone], "db_id long")
+        ids = ids.repartition(max(1, min(len(alone), session.sparkContext.defaultParallelism)))
+        frames.append(ids.mapInArrow(_lone_rebuilder(spec), RESULT_DDL))
+    results: list[bytes] = []
+    if frames:
+        combined = frames[0]
+        for frame in frames[1:]:
+            combined = combined.unionByName(frame)
+        results = combined.toArrow().column("result").to_pylist()
+    return results
