@@ -111,6 +111,13 @@ TEST(ThreadPoolRunAllTest, RunsEveryTaskAndReturnsAnError) {
   EXPECT_TRUE((*pool)->RunAll({}).ok());
 }
 
+// One more task is running: counts it in `running` and keeps the most seen at once in `most`.
+void EnterCounted(std::atomic<int>& running, std::atomic<int>& most) {
+  const int now = ++running;
+  for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+  }
+}
+
 TEST(ThreadPoolRunAllTest, TheCallerWorksAndAtMostSizeThreadsDo) {
   for (const size_t size : {size_t{1}, size_t{3}}) {
     auto pool = ThreadPool::Create(size, "test");
@@ -121,9 +128,7 @@ TEST(ThreadPoolRunAllTest, TheCallerWorksAndAtMostSizeThreadsDo) {
     std::vector<std::function<Status()>> tasks;
     for (int i = 0; i < 200; ++i) {
       tasks.push_back([&]() -> Status {
-        const int now = ++running;
-        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
-        }
+        EnterCounted(running, most);
         {
           std::lock_guard<std::mutex> lock(mu);
           threads.insert(std::this_thread::get_id());
@@ -154,9 +159,7 @@ TEST(ThreadPoolRunAllTest, CallersWorkingAtOnceLeaveThePoolFewerThreads) {
     std::vector<std::function<Status()>> tasks;
     for (int i = 0; i < 6; ++i) {
       tasks.push_back([&]() -> Status {
-        const int now = ++running;
-        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
-        }
+        EnterCounted(running, most);
         const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
         while (most.load() < want && std::chrono::steady_clock::now() < until) std::this_thread::yield();
         --running;
