@@ -13,7 +13,7 @@ FROM debian:bookworm AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates python3 python3-venv \
       libsqlite3-dev libcurl4-openssl-dev libssl-dev libpugixml-dev nlohmann-json3-dev libcli11-dev \
-      libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev libpq-dev libcpp-httplib-dev \
+      libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev libpq-dev libcpp-httplib-dev rapidjson-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
