@@ -260,6 +260,9 @@ void BindUpdateTypes(nb::module_& m) {
 
 void BindUpdate(nb::module_& m) {
   BindUpdateTypes(m);
+  // How many times an update with rebase is redone on a newer current snapshot (the distributed
+  // writers' driver loop uses it too).
+  m.attr("MAX_REBASES") = kMaxRebases;
   using NoGil = nb::call_guard<nb::gil_scoped_release>;
   nb::class_<UpdateRunHandle>(m, "UpdateRun")
       .def_static("begin", &UpdateRunHandle::Begin, nb::arg("config"), nb::arg("writer_type"), nb::arg("base") = "current",

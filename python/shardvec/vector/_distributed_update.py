@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import itertools
 import logging
 import pickle
 from collections.abc import Callable, Iterable, Sequence
@@ -42,10 +41,6 @@ from shardvec.vector._distributed import (
 from shardvec.vector.config import VectorShardedWriteConfig
 from shardvec.vector.types import UpdateResult
 from shardvec.vector.writer import check_update_options, update_result
-
-# How many times a distributed update with ``rebase`` is redone on a newer current snapshot before
-# the conflict is raised (the engine's kMaxRebases, which the single-process update uses).
-MAX_REBASES = 3
 
 _log = logging.getLogger("shardvec.update")
 
@@ -211,27 +206,21 @@ def run_update(begin: Callable[[str], DistributedUpdate], tasks: Callable[[Distr
     and runs the rebuild tasks on the engine (their results), and the driver publishes. With
     ``rebase``, a :class:`PublishConflictError` (the base is no longer current: at the start, or a
     snapshot published while the tasks ran) redoes the whole update on the current snapshot, up to
-    :data:`MAX_REBASES` times, after the failed attempt's uploads are removed; the report counts it in
-    ``rebased``. The routing is redone too: the new current snapshot may route otherwise."""
-    for rebased in itertools.count():
-        attempt_base = base if rebased == 0 else "current"
+    ``_engine.MAX_REBASES`` times (as the single-process update), after the failed attempt's uploads
+    are removed; the report counts it in ``rebased``. The routing is redone too: the new current
+    snapshot may route otherwise."""
+    rebased = 0
+    while True:
+        update: DistributedUpdate | None = None
         try:
-            update = begin(attempt_base)
-        except PublishConflictError as error:
-            if not rebase or rebased == MAX_REBASES:
-                raise
-            _log.info("update_rebased attempt=%d: redoing the update on the current snapshot: %s", rebased + 1, error)
-            continue
-        try:
+            update = begin(base if rebased == 0 else "current")
             result = update.finish(tasks(update))
-        except PublishConflictError as error:
-            update.abort(error)  # the engine already removed the attempt's uploads; this closes its run record
-            if not rebase or rebased == MAX_REBASES:
-                raise
-            _log.info("update_rebased attempt=%d: redoing the update on the current snapshot: %s", rebased + 1, error)
-            continue
         except BaseException as error:
-            update.abort(error)
-            raise
+            if update is not None:
+                update.abort(error)  # after a conflict the engine already removed the attempt's uploads
+            if not (rebase and isinstance(error, PublishConflictError) and rebased < _engine.MAX_REBASES):
+                raise
+            rebased += 1
+            _log.info("update_rebased attempt=%d: redoing the update on the current snapshot: %s", rebased, error)
+            continue
         return dataclasses.replace(result, report=dataclasses.replace(result.report, rebased=rebased))
-    raise AssertionError("unreachable")
