@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,7 @@ request = function()
 end
 """
 
+
 def queries(dataset: str, count: int) -> np.ndarray:
     if dataset == "synthetic":
         return synthetic_data.draw(count, synthetic_data.QUERIES)
@@ -77,6 +79,10 @@ def ensure_store(store: Path, dataset: str, rows: int, shards: int) -> None:
     subprocess.run([str(CLI), "build", "--store", str(store), "--input", str(FASHION / "train-images-idx3-ubyte.gz"),
                     "--metric", "l2", "--strategy", "cluster", "--num-dbs", "16", "--train-centroids", "--quiet"],
                    check=True)
+
+
+# The server point's numbers reported as medians over the rounds (failures are summed instead).
+MEDIAN_SERVER_KEYS = ("qps", "p50", "p99", "cpu_us", "wrk_cpu_us")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,10 +117,11 @@ def wrk_point(url: str, lua: Path, connections: int, seconds: int, server_pid: i
             "wrk_cpu_us": wrk_cpu / requests * 1e6}
 
 
-def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: int, num_probes: int) -> dict[str, float]:
+def reader_point(store: Path, q: np.ndarray, threads: int, seconds: int, top_k: int, num_probes: int,
+                 cache: Path) -> dict[str, float]:
     from shardvec.vector import ShardedVectorReader
 
-    reader = ShardedVectorReader(s3_prefix=str(store), local_root=tempfile.mkdtemp(prefix="serve-bench-cache-"))
+    reader = ShardedVectorReader(s3_prefix=str(store), local_root=tempfile.mkdtemp(prefix="reader-cache-", dir=cache))
     for row in q[:50]:  # warm: shards opened and mapped, as the server preloads them
         reader.search(row, top_k, num_probes=num_probes)
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -189,11 +196,12 @@ def main() -> None:
             points = []
             for _ in range(args.rounds):
                 points.append((wrk_point(url, lua, c, args.seconds, server.pid),
-                               reader_point(store, q, c, args.seconds, args.top_k, args.num_probes)))
-            s = {k: (float(np.median([p[0][k] for p in points])) if k != "socket_errors" else
-                     " ".join(p[0][k] for p in points if p[0][k])) for k in points[0][0]}
-            s["non2xx"] = sum(p[0]["non2xx"] for p in points)
-            r = {k: float(np.median([p[1][k] for p in points])) for k in points[0][1]}
+                               reader_point(store, q, c, args.seconds, args.top_k, args.num_probes, work)))
+            servers, readers = [p[0] for p in points], [p[1] for p in points]
+            s: dict[str, Any] = {k: float(np.median([x[k] for x in servers])) for k in MEDIAN_SERVER_KEYS}
+            s["non2xx"] = sum(x["non2xx"] for x in servers)
+            s["socket_errors"] = " ".join(x["socket_errors"] for x in servers if x["socket_errors"])
+            r = {k: float(np.median([x[k] for x in readers])) for k in readers[0]}
             # Closed loop: mean latency = concurrency / QPS for the server (wrk keeps c requests out).
             server_mean = c / s["qps"] * 1e3
             rows.append((c, s, r, (server_mean - r["mean"]) / r["mean"]))
