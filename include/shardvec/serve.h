@@ -34,6 +34,10 @@ struct ServeOptions {
   std::chrono::milliseconds refresh_interval{std::chrono::seconds(30)};
   // Searches running at once (1..4096); one more is answered 429 with Retry-After.
   int64_t max_concurrency = 64;
+  // Requests one keep-alive connection carries (1..1,000,000); the answer to the last says
+  // "Connection: close" and the client reconnects. An open connection holds one of the service's
+  // max_concurrency + 8 threads.
+  int64_t keep_alive_requests = 1000;
   // The largest request body accepted (1..1 GiB); a larger one is answered 413.
   int64_t max_body_bytes = int64_t{8} << 20;
   // The largest top_k a request may ask for (1..kMaxSearchTopK); above it: 400 naming top_k.

@@ -31,6 +31,7 @@ struct ServeArgs {
   std::string refresh_interval = "30s";
   int64_t max_concurrency = 64;
   int64_t max_body_bytes = int64_t{8} << 20;
+  int64_t keep_alive_requests = 1000;
   int64_t max_top_k = kMaxSearchTopK;
   int64_t max_batch = 1024;
   std::string read_timeout = "10s";
@@ -75,6 +76,7 @@ Result<ServeOptions> Options(const ServeArgs& a) {
   }
   o.max_concurrency = a.max_concurrency;
   o.max_body_bytes = a.max_body_bytes;
+  o.keep_alive_requests = a.keep_alive_requests;
   o.max_top_k = a.max_top_k;
   o.max_batch_queries = a.max_batch;
   o.metrics = CliMetrics();  // --metrics-file: the file gets what GET /metrics showed last
@@ -127,6 +129,9 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body, 1..1073741824 (default 8 MiB); larger: 413")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  cmd->add_option("--keep-alive-requests", args->keep_alive_requests,
+                  "Requests one connection carries before the answer closes it, 1..1000000 (default 1000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
   cmd->add_option("--max-top-k", args->max_top_k, "Largest top_k a request may ask for, 1..4096 (default 4096)")
       ->check(CLI::Range(int64_t{1}, kMaxSearchTopK));
   cmd->add_option("--max-batch", args->max_batch, "Most vectors in one batch request, 1..1000000 (default 1024)")

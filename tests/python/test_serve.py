@@ -330,6 +330,40 @@ def test_searches_beyond_max_concurrency_get_429_with_retry_after(store: Store) 
         assert search(url, {"vector": QUERIES[1].tolist()}).status_code == 200
 
 
+def keep_alive_exchange(url: str, count: int) -> list[tuple[int, str, str]]:
+    """`count` searches sent one after another on one TCP connection (http.client): each answer's
+    status, Connection header and Keep-Alive header, until the service closes the connection."""
+    import http.client
+
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"vector": QUERIES[0].tolist(), "top_k": 3})
+    out = []
+    try:
+        for _ in range(count):
+            conn.request("POST", "/v1/search", body=body, headers={"Content-Type": "application/json"})
+            sock = conn.sock
+            resp = conn.getresponse()
+            resp.read()
+            out.append((resp.status, resp.getheader("Connection", ""), resp.getheader("Keep-Alive", "")))
+            if resp.getheader("Connection", "").lower() == "close":
+                break
+            assert conn.sock is sock  # the same connection carried the next request
+    finally:
+        conn.close()
+    return out
+
+
+def test_one_connection_carries_keep_alive_requests_searches(store: Store) -> None:
+    with serving(store, "--refresh-interval", "0") as (url, _):
+        answers = keep_alive_exchange(url, 40)  # cpp-httplib's own default would close after 5
+        assert len(answers) == 40 and all(a[0] == 200 and a[1].lower() != "close" for a in answers), answers
+        assert {a[2] for a in answers} == {"timeout=5, max=1000"}
+    with serving(store, "--refresh-interval", "0", "--keep-alive-requests", "3") as (url, _):
+        answers = keep_alive_exchange(url, 10)
+        assert [a[0] for a in answers] == [200, 200, 200] and answers[-1][1].lower() == "close", answers
+
+
 def test_sigterm_drains_the_request_in_flight_then_exits_0(store: Store) -> None:
     expected = store.expected(top_k=4)
     with serving(store, "--refresh-interval", "0") as (url, proc):
@@ -381,6 +415,7 @@ def test_bearer_auth_guards_everything_but_health(store: Store) -> None:
     (["--read-timeout", "0"], "--read-timeout"),
     (["--max-concurrency", "0"], "--max-concurrency"),
     (["--max-body-bytes", "0"], "--max-body-bytes"),
+    (["--keep-alive-requests", "0"], "--keep-alive-requests"),
     (["--max-top-k", "5000"], "--max-top-k"),
     (["--reader-mode", "fast"], "--reader-mode"),
     (["--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url"),
