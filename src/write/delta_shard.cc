@@ -152,17 +152,17 @@ class SlotWriter {
       return Status::IOError(fmt::format("shard {}: writing rowid {} into vec0 chunk {} slot {}: {}: {}", name_, rowid,
                                          at.chunk_id, at.slot, what, sqlite3_errmsg(db_)));
     };
-    if (Access(vectors_, at.chunk_id, const_cast<float*>(vector), static_cast<int>(row_bytes_), at.slot * row_bytes_,
+    if (Access(vectors_, db_, at.chunk_id, const_cast<float*>(vector), static_cast<int>(row_bytes_), at.slot * row_bytes_,
                /*write=*/true) != SQLITE_OK) {
       return fail("vectors");
     }
-    if (Access(rowids_, at.chunk_id, &rowid, sizeof(rowid), at.slot * 8, /*write=*/true) != SQLITE_OK) {
+    if (Access(rowids_, db_, at.chunk_id, &rowid, sizeof(rowid), at.slot * 8, /*write=*/true) != SQLITE_OK) {
       return fail("rowids");
     }
     unsigned char bits = 0;
-    if (Access(validity_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/false) != SQLITE_OK) return fail("validity");
+    if (Access(validity_, db_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/false) != SQLITE_OK) return fail("validity");
     bits = static_cast<unsigned char>(bits | (1u << (at.slot % 8)));
-    if (Access(validity_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/true) != SQLITE_OK) return fail("validity");
+    if (Access(validity_, db_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/true) != SQLITE_OK) return fail("validity");
     sqlite3_bind_int64(place_.get(), 1, rowid);
     sqlite3_bind_int64(place_.get(), 2, at.chunk_id);
     sqlite3_bind_int64(place_.get(), 3, at.slot);
@@ -179,26 +179,24 @@ class SlotWriter {
   };
 
   // Reads or writes `bytes` at `offset` of the handle's column in row `row`, moving the handle there
-  // first. A handle another statement expired (SQLITE_ABORT) is opened again, once.
-  int Access(Handle& h, int64_t row, void* data, int bytes, int64_t offset, bool write) {
-    for (int attempt = 0;; ++attempt) {
-      int rc = SQLITE_OK;
-      if (h.blob == nullptr) {
-        rc = sqlite3_blob_open(db_, "main", h.table, h.column, row, 1, &h.blob);
-      } else if (h.row != row) {
-        rc = sqlite3_blob_reopen(h.blob, row);
-      }
-      if (rc == SQLITE_OK) {
-        h.row = row;
-        rc = write ? sqlite3_blob_write(h.blob, data, bytes, static_cast<int>(offset))
-                   : sqlite3_blob_read(h.blob, data, bytes, static_cast<int>(offset));
-        if (rc == SQLITE_OK) return rc;
-      }
+  // first. Nothing else writes these rows while the handles are open (vec0's own inserts come after
+  // the free slots are filled), so a handle does not expire.
+  static int Access(Handle& h, sqlite3* db, int64_t row, void* data, int bytes, int64_t offset, bool write) {
+    int rc = SQLITE_OK;
+    if (h.blob == nullptr) {
+      rc = sqlite3_blob_open(db, "main", h.table, h.column, row, 1, &h.blob);
+    } else if (h.row != row) {
+      rc = sqlite3_blob_reopen(h.blob, row);
+    }
+    if (rc != SQLITE_OK) {
       sqlite3_blob_close(h.blob);  // after a failed open or reopen the handle is unusable
       h.blob = nullptr;
       h.row = -1;
-      if (rc != SQLITE_ABORT || attempt > 0) return rc;
+      return rc;
     }
+    h.row = row;
+    return write ? sqlite3_blob_write(h.blob, data, bytes, static_cast<int>(offset))
+                 : sqlite3_blob_read(h.blob, data, bytes, static_cast<int>(offset));
   }
 
   sqlite3* db_;
