@@ -38,6 +38,11 @@ struct ServeOptions {
   // "Connection: close" and the client reconnects. An open connection holds one of the service's
   // max_concurrency + 8 threads.
   int64_t keep_alive_requests = 1000;
+  // How long an idle keep-alive connection is kept for its next request, in whole seconds (1 s..1 h).
+  // Behind a load balancer, make it longer than the balancer's idle timeout, so that the service
+  // never closes a connection the balancer is about to reuse. The SIGTERM drain waits up to this
+  // long for idle connections.
+  std::chrono::seconds keep_alive_timeout{5};
   // The largest request body accepted (1..1 GiB); a larger one is answered 413.
   int64_t max_body_bytes = int64_t{8} << 20;
   // The largest top_k a request may ask for (1..kMaxSearchTopK); above it: 400 naming top_k.

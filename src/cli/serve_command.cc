@@ -32,6 +32,7 @@ struct ServeArgs {
   int64_t max_concurrency = 64;
   int64_t max_body_bytes = int64_t{8} << 20;
   int64_t keep_alive_requests = 1000;
+  std::string keep_alive_timeout = "5s";
   int64_t max_top_k = kMaxSearchTopK;
   int64_t max_batch = 1024;
   std::string read_timeout = "10s";
@@ -77,6 +78,12 @@ Result<ServeOptions> Options(const ServeArgs& a) {
   o.max_concurrency = a.max_concurrency;
   o.max_body_bytes = a.max_body_bytes;
   o.keep_alive_requests = a.keep_alive_requests;
+  ASSIGN_OR_RETURN(const std::chrono::milliseconds keep_alive, ParseInterval(a.keep_alive_timeout, "--keep-alive-timeout"));
+  if (keep_alive.count() % 1000 != 0 || keep_alive < std::chrono::seconds(1) || keep_alive > std::chrono::hours(1)) {
+    return Status::InvalidArgument(fmt::format("--keep-alive-timeout '{}' must be whole seconds from 1s to 1h",
+                                               DisplayText(a.keep_alive_timeout)));
+  }
+  o.keep_alive_timeout = std::chrono::duration_cast<std::chrono::seconds>(keep_alive);
   o.max_top_k = a.max_top_k;
   o.max_batch_queries = a.max_batch;
   o.metrics = CliMetrics();  // --metrics-file: the file gets what GET /metrics showed last
@@ -132,6 +139,9 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--keep-alive-requests", args->keep_alive_requests,
                   "Requests one connection carries before the answer closes it, 1..1000000 (default 1000)")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
+  cmd->add_option("--keep-alive-timeout", args->keep_alive_timeout,
+                  "Close a keep-alive connection idle this long, whole seconds 1s..1h (default 5s); behind a load "
+                  "balancer, longer than its idle timeout");
   cmd->add_option("--max-top-k", args->max_top_k, "Largest top_k a request may ask for, 1..4096 (default 4096)")
       ->check(CLI::Range(int64_t{1}, kMaxSearchTopK));
   cmd->add_option("--max-batch", args->max_batch, "Most vectors in one batch request, 1..1000000 (default 1024)")

@@ -277,6 +277,7 @@ Status CheckOptions(const ServeOptions& o) {
   RETURN_IF_ERROR(range("port", o.port, 0, 65535));
   RETURN_IF_ERROR(range("max_concurrency", o.max_concurrency, 1, 4096));
   RETURN_IF_ERROR(range("keep_alive_requests", o.keep_alive_requests, 1, 1'000'000));
+  RETURN_IF_ERROR(range("keep_alive_timeout (s)", o.keep_alive_timeout.count(), 1, 3600));
   RETURN_IF_ERROR(range("max_body_bytes", o.max_body_bytes, 1, int64_t{1} << 30));
   RETURN_IF_ERROR(range("max_top_k", o.max_top_k, 1, kMaxSearchTopK));
   RETURN_IF_ERROR(range("max_batch_queries", o.max_batch_queries, 1, 1'000'000));
@@ -353,6 +354,7 @@ Status Serve(const ServeOptions& options) {
   // cpp-httplib closes a connection after 5 requests by default: a client then reconnects every 5
   // searches, which cost the service about 50 µs of CPU per search (bench/serve_bench.py, concurrency 8).
   svr.set_keep_alive_max_count(static_cast<size_t>(options.keep_alive_requests));
+  svr.set_keep_alive_timeout(static_cast<time_t>(options.keep_alive_timeout.count()));
   SetTimeouts(svr, options);
   int port = options.port;
   if (port == 0) {

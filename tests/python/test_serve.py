@@ -364,6 +364,36 @@ def test_one_connection_carries_keep_alive_requests_searches(store: Store) -> No
         assert [a[0] for a in answers] == [200, 200, 200] and answers[-1][1].lower() == "close", answers
 
 
+def idle_connection_open(url: str, idle_seconds: float) -> bool:
+    """Whether the service still holds a keep-alive connection open after one search and then
+    `idle_seconds` without a request."""
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"vector": QUERIES[0].tolist(), "top_k": 3}).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < int(
+                re.search(rb"Content-Length: (\d+)", answer).group(1)):
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        time.sleep(idle_seconds)
+        sock.setblocking(False)
+        try:
+            return sock.recv(1, socket.MSG_PEEK) != b""  # b"": the service closed it
+        except BlockingIOError:
+            return True
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(store: Store) -> None:
+    with serving(store, "--refresh-interval", "0", "--keep-alive-timeout", "1s") as (url, _):
+        assert not idle_connection_open(url, 2.5)
+    with serving(store, "--refresh-interval", "0") as (url, _):  # 5 s by default
+        assert idle_connection_open(url, 2.5)
+
+
 def test_sigterm_drains_the_request_in_flight_then_exits_0(store: Store) -> None:
     expected = store.expected(top_k=4)
     with serving(store, "--refresh-interval", "0") as (url, proc):
@@ -416,6 +446,8 @@ def test_bearer_auth_guards_everything_but_health(store: Store) -> None:
     (["--max-concurrency", "0"], "--max-concurrency"),
     (["--max-body-bytes", "0"], "--max-body-bytes"),
     (["--keep-alive-requests", "0"], "--keep-alive-requests"),
+    (["--keep-alive-timeout", "1500ms"], "--keep-alive-timeout '1500ms'"),
+    (["--keep-alive-timeout", "2h"], "--keep-alive-timeout '2h'"),
     (["--max-top-k", "5000"], "--max-top-k"),
     (["--reader-mode", "fast"], "--reader-mode"),
     (["--endpoint-url", "http://127.0.0.1:1"], "--endpoint-url"),

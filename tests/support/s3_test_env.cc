@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
@@ -24,11 +25,16 @@ std::string EnvOr(const char* name) {
 const S3TestServer& RequireS3Server() {
   static const S3TestServer server{EnvOr("SHARDVEC_TEST_S3_ENDPOINT"), EnvOr("SHARDVEC_TEST_S3_BUCKET"),
                                    EnvOr("SHARDVEC_TEST_S3_KEY_ID"), EnvOr("SHARDVEC_TEST_S3_SECRET")};
+  // The test stops here (GoogleTest reports the exception as the test's failure): going on would
+  // dereference a store that was never opened, or talk to an address that is not loopback.
   if (server.endpoint.empty() || server.bucket.empty()) {
     ADD_FAILURE() << "no S3 test server: run the tests with scripts/test, or wrap them as "
                      ".venv/bin/python scripts/s3_test_server.py -- ctest --test-dir build";
-  } else if (server.endpoint.rfind("http://127.0.0.1:", 0) != 0) {
+    throw std::runtime_error("no S3 test server");
+  }
+  if (server.endpoint.rfind("http://127.0.0.1:", 0) != 0) {
     ADD_FAILURE() << "S3 tests only ever talk to 127.0.0.1, not " << server.endpoint;
+    throw std::runtime_error("the S3 test server is not on 127.0.0.1");
   }
   return server;
 }
