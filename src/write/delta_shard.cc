@@ -152,17 +152,17 @@ class SlotWriter {
       return Status::IOError(fmt::format("shard {}: writing rowid {} into vec0 chunk {} slot {}: {}: {}", name_, rowid,
                                          at.chunk_id, at.slot, what, sqlite3_errmsg(db_)));
     };
-    if (Access(vectors_, db_, at.chunk_id, const_cast<float*>(vector), static_cast<int>(row_bytes_), at.slot * row_bytes_,
+    if (Access(vectors_, at.chunk_id, const_cast<float*>(vector), static_cast<int>(row_bytes_), at.slot * row_bytes_,
                /*write=*/true) != SQLITE_OK) {
       return fail("vectors");
     }
-    if (Access(rowids_, db_, at.chunk_id, &rowid, sizeof(rowid), at.slot * 8, /*write=*/true) != SQLITE_OK) {
+    if (Access(rowids_, at.chunk_id, &rowid, sizeof(rowid), at.slot * 8, /*write=*/true) != SQLITE_OK) {
       return fail("rowids");
     }
     unsigned char bits = 0;
-    if (Access(validity_, db_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/false) != SQLITE_OK) return fail("validity");
+    if (Access(validity_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/false) != SQLITE_OK) return fail("validity");
     bits = static_cast<unsigned char>(bits | (1u << (at.slot % 8)));
-    if (Access(validity_, db_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/true) != SQLITE_OK) return fail("validity");
+    if (Access(validity_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/true) != SQLITE_OK) return fail("validity");
     sqlite3_bind_int64(place_.get(), 1, rowid);
     sqlite3_bind_int64(place_.get(), 2, at.chunk_id);
     sqlite3_bind_int64(place_.get(), 3, at.slot);
@@ -181,10 +181,10 @@ class SlotWriter {
   // Reads or writes `bytes` at `offset` of the handle's column in row `row`, moving the handle there
   // first. Nothing else writes these rows while the handles are open (vec0's own inserts come after
   // the free slots are filled), so a handle does not expire.
-  static int Access(Handle& h, sqlite3* db, int64_t row, void* data, int bytes, int64_t offset, bool write) {
+  int Access(Handle& h, int64_t row, void* data, int bytes, int64_t offset, bool write) {
     int rc = SQLITE_OK;
     if (h.blob == nullptr) {
-      rc = sqlite3_blob_open(db, "main", h.table, h.column, row, 1, &h.blob);
+      rc = sqlite3_blob_open(db_, "main", h.table, h.column, row, 1, &h.blob);
     } else if (h.row != row) {
       rc = sqlite3_blob_reopen(h.blob, row);
     }
@@ -270,8 +270,6 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
   // A private copy, uploaded whole or thrown away: no journal.
   // Mapped reads: vec0 reaches a slot of a chunk's vectors by walking the blob's overflow pages, which
   // through pread copies every page it passes.
-  // A page cache of up to 64 MiB: the edit's dirty pages stay in it until the commit instead of being
-  // spilled to the file as the default 2 MiB cache fills (a spill cost about 8 % of an update's CPU).
   for (const char* pragma : {"PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA locking_mode=EXCLUSIVE",
                              "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=2147418112"}) {
     RETURN_IF_ERROR(ed.Exec(pragma));
