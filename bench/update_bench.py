@@ -5,7 +5,7 @@ on a CLUSTER snapshot, each against a full build of the same records in the same
 against a full rebuild of the final records.
 
 Run: .venv/bin/python bench/update_bench.py [--rows 1000000] [--shards 64] [--share 0.01] [--queries 1000]
-     [--work-dir /tmp] [--compact] [--out FILE.json]
+     [--work-dir /tmp] [--compact] [--quantization none|int8] [--out FILE.json]
 
 The synthetic clustered cosine set (bench/synthetic_data.py, bench/suite.py's 1M x 384 set) is built
 into a local-folder store (trained centroids, sub-lists, as the suite builds it; build folder and
@@ -16,7 +16,8 @@ index and manifest). Reads: ``batch_search`` of the query stream at the snapshot
 records. Beside each update: the time to copy its shard files and fsync them (2 threads, same file
 system), the least an update that rewrites those shards whole can take on this machine.
 ``--compact`` also times the same two updates with ``compact=True`` (every touched shard
-rebuilt whole) on a second copy of the built store.
+rebuilt whole) on a second copy of the built store. ``--quantization int8`` builds the snapshots with
+int8 codes (each update then edits the codes in place too).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ UPSERTS = 3  # the stream of the upserted and appended vectors
 TOP_K = 10
 
 
+QUANTIZATION = "none"  # --quantization
+
+
 def config_for(store: Path, build_root: Path, shards: int) -> Any:
     from shardvec.config import WriterOutputConfig
     from shardvec.vector import VectorShardedWriteConfig
@@ -48,7 +52,8 @@ def config_for(store: Path, build_root: Path, shards: int) -> Any:
 
     return VectorShardedWriteConfig(
         s3_prefix=str(store),
-        index_config=VectorIndexConfig(dim=synthetic_data.SYNTH_DIM, metric=DistanceMetric("cosine")),
+        index_config=VectorIndexConfig(dim=synthetic_data.SYNTH_DIM, metric=DistanceMetric("cosine"),
+                                       quantization=QUANTIZATION),
         sharding=VectorShardingConfig(num_dbs=shards, strategy=VectorShardingStrategy.CLUSTER, num_probes=1,
                                       train_centroids=True),
         output=WriterOutputConfig(local_root=str(build_root)),
@@ -141,8 +146,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--work-dir", default="/tmp")
     parser.add_argument("--compact", action="store_true", help="also time the updates with compact=True")
+    parser.add_argument("--quantization", choices=("none", "int8"), default="none",
+                        help="the snapshots' index_config.quantization")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
+    global QUANTIZATION
+    QUANTIZATION = args.quantization
 
     work = Path(tempfile.mkdtemp(prefix="shardvec-update-bench-", dir=args.work_dir))
     try:
@@ -161,7 +170,7 @@ def main() -> None:
         local_ids = np.arange(args.rows + changed, args.rows + 2 * changed, dtype=np.int64)
 
         result: dict[str, Any] = {"rows": args.rows, "shards": args.shards, "dim": synthetic_data.SYNTH_DIM,
-                                  "changed_rows": changed}
+                                  "changed_rows": changed, "quantization": args.quantization}
         store = work / "store"
         print(f"building {args.rows} x {synthetic_data.SYNTH_DIM} into {args.shards} shards", file=sys.stderr)
         result["build"] = build(corpus, ids, store, work / "build", args.shards)

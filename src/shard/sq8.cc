@@ -270,6 +270,15 @@ void EncodeSq8(const Sq8Params& params, const float* row, uint8_t* codes) {
   }
 }
 
+bool Sq8WithinRanges(const Sq8Params& params, const float* row) {
+  for (size_t j = 0; j < params.mins.size(); ++j) {
+    const double width = 255.0 * params.scales[j], slack = kSq8RangeSlack * width;
+    const double v = row[j], lo = params.mins[j];
+    if (!(v >= lo - slack && v <= lo + width + slack)) return false;
+  }
+  return true;
+}
+
 void Sq8Codes::Free::operator()(uint8_t* p) const { std::free(p); }
 
 Sq8Codes::Sq8Codes(Sq8Params params, std::span<const uint8_t> codes, const ScanTable& table)

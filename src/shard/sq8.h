@@ -31,8 +31,16 @@ struct Sq8Params {
 
 // Trains ranges on `n` rows of `dim` floats (row-major): each dimension's min and (max − min) / 255.
 Sq8Params TrainSq8(const float* rows, int64_t n, int64_t dim);
-// One row's codes (dim bytes).
+// One row's codes (dim bytes); a value outside its dimension's range takes the nearest end's code.
 void EncodeSq8(const Sq8Params& params, const float* row, uint8_t* codes);
+
+// How far past its dimension's trained range a value may lie, as a share of the range's width, and
+// still count as within it (Sq8WithinRanges).
+inline constexpr double kSq8RangeSlack = 0.125;
+// Whether every value of `row` lies within its dimension's range widened by kSq8RangeSlack of its
+// width on each side (a dimension constant over the trained rows: equal to that constant). Rows
+// outside are coded with clipped values: an update that adds many such rows to a shard rebuilds it.
+bool Sq8WithinRanges(const Sq8Params& params, const float* row);
 
 // Codes are padded with zeros to a multiple of this many bytes per row (a zero code meets a zero
 // weight in the padding, adding nothing).

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <numeric>
 #include <string>
 #include <vector>
 
+#include "common/sqlite/sqlite_blob.h"
 #include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
 #include "shard/vec0_storage.h"
@@ -129,60 +132,187 @@ Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view 
   return Status::OK();
 }
 
+namespace {
+
+// The params row, checked: a format this build reads, the shard's dim, a row count whose codes fit an
+// int64 byte count, finite ranges.
+struct ParamsRow {
+  int64_t format = 0;
+  int64_t rows = 0;
+  Sq8Params params;
+};
+
+Result<ParamsRow> ReadParamsRow(sqlite3* db, int64_t dim, std::string_view shard_name) {
+  SqliteStatement stmt(db, fmt::format("SELECT format, dim, rows, mins, scales FROM {}", kSq8ParamsTable).c_str());
+  if (!stmt.ok()) return Corrupt(shard_name, kSq8ParamsTable, fmt::format("unreadable: {}", sqlite3_errmsg(db)));
+  if (stmt.Step() != SQLITE_ROW) return Corrupt(shard_name, kSq8ParamsTable, "has no row");
+  ParamsRow p;
+  p.format = stmt.Int(0);
+  if (p.format != kSq8Format && p.format != kSq8FormatByRowid) {
+    return Corrupt(shard_name, kSq8ParamsTable,
+                   fmt::format("format {} is not {} or {}", p.format, kSq8Format, kSq8FormatByRowid));
+  }
+  if (stmt.Int(1) != dim) {
+    return Corrupt(shard_name, kSq8ParamsTable, fmt::format("dim {} is not the shard's {}", stmt.Int(1), dim));
+  }
+  p.rows = stmt.Int(2);
+  if (p.rows < 0 || p.rows > std::numeric_limits<int64_t>::max() / std::max<int64_t>(dim, 1)) {
+    return Corrupt(shard_name, kSq8ParamsTable, fmt::format("rows {} is out of range", p.rows));
+  }
+  ASSIGN_OR_RETURN(p.params.mins, ReadFloats(stmt.Blob(3), dim, false, "mins", shard_name));
+  ASSIGN_OR_RETURN(p.params.scales, ReadFloats(stmt.Blob(4), dim, true, "scales", shard_name));
+  if (stmt.Step() != SQLITE_DONE) return Corrupt(shard_name, kSq8ParamsTable, "has more than one row");
+  return p;
+}
+
+// Checks that block [lo, hi) continues the blocks before it (which reached `next`) within [0, rows).
+Status CheckBlock(int64_t lo, int64_t hi, int64_t next, int64_t rows, std::string_view shard_name) {
+  if (lo != next || hi <= lo || hi > rows) {
+    return Corrupt(shard_name, kSq8CodesTable,
+                   fmt::format("block [{}, {}) does not continue rowids [0, {}) of {} rows", lo, hi, next, rows));
+  }
+  return Status::OK();
+}
+
+Status CheckBlocksEnd(int64_t next, int64_t rows, std::string_view shard_name) {
+  if (next != rows) {
+    return Corrupt(shard_name, kSq8CodesTable, fmt::format("codes cover rowids [0, {}) of {} rows", next, rows));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::optional<Sq8Codes>> LoadSq8Codes(sqlite3* db, const ScanTable& table, std::string_view shard_name) {
   if (!HasTable(db, kSq8ParamsTable)) return std::optional<Sq8Codes>();
   const int64_t n = table.vectors.rows(), dim = table.vectors.dim();
-  Sq8Params params;
-  {
-    SqliteStatement stmt(db, fmt::format("SELECT format, dim, rows, mins, scales FROM {}", kSq8ParamsTable).c_str());
-    if (!stmt.ok()) return Corrupt(shard_name, kSq8ParamsTable, fmt::format("unreadable: {}", sqlite3_errmsg(db)));
-    const int rc = stmt.Step();
-    if (rc != SQLITE_ROW) return Corrupt(shard_name, kSq8ParamsTable, "has no row");
-    if (stmt.Int(0) != kSq8Format) {
-      return Corrupt(shard_name, kSq8ParamsTable, fmt::format("format {} is not {}", stmt.Int(0), kSq8Format));
+  ASSIGN_OR_RETURN(ParamsRow p, ReadParamsRow(db, dim, shard_name));
+  // The table's rows in rowid order (format 1: they are rowids 0..n-1 in order already).
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (p.format == kSq8Format) {
+    if (p.rows != n) {
+      return Corrupt(shard_name, kSq8ParamsTable, fmt::format("rows {} but the shard holds {}", p.rows, n));
     }
-    if (stmt.Int(1) != dim) {
-      return Corrupt(shard_name, kSq8ParamsTable, fmt::format("dim {} is not the shard's {}", stmt.Int(1), dim));
+    for (int64_t i = 0; i < n; ++i) {
+      if (table.rowids[static_cast<size_t>(i)] != i) {
+        return Corrupt(shard_name, kSq8CodesTable,
+                       fmt::format("vec0 row {} holds rowid {}: codes are stored by rowid 0..{} in order", i,
+                                   table.rowids[static_cast<size_t>(i)], n - 1));
+      }
     }
-    if (stmt.Int(2) != n) {
-      return Corrupt(shard_name, kSq8ParamsTable, fmt::format("rows {} but the shard holds {}", stmt.Int(2), n));
+  } else {
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return table.rowids[static_cast<size_t>(a)] < table.rowids[static_cast<size_t>(b)];
+    });
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t rowid = table.rowids[static_cast<size_t>(i)];
+      if (rowid < 0 || rowid >= p.rows) {
+        return Corrupt(shard_name, kSq8CodesTable,
+                       fmt::format("vec0 row {} holds rowid {}, outside the codes' rowids [0, {})", i, rowid, p.rows));
+      }
     }
-    ASSIGN_OR_RETURN(params.mins, ReadFloats(stmt.Blob(3), dim, false, "mins", shard_name));
-    ASSIGN_OR_RETURN(params.scales, ReadFloats(stmt.Blob(4), dim, true, "scales", shard_name));
-    if (stmt.Step() != SQLITE_DONE) return Corrupt(shard_name, kSq8ParamsTable, "has more than one row");
   }
-  // Code row i is rowid i, so the table's row i must be rowid i.
-  for (int64_t i = 0; i < n; ++i) {
-    if (table.rowids[static_cast<size_t>(i)] != i) {
-      return Corrupt(shard_name, kSq8CodesTable,
-                     fmt::format("vec0 row {} holds rowid {}: codes are stored by rowid 0..{} in order", i,
-                                 table.rowids[static_cast<size_t>(i)], n - 1));
-    }
-  }
+  // Each block's codes go to the table rows of its rowids.
   std::vector<uint8_t> codes(static_cast<size_t>(n * dim));
   SqliteStatement stmt(db, fmt::format("SELECT rowid_lo, rowid_hi, codes FROM {} ORDER BY rowid_lo", kSq8CodesTable).c_str());
   if (!stmt.ok()) return Corrupt(shard_name, kSq8CodesTable, fmt::format("unreadable: {}", sqlite3_errmsg(db)));
   int64_t next = 0;
+  size_t k = 0;  // into order
   int rc;
   while ((rc = stmt.Step()) == SQLITE_ROW) {
     const int64_t lo = stmt.Int(0), hi = stmt.Int(1);
-    if (lo != next || hi <= lo || hi > n) {
-      return Corrupt(shard_name, kSq8CodesTable,
-                     fmt::format("block [{}, {}) does not continue rowids [0, {}) of {} rows", lo, hi, next, n));
-    }
+    RETURN_IF_ERROR(CheckBlock(lo, hi, next, p.rows, shard_name));
     const std::string_view blob = stmt.Blob(2);
     if (blob.size() != static_cast<size_t>((hi - lo) * dim)) {
       return Corrupt(shard_name, kSq8CodesTable,
                      fmt::format("block [{}, {}) holds {} bytes, expected {} rows × {}", lo, hi, blob.size(), hi - lo, dim));
     }
-    std::memcpy(codes.data() + lo * dim, blob.data(), blob.size());
+    for (; k < order.size(); ++k) {
+      const int64_t row = order[k], rowid = table.rowids[static_cast<size_t>(row)];
+      if (rowid >= hi) break;
+      std::memcpy(codes.data() + row * dim, blob.data() + (rowid - lo) * dim, static_cast<size_t>(dim));
+    }
     next = hi;
   }
   if (rc != SQLITE_DONE) return Corrupt(shard_name, kSq8CodesTable, fmt::format("unreadable: {}", sqlite3_errmsg(db)));
-  if (next != n) {
-    return Corrupt(shard_name, kSq8CodesTable, fmt::format("codes cover rowids [0, {}) of {} rows", next, n));
+  RETURN_IF_ERROR(CheckBlocksEnd(next, p.rows, shard_name));
+  return std::optional<Sq8Codes>(std::in_place, std::move(p.params), codes, table);
+}
+
+Result<std::optional<Sq8TableInfo>> ReadSq8TableInfo(sqlite3* db, int64_t dim, std::string_view shard_name) {
+  if (!HasTable(db, kSq8ParamsTable)) return std::optional<Sq8TableInfo>();
+  ASSIGN_OR_RETURN(ParamsRow p, ReadParamsRow(db, dim, shard_name));
+  Sq8TableInfo info{.params = std::move(p.params), .code_rows = p.rows, .block_starts = {}};
+  SqliteStatement stmt(
+      db, fmt::format("SELECT rowid_lo, rowid_hi, length(codes) FROM {} ORDER BY rowid_lo", kSq8CodesTable).c_str());
+  if (!stmt.ok()) return Corrupt(shard_name, kSq8CodesTable, fmt::format("unreadable: {}", sqlite3_errmsg(db)));
+  int64_t next = 0;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    const int64_t lo = stmt.Int(0), hi = stmt.Int(1);
+    RETURN_IF_ERROR(CheckBlock(lo, hi, next, p.rows, shard_name));
+    if (stmt.Int(2) != (hi - lo) * dim) {
+      return Corrupt(shard_name, kSq8CodesTable,
+                     fmt::format("block [{}, {}) holds {} bytes, expected {} rows × {}", lo, hi, stmt.Int(2), hi - lo, dim));
+    }
+    info.block_starts.push_back(lo);
+    next = hi;
   }
-  return std::optional<Sq8Codes>(std::in_place, std::move(params), codes, table);
+  if (rc != SQLITE_DONE) return Corrupt(shard_name, kSq8CodesTable, fmt::format("unreadable: {}", sqlite3_errmsg(db)));
+  RETURN_IF_ERROR(CheckBlocksEnd(next, p.rows, shard_name));
+  return std::optional<Sq8TableInfo>(std::move(info));
+}
+
+Status EditSq8Codes(sqlite3* db, const Sq8TableInfo& info, int64_t dim, std::span<const int64_t> cleared,
+                    std::span<const int64_t> rowids, std::span<const uint8_t> codes, std::string_view shard_name) {
+  const auto failed = [&](std::string_view what) {
+    return Status::IOError(fmt::format("shard '{}': {}: {}", shard_name, what, sqlite3_errmsg(db)));
+  };
+  const std::string table(kSq8CodesTable);
+  SqliteBlobCursor blocks(db, table.c_str(), "codes");
+  // Rowid `rowid` (under code_rows) at its block's rowid_lo, the block's own rowid.
+  const auto put = [&](int64_t rowid, const uint8_t* row) {
+    const auto it = std::upper_bound(info.block_starts.begin(), info.block_starts.end(), rowid);
+    const int64_t lo = *(it - 1);
+    return blocks.Write(lo, row, static_cast<int>(dim), (rowid - lo) * dim);
+  };
+  const std::vector<uint8_t> zeros(static_cast<size_t>(dim), 0);
+  for (const int64_t rowid : cleared) {
+    if (rowid < info.code_rows && put(rowid, zeros.data()) != SQLITE_OK) return failed("clearing a removed row's int8 codes");
+  }
+  int64_t extent = info.code_rows;
+  std::vector<std::pair<int64_t, size_t>> past;  // (rowid, index) of the rows past the blocks
+  for (size_t i = 0; i < rowids.size(); ++i) {
+    if (rowids[i] < info.code_rows) {
+      if (put(rowids[i], codes.data() + i * dim) != SQLITE_OK) return failed("writing a row's int8 codes");
+    } else {
+      past.emplace_back(rowids[i], i);
+      extent = std::max(extent, rowids[i] + 1);
+    }
+  }
+  std::sort(past.begin(), past.end());
+  SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?)", kSq8CodesTable).c_str());
+  if (!insert.ok()) return failed(fmt::format("preparing an insert into {}", kSq8CodesTable));
+  std::vector<uint8_t> block;
+  auto next = past.begin();
+  for (int64_t lo = info.code_rows; lo < extent; lo += kSq8BlockRows) {
+    const int64_t hi = std::min(extent, lo + kSq8BlockRows);
+    block.assign(static_cast<size_t>((hi - lo) * dim), 0);
+    for (; next != past.end() && next->first < hi; ++next) {
+      std::memcpy(block.data() + (next->first - lo) * dim, codes.data() + next->second * dim, static_cast<size_t>(dim));
+    }
+    sqlite3_bind_int64(insert.get(), 1, lo);
+    sqlite3_bind_int64(insert.get(), 2, hi);
+    sqlite3_bind_blob(insert.get(), 3, block.data(), static_cast<int>(block.size()), SQLITE_STATIC);
+    if (insert.Run() != SQLITE_DONE) return failed(fmt::format("adding a block to {}", kSq8CodesTable));
+  }
+  SqliteStatement update(db, fmt::format("UPDATE {} SET format = ?, rows = ?", kSq8ParamsTable).c_str());
+  if (!update.ok()) return failed(fmt::format("preparing an update of {}", kSq8ParamsTable));
+  sqlite3_bind_int64(update.get(), 1, kSq8FormatByRowid);
+  sqlite3_bind_int64(update.get(), 2, extent);
+  if (update.Run() != SQLITE_DONE) return failed(fmt::format("updating {}", kSq8ParamsTable));
+  return Status::OK();
 }
 
 }  // namespace shardvec

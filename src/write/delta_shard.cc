@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
+#include "common/sqlite/sqlite_blob.h"
 #include "common/sqlite/sqlite_statement.h"
 #include "common/status_macros.h"
 #include "routing/distance.h"
@@ -133,36 +134,29 @@ Result<std::vector<FreeSlot>> FreeSlots(sqlite3* db, std::string_view name) {
 
 // Puts rows into free slots as vec0 itself places a row (sqlite-vec v0.1.9's layout, which
 // IsKnownVec0Layout checked): the vector into the chunk's vectors blob, the validity bit and the rowid
-// into the chunk's bitmaps, and the row's place into vec_index_rowids. Its blob handles stay open and
-// move from chunk to chunk (sqlite3_blob_reopen), and its statement is prepared once: opening a blob
-// compiles a statement, which had been most of the cost of an added row.
+// into the chunk's bitmaps, and the row's place into vec_index_rowids. Its blob handles move from
+// chunk to chunk and its statement is prepared once: opening a blob compiles a statement, which had
+// been most of the cost of an added row. Nothing else writes these rows while the handles are open
+// (vec0's own inserts come after the free slots are filled), so a handle does not expire.
 class SlotWriter {
  public:
   SlotWriter(sqlite3* db, std::string_view name, int64_t dim)
       : db_(db), name_(name), row_bytes_(dim * static_cast<int64_t>(sizeof(float))),
         place_(db, "INSERT INTO vec_index_rowids(rowid, id, chunk_id, chunk_offset) VALUES (?, NULL, ?, ?)") {}
-  ~SlotWriter() {
-    for (Handle* h : {&vectors_, &rowids_, &validity_}) sqlite3_blob_close(h->blob);
-  }
-  SlotWriter(const SlotWriter&) = delete;
-  SlotWriter& operator=(const SlotWriter&) = delete;
 
   Status Write(const FreeSlot& at, int64_t rowid, const float* vector) {
     const auto fail = [&](std::string_view what) {
       return Status::IOError(fmt::format("shard {}: writing rowid {} into vec0 chunk {} slot {}: {}: {}", name_, rowid,
                                          at.chunk_id, at.slot, what, sqlite3_errmsg(db_)));
     };
-    if (Access(vectors_, at.chunk_id, const_cast<float*>(vector), static_cast<int>(row_bytes_), at.slot * row_bytes_,
-               /*write=*/true) != SQLITE_OK) {
+    if (vectors_.Write(at.chunk_id, vector, static_cast<int>(row_bytes_), at.slot * row_bytes_) != SQLITE_OK) {
       return fail("vectors");
     }
-    if (Access(rowids_, at.chunk_id, &rowid, sizeof(rowid), at.slot * 8, /*write=*/true) != SQLITE_OK) {
-      return fail("rowids");
-    }
+    if (rowids_.Write(at.chunk_id, &rowid, sizeof(rowid), at.slot * 8) != SQLITE_OK) return fail("rowids");
     unsigned char bits = 0;
-    if (Access(validity_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/false) != SQLITE_OK) return fail("validity");
+    if (validity_.Read(at.chunk_id, &bits, 1, at.slot / 8) != SQLITE_OK) return fail("validity");
     bits = static_cast<unsigned char>(bits | (1u << (at.slot % 8)));
-    if (Access(validity_, at.chunk_id, &bits, 1, at.slot / 8, /*write=*/true) != SQLITE_OK) return fail("validity");
+    if (validity_.Write(at.chunk_id, &bits, 1, at.slot / 8) != SQLITE_OK) return fail("validity");
     sqlite3_bind_int64(place_.get(), 1, rowid);
     sqlite3_bind_int64(place_.get(), 2, at.chunk_id);
     sqlite3_bind_int64(place_.get(), 3, at.slot);
@@ -171,40 +165,12 @@ class SlotWriter {
   }
 
  private:
-  struct Handle {
-    const char* table;
-    const char* column;
-    sqlite3_blob* blob = nullptr;
-    int64_t row = -1;
-  };
-
-  // Reads or writes `bytes` at `offset` of the handle's column in row `row`, moving the handle there
-  // first. Nothing else writes these rows while the handles are open (vec0's own inserts come after
-  // the free slots are filled), so a handle does not expire.
-  int Access(Handle& h, int64_t row, void* data, int bytes, int64_t offset, bool write) {
-    int rc = SQLITE_OK;
-    if (h.blob == nullptr) {
-      rc = sqlite3_blob_open(db_, "main", h.table, h.column, row, 1, &h.blob);
-    } else if (h.row != row) {
-      rc = sqlite3_blob_reopen(h.blob, row);
-    }
-    if (rc != SQLITE_OK) {
-      sqlite3_blob_close(h.blob);  // after a failed open or reopen the handle is unusable
-      h.blob = nullptr;
-      h.row = -1;
-      return rc;
-    }
-    h.row = row;
-    return write ? sqlite3_blob_write(h.blob, data, bytes, static_cast<int>(offset))
-                 : sqlite3_blob_read(h.blob, data, bytes, static_cast<int>(offset));
-  }
-
   sqlite3* db_;
   std::string_view name_;
   int64_t row_bytes_;
-  Handle vectors_{"vec_index_vector_chunks00", "vectors"};
-  Handle rowids_{"vec_index_chunks", "rowids"};
-  Handle validity_{"vec_index_chunks", "validity"};
+  SqliteBlobCursor vectors_{db_, "vec_index_vector_chunks00", "vectors"};
+  SqliteBlobCursor rowids_{db_, "vec_index_chunks", "rowids"};
+  SqliteBlobCursor validity_{db_, "vec_index_chunks", "validity"};
   SqliteStatement place_;
 };
 
@@ -275,7 +241,7 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     RETURN_IF_ERROR(ed.Exec(pragma));
   }
   if (!IsKnownVec0Layout(db)) return refuse("its vec0 tables are not in a layout shardvec writes");
-  if (ed.HasTable(kSq8ParamsTable)) return refuse("its int8 codes are trained on its rows");
+  ASSIGN_OR_RETURN(const std::optional<Sq8TableInfo> sq8, ReadSq8TableInfo(db, edit.dim, name));
 
   // The live rows, and those the update removes.
   std::vector<LiveRow> rows;
@@ -419,6 +385,23 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
                               holes, live, appended, kMaxEditedFraction * 100));
   }
 
+  // With int8 codes, the added rows' codes in the ranges the shard was built with.
+  std::vector<uint8_t> add_codes;
+  if (sq8) {
+    add_codes.resize(static_cast<size_t>(adds * edit.dim));
+    int64_t outside = 0;
+    for (int64_t i = 0; i < adds; ++i) {
+      const float* vector = edit.adds[static_cast<size_t>(i)].vector;
+      EncodeSq8(sq8->params, vector, add_codes.data() + i * edit.dim);
+      outside += Sq8WithinRanges(sq8->params, vector) ? 0 : 1;
+    }
+    if (outside > static_cast<int64_t>(kMaxOutOfRangeFraction * static_cast<double>(live))) {
+      return refuse(fmt::format("{} of its {} added rows lie outside the ranges its int8 codes were trained on (over "
+                                "{:.0f}% of its {} rows calls for a rebuild)",
+                                outside, adds, kMaxOutOfRangeFraction * 100, live));
+    }
+  }
+
   if (edit.routing_centroid != nullptr) RETURN_IF_ERROR(SampleBaseDistance(db, name, edit, &out));
 
   RETURN_IF_ERROR(ed.Exec("BEGIN"));
@@ -486,6 +469,12 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
         i = j;
       }
     }
+  }
+  if (sq8) {
+    std::vector<int64_t> removed_rowids;
+    removed_rowids.reserve(removed.size());
+    for (size_t i : removed) removed_rowids.push_back(rows[i].rowid);
+    RETURN_IF_ERROR(EditSq8Codes(db, *sq8, edit.dim, removed_rowids, rowid_of_add, add_codes, name));
   }
   if (!edit.filter_columns.empty()) {
     std::unordered_map<int64_t, const RecordId*> added_ids;

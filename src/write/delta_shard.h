@@ -6,11 +6,13 @@
 // What stays true of the shard (docs/snapshot-format.md): plain SQLite + vec0 read exactly its live
 // rows; its sub-lists keep their centroids, each new row joining its nearest list through a further
 // range after the others with that list's centroid (shard/sublists.h); filter columns are rewritten by
-// rowid, deleted rowids null. A shard is rebuilt whole instead (EditShardInPlace returns nullopt,
-// having written nothing) when editing would not keep it as good as a rebuild: int8 codes (their
-// ranges are trained on the rows), a vec0 layout we do not know, no sub-lists where a rebuild would
-// make them, no rows left, or more than kMaxEditedFraction of its rows deleted or appended since it
-// was built (a rebuild compacts the holes and retrains the lists).
+// rowid, deleted rowids null; int8 codes are kept by rowid (shard/sq8_table.h, format 2), an added
+// row's in the ranges the shard was built with. A shard is rebuilt whole instead (EditShardInPlace
+// returns nullopt, having written nothing) when editing would not keep it as good as a rebuild: a
+// vec0 layout we do not know, no sub-lists where a rebuild would make them, no rows left, more than
+// kMaxEditedFraction of its rows deleted or appended since it was built (a rebuild compacts the holes
+// and retrains the lists), or with int8 codes more than kMaxOutOfRangeFraction of its rows added
+// outside the codes' ranges (a rebuild retrains them).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,9 @@ namespace shardvec {
 // Past this share of a shard's live rows, in holes left by deletes or in rows appended to its lists
 // since the shard was built, an update rebuilds it whole.
 inline constexpr double kMaxEditedFraction = 0.25;
+// Past this share of a shard's live rows added by one update outside the ranges its int8 codes were
+// trained on (Sq8WithinRanges), the update rebuilds it whole.
+inline constexpr double kMaxOutOfRangeFraction = 0.01;
 
 struct ShardEdit {
   int64_t dim = 0;

@@ -387,7 +387,12 @@ TEST(Sq8TableTest, CodeTablesThatDisagreeWithTheShardAreCorruption) {
       {"UPDATE shardvec_sq8_codes SET rowid_lo = 1 WHERE rowid_lo = 0", "shardvec_sq8_codes", "block [1, 1024)"},
       {"UPDATE shardvec_sq8_params SET dim = 9", "shardvec_sq8_params", "dim 9"},
       {"UPDATE shardvec_sq8_params SET rows = 1499", "shardvec_sq8_params", "rows 1499"},
-      {"UPDATE shardvec_sq8_params SET format = 2", "shardvec_sq8_params", "format 2"},
+      {"UPDATE shardvec_sq8_params SET format = 3", "shardvec_sq8_params", "format 3"},
+      // By rowid (format 2, as an update writes): every row's rowid must have codes.
+      {"UPDATE shardvec_sq8_params SET format = 2, rows = 1499", "shardvec_sq8_codes",
+       "rowid 1499, outside the codes' rowids [0, 1499)"},
+      {"UPDATE shardvec_sq8_params SET format = 2, rows = 1600", "shardvec_sq8_codes", "cover rowids [0, 1500) of 1600"},
+      {"UPDATE shardvec_sq8_params SET format = 2, rows = 9223372036854775807", "shardvec_sq8_params", "out of range"},
       {"UPDATE shardvec_sq8_params SET scales = x'00'", "shardvec_sq8_params", "scales holds 1 bytes"},
       {"UPDATE shardvec_sq8_params SET mins = x'0000c07f' || substr(mins, 5)", "shardvec_sq8_params", "mins[0] is nan"},
       {"UPDATE shardvec_sq8_params SET scales = x'000080bf' || substr(scales, 5)", "shardvec_sq8_params",

@@ -15,7 +15,9 @@
 #include "shard/filter_columns.h"
 #include "shard/shard_builder.h"
 #include "shard/shard_searcher.h"
+#include "shard/sq8.h"
 #include "shard/sq8_table.h"
+#include "shard/vec0_storage.h"
 #include "shard/sublists.h"
 #include "write/base_shard.h"
 #include "support/test_util.h"
@@ -180,14 +182,18 @@ TEST(ShardEditTest, AShardBetterRebuiltIsLeftUntouched) {
     int64_t replaced, deleted, added;
     const char* why;
   };
-  for (const Case& c : {Case{"int8 codes", true, 10, 0, 0, "int8"}, Case{"too many deletes", false, 0, 500, 0, "holes"},
-                        Case{"too many appended rows", false, 0, 0, 600, "appended"}}) {
+  // Rows far outside the ranges the shard's int8 codes were trained on.
+  Matrix far = fresh;
+  for (float& v : far.data) v = v * 4 + 10;
+  for (const Case& c : {Case{"too many deletes", false, 0, 500, 0, "holes"},
+                        Case{"too many appended rows", false, 0, 0, 600, "appended"},
+                        Case{"int8 rows outside the codes' ranges", true, 0, 0, 16, "outside the ranges"}}) {
     SCOPED_TRACE(c.what);
     const fs::path path = dir.path() / fmt::format("{}.db", c.what);
     Build(path, data, Metric::kL2, c.int8);
     const std::string before = testing::ReadText(path);
     Edit e;
-    MakeEdit(data, Metric::kL2, c.replaced, c.deleted, c.added, &e, fresh);
+    MakeEdit(data, Metric::kL2, c.replaced, c.deleted, c.added, &e, c.int8 ? far : fresh);
     std::string why;
     auto edited = EditShardInPlace(path, "s1", e.edit, &why);
     ASSERT_TRUE(edited.ok()) << edited.status().ToString();
@@ -195,6 +201,132 @@ TEST(ShardEditTest, AShardBetterRebuiltIsLeftUntouched) {
     EXPECT_NE(why.find(c.why), std::string::npos) << why;
     EXPECT_EQ(testing::ReadText(path), before) << "the file was written";
   }
+}
+
+// An int8 shard edited in place keeps its codes by rowid in the ranges it was built with: every row's
+// codes are the base ranges' codes of its final vector (the removed rows' codes zero), the reader loads
+// them, and its pre-scan finds the final rows' nearest neighbours.
+TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
+  TempDir dir;
+  const fs::path path = dir.path() / "int8.db";
+  // The added rows come from the same clusters as the built ones.
+  const Matrix both = testing::ClusteredMatrix(kRows + 400, kDim, 10, 8);
+  Matrix data, fresh;
+  data.cols = fresh.cols = kDim;
+  data.rows = kRows;
+  fresh.rows = 400;
+  data.data.assign(both.data.begin(), both.data.begin() + kRows * kDim);
+  fresh.data.assign(both.data.begin() + kRows * kDim, both.data.end());
+  Build(path, data, Metric::kL2, /*int8=*/true);
+  Sq8Params base;
+  {
+    sqlite3* db = testing::OpenWithVec0(path);
+    auto info = ReadSq8TableInfo(db, kDim, "s1");
+    sqlite3_close(db);
+    ASSERT_TRUE(info.ok() && info->has_value()) << info.status().ToString();
+    EXPECT_EQ((*info)->code_rows, kRows);
+    base = (*info)->params;
+  }
+  Edit e;
+  MakeEdit(data, Metric::kL2, 200, 50, 150, &e, fresh);
+  std::string why;
+  auto edited = EditShardInPlace(path, "s1", e.edit, &why);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  ASSERT_TRUE(edited->has_value()) << why;
+
+  sqlite3* db = testing::OpenWithVec0(path);
+  const auto params = testing::QueryRows(db, "SELECT format, rows, hex(mins), hex(scales) FROM shardvec_sq8_params");
+  const auto max_rowid = testing::QueryRows(db, "SELECT max(rowid) FROM vec_index_rowids");
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_EQ(params[0][0], std::to_string(kSq8FormatByRowid));
+  EXPECT_EQ(params[0][1], std::to_string(std::stoll(max_rowid[0][0]) + 1)) << "rows is the rowid extent";
+  std::map<int64_t, int64_t> id_of_rowid;
+  for (const auto& row : testing::QueryRows(db, "SELECT internal_id, original_id FROM vec_id_map")) {
+    auto id = DecodeOriginalId(row[1]);
+    ASSERT_TRUE(id.ok());
+    id_of_rowid[std::stoll(row[0])] = std::get<int64_t>(*id);
+  }
+  auto table = LoadVec0Table(db, kDim, Metric::kL2, "s1");
+  ASSERT_TRUE(table.ok() && table->has_value()) << table.status().ToString();
+  auto codes = LoadSq8Codes(db, **table, "s1");
+  ASSERT_TRUE(codes.ok() && codes->has_value()) << codes.status().ToString();
+  EXPECT_EQ((*codes)->params().mins, base.mins);
+  EXPECT_EQ((*codes)->params().scales, base.scales);
+  ASSERT_EQ((*table)->vectors.rows(), (*edited)->rows);
+  std::vector<uint8_t> want(static_cast<size_t>(kDim));
+  for (int64_t i = 0; i < (*table)->vectors.rows(); ++i) {
+    const int64_t rowid = (*table)->rowids[static_cast<size_t>(i)];
+    ASSERT_TRUE(id_of_rowid.count(rowid)) << rowid;
+    EncodeSq8(base, e.final_rows.at(id_of_rowid[rowid]).data(), want.data());
+    ASSERT_EQ(std::vector<uint8_t>((*codes)->row(i), (*codes)->row(i) + kDim), want) << "rowid " << rowid;
+  }
+  // A deleted row's rowid no row took has zero codes.
+  std::set<int64_t> live;
+  for (const auto& [rowid, id] : id_of_rowid) live.insert(rowid);
+  int64_t holes = 0;
+  for (const auto& block : testing::QueryRows(db, "SELECT rowid_lo, rowid_hi, hex(codes) FROM shardvec_sq8_codes")) {
+    for (int64_t r = std::stoll(block[0]); r < std::stoll(block[1]); ++r) {
+      if (live.count(r)) continue;
+      ++holes;
+      const std::string hex = block[2].substr(static_cast<size_t>((r - std::stoll(block[0])) * kDim * 2),
+                                              static_cast<size_t>(kDim * 2));
+      EXPECT_EQ(hex, std::string(static_cast<size_t>(kDim * 2), '0')) << "rowid " << r;
+    }
+  }
+  EXPECT_GT(holes, 0);
+  sqlite3_close(db);
+
+  // The reader pre-scans the codes and finds the final rows' nearest neighbours.
+  auto kernel = ShardSearcher::Open(path, kDim, Metric::kL2, "s1", 2);
+  ASSERT_TRUE(kernel.ok()) << kernel.status().ToString();
+  ASSERT_TRUE((*kernel)->uses_int8_codes());
+  Matrix all;
+  all.cols = kDim;
+  std::vector<int64_t> ids;
+  for (const auto& [id, v] : e.final_rows) {
+    all.data.insert(all.data.end(), v.begin(), v.end());
+    ids.push_back(id);
+  }
+  all.rows = static_cast<int64_t>(ids.size());
+  const Matrix queries = testing::ClusteredMatrix(20, kDim, 10, 9);
+  std::vector<const float*> qs;
+  for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
+  for (int64_t i = 0; i < 10; ++i) qs.push_back(fresh.row(i));  // added rows
+  // Recall@10 against brute force over every list, of the edited shard and of the final rows built
+  // afresh (ranges retrained), whose ids are 0..n-1 in the order of `ids`.
+  const fs::path rebuilt_path = dir.path() / "rebuilt.db";
+  {
+    ShardBuildOptions options{.dim = kDim, .metric = Metric::kL2};
+    options.sublists = 25;
+    options.int8_codes = true;
+    auto builder = ShardBuilder::Create(rebuilt_path, options);
+    ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+    for (int64_t row = 0; row < all.rows; ++row) ASSERT_TRUE((*builder)->Add(RecordId(ids[static_cast<size_t>(row)]), all.row(row), std::nullopt).ok());
+    ASSERT_TRUE((*builder)->Seal().ok());
+  }
+  auto rebuilt = ShardSearcher::Open(rebuilt_path, kDim, Metric::kL2, "r1", 2);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
+  const auto recall = [&](ShardSearcher& searcher) {
+    std::vector<int32_t> lists_of(searcher.sublists()->ranges.size());
+    for (size_t i = 0; i < lists_of.size(); ++i) lists_of[i] = static_cast<int32_t>(i);
+    std::vector<std::vector<int32_t>> all_lists(qs.size(), lists_of);
+    auto got = searcher.Scan(qs, 10, std::numeric_limits<double>::infinity(), all_lists);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    int64_t found = 0, wanted = 0;
+    for (size_t q = 0; got.ok() && q < qs.size(); ++q) {
+      auto resolved = searcher.Resolve((*got)[q]);
+      EXPECT_TRUE(resolved.ok());
+      std::set<RecordId> answer;
+      for (const auto& hit : *resolved) answer.insert(hit.id);
+      for (const auto& [score, row] : testing::BruteForce(all, qs[q], Metric::kL2, 10)) {
+        found += static_cast<int64_t>(answer.count(RecordId(ids[static_cast<size_t>(row)])));
+        ++wanted;
+      }
+    }
+    return static_cast<double>(found) / static_cast<double>(std::max<int64_t>(wanted, 1));
+  };
+  const double edited_recall = recall(**kernel), rebuilt_recall = recall(**rebuilt);
+  EXPECT_GE(edited_recall, rebuilt_recall - 0.02) << "edited " << edited_recall << ", rebuilt " << rebuilt_recall;
 }
 
 }  // namespace

@@ -286,11 +286,11 @@ class UpdateTestBase : public ::testing::Test {
 struct PropertyCase {
   Strategy strategy;
   bool s3;
-  bool int8 = true;  // CLUSTER: int8 codes, so every touched shard is rebuilt whole
+  bool int8 = true;  // CLUSTER: int8 codes
 };
 
 std::string PropertyCaseName(const PropertyCase& pc) {
-  return std::string(StrategyName(pc.strategy)) + (pc.strategy == Strategy::kCluster && !pc.int8 ? "_in_place" : "");
+  return std::string(StrategyName(pc.strategy)) + (pc.strategy == Strategy::kCluster && !pc.int8 ? "_float" : "");
 }
 
 class UpdatePropertyTest : public UpdateTestBase, public ::testing::WithParamInterface<PropertyCase> {
@@ -303,7 +303,6 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
   const Target t = Make(pc.s3, "prop");
   WriteConfig config = ConfigFor(pc.strategy, t.prefix, t.options, tmp_);
   if (!pc.int8) config.index.quantization = "none";
-  const bool int8 = config.index.quantization == "int8";
   std::mt19937_64 rng(1234 + static_cast<uint64_t>(pc.strategy));
   int64_t edited = 0, whole = 0;  // shards edited in place and rebuilt whole, over the rounds
   Model model;
@@ -370,10 +369,9 @@ void UpdatePropertyTest::RunProperty(const PropertyCase& pc) {
     }
     ExpectSearchEqualsModel(t, model, pc.strategy == Strategy::kCluster, 99 + round);
   }
-  if (int8) {
-    EXPECT_EQ(edited, 0) << "int8 codes are trained on a shard's rows: its shards are rebuilt whole";
-  } else {
-    // Edited in place (the rows added take the rowids and slots of those removed), then compacted.
+  if (pc.strategy == Strategy::kCluster) {
+    // Edited in place (the rows added take the rowids and slots of those removed, int8 codes kept by
+    // rowid), then compacted.
     EXPECT_GT(edited, 0);
     EXPECT_GT(whole, 0);
   }
@@ -815,9 +813,10 @@ TEST_F(UpdateErrorsTest, TheWriteRateLimiterPacesTheRebuiltShards) {
   paced.write_rate_limiter = limiter;
   paced.batch_size = 4;
   const Batch b({rows_[0]}, Strategy::kCluster);
-  auto r = UpdateSharded(paced, &b.batch, {}, {}, t_.store);
+  auto r = UpdateSharded(paced, &b.batch, {}, UpdateOptions{.compact = true}, t_.store);  // rebuilt whole
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->report.rebuilt.size(), 1u);
+  EXPECT_TRUE(r->report.edited_in_place.empty());
   const int64_t rows = r->report.rebuilt[0].rows;
   EXPECT_EQ(limiter->taken.load(), (rows + 3) / 4) << "one token before each batch_size rows of the rebuilt shard";
 }
