@@ -235,6 +235,13 @@ Status FsyncPath(const std::filesystem::path& path, int open_flags, std::string_
 
 }  // namespace
 
+void StartWriteback(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  ::close(fd);
+}
+
 Status FsyncFile(const std::filesystem::path& path) { return FsyncPath(path, O_RDONLY, "file"); }
 
 int NewFileMode(int mode) {

@@ -56,6 +56,9 @@ Status CopyFdUnsynced(int in, std::string_view from_shown, int dir_fd, const std
 // fsync of a directory makes a rename or link inside it durable.
 // fsync of a file makes its bytes durable.
 Status FsyncFile(const std::filesystem::path& path);
+// Asks the kernel to start writing the file's dirty pages to disk now, without waiting (a later
+// fsync then has less left to wait for). A hint: a file that cannot be opened is left as it is.
+void StartWriteback(const std::filesystem::path& path);
 
 // The permission bits open(2) gives a new file asked for `mode` (`mode` less the process umask, read
 // from /proc/self/status without changing it; 022 assumed where that line is missing).

@@ -34,7 +34,11 @@ T GetLe(const char* p) {
 uint64_t IdIndexHash(const RecordId& id) { return Xxh3_64(EncodeOriginalId(id)); }
 
 IdIndex::IdIndex(std::vector<IdIndexEntry> entries) : entries_(std::move(entries)) {
-  std::sort(entries_.begin(), entries_.end());
+  // An update hands in the base's entries (sorted) followed by its new rows': only those are sorted,
+  // then merged in, instead of sorting every entry again.
+  const auto sorted_end = std::is_sorted_until(entries_.begin(), entries_.end());
+  std::sort(sorted_end, entries_.end());
+  std::inplace_merge(entries_.begin(), sorted_end, entries_.end());
 }
 
 Result<IdIndex> IdIndex::Parse(std::string_view bytes, int64_t num_dbs, std::string_view what) {

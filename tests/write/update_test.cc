@@ -957,5 +957,22 @@ TEST(IdIndexTest, EncodesParsesAndFindsTheShardsOfAnId) {
   EXPECT_EQ(IdIndex::Parse("SVIDX", 3, "test").status().code(), StatusCode::kCorruption);
 }
 
+// Entries in any order come out sorted: random ones, and an update's (the base's sorted entries, then
+// its new rows' in any order, some equal to a base entry and some below the first).
+TEST(IdIndexTest, SortsEntriesInAnyOrder) {
+  std::mt19937_64 rng(5);
+  std::vector<IdIndexEntry> random, update;
+  for (int i = 0; i < 2000; ++i) random.push_back(IdIndexEntry{rng() % 500, static_cast<uint32_t>(rng() % 4)});
+  for (int i = 0; i < 2000; ++i) update.push_back(IdIndexEntry{100 + rng() % 1000, static_cast<uint32_t>(rng() % 4)});
+  std::sort(update.begin(), update.end());
+  for (int i = 0; i < 300; ++i) update.push_back(IdIndexEntry{rng() % 1200, static_cast<uint32_t>(rng() % 4)});
+  update.push_back(update.front());
+  for (std::vector<IdIndexEntry>* entries : {&random, &update}) {
+    std::vector<IdIndexEntry> want = *entries;
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(IdIndex(*entries).entries(), want);
+  }
+}
+
 }  // namespace
 }  // namespace shardvec
