@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -13,8 +16,29 @@
 #include <memory>
 
 namespace shardvec {
+namespace {
 
-uint64_t Xxh3_64(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+// The library's entry points that pick AVX-512, AVX2 or SSE2 at run time where it has them: the plain
+// ones are built for SSE2 only (Debian's baseline), less than half the speed on data in cache.
+uint64_t Hash64(const void* data, size_t bytes) {
+#if defined(__x86_64__)
+  return XXH3_64bits_dispatch(data, bytes);
+#else
+  return XXH3_64bits(data, bytes);
+#endif
+}
+
+void HashUpdate(XXH3_state_t* state, const void* data, size_t bytes) {
+#if defined(__x86_64__)
+  XXH3_64bits_update_dispatch(state, data, bytes);
+#else
+  XXH3_64bits_update(state, data, bytes);
+#endif
+}
+
+}  // namespace
+
+uint64_t Xxh3_64(std::string_view bytes) { return Hash64(bytes.data(), bytes.size()); }
 
 std::string Xxh3Digest(std::string_view bytes) { return fmt::format("xxh3:{:016x}", Xxh3_64(bytes)); }
 
@@ -25,7 +49,7 @@ struct Xxh3Stream::State {
 Xxh3Stream::Xxh3Stream() : state_(std::make_unique<State>()) { XXH3_64bits_reset(state_->xxh.get()); }
 Xxh3Stream::~Xxh3Stream() = default;
 
-void Xxh3Stream::Update(std::string_view bytes) { XXH3_64bits_update(state_->xxh.get(), bytes.data(), bytes.size()); }
+void Xxh3Stream::Update(std::string_view bytes) { HashUpdate(state_->xxh.get(), bytes.data(), bytes.size()); }
 
 std::string Xxh3Stream::Digest() const {
   return fmt::format("xxh3:{:016x}", XXH3_64bits_digest(state_->xxh.get()));
