@@ -90,6 +90,38 @@ def test_upserts_and_deletes_publish_what_a_full_rebuild_holds(
         reader.close()
 
 
+def test_an_int8_snapshot_is_edited_in_place_and_its_pre_scan_finds_the_new_rows(tmp_path: Path) -> None:
+    # 1,000 rows a shard: enough for the reader to pre-scan the int8 codes at top 10.
+    config = VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=4, strategy=VectorShardingStrategy.LSH, num_probes=1),
+        s3_prefix=str(tmp_path / "store"),
+        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2, quantization="int8"),
+        output=WriterOutputConfig(local_root=str(tmp_path / "build")))
+    rng = np.random.default_rng(21)
+    vectors = rng.standard_normal((4000, DIM)).astype(np.float32)
+    write_arrays(vectors, config, ids=np.arange(4000))
+    rows = {i: vectors[i] for i in range(4000)}
+    fresh = rng.standard_normal((60, DIM)).astype(np.float32)  # the built rows' distribution
+    ids = np.concatenate([np.arange(0, 3000, 100), np.arange(5000, 5030)])  # 30 replaced, 30 new
+    result = update_sharded(upserts={"vectors": fresh, "ids": ids}, deletes=np.arange(1, 3000, 100), config=config)
+    assert (result.report.replaced, result.report.deleted) == (30, 30)
+    assert result.report.edited_in_place == [0, 1, 2, 3]
+    rows.update({int(i): v for i, v in zip(ids, fresh)})
+    for i in range(1, 3000, 100):
+        del rows[i]
+
+    with ShardedVectorReader(s3_prefix=config.s3_prefix, local_root=str(tmp_path / "cache")) as reader:
+        every = [0, 1, 2, 3]
+        for i, vector in zip(ids, fresh):
+            assert reader.search(vector, top_k=1, shard_ids=every).results[0].id == i
+        found = 0
+        queries = rng.standard_normal((40, DIM)).astype(np.float32)
+        for query in queries:
+            found += len({hit.id for hit in reader.search(query, top_k=10, shard_ids=every).results}
+                         & set(top_ids(rows, query, 10)))
+        assert found / (10 * len(queries)) >= 0.95
+
+
 @pytest.mark.parametrize("writer", ["write_arrays", "write_sharded"])
 def test_a_python_build_writes_the_id_index_and_the_first_update_rebuilds_only_the_shard_it_names(
         tmp_path: Path, writer: str) -> None:
