@@ -77,6 +77,18 @@ void MakeEdit(const Matrix& data, Metric metric, int64_t replaced, int64_t delet
   }
 }
 
+// The edit's final rows as a matrix, for brute force, and their ids in its row order.
+Matrix FinalRows(const Edit& e, std::vector<int64_t>* ids) {
+  Matrix all;
+  all.cols = kDim;
+  for (const auto& [id, v] : e.final_rows) {
+    all.data.insert(all.data.end(), v.begin(), v.end());
+    ids->push_back(id);
+  }
+  all.rows = static_cast<int64_t>(ids->size());
+  return all;
+}
+
 TEST(ShardEditTest, VecZeroAndTheKernelAnswerTheFinalRowsExactly) {
   TempDir dir;
   for (const Metric metric : {Metric::kL2, Metric::kCosine}) {
@@ -102,15 +114,8 @@ TEST(ShardEditTest, VecZeroAndTheKernelAnswerTheFinalRowsExactly) {
     EXPECT_EQ((*edited)->rows, kRows - 50 + 150);
     EXPECT_EQ((*edited)->deleted_ids.size(), 50u);
 
-    // The final rows as a matrix, for brute force.
-    Matrix all;
-    all.cols = kDim;
     std::vector<int64_t> ids;
-    for (const auto& [id, v] : e.final_rows) {
-      all.data.insert(all.data.end(), v.begin(), v.end());
-      ids.push_back(id);
-    }
-    all.rows = static_cast<int64_t>(ids.size());
+    const Matrix all = FinalRows(e, &ids);
     auto knn = ShardSearcher::Open(path, kDim, metric, "s1", 2, ScanPath::kVec0Knn);
     auto kernel = ShardSearcher::Open(path, kDim, metric, "s1", 2);
     ASSERT_TRUE(knn.ok() && kernel.ok()) << knn.status().ToString() << kernel.status().ToString();
@@ -280,14 +285,8 @@ TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
   auto kernel = ShardSearcher::Open(path, kDim, Metric::kL2, "s1", 2);
   ASSERT_TRUE(kernel.ok()) << kernel.status().ToString();
   ASSERT_TRUE((*kernel)->uses_int8_codes());
-  Matrix all;
-  all.cols = kDim;
   std::vector<int64_t> ids;
-  for (const auto& [id, v] : e.final_rows) {
-    all.data.insert(all.data.end(), v.begin(), v.end());
-    ids.push_back(id);
-  }
-  all.rows = static_cast<int64_t>(ids.size());
+  const Matrix all = FinalRows(e, &ids);
   const Matrix queries = testing::ClusteredMatrix(20, kDim, 10, 9);
   std::vector<const float*> qs;
   for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
