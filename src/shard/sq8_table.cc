@@ -23,24 +23,35 @@ Status Corrupt(std::string_view shard_name, std::string_view table, const std::s
   return Status::Corruption(fmt::format("shard {}: table {}: {}", shard_name, table, what));
 }
 
-// The table's rows back in rowid order and in their own column order, row-major.
-Result<std::vector<float>> RowsByRowid(const ScanTable& table, std::string_view shard_name) {
+// The table's rows in rowid order, in their own column order, row-major, and their rowids
+// (ascending, each once).
+struct RowsInRowidOrder {
+  std::vector<float> rows;
+  std::vector<int64_t> rowids;
+};
+
+Result<RowsInRowidOrder> RowsByRowid(const ScanTable& table, std::string_view shard_name) {
   const int64_t n = table.vectors.rows(), dim = table.vectors.dim();
-  std::vector<float> rows(static_cast<size_t>(n * dim));
-  std::vector<bool> seen(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t rowid = table.rowids[static_cast<size_t>(i)];
-    if (rowid < 0 || rowid >= n || seen[static_cast<size_t>(rowid)]) {
-      return Status::Internal(fmt::format("shard {}: rowid {} is not one of 0..{} once each", shard_name, rowid, n - 1));
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return table.rowids[static_cast<size_t>(a)] < table.rowids[static_cast<size_t>(b)];
+  });
+  RowsInRowidOrder out;
+  out.rows.resize(static_cast<size_t>(n * dim));
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = order[static_cast<size_t>(k)], rowid = table.rowids[static_cast<size_t>(i)];
+    if (rowid < 0 || (!out.rowids.empty() && out.rowids.back() == rowid)) {
+      return Status::Internal(fmt::format("shard {}: rowid {} is negative or held twice", shard_name, rowid));
     }
-    seen[static_cast<size_t>(rowid)] = true;
+    out.rowids.push_back(rowid);
     const float* r = table.vectors.row(i);
-    float* dst = rows.data() + rowid * dim;
+    float* dst = out.rows.data() + k * dim;
     for (int64_t j = 0; j < dim; ++j) {
       dst[table.column_order.empty() ? j : table.column_order[static_cast<size_t>(j)]] = r[j];
     }
   }
-  return rows;
+  return out;
 }
 
 Status Exec(sqlite3* db, const std::string& sql, std::string_view shard_name) {
@@ -83,14 +94,55 @@ Result<std::vector<float>> ReadFloats(std::string_view blob, int64_t dim, bool n
 
 }  // namespace
 
-Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name) {
+namespace {
+
+// Trains ranges on the shard's rows (read back from vec0's storage) and fills the two (empty) tables:
+// format 1 when the rowids are 0..n-1, else format 2 by rowid up to the largest.
+Status FillSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name) {
   ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(db, dim, metric, shard_name));
   if (!table) {
     return Status::Internal(fmt::format("shard '{}': int8 codes need vec0 storage this build can read", shard_name));
   }
-  ASSIGN_OR_RETURN(const std::vector<float> rows, RowsByRowid(*table, shard_name));
-  const int64_t n = table->vectors.rows();
-  const Sq8Params params = TrainSq8(rows.data(), n, dim);
+  ASSIGN_OR_RETURN(const RowsInRowidOrder by_rowid, RowsByRowid(*table, shard_name));
+  const auto n = static_cast<int64_t>(by_rowid.rowids.size());
+  const int64_t extent = n == 0 ? 0 : by_rowid.rowids.back() + 1;
+  const Sq8Params params = TrainSq8(by_rowid.rows.data(), n, dim);
+  auto failed = [&](std::string_view table_name) {
+    return Status::IOError(fmt::format("shard '{}': writing {} failed: {}", shard_name, table_name, sqlite3_errmsg(db)));
+  };
+  {
+    SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (0, ?, ?, ?, ?, ?)", kSq8ParamsTable).c_str());
+    if (!insert.ok()) return failed(kSq8ParamsTable);
+    const std::string_view mins = FloatBytes(params.mins), scales = FloatBytes(params.scales);
+    sqlite3_bind_int64(insert.get(), 1, extent == n ? kSq8Format : kSq8FormatByRowid);
+    sqlite3_bind_int64(insert.get(), 2, dim);
+    sqlite3_bind_int64(insert.get(), 3, extent);
+    sqlite3_bind_blob(insert.get(), 4, mins.data(), static_cast<int>(mins.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert.get(), 5, scales.data(), static_cast<int>(scales.size()), SQLITE_STATIC);
+    if (insert.Run() != SQLITE_DONE) return failed(kSq8ParamsTable);
+  }
+  SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?)", kSq8CodesTable).c_str());
+  if (!insert.ok()) return failed(kSq8CodesTable);
+  std::vector<uint8_t> codes;
+  size_t k = 0;  // into by_rowid
+  for (int64_t lo = 0; lo < extent; lo += kSq8BlockRows) {
+    const int64_t hi = std::min(extent, lo + kSq8BlockRows);
+    codes.assign(static_cast<size_t>((hi - lo) * dim), 0);  // a rowid no row holds: zeros
+    for (; k < by_rowid.rowids.size() && by_rowid.rowids[k] < hi; ++k) {
+      EncodeSq8(params, by_rowid.rows.data() + static_cast<int64_t>(k) * dim,
+                codes.data() + (by_rowid.rowids[k] - lo) * dim);
+    }
+    sqlite3_bind_int64(insert.get(), 1, lo);
+    sqlite3_bind_int64(insert.get(), 2, hi);
+    sqlite3_bind_blob(insert.get(), 3, codes.data(), static_cast<int>(codes.size()), SQLITE_STATIC);
+    if (insert.Run() != SQLITE_DONE) return failed(kSq8CodesTable);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name) {
   RETURN_IF_ERROR(Exec(db,
                        fmt::format("CREATE TABLE {} (id INTEGER PRIMARY KEY CHECK (id = 0), format INTEGER NOT NULL, "
                                    "dim INTEGER NOT NULL, rows INTEGER NOT NULL, mins BLOB NOT NULL, scales BLOB NOT NULL)",
@@ -101,35 +153,13 @@ Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view 
                                    "codes BLOB NOT NULL)",
                                    kSq8CodesTable),
                        shard_name));
-  auto failed = [&](std::string_view table_name) {
-    return Status::IOError(fmt::format("shard '{}': writing {} failed: {}", shard_name, table_name, sqlite3_errmsg(db)));
-  };
-  {
-    SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (0, ?, ?, ?, ?, ?)", kSq8ParamsTable).c_str());
-    if (!insert.ok()) return failed(kSq8ParamsTable);
-    const std::string_view mins = FloatBytes(params.mins), scales = FloatBytes(params.scales);
-    sqlite3_bind_int64(insert.get(), 1, kSq8Format);
-    sqlite3_bind_int64(insert.get(), 2, dim);
-    sqlite3_bind_int64(insert.get(), 3, n);
-    sqlite3_bind_blob(insert.get(), 4, mins.data(), static_cast<int>(mins.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(insert.get(), 5, scales.data(), static_cast<int>(scales.size()), SQLITE_STATIC);
-    if (insert.Run() != SQLITE_DONE) return failed(kSq8ParamsTable);
-  }
-  SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?)", kSq8CodesTable).c_str());
-  if (!insert.ok()) return failed(kSq8CodesTable);
-  std::vector<uint8_t> codes;
-  for (int64_t lo = 0; lo < n; lo += kSq8BlockRows) {
-    const int64_t hi = std::min(n, lo + kSq8BlockRows);
-    codes.resize(static_cast<size_t>((hi - lo) * dim));
-    for (int64_t r = lo; r < hi; ++r) {
-      EncodeSq8(params, rows.data() + r * dim, codes.data() + (r - lo) * dim);
-    }
-    sqlite3_bind_int64(insert.get(), 1, lo);
-    sqlite3_bind_int64(insert.get(), 2, hi);
-    sqlite3_bind_blob(insert.get(), 3, codes.data(), static_cast<int>(codes.size()), SQLITE_STATIC);
-    if (insert.Run() != SQLITE_DONE) return failed(kSq8CodesTable);
-  }
-  return Status::OK();
+  return FillSq8Tables(db, dim, metric, shard_name);
+}
+
+Status RetrainSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name) {
+  RETURN_IF_ERROR(Exec(db, fmt::format("DELETE FROM {}", kSq8ParamsTable), shard_name));
+  RETURN_IF_ERROR(Exec(db, fmt::format("DELETE FROM {}", kSq8CodesTable), shard_name));
+  return FillSq8Tables(db, dim, metric, shard_name);
 }
 
 namespace {

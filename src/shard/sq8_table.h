@@ -10,7 +10,8 @@
 // Format 1 (a built shard): `rows` is the shard's row count and its rowids are exactly 0..rows-1.
 // Format 2 (a shard an update edited in place, write/delta_shard.h): the codes are by rowid over
 // [0, rows), `rows` the rowid extent; rowids no row holds (holes deletes left) have zero codes, which
-// nothing reads. The ranges stay the ones trained when the shard was built.
+// nothing reads. The ranges are the ones trained when the shard was built, or trained anew on its
+// rows by an edit that added many outside them (RetrainSq8Tables).
 #pragma once
 
 #include <cstdint>
@@ -36,8 +37,11 @@ inline constexpr int64_t kSq8FormatByRowid = 2;
 inline constexpr int64_t kSq8BlockRows = 1024;
 
 // Reads the shard's vectors back from vec0's storage (inside the builder's open transaction),
-// trains ranges on them and writes both tables. Rowids must be 0..n-1.
+// trains ranges on them and writes both tables (format 1 when the rowids are 0..n-1, as a build's).
 Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name);
+// The same over the tables a shard has (inside the editor's transaction): ranges trained anew on its
+// rows as they are now, every code rewritten (format 2 when its rowids have holes).
+Status RetrainSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name);
 
 // The shard's codes for `table` (its rows), or nullopt when the shard has no shardvec_sq8_params
 // table. Corruption naming the shard and the table when they disagree with the rows: a params row

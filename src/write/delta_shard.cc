@@ -385,21 +385,18 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
                               holes, live, appended, kMaxEditedFraction * 100));
   }
 
-  // With int8 codes, the added rows' codes in the ranges the shard was built with.
+  // With int8 codes, the added rows' codes in the ranges the shard was built with; or, when too many
+  // lie outside those ranges, ranges trained anew on the final rows and every code rewritten.
   std::vector<uint8_t> add_codes;
   if (sq8) {
     add_codes.resize(static_cast<size_t>(adds * edit.dim));
-    int64_t outside = 0;
     for (int64_t i = 0; i < adds; ++i) {
       const float* vector = edit.adds[static_cast<size_t>(i)].vector;
       EncodeSq8(sq8->params, vector, add_codes.data() + i * edit.dim);
-      outside += Sq8WithinRanges(sq8->params, vector) ? 0 : 1;
+      out.int8_rows_outside_ranges += Sq8WithinRanges(sq8->params, vector) ? 0 : 1;
     }
-    if (outside > static_cast<int64_t>(kMaxOutOfRangeFraction * static_cast<double>(live))) {
-      return refuse(fmt::format("{} of its {} added rows lie outside the ranges its int8 codes were trained on (over "
-                                "{:.0f}% of its {} rows calls for a rebuild)",
-                                outside, adds, kMaxOutOfRangeFraction * 100, live));
-    }
+    out.int8_ranges_retrained =
+        out.int8_rows_outside_ranges > static_cast<int64_t>(kMaxOutOfRangeFraction * static_cast<double>(live));
   }
 
   if (edit.routing_centroid != nullptr) RETURN_IF_ERROR(SampleBaseDistance(db, name, edit, &out));
@@ -470,7 +467,9 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
       }
     }
   }
-  if (sq8) {
+  if (sq8 && out.int8_ranges_retrained) {
+    RETURN_IF_ERROR(RetrainSq8Tables(db, edit.dim, edit.metric, name));
+  } else if (sq8) {
     std::vector<int64_t> removed_rowids;
     removed_rowids.reserve(removed.size());
     for (size_t i : removed) removed_rowids.push_back(rows[i].rowid);

@@ -7,12 +7,13 @@
 // rows; its sub-lists keep their centroids, each new row joining its nearest list through a further
 // range after the others with that list's centroid (shard/sublists.h); filter columns are rewritten by
 // rowid, deleted rowids null; int8 codes are kept by rowid (shard/sq8_table.h, format 2), an added
-// row's in the ranges the shard was built with. A shard is rebuilt whole instead (EditShardInPlace
-// returns nullopt, having written nothing) when editing would not keep it as good as a rebuild: a
-// vec0 layout we do not know, no sub-lists where a rebuild would make them, no rows left, more than
+// row's in the ranges the shard was built with, unless more than kMaxOutOfRangeFraction of its rows
+// are added outside those ranges: then the ranges are trained anew on the final rows and every code
+// rewritten, as a rebuild would. A shard is rebuilt whole instead (EditShardInPlace returns nullopt,
+// having written nothing) when editing would not keep it as good as a rebuild: a vec0 layout we do
+// not know, no sub-lists where a rebuild would make them, no rows left, or more than
 // kMaxEditedFraction of its rows deleted or appended since it was built (a rebuild compacts the holes
-// and retrains the lists), or with int8 codes more than kMaxOutOfRangeFraction of its rows added
-// outside the codes' ranges (a rebuild retrains them).
+// and retrains the lists).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +35,7 @@ namespace shardvec {
 // since the shard was built, an update rebuilds it whole.
 inline constexpr double kMaxEditedFraction = 0.25;
 // Past this share of a shard's live rows added by one update outside the ranges its int8 codes were
-// trained on (Sq8WithinRanges), the update rebuilds it whole.
+// trained on (Sq8WithinRanges), the edit trains the ranges anew and rewrites every code.
 inline constexpr double kMaxOutOfRangeFraction = 0.01;
 
 struct ShardEdit {
@@ -73,6 +74,10 @@ struct ShardEditOutcome {
   // A sample of the base rows (the first vec0 chunk's): their routing distances' sum and count.
   double base_distance_sum = 0;
   int64_t base_distance_rows = 0;
+  // With int8 codes: the added rows outside the codes' ranges, and whether the ranges were trained
+  // anew (every code rewritten) because of them.
+  int64_t int8_rows_outside_ranges = 0;
+  bool int8_ranges_retrained = false;
 };
 
 // Edits `file` (a private copy of a base shard, named `name` in errors), or returns nullopt and

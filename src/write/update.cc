@@ -421,6 +421,13 @@ Result<std::optional<Rebuilt>> EditShard(const RunCtx& ctx, const Changes& ch, c
              {{"run_id", ctx.run_id}, {"db_id", db}, {"message", fmt::format("shard {} is rebuilt whole: {}", db, why)}});
     return std::optional<Rebuilt>();
   }
+  if (edited->int8_ranges_retrained) {
+    LogEvent(LogLevel::kInfo, "update_int8_ranges_retrained",
+             {{"run_id", ctx.run_id}, {"db_id", db},
+              {"message", fmt::format("shard {}: {} of its {} added rows lie outside the ranges its int8 codes were "
+                                      "trained on: the ranges are trained anew on its {} rows and every code rewritten",
+                                      db, edited->int8_rows_outside_ranges, edit.adds.size(), edited->rows)}});
+  }
   Rebuilt out;
   out.in_place = true;
   out.base_rows = edited->base_rows;

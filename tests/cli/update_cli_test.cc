@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "shardvec/reader.h"
@@ -116,6 +118,39 @@ TEST_F(UpdateCliTest, CompactRebuildsWholeAndRebaseRedoesAStaleUpdate) {
   EXPECT_THAT(r.out, HasSubstr("over base second"));
   EXPECT_THAT(r.out, HasSubstr("(redone 1 time(s) on a newer current snapshot)"));
   EXPECT_THAT(r.out, HasSubstr("(1 of them edited in place)"));
+}
+
+// An int8 snapshot: its touched shard is edited in place, and a row far outside the shard's int8
+// ranges has them trained anew, which a log line says; the reader then finds that row.
+TEST_F(UpdateCliTest, AnInt8ShardIsEditedInPlaceAndARowOutsideItsRangesRetrainsThem) {
+  const std::string store = (tmp_ / "int8").string();
+  auto r = RunCli(fmt::format("build --quiet --store {} --local-root {} --input {} --ids {} --metric l2 --strategy cluster "
+                              "--num-dbs 3 --train-centroids --quantization int8 --run-id base",
+                              ShellQuote(store), ShellQuote(LocalRoot()), ShellQuote((tmp_ / "v.npy").string()),
+                              ShellQuote((tmp_ / "ids.txt").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::WriteText(tmp_ / "far.jsonl", "{\"id\": 500, \"vector\": [50, 50, 50, 50]}\n");
+  ::setenv("SHARDVEC_LOG", "info", 1);
+  r = RunCli(fmt::format("update --store {} --local-root {} --upsert {} --json", ShellQuote(store),
+                         ShellQuote(LocalRoot()), ShellQuote((tmp_ / "far.jsonl").string())));
+  ::unsetenv("SHARDVEC_LOG");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json out = json::parse(r.out);
+  ASSERT_EQ(out["rebuilt"].size(), 1u);
+  EXPECT_TRUE(out["rebuilt"][0]["in_place"]);
+  EXPECT_THAT(r.err, HasSubstr("update_int8_ranges_retrained"));
+  EXPECT_THAT(r.err, HasSubstr("1 of its 1 added rows lie outside the ranges its int8 codes were trained on"));
+
+  ReaderOptions o;
+  o.store = store;
+  o.cache_dir = (tmp_ / "cache8").string();
+  auto reader = ShardedVectorReader::Open(o);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  SearchOptions all;
+  all.num_probes = 3;
+  auto hit = (*reader)->Search(std::vector<float>{50, 50, 50, 50}, 1, all);
+  ASSERT_TRUE(hit.ok()) << hit.status().ToString();
+  EXPECT_EQ(std::get<int64_t>(hit->results[0].id), 500);
 }
 
 TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {

@@ -187,18 +187,14 @@ TEST(ShardEditTest, AShardBetterRebuiltIsLeftUntouched) {
     int64_t replaced, deleted, added;
     const char* why;
   };
-  // Rows far outside the ranges the shard's int8 codes were trained on.
-  Matrix far = fresh;
-  for (float& v : far.data) v = v * 4 + 10;
-  for (const Case& c : {Case{"too many deletes", false, 0, 500, 0, "holes"},
-                        Case{"too many appended rows", false, 0, 0, 600, "appended"},
-                        Case{"int8 rows outside the codes' ranges", true, 0, 0, 16, "outside the ranges"}}) {
+  for (const Case& c : {Case{"int8 codes, too many deletes", true, 0, 500, 0, "holes"},
+                        Case{"too many appended rows", false, 0, 0, 600, "appended"}}) {
     SCOPED_TRACE(c.what);
     const fs::path path = dir.path() / fmt::format("{}.db", c.what);
     Build(path, data, Metric::kL2, c.int8);
     const std::string before = testing::ReadText(path);
     Edit e;
-    MakeEdit(data, Metric::kL2, c.replaced, c.deleted, c.added, &e, c.int8 ? far : fresh);
+    MakeEdit(data, Metric::kL2, c.replaced, c.deleted, c.added, &e, fresh);
     std::string why;
     auto edited = EditShardInPlace(path, "s1", e.edit, &why);
     ASSERT_TRUE(edited.ok()) << edited.status().ToString();
@@ -208,10 +204,12 @@ TEST(ShardEditTest, AShardBetterRebuiltIsLeftUntouched) {
   }
 }
 
-// An int8 shard edited in place keeps its codes by rowid in the ranges it was built with: every row's
-// codes are the base ranges' codes of its final vector (the removed rows' codes zero), the reader loads
-// them, and its pre-scan finds the final rows' nearest neighbours.
-TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
+// Edits an int8 shard (200 replaced, 50 deleted, 150 added from the built rows' clusters; with
+// `far_rows`, 40 of the added rows moved far outside the codes' ranges) and checks its codes: by rowid,
+// every row's the codes of its final vector in the ranges expected (the built ones, or with far rows
+// ranges trained on the final rows), a freed rowid's zero; the reader pre-scans them and its recall
+// matches the same rows built afresh.
+void ExpectInt8Edit(bool far_rows) {
   TempDir dir;
   const fs::path path = dir.path() / "int8.db";
   // The added rows come from the same clusters as the built ones.
@@ -223,7 +221,7 @@ TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
   data.data.assign(both.data.begin(), both.data.begin() + kRows * kDim);
   fresh.data.assign(both.data.begin() + kRows * kDim, both.data.end());
   Build(path, data, Metric::kL2, /*int8=*/true);
-  Sq8Params base;
+  Sq8Params base;  // the ranges the codes must be in after the edit
   {
     sqlite3* db = testing::OpenWithVec0(path);
     auto info = ReadSq8TableInfo(db, kDim, "s1");
@@ -232,12 +230,26 @@ TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
     EXPECT_EQ((*info)->code_rows, kRows);
     base = (*info)->params;
   }
+  if (far_rows) {
+    for (int64_t i = 200; i < 240; ++i) {  // added rows past the 200 replacements
+      for (int64_t j = 0; j < kDim; ++j) fresh.data[static_cast<size_t>(i * kDim + j)] = fresh.row(i)[j] * 4 + 10;
+    }
+  }
   Edit e;
   MakeEdit(data, Metric::kL2, 200, 50, 150, &e, fresh);
   std::string why;
   auto edited = EditShardInPlace(path, "s1", e.edit, &why);
   ASSERT_TRUE(edited.ok()) << edited.status().ToString();
   ASSERT_TRUE(edited->has_value()) << why;
+  std::vector<int64_t> ids;
+  const Matrix all = FinalRows(e, &ids);
+  EXPECT_EQ((*edited)->int8_ranges_retrained, far_rows);
+  if (far_rows) {
+    EXPECT_EQ((*edited)->int8_rows_outside_ranges, 40);
+    base = TrainSq8(all.data.data(), all.rows, kDim);  // what a rebuild trains
+  } else {
+    EXPECT_LE((*edited)->int8_rows_outside_ranges, 16);
+  }
 
   sqlite3* db = testing::OpenWithVec0(path);
   const auto params = testing::QueryRows(db, "SELECT format, rows, hex(mins), hex(scales) FROM shardvec_sq8_params");
@@ -285,8 +297,6 @@ TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
   auto kernel = ShardSearcher::Open(path, kDim, Metric::kL2, "s1", 2);
   ASSERT_TRUE(kernel.ok()) << kernel.status().ToString();
   ASSERT_TRUE((*kernel)->uses_int8_codes());
-  std::vector<int64_t> ids;
-  const Matrix all = FinalRows(e, &ids);
   const Matrix queries = testing::ClusteredMatrix(20, kDim, 10, 9);
   std::vector<const float*> qs;
   for (int64_t q = 0; q < queries.rows; ++q) qs.push_back(queries.row(q));
@@ -327,6 +337,10 @@ TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) {
   const double edited_recall = recall(**kernel), rebuilt_recall = recall(**rebuilt);
   EXPECT_GE(edited_recall, rebuilt_recall - 0.02) << "edited " << edited_recall << ", rebuilt " << rebuilt_recall;
 }
+
+TEST(ShardEditTest, Int8CodesAreEditedByRowidInTheBuiltRanges) { ExpectInt8Edit(/*far_rows=*/false); }
+
+TEST(ShardEditTest, Int8RangesAreTrainedAnewWhenManyAddedRowsFallOutside) { ExpectInt8Edit(/*far_rows=*/true); }
 
 }  // namespace
 }  // namespace shardvec
