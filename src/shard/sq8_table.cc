@@ -96,9 +96,10 @@ Result<std::vector<float>> ReadFloats(std::string_view blob, int64_t dim, bool n
 
 namespace {
 
-// Trains ranges on the shard's rows (read back from vec0's storage) and fills the two (empty) tables:
-// format 1 when the rowids are 0..n-1, else format 2 by rowid up to the largest.
-Status FillSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name) {
+// Trains ranges on the shard's rows (read back from vec0's storage) and fills the two (empty) tables
+// in `format`: 1 (a build's: its rowids must be 0..n-1, in the order its rows are searched), or 2 (by
+// rowid up to the largest, whatever order the rows are in).
+Status FillSq8Tables(sqlite3* db, int64_t dim, Metric metric, int64_t format, std::string_view shard_name) {
   ASSIGN_OR_RETURN(std::optional<ScanTable> table, LoadVec0Table(db, dim, metric, shard_name));
   if (!table) {
     return Status::Internal(fmt::format("shard '{}': int8 codes need vec0 storage this build can read", shard_name));
@@ -106,6 +107,9 @@ Status FillSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view s
   ASSIGN_OR_RETURN(const RowsInRowidOrder by_rowid, RowsByRowid(*table, shard_name));
   const auto n = static_cast<int64_t>(by_rowid.rowids.size());
   const int64_t extent = n == 0 ? 0 : by_rowid.rowids.back() + 1;
+  if (format == kSq8Format && extent != n) {
+    return Status::Internal(fmt::format("shard {}: its rowids are not 0..{}", shard_name, n - 1));
+  }
   const Sq8Params params = TrainSq8(by_rowid.rows.data(), n, dim);
   auto failed = [&](std::string_view table_name) {
     return Status::IOError(fmt::format("shard '{}': writing {} failed: {}", shard_name, table_name, sqlite3_errmsg(db)));
@@ -114,7 +118,7 @@ Status FillSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view s
     SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (0, ?, ?, ?, ?, ?)", kSq8ParamsTable).c_str());
     if (!insert.ok()) return failed(kSq8ParamsTable);
     const std::string_view mins = FloatBytes(params.mins), scales = FloatBytes(params.scales);
-    sqlite3_bind_int64(insert.get(), 1, extent == n ? kSq8Format : kSq8FormatByRowid);
+    sqlite3_bind_int64(insert.get(), 1, format);
     sqlite3_bind_int64(insert.get(), 2, dim);
     sqlite3_bind_int64(insert.get(), 3, extent);
     sqlite3_bind_blob(insert.get(), 4, mins.data(), static_cast<int>(mins.size()), SQLITE_STATIC);
@@ -153,13 +157,13 @@ Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view 
                                    "codes BLOB NOT NULL)",
                                    kSq8CodesTable),
                        shard_name));
-  return FillSq8Tables(db, dim, metric, shard_name);
+  return FillSq8Tables(db, dim, metric, kSq8Format, shard_name);
 }
 
 Status RetrainSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name) {
   RETURN_IF_ERROR(Exec(db, fmt::format("DELETE FROM {}", kSq8ParamsTable), shard_name));
   RETURN_IF_ERROR(Exec(db, fmt::format("DELETE FROM {}", kSq8CodesTable), shard_name));
-  return FillSq8Tables(db, dim, metric, shard_name);
+  return FillSq8Tables(db, dim, metric, kSq8FormatByRowid, shard_name);
 }
 
 namespace {

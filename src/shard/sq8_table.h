@@ -37,10 +37,11 @@ inline constexpr int64_t kSq8FormatByRowid = 2;
 inline constexpr int64_t kSq8BlockRows = 1024;
 
 // Reads the shard's vectors back from vec0's storage (inside the builder's open transaction),
-// trains ranges on them and writes both tables (format 1 when the rowids are 0..n-1, as a build's).
+// trains ranges on them and writes both tables in format 1. Rowids must be 0..n-1, in slot order.
 Status WriteSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name);
 // The same over the tables a shard has (inside the editor's transaction): ranges trained anew on its
-// rows as they are now, every code rewritten (format 2 when its rowids have holes).
+// rows as they are now, every code rewritten, in format 2 (an edited shard's rows need not be in
+// rowid order).
 Status RetrainSq8Tables(sqlite3* db, int64_t dim, Metric metric, std::string_view shard_name);
 
 // The shard's codes for `table` (its rows), or nullopt when the shard has no shardvec_sq8_params
