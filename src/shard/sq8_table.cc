@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -30,13 +31,19 @@ struct RowsInRowidOrder {
   std::vector<int64_t> rowids;
 };
 
-Result<RowsInRowidOrder> RowsByRowid(const ScanTable& table, std::string_view shard_name) {
-  const int64_t n = table.vectors.rows(), dim = table.vectors.dim();
-  std::vector<int64_t> order(static_cast<size_t>(n));
+// The table's rows (their indexes) in rowid order.
+std::vector<int64_t> OrderByRowid(const ScanTable& table) {
+  std::vector<int64_t> order(static_cast<size_t>(table.vectors.rows()));
   std::iota(order.begin(), order.end(), int64_t{0});
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return table.rowids[static_cast<size_t>(a)] < table.rowids[static_cast<size_t>(b)];
   });
+  return order;
+}
+
+Result<RowsInRowidOrder> RowsByRowid(const ScanTable& table, std::string_view shard_name) {
+  const int64_t n = table.vectors.rows(), dim = table.vectors.dim();
+  const std::vector<int64_t> order = OrderByRowid(table);
   RowsInRowidOrder out;
   out.rows.resize(static_cast<size_t>(n * dim));
   for (int64_t k = 0; k < n; ++k) {
@@ -96,6 +103,29 @@ Result<std::vector<float>> ReadFloats(std::string_view blob, int64_t dim, bool n
 
 namespace {
 
+// Inserts the code blocks of rowids [from, extent), kSq8BlockRows rows each: rowids[k]'s codes
+// (rowids ascending, each in the range) written by write_row(k, its place), every other row zeros.
+Status InsertCodeBlocks(sqlite3* db, int64_t from, int64_t extent, int64_t dim, std::span<const int64_t> rowids,
+                        const std::function<void(size_t, uint8_t*)>& write_row, std::string_view shard_name) {
+  const auto failed = [&] {
+    return Status::IOError(fmt::format("shard '{}': writing {} failed: {}", shard_name, kSq8CodesTable, sqlite3_errmsg(db)));
+  };
+  SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?)", kSq8CodesTable).c_str());
+  if (!insert.ok()) return failed();
+  std::vector<uint8_t> block;
+  size_t k = 0;
+  for (int64_t lo = from; lo < extent; lo += kSq8BlockRows) {
+    const int64_t hi = std::min(extent, lo + kSq8BlockRows);
+    block.assign(static_cast<size_t>((hi - lo) * dim), 0);  // a rowid no row holds: zeros
+    for (; k < rowids.size() && rowids[k] < hi; ++k) write_row(k, block.data() + (rowids[k] - lo) * dim);
+    sqlite3_bind_int64(insert.get(), 1, lo);
+    sqlite3_bind_int64(insert.get(), 2, hi);
+    sqlite3_bind_blob(insert.get(), 3, block.data(), static_cast<int>(block.size()), SQLITE_STATIC);
+    if (insert.Run() != SQLITE_DONE) return failed();
+  }
+  return Status::OK();
+}
+
 // Trains ranges on the shard's rows (read back from vec0's storage) and fills the two (empty) tables
 // in `format`: 1 (a build's: its rowids must be 0..n-1, in the order its rows are searched), or 2 (by
 // rowid up to the largest, whatever order the rows are in).
@@ -125,23 +155,9 @@ Status FillSq8Tables(sqlite3* db, int64_t dim, Metric metric, int64_t format, st
     sqlite3_bind_blob(insert.get(), 5, scales.data(), static_cast<int>(scales.size()), SQLITE_STATIC);
     if (insert.Run() != SQLITE_DONE) return failed(kSq8ParamsTable);
   }
-  SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?)", kSq8CodesTable).c_str());
-  if (!insert.ok()) return failed(kSq8CodesTable);
-  std::vector<uint8_t> codes;
-  size_t k = 0;  // into by_rowid
-  for (int64_t lo = 0; lo < extent; lo += kSq8BlockRows) {
-    const int64_t hi = std::min(extent, lo + kSq8BlockRows);
-    codes.assign(static_cast<size_t>((hi - lo) * dim), 0);  // a rowid no row holds: zeros
-    for (; k < by_rowid.rowids.size() && by_rowid.rowids[k] < hi; ++k) {
-      EncodeSq8(params, by_rowid.rows.data() + static_cast<int64_t>(k) * dim,
-                codes.data() + (by_rowid.rowids[k] - lo) * dim);
-    }
-    sqlite3_bind_int64(insert.get(), 1, lo);
-    sqlite3_bind_int64(insert.get(), 2, hi);
-    sqlite3_bind_blob(insert.get(), 3, codes.data(), static_cast<int>(codes.size()), SQLITE_STATIC);
-    if (insert.Run() != SQLITE_DONE) return failed(kSq8CodesTable);
-  }
-  return Status::OK();
+  return InsertCodeBlocks(db, 0, extent, dim, by_rowid.rowids, [&](size_t k, uint8_t* dst) {
+    EncodeSq8(params, by_rowid.rows.data() + static_cast<int64_t>(k) * dim, dst);
+  }, shard_name);
 }
 
 }  // namespace
@@ -199,11 +215,17 @@ Result<ParamsRow> ReadParamsRow(sqlite3* db, int64_t dim, std::string_view shard
   return p;
 }
 
-// Checks that block [lo, hi) continues the blocks before it (which reached `next`) within [0, rows).
-Status CheckBlock(int64_t lo, int64_t hi, int64_t next, int64_t rows, std::string_view shard_name) {
+// Checks that block [lo, hi) continues the blocks before it (which reached `next`) within [0, rows)
+// and holds `bytes`, dim a row.
+Status CheckBlock(int64_t lo, int64_t hi, int64_t bytes, int64_t next, int64_t rows, int64_t dim,
+                  std::string_view shard_name) {
   if (lo != next || hi <= lo || hi > rows) {
     return Corrupt(shard_name, kSq8CodesTable,
                    fmt::format("block [{}, {}) does not continue rowids [0, {}) of {} rows", lo, hi, next, rows));
+  }
+  if (bytes != (hi - lo) * dim) {
+    return Corrupt(shard_name, kSq8CodesTable,
+                   fmt::format("block [{}, {}) holds {} bytes, expected {} rows × {}", lo, hi, bytes, hi - lo, dim));
   }
   return Status::OK();
 }
@@ -222,8 +244,7 @@ Result<std::optional<Sq8Codes>> LoadSq8Codes(sqlite3* db, const ScanTable& table
   const int64_t n = table.vectors.rows(), dim = table.vectors.dim();
   ASSIGN_OR_RETURN(ParamsRow p, ReadParamsRow(db, dim, shard_name));
   // The table's rows in rowid order (format 1: they are rowids 0..n-1 in order already).
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), int64_t{0});
+  std::vector<int64_t> order;
   if (p.format == kSq8Format) {
     if (p.rows != n) {
       return Corrupt(shard_name, kSq8ParamsTable, fmt::format("rows {} but the shard holds {}", p.rows, n));
@@ -235,10 +256,10 @@ Result<std::optional<Sq8Codes>> LoadSq8Codes(sqlite3* db, const ScanTable& table
                                    table.rowids[static_cast<size_t>(i)], n - 1));
       }
     }
+    order.resize(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), int64_t{0});
   } else {
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      return table.rowids[static_cast<size_t>(a)] < table.rowids[static_cast<size_t>(b)];
-    });
+    order = OrderByRowid(table);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t rowid = table.rowids[static_cast<size_t>(i)];
       if (rowid < 0 || rowid >= p.rows) {
@@ -256,12 +277,8 @@ Result<std::optional<Sq8Codes>> LoadSq8Codes(sqlite3* db, const ScanTable& table
   int rc;
   while ((rc = stmt.Step()) == SQLITE_ROW) {
     const int64_t lo = stmt.Int(0), hi = stmt.Int(1);
-    RETURN_IF_ERROR(CheckBlock(lo, hi, next, p.rows, shard_name));
     const std::string_view blob = stmt.Blob(2);
-    if (blob.size() != static_cast<size_t>((hi - lo) * dim)) {
-      return Corrupt(shard_name, kSq8CodesTable,
-                     fmt::format("block [{}, {}) holds {} bytes, expected {} rows × {}", lo, hi, blob.size(), hi - lo, dim));
-    }
+    RETURN_IF_ERROR(CheckBlock(lo, hi, static_cast<int64_t>(blob.size()), next, p.rows, dim, shard_name));
     for (; k < order.size(); ++k) {
       const int64_t row = order[k], rowid = table.rowids[static_cast<size_t>(row)];
       if (rowid >= hi) break;
@@ -285,11 +302,7 @@ Result<std::optional<Sq8TableInfo>> ReadSq8TableInfo(sqlite3* db, int64_t dim, s
   int rc;
   while ((rc = stmt.Step()) == SQLITE_ROW) {
     const int64_t lo = stmt.Int(0), hi = stmt.Int(1);
-    RETURN_IF_ERROR(CheckBlock(lo, hi, next, p.rows, shard_name));
-    if (stmt.Int(2) != (hi - lo) * dim) {
-      return Corrupt(shard_name, kSq8CodesTable,
-                     fmt::format("block [{}, {}) holds {} bytes, expected {} rows × {}", lo, hi, stmt.Int(2), hi - lo, dim));
-    }
+    RETURN_IF_ERROR(CheckBlock(lo, hi, stmt.Int(2), next, p.rows, dim, shard_name));
     info.block_starts.push_back(lo);
     next = hi;
   }
@@ -326,21 +339,11 @@ Status EditSq8Codes(sqlite3* db, const Sq8TableInfo& info, int64_t dim, std::spa
     }
   }
   std::sort(past.begin(), past.end());
-  SqliteStatement insert(db, fmt::format("INSERT INTO {} VALUES (?, ?, ?)", kSq8CodesTable).c_str());
-  if (!insert.ok()) return failed(fmt::format("preparing an insert into {}", kSq8CodesTable));
-  std::vector<uint8_t> block;
-  auto next = past.begin();
-  for (int64_t lo = info.code_rows; lo < extent; lo += kSq8BlockRows) {
-    const int64_t hi = std::min(extent, lo + kSq8BlockRows);
-    block.assign(static_cast<size_t>((hi - lo) * dim), 0);
-    for (; next != past.end() && next->first < hi; ++next) {
-      std::memcpy(block.data() + (next->first - lo) * dim, codes.data() + next->second * dim, static_cast<size_t>(dim));
-    }
-    sqlite3_bind_int64(insert.get(), 1, lo);
-    sqlite3_bind_int64(insert.get(), 2, hi);
-    sqlite3_bind_blob(insert.get(), 3, block.data(), static_cast<int>(block.size()), SQLITE_STATIC);
-    if (insert.Run() != SQLITE_DONE) return failed(fmt::format("adding a block to {}", kSq8CodesTable));
-  }
+  std::vector<int64_t> past_rowids;
+  for (const auto& [rowid, i] : past) past_rowids.push_back(rowid);
+  RETURN_IF_ERROR(InsertCodeBlocks(db, info.code_rows, extent, dim, past_rowids, [&](size_t k, uint8_t* dst) {
+    std::memcpy(dst, codes.data() + past[k].second * dim, static_cast<size_t>(dim));
+  }, shard_name));
   SqliteStatement update(db, fmt::format("UPDATE {} SET format = ?, rows = ?", kSq8ParamsTable).c_str());
   if (!update.ok()) return failed(fmt::format("preparing an update of {}", kSq8ParamsTable));
   sqlite3_bind_int64(update.get(), 1, kSq8FormatByRowid);
