@@ -36,11 +36,26 @@ class UpdateCliTest : public ::testing::Test {
   testing::CommandResult Update(const std::string& flags) {
     return RunCli(fmt::format("update --store {} --local-root {} {}", ShellQuote(Store()), ShellQuote(LocalRoot()), flags));
   }
+  // The nearest hit to `query` in `store`'s current snapshot, every shard probed (a fresh cache each time).
+  void Nearest(const std::string& store, std::vector<float> query, SearchHit* hit) {
+    ReaderOptions o;
+    o.store = store;
+    o.cache_dir = (tmp_ / fmt::format("cache{}", ++caches_)).string();
+    auto reader = ShardedVectorReader::Open(o);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    SearchOptions all;
+    all.num_probes = 3;
+    auto found = (*reader)->Search(query, 1, all);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    ASSERT_EQ(found->results.size(), 1u);
+    *hit = found->results[0];
+  }
   std::string Store() const { return (tmp_ / "store").string(); }
   std::string LocalRoot() const { return (tmp_ / "lr").string(); }
 
   testing::TempDir dir_;
   const fs::path tmp_ = dir_.path();
+  int caches_ = 0;
 };
 
 TEST_F(UpdateCliTest, UpsertsAndDeletesFromFilesArePublishedAndReported) {
@@ -62,17 +77,10 @@ TEST_F(UpdateCliTest, UpsertsAndDeletesFromFilesArePublishedAndReported) {
   EXPECT_TRUE(out["used_id_index"]);  // `shardvec build` wrote one
   EXPECT_TRUE(out["base_centroid_distance"].is_number());
 
-  ReaderOptions o;
-  o.store = Store();
-  o.cache_dir = (tmp_ / "cache").string();
-  auto reader = ShardedVectorReader::Open(o);
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  SearchOptions all;
-  all.num_probes = 3;
-  auto hit = (*reader)->Search(std::vector<float>{9, 9, 9, 9}, 1, all);
-  ASSERT_TRUE(hit.ok());
-  EXPECT_EQ(std::get<int64_t>(hit->results[0].id), 3);
-  EXPECT_EQ(hit->results[0].payload_json, "{\"v\": 2}");
+  SearchHit hit;
+  ASSERT_NO_FATAL_FAILURE(Nearest(Store(), {9, 9, 9, 9}, &hit));
+  EXPECT_EQ(std::get<int64_t>(hit.id), 3);
+  EXPECT_EQ(hit.payload_json, "{\"v\": 2}");
 
   // The text report, an update by the index this time, then history marks the shared shards.
   testing::WriteText(tmp_ / "del2.txt", "7\n");
@@ -141,16 +149,9 @@ TEST_F(UpdateCliTest, AnInt8ShardIsEditedInPlaceAndARowOutsideItsRangesRetrainsT
   EXPECT_THAT(r.err, HasSubstr("update_int8_ranges_retrained"));
   EXPECT_THAT(r.err, HasSubstr("1 of its 1 added rows lie outside the ranges its int8 codes were trained on"));
 
-  ReaderOptions o;
-  o.store = store;
-  o.cache_dir = (tmp_ / "cache8").string();
-  auto reader = ShardedVectorReader::Open(o);
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  SearchOptions all;
-  all.num_probes = 3;
-  auto hit = (*reader)->Search(std::vector<float>{50, 50, 50, 50}, 1, all);
-  ASSERT_TRUE(hit.ok()) << hit.status().ToString();
-  EXPECT_EQ(std::get<int64_t>(hit->results[0].id), 500);
+  SearchHit hit;
+  ASSERT_NO_FATAL_FAILURE(Nearest(store, {50, 50, 50, 50}, &hit));
+  EXPECT_EQ(std::get<int64_t>(hit.id), 500);
 }
 
 TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {
