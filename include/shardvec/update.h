@@ -220,8 +220,11 @@ Result<UpdateShardResult> RebuildUpdateShard(const UpdatePlan& plan, int64_t db_
 
 // The write config of the snapshot `base` ("current" or a run id) names, as its manifest records it:
 // store (and store_options, manifest_store) as given, index and sharding settings, routing artifacts,
-// filter columns and layout; what it does not record keeps WriteConfig's default
-// (sublists_per_shard auto). What UpdateSharded takes when the caller has no config of its own.
+// filter columns and layout, and sublists_per_shard (custom.shardvec.sublists_per_shard; a manifest
+// that does not record it, an older shardvec's or shardyfusion's: none (1) when no shard has
+// sub-lists though one holds enough rows for auto to make them, else auto (0); a recorded value
+// that is not an integer in 0..65536 is Corruption naming the field). What UpdateSharded takes when
+// the caller has no config of its own.
 Result<WriteConfig> SnapshotWriteConfig(const std::string& store, const StoreOptions& store_options,
                                         const std::string& base = "current",
                                         std::shared_ptr<ManifestStore> manifest_store = nullptr,

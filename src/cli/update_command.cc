@@ -169,7 +169,8 @@ void RegisterUpdateCommand(CLI::App& app, int& exit_code, const StoreWrapper& wr
                 "If the base is not (or stops being) the current snapshot, redo the update on the current one (up to 3 "
                 "times) instead of failing with a publish conflict");
   cmd->add_option("--sublists-per-shard", args->sublists_per_shard,
-                  "Sub-lists inside each rebuilt shard: 0 = auto (about sqrt(rows); default), 1 = none, n = at most n");
+                  "Sub-lists inside each rebuilt shard: 0 = auto (about sqrt(rows)), 1 = none, n = at most n (default: "
+                  "what the base snapshot was built with)");
   cmd->add_option("--run-id", args->run_id, "Run id of the new snapshot (default: a random uuid hex)");
   cmd->add_option("--local-root", args->local_root, "Local build folder, private to this user (default: ~/.cache/shardvec/build)");
   cmd->add_option("--parallelism", args->parallelism, "Shards rebuilt at once, 1..1024 (default: one per usable CPU)")

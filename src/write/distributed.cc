@@ -216,15 +216,14 @@ class DistributedWriteImpl final : public DistributedWrite {
         return Status::OK();
       }
       if (!bytes.ok()) return bytes.status().WithContext(fmt::format("id index part of db_id {}", s.db_id));
-      ASSIGN_OR_RETURN(IdIndex part, IdIndex::Parse(*bytes, plan.num_dbs, store_->Url(key)));
-      const auto& part_entries = part.entries();
-      if (static_cast<int64_t>(part_entries.size()) != s.row_count ||
-          std::any_of(part_entries.begin(), part_entries.end(),
-                      [&](const IdIndexEntry& e) { return e.db_id != static_cast<uint32_t>(s.db_id); })) {
+      ASSIGN_OR_RETURN(IdIndex part, IdIndex::Parse(std::move(bytes).value(), plan.num_dbs, store_->Url(key)));
+      bool alone = part.size() == s.row_count;
+      for (int64_t i = 0; alone && i < part.size(); ++i) alone = part.entry(i).db_id == static_cast<uint32_t>(s.db_id);
+      if (!alone) {
         return Status::Corruption(fmt::format("id index part '{}' does not list the {} rows of db_id {} alone",
                                               store_->Url(key), s.row_count, s.db_id));
       }
-      entries.insert(entries.end(), part_entries.begin(), part_entries.end());
+      for (int64_t i = 0; i < part.size(); ++i) entries.push_back(part.entry(i));
     }
     return WriteIdIndex(*store_, run_id_, std::move(entries), manifest);
   }
@@ -307,7 +306,7 @@ Result<ShardInfo> BuildShardAttempt(const ShardTask& task, RecordSource& records
   entries.reserve(id_hashes.size());
   AppendShardEntries(entries, task.db_id, std::move(id_hashes));
   RETURN_IF_ERROR(store->PutIfAbsent(ShardIdIndexPartKey(task.run_id, task.db_id, attempt, LayoutOf(task)),
-                                     IdIndex(std::move(entries)).Encode())
+                                     IdIndex(std::move(entries)).bytes())
                       .WithContext(fmt::format("upload of the id index part of shard {}", task.db_id)));
   return info;
 }

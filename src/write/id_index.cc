@@ -18,8 +18,8 @@ constexpr size_t kHeaderBytes = 16;
 constexpr size_t kEntryBytes = 12;
 
 template <typename T>
-void PutLe(std::string& out, T value) {
-  for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+void SetLe(char* p, T value) {
+  for (size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<char>((value >> (8 * i)) & 0xff);
 }
 
 template <typename T>
@@ -29,59 +29,114 @@ T GetLe(const char* p) {
   return value;
 }
 
+// An artifact of `count` entries, the header written and both sections zeroed.
+std::string EmptyArtifact(int64_t count) {
+  std::string out(kHeaderBytes + kEntryBytes * static_cast<size_t>(count), '\0');
+  std::memcpy(out.data(), kMagic.data(), kMagic.size());
+  SetLe<uint64_t>(out.data() + 8, static_cast<uint64_t>(count));
+  return out;
+}
+
 }  // namespace
 
 uint64_t IdIndexHash(const RecordId& id) { return Xxh3_64(EncodeOriginalId(id)); }
 
-IdIndex::IdIndex(std::vector<IdIndexEntry> entries) : entries_(std::move(entries)) {
+IdIndex::IdIndex() : bytes_(EmptyArtifact(0)) {}
+
+IdIndex::IdIndex(std::vector<IdIndexEntry> entries) {
   // An update hands in the base's entries (sorted) followed by its new rows': only those are sorted,
   // then merged in, instead of sorting every entry again.
-  const auto sorted_end = std::is_sorted_until(entries_.begin(), entries_.end());
-  std::sort(sorted_end, entries_.end());
-  std::inplace_merge(entries_.begin(), sorted_end, entries_.end());
+  const auto sorted_end = std::is_sorted_until(entries.begin(), entries.end());
+  std::sort(sorted_end, entries.end());
+  std::inplace_merge(entries.begin(), sorted_end, entries.end());
+  count_ = static_cast<int64_t>(entries.size());
+  bytes_ = EmptyArtifact(count_);
+  char* hashes = bytes_.data() + kHeaderBytes;
+  char* shards = hashes + 8 * entries.size();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    SetLe<uint64_t>(hashes + 8 * i, entries[i].hash);
+    SetLe<uint32_t>(shards + 4 * i, entries[i].db_id);
+  }
 }
 
-Result<IdIndex> IdIndex::Parse(std::string_view bytes, int64_t num_dbs, std::string_view what) {
+Result<IdIndex> IdIndex::Parse(std::string bytes, int64_t num_dbs, std::string_view what) {
   auto corrupt = [&](std::string why) {
     return Status::Corruption(fmt::format("id index '{}' is malformed: {}", what, why));
   };
-  if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagic.size()) != kMagic) {
+  if (bytes.size() < kHeaderBytes || std::string_view(bytes).substr(0, kMagic.size()) != kMagic) {
     return corrupt("it does not start with the SVIDX version 1 header");
   }
   const uint64_t count = GetLe<uint64_t>(bytes.data() + 8);
   if (count > (bytes.size() - kHeaderBytes) / kEntryBytes || kHeaderBytes + count * kEntryBytes != bytes.size()) {
     return corrupt(fmt::format("{} bytes cannot hold the {} entries its header declares", bytes.size(), count));
   }
-  IdIndex index;
-  index.entries_.resize(count);
-  const char* hashes = bytes.data() + kHeaderBytes;
-  const char* shards = hashes + count * 8;
-  for (uint64_t i = 0; i < count; ++i) {
-    IdIndexEntry& e = index.entries_[i];
-    e.hash = GetLe<uint64_t>(hashes + i * 8);
-    e.db_id = GetLe<uint32_t>(shards + i * 4);
+  IdIndex index(std::move(bytes), static_cast<int64_t>(count));
+  IdIndexEntry previous;
+  for (int64_t i = 0; i < index.count_; ++i) {
+    const IdIndexEntry e = index.entry(i);
     if (static_cast<int64_t>(e.db_id) >= num_dbs) {
       return corrupt(fmt::format("entry {} names db_id {}, but the snapshot has {} shards", i, e.db_id, num_dbs));
     }
-    if (i > 0 && e < index.entries_[i - 1]) return corrupt(fmt::format("entry {} is out of order", i));
+    if (i > 0 && e < previous) return corrupt(fmt::format("entry {} is out of order", i));
+    previous = e;
   }
   return index;
 }
 
-std::string IdIndex::Encode() const {
-  std::string out(kMagic);
-  out.reserve(kHeaderBytes + entries_.size() * kEntryBytes);
-  PutLe<uint64_t>(out, entries_.size());
-  for (const IdIndexEntry& e : entries_) PutLe<uint64_t>(out, e.hash);
-  for (const IdIndexEntry& e : entries_) PutLe<uint32_t>(out, e.db_id);
+IdIndex IdIndex::Merged(const IdIndex& base, const std::vector<bool>& keep, std::vector<IdIndexEntry> added) {
+  std::sort(added.begin(), added.end());
+  int64_t count = static_cast<int64_t>(added.size());
+  for (int64_t i = 0; i < base.count_; ++i) count += keep[static_cast<size_t>(i)] ? 1 : 0;
+  std::string out = EmptyArtifact(count);
+  char* hashes = out.data() + kHeaderBytes;
+  char* shards = hashes + 8 * static_cast<size_t>(count);
+  size_t n = 0;
+  const auto put = [&](const IdIndexEntry& e) {
+    SetLe<uint64_t>(hashes + 8 * n, e.hash);
+    SetLe<uint32_t>(shards + 4 * n, e.db_id);
+    ++n;
+  };
+  size_t a = 0;
+  for (int64_t i = 0; i < base.count_; ++i) {
+    if (!keep[static_cast<size_t>(i)]) continue;
+    const IdIndexEntry e = base.entry(i);
+    for (; a < added.size() && added[a] < e; ++a) put(added[a]);
+    put(e);
+  }
+  for (; a < added.size(); ++a) put(added[a]);
+  return IdIndex(std::move(out), count);
+}
+
+uint64_t IdIndex::hash(int64_t i) const {
+  return GetLe<uint64_t>(bytes_.data() + kHeaderBytes + 8 * static_cast<size_t>(i));
+}
+
+IdIndexEntry IdIndex::entry(int64_t i) const {
+  const char* shards = bytes_.data() + kHeaderBytes + 8 * static_cast<size_t>(count_);
+  return IdIndexEntry{hash(i), GetLe<uint32_t>(shards + 4 * static_cast<size_t>(i))};
+}
+
+std::vector<IdIndexEntry> IdIndex::entries() const {
+  std::vector<IdIndexEntry> out;
+  out.reserve(static_cast<size_t>(count_));
+  for (int64_t i = 0; i < count_; ++i) out.push_back(entry(i));
   return out;
 }
 
-std::vector<int64_t> IdIndex::ShardsOf(uint64_t hash) const {
+std::vector<int64_t> IdIndex::ShardsOf(uint64_t hash_value) const {
   std::vector<int64_t> shards;
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), IdIndexEntry{hash, 0});
-  for (; it != entries_.end() && it->hash == hash; ++it) {
-    if (shards.empty() || shards.back() != it->db_id) shards.push_back(it->db_id);
+  int64_t lo = 0, hi = count_;  // the first entry whose hash is >= hash_value
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (hash(mid) < hash_value) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  for (int64_t i = lo; i < count_ && hash(i) == hash_value; ++i) {
+    const int64_t db = entry(i).db_id;
+    if (shards.empty() || shards.back() != db) shards.push_back(db);
   }
   return shards;
 }
@@ -92,15 +147,17 @@ void AppendShardEntries(std::vector<IdIndexEntry>& entries, int64_t db_id, std::
 
 int64_t IdIndexBytes(int64_t rows) { return static_cast<int64_t>(kHeaderBytes + kEntryBytes * rows); }
 
+Status WriteIdIndex(ObjectStore& store, std::string_view run_id, const IdIndex& index, Manifest& manifest) {
+  const std::string key = VectorMetaKey(run_id, kIdIndexFileName);
+  RETURN_IF_ERROR(store.PutIfAbsent(key, index.bytes()));
+  manifest.custom["shardvec"]["id_index"] = {
+      {"format", 1}, {"ref", store.Url(key)}, {"digest", Xxh3Digest(index.bytes())}, {"entries", index.size()}};
+  return Status::OK();
+}
+
 Status WriteIdIndex(ObjectStore& store, std::string_view run_id, std::vector<IdIndexEntry> entries,
                     Manifest& manifest) {
-  const auto count = static_cast<int64_t>(entries.size());
-  std::string bytes = IdIndex(std::move(entries)).Encode();  // the sorted entries go once encoded
-  const std::string key = VectorMetaKey(run_id, kIdIndexFileName);
-  RETURN_IF_ERROR(store.PutIfAbsent(key, bytes));
-  manifest.custom["shardvec"]["id_index"] = {
-      {"format", 1}, {"ref", store.Url(key)}, {"digest", Xxh3Digest(bytes)}, {"entries", count}};
-  return Status::OK();
+  return WriteIdIndex(store, run_id, IdIndex(std::move(entries)), manifest);  // the sorted entries go once encoded
 }
 
 }  // namespace shardvec

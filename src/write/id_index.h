@@ -35,22 +35,37 @@ struct IdIndexEntry {
   auto operator<=>(const IdIndexEntry&) const = default;
 };
 
+// The artifact itself is what an index holds in memory (12 bytes a row): a lookup binary-searches its
+// hash section in place, and an update's next index is merged from it straight into the next
+// artifact's bytes (Merged), so no decoded copy of every entry is ever made.
 class IdIndex {
  public:
-  IdIndex() = default;
-  // Sorts `entries` (any order).
+  IdIndex();
+  // Sorts `entries` (any order) and encodes them; `entries` is freed.
   explicit IdIndex(std::vector<IdIndexEntry> entries);
 
-  // Parses an artifact; Corruption naming `what` when it is malformed or names a db_id >= num_dbs.
-  static Result<IdIndex> Parse(std::string_view bytes, int64_t num_dbs, std::string_view what);
-  std::string Encode() const;
+  // Takes an artifact; Corruption naming `what` when it is malformed, out of order, or names a
+  // db_id >= num_dbs.
+  static Result<IdIndex> Parse(std::string bytes, int64_t num_dbs, std::string_view what);
+
+  // `base`'s entries whose `keep` flag is set (one per entry, in its order) and `added` (any order),
+  // sorted: written straight into the new artifact.
+  static IdIndex Merged(const IdIndex& base, const std::vector<bool>& keep, std::vector<IdIndexEntry> added);
+
+  const std::string& bytes() const { return bytes_; }  // the artifact
+  int64_t size() const { return count_; }
+  IdIndexEntry entry(int64_t i) const;
 
   // The shards that hold an id of this hash (ascending, without repeats; usually none or one).
   std::vector<int64_t> ShardsOf(uint64_t hash) const;
-  const std::vector<IdIndexEntry>& entries() const { return entries_; }
+  // Every entry decoded (16 bytes each in memory): for tests and small indexes.
+  std::vector<IdIndexEntry> entries() const;
 
  private:
-  std::vector<IdIndexEntry> entries_;  // ascending
+  IdIndex(std::string bytes, int64_t count) : bytes_(std::move(bytes)), count_(count) {}
+  uint64_t hash(int64_t i) const;
+  std::string bytes_;
+  int64_t count_ = 0;
 };
 
 // Appends one shard's entries, {hash, db_id} for each of `hashes` (ShardBuilder::TakeIdHashes), and
@@ -60,10 +75,12 @@ void AppendShardEntries(std::vector<IdIndexEntry>& entries, int64_t db_id, std::
 // The artifact's size for `rows` entries: 16 header bytes and 12 per entry.
 int64_t IdIndexBytes(int64_t rows);
 
-// Writes `entries` (any order) as run `run_id`'s id index, vector_meta/run_id=R/id_index.bin
-// (put-if-absent; the caller publishes the manifest after it), and records it in `manifest` as
+// Writes `index` as run `run_id`'s id index, vector_meta/run_id=R/id_index.bin (put-if-absent; the
+// caller publishes the manifest after it), and records it in `manifest` as
 // custom["shardvec"]["id_index"] = {"format": 1, "ref": URL, "digest": "xxh3:…", "entries": n}.
-// Memory: the entries (16 bytes each) and the encoded artifact (12 bytes each) at once.
+Status WriteIdIndex(ObjectStore& store, std::string_view run_id, const IdIndex& index, Manifest& manifest);
+// The same for `entries` (any order). Memory: the entries (16 bytes each) and the encoded artifact
+// (12 bytes each) at once.
 Status WriteIdIndex(ObjectStore& store, std::string_view run_id, std::vector<IdIndexEntry> entries,
                     Manifest& manifest);
 

@@ -131,6 +131,9 @@ Result<Manifest> ComposeManifest(ObjectStore& store, const WriteConfig& c, const
       {"writer", std::string("shardvec ") + SHARDVEC_VERSION},
       // What the shards carry beside their float32 vectors: "int8" codes or "none".
       {"quantization", WritesInt8Codes(c.index.quantization) ? "int8" : "none"},
+      // The sub-lists the writer asked for (0 = auto, 1 = none): an update without a setting of its
+      // own rebuilds shards as the snapshot was built.
+      {"sublists_per_shard", c.sharding.sublists_per_shard},
   };
   // The snapshot's id type, when every non-empty shard said (a guarded publish compares it).
   if (!id_types.empty() && !id_types.contains("")) {

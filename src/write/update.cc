@@ -337,7 +337,7 @@ Result<std::optional<IdIndex>> LoadIdIndex(RunCtx& ctx) {
     return Status::Corruption(fmt::format("id index '{}' has digest {}, but the snapshot recorded {}", url,
                                           Xxh3Digest(bytes), meta["digest"].get<std::string>()));
   }
-  ASSIGN_OR_RETURN(IdIndex index, IdIndex::Parse(bytes, s.num_dbs, url));
+  ASSIGN_OR_RETURN(IdIndex index, IdIndex::Parse(std::move(bytes), s.num_dbs, url));
   return std::optional<IdIndex>(std::move(index));
 }
 
@@ -914,7 +914,7 @@ class UpdateRunImpl final : public UpdateRun {
 
     // Every shard of the new snapshot: the rebuilt ones, the others shared from the base.
     std::vector<ShardInfo> shards;
-    std::vector<IdIndexEntry> entries;
+    std::vector<IdIndexEntry> new_entries;  // the rebuilt shards' rows and the added rows
     std::vector<int64_t> base_rows_by_db(static_cast<size_t>(s.num_dbs), 0), rows_by_db(static_cast<size_t>(s.num_dbs), 0);
     for (const ManifestShard& shard : s.manifest.shards) {
       base_rows_by_db[static_cast<size_t>(shard.db_id)] = shard.row_count;
@@ -923,23 +923,23 @@ class UpdateRunImpl final : public UpdateRun {
       shards.push_back(std::move(info));
       ++report.shared_shards;
     }
-    // The base's entries of the shards shared, and of those edited in place less one per removed row.
+    // The base's entries that stay: the shared shards', and those of the shards edited in place less
+    // one per removed row.
     std::map<int64_t, std::unordered_multiset<uint64_t>> removed_of;
     for (const UpdateShardResult& r : results) {
       if (r.edited_in_place) removed_of[r.db_id].insert(r.removed_id_hashes.begin(), r.removed_id_hashes.end());
     }
-    for (const IdIndexEntry& e : index_->entries()) {
-      if (!affected.count(e.db_id)) {
-        entries.push_back(e);
-        continue;
-      }
+    std::vector<bool> keep(static_cast<size_t>(index_->size()), true);
+    for (int64_t i = 0; i < index_->size(); ++i) {
+      const IdIndexEntry e = index_->entry(i);
+      if (!affected.count(e.db_id)) continue;
       const auto removed = removed_of.find(e.db_id);
-      if (removed == removed_of.end()) continue;  // rebuilt whole: its entries are the new rows'
-      if (auto it = removed->second.find(e.hash); it != removed->second.end()) {
+      if (removed == removed_of.end()) {
+        keep[static_cast<size_t>(i)] = false;  // rebuilt whole: its entries are the new rows'
+      } else if (auto it = removed->second.find(e.hash); it != removed->second.end()) {
         removed->second.erase(it);
-        continue;
+        keep[static_cast<size_t>(i)] = false;
       }
-      entries.push_back(e);
     }
     int64_t base_lists_rebuilt = 0, base_list_shards_rebuilt = 0, lists_new = 0, list_shards_new = 0;
     for (const UpdateShardResult& r : results) {
@@ -947,7 +947,7 @@ class UpdateRunImpl final : public UpdateRun {
       if (r.edited_in_place) report.edited_in_place.push_back(r.db_id);
       base_lists_rebuilt += r.base_sublists;
       base_list_shards_rebuilt += r.base_sublists > 0 ? 1 : 0;
-      for (uint64_t hash : r.id_hashes) entries.push_back(IdIndexEntry{hash, static_cast<uint32_t>(r.db_id)});
+      for (uint64_t hash : r.id_hashes) new_entries.push_back(IdIndexEntry{hash, static_cast<uint32_t>(r.db_id)});
       if (r.info.row_count > 0) {
         lists_new += r.info.sublists;
         list_shards_new += r.info.sublists > 0 ? 1 : 0;
@@ -968,7 +968,13 @@ class UpdateRunImpl final : public UpdateRun {
     const int64_t list_shards = base_lists.shards - base_list_shards_rebuilt + list_shards_new;
     custom.erase("sublists");
     if (lists > 0 && list_shards > 0) custom["sublists"] = {{"lists", lists}, {"shards", list_shards}};
-    RETURN_IF_ERROR(WriteIdIndex(*ctx_.store, ctx_.run_id, std::move(entries), manifest));
+    {
+      // The next index is merged from the base's artifact into its own (12 bytes a row each); the
+      // base's is let go before the upload.
+      const IdIndex next = IdIndex::Merged(*index_, keep, std::move(new_entries));
+      index_.reset();
+      RETURN_IF_ERROR(WriteIdIndex(*ctx_.store, ctx_.run_id, next, manifest));
+    }
     custom["update"] = {{"base_run_id", report.base_run_id}, {"base_manifest_ref", report.base_manifest_ref}};
 
     if (config_.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx_.manifests, ctx_.base));
@@ -1121,6 +1127,25 @@ Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch*
   }
 }
 
+// The sub-lists the base was built with (custom.shardvec.sublists_per_shard). A snapshot that does
+// not record it (an older shardvec's, shardyfusion's) and has no sub-lists although some shard holds
+// enough rows for auto to make them was built with none (1); otherwise auto (0).
+Result<int64_t> BaseSublistsPerShard(const LoadedSnapshot& s) {
+  const nlohmann::json recorded = CustomField(s.manifest, "shardvec", "sublists_per_shard");
+  if (!recorded.is_null()) {
+    if (!recorded.is_number_integer() || recorded.get<int64_t>() < 0 || recorded.get<int64_t>() > kMaxSublistsPerShard) {
+      return Status::Corruption(fmt::format("manifest '{}': custom.shardvec.sublists_per_shard must be an integer in "
+                                            "0..{}, got {}", s.manifest_ref, kMaxSublistsPerShard, recorded.dump()));
+    }
+    return recorded.get<int64_t>();
+  }
+  if (!CustomField(s.manifest, "shardvec", "sublists").is_null()) return int64_t{0};
+  const bool lists_possible = std::any_of(s.manifest.shards.begin(), s.manifest.shards.end(), [](const ManifestShard& shard) {
+    return SublistCount(shard.row_count, 0) > 1;
+  });
+  return int64_t{lists_possible ? 1 : 0};
+}
+
 Result<WriteConfig> SnapshotWriteConfig(const std::string& store_spec, const StoreOptions& store_options,
                                         const std::string& base, std::shared_ptr<ManifestStore> manifest_store,
                                         std::shared_ptr<ObjectStore> store) {
@@ -1150,6 +1175,7 @@ Result<WriteConfig> SnapshotWriteConfig(const std::string& store_spec, const Sto
     c.sharding.cel_columns = s.routing.cel_columns;
     c.sharding.routing_values = s.routing.routing_values;
   }
+  ASSIGN_OR_RETURN(c.sharding.sublists_per_shard, BaseSublistsPerShard(s));
   const nlohmann::json filters = CustomField(s.manifest, "shardvec", "filter_columns");
   if (filters.is_object()) {
     for (const auto& [name, type] : filters.items()) {

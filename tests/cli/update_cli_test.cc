@@ -170,5 +170,32 @@ TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {
   EXPECT_THAT(r.err, HasSubstr("nosuchrun"));
 }
 
+// The update rebuilds shards with the sub-lists the build asked for unless told otherwise: built
+// with none, its shards (about 400 rows each, enough for auto lists) are edited in place; with
+// --sublists-per-shard 0 each touched shard is rebuilt whole with lists.
+TEST_F(UpdateCliTest, AnUpdateKeepsTheSublistsOfTheBuildUnlessToldOtherwise) {
+  testing::WriteNpy(tmp_ / "big.npy", testing::RandomMatrix(1200, 4, 9));
+  const std::string store = (tmp_ / "lists").string();
+  auto r = RunCli(fmt::format("build --quiet --store {} --local-root {} --input {} --metric l2 --strategy lsh "
+                              "--num-dbs 3 --num-hash-bits 2 --sublists-per-shard 1",
+                              ShellQuote(store), ShellQuote(LocalRoot()), ShellQuote((tmp_ / "big.npy").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::WriteText(tmp_ / "up.jsonl", "{\"id\": 1, \"vector\": [1, 2, 3, 4]}\n{\"id\": 2, \"vector\": [-1, 2, -3, 4]}\n"
+                                        "{\"id\": 3, \"vector\": [1, -2, 3, -4]}\n{\"id\": 4, \"vector\": [-1, -2, -3, -4]}\n");
+  const auto update = [&](const std::string& flags) {
+    auto u = RunCli(fmt::format("update --store {} --local-root {} --upsert {} --json {}", ShellQuote(store),
+                                ShellQuote(LocalRoot()), ShellQuote((tmp_ / "up.jsonl").string()), flags));
+    EXPECT_EQ(u.exit_code, 0) << u.err;
+    std::vector<bool> in_place;
+    const json out = json::parse(u.out);
+    for (const json& shard : out["rebuilt"]) in_place.push_back(shard["in_place"].get<bool>());
+    EXPECT_FALSE(in_place.empty());
+    return in_place;
+  };
+  for (const bool edited : update("")) EXPECT_TRUE(edited);
+  for (const bool edited : update("--sublists-per-shard 0")) EXPECT_FALSE(edited);
+  for (const bool edited : update("")) EXPECT_TRUE(edited) << "now built with auto lists: edited in place too";
+}
+
 }  // namespace
 }  // namespace shardvec

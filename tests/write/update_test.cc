@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <signal.h>
 
 #include <algorithm>
@@ -258,9 +260,8 @@ class UpdateTestBase : public ::testing::Test {
     }
   }
 
-  // Rewrites the current manifest without custom.shardvec.id_index: the snapshot of a build before
-  // builds wrote the index (or of another writer), which an update reads by every shard's id map.
-  static void DropIdIndex(ObjectStore& store) {
+  // Rewrites the current manifest with `edit` applied to its custom.shardvec.
+  static void EditCurrentManifest(ObjectStore& store, const std::function<void(nlohmann::json&)>& edit) {
     auto current = ReadCurrent(store);
     ASSERT_TRUE(current.ok() && *current);
     const std::string ref = (*current)->pointer.manifest_ref;
@@ -268,10 +269,17 @@ class UpdateTestBase : public ::testing::Test {
     ASSERT_TRUE(key.ok());
     auto manifest = ReadManifest(store, *key, ref);
     ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
-    ASSERT_EQ(manifest->custom["shardvec"].erase("id_index"), 1u) << "the build wrote no id index";
+    edit(manifest->custom["shardvec"]);
     auto bytes = SerializeManifest(*manifest);
     ASSERT_TRUE(bytes.ok());
     ASSERT_TRUE(store.Put(*key, *bytes).ok());
+  }
+  // The current manifest without custom.shardvec.id_index: the snapshot of a build before builds
+  // wrote the index (or of another writer), which an update reads by every shard's id map.
+  static void DropIdIndex(ObjectStore& store) {
+    EditCurrentManifest(store, [](nlohmann::json& shardvec) {
+      ASSERT_EQ(shardvec.erase("id_index"), 1u) << "the build wrote no id index";
+    });
   }
 
   testing::TempDir dir_;
@@ -643,6 +651,73 @@ class S3UpdateHistoryTest : public UpdateHistoryTest {};
 TEST_P(S3UpdateHistoryTest, CleanupRollbackCopyAndVerifyFollowSharedShardsOverTenRounds) { RunRounds(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(S3, S3UpdateHistoryTest, ::testing::Values(true));
 
+// ---- The sub-lists of the base --------------------------------------------------------------------
+
+// An update without a config of its own (the CLI's, SnapshotWriteConfig) rebuilds shards with the
+// sub-lists the snapshot was built with: as its manifest records them, or, in a manifest that does
+// not (an older shardvec's, shardyfusion's), none where no shard has lists though one holds enough
+// rows for auto to make them. A base built without lists is then edited in place, not rebuilt whole.
+class UpdateSublistDefaultTest : public UpdateTestBase {
+ protected:
+  // Builds 1,200 rows (about 300 a shard: enough for auto sub-lists) with `sublists_per_shard`.
+  Target Build(const std::string& name, int64_t sublists_per_shard) {
+    Target t = Folder(name);
+    WriteConfig config = ConfigFor(Strategy::kLsh, t.prefix, {}, tmp_ / name);
+    config.sharding.sublists_per_shard = sublists_per_shard;
+    std::mt19937_64 rng(4);
+    for (int64_t id = 0; id < 1200; ++id) rows_.push_back(RandomRow(id, rng));
+    const Batch b(rows_, Strategy::kLsh);
+    auto built = WriteSharded(config, b.batch, t.store);
+    EXPECT_TRUE(built.ok()) << built.status().ToString();
+    return t;
+  }
+  Result<int64_t> Default(const Target& t) {
+    ASSIGN_OR_RETURN(WriteConfig c, SnapshotWriteConfig(t.prefix, {}, "current", nullptr, t.store));
+    return c.sharding.sublists_per_shard;
+  }
+  int64_t DefaultOk(const Target& t) {
+    Result<int64_t> got = Default(t);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    return got.ok() ? *got : -1;
+  }
+  std::vector<Row> rows_;
+};
+
+TEST_F(UpdateSublistDefaultTest, AnUpdateRebuildsWithTheSublistsTheSnapshotWasBuiltWith) {
+  const Target none = Build("none", 1);
+  EXPECT_EQ(DefaultOk(none), 1);
+  EditCurrentManifest(*none.store, [](nlohmann::json& shardvec) {
+    ASSERT_EQ(shardvec.erase("sublists_per_shard"), 1u) << "the build did not record it";
+  });
+  EXPECT_EQ(DefaultOk(none), 1) << "no lists in shards that could have them: built with none";
+
+  // Edited in place with no lists, as built: not every touched shard rebuilt whole with auto lists.
+  auto config = SnapshotWriteConfig(none.prefix, {}, "current", nullptr, none.store);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  std::mt19937_64 rng(8);
+  std::vector<Row> changed;
+  for (int64_t id = 0; id < 1200; id += 100) changed.push_back(RandomRow(id, rng));
+  const Batch b(changed, Strategy::kLsh);
+  auto report = UpdateSharded(*config, &b.batch, {}, {}, none.store);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_FALSE(report->report.rebuilt.empty());
+  EXPECT_EQ(report->report.edited_in_place.size(), report->report.rebuilt.size());
+  EXPECT_EQ(DefaultOk(none), 1) << "the update records the setting it used";
+
+  const Target automatic = Build("auto", 0);
+  EXPECT_EQ(DefaultOk(automatic), 0);
+  EditCurrentManifest(*automatic.store, [](nlohmann::json& shardvec) { shardvec.erase("sublists_per_shard"); });
+  EXPECT_EQ(DefaultOk(automatic), 0) << "shards with lists: auto";
+
+  for (const nlohmann::json& bad : {nlohmann::json("3"), nlohmann::json(-1), nlohmann::json(70000)}) {
+    EditCurrentManifest(*automatic.store, [&](nlohmann::json& shardvec) { shardvec["sublists_per_shard"] = bad; });
+    const Result<int64_t> got = Default(automatic);
+    ASSERT_FALSE(got.ok()) << bad.dump();
+    EXPECT_EQ(got.status().code(), StatusCode::kCorruption);
+    EXPECT_THAT(got.status().message(), HasSubstr("custom.shardvec.sublists_per_shard must be an integer in 0..65536, got " + bad.dump()));
+  }
+}
+
 // ---- Refusals ------------------------------------------------------------------------------------
 
 class UpdateErrorsTest : public UpdateTestBase {
@@ -940,8 +1015,10 @@ TEST(IdIndexTest, EncodesParsesAndFindsTheShardsOfAnId) {
   const uint64_t a = IdIndexHash(RecordId(int64_t{7})), b = IdIndexHash(RecordId(std::string("7")));
   EXPECT_NE(a, b);
   const IdIndex index({{a, 2}, {b, 0}, {a, 1}});
-  const std::string bytes = index.Encode();
+  const std::string bytes = index.bytes();
   EXPECT_EQ(bytes.size(), 16u + 3 * 12);
+  EXPECT_EQ(index.size(), 3);
+  EXPECT_EQ(index.entry(0), (IdIndexEntry{std::min(a, b), a < b ? 1u : 0u}));
   auto parsed = IdIndex::Parse(bytes, 3, "test");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->ShardsOf(a), (std::vector<int64_t>{1, 2}));
@@ -971,6 +1048,43 @@ TEST(IdIndexTest, SortsEntriesInAnyOrder) {
     std::vector<IdIndexEntry> want = *entries;
     std::sort(want.begin(), want.end());
     EXPECT_EQ(IdIndex(*entries).entries(), want);
+  }
+}
+
+// An update's next index, merged from the base's artifact: exactly the kept base entries and the
+// added ones, sorted (an added entry equal to a kept one, below the first, past the last), in the
+// bytes IdIndex encodes the same entries to; and it finds every entry's shards.
+TEST(IdIndexTest, MergedKeepsTheFlaggedBaseEntriesAndSortsInTheAddedOnes) {
+  std::mt19937_64 rng(9);
+  for (const int base_rows : {0, 1, 3000}) {
+    SCOPED_TRACE(base_rows);
+    std::vector<IdIndexEntry> base_entries;
+    for (int i = 0; i < base_rows; ++i) base_entries.push_back(IdIndexEntry{100 + rng() % 5000, static_cast<uint32_t>(rng() % 6)});
+    const IdIndex base(base_entries);
+    std::vector<bool> keep;
+    std::vector<IdIndexEntry> want;
+    for (const IdIndexEntry& e : base.entries()) {
+      keep.push_back(rng() % 4 != 0);
+      if (keep.back()) want.push_back(e);
+    }
+    std::vector<IdIndexEntry> added;
+    for (int i = 0; i < 400; ++i) added.push_back(IdIndexEntry{rng() % 5200, static_cast<uint32_t>(rng() % 6)});
+    if (!want.empty()) added.push_back(want[want.size() / 2]);
+    added.push_back(IdIndexEntry{0, 5});
+    added.push_back(IdIndexEntry{~uint64_t{0}, 0});
+    want.insert(want.end(), added.begin(), added.end());
+    std::sort(want.begin(), want.end());
+
+    const IdIndex merged = IdIndex::Merged(base, keep, added);
+    EXPECT_EQ(merged.entries(), want);
+    EXPECT_EQ(merged.bytes(), IdIndex(want).bytes());
+    auto parsed = IdIndex::Parse(merged.bytes(), 6, "merged");
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    for (const IdIndexEntry& e : want) {
+      std::vector<int64_t> shards = parsed->ShardsOf(e.hash);
+      EXPECT_TRUE(std::find(shards.begin(), shards.end(), e.db_id) != shards.end()) << e.hash;
+      EXPECT_TRUE(std::is_sorted(shards.begin(), shards.end()));
+    }
   }
 }
 
