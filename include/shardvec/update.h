@@ -96,7 +96,9 @@ struct UpdateResult {
 // base's routing, never retrained (train_centroids and the sample size describe how the base was
 // built). `upserts` (may be null) must carry ids; an id may appear once among the upserts and not
 // also among `deletes`. A row whose id the base holds replaces it; an id appears at most once after
-// the update.
+// the update. config.on_progress is called on the calling thread with the phases "id maps" (a base
+// without an id index: its shards read, done/total), "shards" (the touched shards finished,
+// done/total) and "publish" (0/1, then 1/1).
 Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch* upserts,
                                    const std::vector<RecordId>& deletes, const UpdateOptions& options = {},
                                    std::shared_ptr<ObjectStore> store = nullptr);

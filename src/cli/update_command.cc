@@ -33,6 +33,7 @@ struct UpdateArgs {
   int64_t parallelism = 0;
   bool last_writer_wins = false;
   bool json = false;
+  bool quiet = false;
 };
 
 nlohmann::json ReportJson(const UpdateResult& r) {
@@ -133,9 +134,16 @@ int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
     if (!ids.ok()) return ReportError("update", ids.status());
     deletes = std::move(ids).value();
   }
+  ProgressLine progress(!a.quiet && !a.json && StderrIsTty());
+  config->on_progress = [&progress](const WriteProgress& p) {
+    progress.Update(p.phase, p.done, p.total);
+    // Published: the line goes before the report's warnings (rebuild advice) are printed.
+    if (p.phase == "publish" && p.done == p.total) progress.Finish();
+  };
   auto result = UpdateSharded(*config, upserts ? &upserts->batch : nullptr, deletes,
                               UpdateOptions{.base = a.base, .strict = a.strict, .compact = a.compact, .rebase = a.rebase},
                               store);
+  progress.Finish();
   if (!result.ok()) return ReportError("update", result.status());
   if (a.json) {
     PrintJson(ReportJson(*result));
@@ -178,6 +186,7 @@ void RegisterUpdateCommand(CLI::App& app, int& exit_code, const StoreWrapper& wr
   cmd->add_flag("--last-writer-wins", args->last_writer_wins,
                 "Publish even if the base is not (or no longer) the current snapshot");
   cmd->add_flag("--json", args->json, "Print the result as one JSON object");
+  cmd->add_flag("--quiet", args->quiet, "No progress line (there is none when standard error is not a terminal, or with --json)");
   cmd->callback([args, &exit_code, wrap_store] { exit_code = RunUpdate(*args, wrap_store); });
 }
 

@@ -318,6 +318,12 @@ struct RunCtx {
 
 std::string ShardName(const ShardLocation& loc) { return fmt::format("db_id {}", loc.db_id); }
 
+// config.on_progress, from the updating thread: "id maps" (a base without an id index: shards read),
+// "shards" (touched shards done), "publish".
+void Progress(const WriteConfig& config, const char* phase, int64_t done, int64_t total) {
+  if (config.on_progress) config.on_progress(WriteProgress{phase, done, total});
+}
+
 // The base's id index (custom.shardvec.id_index), or nullopt when it has none.
 Result<std::optional<IdIndex>> LoadIdIndex(RunCtx& ctx) {
   const LoadedSnapshot& s = *ctx.base.snap;
@@ -357,6 +363,9 @@ Result<IdIndex> IndexFromIdMaps(RunCtx& ctx) {
                                     ctx.base.ref.run_id, s.shards.size())}});
   std::vector<IdIndexEntry> entries;
   RETURN_IF_ERROR(CreateDirectories(ctx.local_run_dir / "base"));
+  const auto shards = static_cast<int64_t>(s.shards.size());
+  int64_t read = 0;
+  Progress(ctx.config, "id maps", 0, shards);
   for (const auto& [db, loc] : s.shards) {
     const fs::path file = BaseFilePath(ctx, db);
     RETURN_IF_ERROR(FetchShardFile(*ctx.store, loc, file));
@@ -367,6 +376,7 @@ Result<IdIndex> IndexFromIdMaps(RunCtx& ctx) {
     std::error_code ec;
     fs::remove(file, ec);
     RETURN_IF_ERROR(st);
+    Progress(ctx.config, "id maps", ++read, shards);
   }
   return IdIndex(std::move(entries));
 }
@@ -561,21 +571,25 @@ Result<std::vector<UpdateShardResult>> RebuildShards(const RunCtx& ctx, const Ch
   const size_t threads = std::min<size_t>(ThreadPool::DefaultSize(ctx.config.max_parallel_shards), plan.shards.size());
   std::atomic<bool> failed{false};
   std::vector<std::future<Result<UpdateShardResult>>> futures;
-  {
-    ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, ThreadPool::Create(threads, "shard rebuilds (max_parallel_shards)"));
-    for (const UpdateShardPlan& shard : plan.shards) {
-      futures.push_back(pool->Submit([&, db = shard.db_id]() -> Result<UpdateShardResult> {
-        if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
-        Result<Rebuilt> r = RebuildShard(ctx, ch, upserts, db);
-        Result<UpdateShardResult> result = r.ok() ? ShardResultOf(std::move(r).value(), ch, db) : r.status();
-        if (!result.ok()) failed.store(true);
-        return result;
-      }));
-    }
+  // Destroyed first (declared last): every task has ended before what it uses goes.
+  ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, ThreadPool::Create(threads, "shard rebuilds (max_parallel_shards)"));
+  for (const UpdateShardPlan& shard : plan.shards) {
+    futures.push_back(pool->Submit([&, db = shard.db_id]() -> Result<UpdateShardResult> {
+      if (failed.load()) return Status::Unavailable("skipped after an earlier shard failed");
+      Result<Rebuilt> r = RebuildShard(ctx, ch, upserts, db);
+      Result<UpdateShardResult> result = r.ok() ? ShardResultOf(std::move(r).value(), ch, db) : r.status();
+      if (!result.ok()) failed.store(true);
+      return result;
+    }));
   }
+  // Results in plan order, each as it is ready: the progress moves while the pool works.
   Status first;
+  const auto total = static_cast<int64_t>(futures.size());
+  int64_t done = 0;
+  Progress(ctx.config, "shards", 0, total);
   for (auto& f : futures) {
     Result<UpdateShardResult> r = f.get();
+    Progress(ctx.config, "shards", ++done, total);
     if (!r.ok()) {
       if (first.ok() || first.code() == StatusCode::kUnavailable) first = r.status();
       continue;
@@ -978,8 +992,10 @@ class UpdateRunImpl final : public UpdateRun {
     custom["update"] = {{"base_run_id", report.base_run_id}, {"base_manifest_ref", report.base_manifest_ref}};
 
     if (config_.publish_policy == PublishPolicy::kRejectIfNewer) RETURN_IF_ERROR(CheckBaseCurrent(*ctx_.manifests, ctx_.base));
+    Progress(config_, "publish", 0, 1);
     ASSIGN_OR_RETURN(PublishResult published, PublishRun(*ctx_.manifests, manifest, ctx_.started, config_.publish_policy,
                                                          config_.allow_schema_change));
+    Progress(config_, "publish", 1, 1);
     const auto num_attempts = static_cast<int64_t>(results.size());
     result.build = MakeBuildResult(ctx_.run_id, published, s.num_dbs, std::move(shards));
     result.build.num_attempt_results = num_attempts;

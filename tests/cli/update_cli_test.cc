@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -168,6 +169,31 @@ TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {
   r = Update(fmt::format("--delete {} --base nosuchrun", ShellQuote((tmp_ / "del.txt").string())));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("nosuchrun"));
+}
+
+// On a terminal the update shows a progress line (the touched shards, then the publish); --quiet,
+// --json or a pipe show none.
+TEST_F(UpdateCliTest, AProgressLineShowsOnATerminalUnlessQuiet) {
+  if (testing::RunCommand("command -v script").exit_code != 0) GTEST_SKIP() << "script(1) is not installed";
+  testing::WriteText(tmp_ / "up.jsonl", "{\"id\": 3, \"vector\": [9, 9, 9, 9]}\n");
+  const auto on_terminal = [&](const std::string& flags) {
+    const std::string args = fmt::format("update --store {} --local-root {} --upsert {} {}", ShellQuote(Store()),
+                                         ShellQuote(LocalRoot()), ShellQuote((tmp_ / "up.jsonl").string()), flags);
+    return testing::RunCommand("script -qec " + ShellQuote(ShellQuote(SHARDVEC_CLI_PATH) + " " + args) + " /dev/null");
+  };
+  auto tty = on_terminal("");
+  ASSERT_EQ(tty.exit_code, 0) << tty.out << tty.err;
+  EXPECT_TRUE(std::regex_search(tty.out, std::regex(R"(shards: (\d+)/\1 \(100%\))"))) << tty.out;
+  // The line is cleared once published, before the report (and any warning) is printed.
+  EXPECT_THAT(tty.out, HasSubstr("publish: 1/1 (100%)\r\033[K"));
+  for (const std::string flags : {"--quiet", "--json"}) {
+    auto quiet = on_terminal(flags);
+    ASSERT_EQ(quiet.exit_code, 0) << flags << quiet.out;
+    EXPECT_EQ(quiet.out.find("\033[K"), std::string::npos) << flags << quiet.out;
+  }
+  auto piped = Update(fmt::format("--upsert {}", ShellQuote((tmp_ / "up.jsonl").string())));
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.err.find("\033[K"), std::string::npos) << piped.err;
 }
 
 // The update rebuilds shards with the sub-lists the build asked for unless told otherwise: built

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <tuple>
+#include <thread>
 #include <signal.h>
 
 #include <algorithm>
@@ -777,6 +779,32 @@ TEST_F(UpdateErrorsTest, ChangesThatCannotAllTakeEffectAreRefused) {
   r = UpdateSharded(config_, &no_ids.batch, {}, {}, t_.store);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("without ids"));
+}
+
+// An update reports its progress through config.on_progress, on the calling thread: the id maps of
+// a base without an index shard by shard, the touched shards as each ends, and the publish.
+TEST_F(UpdateErrorsTest, TheUpdateReportsItsProgressThroughOnProgress) {
+  DropIdIndex(*t_.store);
+  std::vector<std::tuple<std::string, int64_t, int64_t>> events;
+  const std::thread::id caller = std::this_thread::get_id();
+  WriteConfig config = config_;
+  config.on_progress = [&](const WriteProgress& p) {
+    EXPECT_EQ(std::this_thread::get_id(), caller) << p.phase;
+    events.emplace_back(p.phase, p.done, p.total);
+  };
+  std::vector<Row> changed;
+  for (int64_t id = 0; id < 40; id += 3) changed.push_back(rows_[static_cast<size_t>(id)]);
+  const Batch b(changed, Strategy::kCluster);
+  auto r = UpdateSharded(config, &b.batch, {RecordId(int64_t{1})}, {}, t_.store);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto touched = static_cast<int64_t>(r->report.rebuilt.size());
+  ASSERT_GT(touched, 0);
+  std::vector<std::tuple<std::string, int64_t, int64_t>> want;
+  for (int64_t i = 0; i <= kDbs; ++i) want.emplace_back("id maps", i, kDbs);
+  for (int64_t i = 0; i <= touched; ++i) want.emplace_back("shards", i, touched);
+  want.emplace_back("publish", 0, 1);
+  want.emplace_back("publish", 1, 1);
+  EXPECT_EQ(events, want);
 }
 
 TEST_F(UpdateErrorsTest, AMissingDeleteIsCountedOrWithStrictFatal) {
