@@ -44,6 +44,13 @@ struct UpdateOptions {
   // always. Up to kMaxRebases times, then the conflict is returned. UpdateSharded only; refused with
   // publish_policy kLastWriterWins (which never conflicts) and by UpdateRun::Begin.
   bool rebase = false;
+  // Build the whole snapshot anew from the base's rows (each shard fetched and checked) less the
+  // changed ids, plus the upserts, with CLUSTER centroids trained anew on them (config.sharding's
+  // sample_size and sublists) and published under the same conflict rules: what the report's advice
+  // (cluster drift, imbalance) asks for. Every shard is rebuilt, none shared. CLUSTER snapshots only
+  // (another strategy's routing is not trained: InvalidArgument); refused with compact; UpdateSharded
+  // only (UpdateRun::Begin and the distributed writers refuse it).
+  bool retrain = false;
 };
 
 inline constexpr int kMaxRebases = 3;

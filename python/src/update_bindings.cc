@@ -50,7 +50,7 @@ nb::tuple Update(const WriteConfig& config, std::optional<FloatMatrix> vectors, 
                  std::vector<std::string> str_ids, std::vector<std::optional<std::string>> payloads,
                  std::optional<Int64Vector> shard_ids, nb::object routing_contexts,
                  std::optional<Int64Vector> delete_int_ids, std::vector<std::string> delete_str_ids,
-                 const std::string& base, bool strict, bool compact, bool rebase) {
+                 const std::string& base, bool strict, bool compact, bool rebase, bool retrain) {
   std::optional<PyRecordBatch> batch;
   if (vectors) {
     batch.emplace(*vectors, int_ids, std::move(str_ids), std::move(payloads), shard_ids,
@@ -65,7 +65,8 @@ nb::tuple Update(const WriteConfig& config, std::optional<FloatMatrix> vectors, 
   {
     nb::gil_scoped_release release;
     result = UpdateSharded(config, batch ? &batch->view() : nullptr, deletes,
-                           UpdateOptions{.base = base, .strict = strict, .compact = compact, .rebase = rebase});
+                           UpdateOptions{.base = base, .strict = strict, .compact = compact, .rebase = rebase,
+                                         .retrain = retrain});
   }
   UpdateResult r = Unwrap(std::move(result));
   return nb::make_tuple(nb::cast(r.build), ReportDict(r.report));
@@ -287,7 +288,7 @@ void BindUpdate(nb::module_& m) {
         nb::arg("payloads") = std::vector<std::optional<std::string>>(), nb::arg("shard_ids").none() = nb::none(),
         nb::arg("routing_contexts").none() = nb::none(), nb::arg("delete_int_ids").none() = nb::none(),
         nb::arg("delete_str_ids") = std::vector<std::string>(), nb::arg("base") = "current",
-        nb::arg("strict") = false, nb::arg("compact") = false, nb::arg("rebase") = false,
+        nb::arg("strict") = false, nb::arg("compact") = false, nb::arg("rebase") = false, nb::arg("retrain") = false,
         "Upserts rows (arrays read in place) and deletes ids in the base snapshot, rebuilding only the shards "
         "that change, and publishes; returns (BuildResult, report dict). The GIL is released.");
 }

@@ -27,6 +27,7 @@ struct UpdateArgs {
   bool strict = false;
   bool compact = false;
   bool rebase = false;
+  bool retrain = false;
   std::optional<int64_t> sublists_per_shard;
   std::string run_id;
   std::string local_root;
@@ -98,6 +99,9 @@ int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
       return ReportUsageError("update", fmt::format("{} describes the --upsert rows; give --upsert FILE too", flag));
     }
   }
+  if (a.retrain && a.compact) {
+    return ReportUsageError("update", "--compact cannot take effect with --retrain: a retrain rebuilds every shard whole");
+  }
   if (a.upsert.input.empty() && a.delete_file.empty()) {
     return ReportUsageError("update", "nothing to do: give --upsert FILE, --delete IDS_FILE, or both");
   }
@@ -141,7 +145,8 @@ int RunUpdate(const UpdateArgs& a, const StoreWrapper& wrap_store) {
     if (p.phase == "publish" && p.done == p.total) progress.Finish();
   };
   auto result = UpdateSharded(*config, upserts ? &upserts->batch : nullptr, deletes,
-                              UpdateOptions{.base = a.base, .strict = a.strict, .compact = a.compact, .rebase = a.rebase},
+                              UpdateOptions{.base = a.base, .strict = a.strict, .compact = a.compact, .rebase = a.rebase,
+                                            .retrain = a.retrain},
                               store);
   progress.Finish();
   if (!result.ok()) return ReportError("update", result.status());
@@ -176,6 +181,9 @@ void RegisterUpdateCommand(CLI::App& app, int& exit_code, const StoreWrapper& wr
   cmd->add_flag("--rebase", args->rebase,
                 "If the base is not (or stops being) the current snapshot, redo the update on the current one (up to 3 "
                 "times) instead of failing with a publish conflict");
+  cmd->add_flag("--retrain", args->retrain,
+                "CLUSTER: build the whole snapshot anew from the base's rows and the changes, the centroids trained anew "
+                "(what the report's rebuild advice asks for)");
   cmd->add_option("--sublists-per-shard", args->sublists_per_shard,
                   "Sub-lists inside each rebuilt shard: 0 = auto (about sqrt(rows)), 1 = none, n = at most n (default: "
                   "what the base snapshot was built with)");

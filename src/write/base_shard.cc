@@ -60,43 +60,77 @@ Status FetchShardFile(ObjectStore& store, const ShardLocation& loc, const std::f
   return Status::OK();
 }
 
-Status ReadShardRows(const std::filesystem::path& file, std::string_view name, int64_t dim, bool with_vectors,
-                     const std::function<Status(const BaseRow&)>& visit) {
-  ASSIGN_OR_RETURN(DbHandle db, OpenReadOnly(file, name));
+struct ShardRowCursor::Impl {
+  DbHandle db;
+  std::unique_ptr<SqliteStatement> stmt;
+  std::string name;
+  int64_t dim = 0;
+  bool with_vectors = false;
+  std::vector<float> vector;
+};
+
+ShardRowCursor::ShardRowCursor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ShardRowCursor::ShardRowCursor(ShardRowCursor&&) noexcept = default;
+ShardRowCursor& ShardRowCursor::operator=(ShardRowCursor&&) noexcept = default;
+ShardRowCursor::~ShardRowCursor() {
+  if (impl_) impl_->stmt.reset();  // finalized before its connection closes
+}
+
+Result<ShardRowCursor> ShardRowCursor::Open(const std::filesystem::path& file, std::string_view name, int64_t dim,
+                                            bool with_vectors) {
+  auto impl = std::make_unique<Impl>();
+  ASSIGN_OR_RETURN(impl->db, OpenReadOnly(file, name));
   const char* sql = with_vectors
                         ? "SELECT v.rowid, m.original_id, v.embedding, p.payload FROM vec_index AS v "
                           "JOIN vec_id_map AS m ON m.internal_id = v.rowid "
                           "LEFT JOIN vec_payloads AS p ON p.rowid = v.rowid ORDER BY v.rowid"
                         : "SELECT internal_id, original_id FROM vec_id_map ORDER BY internal_id";
-  SqliteStatement stmt(db.get(), sql);
-  if (!stmt.ok()) return SqlError(db.get(), name, "reading its rows");
-  const size_t vector_bytes = static_cast<size_t>(dim) * sizeof(float);
-  std::vector<float> vector(with_vectors ? static_cast<size_t>(dim) : 0);
-  BaseRow row;
-  int rc;
-  while ((rc = stmt.Step()) == SQLITE_ROW) {
-    const int64_t rowid = stmt.Int(0);
-    Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
-    if (!id.ok()) return id.status().WithContext(fmt::format("shard {}, rowid {}", name, rowid));
-    row.id = std::move(id).value();
-    if (with_vectors) {
-      const std::string_view blob = stmt.Blob(2);
-      if (blob.size() != vector_bytes) {
-        return Status::Corruption(fmt::format("shard {}, rowid {}: its vector has {} bytes, dim {} needs {}", name,
-                                              rowid, blob.size(), dim, vector_bytes));
-      }
-      std::memcpy(vector.data(), blob.data(), vector_bytes);
-      row.vector = vector;
-      if (sqlite3_column_type(stmt.get(), 3) == SQLITE_NULL) {
-        row.payload.reset();
-      } else {
-        row.payload = std::string(ColumnText(stmt, 3));
-      }
+  impl->stmt = std::make_unique<SqliteStatement>(impl->db.get(), sql);
+  if (!impl->stmt->ok()) return SqlError(impl->db.get(), name, "reading its rows");
+  impl->name = std::string(name);
+  impl->dim = dim;
+  impl->with_vectors = with_vectors;
+  impl->vector.resize(with_vectors ? static_cast<size_t>(dim) : 0);
+  return ShardRowCursor(std::move(impl));
+}
+
+Result<bool> ShardRowCursor::Next(BaseRow* row) {
+  Impl& c = *impl_;
+  SqliteStatement& stmt = *c.stmt;
+  const int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return false;
+  if (rc != SQLITE_ROW) return SqlError(c.db.get(), c.name, "reading its rows");
+  const int64_t rowid = stmt.Int(0);
+  Result<RecordId> id = DecodeOriginalId(ColumnText(stmt, 1));
+  if (!id.ok()) return id.status().WithContext(fmt::format("shard {}, rowid {}", c.name, rowid));
+  row->id = std::move(id).value();
+  if (c.with_vectors) {
+    const size_t vector_bytes = static_cast<size_t>(c.dim) * sizeof(float);
+    const std::string_view blob = stmt.Blob(2);
+    if (blob.size() != vector_bytes) {
+      return Status::Corruption(fmt::format("shard {}, rowid {}: its vector has {} bytes, dim {} needs {}", c.name,
+                                            rowid, blob.size(), c.dim, vector_bytes));
     }
+    std::memcpy(c.vector.data(), blob.data(), vector_bytes);
+    row->vector = c.vector;
+    if (sqlite3_column_type(stmt.get(), 3) == SQLITE_NULL) {
+      row->payload.reset();
+    } else {
+      row->payload = std::string(ColumnText(stmt, 3));
+    }
+  }
+  return true;
+}
+
+Status ReadShardRows(const std::filesystem::path& file, std::string_view name, int64_t dim, bool with_vectors,
+                     const std::function<Status(const BaseRow&)>& visit) {
+  ASSIGN_OR_RETURN(ShardRowCursor cursor, ShardRowCursor::Open(file, name, dim, with_vectors));
+  BaseRow row;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool more, cursor.Next(&row));
+    if (!more) return Status::OK();
     RETURN_IF_ERROR(visit(row));
   }
-  if (rc != SQLITE_DONE) return SqlError(db.get(), name, "reading its rows");
-  return Status::OK();
 }
 
 Result<int64_t> ShardFileSublists(const std::filesystem::path& file, std::string_view name) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,6 +25,24 @@ struct BaseRow {
   RecordId id;
   std::span<const float> vector;        // empty when the rows are read without vectors
   std::optional<std::string> payload;   // the stored text, already canonical
+};
+
+// The rows of a shard file one by one (rowid order), as ReadShardRows reads them; `row.vector` is
+// valid until the next call.
+class ShardRowCursor {
+ public:
+  static Result<ShardRowCursor> Open(const std::filesystem::path& file, std::string_view name, int64_t dim,
+                                     bool with_vectors);
+  ShardRowCursor(ShardRowCursor&&) noexcept;
+  ShardRowCursor& operator=(ShardRowCursor&&) noexcept;
+  ~ShardRowCursor();
+  // Fills `row` and returns true, or returns false after the last row.
+  Result<bool> Next(BaseRow* row);
+
+ private:
+  struct Impl;
+  explicit ShardRowCursor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 // Calls `visit` for every row of the shard file (rowid order); `with_vectors` false reads only the

@@ -43,6 +43,7 @@
 #include "write/config_validation.h"
 #include "write/delta_shard.h"
 #include "write/id_index.h"
+#include "write/writer_checked.h"
 #include "write/manifest_compose.h"
 #include "write/record_check.h"
 #include "write/run_claim.h"
@@ -259,6 +260,39 @@ Result<Changes> CheckUpserts(const LoadedSnapshot& s, const RecordBatch* upserts
   }
   if (s.routing.centroids) ch.upsert_distance = distance_sum / static_cast<double>(upserts->rows);
   return ch;
+}
+
+// The ids an update changes, checked: each upserted at most once, none both upserted and deleted.
+// Returns the deletes without repeats (a repeated delete is one).
+Result<std::vector<RecordId>> CheckChangeIds(const std::vector<RecordId>& upsert_ids, const std::vector<RecordId>& deletes) {
+  std::unordered_map<std::string, size_t> upsert_row;
+  for (size_t row = 0; row < upsert_ids.size(); ++row) {
+    if (auto [it, fresh] = upsert_row.emplace(EncodeOriginalId(upsert_ids[row]), row); !fresh) {
+      return Status::InvalidArgument(fmt::format("upserts: id {} appears at rows {} and {}; an id may be upserted once",
+                                                 RecordIdToString(upsert_ids[row]), it->second, row));
+    }
+  }
+  std::vector<RecordId> out;
+  std::unordered_set<std::string> deleted;
+  for (size_t i = 0; i < deletes.size(); ++i) {
+    std::string text = EncodeOriginalId(deletes[i]);
+    if (auto it = upsert_row.find(text); it != upsert_row.end()) {
+      return Status::InvalidArgument(fmt::format(
+          "deletes: id {} (entry {}) is also upserted (row {}); give each id one change", RecordIdToString(deletes[i]), i,
+          it->second));
+    }
+    if (deleted.insert(std::move(text)).second) out.push_back(deletes[i]);
+  }
+  return out;
+}
+
+// UpdateOptions::strict's error for the ids to delete the base does not hold (id-map texts).
+Status StrictMissing(std::vector<std::string> missing, const std::string& base_run_id) {
+  std::sort(missing.begin(), missing.end());
+  const size_t count = missing.size();
+  missing.resize(std::min<size_t>(count, 10));
+  return Status::NotFound(fmt::format("strict: {} id(s) to delete are not in the base snapshot (run_id={}), e.g. {}",
+                                      count, base_run_id, fmt::join(missing, ", ")));
 }
 
 // Each upsert's id and shard, for UpdateRun::Plan.
@@ -646,7 +680,8 @@ void Advise(UpdateReport& r) {
   }
   if (why.empty()) return;
   r.rebuild_advised = true;
-  r.advice = fmt::format("a full rebuild (a new build, retraining the routing) would pay: {}", fmt::join(why, "; "));
+  r.advice = fmt::format("a full rebuild retraining the routing (retrain, `shardvec update --retrain`) would pay: {}",
+                         fmt::join(why, "; "));
 }
 
 // The settings of the rebuilt shards a task takes from the plan (the rest of a WriteConfig is unused
@@ -808,31 +843,20 @@ class UpdateRunImpl final : public UpdateRun {
       p.db_id = db;
       return p;
     };
-    std::unordered_map<std::string, size_t> upsert_row;
+    std::vector<RecordId> upsert_ids;
+    upsert_ids.reserve(upserts.size());
     for (size_t row = 0; row < upserts.size(); ++row) {
       const UpsertRoute& u = upserts[row];
       if (u.db_id < 0 || u.db_id >= s.num_dbs) {
         return Status::InvalidArgument(fmt::format("upserts: row {} (id {}) is routed to db_id {}, outside the base's 0..{}",
                                                    row, RecordIdToString(u.id), u.db_id, s.num_dbs - 1));
       }
-      if (auto [it, fresh] = upsert_row.emplace(EncodeOriginalId(u.id), row); !fresh) {
-        return Status::InvalidArgument(fmt::format("upserts: id {} appears at rows {} and {}; an id may be upserted once",
-                                                   RecordIdToString(u.id), it->second, row));
-      }
+      upsert_ids.push_back(u.id);
       UpdateShardPlan& p = shard(u.db_id);
       ++p.upserts;
       p.upsert_digest += IdIndexHash(u.id);
     }
-    std::unordered_set<std::string> deleted;
-    for (size_t i = 0; i < deletes.size(); ++i) {
-      std::string text = EncodeOriginalId(deletes[i]);
-      if (auto it = upsert_row.find(text); it != upsert_row.end()) {
-        return Status::InvalidArgument(fmt::format(
-            "deletes: id {} (entry {}) is also upserted (row {}); give each id one change", RecordIdToString(deletes[i]), i,
-            it->second));
-      }
-      if (deleted.insert(std::move(text)).second) plan.deletes.push_back(deletes[i]);  // a repeated delete is one
-    }
+    ASSIGN_OR_RETURN(plan.deletes, CheckChangeIds(upsert_ids, deletes));
     ASSIGN_OR_RETURN(index_, LoadIdIndex(ctx_));
     plan.used_id_index = index_.has_value();
     if (!index_) {
@@ -912,13 +936,8 @@ class UpdateRunImpl final : public UpdateRun {
       std::string text = EncodeOriginalId(id);
       if (!found.count(text)) missing.push_back(std::move(text));
     }
-    std::sort(missing.begin(), missing.end());
     report.missing_deletes = static_cast<int64_t>(missing.size());
-    if (!missing.empty() && options_.strict) {
-      missing.resize(std::min<size_t>(missing.size(), 10));
-      return Status::NotFound(fmt::format("strict: {} id(s) to delete are not in the base snapshot (run_id={}), e.g. {}",
-                                          report.missing_deletes, report.base_run_id, fmt::join(missing, ", ")));
-    }
+    if (!missing.empty() && options_.strict) return StrictMissing(std::move(missing), report.base_run_id);
     if (s.routing.centroids && plan_.upserted > 0) {
       report.upsert_centroid_distance = upsert_distance_sum / static_cast<double>(plan_.upserted);
     }
@@ -1068,6 +1087,11 @@ Result<std::unique_ptr<UpdateRun>> UpdateRun::Begin(const WriteConfig& config, c
         "rebase cannot take effect in a distributed update (its tasks rebuild the planned base's shards); a "
         "PublishConflictError means: run the update again");
   }
+  if (options.retrain) {
+    return Status::InvalidArgument(
+        "retrain cannot take effect in a distributed update (its tasks rebuild the planned shards with the base's "
+        "routing); retrain with the single-process update");
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<UpdateRunImpl> run,
                    UpdateRunImpl::Start(config, options, std::move(writer_type), std::move(store), FileLock::Mode::kShared));
   return std::unique_ptr<UpdateRun>(std::move(run));
@@ -1111,6 +1135,185 @@ Result<UpdateShardResult> RebuildUpdateShard(const UpdatePlan& plan, int64_t db_
   return ShardResultOf(std::move(rebuilt).value(), ch, db_id);
 }
 
+// ---- Retraining: the whole snapshot built anew from the base's rows and the changes ------------
+
+// The records of the snapshot after the update: every base shard's rows in turn (each shard fetched,
+// its size and digest checked, then removed) less the changed ids, then the upserts. Counts the
+// base rows the changes found; `after_base` runs once the base's rows are all read.
+class BaseRecordSource final : public RecordSource {
+ public:
+  BaseRecordSource(ObjectStore& store, const LoadedSnapshot& s, const std::unordered_map<std::string, bool>& changed,
+                   const RecordBatch* upserts, fs::path scratch, std::function<Status()> after_base)
+      : store_(store), s_(s), changed_(changed), upserts_(upserts), scratch_(std::move(scratch)),
+        after_base_(std::move(after_base)) {
+    for (const auto& [db, loc] : s.shards) shards_.push_back(&loc);
+  }
+  ~BaseRecordSource() override { Close(); }
+
+  Result<bool> Next(Record* out) override {
+    while (true) {
+      if (cursor_) {
+        ASSIGN_OR_RETURN(const bool more, cursor_->Next(&row_));
+        if (more) {
+          if (auto it = changed_.find(EncodeOriginalId(row_.id)); it != changed_.end()) {
+            (it->second ? replaced_ : deleted_).insert(it->first);
+            continue;
+          }
+          out->id = row_.id;
+          out->vector.assign(row_.vector.begin(), row_.vector.end());
+          out->payload_json = row_.payload;
+          out->shard_id.reset();
+          out->routing_context.reset();
+          return true;
+        }
+        Close();
+      }
+      if (next_shard_ < shards_.size()) {
+        const ShardLocation& loc = *shards_[next_shard_++];
+        file_ = scratch_ / fmt::format("db={:05d}.db", loc.db_id);
+        RETURN_IF_ERROR(FetchShardFile(store_, loc, file_));
+        ASSIGN_OR_RETURN(ShardRowCursor cursor, ShardRowCursor::Open(file_, ShardName(loc), s_.dim, /*with_vectors=*/true));
+        cursor_.emplace(std::move(cursor));
+        continue;
+      }
+      if (!base_read_) {
+        base_read_ = true;
+        if (after_base_) RETURN_IF_ERROR(after_base_());
+      }
+      if (upserts_ != nullptr && next_upsert_ < upserts_->rows) {
+        upserts_->FieldsAt(next_upsert_, out);
+        const std::span<const float> v = upserts_->VectorAt(next_upsert_++);
+        out->vector.assign(v.begin(), v.end());
+        return true;
+      }
+      return false;
+    }
+  }
+
+  Status Rewind() override {
+    Close();
+    next_shard_ = 0;
+    next_upsert_ = 0;
+    base_read_ = false;
+    replaced_.clear();
+    deleted_.clear();
+    return Status::OK();
+  }
+
+  // Of the changed ids, those the base rows read so far held.
+  const std::unordered_set<std::string>& replaced() const { return replaced_; }
+  const std::unordered_set<std::string>& deleted() const { return deleted_; }
+
+ private:
+  void Close() {
+    cursor_.reset();
+    if (!file_.empty()) {
+      std::error_code ec;
+      fs::remove(file_, ec);
+      file_.clear();
+    }
+  }
+
+  ObjectStore& store_;
+  const LoadedSnapshot& s_;
+  const std::unordered_map<std::string, bool>& changed_;
+  const RecordBatch* upserts_;
+  const fs::path scratch_;
+  std::function<Status()> after_base_;
+  std::vector<const ShardLocation*> shards_;
+  size_t next_shard_ = 0;
+  int64_t next_upsert_ = 0;
+  bool base_read_ = false;
+  fs::path file_;
+  std::optional<ShardRowCursor> cursor_;
+  BaseRow row_;
+  std::unordered_set<std::string> replaced_, deleted_;
+};
+
+// UpdateOptions::retrain: the base's rows less the changed ids, plus the upserts, built as a new
+// snapshot with CLUSTER centroids trained anew, published under the update's conflict rules.
+Result<UpdateResult> RetrainUpdate(const WriteConfig& config, const RecordBatch* upserts,
+                                   const std::vector<RecordId>& deletes, const UpdateOptions& options,
+                                   std::shared_ptr<ObjectStore> store) {
+  if (options.compact) {
+    return Status::InvalidArgument("compact cannot take effect with retrain: a retrain rebuilds every shard whole");
+  }
+  if (!store) {
+    ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
+  }
+  const std::shared_ptr<ManifestStore> manifests = WriteManifestStore(config, store);
+  ASSIGN_OR_RETURN(Base base, LoadBase(*store, *manifests, options.base));
+  const LoadedSnapshot& s = *base.snap;
+  if (s.strategy != Strategy::kCluster) {
+    return Status::InvalidArgument(fmt::format(
+        "retrain trains a CLUSTER snapshot's centroids anew, but the base snapshot (run_id={}) is sharded by {}, whose "
+        "routing is not trained; compact rebuilds the touched shards whole",
+        base.ref.run_id, StrategyName(s.strategy)));
+  }
+  RETURN_IF_ERROR(CheckConfigAgainstBase(config, base));
+  const bool guarded = config.publish_policy == PublishPolicy::kRejectIfNewer;
+  if (guarded) RETURN_IF_ERROR(CheckBaseCurrent(*manifests, base));
+  ASSIGN_OR_RETURN(const Changes checked, CheckUpserts(s, upserts, std::nullopt));
+  std::vector<RecordId> upsert_ids;
+  std::unordered_map<std::string, bool> changed;
+  Record record;
+  for (const Upsert& u : checked.upserts) {
+    upserts->FieldsAt(u.row, &record);
+    upsert_ids.push_back(record.id);
+    changed.emplace(EncodeOriginalId(record.id), true);
+  }
+  ASSIGN_OR_RETURN(const std::vector<RecordId> unique_deletes, CheckChangeIds(upsert_ids, deletes));
+  for (const RecordId& id : unique_deletes) changed.emplace(EncodeOriginalId(id), false);
+
+  ASSIGN_OR_RETURN(LocalRunFolder scratch,
+                   ClaimLocalRunFolder(config.local_root, "retrain-" + NewUuidHex(), FileLock::Mode::kExclusive));
+  std::vector<std::string> missing;
+  BaseRecordSource* source_ptr = nullptr;
+  BaseRecordSource source(*store, s, changed, upserts, scratch.dir, [&]() -> Status {
+    missing.clear();
+    for (const RecordId& id : unique_deletes) {
+      std::string text = EncodeOriginalId(id);
+      if (!source_ptr->deleted().count(text)) missing.push_back(std::move(text));
+    }
+    if (!missing.empty() && options.strict) return StrictMissing(missing, base.ref.run_id);
+    return Status::OK();
+  });
+  source_ptr = &source;
+  WriteConfig build = config;
+  build.sharding.centroids.reset();
+  build.sharding.train_centroids = true;
+  Result<BuildResult> built = WriteShardedCheckingBeforePublish(
+      build, source, store, [&]() { return guarded ? CheckBaseCurrent(*manifests, base) : Status::OK(); });
+  std::error_code ec;
+  fs::remove_all(scratch.dir, ec);
+  ReleaseLocalRunFolder(scratch);
+  RETURN_IF_ERROR(built.status());
+
+  UpdateResult result;
+  result.build = std::move(built).value();
+  UpdateReport& report = result.report;
+  report.base_run_id = base.ref.run_id;
+  report.base_manifest_ref = base.ref.ref;
+  report.upserted = static_cast<int64_t>(checked.upserts.size());
+  report.replaced = static_cast<int64_t>(source.replaced().size());
+  report.deleted = static_cast<int64_t>(source.deleted().size());
+  report.missing_deletes = static_cast<int64_t>(missing.size());
+  std::vector<int64_t> base_rows(static_cast<size_t>(s.num_dbs), 0), rows(static_cast<size_t>(s.num_dbs), 0);
+  for (const ManifestShard& shard : s.manifest.shards) base_rows[static_cast<size_t>(shard.db_id)] = shard.row_count;
+  for (const ShardInfo& shard : result.build.shards) rows[static_cast<size_t>(shard.db_id)] = shard.row_count;
+  for (int64_t db = 0; db < s.num_dbs; ++db) {
+    const auto i = static_cast<size_t>(db);
+    if (base_rows[i] > 0 || rows[i] > 0) report.rebuilt.push_back(UpdateShardChange{db, base_rows[i], rows[i]});
+  }
+  report.base_imbalance = Imbalance(base_rows);
+  report.imbalance = Imbalance(rows);
+  LogEvent(LogLevel::kInfo, "vector_update_retrained",
+           {{"run_id", result.build.run_id}, {"base_run_id", report.base_run_id},
+            {"message", fmt::format("every shard rebuilt from the base's rows and the changes, the centroids trained "
+                                    "anew: {} vectors", result.build.total_vectors)}});
+  return result;
+}
+
 Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch* upserts,
                                    const std::vector<RecordId>& deletes, const UpdateOptions& options,
                                    std::shared_ptr<ObjectStore> store) {
@@ -1124,7 +1327,9 @@ Result<UpdateResult> UpdateSharded(const WriteConfig& config, const RecordBatch*
   UpdateOptions attempt = options;
   for (int64_t rebased = 0;; ++rebased) {
     Result<UpdateResult> result = Status::Internal("not run");
-    {
+    if (options.retrain) {
+      result = RetrainUpdate(config, upserts, deletes, attempt, store);
+    } else {
       Result<std::unique_ptr<UpdateRunImpl>> run =
           UpdateRunImpl::Start(config, attempt, "vector-shardvec-update", store, FileLock::Mode::kExclusive);
       result = run.ok() ? UpdateInProcess(**run, upserts, deletes) : Result<UpdateResult>(run.status());

@@ -1,6 +1,7 @@
 // WriteSharded: validate → (sample + train) → route into per-shard spools → build shards in parallel
 // (build, digest, upload, drop local files) → upload routing artifacts → publish.
 #include "shardvec/writer.h"
+#include "write/writer_checked.h"
 
 #include <fmt/format.h>
 
@@ -50,6 +51,7 @@ struct RunContext {
   SystemTime started;
   fs::path local_run_dir;
   RoutingPlan plan;
+  std::function<Status()> before_publish;  // may be empty
 };
 
 void Report(const WriteConfig& config, std::string phase, int64_t done, int64_t total) {
@@ -350,6 +352,7 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
   }
   id_hashes.clear();
   RETURN_IF_ERROR(WriteIdIndex(*ctx.store, ctx.run_id, std::move(entries), manifest));
+  if (ctx.before_publish) RETURN_IF_ERROR(ctx.before_publish());
   ASSIGN_OR_RETURN(PublishResult published,
                    PublishRun(*ctx.manifests, manifest, ctx.started, ctx.config.publish_policy,
                               ctx.config.allow_schema_change));
@@ -365,7 +368,7 @@ Result<BuildResult> RunWrite(RunContext& ctx, RecordSource& records, const Recor
 }
 
 Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, const RecordBatch* batch,
-                          std::shared_ptr<ObjectStore> store) {
+                          std::shared_ptr<ObjectStore> store, std::function<Status()> before_publish = {}) {
   const auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(Validate(config));
   if (batch) RETURN_IF_ERROR(batch->Check());
@@ -374,7 +377,7 @@ Result<BuildResult> Write(const WriteConfig& config, RecordSource& records, cons
     ASSIGN_OR_RETURN(store, OpenStore(config.store, config.store_options));
   }
   RunContext ctx{config, store, WriteManifestStore(config, store), config.run_id.value_or(NewUuidHex()), NowUtc(),
-                 {}, {}};
+                 {}, {}, std::move(before_publish)};
   // A refused schema change fails before anything is claimed, sampled or trained.
   RETURN_IF_ERROR(CheckSchemaBeforeBuild(*ctx.manifests, config));
   // Run-scoped, so a reused local_root never mixes two builds; held until the build ends.
@@ -419,6 +422,12 @@ Result<BuildResult> WriteSharded(const WriteConfig& config, const RecordBatch& r
 Result<BuildResult> WriteSharded(const WriteConfig& config, RecordSource& records,
                                  std::shared_ptr<ObjectStore> store) {
   return Write(config, records, nullptr, std::move(store));
+}
+
+Result<BuildResult> WriteShardedCheckingBeforePublish(const WriteConfig& config, RecordSource& records,
+                                                      std::shared_ptr<ObjectStore> store,
+                                                      std::function<Status()> before_publish) {
+  return Write(config, records, nullptr, std::move(store), std::move(before_publish));
 }
 
 }  // namespace shardvec

@@ -171,6 +171,25 @@ TEST_F(UpdateCliTest, UsageErrorsNameTheFlag) {
   EXPECT_THAT(r.err, HasSubstr("nosuchrun"));
 }
 
+// --retrain builds the whole snapshot anew (every shard rebuilt whole, none shared) with centroids
+// trained on the final records; an LSH snapshot or --compact beside it is a usage error naming the flag.
+TEST_F(UpdateCliTest, RetrainRebuildsEveryShardWithCentroidsTrainedAnew) {
+  testing::WriteText(tmp_ / "up.jsonl", "{\"id\": 3, \"vector\": [40, 40, 40, 40]}\n{\"id\": 500, \"vector\": [41, 40, 40, 40]}\n");
+  auto r = Update(fmt::format("--upsert {} --retrain --json", ShellQuote((tmp_ / "up.jsonl").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json out = json::parse(r.out);
+  EXPECT_EQ(out["total_vectors"], 61);
+  EXPECT_EQ(out["replaced"], 1);
+  EXPECT_EQ(out["shared_shards"], 0);
+  for (const json& shard : out["rebuilt"]) EXPECT_FALSE(shard["in_place"].get<bool>());
+  SearchHit hit;
+  Nearest(Store(), {41, 40, 40, 40}, &hit);
+  EXPECT_EQ(std::get<int64_t>(hit.id), 500);
+  auto both = Update(fmt::format("--upsert {} --retrain --compact", ShellQuote((tmp_ / "up.jsonl").string())));
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_THAT(both.err, HasSubstr("--compact cannot take effect with --retrain"));
+}
+
 // On a terminal the update shows a progress line (the touched shards, then the publish); --quiet,
 // --json or a pipe show none.
 TEST_F(UpdateCliTest, AProgressLineShowsOnATerminalUnlessQuiet) {

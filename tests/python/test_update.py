@@ -188,6 +188,40 @@ def test_a_cluster_snapshot_built_from_python_updates_with_the_same_config(tmp_p
     assert result.report.base_centroid_distance is not None
 
 
+def test_retrain_builds_the_snapshot_anew_from_its_rows_and_the_changes(tmp_path: Path) -> None:
+    # Upserts far from every centroid: the report advises a retrain; retrain=True then builds the whole
+    # snapshot anew, centroids trained on the final records, and it answers as brute force does.
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_normal((300, DIM)).astype(np.float32)
+    config = VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
+        s3_prefix=str(tmp_path / "store"),
+        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
+    )
+    write_arrays(vectors, config, ids=np.arange(300))
+    far = rng.standard_normal((40, DIM)).astype(np.float32) + 25
+    drifted = update_sharded(upserts={"vectors": far[:20], "ids": np.arange(300, 320)}, config=config)
+    assert drifted.report.rebuild_advised
+    assert "retrain" in drifted.report.advice
+    result = update_sharded(upserts={"vectors": far[20:], "ids": np.arange(320, 340)}, deletes=[0, 1, 5000],
+                            config=config, retrain=True)
+    report = result.report
+    assert (report.upserted, report.replaced, report.deleted, report.missing_deletes) == (20, 0, 2, 1)
+    assert report.shared_shards == 0 and report.edited_in_place == []
+    rows = {i: vectors[i] for i in range(2, 300)}
+    rows.update({300 + i: far[i] for i in range(40)})
+    assert sum(w.row_count for w in result.build.winners) == len(rows)
+    with ShardedVectorReader(s3_prefix=str(tmp_path / "store"), local_root=str(tmp_path / "cache")) as reader:
+        for query in [far[3], far[30], vectors[10]]:
+            got = [int(h.id) for h in reader.search(query, 5, num_probes=3).results]
+            assert got == top_ids(rows, query, 5)
+    with pytest.raises(ConfigValidationError, match="compact cannot take effect with retrain"):
+        update_sharded(deletes=[7], config=config, retrain=True, compact=True)
+    with pytest.raises(ConfigValidationError, match="retrain must be a bool"):
+        update_sharded(deletes=[7], config=config, retrain="yes")  # type: ignore[arg-type]
+
+
 def test_shards_are_edited_in_place_unless_compact_and_a_stale_base_is_rebased(tmp_path: Path) -> None:
     prefix = str(tmp_path / "store")
     config = make_config(prefix, tmp_path, {})

@@ -807,6 +807,74 @@ TEST_F(UpdateErrorsTest, TheUpdateReportsItsProgressThroughOnProgress) {
   EXPECT_EQ(events, want);
 }
 
+// retrain builds the whole snapshot anew from the base's rows and the changes, the centroids trained
+// anew: every shard rebuilt, none shared; the searches equal brute force over the final records
+// (filtered too); the counts exact. Refused: a missing delete with strict (nothing published),
+// compact, a strategy without trained routing, the phased update.
+TEST_F(UpdateErrorsTest, ARetrainBuildsTheSnapshotAnewWithCentroidsTrainedOnTheFinalRecords) {
+  Model model;
+  for (const Row& r : rows_) model[r.id] = r;
+  std::mt19937_64 rng(21);
+  std::vector<Row> changed;
+  for (const int64_t id : {2, 5, 9}) changed.push_back(RandomRow(id, rng));  // replaced
+  for (int64_t id = 100; id < 110; ++id) changed.push_back(RandomRow(id, rng));  // new
+  for (Row& r : changed) {
+    for (float& v : r.vector) v += 6.0f;  // far from every base row: the drift a retrain is for
+    model[r.id] = r;
+  }
+  model.erase(7);
+  const Batch b(changed, Strategy::kCluster);
+  const std::vector<RecordId> deletes = {RecordId(int64_t{7}), RecordId(int64_t{7}), RecordId(int64_t{999})};
+
+  auto strict = UpdateSharded(config_, &b.batch, deletes, {.strict = true, .retrain = true}, t_.store);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(strict.status().message(), HasSubstr("strict: 1 id(s) to delete are not in the base snapshot"));
+  auto still = SnapshotWriteConfig(t_.prefix, {}, "current", nullptr, t_.store);
+  ASSERT_TRUE(still.ok()) << still.status().ToString();
+  EXPECT_EQ(still->sharding.centroids->data, config_.sharding.centroids->data) << "the strict failure published";
+
+  auto r = UpdateSharded(config_, &b.batch, deletes, {.retrain = true}, t_.store);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const UpdateReport& report = r->report;
+  EXPECT_EQ(report.base_run_id, base_run_);
+  EXPECT_EQ(report.upserted, 13);
+  EXPECT_EQ(report.replaced, 3);
+  EXPECT_EQ(report.deleted, 1);
+  EXPECT_EQ(report.missing_deletes, 1);
+  EXPECT_EQ(report.shared_shards, 0);
+  EXPECT_TRUE(report.edited_in_place.empty());
+  EXPECT_EQ(r->build.total_vectors, static_cast<int64_t>(model.size()));
+  int64_t rows = 0;
+  for (const UpdateShardChange& c : report.rebuilt) rows += c.rows;
+  EXPECT_EQ(rows, static_cast<int64_t>(model.size()));
+  auto next = SnapshotWriteConfig(t_.prefix, {}, "current", nullptr, t_.store);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_TRUE(next->sharding.centroids.has_value());
+  EXPECT_NE(next->sharding.centroids->data, config_.sharding.centroids->data) << "the centroids were not trained anew";
+  ExpectSearchEqualsModel(t_, model, /*filtered=*/true, 4);
+
+  // The next update (retrain or not) takes the trained centroids as the base's.
+  UpdateOptions compact;
+  compact.retrain = true;
+  compact.compact = true;
+  auto both = UpdateSharded(*next, &b.batch, {}, compact, t_.store);
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(both.status().message(), HasSubstr("compact cannot take effect with retrain"));
+  auto phased = UpdateRun::Begin(*next, {.retrain = true}, "test", t_.store);
+  ASSERT_FALSE(phased.ok());
+  EXPECT_THAT(phased.status().message(), HasSubstr("retrain cannot take effect in a distributed update"));
+
+  const Target lsh = Folder("lsh");
+  WriteConfig lsh_config = ConfigFor(Strategy::kLsh, lsh.prefix, {}, tmp_ / "lsh");
+  const Batch all(rows_, Strategy::kLsh);
+  ASSERT_TRUE(WriteSharded(lsh_config, all.batch, lsh.store).ok());
+  auto refused = UpdateSharded(lsh_config, &b.batch, {}, {.retrain = true}, lsh.store);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("is sharded by lsh, whose routing is not trained"));
+}
+
 TEST_F(UpdateErrorsTest, AMissingDeleteIsCountedOrWithStrictFatal) {
   auto strict = UpdateSharded(config_, nullptr, {RecordId(int64_t{7}), RecordId(int64_t{999})},
                               {.base = "current", .strict = true}, t_.store);

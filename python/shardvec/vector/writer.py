@@ -328,6 +328,7 @@ def update_sharded(
     last_writer_wins: bool = False,
     compact: bool = False,
     rebase: bool = False,
+    retrain: bool = False,
 ) -> UpdateResult:
     """Upserts records and deletes ids in a published snapshot and publishes the result, rebuilding
     only the shards that change (the others are shared with the base by URL and digest).
@@ -345,19 +346,23 @@ def update_sharded(
     removed rows deleted, its new rows appended to their nearest sub-lists) unless ``compact``, which
     rebuilds each touched shard whole (sub-lists retrained, no holes left). With ``rebase``, an update
     whose base is not (or stops being) current is redone on the current snapshot instead of raising
-    ``PublishConflictError`` (up to 3 times; not with ``last_writer_wins``)."""
+    ``PublishConflictError`` (up to 3 times; not with ``last_writer_wins``). With ``retrain`` (CLUSTER
+    snapshots), the whole snapshot is built anew from the base's rows less the changed ids plus the
+    upserts, its centroids trained anew on them: what ``report.advice`` asks for when the upserts
+    drift from the centroids or a shard grows too large; every shard is rebuilt, none shared (not with
+    ``compact``)."""
     if config is None:
         raise ConfigValidationError("update_sharded needs config: the snapshot's VectorShardedWriteConfig")
     _check_python_writer_call(config)
     if upserts is None and deletes is None:
         raise ConfigValidationError("update_sharded needs upserts, deletes, or both")
     check_update_options(config, base, strict=strict, last_writer_wins=last_writer_wins, compact=compact,
-                         rebase=rebase)
+                         rebase=rebase, retrain=retrain)
     arrays = _upsert_arrays(upserts, int(config.index_config.dim))
     arrays.update(_delete_arrays(deletes))
     build, report = _recorded_call(config, lambda run_id: _engine.update(
         write_config(config, last_writer_wins, run_id), base=base, strict=strict,
-        compact=compact, rebase=rebase, **arrays),
+        compact=compact, rebase=rebase, retrain=retrain, **arrays),
         lambda result: result[0])
     return update_result(build, report)
 
