@@ -38,6 +38,16 @@ def make_config(prefix: str, tmp_path: Path, storage: dict[str, Any], num_probes
     )
 
 
+def cluster_config(tmp_path: Path) -> VectorShardedWriteConfig:
+    """3 CLUSTER shards with centroids trained at the build, a folder store under tmp_path."""
+    return VectorShardedWriteConfig(
+        sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
+        s3_prefix=str(tmp_path / "store"),
+        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
+        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
+    )
+
+
 def top_ids(rows: dict[int, np.ndarray], query: np.ndarray, k: int) -> list[int]:
     ids = sorted(rows)
     data = np.stack([rows[i] for i in ids])
@@ -175,12 +185,7 @@ def test_a_cluster_snapshot_built_from_python_updates_with_the_same_config(tmp_p
     # refused for fields the strategy does not use.
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((60, DIM)).astype(np.float32)
-    config = VectorShardedWriteConfig(
-        sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
-        s3_prefix=str(tmp_path / "store"),
-        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
-        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
-    )
+    config = cluster_config(tmp_path)
     write_arrays(vectors, config, ids=np.arange(60))
     result = update_sharded(upserts={"vectors": vectors[:2] + 1, "ids": [0, 1]}, deletes=[2], config=config)
     assert (result.report.replaced, result.report.deleted) == (2, 1)
@@ -193,12 +198,7 @@ def test_retrain_builds_the_snapshot_anew_from_its_rows_and_the_changes(tmp_path
     # snapshot anew, centroids trained on the final records, and it answers as brute force does.
     rng = np.random.default_rng(8)
     vectors = rng.standard_normal((300, DIM)).astype(np.float32)
-    config = VectorShardedWriteConfig(
-        sharding=VectorShardingConfig(num_dbs=3, strategy=VectorShardingStrategy.CLUSTER, train_centroids=True),
-        s3_prefix=str(tmp_path / "store"),
-        index_config=VectorIndexConfig(dim=DIM, metric=DistanceMetric.L2),
-        output=WriterOutputConfig(local_root=str(tmp_path / "build")),
-    )
+    config = cluster_config(tmp_path)
     write_arrays(vectors, config, ids=np.arange(300))
     far = rng.standard_normal((40, DIM)).astype(np.float32) + 25
     drifted = update_sharded(upserts={"vectors": far[:20], "ids": np.arange(300, 320)}, config=config)
