@@ -62,7 +62,7 @@ Status FetchShardFile(ObjectStore& store, const ShardLocation& loc, const std::f
 
 struct ShardRowCursor::Impl {
   DbHandle db;
-  std::unique_ptr<SqliteStatement> stmt;
+  std::unique_ptr<SqliteStatement> stmt;  // declared after db: finalized before the connection closes
   std::string name;
   int64_t dim = 0;
   bool with_vectors = false;
@@ -72,9 +72,7 @@ struct ShardRowCursor::Impl {
 ShardRowCursor::ShardRowCursor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ShardRowCursor::ShardRowCursor(ShardRowCursor&&) noexcept = default;
 ShardRowCursor& ShardRowCursor::operator=(ShardRowCursor&&) noexcept = default;
-ShardRowCursor::~ShardRowCursor() {
-  if (impl_) impl_->stmt.reset();  // finalized before its connection closes
-}
+ShardRowCursor::~ShardRowCursor() = default;
 
 Result<ShardRowCursor> ShardRowCursor::Open(const std::filesystem::path& file, std::string_view name, int64_t dim,
                                             bool with_vectors) {

@@ -385,16 +385,10 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
                               holes, live, appended, kMaxEditedFraction * 100));
   }
 
-  // With int8 codes, the added rows' codes in the ranges the shard was built with; or, when too many
-  // lie outside those ranges, ranges trained anew on the final rows and every code rewritten.
-  std::vector<uint8_t> add_codes;
+  // With int8 codes: the added rows outside the ranges the shard was built with. When too many are,
+  // the ranges are trained anew on the final rows and every code rewritten (below).
   if (sq8) {
-    add_codes.resize(static_cast<size_t>(adds * edit.dim));
-    for (int64_t i = 0; i < adds; ++i) {
-      const float* vector = edit.adds[static_cast<size_t>(i)].vector;
-      EncodeSq8(sq8->params, vector, add_codes.data() + i * edit.dim);
-      out.int8_rows_outside_ranges += Sq8WithinRanges(sq8->params, vector) ? 0 : 1;
-    }
+    for (const ShardEdit::Row& row : edit.adds) out.int8_rows_outside_ranges += Sq8WithinRanges(sq8->params, row.vector) ? 0 : 1;
     out.int8_ranges_retrained =
         out.int8_rows_outside_ranges > static_cast<int64_t>(kMaxOutOfRangeFraction * static_cast<double>(live));
   }
@@ -473,6 +467,11 @@ Result<std::optional<ShardEditOutcome>> EditShardInPlace(const std::filesystem::
     std::vector<int64_t> removed_rowids;
     removed_rowids.reserve(removed.size());
     for (size_t i : removed) removed_rowids.push_back(rows[i].rowid);
+    // The added rows' codes in the ranges the shard was built with.
+    std::vector<uint8_t> add_codes(static_cast<size_t>(adds * edit.dim));
+    for (int64_t i = 0; i < adds; ++i) {
+      EncodeSq8(sq8->params, edit.adds[static_cast<size_t>(i)].vector, add_codes.data() + i * edit.dim);
+    }
     RETURN_IF_ERROR(EditSq8Codes(db, *sq8, edit.dim, removed_rowids, rowid_of_add, add_codes, name));
   }
   if (!edit.filter_columns.empty()) {

@@ -1139,11 +1139,12 @@ Result<UpdateShardResult> RebuildUpdateShard(const UpdatePlan& plan, int64_t db_
 
 // The records of the snapshot after the update: every base shard's rows in turn (each shard fetched,
 // its size and digest checked, then removed) less the changed ids, then the upserts. Counts the
-// base rows the changes found; `after_base` runs once the base's rows are all read.
+// base rows the changes found; `after_base` runs with them once the base's rows are all read.
 class BaseRecordSource final : public RecordSource {
  public:
+  using AfterBase = std::function<Status(const BaseRecordSource&)>;
   BaseRecordSource(ObjectStore& store, const LoadedSnapshot& s, const std::unordered_map<std::string, bool>& changed,
-                   const RecordBatch* upserts, fs::path scratch, std::function<Status()> after_base)
+                   const RecordBatch* upserts, fs::path scratch, AfterBase after_base)
       : store_(store), s_(s), changed_(changed), upserts_(upserts), scratch_(std::move(scratch)),
         after_base_(std::move(after_base)) {
     for (const auto& [db, loc] : s.shards) shards_.push_back(&loc);
@@ -1178,7 +1179,7 @@ class BaseRecordSource final : public RecordSource {
       }
       if (!base_read_) {
         base_read_ = true;
-        if (after_base_) RETURN_IF_ERROR(after_base_());
+        if (after_base_) RETURN_IF_ERROR(after_base_(*this));
       }
       if (upserts_ != nullptr && next_upsert_ < upserts_->rows) {
         upserts_->FieldsAt(next_upsert_, out);
@@ -1219,7 +1220,7 @@ class BaseRecordSource final : public RecordSource {
   const std::unordered_map<std::string, bool>& changed_;
   const RecordBatch* upserts_;
   const fs::path scratch_;
-  std::function<Status()> after_base_;
+  AfterBase after_base_;
   std::vector<const ShardLocation*> shards_;
   size_t next_shard_ = 0;
   int64_t next_upsert_ = 0;
@@ -1268,17 +1269,15 @@ Result<UpdateResult> RetrainUpdate(const WriteConfig& config, const RecordBatch*
   ASSIGN_OR_RETURN(LocalRunFolder scratch,
                    ClaimLocalRunFolder(config.local_root, "retrain-" + NewUuidHex(), FileLock::Mode::kExclusive));
   std::vector<std::string> missing;
-  BaseRecordSource* source_ptr = nullptr;
-  BaseRecordSource source(*store, s, changed, upserts, scratch.dir, [&]() -> Status {
+  BaseRecordSource source(*store, s, changed, upserts, scratch.dir, [&](const BaseRecordSource& read) -> Status {
     missing.clear();
     for (const RecordId& id : unique_deletes) {
       std::string text = EncodeOriginalId(id);
-      if (!source_ptr->deleted().count(text)) missing.push_back(std::move(text));
+      if (!read.deleted().count(text)) missing.push_back(std::move(text));
     }
     if (!missing.empty() && options.strict) return StrictMissing(missing, base.ref.run_id);
     return Status::OK();
   });
-  source_ptr = &source;
   WriteConfig build = config;
   build.sharding.centroids.reset();
   build.sharding.train_centroids = true;
